@@ -1,0 +1,55 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+/// Targets, each depending only on those above it:
+/// SundialCore (pure) → SundialConfig (pure) → SundialRuntime (I/O shell) → sundial (CLI).
+/// SundialTesting holds fakes shared by tests and is never linked into the binary.
+let package = Package(
+    name: "Sundial",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sundial", targets: ["sundial"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+    ],
+    targets: [
+        .target(
+            name: "SundialCore",
+            dependencies: [.product(name: "OrderedCollections", package: "swift-collections"), .product(name: "HeapModule", package: "swift-collections")]
+        ),
+        .target(
+            name: "SundialConfig",
+            dependencies: ["SundialCore", .product(name: "Yams", package: "Yams")]
+        ),
+        .target(name: "CSundialShim"),
+        .target(
+            name: "SundialRuntime",
+            dependencies: ["SundialCore", "SundialConfig", "CSundialShim"]
+        ),
+        .target(
+            name: "SundialTesting",
+            dependencies: ["SundialCore", "SundialRuntime"]
+        ),
+        .executableTarget(
+            name: "sundial",
+            dependencies: [
+                "SundialCore", "SundialConfig", "SundialRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "SundialCoreTests", dependencies: ["SundialCore", "SundialTesting"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SundialConfigTests", dependencies: ["SundialConfig", "SundialTesting"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SundialRuntimeTests", dependencies: ["SundialRuntime", "SundialTesting"]),
+        .testTarget(name: "SundialCLITests", dependencies: ["SundialCore"]),
+    ]
+)
+
+// Strict settings for every target, in one place (as swift-log does).
+for target in package.targets where target.type != .system && target.name != "CSundialShim" {
+    var settings = target.swiftSettings ?? []
+    settings.append(.enableUpcomingFeature("ExistentialAny"))
+    target.swiftSettings = settings
+}

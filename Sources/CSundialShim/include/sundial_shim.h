@@ -1,0 +1,1 @@
+int sundial_shim_placeholder(void);

@@ -1,0 +1,47 @@
+/// Where something came from in a job file: 1-based line and column.
+public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public static func < (a: SourceLocation, b: SourceLocation) -> Bool {
+        (a.file, a.line, a.column) < (b.file, b.line, b.column)
+    }
+
+    /// `file:line:column`, the form editors and CI annotate.
+    public var description: String { "\(file):\(line):\(column)" }
+}
+
+/// A problem found in the input, positioned like a compiler diagnostic.
+public struct Diagnostic: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public enum Severity: String, Sendable, Hashable { case error, warning, note }
+
+    public var severity: Severity
+    public var location: SourceLocation
+    public var message: String
+    /// An optional fix, shown after the message ("did you mean `timeout`?").
+    public var hint: String?
+
+    public init(_ severity: Severity = .error, at location: SourceLocation, _ message: String, hint: String? = nil) {
+        self.severity = severity
+        self.location = location
+        self.message = message
+        self.hint = hint
+    }
+
+    /// The message with its hint, as one line.
+    public var fullMessage: String { hint.map { "\(message); \($0)" } ?? message }
+
+    public static func < (a: Diagnostic, b: Diagnostic) -> Bool {
+        (a.location, a.message) < (b.location, b.message)
+    }
+
+    /// gcc style: `file:line:column: error: message`.
+    public var description: String { "\(location): \(severity.rawValue): \(fullMessage)" }
+}
