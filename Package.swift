@@ -40,6 +40,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "sundial-bench",
+            dependencies: ["SundialCore", "SundialConfig", "SundialRuntime"]
+        ),
         .testTarget(name: "SundialCoreTests", dependencies: ["SundialCore", "SundialTesting"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SundialConfigTests", dependencies: ["SundialConfig", "SundialTesting"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SundialRuntimeTests", dependencies: ["SundialRuntime", "SundialTesting"]),
