@@ -1,0 +1,71 @@
+/// What the scheduler asks the state store to remember (design §2 "State", issue 7).
+///
+/// The scheduler emits these as `persist` actions; the runtime's store applies them in order
+/// (batched), and on start hands back a ``RestoredState`` built from them. Keeping the
+/// vocabulary here lets the pure scheduler, the SQLite store and the in-memory fake agree.
+public enum StateChange: Hashable, Sendable {
+    /// A scheduled instant of a job has been consumed (fired, skipped or missed): it must never
+    /// fire again, across restarts and backward clock steps.
+    case fired(job: JobID, scheduledFor: Instant)
+    /// A run began (its first attempt is about to launch).
+    case runStarted(RunRecord)
+    /// An attempt of a run was launched.
+    case attemptStarted(runID: RunID, attempt: Int, pid: Int32?, at: Instant)
+    /// An attempt ended.
+    case attemptFinished(runID: RunID, attempt: Int, outcome: RunOutcome, at: Instant, durationMs: Int64)
+    /// A run ended (no further attempts).
+    case runFinished(runID: RunID, outcome: RunOutcome, at: Instant)
+    /// What became of a planned fire (the ledger `sundial why` reads).
+    case planned(LedgerEntry)
+}
+
+/// A run as the store keeps it.
+public struct RunRecord: Hashable, Sendable {
+    public var id: RunID
+    public var job: JobID
+    public var trigger: RunTrigger
+    public var scheduledFor: Instant?
+    public var startedAt: Instant
+    public init(id: RunID, job: JobID, trigger: RunTrigger, scheduledFor: Instant?, startedAt: Instant) {
+        self.id = id
+        self.job = job
+        self.trigger = trigger
+        self.scheduledFor = scheduledFor
+        self.startedAt = startedAt
+    }
+}
+
+/// One planned fire and its fate.
+public struct LedgerEntry: Hashable, Sendable {
+    public enum Disposition: Hashable, Sendable {
+        case ran(RunID)
+        case caughtUp(RunID)
+        case skipped(SkipReason)
+        case missed
+    }
+    public var job: JobID
+    public var scheduledFor: Instant
+    public var disposition: Disposition
+    public var at: Instant
+    public init(job: JobID, scheduledFor: Instant, disposition: Disposition, at: Instant) {
+        self.job = job
+        self.scheduledFor = scheduledFor
+        self.disposition = disposition
+        self.at = at
+    }
+}
+
+/// What the store hands the scheduler on start.
+public struct RestoredState: Hashable, Sendable {
+    /// Per job, the latest scheduled instant already consumed.
+    public var lastFired: [JobID: Instant]
+    /// Runs that were in flight when the previous agent died (to be recorded `interrupted`).
+    public var inFlight: [RunRecord]
+    /// When the previous agent was last known alive (for catch-up of missed fires).
+    public var lastSeen: Instant?
+    public init(lastFired: [JobID: Instant] = [:], inFlight: [RunRecord] = [], lastSeen: Instant? = nil) {
+        self.lastFired = lastFired
+        self.inFlight = inFlight
+        self.lastSeen = lastSeen
+    }
+}
