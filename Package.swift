@@ -22,7 +22,11 @@ let package = Package(
         ),
         .target(
             name: "SundialConfig",
-            dependencies: ["SundialCore", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "SundialCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
         ),
         .target(name: "CSundialShim"),
         .target(
