@@ -42,7 +42,6 @@ struct JobDecoder {
         } else if let n = fields["every"]?.first {
             let interval = duration(n, min: 1, what: "every")
             let offset = fields["offset"]?.first.map { duration($0, min: 0, what: "offset") }
-            if interval == 0 { error(n, "`every` must be longer than zero") }
             job.schedule = .every(intervalMs: interval, offsetMs: offset)
         } else if let n = fields["at"]?.first {
             let items: [YAMLNode]
