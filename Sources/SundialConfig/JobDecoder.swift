@@ -71,8 +71,12 @@ struct JobDecoder {
         }
         if let n = fields["env_file"]?.first, let path = n.scalarText {
             job.envFile = path
+            // A warning, not an error: CI checks files for boxes whose env files (often secrets)
+            // are deployed separately. On the box, a run whose env_file is unreadable fails with
+            // `launch_failed` and says why, while the rest of the configuration keeps running.
             if !environment.fileReadable(path) {
-                error(n, "env_file `\(path)` cannot be read", hint: "check that it exists and that the agent's user may read it")
+                diagnostics.append(Diagnostic(.warning, at: n.location, "env_file `\(path)` cannot be read here",
+                                              hint: "runs of this job will fail until it exists and the agent may read it"))
             }
         }
         job.user = fields["user"]?.first?.scalarText
@@ -103,7 +107,7 @@ struct JobDecoder {
             if let v = o["max_bytes"].flatMap(int) { job.output.maxBytes = v }
         }
         if let n = fields["secrets"]?.first { job.secrets = strings(n) }
-        return diagnostics.count == before ? job : nil
+        return diagnostics[before...].contains { $0.severity == .error } ? nil : job
     }
 
     /// Field name → the nodes that set it, defaults first. Plain keys use the last node only

@@ -130,8 +130,15 @@ struct ConfigLoaderTests {
         #expect(m.contains { $0.hasPrefix("a.yaml:8:15: error: unknown time zone `Mars/Olympus`") })
         #expect(m.contains { $0.hasPrefix("a.yaml:11:9: error: invalid time `2026-02-30T10:00:00Z`: day 30 does not exist in 2026-02") })
         #expect(m.contains { $0.hasPrefix("a.yaml:14:12: error: duration '99999999999d' is too large") })
-        #expect(m.contains { $0.hasPrefix("a.yaml:18:15: error: env_file `/etc/missing.env` cannot be read") })
+        #expect(m.contains { $0.hasPrefix("a.yaml:18:15: warning: env_file `/etc/missing.env` cannot be read") })
         #expect(r.jobSet == nil)
+    }
+
+    @Test func unreadableEnvFileIsOnlyAWarning() throws {
+        let r = load([("a.yaml", "version: 1\njobs:\n  a: { every: 5m, env_file: /etc/missing.env, shell: x }\n")])
+        #expect(r.diagnostics.map(\.severity) == [.warning])
+        #expect(r.isValid)
+        #expect(try #require(r.jobSet).jobs["a"]?.envFile == "/etc/missing.env")
     }
 
     @Test func reportsEveryProblemNotTheFirst() {

@@ -43,7 +43,7 @@ struct WakeTimerTests {
     @Test func aPastInstantFiresAtOnce() async throws {
         let result = try #require(try await Self.firstWake { $0.arm(at: Self.wallNow() - .seconds(10)) })
         #expect(result.0 == .due)
-        #expect(result.1 < .milliseconds(500))
+        #expect(result.1 < .seconds(3))  // generous: CI runs suites in parallel on 2 cores
     }
 
     @Test func rearmingReplacesTheEarlierInstant() async throws {
