@@ -88,6 +88,8 @@ struct ValidateCommandTests {
         ("absurd duration", "version: 1\njobs:\n  a: { every: 99999999999d, shell: x }\n"),
         ("alias bomb", "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"),
         ("deep nesting", "a: " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "\n"),
+        ("bad cron", "version: 1\njobs:\n  a: { schedule: \"60 * * * *\", shell: x }\n"),
+        ("never fires", "version: 1\njobs:\n  a: { schedule: \"0 0 30 2 *\", shell: x }\n"),
         ("cycle", "version: 1\njobs:\n  a: { needs: [b], shell: x }\n  b: { needs: [a], shell: x }\n"),
     ])
     func badInputIsOnePositionedErrorPerProblem(_ name: String, _ text: String) throws {
