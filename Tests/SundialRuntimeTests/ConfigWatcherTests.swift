@@ -113,8 +113,9 @@ import Testing
 
         try tmp.write("mount/..2024_02/jobs.yaml", "version: 1\njobs: {}\n")
         try tmp.swapSymlink("mount/..data", to: "..2024_02")
-        try tmp.delete("mount/..2024_01")
+        // The swap alone is the change (kubelet deletes the old directory only afterwards).
         #expect(await recorder.waitForChanges(1))
+        try tmp.delete("mount/..2024_01")
         #expect(ConfigFiles.list(paths: [tmp.url("mount")]).files == [tmp.url("mount/jobs.yaml")])
 
         // The new target is watched (re-resolved): a write to the real file is seen.
