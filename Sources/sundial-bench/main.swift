@@ -7,6 +7,8 @@ let name = args.first ?? "list"
 let rest = Array(args.dropFirst())
 
 switch name {
+case "watch":
+    benchmarkWatch(rest)
 default:
     print("benchmarks: (none yet)")
 }
