@@ -121,6 +121,10 @@ public final class ConfigWatcher: Sendable {
             var thread = pthread_t()
             let context = Unmanaged.passRetained(loop).toOpaque()
             let rc = pthread_create(&thread, nil, { raw in
+                // Signals go to the threads the agent set up for them, never to this one.
+                var all = sigset_t()
+                sigfillset(&all)
+                pthread_sigmask(SIG_BLOCK, &all, nil)
                 let loop = Unmanaged<WatchLoop>.fromOpaque(raw!).takeRetainedValue()
                 loop.run()
                 return nil
