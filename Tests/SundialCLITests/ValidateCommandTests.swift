@@ -3,7 +3,9 @@ import Testing
 
 /// `sundial validate` end to end: the bad inputs of issue 2, each an exit 1 with positioned,
 /// one-line-per-problem errors, never a crash or a hang.
-@Suite("sundial validate (built binary)")
+// Serialized: each test blocks a thread of the (two-thread, on this machine) test pool
+// while the child runs; in parallel they would starve the timing-sensitive suites.
+@Suite("sundial validate (built binary)", .serialized)
 struct ValidateCommandTests {
     func validate(_ name: String, _ content: Data, extraArgs: [String] = []) throws -> CLI.Result {
         let dir = try CLI.tempDir()
