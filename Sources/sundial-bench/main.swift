@@ -7,6 +7,8 @@ let name = args.first ?? "list"
 let rest = Array(args.dropFirst())
 
 switch name {
+case "schema":
+    SchemaBench.run(rest)
 default:
-    print("benchmarks: (none yet)")
+    print("benchmarks: schema [JOBS] [ROUNDS]")
 }
