@@ -22,12 +22,14 @@ struct SchemaEvaluator {
         }
     }
 
-    let nodes: [SchemaNode]
+    /// The program's nodes, borrowed for one validation (see ``JSONSchema/validate(_:)``):
+    /// reading through a buffer pointer spares a retain/release per node visit.
+    let nodes: UnsafeBufferPointer<SchemaNode>
     var path: [PathToken] = []
     var errors: [SchemaViolation] = []
     var depth = 0
 
-    init(nodes: [SchemaNode]) { self.nodes = nodes }
+    init(nodes: UnsafeBufferPointer<SchemaNode>) { self.nodes = nodes }
 
     // MARK: - Evaluation
 

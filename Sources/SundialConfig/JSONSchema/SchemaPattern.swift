@@ -14,7 +14,8 @@
 ///
 /// Most patterns run on ``PatternProgram`` instead (about 20× faster, exact ECMA-262 semantics
 /// for its subset); `Regex` handles the rest, and still vets every pattern's syntax.
-struct SchemaPattern: @unchecked Sendable, Hashable {
+final class SchemaPattern: @unchecked Sendable, Hashable {
+    // A class so that copying a check that holds it costs one retain.
     // @unchecked: `Regex` is not marked Sendable, but it is an immutable value whose lazily
     // built matcher program is initialised atomically by the stdlib; `init` also forces that
     // initialisation by matching once, so concurrent validations only ever read it.
