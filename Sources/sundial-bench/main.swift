@@ -11,9 +11,8 @@ case "gen-config":
     generateConfig(rest)
 case "watch":
     benchmarkWatch(rest)
-default:
-    print("usage: sundial-bench NAME [ARGS...]; see docs/benchmarks.md for the names and their commands")
 case "schema":
     SchemaBench.run(rest)
-    print("benchmarks: schema [JOBS] [ROUNDS]")
+default:
+    print("usage: sundial-bench NAME [ARGS...]; see docs/benchmarks.md for the names and their commands")
 }
