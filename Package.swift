@@ -42,7 +42,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "sundial-bench",
-            dependencies: ["SundialCore", "SundialConfig", "SundialRuntime"]
+            dependencies: ["SundialCore", "SundialConfig", "SundialRuntime", "CSundialShim"]
         ),
         .testTarget(name: "SundialCoreTests", dependencies: ["SundialCore", "SundialTesting"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SundialConfigTests", dependencies: ["SundialConfig", "SundialTesting"], resources: [.copy("Fixtures")]),

@@ -7,6 +7,9 @@ let name = args.first ?? "list"
 let rest = Array(args.dropFirst())
 
 switch name {
+case "runner-launch": await benchRunnerLaunch(rest)
+case "log-writer": benchLogWriter(rest)
+case "runner-rss": await benchRunnerRSS(rest)
 default:
-    print("benchmarks: (none yet)")
+    print("benchmarks: runner-launch [N] [CONCURRENCY], log-writer [N] [THREADS], runner-rss [MB] [MAX_BYTES]")
 }
