@@ -90,6 +90,28 @@ import Testing
         #expect(!runner.activeRunIDs.contains(id))
     }
 
+    /// Per run, not `terminateAll` (which shares this code path): the runner is shared by the
+    /// tests running in parallel, and `terminateAll` would stop theirs too.
+    @Test func terminateWithoutGraceKillsAtOnce() async throws {
+        let runner = try ProcessRunner.shared()
+        let ids = (0..<3).map { _ in nextRunID() }
+        let results = try await withDeadline {
+            var handles: [RunHandle] = []
+            for id in ids {
+                let lines = Lines()
+                handles.append(await runner.start(job: shellJob("echo up; exec sleep 30"), runID: id, attempt: 1, onOutput: lines.handler))
+                await lines.waitFor("up")
+            }
+            for id in ids { runner.terminate(id, grace: .zero) }
+            var out: [RunCompletion] = []
+            for h in handles { out.append(await h.completion()) }
+            return out
+        }
+        #expect(results.map(\.outcome) == [.interrupted, .interrupted, .interrupted])
+        #expect(results.map(\.signal) == [SIGKILL, SIGKILL, SIGKILL])
+        #expect(ids.allSatisfy { !runner.activeRunIDs.contains($0) })
+    }
+
     // MARK: - Reaping
 
     @Test func doubleForkedDaemonIsReapedNotLeftAZombie() async throws {
@@ -151,6 +173,20 @@ import Testing
         #expect(c.outcome.isSuccess)
         #expect(lines.stdout == ["ready", "finished"])
         #expect(lines.stderr == ["err"])
+    }
+
+    @Test func everyLineArrivesInOrderBeforeTheEnd() async throws {
+        let (c, lines) = try await run(shellJob("seq 1 20000; echo tail >&2"))
+        #expect(c.outcome.isSuccess)
+        #expect(lines.stdout == (1...20000).map(String.init))
+        #expect(lines.stderr == ["tail"])
+        #expect(c.outputBytes == 108_894 + 5)
+    }
+
+    @Test func closingStdoutEarlyIsFine() async throws {
+        let (c, lines) = try await run(shellJob("echo before; exec >&- 2>&-; sleep 0.2; exit 4"))
+        #expect(c.outcome == .failure(exitCode: 4))
+        #expect(lines.stdout == ["before"])
     }
 
     @Test func lineAndRunLimits() async throws {
