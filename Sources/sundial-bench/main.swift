@@ -7,6 +7,8 @@ let name = args.first ?? "list"
 let rest = Array(args.dropFirst())
 
 switch name {
+case "gen-config":
+    generateConfig(rest)
 default:
     print("benchmarks: (none yet)")
 }
