@@ -9,6 +9,8 @@ let rest = Array(args.dropFirst())
 switch name {
 case "gen-config":
     generateConfig(rest)
+case "simulate":
+    simulateBenchmark(rest)
 default:
     print("benchmarks: (none yet)")
 }
