@@ -168,7 +168,7 @@ public struct Scheduler: Sendable {
             persist(.runFinished(runID: record.id, outcome: .interrupted, at: now))
             return
         }
-        runs[record.id] = RunState(id: record.id, job: record.job, spec: js.spec, trigger: record.trigger,
+        runs[record.id] = RunState(id: record.id, job: record.job, box: js.box, trigger: record.trigger,
                                    scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt,
                                    phase: .waitingRetry)
         slots[slot]!.active.append(record.id)
