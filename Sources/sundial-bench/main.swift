@@ -16,6 +16,8 @@ case "schema":
 case "runner-launch": await benchRunnerLaunch(rest)
 case "log-writer": benchLogWriter(rest)
 case "runner-rss": await benchRunnerRSS(rest)
+case "simulate":
+    simulateBenchmark(rest)
 default:
     print("usage: sundial-bench NAME [ARGS...]; see docs/benchmarks.md for the names and their commands")
 }
