@@ -6,7 +6,7 @@ struct Sundial: AsyncParsableCommand {
         commandName: "sundial",
         abstract: "A small, careful job scheduler for Linux machines nobody logs into.",
         version: SundialVersion.current,
-        subcommands: []
+        subcommands: [StatusCommand.self, TriggerCommand.self, HistoryCommand.self, WhyCommand.self, ReloadCommand.self]
     )
 }
 
