@@ -7,6 +7,10 @@ let name = args.first ?? "list"
 let rest = Array(args.dropFirst())
 
 switch name {
+case "state":
+    try stateBenchmark(rest)
+case "state-crash-writer":
+    try stateCrashWriter(rest)
 default:
     print("benchmarks: (none yet)")
 }
