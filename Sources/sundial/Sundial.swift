@@ -11,6 +11,9 @@ struct Sundial: AsyncParsableCommand {
         subcommands: [
             ValidateCommand.self,
             SchemaCommand.self,
+            // Packaging, migration and docs (issue 8).
+            ImportCrontabCommand.self,
+            ConfigReferenceCommand.self,
         ]
     )
 }
