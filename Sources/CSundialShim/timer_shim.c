@@ -4,7 +4,6 @@
 #define _GNU_SOURCE
 #include "timer_shim.h"
 #include <sys/timerfd.h>
-#include <sys/eventfd.h>
 #include <time.h>
 
 #ifndef TFD_TIMER_CANCEL_ON_SET
@@ -24,8 +23,4 @@ int sundial_timerfd_arm(int fd, int64_t unix_ms) {
     spec.it_value.tv_sec = unix_ms / 1000;
     spec.it_value.tv_nsec = (long)(unix_ms % 1000) * 1000000L;
     return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &spec, NULL);
-}
-
-int sundial_eventfd(void) {
-    return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 }

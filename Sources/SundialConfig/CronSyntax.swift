@@ -1,11 +1,23 @@
 import SundialCore
 
-/// Cron syntax check for the loader. Delegates to the time engine's parser once merged.
+/// The loader's cron check: the time engine's parser, plus "never fires" (design §2: an
+/// expression that can never fire, such as `0 0 30 2 *`, is an error, not a silent no-op).
 enum CronSyntax {
-    struct Problem { var column: Int; var message: String }
+    struct Problem {
+        /// 1-based column within the expression.
+        var column: Int
+        var message: String
+    }
+
     static func check(_ text: String) -> Problem? {
-        let fields = text.split(separator: " ", omittingEmptySubsequences: true)
-        if text.hasPrefix("@") { return nil }
-        return fields.count == 5 || fields.count == 6 ? nil : Problem(column: 1, message: "expected 5 or 6 fields, found \(fields.count)")
+        do throws(CronError) {
+            let expression = try CronExpression(text)
+            if expression.neverFires {
+                return Problem(column: 1, message: "it never fires (no such date: check the day and month fields)")
+            }
+            return nil
+        } catch {
+            return Problem(column: error.column, message: error.message)
+        }
     }
 }

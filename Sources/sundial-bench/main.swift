@@ -7,6 +7,10 @@ let name = args.first ?? "list"
 let rest = Array(args.dropFirst())
 
 switch name {
+case "gen-config":
+    generateConfig(rest)
+case "watch":
+    benchmarkWatch(rest)
 default:
-    print("benchmarks: (none yet)")
+    print("usage: sundial-bench NAME [ARGS...]; see docs/benchmarks.md for the names and their commands")
 }

@@ -3,7 +3,9 @@ import Testing
 
 /// `sundial validate` end to end: the bad inputs of issue 2, each an exit 1 with positioned,
 /// one-line-per-problem errors, never a crash or a hang.
-@Suite("sundial validate (built binary)")
+// Serialized: each test blocks a thread of the (two-thread, on this machine) test pool
+// while the child runs; in parallel they would starve the timing-sensitive suites.
+@Suite("sundial validate (built binary)", .serialized)
 struct ValidateCommandTests {
     func validate(_ name: String, _ content: Data, extraArgs: [String] = []) throws -> CLI.Result {
         let dir = try CLI.tempDir()
@@ -88,6 +90,8 @@ struct ValidateCommandTests {
         ("absurd duration", "version: 1\njobs:\n  a: { every: 99999999999d, shell: x }\n"),
         ("alias bomb", "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"),
         ("deep nesting", "a: " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "\n"),
+        ("bad cron", "version: 1\njobs:\n  a: { schedule: \"60 * * * *\", shell: x }\n"),
+        ("never fires", "version: 1\njobs:\n  a: { schedule: \"0 0 30 2 *\", shell: x }\n"),
         ("cycle", "version: 1\njobs:\n  a: { needs: [b], shell: x }\n  b: { needs: [a], shell: x }\n"),
     ])
     func badInputIsOnePositionedErrorPerProblem(_ name: String, _ text: String) throws {

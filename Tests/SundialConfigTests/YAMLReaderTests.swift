@@ -114,7 +114,7 @@ struct YAMLReaderTests {
         let start = clock.now
         let d = onlyError(text)
         #expect(d?.message.contains("expands to more than") == true)
-        #expect(clock.now - start < .seconds(2))
+        #expect(clock.now - start < .seconds(20))  // a hang guard; the node budget is what bounds it
     }
 
     @Test func deepFlowNestingIsRefused() {

@@ -113,8 +113,9 @@ import Testing
 
         try tmp.write("mount/..2024_02/jobs.yaml", "version: 1\njobs: {}\n")
         try tmp.swapSymlink("mount/..data", to: "..2024_02")
-        try tmp.delete("mount/..2024_01")
+        // The swap alone is the change (kubelet deletes the old directory only afterwards).
         #expect(await recorder.waitForChanges(1))
+        try tmp.delete("mount/..2024_01")
         #expect(ConfigFiles.list(paths: [tmp.url("mount")]).files == [tmp.url("mount/jobs.yaml")])
 
         // The new target is watched (re-resolved): a write to the real file is seen.
@@ -307,4 +308,28 @@ import Testing
 final class WatcherBox: @unchecked Sendable {
     // @unchecked: set before `start()` and cleared after the last wait; never raced.
     var watcher: ConfigWatcher?
+}
+
+/// The `AsyncStream` form the agent uses.
+@Suite struct ConfigWatcherStreamTests {
+    @Test func changesArriveOnTheStreamAndStopFinishesIt() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let (watcher, notifications) = try ConfigWatcher.stream(paths: [tmp.url("conf")], options: .fast)
+        try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
+        let first = await withTaskGroup(of: WatchNotification?.self) { group in
+            group.addTask { await notifications.first { _ in true } }
+            group.addTask { try? await Task.sleep(for: .seconds(5)); return nil }
+            let result = await group.next() ?? nil
+            group.cancelAll()
+            return result
+        }
+        #expect(first == .changed)
+        watcher.stop()
+        // Finished: iteration ends instead of waiting forever.
+        var rest: [WatchNotification] = []
+        for await n in notifications { rest.append(n) }
+        #expect(rest.isEmpty)
+    }
 }

@@ -8,6 +8,4 @@ int sundial_timerfd_create(void);
 /// TFD_TIMER_CANCEL_ON_SET so that a step of the wall clock wakes the reader (read() fails
 /// with ECANCELED). `unix_ms < 0` disarms. Returns 0, or -1 with errno.
 int sundial_timerfd_arm(int fd, int64_t unix_ms);
-/// An eventfd (close-on-exec, non-blocking) to wake a poll() loop.
-int sundial_eventfd(void);
 #endif

@@ -105,7 +105,9 @@ public enum ConfigFiles {
                 problems.append((directory, "cannot read directory: \(error)"))
                 return
             case .success(let list):
-                names = list
+                // Sorted here too, so that when the file bound cuts the walk short, the files
+                // kept do not depend on `readdir` order.
+                names = list.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             }
             var inside = ancestors
             inside.insert(id)

@@ -41,14 +41,12 @@ public enum ConfigurationLoading {
 
 extension ConfigEnvironment {
     /// The real machine: zones from the tz database, files by `access(2)`.
-    public static var system: ConfigEnvironment {
-        ConfigEnvironment(zoneExists: { zoneFileExists($0) }, fileReadable: { FileSystem.isReadable($0) })
+    public static var system: ConfigEnvironment { system(zones: SystemTimeZones()) }
+
+    /// The real machine with a given zone database (the agent shares its own, so a reload
+    /// re-reads the zones it validates with).
+    public static func system(zones: SystemTimeZones) -> ConfigEnvironment {
+        ConfigEnvironment(zoneExists: { (try? zones.rules(named: $0)) != nil }, fileReadable: { FileSystem.isReadable($0) })
     }
 }
 
-/// Placeholder until the time engine's zone database lands: a zone exists if its TZif file does.
-private func zoneFileExists(_ name: String) -> Bool {
-    guard !name.contains(".."), !name.hasPrefix("/") else { return false }
-    if name == "UTC" { return true }
-    return FileSystem.isReadable("/usr/share/zoneinfo/" + name)
-}

@@ -70,30 +70,41 @@ public final class ConfigWatcher: Sendable {
     public let paths: [String]
     public let options: Options
     private let handler: @Sendable (WatchNotification) -> Void
+    private let onStop: (@Sendable () -> Void)?
     private let control = Mutex<Control>(Control())
-    private let status = StatusCell()
 
     private struct Control: ~Copyable {
         var thread: pthread_t?
         var wakeFD: Int32 = -1
+        /// The running loop's mode; one cell per start, so a loop still finishing after a
+        /// `stop()` from its handler cannot overwrite the mode of a restarted one.
+        var status: StatusCell?
     }
 
     /// - Parameters:
     ///   - paths: config paths (files or directories; they need not exist yet).
     ///   - handler: receives the notifications on the watcher's thread.
-    public init(
+    public convenience init(
         paths: [String], options: Options = Options(),
+        handler: @escaping @Sendable (WatchNotification) -> Void
+    ) {
+        self.init(paths: paths, options: options, onStop: nil, handler: handler)
+    }
+
+    init(
+        paths: [String], options: Options, onStop: (@Sendable () -> Void)?,
         handler: @escaping @Sendable (WatchNotification) -> Void
     ) {
         self.paths = paths
         self.options = options
+        self.onStop = onStop
         self.handler = handler
     }
 
     deinit { stop() }
 
     /// What the watcher is doing now.
-    public var activeMode: ActiveMode { status.mode }
+    public var activeMode: ActiveMode { control.withLock { $0.status?.mode ?? .stopped } }
 
     /// Sets up the watches (before returning, so a change made after `start()` returns is seen)
     /// and starts the watcher's thread. Does nothing when already started.
@@ -104,11 +115,16 @@ public final class ConfigWatcher: Sendable {
             guard control.thread == nil else { return }
             let wake = sundial_watch_eventfd()
             guard wake >= 0 else { throw StartError(description: "cannot create eventfd: \(PathProbe.Errno(errno))") }
+            let status = StatusCell()
             let loop = WatchLoop(paths: paths, options: options, wakeFD: wake, status: status, handler: handler)
             loop.prepare()
             var thread = pthread_t()
             let context = Unmanaged.passRetained(loop).toOpaque()
             let rc = pthread_create(&thread, nil, { raw in
+                // Signals go to the threads the agent set up for them, never to this one.
+                var all = sigset_t()
+                sigfillset(&all)
+                pthread_sigmask(SIG_BLOCK, &all, nil)
                 let loop = Unmanaged<WatchLoop>.fromOpaque(raw!).takeRetainedValue()
                 loop.run()
                 return nil
@@ -120,6 +136,7 @@ public final class ConfigWatcher: Sendable {
             }
             control.thread = thread
             control.wakeFD = wake
+            control.status = status
         }
     }
 
@@ -128,7 +145,7 @@ public final class ConfigWatcher: Sendable {
     public func stop() {
         let stopped: (thread: pthread_t, wake: Int32)? = control.withLock { control in
             guard let thread = control.thread else { return nil }
-            defer { control.thread = nil; control.wakeFD = -1 }
+            defer { control.thread = nil; control.wakeFD = -1; control.status = nil }
             return (thread, control.wakeFD)
         }
         guard let stopped else { return }
@@ -139,6 +156,29 @@ public final class ConfigWatcher: Sendable {
         } else {
             pthread_join(stopped.thread, nil)
         }
+        onStop?()
+    }
+}
+
+extension ConfigWatcher {
+    /// A started watcher whose notifications arrive as an `AsyncStream`, for an agent that
+    /// funnels them, SIGHUP and `sundial reload` into one reload loop.
+    ///
+    /// The stream keeps the newest 16 notifications (a slow consumer loses only repeats of
+    /// `.changed`, which all mean "reload"). It finishes when the watcher is stopped, and
+    /// cancelling its iteration stops the watcher.
+    /// - Throws: `StartError` as `start()`.
+    public static func stream(
+        paths: [String], options: Options = Options()
+    ) throws(StartError) -> (watcher: ConfigWatcher, notifications: AsyncStream<WatchNotification>) {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: WatchNotification.self, bufferingPolicy: .bufferingNewest(16))
+        let watcher = ConfigWatcher(
+            paths: paths, options: options, onStop: { continuation.finish() },
+            handler: { continuation.yield($0) })
+        continuation.onTermination = { [weak watcher] _ in watcher?.stop() }
+        try watcher.start()
+        return (watcher, stream)
     }
 }
 

@@ -22,6 +22,7 @@ final class WatchLoop {
     private var snapshot: PollSnapshot?
     private var nextPoll: Int64 = 0
     private var pendingFallback: String?
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: WatchLoop.bufferSize, alignment: 8)
 
     private static let eventMask: UInt32 =
         UInt32(IN_CLOSE_WRITE) | UInt32(IN_CREATE) | UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM)
@@ -44,6 +45,8 @@ final class WatchLoop {
         self.handler = handler
         self.debouncer = Debouncer(quiet: options.debounce, maxWait: options.maxWait)
     }
+
+    deinit { buffer.deallocate() }
 
     private var pollIntervalMillis: Int64 { max(10, options.pollInterval.milliseconds) }
 
@@ -145,8 +148,6 @@ final class WatchLoop {
     private func drainEvents() -> (changed: Bool, rescan: Bool) {
         var changed = false
         var needsRescan = false
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: WatchLoop.bufferSize, alignment: 8)
-        defer { buffer.deallocate() }
         for _ in 0..<WatchLoop.maxReadsPerWake {
             let n = read(inotifyFD, buffer.baseAddress, buffer.count)
             if n < 0 && errno == EINTR { continue }
@@ -161,27 +162,56 @@ final class WatchLoop {
     }
 
     private func classify(_ event: InotifyEvent) -> (changed: Bool, rescan: Bool) {
+        let directory: EventDirectory
+        if let watched = watches[event.watch] {
+            if event.has(IN_IGNORED) {
+                watches[event.watch] = nil  // the kernel dropped the watch: deleted or unmounted
+                directory = .dropped
+            } else {
+                directory = .watched(watched.directory, watched.interest)
+            }
+        } else {
+            directory = .unknown
+        }
+        return WatchLoop.classify(event, in: directory)
+    }
+
+    /// What the loop knows about the directory an event is about.
+    enum EventDirectory {
+        /// A directory being watched, with its (resolved) path and what matters in it.
+        case watched(String, WatchPlan.Interest)
+        /// A watch the kernel just dropped (IN_IGNORED for a directory still in the map).
+        case dropped
+        /// No longer watched (removed by a rescan) or a queue overflow.
+        case unknown
+    }
+
+    /// Whether an event changes the config set, and whether the watches must be recomputed.
+    /// Pure but for an `lstat` when a new entry might be a link to a directory.
+    static func classify(_ event: InotifyEvent, in directory: EventDirectory) -> (changed: Bool, rescan: Bool) {
         if event.has(IN_Q_OVERFLOW) { return (true, true) }  // events were lost: assume anything
-        guard let watched = watches[event.watch] else { return (false, false) }  // a removed watch
-        if event.has(IN_IGNORED) {
-            // The kernel dropped the watch: the directory was deleted or unmounted.
-            watches[event.watch] = nil
-            return (true, true)
+        let path: String
+        let interest: WatchPlan.Interest
+        switch directory {
+        case .unknown: return (false, false)
+        case .dropped: return (true, true)
+        case .watched(let p, let i): (path, interest) = (p, i)
         }
         if event.has(IN_DELETE_SELF) || event.has(IN_MOVE_SELF) || event.has(IN_UNMOUNT) {
             return (true, true)
         }
         guard !event.name.isEmpty else {
             // An attribute change of a watched tree directory itself (its permissions).
-            return watched.interest.tree && event.has(IN_ATTRIB) ? (true, true) : (false, false)
+            return interest.tree && event.has(IN_ATTRIB) ? (true, true) : (false, false)
         }
-        let relevant = watched.interest.isRelevant(name: event.name, isDirectory: event.isDirectory) {
+        let relevant = interest.isRelevant(name: event.name, isDirectory: event.isDirectory) {
             guard event.has(IN_CREATE) || event.has(IN_MOVED_TO) else { return false }
-            let path = PathProbe.join(watched.directory, event.name)
-            if case .success(let st) = PathProbe.status(path, followLinks: false) { return st.kind == .symlink }
+            let entry = PathProbe.join(path, event.name)
+            if case .success(let st) = PathProbe.status(entry, followLinks: false) { return st.kind == .symlink }
             return false
         }
         guard relevant else { return (false, false) }
+        // A job file's content or mode changed: no new directory or link to follow.
         let contentOnly = (event.has(IN_CLOSE_WRITE) || event.has(IN_ATTRIB)) && !event.isDirectory
         return (true, !contentOnly)
     }
