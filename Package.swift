@@ -48,12 +48,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "sundial-bench",
-            dependencies: ["SundialCore", "SundialConfig", "SundialRuntime"]
+            dependencies: ["SundialCore", "SundialConfig", "SundialRuntime", "CSundialShim"]
         ),
         .testTarget(name: "SundialCoreTests", dependencies: ["SundialCore", "SundialTesting"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SundialConfigTests", dependencies: ["SundialConfig", "SundialTesting"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SundialRuntimeTests", dependencies: ["SundialRuntime", "SundialTesting"]),
-        .testTarget(name: "SundialCLITests", dependencies: ["SundialCore"]),
+        .testTarget(name: "SundialCLITests", dependencies: ["SundialCore", "SundialRuntime"]),
     ]
 )
 

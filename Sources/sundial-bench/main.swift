@@ -11,6 +11,13 @@ case "gen-config":
     generateConfig(rest)
 case "watch":
     benchmarkWatch(rest)
+case "schema":
+    SchemaBench.run(rest)
+case "runner-launch": await benchRunnerLaunch(rest)
+case "log-writer": benchLogWriter(rest)
+case "runner-rss": await benchRunnerRSS(rest)
+case "simulate":
+    simulateBenchmark(rest)
 default:
     print("usage: sundial-bench NAME [ARGS...]; see docs/benchmarks.md for the names and their commands")
 }

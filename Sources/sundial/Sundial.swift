@@ -13,6 +13,8 @@ struct Sundial: AsyncParsableCommand {
         subcommands: [
             RunCommand.self,
             ValidateCommand.self,
+            NextCommand.self,
+            ExplainCommand.self,
             SchemaCommand.self,
             // Packaging, migration and docs (issue 8).
             ImportCrontabCommand.self,

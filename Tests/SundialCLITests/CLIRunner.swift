@@ -1,5 +1,8 @@
 import Foundation
+import Synchronization
 import Testing
+import SundialCore
+import SundialRuntime
 
 /// Runs the built `sundial` binary with a hard time limit, for CLI tests.
 enum CLI {
@@ -22,37 +25,28 @@ enum CLI {
         return dir.appendingPathComponent("sundial")
     }
 
-    static func run(_ args: [String], cwd: URL? = nil, stdin: String? = nil, timeout: TimeInterval = 30,
-                    env: [String: String] = [:]) throws -> Result {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        p.currentDirectoryURL = cwd ?? packageRoot
-        var environment = ProcessInfo.processInfo.environment
+    /// Runs `sundial ARGS` through Sundial's own ``ProcessRunner``, bounded by `timeout`.
+    ///
+    /// Not Foundation's `Process`: all test suites share one process, and the runner (tested
+    /// in SundialRuntimeTests) is a child subreaper whose reaper collects every child's exit
+    /// status. One component must own reaping (issue 4), so the CLI tests use it too.
+    static func run(_ args: [String], cwd: URL? = nil, timeout: Double = 30, env: [String: String] = [:]) async throws -> Result {
+        let runner = try ProcessRunner.shared()
+        var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"]
         for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        // Drain both pipes concurrently so a chatty child never blocks on a full pipe.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var outData = Data(), errData = Data()
-        group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while p.isRunning && Date() < deadline { usleep(5_000) }
-        if p.isRunning {
-            p.terminate()
-            Issue.record("sundial \(args.joined(separator: " ")) did not finish within \(timeout) s")
+        let spec = LaunchSpec(job: "cli-test", runID: RunID(rawValue: UUID().uuidString), executable: binary.path,
+                              arguments: [binary.path] + args, environment: environment, workdir: (cwd ?? packageRoot).path,
+                              timeoutMs: Int64(timeout * 1000), killGraceMs: 1000,
+                              output: OutputLimits(maxLineBytes: 4 << 20, maxBytes: 64 << 20))
+        let lines = Mutex<(out: [String], err: [String])>(([], []))
+        let handle = await runner.start(spec) { line in
+            lines.withLock { if line.stream == .stdout { $0.out.append(line.text) } else { $0.err.append(line.text) } }
         }
-        p.waitUntilExit()
-        group.wait()
-        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        let completion = await handle.completion()
+        if completion.outcome == .timeout { Issue.record("sundial \(args.joined(separator: " ")) did not finish within \(timeout) s") }
+        let (out, err) = lines.withLock { ($0.out, $0.err) }
+        let status: Int32 = completion.exitCode ?? (completion.signal.map { 128 + $0 } ?? -1)
+        return Result(status: status, stdout: out.map { $0 + "\n" }.joined(), stderr: err.map { $0 + "\n" }.joined())
     }
 
     /// A fresh temporary directory, removed by the caller with `cleanup`.

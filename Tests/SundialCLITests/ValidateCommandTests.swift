@@ -7,19 +7,19 @@ import Testing
 // while the child runs; in parallel they would starve the timing-sensitive suites.
 @Suite("sundial validate (built binary)", .serialized)
 struct ValidateCommandTests {
-    func validate(_ name: String, _ content: Data, extraArgs: [String] = []) throws -> CLI.Result {
+    func validate(_ name: String, _ content: Data, extraArgs: [String] = []) async throws -> CLI.Result {
         let dir = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent(name)
         try content.write(to: file)
-        var r = try CLI.run(["validate"] + extraArgs + [file.path])
+        var r = try await CLI.run(["validate"] + extraArgs + [file.path])
         r.stderr = r.stderr.replacingOccurrences(of: dir.path + "/", with: "")
         r.stdout = r.stdout.replacingOccurrences(of: dir.path + "/", with: "")
         return r
     }
 
-    func validate(_ name: String, _ text: String, extraArgs: [String] = []) throws -> CLI.Result {
-        try validate(name, Data(text.utf8), extraArgs: extraArgs)
+    func validate(_ name: String, _ text: String, extraArgs: [String] = []) async throws -> CLI.Result {
+        try await validate(name, Data(text.utf8), extraArgs: extraArgs)
     }
 
     /// Problem lines (`file:line:col: error: ...`) of a text report.
@@ -27,34 +27,34 @@ struct ValidateCommandTests {
         r.stderr.split(separator: "\n").map(String.init).filter { $0.contains(": error: ") }
     }
 
-    @Test func examplesAreValid() throws {
-        let r = try CLI.run(["validate", "examples/"])
+    @Test func examplesAreValid() async throws {
+        let r = try await CLI.run(["validate", "examples/"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix("ok: "))
     }
 
-    @Test func eachExampleFileIsValidAlone() throws {
+    @Test func eachExampleFileIsValidAlone() async throws {
         let dir = CLI.packageRoot.appendingPathComponent("examples")
         let files = try FileManager.default.subpathsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }
         #expect(files.count >= 6)
         for f in files {
-            let r = try CLI.run(["validate", "examples/" + f])
+            let r = try await CLI.run(["validate", "examples/" + f])
             #expect(r.status == 0, "examples/\(f): \(r.stderr)")
             let text = try String(contentsOf: dir.appendingPathComponent(f), encoding: .utf8)
             #expect(text.hasPrefix("# yaml-language-server: $schema="), "examples/\(f) lacks the schema comment")
         }
     }
 
-    @Test func misspeltKeyGetsASuggestionWithCaret() throws {
-        let r = try validate("jobs.yaml", "version: 1\njobs:\n  a:\n    shell: echo hi\n    timout: 5m\n")
+    @Test func misspeltKeyGetsASuggestionWithCaret() async throws {
+        let r = try await validate("jobs.yaml", "version: 1\njobs:\n  a:\n    shell: echo hi\n    timout: 5m\n")
         #expect(r.status == 1)
         #expect(problems(r) == ["jobs.yaml:5:5: error: unknown key `timout`; did you mean `timeout`?"])
         #expect(r.stderr.contains("    timout: 5m\n    ^\n"))
     }
 
-    @Test func formatsJSONAndGitHub() throws {
+    @Test func formatsJSONAndGitHub() async throws {
         let text = "version: 1\njobs:\n  a:\n    shell: echo hi\n    timout: 5m\n"
-        let j = try validate("jobs.yaml", text, extraArgs: ["--format", "json"])
+        let j = try await validate("jobs.yaml", text, extraArgs: ["--format", "json"])
         #expect(j.status == 1)
         let items = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [[String: Any]])
         #expect(items.count == 1)
@@ -62,19 +62,19 @@ struct ValidateCommandTests {
         #expect(items.first?["column"] as? Int == 5)
         #expect(items.first?["severity"] as? String == "error")
         #expect((items.first?["file"] as? String)?.hasSuffix("jobs.yaml") == true)
-        let g = try validate("jobs.yaml", text, extraArgs: ["--format", "github"])
+        let g = try await validate("jobs.yaml", text, extraArgs: ["--format", "github"])
         #expect(g.status == 1)
         #expect(g.stderr.contains("::error file="))
         #expect(g.stderr.contains(",line=5,col=5::unknown key `timout`"))
     }
 
-    @Test func usageErrorExitsTwo() throws {
-        #expect(try CLI.run(["validate"]).status == 2)
-        #expect(try CLI.run(["validate", "--format", "xml", "examples"]).status == 2)
+    @Test func usageErrorExitsTwo() async throws {
+        #expect(try await CLI.run(["validate"]).status == 2)
+        #expect(try await CLI.run(["validate", "--format", "xml", "examples"]).status == 2)
     }
 
-    @Test func missingPathIsNamed() throws {
-        let r = try CLI.run(["validate", "/nonexistent/sundial/jobs.yaml"])
+    @Test func missingPathIsNamed() async throws {
+        let r = try await CLI.run(["validate", "/nonexistent/sundial/jobs.yaml"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("/nonexistent/sundial/jobs.yaml"))
     }
@@ -94,8 +94,8 @@ struct ValidateCommandTests {
         ("never fires", "version: 1\njobs:\n  a: { schedule: \"0 0 30 2 *\", shell: x }\n"),
         ("cycle", "version: 1\njobs:\n  a: { needs: [b], shell: x }\n  b: { needs: [a], shell: x }\n"),
     ])
-    func badInputIsOnePositionedErrorPerProblem(_ name: String, _ text: String) throws {
-        let r = try validate("bad.yaml", text)
+    func badInputIsOnePositionedErrorPerProblem(_ name: String, _ text: String) async throws {
+        let r = try await validate("bad.yaml", text)
         #expect(r.status == 1, "\(name): \(r.stderr)")
         let lines = problems(r)
         #expect(!lines.isEmpty, "\(name): \(r.stderr)")
@@ -104,23 +104,23 @@ struct ValidateCommandTests {
         }
     }
 
-    @Test func wrongTypesAreAllReported() throws {
-        let r = try validate("bad.yaml", "version: \"one\"\njobs:\n  a:\n    shell: [1]\n    timeout: 5\n    retry: { attempts: many }\n    needs: b\n    enabled: yes\n")
+    @Test func wrongTypesAreAllReported() async throws {
+        let r = try await validate("bad.yaml", "version: \"one\"\njobs:\n  a:\n    shell: [1]\n    timeout: 5\n    retry: { attempts: many }\n    needs: b\n    enabled: yes\n")
         #expect(problems(r).count >= 5, "\(r.stderr)")
     }
 
-    @Test func binaryJunkAndInvalidUTF8() throws {
+    @Test func binaryJunkAndInvalidUTF8() async throws {
         var junk = Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ 7) })
         junk[10] = 0
-        let r = try validate("junk.yaml", junk)
+        let r = try await validate("junk.yaml", junk)
         #expect(r.status == 1)
         #expect(problems(r).count == 1)
-        let u = try validate("utf.yaml", Data([0x61, 0x3A, 0x20, 0xFF, 0xFE, 0x0A]))
+        let u = try await validate("utf.yaml", Data([0x61, 0x3A, 0x20, 0xFF, 0xFE, 0x0A]))
         #expect(u.status == 1)
         #expect(problems(u).first?.contains("UTF-8") == true)
     }
 
-    @Test func hundredMegabyteFileIsRefusedQuickly() throws {
+    @Test func hundredMegabyteFileIsRefusedQuickly() async throws {
         let dir = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("huge.yaml")
@@ -129,26 +129,26 @@ struct ValidateCommandTests {
         try h.truncate(atOffset: 100 * 1024 * 1024)
         try h.close()
         let start = Date()
-        let r = try CLI.run(["validate", file.path], timeout: 20)
+        let r = try await CLI.run(["validate", file.path], timeout: 20)
         #expect(r.status == 1)
         #expect(r.stderr.contains("larger than the limit"))
         #expect(Date().timeIntervalSince(start) < 10)
     }
 
-    @Test func directoryWithUnreadableFile() throws {
+    @Test func directoryWithUnreadableFile() async throws {
         let dir = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data("version: 1\njobs:\n  ok: { shell: x }\n".utf8).write(to: dir.appendingPathComponent("good.yaml"))
         // A dangling link is unreadable even for root (who ignores file modes).
         try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("gone.yaml").path,
                                                    withDestinationPath: "/nonexistent/target.yaml")
-        let r = try CLI.run(["validate", dir.path])
+        let r = try await CLI.run(["validate", dir.path])
         #expect(r.status == 1)
         #expect(r.stderr.contains("gone.yaml"))
     }
 
-    @Test func schemaCommandPrintsTheSchemaFile() throws {
-        let r = try CLI.run(["schema"])
+    @Test func schemaCommandPrintsTheSchemaFile() async throws {
+        let r = try await CLI.run(["schema"])
         let file = try String(contentsOf: CLI.packageRoot.appendingPathComponent("schemas/sundial-jobs.v1.schema.json"), encoding: .utf8)
         #expect(r.status == 0)
         #expect(r.stdout == file)

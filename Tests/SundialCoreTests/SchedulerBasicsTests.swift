@@ -59,7 +59,7 @@ struct SchedulerBasicsTests {
                                           durationMs: 0), at: at(6))
         #expect(r.events.map(\.name) == ["run.started", "run.finished"])
         #expect(r.events[0]["pid"] == .null)
-        #expect(r.events[1].outcome == "launch_failed" && r.events[1]["error"] == "no such file")
+        #expect(r.events[1].outcome == "launch_failed" && r.events[1]["reason"] == "no such file")
     }
 
     @Test("no wake-up at all when nothing is timed (manual and needs jobs only)")

@@ -45,19 +45,24 @@ public struct JSONSchema: Sendable {
     /// most relevant branch's violations are reported (see ``SchemaViolation``). Never throws and
     /// never traps; an instance nested more than about 1000 levels deep is reported as a violation.
     public func validate(_ instance: JSONValue) -> [SchemaViolation] {
-        var e = SchemaEvaluator(nodes: program.nodes)
-        _ = e.evaluate(program.root, instance, collect: true)
-        guard e.errors.count > 1 else { return e.errors }
+        let errors = program.nodes.withUnsafeBufferPointer { nodes in
+            var e = SchemaEvaluator(nodes: nodes)
+            _ = e.evaluate(program.root, instance, collect: true)
+            return e.errors
+        }
+        guard errors.count > 1 else { return errors }
         // The same rule reached twice (e.g. through two `$ref`s) is reported once.
         var seen = Set<SchemaViolation>()
-        return e.errors.filter { seen.insert($0).inserted }
+        return errors.filter { seen.insert($0).inserted }
     }
 
     /// Whether `instance` is valid: faster than `validate(_:).isEmpty`, as it stops at the
     /// first failure and builds no messages.
     public func isValid(_ instance: JSONValue) -> Bool {
-        var e = SchemaEvaluator(nodes: program.nodes)
-        return e.evaluate(program.root, instance, collect: false)
+        program.nodes.withUnsafeBufferPointer { nodes in
+            var e = SchemaEvaluator(nodes: nodes)
+            return e.evaluate(program.root, instance, collect: false)
+        }
     }
 
     /// The raw schema value at a JSON pointer into the schema document (as tokens), e.g.

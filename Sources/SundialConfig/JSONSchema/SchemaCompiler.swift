@@ -46,7 +46,8 @@ struct SchemaCompiler {
         try c.scan(document, at: [], base: defaultBase, depth: 0)
         let root = try c.compile(at: [])
         try c.rejectCycles()
-        return (SchemaProgram(nodes: c.nodes, root: root), c.unknownKeywords)
+        let alias = c.bypassPlainReferences()
+        return (SchemaProgram(nodes: c.nodes, root: alias(root)), c.unknownKeywords)
     }
 
     private init(document: JSONValue) { self.document = document }
@@ -163,7 +164,7 @@ struct SchemaCompiler {
         }
         if case let .string(t)? = o["title"] { node.title = t }
 
-        var object = ObjectCheck()
+        let object = ObjectCheck()
         var hasObjectCheck = false
         var prefixItems: [Int]?
         var items: Int?
@@ -353,6 +354,27 @@ struct SchemaCompiler {
                 }
             }
         }
+    }
+
+    /// Points every reference to a node that only says `{"$ref": …}` (and has no title to
+    /// report) at the node it refers to, so evaluation skips the hop. Violations still name the
+    /// schema location where the rule is written. Runs after ``rejectCycles()``, so chains end.
+    private mutating func bypassPlainReferences() -> (Int) -> Int {
+        var target = Array(nodes.indices)
+        for i in nodes.indices {
+            var t = i
+            var hops = 0
+            while nodes[t].title == nil, nodes[t].checks.count == 1, case let .ref(next) = nodes[t].checks[0], hops < nodes.count {
+                t = next
+                hops += 1
+            }
+            target[i] = t
+        }
+        let alias = { (i: Int) in target[i] }
+        for i in nodes.indices {
+            nodes[i].checks = nodes[i].checks.map { $0.mapChildren(alias) }
+        }
+        return alias
     }
 
     // MARK: - Keyword values

@@ -22,12 +22,14 @@ struct SchemaEvaluator {
         }
     }
 
-    let nodes: [SchemaNode]
+    /// The program's nodes, borrowed for one validation (see ``JSONSchema/validate(_:)``):
+    /// reading through a buffer pointer spares a retain/release per node visit.
+    let nodes: UnsafeBufferPointer<SchemaNode>
     var path: [PathToken] = []
     var errors: [SchemaViolation] = []
     var depth = 0
 
-    init(nodes: [SchemaNode]) { self.nodes = nodes }
+    init(nodes: UnsafeBufferPointer<SchemaNode>) { self.nodes = nodes }
 
     // MARK: - Evaluation
 
@@ -55,7 +57,27 @@ struct SchemaEvaluator {
         return evaluate(n, value, collect: collect)
     }
 
+    /// Dispatches one check. Checks that recurse get a function each and all assertions share
+    /// `applyAssertion`, so that the frames on the recursion path stay small (a debug build
+    /// would otherwise reserve stack for every case's locals at every level).
     private mutating func apply(_ check: SchemaCheck, node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        switch check {
+        case let .ref(target): return evaluate(target, v, collect: collect)
+        case let .object(oc): return applyObject(oc, node: n, v, collect: collect)
+        case let .propertyNames(s): return applyPropertyNames(s, node: n, v, collect: collect)
+        case let .dependentSchemas(deps): return applyDependentSchemas(deps, node: n, v, collect: collect)
+        case let .items(prefix, rest): return applyItems(prefix: prefix, rest: rest, node: n, v, collect: collect)
+        case let .contains(s, minimum, maximum): return applyContains(s, minimum: minimum, maximum: maximum, node: n, v, collect: collect)
+        case let .allOf(branches): return applyAllOf(branches, node: n, v, collect: collect)
+        case let .anyOf(branches): return applyAnyOf(branches, node: n, v, collect: collect)
+        case let .oneOf(branches): return applyOneOf(branches, node: n, v, collect: collect)
+        case let .not(s): return applyNot(s, node: n, v, collect: collect)
+        case let .conditional(condition, then, otherwise): return applyConditional(condition, then: then, otherwise: otherwise, node: n, v, collect: collect)
+        default: return applyAssertion(check, node: n, v, collect: collect)
+        }
+    }
+
+    private mutating func applyAssertion(_ check: SchemaCheck, node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
         switch check {
         case .never:
             if collect { report(n, "false", notAllowedMessage(), .other) }
@@ -81,22 +103,6 @@ struct SchemaEvaluator {
             if c.isJSONEqual(to: v) { return true }
             if collect { report(n, "const", "must be \(Self.quoted(c))", .notInEnum(allowed: [c])) }
             return false
-
-        case let .object(oc):
-            return applyObject(oc, node: n, v, collect: collect)
-
-        case let .propertyNames(s):
-            guard case let .object(members) = v else { return true }
-            var valid = true
-            for key in members.keys {
-                let start = errors.count
-                if !evaluate(s, .string(key), at: .key(key), collect: collect) {
-                    valid = false
-                    if !collect { return false }
-                    for i in start..<errors.count { errors[i].message = "key name " + errors[i].message }
-                }
-            }
-            return valid
 
         case let .required(names):
             guard case let .object(members) = v else { return true }
@@ -129,50 +135,6 @@ struct SchemaEvaluator {
                 }
             }
             return valid
-
-        case let .dependentSchemas(deps):
-            guard case let .object(members) = v else { return true }
-            var valid = true
-            for (key, s) in deps where members[key] != nil {
-                if !evaluate(s, v, collect: collect) {
-                    valid = false
-                    if !collect { return false }
-                }
-            }
-            return valid
-
-        case let .items(prefix, rest):
-            guard case let .array(items) = v else { return true }
-            var valid = true
-            for (i, item) in items.enumerated() {
-                let s: Int
-                if i < prefix.count { s = prefix[i] } else if let rest { s = rest } else { break }
-                if !evaluate(s, item, at: .index(i), collect: collect) {
-                    valid = false
-                    if !collect { return false }
-                }
-            }
-            return valid
-
-        case let .contains(s, minimum, maximum):
-            guard case let .array(items) = v else { return true }
-            if minimum == 0 && maximum == nil { return true }
-            var matches = 0
-            for (i, item) in items.enumerated() where evaluate(s, item, at: .index(i), collect: false) {
-                matches += 1
-                if maximum == nil && matches >= minimum { return true }
-            }
-            if matches < minimum {
-                if collect {
-                    report(n, "contains", "must contain at least \(Self.plural(minimum, "item")) of the required form (found \(matches))", .other)
-                }
-                return false
-            }
-            if let maximum, matches > maximum {
-                if collect { report(n, "maxContains", "must contain at most \(Self.plural(maximum, "item")) of the given form (found \(matches))", .other) }
-                return false
-            }
-            return true
 
         case let .minItems(m):
             guard case let .array(items) = v, items.count < m else { return true }
@@ -228,48 +190,114 @@ struct SchemaEvaluator {
             if collect { report(n, "multipleOf", "must be a multiple of \(m.jsonText)", .other) }
             return false
 
-        case let .allOf(branches):
-            var valid = true
-            for b in branches where !evaluate(b, v, collect: collect) {
+        default:
+            return true  // recursive checks are dispatched by `apply`
+        }
+    }
+
+    private mutating func applyPropertyNames(_ s: Int, node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        guard case let .object(members) = v else { return true }
+        var valid = true
+        for key in members.keys {
+            let start = errors.count
+            if !evaluate(s, .string(key), at: .key(key), collect: collect) {
+                valid = false
+                if !collect { return false }
+                for i in start..<errors.count { errors[i].message = "key name " + errors[i].message }
+            }
+        }
+        return valid
+    }
+
+    private mutating func applyDependentSchemas(_ deps: [(String, Int)], node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        guard case let .object(members) = v else { return true }
+        var valid = true
+        for (key, s) in deps where members[key] != nil {
+            if !evaluate(s, v, collect: collect) {
                 valid = false
                 if !collect { return false }
             }
-            return valid
-
-        case let .anyOf(branches):
-            for b in branches where evaluate(b, v, collect: false) { return true }
-            if collect { reportBestBranch(branches, node: n, keyword: "anyOf", v) }
-            return false
-
-        case let .oneOf(branches):
-            var matched: [Int] = []
-            for (i, b) in branches.enumerated() where evaluate(b, v, collect: false) {
-                matched.append(i)
-                if matched.count > 1 && !collect { return false }
-            }
-            if matched.count == 1 { return true }
-            if collect {
-                if matched.isEmpty {
-                    reportBestBranch(branches, node: n, keyword: "oneOf", v)
-                } else {
-                    report(n, "oneOf", severalMessage(matched.map { branches[$0] }), .matchesSeveral(branches: matched))
-                }
-            }
-            return false
-
-        case let .not(s):
-            guard evaluate(s, v, collect: false) else { return true }
-            if collect { report(n, "not", notMessage(s), .other) }
-            return false
-
-        case let .conditional(condition, then, otherwise):
-            let branch = evaluate(condition, v, collect: false) ? then : otherwise
-            guard let branch else { return true }
-            return evaluate(branch, v, collect: collect)
-
-        case let .ref(target):
-            return evaluate(target, v, collect: collect)
         }
+        return valid
+    }
+
+    private mutating func applyItems(prefix: [Int], rest: Int?, node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        guard case let .array(items) = v else { return true }
+        var valid = true
+        for (i, item) in items.enumerated() {
+            let s: Int
+            if i < prefix.count { s = prefix[i] } else if let rest { s = rest } else { break }
+            if !evaluate(s, item, at: .index(i), collect: collect) {
+                valid = false
+                if !collect { return false }
+            }
+        }
+        return valid
+    }
+
+    private mutating func applyContains(_ s: Int, minimum: Int, maximum: Int?, node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        guard case let .array(items) = v else { return true }
+        if minimum == 0 && maximum == nil { return true }
+        var matches = 0
+        for (i, item) in items.enumerated() where evaluate(s, item, at: .index(i), collect: false) {
+            matches += 1
+            if maximum == nil && matches >= minimum { return true }
+        }
+        if matches < minimum {
+            if collect {
+                report(n, "contains", "must contain at least \(Self.plural(minimum, "item")) of the required form (found \(matches))", .other)
+            }
+            return false
+        }
+        if let maximum, matches > maximum {
+            if collect { report(n, "maxContains", "must contain at most \(Self.plural(maximum, "item")) of the given form (found \(matches))", .other) }
+            return false
+        }
+        return true
+    }
+
+    private mutating func applyAllOf(_ branches: [Int], node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        var valid = true
+        for b in branches where !evaluate(b, v, collect: collect) {
+            valid = false
+            if !collect { return false }
+        }
+        return valid
+    }
+
+    private mutating func applyAnyOf(_ branches: [Int], node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        for b in branches where evaluate(b, v, collect: false) { return true }
+        if collect { reportBestBranch(branches, node: n, keyword: "anyOf", v) }
+        return false
+    }
+
+    private mutating func applyOneOf(_ branches: [Int], node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        var matched: [Int] = []
+        for (i, b) in branches.enumerated() where evaluate(b, v, collect: false) {
+            matched.append(i)
+            if matched.count > 1 && !collect { return false }
+        }
+        if matched.count == 1 { return true }
+        if collect {
+            if matched.isEmpty {
+                reportBestBranch(branches, node: n, keyword: "oneOf", v)
+            } else {
+                report(n, "oneOf", severalMessage(matched.map { branches[$0] }), .matchesSeveral(branches: matched))
+            }
+        }
+        return false
+    }
+
+    private mutating func applyNot(_ s: Int, node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        guard evaluate(s, v, collect: false) else { return true }
+        if collect { report(n, "not", notMessage(s), .other) }
+        return false
+    }
+
+    private mutating func applyConditional(_ condition: Int, then: Int?, otherwise: Int?, node n: Int, _ v: JSONValue, collect: Bool) -> Bool {
+        let branch = evaluate(condition, v, collect: false) ? then : otherwise
+        guard let branch else { return true }
+        return evaluate(branch, v, collect: collect)
     }
 
     private mutating func applyObject(_ oc: ObjectCheck, node n: Int, _ v: JSONValue, collect: Bool) -> Bool {

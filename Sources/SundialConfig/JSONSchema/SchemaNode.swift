@@ -64,7 +64,11 @@ struct SchemaNode: Sendable {
 
 /// `properties`, `patternProperties` and `additionalProperties` together, since which keys
 /// are "additional" depends on the other two.
-struct ObjectCheck: Sendable {
+///
+/// A class so that a ``SchemaCheck`` holding it copies with one retain: the evaluator copies
+/// checks out of the program constantly.
+final class ObjectCheck: @unchecked Sendable {
+    // @unchecked: mutated only while the compiler builds it, immutable once in a program.
     var properties: [String: Int] = [:]
     /// `properties`' names in schema order, for "did you mean" lists.
     var propertyOrder: [String] = []
@@ -105,6 +109,28 @@ enum SchemaCheck: Sendable {
     case not(Int)
     case conditional(if: Int, then: Int?, else: Int?)
     case ref(Int)
+
+    /// The same check with every child node index passed through `f`.
+    func mapChildren(_ f: (Int) -> Int) -> SchemaCheck {
+        switch self {
+        case let .object(oc):
+            oc.properties = oc.properties.mapValues(f)
+            oc.patterns = oc.patterns.map { ($0.0, f($0.1)) }
+            oc.additional = oc.additional.map(f)
+            return self
+        case let .propertyNames(n): return .propertyNames(f(n))
+        case let .dependentSchemas(d): return .dependentSchemas(d.map { ($0.0, f($0.1)) })
+        case let .items(prefix, rest): return .items(prefix: prefix.map(f), rest: rest.map(f))
+        case let .contains(n, minimum, maximum): return .contains(f(n), min: minimum, max: maximum)
+        case let .allOf(n): return .allOf(n.map(f))
+        case let .anyOf(n): return .anyOf(n.map(f))
+        case let .oneOf(n): return .oneOf(n.map(f))
+        case let .not(n): return .not(f(n))
+        case let .conditional(i, t, e): return .conditional(if: f(i), then: t.map(f), else: e.map(f))
+        case let .ref(n): return .ref(f(n))
+        default: return self
+        }
+    }
 
     /// Nodes this check applies to the *same* instance (for cycle detection).
     var inPlaceChildren: [Int] {

@@ -13,3 +13,7 @@ public protocol FireCalculating: Sendable {
     ///     scheduler shifts it by the size of a wall-clock step so intervals keep real time.
     func nextFire(of job: JobSpec, after: Instant, anchor: Instant) -> Instant?
 }
+
+/// The production calculator (cron with zones and daylight saving, `every`, `at`) already has
+/// exactly this method.
+extension CalendarFireCalculator: FireCalculating {}

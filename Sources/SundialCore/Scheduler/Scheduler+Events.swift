@@ -25,7 +25,7 @@ extension Scheduler {
             "signal": outcome.signalNumber.map { .int(Int64($0)) } ?? .null,
             "duration_ms": durationMs.map { .int($0) } ?? .null,
         ]
-        if case let .launchFailed(reason) = outcome { fields["error"] = .string(reason) }
+        if case let .launchFailed(reason) = outcome { fields["reason"] = .string(reason) }
         return Event("run.finished", at: now, level: outcome.isSuccess ? .info : .warn, fields)
     }
 

@@ -7,21 +7,32 @@ extension Scheduler {
     /// Jitter in `[0, jitter)` is drawn only for a fire still in the future: an overdue fire is
     /// handled at once.
     mutating func arm(slot: Int, after: Instant, now: Instant) {
-        guard var js = slots[slot] else { return }
-        if js.timerSeq != nil { staleTimers += 1 }
-        disarm(&js)
-        defer { slots[slot] = js }
-        guard lifecycle == .running, js.spec.enabled, !js.removed, js.timing == .wall || js.timing == .monotonic,
-              let fire = calculator.nextFire(of: js.spec, after: after, anchor: anchor)
+        guard let box = slots[slot]?.box else { return }
+        let timing = slots[slot]!.timing
+        let armable = timing == .wall || timing == .monotonic
+        arm(slot: slot, fire: armable ? calculator.nextFire(of: box.spec, after: after, anchor: anchor) : nil, now: now)
+    }
+
+    /// Arms a job's timer at `fire`, already computed (so a fire is computed once, not twice).
+    mutating func arm(slot: Int, fire: Instant?, now: Instant) {
+        guard slots[slot] != nil else { return }
+        if slots[slot]!.timerSeq != nil { staleTimers += 1 }
+        slots[slot]!.next = nil
+        slots[slot]!.dueAt = nil
+        slots[slot]!.timerSeq = nil
+        let box = slots[slot]!.box
+        let timing = slots[slot]!.timing
+        guard lifecycle == .running, box.spec.enabled, !slots[slot]!.removed, timing == .wall || timing == .monotonic,
+              let fire
         else { return }
         var due = fire
-        if js.spec.jitterMs > 0, fire > now {
-            due = Instant(unixMillis: fire.unixMillis &+ Int64(random.nextUnit() * Double(js.spec.jitterMs)))
+        if box.spec.jitterMs > 0, fire > now {
+            due = Instant(unixMillis: fire.unixMillis &+ Int64(random.nextUnit() * Double(box.spec.jitterMs)))
         }
         seq &+= 1
-        js.next = fire
-        js.dueAt = due
-        js.timerSeq = seq
+        slots[slot]!.next = fire
+        slots[slot]!.dueAt = due
+        slots[slot]!.timerSeq = seq
         timers.insert(Timer(at: due, seq: seq, kind: .fire(slot: slot)))
     }
 
@@ -84,40 +95,39 @@ extension Scheduler {
 
     /// A job's armed fire is due: run it, or (late, or several due at once) apply `catchup`.
     mutating func fireJob(slot: Int, now: Instant) {
-        guard let js = slots[slot], let f0 = js.next, let d0 = js.dueAt else { return }
-        let spec = js.spec
+        guard let box = slots[slot]?.box, let f0 = slots[slot]!.next, let d0 = slots[slot]!.dueAt else { return }
         let tolerance = options.lateToleranceMs
-        let f1 = calculator.nextFire(of: spec, after: f0, anchor: anchor)
+        let f1 = calculator.nextFire(of: box.spec, after: f0, anchor: anchor)
         if (f1 == nil || f1! > now) && now.unixMillis &- d0.unixMillis <= tolerance {
-            consume(job: spec.id, f0)
+            consume(job: box.spec.id, f0)
             decideFire(slot: slot, scheduledFor: f0, trigger: .schedule, now: now)
-            arm(slot: slot, after: f0, now: now)
+            arm(slot: slot, fire: f1, now: now)
             return
         }
         // Late beyond the tolerance, or more than one fire due: coalesce, never burst.
-        let keep = spec.catchup == .all ? options.maxCatchupRuns + 1 : 1
-        let scan = scanFires(spec, after: f0, through: now, keepNewest: keep)
+        let keep = box.spec.catchup == .all ? options.maxCatchupRuns + 1 : 1
+        let scan = scanFires(box.spec, after: f0, through: now, keepNewest: keep)
         let newest = scan.newest.last ?? f0
         let lateness = newest == f0 ? now.unixMillis &- d0.unixMillis : now.unixMillis &- newest.unixMillis
         let onTime: Instant? = lateness <= tolerance ? newest : nil
         let missedCount = 1 + scan.count - (onTime == nil ? 0 : 1)
-        consume(job: spec.id, newest)
+        consume(job: box.spec.id, newest)
 
         var catchups: [Instant] = []
-        switch spec.catchup {
+        switch box.spec.catchup {
         case .none: break
         case .latest: if onTime == nil { catchups = [newest] }
         case .all:
             let all = scan.complete && scan.count < keep ? [f0] + scan.newest : scan.newest
-            let windowStart = now.unixMillis &- max(0, spec.catchupWindowMs)
+            let windowStart = now.unixMillis &- max(0, box.spec.catchupWindowMs)
             let inWindow = all.filter { $0 != onTime && $0.unixMillis > windowStart }
             catchups = Array(inWindow.suffix(options.maxCatchupRuns))
         }
         let skipped = missedCount - catchups.count
         if skipped > 0 {
-            skip(job: spec.id, scheduledFor: f0, reason: .missed, now: now, count: min(skipped, options.missedCountCap))
+            skip(job: box.spec.id, scheduledFor: f0, reason: .missed, now: now, count: min(skipped, options.missedCountCap))
         }
-        if spec.catchup == .all, !catchups.isEmpty {
+        if box.spec.catchup == .all, !catchups.isEmpty {
             enqueueBacklog(slot: slot, catchups: catchups, onTime: onTime, now: now)
         } else {
             for f in catchups { decideFire(slot: slot, scheduledFor: f, trigger: .catchup, now: now) }

@@ -19,12 +19,12 @@ extension Scheduler {
                 js.needMet = spec.needs.map { need in
                     js.spec.needs.firstIndex(of: need).map { js.needMet[$0] } ?? false
                 }
-                js.spec = spec
+                js.box = JobSpecBox(spec)
                 js.timing = Timing(spec.schedule)
                 js.removed = false
                 if !spec.enabled { js.pending.removeAll { $0.trigger != .manual } }
                 slots[slot] = js
-                for run in js.active { runs[run]?.spec = spec }
+                for run in js.active { runs[run]?.box = js.box }
                 if retime, planning { plan(slot: slot, now: now) }
             } else {
                 let slot: Int

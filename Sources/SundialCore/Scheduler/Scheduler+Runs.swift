@@ -4,13 +4,13 @@ extension Scheduler {
     /// A fire of a job (scheduled, catch-up, `@reboot` or from its needs) passes the gates
     /// `enabled` and `needs`, then `concurrency`.
     mutating func decideFire(slot: Int, scheduledFor: Instant, trigger: RunTrigger, now: Instant) {
-        guard let js = slots[slot] else { return }
-        guard js.spec.enabled else {
-            skip(job: js.spec.id, scheduledFor: scheduledFor, reason: .disabled, now: now)
+        guard let box = slots[slot]?.box else { return }
+        guard box.spec.enabled else {
+            skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .disabled, now: now)
             return
         }
-        if trigger != .needs, !js.spec.needs.isEmpty, !js.allNeedsMet {
-            skip(job: js.spec.id, scheduledFor: scheduledFor, reason: .needs, now: now)
+        if trigger != .needs, !box.spec.needs.isEmpty, !slots[slot]!.allNeedsMet {
+            skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .needs, now: now)
             return
         }
         _ = admit(slot: slot, PendingRun(scheduledFor: scheduledFor, trigger: trigger), now: now)
@@ -18,10 +18,11 @@ extension Scheduler {
 
     /// Applies the job's `concurrency` to a fire that passed its gates.
     mutating func admit(slot: Int, _ fire: PendingRun, now: Instant) -> TriggerResult {
-        guard var js = slots[slot] else { return .unknownJob }
-        if js.active.isEmpty, js.pending.isEmpty {
+        guard slots[slot] != nil else { return .unknownJob }
+        if slots[slot]!.active.isEmpty, slots[slot]!.pending.isEmpty {
             return .started(startRun(slot: slot, fire, now: now))
         }
+        var js = slots[slot]!
         switch js.spec.concurrency {
         case .forbid:
             skip(job: js.spec.id, scheduledFor: fire.scheduledFor, reason: .overlap, now: now)
@@ -95,7 +96,7 @@ extension Scheduler {
 
     /// Starts the next pending fire once the job has no active run.
     mutating func drainPending(slot: Int, now: Instant) {
-        guard lifecycle == .running, let js = slots[slot], js.active.isEmpty, let next = js.pending.first else { return }
+        guard lifecycle == .running, slots[slot]?.active.isEmpty == true, let next = slots[slot]!.pending.first else { return }
         slots[slot]!.pending.removeFirst()
         _ = startRun(slot: slot, next, now: now)
     }
@@ -104,24 +105,26 @@ extension Scheduler {
 
     /// Begins a run: a new id, its records, and the launch of attempt 1.
     mutating func startRun(slot: Int, _ fire: PendingRun, now: Instant) -> RunID {
-        var js = slots[slot]!
         let id = newRunID(now: now)
-        runs[id] = RunState(id: id, job: js.spec.id, spec: js.spec, trigger: fire.trigger,
-                            scheduledFor: fire.scheduledFor, attempt: 1, phase: .launching)
-        js.active.append(id)
+        let box = slots[slot]!.box
+        let job = box.spec.id
+        runs[id] = RunState(id: id, job: job, box: box, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
+                            attempt: 1, phase: .launching)
+        slots[slot]!.active.append(id)
         // "Since this job last started": its needs must be met afresh.
-        for i in js.needMet.indices { js.needMet[i] = false }
-        slots[slot] = js
-        persist(.runStarted(RunRecord(id: id, job: js.spec.id, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
+        if !slots[slot]!.needMet.isEmpty {
+            for i in slots[slot]!.needMet.indices { slots[slot]!.needMet[i] = false }
+        }
+        persist(.runStarted(RunRecord(id: id, job: job, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
                                       startedAt: now)))
         switch fire.trigger {
         case .schedule, .reboot:
-            persist(.planned(LedgerEntry(job: js.spec.id, scheduledFor: fire.scheduledFor, disposition: .ran(id), at: now)))
+            persist(.planned(LedgerEntry(job: job, scheduledFor: fire.scheduledFor, disposition: .ran(id), at: now)))
         case .catchup:
-            persist(.planned(LedgerEntry(job: js.spec.id, scheduledFor: fire.scheduledFor, disposition: .caughtUp(id), at: now)))
+            persist(.planned(LedgerEntry(job: job, scheduledFor: fire.scheduledFor, disposition: .caughtUp(id), at: now)))
         case .manual, .needs, .retry: break
         }
-        out.append(.launch(LaunchOrder(runID: id, job: js.spec, attempt: 1, trigger: fire.trigger,
+        out.append(.launch(LaunchOrder(runID: id, box: box, attempt: 1, trigger: fire.trigger,
                                        scheduledFor: fire.scheduledFor)))
         return id
     }
@@ -176,7 +179,7 @@ extension Scheduler {
         run.attempt += 1
         run.phase = .launching
         runs[id] = run
-        out.append(.launch(LaunchOrder(runID: id, job: run.spec, attempt: run.attempt, trigger: .retry,
+        out.append(.launch(LaunchOrder(runID: id, box: run.box, attempt: run.attempt, trigger: .retry,
                                        scheduledFor: run.scheduledFor)))
     }
 
@@ -185,13 +188,12 @@ extension Scheduler {
         guard let run = runs.removeValue(forKey: id) else { return }
         if run.timerSeq != nil { staleTimers += 1 }
         persist(.runFinished(runID: id, outcome: outcome, at: now))
-        guard let slot = slotOf[run.job], var js = slots[slot] else { return }
-        js.active.removeAll { $0 == id }
-        slots[slot] = js
-        if lifecycle == .running { notifyDependents(of: run.job, outcome: outcome, now: now) }
-        guard let js = slots[slot] else { return }
-        if js.removed {
-            if js.active.isEmpty { freeSlot(slot) }
+        guard let slot = slotOf[run.job], slots[slot] != nil else { return }
+        if let i = slots[slot]!.active.firstIndex(of: id) { slots[slot]!.active.remove(at: i) }
+        if lifecycle == .running, dependents[run.job] != nil { notifyDependents(of: run.job, outcome: outcome, now: now) }
+        guard let removed = slots[slot]?.removed else { return }
+        if removed {
+            if slots[slot]!.active.isEmpty { freeSlot(slot) }
         } else {
             drainPending(slot: slot, now: now)
         }

@@ -33,7 +33,8 @@ extension Scheduler {
     /// Everything the scheduler knows about one configured job (or a removed one whose runs
     /// are still active).
     struct JobState: Sendable {
-        var spec: JobSpec
+        var box: JobSpecBox
+        var spec: JobSpec { box.spec }
         var timing: Timing
         /// Removed by a reload; kept only until its active runs have ended.
         var removed = false
@@ -51,7 +52,7 @@ extension Scheduler {
         var needMet: [Bool]
 
         init(spec: JobSpec) {
-            self.spec = spec
+            self.box = JobSpecBox(spec)
             self.timing = Timing(spec.schedule)
             self.needMet = Array(repeating: false, count: spec.needs.count)
         }
@@ -65,7 +66,8 @@ extension Scheduler {
         let id: RunID
         let job: JobID
         /// The job's definition; updated by a reload that changes the job, so retries use it.
-        var spec: JobSpec
+        var box: JobSpecBox
+        var spec: JobSpec { box.spec }
         let trigger: RunTrigger
         let scheduledFor: Instant
         var attempt: Int

@@ -114,6 +114,10 @@ public struct Scheduler: Sendable {
     /// How many runs are active across all jobs.
     public var activeRunCount: Int { runs.count }
 
+    /// Entries in the wake-up heap, stale ones included (a diagnostic: it stays within a
+    /// constant of the number of armed jobs and waiting retries).
+    public var timerHeapCount: Int { timers.count }
+
     /// The latest consumed scheduled instant of a job (what the store persists as last fire).
     public func lastFire(of job: JobID) -> Instant? { lastFired[job] }
 
@@ -164,7 +168,7 @@ public struct Scheduler: Sendable {
             persist(.runFinished(runID: record.id, outcome: .interrupted, at: now))
             return
         }
-        runs[record.id] = RunState(id: record.id, job: record.job, spec: js.spec, trigger: record.trigger,
+        runs[record.id] = RunState(id: record.id, job: record.job, box: js.box, trigger: record.trigger,
                                    scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt,
                                    phase: .waitingRetry)
         slots[slot]!.active.append(record.id)

@@ -14,7 +14,8 @@ import Synchronization
 public final class DescriptorEventSink: EventSink {
     public let fd: Int32
     public let writeTimeoutMs: Int32
-    private let writer = Mutex(LineWriter())
+    /// Whether the last line was cut; the lock also keeps lines longer than `PIPE_BUF` whole.
+    private let brokenLine = Mutex(false)
 
     public init(fd: Int32 = 1, writeTimeoutMs: Int32 = 250) {
         self.fd = fd
@@ -24,8 +25,8 @@ public final class DescriptorEventSink: EventSink {
     }
 
     public func write(_ line: [UInt8]) throws(SinkError) {
-        try writer.withLock { (w: inout LineWriter) throws(SinkError) in
-            try w.write(fd: fd, line, timeoutMs: writeTimeoutMs)
+        try brokenLine.withLock { (broken: inout Bool) throws(SinkError) in
+            try LineWriter.write(fd: fd, line, brokenLine: &broken, timeoutMs: writeTimeoutMs)
         }
     }
 }

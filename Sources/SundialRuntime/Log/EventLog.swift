@@ -7,20 +7,20 @@ import Synchronization
 /// It never throws and never stops the caller for long: a line the sink refuses (ENOSPC, EIO, a
 /// stalled pipe) is counted, and the next line that gets through is preceded by a `log.dropped`
 /// event with `lines`, the number lost. Safe to call from any thread; lines are written in the
-/// order calls take the internal lock, never interleaved.
+/// order their `write(2)`s reach the kernel, never interleaved.
 public final class EventLog: Sendable {
     public let masker: SecretMasker
     public let minimumLevel: LogLevel
     private let sink: any EventSink
     private let clock: any SundialClock
 
-    private struct Counters {
-        var pendingDropped = 0
-        var totalDropped = 0
-        var written = 0
-    }
-
-    private let counters = Mutex(Counters())
+    /// Lines lost and not yet reported; read on every write, so an atomic (no lock on the
+    /// normal path: concurrent writers only meet in the kernel's O_APPEND write).
+    private let pending = Atomic<Int>(0)
+    private let total = Atomic<Int>(0)
+    private let written = Atomic<Int>(0)
+    /// Serialises attempts to write the `log.dropped` notice, so a loss is reported once.
+    private let noticeLock = Mutex(())
 
     /// - Parameters:
     ///   - clock: stamps the `log.dropped` events this log writes itself.
@@ -36,46 +36,51 @@ public final class EventLog: Sendable {
     public func log(_ event: Event) {
         guard event.level >= minimumLevel else { return }
         let line = masker.mask(event).jsonLine()
-        counters.withLock { c in
-            guard writeDroppedNotice(&c) else {
-                c.pendingDropped += 1
-                c.totalDropped += 1
-                return
-            }
-            do {
-                try sink.write(line)
-                c.written += 1
-            } catch {
-                c.pendingDropped += 1
-                c.totalDropped += 1
-            }
+        if pending.load(ordering: .acquiring) > 0, !writeDroppedNotice() {
+            countDropped()
+            return
+        }
+        do {
+            try sink.write(line)
+            written.add(1, ordering: .relaxed)
+        } catch {
+            countDropped()
         }
     }
 
     /// Tries to write the pending `log.dropped` notice now, without waiting for the next event
     /// (the agent calls this on a timer, so a quiet agent still reports the loss).
     public func retryPending() {
-        counters.withLock { c in _ = writeDroppedNotice(&c) }
+        if pending.load(ordering: .acquiring) > 0 { _ = writeDroppedNotice() }
     }
 
     /// Lines lost and not yet reported by a `log.dropped` event.
-    public var pendingDroppedLines: Int { counters.withLock { $0.pendingDropped } }
+    public var pendingDroppedLines: Int { pending.load(ordering: .acquiring) }
     /// Lines lost since the log was opened.
-    public var totalDroppedLines: Int { counters.withLock { $0.totalDropped } }
+    public var totalDroppedLines: Int { total.load(ordering: .acquiring) }
     /// Lines written, `log.dropped` notices included.
-    public var writtenLines: Int { counters.withLock { $0.written } }
+    public var writtenLines: Int { written.load(ordering: .acquiring) }
+
+    private func countDropped() {
+        pending.add(1, ordering: .acquiringAndReleasing)
+        total.add(1, ordering: .relaxed)
+    }
 
     /// `true` if nothing is pending or the notice went through.
-    private func writeDroppedNotice(_ c: inout Counters) -> Bool {
-        guard c.pendingDropped > 0 else { return true }
-        let notice = Event("log.dropped", at: clock.wallNow(), level: .warn, ["lines": .int(Int64(c.pendingDropped))])
-        do {
-            try sink.write(notice.jsonLine())
-            c.pendingDropped = 0
-            c.written += 1
-            return true
-        } catch {
-            return false
+    private func writeDroppedNotice() -> Bool {
+        noticeLock.withLock { _ in
+            let lost = pending.load(ordering: .acquiring)
+            guard lost > 0 else { return true }
+            let notice = Event("log.dropped", at: clock.wallNow(), level: .warn, ["lines": .int(Int64(lost))])
+            do {
+                try sink.write(notice.jsonLine())
+                // Lines lost meanwhile by other threads stay pending for the next notice.
+                pending.subtract(lost, ordering: .acquiringAndReleasing)
+                written.add(1, ordering: .relaxed)
+                return true
+            } catch {
+                return false
+            }
         }
     }
 }

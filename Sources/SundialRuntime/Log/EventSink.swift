@@ -23,15 +23,15 @@ public struct SinkError: Error, Hashable, Sendable, CustomStringConvertible {
 }
 
 /// Writing whole lines to a descriptor, shared by the file and standard-output sinks.
-struct LineWriter {
-    /// A previous line was written only in part: the next write starts with `\n` (in the same
-    /// `writev`), so the fragment is terminated and every later line stays parseable.
-    var brokenLine = false
-
+enum LineWriter {
     /// Writes `line` with one system call in the normal case. A short write (disk filling up,
-    /// a pipe) is continued, at most `maxAttempts` times; a non-blocking descriptor that would
-    /// block is waited for at most `timeoutMs` in all.
-    mutating func write(fd: Int32, _ line: [UInt8], timeoutMs: Int32) throws(SinkError) {
+    /// a pipe) is continued, at most 16 times; a non-blocking descriptor that would block is
+    /// waited for at most `timeoutMs` in all.
+    ///
+    /// `brokenLine`: a previous line was written only in part, so this write starts with `\n`
+    /// (in the same `writev`), terminating the fragment so every later line stays parseable.
+    /// Updated for the next call.
+    static func write(fd: Int32, _ line: [UInt8], brokenLine: inout Bool, timeoutMs: Int32) throws(SinkError) {
         var offset = 0
         var prefix = brokenLine
         var waitedMs: Int64 = 0

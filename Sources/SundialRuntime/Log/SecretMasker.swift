@@ -15,7 +15,9 @@ import Synchronization
 /// ``replaceAll(with:)``, so a secret stays masked after its job is removed.
 public final class SecretMasker: Sendable {
     public static let mask = "***"
-    private let secrets = Mutex<[[UInt8]]>([])
+    private let secrets = ReadMostly<[[UInt8]]>([])
+    /// Lets the common case (no secrets at all) skip even the read lock.
+    private let empty = Atomic<Bool>(true)
 
     public init(_ values: some Sequence<String> = [String]()) { add(values) }
 
@@ -23,27 +25,31 @@ public final class SecretMasker: Sendable {
     public func add(_ values: some Sequence<String>) {
         let new = values.filter { !$0.isEmpty }.map { Array($0.utf8) }
         guard !new.isEmpty else { return }
-        secrets.withLock { list in
+        secrets.write { list in
             for v in new where !list.contains(v) { list.append(v) }
             list.sort { $0.count > $1.count }
         }
+        empty.store(false, ordering: .releasing)
     }
 
     /// Replaces the whole set (after a reload, with every job's current values).
     public func replaceAll(with values: some Sequence<String>) {
-        secrets.withLock { $0 = [] }
+        secrets.write { $0 = [] }
+        empty.store(true, ordering: .releasing)
         add(values)
     }
 
-    public var isEmpty: Bool { secrets.withLock { $0.isEmpty } }
+    public var isEmpty: Bool { empty.load(ordering: .acquiring) }
 
     public func mask(_ text: String) -> String {
-        let list = secrets.withLock { $0 }
+        if isEmpty { return text }
+        let list = secrets.read { $0 }
         return list.isEmpty ? text : Self.mask(text, list)
     }
 
     public func mask(_ event: Event) -> Event {
-        let list = secrets.withLock { $0 }
+        if isEmpty { return event }
+        let list = secrets.read { $0 }
         guard !list.isEmpty else { return event }
         var e = event
         for (key, value) in event.fields { e[key] = Self.mask(value, list) }

@@ -1,2 +1,0 @@
-/// The production fire calculator is the time engine's.
-extension CalendarFireCalculator: FireCalculating {}

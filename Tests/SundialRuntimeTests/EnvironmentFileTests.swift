@@ -1,0 +1,78 @@
+import Foundation
+@testable import SundialRuntime
+import Testing
+
+@Suite struct EnvironmentFileTests {
+    @Test func parsesTheCommonSyntax() throws {
+        let text = """
+        # a comment
+          
+        PLAIN=hello world  
+        export EXPORTED=1
+        EMPTY=
+        SINGLE='it is $HOME \\n'
+        DOUBLE="a \\"quoted\\" \\$x\\n" # trailing comment
+        SPACED = value
+        URL=http://x/?a=b#frag
+        PLAIN=again
+        """
+        let pairs = try EnvironmentFile.parse(text, path: "f.env")
+        let env = Dictionary(pairs.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
+        #expect(env["PLAIN"] == "again")
+        #expect(env["EXPORTED"] == "1")
+        #expect(env["EMPTY"] == "")
+        #expect(env["SINGLE"] == "it is $HOME \\n")
+        #expect(env["DOUBLE"] == "a \"quoted\" $x\n")
+        #expect(env["SPACED"] == "value")
+        #expect(env["URL"] == "http://x/?a=b#frag")
+        #expect(pairs.count == 8)
+    }
+
+    @Test func singleQuotesAreLiteral() throws {
+        let pairs = try EnvironmentFile.parse("K='$HOME \\n'", path: "f")
+        #expect(pairs.first?.value == "$HOME \\n")
+    }
+
+    @Test(arguments: [
+        ("NOEQUALS", "f.env:1: expected KEY=VALUE"),
+        ("1BAD=x", "f.env:1: invalid variable name '1BAD'"),
+        ("\nK=\"open", "f.env:2: unterminated double quote"),
+        ("K='a' b", "f.env:1: unexpected text after the closing quote"),
+    ])
+    func errorsHaveFileAndLine(text: String, message: String) {
+        #expect {
+            _ = try EnvironmentFile.parse(text, path: "f.env")
+        } throws: { error in
+            guard let e = error as? LaunchError else { return false }
+            return e.code == .envFile && e.message.hasPrefix("env_file " + message)
+        }
+    }
+
+    @Test func refusesAGroupReadableFileWithSecrets() throws {
+        let dir = try temporaryDirectory()
+        let path = dir + "/secrets.env"
+        try "TOKEN=s3cr3t\n".write(toFile: path, atomically: false, encoding: .utf8)
+        chmod(path, 0o644)
+        #expect(throws: LaunchError.self) { _ = try EnvironmentFile.load(path: path, requirePrivate: true) }
+        do {
+            _ = try EnvironmentFile.load(path: path, requirePrivate: true)
+        } catch {
+            #expect(error.code == .insecureEnvFile)
+            #expect(error.message.contains("chmod 600 \(path)"))
+            #expect(error.message.contains("0644"))
+        }
+        // Without secrets, the same file is fine; private, it is fine with secrets.
+        #expect(try EnvironmentFile.load(path: path, requirePrivate: false).first?.value == "s3cr3t")
+        chmod(path, 0o600)
+        #expect(try EnvironmentFile.load(path: path, requirePrivate: true).first?.value == "s3cr3t")
+    }
+
+    @Test func missingFileIsAClearError() {
+        do {
+            _ = try EnvironmentFile.load(path: "/nonexistent/x.env", requirePrivate: false)
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.message == "env_file /nonexistent/x.env: cannot open: No such file or directory")
+        }
+    }
+}

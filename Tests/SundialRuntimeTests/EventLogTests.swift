@@ -1,0 +1,260 @@
+import Foundation
+import SundialCore
+@testable import SundialRuntime
+import SundialTesting
+import Synchronization
+import Testing
+
+@Suite struct EventLogTests {
+    let t0 = Instant(unixMillis: 1_767_225_600_123)
+
+    @Test func linesHaveTheStableShape() throws {
+        let sink = MemoryEventSink()
+        let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
+        log.log(Event("run.started", at: t0, ["job": "a", "attempt": 1]))
+        #expect(sink.lines == [#"{"ts":"2026-01-01T00:00:00.123Z","level":"info","event":"run.started","job":"a","attempt":1}"# + "\n"])
+    }
+
+    @Test func levelsBelowTheMinimumAreNotWritten() {
+        let sink = MemoryEventSink()
+        let log = EventLog(sink: sink, clock: VirtualClock(wall: t0), minimumLevel: .info)
+        log.log(Event("x.debug", at: t0, level: .debug))
+        log.log(Event("x.warn", at: t0, level: .warn))
+        #expect(sink.lines.count == 1)
+        #expect(sink.lines[0].contains("x.warn"))
+    }
+
+    // MARK: - Degradation
+
+    @Test func failedWritesAreCountedAndReportedFirst() throws {
+        let sink = MemoryEventSink()
+        let clock = VirtualClock(wall: t0)
+        let log = EventLog(sink: sink, clock: clock)
+        log.log(Event("before", at: t0))
+        sink.failing = ENOSPC
+        for i in 0..<5 { log.log(Event("lost", at: t0, ["i": .int(Int64(i))])) }
+        #expect(log.pendingDroppedLines == 5)
+        sink.failing = EIO
+        log.retryPending()
+        #expect(log.pendingDroppedLines == 5)
+        sink.failing = nil
+        clock.advance(by: .seconds(2))
+        log.log(Event("after", at: clock.wallNow()))
+        let lines = sink.lines.compactMap(parseJSON)
+        #expect(lines.map { $0["event"] as? String } == ["before", "log.dropped", "after"])
+        #expect(lines[1]["lines"] as? Int == 5)
+        #expect(lines[1]["level"] as? String == "warn")
+        #expect(lines[1]["ts"] as? String == "2026-01-01T00:00:02.123Z")
+        #expect(log.pendingDroppedLines == 0)
+        #expect(log.totalDroppedLines == 5)
+    }
+
+    @Test func retryPendingReportsWithoutANewEvent() {
+        let sink = MemoryEventSink()
+        let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
+        sink.failing = ENOSPC
+        log.log(Event("lost", at: t0))
+        sink.failing = nil
+        log.retryPending()
+        #expect(sink.lines.count == 1)
+        #expect(sink.lines.first?.contains(#""event":"log.dropped","lines":1"#) == true)
+        log.retryPending()
+        #expect(sink.lines.count == 1)
+    }
+
+    @Test(.enabled(if: geteuid() == 0, "mounting a tmpfs needs root"))
+    func fullFileSystemDegradesAndRecovers() throws {
+        let dir = try temporaryDirectory()
+        guard mountTmpfs(at: dir, sizeKiB: 32) else { return }  // no mount in this sandbox: covered by the injected sink
+        defer { _ = umount2(dir, 0) }
+        // A filler takes half the space; the log fills the rest, then the filler goes away.
+        let filler = dir + "/filler"
+        #expect(FileManager.default.createFile(atPath: filler, contents: Data(count: 16 * 1024)))
+        let sink = try FileEventSink(path: dir + "/sundial.log")
+        let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
+        let payload = String(repeating: "x", count: 250)
+        for i in 0..<200 { log.log(Event("fill", at: t0, ["i": .int(Int64(i)), "payload": .string(payload)])) }
+        let dropped = log.pendingDroppedLines
+        #expect(dropped > 100 && dropped < 200, "dropped \(dropped)")
+        try FileManager.default.removeItem(atPath: filler)
+        log.log(Event("after", at: t0))
+        #expect(log.pendingDroppedLines == 0)
+
+        let text = try String(contentsOfFile: dir + "/sundial.log", encoding: .utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        let parsed = lines.map(parseJSON)
+        // At most one fragment (the line cut by the full disk), terminated so later lines parse.
+        #expect(parsed.filter { $0 == nil }.count <= 1)
+        let events = parsed.compactMap { $0 }
+        #expect(events.suffix(2).map { $0["event"] as? String } == ["log.dropped", "after"])
+        #expect(events.suffix(2).first?["lines"] as? Int == dropped)
+        // The cut line counts as dropped: it never became a valid line.
+        #expect(events.filter { $0["event"] as? String == "fill" }.count + dropped == 200)
+    }
+
+    @Test func stalledPipeReaderNeverBlocksTheCaller() async throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        let sink = DescriptorEventSink(fd: fds[1], writeTimeoutMs: 20)
+        let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
+        let payload = String(repeating: "y", count: 2000)
+        let start = Date()
+        for i in 0..<100 { log.log(Event("line", at: t0, ["i": .int(Int64(i)), "p": .string(payload)])) }
+        #expect(Date().timeIntervalSince(start) < 10)
+        let dropped = log.pendingDroppedLines
+        #expect(dropped > 50, "a 64 KiB pipe holds about 32 lines of 2 KB")
+        // The reader wakes up: what was written is intact, and the loss is reported next.
+        var received = Data()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+        while true {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n <= 0 { break }
+            received.append(contentsOf: buffer[..<n])
+        }
+        log.log(Event("after", at: t0))
+        while true {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n <= 0 { break }
+            received.append(contentsOf: buffer[..<n])
+        }
+        let lines = String(decoding: received, as: UTF8.self).split(separator: "\n").map { parseJSON(String($0)) }
+        #expect(lines.allSatisfy { $0 != nil })
+        #expect(lines.count == 100 - dropped + 2)
+        #expect(lines.suffix(2).map { $0?["event"] as? String } == ["log.dropped", "after"])
+    }
+
+    // MARK: - Files
+
+    @Test(arguments: [false, true])
+    func concurrentWritersNeverInterleave(separateDescriptors: Bool) async throws {
+        let dir = try temporaryDirectory()
+        let path = dir + "/concurrent.log"
+        let shared = try FileEventSink(path: path)
+        let logs = try (0..<8).map { _ in
+            EventLog(sink: separateDescriptors ? try FileEventSink(path: path) : shared, clock: VirtualClock(wall: t0))
+        }
+        let payload = String(repeating: "z", count: 180)
+        try await withDeadline(60) {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let remaining = Countdown(8)
+                for thread in 0..<8 {
+                    let log = logs[thread]
+                    let t = Thread {
+                        for i in 0..<10_000 {
+                            log.log(Event("bench.line", at: Instant(unixMillis: 0), ["thread": .int(Int64(thread)), "i": .int(Int64(i)), "payload": .string(payload)]))
+                        }
+                        if remaining.decrement() { done.resume() }
+                    }
+                    t.start()
+                }
+            }
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let lines = data.split(separator: UInt8(ascii: "\n"))
+        #expect(lines.count == 80_000)
+        var seen = [Set<Int>](repeating: [], count: 8)
+        var invalid = 0
+        for line in lines {
+            guard let obj = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any],
+                  let thread = obj["thread"] as? Int, let i = obj["i"] as? Int else { invalid += 1; continue }
+            seen[thread].insert(i)
+        }
+        #expect(invalid == 0)
+        #expect(seen.allSatisfy { $0.count == 10_000 })
+    }
+
+    @Test func rotationKeepsTheConfiguredNumberOfFiles() throws {
+        let dir = try temporaryDirectory()
+        let path = dir + "/sundial.log"
+        let sink = try FileEventSink(path: path, maxBytes: 1000, keep: 2)
+        let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
+        for i in 0..<100 { log.log(Event("rot", at: t0, ["i": .int(Int64(i)), "pad": .string(String(repeating: "p", count: 30))])) }
+        let fm = FileManager.default
+        #expect(fm.fileExists(atPath: path))
+        #expect(fm.fileExists(atPath: path + ".1"))
+        #expect(fm.fileExists(atPath: path + ".2"))
+        #expect(!fm.fileExists(atPath: path + ".3"))
+        var indexes: [[Int]] = []
+        for file in [path + ".2", path + ".1", path] {
+            let text = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(text.utf8.count <= 1000)
+            let objs = text.split(separator: "\n").compactMap { parseJSON(String($0)) }
+            #expect(objs.count == text.split(separator: "\n").count)
+            indexes.append(objs.compactMap { $0["i"] as? Int })
+        }
+        // Oldest to newest, contiguous, ending with the last line written.
+        let all = indexes.flatMap { $0 }
+        #expect(all == Array((100 - all.count)..<100))
+        #expect(indexes.allSatisfy { !$0.isEmpty })
+    }
+
+    @Test func zeroKeepTruncatesInPlace() throws {
+        let dir = try temporaryDirectory()
+        let path = dir + "/sundial.log"
+        let log = EventLog(sink: try FileEventSink(path: path, maxBytes: 500, keep: 0), clock: VirtualClock(wall: t0))
+        for i in 0..<50 { log.log(Event("rot", at: t0, ["i": .int(Int64(i))])) }
+        #expect(!FileManager.default.fileExists(atPath: path + ".1"))
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.utf8.count <= 500)
+        #expect(text.hasSuffix(#""i":49}"# + "\n"))
+    }
+
+    @Test func fileSinkReportsAnUnopenablePath() {
+        #expect(throws: SinkError(code: ENOENT)) { _ = try FileEventSink(path: "/nonexistent-dir/x.log") }
+    }
+}
+
+@Suite struct SecretMaskerTests {
+    @Test func masksEveryStringFieldDeeply() {
+        let masker = SecretMasker(["hunter2", ""])
+        let e = Event("run.output", at: Instant(unixMillis: 0), [
+            "line": "password=hunter2 and again hunter2!",
+            "argv": ["--pass", "hunter2"],
+            "nested": ["k": "xhunter2x"],
+            "n": 7,
+        ])
+        let m = masker.mask(e)
+        #expect(m["line"] == "password=*** and again ***!")
+        #expect(m["argv"] == ["--pass", "***"])
+        #expect(m["nested"] == ["k": "x***x"])
+        #expect(m["n"] == 7)
+        #expect(m.name == "run.output")
+    }
+
+    @Test func longestSecretWins() {
+        let masker = SecretMasker(["abc", "abcdef"])
+        #expect(masker.mask("xxabcdefyy abc") == "xx***yy ***")
+    }
+
+    @Test func unicodeAndOverlaps() {
+        let masker = SecretMasker(["pässwörd"])
+        #expect(masker.mask("é pässwörd ü") == "é *** ü")
+        #expect(SecretMasker(["aa"]).mask("aaa") == "***a")
+    }
+
+    @Test func noSecretsLeavesEventsUntouched() {
+        let e = Event("x", at: Instant(unixMillis: 0), ["a": "b"])
+        #expect(SecretMasker().mask(e) == e)
+        #expect(SecretMasker().isEmpty)
+    }
+
+    @Test func replaceAllForgetsOldValues() {
+        let masker = SecretMasker(["old-secret"])
+        masker.replaceAll(with: ["new-secret"])
+        #expect(masker.mask("old-secret new-secret") == "old-secret ***")
+    }
+}
+
+/// Counts finished threads; `decrement` is true for the last one.
+final class Countdown: Sendable {
+    private let left: Atomic<Int>
+    init(_ n: Int) { left = Atomic(n) }
+    func decrement() -> Bool { left.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 }
+}
+
+/// Mounts a small tmpfs (a real full disk); false if this environment forbids mounting.
+func mountTmpfs(at dir: String, sizeKiB: Int) -> Bool {
+    mount("tmpfs", dir, "tmpfs", 0, "size=\(sizeKiB)k") == 0
+}

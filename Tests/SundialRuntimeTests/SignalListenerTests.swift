@@ -1,0 +1,18 @@
+import Foundation
+@testable import SundialRuntime
+import Testing
+
+@Suite struct SignalListenerTests {
+    @Test func deliversABlockedSignal() async throws {
+        // In the agent, prepareProcess() blocks the signals in every thread, so a signal sent to
+        // the process stays pending for the listener. A test process already has threads that
+        // do not block them, so the test aims the signal at the listener's own thread.
+        let listener = try SignalListener([SIGWINCH, SIGUSR2])
+        let got = try await withDeadline(10) {
+            #expect(pthread_kill(listener.thread, SIGUSR2) == 0)
+            for await sig in listener.signals { return sig }
+            return Int32(-1)
+        }
+        #expect(got == SIGUSR2)
+    }
+}
