@@ -21,6 +21,9 @@ struct Sundial: AsyncParsableCommand {
             WhyCommand.self,
             ReloadCommand.self,
             SchemaCommand.self,
+            // Packaging, migration and docs (issue 8).
+            ImportCrontabCommand.self,
+            ConfigReferenceCommand.self,
         ]
     )
 }

@@ -1,0 +1,10 @@
+// Socket helpers for the metrics HTTP server (Sources/SundialRuntime/Metrics).
+#define _GNU_SOURCE
+#include "net_shim.h"
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+int sundial_accept_cloexec(int fd) {
+    return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+}

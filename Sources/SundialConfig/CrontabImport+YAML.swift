@@ -1,0 +1,102 @@
+import OrderedCollections
+
+extension CrontabImport {
+    /// The job file text. Values shared by every job (zone, environment, jitter, workdir) go
+    /// to `defaults` once; the rest is per job, in crontab order, each job preceded by the
+    /// crontab comments above it, any conversion notes, and its source line.
+    static func render(_ jobs: [Job], options: Options) -> String {
+        var out = "# yaml-language-server: $schema=\(options.schemaReference)\n"
+        out += "# Converted from \(oneLine(options.fileName)) by `sundial import-crontab`. Review before installing:\n"
+        out += "# - Sundial skips a fire while the job's previous run is still active (concurrency: forbid);\n"
+        out += "#   cron started overlapping runs. Add `concurrency: allow` to a job to keep cron's way.\n"
+        out += "# - cron ran commands in the user's home directory with PATH=/usr/bin:/bin; Sundial runs them\n"
+        out += "#   in the state directory with the agent's environment: set `workdir` or `env` if needed.\n"
+        out += "# - Output goes to the event log (run.output events) instead of mail.\n"
+        out += "version: 1\n"
+
+        func common<T: Equatable>(_ key: (Job) -> T?) -> T? {
+            guard let first = jobs.first.flatMap(key), jobs.allSatisfy({ key($0) == first }) else { return nil }
+            return first
+        }
+        let zone = common { $0.timezone }
+        let env = common { $0.env.isEmpty ? nil : $0.env }
+        let jitter = common { $0.jitterMinutes.flatMap { $0 > 0 ? $0 : nil } }
+        let workdir = common { $0.workdir }
+        if zone != nil || env != nil || jitter != nil || workdir != nil {
+            out += "defaults:\n"
+            if let zone { out += "  timezone: \(scalar(zone))\n" }
+            if let jitter { out += "  jitter: \(jitter)m\n" }
+            if let workdir { out += "  workdir: \(scalar(workdir))\n" }
+            if let env { out += renderEnv(env, indent: "  ") }
+        }
+
+        guard !jobs.isEmpty else { return out + "jobs: {}\n" }
+        out += "jobs:\n"
+        for (i, job) in jobs.enumerated() {
+            if i > 0 { out += "\n" }
+            for c in job.comments { out += "  # \(oneLine(c))\n" }
+            for note in job.notes { out += "  # NOTE: \(oneLine(note))\n" }
+            out += "  # \(oneLine(options.fileName)):\(job.line): \(oneLine(job.source))\n"
+            out += "  \(job.id):\n"
+            out += "    schedule: \(doubleQuoted(job.schedule))\n"
+            if zone == nil, let tz = job.timezone { out += "    timezone: \(scalar(tz))\n" }
+            if jitter == nil, let j = job.jitterMinutes, j > 0 { out += "    jitter: \(j)m\n" }
+            if let user = job.user { out += "    user: \(scalar(user))\n" }
+            if workdir == nil, let w = job.workdir { out += "    workdir: \(scalar(w))\n" }
+            if env == nil, !job.env.isEmpty { out += renderEnv(job.env, indent: "    ") }
+            if let shell = job.shell { out += "    shell: \(scalar(shell))\n" }
+            if let argv = job.argv { out += "    command: [" + argv.map(doubleQuoted).joined(separator: ", ") + "]\n" }
+        }
+        return out
+    }
+
+    static func renderEnv(_ env: OrderedDictionary<String, String>, indent: String) -> String {
+        var out = indent + "env:\n"
+        for (k, v) in env { out += indent + "  " + scalar(k) + ": " + scalar(v) + "\n" }
+        return out
+    }
+
+    static func oneLine(_ s: String) -> String { String(s.map { $0 == "\n" || $0 == "\r" ? " " : $0 }) }
+
+    /// Words YAML 1.1 or 1.2 would read as something other than a string.
+    static let reserved: Set<String> = ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"]
+
+    /// A YAML scalar for `s` that reads back as exactly the string `s`: plain when that is
+    /// unambiguous, else single-quoted, else (control characters) double-quoted.
+    static func scalar(_ s: String) -> String {
+        if isPlainSafe(s) { return s }
+        if s.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) { return "'" + s.replacingAll("'", with: "''") + "'" }
+        return doubleQuoted(s)
+    }
+
+    static func isPlainSafe(_ s: String) -> Bool {
+        guard let first = s.first, let last = s.last else { return false }
+        if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first == " " || last == " " || last == ":" { return false }
+        if reserved.contains(s.lowercased()) { return false }
+        if s.contains(": ") || s.contains(" #") || s.contains("\t") { return false }
+        if s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return false }
+        // Anything that starts like a number (1, 0x1F, 1e3, .5, 12:30) could be read as one.
+        return !(first.isNumber || first == "." || first == "+")
+    }
+
+    static func doubleQuoted(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if u.value < 0x20 || u.value == 0x7F {
+                    let hex = String(u.value, radix: 16)
+                    out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+                } else {
+                    out.unicodeScalars.append(u)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

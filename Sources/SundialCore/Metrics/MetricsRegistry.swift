@@ -1,0 +1,283 @@
+/// Sundial's metrics, computed from the event log (design §3) and rendered in the Prometheus
+/// text format.
+///
+/// A value: feed it every ``Event`` the agent logs, in order, with ``observe(_:)``; ask for
+/// the exposition with ``render()``. It reads no clock (timestamps come from the events), so a
+/// test or `sundial simulate` gets the same numbers as the agent.
+///
+/// Series and their sources:
+/// - `sundial_runs_finished_total{job,outcome}` — one per `run.finished`, i.e. per *attempt*
+///   (a run retried twice counts three); `sundial_run_retries_total{job}` counts the
+///   `run.retry_scheduled` lines, so failed runs = non-success attempts − retries.
+/// - `sundial_runs_started_total{job,trigger}` — one per `run.started` (`trigger="retry"` for
+///   retries).
+/// - `sundial_run_duration_seconds{job}` — histogram of `run.finished.duration_ms`.
+/// - `sundial_run_lateness_seconds{job}` — histogram of `ts − scheduled_for` of `run.started`,
+///   first attempts with trigger `schedule` only: a catch-up run's lateness is the downtime
+///   and a retry's is its backoff, and either would drown the signal (the agent's own delay).
+/// - `sundial_runs_skipped_total{job,reason}` — `run.skipped` (a `missed` summary adds its `count`).
+/// - `sundial_runs_active{job}` — attempts started and not yet finished.
+/// - `sundial_job_last_success_timestamp_seconds{job}` — `ts` of the last successful attempt.
+/// - `sundial_config_loads_total`, `sundial_config_rejections_total`,
+///   `sundial_config_last_reload_successful`, `sundial_config_last_load_timestamp_seconds`,
+///   `sundial_config_jobs`, `sundial_config_info{revision}`.
+/// - `sundial_log_dropped_lines_total`, `sundial_clock_steps_total`,
+///   `sundial_agent_start_timestamp_seconds`, `sundial_build_info{version}`.
+///
+/// Cardinality is bounded: label values other than `job` come from closed sets (unknown
+/// values become `other`); at most ``Options/maxJobs`` job label values exist, later ones are
+/// folded into `job="_other"` (not a valid job id, so it cannot collide); and a job removed by
+/// `config.loaded` is forgotten as soon as it has no active run.
+public struct MetricsRegistry: Sendable {
+    public struct Options: Sendable {
+        /// `sundial_build_info{version}`.
+        public var version: String
+        /// Most distinct `job` label values kept; beyond it series go to `job="_other"`.
+        public var maxJobs: Int
+        /// Most active attempts tracked per job (bounds memory if `run.finished` lines are lost).
+        public var maxActivePerJob: Int
+
+        public init(version: String, maxJobs: Int = 1000, maxActivePerJob: Int = 10_000) {
+            self.version = version
+            self.maxJobs = max(1, maxJobs)
+            self.maxActivePerJob = max(1, maxActivePerJob)
+        }
+    }
+
+    /// The `job` label of series folded together once ``Options/maxJobs`` is reached.
+    public static let overflowJob = "_other"
+
+    static let outcomes: Set<String> = ["success", "failure", "timeout", "signal", "launch_failed", "interrupted"]
+    static let triggers: Set<String> = Set(RunTrigger.allCases.map(\.rawValue))
+    static let reasons: Set<String> = Set(SkipReason.allCases.map(\.rawValue))
+
+    struct JobMetrics: Sendable {
+        var finished: [String: Int64] = [:]
+        var started: [String: Int64] = [:]
+        var skipped: [String: Int64] = [:]
+        var retries: Int64 = 0
+        var active: Set<String> = []
+        var lastSuccessMillis: Int64?
+        var duration = MillisHistogram(boundsMillis: MillisHistogram.durationBounds)
+        var lateness = MillisHistogram(boundsMillis: MillisHistogram.latenessBounds)
+        /// Removed from the config while a run was active: only `active` is still tracked.
+        var retired = false
+    }
+
+    public let options: Options
+    var jobs: [String: JobMetrics] = [:]
+    var configLoads: Int64 = 0
+    var configRejections: Int64 = 0
+    var lastReloadSuccessful: Bool?
+    var lastLoadMillis: Int64?
+    var configJobs: Int64?
+    var revision: String?
+    var logDropped: Int64 = 0
+    var clockSteps: Int64 = 0
+    var agentStartMillis: Int64?
+
+    /// Increases whenever an observed event changed a value: the file writer compares it to
+    /// decide whether to rewrite the file.
+    public private(set) var generation: UInt64 = 0
+
+    public init(options: Options) { self.options = options }
+
+    // MARK: - Observing
+
+    /// Updates the metrics from one event-log line. Events it does not know are ignored.
+    public mutating func observe(_ event: Event) {
+        let ts = event.ts.unixMillis
+        switch event.name {
+        case "run.started":
+            guard let job = event.string("job") else { return }
+            let attempt = event.int("attempt") ?? 1
+            let trigger = event.string("trigger").map { Self.triggers.contains($0) ? $0 : "other" } ?? "schedule"
+            let runKey = event.string("run_id") ?? "job:" + job
+            let maxActive = options.maxActivePerJob
+            update(job) { m, retired in
+                if m.active.count < maxActive { m.active.insert(runKey) }
+                guard !retired else { return }
+                m.started[trigger, default: 0] += 1
+                if attempt <= 1, trigger == "schedule", let due = event.instant("scheduled_for") {
+                    m.lateness.observe(millis: ts - due.unixMillis)
+                }
+            }
+        case "run.finished":
+            guard let job = event.string("job") else { return }
+            let outcome = event.string("outcome").map { Self.outcomes.contains($0) ? $0 : "other" } ?? "other"
+            let runKey = event.string("run_id") ?? "job:" + job
+            update(job) { m, retired in
+                m.active.remove(runKey)
+                guard !retired else { return }
+                m.finished[outcome, default: 0] += 1
+                if let d = event.int("duration_ms") { m.duration.observe(millis: d) }
+                if outcome == "success" { m.lastSuccessMillis = ts }
+            }
+            if let m = jobs[job], m.retired, m.active.isEmpty { jobs[job] = nil }
+        case "run.retry_scheduled":
+            guard let job = event.string("job") else { return }
+            update(job) { m, retired in if !retired { m.retries += 1 } }
+        case "run.skipped":
+            guard let job = event.string("job") else { return }
+            let reason = event.string("reason").map { Self.reasons.contains($0) ? $0 : "other" } ?? "other"
+            let count = max(1, event.int("count") ?? 1)
+            update(job) { m, retired in if !retired { m.skipped[reason, default: 0] += count } }
+        case "config.loaded":
+            configLoads += 1
+            lastReloadSuccessful = true
+            lastLoadMillis = ts
+            revision = event.string("revision") ?? revision
+            if let n = event.int("jobs") { configJobs = n }
+            if case let .array(ids)? = event["jobs"] { configJobs = Int64(ids.count) }
+            for id in event.strings("removed") { forget(id) }
+            if case let .array(ids)? = event["jobs"] {
+                let current = Set(ids.compactMap(\.stringValue))
+                for id in jobs.keys where id != Self.overflowJob && !current.contains(id) { forget(id) }
+            }
+            for id in event.strings("added") {
+                jobs[id]?.retired = false
+                if jobs[id] == nil, namedJobCount < options.maxJobs { jobs[id] = JobMetrics() }
+            }
+        case "config.rejected":
+            configRejections += 1
+            lastReloadSuccessful = false
+        case "log.dropped":
+            logDropped += max(0, event.int("lines") ?? 0)
+        case "clock.stepped":
+            clockSteps += 1
+        case "agent.started":
+            agentStartMillis = ts
+        default:
+            return
+        }
+        generation &+= 1
+    }
+
+    /// Applies `body` to the job's metrics, creating them (or folding into `_other`) as needed.
+    /// `body` gets whether the job is retired (removed from the config with a run in flight).
+    private mutating func update(_ job: String, _ body: (inout JobMetrics, Bool) -> Void) {
+        let key = jobs[job] != nil || namedJobCount < options.maxJobs ? job : Self.overflowJob
+        var m = jobs[key] ?? JobMetrics()
+        body(&m, m.retired)
+        jobs[key] = m
+    }
+
+    /// Job label values in use, not counting `_other`.
+    private var namedJobCount: Int { jobs.count - (jobs[Self.overflowJob] == nil ? 0 : 1) }
+
+    /// Drops a removed job's series; keeps only its active count while a run is in flight.
+    private mutating func forget(_ id: String) {
+        guard var m = jobs[id], id != Self.overflowJob else { return }
+        if m.active.isEmpty {
+            jobs[id] = nil
+        } else {
+            let active = m.active
+            m = JobMetrics()
+            m.active = active
+            m.retired = true
+            jobs[id] = m
+        }
+    }
+
+    // MARK: - Rendering
+
+    /// The exposition text (Prometheus text format 0.0.4), families in a fixed order and jobs
+    /// sorted, so two renders of the same state are byte-identical.
+    public func render() -> String {
+        var w = PrometheusWriter()
+        let ids = jobs.keys.sorted()
+        let live = ids.filter { !(jobs[$0]!.retired) }
+
+        w.family("sundial_build_info", .gauge, help: "Sundial's version; always 1.")
+        w.sample("sundial_build_info", [("version", options.version)], 1)
+        if let s = agentStartMillis {
+            w.family("sundial_agent_start_timestamp_seconds", .gauge, help: "When the agent started (agent.started), in seconds since the Unix epoch.")
+            w.sample("sundial_agent_start_timestamp_seconds", [], PrometheusText.formatMillisAsSeconds(s))
+        }
+
+        w.family("sundial_runs_started_total", .counter, help: "Attempts started (run.started), by trigger; trigger=\"retry\" marks retries.")
+        for id in live { for (t, n) in jobs[id]!.started.sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_started_total", [("job", id), ("trigger", t)], n) } }
+
+        w.family("sundial_runs_finished_total", .counter, help: "Attempts finished (run.finished), by outcome. A retried run counts each attempt.")
+        for id in live {
+            var f = jobs[id]!.finished
+            // Zeros for the common outcomes, so rate() and absent() work from the first run.
+            f["success", default: 0] += 0
+            f["failure", default: 0] += 0
+            for (o, n) in f.sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_finished_total", [("job", id), ("outcome", o)], n) }
+        }
+
+        w.family("sundial_run_retries_total", .counter, help: "Retries scheduled (run.retry_scheduled).")
+        for id in live { w.sample("sundial_run_retries_total", [("job", id)], jobs[id]!.retries) }
+
+        w.family("sundial_runs_skipped_total", .counter, help: "Planned fires that did not run (run.skipped), by reason.")
+        for id in live { for (r, n) in jobs[id]!.skipped.sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_skipped_total", [("job", id), ("reason", r)], n) } }
+
+        w.family("sundial_runs_active", .gauge, help: "Attempts running now.")
+        for id in ids { w.sample("sundial_runs_active", [("job", id)], Int64(jobs[id]!.active.count)) }
+
+        w.family("sundial_job_last_success_timestamp_seconds", .gauge, help: "When the job's last successful attempt finished, in seconds since the Unix epoch.")
+        for id in live { if let t = jobs[id]!.lastSuccessMillis { w.sample("sundial_job_last_success_timestamp_seconds", [("job", id)], PrometheusText.formatMillisAsSeconds(t)) } }
+
+        w.family("sundial_run_duration_seconds", .histogram, help: "Wall time of finished attempts.")
+        for id in live where jobs[id]!.duration.count > 0 { w.histogram("sundial_run_duration_seconds", [("job", id)], jobs[id]!.duration) }
+
+        w.family("sundial_run_lateness_seconds", .histogram, help: "Delay from the scheduled instant to the start of a scheduled run's first attempt (including jitter).")
+        for id in live where jobs[id]!.lateness.count > 0 { w.histogram("sundial_run_lateness_seconds", [("job", id)], jobs[id]!.lateness) }
+
+        w.family("sundial_config_loads_total", .counter, help: "Configurations loaded (config.loaded), the first one included.")
+        w.sample("sundial_config_loads_total", [], configLoads)
+        w.family("sundial_config_rejections_total", .counter, help: "Reloads rejected because a file was invalid (config.rejected); the last good configuration kept running.")
+        w.sample("sundial_config_rejections_total", [], configRejections)
+        if let ok = lastReloadSuccessful {
+            w.family("sundial_config_last_reload_successful", .gauge, help: "1 if the last load or reload succeeded, 0 if it was rejected.")
+            w.sample("sundial_config_last_reload_successful", [], ok ? 1 : 0)
+        }
+        if let t = lastLoadMillis {
+            w.family("sundial_config_last_load_timestamp_seconds", .gauge, help: "When the running configuration was loaded, in seconds since the Unix epoch.")
+            w.sample("sundial_config_last_load_timestamp_seconds", [], PrometheusText.formatMillisAsSeconds(t))
+        }
+        if let n = configJobs {
+            w.family("sundial_config_jobs", .gauge, help: "Jobs in the running configuration.")
+            w.sample("sundial_config_jobs", [], n)
+        }
+        if let r = revision {
+            w.family("sundial_config_info", .gauge, help: "The running configuration's revision (a hash of the whole set); always 1.")
+            w.sample("sundial_config_info", [("revision", r)], 1)
+        }
+
+        w.family("sundial_log_dropped_lines_total", .counter, help: "Event-log lines lost while the log could not be written (log.dropped).")
+        w.sample("sundial_log_dropped_lines_total", [], logDropped)
+        w.family("sundial_clock_steps_total", .counter, help: "Wall-clock steps seen against the monotonic clock (clock.stepped).")
+        w.sample("sundial_clock_steps_total", [], clockSteps)
+        return w.text
+    }
+}
+
+// MARK: - Field access
+
+extension Event {
+    func string(_ key: String) -> String? { fields[key]?.stringValue }
+
+    func int(_ key: String) -> Int64? {
+        switch fields[key] {
+        case let .int(i)?: i
+        case let .double(d)? where d.isFinite && abs(d) < 9e18: Int64(d)
+        default: nil
+        }
+    }
+
+    func strings(_ key: String) -> [String] {
+        if case let .array(a)? = fields[key] { return a.compactMap(\.stringValue) }
+        return []
+    }
+
+    /// An RFC 3339 string, or milliseconds since the epoch.
+    func instant(_ key: String) -> Instant? {
+        switch fields[key] {
+        case let .string(s)?: (try? RFC3339.parse(s))?.instant
+        case let .int(ms)?: Instant(unixMillis: ms)
+        default: nil
+        }
+    }
+}

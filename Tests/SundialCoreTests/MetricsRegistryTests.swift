@@ -1,0 +1,173 @@
+import SundialCore
+import Testing
+
+@Suite struct MetricsRegistryTests {
+    let t0 = Instant(unixSeconds: 1_767_225_600) // 2026-01-01T00:00:00Z
+
+    func registry(maxJobs: Int = 1000) -> MetricsRegistry { MetricsRegistry(options: .init(version: "1.2.3", maxJobs: maxJobs)) }
+
+    func started(_ job: String, run: String, attempt: Int64 = 1, trigger: String = "schedule", lateMs: Int64 = 0, at: Instant) -> Event {
+        Event("run.started", at: at, ["job": .string(job), "run_id": .string(run), "attempt": .int(attempt),
+                                      "scheduled_for": .string(RFC3339.format(at - .milliseconds(lateMs), utcOffsetSeconds: 0, fractionDigits: 3)),
+                                      "trigger": .string(trigger), "pid": 42])
+    }
+
+    func finished(_ job: String, run: String, attempt: Int64 = 1, outcome: String, ms: Int64, at: Instant) -> Event {
+        Event("run.finished", at: at, ["job": .string(job), "run_id": .string(run), "attempt": .int(attempt),
+                                       "outcome": .string(outcome), "exit_code": outcome == "success" ? 0 : 1, "signal": nil, "duration_ms": .int(ms)])
+    }
+
+    @Test func emptyRegistryRendersValidText() throws {
+        let e = try Exposition(registry().render())
+        #expect(e.value("sundial_build_info", ["version": "1.2.3"]) == 1)
+        #expect(e.value("sundial_config_loads_total") == 0)
+        #expect(e.value("sundial_log_dropped_lines_total") == 0)
+        #expect(e.types["sundial_run_duration_seconds"] == "histogram")
+        #expect(e.types["sundial_runs_finished_total"] == "counter")
+        #expect(e.types["sundial_runs_active"] == "gauge")
+    }
+
+    @Test func runsRetriesDurationsAndLastSuccess() throws {
+        var r = registry()
+        r.observe(Event("config.loaded", at: t0, ["revision": "abc123", "files": 1, "jobs": 2, "added": ["backup", "heartbeat"], "removed": [], "changed": []]))
+        r.observe(started("backup", run: "R1", lateMs: 7, at: t0 + .seconds(60)))
+        var e = try Exposition(r.render())
+        #expect(e.value("sundial_runs_active", ["job": "backup"]) == 1)
+        #expect(e.value("sundial_runs_active", ["job": "heartbeat"]) == 0)
+        r.observe(finished("backup", run: "R1", outcome: "failure", ms: 1500, at: t0 + .seconds(62)))
+        r.observe(Event("run.retry_scheduled", at: t0 + .seconds(62), ["job": "backup", "run_id": "R1", "attempt": 2, "delay_ms": 10000]))
+        r.observe(started("backup", run: "R1", attempt: 2, trigger: "retry", lateMs: 30_000, at: t0 + .seconds(72)))
+        r.observe(finished("backup", run: "R1", attempt: 2, outcome: "success", ms: 400, at: t0 + .milliseconds(72_400)))
+        e = try Exposition(r.render())
+        #expect(e.value("sundial_runs_finished_total", ["job": "backup", "outcome": "failure"]) == 1)
+        #expect(e.value("sundial_runs_finished_total", ["job": "backup", "outcome": "success"]) == 1)
+        #expect(e.value("sundial_runs_finished_total", ["job": "heartbeat", "outcome": "success"]) == 0)
+        #expect(e.value("sundial_runs_started_total", ["job": "backup", "trigger": "schedule"]) == 1)
+        #expect(e.value("sundial_runs_started_total", ["job": "backup", "trigger": "retry"]) == 1)
+        #expect(e.value("sundial_run_retries_total", ["job": "backup"]) == 1)
+        #expect(e.value("sundial_runs_active", ["job": "backup"]) == 0)
+        #expect(e.value("sundial_job_last_success_timestamp_seconds", ["job": "backup"]) == 1_767_225_672.4)
+        #expect(e.value("sundial_job_last_success_timestamp_seconds", ["job": "heartbeat"]) == nil)
+        // Duration: 1.5 s and 0.4 s → buckets le=0.5 has 1, le=5 has 2 (cumulative).
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "0.1"]) == 0)
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "0.5"]) == 1)
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "1"]) == 1)
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "5"]) == 2)
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "+Inf"]) == 2)
+        #expect(e.value("sundial_run_duration_seconds_sum", ["job": "backup"]) == 1.9)
+        #expect(e.value("sundial_run_duration_seconds_count", ["job": "backup"]) == 2)
+        // Lateness: only the first attempt (7 ms), not the retry's 30 s.
+        #expect(e.value("sundial_run_lateness_seconds_count", ["job": "backup"]) == 1)
+        #expect(e.value("sundial_run_lateness_seconds_sum", ["job": "backup"]) == 0.007)
+        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job": "backup", "le": "0.005"]) == 0)
+        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job": "backup", "le": "0.01"]) == 1)
+        #expect(e.value("sundial_config_info", ["revision": "abc123"]) == 1)
+        #expect(e.value("sundial_config_jobs") == 2)
+    }
+
+    @Test func latenessIgnoresCatchupAndManualRuns() throws {
+        var r = registry()
+        r.observe(started("a", run: "R1", trigger: "catchup", lateMs: 3_600_000, at: t0))
+        r.observe(started("a", run: "R2", trigger: "manual", lateMs: 0, at: t0))
+        r.observe(started("a", run: "R3", trigger: "schedule", lateMs: 120_000, at: t0))
+        let e = try Exposition(r.render())
+        #expect(e.value("sundial_run_lateness_seconds_count", ["job": "a"]) == 1)
+        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job": "a", "le": "60"]) == 0)
+        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job": "a", "le": "300"]) == 1)
+        #expect(e.value("sundial_runs_active", ["job": "a"]) == 3)
+    }
+
+    @Test func skippedByReasonAddsMissedCount() throws {
+        var r = registry()
+        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "overlap"]))
+        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "overlap"]))
+        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "missed", "count": 5]))
+        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "made-up"]))
+        let e = try Exposition(r.render())
+        #expect(e.value("sundial_runs_skipped_total", ["job": "a", "reason": "overlap"]) == 2)
+        #expect(e.value("sundial_runs_skipped_total", ["job": "a", "reason": "missed"]) == 5)
+        #expect(e.value("sundial_runs_skipped_total", ["job": "a", "reason": "other"]) == 1)
+    }
+
+    @Test func configReloadsRejectionsAndRevision() throws {
+        var r = registry()
+        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "files": 1, "jobs": 1, "added": ["a"], "removed": [], "changed": []]))
+        r.observe(Event("config.rejected", at: t0 + .seconds(5), ["errors": [["file": "x.yaml", "line": 1, "column": 1, "message": "bad"]]]))
+        var e = try Exposition(r.render())
+        #expect(e.value("sundial_config_loads_total") == 1)
+        #expect(e.value("sundial_config_rejections_total") == 1)
+        #expect(e.value("sundial_config_last_reload_successful") == 0)
+        #expect(e.value("sundial_config_info", ["revision": "r1"]) == 1)
+        r.observe(Event("config.loaded", at: t0 + .seconds(9), ["revision": "r2", "files": 1, "jobs": 1, "added": [], "removed": [], "changed": ["a"]]))
+        e = try Exposition(r.render())
+        #expect(e.value("sundial_config_loads_total") == 2)
+        #expect(e.value("sundial_config_last_reload_successful") == 1)
+        #expect(e.series("sundial_config_info").count == 1)
+        #expect(e.value("sundial_config_info", ["revision": "r2"]) == 1)
+        #expect(e.value("sundial_config_last_load_timestamp_seconds") == 1_767_225_609)
+    }
+
+    @Test func removedJobIsForgottenAfterItsActiveRunFinishes() throws {
+        var r = registry()
+        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "jobs": 2, "added": ["a", "b"], "removed": [], "changed": []]))
+        r.observe(finished("a", run: "R0", outcome: "success", ms: 5, at: t0))
+        r.observe(started("b", run: "R1", at: t0))
+        r.observe(Event("config.loaded", at: t0 + .seconds(1), ["revision": "r2", "jobs": 0, "added": [], "removed": ["a", "b"], "changed": []]))
+        var e = try Exposition(r.render())
+        #expect(!e.samples.contains { $0.labels["job"] == "a" })
+        #expect(e.value("sundial_runs_active", ["job": "b"]) == 1)
+        #expect(e.value("sundial_runs_finished_total", ["job": "b", "outcome": "success"]) == nil)
+        r.observe(finished("b", run: "R1", outcome: "success", ms: 5, at: t0 + .seconds(2)))
+        e = try Exposition(r.render())
+        #expect(!e.samples.contains { $0.labels["job"] != nil })
+    }
+
+    @Test func jobLabelsAreCapped() throws {
+        var r = registry(maxJobs: 3)
+        for i in 0..<10 { r.observe(finished("job\(i)", run: "R\(i)", outcome: "success", ms: 1, at: t0)) }
+        let e = try Exposition(r.render())
+        let jobs = Set(e.samples.compactMap { $0.labels["job"] })
+        #expect(jobs == ["job0", "job1", "job2", MetricsRegistry.overflowJob])
+        #expect(e.value("sundial_runs_finished_total", ["job": "_other", "outcome": "success"]) == 7)
+    }
+
+    @Test func labelValuesAndHelpAreEscaped() throws {
+        #expect(PrometheusText.escapeLabelValue(#"a\b"c"# + "\n") == #"a\\b\"c\n"#)
+        #expect(PrometheusText.escapeHelp("x\\y\nz \"q\"") == #"x\\y\nz "q""#)
+        let r = MetricsRegistry(options: .init(version: "1.0 \"beta\"\\\n"))
+        let e = try Exposition(r.render())
+        #expect(e.value("sundial_build_info", ["version": "1.0 \"beta\"\\\n"]) == 1)
+    }
+
+    @Test func formatting() {
+        #expect(PrometheusText.formatMillisAsSeconds(1500) == "1.5")
+        #expect(PrometheusText.formatMillisAsSeconds(1) == "0.001")
+        #expect(PrometheusText.formatMillisAsSeconds(60_000) == "60")
+        #expect(PrometheusText.formatMillisAsSeconds(-250) == "-0.25")
+        #expect(PrometheusText.formatValue(.infinity) == "+Inf")
+        #expect(PrometheusText.formatValue(3) == "3")
+        #expect(PrometheusText.formatValue(0.25) == "0.25")
+    }
+
+    @Test func logDroppedAndGeneration() throws {
+        var r = registry()
+        let g0 = r.generation
+        r.observe(Event("run.output", at: t0, ["job": "a", "line": "x"]))
+        #expect(r.generation == g0)
+        r.observe(Event("log.dropped", at: t0, ["lines": 12]))
+        r.observe(Event("log.dropped", at: t0, ["lines": 3]))
+        #expect(r.generation == g0 + 2)
+        #expect(try Exposition(r.render()).value("sundial_log_dropped_lines_total") == 15)
+    }
+
+    @Test func renderIsDeterministic() {
+        var a = registry(), b = registry()
+        for j in ["zeta", "alpha", "mid"] {
+            a.observe(finished(j, run: j, outcome: "timeout", ms: 10, at: t0))
+        }
+        for j in ["mid", "zeta", "alpha"] {
+            b.observe(finished(j, run: j, outcome: "timeout", ms: 10, at: t0))
+        }
+        #expect(a.render() == b.render())
+    }
+}
