@@ -35,7 +35,7 @@ func get(_ port: UInt16, _ path: String, method: String = "GET") throws -> Strin
     try httpExchange(port: port, request: Array("\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n".utf8))
 }
 
-func temporaryDirectory() -> String {
+func metricsTemporaryDirectory() -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sundial-metrics-\(UUID().uuidString)").path
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
@@ -115,7 +115,7 @@ let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 1_767_225_60
     }
 
     @Test func writesTheFileAtomicallyOnStartOnChangeAndOnStop() throws {
-        let dir = temporaryDirectory()
+        let dir = metricsTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/sundial.prom"
         // A long interval: only start(), writeFileNow() and stop() write in this test.
@@ -141,7 +141,7 @@ let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 1_767_225_60
     }
 
     @Test func rewritesTheFileEveryIntervalWhenChanged() throws {
-        let dir = temporaryDirectory()
+        let dir = metricsTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/sundial.prom"
         let exporter = try MetricsExporter(filePath: path, listen: nil, version: "1", writeInterval: .milliseconds(20))

@@ -4,6 +4,6 @@
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK): Swift's Glibc module hides accept4
 /// (it needs _GNU_SOURCE), and accept + fcntl would leak the descriptor into a job forked by
 /// another thread in between. Returns the new fd, or -1 with errno set.
-int sundial_accept_cloexec(int fd);
+int sundial_accept_cloexec_nonblock(int fd);
 
 #endif
