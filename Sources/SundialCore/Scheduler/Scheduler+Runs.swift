@@ -108,7 +108,7 @@ extension Scheduler {
         let id = newRunID(now: now)
         let box = slots[slot]!.box
         let job = box.spec.id
-        runs[id] = RunState(id: id, job: job, box: box, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
+        runs[id] = RunState(id: id, job: job, slot: slot, box: box, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
                             attempt: 1, phase: .launching)
         slots[slot]!.active.append(id)
         // "Since this job last started": its needs must be met afresh.
@@ -130,32 +130,30 @@ extension Scheduler {
     }
 
     mutating func attemptLaunched(_ id: RunID, attempt: Int, pid: Int32?, now: Instant) {
-        guard var run = runs[id], run.attempt == attempt, run.phase == .launching else { return }
-        run.phase = .running
-        run.pid = pid
-        runs[id] = run
+        guard let run = runs[id], run.attempt == attempt, run.phase == .launching else { return }
+        runs[id]!.phase = .running
+        runs[id]!.pid = pid
         emit(Scheduler.runStartedEvent(run, pid: pid, at: now))
         persist(.attemptStarted(runID: id, attempt: attempt, pid: pid, at: now))
     }
 
     mutating func attemptFinished(_ id: RunID, attempt: Int, outcome: RunOutcome, durationMs: Int64, now: Instant) {
-        guard var run = runs[id], run.attempt == attempt, run.phase != .waitingRetry else { return }
+        guard let run = runs[id], run.attempt == attempt, run.phase != .waitingRetry else { return }
         if run.phase == .launching {
             emit(Scheduler.runStartedEvent(run, pid: nil, at: now))
             persist(.attemptStarted(runID: id, attempt: attempt, pid: nil, at: now))
         }
+        let duration = max(0, durationMs)
         emit(Scheduler.runFinishedEvent(job: run.job, runID: id, attempt: attempt, outcome: outcome,
-                                        durationMs: max(0, durationMs), at: now))
-        persist(.attemptFinished(runID: id, attempt: attempt, outcome: outcome, at: now, durationMs: max(0, durationMs)))
-        run.lastOutcome = outcome
-        run.pid = nil
-        let jobLive = slotOf[run.job].flatMap { slots[$0] }.map { !$0.removed } ?? false
-        if lifecycle == .running, !run.terminating, jobLive,
+                                        durationMs: duration, at: now))
+        persist(.attemptFinished(runID: id, attempt: attempt, outcome: outcome, at: now, durationMs: duration))
+        let jobLive = slots[run.slot].map { !$0.removed } ?? false
+        if lifecycle == .running, !run.terminating, jobLive, !outcome.isSuccess,
            run.spec.retry.shouldRetry(afterAttempt: attempt, outcome: outcome) {
-            runs[id] = run
+            runs[id]!.lastOutcome = outcome
+            runs[id]!.pid = nil
             scheduleRetry(id, now: now)
         } else {
-            runs[id] = run
             finishRun(id, outcome: outcome, now: now)
         }
         completeShutdownIfDone()
@@ -188,7 +186,8 @@ extension Scheduler {
         guard let run = runs.removeValue(forKey: id) else { return }
         if run.timerSeq != nil { staleTimers += 1 }
         persist(.runFinished(runID: id, outcome: outcome, at: now))
-        guard let slot = slotOf[run.job], slots[slot] != nil else { return }
+        let slot = run.slot
+        guard slot < slots.count, slots[slot] != nil else { return }
         if let i = slots[slot]!.active.firstIndex(of: id) { slots[slot]!.active.remove(at: i) }
         if lifecycle == .running, dependents[run.job] != nil { notifyDependents(of: run.job, outcome: outcome, now: now) }
         guard let removed = slots[slot]?.removed else { return }

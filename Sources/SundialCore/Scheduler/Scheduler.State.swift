@@ -65,6 +65,9 @@ extension Scheduler {
         enum Phase: Hashable, Sendable { case launching, running, waitingRetry }
         let id: RunID
         let job: JobID
+        /// The job's slot: stable while the job has active runs (a removed job's slot is freed
+        /// only when its last run ends; a re-added job takes its slot back).
+        let slot: Int
         /// The job's definition; updated by a reload that changes the job, so retries use it.
         var box: JobSpecBox
         var spec: JobSpec { box.spec }

@@ -168,7 +168,7 @@ public struct Scheduler: Sendable {
             persist(.runFinished(runID: record.id, outcome: .interrupted, at: now))
             return
         }
-        runs[record.id] = RunState(id: record.id, job: record.job, box: js.box, trigger: record.trigger,
+        runs[record.id] = RunState(id: record.id, job: record.job, slot: slot, box: js.box, trigger: record.trigger,
                                    scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt,
                                    phase: .waitingRetry)
         slots[slot]!.active.append(record.id)
@@ -264,7 +264,9 @@ public struct Scheduler: Sendable {
     // MARK: - Output helpers
 
     mutating func emit(_ event: Event) { out.append(.emit(event)) }
-    mutating func persist(_ change: StateChange) { out.append(.persist(change)) }
+    mutating func persist(_ change: @autoclosure () -> StateChange) {
+        if options.recordsState { out.append(.persist(change())) }
+    }
 
     mutating func skip(job: JobID, scheduledFor: Instant, reason: SkipReason, now: Instant, count: Int? = nil) {
         emit(Scheduler.runSkippedEvent(job: job, scheduledFor: scheduledFor, reason: reason, count: count, at: now))
