@@ -130,10 +130,11 @@ extension Scheduler {
     }
 
     mutating func attemptLaunched(_ id: RunID, attempt: Int, pid: Int32?, now: Instant) {
-        guard let run = runs[id], run.attempt == attempt, run.phase == .launching else { return }
-        runs[id]!.phase = .running
-        runs[id]!.pid = pid
-        emit(Scheduler.runStartedEvent(run, pid: pid, at: now))
+        guard let i = runs.index(forKey: id), runs.values[i].attempt == attempt, runs.values[i].phase == .launching
+        else { return }
+        runs.values[i].phase = .running
+        runs.values[i].pid = pid
+        emit(Scheduler.runStartedEvent(runs.values[i], pid: pid, at: now))
         persist(.attemptStarted(runID: id, attempt: attempt, pid: pid, at: now))
     }
 

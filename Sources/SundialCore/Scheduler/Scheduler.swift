@@ -73,7 +73,7 @@ public struct Scheduler: Sendable {
     /// Handles one event at the wall-clock instant `now` and returns what to do, in order.
     /// Never throws and never traps on unexpected input (an unknown run id is ignored).
     public mutating func handle(_ event: SchedulerEvent, at now: Instant) -> [SchedulerAction] {
-        out = []
+        out.reserveCapacity(8)
         switch event {
         case let .start(restored, reboot): start(restored: restored, reboot: reboot, now: now)
         case .tick: break
