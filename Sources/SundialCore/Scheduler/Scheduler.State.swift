@@ -38,6 +38,8 @@ extension Scheduler {
         var timing: Timing
         /// Removed by a reload; kept only until its active runs have ended.
         var removed = false
+        /// False once the slot is freed (the job is gone and has no active run).
+        var occupied = true
         /// The armed fire: its scheduled instant (unconsumed), its due time (with jitter) and
         /// the sequence number of its heap entry (`nil`: not armed).
         var next: Instant?
