@@ -21,7 +21,7 @@ public struct Instant: Hashable, Comparable, Sendable, CustomStringConvertible {
     @inlinable public static func - (a: Instant, b: Instant) -> Duration { .milliseconds(a.unixMillis &- b.unixMillis) }
 
     /// RFC 3339 in UTC with milliseconds, e.g. `2026-03-08T07:00:00.000Z` (the event log's `ts`).
-    public var description: String { RFC3339.format(self, utcOffsetSeconds: 0, fractionDigits: 3) }
+    public var description: String { RFC3339.formatUTCMillis(self) }
 }
 
 extension Duration {

@@ -1,51 +1,46 @@
 import OrderedCollections
 
 /// The event-log lines the scheduler writes, with design §3's exact names and fields.
+///
+/// Built with `uncheckedUniqueKeys:values:` (the keys are literals, unique by construction):
+/// a dictionary literal would hash every key of every line, a measurable share of a
+/// simulated year.
 extension Scheduler {
     static func runStartedEvent(_ run: RunState, pid: Int32?, at now: Instant) -> Event {
         let trigger: RunTrigger = run.attempt > 1 ? .retry : run.trigger
-        return Event("run.started", at: now, level: .info, [
-            "job": .string(run.job),
-            "run_id": .string(run.id.rawValue),
-            "attempt": .int(Int64(run.attempt)),
-            "scheduled_for": .string(run.scheduledFor.description),
-            "trigger": .string(trigger.rawValue),
-            "pid": pid.map { .int(Int64($0)) } ?? .null,
-        ])
+        return Event("run.started", at: now, level: .info, OrderedDictionary(
+            uncheckedUniqueKeys: ["job", "run_id", "attempt", "scheduled_for", "trigger", "pid"],
+            values: [
+                .string(run.job), .string(run.id.rawValue), .int(Int64(run.attempt)),
+                .string(run.scheduledFor.description), .string(trigger.rawValue), pid.map { .int(Int64($0)) } ?? .null,
+            ]))
     }
 
     static func runFinishedEvent(job: JobID, runID: RunID, attempt: Int, outcome: RunOutcome, durationMs: Int64?,
                                  at now: Instant) -> Event {
-        var fields: OrderedDictionary<String, JSONValue> = [
-            "job": .string(job),
-            "run_id": .string(runID.rawValue),
-            "attempt": .int(Int64(attempt)),
-            "outcome": .string(outcome.name),
-            "exit_code": outcome.exitCode.map { .int(Int64($0)) } ?? .null,
-            "signal": outcome.signalNumber.map { .int(Int64($0)) } ?? .null,
-            "duration_ms": durationMs.map { .int($0) } ?? .null,
-        ]
+        var fields = OrderedDictionary<String, JSONValue>(
+            uncheckedUniqueKeys: ["job", "run_id", "attempt", "outcome", "exit_code", "signal", "duration_ms"],
+            values: [
+                .string(job), .string(runID.rawValue), .int(Int64(attempt)), .string(outcome.name),
+                outcome.exitCode.map { .int(Int64($0)) } ?? .null, outcome.signalNumber.map { .int(Int64($0)) } ?? .null,
+                durationMs.map { .int($0) } ?? .null,
+            ])
         if case let .launchFailed(reason) = outcome { fields["reason"] = .string(reason) }
         return Event("run.finished", at: now, level: outcome.isSuccess ? .info : .warn, fields)
     }
 
     static func retryScheduledEvent(job: JobID, runID: RunID, attempt: Int, delayMs: Int64, at now: Instant) -> Event {
-        Event("run.retry_scheduled", at: now, level: .info, [
-            "job": .string(job),
-            "run_id": .string(runID.rawValue),
-            "attempt": .int(Int64(attempt)),
-            "delay_ms": .int(delayMs),
-        ])
+        Event("run.retry_scheduled", at: now, level: .info, OrderedDictionary(
+            uncheckedUniqueKeys: ["job", "run_id", "attempt", "delay_ms"],
+            values: [.string(job), .string(runID.rawValue), .int(Int64(attempt)), .int(delayMs)]))
     }
 
     /// `count` is set on a `missed` summary: how many fires it stands for.
     static func runSkippedEvent(job: JobID, scheduledFor: Instant, reason: SkipReason, count: Int?,
                                 at now: Instant) -> Event {
-        var fields: OrderedDictionary<String, JSONValue> = [
-            "job": .string(job),
-            "scheduled_for": .string(scheduledFor.description),
-            "reason": .string(reason.rawValue),
-        ]
+        var fields = OrderedDictionary<String, JSONValue>(
+            uncheckedUniqueKeys: ["job", "scheduled_for", "reason"],
+            values: [.string(job), .string(scheduledFor.description), .string(reason.rawValue)])
         if let count { fields["count"] = .int(Int64(count)) }
         return Event("run.skipped", at: now, level: reason == .missed ? .warn : .info, fields)
     }

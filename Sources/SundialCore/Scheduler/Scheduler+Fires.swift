@@ -7,22 +7,23 @@ extension Scheduler {
     /// Jitter in `[0, jitter)` is drawn only for a fire still in the future: an overdue fire is
     /// handled at once.
     mutating func arm(slot: Int, after: Instant, now: Instant) {
-        guard let box = slots[slot]?.box else { return }
-        let timing = slots[slot]!.timing
+        guard slots[slot].occupied else { return }
+        let box = slots[slot].box
+        let timing = slots[slot].timing
         let armable = timing == .wall || timing == .monotonic
         arm(slot: slot, fire: armable ? calculator.nextFire(of: box.spec, after: after, anchor: anchor) : nil, now: now)
     }
 
     /// Arms a job's timer at `fire`, already computed (so a fire is computed once, not twice).
     mutating func arm(slot: Int, fire: Instant?, now: Instant) {
-        guard slots[slot] != nil else { return }
-        if slots[slot]!.timerSeq != nil { staleTimers += 1 }
-        slots[slot]!.next = nil
-        slots[slot]!.dueAt = nil
-        slots[slot]!.timerSeq = nil
-        let box = slots[slot]!.box
-        let timing = slots[slot]!.timing
-        guard lifecycle == .running, box.spec.enabled, !slots[slot]!.removed, timing == .wall || timing == .monotonic,
+        guard slots[slot].occupied else { return }
+        if slots[slot].timerSeq != nil { staleTimers += 1 }
+        slots[slot].next = nil
+        slots[slot].dueAt = nil
+        slots[slot].timerSeq = nil
+        let box = slots[slot].box
+        let timing = slots[slot].timing
+        guard lifecycle == .running, box.spec.enabled, !slots[slot].removed, timing == .wall || timing == .monotonic,
               let fire
         else { return }
         var due = fire
@@ -30,9 +31,9 @@ extension Scheduler {
             due = Instant(unixMillis: fire.unixMillis &+ Int64(random.nextUnit() * Double(box.spec.jitterMs)))
         }
         seq &+= 1
-        slots[slot]!.next = fire
-        slots[slot]!.dueAt = due
-        slots[slot]!.timerSeq = seq
+        slots[slot].next = fire
+        slots[slot].dueAt = due
+        slots[slot].timerSeq = seq
         timers.insert(Timer(at: due, seq: seq, kind: .fire(slot: slot)))
     }
 
@@ -43,7 +44,7 @@ extension Scheduler {
     }
 
     mutating func disarm(slot: Int) {
-        guard var js = slots[slot] else { return }
+        guard case var js = slots[slot], js.occupied else { return }
         if js.timerSeq != nil { staleTimers += 1 }
         disarm(&js)
         slots[slot] = js
@@ -66,7 +67,7 @@ extension Scheduler {
 
     func isLive(_ t: Timer) -> Bool {
         switch t.kind {
-        case let .fire(slot): return slot < slots.count && slots[slot]?.timerSeq == t.seq
+        case let .fire(slot): return slot < slots.count && slots[slot].timerSeq == t.seq
         case let .retry(id): return runs[id]?.timerSeq == t.seq
         }
     }
@@ -78,16 +79,20 @@ extension Scheduler {
     mutating func fireDue(now: Instant) {
         while lifecycle == .running, let t = timers.min, t.at <= now {
             _ = timers.removeMin()
-            guard isLive(t) else {
-                staleTimers = max(0, staleTimers - 1)
-                continue
-            }
             switch t.kind {
             case let .fire(slot):
-                slots[slot]!.timerSeq = nil
+                guard slot < slots.count, slots[slot].timerSeq == t.seq else {
+                    staleTimers = max(0, staleTimers - 1)
+                    continue
+                }
+                slots[slot].timerSeq = nil
                 fireJob(slot: slot, now: now)
             case let .retry(id):
-                runs[id]!.timerSeq = nil
+                guard let i = runs.index(forKey: id), runs.values[i].timerSeq == t.seq else {
+                    staleTimers = max(0, staleTimers - 1)
+                    continue
+                }
+                runs.values[i].timerSeq = nil
                 launchRetry(id, now: now)
             }
         }
@@ -95,7 +100,8 @@ extension Scheduler {
 
     /// A job's armed fire is due: run it, or (late, or several due at once) apply `catchup`.
     mutating func fireJob(slot: Int, now: Instant) {
-        guard let box = slots[slot]?.box, let f0 = slots[slot]!.next, let d0 = slots[slot]!.dueAt else { return }
+        guard slots[slot].occupied, let f0 = slots[slot].next, let d0 = slots[slot].dueAt else { return }
+        let box = slots[slot].box
         let tolerance = options.lateToleranceMs
         let f1 = calculator.nextFire(of: box.spec, after: f0, anchor: anchor)
         if (f1 == nil || f1! > now) && now.unixMillis &- d0.unixMillis <= tolerance {

@@ -12,7 +12,7 @@ extension Scheduler {
         jobSet = set
         let planning = lifecycle == .running
         for (id, spec) in set.jobs {
-            if let slot = slotOf[id], var js = slots[slot] {
+            if let slot = slotOf[id], case var js = slots[slot], js.occupied {
                 let wasRemoved = js.removed
                 if !wasRemoved, js.spec == spec { continue }
                 let retime = wasRemoved || !Scheduler.sameTiming(js.spec, spec)
@@ -40,7 +40,7 @@ extension Scheduler {
             }
         }
         for slot in slots.indices {
-            guard var js = slots[slot], !js.removed, set.jobs[js.spec.id] == nil else { continue }
+            guard case var js = slots[slot], js.occupied, !js.removed, set.jobs[js.spec.id] == nil else { continue }
             if js.timerSeq != nil { staleTimers += 1 }
             disarm(&js)
             js.removed = true
@@ -50,7 +50,7 @@ extension Scheduler {
         }
         dependents = [:]
         for slot in slots.indices {
-            guard let js = slots[slot], !js.removed else { continue }
+            guard case let js = slots[slot], js.occupied, !js.removed else { continue }
             for need in js.spec.needs where dependents[need.job]?.last != slot {
                 dependents[need.job, default: []].append(slot)
             }
@@ -65,7 +65,7 @@ extension Scheduler {
     /// Arms a job that was added or re-timed while the agent runs: no catch-up (its fires were
     /// not missed, they did not exist), and never an instant already consumed.
     mutating func plan(slot: Int, now: Instant) {
-        guard let js = slots[slot] else { return }
+        guard case let js = slots[slot], js.occupied else { return }
         switch js.timing {
         case .none, .reboot: disarm(slot: slot)
         case .monotonic: arm(slot: slot, after: now, now: now)
@@ -74,10 +74,15 @@ extension Scheduler {
     }
 
     mutating func freeSlot(_ slot: Int) {
-        guard let js = slots[slot] else { return }
-        if js.timerSeq != nil { staleTimers += 1 }
-        slotOf[js.spec.id] = nil
-        slots[slot] = nil
+        guard slots[slot].occupied else { return }
+        if slots[slot].timerSeq != nil { staleTimers += 1 }
+        slotOf[slots[slot].spec.id] = nil
+        slots[slot].occupied = false
+        slots[slot].timerSeq = nil
+        slots[slot].next = nil
+        slots[slot].dueAt = nil
+        slots[slot].active = []
+        slots[slot].pending = []
         freeSlots.append(slot)
     }
 

@@ -4,12 +4,13 @@ extension Scheduler {
     /// A fire of a job (scheduled, catch-up, `@reboot` or from its needs) passes the gates
     /// `enabled` and `needs`, then `concurrency`.
     mutating func decideFire(slot: Int, scheduledFor: Instant, trigger: RunTrigger, now: Instant) {
-        guard let box = slots[slot]?.box else { return }
+        guard slots[slot].occupied else { return }
+        let box = slots[slot].box
         guard box.spec.enabled else {
             skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .disabled, now: now)
             return
         }
-        if trigger != .needs, !box.spec.needs.isEmpty, !slots[slot]!.allNeedsMet {
+        if trigger != .needs, !box.spec.needs.isEmpty, !slots[slot].allNeedsMet {
             skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .needs, now: now)
             return
         }
@@ -18,11 +19,11 @@ extension Scheduler {
 
     /// Applies the job's `concurrency` to a fire that passed its gates.
     mutating func admit(slot: Int, _ fire: PendingRun, now: Instant) -> TriggerResult {
-        guard slots[slot] != nil else { return .unknownJob }
-        if slots[slot]!.active.isEmpty, slots[slot]!.pending.isEmpty {
+        guard slots[slot].occupied else { return .unknownJob }
+        if slots[slot].active.isEmpty, slots[slot].pending.isEmpty {
             return .started(startRun(slot: slot, fire, now: now))
         }
-        var js = slots[slot]!
+        var js = slots[slot]
         switch js.spec.concurrency {
         case .forbid:
             skip(job: js.spec.id, scheduledFor: fire.scheduledFor, reason: .overlap, now: now)
@@ -50,8 +51,8 @@ extension Scheduler {
             for p in superseded { skip(job: js.spec.id, scheduledFor: p.scheduledFor, reason: .overlap, now: now) }
             terminateActive(slot: slot, now: now)
             // Only runs waiting for a retry were active: nothing to wait for.
-            if let js = slots[slot], js.active.isEmpty, js.pending == [fire] {
-                slots[slot]!.pending = []
+            if case let js = slots[slot], js.occupied, js.active.isEmpty, js.pending == [fire] {
+                slots[slot].pending = []
                 return .started(startRun(slot: slot, fire, now: now))
             }
             drainPending(slot: slot, now: now)
@@ -62,7 +63,7 @@ extension Scheduler {
     /// `catchup: all`: the missed fires (and the on-time one after them) run one after the
     /// other, oldest first; the backlog holds at most `maxCatchupRuns` catch-ups.
     mutating func enqueueBacklog(slot: Int, catchups: [Instant], onTime: Instant?, now: Instant) {
-        guard var js = slots[slot] else { return }
+        guard case var js = slots[slot], js.occupied else { return }
         let job = js.spec.id
         var accepted: [PendingRun] = []
         for f in catchups {
@@ -86,7 +87,7 @@ extension Scheduler {
             if !js.spec.needs.isEmpty, !js.allNeedsMet {
                 skip(job: job, scheduledFor: f, reason: .needs, now: now)
             } else if !js.pending.contains(where: { !$0.isCatchup }) {
-                slots[slot]!.pending.append(PendingRun(scheduledFor: f, trigger: .schedule))
+                slots[slot].pending.append(PendingRun(scheduledFor: f, trigger: .schedule))
             } else {
                 skip(job: job, scheduledFor: f, reason: .overlap, now: now)
             }
@@ -96,8 +97,8 @@ extension Scheduler {
 
     /// Starts the next pending fire once the job has no active run.
     mutating func drainPending(slot: Int, now: Instant) {
-        guard lifecycle == .running, slots[slot]?.active.isEmpty == true, let next = slots[slot]!.pending.first else { return }
-        slots[slot]!.pending.removeFirst()
+        guard lifecycle == .running, slots[slot].occupied, slots[slot].active.isEmpty, let next = slots[slot].pending.first else { return }
+        slots[slot].pending.removeFirst()
         _ = startRun(slot: slot, next, now: now)
     }
 
@@ -106,14 +107,14 @@ extension Scheduler {
     /// Begins a run: a new id, its records, and the launch of attempt 1.
     mutating func startRun(slot: Int, _ fire: PendingRun, now: Instant) -> RunID {
         let id = newRunID(now: now)
-        let box = slots[slot]!.box
+        let box = slots[slot].box
         let job = box.spec.id
-        runs[id] = RunState(id: id, job: job, box: box, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
+        runs[id] = RunState(id: id, job: job, slot: slot, box: box, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
                             attempt: 1, phase: .launching)
-        slots[slot]!.active.append(id)
+        slots[slot].active.append(id)
         // "Since this job last started": its needs must be met afresh.
-        if !slots[slot]!.needMet.isEmpty {
-            for i in slots[slot]!.needMet.indices { slots[slot]!.needMet[i] = false }
+        if !slots[slot].needMet.isEmpty {
+            for i in slots[slot].needMet.indices { slots[slot].needMet[i] = false }
         }
         persist(.runStarted(RunRecord(id: id, job: job, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
                                       startedAt: now)))
@@ -130,32 +131,31 @@ extension Scheduler {
     }
 
     mutating func attemptLaunched(_ id: RunID, attempt: Int, pid: Int32?, now: Instant) {
-        guard var run = runs[id], run.attempt == attempt, run.phase == .launching else { return }
-        run.phase = .running
-        run.pid = pid
-        runs[id] = run
-        emit(Scheduler.runStartedEvent(run, pid: pid, at: now))
+        guard let i = runs.index(forKey: id), runs.values[i].attempt == attempt, runs.values[i].phase == .launching
+        else { return }
+        runs.values[i].phase = .running
+        runs.values[i].pid = pid
+        emit(Scheduler.runStartedEvent(runs.values[i], pid: pid, at: now))
         persist(.attemptStarted(runID: id, attempt: attempt, pid: pid, at: now))
     }
 
     mutating func attemptFinished(_ id: RunID, attempt: Int, outcome: RunOutcome, durationMs: Int64, now: Instant) {
-        guard var run = runs[id], run.attempt == attempt, run.phase != .waitingRetry else { return }
+        guard let run = runs[id], run.attempt == attempt, run.phase != .waitingRetry else { return }
         if run.phase == .launching {
             emit(Scheduler.runStartedEvent(run, pid: nil, at: now))
             persist(.attemptStarted(runID: id, attempt: attempt, pid: nil, at: now))
         }
+        let duration = max(0, durationMs)
         emit(Scheduler.runFinishedEvent(job: run.job, runID: id, attempt: attempt, outcome: outcome,
-                                        durationMs: max(0, durationMs), at: now))
-        persist(.attemptFinished(runID: id, attempt: attempt, outcome: outcome, at: now, durationMs: max(0, durationMs)))
-        run.lastOutcome = outcome
-        run.pid = nil
-        let jobLive = slotOf[run.job].flatMap { slots[$0] }.map { !$0.removed } ?? false
-        if lifecycle == .running, !run.terminating, jobLive,
+                                        durationMs: duration, at: now))
+        persist(.attemptFinished(runID: id, attempt: attempt, outcome: outcome, at: now, durationMs: duration))
+        let jobLive = slots[run.slot].occupied && !slots[run.slot].removed
+        if lifecycle == .running, !run.terminating, jobLive, !outcome.isSuccess,
            run.spec.retry.shouldRetry(afterAttempt: attempt, outcome: outcome) {
-            runs[id] = run
+            runs[id]!.lastOutcome = outcome
+            runs[id]!.pid = nil
             scheduleRetry(id, now: now)
         } else {
-            runs[id] = run
             finishRun(id, outcome: outcome, now: now)
         }
         completeShutdownIfDone()
@@ -188,12 +188,14 @@ extension Scheduler {
         guard let run = runs.removeValue(forKey: id) else { return }
         if run.timerSeq != nil { staleTimers += 1 }
         persist(.runFinished(runID: id, outcome: outcome, at: now))
-        guard let slot = slotOf[run.job], slots[slot] != nil else { return }
-        if let i = slots[slot]!.active.firstIndex(of: id) { slots[slot]!.active.remove(at: i) }
+        let slot = run.slot
+        guard slot < slots.count, slots[slot].occupied else { return }
+        if let i = slots[slot].active.firstIndex(of: id) { slots[slot].active.remove(at: i) }
         if lifecycle == .running, dependents[run.job] != nil { notifyDependents(of: run.job, outcome: outcome, now: now) }
-        guard let removed = slots[slot]?.removed else { return }
+        guard slots[slot].occupied else { return }
+        let removed = slots[slot].removed
         if removed {
-            if slots[slot]!.active.isEmpty { freeSlot(slot) }
+            if slots[slot].active.isEmpty { freeSlot(slot) }
         } else {
             drainPending(slot: slot, now: now)
         }
@@ -202,7 +204,7 @@ extension Scheduler {
     /// `concurrency: replace`: stop every active attempt of the job; a run waiting for a retry
     /// simply ends with its last outcome.
     mutating func terminateActive(slot: Int, now: Instant) {
-        guard let js = slots[slot] else { return }
+        guard case let js = slots[slot], js.occupied else { return }
         for id in js.active {
             guard var run = runs[id] else { continue }
             switch run.phase {
@@ -214,7 +216,7 @@ extension Scheduler {
                 // Remove without draining: the caller drains once every run is handled.
                 runs[id] = nil
                 persist(.runFinished(runID: id, outcome: outcome, at: now))
-                slots[slot]!.active.removeAll { $0 == id }
+                slots[slot].active.removeAll { $0 == id }
                 notifyDependents(of: run.job, outcome: outcome, now: now)
             case .launching, .running:
                 guard !run.terminating else { continue }
@@ -234,7 +236,7 @@ extension Scheduler {
         guard let deps = dependents[job] else { return }
         var failed: [Int] = []
         for d in deps {
-            guard var ds = slots[d], !ds.removed else { continue }
+            guard case var ds = slots[d], ds.occupied, !ds.removed else { continue }
             var unmet = false
             for (i, need) in ds.spec.needs.enumerated() where need.job == job {
                 let ok: Bool
@@ -266,9 +268,9 @@ extension Scheduler {
         while i < queue.count {
             let d = queue[i]
             i += 1
-            guard seen.insert(d).inserted, let ds = slots[d], ds.spec.enabled, !ds.removed else { continue }
+            guard seen.insert(d).inserted, case let ds = slots[d], ds.occupied, ds.spec.enabled, !ds.removed else { continue }
             skip(job: ds.spec.id, scheduledFor: now, reason: .upstream, now: now)
-            for next in dependents[ds.spec.id] ?? [] where slots[next]?.timing == Timing.none {
+            for next in dependents[ds.spec.id] ?? [] where slots[next].occupied && slots[next].timing == Timing.none {
                 queue.append(next)
             }
         }

@@ -38,6 +38,8 @@ extension Scheduler {
         var timing: Timing
         /// Removed by a reload; kept only until its active runs have ended.
         var removed = false
+        /// False once the slot is freed (the job is gone and has no active run).
+        var occupied = true
         /// The armed fire: its scheduled instant (unconsumed), its due time (with jitter) and
         /// the sequence number of its heap entry (`nil`: not armed).
         var next: Instant?
@@ -65,6 +67,9 @@ extension Scheduler {
         enum Phase: Hashable, Sendable { case launching, running, waitingRetry }
         let id: RunID
         let job: JobID
+        /// The job's slot: stable while the job has active runs (a removed job's slot is freed
+        /// only when its last run ends; a re-added job takes its slot back).
+        let slot: Int
         /// The job's definition; updated by a reload that changes the job, so retries use it.
         var box: JobSpecBox
         var spec: JobSpec { box.spec }

@@ -40,7 +40,9 @@ public struct Scheduler: Sendable {
     /// The agent's start, shifted by clock steps: the origin of `every` without `offset`.
     var anchor = Instant(unixMillis: 0)
     var jobSet: JobSet
-    var slots: [JobState?] = []
+    /// Job table; a freed slot stays (unoccupied) for reuse. Not optional: reading a field of
+    /// an optional element copies the whole element, and this is the hottest table.
+    var slots: [JobState] = []
     var slotOf: [JobID: Int] = [:]
     var freeSlots: [Int] = []
     /// Reverse `needs` edges: for each job, the slots of the jobs that need it.
@@ -73,7 +75,7 @@ public struct Scheduler: Sendable {
     /// Handles one event at the wall-clock instant `now` and returns what to do, in order.
     /// Never throws and never traps on unexpected input (an unknown run id is ignored).
     public mutating func handle(_ event: SchedulerEvent, at now: Instant) -> [SchedulerAction] {
-        out = []
+        out.reserveCapacity(8)
         switch event {
         case let .start(restored, reboot): start(restored: restored, reboot: reboot, now: now)
         case .tick: break
@@ -101,13 +103,13 @@ public struct Scheduler: Sendable {
 
     /// The next planned (unjittered) fire of a job, if it is armed.
     public func plannedFire(of job: JobID) -> Instant? {
-        guard let s = slotOf[job], let js = slots[s], !js.removed else { return nil }
+        guard let s = slotOf[job], case let js = slots[s], js.occupied, !js.removed else { return nil }
         return js.next
     }
 
     /// The runs of a job that have not ended (waiting retries included), oldest first.
     public func activeRuns(of job: JobID) -> [RunID] {
-        guard let s = slotOf[job], let js = slots[s] else { return [] }
+        guard let s = slotOf[job], case let js = slots[s], js.occupied else { return [] }
         return js.active
     }
 
@@ -130,7 +132,7 @@ public struct Scheduler: Sendable {
         for (job, instant) in restored.lastFired { lastFired[job] = instant }
         for record in restored.inFlight.sorted(by: { $0.id < $1.id }) { restoreInterrupted(record, now: now) }
         for slot in slots.indices {
-            guard let js = slots[slot], !js.removed, js.spec.enabled else { continue }
+            guard case let js = slots[slot], js.occupied, !js.removed, js.spec.enabled else { continue }
             switch js.timing {
             case .none: break
             case .reboot:
@@ -162,16 +164,16 @@ public struct Scheduler: Sendable {
         emit(Scheduler.runFinishedEvent(job: record.job, runID: record.id, attempt: attempt, outcome: .interrupted,
                                         durationMs: nil, at: now))
         persist(.attemptFinished(runID: record.id, attempt: attempt, outcome: .interrupted, at: now, durationMs: 0))
-        guard let slot = slotOf[record.job], let js = slots[slot], !js.removed, runs[record.id] == nil,
+        guard let slot = slotOf[record.job], case let js = slots[slot], js.occupied, !js.removed, runs[record.id] == nil,
               js.spec.retry.shouldRetry(afterAttempt: attempt, outcome: .interrupted)
         else {
             persist(.runFinished(runID: record.id, outcome: .interrupted, at: now))
             return
         }
-        runs[record.id] = RunState(id: record.id, job: record.job, box: js.box, trigger: record.trigger,
+        runs[record.id] = RunState(id: record.id, job: record.job, slot: slot, box: js.box, trigger: record.trigger,
                                    scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt,
                                    phase: .waitingRetry)
-        slots[slot]!.active.append(record.id)
+        slots[slot].active.append(record.id)
         scheduleRetry(record.id, now: now)
     }
 
@@ -188,7 +190,7 @@ public struct Scheduler: Sendable {
         timers = Heap()
         staleTimers = 0
         for slot in slots.indices {
-            guard var js = slots[slot] else { continue }
+            guard case var js = slots[slot], js.occupied else { continue }
             js.timerSeq = nil
             js.next = nil
             js.dueAt = nil
@@ -226,7 +228,7 @@ public struct Scheduler: Sendable {
             out.append(.triggerResult(job: job, .shuttingDown))
             return
         }
-        guard let slot = slotOf[job], let js = slots[slot], !js.removed else {
+        guard let slot = slotOf[job], case let js = slots[slot], js.occupied, !js.removed else {
             out.append(.triggerResult(job: job, .unknownJob))
             return
         }
@@ -244,7 +246,7 @@ public struct Scheduler: Sendable {
         for var t in timers.unordered {
             switch t.kind {
             case let .fire(slot):
-                guard slot < slots.count, var js = slots[slot], js.timerSeq == t.seq else { continue }
+                guard slot < slots.count, case var js = slots[slot], js.occupied, js.timerSeq == t.seq else { continue }
                 if js.timing == .monotonic, let n = js.next, let d = js.dueAt {
                     js.next = Instant(unixMillis: n.unixMillis &+ delta)
                     js.dueAt = Instant(unixMillis: d.unixMillis &+ delta)
@@ -264,7 +266,9 @@ public struct Scheduler: Sendable {
     // MARK: - Output helpers
 
     mutating func emit(_ event: Event) { out.append(.emit(event)) }
-    mutating func persist(_ change: StateChange) { out.append(.persist(change)) }
+    mutating func persist(_ change: @autoclosure () -> StateChange) {
+        if options.recordsState { out.append(.persist(change())) }
+    }
 
     mutating func skip(job: JobID, scheduledFor: Instant, reason: SkipReason, now: Instant, count: Int? = nil) {
         emit(Scheduler.runSkippedEvent(job: job, scheduledFor: scheduledFor, reason: reason, count: count, at: now))

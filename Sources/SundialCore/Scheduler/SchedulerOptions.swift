@@ -13,12 +13,16 @@ public struct SchedulerOptions: Sendable, Hashable {
     /// Missed fires are counted up to this bound (the `count` of a `missed` summary); counting
     /// further would cost time for nothing.
     public var missedCountCap: Int
+    /// Whether to produce `persist` actions. The agent needs them; `sundial simulate`, which has
+    /// no state store, saves half its work without them.
+    public var recordsState: Bool
 
     public init(lateToleranceMs: Int64 = 60_000, maxActiveRunsPerJob: Int = 100, maxCatchupRuns: Int = 100,
-                missedCountCap: Int = 1000) {
+                missedCountCap: Int = 1000, recordsState: Bool = true) {
         self.lateToleranceMs = lateToleranceMs
         self.maxActiveRunsPerJob = maxActiveRunsPerJob
         self.maxCatchupRuns = maxCatchupRuns
         self.missedCountCap = missedCountCap
+        self.recordsState = recordsState
     }
 }

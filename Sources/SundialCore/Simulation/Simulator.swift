@@ -71,8 +71,11 @@ public struct Simulator: Sendable {
     ///   - script: scripted attempts per job (see the type's documentation).
     ///   - inputs: timed inputs (clock steps, triggers, reloads, shutdown), in time order.
     ///   - seed: the seed of the jitter and run-id randomness: same seed, same output.
+    ///   - options: the scheduler's options; by default without `persist` actions (there is
+    ///     no state store to feed), pass `recordsState: true` to observe them.
     public init(jobs: JobSet, calculator: any FireCalculating, script: [JobID: [SimulatedAttempt]] = [:],
-                inputs: [SimulatedInput] = [], seed: UInt64 = 0x5EED, options: SchedulerOptions = SchedulerOptions()) {
+                inputs: [SimulatedInput] = [], seed: UInt64 = 0x5EED,
+                options: SchedulerOptions = SchedulerOptions(recordsState: false)) {
         scheduler = Scheduler(jobs: jobs, calculator: calculator, random: SeededRandom(seed: seed), options: options)
         self.script = script
         self.inputs = inputs.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
