@@ -23,10 +23,7 @@ func stateBenchmark(_ args: [String]) throws {
     // MARK: Recording 10,000 runs
     do {
         let path = dir + "/record.db"
-        var options = SQLiteStateStore.Options()
-        if let ms = ProcessInfo.processInfo.environment["CKPT_MS"] { options.checkpointInterval = .milliseconds(Int64(ms)!) }
-        if let ms = ProcessInfo.processInfo.environment["BATCH_MS"] { options.batchInterval = .milliseconds(Int64(ms)!) }
-        let store = try SQLiteStateStore(path: path, options: options)
+        let store = try SQLiteStateStore(path: path)
         var fireLatencies: [Double] = []
         fireLatencies.reserveCapacity(10_000)
         let start = DispatchTime.now().uptimeNanoseconds

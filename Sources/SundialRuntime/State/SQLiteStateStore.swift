@@ -100,7 +100,9 @@ public final class SQLiteStateStore: StateStore {
             var writerConfig = config
             writerConfig.label = "sundial.state"
             writerConfig.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0")
+                // journal_size_limit: when the WAL restarts after a checkpoint, give back the
+                // space beyond the limit, so a burst does not leave a huge WAL file behind.
+                try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = \(options.walLimitBytes)")
             }
             writer = try DatabaseQueue(path: path, configuration: writerConfig)
             if options.checkOnOpen {
