@@ -2,7 +2,7 @@ import Foundation
 import SundialCore
 import SundialRuntime
 
-/// `sundial-bench state [--size] [--hours N] [--dir DIR]`: the state database's figures (issue 7).
+/// `sundial-bench state [--size] [--jobs N] [--hours N] [--dir DIR]`: the state database's figures (issue 7).
 ///
 /// - recording 10,000 runs, each as the agent records it (`[.fired, .runStarted]` committed
 ///   before launch, the attempt and ledger batched, `.runFinished` committed), target < 1 s, and
@@ -11,7 +11,8 @@ import SundialRuntime
 /// - with `--size`: the file size for 1,000 minutely jobs under the default retention, recording
 ///   `--hours` (default 36) of history with a prune every simulated hour. Minutely jobs reach the
 ///   per-job count caps (1,000 runs: ~17 h; 1,500 ledger entries: 25 h) long before 30 days, so
-///   36 h is the steady state: the size no longer grows after it. Takes a few minutes.
+///   36 h is the steady state: the size no longer grows after it. `--jobs` (default 1,000)
+///   scales it down: the steady size is linear in the number of jobs. 1,000 jobs take a while.
 func stateBenchmark(_ args: [String]) throws {
     let dir = value(of: "--dir", in: args) ?? NSTemporaryDirectory() + "sundial-bench-state-\(getpid())"
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -22,10 +23,7 @@ func stateBenchmark(_ args: [String]) throws {
     // MARK: Recording 10,000 runs
     do {
         let path = dir + "/record.db"
-        var options = SQLiteStateStore.Options()
-        if let ms = ProcessInfo.processInfo.environment["CKPT_MS"] { options.checkpointInterval = .milliseconds(Int64(ms)!) }
-        if let ms = ProcessInfo.processInfo.environment["BATCH_MS"] { options.batchInterval = .milliseconds(Int64(ms)!) }
-        let store = try SQLiteStateStore(path: path, options: options)
+        let store = try SQLiteStateStore(path: path)
         var fireLatencies: [Double] = []
         fireLatencies.reserveCapacity(10_000)
         let start = DispatchTime.now().uptimeNanoseconds
@@ -61,11 +59,12 @@ func stateBenchmark(_ args: [String]) throws {
 
     if args.contains("--size") {
         let hours = Int(value(of: "--hours", in: args) ?? "36") ?? 36
+        let jobs = Int(value(of: "--jobs", in: args) ?? "1000") ?? 1000
         let store = try SQLiteStateStore(path: queryPath)
         let start = DispatchTime.now().uptimeNanoseconds
         var peak: Int64 = 0
         for hour in 0..<hours {
-            for m in 0..<60 { try recordMinute(store, minute: hour * 60 + m, jobs: 1_000, base: base, random: &random) }
+            for m in 0..<60 { try recordMinute(store, minute: hour * 60 + m, jobs: jobs, base: base, random: &random) }
             try store.prune(now: base + .seconds(Int64((hour + 1) * 3600)))
             peak = max(peak, fileSize(queryPath) + fileSize(queryPath + "-wal"))
             if (hour + 1) % 6 == 0 {
@@ -75,8 +74,8 @@ func stateBenchmark(_ args: [String]) throws {
             }
         }
         try store.close()
-        print(String(format: "size: 1,000 minutely jobs, %d h recorded, default retention (pruned hourly): %.1f MB after close, peak %.1f MB with the WAL (target < 200 MB)",
-                     hours, Double(fileSize(queryPath)) / 1e6, Double(peak) / 1e6))
+        print(String(format: "size: %d minutely jobs, %d h recorded, default retention (pruned hourly): %.1f MB after close (%.1f MB per 1,000 jobs), peak %.1f MB with the WAL (target < 200 MB for 1,000 jobs)",
+                     jobs, hours, Double(fileSize(queryPath)) / 1e6, Double(fileSize(queryPath)) / 1e6 * 1000 / Double(jobs), Double(peak) / 1e6))
     }
 
     do {

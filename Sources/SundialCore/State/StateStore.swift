@@ -58,18 +58,21 @@ extension StateChange {
     }
 }
 
-/// How much history a store keeps. Sized so that 1,000 jobs firing every minute for 30 days stay
-/// well under 200 MB on disk (`sundial-bench state --size` measures it; docs/benchmarks.md).
+/// How much history a store keeps. The defaults keep 1,000 jobs firing every minute under
+/// 200 MB on disk (issue 7; `sundial-bench state --size` measures it, docs/state.md records it):
+/// a run with its attempt and indices takes about 190 bytes, a ledger entry about 60, so
+/// 1,000 jobs × (500 runs + 1,440 ledger entries) is about 180 MB. For frequent jobs the counts
+/// bind long before the age.
 public struct StateRetention: Hashable, Sendable {
     /// Finished runs and ledger entries older than this are forgotten. Default 30 days.
     public var maxAge: Duration
-    /// At most this many runs per job are kept (the newest). Default 1,000.
+    /// At most this many runs per job are kept (the newest). Default 500.
     public var maxRunsPerJob: Int
-    /// At most this many ledger entries per job are kept (the newest). Default 1,500: a whole
+    /// At most this many ledger entries per job are kept (the newest). Default 1,440: a whole
     /// day of a minutely job, which is what `sundial why` shows.
     public var maxLedgerEntriesPerJob: Int
 
-    public init(maxAge: Duration = .seconds(30 * 86_400), maxRunsPerJob: Int = 1_000, maxLedgerEntriesPerJob: Int = 1_500) {
+    public init(maxAge: Duration = .seconds(30 * 86_400), maxRunsPerJob: Int = 500, maxLedgerEntriesPerJob: Int = 1_440) {
         self.maxAge = maxAge
         self.maxRunsPerJob = maxRunsPerJob
         self.maxLedgerEntriesPerJob = maxLedgerEntriesPerJob

@@ -28,7 +28,7 @@ import SundialCore
 ///   and are retried with the next commit; the error is thrown by the next `apply`/`flush`.
 ///
 /// ## Retention
-/// ``prune(now:)`` applies a ``StateRetention`` (defaults: 30 days, 1,000 runs and 1,500 ledger
+/// ``prune(now:)`` applies a ``StateRetention`` (defaults: 30 days, 500 runs and 1,440 ledger
 /// entries per job), one job per transaction so that it never holds the writer for long.
 ///
 /// ## Corruption
@@ -43,6 +43,10 @@ public final class SQLiteStateStore: StateStore {
         public var maxBatch: Int = 512
         /// Longest delay between a write and the checkpoint that makes it power-loss safe.
         public var checkpointInterval: Duration = .seconds(1)
+        /// A WAL larger than this after a checkpoint gets a `TRUNCATE` checkpoint, which waits for
+        /// the writer briefly: under a steady stream of commits a passive checkpoint never catches
+        /// up, and the WAL would grow without bound.
+        public var walLimitBytes: Int64 = 64 << 20
         /// Pending changes kept while commits fail; beyond it the oldest batched ones are dropped.
         public var maxPending: Int = 100_000
         /// Run `PRAGMA quick_check` on open (reads the whole file once: ~1 s per few hundred MB).
@@ -96,7 +100,9 @@ public final class SQLiteStateStore: StateStore {
             var writerConfig = config
             writerConfig.label = "sundial.state"
             writerConfig.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0")
+                // journal_size_limit: when the WAL restarts after a checkpoint, give back the
+                // space beyond the limit, so a burst does not leave a huge WAL file behind.
+                try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = \(options.walLimitBytes)")
             }
             writer = try DatabaseQueue(path: path, configuration: writerConfig)
             if options.checkOnOpen {
@@ -239,7 +245,10 @@ public final class SQLiteStateStore: StateStore {
                 p.checkpointScheduled = false
                 return p.closed
             }
-            if !closed { _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.passive) } }
+            guard !closed else { return }
+            _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.passive) }
+            let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
+            if wal > options.walLimitBytes { _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
         }
     }
 
