@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        // SQLite for the state database (issue 7). Needs Debian's libsqlite3-dev at build time.
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -22,12 +24,16 @@ let package = Package(
         ),
         .target(
             name: "SundialConfig",
-            dependencies: ["SundialCore", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "SundialCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "OrderedCollections", package: "swift-collections"),
+            ]
         ),
         .target(name: "CSundialShim"),
         .target(
             name: "SundialRuntime",
-            dependencies: ["SundialCore", "SundialConfig", "CSundialShim"]
+            dependencies: ["SundialCore", "SundialConfig", "CSundialShim", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .target(
             name: "SundialTesting",

@@ -1,1 +1,382 @@
-int sundial_shim_placeholder(void) { return 0; }
+// See include/sundial_shim.h for why this exists (one owner of spawning and reaping).
+#define _GNU_SOURCE
+#include "sundial_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+// MARK: - Spawning
+
+/// The common path: posix_spawn (glibc uses clone(CLONE_VM|CLONE_VFORK), far cheaper than fork
+/// for a large agent). It cannot set umask or credentials; those jobs take the fork path.
+static int spawn_posix(const sundial_spawn_request *req, pid_t *pid, int *stage) {
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_t fa;
+    int rc;
+    *stage = SUNDIAL_STAGE_SPAWN;
+    if ((rc = posix_spawnattr_init(&attr)) != 0) return rc;
+    if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
+        posix_spawnattr_destroy(&attr);
+        return rc;
+    }
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    rc = posix_spawnattr_setsigmask(&attr, &none);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0)
+        rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+    if (rc == 0) rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, req->stdout_fd, 1);
+    if (rc == 0) rc = posix_spawn_file_actions_adddup2(&fa, req->stderr_fd, 2);
+    if (rc == 0 && req->workdir != NULL) rc = posix_spawn_file_actions_addchdir_np(&fa, req->workdir);
+#if defined(__GLIBC_PREREQ)
+#if __GLIBC_PREREQ(2, 34)
+    // Belt and braces: every agent descriptor should be close-on-exec, but a library that
+    // forgot O_CLOEXEC must not leak a descriptor into jobs either.
+    if (rc == 0) rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+#endif
+    if (rc == 0) rc = posix_spawn(pid, req->path, &fa, &attr, req->argv, req->envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+struct child_failure {
+    int stage;
+    int err;
+};
+
+/// Reports a failure from the forked child through the close-on-exec pipe and exits.
+/// Async-signal-safe (write, _exit).
+static void child_fail(int errfd, int stage) {
+    struct child_failure f = {stage, errno};
+    ssize_t unused = write(errfd, &f, sizeof f);
+    (void)unused;
+    _exit(127);
+}
+
+/// The fork path, for umask and user/group. After fork() the child calls only
+/// async-signal-safe functions and allocates nothing: every argument was prepared before.
+static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) {
+    int errpipe[2];
+    *stage = SUNDIAL_STAGE_SPAWN;
+    if (pipe2(errpipe, O_CLOEXEC) != 0) return errno;
+    struct rlimit rl;
+    long maxfd = 65536;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576)
+        maxfd = (long)rl.rlim_cur;
+
+    // Block every signal across fork so the child cannot run an agent handler before it has
+    // reset the dispositions.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t child = fork();
+    if (child == 0) {
+        int errfd = errpipe[1];
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);  // EINVAL for internal ones: fine
+        }
+        if (setsid() < 0) child_fail(errfd, SUNDIAL_STAGE_SPAWN);
+        int nullfd = open("/dev/null", O_RDONLY);
+        if (nullfd < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
+        if (nullfd != 0) {
+            if (dup2(nullfd, 0) < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
+            close(nullfd);
+        }
+        if (dup2(req->stdout_fd, 1) < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
+        if (dup2(req->stderr_fd, 2) < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
+        if (req->gid >= 0) {
+            if (setgroups((size_t)req->ngroups, req->groups) != 0) child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
+            if (setgid((gid_t)req->gid) != 0) child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
+        }
+        if (req->uid >= 0 && setuid((uid_t)req->uid) != 0) child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
+        // After dropping privileges, so the working directory is checked as the job's user.
+        if (req->workdir != NULL && chdir(req->workdir) != 0) child_fail(errfd, SUNDIAL_STAGE_CHDIR);
+        if (req->umask_value >= 0) umask((mode_t)req->umask_value);
+        // Everything from 3 up closes at exec (the error pipe too, which is how the parent
+        // learns that exec succeeded).
+        if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+            for (long fd = 3; fd < maxfd; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+        }
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execve(req->path, req->argv, req->envp);
+        child_fail(errfd, SUNDIAL_STAGE_EXEC);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(errpipe[1]);
+    if (child < 0) {
+        close(errpipe[0]);
+        return fork_errno;
+    }
+    struct child_failure f;
+    ssize_t n;
+    do { n = read(errpipe[0], &f, sizeof f); } while (n < 0 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == (ssize_t)sizeof f) {
+        // The child never became the job: reap it here (the caller is the only reaper's thread).
+        int st;
+        while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
+        *stage = f.stage;
+        return f.err != 0 ? f.err : EIO;
+    }
+    *pid = child;
+    return 0;
+}
+
+int sundial_spawn(const sundial_spawn_request *req, pid_t *pid, int *stage) {
+    if (req->umask_value >= 0 || req->uid >= 0 || req->gid >= 0) return spawn_fork(req, pid, stage);
+    return spawn_posix(req, pid, stage);
+}
+
+pid_t sundial_reap_any(int *status) { return waitpid(-1, status, WNOHANG); }
+
+int sundial_decode_status(int status, int *value) {
+    if (WIFEXITED(status)) {
+        *value = WEXITSTATUS(status);
+        return 1;
+    }
+    if (WIFSIGNALED(status)) {
+        *value = WTERMSIG(status);
+        return 2;
+    }
+    *value = 0;
+    return 0;
+}
+
+// MARK: - Descriptors
+
+int sundial_output_pipe(int fds[2]) {
+    if (pipe2(fds, O_CLOEXEC) != 0) return errno;
+    int rc = sundial_set_nonblocking(fds[0], 1);
+    if (rc != 0) {
+        close(fds[0]);
+        close(fds[1]);
+    }
+    return rc;
+}
+
+int sundial_set_nonblocking(int fd, int on) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) return errno;
+    flags = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+    return fcntl(fd, F_SETFL, flags) == 0 ? 0 : errno;
+}
+
+int sundial_ensure_standard_fds(void) {
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF) continue;
+        int n = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (n < 0) return errno;
+        if (n != fd) {
+            dup2(n, fd);
+            close(n);
+        }
+    }
+    return 0;
+}
+
+ssize_t sundial_write_line(int fd, const void *buf, size_t len, int prefix_newline) {
+    if (!prefix_newline) return write(fd, buf, len);
+    struct iovec iov[2] = {{(void *)"\n", 1}, {(void *)buf, len}};
+    return writev(fd, iov, 2);
+}
+
+int sundial_wait_writable(int fd, int timeout_ms) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    int rc = poll(&p, 1, timeout_ms);
+    if (rc < 0) return -1;
+    return rc > 0 ? 1 : 0;
+}
+
+int sundial_fd_is_stream(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return -1;
+    return (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)) ? 1 : 0;
+}
+
+// MARK: - Event loop
+
+int sundial_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+int sundial_epoll_add_readable(int epfd, int fd, uint64_t token) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+}
+
+int sundial_epoll_remove(int epfd, int fd) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev) == 0 ? 0 : errno;
+}
+
+int sundial_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(epfd, evs, max, timeout_ms);
+    for (int i = 0; i < n; i++) tokens[i] = evs[i].data.u64;
+    return n;
+}
+
+int sundial_eventfd(void) { return eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+void sundial_eventfd_signal(int fd) {
+    uint64_t one = 1;
+    ssize_t unused = write(fd, &one, sizeof one);
+    (void)unused;
+}
+
+void sundial_eventfd_drain(int fd) {
+    uint64_t v;
+    ssize_t unused = read(fd, &v, sizeof v);
+    (void)unused;
+}
+
+static volatile int sigchld_wake_fd = -1;
+
+static void on_sigchld(int sig) {
+    (void)sig;
+    int saved = errno;
+    int fd = sigchld_wake_fd;
+    if (fd >= 0) sundial_eventfd_signal(fd);
+    errno = saved;
+}
+
+int sundial_install_sigchld_handler(int wake_fd) {
+    sigchld_wake_fd = wake_fd;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigchld;
+    sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(SIGCHLD, &sa, NULL) == 0 ? 0 : errno;
+}
+
+int sundial_sigchld_signalfd(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGCHLD);
+    int rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+void sundial_signalfd_drain(int fd) {
+    struct signalfd_siginfo info[8];
+    while (read(fd, info, sizeof info) > 0) {}
+}
+
+int sundial_block_signals(const int *sigs, int count) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < count; i++) sigaddset(&set, sigs[i]);
+    return pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+int sundial_signalfd(const int *sigs, int count) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < count; i++) sigaddset(&set, sigs[i]);
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+int sundial_signalfd_read(int fd) {
+    struct signalfd_siginfo info;
+    ssize_t n = read(fd, &info, sizeof info);
+    if (n == (ssize_t)sizeof info) return (int)info.ssi_signo;
+    if (n < 0 && errno == EAGAIN) return 0;
+    return -1;
+}
+
+void sundial_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
+
+int sundial_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno; }
+
+// MARK: - Clocks and measurements
+
+int64_t sundial_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int64_t sundial_monotonic_ms(void) { return sundial_monotonic_ns() / 1000000LL; }
+
+long sundial_proc_status_kb(const char *key) {
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f == NULL) return -1;
+    char line[256];
+    size_t klen = strlen(key);
+    long value = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            value = strtol(line + klen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return value;
+}
+
+// MARK: - Benchmark baseline
+
+int sundial_bench_spawn_loop(const char *path, int n, int use_posix_spawn) {
+    char *argv[] = {(char *)path, NULL};
+    char *envp[] = {NULL};
+    for (int i = 0; i < n; i++) {
+        pid_t pid;
+        if (use_posix_spawn) {
+            int rc = posix_spawn(&pid, path, NULL, NULL, argv, envp);
+            if (rc != 0) return rc;
+        } else {
+            pid = fork();
+            if (pid < 0) return errno;
+            if (pid == 0) {
+                execve(path, argv, envp);
+                _exit(127);
+            }
+        }
+        int st;
+        while (waitpid(pid, &st, 0) < 0) {
+            if (errno != EINTR) return errno;
+        }
+    }
+    return 0;
+}

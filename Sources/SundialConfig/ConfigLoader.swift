@@ -1,1 +1,102 @@
+import OrderedCollections
 import SundialCore
+
+/// Turns job files into a validated ``JobSet``, or into every problem found (design §1, §5).
+///
+/// Pure: the caller reads the files and passes their bytes; machine facts come through
+/// ``ConfigEnvironment``. The stages, each reporting all problems, not the first:
+/// 1. YAML → positioned nodes (``YAMLReader``: limits, duplicate keys);
+/// 2. the JSON Schema in `schemas/` (the same file editors use), errors mapped back to nodes;
+/// 3. decoding into the model, with `defaults` merged in (durations, times, cron syntax);
+/// 4. checks across files: unique ids, known `needs`, no cycles.
+public struct ConfigLoader: Sendable {
+    public var environment: ConfigEnvironment
+    public var reader: YAMLReader
+
+    public init(environment: ConfigEnvironment = ConfigEnvironment(), reader: YAMLReader = YAMLReader()) {
+        self.environment = environment
+        self.reader = reader
+    }
+
+    /// One file's path and content.
+    public struct SourceFile: Sendable {
+        public var path: String
+        public var bytes: [UInt8]
+        public init(path: String, bytes: [UInt8]) {
+            self.path = path
+            self.bytes = bytes
+        }
+    }
+
+    /// Loads a whole set. Valid only when no file has an error.
+    public func load(_ files: [SourceFile]) -> ConfigLoadResult {
+        var diagnostics: [Diagnostic] = []
+        var jobs: OrderedDictionary<JobID, JobSpec> = [:]
+        var firstDefinition: [JobID: SourceLocation] = [:]
+        var knownIDs: Set<JobID> = []
+        var hash = ContentHash()
+        var sources: [String: [UInt8]] = [:]
+
+        for file in files {
+            sources[file.path] = file.bytes
+            hash.combine(file.path)
+            hash.combine(file.bytes)
+            let fileResult = loadFile(file)
+            diagnostics += fileResult.diagnostics
+            for (id, location) in fileResult.ids {
+                if let first = firstDefinition[id] {
+                    diagnostics.append(Diagnostic(at: location, "job `\(id)` is already defined at \(first)",
+                                                  hint: "job ids are global across all files; rename one of them"))
+                } else {
+                    firstDefinition[id] = location
+                    knownIDs.insert(id)
+                }
+            }
+            for job in fileResult.jobs where jobs[job.id] == nil && firstDefinition[job.id] == job.location {
+                jobs[job.id] = job
+            }
+        }
+        diagnostics += DependencyChecks.check(jobs: jobs, knownIDs: knownIDs)
+        diagnostics = Array(Set(diagnostics)).sorted()
+        let valid = !diagnostics.contains { $0.severity == .error }
+        return ConfigLoadResult(jobSet: valid ? JobSet(jobs: jobs, files: files.map(\.path), revision: hash.hex) : nil,
+                                diagnostics: diagnostics, sources: sources)
+    }
+
+    struct FileResult {
+        var jobs: [JobSpec] = []
+        var ids: [(JobID, SourceLocation)] = []
+        var diagnostics: [Diagnostic] = []
+    }
+
+    func loadFile(_ file: SourceFile) -> FileResult {
+        var result = FileResult()
+        let (root, readDiagnostics) = reader.read(bytes: file.bytes, file: file.path)
+        guard let root else {
+            result.diagnostics = readDiagnostics
+            return result
+        }
+        let schemaDiagnostics = JobSchema.shared.diagnostics(for: root)
+        result.diagnostics += schemaDiagnostics
+
+        // Every id is registered, even of jobs that fail to decode, so that one typo does not
+        // cascade into "unknown job" errors in every file that needs it.
+        let jobsNode = root["jobs"]
+        for (id, keyNode, _) in jobsNode?.entries ?? [] {
+            result.ids.append((id, keyNode.location))
+        }
+        // Semantic checks run on schema-valid files only, as a compiler's later phases do: a
+        // value of the wrong type would otherwise be reported twice in different words.
+        guard schemaDiagnostics.isEmpty, let jobsNode else { return result }
+
+        let defaults = root["defaults"]
+        var decoder = JobDecoder(environment: environment)
+        for (id, keyNode, jobNode) in jobsNode.entries {
+            if let job = decoder.decode(id: id, idLocation: keyNode.location, node: jobNode, defaults: defaults) {
+                result.jobs.append(job)
+            }
+        }
+        result.diagnostics += decoder.diagnostics
+        return result
+    }
+}

@@ -14,12 +14,15 @@ public enum JSONValue: Hashable, Sendable {
     case array([JSONValue])
     case object(OrderedDictionary<String, JSONValue>)
 
-    /// JSON equality: numbers compare by value (`1 == 1.0`), objects ignore key order.
+    /// JSON equality: numbers compare by value (`1 == 1.0`), objects ignore key order, strings
+    /// compare code point by code point.
     public func isJSONEqual(to other: JSONValue) -> Bool {
         switch (self, other) {
         case (.null, .null): return true
         case let (.bool(a), .bool(b)): return a == b
-        case let (.string(a), .string(b)): return a == b
+        // Code points, not Swift's `==` (canonical equivalence): JSON Schema's `const`/`enum`
+        // must tell a precomposed "é" from "e" + U+0301.
+        case let (.string(a), .string(b)): return a.utf8.elementsEqual(b.utf8)
         case let (.int(a), .int(b)): return a == b
         case let (.int(a), .double(b)), let (.double(b), .int(a)): return Double(a) == b
         case let (.double(a), .double(b)): return a == b

@@ -9,6 +9,12 @@ let rest = Array(args.dropFirst())
 switch name {
 case "cron":
     try cronBenchmark(rest)
+case "gen-config":
+    generateConfig(rest)
+case "watch":
+    benchmarkWatch(rest)
+case "schema":
+    SchemaBench.run(rest)
 default:
-    print("benchmarks: cron")
+    print("usage: sundial-bench NAME [ARGS...] with NAME one of cron, gen-config, schema, watch; see docs/benchmarks.md")
 }

@@ -1,15 +1,67 @@
 import ArgumentParser
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
+import SundialRuntime
 
-@main
 struct Sundial: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sundial",
         abstract: "A small, careful job scheduler for Linux machines nobody logs into.",
         version: SundialVersion.current,
-        subcommands: [NextCommand.self, ExplainCommand.self]
+        subcommands: [
+            RunCommand.self,
+            ValidateCommand.self,
+            SchemaCommand.self,
+            NextCommand.self,
+            ExplainCommand.self,
+        ]
     )
 }
 
 enum SundialVersion {
     static let current = "0.1.0"
+}
+
+/// The entry point. It differs from ArgumentParser's default `main` in two ways:
+/// - a usage error exits with 2, as design §4 (and most Unix tools) say, not `EX_USAGE` (64);
+/// - it is synchronous until the command is known, so that `sundial run` can block the
+///   signals it handles before any thread exists (a thread started earlier would keep them
+///   unblocked, and the kernel could deliver SIGTERM there and kill the agent outright).
+@main
+enum Main {
+    static func main() {
+        let command: any ParsableCommand
+        do {
+            command = try Sundial.parseAsRoot()
+        } catch {
+            exitWith(error)
+        }
+        if command is RunCommand { AgentHost.blockSignals() }
+        guard let asyncCommand = command as? any AsyncParsableCommand else {
+            var sync = command
+            do { try sync.run() } catch { exitWith(error) }
+            exit(0)
+        }
+        nonisolated(unsafe) var cmd = asyncCommand
+        // Detached: `main` is on the main actor, whose queue nobody drains while it is parked.
+        Task.detached {
+            do { try await cmd.run() } catch { exitWith(error) }
+            exit(0)
+        }
+        // Park the main thread (not `dispatchMain()`, which clears the main thread's signal
+        // mask on Linux and would let SIGTERM kill the agent instead of reaching its handler).
+        let parked = DispatchSemaphore(value: 0)
+        while true { parked.wait() }
+    }
+
+    static func exitWith(_ error: any Error) -> Never {
+        let code = Sundial.exitCode(for: error)
+        if code.rawValue == 64 {
+            printError(Sundial.fullMessage(for: error) + "\n")
+            exit(2)
+        }
+        Sundial.exit(withError: error)
+    }
 }

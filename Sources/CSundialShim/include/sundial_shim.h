@@ -1,1 +1,145 @@
-int sundial_shim_placeholder(void);
+// CSundialShim: the few Linux system calls and macros Swift's Glibc module does not expose
+// (or exposes awkwardly: packed `struct epoll_event`, `W*` status macros, signal handlers).
+//
+// Why a hand-written spawner instead of swift-subprocess: Sundial is a child subreaper and must
+// reap *every* descendant, including daemonised grandchildren that re-parent to it, so it runs a
+// global `waitpid(-1)` loop. swift-subprocess waits on each child itself; a global reaper steals
+// those exit statuses (seen on this machine) and the two cannot share. One component must own
+// reaping, so Sundial owns spawning too: `posix_spawn` for the common case, and a careful
+// fork+exec path (async-signal-safe after fork) only when a job needs `umask`, `user` or `group`,
+// which `posix_spawn` cannot do.
+#ifndef SUNDIAL_SHIM_H
+#define SUNDIAL_SHIM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: - Spawning
+
+/// Where a launch failed, so the caller can give a precise reason.
+enum sundial_spawn_stage {
+    SUNDIAL_STAGE_SPAWN = 0,        ///< posix_spawn/fork itself, or unknown (posix_spawn path)
+    SUNDIAL_STAGE_STDIO = 1,        ///< opening /dev/null or dup2 onto 0/1/2
+    SUNDIAL_STAGE_CHDIR = 2,        ///< entering the working directory
+    SUNDIAL_STAGE_CREDENTIALS = 3,  ///< setgroups/setgid/setuid
+    SUNDIAL_STAGE_EXEC = 4,         ///< execve
+};
+
+/// Everything needed to start one job. All memory is prepared by the caller before the call:
+/// the fork path allocates nothing after `fork()`.
+typedef struct sundial_spawn_request {
+    const char *path;          ///< absolute (or workdir-relative) executable path; no PATH search
+    char *const *argv;         ///< NULL-terminated
+    char *const *envp;         ///< NULL-terminated
+    const char *workdir;       ///< NULL: inherit the agent's
+    int stdout_fd;             ///< becomes fd 1 in the child
+    int stderr_fd;             ///< becomes fd 2 in the child
+    int umask_value;           ///< -1: inherit
+    int64_t uid;               ///< -1: unchanged
+    int64_t gid;               ///< -1: unchanged
+    const gid_t *groups;       ///< supplementary groups, used when gid >= 0
+    int ngroups;
+} sundial_spawn_request;
+
+/// Starts `req` in a new session (so its pid is also its process-group id), stdin on /dev/null,
+/// signal mask empty and every disposition default, every other descriptor closed.
+/// Returns 0 and sets `*pid`, or returns an errno value and sets `*stage`.
+int sundial_spawn(const sundial_spawn_request *req, pid_t *pid, int *stage);
+
+/// Reaps one terminated child of any kind without blocking.
+/// Returns its pid (and `*status`), 0 if none has terminated, -1 with errno (ECHILD: none left).
+pid_t sundial_reap_any(int *status);
+
+/// Decodes a wait status: 1 exited (`*value` = code), 2 killed (`*value` = signal), 0 other.
+int sundial_decode_status(int status, int *value);
+
+// MARK: - Descriptors
+
+/// A pipe with both ends close-on-exec and the read end (`fds[0]`) non-blocking. The write end
+/// stays blocking: it becomes a job's stdout, and programs do not expect EAGAIN there.
+/// Returns 0 or an errno value.
+int sundial_output_pipe(int fds[2]);
+
+/// Sets or clears O_NONBLOCK. Returns 0 or an errno value.
+int sundial_set_nonblocking(int fd, int on);
+
+/// Opens /dev/null on 0, 1, 2 if any of them is closed, so a later pipe never lands on a
+/// standard descriptor (call once at start-up). Returns 0 or an errno value.
+int sundial_ensure_standard_fds(void);
+
+/// Writes `len` bytes with one write(2), preceded by a single "\n" when `prefix_newline` is set
+/// (writev, so still one system call). Returns bytes written (including the prefix) or -1/errno.
+ssize_t sundial_write_line(int fd, const void *buf, size_t len, int prefix_newline);
+
+/// Waits up to `timeout_ms` for `fd` to become writable. Returns 1 writable, 0 timeout, -1 error.
+int sundial_wait_writable(int fd, int timeout_ms);
+
+/// 1 when `fd` is a pipe or a socket (writes may block), 0 otherwise, -1 on error.
+int sundial_fd_is_stream(int fd);
+
+// MARK: - Event loop (epoll, eventfd, signals)
+
+int sundial_epoll_create(void);
+/// Registers `fd` for reading (level-triggered) with an opaque `token`. Returns 0 or errno.
+int sundial_epoll_add_readable(int epfd, int fd, uint64_t token);
+int sundial_epoll_remove(int epfd, int fd);
+/// Waits up to `timeout_ms` (-1 forever); fills `tokens` and returns how many, 0 on timeout,
+/// -1/errno on error (EINTR is retried by the caller).
+int sundial_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
+
+/// A non-blocking, close-on-exec eventfd, or -1/errno.
+int sundial_eventfd(void);
+/// Increments the eventfd (wakes the loop). Async-signal-safe.
+void sundial_eventfd_signal(int fd);
+/// Resets the eventfd to zero.
+void sundial_eventfd_drain(int fd);
+
+/// Installs a SIGCHLD handler that signals `wake_fd` (an eventfd), so the reaper wakes whichever
+/// thread the kernel delivers SIGCHLD to. Returns 0 or errno.
+int sundial_install_sigchld_handler(int wake_fd);
+/// A non-blocking signalfd for SIGCHLD, after blocking SIGCHLD in the calling thread. Used with
+/// the handler above: when the agent blocks SIGCHLD in every thread, the signal stays pending for
+/// the process and this descriptor reports it instead. Returns the fd or -1/errno.
+int sundial_sigchld_signalfd(void);
+/// Reads and discards everything pending on a signalfd.
+void sundial_signalfd_drain(int fd);
+
+/// Blocks `sigs` in the calling thread (call before any other thread starts, so every thread
+/// inherits the mask). Returns 0 or errno.
+int sundial_block_signals(const int *sigs, int count);
+/// A non-blocking signalfd for `sigs` (which must be blocked). Returns the fd or -1/errno.
+int sundial_signalfd(const int *sigs, int count);
+/// Reads one signal from a signalfd: its number, 0 if none pending, -1/errno on error.
+int sundial_signalfd_read(int fd);
+/// Ignores SIGPIPE, so writing to a closed pipe returns EPIPE instead of killing the agent.
+void sundial_ignore_sigpipe(void);
+
+/// Marks the calling process a child subreaper: orphaned descendants re-parent to it (instead
+/// of init), so it can reap them. Returns 0 or errno.
+int sundial_set_child_subreaper(void);
+
+// MARK: - Clocks and measurements
+
+/// CLOCK_MONOTONIC in milliseconds.
+int64_t sundial_monotonic_ms(void);
+/// CLOCK_MONOTONIC in nanoseconds.
+int64_t sundial_monotonic_ns(void);
+/// A `kB` value from /proc/self/status (e.g. "VmHWM", "VmRSS"), or -1.
+long sundial_proc_status_kb(const char *key);
+
+// MARK: - Benchmark baseline
+
+/// Runs `path` `n` times serially with plain fork+execve+waitpid (`use_posix_spawn` = 0) or
+/// posix_spawn+waitpid (1): the physical limit the runner is compared with. Must not run while a
+/// `ProcessRunner` is reaping in the same process. Returns 0 or an errno value.
+int sundial_bench_spawn_loop(const char *path, int n, int use_posix_spawn);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -26,12 +26,17 @@ public struct RunRecord: Hashable, Sendable {
     public var trigger: RunTrigger
     public var scheduledFor: Instant?
     public var startedAt: Instant
-    public init(id: RunID, job: JobID, trigger: RunTrigger, scheduledFor: Instant?, startedAt: Instant) {
+    /// The latest attempt launched (1 when unknown). The store keeps it from `attemptStarted`
+    /// so that a run restored as in flight is retried with the right attempt number, and a
+    /// crash loop cannot retry one run forever.
+    public var attempt: Int
+    public init(id: RunID, job: JobID, trigger: RunTrigger, scheduledFor: Instant?, startedAt: Instant, attempt: Int = 1) {
         self.id = id
         self.job = job
         self.trigger = trigger
         self.scheduledFor = scheduledFor
         self.startedAt = startedAt
+        self.attempt = attempt
     }
 }
 

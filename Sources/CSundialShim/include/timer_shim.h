@@ -1,0 +1,11 @@
+#ifndef SUNDIAL_TIMER_SHIM_H
+#define SUNDIAL_TIMER_SHIM_H
+#include <stdint.h>
+
+/// A CLOCK_REALTIME timerfd (close-on-exec, non-blocking). Returns -1 and sets errno on failure.
+int sundial_timerfd_create(void);
+/// Arms `fd` to expire at the absolute wall time `unix_ms` (milliseconds since the epoch), with
+/// TFD_TIMER_CANCEL_ON_SET so that a step of the wall clock wakes the reader (read() fails
+/// with ECANCELED). `unix_ms < 0` disarms. Returns 0, or -1 with errno.
+int sundial_timerfd_arm(int fd, int64_t unix_ms);
+#endif

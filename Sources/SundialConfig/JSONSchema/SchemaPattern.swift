@@ -1,0 +1,44 @@
+/// A compiled `pattern` / `patternProperties` regular expression.
+///
+/// JSON Schema patterns are ECMA-262 regular expressions; Swift's `Regex` is close enough for
+/// the patterns config schemas use, once configured like ECMA-262's `u` mode:
+/// - `.matchingSemantics(.unicodeScalar)`: `.` and classes match one code point, as in ECMA-262
+///   with `u` (Swift's default matches whole grapheme clusters, so `^.$` would accept `e\u{301}`);
+/// - `.asciiOnlyDigits()` / `.asciiOnlyWordCharacters()`: ECMA-262 `\d`, `\w` and `\b` are ASCII
+///   only (Swift's are Unicode-aware). `\s` is Unicode whitespace in both.
+/// - `$` without the `m` flag matches only at the very end in both (no "before a final newline"
+///   as in PCRE), and `.` does not match `\n` in either.
+/// Remaining differences: Swift accepts some syntax ECMA-262 rejects (possessive quantifiers,
+/// `\Q…\E`, inline `(?i)`, POSIX `[[:alpha:]]`), and ECMA-262's `\cX` and `[^]` are not supported.
+/// Patterns are searched, not anchored (`"a+"` matches `"xxaayy"`), as the spec requires.
+///
+/// Most patterns run on ``PatternProgram`` instead (about 20× faster, exact ECMA-262 semantics
+/// for its subset); `Regex` handles the rest, and still vets every pattern's syntax.
+final class SchemaPattern: @unchecked Sendable, Hashable {
+    // A class so that copying a check that holds it costs one retain.
+    // @unchecked: `Regex` is not marked Sendable, but it is an immutable value whose lazily
+    // built matcher program is initialised atomically by the stdlib; `init` also forces that
+    // initialisation by matching once, so concurrent validations only ever read it.
+    let source: String
+    private let regex: Regex<AnyRegexOutput>
+    private let program: PatternProgram?
+
+    init?(_ source: String) {
+        guard let r = try? Regex(source) else { return nil }
+        self.source = source
+        self.regex = r.matchingSemantics(.unicodeScalar).asciiOnlyDigits().asciiOnlyWordCharacters()
+        _ = "".contains(regex)
+        self.program = PatternProgram(source)
+    }
+
+    /// Whether this pattern runs on the fast matcher (for tests).
+    var usesFastMatcher: Bool { program != nil }
+
+    func matches(_ s: String) -> Bool {
+        if let program, let result = program.matches(s) { return result }
+        return s.contains(regex)
+    }
+
+    static func == (a: SchemaPattern, b: SchemaPattern) -> Bool { a.source == b.source }
+    func hash(into h: inout Hasher) { h.combine(source) }
+}

@@ -1,0 +1,195 @@
+import OrderedCollections
+import SundialCore
+
+/// Decodes one schema-valid job mapping (with its file's `defaults`) into a ``JobSpec``.
+///
+/// The schema has already checked shapes and types, so this stage checks values: durations
+/// in range, times that exist, zones that exist, cron syntax, readable `env_file`s. Each
+/// problem is reported at the node that holds the value; a value taken from `defaults` is
+/// reported at its place in `defaults` (once, however many jobs inherit it).
+struct JobDecoder {
+    let environment: ConfigEnvironment
+    private(set) var diagnostics: [Diagnostic] = []
+
+    init(environment: ConfigEnvironment) { self.environment = environment }
+
+    /// Keys of `defaults` whose maps merge with the job's own instead of being replaced.
+    static let mergedMaps: Set<String> = ["env", "retry", "output", "dst"]
+
+    mutating func decode(id: JobID, idLocation: SourceLocation, node: YAMLNode, defaults: YAMLNode?) -> JobSpec? {
+        let before = diagnostics.count
+        let fields = Self.merge(job: node, defaults: defaults)
+
+        var command: CommandSpec = .argv([])
+        if let argv = fields["command"]?.first {
+            command = .argv(strings(argv))
+        } else if let shell = fields["shell"]?.first?.scalarText {
+            command = .shell(shell)
+        }
+        var job = JobSpec(id: id, command: command)
+        job.location = idLocation
+        job.description = fields["description"]?.first?.scalarText
+
+        if let n = fields["timezone"]?.first, let zone = n.scalarText {
+            if environment.zoneExists(zone) {
+                job.timezone = zone
+            } else {
+                error(n, "unknown time zone `\(zone)`", hint: "use an IANA name such as `Europe/Berlin` or `UTC` (see /usr/share/zoneinfo)")
+            }
+        }
+        if let n = fields["schedule"]?.first, let text = n.scalarText {
+            job.schedule = decodeCron(text, node: n)
+        } else if let n = fields["every"]?.first {
+            let interval = duration(n, min: 1, what: "every")
+            let offset = fields["offset"]?.first.map { duration($0, min: 0, what: "offset") }
+            job.schedule = .every(intervalMs: interval, offsetMs: offset)
+        } else if let n = fields["at"]?.first {
+            let items: [YAMLNode]
+            if case let .sequence(seq) = n.kind { items = seq } else { items = [n] }
+            var instants: [Instant] = []
+            for item in items {
+                guard let text = item.scalarText else { continue }
+                do throws(RFC3339.ParseError) {
+                    instants.append(try RFC3339.parse(text).instant)
+                } catch {
+                    self.error(item, "invalid time `\(text)`: \(error.message)",
+                               hint: "write RFC 3339 with an offset, e.g. 2026-12-24T18:00:00+01:00")
+                }
+            }
+            job.schedule = .at(instants.sorted())
+        }
+        if let n = fields["dst"] {
+            for entry in n {
+                if let g = entry["gap"]?.scalarText, let v = DSTPolicy.Gap(rawValue: g) { job.dst.gap = v }
+                if let o = entry["overlap"]?.scalarText, let v = DSTPolicy.Overlap(rawValue: o) { job.dst.overlap = v }
+            }
+        }
+        if let n = fields["jitter"]?.first { job.jitterMs = duration(n, min: 0, what: "jitter") }
+        if let n = fields["workdir"]?.first { job.workdir = n.scalarText }
+        for envNode in fields["env"] ?? [] {
+            for (k, _, v) in envNode.entries { job.env[k] = v.scalarText ?? "" }
+        }
+        if let n = fields["env_file"]?.first, let path = n.scalarText {
+            job.envFile = path
+            // A warning, not an error: CI checks files for boxes whose env files (often secrets)
+            // are deployed separately. On the box, a run whose env_file is unreadable fails with
+            // `launch_failed` and says why, while the rest of the configuration keeps running.
+            if !environment.fileReadable(path) {
+                diagnostics.append(Diagnostic(.warning, at: n.location, "env_file `\(path)` cannot be read here",
+                                              hint: "runs of this job will fail until it exists and the agent may read it"))
+            }
+        }
+        job.user = fields["user"]?.first?.scalarText
+        job.group = fields["group"]?.first?.scalarText
+        if let n = fields["umask"]?.first, let text = n.scalarText { job.umask = UInt16(text, radix: 8) }
+        if let n = fields["timeout"]?.first {
+            job.timeoutMs = duration(n, min: 1, what: "timeout")
+        }
+        if let n = fields["kill_grace"]?.first { job.killGraceMs = duration(n, min: 0, what: "kill_grace") }
+        for r in fields["retry"] ?? [] { decodeRetry(r, into: &job.retry) }
+        if let n = fields["success_exit_codes"]?.first { job.successExitCodes = ints(n).map { Int32($0) } }
+        if let n = fields["needs"]?.first, case let .sequence(items) = n.kind {
+            for item in items {
+                if let name = item.scalarText {
+                    job.needs.append(Need(job: name, on: .success, location: item.location))
+                } else if let name = item["job"]?.scalarText {
+                    let on = item["on"]?.scalarText.flatMap(Need.Condition.init(rawValue:)) ?? .success
+                    job.needs.append(Need(job: name, on: on, location: item["job"]?.location ?? item.location))
+                }
+            }
+        }
+        if let v = fields["concurrency"]?.first?.scalarText, let c = ConcurrencyPolicy(rawValue: v) { job.concurrency = c }
+        if let v = fields["catchup"]?.first?.scalarText, let c = CatchupPolicy(rawValue: v) { job.catchup = c }
+        if let n = fields["catchup_window"]?.first { job.catchupWindowMs = duration(n, min: 1, what: "catchup_window") }
+        if let v = fields["enabled"]?.first?.scalarText { job.enabled = v.lowercased() != "false" }
+        for o in fields["output"] ?? [] {
+            if let v = o["max_line_bytes"].flatMap(int) { job.output.maxLineBytes = v }
+            if let v = o["max_bytes"].flatMap(int) { job.output.maxBytes = v }
+        }
+        if let n = fields["secrets"]?.first { job.secrets = strings(n) }
+        return diagnostics[before...].contains { $0.severity == .error } ? nil : job
+    }
+
+    /// Field name → the nodes that set it, defaults first. Plain keys use the last node only
+    /// (`first` of the reversed list); merged maps use all of them in order.
+    static func merge(job: YAMLNode, defaults: YAMLNode?) -> [String: [YAMLNode]] {
+        var fields: [String: [YAMLNode]] = [:]
+        for (k, _, v) in defaults?.entries ?? [] { fields[k] = [v] }
+        for (k, _, v) in job.entries {
+            if mergedMaps.contains(k), let d = fields[k] { fields[k] = d + [v] } else { fields[k] = [v] }
+        }
+        // Non-merged keys: the job's own value wins; keep it first so `.first` reads it.
+        for (k, v) in fields where !mergedMaps.contains(k) { fields[k] = [v.last!] }
+        return fields
+    }
+
+    // MARK: - Values
+
+    private mutating func decodeCron(_ text: String, node: YAMLNode) -> ScheduleSpec {
+        let trimmed = text.trimmingSpaces
+        if trimmed.lowercased() == "@reboot" { return .reboot }
+        if let problem = CronSyntax.check(trimmed) {
+            error(node, "invalid cron expression `\(text)`: \(problem.message)", column: problem.column)
+        }
+        return .cron(trimmed)
+    }
+
+    private mutating func decodeRetry(_ n: YAMLNode, into r: inout RetryPolicy) {
+        if let v = n["attempts"].flatMap(int) { r.attempts = v }
+        if let v = n["backoff"]?.scalarText, let b = RetryPolicy.Backoff(rawValue: v) { r.backoff = b }
+        if let d = n["delay"] { r.delayMs = duration(d, min: 0, what: "retry.delay") }
+        if let d = n["max_delay"] { r.maxDelayMs = duration(d, min: 0, what: "retry.max_delay") }
+        if let j = n["jitter"]?.scalarText, let v = Double(j) { r.jitter = v }
+        if let on = n["on"] { r.on = Set(strings(on).compactMap(RetryPolicy.Condition.init(rawValue:))) }
+        if let codes = n["exit_codes"] { r.exitCodes = ints(codes).map { Int32($0) } }
+    }
+
+    private mutating func duration(_ n: YAMLNode, min: Int64, what: String) -> Int64 {
+        guard let text = n.scalarText else { return 0 }
+        do throws(DurationParser.ParseError) {
+            let ms = try DurationParser.parseMilliseconds(text)
+            if ms < min { error(n, "`\(what)` must be at least \(DurationParser.format(milliseconds: min))") }
+            return ms
+        } catch {
+            self.error(n, error.message)
+            return 0
+        }
+    }
+
+    private func int(_ n: YAMLNode) -> Int? {
+        if case let .int(v) = n.jsonValue() { return Int(v) }
+        if case let .double(d) = n.jsonValue(), d == d.rounded(), abs(d) < 1e15 { return Int(d) }
+        return nil
+    }
+
+    private func ints(_ n: YAMLNode) -> [Int] {
+        guard case let .sequence(items) = n.kind else { return [] }
+        return items.compactMap(int)
+    }
+
+    private func strings(_ n: YAMLNode) -> [String] {
+        guard case let .sequence(items) = n.kind else { return [] }
+        return items.compactMap(\.scalarText)
+    }
+
+    private mutating func error(_ n: YAMLNode, _ message: String, hint: String? = nil, column: Int? = nil) {
+        var loc = n.location
+        // A column inside a scalar (the bad cron field): valid for plain and quoted scalars on
+        // one line, where the value starts at the node's column (+1 for the opening quote).
+        if let column { loc.column += column - 1 + (n.isQuoted ? 1 : 0) }
+        diagnostics.append(Diagnostic(at: loc, message, hint: hint))
+    }
+}
+
+extension YAMLNode {
+    var isQuoted: Bool { if case let .scalar(_, plain) = kind { return !plain } else { return false } }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s.removeFirst() }
+        while s.last == " " || s.last == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,2 @@
+/// The production fire calculator is the time engine's.
+extension CalendarFireCalculator: FireCalculating {}

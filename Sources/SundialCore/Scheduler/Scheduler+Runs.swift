@@ -1,0 +1,274 @@
+extension Scheduler {
+    // MARK: - Deciding a fire
+
+    /// A fire of a job (scheduled, catch-up, `@reboot` or from its needs) passes the gates
+    /// `enabled` and `needs`, then `concurrency`.
+    mutating func decideFire(slot: Int, scheduledFor: Instant, trigger: RunTrigger, now: Instant) {
+        guard let js = slots[slot] else { return }
+        guard js.spec.enabled else {
+            skip(job: js.spec.id, scheduledFor: scheduledFor, reason: .disabled, now: now)
+            return
+        }
+        if trigger != .needs, !js.spec.needs.isEmpty, !js.allNeedsMet {
+            skip(job: js.spec.id, scheduledFor: scheduledFor, reason: .needs, now: now)
+            return
+        }
+        _ = admit(slot: slot, PendingRun(scheduledFor: scheduledFor, trigger: trigger), now: now)
+    }
+
+    /// Applies the job's `concurrency` to a fire that passed its gates.
+    mutating func admit(slot: Int, _ fire: PendingRun, now: Instant) -> TriggerResult {
+        guard var js = slots[slot] else { return .unknownJob }
+        if js.active.isEmpty, js.pending.isEmpty {
+            return .started(startRun(slot: slot, fire, now: now))
+        }
+        switch js.spec.concurrency {
+        case .forbid:
+            skip(job: js.spec.id, scheduledFor: fire.scheduledFor, reason: .overlap, now: now)
+            return .skipped(.overlap)
+        case .allow:
+            guard js.active.count < options.maxActiveRunsPerJob else {
+                skip(job: js.spec.id, scheduledFor: fire.scheduledFor, reason: .overlap, now: now)
+                return .skipped(.overlap)
+            }
+            return .started(startRun(slot: slot, fire, now: now))
+        case .queue:
+            guard !js.pending.contains(where: { !$0.isCatchup }) else {
+                skip(job: js.spec.id, scheduledFor: fire.scheduledFor, reason: .overlap, now: now)
+                return .skipped(.overlap)
+            }
+            js.pending.append(fire)
+            slots[slot] = js
+            drainPending(slot: slot, now: now)
+            return .queued
+        case .replace:
+            let superseded = js.pending.filter { !$0.isCatchup }
+            js.pending.removeAll { !$0.isCatchup }
+            js.pending.append(fire)
+            slots[slot] = js
+            for p in superseded { skip(job: js.spec.id, scheduledFor: p.scheduledFor, reason: .overlap, now: now) }
+            terminateActive(slot: slot, now: now)
+            // Only runs waiting for a retry were active: nothing to wait for.
+            if let js = slots[slot], js.active.isEmpty, js.pending == [fire] {
+                slots[slot]!.pending = []
+                return .started(startRun(slot: slot, fire, now: now))
+            }
+            drainPending(slot: slot, now: now)
+            return .replacing
+        }
+    }
+
+    /// `catchup: all`: the missed fires (and the on-time one after them) run one after the
+    /// other, oldest first; the backlog holds at most `maxCatchupRuns` catch-ups.
+    mutating func enqueueBacklog(slot: Int, catchups: [Instant], onTime: Instant?, now: Instant) {
+        guard var js = slots[slot] else { return }
+        let job = js.spec.id
+        var accepted: [PendingRun] = []
+        for f in catchups {
+            if !js.spec.needs.isEmpty, !js.allNeedsMet {
+                skip(job: job, scheduledFor: f, reason: .needs, now: now)
+            } else {
+                accepted.append(PendingRun(scheduledFor: f, trigger: .catchup))
+            }
+        }
+        let room = max(0, options.maxCatchupRuns - js.pending.filter(\.isCatchup).count)
+        if accepted.count > room {
+            let dropped = accepted.count - room
+            skip(job: job, scheduledFor: accepted[0].scheduledFor, reason: .missed, now: now, count: dropped)
+            accepted.removeFirst(dropped)
+        }
+        // Catch-ups go before a queued or replacing fire, which is newer.
+        let insertAt = js.pending.firstIndex { !$0.isCatchup } ?? js.pending.endIndex
+        js.pending.insert(contentsOf: accepted, at: insertAt)
+        slots[slot] = js
+        if let f = onTime {
+            if !js.spec.needs.isEmpty, !js.allNeedsMet {
+                skip(job: job, scheduledFor: f, reason: .needs, now: now)
+            } else if !js.pending.contains(where: { !$0.isCatchup }) {
+                slots[slot]!.pending.append(PendingRun(scheduledFor: f, trigger: .schedule))
+            } else {
+                skip(job: job, scheduledFor: f, reason: .overlap, now: now)
+            }
+        }
+        drainPending(slot: slot, now: now)
+    }
+
+    /// Starts the next pending fire once the job has no active run.
+    mutating func drainPending(slot: Int, now: Instant) {
+        guard lifecycle == .running, let js = slots[slot], js.active.isEmpty, let next = js.pending.first else { return }
+        slots[slot]!.pending.removeFirst()
+        _ = startRun(slot: slot, next, now: now)
+    }
+
+    // MARK: - Runs and attempts
+
+    /// Begins a run: a new id, its records, and the launch of attempt 1.
+    mutating func startRun(slot: Int, _ fire: PendingRun, now: Instant) -> RunID {
+        var js = slots[slot]!
+        let id = newRunID(now: now)
+        runs[id] = RunState(id: id, job: js.spec.id, spec: js.spec, trigger: fire.trigger,
+                            scheduledFor: fire.scheduledFor, attempt: 1, phase: .launching)
+        js.active.append(id)
+        // "Since this job last started": its needs must be met afresh.
+        for i in js.needMet.indices { js.needMet[i] = false }
+        slots[slot] = js
+        persist(.runStarted(RunRecord(id: id, job: js.spec.id, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
+                                      startedAt: now)))
+        switch fire.trigger {
+        case .schedule, .reboot:
+            persist(.planned(LedgerEntry(job: js.spec.id, scheduledFor: fire.scheduledFor, disposition: .ran(id), at: now)))
+        case .catchup:
+            persist(.planned(LedgerEntry(job: js.spec.id, scheduledFor: fire.scheduledFor, disposition: .caughtUp(id), at: now)))
+        case .manual, .needs, .retry: break
+        }
+        out.append(.launch(LaunchOrder(runID: id, job: js.spec, attempt: 1, trigger: fire.trigger,
+                                       scheduledFor: fire.scheduledFor)))
+        return id
+    }
+
+    mutating func attemptLaunched(_ id: RunID, attempt: Int, pid: Int32?, now: Instant) {
+        guard var run = runs[id], run.attempt == attempt, run.phase == .launching else { return }
+        run.phase = .running
+        run.pid = pid
+        runs[id] = run
+        emit(Scheduler.runStartedEvent(run, pid: pid, at: now))
+        persist(.attemptStarted(runID: id, attempt: attempt, pid: pid, at: now))
+    }
+
+    mutating func attemptFinished(_ id: RunID, attempt: Int, outcome: RunOutcome, durationMs: Int64, now: Instant) {
+        guard var run = runs[id], run.attempt == attempt, run.phase != .waitingRetry else { return }
+        if run.phase == .launching {
+            emit(Scheduler.runStartedEvent(run, pid: nil, at: now))
+            persist(.attemptStarted(runID: id, attempt: attempt, pid: nil, at: now))
+        }
+        emit(Scheduler.runFinishedEvent(job: run.job, runID: id, attempt: attempt, outcome: outcome,
+                                        durationMs: max(0, durationMs), at: now))
+        persist(.attemptFinished(runID: id, attempt: attempt, outcome: outcome, at: now, durationMs: max(0, durationMs)))
+        run.lastOutcome = outcome
+        run.pid = nil
+        let jobLive = slotOf[run.job].flatMap { slots[$0] }.map { !$0.removed } ?? false
+        if lifecycle == .running, !run.terminating, jobLive,
+           run.spec.retry.shouldRetry(afterAttempt: attempt, outcome: outcome) {
+            runs[id] = run
+            scheduleRetry(id, now: now)
+        } else {
+            runs[id] = run
+            finishRun(id, outcome: outcome, now: now)
+        }
+        completeShutdownIfDone()
+    }
+
+    /// Waits for the run's next attempt; the wait is a heap timer, so other jobs never wait.
+    mutating func scheduleRetry(_ id: RunID, now: Instant) {
+        guard var run = runs[id] else { return }
+        let unit = run.spec.retry.jitter > 0 ? random.nextUnit() : 0.5
+        let delay = run.spec.retry.delayMs(afterAttempt: run.attempt, unit: unit)
+        seq &+= 1
+        run.phase = .waitingRetry
+        run.timerSeq = seq
+        runs[id] = run
+        timers.insert(Timer(at: Instant(unixMillis: now.unixMillis &+ delay), seq: seq, kind: .retry(id)))
+        emit(Scheduler.retryScheduledEvent(job: run.job, runID: id, attempt: run.attempt + 1, delayMs: delay, at: now))
+    }
+
+    mutating func launchRetry(_ id: RunID, now: Instant) {
+        guard var run = runs[id], run.phase == .waitingRetry else { return }
+        run.attempt += 1
+        run.phase = .launching
+        runs[id] = run
+        out.append(.launch(LaunchOrder(runID: id, job: run.spec, attempt: run.attempt, trigger: .retry,
+                                       scheduledFor: run.scheduledFor)))
+    }
+
+    /// The run is over: record it, tell its dependents, and start what waited for it.
+    mutating func finishRun(_ id: RunID, outcome: RunOutcome, now: Instant) {
+        guard let run = runs.removeValue(forKey: id) else { return }
+        if run.timerSeq != nil { staleTimers += 1 }
+        persist(.runFinished(runID: id, outcome: outcome, at: now))
+        guard let slot = slotOf[run.job], var js = slots[slot] else { return }
+        js.active.removeAll { $0 == id }
+        slots[slot] = js
+        if lifecycle == .running { notifyDependents(of: run.job, outcome: outcome, now: now) }
+        guard let js = slots[slot] else { return }
+        if js.removed {
+            if js.active.isEmpty { freeSlot(slot) }
+        } else {
+            drainPending(slot: slot, now: now)
+        }
+    }
+
+    /// `concurrency: replace`: stop every active attempt of the job; a run waiting for a retry
+    /// simply ends with its last outcome.
+    mutating func terminateActive(slot: Int, now: Instant) {
+        guard let js = slots[slot] else { return }
+        for id in js.active {
+            guard var run = runs[id] else { continue }
+            switch run.phase {
+            case .waitingRetry:
+                run.timerSeq = nil
+                staleTimers += 1
+                runs[id] = run
+                let outcome = run.lastOutcome
+                // Remove without draining: the caller drains once every run is handled.
+                runs[id] = nil
+                persist(.runFinished(runID: id, outcome: outcome, at: now))
+                slots[slot]!.active.removeAll { $0 == id }
+                notifyDependents(of: run.job, outcome: outcome, now: now)
+            case .launching, .running:
+                guard !run.terminating else { continue }
+                run.terminating = true
+                runs[id] = run
+                out.append(.terminate(runID: id, graceMs: max(0, run.spec.killGraceMs), reason: .replaced))
+            }
+        }
+    }
+
+    // MARK: - Dependencies
+
+    /// A run of `job` ended with `outcome`: update the needs of its dependents; start a
+    /// needs-only dependent whose needs are all met, or skip it (`upstream`) when this outcome
+    /// does not satisfy it.
+    mutating func notifyDependents(of job: JobID, outcome: RunOutcome, now: Instant) {
+        guard let deps = dependents[job] else { return }
+        var failed: [Int] = []
+        for d in deps {
+            guard var ds = slots[d], !ds.removed else { continue }
+            var unmet = false
+            for (i, need) in ds.spec.needs.enumerated() where need.job == job {
+                let ok: Bool
+                switch need.on {
+                case .success: ok = outcome.isSuccess
+                case .failure: ok = !outcome.isSuccess
+                case .completion: ok = true
+                }
+                ds.needMet[i] = ok
+                if !ok { unmet = true }
+            }
+            slots[d] = ds
+            guard ds.timing == .none else { continue }
+            if unmet {
+                failed.append(d)
+            } else if ds.allNeedsMet {
+                decideFire(slot: d, scheduledFor: now, trigger: .needs, now: now)
+            }
+        }
+        skipUpstream(failed, now: now)
+    }
+
+    /// Logs `upstream` for needs-only jobs that will not run, and for their own needs-only
+    /// dependents, each once.
+    mutating func skipUpstream(_ start: [Int], now: Instant) {
+        var queue = start
+        var seen = Set<Int>()
+        var i = 0
+        while i < queue.count {
+            let d = queue[i]
+            i += 1
+            guard seen.insert(d).inserted, let ds = slots[d], ds.spec.enabled, !ds.removed else { continue }
+            skip(job: ds.spec.id, scheduledFor: now, reason: .upstream, now: now)
+            for next in dependents[ds.spec.id] ?? [] where slots[next]?.timing == Timing.none {
+                queue.append(next)
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+extension Scheduler {
+    /// How a job's own fires are computed, derived from its ``ScheduleSpec``.
+    enum Timing: Hashable, Sendable {
+        /// No fires of its own: manual, or started by its `needs`.
+        case none
+        /// `@reboot`: once per agent start.
+        case reboot
+        /// Instants on the wall clock (`schedule`, `at`, `every` with `offset`): never fired
+        /// twice, caught up after downtime, left in place by a clock step.
+        case wall
+        /// `every` without `offset`: counted from the agent's start in real elapsed time, so a
+        /// clock step shifts it by the step.
+        case monotonic
+
+        init(_ schedule: ScheduleSpec) {
+            switch schedule {
+            case .manual: self = .none
+            case .reboot: self = .reboot
+            case .cron, .at: self = .wall
+            case let .every(_, offset): self = offset == nil ? .monotonic : .wall
+            }
+        }
+    }
+
+    /// A fire accepted but not yet started: the `queue` slot, a `replace` waiting for the
+    /// active run to end, or a `catchup: all` backlog entry.
+    struct PendingRun: Hashable, Sendable {
+        var scheduledFor: Instant
+        var trigger: RunTrigger
+        var isCatchup: Bool { trigger == .catchup }
+    }
+
+    /// Everything the scheduler knows about one configured job (or a removed one whose runs
+    /// are still active).
+    struct JobState: Sendable {
+        var spec: JobSpec
+        var timing: Timing
+        /// Removed by a reload; kept only until its active runs have ended.
+        var removed = false
+        /// The armed fire: its scheduled instant (unconsumed), its due time (with jitter) and
+        /// the sequence number of its heap entry (`nil`: not armed).
+        var next: Instant?
+        var dueAt: Instant?
+        var timerSeq: UInt64?
+        /// Runs not yet finished, waiting retries included (`concurrency` applies to runs).
+        var active: [RunID] = []
+        /// Bounded: at most `maxCatchupRuns` catch-ups plus one queued/replacing fire.
+        var pending: [PendingRun] = []
+        /// Parallel to `spec.needs`: whether that need's latest run since this job last started
+        /// ended with the required outcome.
+        var needMet: [Bool]
+
+        init(spec: JobSpec) {
+            self.spec = spec
+            self.timing = Timing(spec.schedule)
+            self.needMet = Array(repeating: false, count: spec.needs.count)
+        }
+
+        var allNeedsMet: Bool { !needMet.contains(false) }
+    }
+
+    /// One run (all its attempts) from its start to its final outcome.
+    struct RunState: Sendable {
+        enum Phase: Hashable, Sendable { case launching, running, waitingRetry }
+        let id: RunID
+        let job: JobID
+        /// The job's definition; updated by a reload that changes the job, so retries use it.
+        var spec: JobSpec
+        let trigger: RunTrigger
+        let scheduledFor: Instant
+        var attempt: Int
+        var phase: Phase
+        var pid: Int32?
+        /// A `terminate` was sent: no retry, whatever the outcome.
+        var terminating = false
+        /// The heap entry of a waiting retry.
+        var timerSeq: UInt64?
+        /// The outcome of the latest finished attempt: the run's outcome if no attempt follows.
+        var lastOutcome: RunOutcome = .interrupted
+    }
+
+    /// An entry of the wake-up heap: a job's next fire or a run's next attempt.
+    ///
+    /// Entries are never removed from the middle of the heap: re-arming bumps the owner's
+    /// `timerSeq`, and stale entries are dropped when they surface (or in a compaction).
+    struct Timer: Comparable, Sendable {
+        enum Kind: Sendable { case fire(slot: Int), retry(RunID) }
+        var at: Instant
+        var seq: UInt64
+        var kind: Kind
+        static func < (a: Timer, b: Timer) -> Bool { a.at != b.at ? a.at < b.at : a.seq < b.seq }
+        static func == (a: Timer, b: Timer) -> Bool { a.at == b.at && a.seq == b.seq }
+    }
+
+    enum Lifecycle: Hashable, Sendable { case idle, running, stopping, stopped }
+}

@@ -1,0 +1,272 @@
+import HeapModule
+
+/// The pure scheduler: decides *what* happens; its driver decides *when* and carries it out.
+///
+/// `handle(_:at:)` takes one ``SchedulerEvent`` at a wall-clock `now` and returns the
+/// ``SchedulerAction``s to perform, in order. It owns no clock and no randomness (both are
+/// arguments), does no I/O, and is cheap: due fires come off a min-heap keyed by due time, so
+/// a tick costs O(k log n) for k due entries among n jobs, never a scan of all jobs.
+///
+/// Semantics (design §2), with the choices the design leaves open:
+/// - `run.started` is emitted when the driver reports `attemptLaunched` (so it carries the
+///   pid and the real launch time). An attempt that fails to launch gets a `run.started`
+///   without pid followed by its `run.finished`, so every attempt has both lines.
+/// - A fire handled at most `lateToleranceMs` (60 s) after its due time runs normally. Fires
+///   handled later (downtime, suspend, a forward clock step) are *missed* and follow the job's
+///   `catchup`: `none` logs one `run.skipped` `missed` summary (`scheduled_for` = the first
+///   missed fire, `count` = how many, capped at `missedCountCap`); `latest` runs the newest
+///   missed fire once (trigger `catchup`); `all` runs each missed fire inside
+///   `catchup_window`, at most 100, one after the other (never a burst). Several fires of one
+///   job due at the same handling are coalesced the same way, so a stall never bursts.
+/// - `every` without `offset` counts from the agent's start in real time: a clock step
+///   shifts it (and waiting retries) by the step. Every other schedule is on the wall clock:
+///   a forward step leaves its fires missed (→ `catchup`), a backward step leaves its next
+///   fire in place, so an instant that fired never fires again.
+/// - `enabled: false` jobs are not planned at all (no timers, no per-fire events); when their
+///   `needs` are met they log `run.skipped` `disabled`. A manual trigger runs them anyway
+///   (an explicit request, like `systemctl start` on a disabled unit).
+/// - Needs: a need is met when that job's latest run since this job last started ended with
+///   the required outcome (a later failing run un-meets it). Only jobs without a schedule log
+///   `upstream` (transitively, once per job); a scheduled job with unmet needs logs `needs`
+///   when its fire comes.
+/// - `.fired` is persisted for the newest consumed instant of each handling (the store keeps
+///   the maximum per job); the ledger gets one `planned` entry per run, skip, or missed summary.
+public struct Scheduler: Sendable {
+    public let options: SchedulerOptions
+    let calculator: any FireCalculating
+    var random: any RandomSource
+
+    var lifecycle: Lifecycle = .idle
+    /// The agent's start, shifted by clock steps: the origin of `every` without `offset`.
+    var anchor = Instant(unixMillis: 0)
+    var jobSet: JobSet
+    var slots: [JobState?] = []
+    var slotOf: [JobID: Int] = [:]
+    var freeSlots: [Int] = []
+    /// Reverse `needs` edges: for each job, the slots of the jobs that need it.
+    var dependents: [JobID: [Int]] = [:]
+    var runs: [RunID: RunState] = [:]
+    /// Per job, the latest scheduled instant consumed (restored on start).
+    var lastFired: [JobID: Instant] = [:]
+    var timers = Heap<Timer>()
+    var staleTimers = 0
+    var seq: UInt64 = 0
+    /// The actions of the event being handled.
+    var out: [SchedulerAction] = []
+
+    /// When the driver should next deliver `.tick` (`nil`: nothing timed is pending).
+    public private(set) var nextWake: Instant?
+
+    /// - Parameters:
+    ///   - jobs: the validated job set (a reload replaces it with `.configReplaced`).
+    ///   - calculator: computes calendar and interval fires.
+    ///   - random: jitter, retry jitter and run ids; `SeededRandom` for determinism.
+    public init(jobs: JobSet, calculator: any FireCalculating, random: some RandomSource,
+                options: SchedulerOptions = SchedulerOptions()) {
+        self.options = options
+        self.calculator = calculator
+        self.random = random
+        self.jobSet = JobSet()
+        installJobSet(jobs, now: Instant(unixMillis: 0))
+    }
+
+    /// Handles one event at the wall-clock instant `now` and returns what to do, in order.
+    /// Never throws and never traps on unexpected input (an unknown run id is ignored).
+    public mutating func handle(_ event: SchedulerEvent, at now: Instant) -> [SchedulerAction] {
+        out = []
+        switch event {
+        case let .start(restored, reboot): start(restored: restored, reboot: reboot, now: now)
+        case .tick: break
+        case let .attemptLaunched(id, attempt, pid): attemptLaunched(id, attempt: attempt, pid: pid, now: now)
+        case let .attemptFinished(id, attempt, outcome, durationMs):
+            attemptFinished(id, attempt: attempt, outcome: outcome, durationMs: durationMs, now: now)
+        case let .configReplaced(set): installJobSet(set, now: now)
+        case let .trigger(job): trigger(job, now: now)
+        case let .clockStepped(from, to): clockStepped(byMs: to.unixMillis &- from.unixMillis, now: now)
+        case let .shutdown(graceMs): shutdown(graceMs: graceMs, now: now)
+        }
+        if lifecycle == .running { fireDue(now: now) }
+        compactTimersIfNeeded()
+        nextWake = earliestTimer()
+        if let w = nextWake { out.append(.wake(at: w)) }
+        let result = out
+        out = []
+        return result
+    }
+
+    // MARK: - Queries (for `status` and tests)
+
+    /// Whether `.shutdown` has completed (every run recorded).
+    public var isStopped: Bool { lifecycle == .stopped }
+
+    /// The next planned (unjittered) fire of a job, if it is armed.
+    public func plannedFire(of job: JobID) -> Instant? {
+        guard let s = slotOf[job], let js = slots[s], !js.removed else { return nil }
+        return js.next
+    }
+
+    /// The runs of a job that have not ended (waiting retries included), oldest first.
+    public func activeRuns(of job: JobID) -> [RunID] {
+        guard let s = slotOf[job], let js = slots[s] else { return [] }
+        return js.active
+    }
+
+    /// How many runs are active across all jobs.
+    public var activeRunCount: Int { runs.count }
+
+    /// The latest consumed scheduled instant of a job (what the store persists as last fire).
+    public func lastFire(of job: JobID) -> Instant? { lastFired[job] }
+
+    // MARK: - Start and shutdown
+
+    mutating func start(restored: RestoredState, reboot: Bool, now: Instant) {
+        guard lifecycle == .idle else { return }
+        lifecycle = .running
+        anchor = now
+        for (job, instant) in restored.lastFired { lastFired[job] = instant }
+        for record in restored.inFlight.sorted(by: { $0.id < $1.id }) { restoreInterrupted(record, now: now) }
+        for slot in slots.indices {
+            guard let js = slots[slot], !js.removed, js.spec.enabled else { continue }
+            switch js.timing {
+            case .none: break
+            case .reboot:
+                if reboot { decideFire(slot: slot, scheduledFor: now, trigger: .schedule, now: now) }
+            case .monotonic: arm(slot: slot, after: now, now: now)
+            case .wall: arm(slot: slot, after: catchupLowerBound(job: js.spec.id, restored: restored) ?? now, now: now)
+            }
+        }
+    }
+
+    /// After downtime, fires after this instant (and up to now) are missed: after the job's
+    /// last consumed instant, but not before the previous agent was last seen alive (minus the
+    /// late tolerance, in case it died while handling a fire), so the weeks a job spent
+    /// disabled or absent from the config are not "missed".
+    func catchupLowerBound(job: JobID, restored: RestoredState) -> Instant? {
+        let seen = restored.lastSeen.map { Instant(unixMillis: $0.unixMillis &- options.lateToleranceMs) }
+        switch (lastFired[job], seen) {
+        case let (f?, s?): return max(f, s)
+        case let (f?, nil): return f
+        case let (nil, s?): return s
+        case (nil, nil): return nil
+        }
+    }
+
+    /// Records a run that was in flight when the previous agent died, and retries it when its
+    /// job still exists and its policy has attempts left.
+    mutating func restoreInterrupted(_ record: RunRecord, now: Instant) {
+        let attempt = max(1, record.attempt)
+        emit(Scheduler.runFinishedEvent(job: record.job, runID: record.id, attempt: attempt, outcome: .interrupted,
+                                        durationMs: nil, at: now))
+        persist(.attemptFinished(runID: record.id, attempt: attempt, outcome: .interrupted, at: now, durationMs: 0))
+        guard let slot = slotOf[record.job], let js = slots[slot], !js.removed, runs[record.id] == nil,
+              js.spec.retry.shouldRetry(afterAttempt: attempt, outcome: .interrupted)
+        else {
+            persist(.runFinished(runID: record.id, outcome: .interrupted, at: now))
+            return
+        }
+        runs[record.id] = RunState(id: record.id, job: record.job, spec: js.spec, trigger: record.trigger,
+                                   scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt,
+                                   phase: .waitingRetry)
+        slots[slot]!.active.append(record.id)
+        scheduleRetry(record.id, now: now)
+    }
+
+    mutating func shutdown(graceMs: Int64, now: Instant) {
+        switch lifecycle {
+        case .idle:
+            lifecycle = .stopped
+            out.append(.shutdownComplete)
+            return
+        case .stopping, .stopped: return
+        case .running: break
+        }
+        lifecycle = .stopping
+        timers = Heap()
+        staleTimers = 0
+        for slot in slots.indices {
+            guard var js = slots[slot] else { continue }
+            js.timerSeq = nil
+            js.next = nil
+            js.dueAt = nil
+            let dropped = js.pending
+            js.pending = []
+            slots[slot] = js
+            for p in dropped { skip(job: js.spec.id, scheduledFor: p.scheduledFor, reason: .shutdown, now: now) }
+        }
+        for id in runs.keys.sorted() {
+            guard var run = runs[id] else { continue }
+            switch run.phase {
+            case .waitingRetry:
+                run.timerSeq = nil
+                runs[id] = run
+                finishRun(id, outcome: run.lastOutcome, now: now)
+            case .launching, .running:
+                run.terminating = true
+                runs[id] = run
+                out.append(.terminate(runID: id, graceMs: max(0, graceMs), reason: .shutdown))
+            }
+        }
+        completeShutdownIfDone()
+    }
+
+    mutating func completeShutdownIfDone() {
+        guard lifecycle == .stopping, runs.isEmpty else { return }
+        lifecycle = .stopped
+        out.append(.shutdownComplete)
+    }
+
+    // MARK: - Manual trigger and clock steps
+
+    mutating func trigger(_ job: JobID, now: Instant) {
+        guard lifecycle == .running else {
+            out.append(.triggerResult(job: job, .shuttingDown))
+            return
+        }
+        guard let slot = slotOf[job], let js = slots[slot], !js.removed else {
+            out.append(.triggerResult(job: job, .unknownJob))
+            return
+        }
+        let result = admit(slot: slot, PendingRun(scheduledFor: now, trigger: .manual), now: now)
+        out.append(.triggerResult(job: job, result))
+    }
+
+    /// Intervals keep real elapsed time: `every` without `offset` and waiting retries move with
+    /// the step; wall-clock fires stay where they are (see the type's documentation).
+    mutating func clockStepped(byMs delta: Int64, now: Instant) {
+        guard lifecycle == .running, delta != 0 else { return }
+        anchor = Instant(unixMillis: anchor.unixMillis &+ delta)
+        var rebuilt: [Timer] = []
+        rebuilt.reserveCapacity(timers.count)
+        for var t in timers.unordered {
+            switch t.kind {
+            case let .fire(slot):
+                guard slot < slots.count, var js = slots[slot], js.timerSeq == t.seq else { continue }
+                if js.timing == .monotonic, let n = js.next, let d = js.dueAt {
+                    js.next = Instant(unixMillis: n.unixMillis &+ delta)
+                    js.dueAt = Instant(unixMillis: d.unixMillis &+ delta)
+                    t.at = js.dueAt!
+                    slots[slot] = js
+                }
+            case let .retry(id):
+                guard let run = runs[id], run.timerSeq == t.seq else { continue }
+                t.at = Instant(unixMillis: t.at.unixMillis &+ delta)
+            }
+            rebuilt.append(t)
+        }
+        timers = Heap(rebuilt)
+        staleTimers = 0
+    }
+
+    // MARK: - Output helpers
+
+    mutating func emit(_ event: Event) { out.append(.emit(event)) }
+    mutating func persist(_ change: StateChange) { out.append(.persist(change)) }
+
+    mutating func skip(job: JobID, scheduledFor: Instant, reason: SkipReason, now: Instant, count: Int? = nil) {
+        emit(Scheduler.runSkippedEvent(job: job, scheduledFor: scheduledFor, reason: reason, count: count, at: now))
+        persist(.planned(LedgerEntry(job: job, scheduledFor: scheduledFor,
+                                     disposition: reason == .missed ? .missed : .skipped(reason), at: now)))
+    }
+
+    mutating func newRunID(now: Instant) -> RunID { RunID(time: now, random: &random) }
+}

@@ -1,0 +1,31 @@
+/// What the agent (or the simulator) tells the ``Scheduler``; each is handled at a `now`.
+public enum SchedulerEvent: Sendable, Hashable {
+    /// The agent started. Must be the first event; events before it are ignored, except
+    /// `configReplaced`, which only swaps the job set.
+    ///
+    /// - `restored`: what the state store remembered. Its `inFlight` runs are recorded
+    ///   `interrupted` (and retried when their job's policy still has attempts); its `lastFired`
+    ///   and `lastSeen` drive catch-up of fires missed while the agent was down.
+    /// - `reboot`: fire `@reboot` jobs (the agent passes `true` on every start; a reload never
+    ///   fires them).
+    case start(restored: RestoredState, reboot: Bool)
+    /// Time has passed: fire whatever is due at `now`. Any other event also fires what is due,
+    /// so a tick is only needed when the agent wakes for the scheduler's `wake`.
+    case tick
+    /// The runner started attempt `attempt` of `runID` as process `pid`.
+    case attemptLaunched(runID: RunID, attempt: Int, pid: Int32?)
+    /// Attempt `attempt` of `runID` ended. A launch failure is reported as `.launchFailed`
+    /// without a preceding `attemptLaunched`; a timeout (the runner enforces `timeout`) as
+    /// `.timeout`; a run stopped by a `terminate` action with whatever the runner saw.
+    case attemptFinished(runID: RunID, attempt: Int, outcome: RunOutcome, durationMs: Int64)
+    /// A reload produced a new valid set. Running runs are never killed.
+    case configReplaced(JobSet)
+    /// A manual run (`sundial trigger JOB`). Answered with a ``SchedulerAction/triggerResult(job:_:)``.
+    case trigger(JobID)
+    /// The agent saw the wall clock step from `fromWall` to `toWall` (against monotonic time).
+    /// `now` should be `toWall`.
+    case clockStepped(fromWall: Instant, toWall: Instant)
+    /// SIGTERM/SIGINT: stop firing, terminate active attempts with `graceMs` (`--shutdown-grace`)
+    /// and answer ``SchedulerAction/shutdownComplete`` once the last one has been recorded.
+    case shutdown(graceMs: Int64)
+}

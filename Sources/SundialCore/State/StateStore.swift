@@ -1,0 +1,102 @@
+/// Where the agent keeps what must survive a restart (design §2 "State", issue 7): per job the
+/// last consumed scheduled instant, every run and attempt, the runs in flight, and the ledger of
+/// planned fires that `sundial why` reads.
+///
+/// Two implementations behave the same and are tested by one suite: `SQLiteStateStore` (the
+/// runtime's, on disk) and `MemoryStateStore` (SundialTesting's, for scenario tests).
+///
+/// ## Durability contract
+/// `apply` returns only after every change for which ``StateChange/isDurableOnApply`` holds
+/// (`.fired`, `.runStarted`, `.runFinished`) is committed in a way that survives a crash of the
+/// agent's process (`kill -9`), together with every change applied before it. The agent calls
+/// `apply([.fired(...), .runStarted(...)])` *before* launching a run, so a restart can never fire
+/// the same scheduled instant twice. Other changes (attempts, the ledger, `markAlive`) may be
+/// committed a few milliseconds later, in order; ``flush()`` commits everything pending.
+public protocol StateStore: Sendable {
+    /// What the previous agent left: last fired instants, runs still in flight, last sign of life.
+    /// Commits pending changes first.
+    func restore() throws -> RestoredState
+
+    /// Records `changes` in order (see the durability contract above).
+    func apply(_ changes: [StateChange]) throws
+
+    /// Commits every pending change before returning (shutdown, tests).
+    func flush() throws
+
+    /// The newest `limit` runs of `job`, newest first (by start time, then run id).
+    func history(job: JobID, limit: Int) throws -> [RunSummary]
+
+    /// The planned fires of `job` scheduled at or after `since`, oldest first.
+    func ledger(job: JobID, since: Instant) throws -> [LedgerEntry]
+
+    /// Forgets old history per the store's ``StateRetention``. Runs in flight are never pruned,
+    /// and neither is a job's last fired instant (the guard against firing an instant twice).
+    func prune(now: Instant) throws
+
+    /// Records that the agent is alive at `now` (``RestoredState/lastSeen``, for catch-up).
+    func markAlive(now: Instant) throws
+}
+
+extension StateChange {
+    /// Whether `apply` must commit this change before returning: the changes that decide whether
+    /// something runs (again) after a crash. Losing a `.fired` could fire an instant twice; losing
+    /// a `.runFinished` would make a finished run look interrupted (and retry it).
+    public var isDurableOnApply: Bool {
+        switch self {
+        case .fired, .runStarted, .runFinished: true
+        case .attemptStarted, .attemptFinished, .planned: false
+        }
+    }
+}
+
+/// How much history a store keeps. Sized so that 1,000 jobs firing every minute for 30 days stay
+/// well under 200 MB on disk (`sundial-bench state --size` measures it; docs/benchmarks.md).
+public struct StateRetention: Hashable, Sendable {
+    /// Finished runs and ledger entries older than this are forgotten. Default 30 days.
+    public var maxAge: Duration
+    /// At most this many runs per job are kept (the newest). Default 1,000.
+    public var maxRunsPerJob: Int
+    /// At most this many ledger entries per job are kept (the newest). Default 1,500: a whole
+    /// day of a minutely job, which is what `sundial why` shows.
+    public var maxLedgerEntriesPerJob: Int
+
+    public init(maxAge: Duration = .seconds(30 * 86_400), maxRunsPerJob: Int = 1_000, maxLedgerEntriesPerJob: Int = 1_500) {
+        self.maxAge = maxAge
+        self.maxRunsPerJob = maxRunsPerJob
+        self.maxLedgerEntriesPerJob = maxLedgerEntriesPerJob
+    }
+
+    public static let `default` = StateRetention()
+}
+
+/// One run as `sundial history` shows it.
+public struct RunSummary: Hashable, Sendable {
+    public var id: RunID
+    public var job: JobID
+    public var trigger: RunTrigger
+    public var scheduledFor: Instant?
+    public var startedAt: Instant
+    /// `nil` while the run is in flight.
+    public var finishedAt: Instant?
+    /// `nil` while the run is in flight.
+    public var outcome: RunOutcome?
+    /// Attempts launched so far (0 before the first launch).
+    public var attempts: Int
+
+    public init(
+        id: RunID, job: JobID, trigger: RunTrigger, scheduledFor: Instant?, startedAt: Instant,
+        finishedAt: Instant? = nil, outcome: RunOutcome? = nil, attempts: Int = 0
+    ) {
+        self.id = id
+        self.job = job
+        self.trigger = trigger
+        self.scheduledFor = scheduledFor
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.outcome = outcome
+        self.attempts = attempts
+    }
+
+    /// The exit code of the final attempt, when it exited (not for signals, timeouts...).
+    public var exitCode: Int32? { outcome?.exitCode }
+}

@@ -1,0 +1,310 @@
+import OrderedCollections
+import SundialConfig
+import SundialCore
+
+/// The agent: feeds the pure ``Scheduler`` with what happens and carries out what it decides.
+///
+/// One actor owns the scheduler, so every decision is serial. Its methods never `await` while
+/// holding scheduler state: launches, completions, reloads and signals come back in as
+/// ``Input``s through ``deliver(_:)``, so there is no actor re-entrancy to reason about.
+/// The agent decides *when* (it arms a wall-clock alarm for the scheduler's next wake-up and
+/// sleeps; no periodic ticks), the scheduler decides *what*.
+///
+/// Everything the agent touches is injected (clock, launcher, alarm, log, store, config
+/// loading), so scenario tests drive the same code on virtual time with fakes.
+public actor Agent {
+    public struct Settings: Sendable {
+        /// Paths shown in `agent.started` (the loader closure does the reading).
+        public var configPaths: [String]
+        public var stateDirectory: String
+        /// Default working directory of jobs that set none.
+        public var jobWorkdir: String
+        public var shutdownGraceMs: Int64
+        public var version: String
+        /// A wall-clock jump larger than this (against the monotonic clock, plus 0.1% of the
+        /// elapsed time to tolerate NTP slewing) is a clock step (design §2).
+        public var clockStepThresholdMs: Int64
+
+        public init(configPaths: [String], stateDirectory: String, jobWorkdir: String? = nil, shutdownGraceMs: Int64 = 30_000,
+                    version: String, clockStepThresholdMs: Int64 = 1000) {
+            self.configPaths = configPaths
+            self.stateDirectory = stateDirectory
+            self.jobWorkdir = jobWorkdir ?? stateDirectory
+            self.shutdownGraceMs = shutdownGraceMs
+            self.version = version
+            self.clockStepThresholdMs = clockStepThresholdMs
+        }
+    }
+
+    /// What can happen to the agent.
+    public enum Input: Sendable {
+        /// The alarm went off.
+        case wake
+        /// The wall clock was set (timerfd cancel-on-set).
+        case clockChanged
+        case launched(RunID, attempt: Int, pid: Int32?)
+        case finished(RunID, attempt: Int, RunCompletion)
+        /// Re-read the configuration (file change, SIGHUP, `sundial reload`).
+        case reload(reason: String)
+        /// Stop gracefully (SIGTERM, SIGINT).
+        case shutdown(signal: String)
+    }
+
+    let settings: Settings
+    let clock: any SundialClock
+    let launcher: any JobLauncher
+    let log: EventLog
+    let store: (any StateStore)?
+    let alarm: any WakeAlarm
+    let loadConfiguration: @Sendable () -> ConfigLoadResult
+    let pid: Int32
+
+    var scheduler: Scheduler
+    public internal(set) var jobSet: JobSet
+    var phase: Phase = .created
+    var lastOffsetMs: Int64 = 0
+    var lastMonotonicMs: Int64 = 0
+    /// Extra facts of a finished attempt that only the runner knows (output dropped), added
+    /// to the scheduler's `run.finished` line.
+    var completionExtras: [RunID: RunCompletion] = [:]
+    var exitWaiters: [CheckedContinuation<Int32, Never>] = []
+    var exitCode: Int32?
+    var reloadInFlight = false
+    var reloadPending = false
+    /// Observers of every event (metrics); called on the actor.
+    var observers: [@Sendable (Event) -> Void] = []
+    /// Active runs by id, for `status`.
+    public private(set) var activeRuns: [RunID: ActiveRun] = [:]
+    /// Per job, the latest finished run's outcome and time, for `status`.
+    public private(set) var lastOutcomes: [JobID: (outcome: RunOutcome, at: Instant)] = [:]
+
+    public struct ActiveRun: Sendable, Hashable {
+        public var job: JobID
+        public var attempt: Int
+        public var pid: Int32?
+        public var startedAt: Instant
+    }
+
+    enum Phase { case created, running, stopping, stopped }
+
+    public init(settings: Settings, jobs: JobSet, clock: any SundialClock, random: some RandomSource,
+                calculator: any FireCalculating, launcher: any JobLauncher, log: EventLog,
+                store: (any StateStore)?, alarm: any WakeAlarm, pid: Int32,
+                loadConfiguration: @escaping @Sendable () -> ConfigLoadResult) {
+        self.settings = settings
+        self.clock = clock
+        self.launcher = launcher
+        self.log = log
+        self.store = store
+        self.alarm = alarm
+        self.pid = pid
+        self.loadConfiguration = loadConfiguration
+        self.jobSet = jobs
+        self.scheduler = Scheduler(jobs: jobs, calculator: calculator, random: random)
+    }
+
+    /// Adds an observer of every event the agent logs (metrics exporters).
+    public func addObserver(_ observer: @escaping @Sendable (Event) -> Void) { observers.append(observer) }
+
+    // MARK: - Lifecycle
+
+    /// Starts scheduling: logs `agent.started` and `config.loaded`, restores state, fires
+    /// `@reboot` jobs and what catch-up asks for.
+    public func start(restored: RestoredState) {
+        guard phase == .created else { return }
+        phase = .running
+        let now = clock.wallNow()
+        lastOffsetMs = now.unixMillis - clock.monotonicNow()
+        lastMonotonicMs = clock.monotonicNow()
+        emit(Event("agent.started", at: now, level: .info, [
+            "version": .string(settings.version), "pid": .int(Int64(pid)),
+            "config": .array(settings.configPaths.map { .string($0) }), "state": .string(settings.stateDirectory),
+        ]))
+        emit(configLoadedEvent(old: nil, new: jobSet, at: now))
+        perform(scheduler.handle(.start(restored: restored, reboot: true), at: now))
+    }
+
+    /// Feeds one input to the scheduler and carries out its decisions.
+    public func deliver(_ input: Input) {
+        guard phase == .running || phase == .stopping else { return }
+        let now = clock.wallNow()
+        detectClockStep(now: now, forced: { if case .clockChanged = input { return true } else { return false } }())
+        switch input {
+        case .wake, .clockChanged:
+            perform(scheduler.handle(.tick, at: now))
+        case let .launched(id, attempt, pid):
+            if var run = activeRuns[id] { run.pid = pid; activeRuns[id] = run }
+            perform(scheduler.handle(.attemptLaunched(runID: id, attempt: attempt, pid: pid), at: now))
+        case let .finished(id, attempt, completion):
+            completionExtras[id] = completion
+            perform(scheduler.handle(.attemptFinished(runID: id, attempt: attempt, outcome: completion.outcome,
+                                                      durationMs: completion.durationMs), at: now))
+            completionExtras[id] = nil
+        case let .reload(reason):
+            beginReload(reason: reason)
+        case let .shutdown(signal):
+            guard phase == .running else { return }
+            phase = .stopping
+            emit(Event("agent.stopping", at: now, level: .info, [
+                "version": .string(settings.version), "pid": .int(Int64(pid)), "signal": .string(signal),
+                "active_runs": .int(Int64(activeRuns.count)),
+            ]))
+            perform(scheduler.handle(.shutdown(graceMs: settings.shutdownGraceMs), at: now))
+        }
+    }
+
+    /// A manual run (`sundial trigger`), honouring the job's `concurrency`.
+    public func trigger(_ job: JobID) -> TriggerResult {
+        guard phase == .running else { return .shuttingDown }
+        let actions = scheduler.handle(.trigger(job), at: clock.wallNow())
+        perform(actions)
+        for case let .triggerResult(j, result) in actions where j == job { return result }
+        return .unknownJob
+    }
+
+    /// Waits until the agent has stopped; returns its exit status.
+    public func waitUntilStopped() async -> Int32 {
+        if let exitCode { return exitCode }
+        return await withCheckedContinuation { exitWaiters.append($0) }
+    }
+
+    /// The scheduler's next wake-up (for `status` and tests).
+    public var nextWake: Instant? { scheduler.nextWake }
+
+    /// The next fire of each job, for `status`.
+    public func nextFires() -> [JobID: Instant] {
+        var fires: [JobID: Instant] = [:]
+        for id in jobSet.jobs.keys { fires[id] = scheduler.plannedFire(of: id) }
+        return fires
+    }
+
+    func finish(_ code: Int32) {
+        guard phase != .stopped else { return }
+        phase = .stopped
+        alarm.arm(at: nil)
+        do { try store?.flush() } catch {
+            emit(Event("state.error", at: clock.wallNow(), level: .error, ["message": .string("\(error)")]))
+        }
+        emit(Event("agent.stopped", at: clock.wallNow(), level: .info, [
+            "version": .string(settings.version), "pid": .int(Int64(pid)), "exit_code": .int(Int64(code)),
+        ]))
+        exitCode = code
+        for w in exitWaiters { w.resume(returning: code) }
+        exitWaiters = []
+    }
+
+    // MARK: - Carrying out decisions
+
+    func perform(_ actions: [SchedulerAction]) {
+        var changes: [StateChange] = []
+        for action in actions {
+            switch action {
+            case let .persist(change):
+                changes.append(change)
+                // A `.fired` instant must be durable before the run it allows starts, so that a
+                // power cut can never make the same instant fire twice (design §2).
+                continue
+            case .launch:
+                flush(&changes)
+            default:
+                break
+            }
+            switch action {
+            case let .launch(order): launch(order)
+            case let .terminate(runID, graceMs, _): launcher.terminate(runID, grace: .milliseconds(graceMs))
+            case let .wake(at): alarm.arm(at: at)
+            case let .emit(event): emit(decorate(event))
+            case .persist, .triggerResult: break
+            case .shutdownComplete: flush(&changes); finish(0)
+            }
+        }
+        flush(&changes)
+        if scheduler.nextWake == nil { alarm.arm(at: nil) }
+    }
+
+    private func flush(_ changes: inout [StateChange]) {
+        guard !changes.isEmpty, let store else { changes = []; return }
+        do { try store.apply(changes) } catch {
+            emit(Event("state.error", at: clock.wallNow(), level: .error, [
+                "message": .string("cannot record state: \(error)"),
+            ]))
+        }
+        changes = []
+    }
+
+    private func launch(_ order: LaunchOrder) {
+        activeRuns[order.runID] = ActiveRun(job: order.job.id, attempt: order.attempt, pid: nil, startedAt: clock.wallNow())
+        let launcher = self.launcher
+        let log = self.log
+        let clock = self.clock
+        let workdir = settings.jobWorkdir
+        let job = order.job.id
+        let attempt = order.attempt
+        Task {
+            let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
+                log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow()))
+            }
+            if attemptHandle.pid != nil {
+                await self.deliver(.launched(order.runID, attempt: attempt, pid: attemptHandle.pid))
+            }
+            let completion = await attemptHandle.completion()
+            await self.deliver(.finished(order.runID, attempt: attempt, completion))
+        }
+    }
+
+    /// Adds what only the agent knows to the scheduler's events.
+    private func decorate(_ event: Event) -> Event {
+        guard event.name == "run.finished", let id = event["run_id"]?.stringValue else { return event }
+        var e = event
+        let runID = RunID(rawValue: id)
+        if let run = activeRuns.removeValue(forKey: runID), let outcome = outcomeOf(e) {
+            lastOutcomes[run.job] = (outcome, e.ts)
+        }
+        if let c = completionExtras[runID] {
+            if c.droppedBytes > 0 { e["output_dropped_bytes"] = .int(Int64(c.droppedBytes)) }
+            if c.truncatedLines > 0 { e["output_truncated_lines"] = .int(Int64(c.truncatedLines)) }
+            if case let .launchFailed(reason) = c.outcome, e["reason"] == nil { e["reason"] = .string(reason) }
+        }
+        return e
+    }
+
+    private func outcomeOf(_ e: Event) -> RunOutcome? {
+        switch e["outcome"]?.stringValue {
+        case "success": .success(exitCode: 0)
+        case "failure": .failure(exitCode: Int32(truncatingIfNeeded: Self.int(e["exit_code"]) ?? 1))
+        case "timeout": .timeout
+        case "signal": .signal(0)
+        case "launch_failed": .launchFailed(reason: e["reason"]?.stringValue ?? "")
+        case "interrupted": .interrupted
+        default: nil
+        }
+    }
+
+    static func int(_ v: JSONValue?) -> Int64? { if case let .int(i)? = v { i } else { nil } }
+
+    func emit(_ event: Event) {
+        log.log(event)
+        for o in observers { o(event) }
+    }
+
+    // MARK: - Clock steps
+
+    private func detectClockStep(now: Instant, forced: Bool) {
+        let mono = clock.monotonicNow()
+        let offset = now.unixMillis - mono
+        let elapsed = max(0, mono - lastMonotonicMs)
+        let delta = offset - lastOffsetMs
+        lastMonotonicMs = mono
+        guard forced || abs(delta) > settings.clockStepThresholdMs + elapsed / 1000 else {
+            lastOffsetMs = offset
+            return
+        }
+        lastOffsetMs = offset
+        guard abs(delta) >= 1 else { return }
+        let from = Instant(unixMillis: now.unixMillis - delta)
+        emit(Event("clock.stepped", at: now, level: .warn, [
+            "from": .string(from.description), "to": .string(now.description), "delta_ms": .int(delta),
+        ]))
+        perform(scheduler.handle(.clockStepped(fromWall: from, toWall: now), at: now))
+    }
+}

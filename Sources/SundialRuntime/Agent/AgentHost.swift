@@ -1,0 +1,226 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSundialShim
+import Synchronization
+import SundialConfig
+import SundialCore
+
+/// Everything `sundial run` needs, as values: parsed from the command line, with design §6's
+/// defaults applied by the caller.
+public struct AgentOptions: Sendable {
+    public var configPaths: [String]
+    public var stateDirectory: String
+    /// `nil` or `-`: standard output.
+    public var logPath: String?
+    public var logMaxBytes: Int64
+    public var logKeep: Int
+    public var logLevel: LogLevel
+    public var shutdownGraceMs: Int64
+    public var debounceMs: Int64
+    public var pollIntervalMs: Int64
+    public var watch: WatchMode
+    public var resetState: Bool
+    public var version: String
+
+    public enum WatchMode: String, Sendable, CaseIterable { case auto, poll, off }
+
+    public init(configPaths: [String], stateDirectory: String, logPath: String? = nil, logMaxBytes: Int64 = 64 << 20,
+                logKeep: Int = 5, logLevel: LogLevel = .info, shutdownGraceMs: Int64 = 30_000, debounceMs: Int64 = 250,
+                pollIntervalMs: Int64 = 2000, watch: WatchMode = .auto, resetState: Bool = false, version: String) {
+        self.configPaths = configPaths
+        self.stateDirectory = stateDirectory
+        self.logPath = logPath
+        self.logMaxBytes = logMaxBytes
+        self.logKeep = logKeep
+        self.logLevel = logLevel
+        self.shutdownGraceMs = shutdownGraceMs
+        self.debounceMs = debounceMs
+        self.pollIntervalMs = pollIntervalMs
+        self.watch = watch
+        self.resetState = resetState
+        self.version = version
+    }
+}
+
+/// Wires the real machine to an ``Agent``: state directory lock, SQLite state, event log,
+/// zone database, process runner, wake timer, signals and the config watcher. Thin by
+/// design: every decision lives in the agent and the scheduler.
+public enum AgentHost {
+    /// The signals the agent handles itself. They must be blocked before any thread starts
+    /// (``blockSignals()``), so that the kernel queues them for the signal thread instead of
+    /// killing whichever thread they happen to hit.
+    static let handledSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
+
+    /// Blocks the agent's signals in the calling thread (and so in every thread it starts).
+    /// Call first thing in `main`, before any other thread exists.
+    public static func blockSignals() {
+        var sigs = handledSignals
+        _ = sigs.withUnsafeMutableBufferPointer { sundial_block_signals($0.baseAddress, Int32($0.count)) }
+        sundial_ignore_sigpipe()
+    }
+
+    /// Runs the agent until it stops; returns the process exit status (design §4).
+    public static func run(_ options: AgentOptions, stderr: @Sendable (String) -> Void) async -> Int32 {
+        let clock = SystemClock()
+
+        // The state directory: created, locked (one agent per state), 0700.
+        let stateDir: StateDirectory
+        do {
+            stateDir = try StateDirectory.acquire(path: options.stateDirectory)
+        } catch let error as StateError where error.code == .locked {
+            stderr("sundial: another agent (pid \(error.holderPID.map(String.init) ?? "unknown")) is using the state directory \(options.stateDirectory)\n")
+            return 1
+        } catch {
+            stderr("sundial: cannot use the state directory \(options.stateDirectory): \(error)\n")
+            return 1
+        }
+        defer { stateDir.release() }
+
+        // The event log.
+        let masker = SecretMasker()
+        let sink: any EventSink
+        if let path = options.logPath, path != "-" {
+            do throws(SinkError) {
+                sink = try FileEventSink(path: path, maxBytes: options.logMaxBytes, keep: options.logKeep)
+            } catch {
+                stderr("sundial: cannot open the log \(path): \(error)\n")
+                return 1
+            }
+        } else {
+            sink = DescriptorEventSink(fd: 1)
+        }
+        let log = EventLog(sink: sink, clock: clock, masker: masker, minimumLevel: options.logLevel)
+
+        // State.
+        let store: SQLiteStateStore
+        do {
+            if options.resetState, let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
+                stderr("sundial: moved the old state database aside to \(moved)\n")
+            }
+            store = try SQLiteStateStore(path: stateDir.databasePath)
+        } catch {
+            stderr("sundial: cannot open the state database \(stateDir.databasePath): \(error)\n"
+                + "sundial: start with --reset-state to keep the bad file aside and start fresh\n")
+            return 1
+        }
+        defer { try? store.close() }
+        let restored: RestoredState
+        do { restored = try store.restore() } catch {
+            stderr("sundial: cannot read the state database: \(error)\n")
+            return 1
+        }
+
+        // Configuration.
+        let zones = SystemTimeZones()
+        let paths = options.configPaths.map(absolutePath)
+        let load: @Sendable () -> ConfigLoadResult = {
+            zones.reload()  // a tzdata update reaches the agent on the next reload
+            return ConfigurationLoading.load(paths: paths, environment: .system(zones: zones))
+        }
+        let initial = load()
+        guard initial.isValid, let jobs = initial.jobSet else {
+            stderr(DiagnosticFormatter(format: .text, sources: initial.sources).render(initial.diagnostics))
+            stderr("sundial: the configuration is invalid; not starting\n")
+            return 1
+        }
+
+        // The runner (child subreaper, reaper thread).
+        let runner: ProcessRunner
+        do throws(RunnerError) { runner = try ProcessRunner.shared() } catch {
+            stderr("sundial: cannot start the process runner: \(error)\n")
+            return 1
+        }
+
+        let ref = AgentRef()
+        let timer: WakeTimer
+        do {
+            timer = try WakeTimer { reason in ref.deliver(reason == .due ? .wake : .clockChanged) }
+        } catch {
+            stderr("sundial: cannot create the wake timer: \(error)\n")
+            return 1
+        }
+        defer { timer.stop() }
+
+        let agent = Agent(
+            settings: .init(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
+                            version: options.version),
+            jobs: jobs, clock: clock, random: SystemRandom(), calculator: CalendarFireCalculator(zones: zones),
+            launcher: ProcessRunnerLauncher(runner: runner, masker: masker), log: log, store: store, alarm: timer,
+            pid: getpid(), loadConfiguration: load)
+        ref.set(agent)
+
+        // Signals → inputs.
+        let signals = SignalThread { signal in
+            switch signal {
+            case SIGHUP: ref.deliver(.reload(reason: "SIGHUP"))
+            case SIGTERM: ref.deliver(.shutdown(signal: "SIGTERM"))
+            case SIGINT: ref.deliver(.shutdown(signal: "SIGINT"))
+            default: break
+            }
+        }
+        defer { signals?.stop() }
+
+        // File changes → the same reload path.
+        var watcher: ConfigWatcher?
+        if options.watch != .off {
+            let w = ConfigWatcher(paths: paths, options: .init(debounce: .milliseconds(options.debounceMs),
+                                                               pollInterval: .milliseconds(options.pollIntervalMs),
+                                                               mode: options.watch == .poll ? .poll : .auto)) { note in
+                switch note {
+                case .changed: ref.deliver(.reload(reason: "files changed"))
+                case let .pollingFallback(reason): ref.log(Event("config.watch_polling", at: clock.wallNow(), level: .warn, ["reason": .string(reason)]))
+                }
+            }
+            do throws(ConfigWatcher.StartError) { try w.start() } catch {
+                log.log(Event("config.watch_failed", at: clock.wallNow(), level: .warn, ["reason": .string(error.description)]))
+            }
+            watcher = w
+        }
+        defer { watcher?.stop() }
+
+        await agent.start(restored: restored)
+        return await agent.waitUntilStopped()
+    }
+
+    static func absolutePath(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buf, buf.count) != nil else { return path }
+        let cwd = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var p = path
+        while p.hasPrefix("./") { p.removeFirst(2) }
+        if p == "." || p.isEmpty { return cwd }
+        return cwd + "/" + p
+    }
+}
+
+/// Lets threads (timer, signals, watcher) reach the agent once it exists, in order.
+///
+/// Inputs go through one unbounded-but-tiny AsyncStream consumed by one task, so the order in
+/// which a thread delivers them is the order the agent sees them (separate `Task {}`s would not
+/// guarantee that).
+final class AgentRef: Sendable {
+    private let continuation: AsyncStream<Agent.Input>.Continuation
+    private let agent = Mutex<Agent?>(nil)
+    private let stream: AsyncStream<Agent.Input>
+
+    init() {
+        (stream, continuation) = AsyncStream<Agent.Input>.makeStream(bufferingPolicy: .bufferingNewest(4096))
+    }
+
+    func set(_ a: Agent) {
+        agent.withLock { $0 = a }
+        let stream = self.stream
+        Task {
+            for await input in stream { await a.deliver(input) }
+        }
+    }
+
+    func deliver(_ input: Agent.Input) { continuation.yield(input) }
+
+    func log(_ event: Event) {
+        guard let a = agent.withLock({ $0 }) else { return }
+        Task { await a.emit(event) }
+    }
+}

@@ -1,0 +1,64 @@
+import SundialCore
+
+/// What the agent needs from a process runner: start an attempt, stop one.
+///
+/// The production launcher is ``ProcessRunnerLauncher``; scenario tests use a scripted fake
+/// (`SundialTesting.ScriptedLauncher`) so the whole agent runs on virtual time.
+public protocol JobLauncher: Sendable {
+    /// Starts one attempt. Returns at once with the pid (or `nil` if the launch failed); the
+    /// returned closure waits for the end of the attempt.
+    func launch(_ order: LaunchOrder, workdir: String, onOutput: @escaping OutputHandler) async -> LaunchedAttempt
+    /// Stops an attempt: SIGTERM to its process group, SIGKILL after `grace`.
+    func terminate(_ runID: RunID, grace: Duration)
+}
+
+/// A started (or failed) attempt.
+public struct LaunchedAttempt: Sendable {
+    public var pid: Int32?
+    public var completion: @Sendable () async -> RunCompletion
+
+    public init(pid: Int32?, completion: @escaping @Sendable () async -> RunCompletion) {
+        self.pid = pid
+        self.completion = completion
+    }
+}
+
+/// The real launcher over ``ProcessRunner``.
+public struct ProcessRunnerLauncher: JobLauncher {
+    public let runner: ProcessRunner
+    public let context: LaunchContext
+    /// Learns each job's secret values (from `env` and `env_file`) before its first line of
+    /// output can reach the log.
+    public let masker: SecretMasker?
+
+    public init(runner: ProcessRunner, context: LaunchContext = .current, masker: SecretMasker? = nil) {
+        self.runner = runner
+        self.context = context
+        self.masker = masker
+    }
+
+    public func launch(_ order: LaunchOrder, workdir: String, onOutput: @escaping OutputHandler) async -> LaunchedAttempt {
+        var job = order.job
+        // Design §1 leaves the default working directory open; Sundial uses the state
+        // directory, which always exists and is the agent's own (docs/decisions.md).
+        if job.workdir == nil { job.workdir = workdir }
+        let handle: RunHandle
+        do throws(LaunchError) {
+            let spec = try LaunchSpec(job: job, runID: order.runID, attempt: order.attempt, context: context)
+            masker?.add(spec.secretValues)
+            handle = await runner.start(spec, onOutput: onOutput)
+        } catch {
+            handle = RunHandle.failed(runID: order.runID, reason: error.message)
+        }
+        return LaunchedAttempt(pid: handle.pid, completion: { await handle.completion() })
+    }
+
+    public func terminate(_ runID: RunID, grace: Duration) { runner.terminate(runID, grace: grace) }
+}
+
+/// The agent's alarm clock: the real one is a ``WakeTimer``; tests use a recorder.
+public protocol WakeAlarm: Sendable {
+    func arm(at instant: Instant?)
+}
+
+extension WakeTimer: WakeAlarm {}

@@ -1,0 +1,52 @@
+import SundialConfig
+import SundialCore
+
+/// Reads the job files under some config paths and loads them: the shell around the pure
+/// ``ConfigLoader``, used by `validate`, `run` (start and every reload), `next`, `diff`,
+/// `simulate`.
+public enum ConfigurationLoading {
+    /// Loads every job file denoted by `paths` (design §1). Missing paths, unreadable files
+    /// and files over the size limit are diagnostics like any other.
+    public static func load(paths: [String], environment: ConfigEnvironment = .system,
+                            reader: YAMLReader = YAMLReader()) -> ConfigLoadResult {
+        let listing = ConfigFiles.list(paths: paths)
+        var diagnostics: [Diagnostic] = listing.problems.map {
+            Diagnostic(at: SourceLocation(file: $0.path, line: 1, column: 1), $0.message)
+        }
+        var files: [ConfigLoader.SourceFile] = []
+        for path in listing.files {
+            do throws(FileSystem.ReadError) {
+                files.append(.init(path: path, bytes: try FileSystem.read(path, limit: reader.limits.maxBytes)))
+            } catch {
+                let message: String
+                switch error {
+                case let .tooLarge(_, size, limit): message = "file is \(size) bytes, larger than the limit of \(limit) bytes"
+                case let .cannotOpen(_, reason), let .readFailed(_, reason): message = "cannot read the file: \(reason)"
+                }
+                diagnostics.append(Diagnostic(at: SourceLocation(file: path, line: 1, column: 1), message))
+            }
+        }
+        if listing.files.isEmpty && listing.problems.isEmpty {
+            diagnostics.append(Diagnostic(at: SourceLocation(file: paths.first ?? ".", line: 1, column: 1),
+                                          "no job files (*.yaml, *.yml) found", hint: "check the path"))
+        }
+        var result = ConfigLoader(environment: environment, reader: reader).load(files)
+        if !diagnostics.isEmpty {
+            result.diagnostics = (diagnostics + result.diagnostics).sorted()
+            result.jobSet = nil
+        }
+        return result
+    }
+}
+
+extension ConfigEnvironment {
+    /// The real machine: zones from the tz database, files by `access(2)`.
+    public static var system: ConfigEnvironment { system(zones: SystemTimeZones()) }
+
+    /// The real machine with a given zone database (the agent shares its own, so a reload
+    /// re-reads the zones it validates with).
+    public static func system(zones: SystemTimeZones) -> ConfigEnvironment {
+        ConfigEnvironment(zoneExists: { (try? zones.rules(named: $0)) != nil }, fileReadable: { FileSystem.isReadable($0) })
+    }
+}
+

@@ -1,0 +1,53 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import SundialCore
+
+/// Small, bounded file reads for the shell. No Foundation: the agent reads config files on
+/// every reload and must never slurp a 100 MB file into memory to find out it is too large.
+public enum FileSystem {
+    public enum ReadError: Error, Equatable, CustomStringConvertible {
+        case cannotOpen(path: String, reason: String)
+        case tooLarge(path: String, size: Int, limit: Int)
+        case readFailed(path: String, reason: String)
+
+        public var description: String {
+            switch self {
+            case let .cannotOpen(path, reason): "cannot open \(path): \(reason)"
+            case let .tooLarge(path, size, limit): "\(path) is \(size) bytes, larger than the limit of \(limit) bytes"
+            case let .readFailed(path, reason): "cannot read \(path): \(reason)"
+            }
+        }
+    }
+
+    /// Reads a whole regular file of at most `limit` bytes.
+    public static func read(_ path: String, limit: Int) throws(ReadError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .cannotOpen(path: path, reason: errnoString()) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw .readFailed(path: path, reason: errnoString()) }
+        if (st.st_mode & S_IFMT) == S_IFDIR { throw .cannotOpen(path: path, reason: "is a directory") }
+        if Int(st.st_size) > limit { throw .tooLarge(path: path, size: Int(st.st_size), limit: limit) }
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(st.st_size))
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .readFailed(path: path, reason: errnoString())
+            }
+            if n == 0 { break }
+            out += buffer[0..<n]
+            // The file may grow while we read it (a writer in progress): still bounded.
+            if out.count > limit { throw .tooLarge(path: path, size: out.count, limit: limit) }
+        }
+        return out
+    }
+
+    /// Whether `path` names something that can be opened for reading by this process.
+    public static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
+
+    public static func errnoString(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
+}

@@ -1,0 +1,126 @@
+import Glibc
+
+/// Thin, allocation-light wrappers over `stat`, `readdir` and `readlink` for the config listing
+/// and the watcher.
+///
+/// Why Glibc and not `FileManager`: both need `lstat` versus `stat`, device and inode numbers
+/// (loop protection, deduplication, polling stamps) and nanosecond mtimes, which `FileManager`
+/// hides behind attribute dictionaries and `Date`.
+enum PathProbe {
+    /// A file's identity: the same file reached through two paths has one `FileID`.
+    struct FileID: Hashable, Sendable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    enum Kind: Hashable, Sendable { case regular, directory, symlink, other }
+
+    /// What `stat`/`lstat` reported about a path.
+    struct Status: Hashable, Sendable {
+        var id: FileID
+        var kind: Kind
+        var size: Int64
+        var mode: UInt32
+        var mtimeSeconds: Int64
+        var mtimeNanoseconds: Int64
+        var ctimeSeconds: Int64
+        var ctimeNanoseconds: Int64
+    }
+
+    /// `stat` (follows symlinks) or `lstat` (does not); on failure the `errno` value.
+    static func status(_ path: String, followLinks: Bool) -> Result<Status, Errno> {
+        var st = stat()
+        let rc = followLinks ? stat(path, &st) : lstat(path, &st)
+        guard rc == 0 else { return .failure(Errno(errno)) }
+        let kind: Kind
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: kind = .regular
+        case S_IFDIR: kind = .directory
+        case S_IFLNK: kind = .symlink
+        default: kind = .other
+        }
+        return .success(Status(
+            id: FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)),
+            kind: kind,
+            size: Int64(st.st_size),
+            mode: UInt32(st.st_mode),
+            mtimeSeconds: Int64(st.st_mtim.tv_sec), mtimeNanoseconds: Int64(st.st_mtim.tv_nsec),
+            ctimeSeconds: Int64(st.st_ctim.tv_sec), ctimeNanoseconds: Int64(st.st_ctim.tv_nsec)
+        ))
+    }
+
+    /// The names in a directory, without `.` and `..`, unsorted; on failure the `errno` value.
+    /// Reads at most `limit` names, so a pathological directory cannot exhaust memory.
+    static func entries(of directory: String, limit: Int = 100_000) -> Result<[String], Errno> {
+        guard let dir = opendir(directory) else { return .failure(Errno(errno)) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while names.count < limit, let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            names.append(name)
+        }
+        return .success(names)
+    }
+
+    /// The target of a symbolic link, or nil when `path` is not a readable link.
+    static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buffer, buffer.count - 1)
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The process's working directory, or "/" if it cannot be read.
+    static func currentDirectory() -> String {
+        guard let cwd = getcwd(nil, 0) else { return "/" }
+        defer { free(cwd) }
+        return String(cString: cwd)
+    }
+
+    /// `path` made absolute against the working directory (lexically; symlinks untouched).
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : join(currentDirectory(), path)
+    }
+
+    /// `path` without trailing slashes (but "/" stays "/").
+    static func trimmed(_ path: String) -> String {
+        var p = Substring(path)
+        while p.count > 1 && p.hasSuffix("/") { p = p.dropLast() }
+        return String(p)
+    }
+
+    /// `directory/name`, without doubling a slash after "/".
+    static func join(_ directory: String, _ name: String) -> String {
+        directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// The lexical parent of an absolute path ("/a/b" → "/a", "/a" → "/").
+    static func parent(_ path: String) -> String {
+        let p = trimmed(path)
+        guard let slash = p.lastIndex(of: "/") else { return "." }
+        return slash == p.startIndex ? "/" : String(p[..<slash])
+    }
+
+    /// The last path component ("/a/b" → "b").
+    static func baseName(_ path: String) -> String {
+        let p = trimmed(path)
+        guard let slash = p.lastIndex(of: "/") else { return p }
+        return String(p[p.index(after: slash)...])
+    }
+}
+
+extension PathProbe {
+    /// An `errno` value with its message, lower-cased to read like a compiler diagnostic.
+    struct Errno: Error, Hashable, Sendable, CustomStringConvertible {
+        var code: Int32
+        init(_ code: Int32) { self.code = code }
+        var description: String {
+            guard let text = strerror(code) else { return "error \(code)" }
+            let message = String(cString: text)
+            return message.prefix(1).lowercased() + message.dropFirst()
+        }
+    }
+}

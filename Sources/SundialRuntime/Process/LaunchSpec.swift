@@ -1,0 +1,210 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import SundialCore
+
+/// Everything needed to start one attempt of a run, resolved and checked: the executable's
+/// path, argv, the complete environment, credentials and limits.
+///
+/// Built from a ``JobSpec`` by ``init(job:runID:attempt:context:)``, which does every check that
+/// can fail with a clear message *before* the process is created (command on `PATH`, workdir,
+/// `env_file`, user), so the spawn itself rarely fails and when it does the cause is known.
+public struct LaunchSpec: Hashable, Sendable {
+    public var job: JobID
+    public var runID: RunID
+    public var attempt: Int
+    /// The file `execve` runs: absolute, or relative to ``workdir``.
+    public var executable: String
+    /// The complete argv, `argv[0]` included.
+    public var arguments: [String]
+    /// The complete environment of the job (nothing else is inherited from the agent).
+    public var environment: [String: String]
+    public var workdir: String?
+    public var umask: UInt16?
+    public var credentials: Credentials?
+    /// Wall-time limit of the attempt in milliseconds; `nil`: none.
+    public var timeoutMs: Int64?
+    /// Between SIGTERM and SIGKILL when the attempt times out.
+    public var killGraceMs: Int64
+    public var successExitCodes: [Int32]
+    public var output: OutputLimits
+    /// Values of the job's `secrets` variables (for ``SecretMasker``); empty values are left out.
+    public var secretValues: [String]
+
+    /// A spec with no checks, for tests and benchmarks: `executable` is used as given.
+    public init(job: JobID, runID: RunID, attempt: Int = 1, executable: String, arguments: [String],
+                environment: [String: String] = [:], workdir: String? = nil, timeoutMs: Int64? = nil,
+                killGraceMs: Int64 = 10_000, successExitCodes: [Int32] = [0], output: OutputLimits = OutputLimits()) {
+        self.job = job
+        self.runID = runID
+        self.attempt = attempt
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workdir = workdir
+        self.umask = nil
+        self.credentials = nil
+        self.timeoutMs = timeoutMs
+        self.killGraceMs = killGraceMs
+        self.successExitCodes = successExitCodes
+        self.output = output
+        self.secretValues = []
+    }
+}
+
+/// What a launch may take from the agent's own process: whether it is root, and the few agent
+/// variables the base environment passes on. Injected so tests control it.
+public struct LaunchContext: Hashable, Sendable {
+    public var isRoot: Bool
+    /// The agent's environment (only `HOME`, `USER`, `LOGNAME`, `LANG` and `TZ` are read).
+    public var agentEnvironment: [String: String]
+
+    public init(isRoot: Bool, agentEnvironment: [String: String]) {
+        self.isRoot = isRoot
+        self.agentEnvironment = agentEnvironment
+    }
+
+    /// The running agent's context.
+    public static var current: LaunchContext {
+        var env: [String: String] = [:]
+        for key in ["HOME", "USER", "LOGNAME", "LANG", "TZ"] {
+            if let v = getenv(key) { env[key] = String(cString: v) }
+        }
+        return LaunchContext(isRoot: geteuid() == 0, agentEnvironment: env)
+    }
+}
+
+extension LaunchSpec {
+    /// The `PATH` of the base environment (systemd's default for services).
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// The shell that runs `shell:` commands.
+    public static let shellPath = "/bin/sh"
+
+    /// Resolves and checks `job` for one attempt.
+    ///
+    /// The environment is built in layers, later ones winning (documented in docs/jobs.md):
+    /// 1. the base: `PATH` (``defaultPath``), `HOME`, `USER`, `LOGNAME` (the job's user, else the
+    ///    agent's), `SHELL=/bin/sh`, `LANG` (the agent's, else `C.UTF-8`) and `TZ` when the agent
+    ///    has one — never the rest of the agent's environment;
+    /// 2. `env_file`; 3. `env`;
+    /// 4. `SUNDIAL_JOB`, `SUNDIAL_RUN_ID`, `SUNDIAL_ATTEMPT` (cannot be overridden).
+    ///
+    /// - Throws: ``LaunchError`` with a message naming the culprit; never crashes on bad input.
+    public init(job: JobSpec, runID: RunID, attempt: Int, context: LaunchContext = .current) throws(LaunchError) {
+        let creds = try Credentials.resolve(user: job.user, group: job.group, job: job.id, isRoot: context.isRoot)
+
+        var env: [String: String] = [:]
+        env["PATH"] = Self.defaultPath
+        let agentEnv = context.agentEnvironment
+        if let creds, let name = creds.userName {
+            env["HOME"] = creds.home ?? "/"
+            env["USER"] = name
+            env["LOGNAME"] = name
+        } else {
+            env["HOME"] = agentEnv["HOME"] ?? Credentials.lookupUser(String(geteuid()))?.home ?? "/"
+            if let user = agentEnv["USER"] ?? agentEnv["LOGNAME"] ?? Credentials.lookupUser(String(geteuid()))?.name {
+                env["USER"] = user
+                env["LOGNAME"] = user
+            }
+        }
+        env["SHELL"] = Self.shellPath
+        env["LANG"] = agentEnv["LANG"] ?? "C.UTF-8"
+        if let tz = agentEnv["TZ"] { env["TZ"] = tz }
+        if let envFile = job.envFile {
+            for (k, v) in try EnvironmentFile.load(path: envFile, requirePrivate: !job.secrets.isEmpty) { env[k] = v }
+        }
+        for (k, v) in job.env {
+            guard EnvironmentFile.isValidKey(k) else {
+                throw LaunchError(.invalidCommand, "job '\(job.id)': invalid environment variable name '\(k)'")
+            }
+            env[k] = v
+        }
+        env["SUNDIAL_JOB"] = job.id
+        env["SUNDIAL_RUN_ID"] = runID.rawValue
+        env["SUNDIAL_ATTEMPT"] = String(attempt)
+        for (k, v) in env where v.utf8.contains(0) {
+            throw LaunchError(.invalidCommand, "job '\(job.id)': environment variable \(k) contains a NUL byte")
+        }
+
+        if let workdir = job.workdir { try Self.checkWorkdir(workdir) }
+
+        let argv: [String]
+        switch job.command {
+        case let .argv(a):
+            guard let first = a.first, !first.isEmpty else { throw LaunchError(.invalidCommand, "job '\(job.id)': empty command") }
+            argv = a
+        case let .shell(script):
+            argv = [Self.shellPath, "-c", script]
+        }
+        for arg in argv where arg.utf8.contains(0) {
+            throw LaunchError(.invalidCommand, "job '\(job.id)': an argument contains a NUL byte")
+        }
+        let executable = try Self.resolveExecutable(argv[0], path: env["PATH"] ?? "", workdir: job.workdir)
+
+        self.job = job.id
+        self.runID = runID
+        self.attempt = attempt
+        self.executable = executable
+        self.arguments = argv
+        self.environment = env
+        self.workdir = job.workdir
+        self.umask = job.umask
+        self.credentials = creds
+        self.timeoutMs = job.timeoutMs
+        self.killGraceMs = job.killGraceMs
+        self.successExitCodes = job.successExitCodes
+        self.output = job.output
+        self.secretValues = job.secrets.compactMap { env[$0] }.filter { !$0.isEmpty }
+    }
+
+    static func checkWorkdir(_ workdir: String) throws(LaunchError) {
+        var st = stat()
+        guard stat(workdir, &st) == 0 else {
+            throw LaunchError(.badWorkdir, "workdir '\(workdir)': \(errnoText(errno))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { throw LaunchError(.badWorkdir, "workdir '\(workdir)' is not a directory") }
+    }
+
+    /// Finds `name` as `execvp` would, but up front, to tell "not found" from "not executable".
+    /// A name with a `/` is a path (relative ones against `workdir`); otherwise each non-empty
+    /// `PATH` entry is tried in order (empty entries, which mean ".", are skipped on purpose).
+    static func resolveExecutable(_ name: String, path: String, workdir: String?) throws(LaunchError) -> String {
+        if name.contains("/") {
+            let probe = name.hasPrefix("/") || workdir == nil ? name : workdir! + "/" + name
+            if let problem = executableProblem(probe) {
+                if problem.notFound { throw LaunchError(.commandNotFound, "command not found: \(probe) (\(problem.text))") }
+                throw LaunchError(.notExecutable, "not executable: \(probe) (\(problem.text))")
+            }
+            return name
+        }
+        var firstUnusable: (String, String)?
+        for dir in path.split(separator: ":") where !dir.isEmpty {
+            let candidate = dir.hasSuffix("/") ? "\(dir)\(name)" : "\(dir)/\(name)"
+            guard let problem = executableProblem(candidate) else { return candidate }
+            if !problem.notFound, firstUnusable == nil { firstUnusable = (candidate, problem.text) }
+        }
+        if let (candidate, text) = firstUnusable {
+            throw LaunchError(.notExecutable, "not executable: \(candidate) (\(text))")
+        }
+        throw LaunchError(.commandNotFound, "command not found: '\(name)' is not in PATH (\(path))")
+    }
+
+    /// `nil` when `file` can be executed, else why not.
+    private static func executableProblem(_ file: String) -> (notFound: Bool, text: String)? {
+        var st = stat()
+        guard stat(file, &st) == 0 else {
+            let e = errno
+            return (e == ENOENT || e == ENOTDIR, errnoText(e))
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR { return (false, "is a directory") }
+        if (st.st_mode & S_IFMT) != S_IFREG { return (false, "not a regular file") }
+        if access(file, X_OK) != 0 { return (false, "permission denied: no execute permission") }
+        return nil
+    }
+
+    /// The environment as `KEY=VALUE` strings, sorted by key (stable, readable in `/proc`).
+    var environmentStrings: [String] { environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" } }
+}

@@ -1,0 +1,80 @@
+import CSundialShim
+import SundialCore
+import Synchronization
+
+/// Starts jobs' processes, streams their output, enforces timeouts and reaps everything.
+///
+/// One per process (``shared()``), because it owns process-wide things: it makes the agent a
+/// child subreaper and runs the only `waitpid(-1)` loop, which would steal the exit status of
+/// any child started by something else (Foundation's `Process`, swift-subprocess). All mutable
+/// state lives on one dedicated thread running an epoll loop over the jobs' pipes, an eventfd
+/// for commands, and SIGCHLD; the async methods here only post commands to it.
+///
+/// Memory is bounded whatever jobs print: one 64 KiB read buffer for all runs, and per stream at
+/// most `output.max_line_bytes + 1` bytes of pending line.
+public final class ProcessRunner: Sendable {
+    let engine: RunnerEngine
+
+    private init() throws(RunnerError) { engine = try RunnerEngine() }
+
+    private static let sharedRunner: Result<ProcessRunner, RunnerError> = {
+        do throws(RunnerError) { return .success(try ProcessRunner()) } catch { return .failure(error) }
+    }()
+
+    /// The process's runner, created (and its thread started) on first use.
+    /// - Throws: ``RunnerError`` if the kernel refuses an epoll, eventfd or signalfd.
+    public static func shared() throws(RunnerError) -> ProcessRunner { try sharedRunner.get() }
+
+    /// Launches one attempt. Returns once the process exists (``RunHandle/pid`` set) or the
+    /// launch failed (``RunHandle/pid`` `nil`, and the completion is already
+    /// ``RunOutcome/launchFailed(reason:)``). Never throws: a launch failure is a result.
+    ///
+    /// - Parameter onOutput: receives each output line as it comes; see ``OutputHandler``.
+    public func start(_ spec: LaunchSpec, onOutput: @escaping OutputHandler) async -> RunHandle {
+        await withCheckedContinuation { (c: CheckedContinuation<RunHandle, Never>) in
+            engine.post(.start(spec, onOutput, c))
+        }
+    }
+
+    /// Builds the ``LaunchSpec`` of `job` (see ``LaunchSpec/init(job:runID:attempt:context:)``)
+    /// and starts it; a spec that cannot be built gives a failed handle with its message.
+    public func start(job: JobSpec, runID: RunID, attempt: Int, context: LaunchContext = .current,
+                      onOutput: @escaping OutputHandler) async -> RunHandle {
+        let spec: LaunchSpec
+        do throws(LaunchError) {
+            spec = try LaunchSpec(job: job, runID: runID, attempt: attempt, context: context)
+        } catch {
+            return RunHandle.failed(runID: runID, reason: error.message)
+        }
+        return await start(spec, onOutput: onOutput)
+    }
+
+    /// Stops a run (for `concurrency: replace` and shutdown): SIGTERM to its process group,
+    /// SIGKILL after `grace` (at once if `grace` is zero). Its outcome is
+    /// ``RunOutcome/interrupted`` unless it had already timed out. Unknown or finished runs are
+    /// ignored. Returns at once; await the run's ``RunHandle/completion()``.
+    public func terminate(_ runID: RunID, grace: Duration) {
+        engine.post(.terminate(runID, graceMs: max(0, grace.milliseconds)))
+    }
+
+    /// ``terminate(_:grace:)`` for every active run (shutdown, design §2).
+    public func terminateAll(grace: Duration) {
+        engine.post(.terminate(nil, graceMs: max(0, grace.milliseconds)))
+    }
+
+    /// The runs whose process has not been reaped yet.
+    public var activeRunIDs: Set<RunID> { engine.active.withLock { $0 } }
+}
+
+/// The runner could not be set up (the kernel refused a descriptor it needs).
+public struct RunnerError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+extension RunHandle {
+    static func failed(runID: RunID, reason: String) -> RunHandle {
+        RunHandle(runID: runID, pid: nil, promise: OneShot(RunCompletion(runID: runID, pid: nil, outcome: .launchFailed(reason: reason))))
+    }
+}

@@ -1,0 +1,414 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSundialShim
+import SundialCore
+import Synchronization
+
+/// The thread behind ``ProcessRunner``: an epoll loop that owns every run.
+///
+/// `@unchecked Sendable`: all fields except `inbox` and `active` (both `Mutex`) are touched only
+/// by the loop thread, after `init` returns.
+final class RunnerEngine: @unchecked Sendable {
+    enum Command {
+        case start(LaunchSpec, OutputHandler, CheckedContinuation<RunHandle, Never>)
+        case terminate(RunID?, graceMs: Int64)
+    }
+
+    /// Wakes the loop at least this often while runs are active, so that even a lost SIGCHLD
+    /// (a library resetting its disposition, say) delays a run's end by at most this.
+    static let safetyPollMs: Int64 = 1000
+    /// Read size, and the cap on what is drained from a stream after its process exited.
+    static let readBufferBytes = 64 * 1024
+    static let maxDrainAfterExit = 1 << 20
+
+    private let epfd: Int32
+    private let wakefd: Int32
+    private let sigfd: Int32
+    private let inbox = Mutex<[Command]>([])
+    let active = Mutex<Set<RunID>>([])
+
+    private var runs: [RunID: ActiveRun] = [:]
+    private var byPid: [Int32: ActiveRun] = [:]
+    private var byFd: [Int32: (run: ActiveRun, stream: Int)] = [:]
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: RunnerEngine.readBufferBytes, alignment: 16)
+
+    init() throws(RunnerError) {
+        _ = sundial_ensure_standard_fds()
+        let rc = sundial_set_child_subreaper()
+        if rc != 0 { throw RunnerError("cannot become a child subreaper: \(errnoText(rc))") }
+        epfd = sundial_epoll_create()
+        wakefd = sundial_eventfd()
+        var chld = SIGCHLD
+        sigfd = sundial_signalfd(&chld, 1)
+        guard epfd >= 0, wakefd >= 0, sigfd >= 0 else { throw RunnerError("cannot create the runner's descriptors: \(errnoText(errno))") }
+        guard sundial_epoll_add_readable(epfd, wakefd, UInt64(wakefd)) == 0,
+              sundial_epoll_add_readable(epfd, sigfd, UInt64(sigfd)) == 0 else {
+            throw RunnerError("cannot watch the runner's descriptors: \(errnoText(errno))")
+        }
+        // Whichever thread the kernel hands SIGCHLD to, the handler wakes the loop; if every
+        // thread blocks SIGCHLD (the agent does, before starting threads), the signalfd does.
+        let hrc = sundial_install_sigchld_handler(wakefd)
+        if hrc != 0 { throw RunnerError("cannot install the SIGCHLD handler: \(errnoText(hrc))") }
+        try startThread()
+    }
+
+    private func startThread() throws(RunnerError) {
+        var tid = pthread_t()
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&tid, nil, { arg in
+            let engine = Unmanaged<RunnerEngine>.fromOpaque(arg!).takeRetainedValue()
+            engine.loop()
+        }, context)
+        if rc != 0 {
+            Unmanaged<RunnerEngine>.fromOpaque(context).release()
+            throw RunnerError("cannot start the runner thread: \(errnoText(rc))")
+        }
+        pthread_detach(tid)
+    }
+
+    func post(_ command: Command) {
+        inbox.withLock { $0.append(command) }
+        sundial_eventfd_signal(wakefd)
+    }
+
+    // MARK: - The loop
+
+    private func loop() -> Never {
+        var chld = SIGCHLD
+        _ = sundial_block_signals(&chld, 1)
+        var tokens = [UInt64](repeating: 0, count: 64)
+        while true {
+            let n = sundial_epoll_wait(epfd, &tokens, Int32(tokens.count), nextTimeoutMs())
+            if n < 0, errno != EINTR {
+                // Should never happen; do not spin if it does.
+                usleep(10_000)
+            }
+            for i in 0..<max(0, Int(n)) {
+                let fd = Int32(truncatingIfNeeded: tokens[i])
+                if fd == wakefd {
+                    sundial_eventfd_drain(wakefd)
+                    processCommands()
+                } else if fd == sigfd {
+                    sundial_signalfd_drain(sigfd)
+                } else if let entry = byFd[fd] {
+                    readOnce(entry.run, stream: entry.stream)
+                }
+            }
+            reapAll()
+            fireTimers()
+        }
+    }
+
+    private func nextTimeoutMs() -> Int32 {
+        guard !runs.isEmpty else { return -1 }
+        let now = sundial_monotonic_ms()
+        var wait = Self.safetyPollMs
+        for run in runs.values {
+            if let t = run.timeoutAt { wait = min(wait, t - now) }
+            if let k = run.killAt { wait = min(wait, k - now) }
+        }
+        return Int32(max(0, wait))
+    }
+
+    private func processCommands() {
+        let commands = inbox.withLock { c in
+            let taken = c
+            c.removeAll()
+            return taken
+        }
+        for command in commands {
+            switch command {
+            case let .start(spec, handler, continuation):
+                continuation.resume(returning: launch(spec, handler))
+            case let .terminate(id, graceMs):
+                if let id {
+                    if let run = runs[id] { terminate(run, graceMs: graceMs, reason: .requested) }
+                } else {
+                    for run in runs.values { terminate(run, graceMs: graceMs, reason: .requested) }
+                }
+            }
+        }
+    }
+
+    // MARK: - Launching
+
+    private func launch(_ spec: LaunchSpec, _ handler: @escaping OutputHandler) -> RunHandle {
+        guard runs[spec.runID] == nil else {
+            return .failed(runID: spec.runID, reason: "run \(spec.runID) already has an active attempt")
+        }
+        var out: [Int32] = [-1, -1]
+        var err: [Int32] = [-1, -1]
+        var rc = sundial_output_pipe(&out)
+        if rc == 0 {
+            rc = sundial_output_pipe(&err)
+            if rc != 0 { close(out[0]); close(out[1]) }
+        }
+        if rc != 0 { return .failed(runID: spec.runID, reason: "cannot create output pipes: \(errnoText(rc))") }
+
+        let started = sundial_monotonic_ms()
+        var pid: pid_t = 0
+        var stage: Int32 = 0
+        let argv = CStringArray(spec.arguments)
+        let envp = CStringArray(spec.environmentStrings)
+        let groups: [gid_t] = spec.credentials?.groups ?? []
+        rc = spec.executable.withCString { path in
+            withOptionalCString(spec.workdir) { workdir in
+                groups.withUnsafeBufferPointer { groupsPtr in
+                    var req = sundial_spawn_request(
+                        path: path, argv: argv.pointer, envp: envp.pointer, workdir: workdir,
+                        stdout_fd: out[1], stderr_fd: err[1],
+                        umask_value: spec.umask.map { Int32($0) } ?? -1,
+                        uid: spec.credentials?.uid.map { Int64($0) } ?? -1,
+                        gid: spec.credentials.map { Int64($0.gid) } ?? -1,
+                        groups: groupsPtr.baseAddress, ngroups: Int32(groupsPtr.count))
+                    return sundial_spawn(&req, &pid, &stage)
+                }
+            }
+        }
+        close(out[1])
+        close(err[1])
+        if rc != 0 {
+            close(out[0])
+            close(err[0])
+            return .failed(runID: spec.runID, reason: Self.spawnFailureReason(spec, errno: rc, stage: stage))
+        }
+
+        let run = ActiveRun(spec: spec, handler: handler, pid: pid, startedAtMs: started, fds: [out[0], err[0]])
+        if let t = spec.timeoutMs { run.timeoutAt = started + max(0, t) }
+        runs[spec.runID] = run
+        byPid[pid] = run
+        for (i, fd) in run.fds.enumerated() {
+            byFd[fd] = (run, i)
+            _ = sundial_epoll_add_readable(epfd, fd, UInt64(fd))
+        }
+        active.withLock { _ = $0.insert(spec.runID) }
+        return RunHandle(runID: spec.runID, pid: pid, promise: run.promise)
+    }
+
+    static func spawnFailureReason(_ spec: LaunchSpec, errno e: Int32, stage: Int32) -> String {
+        let exe = spec.executable
+        switch UInt32(stage) {
+        case SUNDIAL_STAGE_CHDIR.rawValue:
+            return "cannot enter workdir '\(spec.workdir ?? "")': \(errnoText(e))"
+        case SUNDIAL_STAGE_CREDENTIALS.rawValue:
+            let who = spec.credentials?.userName ?? spec.credentials.map { "gid \($0.gid)" } ?? "?"
+            return "cannot switch to \(who): \(errnoText(e))"
+        case SUNDIAL_STAGE_STDIO.rawValue:
+            return "cannot set up standard input and output: \(errnoText(e))"
+        default:
+            let place = spec.workdir.map { " (in workdir '\($0)')" } ?? ""
+            switch e {
+            case ENOENT: return "command not found: \(exe)\(place): \(errnoText(e))"
+            case EACCES: return "not executable: \(exe)\(place): permission denied"
+            case ENOEXEC: return "not executable: \(exe): exec format error (not a binary; a script needs a #! line)"
+            default: return "cannot start \(exe)\(place): \(errnoText(e))"
+            }
+        }
+    }
+
+    // MARK: - Output
+
+    private func readOnce(_ run: ActiveRun, stream: Int) {
+        let fd = run.fds[stream]
+        guard fd >= 0 else { return }
+        let n = read(fd, buffer.baseAddress, buffer.count)
+        if n > 0 {
+            run.consume(stream: stream, UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+        } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
+            closeStream(run, stream: stream)
+        }
+    }
+
+    private func closeStream(_ run: ActiveRun, stream: Int) {
+        let fd = run.fds[stream]
+        guard fd >= 0 else { return }
+        _ = sundial_epoll_remove(epfd, fd)
+        close(fd)
+        byFd[fd] = nil
+        run.fds[stream] = -1
+        run.finishStream(stream)
+    }
+
+    /// After the main process exits: take what is already in the pipe (bounded, since a
+    /// daemonised grandchild may still hold the pipe and write forever), then close it. Lines a
+    /// straggler writes later are not the run's output.
+    private func drainAndClose(_ run: ActiveRun) {
+        for stream in 0..<2 where run.fds[stream] >= 0 {
+            var drained = 0
+            while drained < Self.maxDrainAfterExit {
+                let n = read(run.fds[stream], buffer.baseAddress, buffer.count)
+                if n > 0 {
+                    run.consume(stream: stream, UnsafeRawBufferPointer(rebasing: buffer[..<n]))
+                    drained += n
+                } else if n < 0, errno == EINTR {
+                    continue
+                } else {
+                    break
+                }
+            }
+            closeStream(run, stream: stream)
+        }
+    }
+
+    // MARK: - Reaping and timers
+
+    /// Reaps every terminated child, the runs' and any re-parented orphan's alike.
+    private func reapAll() {
+        while true {
+            var status: Int32 = 0
+            let pid = sundial_reap_any(&status)
+            if pid <= 0 { return }
+            guard let run = byPid.removeValue(forKey: pid) else { continue }  // an orphan: reaped, nothing else
+            finish(run, status: status)
+        }
+    }
+
+    private func finish(_ run: ActiveRun, status: Int32) {
+        if run.reason != nil {
+            // It was being stopped: stragglers in its group (children that ignored SIGTERM)
+            // go now, while the group id cannot yet have been reused.
+            kill(-run.pid, SIGKILL)
+        }
+        drainAndClose(run)
+        runs[run.spec.runID] = nil
+        active.withLock { _ = $0.remove(run.spec.runID) }
+        let durationMs = sundial_monotonic_ms() - run.startedAtMs
+        var value: Int32 = 0
+        let kind = sundial_decode_status(status, &value)
+        let exitCode: Int32? = kind == 1 ? value : nil
+        let signal: Int32? = kind == 2 ? value : nil
+        let outcome: RunOutcome
+        switch run.reason {
+        case .timeout?: outcome = .timeout
+        case .requested?: outcome = .interrupted
+        case nil:
+            if let exitCode {
+                outcome = run.spec.successExitCodes.contains(exitCode) ? .success(exitCode: exitCode) : .failure(exitCode: exitCode)
+            } else {
+                outcome = .signal(signal ?? 0)
+            }
+        }
+        run.promise.fulfill(RunCompletion(
+            runID: run.spec.runID, pid: run.pid, outcome: outcome, exitCode: exitCode, signal: signal,
+            durationMs: durationMs, outputBytes: run.acceptedBytes, droppedBytes: run.droppedBytes,
+            truncatedLines: run.truncatedLines))
+    }
+
+    private func terminate(_ run: ActiveRun, graceMs: Int64, reason: ActiveRun.StopReason) {
+        let now = sundial_monotonic_ms()
+        if run.reason == nil { run.reason = reason }
+        run.timeoutAt = nil
+        if graceMs <= 0 {
+            kill(-run.pid, SIGKILL)
+            run.killAt = nil
+        } else {
+            kill(-run.pid, SIGTERM)
+            run.killAt = min(run.killAt ?? Int64.max, now + graceMs)
+        }
+    }
+
+    private func fireTimers() {
+        guard !runs.isEmpty else { return }
+        let now = sundial_monotonic_ms()
+        for run in runs.values {
+            if let t = run.timeoutAt, now >= t {
+                terminate(run, graceMs: run.spec.killGraceMs, reason: .timeout)
+            }
+            if let k = run.killAt, now >= k {
+                kill(-run.pid, SIGKILL)
+                run.killAt = nil
+            }
+        }
+    }
+}
+
+/// One attempt in flight. A class so the loop's three indexes share it; loop-thread only.
+final class ActiveRun {
+    enum StopReason { case timeout, requested }
+
+    let spec: LaunchSpec
+    let handler: OutputHandler
+    let pid: Int32
+    let startedAtMs: Int64
+    let promise = OneShot<RunCompletion>()
+    var fds: [Int32]
+    var timeoutAt: Int64?
+    var killAt: Int64?
+    var reason: StopReason?
+    private var assemblers: [OutputAssembler]
+    private var budget: Int
+    private var cutForBudget = [false, false]
+    private(set) var acceptedBytes = 0
+    private(set) var droppedBytes = 0
+    var truncatedLines: Int { assemblers[0].truncatedLines + assemblers[1].truncatedLines }
+
+    init(spec: LaunchSpec, handler: @escaping OutputHandler, pid: Int32, startedAtMs: Int64, fds: [Int32]) {
+        self.spec = spec
+        self.handler = handler
+        self.pid = pid
+        self.startedAtMs = startedAtMs
+        self.fds = fds
+        let lineLimit = max(1, spec.output.maxLineBytes)
+        assemblers = [OutputAssembler(maxLineBytes: lineLimit), OutputAssembler(maxLineBytes: lineLimit)]
+        budget = max(0, spec.output.maxBytes)
+    }
+
+    /// Accepts bytes of `stream` up to the run's `max_bytes`; the rest is counted and dropped.
+    func consume(stream: Int, _ bytes: UnsafeRawBufferPointer) {
+        let take = min(bytes.count, budget)
+        let kind: OutputLine.Stream = stream == 0 ? .stdout : .stderr
+        let runID = spec.runID
+        let handler = self.handler
+        let emit: (UnsafeRawBufferPointer, Bool) -> Void = { line, truncated in
+            handler(OutputLine(runID: runID, stream: kind, text: String(decoding: line, as: UTF8.self), truncated: truncated))
+        }
+        if take > 0 {
+            assemblers[stream].feed(UnsafeRawBufferPointer(rebasing: bytes[..<take]), emit)
+            budget -= take
+            acceptedBytes += take
+        }
+        if take < bytes.count {
+            droppedBytes += bytes.count - take
+            if !cutForBudget[stream] {
+                cutForBudget[stream] = true
+                assemblers[stream].cutPending(emit)
+            }
+        }
+    }
+
+    func finishStream(_ stream: Int) {
+        let kind: OutputLine.Stream = stream == 0 ? .stdout : .stderr
+        let runID = spec.runID
+        let handler = self.handler
+        assemblers[stream].finish { line, truncated in
+            handler(OutputLine(runID: runID, stream: kind, text: String(decoding: line, as: UTF8.self), truncated: truncated))
+        }
+    }
+}
+
+/// A NULL-terminated `char *[]` that frees its strings: built before spawning, so the forked
+/// child never allocates.
+final class CStringArray {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    private let count: Int
+
+    init(_ strings: [String]) {
+        count = strings.count
+        pointer = .allocate(capacity: strings.count + 1)
+        for (i, s) in strings.enumerated() { pointer[i] = strdup(s) }
+        pointer[strings.count] = nil
+    }
+
+    deinit {
+        for i in 0..<count { free(pointer[i]) }
+        pointer.deallocate()
+    }
+}
+
+func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let s else { return body(nil) }
+    return s.withCString { body($0) }
+}

@@ -1,0 +1,112 @@
+import GRDB
+import SundialCore
+
+// MARK: - Reading and pruning
+
+extension SQLiteStateStore {
+    public func restore() throws -> RestoredState {
+        try flush()
+        return try read { db in
+            var state = RestoredState()
+            for row in try Row.fetchAll(db, sql: "SELECT name, last_fired FROM jobs WHERE last_fired IS NOT NULL") {
+                state.lastFired[row[0]] = Instant(unixMillis: row[1])
+            }
+            state.inFlight = try Row.fetchAll(db, sql: """
+                SELECT r.run_id, j.name, r.trigger, r.scheduled_for, r.started_at
+                FROM runs r JOIN jobs j ON j.id = r.job
+                WHERE r.finished_at IS NULL ORDER BY r.started_at, r.run_id
+                """).map { row in
+                RunRecord(
+                    id: RunID(rawValue: row[0]), job: row[1], trigger: try trigger(row[2]),
+                    scheduledFor: (row[3] as Int64?).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: row[4]))
+            }
+            state.lastSeen = try Int64.fetchOne(db, sql: "SELECT last_seen FROM agent WHERE id = 1").map(Instant.init(unixMillis:))
+            return state
+        }
+    }
+
+    public func history(job: JobID, limit: Int) throws -> [RunSummary] {
+        guard limit > 0 else { return [] }
+        try flush()
+        return try read { db in
+            guard let key = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE name = ?", arguments: [job]) else { return [] }
+            return try Row.fetchAll(db, sql: """
+                SELECT run_id, trigger, scheduled_for, started_at, finished_at, outcome, exit_code, signal, detail, attempts
+                FROM runs WHERE job = ? ORDER BY started_at DESC, run_id DESC LIMIT ?
+                """, arguments: [key, limit]).map { row in
+                var outcome: RunOutcome?
+                if let name = row[5] as String? {
+                    outcome = StateCodes.outcome(name: name, exitCode: row[6], signal: row[7], detail: row[8])
+                    if outcome == nil { throw StateError(.corrupt, path: path, message: "unknown outcome \(name)") }
+                }
+                return RunSummary(
+                    id: RunID(rawValue: row[0]), job: job, trigger: try trigger(row[1]),
+                    scheduledFor: (row[2] as Int64?).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: row[3]),
+                    finishedAt: (row[4] as Int64?).map(Instant.init(unixMillis:)), outcome: outcome, attempts: row[9])
+            }
+        }
+    }
+
+    public func ledger(job: JobID, since: Instant) throws -> [LedgerEntry] {
+        try flush()
+        return try read { db in
+            guard let key = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE name = ?", arguments: [job]) else { return [] }
+            return try Row.fetchAll(db, sql: """
+                SELECT scheduled_for, disposition, reason, run_id, at FROM ledger
+                WHERE job = ? AND scheduled_for >= ? ORDER BY scheduled_for
+                """, arguments: [key, since.unixMillis]).map { row in
+                guard let d = StateCodes.disposition(name: row[1], reason: row[2], runID: row[3]) else {
+                    throw StateError(.corrupt, path: path, message: "unknown ledger disposition \(row[1] as String)")
+                }
+                return LedgerEntry(job: job, scheduledFor: Instant(unixMillis: row[0]), disposition: d, at: Instant(unixMillis: row[4]))
+            }
+        }
+    }
+
+    /// Applies ``retention`` one job per transaction, so the writer is never held for long and a
+    /// fire waiting to commit gets in between.
+    public func prune(now: Instant) throws {
+        try flush()
+        let cutoff = (now - retention.maxAge).unixMillis
+        let keys = try read { try Int64.fetchAll($0, sql: "SELECT id FROM jobs") }
+        for key in keys {
+            try guarded {
+                try writer.write { db in
+                    // Finished runs that are too old, or beyond the newest `maxRunsPerJob`.
+                    let victims = try Int64.fetchAll(db, sql: """
+                        SELECT id FROM runs WHERE job = ?1 AND started_at < ?2 AND finished_at IS NOT NULL
+                        UNION
+                        SELECT id FROM (SELECT id, finished_at FROM runs WHERE job = ?1
+                                        ORDER BY started_at DESC, run_id DESC LIMIT -1 OFFSET ?3)
+                        WHERE finished_at IS NOT NULL
+                        """, arguments: [key, cutoff, retention.maxRunsPerJob])
+                    let delAttempts = try db.cachedStatement(sql: "DELETE FROM attempts WHERE run = ?")
+                    let delRun = try db.cachedStatement(sql: "DELETE FROM runs WHERE id = ?")
+                    for id in victims {
+                        try delAttempts.execute(arguments: [id])
+                        try delRun.execute(arguments: [id])
+                    }
+                    try db.execute(sql: """
+                        DELETE FROM ledger WHERE job = ?1 AND (scheduled_for < ?2 OR scheduled_for IN
+                          (SELECT scheduled_for FROM ledger WHERE job = ?1 ORDER BY scheduled_for DESC LIMIT -1 OFFSET ?3))
+                        """, arguments: [key, cutoff, retention.maxLedgerEntriesPerJob])
+                }
+            }
+        }
+    }
+
+    /// Reads on the auxiliary connection (never blocking the writer), mapping errors.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try guarded { try aux.read(body) }
+    }
+
+    func guarded<T>(_ body: () throws -> T) throws -> T {
+        if pending.withLock({ $0.closed }) { throw StateError(.closed, path: path, message: "the state store is closed") }
+        do { return try body() } catch { throw Self.stateError(error, path: path) }
+    }
+
+    private func trigger(_ text: String) throws -> RunTrigger {
+        guard let t = RunTrigger(rawValue: text) else { throw StateError(.corrupt, path: path, message: "unknown trigger \(text)") }
+        return t
+    }
+}

@@ -1,0 +1,70 @@
+import GRDB
+
+extension SQLiteStateStore {
+    /// The versioned schema. Never edit a registered migration: add a new one.
+    ///
+    /// Sizes matter (1,000 jobs × 30 days of minutely history must stay under 200 MB): jobs are
+    /// referred to by a small integer, runs by their rowid; the run's ULID is stored once.
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            // One row per job ever seen; `last_fired` is the latest scheduled instant consumed
+            // (fired, skipped or missed), the guard against firing an instant twice. Never pruned.
+            try db.execute(sql: """
+                CREATE TABLE jobs (
+                  id INTEGER PRIMARY KEY,
+                  name TEXT NOT NULL UNIQUE,
+                  last_fired INTEGER
+                );
+                CREATE TABLE agent (
+                  id INTEGER PRIMARY KEY CHECK (id = 1),
+                  last_seen INTEGER NOT NULL
+                );
+                CREATE TABLE runs (
+                  id INTEGER PRIMARY KEY,
+                  run_id TEXT NOT NULL UNIQUE,
+                  job INTEGER NOT NULL,
+                  trigger TEXT NOT NULL,
+                  scheduled_for INTEGER,
+                  started_at INTEGER NOT NULL,
+                  finished_at INTEGER,
+                  outcome TEXT,
+                  exit_code INTEGER,
+                  signal INTEGER,
+                  detail TEXT,
+                  attempts INTEGER NOT NULL DEFAULT 0
+                );
+                -- `history JOB` and per-job pruning.
+                CREATE INDEX runs_by_job ON runs(job, started_at);
+                -- The runs in flight: a partial index rather than a table of its own, so it can
+                -- never disagree with `runs` (it holds only rows whose finished_at is NULL).
+                CREATE INDEX runs_in_flight ON runs(started_at) WHERE finished_at IS NULL;
+                CREATE TABLE attempts (
+                  run INTEGER NOT NULL,
+                  attempt INTEGER NOT NULL,
+                  pid INTEGER,
+                  started_at INTEGER,
+                  finished_at INTEGER,
+                  outcome TEXT,
+                  exit_code INTEGER,
+                  signal INTEGER,
+                  detail TEXT,
+                  duration_ms INTEGER,
+                  PRIMARY KEY (run, attempt)
+                ) WITHOUT ROWID;
+                -- The planned-fire ledger (`why JOB`): one row per planned fire, keyed for the
+                -- per-job time-range query and pruning.
+                CREATE TABLE ledger (
+                  job INTEGER NOT NULL,
+                  scheduled_for INTEGER NOT NULL,
+                  disposition TEXT NOT NULL,
+                  reason TEXT,
+                  run_id TEXT,
+                  at INTEGER NOT NULL,
+                  PRIMARY KEY (job, scheduled_for)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return m
+    }
+}

@@ -1,0 +1,280 @@
+import Dispatch
+import Foundation
+import GRDB
+import Synchronization
+import SundialCore
+
+/// The agent's ``StateStore``: an SQLite database (`STATE/state.db`) through GRDB.
+///
+/// ## Durability and the firing path
+/// - **WAL mode, `synchronous=NORMAL`.** A commit is then one `write(2)` to the WAL, no `fsync`:
+///   tens of microseconds, so the scheduler never waits on the disk (an SD card's `fsync` can take
+///   100 ms). A committed transaction survives a crash of the process (`kill -9`, OOM killer) —
+///   the data is in the kernel's page cache. It can be lost only on power loss or a kernel crash,
+///   and only since the last checkpoint: a background checkpoint (which does `fsync`) runs at most
+///   ``Options/checkpointInterval`` (1 s) after any write, on a second connection, so it never
+///   blocks a commit. Automatic checkpoints on the writer are off for the same reason.
+/// - **Ordering.** Changes that decide whether something runs again (``StateChange/isDurableOnApply``:
+///   `.fired`, `.runStarted`, `.runFinished`) are committed before `apply` returns, in one small
+///   transaction together with everything still pending before them. The agent applies
+///   `[.fired, .runStarted]` before it launches a run, so after a `kill -9` at any moment a
+///   restart finds the instant consumed (never fired twice) and the run in flight (recorded
+///   `interrupted`). The rest (attempts, the ledger, `markAlive`) is batched by a background
+///   queue: committed ``Options/batchInterval`` (5 ms) after the first pending change, or at once
+///   when ``Options/maxBatch`` are pending; `flush()` commits it all (shutdown, tests).
+/// - **Failures.** If a commit fails (full disk, I/O error), its changes stay pending, in order,
+///   and are retried with the next commit; the error is thrown by the next `apply`/`flush`.
+///
+/// ## Retention
+/// ``prune(now:)`` applies a ``StateRetention`` (defaults: 30 days, 1,000 runs and 1,500 ledger
+/// entries per job), one job per transaction so that it never holds the writer for long.
+///
+/// ## Corruption
+/// Opening runs `PRAGMA quick_check`; a damaged, truncated or foreign file throws a
+/// ``StateError`` with code `.corrupt` naming the file. ``moveAside(databaseAt:now:)`` implements
+/// `--reset-state`: it renames the file (and its `-wal`/`-shm`) to `state.db.corrupt-<time>`.
+public final class SQLiteStateStore: StateStore {
+    public struct Options: Hashable, Sendable {
+        /// How long a batched change may wait before it is committed.
+        public var batchInterval: Duration = .milliseconds(5)
+        /// Pending changes that trigger a commit at once.
+        public var maxBatch: Int = 512
+        /// Longest delay between a write and the checkpoint that makes it power-loss safe.
+        public var checkpointInterval: Duration = .seconds(1)
+        /// Pending changes kept while commits fail; beyond it the oldest batched ones are dropped.
+        public var maxPending: Int = 100_000
+        /// Run `PRAGMA quick_check` on open (reads the whole file once: ~1 s per few hundred MB).
+        public var checkOnOpen: Bool = true
+        public init() {}
+    }
+
+    /// The database file.
+    public let path: String
+    public let retention: StateRetention
+    public let options: Options
+
+    /// The one connection that writes (serialised by GRDB).
+    let writer: DatabaseQueue
+    /// A second connection for queries and checkpoints, so neither blocks a commit (WAL lets
+    /// readers and a passive checkpoint run beside the writer).
+    let aux: DatabaseQueue
+    let pending = Mutex(Pending())
+    /// Job name → `jobs.id`, touched only inside the writer's serialised closures.
+    let jobKeys = Mutex([JobID: Int64]())
+    private let background = DispatchQueue(label: "sundial.state.writer")
+
+    enum Op: Sendable {
+        case change(StateChange)
+        case alive(Instant)
+    }
+
+    struct Pending {
+        var ops: [Op] = []
+        var commitScheduled = false
+        var checkpointScheduled = false
+        var lastError: StateError?
+        var dropped = 0
+        var closed = false
+    }
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    ///
+    /// - Throws: ``StateError`` `.corrupt` (damaged or not a database), `.newerSchema`, `.io`.
+    public init(path: String, retention: StateRetention = .default, options: Options = Options()) throws {
+        self.path = path
+        self.retention = retention
+        self.options = options
+        do {
+            var config = Configuration()
+            config.journalMode = .wal
+            config.busyMode = .timeout(5)
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            var writerConfig = config
+            writerConfig.label = "sundial.state"
+            writerConfig.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0")
+            }
+            writer = try DatabaseQueue(path: path, configuration: writerConfig)
+            if options.checkOnOpen {
+                let result = try writer.read { try String.fetchAll($0, sql: "PRAGMA quick_check") }
+                if result != ["ok"] {
+                    throw StateError(.corrupt, path: path, message: result.prefix(3).joined(separator: "; "))
+                }
+            }
+            let migrator = Self.migrator
+            if try writer.read({ try migrator.hasBeenSuperseded($0) }) {
+                throw StateError(.newerSchema, path: path, message: "unknown schema migrations")
+            }
+            try migrator.migrate(writer)
+            var auxConfig = config
+            auxConfig.label = "sundial.state.aux"
+            aux = try DatabaseQueue(path: path, configuration: auxConfig)
+        } catch {
+            throw Self.stateError(error, path: path)
+        }
+    }
+
+    deinit {
+        try? writer.close()
+        try? aux.close()
+    }
+
+    /// Commits everything pending, checkpoints (so the file alone holds everything) and closes
+    /// both connections. Later calls throw ``StateError`` `.closed`.
+    public func close() throws {
+        try flush()
+        pending.withLock { $0.closed = true }
+        do {
+            background.sync {}
+            _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+            try writer.close()
+            try aux.close()
+        } catch {
+            throw Self.stateError(error, path: path)
+        }
+    }
+
+    // MARK: - Writing
+
+    public func apply(_ changes: [StateChange]) throws {
+        guard !changes.isEmpty else { return }
+        if changes.contains(where: \.isDurableOnApply) {
+            try commit(adding: changes.map(Op.change))
+        } else {
+            try enqueue(changes.map(Op.change))
+        }
+    }
+
+    public func markAlive(now: Instant) throws { try enqueue([.alive(now)]) }
+
+    public func flush() throws { try commit(adding: []) }
+
+    private func enqueue(_ ops: [Op]) throws {
+        let (scheduleNow, scheduleLater, error) = try pending.withLock { p -> (Bool, Bool, StateError?) in
+            guard !p.closed else { throw StateError(.closed, path: path, message: "the state store is closed") }
+            p.ops.append(contentsOf: ops)
+            if p.ops.count > options.maxPending {
+                let excess = p.ops.count - options.maxPending
+                p.ops.removeFirst(excess)
+                p.dropped += excess
+            }
+            let error = p.lastError
+            p.lastError = nil
+            if p.ops.count >= options.maxBatch { return (true, false, error) }
+            if !p.commitScheduled {
+                p.commitScheduled = true
+                return (false, true, error)
+            }
+            return (false, false, error)
+        }
+        if scheduleNow {
+            background.async { [self] in try? commit(adding: []) }
+        } else if scheduleLater {
+            background.asyncAfter(deadline: .now() + .milliseconds(Int(options.batchInterval.milliseconds))) { [self] in
+                try? commit(adding: [])
+            }
+        }
+        if let error { throw error }
+    }
+
+    /// Commits everything pending plus `extra`, in order, in one transaction. The pending ops are
+    /// taken *inside* the writer's serialised closure, so commits from the batching queue and from
+    /// `apply` can never reorder changes.
+    private func commit(adding extra: [Op]) throws {
+        if extra.isEmpty {
+            let nothing = pending.withLock { p in
+                p.commitScheduled = false
+                return p.ops.isEmpty && p.lastError == nil
+            }
+            if nothing { return }
+        }
+        do {
+            try writer.writeWithoutTransaction { db in
+                let (ops, earlier) = try pending.withLock { p -> ([Op], StateError?) in
+                    guard !p.closed else { throw StateError(.closed, path: path, message: "the state store is closed") }
+                    let ops = p.ops + extra
+                    p.ops = []
+                    let e = p.lastError
+                    p.lastError = nil
+                    return (ops, e)
+                }
+                if ops.isEmpty {
+                    if let earlier { throw earlier }
+                    return
+                }
+                do {
+                    try db.inTransaction(.immediate) {
+                        for op in ops { try write(op, in: db) }
+                        return .commit
+                    }
+                } catch {
+                    jobKeys.withLock { $0.removeAll() }  // ids inserted by the rolled-back transaction
+                    let e = Self.stateError(error, path: path)
+                    pending.withLock { p in
+                        p.ops.insert(contentsOf: ops, at: 0)
+                        p.lastError = e
+                    }
+                    throw e
+                }
+            }
+        } catch {
+            throw Self.stateError(error, path: path)
+        }
+        scheduleCheckpoint()
+    }
+
+    private func scheduleCheckpoint() {
+        let schedule = pending.withLock { p in
+            if p.checkpointScheduled || p.closed { return false }
+            p.checkpointScheduled = true
+            return true
+        }
+        guard schedule else { return }
+        background.asyncAfter(deadline: .now() + .milliseconds(Int(options.checkpointInterval.milliseconds))) { [self] in
+            let closed = pending.withLock { p in
+                p.checkpointScheduled = false
+                return p.closed
+            }
+            if !closed { _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.passive) } }
+        }
+    }
+
+    /// How many batched changes were dropped because commits kept failing (see ``Options/maxPending``).
+    public var droppedChanges: Int { pending.withLock { $0.dropped } }
+
+    // MARK: - Errors and --reset-state
+
+    static func stateError(_ error: any Error, path: String) -> StateError {
+        if let e = error as? StateError { return e }
+        if let e = error as? DatabaseError {
+            switch e.resultCode {
+            case .SQLITE_CORRUPT, .SQLITE_NOTADB:
+                return StateError(.corrupt, path: path, message: e.message ?? "\(e.resultCode)")
+            default:
+                return StateError(.io, path: path, message: e.message ?? "\(e.resultCode)")
+            }
+        }
+        return StateError(.io, path: path, message: "\(error)")
+    }
+
+    /// Moves a bad database (and its `-wal` and `-shm` files) aside as
+    /// `<path>.corrupt-<UTC time>` so that the agent can start fresh (`--reset-state`).
+    ///
+    /// - Returns: the new path of the database file, or `nil` when there was no file.
+    /// - Throws: ``StateError`` `.io` when a rename fails.
+    @discardableResult
+    public static func moveAside(databaseAt path: String, now: Instant) throws -> String? {
+        let stamp = RFC3339.format(now, utcOffsetSeconds: 0, fractionDigits: 3)
+            .replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
+        let target = "\(path).corrupt-\(stamp)"
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            if rename(path + suffix, target + suffix) != 0 {
+                throw StateError(.io, path: path + suffix, message: "cannot move aside to \(target + suffix): \(String(cString: strerror(errno)))")
+            }
+        }
+        return target
+    }
+}

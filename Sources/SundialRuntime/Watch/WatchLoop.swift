@@ -1,0 +1,260 @@
+import Glibc
+import SundialCore
+
+/// The body of the config watcher's thread; owns the inotify descriptor, the watches, the
+/// polling snapshot and the debouncer. Not `Sendable`: it is created by `start()`, then handed
+/// to the thread, which is its only user from then on.
+final class WatchLoop {
+    private struct Watched {
+        var directory: String
+        var interest: WatchPlan.Interest
+    }
+
+    private let paths: [String]
+    private let options: ConfigWatcher.Options
+    private let wakeFD: Int32
+    private let status: StatusCell
+    private let handler: @Sendable (WatchNotification) -> Void
+
+    private var debouncer: Debouncer
+    private var inotifyFD: Int32 = -1
+    private var watches: [Int32: Watched] = [:]
+    private var snapshot: PollSnapshot?
+    private var nextPoll: Int64 = 0
+    private var pendingFallback: String?
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: WatchLoop.bufferSize, alignment: 8)
+
+    private static let eventMask: UInt32 =
+        UInt32(IN_CLOSE_WRITE) | UInt32(IN_CREATE) | UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM)
+        | UInt32(IN_MOVED_TO) | UInt32(IN_ATTRIB) | UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF)
+        | UInt32(IN_ONLYDIR) | UInt32(IN_EXCL_UNLINK)
+
+    /// One read's buffer; room for hundreds of events (each 16 bytes plus a padded name).
+    private static let bufferSize = 64 * 1024
+    /// Reads per wake-up before the loop looks at its timers again.
+    private static let maxReadsPerWake = 16
+
+    init(
+        paths: [String], options: ConfigWatcher.Options, wakeFD: Int32, status: StatusCell,
+        handler: @escaping @Sendable (WatchNotification) -> Void
+    ) {
+        self.paths = paths
+        self.options = options
+        self.wakeFD = wakeFD
+        self.status = status
+        self.handler = handler
+        self.debouncer = Debouncer(quiet: options.debounce, maxWait: options.maxWait)
+    }
+
+    deinit { buffer.deallocate() }
+
+    private var pollIntervalMillis: Int64 { max(10, options.pollInterval.milliseconds) }
+
+    // MARK: - Setup and teardown
+
+    /// Sets up inotify (or polling) on the caller's thread, so `start()` returns watching.
+    func prepare() {
+        guard options.mode == .auto else {
+            enterPolling(reason: nil)
+            return
+        }
+        let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard fd >= 0 else {
+            enterPolling(reason: "inotify unavailable (\(PathProbe.Errno(errno)))")
+            return
+        }
+        inotifyFD = fd
+        status.mode = .inotify
+        rescan()
+    }
+
+    /// Releases the descriptors; the loop is unusable afterwards.
+    func close() {
+        if inotifyFD >= 0 { Glibc.close(inotifyFD) }
+        inotifyFD = -1
+        Glibc.close(wakeFD)
+        watches = [:]
+        status.mode = .stopped
+    }
+
+    /// Switches to polling for good: closes inotify (dropping every watch at once) and takes
+    /// the first snapshot. A `reason` is reported to the handler from the watcher's thread.
+    private func enterPolling(reason: String?) {
+        if inotifyFD >= 0 { Glibc.close(inotifyFD) }
+        inotifyFD = -1
+        watches = [:]
+        snapshot = PollSnapshot(paths: paths)
+        nextPoll = monotonicMillis() + pollIntervalMillis
+        status.mode = .polling
+        if let reason { pendingFallback = reason }
+    }
+
+    // MARK: - Loop
+
+    func run() {
+        defer { close() }
+        while true {
+            if let reason = pendingFallback {
+                pendingFallback = nil
+                handler(.pollingFallback(reason: "\(reason); polling every \(pollIntervalMillis) ms"))
+            }
+            var now = monotonicMillis()
+            var timeout = debouncer.timeout(at: now)
+            if inotifyFD < 0 {
+                let untilPoll = max(0, nextPoll - now)
+                timeout = min(timeout ?? untilPoll, untilPoll)
+            }
+            var fds = [
+                pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0),  // ignored when -1
+            ]
+            let rc = poll(&fds, 2, timeout.map { Int32(clamping: $0) } ?? -1)
+            if rc < 0 && errno != EINTR {
+                // EINVAL/ENOMEM: back off instead of spinning, and keep the timers running.
+                var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+                nanosleep(&pause, nil)
+            }
+            if rc > 0 && fds[0].revents != 0 { return }
+
+            var changed = false
+            if rc > 0, inotifyFD >= 0, fds[1].revents != 0 {
+                let (sawChange, needsRescan) = drainEvents()
+                changed = sawChange
+                if needsRescan { rescan() }
+            }
+            now = monotonicMillis()
+            if changed { debouncer.noteChange(at: now) }
+            if inotifyFD < 0 {
+                // Polling: look at the files when the interval is up, and again when a pending
+                // change is due, so the notification only fires once the files are quiet.
+                let due = debouncer.deadline.map { now >= $0 } ?? false
+                if now >= nextPoll || due {
+                    let current = PollSnapshot(paths: paths)
+                    if current != snapshot {
+                        snapshot = current
+                        debouncer.noteChange(at: now)
+                    }
+                    nextPoll = now + pollIntervalMillis
+                }
+            }
+            if debouncer.fire(at: now) { handler(.changed) }
+        }
+    }
+
+    // MARK: - inotify
+
+    /// Reads and classifies pending events: whether the config set changed, and whether the
+    /// watches must be recomputed.
+    private func drainEvents() -> (changed: Bool, rescan: Bool) {
+        var changed = false
+        var needsRescan = false
+        for _ in 0..<WatchLoop.maxReadsPerWake {
+            let n = read(inotifyFD, buffer.baseAddress, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }  // EAGAIN: drained
+            for event in InotifyEvent.parse(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) {
+                let (c, r) = classify(event)
+                changed = changed || c
+                needsRescan = needsRescan || r
+            }
+        }
+        return (changed, needsRescan)
+    }
+
+    private func classify(_ event: InotifyEvent) -> (changed: Bool, rescan: Bool) {
+        let directory: EventDirectory
+        if let watched = watches[event.watch] {
+            if event.has(IN_IGNORED) {
+                watches[event.watch] = nil  // the kernel dropped the watch: deleted or unmounted
+                directory = .dropped
+            } else {
+                directory = .watched(watched.directory, watched.interest)
+            }
+        } else {
+            directory = .unknown
+        }
+        return WatchLoop.classify(event, in: directory)
+    }
+
+    /// What the loop knows about the directory an event is about.
+    enum EventDirectory {
+        /// A directory being watched, with its (resolved) path and what matters in it.
+        case watched(String, WatchPlan.Interest)
+        /// A watch the kernel just dropped (IN_IGNORED for a directory still in the map).
+        case dropped
+        /// No longer watched (removed by a rescan) or a queue overflow.
+        case unknown
+    }
+
+    /// Whether an event changes the config set, and whether the watches must be recomputed.
+    /// Pure but for an `lstat` when a new entry might be a link to a directory.
+    static func classify(_ event: InotifyEvent, in directory: EventDirectory) -> (changed: Bool, rescan: Bool) {
+        if event.has(IN_Q_OVERFLOW) { return (true, true) }  // events were lost: assume anything
+        let path: String
+        let interest: WatchPlan.Interest
+        switch directory {
+        case .unknown: return (false, false)
+        case .dropped: return (true, true)
+        case .watched(let p, let i): (path, interest) = (p, i)
+        }
+        if event.has(IN_DELETE_SELF) || event.has(IN_MOVE_SELF) || event.has(IN_UNMOUNT) {
+            return (true, true)
+        }
+        guard !event.name.isEmpty else {
+            // An attribute change of a watched tree directory itself (its permissions).
+            return interest.tree && event.has(IN_ATTRIB) ? (true, true) : (false, false)
+        }
+        let relevant = interest.isRelevant(name: event.name, isDirectory: event.isDirectory) {
+            guard event.has(IN_CREATE) || event.has(IN_MOVED_TO) else { return false }
+            let entry = PathProbe.join(path, event.name)
+            if case .success(let st) = PathProbe.status(entry, followLinks: false) { return st.kind == .symlink }
+            return false
+        }
+        guard relevant else { return (false, false) }
+        // A job file's content or mode changed: no new directory or link to follow.
+        let contentOnly = (event.has(IN_CLOSE_WRITE) || event.has(IN_ATTRIB)) && !event.isDirectory
+        return (true, !contentOnly)
+    }
+
+    /// Recomputes the watches from the file system: adds new directories, drops gone ones.
+    /// Falls back to polling when the watch limit is reached.
+    private func rescan() {
+        guard inotifyFD >= 0 else { return }
+        let plan = WatchPlan(paths: paths)
+        if plan.exceeded {
+            enterPolling(reason: "more than \(WatchPlan.maxDirectories) directories to watch")
+            return
+        }
+        if let limit = options.watchLimitForTesting, plan.directories.count > limit {
+            enterPolling(reason: WatchLoop.watchLimitReason)
+            return
+        }
+        var updated: [Int32: Watched] = [:]
+        for (directory, interest) in plan.directories.sorted(by: { $0.key < $1.key }) {
+            let wd = inotify_add_watch(inotifyFD, directory, WatchLoop.eventMask)
+            guard wd >= 0 else {
+                let error = errno
+                if error == ENOSPC || error == ENOMEM {
+                    enterPolling(reason: WatchLoop.watchLimitReason)
+                    return
+                }
+                // ENOENT/ENOTDIR: removed meanwhile, its parent's watch reports that;
+                // EACCES: unreadable, which the listing reports as a problem.
+                continue
+            }
+            // Two paths to one directory share a descriptor: merge what matters.
+            if var existing = updated[wd] {
+                existing.interest.merge(interest)
+                updated[wd] = existing
+            } else {
+                updated[wd] = Watched(directory: directory, interest: interest)
+            }
+        }
+        for wd in watches.keys where updated[wd] == nil {
+            inotify_rm_watch(inotifyFD, wd)
+        }
+        watches = updated
+    }
+
+    private static let watchLimitReason = "inotify watch limit reached (fs.inotify.max_user_watches)"
+}

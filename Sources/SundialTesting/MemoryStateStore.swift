@@ -1,0 +1,100 @@
+import Synchronization
+import SundialCore
+
+/// A ``StateStore`` in memory, for scenario tests and `sundial simulate`. It commits every
+/// change at once (the durability contract holds trivially) and otherwise behaves exactly as
+/// `SQLiteStateStore`: the runtime tests run one suite against both.
+public final class MemoryStateStore: StateStore {
+    private struct State {
+        var lastFired: [JobID: Instant] = [:]
+        var runs: [RunID: RunSummary] = [:]
+        var ledger: [LedgerKey: LedgerEntry] = [:]
+        var lastSeen: Instant?
+    }
+
+    private struct LedgerKey: Hashable {
+        var job: JobID
+        var scheduledFor: Instant
+    }
+
+    public let retention: StateRetention
+    private let state = Mutex(State())
+
+    public init(retention: StateRetention = .default) { self.retention = retention }
+
+    /// How many changes were applied so far (tests assert on it).
+    public var appliedCount: Int { applied.withLock { $0 } }
+    private let applied = Mutex(0)
+
+    public func restore() throws -> RestoredState {
+        state.withLock { s in
+            let inFlight = s.runs.values.filter { $0.finishedAt == nil }
+                .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
+                .map { RunRecord(id: $0.id, job: $0.job, trigger: $0.trigger, scheduledFor: $0.scheduledFor, startedAt: $0.startedAt) }
+            return RestoredState(lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen)
+        }
+    }
+
+    public func apply(_ changes: [StateChange]) throws {
+        applied.withLock { $0 += changes.count }
+        state.withLock { s in
+            for change in changes {
+                switch change {
+                case let .fired(job, t):
+                    s.lastFired[job] = max(s.lastFired[job] ?? t, t)
+                case let .runStarted(r):
+                    guard s.runs[r.id] == nil else { continue }
+                    s.runs[r.id] = RunSummary(id: r.id, job: r.job, trigger: r.trigger, scheduledFor: r.scheduledFor, startedAt: r.startedAt)
+                case let .attemptStarted(id, attempt, _, _), let .attemptFinished(id, attempt, _, _, _):
+                    guard var run = s.runs[id] else { continue }
+                    run.attempts = max(run.attempts, attempt)
+                    s.runs[id] = run
+                case let .runFinished(id, outcome, at):
+                    guard var run = s.runs[id] else { continue }
+                    run.finishedAt = at
+                    run.outcome = outcome
+                    s.runs[id] = run
+                case let .planned(entry):
+                    s.ledger[LedgerKey(job: entry.job, scheduledFor: entry.scheduledFor)] = entry
+                }
+            }
+        }
+    }
+
+    public func flush() throws {}
+
+    public func history(job: JobID, limit: Int) throws -> [RunSummary] {
+        guard limit > 0 else { return [] }
+        return state.withLock { s in
+            Array(s.runs.values.filter { $0.job == job }.sorted(by: Self.newestFirst).prefix(limit))
+        }
+    }
+
+    public func ledger(job: JobID, since: Instant) throws -> [LedgerEntry] {
+        state.withLock { s in
+            s.ledger.values.filter { $0.job == job && $0.scheduledFor >= since }.sorted { $0.scheduledFor < $1.scheduledFor }
+        }
+    }
+
+    public func prune(now: Instant) throws {
+        let cutoff = now - retention.maxAge
+        state.withLock { s in
+            s.runs = s.runs.filter { $0.value.finishedAt == nil || $0.value.startedAt >= cutoff }
+            for (_, runs) in Dictionary(grouping: s.runs.values, by: \.job) {
+                for run in runs.sorted(by: Self.newestFirst).dropFirst(retention.maxRunsPerJob) where run.finishedAt != nil {
+                    s.runs[run.id] = nil
+                }
+            }
+            s.ledger = s.ledger.filter { $0.key.scheduledFor >= cutoff }
+            for (_, keys) in Dictionary(grouping: s.ledger.keys, by: \.job) {
+                for key in keys.sorted(by: { $0.scheduledFor > $1.scheduledFor }).dropFirst(retention.maxLedgerEntriesPerJob) {
+                    s.ledger[key] = nil
+                }
+            }
+        }
+    }
+
+    public func markAlive(now: Instant) throws { state.withLock { $0.lastSeen = now } }
+
+    private static func newestFirst(_ a: RunSummary, _ b: RunSummary) -> Bool { (a.startedAt, a.id) > (b.startedAt, b.id) }
+}

@@ -1,0 +1,59 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `sundial-bench gen-config DIR JOBS FILES [--not-due]`: writes a realistic job set for
+/// the validation, load, idle and reload benchmarks: a mix of cron schedules in a dozen zones,
+/// intervals, dependency chains, retries and environments. With `--not-due`, every job's
+/// schedule is at least an hour away from any minute boundary a short benchmark could hit.
+func generateConfig(_ args: [String]) {
+    guard args.count >= 3, let jobs = Int(args[1]), let files = Int(args[2]), files > 0 else {
+        print("usage: sundial-bench gen-config DIR JOBS FILES [--not-due]")
+        exit(2)
+    }
+    let dir = args[0]
+    let notDue = args.contains("--not-due")
+    mkdir(dir, 0o755)
+    let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Lord_Howe", "Asia/Kathmandu",
+                 "Pacific/Chatham", "Europe/Dublin", "America/Los_Angeles", "Africa/Cairo", "America/Sao_Paulo", "Asia/Kolkata"]
+    let perFile = (jobs + files - 1) / files
+    var written = 0
+    for f in 0..<files {
+        var text = "# yaml-language-server: $schema=../schemas/sundial-jobs.v1.schema.json\nversion: 1\n"
+        text += "defaults:\n  timeout: 10m\n  env: { APP_ENV: production, REGION: eu-\(f % 3) }\n  retry: { attempts: 3, backoff: exponential, delay: 10s, max_delay: 5m }\njobs:\n"
+        for j in 0..<perFile where written < jobs {
+            let id = "job-\(f)-\(j)"
+            text += "  \(id):\n"
+            text += "    description: Generated job \(j) of file \(f)\n"
+            switch j % 6 {
+            case 0, 1, 2:
+                let minute = (f * 7 + j) % 60
+                let hour = notDue ? (f + j) % 12 + 1 : (f + j) % 24
+                let dow = j % 4 == 0 ? "MON-FRI" : "*"
+                let day = notDue ? "\(1 + (f + j) % 28)" : "*"
+                text += "    schedule: \"\(minute) \(hour) \(day) * \(dow)\"\n"
+                text += "    timezone: \(zones[(f + j) % zones.count])\n"
+            case 3:
+                text += "    every: \(notDue ? "\(2 + j % 5)h" : "\(30 + j % 120)s")\n"
+                if notDue { text += "    offset: 90m\n" }
+            case 4:
+                text += "    needs: [job-\(f)-\(j - 1)]\n"
+            default:
+                text += "    schedule: \"@daily\"\n    timezone: \(zones[j % zones.count])\n"
+            }
+            if j % 2 == 0 {
+                text += "    command: [/bin/true, --job, \(id)]\n"
+            } else {
+                text += "    shell: echo \(id) done\n"
+            }
+            if j % 5 == 0 { text += "    concurrency: queue\n    jitter: 30s\n" }
+            if j % 7 == 0 { text += "    retry: { attempts: 5, on: [failure, timeout] }\n" }
+            written += 1
+        }
+        let path = "\(dir)/jobs-\(String(repeating: "0", count: max(0, 4 - String(f).count)))\(f).yaml"
+        guard let fp = fopen(path, "w") else { print("cannot write \(path)"); exit(1) }
+        fputs(text, fp)
+        fclose(fp)
+    }
+    print("wrote \(written) jobs in \(files) files to \(dir)")
+}

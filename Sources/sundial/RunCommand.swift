@@ -1,0 +1,91 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+import SundialCore
+import SundialRuntime
+
+/// `sundial run [PATH...]`: the agent, in the foreground.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the agent in the foreground.",
+        discussion: """
+            Loads the job files, runs jobs on their schedules, reloads when the files change or on SIGHUP, \
+            and stops gracefully on SIGTERM or SIGINT. Events go to standard output as JSON lines unless --log names a file.
+            """)
+
+    @Argument(help: "Job files or directories (default: /etc/sundial/jobs.d when run as root).")
+    var paths: [String] = []
+
+    @Option(help: "State directory (default: $SUNDIAL_STATE, /var/lib/sundial as root, else ./.sundial).")
+    var state: String?
+
+    @Option(help: "Event log file, or - for standard output.")
+    var log: String = "-"
+
+    @Option(help: "Rotate the log file at this size.")
+    var logMaxBytes: Int64 = 64 * 1024 * 1024
+
+    @Option(help: "Rotated log files to keep.")
+    var logKeep: Int = 5
+
+    @Option(help: "Lowest level logged: debug, info, warn, error.")
+    var logLevel: String = "info"
+
+    @Option(help: "Time given to running jobs on shutdown before SIGKILL.")
+    var shutdownGrace: String = "30s"
+
+    @Option(help: "Wait this long after the last file change before reloading.")
+    var debounce: String = "250ms"
+
+    @Option(help: "How to watch the job files: auto (inotify, polling as a fallback), poll, or off.")
+    var watch: String = "auto"
+
+    @Option(help: "Polling interval when polling.")
+    var pollInterval: String = "2s"
+
+    @Flag(help: "Move a corrupt state database aside and start with empty state.")
+    var resetState = false
+
+    func validate() throws {
+        for (name, value) in [("--shutdown-grace", shutdownGrace), ("--debounce", debounce), ("--poll-interval", pollInterval)] {
+            do throws(DurationParser.ParseError) { _ = try DurationParser.parseMilliseconds(value) } catch {
+                throw ValidationError("\(name): \(error.message)")
+            }
+        }
+        guard LogLevel(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be debug, info, warn or error") }
+        guard AgentOptions.WatchMode(rawValue: watch) != nil else { throw ValidationError("--watch must be auto, poll or off") }
+        guard logKeep >= 0, logMaxBytes >= 4096 else { throw ValidationError("--log-max-bytes must be at least 4096 and --log-keep not negative") }
+    }
+
+    func run() async throws {
+        let isRoot = geteuid() == 0
+        var configPaths = paths
+        if configPaths.isEmpty {
+            if isRoot, access("/etc/sundial/jobs.d", F_OK) == 0 {
+                configPaths = ["/etc/sundial/jobs.d"]
+            } else {
+                throw ValidationError("name the job files or directories to run (e.g. sundial run examples/quickstart/)")
+            }
+        }
+        let options = AgentOptions(
+            configPaths: configPaths, stateDirectory: StateDefaults.directory(state),
+            logPath: log, logMaxBytes: logMaxBytes, logKeep: logKeep, logLevel: LogLevel(rawValue: logLevel) ?? .info,
+            shutdownGraceMs: (try? DurationParser.parseMilliseconds(shutdownGrace)) ?? 30_000,
+            debounceMs: (try? DurationParser.parseMilliseconds(debounce)) ?? 250,
+            pollIntervalMs: (try? DurationParser.parseMilliseconds(pollInterval)) ?? 2000,
+            watch: AgentOptions.WatchMode(rawValue: watch) ?? .auto, resetState: resetState, version: SundialVersion.current)
+        let code = await AgentHost.run(options, stderr: { printError($0) })
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// Design §6: where state lives unless told otherwise.
+enum StateDefaults {
+    static func directory(_ explicit: String?) -> String {
+        if let explicit { return explicit }
+        if let env = getenv("SUNDIAL_STATE"), env.pointee != 0 { return String(cString: env) }
+        return geteuid() == 0 ? "/var/lib/sundial" : "./.sundial"
+    }
+}

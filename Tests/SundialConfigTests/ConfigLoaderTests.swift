@@ -1,0 +1,149 @@
+import Testing
+import SundialCore
+@testable import SundialConfig
+
+/// Semantic checks and decoding (stages 3 and 4 of the loader).
+@Suite("Config loader: decoding and checks across files")
+struct ConfigLoaderTests {
+    let loader = ConfigLoader(environment: ConfigEnvironment(
+        zoneExists: { ["UTC", "Europe/Berlin", "America/New_York"].contains($0) },
+        fileReadable: { !$0.contains("missing") }))
+
+    func load(_ files: [(String, String)]) -> ConfigLoadResult {
+        loader.load(files.map { ConfigLoader.SourceFile(path: $0.0, bytes: Array($0.1.utf8)) })
+    }
+
+    func messages(_ r: ConfigLoadResult) -> [String] { r.diagnostics.map(\.description) }
+
+    @Test func decodesAFullJobWithDefaults() throws {
+        let r = load([("a.yaml", """
+        version: 1
+        defaults:
+          timezone: Europe/Berlin
+          timeout: 30m
+          retry: { attempts: 3, backoff: linear, delay: 10s }
+          env: { A: "1", B: "2" }
+        jobs:
+          dump:
+            description: Dump it
+            schedule: "30 2 * * *"
+            command: [pg_dump, app]
+            env: { B: "3", PORT: 8080 }
+            retry: { max_delay: 5m }
+            catchup: latest
+          up:
+            needs: [dump, { job: dump, on: completion }]
+            shell: echo up
+            timeout: 1h
+            at: ["2026-12-24T18:00:00+01:00", "2026-12-24T16:00:00Z"]
+        """)])
+        #expect(r.diagnostics.isEmpty, "\(messages(r))")
+        let set = try #require(r.jobSet)
+        #expect(set.jobs.keys.elements == ["dump", "up"])
+        let dump = try #require(set.jobs["dump"])
+        #expect(dump.schedule == .cron("30 2 * * *"))
+        #expect(dump.timezone == "Europe/Berlin")
+        #expect(dump.timeoutMs == 1_800_000)
+        #expect(dump.command == .argv(["pg_dump", "app"]))
+        #expect(dump.env == ["A": "1", "B": "3", "PORT": "8080"])
+        #expect(dump.retry.attempts == 3)
+        #expect(dump.retry.backoff == .linear)
+        #expect(dump.retry.maxDelayMs == 300_000)
+        #expect(dump.catchup == .latest)
+        #expect(dump.location == SourceLocation(file: "a.yaml", line: 8, column: 3))
+        let up = try #require(set.jobs["up"])
+        #expect(up.timeoutMs == 3_600_000)
+        #expect(up.needs.map(\.on) == [.success, .completion])
+        #expect(up.command == .shell("echo up"))
+        #expect(up.schedule == .at([Instant(unixMillis: 1_798_128_000_000), Instant(unixMillis: 1_798_131_600_000)]))
+        #expect(!set.revision.isEmpty)
+    }
+
+    @Test func revisionChangesWithContent() throws {
+        let a = try #require(load([("a.yaml", "version: 1\njobs:\n  a: { shell: x }\n")]).jobSet)
+        let b = try #require(load([("a.yaml", "version: 1\njobs:\n  a: { shell: y }\n")]).jobSet)
+        let a2 = try #require(load([("a.yaml", "version: 1\njobs:\n  a: { shell: x }\n")]).jobSet)
+        #expect(a.revision != b.revision)
+        #expect(a.revision == a2.revision)
+    }
+
+    @Test func duplicateIdsAcrossFilesReportBothPlaces() {
+        let r = load([("a.yaml", "version: 1\njobs:\n  backup: { shell: x }\n"),
+                      ("b.yaml", "version: 1\njobs:\n  other: { shell: y }\n  backup: { shell: z }\n")])
+        #expect(r.jobSet == nil)
+        #expect(messages(r) == ["b.yaml:4:3: error: job `backup` is already defined at a.yaml:3:3; job ids are global across all files; rename one of them"])
+    }
+
+    @Test func unknownNeedsWithSuggestion() {
+        let r = load([("a.yaml", "version: 1\njobs:\n  upload: { shell: x }\n  report:\n    needs: [uplaod]\n    shell: y\n")])
+        #expect(messages(r) == ["a.yaml:5:13: error: `needs` refers to unknown job `uplaod`; did you mean `upload`?"])
+    }
+
+    @Test func cyclesPrintTheirPath() {
+        let r = load([("a.yaml", """
+        version: 1
+        jobs:
+          a: { needs: [c], shell: x }
+          b: { needs: [a], shell: x }
+          c: { needs: [b], shell: x }
+          d: { needs: [d], shell: x }
+        """)])
+        #expect(r.jobSet == nil)
+        let m = messages(r)
+        #expect(m.contains { $0.contains("dependency cycle: `a` → `c` → `b` → `a`") })
+        #expect(m.contains("a.yaml:6:16: error: job `d` needs itself"))
+        #expect(m.count == 2)
+    }
+
+    @Test func longDependencyChainDoesNotOverflow() {
+        var text = "version: 1\njobs:\n  j0: { shell: x }\n"
+        for i in 1..<5000 { text += "  j\(i): { needs: [j\(i - 1)], shell: x }\n" }
+        let r = load([("chain.yaml", text)])
+        #expect(r.diagnostics.isEmpty)
+        #expect(r.jobSet?.jobs.count == 5000)
+    }
+
+    @Test func badValuesArePositioned() {
+        let r = load([("a.yaml", """
+        version: 1
+        jobs:
+          a:
+            every: 0s
+            shell: x
+          b:
+            schedule: "0 0 * * *"
+            timezone: Mars/Olympus
+            shell: x
+          c:
+            at: "2026-02-30T10:00:00Z"
+            shell: x
+          d:
+            every: 99999999999d
+            shell: x
+          e:
+            every: 5m
+            env_file: /etc/missing.env
+            shell: x
+        """)])
+        let m = messages(r)
+        #expect(m.contains("a.yaml:4:12: error: `every` must be at least 1ms"))
+        #expect(m.contains { $0.hasPrefix("a.yaml:8:15: error: unknown time zone `Mars/Olympus`") })
+        #expect(m.contains { $0.hasPrefix("a.yaml:11:9: error: invalid time `2026-02-30T10:00:00Z`: day 30 does not exist in 2026-02") })
+        #expect(m.contains { $0.hasPrefix("a.yaml:14:12: error: duration '99999999999d' is too large") })
+        #expect(m.contains { $0.hasPrefix("a.yaml:18:15: warning: env_file `/etc/missing.env` cannot be read") })
+        #expect(r.jobSet == nil)
+    }
+
+    @Test func unreadableEnvFileIsOnlyAWarning() throws {
+        let r = load([("a.yaml", "version: 1\njobs:\n  a: { every: 5m, env_file: /etc/missing.env, shell: x }\n")])
+        #expect(r.diagnostics.map(\.severity) == [.warning])
+        #expect(r.isValid)
+        #expect(try #require(r.jobSet).jobs["a"]?.envFile == "/etc/missing.env")
+    }
+
+    @Test func reportsEveryProblemNotTheFirst() {
+        let r = load([("a.yaml", "version: 1\njobs:\n  a: { every: 0s, shell: x }\n  b: { every: 0s, shell: x }\n"),
+                      ("b.yaml", "version: 1\njobs:\n  c: { every: 0s, shell: x }\n")])
+        #expect(r.diagnostics.count == 3)
+    }
+}

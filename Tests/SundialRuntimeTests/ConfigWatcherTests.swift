@@ -1,0 +1,335 @@
+import Foundation
+import Testing
+@testable import SundialRuntime
+
+/// The real watcher on temporary directories. Every wait has a deadline; negative checks
+/// ("no notification") wait several debounce periods.
+@Suite struct ConfigWatcherTests {
+    enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
+        case inotify, polling
+        var options: ConfigWatcher.Options { self == .inotify ? .fast : .fastPolling }
+        var testDescription: String { rawValue }
+    }
+
+    /// A started watcher on `tmp` (as a directory) with `a.yaml` in it.
+    private func watched(_ kind: Kind, _ body: (TempDirectory, NotificationRecorder, ConfigWatcher) async throws -> Void) async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let recorder = NotificationRecorder()
+        let watcher = try startWatcher([tmp.url("conf")], recorder: recorder, options: kind.options)
+        defer { watcher.stop() }
+        #expect(watcher.activeMode == (kind == .inotify ? .inotify : .polling))
+        try await body(tmp, recorder, watcher)
+        #expect(recorder.fallbacks.isEmpty)
+    }
+
+    // MARK: - The changes users make
+
+    @Test(arguments: Kind.allCases) func inPlaceEdit(kind: Kind) async throws {
+        try await watched(kind) { tmp, recorder, _ in
+            try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
+            #expect(await recorder.waitForChanges(1))
+            #expect(await recorder.staysQuiet(for: .milliseconds(300)))
+            #expect(recorder.changes == 1)
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func atomicRename(kind: Kind) async throws {
+        try await watched(kind) { tmp, recorder, _ in
+            try tmp.writeAtomically("conf/a.yaml", "version: 1\njobs: {x: {}}\n")
+            #expect(await recorder.waitForChanges(1))
+            // The watch survives the replaced inode: a second edit is seen too.
+            try tmp.write("conf/a.yaml", "version: 1\njobs: {y: {}}\n")
+            #expect(await recorder.waitForChanges(2))
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func newFile(kind: Kind) async throws {
+        try await watched(kind) { tmp, recorder, _ in
+            try tmp.write("conf/b.yml", "version: 1\n")
+            #expect(await recorder.waitForChanges(1))
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func deletedFile(kind: Kind) async throws {
+        try await watched(kind) { tmp, recorder, _ in
+            try tmp.delete("conf/a.yaml")
+            #expect(await recorder.waitForChanges(1))
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func newSubdirectoryWithFiles(kind: Kind) async throws {
+        try await watched(kind) { tmp, recorder, _ in
+            try tmp.write("conf/team/b.yaml", "version: 1\n")
+            try tmp.write("conf/team/deeper/c.yaml", "version: 1\n")
+            #expect(await recorder.waitForChanges(1))
+            // The new directories are watched now: editing inside them is seen.
+            try tmp.write("conf/team/deeper/c.yaml", "version: 1\njobs: {}\n")
+            #expect(await recorder.waitForChanges(2))
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func removedSubdirectory(kind: Kind) async throws {
+        try await watched(kind) { tmp, recorder, _ in
+            try tmp.write("conf/team/b.yaml", "version: 1\n")
+            #expect(await recorder.waitForChanges(1))
+            try tmp.delete("conf/team")
+            #expect(await recorder.waitForChanges(2))
+        }
+    }
+
+    @Test(arguments: Kind.allCases) func editorLeftoversAndHiddenFilesAreIgnored(kind: Kind) async throws {
+        try await watched(kind) { tmp, recorder, _ in
+            try tmp.write("conf/.a.yaml.swp", "x")
+            try tmp.write("conf/a.yaml.swp", "x")
+            try tmp.write("conf/a.yaml~", "x")
+            try tmp.write("conf/#a.yaml#", "x")
+            try tmp.write("conf/.hidden.yaml", "x")
+            try tmp.write("conf/.git/config.yaml", "x")
+            try tmp.write("conf/notes.txt", "x")
+            try tmp.delete("conf/a.yaml~")
+            #expect(await recorder.staysQuiet(for: .milliseconds(400)))
+            #expect(recorder.changes == 0)
+            // Positive control: the watcher was listening all along.
+            try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
+            #expect(await recorder.waitForChanges(1))
+        }
+    }
+
+    // MARK: - Symbolic links
+
+    /// A Kubernetes ConfigMap volume: `jobs.yaml -> ..data/jobs.yaml`, `..data -> ..<timestamp>`;
+    /// an update writes a new timestamped directory and renames a new `..data` link over the old.
+    @Test(arguments: Kind.allCases) func kubernetesDataSymlinkSwap(kind: Kind) async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("mount/..2024_01/jobs.yaml", "version: 1\n")
+        try tmp.symlink("mount/..data", to: "..2024_01")
+        try tmp.symlink("mount/jobs.yaml", to: "..data/jobs.yaml")
+        let recorder = NotificationRecorder()
+        let watcher = try startWatcher([tmp.url("mount")], recorder: recorder, options: kind.options)
+        defer { watcher.stop() }
+
+        try tmp.write("mount/..2024_02/jobs.yaml", "version: 1\njobs: {}\n")
+        try tmp.swapSymlink("mount/..data", to: "..2024_02")
+        // The swap alone is the change (kubelet deletes the old directory only afterwards).
+        #expect(await recorder.waitForChanges(1))
+        try tmp.delete("mount/..2024_01")
+        #expect(ConfigFiles.list(paths: [tmp.url("mount")]).files == [tmp.url("mount/jobs.yaml")])
+
+        // The new target is watched (re-resolved): a write to the real file is seen.
+        try tmp.write("mount/..2024_02/jobs.yaml", "version: 1\njobs: {a: {}}\n")
+        #expect(await recorder.waitForChanges(2))
+    }
+
+    /// A config path that is a link to a release directory, switched with `ln -sfn`.
+    @Test(arguments: Kind.allCases) func symlinkedDirectorySwap(kind: Kind) async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("releases/v1/jobs.yaml", "version: 1\n")
+        try tmp.write("releases/v2/jobs.yaml", "version: 1\njobs: {}\n")
+        try tmp.symlink("current", to: "releases/v1")
+        let recorder = NotificationRecorder()
+        let watcher = try startWatcher([tmp.url("current")], recorder: recorder, options: kind.options)
+        defer { watcher.stop() }
+
+        try tmp.swapSymlink("current", to: "releases/v2")
+        #expect(await recorder.waitForChanges(1))
+        try tmp.write("releases/v2/jobs.yaml", "version: 1\njobs: {b: {}}\n")
+        #expect(await recorder.waitForChanges(2))
+        // The old release is no longer part of the set.
+        try tmp.write("releases/v1/jobs.yaml", "version: 1\njobs: {old: {}}\n")
+        #expect(await recorder.staysQuiet(for: .milliseconds(300)))
+    }
+
+    @Test(arguments: Kind.allCases) func linkedSubdirectoryInsideATree(kind: Kind) async throws {
+        try await watched(kind) { tmp, recorder, _ in
+            try tmp.write("shared/common.yaml", "version: 1\n")
+            try tmp.symlink("conf/shared", to: "../shared")
+            #expect(await recorder.waitForChanges(1))
+            try tmp.write("shared/common.yaml", "version: 1\njobs: {}\n")
+            #expect(await recorder.waitForChanges(2))
+        }
+    }
+
+    // MARK: - Config paths that are files or missing
+
+    @Test(arguments: Kind.allCases) func singleFileConfigPath(kind: Kind) async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("jobs.yaml", "version: 1\n")
+        try tmp.write("other.yaml", "version: 1\n")
+        let recorder = NotificationRecorder()
+        let watcher = try startWatcher([tmp.url("jobs.yaml")], recorder: recorder, options: kind.options)
+        defer { watcher.stop() }
+        try tmp.write("other.yaml", "version: 1\njobs: {}\n")  // a sibling, not a config path
+        #expect(await recorder.staysQuiet(for: .milliseconds(300)))
+        try tmp.writeAtomically("jobs.yaml", "version: 1\njobs: {}\n")
+        #expect(await recorder.waitForChanges(1))
+    }
+
+    @Test(arguments: Kind.allCases) func missingConfigPathThatAppears(kind: Kind) async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        let recorder = NotificationRecorder()
+        let watcher = try startWatcher([tmp.url("later/jobs.d")], recorder: recorder, options: kind.options)
+        defer { watcher.stop() }
+        try tmp.write("later/jobs.d/a.yaml", "version: 1\n")
+        #expect(await recorder.waitForChanges(1))
+        try tmp.write("later/jobs.d/a.yaml", "version: 1\njobs: {}\n")
+        #expect(await recorder.waitForChanges(2))
+    }
+
+    // MARK: - Debounce and bursts
+
+    /// 1,000 rewrites (a tool rewriting files in a loop) are one reload, or a few under load.
+    @Test(arguments: Kind.allCases) func burstOfRewritesIsOneNotification(kind: Kind) async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let recorder = NotificationRecorder()
+        var options = kind.options
+        options.debounce = .milliseconds(250)
+        let watcher = try startWatcher([tmp.url("conf")], recorder: recorder, options: options)
+        defer { watcher.stop() }
+        for i in 0..<1_000 {
+            if i % 2 == 0 {
+                try tmp.write("conf/a.yaml", "version: 1\n# \(i)\n")
+            } else {
+                try tmp.writeAtomically("conf/b.yaml", "version: 1\n# \(i)\n")
+            }
+        }
+        #expect(await recorder.waitForChanges(1))
+        #expect(await recorder.staysQuiet(for: .milliseconds(800)))
+        #expect((1...2).contains(recorder.changes))
+    }
+
+    // MARK: - Polling fallback
+
+    @Test func fallsBackToPollingWhenTheWatchLimitIsReached() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let recorder = NotificationRecorder()
+        var options = ConfigWatcher.Options.fast
+        options.watchLimitForTesting = 1
+        let watcher = try startWatcher([tmp.url("conf")], recorder: recorder, options: options)
+        defer { watcher.stop() }
+        #expect(watcher.activeMode == .polling)
+        try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
+        #expect(await recorder.waitForChanges(1))
+        #expect(recorder.fallbacks.count == 1)
+        #expect(recorder.fallbacks.first?.contains("max_user_watches") == true)
+    }
+
+    @Test func fallsBackWhenANewSubdirectoryExceedsTheLimit() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let recorder = NotificationRecorder()
+        var options = ConfigWatcher.Options.fast
+        options.watchLimitForTesting = 2  // `tmp` (for the name `conf`) and `conf`
+        let watcher = try startWatcher([tmp.url("conf")], recorder: recorder, options: options)
+        defer { watcher.stop() }
+        #expect(watcher.activeMode == .inotify)
+        try tmp.write("conf/sub/b.yaml", "version: 1\n")
+        #expect(await recorder.waitForChanges(1))
+        #expect(watcher.activeMode == .polling)
+        #expect(recorder.fallbacks.count == 1)
+        try tmp.write("conf/sub/b.yaml", "version: 1\njobs: {}\n")
+        #expect(await recorder.waitForChanges(2))
+    }
+
+    /// Polling sees a rewrite that keeps the size and the mtime, through the content hash.
+    @Test func pollingSeesSameSizeSameMtimeRewrite() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n# aaaa\n")
+        let path = tmp.url("conf/a.yaml")
+        let before = try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as! Date
+        let recorder = NotificationRecorder()
+        let watcher = try startWatcher([tmp.url("conf")], recorder: recorder, options: .fastPolling)
+        defer { watcher.stop() }
+        try tmp.write("conf/a.yaml", "version: 1\n# bbbb\n")
+        try FileManager.default.setAttributes([.modificationDate: before], ofItemAtPath: path)
+        #expect(await recorder.waitForChanges(1))
+    }
+
+    // MARK: - Lifecycle
+
+    @Test func noNotificationAfterStop() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let recorder = NotificationRecorder()
+        let watcher = try startWatcher([tmp.url("conf")], recorder: recorder, options: .fast)
+        watcher.stop()
+        watcher.stop()  // idempotent
+        #expect(watcher.activeMode == .stopped)
+        try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
+        #expect(await recorder.staysQuiet(for: .milliseconds(300)))
+    }
+
+    @Test func stopFromTheHandler() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let recorder = NotificationRecorder()
+        let box = WatcherBox()
+        let watcher = ConfigWatcher(paths: [tmp.url("conf")], options: .fast) { notification in
+            recorder.record(notification)
+            box.watcher?.stop()
+        }
+        box.watcher = watcher
+        try watcher.start()
+        try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
+        #expect(await recorder.waitForChanges(1))
+        try tmp.write("conf/a.yaml", "version: 1\njobs: {x: {}}\n")
+        #expect(await recorder.staysQuiet(for: .milliseconds(300)))
+        box.watcher = nil
+    }
+
+    @Test func restartAfterStop() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let recorder = NotificationRecorder()
+        let watcher = try startWatcher([tmp.url("conf")], recorder: recorder, options: .fast)
+        defer { watcher.stop() }
+        watcher.stop()
+        try watcher.start()
+        try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
+        #expect(await recorder.waitForChanges(1))
+    }
+}
+
+/// Lets a handler reach the watcher it belongs to (test only).
+final class WatcherBox: @unchecked Sendable {
+    // @unchecked: set before `start()` and cleared after the last wait; never raced.
+    var watcher: ConfigWatcher?
+}
+
+/// The `AsyncStream` form the agent uses.
+@Suite struct ConfigWatcherStreamTests {
+    @Test func changesArriveOnTheStreamAndStopFinishesIt() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let (watcher, notifications) = try ConfigWatcher.stream(paths: [tmp.url("conf")], options: .fast)
+        try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
+        let first = await withTaskGroup(of: WatchNotification?.self) { group in
+            group.addTask { await notifications.first { _ in true } }
+            group.addTask { try? await Task.sleep(for: .seconds(5)); return nil }
+            let result = await group.next() ?? nil
+            group.cancelAll()
+            return result
+        }
+        #expect(first == .changed)
+        watcher.stop()
+        // Finished: iteration ends instead of waiting forever.
+        var rest: [WatchNotification] = []
+        for await n in notifications { rest.append(n) }
+        #expect(rest.isEmpty)
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import GRDB
+import Testing
+import SundialCore
+import SundialRuntime
+
+@Suite("SQLiteStateStore")
+struct SQLiteStateStoreTests {
+    /// Options under which nothing is committed by the background queue during a test.
+    static var manual: SQLiteStateStore.Options {
+        var o = SQLiteStateStore.Options()
+        o.batchInterval = .seconds(3600)
+        o.checkpointInterval = .seconds(3600)
+        return o
+    }
+
+    /// What another process would see in the file right now (committed data only).
+    static func committedLedgerRows(_ path: String) throws -> Int {
+        let q = try DatabaseQueue(path: path)
+        defer { try? q.close() }
+        return try q.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM ledger")! }
+    }
+
+    static func committedRuns(_ path: String) throws -> Int {
+        let q = try DatabaseQueue(path: path)
+        defer { try? q.close() }
+        return try q.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM runs")! }
+    }
+
+    @Test func batchedChangesWaitUntilFlush() throws {
+        let dir = TempDir("batch")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        let store = try SQLiteStateStore(path: path, options: Self.manual)
+        defer { try? store.close() }
+        try store.apply([.planned(LedgerEntry(job: "a", scheduledFor: at(1), disposition: .missed, at: at(1)))])
+        #expect(try Self.committedLedgerRows(path) == 0)
+        try store.flush()
+        #expect(try Self.committedLedgerRows(path) == 1)
+    }
+
+    @Test func aDurableChangeCommitsEverythingBeforeIt() throws {
+        let dir = TempDir("durable")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        let store = try SQLiteStateStore(path: path, options: Self.manual)
+        defer { try? store.close() }
+        try store.apply([.planned(LedgerEntry(job: "a", scheduledFor: at(1), disposition: .missed, at: at(1)))])
+        let r = RunRecord(id: rid(1), job: "a", trigger: .schedule, scheduledFor: at(2), startedAt: at(2))
+        try store.apply([.fired(job: "a", scheduledFor: at(2)), .runStarted(r)])
+        // No flush: the fire and the run are in the file at once, with the change queued before them.
+        #expect(try Self.committedRuns(path) == 1)
+        #expect(try Self.committedLedgerRows(path) == 1)
+    }
+
+    @Test func aFullBatchIsCommittedWithoutWaitingForTheInterval() throws {
+        let dir = TempDir("fullbatch")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        var options = Self.manual
+        options.maxBatch = 10
+        let store = try SQLiteStateStore(path: path, options: options)
+        defer { try? store.close() }
+        for i in 0..<10 {
+            try store.apply([.planned(LedgerEntry(job: "a", scheduledFor: at(Int64(i)), disposition: .missed, at: at(1)))])
+        }
+        // The batch interval is an hour: only the size rule can commit these.
+        #expect(try eventually { try Self.committedLedgerRows(path) == 10 })
+    }
+
+    @Test func theBatchIntervalCommitsOnItsOwn() throws {
+        let dir = TempDir("interval")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        var options = SQLiteStateStore.Options()
+        options.batchInterval = .milliseconds(5)
+        let store = try SQLiteStateStore(path: path, options: options)
+        defer { try? store.close() }
+        try store.apply([.planned(LedgerEntry(job: "a", scheduledFor: at(1), disposition: .missed, at: at(1)))])
+        #expect(try eventually { try Self.committedLedgerRows(path) == 1 })
+    }
+
+    @Test func reopenAfterCloseKeepsEverything() throws {
+        let dir = TempDir("reopen")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        let r = RunRecord(id: rid(1), job: "a", trigger: .schedule, scheduledFor: at(60), startedAt: at(60))
+        do {
+            let store = try SQLiteStateStore(path: path, options: Self.manual)
+            try store.apply([.fired(job: "a", scheduledFor: at(60)), .runStarted(r)])
+            try store.apply([.planned(LedgerEntry(job: "a", scheduledFor: at(60), disposition: .ran(r.id), at: at(60)))])
+            try store.markAlive(now: at(90))
+            try store.close()
+            #expect(throws: StateError.self) { try store.apply([.fired(job: "a", scheduledFor: at(61))]) }
+        }
+        // After close the WAL is checkpointed into the main file.
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        #expect(wal == 0)
+        let store = try SQLiteStateStore(path: path, options: Self.manual)
+        defer { try? store.close() }
+        #expect(try store.restore() == RestoredState(lastFired: ["a": at(60)], inFlight: [r], lastSeen: at(90)))
+        #expect(try store.ledger(job: "a", since: t0).count == 1)
+    }
+
+    @Test func walModeAndNormalSync() throws {
+        let dir = TempDir("pragmas")
+        defer { dir.remove() }
+        let store = try SQLiteStateStore(path: dir.path + "/state.db")
+        try store.close()
+        let q = try DatabaseQueue(path: dir.path + "/state.db")
+        defer { try? q.close() }
+        #expect(try q.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
+        #expect(try q.read { try Int.fetchAll($0, sql: "SELECT count(*) FROM grdb_migrations") } == [1])
+    }
+
+    // MARK: - Corruption and --reset-state
+
+    @Test func aFileThatIsNotADatabaseGivesAClearError() throws {
+        let dir = TempDir("garbage")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        try Data(repeating: 0x5A, count: 10_000).write(to: URL(fileURLWithPath: path))
+        let error = #expect(throws: StateError.self) { try SQLiteStateStore(path: path) }
+        #expect(error?.code == .corrupt)
+        #expect(error?.description.contains(path) == true)
+        #expect(error?.description.contains("--reset-state") == true)
+    }
+
+    @Test func aTruncatedDatabaseGivesAClearErrorAndResetMovesItAside() throws {
+        let dir = TempDir("truncated")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        do {
+            let store = try SQLiteStateStore(path: path)
+            for i in 0..<2_000 {
+                let r = RunRecord(id: rid(i), job: "job-\(i % 7)", trigger: .schedule, scheduledFor: at(Int64(i)), startedAt: at(Int64(i)))
+                try store.apply([.fired(job: r.job, scheduledFor: at(Int64(i))), .runStarted(r), .runFinished(runID: r.id, outcome: .success(exitCode: 0), at: at(Int64(i)))])
+            }
+            try store.close()
+        }
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        #expect(size > 40_000)
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.truncate(atOffset: UInt64(size / 2))
+        try handle.close()
+
+        let error = #expect(throws: StateError.self) { try SQLiteStateStore(path: path) }
+        #expect(error?.code == .corrupt)
+        #expect(error?.description.contains(path) == true)
+
+        let aside = try SQLiteStateStore.moveAside(databaseAt: path, now: Instant(unixMillis: 1_780_000_000_123))
+        #expect(aside == path + ".corrupt-20260528T202640.123Z")
+        #expect(FileManager.default.fileExists(atPath: aside!))
+        #expect(!FileManager.default.fileExists(atPath: path))
+        let fresh = try SQLiteStateStore(path: path)
+        defer { try? fresh.close() }
+        #expect(try fresh.restore() == RestoredState())
+    }
+
+    @Test func moveAsideWithoutAFileDoesNothing() throws {
+        let dir = TempDir("noaside")
+        defer { dir.remove() }
+        #expect(try SQLiteStateStore.moveAside(databaseAt: dir.path + "/state.db", now: t0) == nil)
+    }
+
+    @Test func aDatabaseFromANewerSundialIsRefused() throws {
+        let dir = TempDir("newer")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        try SQLiteStateStore(path: path).close()
+        let q = try DatabaseQueue(path: path)
+        try q.write { try $0.execute(sql: "INSERT INTO grdb_migrations(identifier) VALUES ('v99')") }
+        try q.close()
+        let error = #expect(throws: StateError.self) { try SQLiteStateStore(path: path) }
+        #expect(error?.code == .newerSchema)
+    }
+
+    // MARK: - Single instance
+
+    @Test func theStateDirectoryIsCreatedPrivateAndLockedOnce() throws {
+        let dir = TempDir("lock")
+        defer { dir.remove() }
+        let statePath = dir.path + "/a/b/state"
+        let held = try StateDirectory.acquire(path: statePath)
+        let mode = try FileManager.default.attributesOfItem(atPath: statePath)[.posixPermissions] as! Int
+        #expect(mode == 0o700)
+        #expect(held.databasePath == statePath + "/state.db")
+        #expect(held.defaultSocketPath == statePath + "/sundial.sock")
+
+        let error = #expect(throws: StateError.self) { try StateDirectory.acquire(path: statePath) }
+        #expect(error?.code == .locked)
+        #expect(error?.holderPID == getpid())
+        #expect(error?.description.contains("pid \(getpid())") == true)
+        #expect(error?.description.contains(statePath) == true)
+
+        held.release()
+        let again = try StateDirectory.acquire(path: statePath)
+        again.release()
+    }
+
+    @Test func aStatePathThatIsAFileIsAnError() throws {
+        let dir = TempDir("notdir")
+        defer { dir.remove() }
+        _ = FileManager.default.createFile(atPath: dir.path + "/file", contents: Data())
+        let error = #expect(throws: StateError.self) { try StateDirectory.acquire(path: dir.path + "/file") }
+        #expect(error?.code == .io)
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+import SundialCore
+
+/// A fresh directory under the system's temporary directory, removed by `remove()`.
+struct TempDir {
+    let path: String
+    init(_ label: String = "sundial") {
+        path = FileManager.default.temporaryDirectory.path + "/\(label)-\(UUID().uuidString.prefix(8))"
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// Waits for `condition` up to `timeout`, polling; for effects of background queues whose timing
+/// the test cannot drive. Returns whether the condition became true.
+func eventually(timeout: Duration = .seconds(5), _ condition: () throws -> Bool) rethrows -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try condition() { return true }
+        Thread.sleep(forTimeInterval: 0.005)
+    }
+    return try condition()
+}
+
+let t0 = Instant(unixSeconds: 1_780_000_000)
+
+func at(_ seconds: Int64) -> Instant { t0 + .seconds(seconds) }
+
+func rid(_ n: Int) -> RunID {
+    // ULID-shaped ids sorting by n.
+    let digits = String(n)
+    return RunID(rawValue: "01J" + String(repeating: "0", count: 23 - digits.count) + digits)
+}
