@@ -7,6 +7,8 @@ let name = args.first ?? "list"
 let rest = Array(args.dropFirst())
 
 switch name {
+case "cron":
+    try cronBenchmark(rest)
 case "gen-config":
     generateConfig(rest)
 case "watch":

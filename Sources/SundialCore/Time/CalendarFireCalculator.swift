@@ -21,6 +21,9 @@ public struct CalendarFireCalculator: Sendable {
     public let zones: any TimeZoneProvider
     let cache = Cache()
 
+    /// At most this many parsed schedules are kept (far above any real job set).
+    static let cacheLimit = 100_000
+
     public init(zones: any TimeZoneProvider) { self.zones = zones }
 
     /// The first fire of `job` strictly after `after`, or `nil` when it has none: `@reboot`,
@@ -46,7 +49,11 @@ public struct CalendarFireCalculator: Sendable {
         let key = Key(expression: text, timezone: timezone, dst: dst)
         if let hit = cache.schedules.withLock({ $0[key] }) { return hit }
         let schedule = try CronSchedule(text, zone: try zones.rules(named: timezone), dst: dst)
-        cache.schedules.withLock { $0[key] = schedule }
+        cache.schedules.withLock {
+            // Bounded: expressions edited over many reloads must not accumulate forever.
+            if $0.count >= Self.cacheLimit { $0.removeAll(keepingCapacity: true) }
+            $0[key] = schedule
+        }
         return schedule
     }
 

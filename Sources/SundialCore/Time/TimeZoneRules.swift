@@ -8,7 +8,7 @@
 /// year by year, so every instant up to year 9999 has an exact offset. Transitions that change
 /// only the abbreviation or the DST flag, not the offset, are dropped: they do not move the wall
 /// clock, and the schedule engine cares only about wall-clock jumps.
-public struct TimeZoneRules: Sendable, CustomStringConvertible {
+public struct TimeZoneRules: Sendable, Equatable, CustomStringConvertible {
     /// The zone's name (`Europe/Berlin`), as asked for.
     public let name: String
     /// Offset changes, sorted: instant (unix seconds) and the offset (seconds east) from then on.
@@ -28,6 +28,13 @@ public struct TimeZoneRules: Sendable, CustomStringConvertible {
     static let tableEndYear = 2100
 
     public var description: String { name }
+
+    /// Same name and same offsets at every instant (so a reload can tell whether a tzdata
+    /// update changed a zone in use).
+    public static func == (a: TimeZoneRules, b: TimeZoneRules) -> Bool {
+        a.name == b.name && a.initialOffset == b.initialOffset && a.times == b.times && a.offsets == b.offsets
+            && a.footer == b.footer && a.dynamicFrom == b.dynamicFrom
+    }
 
     /// Coordinated Universal Time.
     public static let utc = TimeZoneRules(name: "UTC", fixedOffset: 0)

@@ -157,3 +157,14 @@ struct TimeZoneRulesTests {
         }
     }
 }
+
+extension TimeZoneRulesTests {
+    @Test func equalityComparesRules() throws {
+        let a = try TestZones.zone("Europe/Berlin")
+        let bytes = Array(FileManager.default.contents(atPath: "/usr/share/zoneinfo/Europe/Berlin")!)
+        #expect(a == (try TimeZoneRules(name: "Europe/Berlin", tzif: bytes)))
+        #expect(a != (try TimeZoneRules(name: "Europe/Paris", tzif: bytes)))
+        #expect(a != (try TestZones.zone("Europe/London")))
+        #expect(TimeZoneRules.utc == TimeZoneRules(name: "UTC", fixedOffset: 0))
+    }
+}
