@@ -201,6 +201,22 @@ import Testing
         #expect(text.hasSuffix(#""i":49}"# + "\n"))
     }
 
+    @Test func reopenFollowsAnExternalRotation() throws {
+        let dir = try temporaryDirectory()
+        let path = dir + "/sundial.log"
+        let sink = try FileEventSink(path: path)
+        let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
+        log.log(Event("first", at: t0))
+        #expect(rename(path, path + ".old") == 0)  // what logrotate does
+        log.log(Event("second", at: t0))           // still the open (renamed) file
+        try sink.reopen()
+        log.log(Event("third", at: t0))
+        let old = try String(contentsOfFile: path + ".old", encoding: .utf8)
+        let new = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(old.split(separator: "\n").compactMap { parseJSON(String($0))?["event"] as? String } == ["first", "second"])
+        #expect(new.split(separator: "\n").compactMap { parseJSON(String($0))?["event"] as? String } == ["third"])
+    }
+
     @Test func fileSinkReportsAnUnopenablePath() {
         #expect(throws: SinkError(code: ENOENT)) { _ = try FileEventSink(path: "/nonexistent-dir/x.log") }
     }
