@@ -128,7 +128,8 @@ import Testing
     }
 
     @Test func runEndsWhenMainExitsEvenIfAChildHoldsThePipe() async throws {
-        let (c, lines) = try await run(shellJob("sleep 3 & echo done"), seconds: 2.5)
+        // Waiting for EOF would take 30 s; the bound is 15.
+        let (c, lines) = try await run(shellJob("sleep 30 & echo done"), seconds: 15)
         #expect(c.outcome.isSuccess)
         #expect(lines.stdout == ["done"])
         if let pid = c.pid { kill(-pid, SIGKILL) }  // the leftover sleep, like cron leaves it
@@ -181,6 +182,24 @@ import Testing
         #expect(lines.stdout == (1...20000).map(String.init))
         #expect(lines.stderr == ["tail"])
         #expect(c.outputBytes == 108_894 + 5)
+    }
+
+    @Test func extremeLimitsDoNotOverflow() async throws {
+        let runner = try ProcessRunner.shared()
+        let spec = LaunchSpec(job: "x", runID: nextRunID(), executable: "/bin/sh", arguments: ["/bin/sh", "-c", "echo hi; exec sleep 30"],
+                              environment: ["PATH": LaunchSpec.defaultPath],
+                              timeoutMs: .max, killGraceMs: .max, output: OutputLimits(maxLineBytes: .max, maxBytes: .max))
+        let lines = Lines()
+        let id = spec.runID
+        let c = try await withDeadline {
+            let h = await runner.start(spec, onOutput: lines.handler)
+            await lines.waitFor("hi")
+            runner.terminate(id, grace: .seconds(Int64.max))
+            runner.terminate(id, grace: .zero)
+            return await h.completion()
+        }
+        #expect(c.outcome == .interrupted)
+        #expect(lines.stdout == ["hi"])
     }
 
     @Test func closingStdoutEarlyIsFine() async throws {
