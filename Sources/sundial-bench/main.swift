@@ -1,6 +1,11 @@
 // Benchmarks, run with a release build: `swift run -c release sundial-bench NAME [ARGS...]`.
 // Not tests: each prints its figures; docs/benchmarks.md records the commands and results.
 import SundialCore
+import SundialRuntime
+
+// As the agent does: block SIGCHLD & co. before any thread exists, so the runner's reaper is
+// woken through its signalfd (runner-launch would fall to ~1 run/s if that path were broken).
+AgentSignals.prepareProcess()
 
 let args = Array(CommandLine.arguments.dropFirst())
 let name = args.first ?? "list"

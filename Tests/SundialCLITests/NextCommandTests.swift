@@ -32,8 +32,8 @@ struct NextCommandTests {
     }
 
     @Test(arguments: vectors)
-    func vector(_ v: Vector) throws {
-        let r = try CLI.run(["next", "--cron", v.cron, "--tz", v.tz, "--after", v.after, "--count", String(v.count)])
+    func vector(_ v: Vector) async throws {
+        let r = try await CLI.run(["next", "--cron", v.cron, "--tz", v.tz, "--after", v.after, "--count", String(v.count)])
         let lines = r.stdout.split(separator: "\n").map(String.init)
         switch v.kind {
         case "times":
@@ -49,8 +49,8 @@ struct NextCommandTests {
         }
     }
 
-    @Test func syntaxErrorNamesFieldAndColumn() throws {
-        let r = try CLI.run(["next", "--cron", "30 24 * * *"])
+    @Test func syntaxErrorNamesFieldAndColumn() async throws {
+        let r = try await CLI.run(["next", "--cron", "30 24 * * *"])
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)
         #expect(r.stderr == "error: column 4: hour 24 is out of range 0-23\n  30 24 * * *\n     ^\n")
@@ -71,26 +71,26 @@ struct NextCommandTests {
         (["next", "dump-db", "jobs/"], 2, "not available yet"),
         (["explain", "61 * * * *"], 1, "minute 61 is out of range 0-59"),
     ] as [([String], Int32, String)])
-    func errors(_ args: [String], _ status: Int32, _ fragment: String) throws {
-        let r = try CLI.run(args)
+    func errors(_ args: [String], _ status: Int32, _ fragment: String) async throws {
+        let r = try await CLI.run(args)
         #expect(r.status == status, "\(r.stderr)")
         #expect(r.stdout.isEmpty)
         #expect(r.stderr.contains(fragment), "\(r.stderr)")
     }
 
-    @Test func dstOptions() throws {
+    @Test func dstOptions() async throws {
         let base = ["next", "--cron", "30 1 * * *", "--tz", "America/New_York", "--after", "2026-10-31T12:00:00-04:00", "--count", "3"]
-        #expect(try CLI.run(base).stdout == "2026-11-01T01:30:00-04:00\n2026-11-02T01:30:00-05:00\n2026-11-03T01:30:00-05:00\n")
-        #expect(try CLI.run(base + ["--dst-overlap", "last"]).stdout == "2026-11-01T01:30:00-05:00\n2026-11-02T01:30:00-05:00\n2026-11-03T01:30:00-05:00\n")
-        #expect(try CLI.run(base + ["--dst-overlap", "both"]).stdout == "2026-11-01T01:30:00-04:00\n2026-11-01T01:30:00-05:00\n2026-11-02T01:30:00-05:00\n")
+        #expect(try await CLI.run(base).stdout == "2026-11-01T01:30:00-04:00\n2026-11-02T01:30:00-05:00\n2026-11-03T01:30:00-05:00\n")
+        #expect(try await CLI.run(base + ["--dst-overlap", "last"]).stdout == "2026-11-01T01:30:00-05:00\n2026-11-02T01:30:00-05:00\n2026-11-03T01:30:00-05:00\n")
+        #expect(try await CLI.run(base + ["--dst-overlap", "both"]).stdout == "2026-11-01T01:30:00-04:00\n2026-11-01T01:30:00-05:00\n2026-11-02T01:30:00-05:00\n")
         let gap = ["next", "--cron", "30 2 * * *", "--tz", "America/New_York", "--after", "2026-03-07T12:00:00-05:00"]
-        #expect(try CLI.run(gap).stdout == "2026-03-08T03:00:00-04:00\n")
-        #expect(try CLI.run(gap + ["--dst-gap", "skip"]).stdout == "2026-03-09T02:30:00-04:00\n")
+        #expect(try await CLI.run(gap).stdout == "2026-03-08T03:00:00-04:00\n")
+        #expect(try await CLI.run(gap + ["--dst-gap", "skip"]).stdout == "2026-03-09T02:30:00-04:00\n")
     }
 
-    @Test func defaultsToNowAndOneLine() throws {
+    @Test func defaultsToNowAndOneLine() async throws {
         let before = Int64(Date().timeIntervalSince1970 * 1000)
-        let r = try CLI.run(["next", "--cron", "* * * * * *", "--tz", "UTC"])
+        let r = try await CLI.run(["next", "--cron", "* * * * * *", "--tz", "UTC"])
         #expect(r.status == 0)
         let lines = r.stdout.split(separator: "\n")
         #expect(lines.count == 1)
@@ -105,8 +105,8 @@ struct NextCommandTests {
         (["30", "2", "*", "*", "MON-FRI"], "at 02:30 on Monday through Friday\n"),
         (["@reboot"], "once each time the agent starts (not on reload)\n"),
     ])
-    func explain(_ args: [String], _ expected: String) throws {
-        let r = try CLI.run(["explain"] + args)
+    func explain(_ args: [String], _ expected: String) async throws {
+        let r = try await CLI.run(["explain"] + args)
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout == expected)
     }

@@ -15,6 +15,20 @@ import Testing
         #expect(sink.lines == [#"{"ts":"2026-01-01T00:00:00.123Z","level":"info","event":"run.started","job":"a","attempt":1}"# + "\n"])
     }
 
+    @Test func runEventsHaveTheDesignFields() {
+        let id = RunID(rawValue: "01RUN")
+        let started = Event.runStarted(job: "a", runID: id, attempt: 1, scheduledFor: t0, trigger: .schedule, pid: 42, at: t0)
+        #expect(String(decoding: started.jsonLine(), as: UTF8.self) == #"{"ts":"2026-01-01T00:00:00.123Z","level":"info","event":"run.started","job":"a","run_id":"01RUN","attempt":1,"scheduled_for":"2026-01-01T00:00:00.123Z","trigger":"schedule","pid":42}"# + "\n")
+        let output = Event.runOutput(OutputLine(runID: id, stream: .stderr, text: "x", truncated: true), job: "a", attempt: 2, at: t0)
+        #expect(output.fields.keys.elementsEqual(["job", "run_id", "attempt", "stream", "line", "truncated"]))
+        let done = Event.runFinished(RunCompletion(runID: id, pid: 42, outcome: .failure(exitCode: 3), exitCode: 3, durationMs: 1500, droppedBytes: 10),
+                                     job: "a", attempt: 1, at: t0)
+        #expect(String(decoding: done.jsonLine(), as: UTF8.self) == #"{"ts":"2026-01-01T00:00:00.123Z","level":"warn","event":"run.finished","job":"a","run_id":"01RUN","attempt":1,"outcome":"failure","exit_code":3,"signal":null,"duration_ms":1500,"output_dropped_bytes":10}"# + "\n")
+        let failed = Event.runFinished(RunCompletion(runID: id, pid: nil, outcome: .launchFailed(reason: "command not found: x")), job: "a", attempt: 1, at: t0)
+        #expect(failed.level == .error)
+        #expect(failed["reason"] == "command not found: x")
+    }
+
     @Test func levelsBelowTheMinimumAreNotWritten() {
         let sink = MemoryEventSink()
         let log = EventLog(sink: sink, clock: VirtualClock(wall: t0), minimumLevel: .info)
@@ -199,6 +213,22 @@ import Testing
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.utf8.count <= 500)
         #expect(text.hasSuffix(#""i":49}"# + "\n"))
+    }
+
+    @Test func reopenFollowsAnExternalRotation() throws {
+        let dir = try temporaryDirectory()
+        let path = dir + "/sundial.log"
+        let sink = try FileEventSink(path: path)
+        let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
+        log.log(Event("first", at: t0))
+        #expect(rename(path, path + ".old") == 0)  // what logrotate does
+        log.log(Event("second", at: t0))           // still the open (renamed) file
+        try sink.reopen()
+        log.log(Event("third", at: t0))
+        let old = try String(contentsOfFile: path + ".old", encoding: .utf8)
+        let new = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(old.split(separator: "\n").compactMap { parseJSON(String($0))?["event"] as? String } == ["first", "second"])
+        #expect(new.split(separator: "\n").compactMap { parseJSON(String($0))?["event"] as? String } == ["third"])
     }
 
     @Test func fileSinkReportsAnUnopenablePath() {

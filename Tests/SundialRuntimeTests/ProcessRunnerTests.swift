@@ -128,7 +128,8 @@ import Testing
     }
 
     @Test func runEndsWhenMainExitsEvenIfAChildHoldsThePipe() async throws {
-        let (c, lines) = try await run(shellJob("sleep 3 & echo done"), seconds: 2.5)
+        // Waiting for EOF would take 30 s; the bound is 15.
+        let (c, lines) = try await run(shellJob("sleep 30 & echo done"), seconds: 15)
         #expect(c.outcome.isSuccess)
         #expect(lines.stdout == ["done"])
         if let pid = c.pid { kill(-pid, SIGKILL) }  // the leftover sleep, like cron leaves it
@@ -183,6 +184,24 @@ import Testing
         #expect(c.outputBytes == 108_894 + 5)
     }
 
+    @Test func extremeLimitsDoNotOverflow() async throws {
+        let runner = try ProcessRunner.shared()
+        let spec = LaunchSpec(job: "x", runID: nextRunID(), executable: "/bin/sh", arguments: ["/bin/sh", "-c", "echo hi; exec sleep 30"],
+                              environment: ["PATH": LaunchSpec.defaultPath],
+                              timeoutMs: .max, killGraceMs: .max, output: OutputLimits(maxLineBytes: .max, maxBytes: .max))
+        let lines = Lines()
+        let id = spec.runID
+        let c = try await withDeadline {
+            let h = await runner.start(spec, onOutput: lines.handler)
+            await lines.waitFor("hi")
+            runner.terminate(id, grace: .seconds(Int64.max))
+            runner.terminate(id, grace: .zero)
+            return await h.completion()
+        }
+        #expect(c.outcome == .interrupted)
+        #expect(lines.stdout == ["hi"])
+    }
+
     @Test func closingStdoutEarlyIsFine() async throws {
         let (c, lines) = try await run(shellJob("echo before; exec >&- 2>&-; sleep 0.2; exit 4"))
         #expect(c.outcome == .failure(exitCode: 4))
@@ -221,7 +240,9 @@ import Testing
 
     @Test func environmentWorkdirAndStdin() async throws {
         let dir = try temporaryDirectory()
-        setenv("SUNDIAL_TEST_AGENT_ONLY", "leak", 1)
+        // (No setenv here: it races with getenv in tests running in parallel.)
+        let agentOnly = Set(ProcessInfo.processInfo.environment.keys).subtracting(["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TZ"])
+        #expect(!agentOnly.isEmpty, "the test process should have variables of its own to leak")
         var job = JobSpec(id: "env-job", command: .argv(["env"]))
         job.env = ["GREETING": "hello world"]
         job.workdir = dir
@@ -234,7 +255,7 @@ import Testing
         #expect(env["GREETING"] == "hello world")
         #expect(env["SUNDIAL_JOB"] == "env-job")
         #expect(env["SUNDIAL_ATTEMPT"] == "1")
-        #expect(env["SUNDIAL_TEST_AGENT_ONLY"] == nil)
+        #expect(agentOnly.isDisjoint(with: env.keys))
         let allowed: Set<String> = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "TZ", "GREETING", "SUNDIAL_JOB", "SUNDIAL_RUN_ID", "SUNDIAL_ATTEMPT"]
         #expect(Set(env.keys).isSubset(of: allowed), "unexpected: \(Set(env.keys).subtracting(allowed))")
 

@@ -4,7 +4,6 @@ import Glibc
 import Musl
 #endif
 import CSundialShim
-import Synchronization
 
 /// Writes lines to an open descriptor, standard output by default (`--log -`).
 ///
@@ -14,8 +13,9 @@ import Synchronization
 public final class DescriptorEventSink: EventSink {
     public let fd: Int32
     public let writeTimeoutMs: Int32
-    /// Whether the last line was cut; the lock also keeps lines longer than `PIPE_BUF` whole.
-    private let brokenLine = Mutex(false)
+    /// Whether the last line was cut. Held (as a writer: it sleeps, never spins) across the
+    /// write, which also keeps lines longer than `PIPE_BUF` whole on a pipe.
+    private let brokenLine = ReadMostly(false)
 
     public init(fd: Int32 = 1, writeTimeoutMs: Int32 = 250) {
         self.fd = fd
@@ -25,7 +25,7 @@ public final class DescriptorEventSink: EventSink {
     }
 
     public func write(_ line: [UInt8]) throws(SinkError) {
-        try brokenLine.withLock { (broken: inout Bool) throws(SinkError) in
+        try brokenLine.write { (broken: inout Bool) throws(SinkError) in
             try LineWriter.write(fd: fd, line, brokenLine: &broken, timeoutMs: writeTimeoutMs)
         }
     }

@@ -3,6 +3,18 @@ import SundialCore
 /// The `run.output` and `run.finished` events (design §3) built from the runner's values, so
 /// the field names live in one place.
 extension Event {
+    /// `run.started`: `job`, `run_id`, `attempt`, `scheduled_for` (RFC 3339 UTC, or `null` for
+    /// a manual run), `trigger`, `pid` (`null` if the launch failed).
+    public static func runStarted(job: JobID, runID: RunID, attempt: Int, scheduledFor: Instant?, trigger: RunTrigger,
+                                  pid: Int32?, at ts: Instant) -> Event {
+        Event("run.started", at: ts, level: .info, [
+            "job": .string(job), "run_id": .string(runID.rawValue), "attempt": .int(Int64(attempt)),
+            "scheduled_for": scheduledFor.map { .string($0.description) } ?? .null,
+            "trigger": .string(trigger.rawValue),
+            "pid": pid.map { .int(Int64($0)) } ?? .null,
+        ])
+    }
+
     /// `run.output`: `job`, `run_id`, `attempt`, `stream`, `line`, and `truncated: true` when cut.
     public static func runOutput(_ line: OutputLine, job: JobID, attempt: Int, at ts: Instant) -> Event {
         var e = Event("run.output", at: ts, level: .info, [

@@ -54,12 +54,16 @@ public final class ProcessRunner: Sendable {
     /// ``RunOutcome/interrupted`` unless it had already timed out. Unknown or finished runs are
     /// ignored. Returns at once; await the run's ``RunHandle/completion()``.
     public func terminate(_ runID: RunID, grace: Duration) {
-        engine.post(.terminate(runID, graceMs: max(0, grace.milliseconds)))
+        engine.post(.terminate(runID, graceMs: Self.graceMs(grace)))
     }
 
     /// ``terminate(_:grace:)`` for every active run (shutdown, design §2).
     public func terminateAll(grace: Duration) {
-        engine.post(.terminate(nil, graceMs: max(0, grace.milliseconds)))
+        engine.post(.terminate(nil, graceMs: Self.graceMs(grace)))
+    }
+
+    private static func graceMs(_ d: Duration) -> Int64 {
+        d.components.seconds >= DurationParser.maximumMilliseconds / 1000 ? DurationParser.maximumMilliseconds : max(0, d.milliseconds)
     }
 
     /// The runs whose process has not been reaped yet.

@@ -23,6 +23,9 @@ final class RunnerEngine: @unchecked Sendable {
     /// Read size, and the cap on what is drained from a stream after its process exited.
     static let readBufferBytes = 64 * 1024
     static let maxDrainAfterExit = 1 << 20
+    /// Bounds on values from a ``LaunchSpec`` so deadline arithmetic cannot overflow (a
+    /// timeout or grace longer than 100 years is treated as 100 years).
+    static let maxDelayMs: Int64 = DurationParser.maximumMilliseconds
 
     private let epfd: Int32
     private let wakefd: Int32
@@ -177,7 +180,7 @@ final class RunnerEngine: @unchecked Sendable {
         }
 
         let run = ActiveRun(spec: spec, handler: handler, pid: pid, startedAtMs: started, fds: [out[0], err[0]])
-        if let t = spec.timeoutMs { run.timeoutAt = started + max(0, t) }
+        if let t = spec.timeoutMs { run.timeoutAt = started + min(max(0, t), Self.maxDelayMs) }
         runs[spec.runID] = run
         byPid[pid] = run
         for (i, fd) in run.fds.enumerated() {
@@ -306,7 +309,7 @@ final class RunnerEngine: @unchecked Sendable {
             run.killAt = nil
         } else {
             kill(-run.pid, SIGTERM)
-            run.killAt = min(run.killAt ?? Int64.max, now + graceMs)
+            run.killAt = min(run.killAt ?? Int64.max, now + min(graceMs, Self.maxDelayMs))
         }
     }
 
@@ -328,6 +331,8 @@ final class RunnerEngine: @unchecked Sendable {
 /// One attempt in flight. A class so the loop's three indexes share it; loop-thread only.
 final class ActiveRun {
     enum StopReason { case timeout, requested }
+    /// The largest `max_line_bytes` honoured (16 MiB).
+    static let maxLineBytesCap = 16 << 20
 
     let spec: LaunchSpec
     let handler: OutputHandler
@@ -351,7 +356,8 @@ final class ActiveRun {
         self.pid = pid
         self.startedAtMs = startedAtMs
         self.fds = fds
-        let lineLimit = max(1, spec.output.maxLineBytes)
+        // A line is held in memory until its newline: bound it whatever the spec says.
+        let lineLimit = min(max(1, spec.output.maxLineBytes), ActiveRun.maxLineBytesCap)
         assemblers = [OutputAssembler(maxLineBytes: lineLimit), OutputAssembler(maxLineBytes: lineLimit)]
         budget = max(0, spec.output.maxBytes)
     }
