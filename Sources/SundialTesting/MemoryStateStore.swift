@@ -70,6 +70,12 @@ public final class MemoryStateStore: StateStore {
         }
     }
 
+    public func latestRuns() throws -> [JobID: RunSummary] {
+        state.withLock { s in
+            Dictionary(grouping: s.runs.values, by: \.job).compactMapValues { $0.sorted(by: Self.newestFirst).first }
+        }
+    }
+
     public func ledger(job: JobID, since: Instant) throws -> [LedgerEntry] {
         state.withLock { s in
             s.ledger.values.filter { $0.job == job && $0.scheduledFor >= since }.sorted { $0.scheduledFor < $1.scheduledFor }

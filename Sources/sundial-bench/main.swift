@@ -18,6 +18,10 @@ case "log-writer": benchLogWriter(rest)
 case "runner-rss": await benchRunnerRSS(rest)
 case "simulate":
     simulateBenchmark(rest)
+case "state":
+    try stateBenchmark(rest)
+case "state-crash-writer":
+    try stateCrashWriter(rest)
 default:
     print("usage: sundial-bench NAME [ARGS...]; see docs/benchmarks.md for the names and their commands")
 }

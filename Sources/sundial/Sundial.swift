@@ -15,6 +15,11 @@ struct Sundial: AsyncParsableCommand {
             ValidateCommand.self,
             NextCommand.self,
             ExplainCommand.self,
+            StatusCommand.self,
+            TriggerCommand.self,
+            HistoryCommand.self,
+            WhyCommand.self,
+            ReloadCommand.self,
             SchemaCommand.self,
             // Packaging, migration and docs (issue 8).
             ImportCrontabCommand.self,

@@ -59,7 +59,7 @@ import Testing
         #expect(c.durationMs >= 300 && c.durationMs < 5_000)
         #expect(lines.stdout == ["started"])
         let pid = try #require(c.pid)
-        #expect(await eventually { processes(inGroup: pid).isEmpty }, "left in group: \(processes(inGroup: pid))")
+        #expect(await eventuallyAsync { processes(inGroup: pid).isEmpty }, "left in group: \(processes(inGroup: pid))")
     }
 
     @Test func timeoutEscalatesToSIGKILLAfterGrace() async throws {
@@ -71,7 +71,7 @@ import Testing
         #expect(c.signal == SIGKILL)
         #expect(c.durationMs >= 500 && c.durationMs < 5_000)
         let pid = try #require(c.pid)
-        #expect(await eventually { processes(inGroup: pid).isEmpty }, "left in group: \(processes(inGroup: pid))")
+        #expect(await eventuallyAsync { processes(inGroup: pid).isEmpty }, "left in group: \(processes(inGroup: pid))")
     }
 
     @Test func terminateInterruptsARun() async throws {
@@ -123,7 +123,7 @@ import Testing
         if let ppid = procStatus(daemon, "PPid") {
             #expect(ppid == String(getpid()), "the orphan re-parents to the subreaper")
         }
-        #expect(await eventually(5) { procStatus(daemon, "State") == nil },
+        #expect(await eventuallyAsync(5) { procStatus(daemon, "State") == nil },
                 "daemon \(daemon) still exists: \(procStatus(daemon, "State") ?? "-")")
     }
 

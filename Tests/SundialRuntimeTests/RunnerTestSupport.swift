@@ -131,7 +131,7 @@ func procStatus(_ pid: Int32, _ key: String) -> String? {
 }
 
 /// Polls `condition` every 20 ms for up to `seconds`.
-func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
+func eventuallyAsync(_ seconds: Double = 5, _ condition: () -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if condition() { return true }

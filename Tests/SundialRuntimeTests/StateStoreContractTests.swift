@@ -31,6 +31,7 @@ struct StateStoreContractTests {
         defer { done() }
         #expect(try store.restore() == RestoredState())
         #expect(try store.history(job: "a", limit: 10) == [])
+        #expect(try store.latestRuns() == [:])
         #expect(try store.ledger(job: "a", since: t0) == [])
     }
 
@@ -67,6 +68,9 @@ struct StateStoreContractTests {
             finishedAt: at(71), outcome: .success(exitCode: 0), attempts: 2))
         #expect(history[1].exitCode == 0)
         #expect(try store.history(job: "a", limit: 1).map(\.id) == [r2.id])
+        let latest = try store.latestRuns()
+        #expect(latest.mapValues(\.id) == ["a": r2.id, "b": r3.id])
+        #expect(latest["b"]?.outcome == .launchFailed(reason: "no such file: /bin/nope"))
         #expect(try store.history(job: "a", limit: 0) == [])
         let b = try store.history(job: "b", limit: 5)
         #expect(b.count == 1 && b[0].outcome == .launchFailed(reason: "no such file: /bin/nope") && b[0].scheduledFor == nil)

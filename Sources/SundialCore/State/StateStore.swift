@@ -7,11 +7,12 @@
 ///
 /// ## Durability contract
 /// `apply` returns only after every change for which ``StateChange/isDurableOnApply`` holds
-/// (`.fired`, `.runStarted`, `.runFinished`) is committed in a way that survives a crash of the
-/// agent's process (`kill -9`), together with every change applied before it. The agent calls
+/// (`.fired`, `.runStarted`) is committed in a way that survives a crash of the agent's process
+/// (`kill -9`), together with every change applied before it. The agent calls
 /// `apply([.fired(...), .runStarted(...)])` *before* launching a run, so a restart can never fire
-/// the same scheduled instant twice. Other changes (attempts, the ledger, `markAlive`) may be
-/// committed a few milliseconds later, in order; ``flush()`` commits everything pending.
+/// the same scheduled instant twice, and finds the run in flight (to record it `interrupted`).
+/// Other changes (attempts, `.runFinished`, the ledger, `markAlive`) may be committed a few
+/// milliseconds later, in order; ``flush()`` commits everything pending.
 public protocol StateStore: Sendable {
     /// What the previous agent left: last fired instants, runs still in flight, last sign of life.
     /// Commits pending changes first.
@@ -26,6 +27,10 @@ public protocol StateStore: Sendable {
     /// The newest `limit` runs of `job`, newest first (by start time, then run id).
     func history(job: JobID, limit: Int) throws -> [RunSummary]
 
+    /// The newest run of every job that has one (`status` shows it as the job's last outcome), in
+    /// one query rather than one `history` call per job.
+    func latestRuns() throws -> [JobID: RunSummary]
+
     /// The planned fires of `job` scheduled at or after `since`, oldest first.
     func ledger(job: JobID, since: Instant) throws -> [LedgerEntry]
 
@@ -39,12 +44,16 @@ public protocol StateStore: Sendable {
 
 extension StateChange {
     /// Whether `apply` must commit this change before returning: the changes that decide whether
-    /// something runs (again) after a crash. Losing a `.fired` could fire an instant twice; losing
-    /// a `.runFinished` would make a finished run look interrupted (and retry it).
+    /// a scheduled instant runs again after a crash. Losing a `.fired` could fire it twice.
+    ///
+    /// `.runFinished` is batched (committed within the batch interval, ~5 ms): making it durable
+    /// too would double the commits on the recording path (issue 7's 10,000-runs budget). The
+    /// cost: a run that finished in the last few milliseconds before a `kill -9` is recorded
+    /// `interrupted` on restart (and retried only if its retry policy retries interruptions).
     public var isDurableOnApply: Bool {
         switch self {
-        case .fired, .runStarted, .runFinished: true
-        case .attemptStarted, .attemptFinished, .planned: false
+        case .fired, .runStarted: true
+        case .attemptStarted, .attemptFinished, .runFinished, .planned: false
         }
     }
 }

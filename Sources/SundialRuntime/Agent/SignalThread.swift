@@ -21,7 +21,7 @@ final class SignalThread: Sendable {
         guard fd >= 0, stopFD >= 0 else { return nil }
         self.fd = fd
         self.stopFD = stopFD
-        Thread(name: "sundial-signals") { [self] in self.loop(handler) }.start()
+        DetachedThread(name: "sundial-signals") { [self] in self.loop(handler) }.start()
     }
 
     private func loop(_ handler: @Sendable (Int32) -> Void) {

@@ -32,7 +32,7 @@ public final class WakeTimer: Sendable {
         timerFD = t
         stopFD = s
         self.handler = handler
-        let thread = Thread(name: "sundial-timer") { [self] in self.loop() }
+        let thread = DetachedThread(name: "sundial-timer") { [self] in self.loop() }
         thread.start()
     }
 
@@ -72,7 +72,7 @@ public final class WakeTimer: Sendable {
 
 /// A minimal detached thread: Foundation's `Thread` would pull Foundation into the runtime's
 /// hot path for one call.
-final class Thread: Sendable {
+final class DetachedThread: Sendable {
     private let body: @Sendable () -> Void
 
     init(name: String, body: @escaping @Sendable () -> Void) {
@@ -83,7 +83,7 @@ final class Thread: Sendable {
         let box = Unmanaged.passRetained(self)
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
-            let me = Unmanaged<Thread>.fromOpaque(raw!).takeRetainedValue()
+            let me = Unmanaged<DetachedThread>.fromOpaque(raw!).takeRetainedValue()
             me.body()
             return nil
         }, box.toOpaque())

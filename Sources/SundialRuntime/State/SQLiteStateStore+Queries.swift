@@ -33,18 +33,39 @@ extension SQLiteStateStore {
             return try Row.fetchAll(db, sql: """
                 SELECT run_id, trigger, scheduled_for, started_at, finished_at, outcome, exit_code, signal, detail, attempts
                 FROM runs WHERE job = ? ORDER BY started_at DESC, run_id DESC LIMIT ?
-                """, arguments: [key, limit]).map { row in
-                var outcome: RunOutcome?
-                if let name = row[5] as String? {
-                    outcome = StateCodes.outcome(name: name, exitCode: row[6], signal: row[7], detail: row[8])
-                    if outcome == nil { throw StateError(.corrupt, path: path, message: "unknown outcome \(name)") }
-                }
-                return RunSummary(
-                    id: RunID(rawValue: row[0]), job: job, trigger: try trigger(row[1]),
-                    scheduledFor: (row[2] as Int64?).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: row[3]),
-                    finishedAt: (row[4] as Int64?).map(Instant.init(unixMillis:)), outcome: outcome, attempts: row[9])
-            }
+                """, arguments: [key, limit]).map { try summary(job: job, $0, from: 0) }
         }
+    }
+
+    public func latestRuns() throws -> [JobID: RunSummary] {
+        try flush()
+        return try read { db in
+            var out: [JobID: RunSummary] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
+                       r.exit_code, r.signal, r.detail, r.attempts
+                FROM jobs j JOIN runs r
+                  ON r.id = (SELECT id FROM runs WHERE job = j.id ORDER BY started_at DESC, run_id DESC LIMIT 1)
+                """) {
+                let job: String = row[0]
+                out[job] = try summary(job: job, row, from: 1)
+            }
+            return out
+        }
+    }
+
+    /// A `RunSummary` from the run columns starting at `i` (run_id, trigger, scheduled_for,
+    /// started_at, finished_at, outcome, exit_code, signal, detail, attempts).
+    private func summary(job: JobID, _ row: Row, from i: Int) throws -> RunSummary {
+        var outcome: RunOutcome?
+        if let name = row[i + 5] as String? {
+            outcome = StateCodes.outcome(name: name, exitCode: row[i + 6], signal: row[i + 7], detail: row[i + 8])
+            if outcome == nil { throw StateError(.corrupt, path: path, message: "unknown outcome \(name)") }
+        }
+        return RunSummary(
+            id: RunID(rawValue: row[i]), job: job, trigger: try trigger(row[i + 1]),
+            scheduledFor: (row[i + 2] as Int64?).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: row[i + 3]),
+            finishedAt: (row[i + 4] as Int64?).map(Instant.init(unixMillis:)), outcome: outcome, attempts: row[i + 9])
     }
 
     public func ledger(job: JobID, since: Instant) throws -> [LedgerEntry] {

@@ -14,14 +14,16 @@ import SundialCore
 ///   and only since the last checkpoint: a background checkpoint (which does `fsync`) runs at most
 ///   ``Options/checkpointInterval`` (1 s) after any write, on a second connection, so it never
 ///   blocks a commit. Automatic checkpoints on the writer are off for the same reason.
-/// - **Ordering.** Changes that decide whether something runs again (``StateChange/isDurableOnApply``:
-///   `.fired`, `.runStarted`, `.runFinished`) are committed before `apply` returns, in one small
-///   transaction together with everything still pending before them. The agent applies
-///   `[.fired, .runStarted]` before it launches a run, so after a `kill -9` at any moment a
-///   restart finds the instant consumed (never fired twice) and the run in flight (recorded
-///   `interrupted`). The rest (attempts, the ledger, `markAlive`) is batched by a background
-///   queue: committed ``Options/batchInterval`` (5 ms) after the first pending change, or at once
-///   when ``Options/maxBatch`` are pending; `flush()` commits it all (shutdown, tests).
+/// - **Ordering.** Changes that decide whether a scheduled instant runs again
+///   (``StateChange/isDurableOnApply``: `.fired`, `.runStarted`) are committed before `apply`
+///   returns, in one small transaction together with everything still pending before them. The
+///   agent applies `[.fired, .runStarted]` before it launches a run, so after a `kill -9` at any
+///   moment a restart finds the instant consumed (never fired twice) and the run in flight
+///   (recorded `interrupted`). The rest (attempts, `.runFinished`, the ledger, `markAlive`) is
+///   batched by a background queue: committed ``Options/batchInterval`` (5 ms) after the first
+///   pending change, or at once when ``Options/maxBatch`` are pending; `flush()` commits it all
+///   (shutdown, tests). So a run that finished within those 5 ms before a `kill -9` is recorded
+///   `interrupted` on restart; it is never *fired* again.
 /// - **Failures.** If a commit fails (full disk, I/O error), its changes stay pending, in order,
 ///   and are retried with the next commit; the error is thrown by the next `apply`/`flush`.
 ///

@@ -88,3 +88,20 @@ public final class StateDirectory: Sendable {
 
 func errnoText() -> String { String(cString: strerror(errno)) }
 
+
+extension StateDirectory {
+    /// The state directory when `--state` is not given (design §6): `$SUNDIAL_STATE`, else
+    /// `/var/lib/sundial` for root, else `./.sundial`.
+    public static func defaultPath(environment: [String: String], uid: UInt32) -> String {
+        if let env = environment["SUNDIAL_STATE"], !env.isEmpty { return env }
+        return uid == 0 ? "/var/lib/sundial" : ".sundial"
+    }
+
+    /// The control socket a client should use: `--control`, else `STATE/sundial.sock` with
+    /// STATE from `--state` or ``defaultPath(environment:uid:)``.
+    public static func socketPath(control: String?, state: String?, environment: [String: String], uid: UInt32) -> String {
+        if let control, !control.isEmpty { return control }
+        let dir = state.flatMap { $0.isEmpty ? nil : $0 } ?? defaultPath(environment: environment, uid: uid)
+        return (dir.hasSuffix("/") ? String(dir.dropLast()) : dir) + "/sundial.sock"
+    }
+}

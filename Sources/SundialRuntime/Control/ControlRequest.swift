@@ -1,0 +1,175 @@
+import SundialCore
+
+/// One request on the control socket (design §4). On the wire, one JSON object per line:
+/// `{"v":1,"op":"status"}`, `{"v":1,"op":"trigger","job":"backup"}`,
+/// `{"v":1,"op":"history","job":"backup","limit":20}`, `{"v":1,"op":"why","job":"backup"}`,
+/// `{"v":1,"op":"reload"}`.
+public enum ControlRequest: Hashable, Sendable {
+    /// Config revision, each job's next fire and last outcome, active runs (``StatusReport``).
+    case status
+    /// A manual run, honouring the job's `concurrency` (``TriggerReport``).
+    case trigger(job: JobID)
+    /// The newest `limit` runs of a job (``HistoryReport``).
+    case history(job: JobID, limit: Int)
+    /// What became of each planned fire of a job in the last day (``WhyReport``).
+    case why(job: JobID)
+    /// Reload the configuration now, as SIGHUP does (``ReloadReport``).
+    case reload
+
+    /// The protocol version this build speaks (`"v"`).
+    public static let protocolVersion: Int64 = 1
+    /// `history` without a limit.
+    public static let defaultHistoryLimit = 20
+    /// The largest `history` limit accepted.
+    public static let maxHistoryLimit = 1_000
+
+    public var op: String {
+        switch self {
+        case .status: "status"
+        case .trigger: "trigger"
+        case .history: "history"
+        case .why: "why"
+        case .reload: "reload"
+        }
+    }
+
+    public var json: JSONValue {
+        var o: JSONValue = ["v": .int(Self.protocolVersion), "op": .string(op)]
+        switch self {
+        case .status, .reload: break
+        case let .trigger(job), let .why(job): o.setField("job", .string(job))
+        case let .history(job, limit):
+            o.setField("job", .string(job))
+            o.setField("limit", .int(Int64(limit)))
+        }
+        return o
+    }
+
+    /// Decodes a request, with a message fit for the error reply when it is not one.
+    public init(json: JSONValue) throws(ControlProtocolError) {
+        guard case .object = json else { throw ControlProtocolError("a request must be a JSON object") }
+        guard case let .int(v)? = json["v"] else { throw ControlProtocolError("missing protocol version \"v\"") }
+        guard v == Self.protocolVersion else {
+            throw ControlProtocolError("unsupported protocol version \(v) (this agent speaks \(Self.protocolVersion))")
+        }
+        guard let op = json["op"]?.stringValue else { throw ControlProtocolError("missing \"op\"") }
+        func job() throws(ControlProtocolError) -> JobID {
+            guard let j = json["job"]?.stringValue, !j.isEmpty else { throw ControlProtocolError("\(op) needs a \"job\"") }
+            return j
+        }
+        switch op {
+        case "status": self = .status
+        case "reload": self = .reload
+        case "trigger": self = .trigger(job: try job())
+        case "why": self = .why(job: try job())
+        case "history":
+            var limit = Self.defaultHistoryLimit
+            switch json["limit"] {
+            case nil, .null?: break
+            case let .int(n)? where n >= 1 && n <= Int64(Self.maxHistoryLimit): limit = Int(n)
+            default: throw ControlProtocolError("\"limit\" must be an integer from 1 to \(Self.maxHistoryLimit)")
+            }
+            self = .history(job: try job(), limit: limit)
+        default:
+            throw ControlProtocolError("unknown op \"\(op)\" (expected status, trigger, history, why or reload)")
+        }
+    }
+}
+
+/// A request or reply that does not follow the protocol; the message goes into the error reply.
+public struct ControlProtocolError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// What a ``ControlHandler`` answers: `{"v":1,"ok":true,...body}` or
+/// `{"v":1,"ok":false,"error":"..."}`.
+public struct ControlResponse: Hashable, Sendable {
+    public var ok: Bool
+    /// The reply's fields besides `v`, `ok` and `error` (a JSON object).
+    public var body: JSONValue
+    public var error: String?
+
+    public static func success(_ body: JSONValue = [:]) -> ControlResponse { ControlResponse(ok: true, body: body, error: nil) }
+    public static func failure(_ message: String) -> ControlResponse { ControlResponse(ok: false, body: [:], error: message) }
+
+    public var json: JSONValue {
+        var o: JSONValue = ["v": .int(ControlRequest.protocolVersion), "ok": .bool(ok)]
+        if let error { o.setField("error", .string(error)) }
+        if case let .object(fields) = body {
+            for (k, v) in fields where k != "v" && k != "ok" && k != "error" { o.setField(k, v) }
+        }
+        return o
+    }
+
+    public init(ok: Bool, body: JSONValue, error: String?) {
+        self.ok = ok
+        self.body = body
+        self.error = error
+    }
+
+    public init(json: JSONValue) throws(ControlProtocolError) {
+        guard case let .object(o) = json, case let .bool(ok)? = o["ok"] else {
+            throw ControlProtocolError("the reply is not a control protocol reply")
+        }
+        guard case let .int(v)? = o["v"], v == ControlRequest.protocolVersion else {
+            throw ControlProtocolError("the agent speaks another protocol version (\(o["v"]?.jsonText ?? "none"))")
+        }
+        self.ok = ok
+        self.error = o["error"]?.stringValue ?? (ok ? nil : "unspecified error")
+        var body: JSONValue = [:]
+        for (k, v) in o where k != "v" && k != "ok" && k != "error" { body.setField(k, v) }
+        self.body = body
+    }
+}
+
+/// Answers control requests: the agent implements it; tests use a fake.
+public protocol ControlHandler: Sendable {
+    func handle(_ request: ControlRequest) async -> ControlResponse
+}
+
+extension JSONValue {
+    /// Sets `key` on an object (no effect on other values), keeping insertion order.
+    mutating func setField(_ key: String, _ value: JSONValue) {
+        guard case var .object(o) = self else { return }
+        o[key] = value
+        self = .object(o)
+    }
+}
+
+// MARK: - Lines on the wire
+
+extension ControlRequest {
+    /// Decodes one request line (without its newline).
+    public init(line: [UInt8]) throws(ControlProtocolError) {
+        let json: JSONValue
+        do { json = try ControlJSON.parse(line) } catch { throw ControlProtocolError("malformed request: \(error.description)") }
+        try self.init(json: json)
+    }
+
+    /// The request as one line, newline included.
+    public var line: [UInt8] {
+        var out: [UInt8] = []
+        json.encode(into: &out)
+        out.append(UInt8(ascii: "\n"))
+        return out
+    }
+}
+
+extension ControlResponse {
+    /// Decodes one reply line (without its newline).
+    public init(line: [UInt8]) throws(ControlProtocolError) {
+        let json: JSONValue
+        do { json = try ControlJSON.parse(line) } catch { throw ControlProtocolError("the reply is not valid JSON") }
+        try self.init(json: json)
+    }
+
+    /// The reply as one line, newline included.
+    public var line: [UInt8] {
+        var out: [UInt8] = []
+        json.encode(into: &out)
+        out.append(UInt8(ascii: "\n"))
+        return out
+    }
+}

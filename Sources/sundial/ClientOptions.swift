@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import SundialCore
+import SundialRuntime
+
+/// Options shared by the commands that talk to a running agent (`status`, `trigger`, `history`,
+/// `why`, `reload`): how to find its control socket, and how to print the answer.
+struct ClientOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The agent's state directory (default: $SUNDIAL_STATE, else /var/lib/sundial as root, else ./.sundial).", valueName: "DIR"))
+    var state: String?
+
+    @Option(name: .long, help: ArgumentHelp("The agent's control socket (default: STATE/sundial.sock).", valueName: "SOCKET"))
+    var control: String?
+
+    @Option(name: .long, help: "Output format: text or json (the agent's reply, one line).")
+    var format: OutputFormat = .text
+
+    @Option(name: .long, help: ArgumentHelp("Seconds to wait for the agent.", valueName: "SECONDS"))
+    var timeout: Int = 10
+
+    enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
+    var socketPath: String {
+        StateDirectory.socketPath(control: control, state: state, environment: ProcessInfo.processInfo.environment, uid: getuid())
+    }
+
+    /// Sends `request`. Prints the reply as JSON with `--format json`. Exits 3 when no agent
+    /// answers, 1 when the agent answers with an error; otherwise returns the reply's body.
+    func ask(_ request: ControlRequest) async throws -> JSONValue {
+        let client = ControlClient(path: socketPath, timeout: .seconds(max(1, timeout)))
+        let response: ControlResponse
+        do {
+            response = try await client.response(to: request)
+        } catch {
+            printClientError(error.description)
+            throw ExitCode(error.code == .protocolError ? 1 : 3)
+        }
+        if format == .json { print(response.json.jsonText) }
+        guard response.ok else {
+            if format == .text { printClientError(response.error ?? "the agent refused the request") }
+            throw ExitCode(1)
+        }
+        return response.body
+    }
+
+    /// Decodes a reply body, or exits 1 with the reason.
+    func decode<T>(_ body: JSONValue, _ make: (JSONValue) throws(ControlProtocolError) -> T) throws -> T {
+        do { return try make(body) } catch {
+            printClientError("unexpected reply from the agent on \(socketPath): \(error.message)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+func printClientError(_ message: String) {
+    FileHandle.standardError.write(Data("sundial: \(message)\n".utf8))
+}
+
+/// Plain-text tables for the client commands: columns padded to their widest cell.
+enum TextTable {
+    static func render(_ rows: [[String]]) -> String {
+        guard let first = rows.first else { return "" }
+        var widths = [Int](repeating: 0, count: first.count)
+        for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+        return rows.map { row in
+            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}
+
+extension RunSummary {
+    /// `success (exit 0)`, `signal 9`, `running`...
+    var outcomeText: String {
+        guard let outcome else { return "running" }
+        switch outcome {
+        case let .success(code) where code != 0: return "success (exit \(code))"
+        case .success: return "success"
+        case let .failure(code): return "failure (exit \(code))"
+        case let .signal(s): return "signal \(s)"
+        case .timeout: return "timeout"
+        case let .launchFailed(reason): return "launch failed: \(reason)"
+        case .interrupted: return "interrupted"
+        }
+    }
+
+    var durationText: String {
+        guard let finishedAt else { return "-" }
+        let ms = (finishedAt - startedAt).milliseconds
+        return ms < 1000 ? "\(ms)ms" : ms < 60_000 ? "\(ms / 1000).\((ms % 1000) / 100)s" : "\(ms / 60_000)m\((ms % 60_000) / 1000)s"
+    }
+}

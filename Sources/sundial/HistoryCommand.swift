@@ -1,0 +1,33 @@
+import ArgumentParser
+import SundialCore
+import SundialRuntime
+
+/// `sundial history JOB [--limit N]`: the newest runs of a job, newest first.
+struct HistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show the latest runs of a job.")
+
+    @Argument(help: "The job.") var job: String
+    @Option(name: .long, help: "How many runs to show (1 to 1000).") var limit: Int = ControlRequest.defaultHistoryLimit
+    @OptionGroup var client: ClientOptions
+
+    func validate() throws {
+        guard (1...ControlRequest.maxHistoryLimit).contains(limit) else {
+            throw ValidationError("--limit must be from 1 to \(ControlRequest.maxHistoryLimit)")
+        }
+    }
+
+    func run() async throws {
+        let body = try await client.ask(.history(job: job, limit: limit))
+        guard client.format == .text else { return }
+        let report = try client.decode(body, HistoryReport.init(json:))
+        guard !report.runs.isEmpty else {
+            print("\(report.job): no runs recorded")
+            return
+        }
+        var rows = [["STARTED", "RUN", "TRIGGER", "OUTCOME", "ATTEMPTS", "DURATION"]]
+        for r in report.runs {
+            rows.append(["\(r.startedAt)", r.id.rawValue, r.trigger.rawValue, r.outcomeText, String(r.attempts), r.durationText])
+        }
+        print(TextTable.render(rows))
+    }
+}
