@@ -74,6 +74,8 @@ public actor Agent {
     /// Observers of every event (metrics); called on the actor.
     var observers: [@Sendable (Event) -> Void] = []
     var reloadObservers: [@Sendable () -> Void] = []
+    /// Attempts handed to the launcher so far (tests wait for their `run.started`).
+    public private(set) var launchOrders = 0
     /// Active runs by id, for `status`.
     public private(set) var activeRuns: [RunID: ActiveRun] = [:]
     /// Per job, the latest finished run's outcome and time, for `status`.
@@ -240,6 +242,7 @@ public actor Agent {
     }
 
     private func launch(_ order: LaunchOrder) {
+        launchOrders += 1
         activeRuns[order.runID] = ActiveRun(job: order.job.id, attempt: order.attempt, pid: nil, startedAt: clock.wallNow())
         let launcher = self.launcher
         let log = self.log
