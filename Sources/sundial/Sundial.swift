@@ -15,6 +15,7 @@ struct Sundial: AsyncParsableCommand {
             ValidateCommand.self,
             NextCommand.self,
             ExplainCommand.self,
+            SimulateCommand.self,
             StatusCommand.self,
             TriggerCommand.self,
             HistoryCommand.self,
