@@ -12,6 +12,7 @@ extension Agent {
             return
         }
         reloadInFlight = true
+        for o in reloadObservers { o() }
         let load = loadConfiguration
         // Loading (reading, parsing, validating) happens off the actor: a large set must not
         // delay a due fire.

@@ -22,6 +22,10 @@ public struct AgentOptions: Sendable {
     public var watch: WatchMode
     public var resetState: Bool
     public var version: String
+    /// Prometheus text file for node_exporter's textfile collector (`nil`: none).
+    public var metricsFile: String?
+    /// Loopback address to serve `GET /metrics` on (`nil`: none).
+    public var metricsListen: ListenAddress?
 
     public enum WatchMode: String, Sendable, CaseIterable { case auto, poll, off }
 
@@ -40,6 +44,8 @@ public struct AgentOptions: Sendable {
         self.watch = watch
         self.resetState = resetState
         self.version = version
+        self.metricsFile = nil
+        self.metricsListen = nil
     }
 }
 
@@ -182,6 +188,36 @@ public enum AgentHost {
             watcher = w
         }
         defer { watcher?.stop() }
+
+        // Metrics: derived from the event stream, so they can never disagree with the log.
+        var metrics: MetricsExporter?
+        if options.metricsFile != nil || options.metricsListen != nil {
+            let m = MetricsExporter(options: .init(filePath: options.metricsFile, listen: options.metricsListen,
+                                                   registry: .init(version: options.version))) { message in
+                log.log(Event("metrics.error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
+            }
+            do throws(MetricsExporter.StartError) { try m.start() } catch {
+                stderr("sundial: cannot start metrics: \(error)\n")
+                return 1
+            }
+            await agent.addObserver { m.observe($0) }
+            metrics = m
+        }
+        defer { metrics?.stop() }
+
+        // systemd (Type=notify): READY once the configuration is loaded and scheduling has begun,
+        // RELOADING around reloads, STOPPING on shutdown. No-op outside systemd.
+        if let notifier = SystemdNotifier.fromEnvironment() {
+            await agent.addObserver { event in
+                switch event.name {
+                case "agent.stopping": try? notifier.stopping()
+                case "config.loaded", "config.rejected", "config.unchanged":
+                    try? notifier.ready(status: "\(event.name): revision \(event["revision"]?.stringValue ?? event["running_revision"]?.stringValue ?? "")")
+                default: break
+                }
+            }
+            await agent.addReloadObserver { try? notifier.reloading() }
+        }
 
         await agent.start(restored: restored)
         return await agent.waitUntilStopped()
