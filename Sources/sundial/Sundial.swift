@@ -13,6 +13,7 @@ struct Sundial: AsyncParsableCommand {
         subcommands: [
             RunCommand.self,
             ValidateCommand.self,
+            DiffCommand.self,
             NextCommand.self,
             ExplainCommand.self,
             SimulateCommand.self,

@@ -119,9 +119,13 @@ public enum AgentHost {
 
         // Configuration.
         let zones = SystemTimeZones()
+        let calculator = CalendarFireCalculator(zones: zones)
         let paths = options.configPaths.map(absolutePath)
         let load: @Sendable () -> ConfigLoadResult = {
-            zones.reload()  // a tzdata update reaches the agent on the next reload
+            // A tzdata update reaches the agent on the next reload: the zone files are re-read,
+            // and the calculator's parsed schedules (which hold the old rules) are dropped.
+            zones.reload()
+            calculator.invalidateCache()
             return ConfigurationLoading.load(paths: paths, environment: .system(zones: zones))
         }
         let initial = load()
@@ -151,7 +155,7 @@ public enum AgentHost {
         let agent = Agent(
             settings: .init(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
                             version: options.version),
-            jobs: jobs, clock: clock, random: SystemRandom(), calculator: CalendarFireCalculator(zones: zones),
+            jobs: jobs, clock: clock, random: SystemRandom(), calculator: calculator,
             launcher: ProcessRunnerLauncher(runner: runner, masker: masker), log: log, store: store, alarm: timer,
             pid: getpid(), loadConfiguration: load)
         ref.set(agent)
