@@ -142,9 +142,3 @@ public final class AgentHarness: Sendable {
     }
 }
 
-/// A shareable lock around a value (a `Mutex` cannot be captured by escaping closures).
-final class Locked<T: Sendable>: Sendable {
-    private let mutex: Mutex<T>
-    init(_ value: T) { mutex = Mutex(value) }
-    func withLock<R>(_ body: (inout sending T) -> sending R) -> sending R { mutex.withLock(body) }
-}

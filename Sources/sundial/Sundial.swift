@@ -48,7 +48,7 @@ enum Main {
         } catch {
             exitWith(error)
         }
-        if command is RunCommand { AgentHost.blockSignals() }
+        if command is RunCommand { AgentSignals.prepareProcess() }
         guard let asyncCommand = command as? any AsyncParsableCommand else {
             var sync = command
             do { try sync.run() } catch { exitWith(error) }

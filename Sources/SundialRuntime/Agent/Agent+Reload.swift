@@ -46,7 +46,7 @@ extension Agent {
             return
         }
         guard set.revision != jobSet.revision || set != jobSet else {
-            emit(Event("config.unchanged", at: now, level: .debug, ["reason": .string(reason), "revision": .string(set.revision)]))
+            emit(Event("config.unchanged", at: now, level: .info, ["reason": .string(reason), "revision": .string(set.revision)]))
             return
         }
         let old = jobSet

@@ -1,4 +1,5 @@
 import OrderedCollections
+import Synchronization
 import SundialConfig
 import SundialCore
 
@@ -250,13 +251,27 @@ public actor Agent {
         let workdir = settings.jobWorkdir
         let job = order.job.id
         let attempt = order.attempt
+        // Output can arrive before the agent has handled `.launched` (and so before the
+        // scheduler's `run.started`); hold those first lines back so the log reads in order.
+        let early = Locked<(open: Bool, lines: [OutputLine])>((false, []))
         Task {
             let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
-                log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow()))
+                let held = early.withLock { s -> Bool in
+                    guard !s.open, s.lines.count < 1000 else { return false }
+                    s.lines.append(line)
+                    return true
+                }
+                if !held { log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
             }
             if attemptHandle.pid != nil {
                 await self.deliver(.launched(order.runID, attempt: attempt, pid: attemptHandle.pid))
             }
+            let lines = early.withLock { s -> [OutputLine] in
+                s.open = true
+                defer { s.lines = [] }
+                return s.lines
+            }
+            for line in lines { log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
             let completion = await attemptHandle.completion()
             await self.deliver(.finished(order.runID, attempt: attempt, completion))
         }
@@ -317,4 +332,11 @@ public actor Agent {
         ]))
         perform(scheduler.handle(.clockStepped(fromWall: from, toWall: now), at: now))
     }
+}
+
+/// A lock around a value that escaping closures can share (a `Mutex` itself cannot be captured).
+public final class Locked<T: Sendable>: Sendable {
+    private let mutex: Mutex<T>
+    public init(_ value: T) { mutex = Mutex(value) }
+    public func withLock<R>(_ body: (inout sending T) -> sending R) -> sending R { mutex.withLock(body) }
 }

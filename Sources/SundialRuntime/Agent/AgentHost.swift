@@ -53,19 +53,6 @@ public struct AgentOptions: Sendable {
 /// zone database, process runner, wake timer, signals and the config watcher. Thin by
 /// design: every decision lives in the agent and the scheduler.
 public enum AgentHost {
-    /// The signals the agent handles itself. They must be blocked before any thread starts
-    /// (``blockSignals()``), so that the kernel queues them for the signal thread instead of
-    /// killing whichever thread they happen to hit.
-    static let handledSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
-
-    /// Blocks the agent's signals in the calling thread (and so in every thread it starts).
-    /// Call first thing in `main`, before any other thread exists.
-    public static func blockSignals() {
-        var sigs = handledSignals
-        _ = sigs.withUnsafeMutableBufferPointer { sundial_block_signals($0.baseAddress, Int32($0.count)) }
-        sundial_ignore_sigpipe()
-    }
-
     /// Runs the agent until it stops; returns the process exit status (design §4).
     public static func run(_ options: AgentOptions, stderr: @Sendable (String) -> Void) async -> Int32 {
         let clock = SystemClock()
@@ -160,16 +147,24 @@ public enum AgentHost {
             pid: getpid(), loadConfiguration: load)
         ref.set(agent)
 
-        // Signals → inputs.
-        let signals = SignalThread { signal in
-            switch signal {
-            case SIGHUP: ref.deliver(.reload(reason: "SIGHUP"))
-            case SIGTERM: ref.deliver(.shutdown(signal: "SIGTERM"))
-            case SIGINT: ref.deliver(.shutdown(signal: "SIGINT"))
-            default: break
+        // Signals → inputs (blocked in every thread by `AgentSignals.prepareProcess()` in main,
+        // read here from a signalfd).
+        do throws(RunnerError) {
+            let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP])
+            Task {
+                for await signal in listener.signals {
+                    switch signal {
+                    case SIGHUP: ref.deliver(.reload(reason: "SIGHUP"))
+                    case SIGTERM: ref.deliver(.shutdown(signal: "SIGTERM"))
+                    case SIGINT: ref.deliver(.shutdown(signal: "SIGINT"))
+                    default: break
+                    }
+                }
             }
+        } catch {
+            stderr("sundial: cannot listen for signals: \(error)\n")
+            return 1
         }
-        defer { signals?.stop() }
 
         // File changes → the same reload path.
         var watcher: ConfigWatcher?
