@@ -21,6 +21,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "State directory (default: $SUNDIAL_STATE, /var/lib/sundial as root, else ./.sundial).")
     var state: String?
 
+    @Option(help: ArgumentHelp("The control socket for status, trigger, history, why and reload (default: STATE/sundial.sock).", valueName: "SOCKET"))
+    var control: String?
+
+    @Flag(help: "Hold calendar jobs until the kernel reports the clock synchronised (boxes without a real-time clock); intervals run meanwhile.")
+    var holdUntilSynced = false
+
     @Option(help: "Event log file, or - for standard output.")
     var log: String = "-"
 
@@ -69,13 +75,15 @@ struct RunCommand: AsyncParsableCommand {
                 throw ValidationError("name the job files or directories to run (e.g. sundial run examples/quickstart/)")
             }
         }
-        let options = AgentOptions(
+        var options = AgentOptions(
             configPaths: configPaths, stateDirectory: StateDefaults.directory(state),
             logPath: log, logMaxBytes: logMaxBytes, logKeep: logKeep, logLevel: LogLevel(rawValue: logLevel) ?? .info,
             shutdownGraceMs: (try? DurationParser.parseMilliseconds(shutdownGrace)) ?? 30_000,
             debounceMs: (try? DurationParser.parseMilliseconds(debounce)) ?? 250,
             pollIntervalMs: (try? DurationParser.parseMilliseconds(pollInterval)) ?? 2000,
             watch: AgentOptions.WatchMode(rawValue: watch) ?? .auto, resetState: resetState, version: SundialVersion.current)
+        options.controlPath = control
+        options.holdUntilSynced = holdUntilSynced
         let code = await AgentHost.run(options, stderr: { printError($0) })
         if code != 0 { throw ExitCode(code) }
     }

@@ -22,6 +22,10 @@ public struct AgentOptions: Sendable {
     public var watch: WatchMode
     public var resetState: Bool
     public var version: String
+    /// The control socket (`--control`); `nil`: `STATE/sundial.sock`.
+    public var controlPath: String? = nil
+    /// Hold calendar jobs until the kernel says the clock is synchronised (`--hold-until-synced`).
+    public var holdUntilSynced = false
 
     public enum WatchMode: String, Sendable, CaseIterable { case auto, poll, off }
 
@@ -179,6 +183,7 @@ public enum AgentHost {
         }
         defer { watcher?.stop() }
 
+        guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
         await agent.start(restored: restored)
         return await agent.waitUntilStopped()
     }
