@@ -70,6 +70,19 @@ func benchStatusClient(_ args: [String]) throws {
         jobs = report.jobs.count
         _ = clock
     }
+    // Where the time goes: decoding the reply line, and the report, on their own.
+    let line = Array(try client.send(.status).line.dropLast())
+    func ms(_ body: () throws -> Void) rethrows -> Double {
+        var a = timespec(), b = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &a)
+        try body()
+        clock_gettime(CLOCK_MONOTONIC, &b)
+        return Double(b.tv_sec - a.tv_sec) * 1000 + Double(b.tv_nsec - a.tv_nsec) / 1e6
+    }
+    var response: ControlResponse?
+    let parse = try ms { response = try ControlResponse(line: line) }
+    let decode = try ms { _ = try StatusReport(json: response!.body) }
+    print(String(format: "  decoding one reply: JSON %.2f ms, report %.2f ms", parse, decode))
     times.sort()
     func p(_ q: Double) -> String { String(format: "%.2f", times[min(times.count - 1, Int(Double(times.count) * q))]) }
     print("status over the socket: \(jobs) jobs, \(bytes) bytes per reply, \(n) requests: p50 \(p(0.5)) ms, p95 \(p(0.95)) ms, max \(p(1.0)) ms")

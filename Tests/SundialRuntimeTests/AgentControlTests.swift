@@ -280,6 +280,23 @@ struct AgentControlTests {
         _ = await rig.agent.waitUntilStopped()
     }
 
+    @Test func oddRequestsGetErrorRepliesNeverCrashes() async throws {
+        let rig = AgentRig([spec("a")])
+        await rig.agent.start(restored: RestoredState())
+        let odd = ["", String(repeating: "x", count: 70_000), "\u{0}", "a\nb", "'; DROP TABLE runs; --", "\u{1F600}"]
+        for name in odd {
+            for request in [ControlRequest.trigger(job: name), .history(job: name, limit: 1), .history(job: name, limit: 1_000_000),
+                            .history(job: name, limit: -5), .why(job: name)] {
+                let r = await rig.agent.handle(request)
+                #expect(!r.ok && r.error?.hasPrefix("unknown job") == true)
+            }
+        }
+        // A history limit out of range is clamped, not trusted.
+        _ = await rig.agent.trigger("a")
+        let all = try HistoryReport(json: await rig.agent.handle(.history(job: "a", limit: -1)).body)
+        #expect(all.runs.count == 1)
+    }
+
     @Test func theKernelAnswersTheSyncQuestion() {
         // Whatever this machine's state, adjtimex must answer (it needs no privilege).
         #expect(ClockSync.kernelSaysSynchronised() != nil)

@@ -61,7 +61,8 @@ public final class ClockSyncMonitor: Sendable {
             }
         }
         task.withLock { $0 = t }
-        await agent.onStop { [weak self] in self?.stop() }
+        // Held by the agent until it stops (nothing else keeps the monitor).
+        await agent.onStop { self.stop() }
         return true
     }
 
