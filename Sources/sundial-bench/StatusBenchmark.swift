@@ -81,8 +81,20 @@ func benchStatusClient(_ args: [String]) throws {
     }
     var response: ControlResponse?
     let parse = try ms { response = try ControlResponse(line: line) }
-    let decode = try ms { _ = try StatusReport(json: response!.body) }
-    print(String(format: "  decoding one reply: JSON %.2f ms, report %.2f ms", parse, decode))
+    var report: StatusReport?
+    let decode = try ms { report = try StatusReport(json: response!.body) }
+    // What the agent does to answer, besides its queries: the report to JSON to one line.
+    let encode = ms { _ = ControlResponse.success(report!.json).line }
+    print(String(format: "  one reply: decoding JSON %.2f ms, the report %.2f ms; encoding (as the agent does) %.2f ms", parse, decode, encode))
+    // The agent's one query for `status`, on a second connection to its database.
+    let dir = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    var options = SQLiteStateStore.Options()
+    options.checkOnOpen = false
+    let store = try SQLiteStateStore(path: dir + "/state.db", options: options)
+    var queries: [Double] = []
+    for _ in 0..<20 { queries.append(try ms { _ = try store.latestRuns() }) }
+    try store.close()
+    print(String(format: "  the agent's query (latestRuns, %d jobs): median %.2f ms", jobs, queries.sorted()[10]))
     times.sort()
     func p(_ q: Double) -> String { String(format: "%.2f", times[min(times.count - 1, Int(Double(times.count) * q))]) }
     print("status over the socket: \(jobs) jobs, \(bytes) bytes per reply, \(n) requests: p50 \(p(0.5)) ms, p95 \(p(0.95)) ms, max \(p(1.0)) ms")
