@@ -8,7 +8,8 @@ import SundialCore
 /// holding scheduler state: launches, completions, reloads and signals come back in as
 /// ``Input``s through ``deliver(_:)``, so there is no actor re-entrancy to reason about.
 /// The agent decides *when* (it arms a wall-clock alarm for the scheduler's next wake-up and
-/// sleeps; no periodic ticks), the scheduler decides *what*.
+/// sleeps; no periodic ticks, except that an idle agent wakes every 5 minutes to record that it
+/// is alive, which catch-up after a crash relies on), the scheduler decides *what*.
 ///
 /// Everything the agent touches is injected (clock, launcher, alarm, log, store, config
 /// loading), so scenario tests drive the same code on virtual time with fakes.
