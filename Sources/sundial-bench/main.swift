@@ -18,6 +18,8 @@ case "gen-config":
     generateConfig(rest)
 case "watch":
     benchmarkWatch(rest)
+case "reload":
+    await benchmarkReload(rest)
 case "schema":
     SchemaBench.run(rest)
 case "runner-launch": await benchRunnerLaunch(rest)

@@ -13,8 +13,10 @@ struct Sundial: AsyncParsableCommand {
         subcommands: [
             RunCommand.self,
             ValidateCommand.self,
+            DiffCommand.self,
             NextCommand.self,
             ExplainCommand.self,
+            SimulateCommand.self,
             StatusCommand.self,
             TriggerCommand.self,
             HistoryCommand.self,

@@ -54,7 +54,7 @@ struct AgentStateTests {
         try seeded.markAlive(now: Instant(unixSeconds: lastFired + 60))
         try seeded.close()
 
-        let agent = try await AgentProcess.start([s.jobs, "--state", s.state])
+        let agent = try await StdoutAgent.start([s.jobs, "--state", s.state])
         let done = await agent.waitFor { a in
             a.events("run.finished", job: "c-all").count == 3 && a.events("run.finished", job: "c-window").count == 2
                 && a.events("run.finished", job: "c-latest").count == 1 && !a.events("run.skipped", job: "c-none").isEmpty
@@ -99,7 +99,7 @@ struct AgentStateTests {
             """)
         var started: [JSONValue] = []
         for (round, signal) in [SIGTERM, SIGKILL, SIGTERM].enumerated() {
-            let agent = try await AgentProcess.start([s.jobs, "--state", s.state])
+            let agent = try await StdoutAgent.start([s.jobs, "--state", s.state])
             let ran = await agent.waitFor { a in
                 a.events("run.finished", job: "s-none").count >= 1 && a.events("run.finished", job: "s-all").count >= 2
             }
@@ -153,7 +153,7 @@ struct AgentStateTests {
         #expect(refused.stderr.contains("corrupt") || refused.stderr.contains("not a Sundial database"), "\(refused.stderr)")
         #expect(refused.stderr.contains("--reset-state"))
 
-        let agent = try await AgentProcess.start([s.jobs, "--state", s.state, "--reset-state"])
+        let agent = try await StdoutAgent.start([s.jobs, "--state", s.state, "--reset-state"])
         #expect(await agent.waitFor { !$0.events("agent.started").isEmpty }, "\(agent.stderrText)")
         #expect(agent.stderrText.contains("moved the old state database aside to \(s.database).corrupt-"))
         let kept = try FileManager.default.contentsOfDirectory(atPath: s.state).filter { $0.hasPrefix("state.db.corrupt-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
@@ -165,7 +165,7 @@ struct AgentStateTests {
         let s = try Scratch()
         defer { s.remove() }
         try s.write("version: 1\njobs:\n  a: { every: 1h, command: [/bin/true] }\n")
-        let first = try await AgentProcess.start([s.jobs, "--state", s.state])
+        let first = try await StdoutAgent.start([s.jobs, "--state", s.state])
         #expect(await first.waitFor { !$0.events("agent.started").isEmpty })
         let second = try await CLI.run(["run", s.jobs, "--state", s.state], timeout: 20)
         #expect(second.status == 1)
@@ -189,7 +189,7 @@ struct AgentStateTests {
               quick: { command: [/bin/echo, done] }
             """)
         let socket = s.root.appendingPathComponent("ctl.sock").path
-        let agent = try await AgentProcess.start([s.jobs, "--state", s.state, "--control", socket])
+        let agent = try await StdoutAgent.start([s.jobs, "--state", s.state, "--control", socket])
         #expect(await agent.waitFor { !$0.events("agent.started").isEmpty })
         func sundial(_ args: String...) async throws -> CLI.Result { try await CLI.run(args + ["--control", socket]) }
 
@@ -253,8 +253,8 @@ struct AgentStateTests {
               cal: { schedule: "* * * * * *", command: [/bin/true] }
               beat: { every: 1s, command: [/bin/true] }
             """)
-        let synced = try #require(ClockSync.kernelSaysSynchronised())
-        let agent = try await AgentProcess.start([s.jobs, "--state", s.state, "--hold-until-synced"])
+        let synced = try #require(ClockSync.kernelSaysSynchronised() as Bool?)
+        let agent = try await StdoutAgent.start([s.jobs, "--state", s.state, "--hold-until-synced"])
         #expect(await agent.waitFor { $0.events("run.finished", job: "beat").count >= 3 }, "\(agent.stderrText)")
         if synced {
             #expect(agent.events("clock.synced").first?["held_ms"] == .int(0))

@@ -47,7 +47,7 @@ struct CrashLoopTests {
         var started: [Started] = []
         var killedWhileStarting = 0
         for round in 0..<Self.kills {
-            let agent = try await AgentProcess.start([jobs, "--state", state], limit: 30)
+            let agent = try await StdoutAgent.start([jobs, "--state", state], limit: 30)
             // Some kills land during start-up (opening, restoring), most while jobs run.
             let delay = 0.02 + random.nextUnit() * (round % 5 == 0 ? 0.15 : 1.2)
             try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
@@ -60,7 +60,7 @@ struct CrashLoopTests {
             }
         }
         // A last, clean life: restores (recording what was in flight), then stops gracefully.
-        let last = try await AgentProcess.start([jobs, "--state", state], limit: 60)
+        let last = try await StdoutAgent.start([jobs, "--state", state], limit: 60)
         #expect(await last.waitFor { !$0.events("agent.started").isEmpty }, "\(last.stderrText)")
         let status = try await CLI.run(["status", "--state", state])
         #expect(status.status == 0, "\(status.stderr)")

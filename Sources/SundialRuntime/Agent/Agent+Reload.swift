@@ -47,6 +47,7 @@ extension Agent {
         }
         reloadInFlight = true
         reloadsStarted += 1
+        for o in reloadObservers { o() }
         let load = loadConfiguration
         // Loading (reading, parsing, validating) happens off the actor: a large set must not
         // delay a due fire.

@@ -93,6 +93,9 @@ public actor Agent {
     var stopHooks: [@Sendable () -> Void] = []
     /// Observers of every event (metrics); called on the actor.
     var observers: [@Sendable (Event) -> Void] = []
+    var reloadObservers: [@Sendable () -> Void] = []
+    /// Attempts handed to the launcher so far (tests wait for their `run.started`).
+    public private(set) var launchOrders = 0
     /// Active runs by id, for `status`.
     public private(set) var activeRuns: [RunID: ActiveRun] = [:]
     /// Per job, the latest finished run's outcome and time, for `status`.
@@ -126,6 +129,9 @@ public actor Agent {
     /// Adds an observer of every event the agent logs (metrics exporters).
     public func addObserver(_ observer: @escaping @Sendable (Event) -> Void) { observers.append(observer) }
 
+    /// Adds an observer told when a reload begins (systemd's `RELOADING=1`).
+    public func addReloadObserver(_ observer: @escaping @Sendable () -> Void) { reloadObservers.append(observer) }
+
     // MARK: - Lifecycle
 
     /// Starts scheduling: logs `agent.started` and `config.loaded`, restores state, fires
@@ -153,6 +159,9 @@ public actor Agent {
     /// Feeds one input to the scheduler and carries out its decisions.
     public func deliver(_ input: Input) {
         guard phase == .running || phase == .stopping else { return }
+        // Lines lost to a full disk are retried (and counted in `log.dropped`) on every wake,
+        // so a quiet agent still reports its losses once the disk has room again.
+        if log.pendingDroppedLines > 0 { log.retryPending() }
         let now = clock.wallNow()
         detectClockStep(now: now, forced: { if case .clockChanged = input { return true } else { return false } }())
         // Before handling, so that the alarm armed below already counts from this mark.
@@ -330,6 +339,7 @@ public actor Agent {
     }
 
     private func launch(_ order: LaunchOrder) {
+        launchOrders += 1
         activeRuns[order.runID] = ActiveRun(job: order.job.id, attempt: order.attempt, pid: nil, startedAt: clock.wallNow())
         let launcher = self.launcher
         let log = self.log

@@ -26,6 +26,10 @@ public struct AgentOptions: Sendable {
     public var controlPath: String? = nil
     /// Hold calendar jobs until the kernel says the clock is synchronised (`--hold-until-synced`).
     public var holdUntilSynced = false
+    /// Prometheus text file for node_exporter's textfile collector (`nil`: none).
+    public var metricsFile: String?
+    /// Loopback address to serve `GET /metrics` on (`nil`: none).
+    public var metricsListen: ListenAddress?
 
     public enum WatchMode: String, Sendable, CaseIterable { case auto, poll, off }
 
@@ -44,6 +48,8 @@ public struct AgentOptions: Sendable {
         self.watch = watch
         self.resetState = resetState
         self.version = version
+        self.metricsFile = nil
+        self.metricsListen = nil
     }
 }
 
@@ -117,9 +123,13 @@ public enum AgentHost {
 
         // Configuration.
         let zones = SystemTimeZones()
+        let calculator = CalendarFireCalculator(zones: zones)
         let paths = options.configPaths.map(absolutePath)
         let load: @Sendable () -> ConfigLoadResult = {
-            zones.reload()  // a tzdata update reaches the agent on the next reload
+            // A tzdata update reaches the agent on the next reload: the zone files are re-read,
+            // and the calculator's parsed schedules (which hold the old rules) are dropped.
+            zones.reload()
+            calculator.invalidateCache()
             return ConfigurationLoading.load(paths: paths, environment: .system(zones: zones))
         }
         let initial = load()
@@ -149,7 +159,7 @@ public enum AgentHost {
         let agent = Agent(
             settings: .init(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
                             version: options.version),
-            jobs: jobs, clock: clock, random: SystemRandom(), calculator: CalendarFireCalculator(zones: zones),
+            jobs: jobs, clock: clock, random: SystemRandom(), calculator: calculator,
             launcher: ProcessRunnerLauncher(runner: runner, masker: masker), log: log, store: store, alarm: timer,
             pid: getpid(), loadConfiguration: load)
         ref.set(agent)
@@ -182,6 +192,36 @@ public enum AgentHost {
             watcher = w
         }
         defer { watcher?.stop() }
+
+        // Metrics: derived from the event stream, so they can never disagree with the log.
+        var metrics: MetricsExporter?
+        if options.metricsFile != nil || options.metricsListen != nil {
+            let m = MetricsExporter(options: .init(filePath: options.metricsFile, listen: options.metricsListen,
+                                                   registry: .init(version: options.version))) { message in
+                log.log(Event("metrics.error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
+            }
+            do throws(MetricsExporter.StartError) { try m.start() } catch {
+                stderr("sundial: cannot start metrics: \(error)\n")
+                return 1
+            }
+            await agent.addObserver { m.observe($0) }
+            metrics = m
+        }
+        defer { metrics?.stop() }
+
+        // systemd (Type=notify): READY once the configuration is loaded and scheduling has begun,
+        // RELOADING around reloads, STOPPING on shutdown. No-op outside systemd.
+        if let notifier = SystemdNotifier.fromEnvironment() {
+            await agent.addObserver { event in
+                switch event.name {
+                case "agent.stopping": try? notifier.stopping()
+                case "config.loaded", "config.rejected", "config.unchanged":
+                    try? notifier.ready(status: "\(event.name): revision \(event["revision"]?.stringValue ?? event["running_revision"]?.stringValue ?? "")")
+                default: break
+                }
+            }
+            await agent.addReloadObserver { try? notifier.reloading() }
+        }
 
         guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
         await agent.start(restored: restored)
