@@ -21,6 +21,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "State directory (default: $SUNDIAL_STATE, /var/lib/sundial as root, else ./.sundial).")
     var state: String?
 
+    @Option(help: ArgumentHelp("The control socket for status, trigger, history, why and reload (default: STATE/sundial.sock).", valueName: "SOCKET"))
+    var control: String?
+
+    @Flag(help: "Hold calendar jobs until the kernel reports the clock synchronised (boxes without a real-time clock); intervals run meanwhile.")
+    var holdUntilSynced = false
+
     @Option(help: "Event log file, or - for standard output.")
     var log: String = "-"
 
@@ -92,6 +98,8 @@ struct RunCommand: AsyncParsableCommand {
             watch: AgentOptions.WatchMode(rawValue: watch) ?? .auto, resetState: resetState, version: SundialVersion.current)
         options.metricsFile = metricsFile
         options.metricsListen = metricsListen.flatMap { try? ListenAddress(parsing: $0, allowNonLoopback: metricsListenAny) }
+        options.controlPath = control
+        options.holdUntilSynced = holdUntilSynced
         let code = await AgentHost.run(options, stderr: { printError($0) })
         if code != 0 { throw ExitCode(code) }
     }

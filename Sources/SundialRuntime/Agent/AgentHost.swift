@@ -22,6 +22,10 @@ public struct AgentOptions: Sendable {
     public var watch: WatchMode
     public var resetState: Bool
     public var version: String
+    /// The control socket (`--control`); `nil`: `STATE/sundial.sock`.
+    public var controlPath: String? = nil
+    /// Hold calendar jobs until the kernel says the clock is synchronised (`--hold-until-synced`).
+    public var holdUntilSynced = false
     /// Prometheus text file for node_exporter's textfile collector (`nil`: none).
     public var metricsFile: String?
     /// Loopback address to serve `GET /metrics` on (`nil`: none).
@@ -214,6 +218,7 @@ public enum AgentHost {
             await agent.addReloadObserver { try? notifier.reloading() }
         }
 
+        guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
         await agent.start(restored: restored)
         return await agent.waitUntilStopped()
     }
