@@ -76,14 +76,7 @@ struct SimulateCommand: ParsableCommand {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 16)
         func flush() {
-            buffer.withUnsafeBytes { raw in
-                var off = 0
-                while off < raw.count {
-                    let n = write(1, raw.baseAddress! + off, raw.count - off)
-                    if n <= 0 { break }
-                    off += n
-                }
-            }
+            buffer.withUnsafeBytes { writeAll(1, $0) }
             buffer.removeAll(keepingCapacity: true)
         }
         simulator.run(from: start, to: end, reboot: !noReboot) { _, action in
