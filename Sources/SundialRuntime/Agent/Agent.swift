@@ -351,7 +351,9 @@ public actor Agent {
         // Output can arrive before the agent has handled `.launched` (and so before the
         // scheduler's `run.started`); hold those first lines back so the log reads in order.
         let early = Locked<(open: Bool, lines: [OutputLine])>((false, []))
-        Task {
+        // Detached: a task created here would inherit the actor and queue every launch of a
+        // burst behind it; detached, 100 due jobs reach the runner back to back.
+        Task.detached {
             let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
                 let held = early.withLock { s -> Bool in
                     guard !s.open, s.lines.count < 1000 else { return false }
