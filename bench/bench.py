@@ -275,7 +275,11 @@ class Bench:
 
     def cmd(self, key, argv):
         """Records the exact command of a measurement for the report."""
-        shown = shlex.join(a.replace(self.work, "$WORK").replace(ROOT + "/", "") for a in argv)
+        def quote(a):
+            a = a.replace(self.work, "$WORK").replace(ROOT + "/", "")
+            # $WORK stays readable: it is the scratch directory bench/run creates.
+            return a if re.fullmatch(r"[\w$/.,:%=+-]+", a) else shlex.quote(a)
+        shown = " ".join(quote(a) for a in argv)
         self.results["commands"].setdefault(key, shown)
 
     def note(self, text):
@@ -745,8 +749,11 @@ class Bench:
         s1 = late.get("sundial-1")
         p50 = s1["p50_ms"]["median"] if s1 and s1["p50_ms"] else (extra["p50_ms"] if extra and extra["p50_ms"] is not None else None)
         if p50 is not None:
+            shown = f"{p50:.2f} ms" + (" (whole minutes)" if s1 else " (seconds-field fires)")
+            if s1 and extra and extra["p50_ms"] is not None:
+                shown += f"; {extra['p50_ms']:.2f} ms over {extra['samples']} seconds-field fires"
             v.append({"target": f"single-job lateness under {SINGLE_JOB_P50_TARGET_MS:g} ms median",
-                      "measured": f"{p50:.2f} ms", "met": p50 < SINGLE_JOB_P50_TARGET_MS})
+                      "measured": shown, "met": p50 < SINGLE_JOB_P50_TARGET_MS})
         s100, c100 = late.get("sundial-100"), r.get("c_burst", {}).get("100")
         if s100 and c100 and s100["all_started_ms"] and c100["all_started_ms"]:
             a, b = s100["all_started_ms"]["median"], c100["all_started_ms"]["median"]
@@ -835,8 +842,8 @@ def markdown(r):
           f"p50 {extra['p50_ms']:.2f} ms, p99 {extra['p99_ms']:.2f} ms, max {extra['max_ms']:.2f} ms.")
     if late.get("overlapping_slots"):
         w("")
-        w(f"In slot(s) {late['overlapping_slots']} Sundial's burst was still running when cron's began: "
-          "those figures are disturbed.")
+        w(f"In minute slot(s) {late['overlapping_slots']} (numbered from 0) Sundial's 1,000-job burst was still running when cron woke for its single job: that "
+          "cron figure includes the contention; one extra process hardly changes Sundial's burst.")
     w("")
 
     w("### 3. The machine's limits, and Sundial's ratios to them")
