@@ -1,0 +1,959 @@
+#!/usr/bin/python3
+"""Orchestration of `bench/run` (issue 9): Sundial side by side with Debian's cron and the
+machine's physical limits, in one run.
+
+Stdlib only, so that it runs on a fresh Debian machine with nothing but the system's Python.
+`bench/run` (bash) installs what is missing, builds the release binaries and calls this file;
+read that script first. Every process started here goes through `Procs`, which records its pid
+(and start time, so that a recycled pid is never signalled) in WORK/pids: the normal path stops
+them in a `finally`, and `bench/run`'s EXIT trap calls `--cleanup WORK` in case this process
+itself was killed.
+
+Figures are medians over the repetitions with the min-max range. Nothing here fails on a
+timing: a missed target is written down as such. Only a broken set-up (a binary missing, an
+agent that does not start) makes the run fail.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+BEGIN = "<!-- bench/run:begin -->"
+END = "<!-- bench/run:end -->"
+
+# The issue's figures to reach (issues 5 and 9).
+IDLE_RSS_TARGET_MIB = 16.0
+SINGLE_JOB_P50_TARGET_MS = 2.0
+BURST_RATIO_TARGET = 1.5
+LAUNCH_RATIO_TARGET = 0.5
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+# MARK: - Processes
+
+
+def start_time_of(pid):
+    """Field 22 of /proc/PID/stat (start time in clock ticks): with the pid, it names one process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+
+
+class Procs:
+    """Every process the benchmark starts, stopped by pid at the end whatever happens."""
+
+    def __init__(self, work):
+        self.pidfile = os.path.join(work, "pids")
+        self.live = {}
+
+    def start(self, argv, **kw):
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.Popen(argv, **kw)
+        self.live[p.pid] = p
+        with open(self.pidfile, "a") as f:
+            f.write(f"{p.pid} {start_time_of(p.pid)}\n")
+        return p
+
+    def run(self, argv, timeout, **kw):
+        """Runs to completion (killed after `timeout` s); returns (exit code, stdout text)."""
+        kw.setdefault("stdout", subprocess.PIPE)
+        p = self.start(argv, text=True, **kw)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(p, signal.SIGKILL)
+            raise RuntimeError(f"timed out after {timeout} s: {' '.join(argv)}")
+        self.live.pop(p.pid, None)
+        return p.returncode, out or ""
+
+    def stop(self, p, sig=signal.SIGTERM, grace=5.0):
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, sig)
+                p.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait()
+            except ProcessLookupError:
+                pass
+        self.live.pop(p.pid, None)
+
+    def stop_all(self):
+        for p in list(self.live.values()):
+            self.stop(p, grace=3.0)
+
+
+def cleanup(work):
+    """For bench/run's EXIT trap: stops what a killed orchestrator left running, by pid."""
+    path = os.path.join(work, "pids")
+    if not os.path.exists(path):
+        return
+    for line in open(path):
+        pid, started = line.split()
+        pid = int(pid)
+        if start_time_of(pid) != started:
+            continue
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            for _ in range(30):
+                if start_time_of(pid) != started:
+                    break
+                time.sleep(0.1)
+            else:
+                continue
+            break
+
+
+# MARK: - /proc sampling and statistics
+
+
+def sample(pid):
+    """RSS, peak RSS, anonymous memory, CPU seconds and context switches summed over all threads."""
+    s = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "VmHWM", "RssAnon", "Threads"):
+                s[k] = int(v.split()[0])
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    s["cpu_s"] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    s["tasks"] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        vol = invol = 0
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches"):
+                        vol = int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches"):
+                        invol = int(line.split()[1])
+        except OSError:
+            continue  # a thread that ended meanwhile
+        s["tasks"][tid] = (vol, invol)
+    return s
+
+
+def switches(before, after):
+    """Context switches during a window, per thread: a thread started in the window counts in
+    full; one that ended in it is lost (its counters go with it), so this is a lower bound."""
+    vol = invol = 0
+    for tid, (v, i) in after["tasks"].items():
+        v0, i0 = before["tasks"].get(tid, (0, 0))
+        vol += v - v0
+        invol += i - i0
+    ended = len(set(before["tasks"]) - set(after["tasks"]))
+    return vol, invol, ended
+
+
+def pct(values, p):
+    """Nearest-rank percentile."""
+    v = sorted(values)
+    if not v:
+        return None
+    k = max(0, min(len(v) - 1, int(round(p / 100 * len(v) + 0.5)) - 1))
+    return v[k]
+
+
+def agg(values):
+    """Median with range over repetitions."""
+    v = [x for x in values if x is not None]
+    if not v:
+        return None
+    return {"median": statistics.median(v), "min": min(v), "max": max(v), "n": len(v)}
+
+
+def fmt(a, digits=1, unit=""):
+    if a is None:
+        return "—"
+    if not isinstance(a, dict):
+        return f"{a:,.{digits}f}{unit}"
+    m = f"{a['median']:,.{digits}f}"
+    if a["n"] > 1 and (a["min"] != a["max"]):
+        return f"{m}{unit} [{a['min']:,.{digits}f}–{a['max']:,.{digits}f}]"
+    return f"{m}{unit}"
+
+
+def loadavg():
+    return os.getloadavg()[0]
+
+
+# MARK: - The agent's log
+
+
+def events(path):
+    out = []
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    return out
+
+
+def parse_ts(s):
+    return datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def wait_event(path, name, count=1, timeout=120.0, proc=None):
+    """Waits until the log holds `count` events named `name`; returns the last one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [e for e in events(path) if e.get("event") == name]
+        if len(found) >= count:
+            return found[count - 1]
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"the agent exited ({proc.returncode}) before {name}; log: {path}")
+        time.sleep(0.005)
+    raise RuntimeError(f"no {name} event within {timeout} s in {path}")
+
+
+def read_stamps(path):
+    """The stamp program's lines: id -> start time (seconds since the epoch, ns resolution)."""
+    stamps = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) == 2:
+                    stamps.setdefault(parts[0], []).append(float(parts[1]))
+    except OSError:
+        pass
+    return stamps
+
+
+def lateness_stats(starts, target, n):
+    """p50/p99/max lateness and time until all started (ms) of one burst due at `target`."""
+    lat = sorted((t - target) * 1000 for t in starts)
+    return {
+        "n": n, "started": len(lat), "missing": n - len(lat),
+        "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": lat[-1] if lat else None,
+        "all_started_ms": lat[-1] if len(lat) == n else None,
+        "first_ms": lat[0] if lat else None,
+    }
+
+
+# MARK: - The benchmark
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.work = args.work
+        self.bin = args.bin
+        self.sundial = os.path.join(self.bin, "sundial")
+        self.sbench = os.path.join(self.bin, "sundial-bench")
+        self.procs = Procs(self.work)
+        self.reps = 1 if self.quick else 3
+        self.results = {"mode": "quick" if self.quick else "full", "commands": {}, "notes": []}
+        self.t_start = time.monotonic()
+        self.cron_ok = False
+
+    def cmd(self, key, argv):
+        """Records the exact command of a measurement for the report."""
+        def quote(a):
+            a = a.replace(self.work, "$WORK").replace(ROOT + "/", "")
+            # $WORK stays readable: it is the scratch directory bench/run creates.
+            return a if re.fullmatch(r"[\w$/.,:%=+-]+", a) else shlex.quote(a)
+        shown = " ".join(quote(a) for a in argv)
+        self.results["commands"].setdefault(key, shown)
+
+    def note(self, text):
+        log("note: " + text)
+        self.results["notes"].append(text)
+
+    # -- setup
+
+    def machine(self):
+        def first(path, key):
+            try:
+                for line in open(path):
+                    if line.startswith(key):
+                        return line.split(":", 1)[1].strip()
+            except OSError:
+                return None
+        def version(argv):
+            try:
+                return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip().splitlines()[0]
+            except Exception:
+                return None
+        def dpkg(name):
+            return version(["dpkg-query", "-W", "-f=${Version}", name])
+        try:
+            commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True,
+                                    text=True).stdout.strip()
+        except Exception:
+            commit = "unknown"
+        mem_kb = int(first("/proc/meminfo", "MemTotal").split()[0])
+        self.results["machine"] = {
+            "cpu": first("/proc/cpuinfo", "model name"), "cpus": os.cpu_count(),
+            "memory_gib": round(mem_kb / 1048576, 1), "kernel": platform.release(),
+            "os": (open("/etc/debian_version").read().strip() if os.path.exists("/etc/debian_version") else platform.platform()),
+            "swift": version(["swift", "--version"]) if shutil.which("swift") else None,
+            "cron": dpkg("cron"), "gcc": version(["gcc", "--version"]), "python": platform.python_version(),
+        }
+        self.results["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        self.results["commit"] = commit
+        self.results["load_start"] = loadavg()
+
+    def compile_tools(self):
+        tools = os.path.join(self.work, "tools")
+        os.makedirs(tools, exist_ok=True)
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.stamp = os.path.join(tools, "stamp")
+        self.limits = os.path.join(tools, "limits")
+        # Static: no dynamic loader in the measured start-up. Falls back to dynamic if libc.a is missing.
+        for argv in (["gcc", "-O2", "-static", "-o", self.stamp, os.path.join(here, "stamp.c")],
+                     ["gcc", "-O2", "-o", self.stamp, os.path.join(here, "stamp.c")]):
+            if subprocess.run(argv).returncode == 0:
+                self.results["stamp_static"] = "-static" in argv
+                break
+        else:
+            raise RuntimeError("cannot compile bench/stamp.c")
+        if subprocess.run(["gcc", "-O2", "-o", self.limits, os.path.join(here, "limits.c")]).returncode != 0:
+            raise RuntimeError("cannot compile bench/limits.c")
+
+    def check_cron(self):
+        """cron runs in a private mount namespace with its own crontab, cron.d, spool and /run
+        (for its pid file) bound over the machine's, so several instances run at once and the
+        machine's own crontabs are neither read nor touched."""
+        if not os.path.exists("/usr/sbin/cron"):
+            self.note("Debian's cron is not installed: cron columns are empty")
+            return
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "--", "true"], capture_output=True)
+        if r.returncode != 0:
+            self.note("cannot create a mount namespace (unshare): cron columns are empty")
+            return
+        self.cron_ok = True
+
+    def start_cron(self, name, lines):
+        d = os.path.join(self.work, "cron", name)
+        for sub in ("cron.d", "spool", "run"):
+            os.makedirs(os.path.join(d, sub), exist_ok=True)
+        os.chmod(os.path.join(d, "cron.d"), 0o755)
+        with open(os.path.join(d, "crontab"), "w") as f:
+            f.write("SHELL=/bin/sh\nMAILTO=\"\"\n")
+        with open(os.path.join(d, "cron.d", "bench"), "w") as f:
+            f.write("MAILTO=\"\"\n" + "".join(l + "\n" for l in lines))
+        os.chmod(os.path.join(d, "cron.d", "bench"), 0o644)
+        os.chmod(os.path.join(d, "crontab"), 0o644)
+        script = ('mount --bind "$1/cron.d" /etc/cron.d && mount --bind "$1/crontab" /etc/crontab && '
+                  'mount --bind "$1/spool" /var/spool/cron/crontabs && mount --bind "$1/run" /run && '
+                  'exec /usr/sbin/cron -f -L 0')
+        argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", script, "sh", d]
+        self.cmd("cron", argv)
+        return self.procs.start(argv, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TZ": "UTC"},
+                                stdout=open(os.path.join(d, "out.log"), "w"), stderr=subprocess.STDOUT)
+
+    def start_agent(self, name, config, extra=()):
+        d = os.path.join(self.work, "agents", name)
+        os.makedirs(d, exist_ok=True)
+        logf = os.path.join(d, "events.log")
+        argv = [self.sundial, "run", config, "--state", os.path.join(d, "state"), "--log", logf, *extra]
+        self.cmd("agent", argv)
+        t0 = time.time()
+        p = self.procs.start(argv, stdout=open(os.path.join(d, "stdout"), "w"), stderr=subprocess.STDOUT, cwd=d)
+        return p, logf, t0
+
+    def gen_config(self, name, jobs, files, not_due=True):
+        d = os.path.join(self.work, "configs", name)
+        if not os.path.exists(d):
+            os.makedirs(os.path.dirname(d), exist_ok=True)  # gen-config creates only the last level
+            argv = [self.sbench, "gen-config", d, str(jobs), str(files)] + (["--not-due"] if not_due else [])
+            self.cmd("gen-config", argv)
+            rc, out = self.procs.run(argv, timeout=120)
+            if rc != 0:
+                raise RuntimeError(f"gen-config failed: {out}")
+        return d
+
+    # -- 3. physical limits
+
+    def phase_limits(self):
+        log("physical limits: fork+exec loop, clock_nanosleep, stamp start-up, C launch bursts")
+        n_fork = 500 if self.quick else 2000
+        n_sleep = 200 if self.quick else 500
+        n_start = 100 if self.quick else 300
+        forks, sleeps_p50, sleeps_p99, startup_p50, startup_p99 = [], [], [], [], []
+        for _ in range(self.reps):
+            argv = [self.limits, "forkloop", str(n_fork)]
+            self.cmd("forkloop", argv)
+            rc, out = self.procs.run(argv, timeout=120)
+            forks.append(float(out.strip()))
+            argv = [self.limits, "sleeplat", str(n_sleep)]
+            self.cmd("sleeplat", argv)
+            rc, out = self.procs.run(argv, timeout=120)
+            lat = [int(x) / 1000 for x in out.split()]
+            sleeps_p50.append(pct(lat, 50))
+            sleeps_p99.append(pct(lat, 99))
+            sfile = os.path.join(self.work, f"startup-{len(forks)}.txt")
+            argv = [self.limits, "startup", str(n_start), self.stamp, sfile]
+            self.cmd("startup", argv)
+            rc, out = self.procs.run(argv, timeout=120)
+            stamps = read_stamps(sfile)
+            cost = []
+            for line in out.split("\n"):
+                if line.strip():
+                    i, t0 = line.split()
+                    if i in stamps:
+                        cost.append((stamps[i][0] - float(t0)) * 1e6)
+            startup_p50.append(pct(cost, 50))
+            startup_p99.append(pct(cost, 99))
+        self.results["limits"] = {
+            "fork_exec_per_s": agg(forks), "nanosleep_p50_us": agg(sleeps_p50), "nanosleep_p99_us": agg(sleeps_p99),
+            "stamp_startup_p50_us": agg(startup_p50), "stamp_startup_p99_us": agg(startup_p99),
+            "n_fork": n_fork, "n_sleep": n_sleep, "n_startup": n_start,
+        }
+        bursts = {}
+        for n in self.burst_sizes():
+            runs = []
+            for r in range(self.reps):
+                out = os.path.join(self.work, f"cburst-{n}-{r}.txt")
+                target = int(time.time()) + 2
+                argv = [self.limits, "burst", str(target), str(n), self.stamp, out]
+                self.cmd("burst", argv)
+                self.procs.run(argv, timeout=120)
+                starts = [t for ts in read_stamps(out).values() for t in ts]
+                runs.append(lateness_stats(starts, target, n))
+            bursts[str(n)] = self.summarise_runs(runs)
+        self.results["c_burst"] = bursts
+
+    def burst_sizes(self):
+        return [1, 100] if self.quick else [1, 100, 1000]
+
+    @staticmethod
+    def summarise_runs(runs):
+        out = {"runs": runs}
+        for k in ("p50_ms", "p99_ms", "max_ms", "all_started_ms", "first_ms"):
+            out[k] = agg([r[k] for r in runs])
+        out["missing"] = sum(r["missing"] for r in runs)
+        return out
+
+    # -- Sundial's own launch benchmark
+
+    def phase_runner_launch(self):
+        log("sundial-bench runner-launch")
+        n = "300" if self.quick else "2000"
+        serial, cloop, inflight = [], [], []
+        for _ in range(self.reps):
+            argv = [self.sbench, "runner-launch", n, "4"]
+            self.cmd("runner-launch", argv)
+            rc, out = self.procs.run(argv, timeout=300)
+            m = re.search(r"one at a time:\s+(\d+) /s", out)
+            c = re.search(r"fork\+exec\+waitpid loop:\s+(\d+) /s", out)
+            f = re.search(r"\d+ in flight:\s+(\d+) /s", out)
+            if not m:
+                raise RuntimeError("runner-launch printed no rate:\n" + out)
+            serial.append(float(m.group(1)))
+            cloop.append(float(c.group(1)) if c else None)
+            inflight.append(float(f.group(1)) if f else None)
+        self.results["runner_launch"] = {"serial_per_s": agg(serial), "in_process_fork_loop_per_s": agg(cloop),
+                                         "four_in_flight_per_s": agg(inflight), "n": int(n)}
+
+    # -- 5. validation
+
+    def phase_validate(self):
+        log("sundial validate: 10,000 jobs in 100 files")
+        d = self.gen_config("validate-10000", 10000, 100, not_due=False)
+        wall, rss, cpu = [], [], []
+        for r in range(self.reps):
+            tfile = os.path.join(self.work, f"validate-time-{r}")
+            argv = ["/usr/bin/time", "-f", "%e %M %U %S", "-o", tfile, self.sundial, "validate", d]
+            self.cmd("validate", argv)
+            rc, out = self.procs.run(argv, timeout=300)
+            if rc != 0:
+                raise RuntimeError(f"sundial validate failed ({rc}): {out[-2000:]}")
+            e, m, u, s = open(tfile).read().split()[-4:]
+            wall.append(float(e))
+            rss.append(int(m) / 1024)
+            cpu.append(float(u) + float(s))
+        self.results["validate"] = {"jobs": 10000, "files": 100, "wall_s": agg(wall), "max_rss_mib": agg(rss),
+                                    "cpu_s": agg(cpu)}
+
+    # -- 4. load and reload
+
+    def phase_load(self):
+        log("start-up with 10,000 jobs")
+        d = self.gen_config("idle-10000", 10000, 100)
+        start, rss, hwm, anon = [], [], [], []
+        for r in range(self.reps):
+            p, logf, t0 = self.start_agent(f"load-{r}", d)
+            e = wait_event(logf, "config.loaded", proc=p)
+            start.append((parse_ts(e["ts"]) - t0) * 1000)
+            time.sleep(1.0)
+            s = sample(p.pid)
+            rss.append(s["VmRSS"] / 1024)
+            hwm.append(s["VmHWM"] / 1024)
+            anon.append(s.get("RssAnon", 0) / 1024)
+            self.procs.stop(p)
+        self.results["load"] = {"jobs": 10000, "files": 100, "startup_ms": agg(start), "rss_mib": agg(rss),
+                                "peak_rss_mib": agg(hwm), "anon_mib": agg(anon)}
+
+        log("reload of a 1,000-job set")
+        d = os.path.join(self.work, "configs", "reload-1000")
+        shutil.copytree(self.gen_config("reload-src", 1000, 10), d)
+        p, logf, _ = self.start_agent("reload", d)
+        wait_event(logf, "config.loaded", proc=p)
+        target = os.path.join(d, "jobs-0000.yaml")
+        original = open(target).read()
+        watch, hup = [], []
+        loads = 1
+        reps = 3 if self.quick else 5
+        for r in range(reps):
+            for how in ("watch", "sighup"):
+                time.sleep(0.8)  # past the watcher's debounce of the previous change
+                text = original.replace("Generated job 0 of file 0", f"Generated job 0 of file 0, {how} {r}")
+                tmp = target + ".tmp"
+                with open(tmp, "w") as f:
+                    f.write(text)
+                t0 = time.time()
+                os.rename(tmp, target)  # atomic, as config management writes files
+                if how == "sighup":
+                    os.kill(p.pid, signal.SIGHUP)
+                loads += 1
+                e = wait_event(logf, "config.loaded", count=loads, timeout=30, proc=p)
+                if e.get("changed") != ["job-0-0"]:
+                    self.note(f"reload {how} {r}: unexpected change set {e.get('changed')}")
+                (watch if how == "watch" else hup).append((parse_ts(e["ts"]) - t0) * 1000)
+        time.sleep(0.8)
+        self.procs.stop(p)
+        self.cmd("reload-sighup", ["kill", "-HUP", "PID"])
+        self.results["reload"] = {"jobs": 1000, "files": 10, "debounce_ms": 250,
+                                  "file_change_ms": agg(watch), "sighup_ms": agg(hup), "samples": reps}
+
+    # -- 1. idle footprint
+
+    def cron_idle_lines(self, n):
+        """n entries that are not due during the benchmark: a day of the month 10 days away."""
+        dom = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10)).day
+        dom = min(dom, 28)
+        return [f"{i % 60} {(i // 60) % 24} {dom} * * root /bin/true --job idle-{i}" for i in range(n)]
+
+    def phase_idle(self):
+        window = 10.0 if self.quick else 60.0
+        sizes = [10, 1000, 10000]
+        log(f"idle footprint: {sizes} jobs, {window:.0f} s window, {self.reps} repetition(s), all side by side")
+        configs = {n: self.gen_config(f"idle-{n}", n, max(1, n // 100)) for n in sizes}
+        raw = {f"{who}-{n}": [] for n in sizes for who in ("sundial", "cron")}
+        for r in range(self.reps):
+            procs = {}
+            for n in sizes:
+                procs[f"sundial-{n}"] = self.start_agent(f"idle-{n}-{r}", configs[n])
+                if self.cron_ok:
+                    procs[f"cron-{n}"] = (self.start_cron(f"idle-{n}-{r}", self.cron_idle_lines(n)), None, None)
+            for key, (p, logf, _) in procs.items():
+                if logf:
+                    wait_event(logf, "config.loaded", proc=p)
+            time.sleep(2.0 if self.quick else 5.0)
+            before = {k: sample(p.pid) for k, (p, _, _) in procs.items()}
+            t0 = time.monotonic()
+            time.sleep(window)
+            after = {k: sample(p.pid) for k, (p, _, _) in procs.items()}
+            elapsed = time.monotonic() - t0
+            for k, (p, logf, _) in procs.items():
+                a, b = after[k], before[k]
+                vcs, nvcs, ended = switches(b, a)
+                runs = sum(1 for e in events(logf) if e.get("event") == "run.started") if logf else 0
+                raw[k].append({
+                    "rss_mib": a["VmRSS"] / 1024, "anon_mib": a.get("RssAnon", 0) / 1024, "cpu_s": a["cpu_s"] - b["cpu_s"],
+                    "vcs": vcs, "nvcs": nvcs, "threads": a.get("Threads"), "threads_ended": ended,
+                    "window_s": elapsed, "runs_started": runs,
+                })
+                if runs:
+                    self.note(f"idle {k}: {runs} run(s) started although no job should be due")
+            for p, _, _ in procs.values():
+                self.procs.stop(p)
+        out = {"window_s": window, "raw": raw}
+        for k, runs in raw.items():
+            if runs:
+                out[k] = {m: agg([x[m] for x in runs]) for m in ("rss_mib", "anon_mib", "cpu_s", "vcs", "nvcs", "threads")}
+        self.results["idle"] = out
+
+    # -- 2. lateness
+
+    def lateness_plan(self):
+        """Minute slots: in each, Sundial's jobs fire at :00.000 and cron's (same minute) run from
+        about :01, when cron wakes. Pairs are chosen so that one scheduler's burst is normally
+        over before the other's begins (three minutes per repetition instead of six); Sundial's
+        1,000 may outlast a second, so it shares its minute with cron's single job, and every
+        slot is checked for overlap."""
+        if self.quick:
+            return [[("sundial", 100), ("cron", 1)]]
+        slot = [[("sundial", 1), ("cron", 1000)], [("sundial", 100), ("cron", 100)], [("sundial", 1000), ("cron", 1)]]
+        return [s for _ in range(self.reps) for s in slot]
+
+    def phase_lateness(self):
+        plan = self.lateness_plan()
+        if not self.cron_ok:
+            plan = [[x for x in s if x[0] == "sundial"] for s in plan]
+        now = time.time()
+        first = (int(now) // 60 + 1) * 60
+        if first - now < 25:
+            first += 60
+        log(f"lateness: {len(plan)} minute slot(s) from {time.strftime('%H:%M', time.gmtime(first))} UTC; "
+            f"Sundial-only seconds-field runs of one job until then")
+        self.extra_single_job(first - 18)
+        per = {}
+        overlaps = []
+        for k, slot in enumerate(plan):
+            target = first + 60 * k
+            res = self.run_slot(k, slot, target)
+            for (who, n), stats in res.items():
+                per.setdefault(f"{who}-{n}", []).append(stats)
+            s_end = [v["last_abs"] for (w, _), v in res.items() if w == "sundial" and v.get("last_abs")]
+            c_start = [v["first_abs"] for (w, _), v in res.items() if w == "cron" and v.get("first_abs")]
+            if s_end and c_start and s_end[0] > c_start[0]:
+                overlaps.append(k)
+                self.note(f"lateness slot {k}: Sundial's burst was still running when cron's began")
+        out = {}
+        for key, runs in per.items():
+            for r in runs:
+                r.pop("first_abs", None)
+                r.pop("last_abs", None)
+            out[key] = self.summarise_runs(runs)
+        out["overlapping_slots"] = overlaps
+        self.results["lateness"] = out
+
+    def run_slot(self, k, slot, target):
+        tm = time.gmtime(target)
+        while time.time() < target - 15:
+            time.sleep(0.2)
+        started = []
+        files = {}
+        for who, n in slot:
+            out = os.path.join(self.work, f"late-{k}-{who}-{n}.txt")
+            files[(who, n)] = out
+            if who == "sundial":
+                d = os.path.join(self.work, "configs", f"late-{k}")
+                os.makedirs(d, exist_ok=True)
+                with open(os.path.join(d, "jobs.yaml"), "w") as f:
+                    f.write("version: 1\njobs:\n")
+                    for i in range(n):
+                        f.write(f"  stamp-{i}:\n    schedule: \"{tm.tm_min} {tm.tm_hour} * * *\"\n    timezone: UTC\n"
+                                f"    command: [{self.stamp}, \"{i}\", {out}]\n")
+                p, logf, _ = self.start_agent(f"late-{k}", d)
+                wait_event(logf, "config.loaded", proc=p)
+                started.append((who, n, p, logf))
+            else:
+                lines = [f"{tm.tm_min} {tm.tm_hour} * * * root {self.stamp} {i} {out}" for i in range(n)]
+                started.append((who, n, self.start_cron(f"late-{k}", lines), None))
+        if time.time() > target - 2:
+            self.note(f"lateness slot {k}: the schedulers started only {target - time.time():.1f} s before the minute")
+        deadline = target + (20 if self.quick else 40)
+        while time.time() < deadline:
+            if all(sum(len(v) for v in read_stamps(files[(w, n)]).values()) >= n for w, n, _, _ in started):
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+        res = {}
+        for who, n, p, logf in started:
+            starts = [t for ts in read_stamps(files[(who, n)]).values() for t in ts]
+            st = lateness_stats(starts, target, n)
+            st["first_abs"] = min(starts) if starts else None
+            st["last_abs"] = max(starts) if starts else None
+            if logf:
+                sched = {e.get("scheduled_for") for e in events(logf) if e.get("event") == "run.started"}
+                if sched and {parse_ts(s) for s in sched} != {float(target)}:
+                    self.note(f"lateness slot {k}: run.started scheduled_for {sorted(sched)} is not the minute")
+            if st["missing"]:
+                self.note(f"lateness slot {k}: {who} started {st['started']} of {n} jobs")
+            res[(who, n)] = st
+            self.procs.stop(p, grace=10.0)
+        return res
+
+    def extra_single_job(self, until):
+        """A Sundial-only job every 2 s (a seconds-field schedule) until `until`: more samples of
+        single-job lateness than whole minutes allow."""
+        if until - time.time() < 6:
+            return
+        d = os.path.join(self.work, "configs", "late-extra")
+        os.makedirs(d, exist_ok=True)
+        out = os.path.join(self.work, "late-extra.txt")
+        with open(os.path.join(d, "jobs.yaml"), "w") as f:
+            f.write(f"version: 1\njobs:\n  stamp:\n    schedule: \"*/2 * * * * *\"\n    timezone: UTC\n"
+                    f"    command: [{self.stamp}, \"x\", {out}]\n")
+        p, logf, _ = self.start_agent("late-extra", d)
+        wait_event(logf, "config.loaded", proc=p)
+        while time.time() < until:
+            time.sleep(0.2)
+        self.procs.stop(p)
+        sched = sorted(parse_ts(e["scheduled_for"]) for e in events(logf) if e.get("event") == "run.started")
+        lat = []
+        for t in sorted(read_stamps(out).get("x", [])):
+            before = [s for s in sched if s <= t]
+            if before:
+                lat.append((t - before[-1]) * 1000)
+        self.results["lateness_extra"] = {"schedule": "*/2 * * * * *", "samples": len(lat),
+                                          "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99),
+                                          "max_ms": max(lat) if lat else None}
+
+    # -- everything
+
+    def run(self):
+        self.machine()
+        self.compile_tools()
+        self.check_cron()
+        phases = [self.phase_limits, self.phase_runner_launch, self.phase_validate, self.phase_load,
+                  self.phase_idle, self.phase_lateness]
+        timings = {}
+        for ph in phases:
+            t = time.monotonic()
+            ph()
+            timings[ph.__name__] = round(time.monotonic() - t, 1)
+        self.results["phase_seconds"] = timings
+        self.results["load_end"] = loadavg()
+        self.results["total_seconds"] = round(time.monotonic() - self.t_start, 1)
+        self.results["verdicts"] = self.verdicts()
+        return self.results
+
+    def verdicts(self):
+        r = self.results
+        v = []
+        idle = r.get("idle", {})
+        s1k, c1k = idle.get("sundial-1000"), idle.get("cron-1000")
+        if s1k:
+            sv = s1k["vcs"]["median"]
+            cv = c1k["vcs"]["median"] if c1k else None
+            v.append({"target": "idle wake-ups below cron's (1,000 jobs, voluntary context switches per window)",
+                      "measured": f"Sundial {sv:.0f}, cron {cv:.0f}" if cv is not None else f"Sundial {sv:.0f}, cron not measured",
+                      "met": (sv < cv) if cv is not None else None})
+            rss = s1k["rss_mib"]["median"]
+            ratio = f" ({rss / c1k['rss_mib']['median']:.1f}× cron's {c1k['rss_mib']['median']:.1f} MiB)" if c1k else ""
+            v.append({"target": f"idle RSS under {IDLE_RSS_TARGET_MIB:.0f} MiB with 1,000 jobs",
+                      "measured": f"{rss:.1f} MiB{ratio}", "met": rss < IDLE_RSS_TARGET_MIB})
+        late = r.get("lateness", {})
+        extra = r.get("lateness_extra")
+        s1 = late.get("sundial-1")
+        p50 = s1["p50_ms"]["median"] if s1 and s1["p50_ms"] else (extra["p50_ms"] if extra and extra["p50_ms"] is not None else None)
+        if p50 is not None:
+            shown = f"{p50:.2f} ms" + (" (whole minutes)" if s1 else " (seconds-field fires)")
+            if s1 and extra and extra["p50_ms"] is not None:
+                shown += f"; {extra['p50_ms']:.2f} ms over {extra['samples']} seconds-field fires"
+            v.append({"target": f"single-job lateness under {SINGLE_JOB_P50_TARGET_MS:g} ms median",
+                      "measured": shown, "met": p50 < SINGLE_JOB_P50_TARGET_MS})
+        s100, c100 = late.get("sundial-100"), r.get("c_burst", {}).get("100")
+        if s100 and c100 and s100["all_started_ms"] and c100["all_started_ms"]:
+            a, b = s100["all_started_ms"]["median"], c100["all_started_ms"]["median"]
+            v.append({"target": f"100 simultaneous jobs all started within {BURST_RATIO_TARGET}× the C loop's time",
+                      "measured": f"{a:.1f} ms vs {b:.1f} ms = {a / b:.2f}×", "met": a <= BURST_RATIO_TARGET * b})
+        rl, lim = r.get("runner_launch"), r.get("limits")
+        if rl and lim:
+            a, b = rl["serial_per_s"]["median"], lim["fork_exec_per_s"]["median"]
+            v.append({"target": "launch rate at least half the C fork+exec loop's",
+                      "measured": f"{a:,.0f}/s vs {b:,.0f}/s = {a / b:.2f}×", "met": a >= LAUNCH_RATIO_TARGET * b})
+        return v
+
+
+# MARK: - Report
+
+
+def markdown(r):
+    m = r["machine"]
+    L = []
+    w = L.append
+    quick = r["mode"] == "quick"
+    w("## Side by side: Sundial, Debian's cron and the machine's limits (`bench/run`)")
+    w("")
+    w(f"Generated by `bench/run{' --quick' if quick else ''}` on {r['date']} at commit `{r['commit']}`, "
+      f"in {r['total_seconds'] / 60:.1f} min. Machine: {m['cpus']} × {m['cpu']}, {m['memory_gib']} GiB, "
+      f"Linux {m['kernel']}, Debian {m['os']}, {m['swift']}, cron {m['cron']}, Python {m['python']}. "
+      f"1-minute load average {r['load_start']:.2f} at the start, {r['load_end']:.2f} at the end "
+      "(the machine is shared with other builds: wall-clock figures under load are pessimistic). "
+      f"Each figure is the median of {1 if quick else 3} repetitions, with [min–max] where they differ. "
+      "Raw figures: `docs/benchmarks.json`.")
+    w("")
+    w("### Figures to reach (issues 5 and 9)")
+    w("")
+    w("| target | measured | |")
+    w("| --- | --- | --- |")
+    for v in r["verdicts"]:
+        verdict = "met" if v["met"] else ("**NOT MET**" if v["met"] is False else "not measured")
+        w(f"| {v['target']} | {v['measured']} | {verdict} |")
+    w("")
+
+    idle = r.get("idle")
+    if idle:
+        win = idle["window_s"]
+        w(f"### 1. Idle footprint: jobs loaded, none due, {win:.0f} s window")
+        w("")
+        w("Both schedulers run at the same time, three sizes each. Wake-ups are voluntary context switches "
+          "summed over all threads (`/proc/PID/task/*/status`) during the window; CPU is user + system time "
+          "during the window; RSS is `VmRSS` at its end, of which `RssAnon` is the process's own memory "
+          "(the rest is file-backed pages of the binary and shared libraries).")
+        w("")
+        w("| jobs | scheduler | RSS MiB | of which anonymous MiB | CPU s | wake-ups | threads |")
+        w("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+        for n in (10, 1000, 10000):
+            for who in ("sundial", "cron"):
+                x = idle.get(f"{who}-{n}")
+                if x:
+                    w(f"| {n:,} | {'Sundial' if who == 'sundial' else 'cron'} | {fmt(x['rss_mib'])} | {fmt(x['anon_mib'])} | "
+                      f"{fmt(x['cpu_s'], 2)} | {fmt(x['vcs'], 0)} | {fmt(x['threads'], 0)} |")
+        w("")
+
+    late = r.get("lateness", {})
+    cb = r.get("c_burst", {})
+    lim = r.get("limits", {})
+    w("### 2. Lateness: N jobs due at the same whole minute")
+    w("")
+    w("Lateness runs from the scheduled instant to the job's own first instruction: each job is `stamp ID FILE`, "
+      "a static C program that reads `CLOCK_REALTIME` first thing in `main` and appends it to a file with one "
+      "`write(2)`. Its own start-up cost (fork + exec + libc start, measured from a C parent) is "
+      f"{fmt(lim.get('stamp_startup_p50_us'), 0, ' µs')} median, p99 {fmt(lim.get('stamp_startup_p99_us'), 0, ' µs')}; "
+      "it is part of every figure below, the C loop's too. The C loop is the limit: it sleeps with "
+      "`clock_nanosleep(TIMER_ABSTIME)` to the instant, then `fork`s and `exec`s the N stamps without waiting. "
+      "cron wakes about one second after each minute by design (`sleep` to second 1), which is its lateness.")
+    w("")
+    w("| N | scheduler | p50 ms | p99 ms | max ms | all N started, ms | not started |")
+    w("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
+    for n in (1, 100, 1000):
+        for who, name, src in (("c", "C fork+exec loop (limit)", cb.get(str(n))), ("sundial", "Sundial", late.get(f"sundial-{n}")),
+                               ("cron", "cron", late.get(f"cron-{n}"))):
+            if src:
+                w(f"| {n:,} | {name} | {fmt(src['p50_ms'], 2)} | {fmt(src['p99_ms'], 2)} | {fmt(src['max_ms'], 2)} | "
+                  f"{fmt(src['all_started_ms'], 1)} | {src['missing']} |")
+    extra = r.get("lateness_extra")
+    if extra and extra["samples"]:
+        w("")
+        w(f"Sundial alone, one job on a seconds-field schedule (`{extra['schedule']}`), {extra['samples']} fires: "
+          f"p50 {extra['p50_ms']:.2f} ms, p99 {extra['p99_ms']:.2f} ms, max {extra['max_ms']:.2f} ms.")
+    if late.get("overlapping_slots"):
+        w("")
+        w(f"In minute slot(s) {late['overlapping_slots']} (numbered from 0) Sundial's 1,000-job burst was still running when cron woke for its single job: that "
+          "cron figure includes the contention; one extra process hardly changes Sundial's burst.")
+    w("")
+
+    w("### 3. The machine's limits, and Sundial's ratios to them")
+    w("")
+    rl = r.get("runner_launch", {})
+    w("| what | figure | Sundial | ratio |")
+    w("| --- | ---: | ---: | ---: |")
+    fe = lim.get("fork_exec_per_s")
+    if fe and rl:
+        w(f"| launches per second: C `fork`+`exec`+`waitpid` of `/bin/true` vs Sundial's runner one at a time "
+          f"(`sundial-bench runner-launch`) | {fmt(fe, 0, '/s')} | {fmt(rl['serial_per_s'], 0, '/s')} | "
+          f"{rl['serial_per_s']['median'] / fe['median']:.2f}× |")
+        if rl.get("four_in_flight_per_s"):
+            w(f"| Sundial's runner, 4 runs in flight | | {fmt(rl['four_in_flight_per_s'], 0, '/s')} | "
+              f"{rl['four_in_flight_per_s']['median'] / fe['median']:.2f}× |")
+    ns = lim.get("nanosleep_p50_us")
+    s1 = late.get("sundial-1")
+    if ns:
+        w(f"| `clock_nanosleep(TIMER_ABSTIME)` wake-up lateness p50 / p99 | {fmt(ns, 0, ' µs')} / "
+          f"{fmt(lim.get('nanosleep_p99_us'), 0, ' µs')} | | |")
+    c1 = cb.get("1")
+    if s1 and c1 and s1["p50_ms"] and c1["p50_ms"]:
+        w(f"| one job due: C sleep + fork + exec vs Sundial, p50 lateness | {fmt(c1['p50_ms'], 2, ' ms')} | "
+          f"{fmt(s1['p50_ms'], 2, ' ms')} | {s1['p50_ms']['median'] / c1['p50_ms']['median']:.1f}× |")
+    for n in (100, 1000):
+        s, c = late.get(f"sundial-{n}"), cb.get(str(n))
+        if s and c and s["all_started_ms"] and c["all_started_ms"]:
+            w(f"| {n:,} jobs due: time until all started, C loop vs Sundial | {fmt(c['all_started_ms'], 1, ' ms')} | "
+              f"{fmt(s['all_started_ms'], 1, ' ms')} | {s['all_started_ms']['median'] / c['all_started_ms']['median']:.2f}× |")
+    w("")
+
+    ld, rlo, va = r.get("load"), r.get("reload"), r.get("validate")
+    w("### 4. Load and reload; 5. validation")
+    w("")
+    w("| what | figure |")
+    w("| --- | ---: |")
+    if ld:
+        w(f"| start-up to `config.loaded`, 10,000 jobs in 100 files (from `exec`, fresh state) | {fmt(ld['startup_ms'], 0, ' ms')} |")
+        w(f"| RSS 1 s after loading 10,000 jobs (anonymous; peak) | {fmt(ld['rss_mib'])} MiB ({fmt(ld['anon_mib'])}; "
+          f"{fmt(ld['peak_rss_mib'])}) |")
+    if rlo:
+        w(f"| reload of a 1,000-job set after an atomic file rewrite, to `config.loaded` (includes the {rlo['debounce_ms']} ms "
+          f"debounce), {rlo['samples']} samples | {fmt(rlo['file_change_ms'], 0, ' ms')} |")
+        w(f"| reload of the same set on SIGHUP, to `config.loaded` | {fmt(rlo['sighup_ms'], 0, ' ms')} |")
+    if va:
+        w(f"| `sundial validate` of 10,000 jobs in 100 files: wall (CPU) | {fmt(va['wall_s'], 2, ' s')} ({fmt(va['cpu_s'], 2, ' s')}) |")
+        w(f"| `sundial validate` peak RSS | {fmt(va['max_rss_mib'])} MiB |")
+    w("")
+    if r["notes"]:
+        w("Notes from the run: " + "; ".join(r["notes"]) + ".")
+        w("")
+    w("<details><summary>Exact commands</summary>")
+    w("")
+    w("```")
+    w("bench/run" + (" --quick" if quick else "") + "   # builds with `swift build -c release`, then:")
+    for k, c in r["commands"].items():
+        w(f"{c}")
+    w("```")
+    w("")
+    w("</details>")
+    return "\n".join(L)
+
+
+def write_report(results, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "benchmarks.json"), "w") as f:
+        json.dump(results, f, indent=1, sort_keys=True)
+    md_path = os.path.join(out_dir, "benchmarks.md")
+    section = BEGIN + "\n" + markdown(results) + "\n" + END
+    text = open(md_path).read() if os.path.exists(md_path) else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + section + tail
+    else:
+        # First time: after the page's introduction, before the first section.
+        i = text.find("\n## ")
+        text = (text[:i + 1] + section + "\n\n" + text[i + 1:]) if i >= 0 else (text.rstrip() + "\n\n" + section + "\n")
+    with open(md_path, "w") as f:
+        f.write(text)
+    log(f"wrote {md_path} and benchmarks.json")
+
+
+def main():
+    ap = argparse.ArgumentParser(description="bench/run's orchestration; run bench/run, not this file")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
+    ap.add_argument("--out")
+    ap.add_argument("--cleanup", action="store_true", help="stop what a killed run left behind, then exit")
+    args = ap.parse_args()
+    if args.cleanup:
+        cleanup(args.work)
+        return 0
+    out = args.out or (os.path.join(ROOT, ".build", "bench") if args.quick else os.path.join(ROOT, "docs"))
+    bench = Bench(args)
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        results = bench.run()
+    finally:
+        bench.procs.stop_all()
+    write_report(results, out)
+    for v in results["verdicts"]:
+        log(f"{'met      ' if v['met'] else 'NOT MET  '} {v['target']}: {v['measured']}")
+    log(f"done in {results['total_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
