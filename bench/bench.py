@@ -898,7 +898,7 @@ def markdown(r):
     w("<details><summary>Exact commands</summary>")
     w("")
     w("```")
-    w("bench/run" + (" --quick" if quick else "") + "   # builds with `swift build -c release`, then:")
+    w("bench/run" + (" --quick" if quick else "") + "   # builds with `swift build -c release --static-swift-stdlib`, then:")
     for k, c in r["commands"].items():
         w(f"{c}")
     w("```")
