@@ -5,6 +5,6 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-int sundial_accept_cloexec_nonblock(int fd) {
+int sundial_accept_nonblocking(int fd) {
     return accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 }

@@ -219,11 +219,12 @@ public enum CrontabImport {
                 }
                 fields.append(w)
             }
-            for (i, f) in fields.enumerated() {
-                if let message = CronFieldCheck.check(String(f), field: CronFieldCheck.Field.allCases[i]) { return .failure(message) }
-            }
             schedule = fields.joined(separator: " ")
         }
+        // The loader's check (the time engine's parser plus "never fires"): the same problems,
+        // in the same words, as `sundial validate` would report for the converted file.
+        // (`@reboot` has no calendar times, so it is not checked: it is valid as it is.)
+        if schedule != "@reboot", let problem = CronSyntax.check(schedule) { return .failure(problem.message) }
         var user: String?
         if system {
             guard let u = word() else { return .failure("missing user and command (system crontab format: schedule, user, command)") }

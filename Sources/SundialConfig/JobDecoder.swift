@@ -17,7 +17,6 @@ struct JobDecoder {
     static let mergedMaps: Set<String> = ["env", "retry", "output", "dst"]
 
     mutating func decode(id: JobID, idLocation: SourceLocation, node: YAMLNode, defaults: YAMLNode?) -> JobSpec? {
-        let before = diagnostics.count
         let fields = Self.merge(job: node, defaults: defaults)
 
         var command: CommandSpec = .argv([])
@@ -107,7 +106,9 @@ struct JobDecoder {
             if let v = o["max_bytes"].flatMap(int) { job.output.maxBytes = v }
         }
         if let n = fields["secrets"]?.first { job.secrets = strings(n) }
-        return diagnostics[before...].contains { $0.severity == .error } ? nil : job
+        // Returned even when a value was wrong (the set is invalid anyway), so that the checks
+        // across jobs (unknown `needs`, cycles) still run and every problem is reported at once.
+        return job
     }
 
     /// Field name → the nodes that set it, defaults first. Plain keys use the last node only

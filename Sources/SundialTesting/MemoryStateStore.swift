@@ -30,7 +30,8 @@ public final class MemoryStateStore: StateStore {
         state.withLock { s in
             let inFlight = s.runs.values.filter { $0.finishedAt == nil }
                 .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
-                .map { RunRecord(id: $0.id, job: $0.job, trigger: $0.trigger, scheduledFor: $0.scheduledFor, startedAt: $0.startedAt) }
+                .map { RunRecord(id: $0.id, job: $0.job, trigger: $0.trigger, scheduledFor: $0.scheduledFor, startedAt: $0.startedAt,
+                                attempt: max(1, $0.attempts)) }
             return RestoredState(lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen)
         }
     }

@@ -18,6 +18,8 @@ case "gen-config":
     generateConfig(rest)
 case "watch":
     benchmarkWatch(rest)
+case "reload":
+    await benchmarkReload(rest)
 case "schema":
     SchemaBench.run(rest)
 case "runner-launch": await benchRunnerLaunch(rest)
@@ -29,6 +31,8 @@ case "state":
     try stateBenchmark(rest)
 case "state-crash-writer":
     try stateCrashWriter(rest)
+case "seed-status": try seedStatusState(rest)
+case "status-client": try benchStatusClient(rest)
 default:
     print("usage: sundial-bench NAME [ARGS...]; see docs/benchmarks.md for the names and their commands")
 }

@@ -34,14 +34,14 @@ struct ImportCrontabCommand: ParsableCommand {
         do {
             bytes = try file == "-" ? FileSystem.read("/dev/stdin", limit: Self.sizeLimit) : FileSystem.read(file, limit: Self.sizeLimit)
         } catch {
-            printError("sundial: \(error)")
+            printError("sundial: \(error)\n")
             throw ExitCode(1)
         }
         let name = file == "-" ? "<stdin>" : file
         let result = CrontabImport.convert(String(decoding: bytes, as: UTF8.self),
                                            options: .init(system: system, user: user, fileName: name))
         print(result.yaml, terminator: "")
-        for p in result.problems { printError(p.description) }
+        for p in result.problems { printError(p.description + "\n") }
         if !result.problems.isEmpty { throw ExitCode(1) }
     }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import ArgumentParser
+import SundialConfig
 import SundialCore
 import SundialRuntime
 
@@ -23,7 +24,7 @@ struct NextCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "A configured job's id (not available yet: use --cron).")
+    @Argument(help: "A configured job's id (with the PATHs that define it), instead of --cron.")
     var job: String?
 
     @Argument(help: "Config files or directories holding JOB.")
@@ -49,8 +50,8 @@ struct NextCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let job {
-            CronErrorReport.printError("error: 'sundial next \(job)' (a configured job) is not available yet; use 'sundial next --cron EXPR'")
-            throw ExitCode(2)
+            try nextOfConfiguredJob(job)
+            return
         }
         guard let cron else {
             CronErrorReport.printError("error: missing --cron EXPR (e.g. sundial next --cron '30 2 * * *' --count 3)")
@@ -106,6 +107,61 @@ struct NextCommand: AsyncParsableCommand {
         var out = ""
         for fire in schedule.next(after: start, count: count) {
             out += RFC3339.format(fire, utcOffsetSeconds: zone.utcOffset(at: fire)) + "\n"
+        }
+        print(out, terminator: "")
+    }
+
+    /// `sundial next JOB PATH...`: the next fires of a configured job, in its own zone.
+    func nextOfConfiguredJob(_ id: String) throws {
+        guard (1...10_000).contains(count) else {
+            CronErrorReport.printError("error: --count must be between 1 and 10000")
+            throw ExitCode(2)
+        }
+        guard !paths.isEmpty else {
+            CronErrorReport.printError("error: name the job files or directories that define '\(id)'")
+            throw ExitCode(2)
+        }
+        let zones = SystemTimeZones()
+        let loaded = ConfigurationLoading.load(paths: paths, environment: .system(zones: zones))
+        guard loaded.isValid, let set = loaded.jobSet else {
+            CronErrorReport.printError(DiagnosticFormatter(format: .text, sources: loaded.sources).render(loaded.diagnostics))
+            throw ExitCode(1)
+        }
+        guard let job = set.jobs[id] else {
+            let hint = DidYouMean.hint(id, from: set.jobs.keys.elements).map { "; \($0)" } ?? ""
+            CronErrorReport.printError("error: no job '\(id)' in \(paths.joined(separator: " "))\(hint)")
+            throw ExitCode(1)
+        }
+        let start: Instant
+        if let after {
+            do { start = try RFC3339.parse(after).instant } catch {
+                CronErrorReport.printError("error: --after '\(after)': \(error.description)")
+                throw ExitCode(1)
+            }
+        } else {
+            start = Self.now()
+        }
+        switch job.schedule {
+        case .manual:
+            CronErrorReport.printError("error: job '\(id)' has no schedule: it runs when its needs are met or when triggered")
+            throw ExitCode(1)
+        case .reboot:
+            CronErrorReport.printError("error: job '\(id)' runs at @reboot: it has no calendar times")
+            throw ExitCode(1)
+        default:
+            break
+        }
+        if case .every(_, nil) = job.schedule {
+            CronErrorReport.printError("note: '\(id)' has no offset, so its fires count from the agent's start; shown as if it started at \(RFC3339.format(start, utcOffsetSeconds: 0))")
+        }
+        let zone = (try? zones.rules(named: job.timezone)) ?? .utc
+        let calculator = CalendarFireCalculator(zones: zones)
+        var out = ""
+        var t = start
+        for _ in 0..<count {
+            guard let fire = calculator.nextFire(of: job, after: t, anchor: start) else { break }
+            out += RFC3339.format(fire, utcOffsetSeconds: zone.utcOffset(at: fire)) + "\n"
+            t = fire
         }
         print(out, terminator: "")
     }

@@ -21,6 +21,12 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "State directory (default: $SUNDIAL_STATE, /var/lib/sundial as root, else ./.sundial).")
     var state: String?
 
+    @Option(help: ArgumentHelp("The control socket for status, trigger, history, why and reload (default: STATE/sundial.sock).", valueName: "SOCKET"))
+    var control: String?
+
+    @Flag(help: "Hold calendar jobs until the kernel reports the clock synchronised (boxes without a real-time clock); intervals run meanwhile.")
+    var holdUntilSynced = false
+
     @Option(help: "Event log file, or - for standard output.")
     var log: String = "-"
 
@@ -48,6 +54,15 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Move a corrupt state database aside and start with empty state.")
     var resetState = false
 
+    @Option(help: "Write Prometheus metrics to this file (for node_exporter's textfile collector).")
+    var metricsFile: String?
+
+    @Option(help: "Serve Prometheus metrics on this loopback address, e.g. 127.0.0.1:9464.")
+    var metricsListen: String?
+
+    @Flag(help: "Allow --metrics-listen on a non-loopback address.")
+    var metricsListenAny = false
+
     func validate() throws {
         for (name, value) in [("--shutdown-grace", shutdownGrace), ("--debounce", debounce), ("--poll-interval", pollInterval)] {
             do throws(DurationParser.ParseError) { _ = try DurationParser.parseMilliseconds(value) } catch {
@@ -56,6 +71,11 @@ struct RunCommand: AsyncParsableCommand {
         }
         guard LogLevel(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be debug, info, warn or error") }
         guard AgentOptions.WatchMode(rawValue: watch) != nil else { throw ValidationError("--watch must be auto, poll or off") }
+        if let metricsListen {
+            do throws(ListenAddress.ParseError) { _ = try ListenAddress(parsing: metricsListen, allowNonLoopback: metricsListenAny) } catch {
+                throw ValidationError("--metrics-listen: \(error.description)")
+            }
+        }
         guard logKeep >= 0, logMaxBytes >= 4096 else { throw ValidationError("--log-max-bytes must be at least 4096 and --log-keep not negative") }
     }
 
@@ -69,13 +89,17 @@ struct RunCommand: AsyncParsableCommand {
                 throw ValidationError("name the job files or directories to run (e.g. sundial run examples/quickstart/)")
             }
         }
-        let options = AgentOptions(
+        var options = AgentOptions(
             configPaths: configPaths, stateDirectory: StateDefaults.directory(state),
             logPath: log, logMaxBytes: logMaxBytes, logKeep: logKeep, logLevel: LogLevel(rawValue: logLevel) ?? .info,
             shutdownGraceMs: (try? DurationParser.parseMilliseconds(shutdownGrace)) ?? 30_000,
             debounceMs: (try? DurationParser.parseMilliseconds(debounce)) ?? 250,
             pollIntervalMs: (try? DurationParser.parseMilliseconds(pollInterval)) ?? 2000,
             watch: AgentOptions.WatchMode(rawValue: watch) ?? .auto, resetState: resetState, version: SundialVersion.current)
+        options.metricsFile = metricsFile
+        options.metricsListen = metricsListen.flatMap { try? ListenAddress(parsing: $0, allowNonLoopback: metricsListenAny) }
+        options.controlPath = control
+        options.holdUntilSynced = holdUntilSynced
         let code = await AgentHost.run(options, stderr: { printError($0) })
         if code != 0 { throw ExitCode(code) }
     }

@@ -13,8 +13,10 @@ struct Sundial: AsyncParsableCommand {
         subcommands: [
             RunCommand.self,
             ValidateCommand.self,
+            DiffCommand.self,
             NextCommand.self,
             ExplainCommand.self,
+            SimulateCommand.self,
             StatusCommand.self,
             TriggerCommand.self,
             HistoryCommand.self,
@@ -46,7 +48,7 @@ enum Main {
         } catch {
             exitWith(error)
         }
-        if command is RunCommand { AgentHost.blockSignals() }
+        if command is RunCommand { AgentSignals.prepareProcess() }
         guard let asyncCommand = command as? any AsyncParsableCommand else {
             var sync = command
             do { try sync.run() } catch { exitWith(error) }

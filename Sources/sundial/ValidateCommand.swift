@@ -48,15 +48,3 @@ struct ValidateCommand: ParsableCommand {
 
 extension DiagnosticFormat: ExpressibleByArgument {}
 
-/// Writes to standard error, unbuffered, without Foundation.
-func printError(_ text: String) {
-    var text = text
-    text.withUTF8 { buf in
-        var off = 0
-        while off < buf.count {
-            let n = write(2, buf.baseAddress! + off, buf.count - off)
-            if n <= 0 { break }
-            off += n
-        }
-    }
-}

@@ -68,7 +68,7 @@ struct NextCommandTests {
         (["next", "--cron", "* * * * *", "--dst-overlap", "second"], 2, "--dst-overlap must be first, last or both"),
         (["next", "--cron", "* * * * *", "--count", "0"], 2, "--count"),
         (["next"], 2, "missing --cron"),
-        (["next", "dump-db", "jobs/"], 2, "not available yet"),
+        (["next", "dump-db", "/nonexistent/jobs/"], 1, "no such file or directory"),
         (["explain", "61 * * * *"], 1, "minute 61 is out of range 0-59"),
     ] as [([String], Int32, String)])
     func errors(_ args: [String], _ status: Int32, _ fragment: String) async throws {

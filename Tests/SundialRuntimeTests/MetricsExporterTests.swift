@@ -6,7 +6,7 @@ import Testing
 
 /// A blocking HTTP client over loopback with a hard receive/send timeout, so a server bug
 /// fails the test instead of hanging it.
-func httpExchange(port: UInt16, request: [UInt8], timeoutSeconds: Int = 5) throws -> String {
+fileprivate func httpExchange(port: UInt16, request: [UInt8], timeoutSeconds: Int = 5) throws -> String {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     #expect(fd >= 0)
     defer { close(fd) }
@@ -31,17 +31,17 @@ func httpExchange(port: UInt16, request: [UInt8], timeoutSeconds: Int = 5) throw
     return String(decoding: out, as: UTF8.self)
 }
 
-func get(_ port: UInt16, _ path: String, method: String = "GET") throws -> String {
+fileprivate func get(_ port: UInt16, _ path: String, method: String = "GET") throws -> String {
     try httpExchange(port: port, request: Array("\(method) \(path) HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n".utf8))
 }
 
-func metricsTemporaryDirectory() -> String {
+fileprivate func metricsTempDir() -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sundial-metrics-\(UUID().uuidString)").path
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }
 
-let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 1_767_225_600),
+fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 1_767_225_600),
                            ["job": "backup", "run_id": "R1", "attempt": 1, "outcome": "success", "exit_code": 0, "signal": nil, "duration_ms": 1500])
 
 @Suite(.timeLimit(.minutes(1))) struct MetricsExporterTests {
@@ -115,7 +115,7 @@ let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 1_767_225_60
     }
 
     @Test func writesTheFileAtomicallyOnStartOnChangeAndOnStop() throws {
-        let dir = metricsTemporaryDirectory()
+        let dir = metricsTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/sundial.prom"
         // A long interval: only start(), writeFileNow() and stop() write in this test.
@@ -141,7 +141,7 @@ let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 1_767_225_60
     }
 
     @Test func rewritesTheFileEveryIntervalWhenChanged() throws {
-        let dir = metricsTemporaryDirectory()
+        let dir = metricsTempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/sundial.prom"
         let exporter = try MetricsExporter(filePath: path, listen: nil, version: "1", writeInterval: .milliseconds(20))
@@ -180,7 +180,7 @@ let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 1_767_225_60
     }
 }
 
-final class ErrorLog: @unchecked Sendable { // guarded by `lock`
+fileprivate final class ErrorLog: @unchecked Sendable { // guarded by `lock`
     private let lock = NSLock()
     private var _messages: [String] = []
     func append(_ m: String) { lock.lock(); _messages.append(m); lock.unlock() }

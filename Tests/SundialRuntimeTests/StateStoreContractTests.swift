@@ -174,4 +174,23 @@ struct StateStoreContractTests {
         try store.apply([.runStarted(r), .runStarted(RunRecord(id: rid(1), job: "a", trigger: .manual, scheduledFor: nil, startedAt: at(9)))])
         #expect(try store.restore().inFlight == [r])
     }
+
+    /// A run restored as in flight carries its latest attempt, so the scheduler records it
+    /// `interrupted` under that attempt and retries with the next one (a crash loop uses up
+    /// the attempts instead of retrying attempt 2 forever).
+    @Test(arguments: StoreKind.allCases)
+    func restoredRunsCarryTheirLatestAttempt(kind: StoreKind) throws {
+        let (store, done) = try kind.make()
+        defer { done() }
+        let launched = RunRecord(id: rid(1), job: "a", trigger: .schedule, scheduledFor: at(1), startedAt: at(1))
+        let never = RunRecord(id: rid(2), job: "b", trigger: .manual, scheduledFor: nil, startedAt: at(2))
+        try store.apply([.runStarted(launched), .runStarted(never)])
+        try store.apply([.attemptStarted(runID: launched.id, attempt: 1, pid: 10, at: at(1))])
+        try store.apply([.attemptFinished(runID: launched.id, attempt: 1, outcome: .failure(exitCode: 1), at: at(3), durationMs: 2000)])
+        try store.apply([.attemptStarted(runID: launched.id, attempt: 2, pid: nil, at: at(5))])
+        try store.flush()
+        let restored = try store.restore().inFlight
+        #expect(restored.map(\.id) == [launched.id, never.id])
+        #expect(restored.map(\.attempt) == [2, 1])
+    }
 }

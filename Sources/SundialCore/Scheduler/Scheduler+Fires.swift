@@ -10,7 +10,7 @@ extension Scheduler {
         guard slots[slot].occupied else { return }
         let box = slots[slot].box
         let timing = slots[slot].timing
-        let armable = timing == .wall || timing == .monotonic
+        let armable = (timing == .wall && !calendarHeld) || timing == .monotonic
         arm(slot: slot, fire: armable ? calculator.nextFire(of: box.spec, after: after, anchor: anchor) : nil, now: now)
     }
 
@@ -23,8 +23,8 @@ extension Scheduler {
         slots[slot].timerSeq = nil
         let box = slots[slot].box
         let timing = slots[slot].timing
-        guard lifecycle == .running, box.spec.enabled, !slots[slot].removed, timing == .wall || timing == .monotonic,
-              let fire
+        guard lifecycle == .running, box.spec.enabled, !slots[slot].removed,
+              (timing == .wall && !calendarHeld) || timing == .monotonic, let fire
         else { return }
         var due = fire
         if box.spec.jitterMs > 0, fire > now {

@@ -29,6 +29,9 @@ import HeapModule
 ///   the required outcome (a later failing run un-meets it). Only jobs without a schedule log
 ///   `upstream` (transitively, once per job); a scheduled job with unmet needs logs `needs`
 ///   when its fire comes.
+/// - `holdCalendar(true)` (`--hold-until-synced` on a box whose clock is not synchronised yet)
+///   leaves wall-clock jobs unarmed; intervals counted from the start keep running. The
+///   release arms them as a start would, so what was missed follows `catchup`.
 /// - `.fired` is persisted for the newest consumed instant of each handling (the store keeps
 ///   the maximum per job); the ledger gets one `planned` entry per run, skip, or missed summary.
 public struct Scheduler: Sendable {
@@ -50,6 +53,10 @@ public struct Scheduler: Sendable {
     var runs: [RunID: RunState] = [:]
     /// Per job, the latest scheduled instant consumed (restored on start).
     var lastFired: [JobID: Instant] = [:]
+    /// `holdCalendar(true)`: wall-clock jobs are not armed (``SchedulerEvent/holdCalendar(_:)``).
+    var calendarHeld = false
+    /// The previous agent's last sign of life, kept from `start` for a release of the hold.
+    var restoredLastSeen: Instant?
     var timers = Heap<Timer>()
     var staleTimers = 0
     var seq: UInt64 = 0
@@ -86,6 +93,7 @@ public struct Scheduler: Sendable {
         case let .trigger(job): trigger(job, now: now)
         case let .clockStepped(from, to): clockStepped(byMs: to.unixMillis &- from.unixMillis, now: now)
         case let .shutdown(graceMs): shutdown(graceMs: graceMs, now: now)
+        case let .holdCalendar(held): holdCalendar(held, now: now)
         }
         if lifecycle == .running { fireDue(now: now) }
         compactTimersIfNeeded()
@@ -129,6 +137,7 @@ public struct Scheduler: Sendable {
         guard lifecycle == .idle else { return }
         lifecycle = .running
         anchor = now
+        restoredLastSeen = restored.lastSeen
         for (job, instant) in restored.lastFired { lastFired[job] = instant }
         for record in restored.inFlight.sorted(by: { $0.id < $1.id }) { restoreInterrupted(record, now: now) }
         for slot in slots.indices {
@@ -138,7 +147,24 @@ public struct Scheduler: Sendable {
             case .reboot:
                 if reboot { decideFire(slot: slot, scheduledFor: now, trigger: .schedule, now: now) }
             case .monotonic: arm(slot: slot, after: now, now: now)
-            case .wall: arm(slot: slot, after: catchupLowerBound(job: js.spec.id, restored: restored) ?? now, now: now)
+            case .wall: arm(slot: slot, after: catchupLowerBound(job: js.spec.id, lastSeen: restored.lastSeen) ?? now, now: now)
+            }
+        }
+    }
+
+    /// Holds or releases the wall-clock jobs (``SchedulerEvent/holdCalendar(_:)``). A release
+    /// arms every wall-clock job that is not armed from where a start would have: what was
+    /// missed since its last consumed instant follows its `catchup` (the fires did not run, and
+    /// the clock that now says so is trusted).
+    mutating func holdCalendar(_ held: Bool, now: Instant) {
+        guard held != calendarHeld else { return }
+        calendarHeld = held
+        for slot in slots.indices {
+            guard case let js = slots[slot], js.occupied, js.timing == .wall else { continue }
+            if held {
+                disarm(slot: slot)
+            } else if js.timerSeq == nil, lifecycle == .running {
+                arm(slot: slot, after: catchupLowerBound(job: js.spec.id, lastSeen: restoredLastSeen) ?? now, now: now)
             }
         }
     }
@@ -147,8 +173,8 @@ public struct Scheduler: Sendable {
     /// last consumed instant, but not before the previous agent was last seen alive (minus the
     /// late tolerance, in case it died while handling a fire), so the weeks a job spent
     /// disabled or absent from the config are not "missed".
-    func catchupLowerBound(job: JobID, restored: RestoredState) -> Instant? {
-        let seen = restored.lastSeen.map { Instant(unixMillis: $0.unixMillis &- options.lateToleranceMs) }
+    func catchupLowerBound(job: JobID, lastSeen: Instant?) -> Instant? {
+        let seen = lastSeen.map { Instant(unixMillis: $0.unixMillis &- options.lateToleranceMs) }
         switch (lastFired[job], seen) {
         case let (f?, s?): return max(f, s)
         case let (f?, nil): return f

@@ -28,4 +28,10 @@ public enum SchedulerEvent: Sendable, Hashable {
     /// SIGTERM/SIGINT: stop firing, terminate active attempts with `graceMs` (`--shutdown-grace`)
     /// and answer ``SchedulerAction/shutdownComplete`` once the last one has been recorded.
     case shutdown(graceMs: Int64)
+    /// `--hold-until-synced`: while `true`, jobs on the wall clock (`schedule`, `at`, `every`
+    /// with `offset`) are not armed, because the clock they would read is not trusted yet;
+    /// intervals counted from the agent's start, `@reboot`, needs and manual runs go on.
+    /// Releasing (`false`) arms them as a start would, so fires missed while the agent was
+    /// down follow `catchup`. May come before `start` (the agent holds from its first moment).
+    case holdCalendar(Bool)
 }

@@ -2,7 +2,41 @@ import OrderedCollections
 import SundialConfig
 import SundialCore
 
+/// What a reload did (`sundial reload`).
+public enum ReloadOutcome: Sendable, Hashable {
+    /// A new valid set is running: its revision and what changed against the previous one.
+    case loaded(revision: String, added: [JobID], removed: [JobID], changed: [JobID])
+    /// The files describe the set already running.
+    case unchanged(revision: String)
+    /// The new set is invalid; the last good set keeps running. One `file:line:column: message`
+    /// per error (at most 1,000).
+    case rejected(errors: [String], runningRevision: String)
+    /// The agent is not running (starting or stopping).
+    case notRunning
+}
+
 extension Agent {
+    /// Reloads now and waits for the outcome: the same path as SIGHUP and file changes (one load
+    /// at a time; a request during a load waits for the next one, which sees its files).
+    public func reloadNow(reason: String) async -> ReloadOutcome {
+        guard phase == .running else { return .notRunning }
+        let target = reloadsStarted + 1
+        return await withCheckedContinuation { c in
+            reloadWaiters.append((target, c))
+            beginReload(reason: reason)
+        }
+    }
+
+    /// Resumes the `reloadNow` callers waiting for load number `upTo` or an earlier one.
+    func resumeReloadWaiters(upTo load: Int, with outcome: ReloadOutcome) {
+        guard !reloadWaiters.isEmpty else { return }
+        var waiting: [(target: Int, continuation: CheckedContinuation<ReloadOutcome, Never>)] = []
+        for w in reloadWaiters {
+            if w.target <= load { w.continuation.resume(returning: outcome) } else { waiting.append(w) }
+        }
+        reloadWaiters = waiting
+    }
+
     /// Starts a reload unless one is running; a request during a reload runs one more after it,
     /// so the last change is never missed and a burst of requests is at most two loads.
     func beginReload(reason: String) {
@@ -12,6 +46,8 @@ extension Agent {
             return
         }
         reloadInFlight = true
+        reloadsStarted += 1
+        for o in reloadObservers { o() }
         let load = loadConfiguration
         // Loading (reading, parsing, validating) happens off the actor: a large set must not
         // delay a due fire.
@@ -29,7 +65,8 @@ extension Agent {
                 beginReload(reason: "changed during reload")
             }
         }
-        guard phase == .running else { return }
+        let load = reloadsStarted
+        guard phase == .running else { return resumeReloadWaiters(upTo: load, with: .notRunning) }
         let now = clock.wallNow()
         guard result.isValid, let set = result.jobSet else {
             // Design §2: an invalid set changes nothing; the last good set keeps running.
@@ -42,32 +79,45 @@ extension Agent {
             emit(Event("config.rejected", at: now, level: .error, [
                 "reason": .string(reason), "errors": .array(errors), "running_revision": .string(jobSet.revision),
             ]))
-            return
+            let lines = result.diagnostics.filter { $0.severity == .error }.prefix(1000).map { d in
+                "\(d.location.file):\(d.location.line):\(d.location.column): \(d.fullMessage)"
+            }
+            return resumeReloadWaiters(upTo: load, with: .rejected(errors: lines, runningRevision: jobSet.revision))
         }
         guard set.revision != jobSet.revision || set != jobSet else {
-            emit(Event("config.unchanged", at: now, level: .debug, ["reason": .string(reason), "revision": .string(set.revision)]))
-            return
+            emit(Event("config.unchanged", at: now, level: .info, ["reason": .string(reason), "revision": .string(set.revision)]))
+            return resumeReloadWaiters(upTo: load, with: .unchanged(revision: set.revision))
         }
         let old = jobSet
         jobSet = set
         emit(configLoadedEvent(old: old, new: set, at: now, reason: reason))
         perform(scheduler.handle(.configReplaced(set), at: now))
+        let d = Self.difference(old: old, new: set)
+        resumeReloadWaiters(upTo: load, with: .loaded(revision: set.revision, added: d.added, removed: d.removed, changed: d.changed))
+    }
+
+    /// The jobs of `new` that `old` lacks, those `old` had and `new` lacks, and those in both
+    /// that differ.
+    static func difference(old: JobSet?, new: JobSet) -> (added: [JobID], removed: [JobID], changed: [JobID]) {
+        var added: [JobID] = [], removed: [JobID] = [], changed: [JobID] = []
+        for (id, job) in new.jobs {
+            if let before = old?.jobs[id] {
+                if before != job { changed.append(id) }
+            } else {
+                added.append(id)
+            }
+        }
+        for id in old?.jobs.keys ?? [] where new.jobs[id] == nil { removed.append(id) }
+        return (added, removed, changed)
     }
 
     /// `config.loaded` (design §3): the revision and what changed against the running set.
     func configLoadedEvent(old: JobSet?, new: JobSet, at now: Instant, reason: String? = nil) -> Event {
-        var added: [JSONValue] = [], removed: [JSONValue] = [], changed: [JSONValue] = []
-        for (id, job) in new.jobs {
-            if let before = old?.jobs[id] {
-                if before != job { changed.append(.string(id)) }
-            } else {
-                added.append(.string(id))
-            }
-        }
-        for id in old?.jobs.keys ?? [] where new.jobs[id] == nil { removed.append(.string(id)) }
+        let d = Self.difference(old: old, new: new)
         var e = Event("config.loaded", at: now, level: .info, [
             "revision": .string(new.revision), "files": .int(Int64(new.files.count)), "jobs": .int(Int64(new.jobs.count)),
-            "added": .array(added), "removed": .array(removed), "changed": .array(changed),
+            "added": .array(d.added.map(JSONValue.string)), "removed": .array(d.removed.map(JSONValue.string)),
+            "changed": .array(d.changed.map(JSONValue.string)),
         ])
         if let reason { e["reason"] = .string(reason) }
         return e

@@ -1,4 +1,5 @@
 import OrderedCollections
+import Synchronization
 import SundialConfig
 import SundialCore
 
@@ -8,7 +9,8 @@ import SundialCore
 /// holding scheduler state: launches, completions, reloads and signals come back in as
 /// ``Input``s through ``deliver(_:)``, so there is no actor re-entrancy to reason about.
 /// The agent decides *when* (it arms a wall-clock alarm for the scheduler's next wake-up and
-/// sleeps; no periodic ticks), the scheduler decides *what*.
+/// sleeps; no periodic ticks, except that an idle agent wakes every 5 minutes to record that it
+/// is alive, which catch-up after a crash relies on), the scheduler decides *what*.
 ///
 /// Everything the agent touches is injected (clock, launcher, alarm, log, store, config
 /// loading), so scenario tests drive the same code on virtual time with fakes.
@@ -24,6 +26,13 @@ public actor Agent {
         /// A wall-clock jump larger than this (against the monotonic clock, plus 0.1% of the
         /// elapsed time to tolerate NTP slewing) is a clock step (design §2).
         public var clockStepThresholdMs: Int64
+        /// The longest the agent goes without recording that it is alive (``StateStore/markAlive(now:)``),
+        /// even when nothing happens: catch-up after a crash starts from that mark. Any event
+        /// marks it too (at most every ``aliveMinIntervalMs``), and so does a clean stop.
+        public var aliveIntervalMs: Int64 = 300_000
+        /// Events closer together than this share one alive mark (a busy agent would otherwise
+        /// write it on every fire).
+        public var aliveMinIntervalMs: Int64 = 10_000
 
         public init(configPaths: [String], stateDirectory: String, jobWorkdir: String? = nil, shutdownGraceMs: Int64 = 30_000,
                     version: String, clockStepThresholdMs: Int64 = 1000) {
@@ -71,8 +80,23 @@ public actor Agent {
     var exitCode: Int32?
     var reloadInFlight = false
     var reloadPending = false
+    /// Loads started so far; a `reloadNow` caller waits for load number `target`.
+    var reloadsStarted = 0
+    var reloadWaiters: [(target: Int, continuation: CheckedContinuation<ReloadOutcome, Never>)] = []
+    /// When the agent started (`status`).
+    public internal(set) var startedAt: Instant?
+    /// Calendar jobs are held until the clock is synchronised (`--hold-until-synced`).
+    public internal(set) var calendarHeld = false
+    /// Monotonic time of the last alive mark.
+    var lastAliveMono: Int64?
+    var aliveMarkFailed = false
+    /// Run when the agent stops, before its waiters resume (the control socket goes away).
+    var stopHooks: [@Sendable () -> Void] = []
     /// Observers of every event (metrics); called on the actor.
     var observers: [@Sendable (Event) -> Void] = []
+    var reloadObservers: [@Sendable () -> Void] = []
+    /// Attempts handed to the launcher so far (tests wait for their `run.started`).
+    public private(set) var launchOrders = 0
     /// Active runs by id, for `status`.
     public private(set) var activeRuns: [RunID: ActiveRun] = [:]
     /// Per job, the latest finished run's outcome and time, for `status`.
@@ -106,6 +130,9 @@ public actor Agent {
     /// Adds an observer of every event the agent logs (metrics exporters).
     public func addObserver(_ observer: @escaping @Sendable (Event) -> Void) { observers.append(observer) }
 
+    /// Adds an observer told when a reload begins (systemd's `RELOADING=1`).
+    public func addReloadObserver(_ observer: @escaping @Sendable () -> Void) { reloadObservers.append(observer) }
+
     // MARK: - Lifecycle
 
     /// Starts scheduling: logs `agent.started` and `config.loaded`, restores state, fires
@@ -121,14 +148,25 @@ public actor Agent {
             "config": .array(settings.configPaths.map { .string($0) }), "state": .string(settings.stateDirectory),
         ]))
         emit(configLoadedEvent(old: nil, new: jobSet, at: now))
+        startedAt = now
         perform(scheduler.handle(.start(restored: restored, reboot: true), at: now))
+        markAlive(now: now, force: true)
+        // The interrupted runs recorded and the instants consumed by catch-up are committed now,
+        // so a crash right after a start cannot undo them (and retry a run forever).
+        do { try store?.flush() } catch { stateError("cannot record state: \(error)", at: now) }
+        armAlarm()
     }
 
     /// Feeds one input to the scheduler and carries out its decisions.
     public func deliver(_ input: Input) {
         guard phase == .running || phase == .stopping else { return }
+        // Lines lost to a full disk are retried (and counted in `log.dropped`) on every wake,
+        // so a quiet agent still reports its losses once the disk has room again.
+        if log.pendingDroppedLines > 0 { log.retryPending() }
         let now = clock.wallNow()
         detectClockStep(now: now, forced: { if case .clockChanged = input { return true } else { return false } }())
+        // Before handling, so that the alarm armed below already counts from this mark.
+        if phase == .running { markAlive(now: now, force: false) }
         switch input {
         case .wake, .clockChanged:
             perform(scheduler.handle(.tick, at: now))
@@ -162,6 +200,26 @@ public actor Agent {
         return .unknownJob
     }
 
+    /// Holds or releases calendar jobs (`--hold-until-synced`; ``SchedulerEvent/holdCalendar(_:)``),
+    /// logging `clock.unsynced` or `clock.synced`. May be called before ``start(restored:)``.
+    public func holdCalendar(_ held: Bool, detail: [String: JSONValue] = [:]) {
+        guard phase != .stopped, held != calendarHeld else { return }
+        let now = clock.wallNow()
+        calendarHeld = held
+        var fields = OrderedDictionary<String, JSONValue>()
+        for (k, v) in detail.sorted(by: { $0.key < $1.key }) { fields[k] = v }
+        emit(Event(held ? "clock.unsynced" : "clock.synced", at: now, level: held ? .warn : .info, fields))
+        perform(scheduler.handle(.holdCalendar(held), at: now))
+        if !held, phase == .running { markAlive(now: now, force: true) }
+        armAlarm()
+    }
+
+    /// Runs `hook` when the agent stops, before ``waitUntilStopped()`` returns (at once if it
+    /// has stopped already).
+    public func onStop(_ hook: @escaping @Sendable () -> Void) {
+        if phase == .stopped { hook() } else { stopHooks.append(hook) }
+    }
+
     /// Waits until the agent has stopped; returns its exit status.
     public func waitUntilStopped() async -> Int32 {
         if let exitCode { return exitCode }
@@ -182,6 +240,10 @@ public actor Agent {
         guard phase != .stopped else { return }
         phase = .stopped
         alarm.arm(at: nil)
+        if !calendarHeld, let store { try? store.markAlive(now: clock.wallNow()) }
+        for hook in stopHooks { hook() }
+        stopHooks = []
+        resumeReloadWaiters(upTo: .max, with: .notRunning)
         do { try store?.flush() } catch {
             emit(Event("state.error", at: clock.wallNow(), level: .error, ["message": .string("\(error)")]))
         }
@@ -204,22 +266,67 @@ public actor Agent {
                 // A `.fired` instant must be durable before the run it allows starts, so that a
                 // power cut can never make the same instant fire twice (design §2).
                 continue
-            case .launch:
-                flush(&changes)
+            case let .launch(order):
+                if order.attempt > 1 {
+                    // A retry's attempt number is committed before it launches: after a crash
+                    // the run is recorded `interrupted` under the right attempt (never over an
+                    // earlier attempt's outcome), and a crash loop uses up its attempts.
+                    changes.append(.attemptStarted(runID: order.runID, attempt: order.attempt, pid: nil, at: clock.wallNow()))
+                    flush(&changes)
+                    do { try store?.flush() } catch { stateError("cannot record state: \(error)", at: clock.wallNow()) }
+                } else {
+                    flush(&changes)
+                }
             default:
                 break
             }
             switch action {
             case let .launch(order): launch(order)
             case let .terminate(runID, graceMs, _): launcher.terminate(runID, grace: .milliseconds(graceMs))
-            case let .wake(at): alarm.arm(at: at)
+            case .wake: break  // armed once, below
             case let .emit(event): emit(decorate(event))
             case .persist, .triggerResult: break
             case .shutdownComplete: flush(&changes); finish(0)
             }
         }
         flush(&changes)
-        if scheduler.nextWake == nil { alarm.arm(at: nil) }
+        armAlarm()
+    }
+
+    /// Arms the alarm for the scheduler's next wake-up, or for the next alive mark if that
+    /// comes first (at most every ``Settings/aliveIntervalMs``: an idle agent wakes that often
+    /// and no more).
+    func armAlarm() {
+        guard phase != .stopped else { return alarm.arm(at: nil) }
+        var at = scheduler.nextWake
+        if phase == .running, store != nil, !calendarHeld, let last = lastAliveMono {
+            let remaining = max(0, settings.aliveIntervalMs - (clock.monotonicNow() - last))
+            let alive = Instant(unixMillis: clock.wallNow().unixMillis &+ remaining)
+            at = at.map { min($0, alive) } ?? alive
+        }
+        alarm.arm(at: at)
+    }
+
+    /// Records that the agent is alive (catch-up after a crash starts there), at most every
+    /// ``Settings/aliveMinIntervalMs`` unless `force`. Not while calendar jobs are held: the
+    /// clock is not trusted then, and a stale mark would mislead the next start.
+    func markAlive(now: Instant, force: Bool) {
+        guard let store, !calendarHeld else { return }
+        let mono = clock.monotonicNow()
+        if !force, let last = lastAliveMono, mono - last < settings.aliveMinIntervalMs { return }
+        lastAliveMono = mono
+        do {
+            try store.markAlive(now: now)
+            aliveMarkFailed = false
+        } catch {
+            // Once per failure streak: a full disk must not flood the log.
+            if !aliveMarkFailed { stateError("cannot record that the agent is alive: \(error)", at: now) }
+            aliveMarkFailed = true
+        }
+    }
+
+    func stateError(_ message: String, at now: Instant) {
+        emit(Event("state.error", at: now, level: .error, ["message": .string(message)]))
     }
 
     private func flush(_ changes: inout [StateChange]) {
@@ -233,6 +340,7 @@ public actor Agent {
     }
 
     private func launch(_ order: LaunchOrder) {
+        launchOrders += 1
         activeRuns[order.runID] = ActiveRun(job: order.job.id, attempt: order.attempt, pid: nil, startedAt: clock.wallNow())
         let launcher = self.launcher
         let log = self.log
@@ -240,13 +348,29 @@ public actor Agent {
         let workdir = settings.jobWorkdir
         let job = order.job.id
         let attempt = order.attempt
-        Task {
+        // Output can arrive before the agent has handled `.launched` (and so before the
+        // scheduler's `run.started`); hold those first lines back so the log reads in order.
+        let early = Locked<(open: Bool, lines: [OutputLine])>((false, []))
+        // Detached: a task created here would inherit the actor and queue every launch of a
+        // burst behind it; detached, 100 due jobs reach the runner back to back.
+        Task.detached {
             let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
-                log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow()))
+                let held = early.withLock { s -> Bool in
+                    guard !s.open, s.lines.count < 1000 else { return false }
+                    s.lines.append(line)
+                    return true
+                }
+                if !held { log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
             }
             if attemptHandle.pid != nil {
                 await self.deliver(.launched(order.runID, attempt: attempt, pid: attemptHandle.pid))
             }
+            let lines = early.withLock { s -> [OutputLine] in
+                s.open = true
+                defer { s.lines = [] }
+                return s.lines
+            }
+            for line in lines { log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
             let completion = await attemptHandle.completion()
             await self.deliver(.finished(order.runID, attempt: attempt, completion))
         }
@@ -307,4 +431,11 @@ public actor Agent {
         ]))
         perform(scheduler.handle(.clockStepped(fromWall: from, toWall: now), at: now))
     }
+}
+
+/// A lock around a value that escaping closures can share (a `Mutex` itself cannot be captured).
+public final class Locked<T: Sendable>: Sendable {
+    private let mutex: Mutex<T>
+    public init(_ value: T) { mutex = Mutex(value) }
+    public func withLock<R>(_ body: (inout sending T) -> sending R) -> sending R { mutex.withLock(body) }
 }

@@ -22,6 +22,14 @@ public struct AgentOptions: Sendable {
     public var watch: WatchMode
     public var resetState: Bool
     public var version: String
+    /// The control socket (`--control`); `nil`: `STATE/sundial.sock`.
+    public var controlPath: String? = nil
+    /// Hold calendar jobs until the kernel says the clock is synchronised (`--hold-until-synced`).
+    public var holdUntilSynced = false
+    /// Prometheus text file for node_exporter's textfile collector (`nil`: none).
+    public var metricsFile: String?
+    /// Loopback address to serve `GET /metrics` on (`nil`: none).
+    public var metricsListen: ListenAddress?
 
     public enum WatchMode: String, Sendable, CaseIterable { case auto, poll, off }
 
@@ -40,6 +48,8 @@ public struct AgentOptions: Sendable {
         self.watch = watch
         self.resetState = resetState
         self.version = version
+        self.metricsFile = nil
+        self.metricsListen = nil
     }
 }
 
@@ -47,19 +57,6 @@ public struct AgentOptions: Sendable {
 /// zone database, process runner, wake timer, signals and the config watcher. Thin by
 /// design: every decision lives in the agent and the scheduler.
 public enum AgentHost {
-    /// The signals the agent handles itself. They must be blocked before any thread starts
-    /// (``blockSignals()``), so that the kernel queues them for the signal thread instead of
-    /// killing whichever thread they happen to hit.
-    static let handledSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
-
-    /// Blocks the agent's signals in the calling thread (and so in every thread it starts).
-    /// Call first thing in `main`, before any other thread exists.
-    public static func blockSignals() {
-        var sigs = handledSignals
-        _ = sigs.withUnsafeMutableBufferPointer { sundial_block_signals($0.baseAddress, Int32($0.count)) }
-        sundial_ignore_sigpipe()
-    }
-
     /// Runs the agent until it stops; returns the process exit status (design §4).
     public static func run(_ options: AgentOptions, stderr: @Sendable (String) -> Void) async -> Int32 {
         let clock = SystemClock()
@@ -113,9 +110,13 @@ public enum AgentHost {
 
         // Configuration.
         let zones = SystemTimeZones()
+        let calculator = CalendarFireCalculator(zones: zones)
         let paths = options.configPaths.map(absolutePath)
         let load: @Sendable () -> ConfigLoadResult = {
-            zones.reload()  // a tzdata update reaches the agent on the next reload
+            // A tzdata update reaches the agent on the next reload: the zone files are re-read,
+            // and the calculator's parsed schedules (which hold the old rules) are dropped.
+            zones.reload()
+            calculator.invalidateCache()
             return ConfigurationLoading.load(paths: paths, environment: .system(zones: zones))
         }
         let initial = load()
@@ -145,21 +146,29 @@ public enum AgentHost {
         let agent = Agent(
             settings: .init(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
                             version: options.version),
-            jobs: jobs, clock: clock, random: SystemRandom(), calculator: CalendarFireCalculator(zones: zones),
+            jobs: jobs, clock: clock, random: SystemRandom(), calculator: calculator,
             launcher: ProcessRunnerLauncher(runner: runner, masker: masker), log: log, store: store, alarm: timer,
             pid: getpid(), loadConfiguration: load)
         ref.set(agent)
 
-        // Signals → inputs.
-        let signals = SignalThread { signal in
-            switch signal {
-            case SIGHUP: ref.deliver(.reload(reason: "SIGHUP"))
-            case SIGTERM: ref.deliver(.shutdown(signal: "SIGTERM"))
-            case SIGINT: ref.deliver(.shutdown(signal: "SIGINT"))
-            default: break
+        // Signals → inputs (blocked in every thread by `AgentSignals.prepareProcess()` in main,
+        // read here from a signalfd).
+        do throws(RunnerError) {
+            let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP])
+            Task {
+                for await signal in listener.signals {
+                    switch signal {
+                    case SIGHUP: ref.deliver(.reload(reason: "SIGHUP"))
+                    case SIGTERM: ref.deliver(.shutdown(signal: "SIGTERM"))
+                    case SIGINT: ref.deliver(.shutdown(signal: "SIGINT"))
+                    default: break
+                    }
+                }
             }
+        } catch {
+            stderr("sundial: cannot listen for signals: \(error)\n")
+            return 1
         }
-        defer { signals?.stop() }
 
         // File changes → the same reload path.
         var watcher: ConfigWatcher?
@@ -179,6 +188,37 @@ public enum AgentHost {
         }
         defer { watcher?.stop() }
 
+        // Metrics: derived from the event stream, so they can never disagree with the log.
+        var metrics: MetricsExporter?
+        if options.metricsFile != nil || options.metricsListen != nil {
+            let m = MetricsExporter(options: .init(filePath: options.metricsFile, listen: options.metricsListen,
+                                                   registry: .init(version: options.version))) { message in
+                log.log(Event("metrics.error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
+            }
+            do throws(MetricsExporter.StartError) { try m.start() } catch {
+                stderr("sundial: cannot start metrics: \(error)\n")
+                return 1
+            }
+            await agent.addObserver { m.observe($0) }
+            metrics = m
+        }
+        defer { metrics?.stop() }
+
+        // systemd (Type=notify): READY once the configuration is loaded and scheduling has begun,
+        // RELOADING around reloads, STOPPING on shutdown. No-op outside systemd.
+        if let notifier = SystemdNotifier.fromEnvironment() {
+            await agent.addObserver { event in
+                switch event.name {
+                case "agent.stopping": try? notifier.stopping()
+                case "config.loaded", "config.rejected", "config.unchanged":
+                    try? notifier.ready(status: "\(event.name): revision \(event["revision"]?.stringValue ?? event["running_revision"]?.stringValue ?? "")")
+                default: break
+                }
+            }
+            await agent.addReloadObserver { try? notifier.reloading() }
+        }
+
+        guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
         await agent.start(restored: restored)
         return await agent.waitUntilStopped()
     }

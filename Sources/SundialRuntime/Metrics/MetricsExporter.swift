@@ -99,7 +99,7 @@ public final class MetricsExporter: Sendable {
                 do throws(MetricsHTTPServer.StartError) { server = try MetricsHTTPServer(address: address) }
                 catch { throw StartError(description: error.description) }
             }
-            let wake = sundial_watch_eventfd()
+            let wake = sundial_eventfd()
             guard wake >= 0 else { throw StartError(description: "cannot create eventfd: \(String(cString: strerror(errno)))") }
             try? cell.writeIfChanged()
             let loop = ExporterLoop(cell: cell, server: server, wakeFD: wake,
@@ -130,7 +130,7 @@ public final class MetricsExporter: Sendable {
             return (t, control.wakeFD)
         }
         guard let (thread, wake) = stopped else { return }
-        _ = sundial_watch_eventfd_signal(wake)
+        sundial_eventfd_signal(wake)
         pthread_join(thread, nil)
         close(wake)
         try? cell.writeIfChanged()

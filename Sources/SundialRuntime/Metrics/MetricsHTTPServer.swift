@@ -83,7 +83,7 @@ public final class MetricsHTTPServer {
     /// - Parameter render: produces the exposition; called once per `GET /metrics`.
     public func acceptPending(limit: Int = 8, render: () -> String) {
         for _ in 0..<limit {
-            let c = sundial_accept_cloexec_nonblock(fd)
+            let c = sundial_accept_nonblocking(fd)
             if c < 0 { return } // EAGAIN: nothing waiting; other errors: try again on the next poll
             serve(c, render: render)
             close(c)

@@ -83,6 +83,10 @@ extension LaunchSpec {
     /// The shell that runs `shell:` commands.
     public static let shellPath = "/bin/sh"
 
+    /// The agent's own account, looked up once: `getpwuid` re-reads /etc/passwd, which cost
+    /// every launch of a burst a file read when the agent runs without HOME and USER (systemd).
+    static let agentUser = Credentials.lookupUser(String(geteuid()))
+
     /// Resolves and checks `job` for one attempt.
     ///
     /// The environment is built in layers, later ones winning (documented in docs/jobs.md):
@@ -104,8 +108,8 @@ extension LaunchSpec {
             env["USER"] = name
             env["LOGNAME"] = name
         } else {
-            env["HOME"] = agentEnv["HOME"] ?? Credentials.lookupUser(String(geteuid()))?.home ?? "/"
-            if let user = agentEnv["USER"] ?? agentEnv["LOGNAME"] ?? Credentials.lookupUser(String(geteuid()))?.name {
+            env["HOME"] = agentEnv["HOME"] ?? Self.agentUser?.home ?? "/"
+            if let user = agentEnv["USER"] ?? agentEnv["LOGNAME"] ?? Self.agentUser?.name {
                 env["USER"] = user
                 env["LOGNAME"] = user
             }

@@ -12,13 +12,17 @@ extension SQLiteStateStore {
                 state.lastFired[row[0]] = Instant(unixMillis: row[1])
             }
             state.inFlight = try Row.fetchAll(db, sql: """
-                SELECT r.run_id, j.name, r.trigger, r.scheduled_for, r.started_at
+                SELECT r.run_id, j.name, r.trigger, r.scheduled_for, r.started_at,
+                       max(r.attempts, coalesce((SELECT max(attempt) FROM attempts WHERE run = r.id), 0))
                 FROM runs r JOIN jobs j ON j.id = r.job
                 WHERE r.finished_at IS NULL ORDER BY r.started_at, r.run_id
                 """).map { row in
                 RunRecord(
                     id: RunID(rawValue: row[0]), job: row[1], trigger: try trigger(row[2]),
-                    scheduledFor: (row[3] as Int64?).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: row[4]))
+                    scheduledFor: (row[3] as Int64?).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: row[4]),
+                    // The latest attempt launched: a restored run is recorded `interrupted` under
+                    // it and retried with the next number (0 attempts: the first never launched).
+                    attempt: max(1, row[5] as Int))
             }
             state.lastSeen = try Int64.fetchOne(db, sql: "SELECT last_seen FROM agent WHERE id = 1").map(Instant.init(unixMillis:))
             return state

@@ -113,7 +113,7 @@ public final class ConfigWatcher: Sendable {
     public func start() throws(StartError) {
         try control.withLock { (control: inout Control) throws(StartError) in
             guard control.thread == nil else { return }
-            let wake = sundial_watch_eventfd()
+            let wake = sundial_eventfd()
             guard wake >= 0 else { throw StartError(description: "cannot create eventfd: \(PathProbe.Errno(errno))") }
             let status = StatusCell()
             let loop = WatchLoop(paths: paths, options: options, wakeFD: wake, status: status, handler: handler)
@@ -150,7 +150,7 @@ public final class ConfigWatcher: Sendable {
         }
         guard let stopped else { return }
         // The loop owns and closes the eventfd; it exits only after reading this signal.
-        _ = sundial_watch_eventfd_signal(stopped.wake)
+        sundial_eventfd_signal(stopped.wake)
         if pthread_equal(stopped.thread, pthread_self()) != 0 {
             pthread_detach(stopped.thread)
         } else {

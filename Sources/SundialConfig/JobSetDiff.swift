@@ -1,0 +1,158 @@
+import OrderedCollections
+import SundialCore
+
+/// What replacing one ``JobSet`` by another changes: jobs added, removed, and changed field by
+/// field (`sundial diff OLD NEW`, issue 6).
+///
+/// Pure. Fields are named as in the job file (`schedule`, `timeout`, `retry.attempts`,
+/// `env.PATH`), and values are rendered as a reader would write them (`30m`, `"30 2 * * *"`,
+/// `["pg_dump", "app"]`), so a reviewer of a pull request reads the diff in the file's own terms.
+/// A job's position (file, line) is not part of the job: moving a job between files is no change.
+public struct JobSetDiff: Hashable, Sendable {
+    /// One field whose rendered value differs; `nil` means the field is not set.
+    public struct FieldChange: Hashable, Sendable {
+        public var field: String
+        public var old: String?
+        public var new: String?
+        public init(field: String, old: String?, new: String?) {
+            self.field = field
+            self.old = old
+            self.new = new
+        }
+    }
+
+    /// A job present in both sets whose definition differs.
+    public struct Change: Hashable, Sendable {
+        public var old: JobSpec
+        public var new: JobSpec
+        public var fields: [FieldChange]
+        public var id: JobID { new.id }
+        /// Whether its fires may differ (the fields the scheduler re-plans on, see
+        /// `Scheduler.sameTiming`).
+        public var timingChanged: Bool {
+            old.schedule != new.schedule || old.timezone != new.timezone || old.dst != new.dst
+                || old.jitterMs != new.jitterMs || old.enabled != new.enabled
+        }
+    }
+
+    /// Jobs only in the new set, in the new set's order.
+    public var added: [JobSpec]
+    /// Jobs only in the old set, in the old set's order.
+    public var removed: [JobSpec]
+    /// Jobs in both whose definitions differ, in the new set's order.
+    public var changed: [Change]
+    public var oldRevision: String
+    public var newRevision: String
+
+    /// No job added, removed or changed. (A different revision alone, e.g. a comment edited or
+    /// a job moved to another file, is no change.)
+    public var isEmpty: Bool { added.isEmpty && removed.isEmpty && changed.isEmpty }
+
+    public init(old: JobSet, new: JobSet) {
+        oldRevision = old.revision
+        newRevision = new.revision
+        added = []
+        changed = []
+        for (id, job) in new.jobs {
+            guard let before = old.jobs[id] else {
+                added.append(job)
+                continue
+            }
+            if before != job {
+                changed.append(Change(old: before, new: job, fields: Self.fieldChanges(before, job)))
+            }
+        }
+        removed = old.jobs.values.filter { new.jobs[$0.id] == nil }
+    }
+
+    /// The fields whose rendered values differ, in the order of ``fields(of:)``; fields only
+    /// one side has come where that side lists them.
+    public static func fieldChanges(_ old: JobSpec, _ new: JobSpec) -> [FieldChange] {
+        let a = fields(of: old), b = fields(of: new)
+        var keys = OrderedSet(a.keys)
+        for (i, key) in b.keys.enumerated() where !keys.contains(key) {
+            // Keep a field new to the job next to its neighbours (e.g. `env.B` after `env.A`).
+            let after = i == 0 ? nil : b.keys[i - 1]
+            let at = after.flatMap { keys.firstIndex(of: $0) }.map { $0 + 1 } ?? keys.count
+            keys.insert(key, at: at)
+        }
+        return keys.compactMap { key in
+            a[key] == b[key] ? nil : FieldChange(field: key, old: a[key], new: b[key])
+        }
+    }
+
+    /// Every field of a job, rendered, in the order of design §1's table. A field that is not
+    /// set (no `timezone`, no `timeout`) is absent; fields with a default are always present, so
+    /// that going back to the default shows the default's value. The values of `env` variables
+    /// named in `secrets` are masked (`***`): a diff printed in a CI log must not leak them.
+    public static func fields(of job: JobSpec) -> OrderedDictionary<String, String> {
+        var f: OrderedDictionary<String, String> = [:]
+        if let d = job.description { f["description"] = quote(d) }
+        switch job.schedule {
+        case .manual: break
+        case let .cron(text): f["schedule"] = quote(text)
+        case .reboot: f["schedule"] = quote("@reboot")
+        case let .every(interval, offset):
+            f["every"] = duration(interval)
+            if let offset { f["offset"] = duration(offset) }
+        case let .at(instants):
+            f["at"] = instants.count == 1 ? instants[0].description : list(instants.map(\.description))
+        }
+        if let tz = job.timezone { f["timezone"] = tz }
+        f["dst"] = "{gap: \(job.dst.gap.rawValue), overlap: \(job.dst.overlap.rawValue)}"
+        f["jitter"] = duration(job.jitterMs)
+        switch job.command {
+        case let .argv(argv): f["command"] = list(argv.map(quote))
+        case let .shell(text): f["shell"] = quote(text)
+        }
+        if let w = job.workdir { f["workdir"] = quote(w) }
+        let secret = Set(job.secrets)
+        for (key, value) in job.env { f["env.\(key)"] = secret.contains(key) ? "***" : quote(value) }
+        if let e = job.envFile { f["env_file"] = quote(e) }
+        if let u = job.user { f["user"] = quote(u) }
+        if let g = job.group { f["group"] = quote(g) }
+        if let m = job.umask { f["umask"] = "0" + String(m, radix: 8) }
+        if let t = job.timeoutMs { f["timeout"] = duration(t) }
+        f["kill_grace"] = duration(job.killGraceMs)
+        let r = job.retry
+        f["retry.attempts"] = "\(r.attempts)"
+        f["retry.backoff"] = r.backoff.rawValue
+        f["retry.delay"] = duration(r.delayMs)
+        if let m = r.maxDelayMs { f["retry.max_delay"] = duration(m) }
+        f["retry.jitter"] = "\(r.jitter)"
+        f["retry.on"] = list(RetryPolicy.Condition.allCases.filter { r.on.contains($0) }.map(\.rawValue))
+        if let codes = r.exitCodes { f["retry.exit_codes"] = list(codes.map(String.init)) }
+        f["success_exit_codes"] = list(job.successExitCodes.map(String.init))
+        if !job.needs.isEmpty {
+            f["needs"] = list(job.needs.map { $0.on == .success ? $0.job : "{job: \($0.job), on: \($0.on.rawValue)}" })
+        }
+        f["concurrency"] = job.concurrency.rawValue
+        f["catchup"] = job.catchup.rawValue
+        f["catchup_window"] = duration(job.catchupWindowMs)
+        f["enabled"] = job.enabled ? "true" : "false"
+        f["output.max_line_bytes"] = "\(job.output.maxLineBytes)"
+        f["output.max_bytes"] = "\(job.output.maxBytes)"
+        if !job.secrets.isEmpty { f["secrets"] = list(job.secrets) }
+        return f
+    }
+
+    /// The fields of a job that differ from a job with only an id and a command, for showing
+    /// an added job without a page of defaults. `command`/`shell` and the schedule are always
+    /// shown.
+    public static func significantFields(of job: JobSpec) -> OrderedDictionary<String, String> {
+        let all = fields(of: job)
+        let plain = fields(of: JobSpec(id: job.id, command: job.command))
+        return all.filter { key, value in
+            ["schedule", "every", "offset", "at", "command", "shell"].contains(key) || plain[key] != value
+        }
+    }
+
+    // MARK: - Rendering values
+
+    static func duration(_ ms: Int64) -> String { DurationParser.format(milliseconds: ms) }
+
+    /// A string as a JSON (and YAML) double-quoted scalar: unambiguous about spaces and quotes.
+    static func quote(_ s: String) -> String { JSONValue.string(s).jsonText }
+
+    static func list(_ items: [String]) -> String { "[" + items.joined(separator: ", ") + "]" }
+}

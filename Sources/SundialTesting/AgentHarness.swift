@@ -1,0 +1,144 @@
+import Synchronization
+import SundialConfig
+import SundialCore
+import SundialRuntime
+
+/// The whole agent on virtual time: a ``VirtualClock``, a ``ScriptedLauncher``, a
+/// ``RecordingAlarm``, an in-memory log and state store. `advance(to:)` moves time from one
+/// wake-up or scripted run end to the next, so a week of schedule takes milliseconds.
+public final class AgentHarness: Sendable {
+    public let clock: VirtualClock
+    public let launcher: ScriptedLauncher
+    public let alarm = RecordingAlarm()
+    public let sink = MemoryEventSink()
+    public let store: MemoryStateStore
+    public let agent: Agent
+    private let collected = Locked<[Event]>([])
+    /// `run.started` and `run.finished` counts, so that `settle()` is O(1) per check.
+    private let counts = Locked<(started: Int, finished: Int)>((0, 0))
+    private let config: Locked<ConfigLoadResult>
+
+    /// - Parameters:
+    ///   - yaml: the job file; the loader checks it exactly as `sundial run` would.
+    ///   - zones: the zone database (tests may read the system's).
+    public init(yaml: String, start: Instant, script: [JobID: [ScriptedLauncher.Step]] = [:],
+                zones: any TimeZoneProvider, store: MemoryStateStore = MemoryStateStore(), seed: UInt64 = 1) throws {
+        clock = VirtualClock(wall: start, monotonic: 1_000_000)
+        launcher = ScriptedLauncher(clock: clock, script: script)
+        self.store = store
+        let loaded = Self.load(yaml, zones: zones)
+        guard let jobs = loaded.jobSet, loaded.isValid else {
+            throw HarnessError(message: loaded.diagnostics.map(\.description).joined(separator: "\n"))
+        }
+        config = Locked(loaded)
+        let log = EventLog(sink: sink, clock: clock)
+        let configCell = config
+        agent = Agent(settings: .init(configPaths: ["jobs.yaml"], stateDirectory: "/nonexistent", version: "test"),
+                      jobs: jobs, clock: clock, random: SeededRandom(seed: seed),
+                      calculator: CalendarFireCalculator(zones: zones), launcher: launcher, log: log, store: store,
+                      alarm: alarm, pid: 1, loadConfiguration: { configCell.withLock { $0 } })
+    }
+
+    public struct HarnessError: Error, CustomStringConvertible {
+        public var message: String
+        public var description: String { message }
+    }
+
+    static func load(_ yaml: String, zones: any TimeZoneProvider) -> ConfigLoadResult {
+        let env = ConfigEnvironment(zoneExists: { (try? zones.rules(named: $0)) != nil })
+        return ConfigLoader(environment: env).load([.init(path: "jobs.yaml", bytes: Array(yaml.utf8))])
+    }
+
+    /// Starts the agent (with `restored` state from a previous life, if any).
+    public func start(restored: RestoredState? = nil) async throws {
+        let collected = self.collected
+        let counts = self.counts
+        await agent.addObserver { e in
+            collected.withLock { $0.append(e) }
+            if e.name == "run.started" { counts.withLock { $0.started += 1 } }
+            if e.name == "run.finished" { counts.withLock { $0.finished += 1 } }
+        }
+        let state = try restored ?? store.restore()
+        await agent.start(restored: state)
+        await settle()
+    }
+
+    /// Every event so far.
+    public var events: [Event] { collected.withLock { $0 } }
+
+    /// Events named `name`.
+    public func events(_ name: String) -> [Event] { events.filter { $0.name == name } }
+
+    /// Moves virtual time to `target`, delivering every wake-up and run end on the way.
+    public func advance(to target: Instant) async {
+        var guardCount = 0
+        while guardCount < 1_000_000 {
+            guardCount += 1
+            let candidates = [alarm.armedAt, launcher.nextEnd].compactMap { $0 }
+            guard let next = candidates.min(), next <= target else { break }
+            let now = clock.wallNow()
+            if next > now { clock.advance(by: next - now) }
+            let ended = launcher.completeDue(at: clock.wallNow())
+            if !ended.isEmpty { await settle(); continue }
+            if let armed = alarm.armedAt, armed <= clock.wallNow() {
+                await agent.deliver(.wake)
+                await settle()
+            }
+        }
+        let now = clock.wallNow()
+        if target > now { clock.advance(by: target - now) }
+    }
+
+    public func advance(by d: Duration) async { await advance(to: clock.wallNow() + d) }
+
+    /// Steps the wall clock only (NTP), and lets the agent notice (as the timerfd would).
+    public func stepWallClock(by d: Duration) async {
+        clock.stepWall(by: d)
+        await agent.deliver(.clockChanged)
+        await settle()
+    }
+
+    /// Replaces the configuration and reloads (as a file change would).
+    public func reload(yaml: String, zones: any TimeZoneProvider) async {
+        config.withLock { $0 = Self.load(yaml, zones: zones) }
+        let before = events.filter { $0.name.hasPrefix("config.") }.count
+        await agent.deliver(.reload(reason: "test"))
+        await waitUntil { self.events.filter { $0.name.hasPrefix("config.") }.count > before }
+        await settle()
+    }
+
+    /// SIGTERM: graceful shutdown; waits for the agent to stop.
+    public func shutdown() async -> Int32 {
+        await agent.deliver(.shutdown(signal: "SIGTERM"))
+        await settle()
+        // Runs stopped by the shutdown end now.
+        launcher.completeDue(at: clock.wallNow())
+        await settle()
+        return await agent.waitUntilStopped()
+    }
+
+    /// Waits until every run end the launcher resolved has reached the agent as `run.finished`
+    /// and every launch has been reported. The agent's inputs travel through tasks, so this
+    /// yields (bounded in real time) rather than sleeping for a guessed interval.
+    public func settle() async {
+        // Each scripted launch yields one `run.started` and each resolved end one `run.finished`
+        // (runs interrupted before launching end without a launch, so `>=`).
+        await waitUntil {
+            let (started, finished) = self.counts.withLock { ($0.started, $0.finished) }
+            let ordered = await self.agent.launchOrders
+            return started >= ordered && self.launcher.launchCount >= ordered && finished >= self.launcher.resolvedCount
+        }
+    }
+
+    private func waitUntil(_ condition: @Sendable () async -> Bool) async {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        var stable = 0
+        while clock.now < deadline {
+            if await condition() { stable += 1 } else { stable = 0 }
+            if stable >= 3 { return }
+            await Task.yield()
+        }
+    }
+}
+
