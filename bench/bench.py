@@ -718,12 +718,15 @@ class Bench:
         self.check_cron()
         phases = [self.phase_limits, self.phase_runner_launch, self.phase_validate, self.phase_load,
                   self.phase_idle, self.phase_lateness]
-        timings = {}
+        timings, loads = {}, {}
         for ph in phases:
             t = time.monotonic()
             ph()
-            timings[ph.__name__] = round(time.monotonic() - t, 1)
+            name = ph.__name__.removeprefix("phase_")
+            timings[name] = round(time.monotonic() - t, 1)
+            loads[name] = round(loadavg(), 2)  # the 1-minute average as the phase ends
         self.results["phase_seconds"] = timings
+        self.results["phase_load"] = loads
         self.results["load_end"] = loadavg()
         self.results["total_seconds"] = round(time.monotonic() - self.t_start, 1)
         self.results["verdicts"] = self.verdicts()
@@ -781,7 +784,8 @@ def markdown(r):
       f"in {r['total_seconds'] / 60:.1f} min. Machine: {m['cpus']} × {m['cpu']}, {m['memory_gib']} GiB, "
       f"Linux {m['kernel']}, Debian {m['os']}, {m['swift']}, cron {m['cron']}, Python {m['python']}. "
       f"1-minute load average {r['load_start']:.2f} at the start, {r['load_end']:.2f} at the end "
-      "(the machine is shared with other builds: wall-clock figures under load are pessimistic). "
+      "(the machine is shared with other builds: wall-clock figures under load are pessimistic); "
+      "at the end of each phase: " + ", ".join(f"{k} {v:.2f}" for k, v in r.get("phase_load", {}).items()) + ". "
       f"Each figure is the median of {1 if quick else 3} repetitions, with [min–max] where they differ. "
       "Raw figures: `docs/benchmarks.json`.")
     w("")
@@ -946,6 +950,9 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     try:
         results = bench.run()
+    except KeyboardInterrupt as e:
+        log(f"interrupted ({e}): stopping what was started")
+        return 130
     finally:
         bench.procs.stop_all()
     write_report(results, out)
