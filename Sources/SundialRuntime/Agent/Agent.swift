@@ -99,8 +99,6 @@ public actor Agent {
     public private(set) var launchOrders = 0
     /// Active runs by id, for `status`.
     public private(set) var activeRuns: [RunID: ActiveRun] = [:]
-    /// Per job, the latest finished run's outcome and time, for `status`.
-    public private(set) var lastOutcomes: [JobID: (outcome: RunOutcome, at: Instant)] = [:]
 
     public struct ActiveRun: Sendable, Hashable {
         public var job: JobID
@@ -381,9 +379,7 @@ public actor Agent {
         guard event.name == "run.finished", let id = event["run_id"]?.stringValue else { return event }
         var e = event
         let runID = RunID(rawValue: id)
-        if let run = activeRuns.removeValue(forKey: runID), let outcome = outcomeOf(e) {
-            lastOutcomes[run.job] = (outcome, e.ts)
-        }
+        activeRuns[runID] = nil
         if let c = completionExtras[runID] {
             if c.droppedBytes > 0 { e["output_dropped_bytes"] = .int(Int64(c.droppedBytes)) }
             if c.truncatedLines > 0 { e["output_truncated_lines"] = .int(Int64(c.truncatedLines)) }
@@ -391,20 +387,6 @@ public actor Agent {
         }
         return e
     }
-
-    private func outcomeOf(_ e: Event) -> RunOutcome? {
-        switch e["outcome"]?.stringValue {
-        case "success": .success(exitCode: 0)
-        case "failure": .failure(exitCode: Int32(truncatingIfNeeded: Self.int(e["exit_code"]) ?? 1))
-        case "timeout": .timeout
-        case "signal": .signal(0)
-        case "launch_failed": .launchFailed(reason: e["reason"]?.stringValue ?? "")
-        case "interrupted": .interrupted
-        default: nil
-        }
-    }
-
-    static func int(_ v: JSONValue?) -> Int64? { if case let .int(i)? = v { i } else { nil } }
 
     func emit(_ event: Event) {
         log.log(event)
