@@ -31,7 +31,9 @@ struct ValidateCommand: ParsableCommand {
         let formatter = DiagnosticFormatter(format: format, sources: result.sources)
         if !result.diagnostics.isEmpty || format == .json {
             let text = formatter.render(result.diagnostics)
-            if format == .json { print(text, terminator: "") } else { printError(text) }
+            // JSON and GitHub workflow commands go to standard output (where Actions reads
+            // `::error` lines); the human report goes to standard error, as a compiler's does.
+            if format == .text { printError(text) } else { print(text, terminator: "") }
         }
         guard let set = result.jobSet, result.isValid else {
             if format == .text {

@@ -64,8 +64,8 @@ struct ValidateCommandTests {
         #expect((items.first?["file"] as? String)?.hasSuffix("jobs.yaml") == true)
         let g = try await validate("jobs.yaml", text, extraArgs: ["--format", "github"])
         #expect(g.status == 1)
-        #expect(g.stderr.contains("::error file="))
-        #expect(g.stderr.contains(",line=5,col=5::unknown key `timout`"))
+        #expect(g.stdout.contains("::error file="))
+        #expect(g.stdout.contains(",line=5,col=5::unknown key `timout`"))
     }
 
     @Test func usageErrorExitsTwo() async throws {
