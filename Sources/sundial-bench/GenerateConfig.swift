@@ -4,8 +4,12 @@ import Glibc
 
 /// `sundial-bench gen-config DIR JOBS FILES [--not-due]`: writes a realistic job set for
 /// the validation, load, idle and reload benchmarks: a mix of cron schedules in a dozen zones,
-/// intervals, dependency chains, retries and environments. With `--not-due`, every job's
-/// schedule is at least an hour away from any minute boundary a short benchmark could hit.
+/// intervals, dependency chains, retries and environments. With `--not-due`, no job fires
+/// for at least a day after the set is written: calendar jobs are in a month five to seven
+/// months away, and intervals are days long with an offset that puts their next fire half a
+/// period (a day or more) ahead. (Before, two-hour intervals aligned to 01:30 UTC fired at odd
+/// hours and the 12 zones' `@daily` midnights came round every hour, so a long idle
+/// measurement could catch a fire.)
 func generateConfig(_ args: [String]) {
     guard args.count >= 3, let jobs = Int(args[1]), let files = Int(args[2]), files > 0 else {
         print("usage: sundial-bench gen-config DIR JOBS FILES [--not-due]")
@@ -13,6 +17,12 @@ func generateConfig(_ args: [String]) {
     }
     let dir = args[0]
     let notDue = args.contains("--not-due")
+    // The benchmark tool may read the clock; only the core may not.
+    let now = Int64(time(nil))
+    var tmNow = tm()
+    var t = time_t(now)
+    gmtime_r(&t, &tmNow)
+    let farMonth = (Int(tmNow.tm_mon) + 6) % 12 + 1  // 1...12, six months from now
     mkdir(dir, 0o755)
     let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Lord_Howe", "Asia/Kathmandu",
                  "Pacific/Chatham", "Europe/Dublin", "America/Los_Angeles", "Africa/Cairo", "America/Sao_Paulo", "Asia/Kolkata"]
@@ -31,15 +41,25 @@ func generateConfig(_ args: [String]) {
                 let hour = notDue ? (f + j) % 12 + 1 : (f + j) % 24
                 let dow = j % 4 == 0 ? "MON-FRI" : "*"
                 let day = notDue ? "\(1 + (f + j) % 28)" : "*"
-                text += "    schedule: \"\(minute) \(hour) \(day) * \(dow)\"\n"
+                let month = notDue ? "\(farMonth)" : "*"
+                // A restricted day of the week would let the job fire on any matching weekday
+                // (Vixie's either-day rule), so not-due jobs keep it unrestricted.
+                text += "    schedule: \"\(minute) \(hour) \(day) \(month) \(notDue ? "*" : dow)\"\n"
                 text += "    timezone: \(zones[(f + j) % zones.count])\n"
             case 3:
-                text += "    every: \(notDue ? "\(2 + j % 5)h" : "\(30 + j % 120)s")\n"
-                if notDue { text += "    offset: 90m\n" }
+                if notDue {
+                    let periodHours = Int64(48 + 24 * (j % 5))  // 2 to 6 days
+                    let period = periodHours * 3600
+                    // Fires at offset + k * period: the next one is half a period from now.
+                    let offset = ((now + period / 2) % period + period) % period
+                    text += "    every: \(periodHours)h\n    offset: \(offset)s\n"
+                } else {
+                    text += "    every: \(30 + j % 120)s\n"
+                }
             case 4:
                 text += "    needs: [job-\(f)-\(j - 1)]\n"
             default:
-                text += "    schedule: \"@daily\"\n    timezone: \(zones[j % zones.count])\n"
+                text += "    schedule: \"\(notDue ? "0 0 1 \(farMonth) *" : "@daily")\"\n    timezone: \(zones[j % zones.count])\n"
             }
             if j % 2 == 0 {
                 text += "    command: [/bin/true, --job, \(id)]\n"
