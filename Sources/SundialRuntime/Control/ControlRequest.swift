@@ -140,15 +140,23 @@ extension JSONValue {
 
 // MARK: - Lines on the wire
 
-extension ControlRequest {
-    /// Decodes one request line (without its newline).
+/// A message that travels as one line of JSON: a request or a reply.
+public protocol ControlLine {
+    var json: JSONValue { get }
+    init(json: JSONValue) throws(ControlProtocolError)
+    /// What to say when a line is not JSON at all.
+    static func malformed(_ reason: String) -> ControlProtocolError
+}
+
+extension ControlLine {
+    /// Decodes one line (without its newline).
     public init(line: [UInt8]) throws(ControlProtocolError) {
         let json: JSONValue
-        do { json = try ControlJSON.parse(line) } catch { throw ControlProtocolError("malformed request: \(error.description)") }
+        do { json = try ControlJSON.parse(line) } catch { throw Self.malformed(error.description) }
         try self.init(json: json)
     }
 
-    /// The request as one line, newline included.
+    /// The message as one line, newline included.
     public var line: [UInt8] {
         var out: [UInt8] = []
         json.encode(into: &out)
@@ -157,19 +165,14 @@ extension ControlRequest {
     }
 }
 
-extension ControlResponse {
-    /// Decodes one reply line (without its newline).
-    public init(line: [UInt8]) throws(ControlProtocolError) {
-        let json: JSONValue
-        do { json = try ControlJSON.parse(line) } catch { throw ControlProtocolError("the reply is not valid JSON") }
-        try self.init(json: json)
+extension ControlRequest: ControlLine {
+    public static func malformed(_ reason: String) -> ControlProtocolError {
+        ControlProtocolError("malformed request: \(reason)")
     }
+}
 
-    /// The reply as one line, newline included.
-    public var line: [UInt8] {
-        var out: [UInt8] = []
-        json.encode(into: &out)
-        out.append(UInt8(ascii: "\n"))
-        return out
+extension ControlResponse: ControlLine {
+    public static func malformed(_ reason: String) -> ControlProtocolError {
+        ControlProtocolError("the reply is not valid JSON")
     }
 }
