@@ -30,6 +30,14 @@ public final class StateDirectory: Sendable {
         let lockPath = path + "/sundial.lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StateError(.io, path: lockPath, message: "cannot open: \(errnoText())") }
+        // A killed agent's lock can outlive it by a moment: a job it was spawning holds a copy
+        // of the descriptor until its exec closes it (close-on-exec). So a restart right after a
+        // crash waits briefly (2 s at most) before declaring the directory taken.
+        var attempts = 0
+        while flock(fd, LOCK_EX | LOCK_NB) != 0, errno == EWOULDBLOCK, attempts < 40 {
+            attempts += 1
+            usleep(50_000)
+        }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let err = errno
             let holder = readPID(fd)
