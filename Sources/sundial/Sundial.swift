@@ -49,6 +49,9 @@ enum Main {
             exitWith(error)
         }
         if command is RunCommand { AgentSignals.prepareProcess() }
+        // Before the first task: tasks run on Sundial's own pool, which sleeps without a timer
+        // when idle (libdispatch's wakes the process every second; see GlobalExecutor).
+        GlobalExecutor.install()
         guard let asyncCommand = command as? any AsyncParsableCommand else {
             var sync = command
             do { try sync.run() } catch { exitWith(error) }

@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 import SundialCore
 
 /// Talks to a running agent over its control socket: one request, one reply, bounded in time.
@@ -59,8 +58,11 @@ public struct ControlClient: Sendable {
     /// it to answer, when client and server share a process as in tests).
     public func response(to request: ControlRequest) async throws(ControlClientError) -> ControlResponse {
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<ControlResponse, ControlClientError>, Never>) in
-            Thread.detachNewThread {
+            let started = DetachedThread.run("sundial-ctl-send") {
                 do throws(ControlClientError) { c.resume(returning: .success(try send(request))) } catch { c.resume(returning: .failure(error)) }
+            }
+            if !started {
+                c.resume(returning: .failure(ControlClientError(.unreachable, path: path, message: "cannot start a thread: \(errnoText())")))
             }
         }
         return try result.get()

@@ -3,7 +3,6 @@ import Glibc
 #endif
 import CSundialShim
 import Dispatch
-import Foundation
 import Synchronization
 import SundialCore
 
@@ -89,7 +88,7 @@ public final class ControlServer: Sendable {
             $0.wakePipe = wake
             $0.running = true
         }
-        Thread.detachNewThread { [self] in acceptLoop(listenFD: fd, wakeFD: wake.read) }
+        DetachedThread.run("sundial-control") { [self] in acceptLoop(listenFD: fd, wakeFD: wake.read) }
     }
 
     /// Stops accepting, removes the socket file and returns once the accept loop has ended.
@@ -151,8 +150,12 @@ public final class ControlServer: Sendable {
                 close(client)
                 continue
             }
-            Thread.detachNewThread { [self] in
+            let started = DetachedThread.run("sundial-client") { [self] in
                 serve(client)
+                close(client)
+                state.withLock { $0.clients -= 1 }
+            }
+            if !started {
                 close(client)
                 state.withLock { $0.clients -= 1 }
             }

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import GRDB
 import Synchronization
@@ -67,7 +66,8 @@ public final class SQLiteStateStore: StateStore {
     let pending = Mutex(Pending())
     /// Job name → `jobs.id`, touched only inside the writer's serialised closures.
     let jobKeys = Mutex([JobID: Int64]())
-    private let background = DispatchQueue(label: "sundial.state.writer")
+    /// Batched commits and checkpoints (not a `DispatchQueue`: see ``SerialWorker``).
+    private let background = SerialWorker(name: "sundial-state")
 
     enum Op: Sendable {
         case change(StateChange)
@@ -135,7 +135,7 @@ public final class SQLiteStateStore: StateStore {
         try flush()
         pending.withLock { $0.closed = true }
         do {
-            background.sync {}
+            background.sync()
             _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.truncate) }
             try writer.close()
             try aux.close()
@@ -180,7 +180,7 @@ public final class SQLiteStateStore: StateStore {
         if scheduleNow {
             background.async { [self] in try? commit(adding: []) }
         } else if scheduleLater {
-            background.asyncAfter(deadline: .now() + .milliseconds(Int(options.batchInterval.milliseconds))) { [self] in
+            background.asyncAfter(milliseconds: options.batchInterval.milliseconds) { [self] in
                 try? commit(adding: [])
             }
         }
@@ -240,14 +240,15 @@ public final class SQLiteStateStore: StateStore {
             return true
         }
         guard schedule else { return }
-        background.asyncAfter(deadline: .now() + .milliseconds(Int(options.checkpointInterval.milliseconds))) { [self] in
+        background.asyncAfter(milliseconds: options.checkpointInterval.milliseconds) { [self] in
             let closed = pending.withLock { p in
                 p.checkpointScheduled = false
                 return p.closed
             }
             guard !closed else { return }
             _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.passive) }
-            let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? NSNumber)?.int64Value ?? 0
+            var st = stat()
+            let wal = stat(path + "-wal", &st) == 0 ? Int64(st.st_size) : 0
             if wal > options.walLimitBytes { _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
             // The first write after a completed checkpoint restarts the WAL, and with
             // synchronous=NORMAL SQLite syncs the WAL header then (an fdatasync, 1-3 ms here).
