@@ -24,14 +24,16 @@ final class AgentProcess: Sendable {
     /// Starts `sundial run CONFIG --state ROOT/state --log ROOT/events.jsonl --debounce 100ms ARGS`
     /// and waits for its first `config.loaded`.
     /// - Parameter lifetime: the runner kills the agent after this many seconds, whatever happens.
-    init(root: URL, config: [String], extraArgs: [String] = [], debounce: String = "100ms", lifetime: Double = 45) async throws {
+    init(root: URL, config: [String], extraArgs: [String] = [], debounce: String = "100ms", lifetime: Double = 45,
+         environment: [String: String] = [:]) async throws {
         self.root = root
         logPath = root.appendingPathComponent("events.jsonl").path
         let binary = CLI.binary.path
         let args = [binary, "run"] + config + ["--state", root.appendingPathComponent("state").path, "--log", logPath,
                                                "--debounce", debounce] + extraArgs
         let spec = LaunchSpec(job: "agent-under-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
-                              arguments: args, environment: ["PATH": "/usr/bin:/bin", "HOME": root.path, "LANG": "C.UTF-8", "TZ": "UTC"],
+                              arguments: args,
+                              environment: ["PATH": "/usr/bin:/bin", "HOME": root.path, "LANG": "C.UTF-8", "TZ": "UTC"].merging(environment) { $1 },
                               workdir: root.path, timeoutMs: Int64(lifetime * 1000), killGraceMs: 2000)
         let output = self.output
         handle = await (try ProcessRunner.shared()).start(spec) { line in output.lines.withLock { $0.append(line.text) } }

@@ -95,7 +95,7 @@ public enum AgentHost {
             if options.resetState, let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
                 stderr("sundial: moved the old state database aside to \(moved)\n")
             }
-            store = try SQLiteStateStore(path: stateDir.databasePath)
+            store = try SQLiteStateStore(path: stateDir.databasePath, whenIdle: { IdleMemory.release() })
         } catch {
             stderr("sundial: cannot open the state database \(stateDir.databasePath): \(error)\n"
                 + "sundial: start with --reset-state to keep the bad file aside and start fresh\n")
@@ -219,7 +219,13 @@ public enum AgentHost {
         }
 
         guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
+        // After each (re)load, give back what only loading needed (see IdleMemory). Not on
+        // the agent's actor: it reads /proc/self/maps, about a millisecond.
+        await agent.addObserver { event in
+            if IdleMemory.endsLoad(event.name) { Task.detached { IdleMemory.release() } }
+        }
         await agent.start(restored: restored)
+        IdleMemory.release()
         return await agent.waitUntilStopped()
     }
 

@@ -21,6 +21,7 @@ final class SerialWorker: @unchecked Sendable {
     }
 
     private let name: String
+    private let onIdle: (@Sendable () -> Void)?
     // `@unchecked Sendable`: every field below is touched only with `mutex` held.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
@@ -30,8 +31,11 @@ final class SerialWorker: @unchecked Sendable {
     private var seq: UInt64 = 0
     private var threadRunning = false
 
-    init(name: String) {
+    /// - Parameter onIdle: called on the worker's thread each time it has run everything queued
+    ///   and is about to end (nothing delayed either), before it ends.
+    init(name: String, onIdle: (@Sendable () -> Void)? = nil) {
         self.name = name
+        self.onIdle = onIdle
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         cond = .allocate(capacity: 1)
@@ -108,6 +112,7 @@ final class SerialWorker: @unchecked Sendable {
     }
 
     private func loop() {
+        var idleCalled = false
         pthread_mutex_lock(mutex)
         while true {
             if let first = delayed.first, first.deadlineNs <= Self.monotonicNs() {
@@ -121,12 +126,21 @@ final class SerialWorker: @unchecked Sendable {
                     ready.removeAll(keepingCapacity: true)
                     readyHead = 0
                 }
+                idleCalled = false
                 pthread_mutex_unlock(mutex)
                 work()
                 pthread_mutex_lock(mutex)
                 continue
             }
-            guard let next = delayed.first else { break }
+            guard let next = delayed.first else {
+                guard let onIdle, !idleCalled else { break }
+                idleCalled = true
+                pthread_mutex_unlock(mutex)
+                onIdle()
+                pthread_mutex_lock(mutex)
+                continue  // whatever `onIdle` (or another thread) queued meanwhile runs first
+            }
+            idleCalled = false
             var ts = timespec(tv_sec: Int(next.deadlineNs / 1_000_000_000), tv_nsec: Int(next.deadlineNs % 1_000_000_000))
             _ = pthread_cond_timedwait(cond, mutex, &ts)
         }

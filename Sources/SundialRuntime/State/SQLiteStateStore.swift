@@ -67,7 +67,7 @@ public final class SQLiteStateStore: StateStore {
     /// Job name → `jobs.id`, touched only inside the writer's serialised closures.
     let jobKeys = Mutex([JobID: Int64]())
     /// Batched commits and checkpoints (not a `DispatchQueue`: see ``SerialWorker``).
-    private let background = SerialWorker(name: "sundial-state")
+    private let background: SerialWorker
 
     enum Op: Sendable {
         case change(StateChange)
@@ -86,7 +86,13 @@ public final class SQLiteStateStore: StateStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
     /// - Throws: ``StateError`` `.corrupt` (damaged or not a database), `.newerSchema`, `.io`.
-    public init(path: String, retention: StateRetention = .default, options: Options = Options()) throws {
+    ///
+    /// - Parameter whenIdle: called on the store's background thread after the last batched
+    ///   commit and checkpoint of a burst of writes, when nothing else is pending (the agent
+    ///   releases idle memory then; see ``IdleMemory``).
+    public init(path: String, retention: StateRetention = .default, options: Options = Options(),
+                whenIdle: (@Sendable () -> Void)? = nil) throws {
+        background = SerialWorker(name: "sundial-state", onIdle: whenIdle)
         self.path = path
         self.retention = retention
         self.options = options

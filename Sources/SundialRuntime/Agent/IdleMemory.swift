@@ -1,0 +1,25 @@
+import CSundialShim
+
+/// Hands back the memory that a burst of work (start-up, a reload, a run and its state commits)
+/// touched and that the waiting agent will not need.
+///
+/// Loading a configuration walks once through a lot of code (YAML, schema validation, SQLite
+/// migrations); with the kernel's 64 KiB fault-around, that leaves most of the binary's code
+/// mapped, although the waiting agent runs almost none of it. Releasing those mappings (and the
+/// free heap) keeps an idle agent's resident set to what it really holds: issue 5's idle figure,
+/// measured in docs/benchmarks.md ("Idle RSS"). Pages come back from the page cache, at a
+/// minor fault each, when code runs again. It costs well under a millisecond, and runs at most
+/// once per burst: after each (re)load, and when the state store's worker falls idle (its last
+/// checkpoint, a second after the last write).
+public enum IdleMemory {
+    /// Releases it; returns the bytes of code mappings released (0 if the kernel refused).
+    @discardableResult
+    public static func release() -> Int64 {
+        max(0, sundial_release_idle_memory())
+    }
+
+    /// Whether an event marks the end of a load (then loading's memory can go).
+    static func endsLoad(_ name: String) -> Bool {
+        name == "config.loaded" || name == "config.rejected" || name == "config.unchanged"
+    }
+}

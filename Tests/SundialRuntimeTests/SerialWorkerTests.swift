@@ -1,0 +1,103 @@
+import Testing
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+@testable import SundialRuntime
+
+/// The state store's background worker: order, delays, `sync`, the idle callback, and a thread
+/// that exists only while there is work (an idle agent must keep no thread waiting on a timer).
+@Suite("Serial worker", .serialized)
+struct SerialWorkerTests {
+    /// Names of this process's threads.
+    static func threadNames() -> [String] {
+        var names: [String] = []
+        guard let dir = opendir("/proc/self/task") else { return names }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard tid.first?.isNumber == true, let f = fopen("/proc/self/task/\(tid)/comm", "r") else { continue }
+            var buf = [CChar](repeating: 0, count: 32)
+            if fgets(&buf, 32, f) != nil {
+                names.append(String(decoding: buf.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            }
+            fclose(f)
+        }
+        return names
+    }
+
+    /// Polls `condition` every 10 ms for up to `seconds`.
+    static func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+        while !condition() {
+            if ContinuousClock.now >= deadline { return false }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+
+    @Test func runsInSubmissionOrderAndSyncWaitsForEarlierWork() {
+        let worker = SerialWorker(name: "sw-order")
+        let seen = Mutex<[Int]>([])
+        for i in 0..<500 { worker.async { seen.withLock { $0.append(i) } } }
+        worker.sync()
+        #expect(seen.withLock { $0 } == Array(0..<500))
+    }
+
+    @Test func delayedWorkRunsInDeadlineOrderAfterItsDelay() async throws {
+        let worker = SerialWorker(name: "sw-delay")
+        let seen = Mutex<[(Int, ContinuousClock.Instant)]>([])
+        let start = ContinuousClock.now
+        worker.asyncAfter(milliseconds: 120) { seen.withLock { $0.append((3, .now)) } }
+        worker.asyncAfter(milliseconds: 40) { seen.withLock { $0.append((1, .now)) } }
+        worker.asyncAfter(milliseconds: 80) { seen.withLock { $0.append((2, .now)) } }
+        worker.async { seen.withLock { $0.append((0, .now)) } }
+        #expect(try await Self.eventually { seen.withLock { $0.count } == 4 })
+        let got = seen.withLock { $0 }
+        #expect(got.map(\.0) == [0, 1, 2, 3])
+        for (i, at) in got.dropFirst() {
+            #expect(at - start >= .milliseconds(40 * i), "item \(i) ran after \(at - start)")
+        }
+    }
+
+    @Test func threadEndsWhenIdleAndIdleCallbackRunsOncePerBurst() async throws {
+        let idles = Atomic<Int>(0)
+        let worker = SerialWorker(name: "sw-idle-test") { idles.add(1, ordering: .relaxed) }
+        for _ in 0..<2 {
+            let before = idles.load(ordering: .relaxed)
+            let ran = Atomic<Int>(0)
+            for _ in 0..<10 { worker.async { ran.add(1, ordering: .relaxed) } }
+            worker.asyncAfter(milliseconds: 30) { ran.add(1, ordering: .relaxed) }
+            #expect(try await Self.eventually { ran.load(ordering: .relaxed) == 11 })
+            #expect(try await Self.eventually { !Self.threadNames().contains("sw-idle-test") },
+                    "the worker's thread is still there with nothing to do")
+            #expect(idles.load(ordering: .relaxed) == before + 1)
+        }
+    }
+}
+
+@Suite("Idle memory release")
+struct IdleMemoryTests {
+    static func rssFileKiB() -> Int {
+        guard let f = fopen("/proc/self/status", "r") else { return -1 }
+        defer { fclose(f) }
+        var buf = [CChar](repeating: 0, count: 256)
+        while fgets(&buf, 256, f) != nil {
+            let line = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if line.hasPrefix("RssFile:") { return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1 }
+        }
+        return -1
+    }
+
+    @Test func releasesCodeMappingsAndTheProcessCarriesOn() {
+        let before = Self.rssFileKiB()
+        let released = IdleMemory.release()
+        let after = Self.rssFileKiB()
+        #expect(released > 0)
+        #expect(after < before, "file-backed resident memory did not shrink: \(before) → \(after) KiB")
+        // Code runs again after its mappings went (pages come back from the page cache).
+        let words = (0..<1000).map { "w\($0)" }.joined(separator: " ").split(separator: " ")
+        #expect(words.count == 1000)
+        #expect(IdleMemory.release() > 0)
+    }
+}
