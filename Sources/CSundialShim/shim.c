@@ -504,3 +504,35 @@ int sundial_bench_spawn_loop(const char *path, int n, int use_posix_spawn) {
     }
     return 0;
 }
+
+int sundial_bench_spawn_burst(const char *path, int n, int use_posix_spawn, int64_t *elapsed_ns) {
+    char *argv[] = {(char *)path, NULL};
+    char *envp[] = {NULL};
+    int started = 0, rc = 0;
+    int64_t t0 = sundial_monotonic_ns();
+    for (; started < n; started++) {
+        pid_t pid;
+        if (use_posix_spawn) {
+            rc = posix_spawn(&pid, path, NULL, NULL, argv, envp);
+            if (rc != 0) break;
+        } else {
+            pid = fork();
+            if (pid < 0) {
+                rc = errno;
+                break;
+            }
+            if (pid == 0) {
+                execve(path, argv, envp);
+                _exit(127);
+            }
+        }
+    }
+    *elapsed_ns = sundial_monotonic_ns() - t0;
+    for (int i = 0; i < started; i++) {
+        int st;
+        while (wait(&st) < 0) {
+            if (errno != EINTR) return rc != 0 ? rc : errno;
+        }
+    }
+    return rc;
+}
