@@ -142,6 +142,28 @@ import Testing
         #expect(results[2].completion.outcome == .launchFailed(reason: "run \(id) already has an active attempt"))
     }
 
+    @Test(arguments: [false, true])
+    func burstChildrenGetCleanSignalsAndDescriptors(forkPath: Bool) async throws {
+        // The spawn helper blocks every signal, and the other thread's pipes exist while a child
+        // is created: no child may inherit either. `/bin/sh` reads its own status and lists its
+        // descriptors (0, 1, 2, and the one `ls` opens to list them).
+        let items: [Burst.Item] = (0..<16).map { _ in
+            var s = spec("/bin/sh", ["/bin/sh", "-c", "grep -E '^SigBlk' /proc/self/status; ls /proc/self/fd | tr '\\n' ' '"])
+            if forkPath { s.umask = 0o022 }  // umask takes the fork+exec path
+            return .start(s)
+        }
+        for r in try await runBurst(items) {
+            #expect(r.completion.outcome == .success(exitCode: 0))
+            #expect(r.stdout.count == 2)
+            guard r.stdout.count == 2 else { continue }
+            // glibc's posix_spawn leaves its two internal signals (32, 33) to the child: see
+            // ProcessRunnerTests.signalMaskAndDispositionsAreReset.
+            let mask = UInt64(r.stdout[0].split(separator: "\t").last ?? "", radix: 16) ?? .max
+            #expect(mask & ~0x1_8000_0000 == 0, "\(r.stdout[0])")
+            #expect(r.stdout[1].split(separator: " ").sorted() == ["0", "1", "2", "3"], "\(r.stdout[1])")
+        }
+    }
+
     @Test(.enabled(if: RunnerEngine.spawnThreads > 1, "one spawning thread: no helper"))
     func threadsAreNamed() async throws {
         _ = try await runBurst((0..<4).map { _ in .start(spec("/bin/true", ["/bin/true"])) })
