@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -145,7 +146,8 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
     do { n = read(errpipe[0], &f, sizeof f); } while (n < 0 && errno == EINTR);
     close(errpipe[0]);
     if (n == (ssize_t)sizeof f) {
-        // The child never became the job: reap it here (the caller is the only reaper's thread).
+        // The child never became the job: reap it here. By its pid only, so this is safe on a
+        // spawn helper thread too: the runner's `waitpid(-1)` does not run during a spawn.
         int st;
         while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
         *stage = f.stage;
@@ -173,6 +175,128 @@ int sundial_decode_status(int status, int *value) {
     }
     *value = 0;
     return 0;
+}
+
+// MARK: - Spawn helpers
+
+struct sundial_work_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t work;      ///< helpers sleep here, with no timeout
+    pthread_cond_t done;      ///< the caller sleeps here until every item has returned
+    int helpers;              ///< wanted
+    int started;              ///< running (set once, by the first run)
+    int attempted;
+    char name[16];
+    // The current run, under `lock`:
+    uint32_t generation;
+    sundial_work_fn fn;
+    void *ctx;
+    int count;
+    int finished;
+    /// (generation << 32) | next index. One word, so a helper that woke late for an older run
+    /// can never claim an index of a newer one with the older run's `fn` and `ctx`.
+    uint64_t claim;
+};
+
+static int claim_next(sundial_work_pool *p, uint32_t gen, int count) {
+    uint64_t cur = __atomic_load_n(&p->claim, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if ((uint32_t)(cur >> 32) != gen || (int)(uint32_t)cur >= count) return -1;
+        if (__atomic_compare_exchange_n(&p->claim, &cur, cur + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return (int)(uint32_t)cur;
+    }
+}
+
+static void *work_pool_helper(void *arg) {
+    sundial_work_pool *p = arg;
+    sundial_set_thread_name(p->name);
+    uint32_t seen = 0;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->generation == seen) pthread_cond_wait(&p->work, &p->lock);
+        seen = p->generation;
+        sundial_work_fn fn = p->fn;
+        void *ctx = p->ctx;
+        int count = p->count;
+        pthread_mutex_unlock(&p->lock);
+        int mine = 0;
+        for (int i; (i = claim_next(p, seen, count)) >= 0; mine++) fn(ctx, i);
+        pthread_mutex_lock(&p->lock);
+        if (mine > 0) {
+            // The run cannot have ended without these items, so `finished` is still this run's.
+            p->finished += mine;
+            if (p->finished == p->count) pthread_cond_signal(&p->done);
+        }
+    }
+    return NULL;
+}
+
+sundial_work_pool *sundial_work_pool_create(int helpers, const char *name) {
+    sundial_work_pool *p = calloc(1, sizeof *p);
+    if (p == NULL) return NULL;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->done, NULL);
+    p->helpers = helpers < 1 ? 1 : helpers;
+    snprintf(p->name, sizeof p->name, "%s", name);
+    return p;
+}
+
+/// Starts the helpers with every signal blocked: signals are the agent's threads' business, and
+/// a helper is in the middle of posix_spawn/fork, where a handler must not run.
+static void start_helpers(sundial_work_pool *p) {
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (int i = 0; i < p->helpers; i++) {
+        pthread_t tid;
+        if (pthread_create(&tid, NULL, work_pool_helper, p) != 0) break;
+        pthread_detach(tid);
+        p->started++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void sundial_work_pool_run(sundial_work_pool *p, int count, sundial_work_fn fn, void *ctx) {
+    if (count <= 0) return;
+    pthread_mutex_lock(&p->lock);
+    if (++p->generation == 0) p->generation = 1;  // 0 is "no run yet" for a new helper
+    uint32_t gen = p->generation;
+    p->fn = fn;
+    p->ctx = ctx;
+    p->count = count;
+    p->finished = 0;
+    __atomic_store_n(&p->claim, (uint64_t)gen << 32, __ATOMIC_RELEASE);
+    if (!p->attempted) {
+        p->attempted = 1;
+        start_helpers(p);
+    }
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->lock);
+
+    int mine = 0;
+    for (int i; (i = claim_next(p, gen, count)) >= 0; mine++) fn(ctx, i);
+
+    pthread_mutex_lock(&p->lock);
+    p->finished += mine;
+    while (p->finished < count) pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+int sundial_set_thread_name(const char *name) {
+    char buf[16];
+    snprintf(buf, sizeof buf, "%s", name);
+    return pthread_setname_np(pthread_self(), buf);
+}
+
+int sundial_cpu_count(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }
 
 // MARK: - Descriptors
@@ -379,4 +503,36 @@ int sundial_bench_spawn_loop(const char *path, int n, int use_posix_spawn) {
         }
     }
     return 0;
+}
+
+int sundial_bench_spawn_burst(const char *path, int n, int use_posix_spawn, int64_t *elapsed_ns) {
+    char *argv[] = {(char *)path, NULL};
+    char *envp[] = {NULL};
+    int started = 0, rc = 0;
+    int64_t t0 = sundial_monotonic_ns();
+    for (; started < n; started++) {
+        pid_t pid;
+        if (use_posix_spawn) {
+            rc = posix_spawn(&pid, path, NULL, NULL, argv, envp);
+            if (rc != 0) break;
+        } else {
+            pid = fork();
+            if (pid < 0) {
+                rc = errno;
+                break;
+            }
+            if (pid == 0) {
+                execve(path, argv, envp);
+                _exit(127);
+            }
+        }
+    }
+    *elapsed_ns = sundial_monotonic_ns() - t0;
+    for (int i = 0; i < started; i++) {
+        int st;
+        while (wait(&st) < 0) {
+            if (errno != EINTR) return rc != 0 ? rc : errno;
+        }
+    }
+    return rc;
 }

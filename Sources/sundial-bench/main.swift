@@ -23,6 +23,7 @@ case "reload":
 case "schema":
     SchemaBench.run(rest)
 case "runner-launch": await benchRunnerLaunch(rest)
+case "runner-burst": await benchRunnerBurst(rest)
 case "log-writer": benchLogWriter(rest)
 case "runner-rss": await benchRunnerRSS(rest)
 case "simulate":

@@ -131,12 +131,46 @@ int64_t sundial_monotonic_ns(void);
 /// A `kB` value from /proc/self/status (e.g. "VmHWM", "VmRSS"), or -1.
 long sundial_proc_status_kb(const char *key);
 
+// MARK: - Spawn helpers (parallel spawning of a burst)
+
+/// A small, fixed set of helper threads that, with the calling thread, run `fn(ctx, i)` for
+/// every `i` in `0..<count` (see `sundial_work_pool_run`). The runner uses it to spawn a burst of
+/// processes from two threads: posix_spawn blocks its caller until the child has exec'd, and a
+/// second thread overlaps that wait with the next spawn.
+///
+/// Why in C: a condition variable (to sleep with no timeout when idle) and a packed 64-bit
+/// claim word are simplest here; Swift's `Synchronization` has no condition variable.
+typedef struct sundial_work_pool sundial_work_pool;
+typedef void (*sundial_work_fn)(void *ctx, int index);
+
+/// A pool with `helpers` helper threads (at least 1), named `name` (15 bytes at most). No thread
+/// is created until the first `sundial_work_pool_run`. Returns NULL if out of memory.
+sundial_work_pool *sundial_work_pool_create(int helpers, const char *name);
+
+/// Runs `fn(ctx, i)` once for every `i` in `0..<count`, on the calling thread and the helpers
+/// (each takes the next index from a shared counter, so uneven items balance), and returns when
+/// all have returned. Only one thread may call it at a time. If the helpers cannot be started,
+/// the calling thread runs every item itself. `fn` must touch only item `i`'s state.
+void sundial_work_pool_run(sundial_work_pool *pool, int count, sundial_work_fn fn, void *ctx);
+
+/// Names the calling thread (Linux keeps 15 bytes). Returns 0 or an errno value.
+int sundial_set_thread_name(const char *name);
+
+/// Online processors (at least 1).
+int sundial_cpu_count(void);
+
 // MARK: - Benchmark baseline
 
 /// Runs `path` `n` times serially with plain fork+execve+waitpid (`use_posix_spawn` = 0) or
 /// posix_spawn+waitpid (1): the physical limit the runner is compared with. Must not run while a
 /// `ProcessRunner` is reaping in the same process. Returns 0 or an errno value.
 int sundial_bench_spawn_loop(const char *path, int n, int use_posix_spawn);
+
+/// Starts `path` `n` times as fast as possible, without waiting in between (fork+execve, or
+/// posix_spawn), stores in `*elapsed_ns` the time from the first call until the last pid was
+/// known, then reaps them all: the best a scheduler can do for `n` jobs due at once (as
+/// bench/limits.c `burst`). Same caveat as above. Returns 0 or an errno value.
+int sundial_bench_spawn_burst(const char *path, int n, int use_posix_spawn, int64_t *elapsed_ns);
 
 #ifdef __cplusplus
 }

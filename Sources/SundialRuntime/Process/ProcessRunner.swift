@@ -66,6 +66,11 @@ public final class ProcessRunner: Sendable {
         d.components.seconds >= DurationParser.maximumMilliseconds / 1000 ? DurationParser.maximumMilliseconds : max(0, d.milliseconds)
     }
 
+    /// How many threads spawn a burst of starts (see ``RunnerEngine``): set by the environment
+    /// variable `SUNDIAL_SPAWN_THREADS` (1: one start at a time, on the runner's thread), else 2
+    /// (1 on a single-CPU machine). For benchmarks and diagnostics.
+    public static var spawnThreads: Int { RunnerEngine.spawnThreads }
+
     /// The runs whose process has not been reaped yet.
     public var activeRunIDs: Set<RunID> { engine.active.withLock { $0 } }
 }
