@@ -263,6 +263,7 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.quick = args.quick
+        self.only = set(args.only.split(",")) if getattr(args, "only", None) else None
         self.work = args.work
         self.bin = args.bin
         self.sundial = os.path.join(self.bin, "sundial")
@@ -718,6 +719,8 @@ class Bench:
         self.check_cron()
         phases = [self.phase_limits, self.phase_runner_launch, self.phase_validate, self.phase_load,
                   self.phase_idle, self.phase_lateness]
+        if self.only:
+            phases = [ph for ph in phases if ph.__name__.removeprefix("phase_") in self.only]
         timings, loads = {}, {}
         for ph in phases:
             t = time.monotonic()
@@ -937,12 +940,14 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--bin", default=os.path.join(ROOT, ".build", "release"))
     ap.add_argument("--out")
+    ap.add_argument("--only", help="comma-separated phases to run (limits, runner_launch, validate, load, idle, lateness); "
+                                   "writes to .build/bench unless --out says otherwise")
     ap.add_argument("--cleanup", action="store_true", help="stop what a killed run left behind, then exit")
     args = ap.parse_args()
     if args.cleanup:
         cleanup(args.work)
         return 0
-    out = args.out or (os.path.join(ROOT, ".build", "bench") if args.quick else os.path.join(ROOT, "docs"))
+    out = args.out or (os.path.join(ROOT, ".build", "bench") if args.quick or args.only else os.path.join(ROOT, "docs"))
     bench = Bench(args)
 
     def on_signal(signum, _frame):

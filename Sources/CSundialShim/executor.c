@@ -296,9 +296,3 @@ int sundial_executor_installed(void) { return atomic_load(&installed); }
 
 uint64_t sundial_executor_jobs_run(void) { return atomic_load(&jobs_run); }
 
-int sundial_thread_set_name(const char *name) {
-    char buf[16];
-    strncpy(buf, name, sizeof buf - 1);
-    buf[sizeof buf - 1] = 0;
-    return pthread_setname_np(pthread_self(), buf);
-}

@@ -14,8 +14,4 @@ int sundial_executor_installed(void);
 
 /// Jobs run so far by the pool (for tests and the benchmark).
 uint64_t sundial_executor_jobs_run(void);
-
-/// Names the calling thread (at most 15 bytes are kept), for `top -H` and /proc/PID/task/*/comm.
-/// Glibc's Swift module does not expose `pthread_setname_np` (it needs _GNU_SOURCE).
-int sundial_thread_set_name(const char *name);
 #endif

@@ -90,7 +90,7 @@ final class DetachedThread: Sendable {
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { raw in
             let me = Unmanaged<DetachedThread>.fromOpaque(raw!).takeRetainedValue()
-            _ = sundial_thread_set_name(me.name)
+            _ = sundial_set_thread_name(me.name)
             me.body()
             return nil
         }, box.toOpaque())

@@ -107,7 +107,7 @@ public final class MetricsExporter: Sendable {
             var thread = pthread_t()
             let context = Unmanaged.passRetained(loop).toOpaque()
             let rc = pthread_create(&thread, nil, { raw in
-                _ = sundial_thread_set_name("sundial-metrics")
+                _ = sundial_set_thread_name("sundial-metrics")
                 Unmanaged<ExporterLoop>.fromOpaque(raw!).takeRetainedValue().run()
                 return nil
             }, context)

@@ -53,7 +53,7 @@ public final class SignalListener: Sendable {
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { arg in
             let ctx = Unmanaged<ListenerContext>.fromOpaque(arg!).takeRetainedValue()
-            _ = sundial_thread_set_name("sundial-signals")
+            _ = sundial_set_thread_name("sundial-signals")
             var sigs = ctx.signals
             _ = sundial_block_signals(&sigs, Int32(sigs.count))
             var pfd = pollfd(fd: ctx.fd, events: Int16(POLLIN), revents: 0)

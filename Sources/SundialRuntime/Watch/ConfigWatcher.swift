@@ -125,7 +125,7 @@ public final class ConfigWatcher: Sendable {
                 var all = sigset_t()
                 sigfillset(&all)
                 pthread_sigmask(SIG_BLOCK, &all, nil)
-                _ = sundial_thread_set_name("sundial-watch")
+                _ = sundial_set_thread_name("sundial-watch")
                 let loop = Unmanaged<WatchLoop>.fromOpaque(raw!).takeRetainedValue()
                 loop.run()
                 return nil
