@@ -89,13 +89,18 @@ public enum AgentHost {
         }
         let log = EventLog(sink: sink, clock: clock, masker: masker, minimumLevel: options.logLevel)
 
-        // State.
+        // State. When its worker falls idle and the agent will sleep a while, memory only the
+        // burst of work needed goes back (IdleMemory); the timer says how long the sleep is.
+        let timerCell = Locked<WakeTimer?>(nil)
         let store: SQLiteStateStore
         do {
             if options.resetState, let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
                 stderr("sundial: moved the old state database aside to \(moved)\n")
             }
-            store = try SQLiteStateStore(path: stateDir.databasePath, whenIdle: { IdleMemory.release() })
+            store = try SQLiteStateStore(path: stateDir.databasePath, whenIdle: {
+                guard let t = timerCell.withLock({ $0 }), IdleMemory.worthReleasing(nextWake: t.armedAt, now: clock.wallNow()) else { return }
+                IdleMemory.release()
+            })
         } catch {
             stderr("sundial: cannot open the state database \(stateDir.databasePath): \(error)\n"
                 + "sundial: start with --reset-state to keep the bad file aside and start fresh\n")
@@ -142,6 +147,7 @@ public enum AgentHost {
             return 1
         }
         defer { timer.stop() }
+        timerCell.withLock { $0 = timer }
 
         let agent = Agent(
             settings: .init(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,

@@ -1,4 +1,5 @@
 import CSundialShim
+import SundialCore
 
 /// Hands back the memory that a burst of work (start-up, a reload, a run and its state commits)
 /// touched and that the waiting agent will not need.
@@ -8,10 +9,22 @@ import CSundialShim
 /// mapped, although the waiting agent runs almost none of it. Releasing those mappings (and the
 /// free heap) keeps an idle agent's resident set to what it really holds: issue 5's idle figure,
 /// measured in docs/benchmarks.md ("Idle RSS"). Pages come back from the page cache, at a
-/// minor fault each, when code runs again. It costs well under a millisecond, and runs at most
-/// once per burst: after each (re)load, and when the state store's worker falls idle (its last
-/// checkpoint, a second after the last write).
+/// minor fault each, when code runs again. Releasing costs well under a millisecond, but the
+/// faults after it add a few hundred microseconds to the next launch, so it runs only when the
+/// agent is about to sleep for a while: after each (re)load, and when the state store's worker
+/// falls idle (its last checkpoint, a second after the last write) with the next wake-up at
+/// least ``minimumSleep`` away. A job due every few seconds keeps its code mapped.
 public enum IdleMemory {
+    /// The shortest sleep ahead for which releasing is worth the faults that follow it.
+    public static let minimumSleep: Duration = .seconds(30)
+
+    /// Whether the agent, next woken at `nextWake` (`nil`: nothing scheduled), sleeps long
+    /// enough from `now` for a release to pay.
+    public static func worthReleasing(nextWake: Instant?, now: Instant) -> Bool {
+        guard let nextWake else { return true }
+        return nextWake.unixMillis - now.unixMillis >= minimumSleep.milliseconds
+    }
+
     /// Releases it; returns the bytes of code mappings released (0 if the kernel refused).
     @discardableResult
     public static func release() -> Int64 {

@@ -23,6 +23,8 @@ public final class WakeTimer: Sendable {
     private let stopFD: Int32
     private let handler: @Sendable (Reason) -> Void
     private let stopped = Atomic<Bool>(false)
+    /// The armed instant in Unix milliseconds, or `Int64.min` when disarmed.
+    private let armedMillis = Atomic<Int64>(.min)
 
     /// Starts the timer thread (disarmed). `handler` runs on that thread: keep it short.
     public init(handler: @escaping @Sendable (Reason) -> Void) throws(FileSystem.ReadError) {
@@ -38,7 +40,14 @@ public final class WakeTimer: Sendable {
 
     /// Arms the timer for `instant` (replacing any earlier arming); `nil` disarms.
     public func arm(at instant: Instant?) {
+        armedMillis.store(instant?.unixMillis ?? .min, ordering: .relaxed)
         _ = sundial_timerfd_arm(timerFD, instant.map { max(0, $0.unixMillis) } ?? -1)
+    }
+
+    /// The instant the timer is armed for (`nil`: disarmed, nothing scheduled).
+    public var armedAt: Instant? {
+        let ms = armedMillis.load(ordering: .relaxed)
+        return ms == .min ? nil : Instant(unixMillis: ms)
     }
 
     /// Stops the thread. The timer cannot be used afterwards.
