@@ -11,7 +11,9 @@
 //
 // How: the Swift runtime exports hooks (`swift_task_enqueueGlobal_hook` and its delayed and
 // deadline variants, declared in the runtime's ConcurrencyHooks.def) that replace the global
-// enqueue for the whole process. The hooks receive the runtime's job pointer and we run it with
+// enqueue for the whole process. (Swift 6.3's `Task.sleep` does not go through the delay hooks:
+// it schedules on the default executor's libdispatch timers directly, so the agent naps with
+// SundialRuntime's `Nap` instead. The delay hooks are kept for the runtime paths that use them.) The hooks receive the runtime's job pointer and we run it with
 // `swift_job_run` on the generic executor, exactly as the default executor does. Main-actor
 // jobs are not touched (the agent never uses the main actor; its main thread is parked).
 //

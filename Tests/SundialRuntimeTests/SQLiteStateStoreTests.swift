@@ -39,6 +39,24 @@ struct SQLiteStateStoreTests {
         #expect(try Self.committedLedgerRows(path) == 1)
     }
 
+    @Test func warmUpGivesEveryJobItsRowAndChangesNothingElse() throws {
+        let dir = TempDir("warm")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        let store = try SQLiteStateStore(path: path, options: Self.manual)
+        defer { try? store.close() }
+        try store.warmUp(jobs: ["a", "b", "c"])
+        try store.warmUp(jobs: ["a", "b", "c", "d"])  // idempotent
+        let q = try DatabaseQueue(path: path)
+        defer { try? q.close() }
+        #expect(try q.read { try String.fetchAll($0, sql: "SELECT name FROM jobs ORDER BY name") } == ["a", "b", "c", "d"])
+        #expect(try Self.committedRuns(path) == 0)
+        #expect(try Self.committedLedgerRows(path) == 0)
+        // A job's fire after the warm-up lands on the row the warm-up made.
+        try store.apply([.fired(job: "b", scheduledFor: at(5))])
+        #expect(try store.restore().lastFired == ["b": at(5)])
+    }
+
     @Test func aDurableChangeCommitsEverythingBeforeIt() throws {
         let dir = TempDir("durable")
         defer { dir.remove() }

@@ -76,7 +76,7 @@ struct SerialWorkerTests {
     }
 }
 
-@Suite("Idle memory release")
+@Suite("Idle memory release", .serialized)
 struct IdleMemoryTests {
     static func rssFileKiB() -> Int {
         guard let f = fopen("/proc/self/status", "r") else { return -1 }
@@ -99,5 +99,14 @@ struct IdleMemoryTests {
         let words = (0..<1000).map { "w\($0)" }.joined(separator: " ").split(separator: " ")
         #expect(words.count == 1000)
         #expect(IdleMemory.release() > 0)
+    }
+
+    @Test func prefaultMapsReleasedCodeAgainOnlyAfterARelease() {
+        #expect(IdleMemory.release() > 0)
+        let released = Self.rssFileKiB()
+        #expect(IdleMemory.prefault())
+        let populated = Self.rssFileKiB()
+        #expect(populated > released, "prefault mapped nothing: \(released) → \(populated) KiB")
+        #expect(!IdleMemory.prefault(), "a second prefault without a release in between did work")
     }
 }

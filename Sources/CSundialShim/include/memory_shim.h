@@ -8,4 +8,11 @@
 /// cache; a later call into it costs a minor fault. Writable and relocated (RELRO) mappings are
 /// never touched. Returns the bytes of code mappings released, or -1 with errno set.
 int64_t sundial_release_idle_memory(void);
+
+/// Maps again, ahead of use, the code pages `sundial_release_idle_memory` released: every `r-xp`
+/// file mapping is populated from the page cache (`MADV_POPULATE_READ`, Linux 5.14; on older
+/// kernels one byte per 64 KiB is read, which the kernel's fault-around turns into the same).
+/// The agent calls it shortly before a job is due after a long sleep, so that the launch does
+/// not pay hundreds of page faults. Returns the bytes populated, or -1 with errno set.
+int64_t sundial_prefault_code(void);
 #endif

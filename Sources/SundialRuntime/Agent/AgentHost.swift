@@ -131,6 +131,11 @@ public enum AgentHost {
             return 1
         }
 
+        // Warm what the first fire would otherwise do on its launch path: each job's state row
+        // and the compiled statements, and the agent's own account (getpwuid reads /etc/passwd).
+        try? store.warmUp(jobs: jobs.jobs.keys)
+        _ = LaunchSpec.agentUser
+
         // The runner (child subreaper, reaper thread).
         let runner: ProcessRunner
         do throws(RunnerError) { runner = try ProcessRunner.shared() } catch {
@@ -141,7 +146,9 @@ public enum AgentHost {
         let ref = AgentRef()
         let timer: WakeTimer
         do {
-            timer = try WakeTimer { reason in ref.deliver(reason == .due ? .wake : .clockChanged) }
+            // Before a job due after a long sleep, map the code released meanwhile (IdleMemory).
+            let early = WakeTimer.Early(lead: IdleMemory.prefaultLead, minimumSleep: .seconds(5)) { IdleMemory.prefault() }
+            timer = try WakeTimer(early: early) { reason in ref.deliver(reason == .due ? .wake : .clockChanged) }
         } catch {
             stderr("sundial: cannot create the wake timer: \(error)\n")
             return 1

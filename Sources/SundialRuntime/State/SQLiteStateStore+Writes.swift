@@ -4,13 +4,28 @@ import SundialCore
 // MARK: - Applying one change (inside the writer's transaction)
 
 extension SQLiteStateStore {
+    /// Does now what a job's first fire would otherwise do on its launch path: gives every job
+    /// its row (and caches the row ids) and compiles every write statement. Costs a few
+    /// milliseconds at start for 1,000 jobs; saves the first fire of a fresh agent a few hundred
+    /// microseconds of lateness.
+    public func warmUp(jobs: some Sequence<JobID>) throws {
+        do {
+            try writer.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    for job in jobs { _ = try jobKey(job, in: db) }
+                    return .commit
+                }
+                for sql in WriteSQL.all { _ = try db.cachedStatement(sql: sql) }
+            }
+        } catch {
+            throw Self.stateError(error, path: path)
+        }
+    }
+
     func write(_ op: Op, in db: Database) throws {
         switch op {
         case let .alive(now):
-            try db.cachedStatement(sql: """
-                INSERT INTO agent(id, last_seen) VALUES (1, ?)
-                ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen
-                """).execute(arguments: [now.unixMillis])
+            try db.cachedStatement(sql: WriteSQL.alive).execute(arguments: [now.unixMillis])
         case let .change(change):
             try write(change, in: db)
         }
@@ -20,60 +35,44 @@ extension SQLiteStateStore {
         switch change {
         case let .fired(job, t):
             let key = try jobKey(job, in: db)
-            try db.cachedStatement(sql: "UPDATE jobs SET last_fired = max(coalesce(last_fired, ?1), ?1) WHERE id = ?2")
+            try db.cachedStatement(sql: WriteSQL.fired)
                 .execute(arguments: [t.unixMillis, key])
 
         case let .runStarted(r):
             let key = try jobKey(r.job, in: db)
-            try db.cachedStatement(sql: """
-                INSERT INTO runs(run_id, job, trigger, scheduled_for, started_at) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(run_id) DO NOTHING
-                """).execute(arguments: [r.id.rawValue, key, r.trigger.rawValue, r.scheduledFor?.unixMillis, r.startedAt.unixMillis])
+            try db.cachedStatement(sql: WriteSQL.runStarted).execute(arguments: [r.id.rawValue, key, r.trigger.rawValue, r.scheduledFor?.unixMillis, r.startedAt.unixMillis])
 
         case let .attemptStarted(id, attempt, pid, at):
             guard let run = try runKey(id, in: db) else { return }
-            try db.cachedStatement(sql: """
-                INSERT INTO attempts(run, attempt, pid, started_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT(run, attempt) DO UPDATE SET pid = excluded.pid, started_at = excluded.started_at
-                """).execute(arguments: [run, attempt, pid, at.unixMillis])
+            try db.cachedStatement(sql: WriteSQL.attemptStarted).execute(arguments: [run, attempt, pid, at.unixMillis])
             try countAttempt(attempt, run: run, in: db)
 
         case let .attemptFinished(id, attempt, outcome, at, durationMs):
             guard let run = try runKey(id, in: db) else { return }
             let c = StateCodes.columns(outcome)
-            try db.cachedStatement(sql: """
-                INSERT INTO attempts(run, attempt, started_at, finished_at, outcome, exit_code, signal, detail, duration_ms)
-                VALUES (?1, ?2, ?3 - ?8, ?3, ?4, ?5, ?6, ?7, ?8)
-                ON CONFLICT(run, attempt) DO UPDATE SET finished_at = excluded.finished_at, outcome = excluded.outcome,
-                  exit_code = excluded.exit_code, signal = excluded.signal, detail = excluded.detail,
-                  duration_ms = excluded.duration_ms
-                """).execute(arguments: [run, attempt, at.unixMillis, c.name, c.exitCode, c.signal, c.detail, durationMs])
+            try db.cachedStatement(sql: WriteSQL.attemptFinished).execute(arguments: [run, attempt, at.unixMillis, c.name, c.exitCode, c.signal, c.detail, durationMs])
             try countAttempt(attempt, run: run, in: db)
 
         case let .runFinished(id, outcome, at):
             let c = StateCodes.columns(outcome)
-            try db.cachedStatement(sql: """
-                UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, signal = ?, detail = ? WHERE run_id = ?
-                """).execute(arguments: [at.unixMillis, c.name, c.exitCode, c.signal, c.detail, id.rawValue])
+            try db.cachedStatement(sql: WriteSQL.runFinished).execute(arguments: [at.unixMillis, c.name, c.exitCode, c.signal, c.detail, id.rawValue])
 
         case let .planned(entry):
             let key = try jobKey(entry.job, in: db)
             let c = StateCodes.columns(entry.disposition)
-            try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO ledger(job, scheduled_for, disposition, reason, run_id, at) VALUES (?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [key, entry.scheduledFor.unixMillis, c.name, c.reason, c.runID, entry.at.unixMillis])
+            try db.cachedStatement(sql: WriteSQL.planned).execute(arguments: [key, entry.scheduledFor.unixMillis, c.name, c.reason, c.runID, entry.at.unixMillis])
         }
     }
 
     private func countAttempt(_ attempt: Int, run: Int64, in db: Database) throws {
-        try db.cachedStatement(sql: "UPDATE runs SET attempts = max(attempts, ?) WHERE id = ?").execute(arguments: [attempt, run])
+        try db.cachedStatement(sql: WriteSQL.countAttempt).execute(arguments: [attempt, run])
     }
 
     /// `jobs.id` of `job`, inserting the row on first sight.
     func jobKey(_ job: JobID, in db: Database) throws -> Int64 {
         if let k = jobKeys.withLock({ $0[job] }) { return k }
-        try db.cachedStatement(sql: "INSERT INTO jobs(name) VALUES (?) ON CONFLICT(name) DO NOTHING").execute(arguments: [job])
-        guard let k = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM jobs WHERE name = ?"), arguments: [job]) else {
+        try db.cachedStatement(sql: WriteSQL.insertJob).execute(arguments: [job])
+        guard let k = try Int64.fetchOne(db.cachedStatement(sql: WriteSQL.jobID), arguments: [job]) else {
             throw StateError(.io, path: path, message: "job row for \(job) vanished")
         }
         jobKeys.withLock { $0[job] = k }
@@ -81,6 +80,43 @@ extension SQLiteStateStore {
     }
 
     private func runKey(_ id: RunID, in db: Database) throws -> Int64? {
-        try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM runs WHERE run_id = ?"), arguments: [id.rawValue])
+        try Int64.fetchOne(db.cachedStatement(sql: WriteSQL.runID), arguments: [id.rawValue])
     }
+}
+
+/// The store's write statements, in one place so that ``SQLiteStateStore/warmUp(jobs:)`` can
+/// compile them all before the first fire (GRDB caches a statement by its SQL text).
+enum WriteSQL {
+    static let alive = """
+                INSERT INTO agent(id, last_seen) VALUES (1, ?)
+                ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen
+                """
+    static let fired = "UPDATE jobs SET last_fired = max(coalesce(last_fired, ?1), ?1) WHERE id = ?2"
+    static let runStarted = """
+                INSERT INTO runs(run_id, job, trigger, scheduled_for, started_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(run_id) DO NOTHING
+                """
+    static let attemptStarted = """
+                INSERT INTO attempts(run, attempt, pid, started_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(run, attempt) DO UPDATE SET pid = excluded.pid, started_at = excluded.started_at
+                """
+    static let attemptFinished = """
+                INSERT INTO attempts(run, attempt, started_at, finished_at, outcome, exit_code, signal, detail, duration_ms)
+                VALUES (?1, ?2, ?3 - ?8, ?3, ?4, ?5, ?6, ?7, ?8)
+                ON CONFLICT(run, attempt) DO UPDATE SET finished_at = excluded.finished_at, outcome = excluded.outcome,
+                  exit_code = excluded.exit_code, signal = excluded.signal, detail = excluded.detail,
+                  duration_ms = excluded.duration_ms
+                """
+    static let runFinished = """
+                UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, signal = ?, detail = ? WHERE run_id = ?
+                """
+    static let planned = """
+                INSERT OR REPLACE INTO ledger(job, scheduled_for, disposition, reason, run_id, at) VALUES (?, ?, ?, ?, ?, ?)
+                """
+    static let countAttempt = "UPDATE runs SET attempts = max(attempts, ?) WHERE id = ?"
+    static let insertJob = "INSERT INTO jobs(name) VALUES (?) ON CONFLICT(name) DO NOTHING"
+    static let jobID = "SELECT id FROM jobs WHERE name = ?"
+    static let runID = "SELECT id FROM runs WHERE run_id = ?"
+
+    static let all = [alive, fired, runStarted, attemptStarted, attemptFinished, runFinished, planned, countAttempt, insertJob, jobID, runID]
 }

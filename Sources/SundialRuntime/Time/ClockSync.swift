@@ -52,7 +52,7 @@ public final class ClockSyncMonitor: Sendable {
         let interval = self.interval
         let t = Task {
             while !Task.isCancelled {
-                try? await Task.sleep(for: interval)
+                await Nap.sleep(for: interval)  // not Task.sleep: see Nap
                 if Task.isCancelled { return }
                 if probe() ?? true {
                     await agent.holdCalendar(false, detail: ["held_ms": .int(max(0, clock.monotonicNow() - since))])
