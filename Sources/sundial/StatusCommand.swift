@@ -17,7 +17,7 @@ struct StatusCommand: AsyncParsableCommand {
         print("agent pid \(report.pid), version \(report.version), config revision \(report.revision), up since \(report.startedAt)")
         var rows = [["JOB", "SCHEDULE", "NEXT", "LAST"]]
         for job in report.jobs {
-            let next = !job.enabled ? "disabled" : job.next.map { "\($0)" } ?? "-"
+            let next = !job.enabled ? "disabled" : job.held ? "held (clock not synchronised)" : job.next.map { "\($0)" } ?? "-"
             let last = job.last.map { "\($0.outcomeText) at \($0.startedAt)" } ?? "-"
             rows.append([job.id, job.schedule, next, last])
         }

@@ -131,6 +131,39 @@ struct AgentControlTests {
         #expect(report.jobs[1].last?.id == beatRun && report.jobs[1].last?.outcome == nil)
         #expect(report.active.map(\.runID) == [beatRun])
         #expect(report.active.first?.job == "beat")
+        #expect(report.jobs.allSatisfy { !$0.held })
+    }
+
+    @Test("status marks wall-clock jobs held by --hold-until-synced, and only them")
+    func statusShowsHeldJobs() async throws {
+        let rig = AgentRig([
+            spec("hourly", .cron("0 * * * *")) { $0.timezone = "UTC" },
+            spec("beat", .every(intervalMs: 30_000, offsetMs: nil)),
+        ])
+        await rig.agent.holdCalendar(true)
+        await rig.agent.start(restored: try rig.store.restore())
+        var report = try StatusReport(json: await rig.agent.handle(.status).body)
+        #expect(report.jobs.map(\.held) == [true, false])
+        #expect(report.jobs[0].next == nil && report.jobs[1].next == at(30))
+
+        await rig.agent.holdCalendar(false)
+        report = try StatusReport(json: await rig.agent.handle(.status).body)
+        #expect(report.jobs.map(\.held) == [false, false])
+        #expect(report.jobs[0].next != nil)
+    }
+
+    @Test("a status reply without \"held\" (an older agent) decodes as not held; a wrong type is an error")
+    func heldIsOptionalOnTheWire() throws {
+        let base: JSONValue = ["version": "1", "pid": 1, "revision": "r", "started": .string(t0.description), "active": [],
+                               "jobs": [["id": "a", "description": .null, "schedule": "manual", "enabled": true, "next": .null, "last": .null]]]
+        #expect(try StatusReport(json: base).jobs.first?.held == false)
+        guard case var .object(o) = base, case var .array(jobs) = o["jobs"], case var .object(j) = jobs[0] else {
+            Issue.record("unexpected JSON shape"); return
+        }
+        j["held"] = "yes"
+        jobs[0] = .object(j)
+        o["jobs"] = .array(jobs)
+        #expect(throws: ControlProtocolError.self) { try StatusReport(json: .object(o)) }
     }
 
     @Test func triggerHonoursConcurrencyAndNamesUnknownJobs() async throws {

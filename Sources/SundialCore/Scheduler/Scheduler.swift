@@ -115,6 +115,13 @@ public struct Scheduler: Sendable {
         return js.next
     }
 
+    /// Whether `job` is a wall-clock job held by `holdCalendar(true)` (it has no planned fire
+    /// until the clock is synchronised).
+    public func isHeld(_ job: JobID) -> Bool {
+        guard calendarHeld, let s = slotOf[job], case let js = slots[s], js.occupied, !js.removed else { return false }
+        return js.timing == .wall
+    }
+
     /// The runs of a job that have not ended (waiting retries included), oldest first.
     public func activeRuns(of job: JobID) -> [RunID] {
         guard let s = slotOf[job], case let js = slots[s], js.occupied else { return [] }

@@ -28,14 +28,14 @@ extension Agent: ControlHandler {
     struct StatusSnapshot: Sendable {
         var revision: String
         var startedAt: Instant
-        var jobs: [(spec: JobSpec, next: Instant?)]
+        var jobs: [(spec: JobSpec, next: Instant?, held: Bool)]
         var active: [StatusReport.ActiveRun]
     }
 
     func statusSnapshot() -> StatusSnapshot {
-        var jobs: [(spec: JobSpec, next: Instant?)] = []
+        var jobs: [(spec: JobSpec, next: Instant?, held: Bool)] = []
         jobs.reserveCapacity(jobSet.jobs.count)
-        for (id, spec) in jobSet.jobs { jobs.append((spec, scheduler.plannedFire(of: id))) }
+        for (id, spec) in jobSet.jobs { jobs.append((spec, scheduler.plannedFire(of: id), scheduler.isHeld(id))) }
         let active = activeRuns.map { id, run in
             StatusReport.ActiveRun(job: run.job, runID: id, attempt: run.attempt, startedAt: run.startedAt, pid: run.pid)
         }.sorted { ($0.startedAt, $0.runID) < ($1.startedAt, $1.runID) }
@@ -47,9 +47,9 @@ extension Agent: ControlHandler {
         // The last outcome of every job in one query; without it (no store, a read error) the
         // status still answers, without last outcomes.
         let latest = (try? store?.latestRuns()) ?? [:]
-        let jobs = snap.jobs.map { spec, next in
+        let jobs = snap.jobs.map { spec, next, held in
             StatusReport.Job(id: spec.id, description: spec.description, schedule: Self.scheduleText(spec), enabled: spec.enabled,
-                             next: next, last: latest[spec.id])
+                             next: next, held: held, last: latest[spec.id])
         }
         let report = StatusReport(version: settings.version, pid: pid, revision: snap.revision, startedAt: snap.startedAt,
                                   jobs: jobs, active: snap.active)

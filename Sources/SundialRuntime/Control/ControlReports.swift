@@ -13,13 +13,18 @@ public struct StatusReport: Hashable, Sendable {
         public var schedule: String
         public var enabled: Bool
         public var next: Instant?
+        /// A wall-clock job held until the clock is synchronised (`--hold-until-synced`): it has
+        /// no `next` until then.
+        public var held: Bool
         public var last: RunSummary?
-        public init(id: JobID, description: String? = nil, schedule: String, enabled: Bool = true, next: Instant? = nil, last: RunSummary? = nil) {
+        public init(id: JobID, description: String? = nil, schedule: String, enabled: Bool = true, next: Instant? = nil,
+                    held: Bool = false, last: RunSummary? = nil) {
             self.id = id
             self.description = description
             self.schedule = schedule
             self.enabled = enabled
             self.next = next
+            self.held = held
             self.last = last
         }
     }
@@ -64,7 +69,7 @@ public struct StatusReport: Hashable, Sendable {
                 [
                     "id": .string(j.id), "description": j.description.map(JSONValue.string) ?? .null,
                     "schedule": .string(j.schedule), "enabled": .bool(j.enabled), "next": .time(j.next),
-                    "last": j.last.map(\.json) ?? .null,
+                    "held": .bool(j.held), "last": j.last.map(\.json) ?? .null,
                 ]
             }),
             "active": .array(active.map { a in
@@ -87,6 +92,11 @@ public struct StatusReport: Hashable, Sendable {
             return Job(
                 id: try j.string("id"), description: try j.optionalString("description"), schedule: try j.string("schedule"),
                 enabled: try j.bool("enabled"), next: try j.optionalTime("next"),
+                // Absent in replies of agents older than the field: not held.
+                held: try j.optional("held").map { (v) throws(ControlProtocolError) in
+                    guard case let .bool(b) = v else { throw ControlProtocolError("status job: \"held\" is not a boolean") }
+                    return b
+                } ?? false,
                 last: try j.optional("last").map { (v) throws(ControlProtocolError) in try RunSummary(json: v) })
         }
         active = try r.array("active").map { (v) throws(ControlProtocolError) in
