@@ -52,8 +52,8 @@ extern SWIFTCC void (*swift_task_enqueueGlobalWithDeadline_hook)(long long sec, 
                                                                  deadline_original_t original);
 
 // The runtime's clock ids (swift_clock_id): continuous = CLOCK_BOOTTIME, suspending =
-// CLOCK_MONOTONIC on Linux (stdlib/public/Concurrency/Clock.cpp).
-enum { SWIFT_CLOCK_CONTINUOUS = 1, SWIFT_CLOCK_SUSPENDING = 2 };
+// CLOCK_MONOTONIC on Linux (stdlib/public/Concurrency/Clock.cpp); newer runtimes add wall = 3.
+enum { SWIFT_CLOCK_CONTINUOUS = 1, SWIFT_CLOCK_SUSPENDING = 2, SWIFT_CLOCK_WALL = 3 };
 
 typedef struct {
     uint64_t deadline_ns;  // CLOCK_MONOTONIC
@@ -186,8 +186,10 @@ static int wake_for_ready_locked(void) {
     }
     if (pool.threads < pool.max_threads) {
         int rc = spawn_worker_locked();
-        if (rc == 0 || pool.threads > 0) return 0;
-        return rc;
+        if (rc == 0) return 0;
+        if (pool.threads == 0) return rc;  // nobody at all to run it
+        // No new thread: fall through, so that a timekeeper asleep until a far deadline
+        // takes the job rather than leave it waiting.
     }
     if (pool.timekeeper) pthread_cond_signal(&pool.timer);
     return 0;  // every thread is busy: one of them takes the job when it loops
@@ -208,6 +210,9 @@ static void *worker(void *arg) {
         if (pool.ring_count > 0) {
             void *job = ring_pop();
             if (pool.ring_count > 0) wake_for_ready_locked();
+            // If this was the timekeeper, hand the role to an idle worker while the job runs, so
+            // that a long job does not hold up the delayed ones behind it.
+            else if (pool.heap_count > 0 && !pool.timekeeper && pool.idle > 0) pthread_cond_signal(&pool.work);
             pthread_mutex_unlock(&pool.lock);
             swift_job_run(job, (sundial_serial_executor_ref){0, 0});
             atomic_fetch_add_explicit(&jobs_run, 1, memory_order_relaxed);
@@ -239,43 +244,52 @@ static SWIFTCC void enqueue_hook(void *job, enqueue_original_t original) {
     if (rc != 0) original(job);
 }
 
-static void enqueue_at(uint64_t deadline_ns, void *job) {
+/// Queues `job` for `deadline_ns`. Returns 0, or an errno value when it could not be queued
+/// (no memory, or no thread at all): the caller hands it to the runtime's own executor then.
+static int enqueue_at(uint64_t deadline_ns, void *job) {
     pthread_mutex_lock(&pool.lock);
-    int rc = heap_push(deadline_ns, job);
+    int rc = 0;
+    if (pool.threads == 0) rc = spawn_worker_locked();  // someone must be there to wait
+    if (rc == 0) rc = heap_push(deadline_ns, job);
     if (rc == 0 && pool.heap[0].job == job) {
         // A new earliest deadline: the timekeeper must re-arm, or an idle worker become one.
         if (pool.timekeeper) pthread_cond_signal(&pool.timer);
         else if (pool.idle > 0) pthread_cond_signal(&pool.work);
         else if (pool.threads < pool.max_threads) spawn_worker_locked();
+        // else every thread is busy: the first to loop back becomes the timekeeper.
     }
     pthread_mutex_unlock(&pool.lock);
-    if (rc != 0) {
-        // Out of memory for the heap: run it late rather than never.
-        pthread_mutex_lock(&pool.lock);
-        rc = ring_push(job);
-        if (rc == 0) wake_for_ready_locked();
-        pthread_mutex_unlock(&pool.lock);
-    }
+    return rc;
+}
+
+/// Nanoseconds, saturating instead of wrapping.
+static uint64_t saturating_ns(long long sec, long long nsec) {
+    if (sec < 0) return 0;
+    uint64_t ns;
+    if (__builtin_mul_overflow((uint64_t)sec, 1000000000ull, &ns)) return UINT64_MAX;
+    uint64_t extra = nsec < 0 ? 0 : (uint64_t)nsec;
+    return ns > UINT64_MAX - extra ? UINT64_MAX : ns + extra;
 }
 
 static SWIFTCC void delay_hook(unsigned long long delay_ns, void *job, delay_original_t original) {
-    (void)original;
     uint64_t now = clock_ns(CLOCK_MONOTONIC);
     uint64_t d = delay_ns > UINT64_MAX - now ? UINT64_MAX : now + delay_ns;
-    enqueue_at(d, job);
+    if (enqueue_at(d, job) != 0) original(delay_ns, job);
 }
 
 static SWIFTCC void deadline_hook(long long sec, long long nsec, long long tsec, long long tnsec,
                                   int clock, void *job, deadline_original_t original) {
-    (void)tsec; (void)tnsec; (void)original;
+    (void)tsec; (void)tnsec;
     // Convert the deadline on the task's clock into CLOCK_MONOTONIC, which the condition
-    // variable waits on.
-    clockid_t id = clock == SWIFT_CLOCK_CONTINUOUS ? CLOCK_BOOTTIME : CLOCK_MONOTONIC;
+    // variable waits on (a later step of the wall clock, or a suspend, is not followed).
+    clockid_t id = clock == SWIFT_CLOCK_CONTINUOUS ? CLOCK_BOOTTIME
+                 : clock == SWIFT_CLOCK_WALL ? CLOCK_REALTIME : CLOCK_MONOTONIC;
     uint64_t now_c = clock_ns(id);
-    uint64_t target = sec < 0 ? 0 : (uint64_t)sec * 1000000000ull + (uint64_t)(nsec < 0 ? 0 : nsec);
+    uint64_t target = saturating_ns(sec, nsec);
     uint64_t remaining = target > now_c ? target - now_c : 0;
     uint64_t now = clock_ns(CLOCK_MONOTONIC);
-    enqueue_at(remaining > UINT64_MAX - now ? UINT64_MAX : now + remaining, job);
+    if (enqueue_at(remaining > UINT64_MAX - now ? UINT64_MAX : now + remaining, job) != 0)
+        original(sec, nsec, tsec, tnsec, clock, job);
 }
 
 int sundial_executor_install(int max_threads) {

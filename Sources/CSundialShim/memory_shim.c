@@ -2,75 +2,123 @@
 // code pages of the (static) binary that only loading used: the YAML parser, schema validator,
 // SQLite migrations, argument parsing. The kernel maps file pages around each fault in 64 KiB
 // blocks (fault-around), so a sparse walk through 20 MB of code leaves ~15 MB mapped for the
-// life of the process. An idle scheduler needs almost none of it (docs/benchmarks.md, "Idle
-// RSS", has the page-by-page breakdown that led here).
+// life of the process. An idle scheduler needs almost none of it (docs/benchmarks.md, "How
+// issue 5's figures were reached", has the page-by-page breakdown that led here).
+//
+// Which ranges: the executable, non-writable PT_LOAD segments of the objects the dynamic loader
+// has loaded, found with dl_iterate_phdr and released inside its callback, where the loader's
+// lock keeps them from being unmapped or replaced meanwhile. (Ranges read from /proc/self/maps
+// could belong to something else by the time madvise runs: a library being mapped by dlopen
+// shows its whole span with the first segment's permissions for a moment.) A segment any of
+// whose mappings holds private pages (text relocations, a debugger's breakpoint, a uprobe;
+// counted by /proc/self/smaps as Anonymous, Swap or Private_Dirty) is left alone.
 #define _GNU_SOURCE
 #include "memory_shim.h"
 #include <errno.h>
+#include <link.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
-
-static int64_t release_range(unsigned long start, unsigned long end) {
-    return madvise((void *)start, end - start, MADV_DONTNEED) == 0 ? (int64_t)(end - start) : 0;
-}
-
-int64_t sundial_release_idle_memory(void) {
-    malloc_trim(0);
-    // smaps rather than maps: it says whether a mapping holds private (copied) pages, which
-    // MADV_DONTNEED would throw away. Code never should, but a library with text relocations
-    // would; such a mapping is skipped.
-    FILE *smaps = fopen("/proc/self/smaps", "re");
-    if (!smaps) return -1;
-    char line[4096];
-    int64_t released = 0;
-    unsigned long start = 0, end = 0;
-    int candidate = 0;
-    while (fgets(line, sizeof line, smaps)) {
-        unsigned long s, e;
-        char perms[8];
-        int path_at = 0;
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &s, &e, perms, &path_at) >= 3 && strchr(line, '-') < strchr(line, ' ')) {
-            // A new mapping. Only read-only executable file mappings: never written, so
-            // dropping their page-table entries loses nothing (the next access maps the same
-            // page-cache page again). Not anonymous memory, not [vdso], not data or RELRO.
-            start = s;
-            end = e;
-            candidate = strcmp(perms, "r-xp") == 0 && path_at > 0 && line[path_at] == '/';
-            continue;
-        }
-        unsigned long kb;
-        if (candidate && sscanf(line, "Anonymous: %lu kB", &kb) == 1) {
-            if (kb == 0) released += release_range(start, end);
-            candidate = 0;
-        }
-    }
-    fclose(smaps);
-    return released;
-}
+#include <unistd.h>
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #endif
 
-int64_t sundial_prefault_code(void) {
-    FILE *maps = fopen("/proc/self/maps", "re");
-    if (!maps) return -1;
+#define MAX_DIRTY 256
+
+/// Mappings with private pages, from /proc/self/smaps: [start, end) pairs.
+typedef struct {
+    unsigned long start[MAX_DIRTY], end[MAX_DIRTY];
+    int count;
+    int overflow;  // more than MAX_DIRTY: release nothing (be safe)
+} dirty_set;
+
+static int read_dirty(dirty_set *d) {
+    d->count = 0;
+    d->overflow = 0;
+    FILE *smaps = fopen("/proc/self/smaps", "re");
+    if (!smaps) return -1;
     char line[4096];
-    int64_t populated = 0;
-    while (fgets(line, sizeof line, maps)) {
-        unsigned long start, end;
-        char perms[8];
-        int path_at = 0;
-        if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &start, &end, perms, &path_at) < 3) continue;
-        if (strcmp(perms, "r-xp") != 0 || path_at == 0 || line[path_at] != '/') continue;
-        if (madvise((void *)start, end - start, MADV_POPULATE_READ) != 0) {
-            // Older kernel: touch it instead (fault-around maps 64 KiB per fault).
-            for (unsigned long a = start; a < end; a += 65536) (void)*(volatile const char *)a;
+    unsigned long start = 0, end = 0;
+    int dirty = 0, have = 0;
+    while (fgets(line, sizeof line, smaps)) {
+        unsigned long s, e, kb;
+        if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            if (have && dirty) {
+                if (d->count < MAX_DIRTY) { d->start[d->count] = start; d->end[d->count] = end; d->count++; }
+                else d->overflow = 1;
+            }
+            start = s; end = e; dirty = 0; have = 1;
+            continue;
         }
-        populated += (int64_t)(end - start);
+        if ((sscanf(line, "Anonymous: %lu kB", &kb) == 1 || sscanf(line, "Swap: %lu kB", &kb) == 1 ||
+             sscanf(line, "Private_Dirty: %lu kB", &kb) == 1) && kb > 0)
+            dirty = 1;
     }
-    fclose(maps);
-    return populated;
+    if (have && dirty) {
+        if (d->count < MAX_DIRTY) { d->start[d->count] = start; d->end[d->count] = end; d->count++; }
+        else d->overflow = 1;
+    }
+    fclose(smaps);
+    return 0;
+}
+
+typedef struct {
+    const dirty_set *dirty;
+    int populate;      // 0: release, 1: populate
+    int64_t bytes;
+} walk_ctx;
+
+static int overlaps_dirty(const dirty_set *d, unsigned long s, unsigned long e) {
+    if (d->overflow) return 1;
+    for (int i = 0; i < d->count; i++)
+        if (s < d->end[i] && d->start[i] < e) return 1;
+    return 0;
+}
+
+static int each_object(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    walk_ctx *ctx = arg;
+    // The vDSO is the kernel's, not a file's: never touched.
+    if (info->dlpi_addr == (ElfW(Addr))getauxval(AT_SYSINFO_EHDR)) return 0;
+    unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X) || (ph->p_flags & PF_W)) continue;
+        unsigned long s = (info->dlpi_addr + ph->p_vaddr) & ~(page - 1);
+        unsigned long e = (info->dlpi_addr + ph->p_vaddr + ph->p_memsz + page - 1) & ~(page - 1);
+        if (e <= s) continue;
+        if (!ctx->populate) {
+            if (ctx->dirty && overlaps_dirty(ctx->dirty, s, e)) continue;
+            if (madvise((void *)s, e - s, MADV_DONTNEED) == 0) ctx->bytes += (int64_t)(e - s);
+        } else {
+            if (madvise((void *)s, e - s, MADV_POPULATE_READ) != 0) {
+                // Only a kernel without MADV_POPULATE_READ (before 5.14) gets the touch
+                // fallback (fault-around maps 64 KiB per fault); any other error means the
+                // range is not plain readable memory, so leave it.
+                if (errno != EINVAL) continue;
+                for (unsigned long a = s; a < e; a += 65536) (void)*(volatile const char *)a;
+            }
+            ctx->bytes += (int64_t)(e - s);
+        }
+    }
+    return 0;
+}
+
+int64_t sundial_release_idle_memory(void) {
+    malloc_trim(0);
+    dirty_set dirty;
+    if (read_dirty(&dirty) != 0) return -1;
+    walk_ctx ctx = {&dirty, 0, 0};
+    dl_iterate_phdr(each_object, &ctx);
+    return ctx.bytes;
+}
+
+int64_t sundial_prefault_code(void) {
+    walk_ctx ctx = {NULL, 1, 0};
+    dl_iterate_phdr(each_object, &ctx);
+    return ctx.bytes;
 }

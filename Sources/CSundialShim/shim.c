@@ -247,6 +247,9 @@ sundial_work_pool *sundial_work_pool_create(int helpers, const char *name) {
 static void start_helpers(sundial_work_pool *p) {
     sigset_t all, old;
     sigfillset(&all);
+    // Not the synchronous ones: a fault on a helper must still reach Swift's crash handler.
+    sigdelset(&all, SIGSEGV); sigdelset(&all, SIGBUS); sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGFPE); sigdelset(&all, SIGTRAP); sigdelset(&all, SIGABRT);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     for (int i = 0; i < p->helpers; i++) {
         pthread_t tid;

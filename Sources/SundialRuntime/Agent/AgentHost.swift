@@ -147,7 +147,11 @@ public enum AgentHost {
         let timer: WakeTimer
         do {
             // Before a job due after a long sleep, map the code released meanwhile (IdleMemory).
-            let early = WakeTimer.Early(lead: IdleMemory.prefaultLead, minimumSleep: .seconds(5)) { IdleMemory.prefault() }
+            // On a thread of its own: under memory pressure the populate can outlast the lead,
+            // and must not hold up the timer thread's wake-up.
+            let early = WakeTimer.Early(lead: IdleMemory.prefaultLead, minimumSleep: .seconds(5)) {
+                if IdleMemory.needsPrefault { DetachedThread.run("sundial-prefault") { IdleMemory.prefault() } }
+            }
             timer = try WakeTimer(early: early) { reason in ref.deliver(reason == .due ? .wake : .clockChanged) }
         } catch {
             stderr("sundial: cannot create the wake timer: \(error)\n")
@@ -235,10 +239,12 @@ public enum AgentHost {
         // After each (re)load, give back what only loading needed (see IdleMemory). Not on
         // the agent's actor: it reads /proc/self/maps, about a millisecond.
         await agent.addObserver { event in
-            if IdleMemory.endsLoad(event.name) { Task.detached { IdleMemory.release() } }
+            if IdleMemory.endsLoad(event.name) {
+                Task.detached { if IdleMemory.worthReleasing(nextWake: timer.armedAt, now: clock.wallNow()) { IdleMemory.release() } }
+            }
         }
         await agent.start(restored: restored)
-        IdleMemory.release()
+        if IdleMemory.worthReleasing(nextWake: timer.armedAt, now: clock.wallNow()) { IdleMemory.release() }
         return await agent.waitUntilStopped()
     }
 

@@ -32,9 +32,10 @@ public enum IdleMemory {
     /// Releases it; returns the bytes of code mappings released (0 if the kernel refused).
     @discardableResult
     public static func release() -> Int64 {
-        let n = max(0, sundial_release_idle_memory())
-        if n > 0 { released.store(true, ordering: .releasing) }
-        return n
+        // Set first: a prefault racing with the release must not miss it (at worst it maps
+        // pages that are released right after, and the launch takes its faults).
+        released.store(true, ordering: .releasing)
+        return max(0, sundial_release_idle_memory())
     }
 
     /// How long before a job is due the agent maps its code again (``prefault()``): populating
@@ -44,6 +45,9 @@ public enum IdleMemory {
     /// Maps the released code again, if it was released, so that the next launch does not pay a
     /// page fault for each page it runs (about half a millisecond of lateness after a long
     /// sleep, measured). Returns whether it did anything.
+    /// Whether code was released since the last ``prefault()``.
+    public static var needsPrefault: Bool { released.load(ordering: .acquiring) }
+
     @discardableResult
     public static func prefault() -> Bool {
         guard released.exchange(false, ordering: .acquiringAndReleasing) else { return false }

@@ -101,9 +101,10 @@ public final class WakeTimer: Sendable {
             if fds[1].revents != 0 { break }
             if early != nil, fds[2].revents != 0 {
                 var expirations: UInt64 = 0
-                // ECANCELED (a clock step) needs nothing here: the main timer reports it.
+                // ECANCELED (a clock step) needs nothing here: the main timer reports it. When
+                // the wake-up itself is already due, the early action is pointless: skip it.
                 let r = withUnsafeMutableBytes(of: &expirations) { read(earlyFD, $0.baseAddress, 8) }
-                if r == 8 { early?.action() }
+                if r == 8, fds[0].revents == 0 { early?.action() }
             }
             guard fds[0].revents != 0 else { continue }
             var expirations: UInt64 = 0

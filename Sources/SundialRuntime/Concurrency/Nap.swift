@@ -11,8 +11,12 @@ enum Nap {
     private static let worker = SerialWorker(name: "sundial-nap")
 
     static func sleep(for duration: Duration) async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            worker.asyncAfter(milliseconds: max(0, duration.milliseconds)) { c.resume() }
+        let napped = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            if !worker.asyncAfter(milliseconds: max(0, duration.milliseconds), { c.resume(returning: true) }) {
+                c.resume(returning: false)
+            }
         }
+        // No thread to be had: sleep anyway, the way that costs wake-ups but never hangs.
+        if !napped { try? await Task.sleep(for: duration) }
     }
 }

@@ -62,14 +62,21 @@ final class SerialWorker: @unchecked Sendable {
     }
 
     /// Runs `work` once `milliseconds` have passed (monotonic time), in turn.
-    func asyncAfter(milliseconds: Int64, _ work: @escaping @Sendable () -> Void) {
+    ///
+    /// - Returns: `false` when no thread could be started (the kernel refused one: a cgroup's
+    ///   `pids.max`, say); `work` is then dropped and will not run, and the caller must do
+    ///   without the delay.
+    @discardableResult
+    func asyncAfter(milliseconds: Int64, _ work: @escaping @Sendable () -> Void) -> Bool {
         let deadline = Self.monotonicNs() &+ UInt64(max(0, milliseconds)) &* 1_000_000
-        locked {
+        return locked {
             seq &+= 1
             let item = Delayed(deadlineNs: deadline, seq: seq, work: work)
             let at = delayed.firstIndex { ($0.deadlineNs, $0.seq) > (item.deadlineNs, item.seq) } ?? delayed.endIndex
             delayed.insert(item, at: at)
-            wakeLocked()
+            if wakeLocked() { return true }
+            delayed.removeAll { $0.seq == item.seq }
+            return false
         }
     }
 
@@ -90,17 +97,19 @@ final class SerialWorker: @unchecked Sendable {
         return body()
     }
 
-    /// Wakes the thread, or starts it (mutex held).
-    private func wakeLocked() {
+    /// Wakes the thread, or starts it (mutex held). Returns whether a thread runs.
+    @discardableResult
+    private func wakeLocked() -> Bool {
         if threadRunning {
             pthread_cond_signal(cond)
-            return
+            return true
         }
         threadRunning = true
         let started = DetachedThread.run(name) { [self] in loop() }
         if !started {
-            // No thread to be had (out of resources): run what is queued here, on the caller.
-            // Rare and slow beats lost commits.
+            // No thread to be had (out of resources): run what is ready here, on the caller.
+            // Rare and slow beats lost commits. (Delayed work cannot be waiting: the thread
+            // ends only when there is none, and `asyncAfter` takes back what it cannot start.)
             threadRunning = false
             let work = ready[readyHead...]
             ready.removeAll()
@@ -109,6 +118,7 @@ final class SerialWorker: @unchecked Sendable {
             for w in work { w() }
             pthread_mutex_lock(mutex)
         }
+        return started
     }
 
     private func loop() {

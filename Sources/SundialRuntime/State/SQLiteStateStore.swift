@@ -186,9 +186,11 @@ public final class SQLiteStateStore: StateStore {
         if scheduleNow {
             background.async { [self] in try? commit(adding: []) }
         } else if scheduleLater {
-            background.asyncAfter(milliseconds: options.batchInterval.milliseconds) { [self] in
+            let scheduled = background.asyncAfter(milliseconds: options.batchInterval.milliseconds) { [self] in
                 try? commit(adding: [])
             }
+            // No thread for the batch timer (resources exhausted): commit now, on the caller.
+            if !scheduled { try? commit(adding: []) }
         }
         if let error { throw error }
     }
@@ -246,7 +248,7 @@ public final class SQLiteStateStore: StateStore {
             return true
         }
         guard schedule else { return }
-        background.asyncAfter(milliseconds: options.checkpointInterval.milliseconds) { [self] in
+        let scheduled = background.asyncAfter(milliseconds: options.checkpointInterval.milliseconds) { [self] in
             let closed = pending.withLock { p in
                 p.checkpointScheduled = false
                 return p.closed
@@ -265,6 +267,8 @@ public final class SQLiteStateStore: StateStore {
                 try $0.execute(sql: "INSERT INTO wal_touch(id, n) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1")
             }
         }
+        // No thread for the timer (resources exhausted): the next commit schedules it again.
+        if !scheduled { pending.withLock { $0.checkpointScheduled = false } }
     }
 
     /// How many batched changes were dropped because commits kept failing (see ``Options/maxPending``).
