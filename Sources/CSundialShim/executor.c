@@ -78,7 +78,6 @@ static struct {
 };
 
 static atomic_int installed;
-static _Atomic uint64_t jobs_run;
 
 static uint64_t clock_ns(clockid_t id) {
     struct timespec ts;
@@ -215,7 +214,6 @@ static void *worker(void *arg) {
             else if (pool.heap_count > 0 && !pool.timekeeper && pool.idle > 0) pthread_cond_signal(&pool.work);
             pthread_mutex_unlock(&pool.lock);
             swift_job_run(job, (sundial_serial_executor_ref){0, 0});
-            atomic_fetch_add_explicit(&jobs_run, 1, memory_order_relaxed);
             pthread_mutex_lock(&pool.lock);
             continue;
         }
@@ -308,7 +306,4 @@ int sundial_executor_install(int max_threads) {
     return 0;
 }
 
-int sundial_executor_installed(void) { return atomic_load(&installed); }
-
-uint64_t sundial_executor_jobs_run(void) { return atomic_load(&jobs_run); }
 

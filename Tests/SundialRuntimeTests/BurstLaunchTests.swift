@@ -167,9 +167,7 @@ import Testing
     @Test(.enabled(if: RunnerEngine.spawnThreads > 1, "one spawning thread: no helper"))
     func threadsAreNamed() async throws {
         _ = try await runBurst((0..<4).map { _ in .start(spec("/bin/true", ["/bin/true"])) })
-        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")
-        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
-            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        let names = threadNames()
         #expect(names.filter { $0 == "sundial-runner" }.count == 1)
         #expect(names.filter { $0 == "sundial-spawn" }.count == RunnerEngine.spawnThreads - 1)
     }

@@ -9,33 +9,6 @@ import Glibc
 /// that exists only while there is work (an idle agent must keep no thread waiting on a timer).
 @Suite("Serial worker", .serialized)
 struct SerialWorkerTests {
-    /// Names of this process's threads.
-    static func threadNames() -> [String] {
-        var names: [String] = []
-        guard let dir = opendir("/proc/self/task") else { return names }
-        defer { closedir(dir) }
-        while let entry = readdir(dir) {
-            let tid = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            guard tid.first?.isNumber == true, let f = fopen("/proc/self/task/\(tid)/comm", "r") else { continue }
-            var buf = [CChar](repeating: 0, count: 32)
-            if fgets(&buf, 32, f) != nil {
-                names.append(String(decoding: buf.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
-            }
-            fclose(f)
-        }
-        return names
-    }
-
-    /// Polls `condition` every 10 ms for up to `seconds`.
-    static func eventually(_ seconds: Double = 10, _ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
-        while !condition() {
-            if ContinuousClock.now >= deadline { return false }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return true
-    }
-
     @Test func runsInSubmissionOrderAndSyncWaitsForEarlierWork() {
         let worker = SerialWorker(name: "sw-order")
         let seen = Mutex<[Int]>([])
@@ -52,7 +25,7 @@ struct SerialWorkerTests {
         worker.asyncAfter(milliseconds: 40) { seen.withLock { $0.append((1, .now)) } }
         worker.asyncAfter(milliseconds: 80) { seen.withLock { $0.append((2, .now)) } }
         worker.async { seen.withLock { $0.append((0, .now)) } }
-        #expect(try await Self.eventually { seen.withLock { $0.count } == 4 })
+        #expect(try await waitUntil(timeout: .seconds(10)) { seen.withLock { $0.count } == 4 })
         let got = seen.withLock { $0 }
         #expect(got.map(\.0) == [0, 1, 2, 3])
         for (i, at) in got.dropFirst() {
@@ -68,8 +41,8 @@ struct SerialWorkerTests {
             let ran = Atomic<Int>(0)
             for _ in 0..<10 { worker.async { ran.add(1, ordering: .relaxed) } }
             worker.asyncAfter(milliseconds: 30) { ran.add(1, ordering: .relaxed) }
-            #expect(try await Self.eventually { ran.load(ordering: .relaxed) == 11 })
-            #expect(try await Self.eventually { !Self.threadNames().contains("sw-idle-test") },
+            #expect(try await waitUntil(timeout: .seconds(10)) { ran.load(ordering: .relaxed) == 11 })
+            #expect(try await waitUntil(timeout: .seconds(10)) { !threadNames().contains("sw-idle-test") },
                     "the worker's thread is still there with nothing to do")
             #expect(idles.load(ordering: .relaxed) == before + 1)
         }

@@ -23,6 +23,25 @@ func eventually(timeout: Duration = .seconds(5), _ condition: () throws -> Bool)
     return try condition()
 }
 
+/// ``eventually(timeout:_:)`` for async tests: sleeps between polls instead of blocking one of
+/// the few cooperative threads.
+func waitUntil(timeout: Duration = .seconds(5), _ condition: () throws -> Bool) async throws -> Bool {
+    let clock = ContinuousClock()
+    let deadline = clock.now + timeout
+    while clock.now < deadline {
+        if try condition() { return true }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+    return try condition()
+}
+
+/// The names of this process's threads (`/proc/self/task/*/comm`).
+func threadNames() -> [String] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+    return tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+        .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+}
+
 let t0 = Instant(unixSeconds: 1_780_000_000)
 
 func at(_ seconds: Int64) -> Instant { t0 + .seconds(seconds) }

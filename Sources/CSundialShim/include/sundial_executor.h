@@ -9,9 +9,4 @@
 /// already installed. See executor.c for why Sundial does not use the default (Dispatch) one.
 int sundial_executor_install(int max_threads);
 
-/// Whether `sundial_executor_install` has run in this process.
-int sundial_executor_installed(void);
-
-/// Jobs run so far by the pool (for tests and the benchmark).
-uint64_t sundial_executor_jobs_run(void);
 #endif

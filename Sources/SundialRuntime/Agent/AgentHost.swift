@@ -89,18 +89,20 @@ public enum AgentHost {
         }
         let log = EventLog(sink: sink, clock: clock, masker: masker, minimumLevel: options.logLevel)
 
-        // State. When its worker falls idle and the agent will sleep a while, memory only the
-        // burst of work needed goes back (IdleMemory); the timer says how long the sleep is.
+        // After a burst of work (a load, the state store's last write), memory only the burst
+        // needed goes back when the agent will sleep a while (IdleMemory); the wake timer,
+        // created below, says how long the sleep is.
         let timerCell = Locked<WakeTimer?>(nil)
+        let releaseIfSleeping: @Sendable () -> Void = {
+            guard let t = timerCell.withLock({ $0 }), IdleMemory.worthReleasing(nextWake: t.armedAt, now: clock.wallNow()) else { return }
+            IdleMemory.release()
+        }
         let store: SQLiteStateStore
         do {
             if options.resetState, let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
                 stderr("sundial: moved the old state database aside to \(moved)\n")
             }
-            store = try SQLiteStateStore(path: stateDir.databasePath, whenIdle: {
-                guard let t = timerCell.withLock({ $0 }), IdleMemory.worthReleasing(nextWake: t.armedAt, now: clock.wallNow()) else { return }
-                IdleMemory.release()
-            })
+            store = try SQLiteStateStore(path: stateDir.databasePath, whenIdle: releaseIfSleeping)
         } catch {
             stderr("sundial: cannot open the state database \(stateDir.databasePath): \(error)\n"
                 + "sundial: start with --reset-state to keep the bad file aside and start fresh\n")
@@ -236,15 +238,13 @@ public enum AgentHost {
         }
 
         guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
-        // After each (re)load, give back what only loading needed (see IdleMemory). Not on
-        // the agent's actor: it reads /proc/self/maps, about a millisecond.
+        // After each (re)load too. Not on the agent's actor: it reads /proc/self/smaps, about a
+        // millisecond.
         await agent.addObserver { event in
-            if IdleMemory.endsLoad(event.name) {
-                Task.detached { if IdleMemory.worthReleasing(nextWake: timer.armedAt, now: clock.wallNow()) { IdleMemory.release() } }
-            }
+            if IdleMemory.endsLoad(event.name) { Task.detached { releaseIfSleeping() } }
         }
         await agent.start(restored: restored)
-        if IdleMemory.worthReleasing(nextWake: timer.armedAt, now: clock.wallNow()) { IdleMemory.release() }
+        releaseIfSleeping()
         return await agent.waitUntilStopped()
     }
 

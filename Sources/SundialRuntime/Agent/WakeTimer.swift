@@ -68,11 +68,8 @@ public final class WakeTimer: Sendable {
         _ = sundial_timerfd_arm(timerFD, instant.map { max(0, $0.unixMillis) } ?? -1)
         if let early {
             var at: Int64 = -1
-            if let instant {
-                var ts = timespec()
-                clock_gettime(CLOCK_REALTIME, &ts)
-                let now = Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-                if instant.unixMillis - now >= early.minimumSleep.milliseconds { at = instant.unixMillis - early.lead.milliseconds }
+            if let instant, instant.unixMillis - SystemClock().wallNow().unixMillis >= early.minimumSleep.milliseconds {
+                at = instant.unixMillis - early.lead.milliseconds
             }
             _ = sundial_timerfd_arm(earlyFD, at)
         }

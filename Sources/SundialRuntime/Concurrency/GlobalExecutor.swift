@@ -25,13 +25,7 @@ public enum GlobalExecutor {
     @discardableResult
     public static func install(threads: Int? = nil) -> Bool {
         if let v = getenv(environmentVariable), String(cString: v) == "dispatch" { return false }
-        let n = threads ?? min(8, max(2, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+        let n = threads ?? min(8, max(2, Int(sundial_cpu_count())))
         return sundial_executor_install(Int32(n)) == 0
     }
-
-    /// Whether the pool runs this process's tasks.
-    public static var isInstalled: Bool { sundial_executor_installed() != 0 }
-
-    /// Jobs (task slices) the pool has run so far.
-    public static var jobsRun: UInt64 { sundial_executor_jobs_run() }
 }
