@@ -11,7 +11,7 @@
 // could belong to something else by the time madvise runs: a library being mapped by dlopen
 // shows its whole span with the first segment's permissions for a moment.) A segment any of
 // whose mappings holds private pages (text relocations, a debugger's breakpoint, a uprobe;
-// counted by /proc/self/smaps as Anonymous, Swap or Private_Dirty) is left alone.
+// counted by /proc/self/smaps as Anonymous or Swap) is left alone.
 #define _GNU_SOURCE
 #include "memory_shim.h"
 #include <errno.h>
@@ -36,6 +36,13 @@ typedef struct {
     int overflow;  // more than MAX_DIRTY: release nothing (be safe)
 } dirty_set;
 
+static void add_dirty(dirty_set *d, unsigned long start, unsigned long end) {
+    if (d->count == MAX_DIRTY) { d->overflow = 1; return; }
+    d->start[d->count] = start;
+    d->end[d->count] = end;
+    d->count++;
+}
+
 static int read_dirty(dirty_set *d) {
     d->count = 0;
     d->overflow = 0;
@@ -47,21 +54,17 @@ static int read_dirty(dirty_set *d) {
     while (fgets(line, sizeof line, smaps)) {
         unsigned long s, e, kb;
         if (sscanf(line, "%lx-%lx ", &s, &e) == 2 && strchr(line, '-') < strchr(line, ' ')) {
-            if (have && dirty) {
-                if (d->count < MAX_DIRTY) { d->start[d->count] = start; d->end[d->count] = end; d->count++; }
-                else d->overflow = 1;
-            }
+            if (have && dirty) add_dirty(d, start, end);
             start = s; end = e; dirty = 0; have = 1;
             continue;
         }
-        if ((sscanf(line, "Anonymous: %lu kB", &kb) == 1 || sscanf(line, "Swap: %lu kB", &kb) == 1 ||
-             sscanf(line, "Private_Dirty: %lu kB", &kb) == 1) && kb > 0)
+        // Anonymous counts the copied (COW) pages of a private file mapping, Swap those swapped
+        // out. Not Private_Dirty: it also counts page-cache pages the file's writer has not
+        // written back yet (a binary just installed), which MADV_DONTNEED loses nothing of.
+        if ((sscanf(line, "Anonymous: %lu kB", &kb) == 1 || sscanf(line, "Swap: %lu kB", &kb) == 1) && kb > 0)
             dirty = 1;
     }
-    if (have && dirty) {
-        if (d->count < MAX_DIRTY) { d->start[d->count] = start; d->end[d->count] = end; d->count++; }
-        else d->overflow = 1;
-    }
+    if (have && dirty) add_dirty(d, start, end);
     fclose(smaps);
     return 0;
 }
