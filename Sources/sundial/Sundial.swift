@@ -26,6 +26,8 @@ struct Sundial: AsyncParsableCommand {
             // Packaging, migration and docs (issue 8).
             ImportCrontabCommand.self,
             ConfigReferenceCommand.self,
+            // The agent's isolated configuration loader (hidden).
+            InternalLoadCommand.self,
         ]
     )
 }

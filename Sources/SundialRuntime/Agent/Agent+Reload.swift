@@ -49,12 +49,14 @@ extension Agent {
         reloadsStarted += 1
         for o in reloadObservers { o() }
         let load = loadConfiguration
-        // Loading (reading, parsing, validating) happens off the actor: a large set must not
-        // delay a due fire.
-        Task.detached {
-            let result = load()
-            await self.finishReload(result, reason: reason)
+        // Loading (a child process that reads, parses, validates) happens off the actor: a large
+        // set must not delay a due fire. On a thread of its own rather than the task pool: it
+        // blocks until the child answers or its deadline passes.
+        let deliver: @Sendable (ConfigLoadResult) -> Void = { result in
+            Task { await self.finishReload(result, reason: reason) }
         }
+        let started = DetachedThread.run("sundial-load") { deliver(load()) }
+        if !started { Task.detached { deliver(load()) } }
     }
 
     func finishReload(_ result: ConfigLoadResult, reason: String) {

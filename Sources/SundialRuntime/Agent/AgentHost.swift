@@ -119,16 +119,20 @@ public enum AgentHost {
         let zones = SystemTimeZones()
         let calculator = CalendarFireCalculator(zones: zones)
         let paths = options.configPaths.map(absolutePath)
+        // Job files are parsed in a child process under limits (IsolatedConfigLoader): no file
+        // can crash, hang or bloat the agent.
+        let loader = IsolatedConfigLoader.fromEnvironment()
         let load: @Sendable () -> ConfigLoadResult = {
             // A tzdata update reaches the agent on the next reload: the zone files are re-read,
             // and the calculator's parsed schedules (which hold the old rules) are dropped.
             zones.reload()
             calculator.invalidateCache()
-            return ConfigurationLoading.load(paths: paths, environment: .system(zones: zones))
+            return loader.load(paths: paths)
         }
         let initial = load()
         guard initial.isValid, let jobs = initial.jobSet else {
-            stderr(DiagnosticFormatter(format: .text, sources: initial.sources).render(initial.diagnostics))
+            let sources = ConfigurationLoading.sources(for: initial.diagnostics)
+            stderr(DiagnosticFormatter(format: .text, sources: sources).render(initial.diagnostics))
             stderr("sundial: the configuration is invalid; not starting\n")
             return 1
         }

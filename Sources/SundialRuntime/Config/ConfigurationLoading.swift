@@ -37,6 +37,17 @@ public enum ConfigurationLoading {
         }
         return result
     }
+
+    /// The contents of the files that `diagnostics` name, to print excerpts under them when the
+    /// load itself happened elsewhere (the agent's loader child sends no sources). Bounded:
+    /// regular files only, at most 32 of them, each within the reader's size limit.
+    public static func sources(for diagnostics: [Diagnostic], limit: Int = YAMLReader.Limits().maxBytes) -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for file in Set(diagnostics.map(\.location.file)).sorted().prefix(32) {
+            if let bytes = try? FileSystem.read(file, limit: limit) { out[file] = bytes }
+        }
+        return out
+    }
 }
 
 extension ConfigEnvironment {

@@ -21,13 +21,24 @@ public enum FileSystem {
     }
 
     /// Reads a whole regular file of at most `limit` bytes.
+    ///
+    /// Opened with `O_NONBLOCK`, so that a FIFO (or a device) put where a job file was expected
+    /// cannot block the caller in `open` or `read`, and refused after `fstat` unless it is a
+    /// regular file: the check is on what was opened, not on a name that can be swapped
+    /// between a `stat` and the `open`.
     public static func read(_ path: String, limit: Int) throws(ReadError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw .cannotOpen(path: path, reason: errnoString()) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw .readFailed(path: path, reason: errnoString()) }
-        if (st.st_mode & S_IFMT) == S_IFDIR { throw .cannotOpen(path: path, reason: "is a directory") }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .cannotOpen(path: path, reason: "is a directory")
+        case S_IFIFO: throw .cannotOpen(path: path, reason: "is a FIFO, not a regular file")
+        case S_IFSOCK: throw .cannotOpen(path: path, reason: "is a socket, not a regular file")
+        default: throw .cannotOpen(path: path, reason: "is a device, not a regular file")
+        }
         if Int(st.st_size) > limit { throw .tooLarge(path: path, size: Int(st.st_size), limit: limit) }
         var out: [UInt8] = []
         out.reserveCapacity(Int(st.st_size))

@@ -1,0 +1,233 @@
+import OrderedCollections
+import SundialCore
+
+/// A job set as JSON, for the loader child's answer (``LoaderWire``).
+///
+/// Every field of ``JobSpec`` round-trips exactly, positions included, so the set the agent runs
+/// is the set the child validated. Hand-written rather than `Codable`: the shipped binary has no
+/// Foundation (and so no `JSONEncoder`), and decoding must treat its input as untrusted — a
+/// crashed or compromised child can send anything, so every field is type-checked and a wrong
+/// one is an error, never a trap.
+enum JobWire {
+    struct DecodeError: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    // MARK: - Encoding
+
+    static func encode(_ set: JobSet) -> JSONValue {
+        [
+            "revision": .string(set.revision),
+            "files": .array(set.files.map(JSONValue.string)),
+            "jobs": .array(set.jobs.values.map(encode)),
+        ]
+    }
+
+    static func encode(_ j: JobSpec) -> JSONValue {
+        var o: OrderedDictionary<String, JSONValue> = [:]
+        o["id"] = .string(j.id)
+        o["description"] = j.description.map(JSONValue.string) ?? .null
+        o["schedule"] = encode(j.schedule)
+        o["timezone"] = j.timezone.map(JSONValue.string) ?? .null
+        o["dst"] = [ "gap": .string(j.dst.gap.rawValue), "overlap": .string(j.dst.overlap.rawValue) ]
+        o["jitter_ms"] = .int(j.jitterMs)
+        switch j.command {
+        case let .argv(a): o["argv"] = .array(a.map(JSONValue.string))
+        case let .shell(s): o["shell"] = .string(s)
+        }
+        o["workdir"] = j.workdir.map(JSONValue.string) ?? .null
+        o["env"] = .array(j.env.map { [.string($0.key), .string($0.value)] })
+        o["env_file"] = j.envFile.map(JSONValue.string) ?? .null
+        o["user"] = j.user.map(JSONValue.string) ?? .null
+        o["group"] = j.group.map(JSONValue.string) ?? .null
+        o["umask"] = j.umask.map { .int(Int64($0)) } ?? .null
+        o["timeout_ms"] = j.timeoutMs.map(JSONValue.int) ?? .null
+        o["kill_grace_ms"] = .int(j.killGraceMs)
+        o["retry"] = [
+            "attempts": .int(Int64(j.retry.attempts)), "backoff": .string(j.retry.backoff.rawValue),
+            "delay_ms": .int(j.retry.delayMs), "max_delay_ms": j.retry.maxDelayMs.map(JSONValue.int) ?? .null,
+            // The exact bits: a `Double` printed in decimal could round differently.
+            "jitter_bits": .string(String(j.retry.jitter.bitPattern)),
+            "on": .array(RetryPolicy.Condition.allCases.filter { j.retry.on.contains($0) }.map { .string($0.rawValue) }),
+            "exit_codes": j.retry.exitCodes.map { .array($0.map { .int(Int64($0)) }) } ?? .null,
+        ]
+        o["success_exit_codes"] = .array(j.successExitCodes.map { .int(Int64($0)) })
+        o["needs"] = .array(j.needs.map { n in
+            ["job": .string(n.job), "on": .string(n.on.rawValue), "location": encode(n.location)]
+        })
+        o["concurrency"] = .string(j.concurrency.rawValue)
+        o["catchup"] = .string(j.catchup.rawValue)
+        o["catchup_window_ms"] = .int(j.catchupWindowMs)
+        o["enabled"] = .bool(j.enabled)
+        o["output"] = ["max_line_bytes": .int(Int64(j.output.maxLineBytes)), "max_bytes": .int(Int64(j.output.maxBytes))]
+        o["secrets"] = .array(j.secrets.map(JSONValue.string))
+        o["location"] = encode(j.location)
+        return .object(o)
+    }
+
+    static func encode(_ s: ScheduleSpec) -> JSONValue {
+        switch s {
+        case .manual: ["kind": "manual"]
+        case let .cron(e): ["kind": "cron", "expression": .string(e)]
+        case .reboot: ["kind": "reboot"]
+        case let .every(interval, offset):
+            ["kind": "every", "interval_ms": .int(interval), "offset_ms": offset.map(JSONValue.int) ?? .null]
+        case let .at(instants): ["kind": "at", "instants_ms": .array(instants.map { .int($0.unixMillis) })]
+        }
+    }
+
+    static func encode(_ l: SourceLocation?) -> JSONValue {
+        guard let l else { return .null }
+        return [.string(l.file), .int(Int64(l.line)), .int(Int64(l.column))]
+    }
+
+    // MARK: - Decoding
+
+    static func decodeSet(_ v: JSONValue) throws(DecodeError) -> JobSet {
+        let o = try object(v, "job set")
+        var jobs: OrderedDictionary<JobID, JobSpec> = [:]
+        for item in try array(o["jobs"], "jobs") {
+            let job = try decodeJob(item)
+            guard jobs.updateValue(job, forKey: job.id) == nil else { throw DecodeError("job `\(job.id)` appears twice") }
+        }
+        return JobSet(jobs: jobs, files: try array(o["files"], "files").map { v throws(DecodeError) in try string(v, "files") },
+                      revision: try string(o["revision"], "revision"))
+    }
+
+    static func decodeJob(_ v: JSONValue) throws(DecodeError) -> JobSpec {
+        let o = try object(v, "job")
+        let id = try string(o["id"], "id")
+        let command: CommandSpec
+        if let argv = o["argv"] {
+            command = .argv(try array(argv, "argv").map { v throws(DecodeError) in try string(v, "argv") })
+        } else {
+            command = .shell(try string(o["shell"], "shell"))
+        }
+        var j = JobSpec(id: id, schedule: try decodeSchedule(o["schedule"]), command: command)
+        j.description = try optionalString(o["description"], "description")
+        j.timezone = try optionalString(o["timezone"], "timezone")
+        let dst = try object(o["dst"], "dst")
+        j.dst = DSTPolicy(gap: try enumValue(dst["gap"], "dst.gap"), overlap: try enumValue(dst["overlap"], "dst.overlap"))
+        j.jitterMs = try int(o["jitter_ms"], "jitter_ms")
+        j.workdir = try optionalString(o["workdir"], "workdir")
+        for pair in try array(o["env"], "env") {
+            let kv = try array(pair, "env entry")
+            guard kv.count == 2 else { throw DecodeError("env entry: expected [name, value]") }
+            j.env[try string(kv[0], "env name")] = try string(kv[1], "env value")
+        }
+        j.envFile = try optionalString(o["env_file"], "env_file")
+        j.user = try optionalString(o["user"], "user")
+        j.group = try optionalString(o["group"], "group")
+        if let u = try optionalInt(o["umask"], "umask") {
+            guard let mask = UInt16(exactly: u), mask <= 0o777 else { throw DecodeError("umask out of range") }
+            j.umask = mask
+        }
+        j.timeoutMs = try optionalInt(o["timeout_ms"], "timeout_ms")
+        j.killGraceMs = try int(o["kill_grace_ms"], "kill_grace_ms")
+        let r = try object(o["retry"], "retry")
+        j.retry.attempts = try smallInt(r["attempts"], "retry.attempts")
+        j.retry.backoff = try enumValue(r["backoff"], "retry.backoff")
+        j.retry.delayMs = try int(r["delay_ms"], "retry.delay_ms")
+        j.retry.maxDelayMs = try optionalInt(r["max_delay_ms"], "retry.max_delay_ms")
+        guard let bits = UInt64(try string(r["jitter_bits"], "retry.jitter_bits")) else { throw DecodeError("retry.jitter_bits: not a number") }
+        j.retry.jitter = Double(bitPattern: bits)
+        j.retry.on = Set(try array(r["on"], "retry.on").map { v throws(DecodeError) -> RetryPolicy.Condition in try enumValue(v, "retry.on") })
+        if let codes = r["exit_codes"], codes != .null {
+            j.retry.exitCodes = try array(codes, "retry.exit_codes").map { v throws(DecodeError) in try int32(v, "retry.exit_codes") }
+        } else {
+            j.retry.exitCodes = nil
+        }
+        j.successExitCodes = try array(o["success_exit_codes"], "success_exit_codes").map { v throws(DecodeError) in try int32(v, "success_exit_codes") }
+        j.needs = try array(o["needs"], "needs").map { v throws(DecodeError) -> Need in
+            let n = try object(v, "need")
+            return Need(job: try string(n["job"], "needs.job"), on: try enumValue(n["on"], "needs.on"),
+                        location: try decodeLocation(n["location"]))
+        }
+        j.concurrency = try enumValue(o["concurrency"], "concurrency")
+        j.catchup = try enumValue(o["catchup"], "catchup")
+        j.catchupWindowMs = try int(o["catchup_window_ms"], "catchup_window_ms")
+        guard case let .bool(enabled)? = o["enabled"] else { throw DecodeError("enabled: expected a boolean") }
+        j.enabled = enabled
+        let out = try object(o["output"], "output")
+        j.output = OutputLimits(maxLineBytes: try smallInt(out["max_line_bytes"], "output.max_line_bytes"),
+                                maxBytes: try smallInt(out["max_bytes"], "output.max_bytes"))
+        j.secrets = try array(o["secrets"], "secrets").map { v throws(DecodeError) in try string(v, "secrets") }
+        j.location = try decodeLocation(o["location"])
+        return j
+    }
+
+    static func decodeSchedule(_ v: JSONValue?) throws(DecodeError) -> ScheduleSpec {
+        let o = try object(v, "schedule")
+        switch try string(o["kind"], "schedule.kind") {
+        case "manual": return .manual
+        case "reboot": return .reboot
+        case "cron": return .cron(try string(o["expression"], "schedule.expression"))
+        case "every":
+            return .every(intervalMs: try int(o["interval_ms"], "schedule.interval_ms"),
+                          offsetMs: try optionalInt(o["offset_ms"], "schedule.offset_ms"))
+        case "at":
+            return .at(try array(o["instants_ms"], "schedule.instants_ms").map { v throws(DecodeError) in
+                Instant(unixMillis: try int(v, "schedule.instants_ms"))
+            })
+        case let other: throw DecodeError("schedule.kind: unknown kind `\(other)`")
+        }
+    }
+
+    static func decodeLocation(_ v: JSONValue?) throws(DecodeError) -> SourceLocation? {
+        guard let v, v != .null else { return nil }
+        let a = try array(v, "location")
+        guard a.count == 3 else { throw DecodeError("location: expected [file, line, column]") }
+        return SourceLocation(file: try string(a[0], "location"), line: try smallInt(a[1], "location"), column: try smallInt(a[2], "location"))
+    }
+
+    // MARK: - Typed access
+
+    static func object(_ v: JSONValue?, _ what: String) throws(DecodeError) -> OrderedDictionary<String, JSONValue> {
+        guard case let .object(o)? = v else { throw DecodeError("\(what): expected an object") }
+        return o
+    }
+
+    static func array(_ v: JSONValue?, _ what: String) throws(DecodeError) -> [JSONValue] {
+        guard case let .array(a)? = v else { throw DecodeError("\(what): expected an array") }
+        return a
+    }
+
+    static func string(_ v: JSONValue?, _ what: String) throws(DecodeError) -> String {
+        guard case let .string(s)? = v else { throw DecodeError("\(what): expected a string") }
+        return s
+    }
+
+    static func optionalString(_ v: JSONValue?, _ what: String) throws(DecodeError) -> String? {
+        guard let v, v != .null else { return nil }
+        return try string(v, what)
+    }
+
+    static func int(_ v: JSONValue?, _ what: String) throws(DecodeError) -> Int64 {
+        guard case let .int(i)? = v else { throw DecodeError("\(what): expected an integer") }
+        return i
+    }
+
+    static func optionalInt(_ v: JSONValue?, _ what: String) throws(DecodeError) -> Int64? {
+        guard let v, v != .null else { return nil }
+        return try int(v, what)
+    }
+
+    /// An `Int` that is also a sane count (no negative sizes or attempts from a bad answer).
+    static func smallInt(_ v: JSONValue?, _ what: String) throws(DecodeError) -> Int {
+        let i = try int(v, what)
+        guard i >= 0, i <= Int64(Int32.max) else { throw DecodeError("\(what): \(i) is out of range") }
+        return Int(i)
+    }
+
+    static func int32(_ v: JSONValue?, _ what: String) throws(DecodeError) -> Int32 {
+        guard let i = Int32(exactly: try int(v, what)) else { throw DecodeError("\(what): out of range") }
+        return i
+    }
+
+    static func enumValue<E: RawRepresentable>(_ v: JSONValue?, _ what: String) throws(DecodeError) -> E where E.RawValue == String {
+        let s = try string(v, what)
+        guard let e = E(rawValue: s) else { throw DecodeError("\(what): unknown value `\(s)`") }
+        return e
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+import SundialConfig
+import SundialCore
+import SundialRuntime
+
+/// The agent's configuration loader child (``IsolatedConfigLoader``) with the real binary, and
+/// with stand-ins that crash, hang, burn CPU or garble their answer. Each failure must come
+/// back as a diagnostic, within the deadline, whatever else reaps children in this process.
+@Suite("Isolated config loader (built binary and hostile stand-ins)", .serialized, .timeLimit(.minutes(1)))
+struct IsolatedLoaderTests {
+    static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("examples").path
+
+    /// A shell script standing in for the loader.
+    func script(_ body: String) throws -> (path: String, dir: URL) {
+        let dir = try CLI.tempDir()
+        let path = dir.appendingPathComponent("loader.sh").path
+        try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return (path, dir)
+    }
+
+    func failure(of loader: IsolatedConfigLoader, paths: [String] = ["/nowhere"]) -> String {
+        let r = loader.load(paths: paths)
+        #expect(r.jobSet == nil)
+        return r.diagnostics.map(\.description).joined(separator: "\n")
+    }
+
+    @Test func theRealChildGivesTheSameSetAsLoadingInProcess() throws {
+        let loader = IsolatedConfigLoader(command: [CLI.binary.path, "internal-load"])
+        for paths in [[Self.examples], [Self.examples + "/quickstart"]] {
+            let inProcess = ConfigurationLoading.load(paths: paths)
+            let isolated = loader.load(paths: paths)
+            let a = try #require(inProcess.jobSet, "\(inProcess.diagnostics)")
+            let b = try #require(isolated.jobSet, "\(isolated.diagnostics)")
+            #expect(a == b && a.revision == b.revision && a.files == b.files)
+            #expect(a.jobs.values.map(\.location) == b.jobs.values.map(\.location))
+            #expect(isolated.diagnostics == inProcess.diagnostics)
+        }
+    }
+
+    @Test func theRealChildGivesTheSameDiagnosticsAsValidate() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "version: 1\njobs:\n  a:\n    every: 5m\n    command: [x]\n    timout: 5m\n  b:\n    schedule: \"0 25 * * *\"\n    command: [x]\n"
+            .write(toFile: dir.appendingPathComponent("a.yaml").path, atomically: true, encoding: .utf8)
+        try "version: 1\njobs:\n  c:\n    needs: [uplaod]\n    command: [x]\n"
+            .write(toFile: dir.appendingPathComponent("b.yaml").path, atomically: true, encoding: .utf8)
+        let isolated = IsolatedConfigLoader(command: [CLI.binary.path, "internal-load"]).load(paths: [dir.path])
+        let inProcess = ConfigurationLoading.load(paths: [dir.path])
+        #expect(!isolated.diagnostics.isEmpty)
+        #expect(isolated.diagnostics == inProcess.diagnostics)
+    }
+
+    @Test func aCrashIsADiagnosticWithTheSignalAndTheLastWords() throws {
+        let s = try script("echo 'Fatal error: boom in the parser' >&2\nkill -SEGV $$")
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        let text = failure(of: IsolatedConfigLoader(command: [s.path]))
+        #expect(text.contains("/nowhere:1:1: error: the configuration loader crashed (SIGSEGV): Fatal error: boom in the parser"), "\(text)")
+    }
+
+    @Test func aHangIsKilledAtTheDeadline() throws {
+        let s = try script("exec sleep 30")
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var limits = IsolatedConfigLoader.Limits()
+        limits.deadlineMs = 300
+        let start = ContinuousClock.now
+        let text = failure(of: IsolatedConfigLoader(command: [s.path], limits: limits))
+        #expect(text.contains("did not finish within"), "\(text)")
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    @Test func aChildThatKeepsTheOutputOpenAfterTheDeadlineIsStillKilled() throws {
+        // A grandchild holding the pipe must not keep the load waiting for EOF.
+        let s = try script("sleep 30 &\nexit 0")
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var limits = IsolatedConfigLoader.Limits()
+        limits.deadlineMs = 500
+        let start = ContinuousClock.now
+        let text = failure(of: IsolatedConfigLoader(command: [s.path], limits: limits))
+        #expect(text.contains("did not finish within") || text.contains("invalid answer"), "\(text)")
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    @Test func cpuBurnHitsTheCPULimit() throws {
+        let s = try script("while :; do :; done")
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var limits = IsolatedConfigLoader.Limits()
+        limits.cpuSeconds = 1
+        let text = failure(of: IsolatedConfigLoader(command: [s.path], limits: limits))
+        #expect(text.contains("used more than 1 s of CPU"), "\(text)")
+    }
+
+    @Test func theAddressSpaceLimitHolds() throws {
+        // 64 MiB: enough for a shell, not for a 200 MB string.
+        let s = try script("python3 -c 'x = bytearray(200 << 20)' 2>/dev/null || kill -SEGV $$")
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        var limits = IsolatedConfigLoader.Limits()
+        limits.addressSpaceBytes = 64 << 20
+        let text = failure(of: IsolatedConfigLoader(command: [s.path], limits: limits))
+        #expect(text.contains("crashed (SIGSEGV)"), "\(text)")
+    }
+
+    @Test func garbageTruncatedAndOversizedAnswersAreRejected() throws {
+        let garbage = try script("echo hello")
+        let truncated = try script("printf 'SUNDIAL-LOADER 1 100\\n{\"job_set\":'")
+        let huge = try script("head -c 3000000 /dev/zero")
+        let failing = try script("echo 'cannot read' >&2; exit 4")
+        defer { for s in [garbage, truncated, huge, failing] { try? FileManager.default.removeItem(at: s.dir) } }
+        #expect(failure(of: IsolatedConfigLoader(command: [garbage.path])).contains("invalid answer: not a loader answer"))
+        #expect(failure(of: IsolatedConfigLoader(command: [truncated.path])).contains("truncated"))
+        var limits = IsolatedConfigLoader.Limits()
+        limits.maxAnswerBytes = 1 << 20
+        #expect(failure(of: IsolatedConfigLoader(command: [huge.path], limits: limits)).contains("larger than 1048576 bytes"))
+        #expect(failure(of: IsolatedConfigLoader(command: [failing.path])).contains("failed (exit status 4): cannot read"))
+        #expect(failure(of: IsolatedConfigLoader(command: ["/nonexistent/loader"])).contains("cannot start the configuration loader"))
+    }
+
+    @Test func theExitStatusArrivesWhileASubreaperReapsEveryOtherChild() async throws {
+        // The agent's job runner reaps with waitpid(-1); the loader child must be invisible to it.
+        let runner = try ProcessRunner.shared()
+        let busy = (0..<20).map { i in
+            LaunchSpec(job: "j\(i)", runID: RunID(rawValue: "r\(i)-\(UUID().uuidString)"), executable: "/bin/true", arguments: ["/bin/true"])
+        }
+        let s = try script("sleep 0.2; kill -ABRT $$")
+        defer { try? FileManager.default.removeItem(at: s.dir) }
+        async let loads: [String] = Task.detached {
+            (0..<5).map { _ in self.failure(of: IsolatedConfigLoader(command: [s.path])) }
+        }.value
+        for spec in busy { _ = await runner.start(spec) { _ in }.completion() }
+        for text in await loads { #expect(text.contains("crashed (SIGABRT)"), "\(text)") }
+    }
+}

@@ -1,0 +1,147 @@
+import Testing
+import SundialCore
+@testable import SundialConfig
+
+/// The loader child's answer (``LoaderWire``): every job field survives the trip exactly, and
+/// an answer that is not exactly right is an error, never a trap or a partial set.
+@Suite("Loader wire format: round trip and hostile answers")
+struct LoaderWireTests {
+    let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
+
+    /// A set that uses every field of `JobSpec` with a non-default value.
+    static let everyField = """
+        version: 1
+        defaults:
+          timezone: Europe/Berlin
+          env: { A: "1", B: "2" }
+        jobs:
+          dump:
+            description: "Dump \\"it\\" – ünïcode\\n second line"
+            schedule: "30 2 * * 1-5"
+            dst: { gap: skip, overlap: both }
+            jitter: 90s
+            command: [pg_dump, "--file=/tmp/a b", app]
+            workdir: /srv
+            env: { B: "3", PORT: 8080 }
+            env_file: /etc/secret.env
+            user: nobody
+            group: nogroup
+            umask: "0027"
+            timeout: 30m
+            kill_grace: 3s
+            retry: { attempts: 4, backoff: linear, delay: 10s, max_delay: 5m, jitter: 0.3, on: [timeout, signal], exit_codes: [75, 3] }
+            success_exit_codes: [0, 1]
+            concurrency: queue
+            catchup: all
+            catchup_window: 2h
+            enabled: false
+            output: { max_line_bytes: 1000, max_bytes: 20000 }
+            secrets: [PGPASSWORD]
+          up:
+            needs: [dump, { job: dump, on: completion }]
+            shell: echo up
+            at: ["2026-12-24T18:00:00+01:00", "2026-12-24T16:00:00Z"]
+          tick:
+            every: 90s
+            offset: 15s
+            command: [/bin/true]
+          boot:
+            schedule: "@reboot"
+            command: [/bin/true]
+          manual:
+            command: [/bin/true]
+        """
+
+    func load(_ text: String, path: String = "jobs/a.yaml") -> ConfigLoadResult {
+        loader.load([.init(path: path, bytes: Array(text.utf8))])
+    }
+
+    @Test func everyFieldAndEveryPositionRoundTrips() throws {
+        let original = load(Self.everyField)
+        #expect(original.diagnostics.filter { $0.severity == .error }.isEmpty, "\(original.diagnostics)")
+        let set = try #require(original.jobSet)
+        #expect(set.jobs.count == 5)
+        let decoded = try LoaderWire.decode(LoaderWire.encode(original), maxBytes: 1 << 20)
+        let back = try #require(decoded.jobSet)
+        #expect(back == set)
+        #expect(back.revision == set.revision && back.files == set.files)
+        #expect(Array(back.jobs.keys) == Array(set.jobs.keys))
+        for (id, job) in set.jobs {
+            let other = try #require(back.jobs[id])
+            // `==` ignores positions; the agent's events and `why` need them too.
+            #expect(other.location == job.location, "\(id)")
+            #expect(other.needs.map(\.location) == job.needs.map(\.location), "\(id)")
+            #expect(other.retry.jitter.bitPattern == job.retry.jitter.bitPattern, "\(id)")
+        }
+        #expect(back.jobs["dump"]?.enabled == false && back.jobs["dump"]?.umask == 0o027)
+    }
+
+    @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
+        let original = load("version: 1\njobs:\n  a:\n    every: 5m\n    command: [x]\n    timout: 5m\n")
+        #expect(!original.diagnostics.isEmpty)
+        let decoded = try LoaderWire.decode(LoaderWire.encode(original), maxBytes: 1 << 20)
+        #expect(decoded.jobSet == nil)
+        #expect(decoded.diagnostics == original.diagnostics)
+        #expect(decoded.diagnostics.map(\.description) == original.diagnostics.map(\.description))
+    }
+
+    @Test func atMostAThousandDiagnosticsAndANoteForTheRest() throws {
+        let diagnostics = (1...1500).map { Diagnostic(at: SourceLocation(file: "a.yaml", line: $0, column: 1), "bad \($0)") }
+        let decoded = try LoaderWire.decode(LoaderWire.encode(ConfigLoadResult(jobSet: nil, diagnostics: diagnostics)), maxBytes: 1 << 20)
+        #expect(decoded.diagnostics.filter { $0.severity == .error }.count == 1000)
+        #expect(decoded.diagnostics.last?.message == "500 more problems not shown")
+    }
+
+    func rejects(_ bytes: [UInt8], maxBytes: Int = 1 << 20, _ fragment: String,
+                 sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+        do {
+            _ = try LoaderWire.decode(bytes, maxBytes: maxBytes)
+            Issue.record("accepted", sourceLocation: sourceLocation)
+        } catch {
+            #expect(error.description.contains(fragment), "\(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func hostileOrBrokenAnswersAreErrors() throws {
+        let good = LoaderWire.encode(load(Self.everyField))
+        rejects([], "no header")
+        rejects(Array("hello world\n".utf8), "not a loader answer")
+        rejects(Array("SUNDIAL-LOADER 2 2\n{}".utf8), "version 2")
+        rejects(Array("SUNDIAL-LOADER 1 x\n{}".utf8), "bad length")
+        rejects(Array(good.dropLast(10)), "truncated")
+        rejects(good + [0x20], "bytes after the answer")
+        rejects(good, maxBytes: 100, "larger than 100 bytes")
+        rejects(Array("SUNDIAL-LOADER 1 2\n[]".utf8), "expected an object")
+        rejects(Array("SUNDIAL-LOADER 1 5\n{\"a\":".utf8), "invalid JSON")
+        // Every single-byte corruption of a good answer is either still a valid answer or an
+        // error; none may trap. (Changing a digit can keep the JSON valid.)
+        let headerEnd = good.firstIndex(of: 0x0A)! + 1
+        for i in stride(from: headerEnd, to: good.count, by: 7) {
+            var bad = good
+            bad[i] = bad[i] == UInt8(ascii: "\"") ? UInt8(ascii: "x") : UInt8(ascii: "\"")
+            _ = try? LoaderWire.decode(bad, maxBytes: 1 << 20)
+        }
+    }
+
+    @Test func wrongTypesInAJobAreErrors() {
+        func answer(_ json: String) -> [UInt8] { Array("SUNDIAL-LOADER 1 \(json.utf8.count)\n\(json)".utf8) }
+        let job = #"{"id":"a","schedule":{"kind":"manual"},"argv":["x"],"dst":{"gap":"shift","overlap":"first"},"jitter_ms":0,"env":[],"kill_grace_ms":1,"retry":{"attempts":1,"backoff":"fixed","delay_ms":1,"jitter_bits":"0","on":[]},"success_exit_codes":[0],"needs":[],"concurrency":"forbid","catchup":"none","catchup_window_ms":1,"enabled":true,"output":{"max_line_bytes":1,"max_bytes":1},"secrets":[]}"#
+        func set(_ job: String) -> String { #"{"job_set":{"revision":"r","files":[],"jobs":["# + job + #"]},"diagnostics":[],"omitted":0}"# }
+        #expect((try? LoaderWire.decode(answer(set(job)), maxBytes: 1 << 20))?.jobSet?.jobs["a"] != nil)
+        rejects(answer(set(job.replacingFirst(#""enabled":true"#, #""enabled":1"#))), "enabled")
+        rejects(answer(set(job.replacingFirst(#""concurrency":"forbid""#, #""concurrency":"sometimes""#))), "unknown value")
+        rejects(answer(set(job.replacingFirst(#""kind":"manual""#, #""kind":"lunar""#))), "unknown kind")
+        rejects(answer(set(job.replacingFirst(#""max_bytes":1"#, #""max_bytes":-5"#))), "out of range")
+        rejects(answer(set(job.replacingFirst(#""success_exit_codes":[0]"#, #""success_exit_codes":[99999999999]"#))), "out of range")
+        rejects(answer(#"{"job_set":{"revision":"r","files":[],"jobs":["# + job + "," + job + #"]},"diagnostics":[],"omitted":0}"#), "twice")
+    }
+}
+
+extension String {
+    func replacingFirst(_ a: String, _ b: String) -> String {
+        guard let r = firstRange(of: a) else { return self }
+        var s = self
+        s.replaceSubrange(r, with: b)
+        return s
+    }
+}
