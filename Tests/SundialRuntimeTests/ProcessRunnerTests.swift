@@ -394,6 +394,19 @@ import Testing
         }
     }
 
+    @Test func aMegabyteOfSecretsAcrossManyReads() async throws {
+        // 14-byte lines never align with the 64 KiB reads: secrets straddle read boundaries.
+        var job = shellJob(#"yes "$API_TOKEN" | head -c 3000000"#)
+        job.env = ["API_TOKEN": "tok-9f8e7d123"]
+        job.secrets = ["API_TOKEN"]
+        let (c, lines) = try await run(job, seconds: 60)
+        #expect(c.outcome.isSuccess)
+        #expect(c.outputBytes == 1 << 20)
+        #expect(lines.stdout.count == (1 << 20) / 14 + 1)
+        #expect(Set(lines.stdout) == ["***"])
+        #expect(lines.all.last?.truncated == true)
+    }
+
     @Test func theOutputBudgetCutInsideASecretShowsNoPartOfIt() async throws {
         // max_bytes ends 4 bytes into the secret.
         var job = shellJob(#"printf 'say %s\n' "$API_TOKEN""#)
