@@ -74,6 +74,18 @@ import Testing
         #expect(await eventuallyAsync { processes(inGroup: pid).isEmpty }, "left in group: \(processes(inGroup: pid))")
     }
 
+    @Test func aTimedOutJobThatExitsOnTERMKeepsItsExitCode() async throws {
+        // The shell traps TERM and exits 3: the outcome is still `timeout`, the code is kept.
+        var job = shellJob("trap 'exit 3' TERM; echo started; sleep 30 & wait", timeoutMs: 300)
+        job.killGraceMs = 5_000
+        let (c, lines) = try await run(job)
+        #expect(c.outcome == .timeout)
+        #expect(c.exitCode == 3)
+        #expect(c.signal == nil)
+        #expect(c.durationMs >= 300 && c.durationMs < 5_000)
+        #expect(lines.stdout == ["started"])
+    }
+
     @Test func terminateInterruptsARun() async throws {
         let runner = try ProcessRunner.shared()
         let lines = Lines()
@@ -345,6 +357,66 @@ import Testing
         #expect(lines.count == 2)
         #expect(lines[0].contains(#""line":"token is ***""#))
         #expect(!lines.joined().contains("tok-9f8e7d"))
+    }
+}
+
+/// Secrets are masked on the output stream (``SecretStreamMasker``), before lines are cut: the
+/// event log's per-event masking cannot see a value that spans lines or a cut.
+@Suite struct RunnerSecretMaskingTests {
+    func privateEnvFile(_ text: String) throws -> String {
+        let path = try temporaryDirectory() + "/secret.env"
+        try text.write(toFile: path, atomically: false, encoding: .utf8)
+        chmod(path, 0o600)
+        return path
+    }
+
+    @Test func aMultiLineSecretFromEnvFileIsMaskedInEveryLine() async throws {
+        var job = shellJob(#"printf 'key: %s end\n' "$MULTI"; echo after"#)
+        job.envFile = try privateEnvFile(#"MULTI="first-line\nsecond-line\nthird-line""# + "\n")
+        job.secrets = ["MULTI"]
+        let (c, lines) = try await run(job)
+        #expect(c.outcome.isSuccess)
+        #expect(lines.stdout == ["key: ***", "***", "*** end", "after"])
+        #expect(!lines.stdout.joined().contains("line"))
+    }
+
+    @Test func aLineCutInsideASecretShowsNoPartOfIt() async throws {
+        // "ab" then the secret: a cut at 2 + k bytes would have shown k of its bytes.
+        for k in [1, 5, 11] {
+            var job = shellJob(#"echo "ab${API_TOKEN}cd"; echo "x${API_TOKEN}""#)
+            job.envFile = try privateEnvFile("API_TOKEN=tok-9f8e7d123\n")
+            job.secrets = ["API_TOKEN"]
+            job.output = OutputLimits(maxLineBytes: 2 + k, maxBytes: 1 << 20)
+            let (c, lines) = try await run(job)
+            #expect(c.outcome.isSuccess)
+            #expect(lines.stdout == [String("ab***cd".prefix(2 + k)), String("x***".prefix(2 + k))], "k \(k)")
+            #expect(!lines.stdout.joined().contains("t"), "k \(k): \(lines.stdout)")
+        }
+    }
+
+    @Test func aMegabyteOfSecretsAcrossManyReads() async throws {
+        // 14-byte lines never align with the 64 KiB reads: secrets straddle read boundaries.
+        var job = shellJob(#"yes "$API_TOKEN" | head -c 3000000"#)
+        job.env = ["API_TOKEN": "tok-9f8e7d123"]
+        job.secrets = ["API_TOKEN"]
+        let (c, lines) = try await run(job, seconds: 60)
+        #expect(c.outcome.isSuccess)
+        #expect(c.outputBytes == 1 << 20)
+        #expect(lines.stdout.count == (1 << 20) / 14 + 1)
+        #expect(Set(lines.stdout) == ["***"])
+        #expect(lines.all.last?.truncated == true)
+    }
+
+    @Test func theOutputBudgetCutInsideASecretShowsNoPartOfIt() async throws {
+        // max_bytes ends 4 bytes into the secret.
+        var job = shellJob(#"printf 'say %s\n' "$API_TOKEN""#)
+        job.env = ["API_TOKEN": "tok-9f8e7d123"]
+        job.secrets = ["API_TOKEN"]
+        job.output = OutputLimits(maxLineBytes: 100, maxBytes: 8)
+        let (c, lines) = try await run(job)
+        #expect(lines.stdout == ["say ***"])
+        #expect(lines.all.first?.truncated == true)
+        #expect(c.droppedBytes == 10)
     }
 }
 

@@ -384,6 +384,10 @@ public actor Agent {
             if c.droppedBytes > 0 { e["output_dropped_bytes"] = .int(Int64(c.droppedBytes)) }
             if c.truncatedLines > 0 { e["output_truncated_lines"] = .int(Int64(c.truncatedLines)) }
             if case let .launchFailed(reason) = c.outcome, e["reason"] == nil { e["reason"] = .string(reason) }
+            // The scheduler knows only the outcome; a run Sundial stopped (timeout, replace,
+            // shutdown) still ended with an exit code or signal the runner saw.
+            if e["exit_code"] == .null, let code = c.exitCode { e["exit_code"] = .int(Int64(code)) }
+            if e["signal"] == .null, let signal = c.signal { e["signal"] = .int(Int64(signal)) }
         }
         return e
     }

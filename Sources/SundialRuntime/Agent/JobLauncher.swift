@@ -40,8 +40,9 @@ public struct ProcessRunnerLauncher: JobLauncher {
     public func launch(_ order: LaunchOrder, workdir: String, onOutput: @escaping OutputHandler) async -> LaunchedAttempt {
         var job = order.job
         // Design §1 leaves the default working directory open; Sundial uses the state
-        // directory, which always exists and is the agent's own (docs/decisions.md).
-        if job.workdir == nil { job.workdir = workdir }
+        // directory, which always exists and is the agent's own (docs/decisions.md), except
+        // for a `user:` job, which could not enter it: that user's home, else `/`.
+        if job.workdir == nil { job.workdir = DefaultWorkdir.resolve(user: job.user, agentDefault: workdir) }
         let handle: RunHandle
         do throws(LaunchError) {
             let spec = try LaunchSpec(job: job, runID: order.runID, attempt: order.attempt, context: context)

@@ -7,17 +7,44 @@ import Musl
 /// Cuts one output stream into lines, holding at most `maxLineBytes + 1` bytes whatever the job
 /// writes: a line longer than the limit is emitted cut (at a UTF-8 boundary, marked truncated)
 /// and the rest of it is skipped up to the next `\n`.
+///
+/// With `secrets`, the stream is masked by a ``SecretStreamMasker`` *before* it is cut into
+/// lines and truncated: a secret spanning lines or reads is hidden, and a cut never prints part
+/// of one. The masker holds back at most the longest secret's length − 1 bytes more.
 struct OutputAssembler {
     let maxLineBytes: Int
     private var partial: [UInt8] = []
     /// Skipping the remainder of a line that was already emitted cut.
     private var discarding = false
     private(set) var truncatedLines = 0
+    /// `nil` without secrets: the bytes go straight to the line splitter.
+    private var masker: SecretStreamMasker?
 
-    init(maxLineBytes: Int) { self.maxLineBytes = max(1, maxLineBytes) }
+    init(maxLineBytes: Int, secrets: [String] = []) {
+        self.maxLineBytes = max(1, maxLineBytes)
+        masker = SecretStreamMasker(secrets: secrets)
+    }
+
+    /// Bytes held in memory now: the pending line and the masker's undecided tail.
+    var heldBytes: Int { partial.count + (masker?.heldCount ?? 0) }
 
     /// Feeds `chunk`, calling `emit(bytes, truncated)` for each complete (or cut) line.
     mutating func feed(_ chunk: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer, Bool) -> Void) {
+        guard var m = masker else { return split(chunk, emit) }
+        masker = nil  // taken out while it calls back into `split`
+        m.feed(chunk) { split($0, emit) }
+        masker = m
+    }
+
+    /// Masks the masker's held-back tail (a cut: nothing after it will come).
+    private mutating func flushMasker(_ emit: (UnsafeRawBufferPointer, Bool) -> Void) {
+        guard var m = masker else { return }
+        masker = nil
+        m.flush { split($0, emit) }
+        masker = m
+    }
+
+    private mutating func split(_ chunk: UnsafeRawBufferPointer, _ emit: (UnsafeRawBufferPointer, Bool) -> Void) {
         guard let base = chunk.baseAddress else { return }
         var offset = 0
         let count = chunk.count
@@ -54,6 +81,7 @@ struct OutputAssembler {
     /// Emits the pending partial line as cut (its continuation is being dropped), and skips
     /// whatever arrives for it later.
     mutating func cutPending(_ emit: (UnsafeRawBufferPointer, Bool) -> Void) {
+        flushMasker(emit)
         guard !partial.isEmpty else { discarding = true; return }
         truncatedLines += 1
         partial.withUnsafeBytes { emit($0, true) }
@@ -63,6 +91,7 @@ struct OutputAssembler {
 
     /// End of stream: a last line without `\n` is still a line.
     mutating func finish(_ emit: (UnsafeRawBufferPointer, Bool) -> Void) {
+        flushMasker(emit)
         if !partial.isEmpty, !discarding { partial.withUnsafeBytes { emit($0, false) } }
         partial = []
         discarding = false

@@ -11,7 +11,8 @@ import Synchronization
 /// for commands, and SIGCHLD; the async methods here only post commands to it.
 ///
 /// Memory is bounded whatever jobs print: one 64 KiB read buffer for all runs, and per stream at
-/// most `output.max_line_bytes + 1` bytes of pending line.
+/// most `output.max_line_bytes + 1` bytes of pending line (and, with `secrets`, the longest
+/// secret's length − 1 bytes held back by ``SecretStreamMasker``).
 public final class ProcessRunner: Sendable {
     let engine: RunnerEngine
 

@@ -479,7 +479,9 @@ final class ActiveRun {
         self.fds = fds
         // A line is held in memory until its newline: bound it whatever the spec says.
         let lineLimit = min(max(1, spec.output.maxLineBytes), ActiveRun.maxLineBytesCap)
-        assemblers = [OutputAssembler(maxLineBytes: lineLimit), OutputAssembler(maxLineBytes: lineLimit)]
+        // Secrets are masked on each stream before it is cut into lines (SecretStreamMasker).
+        assemblers = [OutputAssembler(maxLineBytes: lineLimit, secrets: spec.secretValues),
+                      OutputAssembler(maxLineBytes: lineLimit, secrets: spec.secretValues)]
         budget = max(0, spec.output.maxBytes)
     }
 
