@@ -32,7 +32,7 @@ struct ImportCrontabCommand: ParsableCommand {
     func run() throws {
         let bytes: [UInt8]
         do {
-            bytes = try file == "-" ? FileSystem.read("/dev/stdin", limit: Self.sizeLimit) : FileSystem.read(file, limit: Self.sizeLimit)
+            bytes = try file == "-" ? FileSystem.readStandardInput(limit: Self.sizeLimit) : FileSystem.read(file, limit: Self.sizeLimit)
         } catch {
             printError("sundial: \(error)\n")
             throw ExitCode(1)

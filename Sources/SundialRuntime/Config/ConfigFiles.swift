@@ -15,17 +15,31 @@ public enum ConfigFiles {
     /// The deepest directory nesting read below a config path.
     public static let maxDepth = 64
 
+    /// One job file: how it is named in messages, and its path's real bytes.
+    public struct File: Hashable, Sendable {
+        /// The path as printed (``PathProbe/display(_:)``: escaped when not printable UTF-8).
+        public var display: String
+        /// The path as the kernel knows it.
+        public var raw: [UInt8]
+    }
+
     /// Lists the job files denoted by `paths`, in the order the paths are given, each
     /// directory's files sorted by path.
     public static func list(paths: [String]) -> (files: [String], problems: [(path: String, message: String)]) {
+        let l = list(paths: paths, maxFiles: maxFiles)
+        return (l.files.map(\.display), l.problems)
+    }
+
+    /// The listing with each file's raw path, for reading files whose names are not UTF-8.
+    public static func listFiles(paths: [String]) -> (files: [File], problems: [(path: String, message: String)]) {
         list(paths: paths, maxFiles: maxFiles)
     }
 
     /// `list(paths:)` with an explicit file bound (tests use a small one).
-    static func list(paths: [String], maxFiles: Int) -> (files: [String], problems: [(path: String, message: String)]) {
+    static func list(paths: [String], maxFiles: Int) -> (files: [File], problems: [(path: String, message: String)]) {
         var walker = Walker(maxFiles: maxFiles)
         for path in paths {
-            walker.add(configPath: PathProbe.trimmed(path))
+            walker.add(configPath: Array(PathProbe.trimmed(path).utf8))
         }
         return (walker.files, walker.problems)
     }
@@ -46,9 +60,20 @@ public enum ConfigFiles {
 
     // MARK: - Walk
 
+    /// Name rules on raw names: the suffixes and prefixes are ASCII, so they are checked on bytes.
+    static func isIgnoredName(_ name: [UInt8]) -> Bool {
+        guard let first = name.first, let last = name.last else { return false }
+        return first == UInt8(ascii: ".") || last == UInt8(ascii: "~") || name.ends(with: Array(".swp".utf8))
+            || (name.count >= 2 && first == UInt8(ascii: "#") && last == UInt8(ascii: "#"))
+    }
+
+    static func isConfigFileName(_ name: [UInt8]) -> Bool {
+        !isIgnoredName(name) && (name.ends(with: Array(".yaml".utf8)) || name.ends(with: Array(".yml".utf8)))
+    }
+
     private struct Walker {
         let maxFiles: Int
-        var files: [String] = []
+        var files: [File] = []
         var problems: [(path: String, message: String)] = []
         /// Files already listed, so one reached twice (two links, a path given twice) counts once.
         var seenFiles: Set<PathProbe.FileID> = []
@@ -58,74 +83,76 @@ public enum ConfigFiles {
 
         init(maxFiles: Int) { self.maxFiles = max(0, maxFiles) }
 
-        mutating func add(configPath path: String) {
-            switch PathProbe.status(path, followLinks: true) {
+        mutating func add(configPath path: [UInt8]) {
+            let shown = PathProbe.display(path)
+            switch PathProbe.status(raw: path, followLinks: true) {
             case .failure(let error):
-                problems.append((path, missingMessage(path, error)))
+                problems.append((shown, missingMessage(path, error)))
             case .success(let status):
                 switch status.kind {
                 case .regular:
                     addFile(path, id: status.id)
                 case .directory:
-                    var found: [(path: String, id: PathProbe.FileID)] = []
+                    var found: [(path: [UInt8], id: PathProbe.FileID)] = []
                     walk(path, id: status.id, ancestors: [], depth: 0, into: &found)
-                    found.sort { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }
+                    found.sort { $0.path.lexicographicallyPrecedes($1.path) }
                     for file in found { addFile(file.path, id: file.id) }
                 default:
-                    problems.append((path, "not a regular file or directory"))
+                    problems.append((shown, "not a regular file or directory"))
                 }
             }
         }
 
-        private mutating func addFile(_ path: String, id: PathProbe.FileID) {
+        private mutating func addFile(_ path: [UInt8], id: PathProbe.FileID) {
             guard seenFiles.insert(id).inserted else { return }
             guard files.count < maxFiles else {
                 if !truncated {
                     truncated = true
-                    problems.append((path, "more than \(maxFiles) job files; the rest are ignored"))
+                    problems.append((PathProbe.display(path),
+                                     "more than \(maxFiles) job files: the whole set is rejected (is the path a mistake, such as `/`?)"))
                 }
                 return
             }
-            files.append(path)
+            files.append(File(display: PathProbe.display(path), raw: path))
         }
 
         /// Collects the job files below `directory` (unsorted) into `found`.
         private mutating func walk(
-            _ directory: String, id: PathProbe.FileID, ancestors: Set<PathProbe.FileID>, depth: Int,
-            into found: inout [(path: String, id: PathProbe.FileID)]
+            _ directory: [UInt8], id: PathProbe.FileID, ancestors: Set<PathProbe.FileID>, depth: Int,
+            into found: inout [(path: [UInt8], id: PathProbe.FileID)]
         ) {
             guard seenDirectories.insert(id).inserted else { return }
             guard depth <= ConfigFiles.maxDepth else {
-                problems.append((directory, "directories nested deeper than \(ConfigFiles.maxDepth); skipped"))
+                problems.append((PathProbe.display(directory), "directories nested deeper than \(ConfigFiles.maxDepth); skipped"))
                 return
             }
-            let names: [String]
-            switch PathProbe.entries(of: directory) {
+            let names: [[UInt8]]
+            switch PathProbe.entries(raw: directory) {
             case .failure(let error):
-                problems.append((directory, "cannot read directory: \(error)"))
+                problems.append((PathProbe.display(directory), "cannot read directory: \(error)"))
                 return
             case .success(let list):
                 // Sorted here too, so that when the file bound cuts the walk short, the files
                 // kept do not depend on `readdir` order.
-                names = list.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+                names = list.sorted { $0.lexicographicallyPrecedes($1) }
             }
             var inside = ancestors
             inside.insert(id)
             for name in names where !ConfigFiles.isIgnoredName(name) {
                 // Stop reading once the bound is reached; `addFile` reports the overflow.
                 if found.count > maxFiles { return }
-                let child = PathProbe.join(directory, name)
-                switch PathProbe.status(child, followLinks: true) {
+                let child = directory.last == UInt8(ascii: "/") ? directory + name : directory + [UInt8(ascii: "/")] + name
+                switch PathProbe.status(raw: child, followLinks: true) {
                 case .failure(let error):
                     // A dangling link or an entry removed meanwhile: only a job file matters.
                     if ConfigFiles.isConfigFileName(name) {
-                        problems.append((child, missingMessage(child, error)))
+                        problems.append((PathProbe.display(child), missingMessage(child, error)))
                     }
                 case .success(let status):
                     switch status.kind {
                     case .directory:
                         if inside.contains(status.id) {
-                            problems.append((child, "symbolic link loop; skipped"))
+                            problems.append((PathProbe.display(child), "symbolic link loop; skipped"))
                         } else {
                             walk(child, id: status.id, ancestors: inside, depth: depth + 1, into: &found)
                         }
@@ -133,7 +160,7 @@ public enum ConfigFiles {
                         if ConfigFiles.isConfigFileName(name) { found.append((child, status.id)) }
                     default:
                         if ConfigFiles.isConfigFileName(name) {
-                            problems.append((child, "not a regular file"))
+                            problems.append((PathProbe.display(child), "not a regular file"))
                         }
                     }
                 }
@@ -141,12 +168,16 @@ public enum ConfigFiles {
         }
 
         /// Distinguishes a dangling symbolic link from a path that does not exist at all.
-        private func missingMessage(_ path: String, _ error: PathProbe.Errno) -> String {
-            if case .success(let link) = PathProbe.status(path, followLinks: false), link.kind == .symlink {
-                let target = PathProbe.linkTarget(path) ?? "?"
+        private func missingMessage(_ path: [UInt8], _ error: PathProbe.Errno) -> String {
+            if case .success(let link) = PathProbe.status(raw: path, followLinks: false), link.kind == .symlink {
+                let target = PathProbe.linkTarget(raw: path) ?? "?"
                 return "dangling symbolic link to \(target): \(error)"
             }
             return error.description
         }
     }
+}
+
+extension Array where Element == UInt8 {
+    func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && self[(count - suffix.count)...].elementsEqual(suffix) }
 }

@@ -9,14 +9,15 @@ public enum ConfigurationLoading {
     /// and files over the size limit are diagnostics like any other.
     public static func load(paths: [String], environment: ConfigEnvironment = .system,
                             reader: YAMLReader = YAMLReader()) -> ConfigLoadResult {
-        let listing = ConfigFiles.list(paths: paths)
+        let listing = ConfigFiles.listFiles(paths: paths)
         var diagnostics: [Diagnostic] = listing.problems.map {
             Diagnostic(at: SourceLocation(file: $0.path, line: 1, column: 1), $0.message)
         }
         var files: [ConfigLoader.SourceFile] = []
-        for path in listing.files {
+        for file in listing.files {
+            let path = file.display
             do throws(FileSystem.ReadError) {
-                files.append(.init(path: path, bytes: try FileSystem.read(path, limit: reader.limits.maxBytes)))
+                files.append(.init(path: path, bytes: try FileSystem.read(rawPath: file.raw, display: path, limit: reader.limits.maxBytes)))
             } catch {
                 let message: String
                 switch error {

@@ -27,7 +27,17 @@ public enum FileSystem {
     /// regular file: the check is on what was opened, not on a name that can be swapped
     /// between a `stat` and the `open`.
     public static func read(_ path: String, limit: Int) throws(ReadError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+        try read(cPath: Array(path.utf8CString), display: path, limit: limit)
+    }
+
+    /// ``read(_:limit:)`` of a path given as raw bytes (a file name that is not UTF-8 is
+    /// opened by its bytes; `display` is how messages name it).
+    public static func read(rawPath: [UInt8], display: String, limit: Int) throws(ReadError) -> [UInt8] {
+        try read(cPath: rawPath.map { CChar(bitPattern: $0) } + [0], display: display, limit: limit)
+    }
+
+    private static func read(cPath: [CChar], display path: String, limit: Int) throws(ReadError) -> [UInt8] {
+        let fd = open(cPath, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw .cannotOpen(path: path, reason: errnoString()) }
         defer { close(fd) }
         var st = stat()
@@ -40,8 +50,17 @@ public enum FileSystem {
         default: throw .cannotOpen(path: path, reason: "is a device, not a regular file")
         }
         if Int(st.st_size) > limit { throw .tooLarge(path: path, size: Int(st.st_size), limit: limit) }
+        return try readAll(fd, display: path, sizeHint: Int(st.st_size), limit: limit)
+    }
+
+    /// Standard input to its end (a pipe: `import-crontab -`), at most `limit` bytes.
+    public static func readStandardInput(limit: Int) throws(ReadError) -> [UInt8] {
+        try readAll(0, display: "<stdin>", sizeHint: 0, limit: limit)
+    }
+
+    private static func readAll(_ fd: Int32, display path: String, sizeHint: Int, limit: Int) throws(ReadError) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(Int(st.st_size))
+        out.reserveCapacity(min(sizeHint, limit))
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }

@@ -29,8 +29,14 @@ enum PathProbe {
 
     /// `stat` (follows symlinks) or `lstat` (does not); on failure the `errno` value.
     static func status(_ path: String, followLinks: Bool) -> Result<Status, Errno> {
+        status(raw: Array(path.utf8), followLinks: followLinks)
+    }
+
+    /// ``status(_:followLinks:)`` of a path as bytes (file names need not be UTF-8).
+    static func status(raw path: [UInt8], followLinks: Bool) -> Result<Status, Errno> {
         var st = stat()
-        let rc = followLinks ? stat(path, &st) : lstat(path, &st)
+        let c = cString(path)
+        let rc = followLinks ? stat(c, &st) : lstat(c, &st)
         guard rc == 0 else { return .failure(Errno(errno)) }
         let kind: Kind
         switch st.st_mode & S_IFMT {
@@ -50,28 +56,66 @@ enum PathProbe {
     }
 
     /// The names in a directory, without `.` and `..`, unsorted; on failure the `errno` value.
-    /// Reads at most `limit` names, so a pathological directory cannot exhaust memory.
+    /// Reads at most `limit` names, so a pathological directory cannot exhaust memory. Names
+    /// that are not UTF-8 come back escaped (``display(_:)``), fine for the watcher's sets.
     static func entries(of directory: String, limit: Int = 100_000) -> Result<[String], Errno> {
-        guard let dir = opendir(directory) else { return .failure(Errno(errno)) }
+        entries(raw: Array(directory.utf8), limit: limit).map { $0.map(display) }
+    }
+
+    /// The names in a directory as bytes, exactly as the kernel has them.
+    static func entries(raw directory: [UInt8], limit: Int = 100_000) -> Result<[[UInt8]], Errno> {
+        guard let dir = opendir(cString(directory)) else { return .failure(Errno(errno)) }
         defer { closedir(dir) }
-        var names: [String] = []
+        var names: [[UInt8]] = []
         while names.count < limit, let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in Array(raw.prefix(while: { $0 != 0 })) }
+            if name == [0x2E] || name == [0x2E, 0x2E] { continue }
             names.append(name)
         }
         return .success(names)
     }
 
     /// The target of a symbolic link, or nil when `path` is not a readable link.
-    static func linkTarget(_ path: String) -> String? {
+    static func linkTarget(_ path: String) -> String? { linkTarget(raw: Array(path.utf8)) }
+
+    static func linkTarget(raw path: [UInt8]) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = readlink(path, &buffer, buffer.count - 1)
+        let n = readlink(cString(path), &buffer, buffer.count - 1)
         guard n >= 0 else { return nil }
-        return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return display(buffer[0..<n].map { UInt8(bitPattern: $0) })
     }
+
+    /// A NUL-terminated copy of a path's bytes, for the C calls.
+    static func cString(_ bytes: [UInt8]) -> [CChar] { bytes.map { CChar(bitPattern: $0) } + [0] }
+
+    /// How a path is printed: as is when it is printable UTF-8; otherwise every byte that is not
+    /// (invalid UTF-8, control characters such as a newline that would break a
+    /// `file:line:column` line) as `\xHH`, and a backslash as `\\` so the form is unambiguous.
+    /// Lossless: the file is still opened by its real bytes, never by this text.
+    static func display(_ bytes: [UInt8]) -> String {
+        if let text = String(validating: bytes, as: UTF8.self), !text.unicodeScalars.contains(where: isUnprintable) {
+            return text
+        }
+        var out = ""
+        var i = 0
+        let hex = Array("0123456789abcdef")
+        func escape(_ b: UInt8) { out += "\\x"; out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
+        while i < bytes.count {
+            let b = bytes[i]
+            let length = b < 0x80 ? 1 : b >= 0xF0 && b < 0xF5 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0
+            if length > 0, i + length <= bytes.count,
+               let scalar = String(validating: bytes[i..<(i + length)], as: UTF8.self), !scalar.unicodeScalars.contains(where: isUnprintable) {
+                out += scalar == "\\" ? "\\\\" : scalar
+                i += length
+            } else {
+                escape(b)
+                i += 1
+            }
+        }
+        return out
+    }
+
+    private static func isUnprintable(_ s: Unicode.Scalar) -> Bool { s.value < 0x20 || s.value == 0x7F }
 
     /// The process's working directory, or "/" if it cannot be read.
     static func currentDirectory() -> String {

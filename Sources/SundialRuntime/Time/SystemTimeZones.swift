@@ -123,22 +123,10 @@ public final class SystemTimeZones: TimeZoneProvider {
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// The whole file, or `nil` if it cannot be opened or is not a regular file of sane size.
+    /// The whole file, or `nil` if it cannot be opened or is not a regular file of sane size
+    /// (``FileSystem/read(_:limit:)``: a FIFO named by `TZ` or put in the zone database must
+    /// not block the agent).
     static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size <= 1 << 20 else { return nil }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0, errno == EINTR { continue }
-            guard n >= 0 else { return nil }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
-        }
-        return bytes
+        try? FileSystem.read(path, limit: 1 << 20)
     }
 }

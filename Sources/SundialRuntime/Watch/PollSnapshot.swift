@@ -21,13 +21,13 @@ struct PollSnapshot: Hashable, Sendable {
 
     /// Looks at the config set now.
     init(paths: [String]) {
-        let listing = ConfigFiles.list(paths: paths)
-        files = listing.files
-        stamps = listing.files.map { path in
-            guard case .success(let status) = PathProbe.status(path, followLinks: true) else {
+        let listing = ConfigFiles.listFiles(paths: paths)
+        files = listing.files.map(\.display)
+        stamps = listing.files.map { file in
+            guard case .success(let status) = PathProbe.status(raw: file.raw, followLinks: true) else {
                 return Stamp(status: nil, contentHash: nil)
             }
-            let hash = status.size <= Int64(PollSnapshot.hashLimit) ? PollSnapshot.hash(path) : nil
+            let hash = status.size <= Int64(PollSnapshot.hashLimit) ? PollSnapshot.hash(file.raw) : nil
             return Stamp(status: status, contentHash: hash)
         }
         problems = listing.problems.map { "\($0.path): \($0.message)" }
@@ -35,8 +35,8 @@ struct PollSnapshot: Hashable, Sendable {
 
     /// FNV-1a over the file's bytes (at most `hashLimit + 1`), or nil when unreadable.
     /// Hand-written: change detection needs no cryptographic hash, and no dependency is worth it.
-    static func hash(_ path: String) -> UInt64? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    static func hash(_ path: [UInt8]) -> UInt64? {
+        let fd = open(PathProbe.cString(path), O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
