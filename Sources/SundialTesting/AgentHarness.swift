@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 import SundialConfig
 import SundialCore
@@ -17,6 +20,8 @@ public final class AgentHarness: Sendable {
     /// `run.started` and `run.finished` counts, so that `settle()` is O(1) per check.
     private let counts = Locked<(started: Int, finished: Int)>((0, 0))
     private let config: Locked<ConfigLoadResult>
+    /// Lets a test hold a load in flight (a loader stuck on a hung mount).
+    public let loads = LoadGate()
 
     /// - Parameters:
     ///   - yaml: the job file; the loader checks it exactly as `sundial run` would.
@@ -33,10 +38,15 @@ public final class AgentHarness: Sendable {
         config = Locked(loaded)
         let log = EventLog(sink: sink, clock: clock)
         let configCell = config
+        let gate = loads
         agent = Agent(settings: .init(configPaths: ["jobs.yaml"], stateDirectory: "/nonexistent", version: "test"),
                       jobs: jobs, clock: clock, random: SeededRandom(seed: seed),
                       calculator: CalendarFireCalculator(zones: zones), launcher: launcher, log: log, store: store,
-                      alarm: alarm, pid: 1, loadConfiguration: { configCell.withLock { $0 } })
+                      alarm: alarm, pid: 1, loadConfiguration: {
+                          gate.pass()
+                          defer { gate.finished() }
+                          return configCell.withLock { $0 }
+                      })
     }
 
     public struct HarnessError: Error, CustomStringConvertible {
@@ -98,6 +108,11 @@ public final class AgentHarness: Sendable {
         await settle()
     }
 
+    /// Replaces what the next load returns, without reloading.
+    public func setConfiguration(yaml: String, zones: any TimeZoneProvider) {
+        config.withLock { $0 = Self.load(yaml, zones: zones) }
+    }
+
     /// Replaces the configuration and reloads (as a file change would).
     public func reload(yaml: String, zones: any TimeZoneProvider) async {
         config.withLock { $0 = Self.load(yaml, zones: zones) }
@@ -142,3 +157,37 @@ public final class AgentHarness: Sendable {
     }
 }
 
+
+/// Holds the agent's next configuration load until released, and counts finished loads.
+public final class LoadGate: Sendable {
+    private struct State {
+        var holdNext = false
+        var released = false
+        var finished = 0
+    }
+
+    private let state = Locked(State())
+
+    public init() {}
+
+    /// The next load blocks (on its own thread) until ``release()``, for at most 30 s.
+    public func holdNext() { state.withLock { $0.holdNext = true; $0.released = false } }
+
+    public func release() { state.withLock { $0.released = true } }
+
+    /// Loads that have returned so far.
+    public var finishedLoads: Int { state.withLock { $0.finished } }
+
+    func pass() {
+        let held = state.withLock { s -> Bool in
+            defer { s.holdNext = false }
+            return s.holdNext
+        }
+        guard held else { return }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        while !state.withLock({ $0.released }), clock.now < deadline { usleep(1000) }
+    }
+
+    func finished() { state.withLock { $0.finished += 1 } }
+}

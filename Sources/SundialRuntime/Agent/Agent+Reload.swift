@@ -41,25 +41,42 @@ extension Agent {
     /// so the last change is never missed and a burst of requests is at most two loads.
     func beginReload(reason: String) {
         guard phase == .running else { return }
+        let nowMono = clock.monotonicNow()
         if reloadInFlight {
-            reloadPending = true
-            return
+            guard nowMono - reloadStartedMono > settings.reloadDeadlineMs else {
+                reloadPending = true
+                return
+            }
+            // Stuck: give up on it (its result, should it ever come, is dropped) and load again.
+            let abandoned = reloadsStarted
+            emit(Event("config.reload_abandoned", at: clock.wallNow(), level: .error, [
+                "reason": .string(reason), "running_ms": .int(nowMono - reloadStartedMono),
+                "running_revision": .string(jobSet.revision),
+            ]))
+            resumeReloadWaiters(upTo: abandoned, with: .rejected(
+                errors: ["the load did not finish within \(settings.reloadDeadlineMs / 1000) s and was abandoned"],
+                runningRevision: jobSet.revision))
+            reloadPending = false
         }
         reloadInFlight = true
         reloadsStarted += 1
+        reloadStartedMono = nowMono
+        let token = reloadsStarted
         for o in reloadObservers { o() }
         let load = loadConfiguration
         // Loading (a child process that reads, parses, validates) happens off the actor: a large
         // set must not delay a due fire. On a thread of its own rather than the task pool: it
         // blocks until the child answers or its deadline passes.
         let deliver: @Sendable (ConfigLoadResult) -> Void = { result in
-            Task { await self.finishReload(result, reason: reason) }
+            Task { await self.finishReload(result, reason: reason, token: token) }
         }
         let started = DetachedThread.run("sundial-load") { deliver(load()) }
         if !started { Task.detached { deliver(load()) } }
     }
 
-    func finishReload(_ result: ConfigLoadResult, reason: String) {
+    func finishReload(_ result: ConfigLoadResult, reason: String, token: Int) {
+        // The answer of a load abandoned meanwhile: a newer one is in flight or done.
+        guard token == reloadsStarted else { return }
         reloadInFlight = false
         defer {
             if reloadPending {

@@ -33,6 +33,10 @@ public actor Agent {
         /// Events closer together than this share one alive mark (a busy agent would otherwise
         /// write it on every fire).
         public var aliveMinIntervalMs: Int64 = 10_000
+        /// A load still running after this long is abandoned at the next reload request, which
+        /// then proceeds (the loader child has its own, shorter deadline; this bounds whatever
+        /// else could hold a load up).
+        public var reloadDeadlineMs: Int64 = 90_000
 
         public init(configPaths: [String], stateDirectory: String, jobWorkdir: String? = nil, shutdownGraceMs: Int64 = 30_000,
                     version: String, clockStepThresholdMs: Int64 = 1000) {
@@ -82,6 +86,8 @@ public actor Agent {
     var reloadPending = false
     /// Loads started so far; a `reloadNow` caller waits for load number `target`.
     var reloadsStarted = 0
+    /// Monotonic time the load in flight started.
+    var reloadStartedMono: Int64 = 0
     var reloadWaiters: [(target: Int, continuation: CheckedContinuation<ReloadOutcome, Never>)] = []
     /// When the agent started (`status`).
     public internal(set) var startedAt: Instant?
