@@ -1,3 +1,4 @@
+import CSundialShim
 import OrderedCollections
 import SundialConfig
 import SundialCore
@@ -77,6 +78,15 @@ extension Agent {
     func finishReload(_ result: ConfigLoadResult, reason: String, token: Int) {
         // The answer of a load abandoned meanwhile: a newer one is in flight or done.
         guard token == reloadsStarted else { return }
+        apply(result, reason: reason)
+        // The answer's parse (freed on the load thread) and the replaced set (freed when
+        // `apply` returned) are garbage now: give their pages back, so that the agent's memory
+        // after a reload is what the running set needs, not the high-water mark of the largest
+        // set it ever held.
+        _ = sundial_trim_heap()
+    }
+
+    private func apply(_ result: ConfigLoadResult, reason: String) {
         reloadInFlight = false
         defer {
             if reloadPending {
