@@ -7,9 +7,12 @@ import SundialCore
 /// Idle or trickling TCP clients must not delay a scrape (found by probing: five idle
 /// connections made a scrape take 9–10 s, fifty made it time out), and an IPv4-mapped loopback
 /// address must work (it passed the loopback check, then failed to bind).
+///
+/// The blocking socket calls run off Swift's cooperative pool (``offPool(_:)``): tests run in
+/// parallel, and a pool thread blocked here would delay other suites' async work.
 @Suite("Metrics endpoint: slow clients", .timeLimit(.minutes(1)))
 struct MetricsSlowClientTests {
-    @Test func aScrapeIsAnsweredWithin1sWhile64IdleConnectionsAreOpen() throws {
+    @Test func aScrapeIsAnsweredWithin1sWhile64IdleConnectionsAreOpen() async throws {
         let exporter = try MetricsExporter(filePath: nil, listen: "127.0.0.1:0", version: "1")
         try exporter.start()
         defer { exporter.stop() }
@@ -17,14 +20,16 @@ struct MetricsSlowClientTests {
         let idle = try (0..<64).map { _ in try TCPConnection(port: port) }
         defer { idle.forEach { $0.close() } }
 
-        let start = ContinuousClock.now
-        let answer = try TCPConnection(port: port).exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-        let elapsed = ContinuousClock.now - start
+        let (answer, elapsed) = try await offPoolResult { () throws -> (String, Duration) in
+            let start = ContinuousClock.now
+            let answer = try TCPConnection(port: port).exchange("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            return (answer, ContinuousClock.now - start)
+        }.get()
         #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"))
         #expect(elapsed < .seconds(1), "the scrape took \(elapsed) with 64 idle connections open")
     }
 
-    @Test func whenFullTheOldestIdleConnectionMakesRoomForAScrape() throws {
+    @Test func whenFullTheOldestIdleConnectionMakesRoomForAScrape() async throws {
         let exporter = try MetricsExporter(filePath: nil, listen: "127.0.0.1:0", version: "1")
         try exporter.start()
         defer { exporter.stop() }
@@ -32,13 +37,14 @@ struct MetricsSlowClientTests {
         var idle: [TCPConnection] = []
         defer { idle.forEach { $0.close() } }
         for _ in 0..<(MetricsHTTPServer.maxConnections + 8) { idle.append(try TCPConnection(port: port)) }
-        let answer = try TCPConnection(port: port).exchange("GET /metrics HTTP/1.1\r\n\r\n")
+        let first = idle[0]
+        let answer = try await offPoolResult { try TCPConnection(port: port).exchange("GET /metrics HTTP/1.1\r\n\r\n") }.get()
         #expect(answer.hasPrefix("HTTP/1.1 200 OK\r\n"))
         // The first ones in were turned out with a 503.
-        #expect(try idle[0].readAll().hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
+        #expect(try await offPoolResult { try first.readAll() }.get().hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
     }
 
-    @Test func aTricklingClientIsClosedAtItsDeadlineNotKeptAliveByEachByte() throws {
+    @Test func aTricklingClientIsClosedAtItsDeadlineNotKeptAliveByEachByte() async throws {
         let exporter = try MetricsExporter(filePath: nil, listen: "127.0.0.1:0", version: "1")
         try exporter.start()
         defer { exporter.stop() }
@@ -48,13 +54,14 @@ struct MetricsSlowClientTests {
         let trickler = Trickler([c.fd], every: .milliseconds(100))  // a header that never ends
         defer { trickler.stop() }
         let start = ContinuousClock.now
-        #expect(waitForEOF(c.fd, within: .seconds(10)), "the server kept a trickling client for 10 s")
+        let fd = c.fd
+        #expect(await offPool { waitForEOF(fd, within: .seconds(10)) }, "the server kept a trickling client for 10 s")
         let elapsed = ContinuousClock.now - start
         #expect(elapsed < .milliseconds(MetricsHTTPServer.requestTimeoutMillis + 2000), "closed after \(elapsed)")
         #expect(trickler.sent > 0)
     }
 
-    @Test func anIPv4MappedLoopbackAddressIsServed() throws {
+    @Test func anIPv4MappedLoopbackAddressIsServed() async throws {
         let address = try ListenAddress(parsing: "[::ffff:127.0.0.1]:9464")
         #expect(address.isLoopback && address.isIPv4Mapped)
         #expect(address.description == "[::ffff:127.0.0.1]:9464")
@@ -65,17 +72,18 @@ struct MetricsSlowClientTests {
         try exporter.start()
         defer { exporter.stop() }
         let port = try #require(exporter.port)
-        #expect(try TCPConnection(port: port).exchange("GET /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 200 OK\r\n"))
-        // The address as the operator wrote it, from a dual-stack IPv6 client.
+        let v4 = try await offPoolResult { try TCPConnection(port: port).exchange("GET /metrics HTTP/1.1\r\n\r\n") }.get()
+        #expect(v4.hasPrefix("HTTP/1.1 200 OK\r\n"))
+        // The address as the operator wrote it, from a dual-stack IPv6 client (where IPv6 exists).
         if let v6 = try? TCPConnection(port: port, mappedIPv6: true) {
-            #expect(try v6.exchange("GET /metrics HTTP/1.1\r\n\r\n").hasPrefix("HTTP/1.1 200 OK\r\n"))
+            #expect(try await offPoolResult { try v6.exchange("GET /metrics HTTP/1.1\r\n\r\n") }.get().hasPrefix("HTTP/1.1 200 OK\r\n"))
         }
     }
 }
 
 /// A blocking TCP client to 127.0.0.1 (or `::ffff:127.0.0.1`) with 5 s send/receive timeouts, so
 /// a broken server fails the test instead of hanging it.
-struct TCPConnection {
+struct TCPConnection: Sendable {
     let fd: Int32
 
     init(port: UInt16, mappedIPv6: Bool = false) throws {
@@ -128,4 +136,9 @@ struct TCPConnection {
     }
 
     func close() { _ = Glibc.close(fd) }
+}
+
+/// ``offPool(_:)`` for throwing socket code: the error comes back in the result.
+func offPoolResult<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async -> Result<T, any Error> {
+    await offPool { () -> Result<T, any Error> in Result { try body() } }
 }
