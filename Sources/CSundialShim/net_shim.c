@@ -1,4 +1,4 @@
-// Socket helpers for the metrics HTTP server (Sources/SundialRuntime/Metrics).
+// Socket helpers for the event-loop servers (Sources/SundialRuntime/Net, /Control, /Metrics).
 #define _GNU_SOURCE
 #include "net_shim.h"
 

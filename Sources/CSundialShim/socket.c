@@ -1,7 +1,5 @@
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <sys/socket.h>
-#include <unistd.h>
 #include "sundial_socket.h"
 
 int sundial_peer_credentials(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid) {
@@ -13,7 +11,3 @@ int sundial_peer_credentials(int fd, uint32_t *uid, uint32_t *gid, int32_t *pid)
     *pid = cred.pid;
     return 0;
 }
-
-int sundial_accept_cloexec(int fd) { return accept4(fd, NULL, NULL, SOCK_CLOEXEC); }
-
-int sundial_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SundialCore
+import SundialRuntime
 
 /// The real agent, loaded and with nothing due, must not wake up (issue 5: at most once a
 /// minute; `bench/run` measures the full figure). These tests pin the two causes of wake-ups
@@ -37,7 +38,9 @@ struct IdleFootprintTests {
     /// thread exits once its last checkpoint is done), then counts wake-ups over `window`.
     /// Returns the samples around the first of up to `windows` windows whose wake-ups satisfy
     /// `enough` (or around the last one).
-    static func idleWakeUps(environment: [String: String], window: Duration, windows: Int = 1,
+    /// - Parameter warmUp: runs once the agent is up, before the settling pause (to use its servers).
+    static func idleWakeUps(environment: [String: String], extraArgs: [String] = [], window: Duration, windows: Int = 1,
+                            warmUp: (AgentProcess) async throws -> Void = { _ in },
                             until enough: (Int) -> Bool = { _ in true }) async throws -> (before: ThreadSample, after: ThreadSample) {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -46,9 +49,10 @@ struct IdleFootprintTests {
         let conf = root.appendingPathComponent("conf/etc")
         try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
         try config.write(to: conf.appendingPathComponent("jobs.yaml"), atomically: true, encoding: .utf8)
-        let agent = try await AgentProcess(root: root, config: [conf.path], lifetime: 30,
+        let agent = try await AgentProcess(root: root, config: [conf.path], extraArgs: extraArgs, lifetime: 30,
                                            environment: environment)
         defer { agent.kill() }
+        try await warmUp(agent)
         let deadline = ContinuousClock.now + .seconds(5)
         while sample(agent.pid).names.contains("sundial-state"), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
@@ -75,6 +79,69 @@ struct IdleFootprintTests {
         #expect(after.wakeUps - before.wakeUps <= 1, "\(after.wakeUps - before.wakeUps) wake-ups in 3 s while idle")
     }
 
+    /// The servers wake only for their connections: after a status request, a scrape, and a
+    /// connection opened and closed without a word on each, the agent sleeps again (no timeout
+    /// left armed, no thread per connection left behind).
+    @Test("after serving control and metrics clients the agent sleeps again")
+    func serversSleepWhenIdle() async throws {
+        let port = try Self.freeLoopbackPort()
+        let (before, after) = try await Self.idleWakeUps(
+            environment: [:], extraArgs: ["--metrics-listen", "127.0.0.1:\(port)"], window: .seconds(3),
+            warmUp: { agent in
+                let socket = agent.root.appendingPathComponent("state/sundial.sock").path
+                let status = try await ControlClient(path: socket, timeout: .seconds(5)).response(to: .status)
+                #expect(status.ok, "\(status.error ?? "")")
+                let scrape = try Self.scrape(port: port, request: "GET /metrics HTTP/1.1\r\n\r\n")
+                #expect(scrape.hasPrefix("HTTP/1.1 200 OK\r\n"))
+                _ = try? Self.scrape(port: port, request: "")  // connects, says nothing, hangs up
+                let silent = try RawUnixConnection(socket)
+                silent.close()
+            })
+        #expect(after.names == before.names, "threads came or went while idle: \(before.names) → \(after.names)")
+        #expect(after.names.contains("sundial-control") && after.names.contains("sundial-metrics"), "\(after.names)")
+        #expect(after.wakeUps - before.wakeUps <= 1, "\(after.wakeUps - before.wakeUps) wake-ups in 3 s while idle")
+    }
+
+    /// A loopback port nothing listens on now (the kernel's pick for a socket closed at once).
+    static func freeLoopbackPort() throws -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let rc = withUnsafeMutablePointer(to: &sa) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 ? getsockname(fd, $0, &len) : -1 }
+        }
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        return UInt16(bigEndian: sa.sin_port)
+    }
+
+    /// Sends `request` to 127.0.0.1:`port` and reads until the server closes (5 s timeouts);
+    /// an empty request hangs up at once.
+    static func scrape(port: UInt16, request: String) throws -> String {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var sa = sockaddr_in()
+        sa.sin_family = sa_family_t(AF_INET)
+        sa.sin_port = port.bigEndian
+        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        if request.isEmpty { return "" }
+        _ = Array(request.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The control experiment: with libdispatch's executor (the escape hatch), the same
     /// measurement sees the monitor's one wake-up per second. If this ever fails, the test above
     /// no longer proves anything.
@@ -86,4 +153,24 @@ struct IdleFootprintTests {
         #expect(!after.names.contains("sundial-exec"))
         #expect(after.wakeUps - before.wakeUps >= 2, "libdispatch's monitor was expected to wake the agent: \(after.wakeUps - before.wakeUps) (threads \(before.names) → \(after.names))")
     }
+}
+
+/// A Unix-socket connection that is opened and closed without a word.
+struct RawUnixConnection {
+    let fd: Int32
+    init(_ path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in for (i, b) in path.utf8.enumerated() { raw[i] = b } }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard rc == 0 else {
+            let e = errno
+            Glibc.close(fd)
+            throw POSIXError(POSIXErrorCode(rawValue: e) ?? .EIO)
+        }
+    }
+    func close() { _ = Glibc.close(fd) }
 }

@@ -195,24 +195,40 @@ struct ControlSocketTests {
         #expect(r.error == "the agent did not answer status within 100 ms")
     }
 
-    @Test func clientsBeyondTheLimitAreTurnedAway() async throws {
+    @Test func whenFullTheOldestConnectionWaitingForARequestMakesRoom() async throws {
         var options = ControlServer.Options()
         options.maxClients = 1
         let f = try Fixture(options: options)
         defer { f.stop() }
-        let first = try RawConnection(f.path)  // admitted, then idle
+        let first = try RawConnection(f.path)  // admitted, answered, then idle
+        defer { first.close() }
         first.send("{\"v\":1,\"op\":\"status\"}\n")
         #expect((await offPool { first.readLine() })?.contains("\"ok\":true") == true)
+        // A newcomer is served; the idle connection is told why it is closed, then closed.
+        #expect(try await f.client.response(to: .status).ok)
+        #expect((await offPool { first.readLine() }) == #"{"v":1,"ok":false,"error":"too many clients (at most 1); this connection waited longest for a request and made room for a new one"}"#)
+        #expect((await offPool { first.readLine() }) == nil)
+        #expect(try await waitUntil { f.server.activeClients == 0 })
+    }
+
+    @Test func whenFullOfRequestsBeingAnsweredANewcomerIsTurnedAway() async throws {
+        var options = ControlServer.Options()
+        options.maxClients = 1
+        let f = try Fixture(handler: FakeControlHandler(replies: ["status": .success()], delay: .milliseconds(1500)), options: options)
+        defer { f.stop() }
+        let first = try RawConnection(f.path)
+        defer { first.close() }
+        first.send("{\"v\":1,\"op\":\"status\"}\n")
+        // The first request is with the agent (not evictable): the newcomer is refused at once.
+        #expect(try await waitUntil { f.handler.requests.count == 1 })
         let r = try await f.client.response(to: .status)
         #expect(r.error == "too many clients (at most 1); try again")
-        first.close()
-        #expect(eventually { f.server.activeClients == 0 })
-        #expect(try await f.client.response(to: .status).ok)
+        #expect((await offPool { first.readLine() }) == #"{"v":1,"ok":true}"#)
     }
 
     @Test func anIdleConnectionIsClosedAfterTheTimeout() async throws {
         var options = ControlServer.Options()
-        options.ioTimeout = .milliseconds(200)
+        options.requestTimeout = .milliseconds(200)
         let f = try Fixture(options: options)
         defer { f.stop() }
         let c = try RawConnection(f.path)

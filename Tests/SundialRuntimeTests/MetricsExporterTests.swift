@@ -79,7 +79,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         try exporter.start()
         defer { exporter.stop() }
         let port = try #require(exporter.port)
-        // A client that connects and says nothing holds the server for at most ioTimeoutMillis.
+        // A client that connects and says nothing does not hold up others (the server multiplexes).
         let idle = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(idle) }
         var sa = sockaddr_in()

@@ -2,30 +2,54 @@
 import Glibc
 #endif
 import CSundialShim
-import Dispatch
 import Synchronization
 import SundialCore
 
 /// The agent's control socket (design §4, issue 7): a Unix stream socket, mode 0600, speaking one
 /// JSON object per line each way (``ControlRequest``, ``ControlResponse``).
 ///
-/// Bounded everywhere, because a misbehaving client must never hurt the scheduler:
+/// One thread (`sundial-control`, ``ControlEventLoop``) serves every connection with `poll(2)`
+/// on non-blocking sockets, so a slow or stalled client never holds up another, and the agent
+/// is asked asynchronously (its handler runs as a task; the loop never waits for it). Bounded
+/// everywhere, because a misbehaving client must never hurt the scheduler:
 /// - peers are checked with `SO_PEERCRED`: only root and the agent's own uid are served (the
 ///   0600 mode already keeps others out; the check also covers a socket moved or re-moded);
+/// - every connection has one deadline per phase, never extended by the peer's activity:
+///   ``Options/requestTimeout`` to send a complete request line (a client trickling bytes is
+///   closed when it runs out), ``Options/handlerTimeout`` for the agent to answer (then an error
+///   reply), ``Options/writeTimeout`` to take the reply; after a reply the next request on the
+///   same connection gets a fresh ``Options/requestTimeout``;
 /// - a request line is at most ``Options/maxRequestBytes`` (64 KiB); a longer one gets an error
-///   reply and the connection is closed (there is no way to find the next line);
+///   reply and the connection is closed (there is no way to find the next line); a reply is at
+///   most ``Options/maxReplyBytes``;
 /// - malformed JSON or an unknown op gets an error reply and the connection keeps serving;
-/// - at most ``Options/maxClients`` connections are served at once, each on its own thread (the
-///   handler bridge blocks it, never a Swift concurrency thread); a further one gets an error
-///   reply and is closed;
-/// - a connection idle for ``Options/ioTimeout`` is closed; a handler that does not answer within
-///   ``Options/handlerTimeout`` yields an error reply.
+/// - at most ``Options/maxClients`` connections are held; when full, the oldest one still
+///   waiting for its request is closed to make room (so clients that connect and trickle cannot
+///   lock out a well-behaved one), and only when none is waiting is the newcomer turned away
+///   (see ``ConnectionTable``); at most that many requests are with the agent at once.
 public final class ControlServer: Sendable {
+    /// How long a client has to send a complete request line, counted from the connection (or
+    /// the previous reply), not per read: the real client sends its request as it connects, so
+    /// seconds are plenty, and a client trickling a byte now and then is closed when they end.
+    public static let defaultRequestTimeout: Duration = .seconds(3)
+    /// How long the agent may take to answer one request before the client gets an error reply.
+    /// Generous: a `reload` parses every job file.
+    public static let defaultHandlerTimeout: Duration = .seconds(10)
+    /// How long a client has to take its reply (a `status` of 1,000 jobs is a few hundred KiB).
+    public static let defaultWriteTimeout: Duration = .seconds(5)
+    /// Connections held at once: far more than operators and scripts need, few enough that the
+    /// buffers (at most 64 KiB each while reading) stay small and the descriptors leave room for
+    /// jobs under a default 1,024-descriptor limit.
+    public static let defaultMaxClients = 128
+
     public struct Options: Hashable, Sendable {
         public var maxRequestBytes = 64 * 1024
-        public var maxClients = 16
-        public var ioTimeout: Duration = .seconds(10)
-        public var handlerTimeout: Duration = .seconds(10)
+        /// The largest reply sent; larger ones become an error reply (the client takes 16 MiB).
+        public var maxReplyBytes = 16 * 1024 * 1024
+        public var maxClients = ControlServer.defaultMaxClients
+        public var requestTimeout = ControlServer.defaultRequestTimeout
+        public var handlerTimeout = ControlServer.defaultHandlerTimeout
+        public var writeTimeout = ControlServer.defaultWriteTimeout
         /// Uids allowed to talk to the agent; `nil` means root and the agent's own uid.
         public var allowedUIDs: Set<UInt32>?
         public init() {}
@@ -35,13 +59,11 @@ public final class ControlServer: Sendable {
     public let options: Options
     private let handler: any ControlHandler
     private let state = Mutex(State())
-    private let acceptLoopDone = DispatchSemaphore(value: 0)
 
     private struct State {
         var listenFD: Int32 = -1
-        var wakePipe: (read: Int32, write: Int32) = (-1, -1)
-        var clients = 0
-        var running = false
+        var inbox: ControlInbox?
+        var thread: JoinableThread?
     }
 
     public init(path: String, handler: any ControlHandler, options: Options = Options()) {
@@ -52,15 +74,16 @@ public final class ControlServer: Sendable {
 
     deinit { stop() }
 
-    /// Binds the socket and starts serving on a thread of its own.
+    /// Binds the socket and starts serving on a thread of its own. Does nothing when started.
     ///
     /// A stale socket file (no agent answering) is replaced; a live one is an error, and so is
     /// any other kind of file at `path` (it is never deleted).
     /// - Throws: ``ControlServerError`` naming the path.
     public func start() throws {
+        guard state.withLock({ $0.thread == nil }) else { return }
         try removeStaleSocket()
         let fd: Int32
-        do { fd = try UnixSocket.make() } catch { throw ControlServerError(path: path, message: error.description) }
+        do { fd = try UnixSocket.make(nonBlocking: true) } catch { throw ControlServerError(path: path, message: error.description) }
         // fchmod before bind: Linux creates the socket file with the socket inode's mode, so
         // there is no moment when the file is more open than 0600. chmod after, for good measure.
         _ = fchmod(fd, 0o600)
@@ -72,158 +95,54 @@ public final class ControlServer: Sendable {
             throw ControlServerError(path: path, message: "\(error)")
         }
         _ = chmod(path, 0o600)
-        guard listen(fd, 64) == 0 else {
+        guard listen(fd, 128) == 0 else {
             let e = errnoText()
             close(fd)
+            unlink(path)
             throw ControlServerError(path: path, message: "listen: \(e)")
         }
-        var fds: [Int32] = [-1, -1]
-        guard sundial_pipe_cloexec(&fds) == 0 else {
+        let wake = sundial_eventfd()
+        guard wake >= 0 else {
+            let e = errnoText()
             close(fd)
-            throw ControlServerError(path: path, message: "pipe: \(errnoText())")
+            unlink(path)
+            throw ControlServerError(path: path, message: "eventfd: \(e)")
         }
-        let wake = (read: fds[0], write: fds[1])
+        let inbox = ControlInbox(wakeFD: wake, maxInFlight: options.maxClients)
+        let loop = ControlEventLoop(listenFD: fd, options: options, handler: handler, inbox: inbox)
+        guard let thread = JoinableThread(name: "sundial-control", loop.run) else {
+            let e = errnoText()
+            close(wake)
+            close(fd)
+            unlink(path)
+            throw ControlServerError(path: path, message: "cannot start a thread: \(e)")
+        }
         state.withLock {
             $0.listenFD = fd
-            $0.wakePipe = wake
-            $0.running = true
+            $0.inbox = inbox
+            $0.thread = thread
         }
-        DetachedThread.run("sundial-control") { [self] in acceptLoop(listenFD: fd, wakeFD: wake.read) }
     }
 
-    /// Stops accepting, removes the socket file and returns once the accept loop has ended.
-    /// Connections being served finish on their own (bounded by the timeouts).
+    /// Stops serving, closes every connection (requests being answered are cancelled), removes
+    /// the socket file and returns once the server's thread has ended.
     public func stop() {
-        let wake: Int32? = state.withLock { s in
-            guard s.running else { return nil }
-            s.running = false
-            return s.wakePipe.write
+        let running: (JoinableThread, ControlInbox, Int32)? = state.withLock { s in
+            guard let thread = s.thread, let inbox = s.inbox else { return nil }
+            defer { s = State() }
+            return (thread, inbox, s.listenFD)
         }
-        guard let wake else { return }
-        var b: UInt8 = 1
-        _ = write(wake, &b, 1)
-        acceptLoopDone.wait()
-        state.withLock { s in
-            close(s.listenFD)
-            close(s.wakePipe.read)
-            close(s.wakePipe.write)
-            s.listenFD = -1
-        }
+        guard let (thread, inbox, listenFD) = running else { return }
+        inbox.requestStop()
+        thread.join()
+        inbox.close()
+        close(inbox.wakeFD)
+        close(listenFD)
         unlink(path)
     }
 
-    /// Connections being served right now.
-    public var activeClients: Int { state.withLock { $0.clients } }
-
-    // MARK: - Accepting
-
-    private func acceptLoop(listenFD: Int32, wakeFD: Int32) {
-        defer { acceptLoopDone.signal() }
-        var fds = [pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-        while true {
-            let n = poll(&fds, 2, -1)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            if fds[1].revents != 0 { return }
-            guard fds[0].revents != 0 else { continue }
-            let client = sundial_accept_cloexec(listenFD)
-            if client < 0 {
-                // Out of descriptors: the connection stays queued and poll would spin; pause.
-                if errno == EMFILE || errno == ENFILE { usleep(50_000) }
-                continue  // EINTR, ECONNABORTED...: keep serving
-            }
-            UnixSocket.setTimeouts(client, options.ioTimeout)
-            if let refusal = refusal(of: client) {
-                _ = UnixSocket.writeAll(client, Self.line(.failure(refusal)))
-                close(client)
-                continue
-            }
-            let admitted = state.withLock { s in
-                guard s.clients < options.maxClients else { return false }
-                s.clients += 1
-                return true
-            }
-            guard admitted else {
-                _ = UnixSocket.writeAll(client, Self.line(.failure("too many clients (at most \(options.maxClients)); try again")))
-                close(client)
-                continue
-            }
-            let started = DetachedThread.run("sundial-client") { [self] in
-                serve(client)
-                close(client)
-                state.withLock { $0.clients -= 1 }
-            }
-            if !started {
-                close(client)
-                state.withLock { $0.clients -= 1 }
-            }
-        }
-    }
-
-    /// Why a peer may not talk to the agent, or nil.
-    private func refusal(of fd: Int32) -> String? {
-        var uid: UInt32 = 0, gid: UInt32 = 0, pid: Int32 = 0
-        guard sundial_peer_credentials(fd, &uid, &gid, &pid) == 0 else { return "cannot identify the peer: \(errnoText())" }
-        let allowed = options.allowedUIDs ?? [0, getuid()]
-        return allowed.contains(uid) ? nil : "permission denied: uid \(uid) may not control this agent"
-    }
-
-    // MARK: - One connection
-
-    private func serve(_ fd: Int32) {
-        var buffer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            // Answer every complete line already buffered.
-            while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(buffer[..<newline])
-                buffer.removeSubrange(...newline)
-                guard let reply = answer(line) else { continue }
-                if !UnixSocket.writeAll(fd, Self.line(reply)) { return }
-            }
-            if buffer.count > options.maxRequestBytes {
-                _ = UnixSocket.writeAll(fd, Self.line(.failure("request too large (at most \(options.maxRequestBytes) bytes per line)")))
-                return
-            }
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return }  // EOF, idle timeout or error
-            buffer.append(contentsOf: chunk[0..<n])
-        }
-    }
-
-    /// The reply to one request line; nil for a blank line.
-    private func answer(_ line: [UInt8]) -> ControlResponse? {
-        var line = line
-        if line.last == UInt8(ascii: "\r") { line.removeLast() }
-        if line.allSatisfy({ $0 == 32 || $0 == 9 }) { return nil }
-        if line.count > options.maxRequestBytes {
-            return .failure("request too large (at most \(options.maxRequestBytes) bytes per line)")
-        }
-        let request: ControlRequest
-        do { request = try ControlRequest(line: line) } catch { return .failure(error.message) }
-        return callHandler(request)
-    }
-
-    /// Runs the async handler from this connection's own thread, bounded by `handlerTimeout`.
-    private func callHandler(_ request: ControlRequest) -> ControlResponse {
-        let result = Mutex<ControlResponse?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let handler = self.handler
-        let task = Task {
-            let r = await handler.handle(request)
-            result.withLock { $0 = r }
-            done.signal()
-        }
-        let ms = Int(options.handlerTimeout.milliseconds)
-        if done.wait(timeout: .now() + .milliseconds(ms)) == .timedOut {
-            task.cancel()
-            return .failure("the agent did not answer \(request.op) within \(ms) ms")
-        }
-        return result.withLock { $0 } ?? .failure("no answer")
-    }
+    /// Connections held right now (as of the server's last loop turn).
+    public var activeClients: Int { state.withLock { $0.inbox }?.clients.load(ordering: .relaxed) ?? 0 }
 
     static func line(_ r: ControlResponse) -> [UInt8] { r.line }
 

@@ -13,9 +13,10 @@ enum UnixSocket {
     /// `sun_path` holds 108 bytes including the terminating NUL.
     static let maxPathBytes = 107
 
-    /// A new stream socket (close-on-exec).
-    static func make() throws(Failure) -> Int32 {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    /// A new stream socket (close-on-exec; non-blocking for the server's event loop).
+    static func make(nonBlocking: Bool = false) throws(Failure) -> Int32 {
+        let flags = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | (nonBlocking ? Int32(SOCK_NONBLOCK.rawValue) : 0)
+        let fd = socket(AF_UNIX, flags, 0)
         guard fd >= 0 else { throw Failure(call: "socket", errnoValue: errno) }
         return fd
     }

@@ -47,14 +47,38 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    private init(family: Family, bytes: [UInt8], port: UInt16) {
+        self.family = family
+        self.bytes = bytes
+        self.port = port
+    }
+
     /// 127.0.0.0/8, ::1, or ::ffff:127.0.0.0/104.
     public var isLoopback: Bool {
         switch family {
         case .ipv4: return bytes[0] == 127
         case .ipv6:
             if bytes == Array(repeating: 0, count: 15) + [1] { return true }
-            return bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF && bytes[12] == 127
+            return isIPv4Mapped && bytes[12] == 127
         }
+    }
+
+    /// An IPv6 address in `::ffff:0:0/96`, which stands for the IPv4 address in its last 4 bytes.
+    public var isIPv4Mapped: Bool {
+        family == .ipv6 && bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+    }
+
+    /// The address to bind: an IPv4-mapped address (`[::ffff:127.0.0.1]:9464`) as the IPv4
+    /// address it stands for, anything else as it is.
+    ///
+    /// Why: an IPv6 socket cannot bind a mapped address while it is v6-only (the server's
+    /// setting, so `::1` never also means an IPv4 address), which made the agent fail to start
+    /// after the address had passed the loopback check; and a dual-stack socket would need IPv6
+    /// enabled on the box. The kernel carries connections to a mapped address over IPv4, so an
+    /// IPv4 socket on the mapped address receives exactly the clients the operator meant.
+    public var bindAddress: ListenAddress {
+        guard isIPv4Mapped else { return self }
+        return ListenAddress(family: .ipv4, bytes: Array(bytes[12..<16]), port: port)
     }
 
     public var description: String {

@@ -189,19 +189,25 @@ final class ExporterLoop {
         self.intervalMillis = intervalMillis
     }
 
+    /// Sleeps in `poll` until the eventfd (stop), the HTTP server's sockets, a connection's
+    /// deadline or the next file write: with no file and no connection, without a timeout.
     func run() {
-        var nextWrite = intervalMillis.map { MetricsHTTPServer.monotonicMillis() + $0 }
+        var nextWrite = intervalMillis.map { monotonicMillis() + $0 }
+        var fds: [pollfd] = []
         while true {
-            var fds = [pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-            if let server { fds.append(pollfd(fd: server.fd, events: Int16(POLLIN), revents: 0)) }
-            let timeout: Int32 = nextWrite.map { Int32(clamping: max(0, $0 - MetricsHTTPServer.monotonicMillis())) } ?? -1
-            let rc = poll(&fds, nfds_t(fds.count), timeout)
+            let now = monotonicMillis()
+            fds.removeAll(keepingCapacity: true)
+            fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0))
+            server?.appendPollDescriptors(to: &fds, now: now)
+            var deadline = nextWrite
+            if let d = server?.nextDeadline { deadline = min(deadline ?? d, d) }
+            let rc = poll(&fds, nfds_t(fds.count), NonBlockingSocket.pollTimeout(until: deadline, now: now))
             if rc < 0 && errno != EINTR { return }
             if fds[0].revents != 0 { return }
-            if fds.count > 1, fds[1].revents != 0 { server?.acceptPending(render: cell.render) }
-            if let interval = intervalMillis, let due = nextWrite, MetricsHTTPServer.monotonicMillis() >= due {
+            server?.handleEvents(fds[1...], now: monotonicMillis(), render: cell.render)
+            if let interval = intervalMillis, let due = nextWrite, monotonicMillis() >= due {
                 try? cell.writeIfChanged()
-                nextWrite = MetricsHTTPServer.monotonicMillis() + interval
+                nextWrite = monotonicMillis() + interval
             }
         }
     }

@@ -8,23 +8,50 @@ import SundialCore
 /// build time and megabytes of binary to an agent that answers one scrape every 15 seconds on
 /// an edge box. What it does, and no more:
 /// - `GET /metrics` (and `HEAD`) → 200 with the exposition; other paths → 404; other methods
-///   → 405; a malformed request → 400; a request head over ``maxRequestBytes`` → 431.
-/// - One connection at a time, `Connection: close` on every response; a client gets
-///   ``ioTimeoutMillis`` in total to send its request and receive the answer, so a stalled
-///   client delays a scrape by at most that, and connections beyond the listen backlog
-///   (``backlog``) wait in or are refused by the kernel. Memory is bounded by
-///   ``maxRequestBytes`` plus one response.
-/// It runs on the metrics exporter's thread, never on Swift's cooperative pool (its calls block).
+///   → 405; a malformed request → 400; a request head over ``maxRequestBytes`` → 431; an
+///   exposition over ``maxResponseBytes`` → 500.
+/// - Many connections at once, multiplexed on the metrics exporter's thread with `poll(2)` on
+///   non-blocking sockets (the exporter's loop polls the descriptors from
+///   ``appendPollDescriptors(to:now:)`` and hands the results to
+///   ``handleEvents(_:now:render:)``), so idle or slow clients never delay a scrape.
+/// - Each connection has one deadline per phase, never extended by the client's activity:
+///   ``requestTimeoutMillis`` to send the request head, then ``responseTimeoutMillis`` to take
+///   the response; `Connection: close` on every response.
+/// - At most ``maxConnections`` are held; when full, the oldest one still sending its request
+///   is closed to make room (see ``ConnectionTable``), and only when none is is the newcomer
+///   refused (503). Memory is bounded by that many request heads and responses.
+/// It never runs on Swift's cooperative pool, and with no connection open it adds no timeout to
+/// the exporter's `poll` (an idle agent does not wake up).
 public final class MetricsHTTPServer {
+    /// The longest request head read; `/metrics` needs a request line and a few headers.
     public static let maxRequestBytes = 8192
-    public static let ioTimeoutMillis: Int32 = 2000
-    public static let backlog: Int32 = 16
+    /// How long a client has to send its request head, counted from the connection, not per
+    /// read: a scraper sends it at once, so a client still trickling bytes after this is closed.
+    public static let requestTimeoutMillis: Int64 = 2000
+    /// How long a client has to take the response once it is ready (a few hundred KiB at most).
+    public static let responseTimeoutMillis: Int64 = 5000
+    /// Connections held at once: more than any set of scrapers needs, few enough to bound
+    /// memory and descriptors (see ``ConnectionTable`` for what happens when full).
+    public static let maxConnections = 128
+    /// The largest response sent; the exposition of thousands of jobs is far smaller.
+    public static let maxResponseBytes = 16 * 1024 * 1024
+    /// Connections the kernel queues before the server accepts them.
+    public static let backlog: Int32 = 128
 
     public let address: ListenAddress
     /// The listening socket.
     public let fd: Int32
     /// The bound port (the requested one, or the kernel's choice when 0 was asked).
     public let port: UInt16
+
+    private var table = ConnectionTable<HTTPConnection>(capacity: MetricsHTTPServer.maxConnections)
+    private var scratch = [UInt8](repeating: 0, count: NonBlockingSocket.readChunk)
+    /// What ``appendPollDescriptors(to:now:)`` added this turn: the listener first (if
+    /// `pollsListener`), then these connections, in order.
+    private var pollsListener = false
+    private var polled: [UInt64] = []
+    /// Set when accept ran out of descriptors: the listening socket is not polled until then.
+    private var acceptPausedUntil: Int64?
 
     public struct StartError: Error, Hashable, Sendable, CustomStringConvertible {
         public var description: String
@@ -35,25 +62,26 @@ public final class MetricsHTTPServer {
     ///   local) or listened on.
     public init(address: ListenAddress) throws(StartError) {
         self.address = address
-        let af = address.family == .ipv4 ? AF_INET : AF_INET6
+        let bindAddress = address.bindAddress
+        let af = bindAddress.family == .ipv4 ? AF_INET : AF_INET6
         let fd = socket(af, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else { throw StartError(description: "cannot create a socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw StartError(description: "cannot create a socket for \(address): \(String(cString: strerror(errno)))") }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var rc: Int32
-        switch address.family {
+        switch bindAddress.family {
         case .ipv4:
             var sa = sockaddr_in()
             sa.sin_family = sa_family_t(AF_INET)
-            sa.sin_port = address.port.bigEndian
-            withUnsafeMutableBytes(of: &sa.sin_addr) { $0.copyBytes(from: address.bytes) }
+            sa.sin_port = bindAddress.port.bigEndian
+            withUnsafeMutableBytes(of: &sa.sin_addr) { $0.copyBytes(from: bindAddress.bytes) }
             rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         case .ipv6:
             setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &one, socklen_t(MemoryLayout<Int32>.size))
             var sa = sockaddr_in6()
             sa.sin6_family = sa_family_t(AF_INET6)
-            sa.sin6_port = address.port.bigEndian
-            withUnsafeMutableBytes(of: &sa.sin6_addr) { $0.copyBytes(from: address.bytes) }
+            sa.sin6_port = bindAddress.port.bigEndian
+            withUnsafeMutableBytes(of: &sa.sin6_addr) { $0.copyBytes(from: bindAddress.bytes) }
             rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
         }
         guard rc == 0 else {
@@ -77,56 +105,143 @@ public final class MetricsHTTPServer {
         self.port = port
     }
 
-    deinit { close(fd) }
+    deinit {
+        for entry in table.removeAll() { close(entry.fd) }
+        close(fd)
+    }
 
-    /// Accepts and answers the connections waiting now, at most `limit` of them.
-    /// - Parameter render: produces the exposition; called once per `GET /metrics`.
-    public func acceptPending(limit: Int = 8, render: () -> String) {
-        for _ in 0..<limit {
-            let c = sundial_accept_nonblocking(fd)
-            if c < 0 { return } // EAGAIN: nothing waiting; other errors: try again on the next poll
-            serve(c, render: render)
-            close(c)
+    /// Connections held right now.
+    public var connectionCount: Int { table.count }
+
+    // MARK: - Driven by the exporter's poll loop
+
+    /// Appends what to poll this turn: the listening socket (unless accepting is paused) and
+    /// every connection (for reading its request or writing its response).
+    public func appendPollDescriptors(to fds: inout [pollfd], now: Int64) {
+        if let until = acceptPausedUntil, now >= until { acceptPausedUntil = nil }
+        pollsListener = acceptPausedUntil == nil
+        polled.removeAll(keepingCapacity: true)
+        if pollsListener { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
+        for entry in table.entries {
+            fds.append(pollfd(fd: entry.fd, events: Int16(entry.state.isReading ? POLLIN : POLLOUT), revents: 0))
+            polled.append(entry.id)
         }
     }
 
+    /// When the exporter's `poll` must wake up for this server (a connection's deadline, the
+    /// end of an accept pause); nil when nothing is pending, so the idle server sleeps.
+    public var nextDeadline: Int64? {
+        guard let paused = acceptPausedUntil else { return table.nextDeadline }
+        return min(table.nextDeadline ?? paused, paused)
+    }
+
+    /// Serves the ready connections, closes the overdue ones and accepts new ones.
+    /// - Parameters:
+    ///   - fds: exactly the descriptors ``appendPollDescriptors(to:now:)`` appended, after `poll`
+    ///     (all-zero `revents` after a timeout or EINTR).
+    ///   - render: produces the exposition; called once per `GET /metrics`.
+    public func handleEvents(_ fds: ArraySlice<pollfd>, now: Int64, render: () -> String) {
+        var k = fds.startIndex
+        var listenerReady = false
+        if pollsListener {
+            listenerReady = fds[k].revents != 0
+            k += 1
+        }
+        for id in polled {
+            if fds[k].revents != 0 { service(id, now: now, render: render) }
+            k += 1
+        }
+        for id in table.expired(at: now) { drop(id) }
+        if listenerReady { acceptBatch(now: now, render: render) }
+    }
+
+    private func acceptBatch(now: Int64, render: () -> String) {
+        for _ in 0..<NonBlockingSocket.acceptBatch {
+            let c: Int32
+            switch NonBlockingSocket.accept(fd) {
+            case .none: return
+            case .exhausted:
+                acceptPausedUntil = now + NonBlockingSocket.acceptBackoffMillis
+                return
+            case let .connection(fd): c = fd
+            }
+            let admission = table.admit(fd: c, deadline: now + Self.requestTimeoutMillis, state: HTTPConnection(), evictable: \.isReading)
+            switch admission {
+            case .refused:
+                NonBlockingSocket.sayAndClose(c, Self.unavailable)
+            case let .admitted(id, evicted):
+                if let evicted { NonBlockingSocket.sayAndClose(evicted.fd, Self.unavailable) }
+                // A scraper has usually sent its request already: answer it now.
+                service(id, now: now, render: render)
+            }
+        }
+    }
+
+    static let unavailable = response(status: 503, reason: "Service Unavailable", body: "too many connections; try again\n", head: false)
+
     // MARK: - One connection
 
-    private func serve(_ c: Int32, render: () -> String) {
-        let deadline = Self.monotonicMillis() + Int64(Self.ioTimeoutMillis)
-        var buffer: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 2048)
-        var head: HTTPRequestHead.ParseResult = .incomplete
-        while case .incomplete = head {
-            guard Self.wait(c, events: Int16(POLLIN), until: deadline) else { return }
-            let n = chunk.withUnsafeMutableBytes { recv(c, $0.baseAddress, $0.count, 0) }
-            if n < 0 { if errno == EINTR || errno == EAGAIN { continue } else { return } }
-            if n == 0 { return }
-            buffer += chunk[0..<n]
-            head = HTTPRequestHead.parse(buffer, limit: Self.maxRequestBytes)
+    private func service(_ id: UInt64, now: Int64, render: () -> String) {
+        guard let i = table.index(of: id) else { return }
+        guard table[i].state.isReading else {
+            flush(id)
+            return
         }
-        let response: [UInt8]
+        let room = Self.maxRequestBytes - table[i].state.input.count
+        switch NonBlockingSocket.read(table[i].fd, appendingTo: &table[i].state.input, scratch: &scratch, limit: room) {
+        case .wouldBlock: return
+        case .closed:
+            drop(id)
+            return
+        case .read: break
+        }
+        let head = HTTPRequestHead.parse(table[i].state.input, limit: Self.maxRequestBytes)
+        if case .incomplete = head { return }
+        table[i].state.input = []
+        table[i].state.output = Self.response(to: head, render: render)
+        table[i].deadline = now + Self.responseTimeoutMillis
+        flush(id)
+    }
+
+    /// Writes what the socket takes; once the response is out, ends the connection.
+    private func flush(_ id: UInt64) {
+        guard let i = table.index(of: id), let output = table[i].state.output else { return }
+        guard let written = NonBlockingSocket.write(table[i].fd, output, from: table[i].state.written) else {
+            drop(id)
+            return
+        }
+        table[i].state.written = written
+        guard written == output.count else { return }
+        shutdown(table[i].fd, Int32(SHUT_WR))
+        drop(id)
+    }
+
+    private func drop(_ id: UInt64) {
+        guard let entry = table.remove(id: id) else { return }
+        close(entry.fd)
+    }
+
+    static func response(to head: HTTPRequestHead.ParseResult, render: () -> String) -> [UInt8] {
         switch head {
-        case .incomplete: return
-        case let .invalid(status, reason): response = Self.response(status: status, reason: reason, body: reason + "\n", head: false)
+        case .incomplete:
+            return response(status: 400, reason: "Bad Request", body: "Bad Request\n", head: false)
+        case let .invalid(status, reason):
+            return response(status: status, reason: reason, body: reason + "\n", head: false)
         case let .request(method, target):
             let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
             if method != "GET" && method != "HEAD" {
-                response = Self.response(status: 405, reason: "Method Not Allowed", body: "only GET and HEAD\n", head: false, extra: "Allow: GET, HEAD\r\n")
-            } else if path != "/metrics" {
-                response = Self.response(status: 404, reason: "Not Found", body: "metrics are at /metrics\n", head: method == "HEAD")
-            } else {
-                response = Self.response(status: 200, reason: "OK", body: render(), head: method == "HEAD", contentType: PrometheusText.contentType)
+                return response(status: 405, reason: "Method Not Allowed", body: "only GET and HEAD\n", head: false, extra: "Allow: GET, HEAD\r\n")
             }
+            if path != "/metrics" {
+                return response(status: 404, reason: "Not Found", body: "metrics are at /metrics\n", head: method == "HEAD")
+            }
+            let body = render()
+            if body.utf8.count > maxResponseBytes {
+                return response(status: 500, reason: "Internal Server Error",
+                                body: "the exposition is larger than \(maxResponseBytes) bytes\n", head: method == "HEAD")
+            }
+            return response(status: 200, reason: "OK", body: body, head: method == "HEAD", contentType: PrometheusText.contentType)
         }
-        var offset = 0
-        while offset < response.count {
-            guard Self.wait(c, events: Int16(POLLOUT), until: deadline) else { return }
-            let n = response.withUnsafeBytes { send(c, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-            if n < 0 { if errno == EINTR || errno == EAGAIN { continue } else { return } }
-            offset += n
-        }
-        shutdown(c, Int32(SHUT_WR))
     }
 
     static func response(status: Int, reason: String, body: String, head: Bool,
@@ -136,24 +251,17 @@ public final class MetricsHTTPServer {
         text += extra + "Connection: close\r\nCache-Control: no-store\r\n\r\n"
         return Array(text.utf8) + (head ? [] : bodyBytes)
     }
+}
 
-    /// Waits until `fd` is ready for `events` or the deadline passes (false then).
-    static func wait(_ fd: Int32, events: Int16, until deadline: Int64) -> Bool {
-        while true {
-            let left = deadline - monotonicMillis()
-            guard left > 0 else { return false }
-            var p = pollfd(fd: fd, events: events, revents: 0)
-            let rc = poll(&p, 1, Int32(min(left, 60_000)))
-            if rc > 0 { return true }
-            if rc < 0 && errno != EINTR { return false }
-        }
-    }
+/// Where one metrics connection stands: reading its request head (bounded by
+/// ``MetricsHTTPServer/maxRequestBytes``), then writing its response.
+struct HTTPConnection {
+    var input: [UInt8] = []
+    /// The response, once the request is in.
+    var output: [UInt8]?
+    var written = 0
 
-    static func monotonicMillis() -> Int64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
-    }
+    var isReading: Bool { output == nil }
 }
 
 /// The request line of an HTTP/1.x request, parsed once the head (up to the blank line) has
