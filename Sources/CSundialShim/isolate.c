@@ -111,3 +111,5 @@ pid_t sundial_spawn_isolated(const char *path, char *const argv[], char *const e
     write_status(3, info.si_code == CLD_EXITED ? 1 : 2, info.si_status);
     _exit(0);
 }
+
+int sundial_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
