@@ -50,10 +50,24 @@ public enum Cgroup {
         return populated
     }
 
-    /// Removes the (empty) cgroup: 0, or the errno (EBUSY while processes remain; ENOENT when
+    /// Removes the (empty) cgroup and any cgroups a job made below it (a job may manage
+    /// cgroups itself: a container tool, or a Sundial agent run as a job), deepest first, at
+    /// most `maxDepth` levels: 0, or the errno (EBUSY while processes remain; ENOENT when
     /// already gone).
-    public static func remove(_ path: String) -> Int32 {
-        rmdir(path) == 0 ? 0 : errno
+    public static func remove(_ path: String, maxDepth: Int = 16) -> Int32 {
+        if rmdir(path) == 0 { return 0 }
+        let e = errno
+        guard e == EBUSY || e == ENOTEMPTY, maxDepth > 0, let dir = opendir(path) else { return e }
+        var children: [String] = []
+        while let entry = readdir(dir), children.count < 10_000 {
+            guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != ".", name != ".." { children.append(name) }
+        }
+        closedir(dir)
+        guard !children.isEmpty else { return e }
+        for child in children { _ = remove(path + "/" + child, maxDepth: maxDepth - 1) }
+        return rmdir(path) == 0 ? 0 : errno
     }
 
     // MARK: - Control files
