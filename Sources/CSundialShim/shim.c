@@ -155,13 +155,6 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
             if (write(procs_fd, "0", 1) != 1) child_fail(errfd, SUNDIAL_STAGE_CGROUP);
             close(procs_fd);
         }
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < NSIG; sig++) {
-            if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);  // EINVAL for internal ones: fine
-        }
-        if (setsid() < 0) child_fail(errfd, SUNDIAL_STAGE_SPAWN);
         int nullfd = open("/dev/null", O_RDONLY);
         if (nullfd < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
         if (nullfd != 0) {
@@ -170,6 +163,19 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
         }
         if (dup2(req->stdout_fd, 1) < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
         if (dup2(req->stderr_fd, 2) < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
+        // Drop the agent's descriptors now rather than at exec: a copy held by this child makes
+        // another thread's exec of a file the agent has open for writing fail with ETXTBSY for
+        // as long as the child lives before its exec (longer than posix_spawn's, with
+        // copy-on-write faults). Linux 5.9+; otherwise they close at exec (below).
+        if (errfd > 3) syscall(SYS_close_range, 3U, (unsigned)errfd - 1, 0U);
+        syscall(SYS_close_range, (unsigned)errfd + 1, ~0U, 0U);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);  // EINVAL for internal ones: fine
+        }
+        if (setsid() < 0) child_fail(errfd, SUNDIAL_STAGE_SPAWN);
         // Raw system calls: the child has one thread whatever glibc believes (see above).
         if (req->gid >= 0) {
             if (syscall(SYS_setgroups, (size_t)req->ngroups, req->groups) != 0) child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
