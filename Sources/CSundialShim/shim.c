@@ -28,6 +28,16 @@
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+#define SUNDIAL_CLONE_INTO_CGROUP 0x200000000ULL
+
+/// `struct clone_args` up to `cgroup` (CLONE_ARGS_SIZE_VER2), spelt out so older kernel headers
+/// build too.
+struct sundial_clone_args {
+    uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
 
 // MARK: - Spawning
 
@@ -81,8 +91,20 @@ static void child_fail(int errfd, int stage) {
     _exit(127);
 }
 
-/// The fork path, for umask and user/group. After fork() the child calls only
-/// async-signal-safe functions and allocates nothing: every argument was prepared before.
+/// The fork path, for umask, user/group and a run's cgroup. After the child is created it calls
+/// only async-signal-safe functions and allocates nothing: every argument was prepared before.
+///
+/// With a cgroup the child is created by a raw clone3(CLONE_INTO_CGROUP) with fork semantics
+/// (own copy of memory, no CLONE_VM), so it is born in the run's cgroup. glibc does not know
+/// about that child: its thread list still names the agent's threads, so the child uses raw
+/// system calls for credentials (glibc's setuid would try to signal those threads) and
+/// nothing that takes a glibc lock. Where clone3 cannot do it (ENOSYS: kernel < 5.3 or a
+/// seccomp filter; E2BIG/EINVAL: kernel < 5.7), the child is forked and writes "0" to the
+/// cgroup's `cgroup.procs` (opened before) as its first act, still before any job code runs.
+static int clone3_disabled = 0;
+
+void sundial_spawn_disable_clone3(int disabled) { __atomic_store_n(&clone3_disabled, disabled, __ATOMIC_RELAXED); }
+
 static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) {
     int errpipe[2];
     *stage = SUNDIAL_STAGE_SPAWN;
@@ -97,16 +119,42 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    pid_t child = fork();
+    pid_t child;
+    int procs_fd = -1;  // the fallback's cgroup.procs, written by the child
+    int create_errno = 0;
+    if (req->cgroup_fd >= 0) {
+        struct sundial_clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = SUNDIAL_CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)req->cgroup_fd;
+        if (__atomic_load_n(&clone3_disabled, __ATOMIC_RELAXED)) {
+            child = -1;
+            errno = ENOSYS;
+        } else {
+            child = (pid_t)syscall(SYS_clone3, &args, sizeof args);
+        }
+        if (child < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
+            procs_fd = openat(req->cgroup_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+            if (procs_fd >= 0) {
+                child = fork();
+            } else {
+                create_errno = errno;
+                *stage = SUNDIAL_STAGE_CGROUP;
+            }
+        } else if (child < 0) {
+            create_errno = errno;
+            *stage = SUNDIAL_STAGE_CGROUP;
+        }
+    } else {
+        child = fork();
+    }
     if (child == 0) {
         int errfd = errpipe[1];
-        struct sigaction dfl;
-        memset(&dfl, 0, sizeof dfl);
-        dfl.sa_handler = SIG_DFL;
-        for (int sig = 1; sig < NSIG; sig++) {
-            if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);  // EINVAL for internal ones: fine
+        if (procs_fd >= 0) {
+            if (write(procs_fd, "0", 1) != 1) child_fail(errfd, SUNDIAL_STAGE_CGROUP);
+            close(procs_fd);
         }
-        if (setsid() < 0) child_fail(errfd, SUNDIAL_STAGE_SPAWN);
         int nullfd = open("/dev/null", O_RDONLY);
         if (nullfd < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
         if (nullfd != 0) {
@@ -115,11 +163,26 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
         }
         if (dup2(req->stdout_fd, 1) < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
         if (dup2(req->stderr_fd, 2) < 0) child_fail(errfd, SUNDIAL_STAGE_STDIO);
-        if (req->gid >= 0) {
-            if (setgroups((size_t)req->ngroups, req->groups) != 0) child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
-            if (setgid((gid_t)req->gid) != 0) child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
+        // Drop the agent's descriptors now rather than at exec: a copy held by this child makes
+        // another thread's exec of a file the agent has open for writing fail with ETXTBSY for
+        // as long as the child lives before its exec (longer than posix_spawn's, with
+        // copy-on-write faults). Linux 5.9+; otherwise they close at exec (below).
+        if (errfd > 3) syscall(SYS_close_range, 3U, (unsigned)errfd - 1, 0U);
+        syscall(SYS_close_range, (unsigned)errfd + 1, ~0U, 0U);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++) {
+            if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);  // EINVAL for internal ones: fine
         }
-        if (req->uid >= 0 && setuid((uid_t)req->uid) != 0) child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
+        if (setsid() < 0) child_fail(errfd, SUNDIAL_STAGE_SPAWN);
+        // Raw system calls: the child has one thread whatever glibc believes (see above).
+        if (req->gid >= 0) {
+            if (syscall(SYS_setgroups, (size_t)req->ngroups, req->groups) != 0) child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
+            if (syscall(SYS_setresgid, (gid_t)req->gid, (gid_t)req->gid, (gid_t)req->gid) != 0) child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
+        }
+        if (req->uid >= 0 && syscall(SYS_setresuid, (uid_t)req->uid, (uid_t)req->uid, (uid_t)req->uid) != 0)
+            child_fail(errfd, SUNDIAL_STAGE_CREDENTIALS);
         // After dropping privileges, so the working directory is checked as the job's user.
         if (req->workdir != NULL && chdir(req->workdir) != 0) child_fail(errfd, SUNDIAL_STAGE_CHDIR);
         if (req->umask_value >= 0) umask((mode_t)req->umask_value);
@@ -134,9 +197,10 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
         execve(req->path, req->argv, req->envp);
         child_fail(errfd, SUNDIAL_STAGE_EXEC);
     }
-    int fork_errno = errno;
+    int fork_errno = create_errno != 0 ? create_errno : errno;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     close(errpipe[1]);
+    if (procs_fd >= 0) close(procs_fd);
     if (child < 0) {
         close(errpipe[0]);
         return fork_errno;
@@ -158,7 +222,7 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
 }
 
 int sundial_spawn(const sundial_spawn_request *req, pid_t *pid, int *stage) {
-    if (req->umask_value >= 0 || req->uid >= 0 || req->gid >= 0) return spawn_fork(req, pid, stage);
+    if (req->umask_value >= 0 || req->uid >= 0 || req->gid >= 0 || req->cgroup_fd >= 0) return spawn_fork(req, pid, stage);
     return spawn_posix(req, pid, stage);
 }
 

@@ -14,7 +14,7 @@ struct JobDecoder {
     init(environment: ConfigEnvironment) { self.environment = environment }
 
     /// Keys of `defaults` whose maps merge with the job's own instead of being replaced.
-    static let mergedMaps: Set<String> = ["env", "retry", "output", "dst"]
+    static let mergedMaps: Set<String> = ["env", "retry", "output", "dst", "limits"]
 
     mutating func decode(id: JobID, idLocation: SourceLocation, node: YAMLNode, defaults: YAMLNode?) -> JobSpec? {
         let fields = Self.merge(job: node, defaults: defaults)
@@ -106,6 +106,7 @@ struct JobDecoder {
             if let v = o["max_bytes"].flatMap(int) { job.output.maxBytes = v }
         }
         if let n = fields["secrets"]?.first { job.secrets = strings(n) }
+        for l in fields["limits"] ?? [] { decodeLimits(l, into: &job.limits) }
         // Returned even when a value was wrong (the set is invalid anyway), so that the checks
         // across jobs (unknown `needs`, cycles) still run and every problem is reported at once.
         return job
@@ -143,6 +144,36 @@ struct JobDecoder {
         if let j = n["jitter"]?.scalarText, let v = Double(j) { r.jitter = v }
         if let on = n["on"] { r.on = Set(strings(on).compactMap(RetryPolicy.Condition.init(rawValue:))) }
         if let codes = n["exit_codes"] { r.exitCodes = ints(codes).map { Int32($0) } }
+    }
+
+    /// `limits:` values. The schema has checked the shapes (a size pattern, `N%`, an integer);
+    /// this checks the ranges, each error at its value.
+    private mutating func decodeLimits(_ n: YAMLNode, into l: inout ResourceLimits) {
+        if let m = n["memory"] {
+            let text = int(m).map(String.init) ?? m.scalarText ?? ""
+            if let bytes = ResourceLimits.parseSize(text), bytes >= ResourceLimits.minMemoryBytes, bytes <= ResourceLimits.maxMemoryBytes {
+                l.memoryBytes = bytes
+            } else {
+                error(m, "invalid memory limit `\(text)`: must be a size from 1M to 1024P",
+                      hint: "write bytes or a number with a 1024-based unit K, M, G or T, e.g. 256M or 1G")
+            }
+        }
+        if let c = n["cpu"] {
+            let text = c.scalarText ?? ""
+            if let pct = ResourceLimits.parseCPUPercent(text), ResourceLimits.cpuPercentRange.contains(pct) {
+                l.cpuPercent = pct
+            } else {
+                error(c, "invalid cpu limit `\(text)`: must be a whole percent of one CPU from 1% to 100000%",
+                      hint: "e.g. 50% for half a CPU, 200% for two CPUs")
+            }
+        }
+        if let t = n["tasks"] {
+            if let v = int(t), ResourceLimits.tasksRange.contains(v) {
+                l.tasks = v
+            } else {
+                error(t, "invalid tasks limit `\(t.scalarText ?? "")`: must be a whole number from 1 to 4194304")
+            }
+        }
     }
 
     private mutating func duration(_ n: YAMLNode, min: Int64, what: String) -> Int64 {

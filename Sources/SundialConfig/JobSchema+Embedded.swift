@@ -371,6 +371,41 @@ extension JobSchema {
       },
       "description": "Names of environment variables whose values are masked (***) wherever they would appear in the log."
     },
+    "job.limits": {
+      "type": "object",
+      "additionalProperties": false,
+      "description": "What one run (all its processes together) may use, enforced through the run's own cgroup where the agent manages a cgroup v2 sub-tree (see docs/runtime.md, Containment); where it cannot, the agent logs `limits.unenforced` once per job and runs the job unlimited. In `defaults`, merged with the job's own `limits`.",
+      "properties": {
+        "memory": {
+          "type": [
+            "string",
+            "integer"
+          ],
+          "pattern": "^[0-9]+([KMGTkmgt]|[KMGT]iB)?$",
+          "minimum": 1048576,
+          "description": "Memory of the run (memory.max): bytes, or a number with a 1024-based unit K, M, G or T. At least 1M. Swap is not limited.",
+          "examples": [
+            "256M",
+            "1G"
+          ]
+        },
+        "cpu": {
+          "type": "string",
+          "pattern": "^[0-9]+%$",
+          "description": "CPU time of the run (cpu.max) as a whole percent of one CPU: 50% is half a CPU, 200% two CPUs. From 1% to 100000%.",
+          "examples": [
+            "50%",
+            "200%"
+          ]
+        },
+        "tasks": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 4194304,
+          "description": "Processes and threads of the run together (pids.max); a fork beyond it fails."
+        }
+      }
+    },
     "job": {
       "type": "object",
       "additionalProperties": false,
@@ -455,6 +490,9 @@ extension JobSchema {
         },
         "secrets": {
           "$ref": "#/$defs/job.secrets"
+        },
+        "limits": {
+          "$ref": "#/$defs/job.limits"
         }
       },
       "description": "A job: what to run (`command` or `shell`), when (`schedule`, `every`, `at`, or `needs`), and how.",
@@ -558,6 +596,9 @@ extension JobSchema {
         },
         "secrets": {
           "$ref": "#/$defs/job.secrets"
+        },
+        "limits": {
+          "$ref": "#/$defs/job.limits"
         }
       },
       "description": "Values applied to every job in this file; a job's own value wins, and maps such as `env` merge."

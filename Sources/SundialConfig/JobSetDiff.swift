@@ -133,6 +133,9 @@ public struct JobSetDiff: Hashable, Sendable {
         f["output.max_line_bytes"] = "\(job.output.maxLineBytes)"
         f["output.max_bytes"] = "\(job.output.maxBytes)"
         if !job.secrets.isEmpty { f["secrets"] = list(job.secrets) }
+        if let m = job.limits.memoryBytes { f["limits.memory"] = ResourceLimits.formatSize(m) }
+        if let c = job.limits.cpuPercent { f["limits.cpu"] = "\(c)%" }
+        if let t = job.limits.tasks { f["limits.tasks"] = "\(t)" }
         return f
     }
 

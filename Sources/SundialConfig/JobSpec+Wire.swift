@@ -62,6 +62,11 @@ enum JobWire {
         o["enabled"] = .bool(j.enabled)
         o["output"] = ["max_line_bytes": .int(Int64(j.output.maxLineBytes)), "max_bytes": .int(Int64(j.output.maxBytes))]
         o["secrets"] = .array(j.secrets.map(JSONValue.string))
+        o["limits"] = [
+            "memory_bytes": j.limits.memoryBytes.map(JSONValue.int) ?? .null,
+            "cpu_percent": j.limits.cpuPercent.map { .int(Int64($0)) } ?? .null,
+            "tasks": j.limits.tasks.map { .int(Int64($0)) } ?? .null,
+        ]
         o["location"] = encode(j.location)
         return .object(o)
     }
@@ -153,6 +158,7 @@ enum JobWire {
         j.output = OutputLimits(maxLineBytes: try smallInt(out["max_line_bytes"], "output.max_line_bytes"),
                                 maxBytes: try smallInt(out["max_bytes"], "output.max_bytes"))
         j.secrets = try array(o["secrets"], "secrets").map { v throws(DecodeError) in try string(v, "secrets") }
+        j.limits = try decodeLimits(o["limits"])
         j.location = try decodeLocation(o["location"])
         return j
     }
@@ -172,6 +178,25 @@ enum JobWire {
             })
         case let other: throw DecodeError("schedule.kind: unknown kind `\(other)`")
         }
+    }
+
+    /// The ranges are checked again: the values go to cgroup files as they are.
+    static func decodeLimits(_ v: JSONValue?) throws(DecodeError) -> ResourceLimits {
+        let o = try object(v, "limits")
+        var l = ResourceLimits()
+        if let m = try optionalInt(o["memory_bytes"], "limits.memory_bytes") {
+            guard m >= ResourceLimits.minMemoryBytes, m <= ResourceLimits.maxMemoryBytes else { throw DecodeError("limits.memory_bytes: \(m) is out of range") }
+            l.memoryBytes = m
+        }
+        if let c = try optionalInt(o["cpu_percent"], "limits.cpu_percent") {
+            guard let c = Int(exactly: c), ResourceLimits.cpuPercentRange.contains(c) else { throw DecodeError("limits.cpu_percent: \(c) is out of range") }
+            l.cpuPercent = c
+        }
+        if let t = try optionalInt(o["tasks"], "limits.tasks") {
+            guard let t = Int(exactly: t), ResourceLimits.tasksRange.contains(t) else { throw DecodeError("limits.tasks: \(t) is out of range") }
+            l.tasks = t
+        }
+        return l
     }
 
     static func decodeLocation(_ v: JSONValue?) throws(DecodeError) -> SourceLocation? {

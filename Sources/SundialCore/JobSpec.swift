@@ -35,6 +35,8 @@ public struct JobSpec: Hashable, Sendable {
     public var enabled: Bool
     public var output: OutputLimits
     public var secrets: [String]
+    /// `limits:` of each run (memory, CPU, tasks), enforced through the run's cgroup.
+    public var limits: ResourceLimits
     /// Where the job's id appears in its file. Excluded from `==`: moving a job to another line
     /// or file is not a change of the job.
     public var location: SourceLocation?
@@ -64,6 +66,7 @@ public struct JobSpec: Hashable, Sendable {
         self.enabled = true
         self.output = OutputLimits()
         self.secrets = []
+        self.limits = ResourceLimits()
         self.location = nil
     }
 
@@ -87,7 +90,7 @@ public struct JobSpec: Hashable, Sendable {
             && timeoutMs == o.timeoutMs && killGraceMs == o.killGraceMs && retry == o.retry
             && successExitCodes == o.successExitCodes && needs == o.needs && concurrency == o.concurrency
             && catchup == o.catchup && catchupWindowMs == o.catchupWindowMs && enabled == o.enabled
-            && output == o.output && secrets == o.secrets && location == o.location
+            && output == o.output && secrets == o.secrets && limits == o.limits && location == o.location
     }
 }
 

@@ -37,6 +37,7 @@ struct LoaderWireTests {
             enabled: false
             output: { max_line_bytes: 1000, max_bytes: 20000 }
             secrets: [PGPASSWORD]
+            limits: { memory: 256M, cpu: 50%, tasks: 64 }
           up:
             needs: [dump, { job: dump, on: completion }]
             shell: echo up
@@ -74,6 +75,7 @@ struct LoaderWireTests {
             #expect(other.retry.jitter.bitPattern == job.retry.jitter.bitPattern, "\(id)")
         }
         #expect(back.jobs["dump"]?.enabled == false && back.jobs["dump"]?.umask == 0o027)
+        #expect(back.jobs["dump"]?.limits == ResourceLimits(memoryBytes: 256 << 20, cpuPercent: 50, tasks: 64))
     }
 
     @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
@@ -125,13 +127,15 @@ struct LoaderWireTests {
 
     @Test func wrongTypesInAJobAreErrors() {
         func answer(_ json: String) -> [UInt8] { Array("SUNDIAL-LOADER 1 \(json.utf8.count)\n\(json)".utf8) }
-        let job = #"{"id":"a","schedule":{"kind":"manual"},"argv":["x"],"dst":{"gap":"shift","overlap":"first"},"jitter_ms":0,"env":[],"kill_grace_ms":1,"retry":{"attempts":1,"backoff":"fixed","delay_ms":1,"jitter_bits":"0","on":[]},"success_exit_codes":[0],"needs":[],"concurrency":"forbid","catchup":"none","catchup_window_ms":1,"enabled":true,"output":{"max_line_bytes":1,"max_bytes":1},"secrets":[]}"#
+        let job = #"{"id":"a","schedule":{"kind":"manual"},"argv":["x"],"dst":{"gap":"shift","overlap":"first"},"jitter_ms":0,"env":[],"kill_grace_ms":1,"retry":{"attempts":1,"backoff":"fixed","delay_ms":1,"jitter_bits":"0","on":[]},"success_exit_codes":[0],"needs":[],"concurrency":"forbid","catchup":"none","catchup_window_ms":1,"enabled":true,"output":{"max_line_bytes":1,"max_bytes":1},"secrets":[],"limits":{"memory_bytes":null}}"#
         func set(_ job: String) -> String { #"{"job_set":{"revision":"r","files":[],"jobs":["# + job + #"]},"diagnostics":[],"omitted":0}"# }
         #expect((try? LoaderWire.decode(answer(set(job)), maxBytes: 1 << 20))?.jobSet?.jobs["a"] != nil)
         rejects(answer(set(job.replacingFirst(#""enabled":true"#, #""enabled":1"#))), "enabled")
         rejects(answer(set(job.replacingFirst(#""concurrency":"forbid""#, #""concurrency":"sometimes""#))), "unknown value")
         rejects(answer(set(job.replacingFirst(#""kind":"manual""#, #""kind":"lunar""#))), "unknown kind")
         rejects(answer(set(job.replacingFirst(#""max_bytes":1"#, #""max_bytes":-5"#))), "out of range")
+        rejects(answer(set(job.replacingFirst(#""memory_bytes":null"#, #""memory_bytes":5"#))), "limits.memory_bytes: 5 is out of range")
+        rejects(answer(set(job.replacingFirst(#""limits":{"memory_bytes":null}"#, #""limits":[]"#))), "limits: expected an object")
         rejects(answer(set(job.replacingFirst(#""success_exit_codes":[0]"#, #""success_exit_codes":[99999999999]"#))), "out of range")
         rejects(answer(#"{"job_set":{"revision":"r","files":[],"jobs":["# + job + "," + job + #"]},"diagnostics":[],"omitted":0}"#), "twice")
     }

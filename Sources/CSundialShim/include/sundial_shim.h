@@ -27,6 +27,7 @@ enum sundial_spawn_stage {
     SUNDIAL_STAGE_CHDIR = 2,        ///< entering the working directory
     SUNDIAL_STAGE_CREDENTIALS = 3,  ///< setgroups/setgid/setuid
     SUNDIAL_STAGE_EXEC = 4,         ///< execve
+    SUNDIAL_STAGE_CGROUP = 5,       ///< creating the child in its cgroup (clone3, cgroup.procs)
 };
 
 /// Everything needed to start one job. All memory is prepared by the caller before the call:
@@ -43,12 +44,23 @@ typedef struct sundial_spawn_request {
     int64_t gid;               ///< -1: unchanged
     const gid_t *groups;       ///< supplementary groups, used when gid >= 0
     int ngroups;
+    /// -1: no cgroup (the child starts in the agent's). Else a directory descriptor of the run's
+    /// cgroup: the child is *created* in it (clone3 with CLONE_INTO_CGROUP, Linux 5.7+), or, where
+    /// clone3 cannot do that, forked and moved by writing "0" to the cgroup's `cgroup.procs`
+    /// before it runs any job code. Either way no job process ever runs outside the cgroup, so
+    /// nothing it forks can escape (writing the pid from the parent after spawning would race
+    /// with the child's first fork). Forces the fork-like path: posix_spawn cannot do either.
+    int cgroup_fd;
 } sundial_spawn_request;
 
 /// Starts `req` in a new session (so its pid is also its process-group id), stdin on /dev/null,
 /// signal mask empty and every disposition default, every other descriptor closed.
 /// Returns 0 and sets `*pid`, or returns an errno value and sets `*stage`.
 int sundial_spawn(const sundial_spawn_request *req, pid_t *pid, int *stage);
+
+/// Tests: 1 makes the cgroup path behave as on a kernel without clone3 (fork, then the child
+/// writes itself into `cgroup.procs`), so that fallback is exercised on a new kernel too.
+void sundial_spawn_disable_clone3(int disabled);
 
 /// Reaps one terminated child of any kind without blocking.
 /// Returns its pid (and `*status`), 0 if none has terminated, -1 with errno (ECHILD: none left).

@@ -170,7 +170,9 @@ public enum AgentHost {
             settings: .init(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
                             version: options.version),
             jobs: jobs, clock: clock, random: SystemRandom(), calculator: calculator,
-            launcher: ProcessRunnerLauncher(runner: runner, masker: masker), log: log, store: store, alarm: timer,
+            launcher: ProcessRunnerLauncher(runner: runner, masker: masker, onLimitsUnenforced: { job, reason in
+                log.log(Event("limits.unenforced", at: clock.wallNow(), level: .warn, ["job": .string(job), "reason": .string(reason)]))
+            }), log: log, store: store, alarm: timer,
             pid: getpid(), loadConfiguration: load)
         ref.set(agent)
 

@@ -30,11 +30,16 @@ public struct ProcessRunnerLauncher: JobLauncher {
     /// Learns each job's secret values (from `env` and `env_file`) before its first line of
     /// output can reach the log.
     public let masker: SecretMasker?
+    /// Told, once per job, why its `limits:` are not enforced (the agent logs `limits.unenforced`).
+    public let onLimitsUnenforced: (@Sendable (_ job: JobID, _ reason: String) -> Void)?
+    private let limitsWarnings = LimitsWarnings()
 
-    public init(runner: ProcessRunner, context: LaunchContext = .current, masker: SecretMasker? = nil) {
+    public init(runner: ProcessRunner, context: LaunchContext = .current, masker: SecretMasker? = nil,
+                onLimitsUnenforced: (@Sendable (_ job: JobID, _ reason: String) -> Void)? = nil) {
         self.runner = runner
         self.context = context
         self.masker = masker
+        self.onLimitsUnenforced = onLimitsUnenforced
     }
 
     public func launch(_ order: LaunchOrder, workdir: String, onOutput: @escaping OutputHandler) async -> LaunchedAttempt {
@@ -50,6 +55,9 @@ public struct ProcessRunnerLauncher: JobLauncher {
             handle = await runner.start(spec, onOutput: onOutput)
         } catch {
             handle = RunHandle.failed(runID: order.runID, reason: error.message)
+        }
+        if let reason = handle.limitsUnenforced, let onLimitsUnenforced, limitsWarnings.firstTime(job.id) {
+            onLimitsUnenforced(job.id, reason)
         }
         return LaunchedAttempt(pid: handle.pid, completion: { await handle.completion() })
     }

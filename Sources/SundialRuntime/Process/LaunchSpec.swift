@@ -32,6 +32,12 @@ public struct LaunchSpec: Hashable, Sendable {
     public var output: OutputLimits
     /// Values of the job's `secrets` variables (for ``SecretMasker``); empty values are left out.
     public var secretValues: [String]
+    /// The job's `limits:`, written into the run's cgroup.
+    public var limits: ResourceLimits
+    /// Whether the run gets its own cgroup where the runner has a cgroup tree (the default).
+    /// `false` keeps only the process group, as on a machine without cgroup v2: how tests
+    /// check that behaviour on a machine that has one.
+    public var useCgroup: Bool
 
     /// A spec with no checks, for tests and benchmarks: `executable` is used as given.
     public init(job: JobID, runID: RunID, attempt: Int = 1, executable: String, arguments: [String],
@@ -51,6 +57,8 @@ public struct LaunchSpec: Hashable, Sendable {
         self.successExitCodes = successExitCodes
         self.output = output
         self.secretValues = []
+        self.limits = ResourceLimits()
+        self.useCgroup = true
     }
 }
 
@@ -162,6 +170,8 @@ extension LaunchSpec {
         self.successExitCodes = job.successExitCodes
         self.output = job.output
         self.secretValues = job.secrets.compactMap { env[$0] }.filter { !$0.isEmpty }
+        self.limits = job.limits
+        self.useCgroup = true
     }
 
     static func checkWorkdir(_ workdir: String) throws(LaunchError) {

@@ -16,7 +16,7 @@ import Synchronization
 public final class ProcessRunner: Sendable {
     let engine: RunnerEngine
 
-    private init() throws(RunnerError) { engine = try RunnerEngine() }
+    private init() throws(RunnerError) { engine = try RunnerEngine(tree: CgroupTree.forThisProcess()) }
 
     private static let sharedRunner: Result<ProcessRunner, RunnerError> = {
         do throws(RunnerError) { return .success(try ProcessRunner()) } catch { return .failure(error) }
@@ -50,8 +50,9 @@ public final class ProcessRunner: Sendable {
         return await start(spec, onOutput: onOutput)
     }
 
-    /// Stops a run (for `concurrency: replace` and shutdown): SIGTERM to its process group,
-    /// SIGKILL after `grace` (at once if `grace` is zero). Its outcome is
+    /// Stops a run (for `concurrency: replace` and shutdown): SIGTERM to its process group and
+    /// every process of its cgroup, SIGKILL to all of them (`cgroup.kill`) after `grace` (at
+    /// once if `grace` is zero). Its outcome is
     /// ``RunOutcome/interrupted`` unless it had already timed out. Unknown or finished runs are
     /// ignored. Returns at once; await the run's ``RunHandle/completion()``.
     public func terminate(_ runID: RunID, grace: Duration) {
@@ -71,6 +72,10 @@ public final class ProcessRunner: Sendable {
     /// variable `SUNDIAL_SPAWN_THREADS` (1: one start at a time, on the runner's thread), else 2
     /// (1 on a single-CPU machine). For benchmarks and diagnostics.
     public static var spawnThreads: Int { RunnerEngine.spawnThreads }
+
+    /// The cgroup v2 sub-tree the runs are contained in (``CgroupTree/runsDirectory`` `nil`:
+    /// none, and ``CgroupTree/problem`` says why).
+    public var cgroupTree: CgroupTree { engine.tree }
 
     /// The runs whose process has not been reaped yet.
     public var activeRunIDs: Set<RunID> { engine.active.withLock { $0 } }

@@ -18,9 +18,14 @@ public struct RunCompletion: Hashable, Sendable {
     public var droppedBytes: Int
     /// Lines cut at `output.max_line_bytes`.
     public var truncatedLines: Int
+    /// The attempt's cgroup (see ``RunHandle/cgroupPath``); when the completion is delivered
+    /// every process in it has been killed and the directory removed (or that took longer than
+    /// ``RunnerEngine/cleanupWaitMs`` and the runner keeps trying).
+    public var cgroupPath: String?
 
     public init(runID: RunID, pid: Int32?, outcome: RunOutcome, exitCode: Int32? = nil, signal: Int32? = nil,
-                durationMs: Int64 = 0, outputBytes: Int = 0, droppedBytes: Int = 0, truncatedLines: Int = 0) {
+                durationMs: Int64 = 0, outputBytes: Int = 0, droppedBytes: Int = 0, truncatedLines: Int = 0,
+                cgroupPath: String? = nil) {
         self.runID = runID
         self.pid = pid
         self.outcome = outcome
@@ -30,6 +35,7 @@ public struct RunCompletion: Hashable, Sendable {
         self.outputBytes = outputBytes
         self.droppedBytes = droppedBytes
         self.truncatedLines = truncatedLines
+        self.cgroupPath = cgroupPath
     }
 }
 
@@ -38,11 +44,21 @@ public struct RunHandle: Sendable {
     public let runID: RunID
     /// The process id, which is also its process-group and session id; `nil` if launch failed.
     public let pid: Int32?
+    /// The attempt's own cgroup directory (e.g. `/sys/fs/cgroup/system.slice/sundial.service/
+    /// runs/run-ID`), every process of the attempt inside it; `nil` when it runs with its
+    /// process group only (no cgroup v2 tree, or the cgroup could not be made). For recording
+    /// the run so that a restarted agent can find its processes.
+    public let cgroupPath: String?
+    /// Why the job's `limits:` are not (all) enforced for this attempt; `nil` when it has none
+    /// or all were applied. The launcher logs it as `limits.unenforced`, once per job.
+    public let limitsUnenforced: String?
     private let promise: OneShot<RunCompletion>
 
-    init(runID: RunID, pid: Int32?, promise: OneShot<RunCompletion>) {
+    init(runID: RunID, pid: Int32?, cgroupPath: String? = nil, limitsUnenforced: String? = nil, promise: OneShot<RunCompletion>) {
         self.runID = runID
         self.pid = pid
+        self.cgroupPath = cgroupPath
+        self.limitsUnenforced = limitsUnenforced
         self.promise = promise
     }
 

@@ -27,6 +27,15 @@ final class RunnerEngine: @unchecked Sendable {
     /// timeout or grace longer than 100 years is treated as 100 years).
     static let maxDelayMs: Int64 = DurationParser.maximumMilliseconds
 
+    /// The agent's cgroup sub-tree (``CgroupTree``), set up when the runner starts.
+    let tree: CgroupTree
+    /// How long a run's completion waits, after its main process exited, for the rest of its
+    /// cgroup to die and the cgroup to be removed. SIGKILLed processes go within milliseconds;
+    /// one stuck in the kernel (uninterruptible I/O) must not hold the run's end for ever.
+    static let cleanupWaitMs: Int64 = 2000
+    /// At most this many cgroups waiting for removal; beyond, the oldest is left in place.
+    static let maxPendingCleanups = 4096
+
     private let epfd: Int32
     private let wakefd: Int32
     private let sigfd: Int32
@@ -50,6 +59,8 @@ final class RunnerEngine: @unchecked Sendable {
     static let defaultSpawnThreads = min(Int(sundial_cpu_count()), 2)
 
     private var runs: [RunID: ActiveRun] = [:]
+    /// Cgroups of ended runs not yet removed, oldest first (see ``cleanUp()``).
+    private var cleanups: [Cleanup] = []
     private var byPid: [Int32: ActiveRun] = [:]
     private var byFd: [Int32: (run: ActiveRun, stream: Int)] = [:]
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: RunnerEngine.readBufferBytes, alignment: 16)
@@ -64,7 +75,8 @@ final class RunnerEngine: @unchecked Sendable {
     /// The spawn helper threads, created with the first burst.
     private var spawnPool: OpaquePointer?
 
-    init() throws(RunnerError) {
+    init(tree: CgroupTree) throws(RunnerError) {
+        self.tree = tree
         _ = sundial_ensure_standard_fds()
         let rc = sundial_set_child_subreaper()
         if rc != 0 { throw RunnerError("cannot become a child subreaper: \(errnoText(rc))") }
@@ -136,13 +148,15 @@ final class RunnerEngine: @unchecked Sendable {
             }
             reapAll()
             fireTimers()
+            cleanUp()
         }
     }
 
     private func nextTimeoutMs() -> Int32 {
-        guard !runs.isEmpty else { return -1 }
+        guard !runs.isEmpty || !cleanups.isEmpty else { return -1 }
         let now = sundial_monotonic_ms()
         var wait = Self.safetyPollMs
+        for c in cleanups { wait = min(wait, c.nextTryMs - now) }
         for run in runs.values {
             if let t = run.timeoutAt { wait = min(wait, t - now) }
             if let k = run.killAt { wait = min(wait, k - now) }
@@ -209,13 +223,13 @@ final class RunnerEngine: @unchecked Sendable {
         }
         for (i, start) in burst.enumerated() {
             let duplicate = runs[start.spec.runID] != nil
-            (slots + i).initialize(to: SpawnSlot(spec: start.spec, result: duplicate ? .failed(Self.duplicateReason(start.spec)) : nil))
+            (slots + i).initialize(to: SpawnSlot(spec: start.spec, tree: tree, result: duplicate ? .failed(Self.duplicateReason(start.spec)) : nil))
         }
         // The helpers see only the slots, never this engine: the spawn phase touches per-start
         // state and nothing else.
         sundial_work_pool_run(pool, Int32(n), { context, index in
             let slot = context!.assumingMemoryBound(to: SpawnSlot.self) + Int(index)
-            if slot.pointee.result == nil { slot.pointee.result = RunnerEngine.spawn(slot.pointee.spec) }
+            if slot.pointee.result == nil { slot.pointee.result = RunnerEngine.spawn(slot.pointee.spec, tree: slot.pointee.tree) }
         }, UnsafeMutableRawPointer(slots))
         for (i, start) in burst.enumerated() {
             let result = slots[i].result ?? .failed("internal error: start not spawned")
@@ -232,16 +246,60 @@ final class RunnerEngine: @unchecked Sendable {
 
     private func launch(_ spec: LaunchSpec, _ handler: @escaping OutputHandler) -> RunHandle {
         guard runs[spec.runID] == nil else { return .failed(runID: spec.runID, reason: Self.duplicateReason(spec)) }
-        return register(spec, handler, Self.spawn(spec))
+        return register(spec, handler, Self.spawn(spec, tree: tree))
     }
 
     private static func duplicateReason(_ spec: LaunchSpec) -> String {
         "run \(spec.runID) already has an active attempt"
     }
 
-    /// The spawn phase of a launch: the output pipes, the process, and closing the pipes' child
-    /// ends. Touches nothing but its own descriptors, so it runs on any spawning thread.
-    static func spawn(_ spec: LaunchSpec) -> SpawnResult {
+    /// The spawn phase of a launch: the run's cgroup and limits, the output pipes, the process,
+    /// and closing the pipes' child ends. Touches nothing but its own descriptors and cgroup,
+    /// so it runs on any spawning thread.
+    ///
+    /// A run whose cgroup cannot be made or entered still runs, with its process group only
+    /// (as without cgroups): a scheduler that stops running jobs over a cgroup problem would be
+    /// worse. Its handle then has no ``RunHandle/cgroupPath``, and a job with `limits:` learns
+    /// why through ``RunHandle/limitsUnenforced``.
+    static func spawn(_ spec: LaunchSpec, tree: CgroupTree) -> SpawnResult {
+        var group: CgroupTree.RunGroup?
+        var limitsNote: String?
+        if spec.useCgroup, tree.runsDirectory != nil {
+            switch tree.createRun(spec.runID, attempt: spec.attempt) {
+            case let .success(g):
+                group = g
+                if !spec.limits.isEmpty { limitsNote = tree.apply(spec.limits, to: g.path) }
+            case let .failure(why):
+                limitsNote = why.reason
+            }
+        } else {
+            limitsNote = spec.useCgroup ? (tree.problem ?? "no cgroup tree") : "cgroups are not used for this run"
+        }
+        if spec.limits.isEmpty { limitsNote = nil }
+        var result: SpawnResult
+        if let g = group {
+            result = spawnProcess(spec, cgroupFD: g.fd)
+            close(g.fd)
+            if case let .failed(reason, stage) = result {
+                _ = Cgroup.remove(g.path)
+                group = nil
+                if stage == SUNDIAL_STAGE_CGROUP.rawValue {
+                    // Entering the cgroup failed: run without it (see above).
+                    if !spec.limits.isEmpty { limitsNote = reason }
+                    result = spawnProcess(spec, cgroupFD: -1)
+                }
+            }
+        } else {
+            result = spawnProcess(spec, cgroupFD: -1)
+        }
+        if case let .spawned(pid, stdout, stderr, started, _, _) = result {
+            return .spawned(pid: pid, stdout: stdout, stderr: stderr, startedAtMs: started, cgroup: group?.path, limitsNote: limitsNote)
+        }
+        return result
+    }
+
+    /// Pipes and process, in the cgroup `cgroupFD` when it is not -1.
+    private static func spawnProcess(_ spec: LaunchSpec, cgroupFD: Int32) -> SpawnResult {
         var out: [Int32] = [-1, -1]
         var err: [Int32] = [-1, -1]
         var rc = sundial_output_pipe(&out)
@@ -249,7 +307,7 @@ final class RunnerEngine: @unchecked Sendable {
             rc = sundial_output_pipe(&err)
             if rc != 0 { close(out[0]); close(out[1]) }
         }
-        if rc != 0 { return .failed("cannot create output pipes: \(errnoText(rc))") }
+        if rc != 0 { return .failed("cannot create output pipes: \(errnoText(rc))", stage: 0) }
 
         let started = sundial_monotonic_ms()
         var pid: pid_t = 0
@@ -266,7 +324,7 @@ final class RunnerEngine: @unchecked Sendable {
                         umask_value: spec.umask.map { Int32($0) } ?? -1,
                         uid: spec.credentials?.uid.map { Int64($0) } ?? -1,
                         gid: spec.credentials.map { Int64($0.gid) } ?? -1,
-                        groups: groupsPtr.baseAddress, ngroups: Int32(groupsPtr.count))
+                        groups: groupsPtr.baseAddress, ngroups: Int32(groupsPtr.count), cgroup_fd: cgroupFD)
                     return sundial_spawn(&req, &pid, &stage)
                 }
             }
@@ -276,19 +334,19 @@ final class RunnerEngine: @unchecked Sendable {
         if rc != 0 {
             close(out[0])
             close(err[0])
-            return .failed(Self.spawnFailureReason(spec, errno: rc, stage: stage))
+            return .failed(Self.spawnFailureReason(spec, errno: rc, stage: stage), stage: UInt32(stage))
         }
-        return .spawned(pid: pid, stdout: out[0], stderr: err[0], startedAtMs: started)
+        return .spawned(pid: pid, stdout: out[0], stderr: err[0], startedAtMs: started, cgroup: nil, limitsNote: nil)
     }
 
     /// The registration phase of a launch, on the loop thread: the run's indexes, its pipes in
     /// epoll, the active set.
     private func register(_ spec: LaunchSpec, _ handler: @escaping OutputHandler, _ result: SpawnResult) -> RunHandle {
-        guard case let .spawned(pid, stdout, stderr, started) = result else {
-            if case let .failed(reason) = result { return .failed(runID: spec.runID, reason: reason) }
+        guard case let .spawned(pid, stdout, stderr, started, cgroup, limitsNote) = result else {
+            if case let .failed(reason, _) = result { return .failed(runID: spec.runID, reason: reason) }
             return .failed(runID: spec.runID, reason: "internal error")
         }
-        let run = ActiveRun(spec: spec, handler: handler, pid: pid, startedAtMs: started, fds: [stdout, stderr])
+        let run = ActiveRun(spec: spec, handler: handler, pid: pid, startedAtMs: started, fds: [stdout, stderr], cgroup: cgroup)
         if let t = spec.timeoutMs { run.timeoutAt = started + min(max(0, t), Self.maxDelayMs) }
         runs[spec.runID] = run
         byPid[pid] = run
@@ -297,7 +355,7 @@ final class RunnerEngine: @unchecked Sendable {
             _ = sundial_epoll_add_readable(epfd, fd, UInt64(fd))
         }
         active.withLock { _ = $0.insert(spec.runID) }
-        return RunHandle(runID: spec.runID, pid: pid, promise: run.promise)
+        return RunHandle(runID: spec.runID, pid: pid, cgroupPath: cgroup, limitsUnenforced: limitsNote, promise: run.promise)
     }
 
     static func spawnFailureReason(_ spec: LaunchSpec, errno e: Int32, stage: Int32) -> String {
@@ -310,6 +368,8 @@ final class RunnerEngine: @unchecked Sendable {
             return "cannot switch to \(who): \(errnoText(e))"
         case SUNDIAL_STAGE_STDIO.rawValue:
             return "cannot set up standard input and output: \(errnoText(e))"
+        case SUNDIAL_STAGE_CGROUP.rawValue:
+            return "cannot start the run in its cgroup: \(errnoText(e))"
         default:
             let place = spec.workdir.map { " (in workdir '\($0)')" } ?? ""
             switch e {
@@ -384,6 +444,10 @@ final class RunnerEngine: @unchecked Sendable {
             // go now, while the group id cannot yet have been reused.
             kill(-run.pid, SIGKILL)
         }
+        // The run ends with its main process; whatever it left in its cgroup (a daemonised
+        // child, a `setsid` one) would be an unsupervised job, so it is killed now, stopped or
+        // not (as systemd does when a oneshot service's main process exits).
+        if let cg = run.cgroup, Cgroup.isPopulated(cg) != false { Cgroup.kill(cg) }
         drainAndClose(run)
         runs[run.spec.runID] = nil
         active.withLock { _ = $0.remove(run.spec.runID) }
@@ -403,21 +467,68 @@ final class RunnerEngine: @unchecked Sendable {
                 outcome = .signal(signal ?? 0)
             }
         }
-        run.promise.fulfill(RunCompletion(
+        let completion = RunCompletion(
             runID: run.spec.runID, pid: run.pid, outcome: outcome, exitCode: exitCode, signal: signal,
             durationMs: durationMs, outputBytes: run.acceptedBytes, droppedBytes: run.droppedBytes,
-            truncatedLines: run.truncatedLines))
+            truncatedLines: run.truncatedLines, cgroupPath: run.cgroup)
+        guard let cg = run.cgroup else { return run.promise.fulfill(completion) }
+        // Delivered once the cgroup is gone (at once, usually), so that when the agent sees the
+        // run end, none of its processes is left.
+        let now = sundial_monotonic_ms()
+        cleanups.append(Cleanup(path: cg, promise: run.promise, completion: completion,
+                                deadlineMs: now + Self.cleanupWaitMs, nextTryMs: now, delayMs: 5))
+        if cleanups.count > Self.maxPendingCleanups {
+            let dropped = cleanups.removeFirst()
+            if let c = dropped.completion { dropped.promise.fulfill(c) }
+        }
+        cleanUp()
     }
 
+    /// Removes the cgroups of ended runs once empty (`cgroup.events`: `populated 0`), killing
+    /// again whatever is still in them (a process that forked past a `cgroup.procs` kill), and
+    /// delivers each completion when its cgroup is gone or ``cleanupWaitMs`` has passed. Tries
+    /// every 5 ms at first, backing off to once a second.
+    private func cleanUp() {
+        guard !cleanups.isEmpty else { return }
+        let now = sundial_monotonic_ms()
+        var kept: [Cleanup] = []
+        for var c in cleanups {
+            guard now >= c.nextTryMs else { kept.append(c); continue }
+            var done = false
+            if Cgroup.isPopulated(c.path) == true {
+                Cgroup.kill(c.path)
+            } else {
+                let e = Cgroup.remove(c.path)
+                // EBUSY: a process arrived or is still leaving; anything else (ENOENT: gone,
+                // EACCES...) cannot be fixed by trying again.
+                done = e != EBUSY
+            }
+            if done || now >= c.deadlineMs, let completion = c.completion {
+                c.promise.fulfill(completion)
+                c.completion = nil
+            }
+            if !done {
+                c.delayMs = min(c.delayMs * 2, Self.safetyPollMs)
+                c.nextTryMs = now + c.delayMs
+                kept.append(c)
+            }
+        }
+        cleanups = kept
+    }
+
+    /// Stops a run: SIGTERM to its process group and, with a cgroup, to every process in it
+    /// (so a `setsid` child can clean up too); SIGKILL to all of them after `graceMs`.
     private func terminate(_ run: ActiveRun, graceMs: Int64, reason: ActiveRun.StopReason) {
         let now = sundial_monotonic_ms()
         if run.reason == nil { run.reason = reason }
         run.timeoutAt = nil
         if graceMs <= 0 {
             kill(-run.pid, SIGKILL)
+            if let cg = run.cgroup { Cgroup.kill(cg) }
             run.killAt = nil
         } else {
             kill(-run.pid, SIGTERM)
+            if let cg = run.cgroup { Cgroup.signalAll(cg, SIGTERM) }
             run.killAt = min(run.killAt ?? Int64.max, now + min(graceMs, Self.maxDelayMs))
         }
     }
@@ -431,6 +542,7 @@ final class RunnerEngine: @unchecked Sendable {
             }
             if let k = run.killAt, now >= k {
                 kill(-run.pid, SIGKILL)
+                if let cg = run.cgroup { Cgroup.kill(cg) }
                 run.killAt = nil
             }
         }
@@ -439,14 +551,31 @@ final class RunnerEngine: @unchecked Sendable {
 
 /// What the spawn phase of one launch produced.
 enum SpawnResult {
-    case spawned(pid: Int32, stdout: Int32, stderr: Int32, startedAtMs: Int64)
-    case failed(String)
+    /// `cgroup`: the run's cgroup directory; `limitsNote`: why its limits are not enforced.
+    case spawned(pid: Int32, stdout: Int32, stderr: Int32, startedAtMs: Int64, cgroup: String?, limitsNote: String?)
+    /// `stage`: a `sundial_spawn_stage` (0 when not from the spawn itself).
+    case failed(String, stage: UInt32)
+
+    static func failed(_ reason: String) -> SpawnResult { .failed(reason, stage: 0) }
 }
 
-/// One start of a burst: its spec (read) and its result (written by the thread that spawned it).
+/// One start of a burst: its spec and the runner's cgroup tree (read) and its result (written
+/// by the thread that spawned it).
 struct SpawnSlot {
     let spec: LaunchSpec
+    let tree: CgroupTree
     var result: SpawnResult?
+}
+
+/// An ended run's cgroup waiting to be removed, and the completion held until then (`nil` once
+/// delivered).
+struct Cleanup {
+    let path: String
+    let promise: OneShot<RunCompletion>
+    var completion: RunCompletion?
+    let deadlineMs: Int64
+    var nextTryMs: Int64
+    var delayMs: Int64
 }
 
 /// One attempt in flight. A class so the loop's three indexes share it; loop-thread only.
@@ -459,6 +588,8 @@ final class ActiveRun {
     let handler: OutputHandler
     let pid: Int32
     let startedAtMs: Int64
+    /// The run's cgroup directory, `nil` when it has only its process group.
+    let cgroup: String?
     let promise = OneShot<RunCompletion>()
     var fds: [Int32]
     var timeoutAt: Int64?
@@ -471,8 +602,9 @@ final class ActiveRun {
     private(set) var droppedBytes = 0
     var truncatedLines: Int { assemblers[0].truncatedLines + assemblers[1].truncatedLines }
 
-    init(spec: LaunchSpec, handler: @escaping OutputHandler, pid: Int32, startedAtMs: Int64, fds: [Int32]) {
+    init(spec: LaunchSpec, handler: @escaping OutputHandler, pid: Int32, startedAtMs: Int64, fds: [Int32], cgroup: String?) {
         self.spec = spec
+        self.cgroup = cgroup
         self.handler = handler
         self.pid = pid
         self.startedAtMs = startedAtMs
