@@ -53,7 +53,9 @@ struct IdleFootprintTests {
                                            environment: environment)
         defer { agent.kill() }
         try await warmUp(agent)
-        let deadline = ContinuousClock.now + .seconds(5)
+        // Bounded, and generous: on a loaded 2-core machine the start-up checkpoint can take
+        // seconds, and sampling while it runs sees its thread leave.
+        let deadline = ContinuousClock.now + .seconds(20)
         while sample(agent.pid).names.contains("sundial-state"), ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))
         }
