@@ -32,6 +32,7 @@ struct LoaderWireTests {
             retry: { attempts: 4, backoff: linear, delay: 10s, max_delay: 5m, jitter: 0.3, on: [timeout, signal], exit_codes: [75, 3] }
             success_exit_codes: [0, 1]
             concurrency: queue
+            on_agent_restart: kill
             catchup: all
             catchup_window: 2h
             enabled: false
@@ -74,6 +75,8 @@ struct LoaderWireTests {
             #expect(other.retry.jitter.bitPattern == job.retry.jitter.bitPattern, "\(id)")
         }
         #expect(back.jobs["dump"]?.enabled == false && back.jobs["dump"]?.umask == 0o027)
+        #expect(set.jobs["dump"]?.onAgentRestart == .kill && back.jobs["dump"]?.onAgentRestart == .kill)
+        #expect(back.jobs["up"]?.onAgentRestart == .adopt)
     }
 
     @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
@@ -131,6 +134,9 @@ struct LoaderWireTests {
         rejects(answer(set(job.replacingFirst(#""enabled":true"#, #""enabled":1"#))), "enabled")
         rejects(answer(set(job.replacingFirst(#""concurrency":"forbid""#, #""concurrency":"sometimes""#))), "unknown value")
         rejects(answer(set(job.replacingFirst(#""kind":"manual""#, #""kind":"lunar""#))), "unknown kind")
+        rejects(answer(set(job.replacingFirst(#""catchup":"none""#, #""on_agent_restart":"maybe","catchup":"none""#))), "unknown value")
+        let killing = try? LoaderWire.decode(answer(set(job.replacingFirst(#""catchup":"none""#, #""on_agent_restart":"kill","catchup":"none""#))), maxBytes: 1 << 20)
+        #expect(killing?.jobSet?.jobs["a"]?.onAgentRestart == .kill)
         rejects(answer(set(job.replacingFirst(#""max_bytes":1"#, #""max_bytes":-5"#))), "out of range")
         rejects(answer(set(job.replacingFirst(#""success_exit_codes":[0]"#, #""success_exit_codes":[99999999999]"#))), "out of range")
         rejects(answer(#"{"job_set":{"revision":"r","files":[],"jobs":["# + job + "," + job + #"]},"diagnostics":[],"omitted":0}"#), "twice")
