@@ -38,7 +38,7 @@ public enum ProcessProbe {
 
     /// The fields after the command name, which is in parentheses and may itself hold spaces
     /// and parentheses: everything after the *last* `)`.
-    static func parseStat(_ bytes: [UInt8]) -> Stat? {
+    public static func parseStat(_ bytes: [UInt8]) -> Stat? {
         guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
         let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
         // fields[0] is field 3 (state); field N is fields[N - 3].
