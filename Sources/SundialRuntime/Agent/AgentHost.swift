@@ -268,8 +268,16 @@ public enum AgentHost {
         }
 
         guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
+        // After each (re)load too. Not on the agent's actor: it reads /proc/self/smaps, about a
+        // millisecond.
+        await agent.addObserver { event in
+            if IdleMemory.endsLoad(event.name) { Task.detached { releaseIfSleeping() } }
+        }
+        await agent.start(restored: restored)
         // The state directory, its lock and its database must stay what they are: removed or
         // replaced, the agent stops (agent.fatal, exit 1) rather than run on without them.
+        // Started once the agent takes inputs; a change since the lock was taken is caught by
+        // the watch's first look.
         var guardWatch: StateDirectoryWatch?
         do throws(StateDirectoryWatch.StartError) {
             guardWatch = try StateDirectoryWatch(directory: stateDir) { reason in ref.deliver(.fatal(reason: reason)) }
@@ -277,12 +285,6 @@ public enum AgentHost {
             log.log(Event("state.watch_failed", at: clock.wallNow(), level: .warn, ["reason": .string(error.description)]))
         }
         defer { guardWatch?.stop() }
-        // After each (re)load too. Not on the agent's actor: it reads /proc/self/smaps, about a
-        // millisecond.
-        await agent.addObserver { event in
-            if IdleMemory.endsLoad(event.name) { Task.detached { releaseIfSleeping() } }
-        }
-        await agent.start(restored: restored)
         releaseIfSleeping()
         return await agent.waitUntilStopped()
     }
