@@ -328,6 +328,13 @@ extension JobSchema {
       ],
       "description": "What a fire does while a run of the job is active: forbid (skip it, default), allow (run in parallel), replace (stop the active run, then start), queue (at most one waiting)."
     },
+    "job.on_agent_restart": {
+      "enum": [
+        "adopt",
+        "kill"
+      ],
+      "description": "What happens to a run still alive after the agent itself crashed and restarted: adopt (default: watch it to its end; its later output and exit status are lost) or kill (SIGKILL its process group and record it interrupted)."
+    },
     "job.catchup": {
       "enum": [
         "none",
@@ -476,6 +483,9 @@ extension JobSchema {
         "concurrency": {
           "$ref": "#/$defs/job.concurrency"
         },
+        "on_agent_restart": {
+          "$ref": "#/$defs/job.on_agent_restart"
+        },
         "catchup": {
           "$ref": "#/$defs/job.catchup"
         },
@@ -581,6 +591,9 @@ extension JobSchema {
         },
         "concurrency": {
           "$ref": "#/$defs/job.concurrency"
+        },
+        "on_agent_restart": {
+          "$ref": "#/$defs/job.on_agent_restart"
         },
         "catchup": {
           "$ref": "#/$defs/job.catchup"

@@ -127,6 +127,7 @@ public struct JobSetDiff: Hashable, Sendable {
             f["needs"] = list(job.needs.map { $0.on == .success ? $0.job : "{job: \($0.job), on: \($0.on.rawValue)}" })
         }
         f["concurrency"] = job.concurrency.rawValue
+        f["on_agent_restart"] = job.onAgentRestart.rawValue
         f["catchup"] = job.catchup.rawValue
         f["catchup_window"] = duration(job.catchupWindowMs)
         f["enabled"] = job.enabled ? "true" : "false"

@@ -57,6 +57,7 @@ enum JobWire {
             ["job": .string(n.job), "on": .string(n.on.rawValue), "location": encode(n.location)]
         })
         o["concurrency"] = .string(j.concurrency.rawValue)
+        o["on_agent_restart"] = .string(j.onAgentRestart.rawValue)
         o["catchup"] = .string(j.catchup.rawValue)
         o["catchup_window_ms"] = .int(j.catchupWindowMs)
         o["enabled"] = .bool(j.enabled)
@@ -150,6 +151,8 @@ enum JobWire {
                         location: try decodeLocation(n["location"]))
         }
         j.concurrency = try enumValue(o["concurrency"], "concurrency")
+        // Optional on the wire (absent: the default), so an answer without it stays readable.
+        if let v = o["on_agent_restart"] { j.onAgentRestart = try enumValue(v, "on_agent_restart") }
         j.catchup = try enumValue(o["catchup"], "catchup")
         j.catchupWindowMs = try int(o["catchup_window_ms"], "catchup_window_ms")
         guard case let .bool(enabled)? = o["enabled"] else { throw DecodeError("enabled: expected a boolean") }

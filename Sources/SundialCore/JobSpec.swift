@@ -30,6 +30,9 @@ public struct JobSpec: Hashable, Sendable {
     public var successExitCodes: [Int32]
     public var needs: [Need]
     public var concurrency: ConcurrencyPolicy
+    /// What a new agent does with a run of this job still alive after the previous agent
+    /// crashed (`on_agent_restart`, default `adopt`).
+    public var onAgentRestart: AgentRestartPolicy
     public var catchup: CatchupPolicy
     public var catchupWindowMs: Int64
     public var enabled: Bool
@@ -61,6 +64,7 @@ public struct JobSpec: Hashable, Sendable {
         self.successExitCodes = [0]
         self.needs = []
         self.concurrency = .forbid
+        self.onAgentRestart = .adopt
         self.catchup = .none
         self.catchupWindowMs = 86_400_000
         self.enabled = true
@@ -89,6 +93,7 @@ public struct JobSpec: Hashable, Sendable {
             && env == o.env && envFile == o.envFile && user == o.user && group == o.group && umask == o.umask
             && timeoutMs == o.timeoutMs && killGraceMs == o.killGraceMs && retry == o.retry
             && successExitCodes == o.successExitCodes && needs == o.needs && concurrency == o.concurrency
+            && onAgentRestart == o.onAgentRestart
             && catchup == o.catchup && catchupWindowMs == o.catchupWindowMs && enabled == o.enabled
             && output == o.output && secrets == o.secrets && limits == o.limits && location == o.location
     }
@@ -169,6 +174,11 @@ public struct Need: Hashable, Sendable {
 }
 
 public enum ConcurrencyPolicy: String, Hashable, Sendable, CaseIterable { case forbid, allow, replace, queue }
+
+/// `on_agent_restart:` (design §7): a run whose process outlived a crashed agent is either
+/// adopted (watched to its end, counted by `concurrency`) or killed (its process group gets
+/// SIGKILL and the run is recorded `interrupted`).
+public enum AgentRestartPolicy: String, Hashable, Sendable, CaseIterable { case adopt, kill }
 
 public enum CatchupPolicy: String, Hashable, Sendable, CaseIterable { case none, latest, all }
 

@@ -10,6 +10,8 @@ public final class MemoryStateStore: StateStore {
         var runs: [RunID: RunSummary] = [:]
         var ledger: [LedgerKey: LedgerEntry] = [:]
         var lastSeen: Instant?
+        /// The recorded process of each run's current attempt (``StateChange/processStarted(runID:attempt:identity:)``).
+        var processes: [RunID: ProcessIdentity] = [:]
     }
 
     private struct LedgerKey: Hashable {
@@ -31,7 +33,7 @@ public final class MemoryStateStore: StateStore {
             let inFlight = s.runs.values.filter { $0.finishedAt == nil }
                 .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
                 .map { RunRecord(id: $0.id, job: $0.job, trigger: $0.trigger, scheduledFor: $0.scheduledFor, startedAt: $0.startedAt,
-                                attempt: max(1, $0.attempts)) }
+                                attempt: max(1, $0.attempts), process: s.processes[$0.id]) }
             return RestoredState(lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen)
         }
     }
@@ -46,11 +48,22 @@ public final class MemoryStateStore: StateStore {
                 case let .runStarted(r):
                     guard s.runs[r.id] == nil else { continue }
                     s.runs[r.id] = RunSummary(id: r.id, job: r.job, trigger: r.trigger, scheduledFor: r.scheduledFor, startedAt: r.startedAt)
-                case let .attemptStarted(id, attempt, _, _), let .attemptFinished(id, attempt, _, _, _):
+                case let .attemptStarted(id, attempt, _, _):
                     guard var run = s.runs[id] else { continue }
                     run.attempts = max(run.attempts, attempt)
                     s.runs[id] = run
+                case let .attemptFinished(id, attempt, _, _, _):
+                    guard var run = s.runs[id] else { continue }
+                    run.attempts = max(run.attempts, attempt)
+                    s.runs[id] = run
+                    s.processes[id] = nil
+                case let .processStarted(id, attempt, identity):
+                    guard var run = s.runs[id] else { continue }
+                    run.attempts = max(run.attempts, attempt)
+                    s.runs[id] = run
+                    s.processes[id] = identity
                 case let .runFinished(id, outcome, at):
+                    s.processes[id] = nil
                     guard var run = s.runs[id] else { continue }
                     run.finishedAt = at
                     run.outcome = outcome

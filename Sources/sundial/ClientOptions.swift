@@ -83,6 +83,7 @@ extension RunSummary {
         case .timeout: return "timeout"
         case let .launchFailed(reason): return "launch failed: \(reason)"
         case .interrupted: return "interrupted"
+        case .unknown: return "unknown (adopted after an agent restart)"
         }
     }
 

@@ -32,6 +32,7 @@ struct LoaderWireTests {
             retry: { attempts: 4, backoff: linear, delay: 10s, max_delay: 5m, jitter: 0.3, on: [timeout, signal], exit_codes: [75, 3] }
             success_exit_codes: [0, 1]
             concurrency: queue
+            on_agent_restart: kill
             catchup: all
             catchup_window: 2h
             enabled: false
@@ -76,6 +77,8 @@ struct LoaderWireTests {
         }
         #expect(back.jobs["dump"]?.enabled == false && back.jobs["dump"]?.umask == 0o027)
         #expect(back.jobs["dump"]?.limits == ResourceLimits(memoryBytes: 256 << 20, cpuPercent: 50, tasks: 64))
+        #expect(set.jobs["dump"]?.onAgentRestart == .kill && back.jobs["dump"]?.onAgentRestart == .kill)
+        #expect(back.jobs["up"]?.onAgentRestart == .adopt)
     }
 
     @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
@@ -133,6 +136,9 @@ struct LoaderWireTests {
         rejects(answer(set(job.replacingFirst(#""enabled":true"#, #""enabled":1"#))), "enabled")
         rejects(answer(set(job.replacingFirst(#""concurrency":"forbid""#, #""concurrency":"sometimes""#))), "unknown value")
         rejects(answer(set(job.replacingFirst(#""kind":"manual""#, #""kind":"lunar""#))), "unknown kind")
+        rejects(answer(set(job.replacingFirst(#""catchup":"none""#, #""on_agent_restart":"maybe","catchup":"none""#))), "unknown value")
+        let killing = try? LoaderWire.decode(answer(set(job.replacingFirst(#""catchup":"none""#, #""on_agent_restart":"kill","catchup":"none""#))), maxBytes: 1 << 20)
+        #expect(killing?.jobSet?.jobs["a"]?.onAgentRestart == .kill)
         rejects(answer(set(job.replacingFirst(#""max_bytes":1"#, #""max_bytes":-5"#))), "out of range")
         rejects(answer(set(job.replacingFirst(#""memory_bytes":null"#, #""memory_bytes":5"#))), "limits.memory_bytes: 5 is out of range")
         rejects(answer(set(job.replacingFirst(#""limits":{"memory_bytes":null}"#, #""limits":[]"#))), "limits: expected an object")

@@ -128,7 +128,7 @@ struct SQLiteStateStoreTests {
         let q = try DatabaseQueue(path: dir.path + "/state.db")
         defer { try? q.close() }
         #expect(try q.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
-        #expect(try q.read { try Int.fetchAll($0, sql: "SELECT count(*) FROM grdb_migrations") } == [2])  // v1, v2
+        #expect(try q.read { try Int.fetchAll($0, sql: "SELECT count(*) FROM grdb_migrations") } == [3])  // v1, v2, v3
     }
 
     // MARK: - Corruption and --reset-state

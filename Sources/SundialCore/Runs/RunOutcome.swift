@@ -15,6 +15,11 @@ public enum RunOutcome: Hashable, Sendable {
     case launchFailed(reason: String)
     /// In flight when the agent died or was stopped; recorded on the next start or at shutdown.
     case interrupted
+    /// Adopted after the agent restarted (`on_agent_restart: adopt`) and ended by itself: the
+    /// process was no longer the agent's child, so its exit status could not be collected.
+    /// Neither a success nor a failure: it is not retried and satisfies only `needs` with
+    /// `on: completion`.
+    case unknown
 
     /// The `outcome` field of `run.finished`.
     public var name: String {
@@ -25,6 +30,7 @@ public enum RunOutcome: Hashable, Sendable {
         case .timeout: "timeout"
         case .launchFailed: "launch_failed"
         case .interrupted: "interrupted"
+        case .unknown: "unknown"
         }
     }
 

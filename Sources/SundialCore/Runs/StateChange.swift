@@ -11,6 +11,11 @@ public enum StateChange: Hashable, Sendable {
     case runStarted(RunRecord)
     /// An attempt of a run was launched.
     case attemptStarted(runID: RunID, attempt: Int, pid: Int32?, at: Instant)
+    /// The process of an attempt exists, identified beyond its pid. Durable on `apply` (like
+    /// `.fired`): recorded right after the spawn, it lets a restarted agent find the process
+    /// again after a crash (adopt it or kill it) without ever mistaking a stranger for it.
+    /// Forgotten when the attempt or the run finishes.
+    case processStarted(runID: RunID, attempt: Int, identity: ProcessIdentity)
     /// An attempt ended.
     case attemptFinished(runID: RunID, attempt: Int, outcome: RunOutcome, at: Instant, durationMs: Int64)
     /// A run ended (no further attempts).
@@ -30,13 +35,19 @@ public struct RunRecord: Hashable, Sendable {
     /// so that a run restored as in flight is retried with the right attempt number, and a
     /// crash loop cannot retry one run forever.
     public var attempt: Int
-    public init(id: RunID, job: JobID, trigger: RunTrigger, scheduledFor: Instant?, startedAt: Instant, attempt: Int = 1) {
+    /// The identity recorded for the latest attempt's process (``StateChange/processStarted(runID:attempt:identity:)``),
+    /// when one was; `nil` when the agent died between the spawn and that record (the runtime
+    /// then looks for the process by its `SUNDIAL_RUN_ID`). Set only on restored runs.
+    public var process: ProcessIdentity?
+    public init(id: RunID, job: JobID, trigger: RunTrigger, scheduledFor: Instant?, startedAt: Instant, attempt: Int = 1,
+                process: ProcessIdentity? = nil) {
         self.id = id
         self.job = job
         self.trigger = trigger
         self.scheduledFor = scheduledFor
         self.startedAt = startedAt
         self.attempt = attempt
+        self.process = process
     }
 }
 
@@ -68,9 +79,16 @@ public struct RestoredState: Hashable, Sendable {
     public var inFlight: [RunRecord]
     /// When the previous agent was last known alive (for catch-up of missed fires).
     public var lastSeen: Instant?
-    public init(lastFired: [JobID: Instant] = [:], inFlight: [RunRecord] = [], lastSeen: Instant? = nil) {
+    /// Runs of ``inFlight`` whose process is still running, by run id, with the identity the
+    /// runtime checked (pid, start time, boot). Not from the store: the runtime fills it at
+    /// start, after looking at `/proc`. The scheduler adopts or kills these (`on_agent_restart`)
+    /// instead of recording them `interrupted`.
+    public var alive: [RunID: ProcessIdentity]
+    public init(lastFired: [JobID: Instant] = [:], inFlight: [RunRecord] = [], lastSeen: Instant? = nil,
+                alive: [RunID: ProcessIdentity] = [:]) {
         self.lastFired = lastFired
         self.inFlight = inFlight
         self.lastSeen = lastSeen
+        self.alive = alive
     }
 }

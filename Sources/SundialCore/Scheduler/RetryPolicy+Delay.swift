@@ -16,6 +16,7 @@ extension RetryPolicy {
         case .timeout: return on.contains(.timeout)
         case .signal: return on.contains(.signal)
         case .interrupted: return true
+        case .unknown: return false
         }
     }
 

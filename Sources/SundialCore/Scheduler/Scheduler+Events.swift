@@ -17,7 +17,7 @@ extension Scheduler {
     }
 
     static func runFinishedEvent(job: JobID, runID: RunID, attempt: Int, outcome: RunOutcome, durationMs: Int64?,
-                                 at now: Instant) -> Event {
+                                 adopted: Bool = false, at now: Instant) -> Event {
         var fields = OrderedDictionary<String, JSONValue>(
             uncheckedUniqueKeys: ["job", "run_id", "attempt", "outcome", "exit_code", "signal", "duration_ms"],
             values: [
@@ -26,7 +26,20 @@ extension Scheduler {
                 durationMs.map { .int($0) } ?? .null,
             ])
         if case let .launchFailed(reason) = outcome { fields["reason"] = .string(reason) }
+        // The run outlived an agent crash and was taken over: no exit status, no later output.
+        if adopted { fields["adopted"] = .bool(true) }
         return Event("run.finished", at: now, level: outcome.isSuccess ? .info : .warn, fields)
+    }
+
+    /// `run.adopted`: a run found alive at start, watched (`on_agent_restart: adopt`) or
+    /// being killed (`kill`).
+    static func runAdoptedEvent(_ run: RunState, identity: ProcessIdentity, policy: AgentRestartPolicy, at now: Instant) -> Event {
+        Event("run.adopted", at: now, level: policy == .adopt ? .info : .warn, OrderedDictionary(
+            uncheckedUniqueKeys: ["job", "run_id", "attempt", "scheduled_for", "trigger", "pid", "on_agent_restart"],
+            values: [
+                .string(run.job), .string(run.id.rawValue), .int(Int64(run.attempt)), .string(run.scheduledFor.description),
+                .string(run.trigger.rawValue), .int(Int64(identity.pid)), .string(policy.rawValue),
+            ]))
     }
 
     static func retryScheduledEvent(job: JobID, runID: RunID, attempt: Int, delayMs: Int64, at now: Instant) -> Event {

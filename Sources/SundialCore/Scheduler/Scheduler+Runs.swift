@@ -139,21 +139,26 @@ extension Scheduler {
         persist(.attemptStarted(runID: id, attempt: attempt, pid: pid, at: now))
     }
 
-    mutating func attemptFinished(_ id: RunID, attempt: Int, outcome: RunOutcome, durationMs: Int64, now: Instant) {
+    mutating func attemptFinished(_ id: RunID, attempt: Int, outcome reported: RunOutcome, durationMs: Int64, now: Instant) {
         guard let run = runs[id], run.attempt == attempt, run.phase != .waitingRetry else { return }
+        // An adopted process's end says nothing about how it ended, unless Sundial stopped it.
+        var outcome = reported
+        if run.adopted, run.terminating || run.killedAtRestart, outcome == .unknown { outcome = .interrupted }
         if run.phase == .launching {
             emit(Scheduler.runStartedEvent(run, pid: nil, at: now))
             persist(.attemptStarted(runID: id, attempt: attempt, pid: nil, at: now))
         }
         let duration = max(0, durationMs)
         emit(Scheduler.runFinishedEvent(job: run.job, runID: id, attempt: attempt, outcome: outcome,
-                                        durationMs: duration, at: now))
+                                        durationMs: duration, adopted: run.adopted, at: now))
         persist(.attemptFinished(runID: id, attempt: attempt, outcome: outcome, at: now, durationMs: duration))
         let jobLive = slots[run.slot].occupied && !slots[run.slot].removed
         if lifecycle == .running, !run.terminating, jobLive, !outcome.isSuccess,
            run.spec.retry.shouldRetry(afterAttempt: attempt, outcome: outcome) {
             runs[id]!.lastOutcome = outcome
             runs[id]!.pid = nil
+            runs[id]!.adopted = false
+            runs[id]!.killedAtRestart = false
             scheduleRetry(id, now: now)
         } else {
             finishRun(id, outcome: outcome, now: now)
@@ -242,7 +247,7 @@ extension Scheduler {
                 let ok: Bool
                 switch need.on {
                 case .success: ok = outcome.isSuccess
-                case .failure: ok = !outcome.isSuccess
+                case .failure: ok = !outcome.isSuccess && outcome != .unknown
                 case .completion: ok = true
                 }
                 ds.needMet[i] = ok

@@ -84,6 +84,12 @@ extension Scheduler {
         var timerSeq: UInt64?
         /// The outcome of the latest finished attempt: the run's outcome if no attempt follows.
         var lastOutcome: RunOutcome = .interrupted
+        /// Its process outlived the previous agent and is watched, not supervised: its end is
+        /// reported without an exit status (``RunOutcome/unknown``).
+        var adopted = false
+        /// Adopted only to be killed (`on_agent_restart: kill`): it ends `interrupted`, and is
+        /// retried like any run the agent's death interrupted.
+        var killedAtRestart = false
     }
 
     /// An entry of the wake-up heap: a job's next fire or a run's next attempt.

@@ -146,7 +146,13 @@ public struct Scheduler: Sendable {
         anchor = now
         restoredLastSeen = restored.lastSeen
         for (job, instant) in restored.lastFired { lastFired[job] = instant }
-        for record in restored.inFlight.sorted(by: { $0.id < $1.id }) { restoreInterrupted(record, now: now) }
+        for record in restored.inFlight.sorted(by: { $0.id < $1.id }) {
+            if let identity = restored.alive[record.id] {
+                adopt(record, identity: identity, now: now)
+            } else {
+                restoreInterrupted(record, now: now)
+            }
+        }
         for slot in slots.indices {
             guard case let js = slots[slot], js.occupied, !js.removed, js.spec.enabled else { continue }
             switch js.timing {
@@ -208,6 +214,47 @@ public struct Scheduler: Sendable {
                                    phase: .waitingRetry)
         slots[slot].active.append(record.id)
         scheduleRetry(record.id, now: now)
+    }
+
+    /// Takes over a run whose process outlived the previous agent (its identity checked by the
+    /// runtime): it is an active run of its job, so `concurrency` holds across the restart
+    /// (`forbid` skips, `queue` waits, `replace` stops it, `allow` runs beside it). Under
+    /// `on_agent_restart: kill` it is stopped at once (SIGKILL to its process group) and ends
+    /// `interrupted`. A job no longer configured keeps a removed slot until the run ends, as a
+    /// reload would leave it (its policy is the default, `adopt`).
+    mutating func adopt(_ record: RunRecord, identity: ProcessIdentity, now: Instant) {
+        guard runs[record.id] == nil else { return }
+        let slot: Int
+        if let s = slotOf[record.job], slots[s].occupied {
+            slot = s
+        } else {
+            var placeholder = JobState(spec: JobSpec(id: record.job, command: .argv([])))
+            placeholder.timing = .none
+            placeholder.removed = true
+            if let free = freeSlots.popLast() {
+                slot = free
+                slots[slot] = placeholder
+            } else {
+                slot = slots.count
+                slots.append(placeholder)
+            }
+            slotOf[record.job] = slot
+        }
+        let js = slots[slot]
+        let kill = !js.removed && js.spec.onAgentRestart == .kill
+        let attempt = max(1, record.attempt)
+        var run = RunState(id: record.id, job: record.job, slot: slot, box: js.box, trigger: record.trigger,
+                           scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt, phase: .running)
+        run.pid = identity.pid
+        run.adopted = true
+        run.killedAtRestart = kill
+        runs[record.id] = run
+        slots[slot].active.append(record.id)
+        emit(Scheduler.runAdoptedEvent(run, identity: identity, policy: kill ? .kill : .adopt, at: now))
+        out.append(.watch(AdoptedRun(runID: record.id, job: record.job, attempt: attempt, identity: identity,
+                                     startedAt: record.startedAt, timeoutMs: js.removed ? nil : js.spec.timeoutMs,
+                                     killGraceMs: js.spec.killGraceMs)))
+        if kill { out.append(.terminate(runID: record.id, graceMs: 0, reason: .agentRestart)) }
     }
 
     mutating func shutdown(graceMs: Int64, now: Instant) {

@@ -19,6 +19,36 @@ public enum SchedulerAction: Sendable, Hashable {
     case triggerResult(job: JobID, TriggerResult)
     /// After `shutdown`: every active run has ended and been recorded; the agent may exit.
     case shutdownComplete
+    /// Watch the process of a run that outlived the previous agent (``RestoredState/alive``)
+    /// until it ends, then report `attemptFinished` with outcome ``RunOutcome/unknown`` (it is
+    /// not the agent's child: its exit status cannot be collected). A later `terminate` of the
+    /// run signals that process's group.
+    case watch(AdoptedRun)
+}
+
+/// A run whose process survived the agent's crash, handed to the driver to watch.
+public struct AdoptedRun: Sendable, Hashable {
+    public var runID: RunID
+    public var job: JobID
+    public var attempt: Int
+    /// Checked by the runtime before the run was restored as alive.
+    public var identity: ProcessIdentity
+    /// When the run started (for `status`).
+    public var startedAt: Instant
+    /// The job's `timeout` (counted from the process's start) and `kill_grace`: an adopted run
+    /// is held to them as a run of this agent would be.
+    public var timeoutMs: Int64?
+    public var killGraceMs: Int64
+    public init(runID: RunID, job: JobID, attempt: Int, identity: ProcessIdentity, startedAt: Instant,
+                timeoutMs: Int64? = nil, killGraceMs: Int64 = 10_000) {
+        self.runID = runID
+        self.job = job
+        self.attempt = attempt
+        self.identity = identity
+        self.startedAt = startedAt
+        self.timeoutMs = timeoutMs
+        self.killGraceMs = killGraceMs
+    }
 }
 
 /// Everything the runner needs to start one attempt.
@@ -77,6 +107,8 @@ public enum TerminationReason: String, Sendable, Hashable, CaseIterable {
     case replaced
     /// The agent is shutting down.
     case shutdown
+    /// `on_agent_restart: kill`: a run that outlived the previous agent is killed at start.
+    case agentRestart = "agent_restart"
 }
 
 /// What became of a manual trigger.

@@ -61,6 +61,9 @@ public actor Agent {
         case reload(reason: String)
         /// Stop gracefully (SIGTERM, SIGINT).
         case shutdown(signal: String)
+        /// Something the agent cannot run without is gone (its state directory or lock file was
+        /// removed or replaced): log `agent.fatal`, stop as on SIGTERM, exit 1.
+        case fatal(reason: String)
     }
 
     let settings: Settings
@@ -71,6 +74,12 @@ public actor Agent {
     let alarm: any WakeAlarm
     let loadConfiguration: @Sendable () -> ConfigLoadResult
     let pid: Int32
+    /// Watches runs that outlived the previous agent (``SchedulerAction/watch(_:)``).
+    let adopter: (any RunAdopter)?
+    /// Runs being watched by ``adopter`` rather than run by ``launcher``.
+    var adoptedRuns: Set<RunID> = []
+    /// Set by ``Input/fatal(reason:)``: the agent exits 1 once stopped.
+    var fatalReason: String?
 
     var scheduler: Scheduler
     public internal(set) var jobSet: JobSet
@@ -117,8 +126,9 @@ public actor Agent {
 
     public init(settings: Settings, jobs: JobSet, clock: any SundialClock, random: some RandomSource,
                 calculator: any FireCalculating, launcher: any JobLauncher, log: EventLog,
-                store: (any StateStore)?, alarm: any WakeAlarm, pid: Int32,
+                store: (any StateStore)?, alarm: any WakeAlarm, pid: Int32, adopter: (any RunAdopter)? = nil,
                 loadConfiguration: @escaping @Sendable () -> ConfigLoadResult) {
+        self.adopter = adopter
         self.settings = settings
         self.clock = clock
         self.launcher = launcher
@@ -178,12 +188,27 @@ public actor Agent {
             if var run = activeRuns[id] { run.pid = pid; activeRuns[id] = run }
             perform(scheduler.handle(.attemptLaunched(runID: id, attempt: attempt, pid: pid), at: now))
         case let .finished(id, attempt, completion):
+            adoptedRuns.remove(id)
             completionExtras[id] = completion
             perform(scheduler.handle(.attemptFinished(runID: id, attempt: attempt, outcome: completion.outcome,
                                                       durationMs: completion.durationMs), at: now))
             completionExtras[id] = nil
         case let .reload(reason):
             beginReload(reason: reason)
+        case let .fatal(reason):
+            guard fatalReason == nil else { return }
+            fatalReason = reason
+            emit(Event("agent.fatal", at: now, level: .error, [
+                "version": .string(settings.version), "pid": .int(Int64(pid)), "reason": .string(reason),
+                "state": .string(settings.stateDirectory),
+            ]))
+            guard phase == .running else { return }
+            phase = .stopping
+            emit(Event("agent.stopping", at: now, level: .info, [
+                "version": .string(settings.version), "pid": .int(Int64(pid)), "reason": .string("fatal"),
+                "active_runs": .int(Int64(activeRuns.count)),
+            ]))
+            perform(scheduler.handle(.shutdown(graceMs: settings.shutdownGraceMs), at: now))
         case let .shutdown(signal):
             guard phase == .running else { return }
             phase = .stopping
@@ -286,11 +311,17 @@ public actor Agent {
             }
             switch action {
             case let .launch(order): launch(order)
-            case let .terminate(runID, graceMs, _): launcher.terminate(runID, grace: .milliseconds(graceMs))
+            case let .terminate(runID, graceMs, _):
+                if adoptedRuns.contains(runID) {
+                    adopter?.terminate(runID, grace: .milliseconds(graceMs))
+                } else {
+                    launcher.terminate(runID, grace: .milliseconds(graceMs))
+                }
+            case let .watch(run): watch(run)
             case .wake: break  // armed once, below
             case let .emit(event): emit(decorate(event))
             case .persist, .triggerResult: break
-            case .shutdownComplete: flush(&changes); finish(0)
+            case .shutdownComplete: flush(&changes); finish(fatalReason == nil ? 0 : 1)
             }
         }
         flush(&changes)
@@ -343,6 +374,24 @@ public actor Agent {
         changes = []
     }
 
+    /// Supervises a run that outlived the previous agent: it shows in `status`, and its end
+    /// comes back as `.finished` like a launched attempt's. Without an adopter (a test double
+    /// that has none), it ends at once.
+    private func watch(_ run: AdoptedRun) {
+        activeRuns[run.runID] = ActiveRun(job: run.job, attempt: run.attempt, pid: run.identity.pid, startedAt: run.startedAt)
+        adoptedRuns.insert(run.runID)
+        let id = run.runID
+        let attempt = run.attempt
+        let ended: @Sendable (RunCompletion) -> Void = { completion in
+            Task { await self.deliver(.finished(id, attempt: attempt, completion)) }
+        }
+        guard let adopter else {
+            ended(RunCompletion(runID: id, pid: run.identity.pid, outcome: .unknown))
+            return
+        }
+        adopter.watch(run, ended: ended)
+    }
+
     private func launch(_ order: LaunchOrder) {
         launchOrders += 1
         activeRuns[order.runID] = ActiveRun(job: order.job.id, attempt: order.attempt, pid: nil, startedAt: clock.wallNow())
@@ -352,6 +401,7 @@ public actor Agent {
         let workdir = settings.jobWorkdir
         let job = order.job.id
         let attempt = order.attempt
+        let store = self.store
         // Output can arrive before the agent has handled `.launched` (and so before the
         // scheduler's `run.started`); hold those first lines back so the log reads in order.
         let early = Locked<(open: Bool, lines: [OutputLine])>((false, []))
@@ -365,6 +415,16 @@ public actor Agent {
                     return true
                 }
                 if !held { log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
+            }
+            if let identity = attemptHandle.identity {
+                // Durable before anything else of this attempt: a crash from here on leaves a
+                // restart the identity to adopt or kill the process by. (A crash between the
+                // spawn and this commit is covered by the restart's SUNDIAL_RUN_ID search.)
+                do { try store?.apply([.processStarted(runID: order.runID, attempt: attempt, identity: identity)]) } catch {
+                    log.log(Event("state.error", at: clock.wallNow(), level: .error, [
+                        "message": .string("cannot record the process of run \(order.runID): \(error)"),
+                    ]))
+                }
             }
             if attemptHandle.pid != nil {
                 await self.deliver(.launched(order.runID, attempt: attempt, pid: attemptHandle.pid))

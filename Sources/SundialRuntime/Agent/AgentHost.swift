@@ -98,9 +98,16 @@ public enum AgentHost {
             IdleMemory.release()
         }
         let store: SQLiteStateStore
+        // Looked at before SQLite opens (and so creates) the file: a missing or empty database
+        // in a directory that had one is lost state, which SQLite would take as a fresh start.
+        var lostState = options.resetState ? nil : stateDir.lostDatabase()
         do {
             if options.resetState, let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
                 stderr("sundial: moved the old state database aside to \(moved)\n")
+                log.log(Event("state.reset", at: clock.wallNow(), level: .warn, [
+                    "reason": .string("--reset-state: moved the old state database aside to \(moved); starting with an empty database"),
+                    "state": .string(stateDir.path),
+                ]))
             }
             store = try SQLiteStateStore(path: stateDir.databasePath, whenIdle: releaseIfSleeping)
         } catch {
@@ -109,10 +116,29 @@ public enum AgentHost {
             return 1
         }
         defer { try? store.close() }
-        let restored: RestoredState
+        var restored: RestoredState
         do { restored = try store.restore() } catch {
             stderr("sundial: cannot read the state database: \(error)\n")
             return 1
+        }
+        // A write-ahead log can carry a whole database back into an empty file: then nothing
+        // was lost after all.
+        if restored.lastFired.isEmpty, restored.inFlight.isEmpty, restored.lastSeen == nil, let lost = lostState {
+            log.log(Event("state.reset", at: clock.wallNow(), level: .warn, ["reason": .string(lost), "state": .string(stateDir.path)]))
+        }
+        lostState = nil
+        stateDir.writeMarker(now: clock.wallNow())
+
+        // Runs in flight whose process outlived the previous agent: found by their recorded
+        // identity (pid, start time, boot), or by their SUNDIAL_RUN_ID when the agent died
+        // before recording it (recorded now, so a second crash finds them directly).
+        let survivors = ProcessProbe.survivors(of: restored.inFlight)
+        restored.alive = survivors.alive
+        if !survivors.discovered.isEmpty {
+            let attempts = Dictionary(restored.inFlight.map { ($0.id, $0.attempt) }, uniquingKeysWith: { a, _ in a })
+            try? store.apply(survivors.discovered.map { id, identity in
+                .processStarted(runID: id, attempt: attempts[id] ?? 1, identity: identity)
+            })
         }
 
         // Configuration.
@@ -173,7 +199,7 @@ public enum AgentHost {
             launcher: ProcessRunnerLauncher(runner: runner, masker: masker, onLimitsUnenforced: { job, reason in
                 log.log(Event("limits.unenforced", at: clock.wallNow(), level: .warn, ["job": .string(job), "reason": .string(reason)]))
             }), log: log, store: store, alarm: timer,
-            pid: getpid(), loadConfiguration: load)
+            pid: getpid(), adopter: AdoptionWatcher(), loadConfiguration: load)
         ref.set(agent)
 
         // Signals → inputs (blocked in every thread by `AgentSignals.prepareProcess()` in main,
@@ -250,6 +276,17 @@ public enum AgentHost {
             if IdleMemory.endsLoad(event.name) { Task.detached { releaseIfSleeping() } }
         }
         await agent.start(restored: restored)
+        // The state directory, its lock and its database must stay what they are: removed or
+        // replaced, the agent stops (agent.fatal, exit 1) rather than run on without them.
+        // Started once the agent takes inputs; a change since the lock was taken is caught by
+        // the watch's first look.
+        var guardWatch: StateDirectoryWatch?
+        do throws(StateDirectoryWatch.StartError) {
+            guardWatch = try StateDirectoryWatch(directory: stateDir) { reason in ref.deliver(.fatal(reason: reason)) }
+        } catch {
+            log.log(Event("state.watch_failed", at: clock.wallNow(), level: .warn, ["reason": .string(error.description)]))
+        }
+        defer { guardWatch?.stop() }
         releaseIfSleeping()
         return await agent.waitUntilStopped()
     }

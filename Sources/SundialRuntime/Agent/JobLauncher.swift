@@ -15,10 +15,15 @@ public protocol JobLauncher: Sendable {
 /// A started (or failed) attempt.
 public struct LaunchedAttempt: Sendable {
     public var pid: Int32?
+    /// The process beyond its pid, read right after the spawn (``ProcessProbe``), which the
+    /// agent records durably so that a restart after a crash can find it. `nil` for fakes, and
+    /// when the process was already gone.
+    public var identity: ProcessIdentity?
     public var completion: @Sendable () async -> RunCompletion
 
-    public init(pid: Int32?, completion: @escaping @Sendable () async -> RunCompletion) {
+    public init(pid: Int32?, identity: ProcessIdentity? = nil, completion: @escaping @Sendable () async -> RunCompletion) {
         self.pid = pid
+        self.identity = identity
         self.completion = completion
     }
 }
@@ -59,7 +64,10 @@ public struct ProcessRunnerLauncher: JobLauncher {
         if let reason = handle.limitsUnenforced, let onLimitsUnenforced, limitsWarnings.firstTime(job.id) {
             onLimitsUnenforced(job.id, reason)
         }
-        return LaunchedAttempt(pid: handle.pid, completion: { await handle.completion() })
+        // Read at once: the start time pins this process for a restart that finds it alive.
+        var identity = handle.pid.flatMap(ProcessProbe.identity(of:))
+        identity?.cgroup = handle.cgroupPath
+        return LaunchedAttempt(pid: handle.pid, identity: identity, completion: { await handle.completion() })
     }
 
     public func terminate(_ runID: RunID, grace: Duration) { runner.terminate(runID, grace: grace) }

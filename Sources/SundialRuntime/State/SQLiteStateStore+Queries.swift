@@ -13,16 +13,21 @@ extension SQLiteStateStore {
             }
             state.inFlight = try Row.fetchAll(db, sql: """
                 SELECT r.run_id, j.name, r.trigger, r.scheduled_for, r.started_at,
-                       max(r.attempts, coalesce((SELECT max(attempt) FROM attempts WHERE run = r.id), 0))
-                FROM runs r JOIN jobs j ON j.id = r.job
+                       max(r.attempts, coalesce((SELECT max(attempt) FROM attempts WHERE run = r.id), 0), coalesce(p.attempt, 0)),
+                       p.pid, p.start_ticks, p.pgid, p.boot_id, p.cgroup
+                FROM runs r JOIN jobs j ON j.id = r.job LEFT JOIN processes p ON p.run = r.id
                 WHERE r.finished_at IS NULL ORDER BY r.started_at, r.run_id
                 """).map { row in
-                RunRecord(
+                var process: ProcessIdentity?
+                if let pid = row[6] as Int32?, let ticks = row[7] as Int64?, let pgid = row[8] as Int32?, let boot = row[9] as String? {
+                    process = ProcessIdentity(pid: pid, startTicks: UInt64(max(0, ticks)), processGroup: pgid, bootID: boot, cgroup: row[10])
+                }
+                return RunRecord(
                     id: RunID(rawValue: row[0]), job: row[1], trigger: try trigger(row[2]),
                     scheduledFor: (row[3] as Int64?).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: row[4]),
                     // The latest attempt launched: a restored run is recorded `interrupted` under
                     // it and retried with the next number (0 attempts: the first never launched).
-                    attempt: max(1, row[5] as Int))
+                    attempt: max(1, row[5] as Int), process: process)
             }
             state.lastSeen = try Int64.fetchOne(db, sql: "SELECT last_seen FROM agent WHERE id = 1").map(Instant.init(unixMillis:))
             return state

@@ -71,6 +71,24 @@ extension SQLiteStateStore {
             // happens there and not in the commit that precedes the next launch.
             try db.execute(sql: "CREATE TABLE wal_touch (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
         }
+        m.registerMigration("v3") { db in
+            // The process of each run's current attempt, beyond its pid (ProcessIdentity), so
+            // that a restarted agent can adopt or kill what outlived a crash and never touches a
+            // stranger that got the same pid. Rows live only while the attempt does (deleted
+            // when it or its run finishes), so the table stays as small as the runs in flight.
+            // `cgroup` is filled when the runner gives runs a cgroup of their own.
+            try db.execute(sql: """
+                CREATE TABLE processes (
+                  run INTEGER PRIMARY KEY,
+                  attempt INTEGER NOT NULL,
+                  pid INTEGER NOT NULL,
+                  start_ticks INTEGER NOT NULL,
+                  pgid INTEGER NOT NULL,
+                  boot_id TEXT NOT NULL,
+                  cgroup TEXT
+                )
+                """)
+        }
         return m
     }
 }

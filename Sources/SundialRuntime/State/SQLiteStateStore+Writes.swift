@@ -52,10 +52,20 @@ extension SQLiteStateStore {
             let c = StateCodes.columns(outcome)
             try db.cachedStatement(sql: WriteSQL.attemptFinished).execute(arguments: [run, attempt, at.unixMillis, c.name, c.exitCode, c.signal, c.detail, durationMs])
             try countAttempt(attempt, run: run, in: db)
+            try db.cachedStatement(sql: WriteSQL.processGone).execute(arguments: [run])
+
+        case let .processStarted(id, attempt, p):
+            guard let run = try runKey(id, in: db) else { return }
+            try db.cachedStatement(sql: WriteSQL.processStarted).execute(arguments: [
+                run, attempt, p.pid, Int64(clamping: p.startTicks), p.processGroup, p.bootID, p.cgroup,
+            ])
 
         case let .runFinished(id, outcome, at):
             let c = StateCodes.columns(outcome)
             try db.cachedStatement(sql: WriteSQL.runFinished).execute(arguments: [at.unixMillis, c.name, c.exitCode, c.signal, c.detail, id.rawValue])
+            if let run = try runKey(id, in: db) {
+                try db.cachedStatement(sql: WriteSQL.processGone).execute(arguments: [run])
+            }
 
         case let .planned(entry):
             let key = try jobKey(entry.job, in: db)
@@ -113,10 +123,15 @@ enum WriteSQL {
     static let planned = """
                 INSERT OR REPLACE INTO ledger(job, scheduled_for, disposition, reason, run_id, at) VALUES (?, ?, ?, ?, ?, ?)
                 """
+    static let processStarted = """
+                INSERT OR REPLACE INTO processes(run, attempt, pid, start_ticks, pgid, boot_id, cgroup) VALUES (?, ?, ?, ?, ?, ?, ?)
+                """
+    static let processGone = "DELETE FROM processes WHERE run = ?"
     static let countAttempt = "UPDATE runs SET attempts = max(attempts, ?) WHERE id = ?"
     static let insertJob = "INSERT INTO jobs(name) VALUES (?) ON CONFLICT(name) DO NOTHING"
     static let jobID = "SELECT id FROM jobs WHERE name = ?"
     static let runID = "SELECT id FROM runs WHERE run_id = ?"
 
-    static let all = [alive, fired, runStarted, attemptStarted, attemptFinished, runFinished, planned, countAttempt, insertJob, jobID, runID]
+    static let all = [alive, fired, runStarted, attemptStarted, attemptFinished, runFinished, planned, processStarted, processGone,
+                      countAttempt, insertJob, jobID, runID]
 }

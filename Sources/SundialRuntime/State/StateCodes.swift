@@ -20,6 +20,7 @@ enum StateCodes {
         case "timeout": .timeout
         case "launch_failed": .launchFailed(reason: detail ?? "")
         case "interrupted": .interrupted
+        case "unknown": .unknown
         default: nil
         }
     }

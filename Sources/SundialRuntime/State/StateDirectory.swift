@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSundialShim
 import Foundation
 import Synchronization
 import SundialCore
@@ -12,13 +13,25 @@ import SundialCore
 /// takes an exclusive `flock` on `sundial.lock`, writing the holder's pid into it. The kernel
 /// drops the lock when the process dies, however it dies, so a `kill -9` never leaves a stale
 /// lock behind (unlike a pid file checked with `kill(pid, 0)`, which a recycled pid fools).
+///
+/// A lock on a file can be bypassed by deleting the file (or the whole directory): a second
+/// agent would lock a new file of the same name. So the agent also binds an abstract Unix
+/// socket named after the directory's canonical path (``instanceName(for:)``). Abstract names
+/// live in the kernel, not in the file system, and vanish with their holder: nothing on disk
+/// can release them. And the agent watches its directory (``watchForRemoval(_:)``) and stops
+/// (`agent.fatal`) when the directory, the lock file or the database is removed or replaced.
 public final class StateDirectory: Sendable {
     public let path: String
     private let lockFD: Mutex<Int32>
+    /// The abstract socket that holds the instance name (-1 once released).
+    private let instanceFD: Mutex<Int32>
 
     public var databasePath: String { path + "/state.db" }
     public var defaultSocketPath: String { path + "/sundial.sock" }
     public var lockPath: String { path + "/sundial.lock" }
+    /// Written at the first start and never removed by Sundial: a directory with this marker
+    /// has had a database, so a missing or empty `state.db` there means state was lost.
+    public var markerPath: String { path + "/state.id" }
 
     /// Creates `path` if needed and locks it.
     ///
@@ -33,29 +46,44 @@ public final class StateDirectory: Sendable {
         // A killed agent's lock can outlive it by a moment: a job it was spawning holds a copy
         // of the descriptor until its exec closes it (close-on-exec). So a restart right after a
         // crash waits briefly (2 s at most) before declaring the directory taken.
+        let name = instanceName(for: path)
         var attempts = 0
-        while flock(fd, LOCK_EX | LOCK_NB) != 0, errno == EWOULDBLOCK, attempts < 40 {
+        var instance: Int32 = -1
+        // Abstract sockets always exist on Linux; should creating one fail for another reason
+        // (no descriptors left), the flock alone still guards the directory.
+        var instanceUsable = true
+        while true {
+            if instanceUsable, instance < 0 {
+                instance = bindInstance(name)
+                if instance < 0, errno != EADDRINUSE { instanceUsable = false }
+            }
+            var err = EADDRINUSE
+            if !instanceUsable || instance >= 0 {
+                if flock(fd, LOCK_EX | LOCK_NB) == 0 { break }
+                err = errno
+            }
+            guard err == EWOULDBLOCK || err == EADDRINUSE, attempts < 40 else {
+                let holder = readPID(fd) ?? instanceHolder(name)
+                close(fd)
+                if instance >= 0 { close(instance) }
+                if err == EWOULDBLOCK || err == EADDRINUSE {
+                    throw StateError(.locked, path: path, message: "locked", holderPID: holder)
+                }
+                throw StateError(.io, path: lockPath, message: "cannot lock: \(String(cString: strerror(err)))")
+            }
             attempts += 1
             usleep(50_000)
-        }
-        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let err = errno
-            let holder = readPID(fd)
-            close(fd)
-            if err == EWOULDBLOCK {
-                throw StateError(.locked, path: path, message: "locked", holderPID: holder)
-            }
-            throw StateError(.io, path: lockPath, message: "cannot lock: \(String(cString: strerror(err)))")
         }
         let text = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
         _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        return StateDirectory(path: path, fd: fd)
+        return StateDirectory(path: path, fd: fd, instance: instance)
     }
 
-    private init(path: String, fd: Int32) {
+    private init(path: String, fd: Int32, instance: Int32) {
         self.path = path
         self.lockFD = Mutex(fd)
+        self.instanceFD = Mutex(instance)
     }
 
     deinit { release() }
@@ -66,6 +94,11 @@ public final class StateDirectory: Sendable {
         lockFD.withLock { fd in
             guard fd >= 0 else { return }
             close(fd)  // closing the last descriptor drops the flock
+            fd = -1
+        }
+        instanceFD.withLock { fd in
+            guard fd >= 0 else { return }
+            close(fd)
             fd = -1
         }
     }
@@ -111,5 +144,115 @@ extension StateDirectory {
         if let control, !control.isEmpty { return control }
         let dir = state.flatMap { $0.isEmpty ? nil : $0 } ?? defaultPath(environment: environment, uid: uid)
         return (dir.hasSuffix("/") ? String(dir.dropLast()) : dir) + "/sundial.sock"
+    }
+}
+
+
+// MARK: - The instance name (a lock files cannot undo)
+
+extension StateDirectory {
+    /// The abstract socket name that stands for the state directory at `path`: its canonical
+    /// path (symlinks resolved, so two spellings of one directory clash), or a hash of it when
+    /// too long for `sun_path`. Visible in `ss -xl` as `@sundial-state:/var/lib/sundial`.
+    static func instanceName(for path: String) -> [UInt8] {
+        var canonical = path
+        if let resolved = realpath(path, nil) {
+            canonical = String(cString: resolved)
+            free(resolved)
+        }
+        let plain = Array("sundial-state:\(canonical)".utf8)
+        if plain.count <= 100 { return plain }
+        var hash = ContentHash()
+        hash.combine(canonical)
+        return Array("sundial-state:#\(hash.hex)".utf8)
+    }
+
+    /// Binds and listens on the abstract name; -1 when it is taken (EADDRINUSE) or sockets fail.
+    /// Listening lets a second agent learn the holder's pid (``instanceHolder(_:)``).
+    static func bindInstance(_ name: [UInt8]) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        let ok = withAbstractAddress(name) { bind(fd, $0, $1) == 0 } && listen(fd, 4) == 0
+        if !ok {
+            let e = errno
+            close(fd)
+            errno = e
+            return -1
+        }
+        return fd
+    }
+
+    /// The pid of the process holding the abstract name (its credentials at `listen`), if any.
+    static func instanceHolder(_ name: [UInt8]) -> Int32? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard withAbstractAddress(name, { connect(fd, $0, $1) == 0 }) else { return nil }
+        var uid: UInt32 = 0, gid: UInt32 = 0, pid: Int32 = 0
+        guard sundial_peer_credentials(fd, &uid, &gid, &pid) == 0, pid > 0 else { return nil }
+        return pid
+    }
+
+    private static func withAbstractAddress<T>(_ name: [UInt8], _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) -> T {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let count = min(name.count, MemoryLayout.size(ofValue: addr.sun_path) - 1)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw[0] = 0  // abstract: a leading NUL, then the name (not NUL-terminated)
+            for i in 0..<count { raw[1 + i] = name[i] }
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + 1 + count)
+        return withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) } }
+    }
+}
+
+// MARK: - Still ours? Lost state?
+
+extension StateDirectory {
+    /// `nil` while the directory and the lock file at their paths are the ones this agent
+    /// locked; otherwise what changed (for `agent.fatal`).
+    public func lossReason() -> String? {
+        var mine = stat()
+        let held = lockFD.withLock { fd in fd >= 0 && fstat(fd, &mine) == 0 }
+        guard held else { return nil }  // released: nothing to guard
+        var now = stat()
+        guard stat(path, &now) == 0, (now.st_mode & S_IFMT) == S_IFDIR else { return "the state directory \(path) was removed" }
+        guard stat(lockPath, &now) == 0 else { return "\(lockPath) was removed" }
+        guard now.st_dev == mine.st_dev, now.st_ino == mine.st_ino else { return "\(lockPath) was replaced by another file" }
+        return nil
+    }
+
+    /// What a start finds of earlier state, before it opens the database: `nil` when nothing
+    /// is amiss, else a sentence for `state.reset`. State was lost when `state.db` is missing
+    /// or empty (0 bytes) although the directory has held a database before: the marker
+    /// `state.id` (written at the first start) or a write-ahead log with content is there.
+    /// SQLite would silently take such a file as a new, empty database.
+    public func lostDatabase() -> String? {
+        var st = stat()
+        let db = databasePath
+        let dbState: String
+        if stat(db, &st) != 0 {
+            dbState = "is missing"
+        } else if st.st_size == 0 {
+            dbState = "is empty (0 bytes)"
+        } else {
+            return nil
+        }
+        var evidence: [String] = []
+        if stat(markerPath, &st) == 0 { evidence.append("\(markerPath) shows the directory was in use") }
+        if stat(db + "-wal", &st) == 0, st.st_size > 0 { evidence.append("a write-ahead log of \(st.st_size) bytes is left") }
+        guard !evidence.isEmpty else { return nil }
+        return "\(db) \(dbState) although \(evidence.joined(separator: " and ")): every job's last fired instant, "
+            + "the run history, the runs in flight and the why ledger are lost; starting with an empty database "
+            + "(no catch-up of fires missed meanwhile; a run still in flight is not adopted)"
+    }
+
+    /// Writes the marker if it is missing (after the database opened). Best effort: without
+    /// it, only a future loss goes unreported.
+    public func writeMarker(now: Instant) {
+        var st = stat()
+        guard stat(markerPath, &st) != 0 else { return }
+        let text = "sundial state directory\ncreated \(RFC3339.format(now, utcOffsetSeconds: 0, fractionDigits: 3))\n"
+        try? AtomicFileWriter.write(Array(text.utf8), to: markerPath, mode: 0o600)
     }
 }

@@ -1,0 +1,123 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSundialShim
+import Synchronization
+
+/// Notices the agent's state directory, its lock file or its database being removed, moved or
+/// replaced while the agent runs, and says so once (the agent then stops with `agent.fatal`).
+///
+/// Why stop: the agent would go on writing to files that no longer have a name (its history
+/// lost at the next start), its control socket would be gone (unreachable), and a new directory
+/// on the same path would look free to a second agent. The abstract instance name
+/// (``StateDirectory``) keeps that second agent out while this one runs; stopping at once
+/// hands the path over cleanly (systemd restarts the unit on a fresh directory).
+///
+/// inotify on the directory, on a thread (`sundial-guard`) blocked in `poll` without a timeout:
+/// an idle agent is never woken by it. Only events naming the guarded files or the directory
+/// itself count; the database's `-wal`/`-shm` files and the control socket come and go freely.
+public final class StateDirectoryWatch: Sendable {
+    public struct StartError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    private let inotifyFD: Int32
+    private let wakeFD: Int32
+    private let stopped = Atomic<Bool>(false)
+
+    /// The files whose removal or replacement is fatal.
+    public static let guardedNames: Set<String> = ["sundial.lock", "state.db"]
+
+    /// Starts watching `directory` (held as `StateDirectory`); `onLost` is called at most once,
+    /// on the watch's thread, with a sentence saying what happened.
+    ///
+    /// - Throws: ``StartError`` when inotify or the thread cannot be had (the agent then runs
+    ///   unguarded and says so in a warning; the instance name still keeps a second agent out).
+    public init(directory: StateDirectory, onLost: @escaping @Sendable (String) -> Void) throws(StartError) {
+        let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
+        guard fd >= 0 else { throw StartError(description: "inotify: \(String(cString: strerror(errno)))") }
+        let mask = UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF) | UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM)
+            | UInt32(IN_MOVED_TO) | UInt32(IN_CREATE) | UInt32(IN_ONLYDIR)
+        guard inotify_add_watch(fd, directory.path, mask) >= 0 else {
+            let e = errno
+            close(fd)
+            throw StartError(description: "cannot watch \(directory.path): \(String(cString: strerror(e)))")
+        }
+        let wake = sundial_eventfd()
+        guard wake >= 0 else {
+            close(fd)
+            throw StartError(description: "eventfd: \(String(cString: strerror(errno)))")
+        }
+        inotifyFD = fd
+        wakeFD = wake
+        let path = directory.path
+        let started = DetachedThread.run("sundial-guard") { [self] in
+            loop(path: path, directory: directory, onLost: onLost)
+        }
+        guard started else {
+            close(fd)
+            close(wake)
+            throw StartError(description: "no thread for the state directory watch")
+        }
+        // Anything replaced between taking the lock and adding the watch is caught here.
+        if let reason = directory.lossReason() {
+            stop()
+            onLost(reason)
+        }
+    }
+
+    /// Stops watching (a clean stop removes the control socket; nothing else is reported).
+    public func stop() {
+        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        sundial_eventfd_signal(wakeFD)
+    }
+
+    private func loop(path: String, directory: StateDirectory, onLost: @Sendable (String) -> Void) {
+        defer {
+            close(inotifyFD)
+            close(wakeFD)
+        }
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
+        defer { buffer.deallocate() }
+        while !stopped.load(ordering: .acquiring) {
+            var fds = [pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
+            let rc = poll(&fds, 2, -1)
+            if rc < 0 {
+                if errno == EINTR { continue }
+                usleep(100_000)  // should not happen; never spin
+                continue
+            }
+            if stopped.load(ordering: .acquiring) { return }
+            guard fds[0].revents != 0 else { continue }
+            var reason: String?
+            for _ in 0..<64 {
+                let n = read(inotifyFD, buffer.baseAddress, buffer.count)
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { break }
+                for event in InotifyEvent.parse(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) where reason == nil {
+                    reason = Self.classify(event, path: path, directory: directory)
+                }
+            }
+            if let reason {
+                stopped.store(true, ordering: .releasing)
+                onLost(reason)
+                return
+            }
+        }
+    }
+
+    /// What an event means for the agent: `nil` when nothing it depends on changed.
+    static func classify(_ event: InotifyEvent, path: String, directory: StateDirectory) -> String? {
+        if event.has(IN_DELETE_SELF) || event.has(IN_IGNORED) || event.has(IN_UNMOUNT) {
+            return "the state directory \(path) was removed"
+        }
+        if event.has(IN_MOVE_SELF) { return "the state directory \(path) was moved or renamed" }
+        if event.has(IN_Q_OVERFLOW) { return directory.lossReason() }  // events lost: look
+        guard guardedNames.contains(event.name) else { return nil }
+        let file = "\(path)/\(event.name)"
+        if event.has(IN_DELETE) { return "\(file) was removed" }
+        if event.has(IN_MOVED_FROM) { return "\(file) was moved away" }
+        if event.has(IN_CREATE) || event.has(IN_MOVED_TO) { return "\(file) was replaced by another file" }
+        return nil
+    }
+}
