@@ -45,18 +45,20 @@ struct YAMLSyntaxError: Error {
 /// the bytes alive and frees libyaml's parser on every path.
 final class YAMLEventParser {
     private let parser: UnsafeMutablePointer<yaml_parser_t>
+    /// False when libyaml could not allocate its buffers (it then freed what it had).
+    private let initialized: Bool
 
     private init(input: UnsafeBufferPointer<UInt8>) {
         parser = .allocate(capacity: 1)
-        // Fails only when libyaml cannot allocate its buffers; `next()` then reports the
-        // memory error, so it is not checked here.
-        _ = yaml_parser_initialize(parser)
-        yaml_parser_set_encoding(parser, YAML_UTF8_ENCODING)
-        yaml_parser_set_input_string(parser, input.baseAddress, input.count)
+        initialized = yaml_parser_initialize(parser) == 1
+        if initialized {
+            yaml_parser_set_encoding(parser, YAML_UTF8_ENCODING)
+            yaml_parser_set_input_string(parser, input.baseAddress, input.count)
+        }
     }
 
     deinit {
-        yaml_parser_delete(parser)
+        if initialized { yaml_parser_delete(parser) }
         parser.deallocate()
     }
 
@@ -75,6 +77,11 @@ final class YAMLEventParser {
 
     /// The next event and where it starts, or libyaml's error. Never called after `.streamEnd`.
     func next() throws(YAMLSyntaxError) -> (event: YAMLEvent, mark: YAMLMark) {
+        guard initialized else {
+            let start = YAMLMark(line: 1, column: 1)
+            throw YAMLSyntaxError(kind: .memory, problem: "cannot allocate the parser", problemMark: start,
+                                  context: nil, contextMark: start, offset: 0, value: 0)
+        }
         var e = yaml_event_t()
         // Deleting a zeroed (failed) event is a no-op, so one `defer` covers both paths.
         defer { yaml_event_delete(&e) }
