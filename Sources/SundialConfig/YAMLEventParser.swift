@@ -37,9 +37,10 @@ struct YAMLSyntaxError: Error {
 
 /// A pull parser over libyaml's event API (`yaml_parser_parse`).
 ///
-/// Why events and not libyaml's document loader: the loader recurses once per nesting level
-/// and knows no limits, so a few kilobytes of `[` would overflow the stack. Events carry no
-/// nesting of their own; `YAMLComposer` builds the tree with an explicit, depth-bounded stack.
+/// Why events and not libyaml's document loader (`yaml_parser_load`): the loader knows no
+/// depth or size limits and builds a whole C tree first. Events carry no nesting of their own;
+/// `YAMLComposer` builds Sundial's positioned tree straight from them with an explicit stack
+/// and stops at the first level or node past a limit.
 ///
 /// The parser reads `input` in place: use it only inside `withParser(bytes:_:)`, which keeps
 /// the bytes alive and frees libyaml's parser on every path.
