@@ -11,7 +11,6 @@ let package = Package(
         .executable(name: "sundial", targets: ["sundial"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         // SQLite for the state database (issue 7). Needs Debian's libsqlite3-dev at build time.
@@ -26,10 +25,13 @@ let package = Package(
             name: "SundialConfig",
             dependencies: [
                 "SundialCore",
-                .product(name: "Yams", package: "Yams"),
+                "CYAML",
                 .product(name: "OrderedCollections", package: "swift-collections"),
             ]
         ),
+        // Debian's libyaml for the YAML reader (only its event API; see YAMLEventParser).
+        // Needs libyaml-dev at build time; the .deb then depends on libyaml-0-2.
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .target(name: "CSundialShim"),
         .target(
             name: "SundialRuntime",

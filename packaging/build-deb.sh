@@ -8,7 +8,8 @@
 # --lintian     run lintian on the result and fail on errors
 #
 # The binary is built with --static-swift-stdlib: one file that needs only glibc (2.35 or
-# later: Debian 12, Ubuntu 22.04 and newer) and libsqlite3. The package layout:
+# later: Debian 12, Ubuntu 22.04 and newer), libsqlite3 and libyaml (Debian's libyaml-0-2, the
+# YAML parser; dpkg-shlibdeps below adds it to Depends). The package layout:
 #   /usr/bin/sundial                                  the agent and CLI (stripped)
 #   /etc/sundial/jobs.d/example.yaml                  commented example (a conffile)
 #   /var/lib/sundial/                                 state, mode 0700

@@ -1,11 +1,12 @@
 import SundialCore
-import Yams
 
 /// Reads one YAML document into a positioned ``YAMLNode`` tree, within hard limits.
 ///
 /// Every failure is a ``Diagnostic`` with a position; nothing here traps or hangs on hostile
-/// input: binary junk, invalid UTF-8, huge files, alias bombs and absurd nesting are refused
-/// before or while parsing.
+/// input: binary junk, invalid UTF-8 and huge files are refused before parsing; alias bombs and
+/// absurd nesting while parsing. Parsing is Debian's libyaml (event API, `YAMLEventParser`);
+/// the tree is built by `YAMLComposer` with an explicit stack, so its depth never costs the
+/// thread's stack.
 public struct YAMLReader: Sendable {
     /// Limits that keep a hostile file from costing the agent memory or stack.
     public struct Limits: Sendable {
@@ -35,135 +36,32 @@ public struct YAMLReader: Sendable {
             let (l, c) = Self.lineColumn(of: nul, in: bytes)
             return fail(l, c, "file contains a NUL byte: this looks like a binary file, not YAML")
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
             let bad = Self.firstInvalidUTF8Offset(bytes)
             let (l, c) = Self.lineColumn(of: bad, in: bytes)
             return fail(l, c, "file is not valid UTF-8 (byte 0x\(String(bytes[bad], radix: 16)) at offset \(bad))",
                         hint: "save the file as UTF-8")
         }
-        if let problem = Self.nestingProblem(bytes, maxDepth: limits.maxDepth) {
-            return fail(problem.line, problem.column, "nesting is deeper than the limit of \(limits.maxDepth) levels")
-        }
-        let root: Yams.Node?
-        do {
-            // `.basic`: no implicit typing by Yams (see `YAMLNode.resolvePlain` for why).
-            let parser = try Yams.Parser(yaml: text, resolver: .basic, constructor: .default, encoding: .utf8)
-            root = try parser.singleRoot()
-        } catch let error as YamlError {
-            return (nil, [Self.diagnostic(for: error, file: file)])
+        var composer = YAMLComposer(file: file, limits: limits)
+        let root: YAMLNode?
+        do throws(YAMLComposer.Failure) {
+            root = try YAMLEventParser.withParser(bytes: bytes) { parser throws(YAMLComposer.Failure) in
+                try composer.compose(parser)
+            }
         } catch {
-            return fail(1, 1, "cannot parse YAML: \(error)")
+            switch error {
+            case let .syntax(e): return (nil, [Self.diagnostic(for: e, bytes: bytes, file: file)])
+            case let .diagnostic(d): return (nil, [d])
+            }
         }
         guard let root else {
             return fail(1, 1, "file is empty (or holds only comments)",
                         hint: "a job file needs at least `version: 1` and `jobs:`")
         }
-        var budget = limits.maxNodes
-        var overflow: SourceLocation?
-        let node = convert(root, file: file, depth: 0, budget: &budget, overflow: &overflow)
-        if let overflow {
-            return (nil, [Diagnostic(at: overflow, "the document expands to more than \(limits.maxNodes) nodes (aliases expanding exponentially?)",
-                                     hint: "remove the repeated aliases")])
-        }
-        return (node, [])
-    }
-
-    private func convert(_ n: Yams.Node, file: String, depth: Int, budget: inout Int, overflow: inout SourceLocation?) -> YAMLNode {
-        let mark = n.mark
-        let loc = SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
-        budget -= 1
-        guard budget >= 0, depth <= limits.maxDepth else {
-            if overflow == nil { overflow = loc }
-            return YAMLNode(.scalar("", plain: false), at: loc)
-        }
-        switch n {
-        case let .scalar(s):
-            // Quoted scalars are strings; plain ones are typed by the YAML 1.2 core schema.
-            // (Yams' `.basic` resolver tags everything `str`, so an explicit `!!str 5` is not
-            // distinguishable here and still reads as 5: quote it instead.)
-            let plain = s.style == .plain
-            return YAMLNode(.scalar(s.string, plain: plain), at: loc)
-        case let .sequence(seq):
-            var items: [YAMLNode] = []
-            items.reserveCapacity(seq.count)
-            for item in seq {
-                items.append(convert(item, file: file, depth: depth + 1, budget: &budget, overflow: &overflow))
-                if overflow != nil { break }
-            }
-            return YAMLNode(.sequence(items), at: loc)
-        case let .mapping(map):
-            var pairs: [(key: YAMLNode, value: YAMLNode)] = []
-            pairs.reserveCapacity(map.count)
-            for (k, v) in map {
-                let key = convert(k, file: file, depth: depth + 1, budget: &budget, overflow: &overflow)
-                let value = convert(v, file: file, depth: depth + 1, budget: &budget, overflow: &overflow)
-                pairs.append((key, value))
-                if overflow != nil { break }
-            }
-            return YAMLNode(.mapping(pairs), at: loc)
-        case .alias:
-            return YAMLNode(.scalar("", plain: false), at: loc)
-        }
+        return (root, [])
     }
 
     // MARK: - Pre-checks
-
-    /// Finds where nesting exceeds `maxDepth`, before the (recursive) YAML composer sees it.
-    ///
-    /// An estimate that errs towards depth: flow brackets outside quotes and comments, plus
-    /// block indentation (in steps of two columns) and chained `- ` sequence entries on a line.
-    /// A job file needs about six levels; the limit is ten times that, so only pathological
-    /// input (10,000 `[`, or `- - - - …`) is refused here.
-    static func nestingProblem(_ b: [UInt8], maxDepth: Int) -> (line: Int, column: Int)? {
-        var line = 1, col = 0
-        var flow = 0
-        var inSingle = false, inDouble = false, inComment = false
-        var atLineStart = true
-        var indent = 0
-        var dashes = 0
-        var i = 0
-        while i < b.count {
-            let c = b[i]
-            col += 1
-            if c == 0x0A {
-                line += 1; col = 0; inComment = false; atLineStart = true; indent = 0; dashes = 0
-                if flow == 0 { inSingle = false; inDouble = false }
-                i += 1
-                continue
-            }
-            if inComment { i += 1; continue }
-            if atLineStart {
-                if c == 0x20 { indent += 1; i += 1; continue }
-                if c == UInt8(ascii: "-"), i + 1 < b.count, b[i + 1] == 0x20 || b[i + 1] == 0x0A {
-                    dashes += 1
-                    if indent / 2 + dashes > maxDepth { return (line, col) }
-                    i += 1
-                    continue
-                }
-                atLineStart = false
-                if indent / 2 + dashes > maxDepth { return (line, col) }
-            }
-            if inDouble {
-                if c == UInt8(ascii: "\\") { i += 2; col += 1; continue }
-                if c == UInt8(ascii: "\"") { inDouble = false }
-            } else if inSingle {
-                if c == UInt8(ascii: "'") { inSingle = false }
-            } else {
-                switch c {
-                case UInt8(ascii: "\""): if col == 1 || b[i - 1] == 0x20 || b[i - 1] == UInt8(ascii: "[") || b[i - 1] == UInt8(ascii: "{") || b[i - 1] == UInt8(ascii: ",") { inDouble = true }
-                case UInt8(ascii: "'"): if col == 1 || b[i - 1] == 0x20 || b[i - 1] == UInt8(ascii: "[") || b[i - 1] == UInt8(ascii: "{") || b[i - 1] == UInt8(ascii: ",") { inSingle = true }
-                case UInt8(ascii: "#"): if col == 1 || b[i - 1] == 0x20 || b[i - 1] == 0x09 { inComment = true }
-                case UInt8(ascii: "["), UInt8(ascii: "{"):
-                    flow += 1
-                    if flow + indent / 2 > maxDepth { return (line, col) }
-                case UInt8(ascii: "]"), UInt8(ascii: "}"): flow = max(0, flow - 1)
-                default: break
-                }
-            }
-            i += 1
-        }
-        return nil
-    }
 
     static func firstInvalidUTF8Offset(_ b: [UInt8]) -> Int {
         var i = 0
@@ -186,27 +84,53 @@ public struct YAMLReader: Sendable {
         return (line, col)
     }
 
-    // MARK: - Yams errors
+    // MARK: - libyaml errors
 
-    static func diagnostic(for error: YamlError, file: String) -> Diagnostic {
-        func at(_ m: Mark) -> SourceLocation { SourceLocation(file: file, line: max(1, m.line), column: max(1, m.column)) }
-        switch error {
-        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
-            var message = problem
-            if let context { message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))" }
+    /// Formats libyaml's error as Yams did: `invalid YAML: <problem> (<context> at line L,
+    /// column C)` at the problem's position, with a hint for the two usual mistakes.
+    static func diagnostic(for error: YAMLSyntaxError, bytes: [UInt8], file: String) -> Diagnostic {
+        func at(_ m: YAMLMark) -> SourceLocation { SourceLocation(file: file, line: max(1, m.line), column: max(1, m.column)) }
+        switch error.kind {
+        case .scanner, .parser:
+            var message = error.problem
+            if let context = error.context {
+                message += " (\(context) at line \(error.contextMark.line), column \(error.contextMark.column))"
+            }
             var hint: String?
-            if problem.contains("tab") { hint = "indent with spaces; YAML does not allow tabs for indentation" }
-            if problem.contains("undefined alias") { hint = "define the anchor (&name) before using *name" }
-            return Diagnostic(at: at(mark), "invalid YAML: " + message, hint: hint)
-        case let .duplicatedKeysInMapping(duplicates, context):
-            let keys = duplicates.map { "`\($0)`" }.joined(separator: ", ")
-            return Diagnostic(at: at(context.mark), "duplicate key \(keys) in the same mapping",
-                              hint: "YAML parsers disagree on which copy wins; keep one")
-        case let .reader(problem, offset, value, _):
-            return Diagnostic(at: SourceLocation(file: file, line: 1, column: 1),
-                              "cannot read the file as text: \(problem) (value \(value)\(offset.map { " at offset \($0)" } ?? ""))")
-        default:
-            return Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "cannot parse YAML: \(error)")
+            if error.problem.contains("tab") || indentationHasTab(line: error.problemMark.line, in: bytes) {
+                hint = "indent with spaces; YAML does not allow tabs for indentation"
+            }
+            if error.problem.contains("undefined alias") { hint = "define the anchor (&name) before using *name" }
+            return Diagnostic(at: at(error.problemMark), "invalid YAML: " + message, hint: hint)
+        case .reader:
+            // Invalid UTF-8 and NUL were refused above; what is left is a control character.
+            let offset = min(max(0, error.offset), bytes.count)
+            let (l, c) = lineColumn(of: offset, in: bytes)
+            let code = String(error.value, radix: 16, uppercase: true)
+            return Diagnostic(at: SourceLocation(file: file, line: l, column: c),
+                              "cannot read the file as text: \(error.problem) (U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code) at offset \(offset))",
+                              hint: "YAML allows only printable characters, tabs and line breaks")
+        case .memory:
+            return Diagnostic(at: at(error.problemMark), "cannot parse YAML: out of memory")
+        case .other:
+            return Diagnostic(at: at(error.problemMark), "cannot parse YAML: \(error.problem)")
         }
+    }
+
+    /// Whether the leading whitespace of 1-based `line` (counting `\n` line breaks) holds a tab:
+    /// libyaml reports a tab in indentation as "found character that cannot start any token".
+    static func indentationHasTab(line: Int, in b: [UInt8]) -> Bool {
+        var current = 1
+        var i = 0
+        while i < b.count, current < line {
+            if b[i] == 0x0A { current += 1 }
+            i += 1
+        }
+        guard current == line else { return false }
+        while i < b.count, b[i] == 0x20 || b[i] == 0x09 {
+            if b[i] == 0x09 { return true }
+            i += 1
+        }
+        return false
     }
 }
