@@ -13,7 +13,8 @@ import PackageDescription
 
 let targetNames = ["loader", "cron", "duration", "envfile", "control", "metrics-http", "crontab", "tzif", "json"]
 
-/// What each target links; all link SundialRuntime's dependencies only if they need them.
+/// The libraries each target links (SundialCore when not listed); only the targets that need
+/// SundialRuntime pay for building it and GRDB.
 let libraries: [String: [String]] = [
     "loader": ["SundialConfig", "SundialCore"],
     "crontab": ["SundialConfig", "SundialCore"],

@@ -49,3 +49,17 @@ import Testing
         #expect(set.jobs.values.first?.command == .shell(command))
     }
 }
+
+extension FuzzRegressionTests {
+    /// A `CRON_TZ`/`TZ` that is no zone name went into `timezone`, where the schema refuses it
+    /// and with it the whole imported file; now the line is a problem and the jobs keep the zone
+    /// they had.
+    @Test func invalidZoneNamesAreProblemsNotBrokenYAML() throws {
+        let result = CrontabImport.convert("CRON_TZ=Europe/Berlin\n0 1 * * * a\nCRON_TZ=Europe/Be\u{0}rlin\nTZ=:bad zone\n0 2 * * * b\n")
+        #expect(result.problems.map(\.line) == [3, 4])
+        let loaded = load(result.yaml)
+        let set = try #require(loaded.jobSet, "\(loaded.diagnostics.map(\.description))")
+        #expect(set.jobs.values.map(\.timezone) == ["Europe/Berlin", "Europe/Berlin"])
+        #expect(set.jobs.values.last?.env["TZ"] == ":bad zone")
+    }
+}
