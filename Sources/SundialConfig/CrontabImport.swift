@@ -112,7 +112,12 @@ public enum CrontabImport {
                         continue
                     }
                     if name == "CRON_TZ" { cronTZ = value.isEmpty ? nil : value } else { tz = value.isEmpty ? nil : value }
-                case "SHELL": shell = value; env[name] = value
+                case "SHELL":
+                    env[name] = value
+                    // An empty SHELL would become an empty argv[0], which the schema refuses
+                    // (and cron could not exec either).
+                    guard !value.isEmpty else { fail(n, "SHELL is empty; the jobs below run with /bin/sh"); shell = nil; continue }
+                    shell = value
                 case "RANDOM_DELAY":
                     guard let minutes = Int(value), minutes >= 0 else { fail(n, "RANDOM_DELAY must be a number of minutes, not '\(value)'"); continue }
                     randomDelay = minutes

@@ -63,3 +63,14 @@ extension FuzzRegressionTests {
         #expect(set.jobs.values.last?.env["TZ"] == ":bad zone")
     }
 }
+
+extension FuzzRegressionTests {
+    /// `SHELL=` (empty) became `command: ["", "-c", …]`, which the schema refuses.
+    @Test func emptyShellIsAProblemAndJobsUseBinSh() throws {
+        let result = CrontabImport.convert("SHELL=/bin/bash\nSHELL=\n0 1 * * * echo hi\n")
+        #expect(result.problems.map(\.line) == [2])
+        let loaded = load(result.yaml)
+        let set = try #require(loaded.jobSet, "\(loaded.diagnostics.map(\.description))")
+        #expect(set.jobs.values.first?.command == .shell("echo hi"))
+    }
+}
