@@ -9,6 +9,10 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sundial", targets: ["sundial"]),
+        // Libraries only so that the fuzz package (fuzz/Package.swift) can link the parsers.
+        .library(name: "SundialCore", targets: ["SundialCore"]),
+        .library(name: "SundialConfig", targets: ["SundialConfig"]),
+        .library(name: "SundialRuntime", targets: ["SundialRuntime"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),

@@ -56,7 +56,33 @@ extension CrontabImport {
         return out
     }
 
-    static func oneLine(_ s: String) -> String { String(s.map { $0 == "\n" || $0 == "\r" ? " " : $0 }) }
+    /// `s` made safe for a `#` comment: line breaks (YAML's, which include NEL, U+2028 and
+    /// U+2029) become spaces so that the rest of the line cannot escape the comment, and other
+    /// characters YAML forbids in a file (NUL, other controls) become U+FFFD, so the file loads.
+    static func oneLine(_ s: String) -> String {
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            if u == "\n" || u == "\r" || u == "\u{85}" || u == "\u{2028}" || u == "\u{2029}" {
+                out.append(" ")
+            } else if u != "\t" && needsEscape(u) {
+                out.append("\u{FFFD}")
+            } else {
+                out.append(u)
+            }
+        }
+        return String(out)
+    }
+
+    /// Characters that may not appear literally in a scalar Sundial writes: those outside YAML's
+    /// printable set (C0 and C1 controls, DEL, U+FFFE, U+FFFF), the byte-order mark (libyaml
+    /// refuses it mid-stream), and the line breaks YAML 1.1 adds (NEL, U+2028, U+2029), which
+    /// would fold into spaces. Written as escapes inside double quotes instead.
+    static func needsEscape(_ u: Unicode.Scalar) -> Bool {
+        switch u.value {
+        case 0..<0x20, 0x7F...0x9F, 0x2028, 0x2029, 0xFEFF, 0xFFFE, 0xFFFF: true
+        default: false
+        }
+    }
 
     /// Words YAML 1.1 or 1.2 would read as something other than a string.
     static let reserved: Set<String> = ["true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"]
@@ -65,7 +91,7 @@ extension CrontabImport {
     /// unambiguous, else single-quoted, else (control characters) double-quoted.
     static func scalar(_ s: String) -> String {
         if isPlainSafe(s) { return s }
-        if s.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) { return "'" + s.replacingAll("'", with: "''") + "'" }
+        if !s.unicodeScalars.contains(where: needsEscape) { return "'" + s.replacingAll("'", with: "''") + "'" }
         return doubleQuoted(s)
     }
 
@@ -74,7 +100,7 @@ extension CrontabImport {
         if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first == " " || last == " " || last == ":" { return false }
         if reserved.contains(s.lowercased()) { return false }
         if s.contains(": ") || s.contains(" #") || s.contains("\t") { return false }
-        if s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return false }
+        if s.unicodeScalars.contains(where: needsEscape) { return false }
         // Anything that starts like a number (1, 0x1F, 1e3, .5, 12:30) could be read as one.
         return !(first.isNumber || first == "." || first == "+")
     }
@@ -89,9 +115,9 @@ extension CrontabImport {
             case "\t": out += "\\t"
             case "\r": out += "\\r"
             default:
-                if u.value < 0x20 || u.value == 0x7F {
+                if needsEscape(u) {
                     let hex = String(u.value, radix: 16)
-                    out += "\\x" + (hex.count < 2 ? "0" : "") + hex
+                    out += u.value < 0x100 ? "\\x" + (hex.count < 2 ? "0" : "") + hex : "\\u" + hex
                 } else {
                     out.unicodeScalars.append(u)
                 }

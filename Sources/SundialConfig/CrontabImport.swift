@@ -105,9 +105,19 @@ public enum CrontabImport {
             if let (name, value) = parseEnvironmentLine(trimmed) {
                 pendingComments = []
                 switch name {
-                case "CRON_TZ": cronTZ = value.isEmpty ? nil : value
-                case "TZ": tz = value.isEmpty ? nil : value; env[name] = value
-                case "SHELL": shell = value; env[name] = value
+                case "CRON_TZ", "TZ":
+                    if name == "TZ" { env[name] = value }
+                    guard value.isEmpty || isZoneName(value) else {
+                        fail(n, "\(name) '\(value)' is not a time zone name such as Europe/Berlin; the jobs below keep the zone they had")
+                        continue
+                    }
+                    if name == "CRON_TZ" { cronTZ = value.isEmpty ? nil : value } else { tz = value.isEmpty ? nil : value }
+                case "SHELL":
+                    env[name] = value
+                    // An empty SHELL would become an empty argv[0], which the schema refuses
+                    // (and cron could not exec either).
+                    guard !value.isEmpty else { fail(n, "SHELL is empty; the jobs below run with /bin/sh"); shell = nil; continue }
+                    shell = value
                 case "RANDOM_DELAY":
                     guard let minutes = Int(value), minutes >= 0 else { fail(n, "RANDOM_DELAY must be a number of minutes, not '\(value)'"); continue }
                     randomDelay = minutes
@@ -186,6 +196,14 @@ public enum CrontabImport {
     static func isValidEnvName(_ s: String) -> Bool {
         guard let f = s.unicodeScalars.first, f == "_" || (f.isASCII && f.properties.isAlphabetic) else { return false }
         return s.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
+    }
+
+    /// The schema's `timezone` pattern, `^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`: a zone the
+    /// importer writes must pass it, or the whole file would fail to load.
+    static func isZoneName(_ s: String) -> Bool {
+        s.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { part in
+            !part.isEmpty && part.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_+-".unicodeScalars.contains($0)) }
+        }
     }
 
     struct Entry { var schedule: String; var user: String?; var command: Substring }
