@@ -20,6 +20,7 @@ struct DocCommandsTests {
         "--out": "packaging/build-deb.sh",
         "--quick": "bench/run",
         "--experimental-dump-help": "swift-argument-parser",
+        "--collector.textfile.directory": "node_exporter",
     ]
 
     /// Subcommand name → its long options (`--help` included), from the binary.
