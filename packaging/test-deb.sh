@@ -76,10 +76,35 @@ gzip -t /usr/share/man/man1/sundial.1.gz || fail "man page"
 for f in /usr/share/bash-completion/completions/sundial /usr/share/zsh/vendor-completions/_sundial \
          /usr/share/fish/vendor_completions.d/sundial.fish /usr/share/doc/sundial/copyright \
          /usr/share/doc/sundial/changelog.Debian.gz /usr/share/sundial/sundial-jobs.v1.schema.json \
-         /lib/systemd/system/sundial.service; do
+         /lib/systemd/system/sundial.service /etc/default/sundial; do
   [ -s "$f" ] || fail "$f is missing or empty"
 done
 grep -q 'import-crontab' /usr/share/bash-completion/completions/sundial || fail "bash completion lacks subcommands"
+sundial completions bash | grep -q 'import-crontab' || fail "sundial completions bash lacks subcommands"
+sundial completions fish >/dev/null || fail "sundial completions fish"
+if sundial completions tcsh >/dev/null 2>&1; then fail "sundial completions accepted an unknown shell"; fi
+dpkg-query -W -f='${Conffiles}\n' sundial | grep -q '/etc/default/sundial' || fail "/etc/default/sundial is not a conffile"
+grep -q '^SUNDIAL_OPTS=' /etc/default/sundial || fail "/etc/default/sundial does not set SUNDIAL_OPTS"
+grep -q '^EnvironmentFile=-/etc/default/sundial$' /lib/systemd/system/sundial.service || fail "the unit does not read /etc/default/sundial"
+grep -q '^ExecStart=.* \$SUNDIAL_OPTS$' /lib/systemd/system/sundial.service || fail "the unit does not append \$SUNDIAL_OPTS"
+
+# The man page lists every option of every command: the options are taken from each
+# command's --help (ArgumentParser's layout), the page is rendered by man(1) in ASCII.
+if command -v man >/dev/null; then
+  page=$(LC_ALL=C MANWIDTH=200 man -P cat sundial 2>/dev/null | sed 's/.\x08//g')
+  [ -n "$page" ] || fail "man sundial printed nothing"
+  commands=$(sundial --help | awk '/^SUBCOMMANDS:/ {on = 1; next} on && /^  [a-z]/ {print $1}')
+  [ -n "$commands" ] || fail "no commands found in sundial --help"
+  for cmd in $commands; do
+    echo "$page" | grep -q -- "sundial $cmd" || fail "man sundial lacks the command $cmd"
+    for opt in $(sundial "$cmd" --help | sed -n '/^OPTIONS:/,$p' | grep -o -- '--[a-z][a-z0-9-]*' | sort -u); do
+      echo "$page" | grep -q -- "$opt" || fail "man sundial lacks $opt of sundial $cmd"
+    done
+  done
+  step "man sundial lists every command and option"
+else
+  step "man not available: man page contents not checked (skipped)"
+fi
 if command -v systemd-analyze >/dev/null; then
   systemd-analyze verify --man=no /lib/systemd/system/sundial.service || fail "systemd-analyze verify"
   step "systemd-analyze verify: ok"

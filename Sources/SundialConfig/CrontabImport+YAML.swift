@@ -9,8 +9,12 @@ extension CrontabImport {
         out += "# Converted from \(oneLine(options.fileName)) by `sundial import-crontab`. Review before installing:\n"
         out += "# - Sundial skips a fire while the job's previous run is still active (concurrency: forbid);\n"
         out += "#   cron started overlapping runs. Add `concurrency: allow` to a job to keep cron's way.\n"
+        // Must match what the launcher does (docs/runtime.md, "What a job sees"): jobs never
+        // get the agent's environment, and the default workdir depends on `user:`.
         out += "# - cron ran commands in the user's home directory with PATH=/usr/bin:/bin; Sundial runs them\n"
-        out += "#   in the state directory with the agent's environment: set `workdir` or `env` if needed.\n"
+        out += "#   in the state directory (a job with `user:` in that user's home) with a minimal environment\n"
+        out += "#   of its own (PATH, HOME, USER, LOGNAME, SHELL, LANG), never the agent's: set `workdir` or\n"
+        out += "#   `env` if needed.\n"
         out += "# - Output goes to the event log (run.output events) instead of mail.\n"
         out += "version: 1\n"
 

@@ -167,7 +167,7 @@ extension JobSchema {
     "job.workdir": {
       "type": "string",
       "pattern": "^/",
-      "description": "Absolute working directory of the job. Default: the state directory."
+      "description": "Absolute working directory of the job. Default: the state directory; for a job with `user`, that user's home directory (or / when it has none), because the state directory is private to the agent."
     },
     "job.env": {
       "type": "object",

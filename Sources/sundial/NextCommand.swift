@@ -20,7 +20,7 @@ struct NextCommand: AsyncParsableCommand {
         discussion: """
             Each line is the next fire strictly after the previous one (the first strictly after \
             --after), as RFC 3339 with the zone's UTC offset. Daylight saving follows cronie \
-            (design §2); --dst-gap and --dst-overlap override it for fixed-time expressions.
+            (docs/time.md); --dst-gap and --dst-overlap override it for fixed-time expressions.
             """
     )
 

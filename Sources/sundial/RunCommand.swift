@@ -105,7 +105,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 }
 
-/// Design §6: where state lives unless told otherwise.
+/// Where state lives unless told otherwise (docs/reference.md, "Files and defaults").
 enum StateDefaults {
     static func directory(_ explicit: String?) -> String {
         if let explicit { return explicit }

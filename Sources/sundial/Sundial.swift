@@ -26,6 +26,8 @@ struct Sundial: AsyncParsableCommand {
             // Packaging, migration and docs (issue 8).
             ImportCrontabCommand.self,
             ConfigReferenceCommand.self,
+            CompletionsCommand.self,
+            ManCommand.self,
             // The agent's isolated configuration loader (hidden).
             InternalLoadCommand.self,
         ]
@@ -37,7 +39,7 @@ enum SundialVersion {
 }
 
 /// The entry point. It differs from ArgumentParser's default `main` in two ways:
-/// - a usage error exits with 2, as design §4 (and most Unix tools) say, not `EX_USAGE` (64);
+/// - a usage error exits with 2, as docs/reference.md promises (and most Unix tools do), not `EX_USAGE` (64);
 /// - it is synchronous until the command is known, so that `sundial run` can block the
 ///   signals it handles before any thread exists (a thread started earlier would keep them
 ///   unblocked, and the kernel could deliver SIGTERM there and kill the agent outright).

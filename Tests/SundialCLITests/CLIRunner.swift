@@ -31,11 +31,17 @@ enum CLI {
     /// in SundialRuntimeTests) is a child subreaper whose reaper collects every child's exit
     /// status. One component must own reaping (issue 4), so the CLI tests use it too.
     static func run(_ args: [String], cwd: URL? = nil, timeout: Double = 30, env: [String: String] = [:]) async throws -> Result {
+        try await runTool(binary.path, args, cwd: cwd, timeout: timeout, env: env)
+    }
+
+    /// Runs another program (`groff`, say) the same way, for checks of the binary's output.
+    static func runTool(_ executable: String, _ args: [String], cwd: URL? = nil, timeout: Double = 30,
+                        env: [String: String] = [:]) async throws -> Result {
         let runner = try ProcessRunner.shared()
         var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"]
         for (k, v) in env { environment[k] = v }
-        let spec = LaunchSpec(job: "cli-test", runID: RunID(rawValue: UUID().uuidString), executable: binary.path,
-                              arguments: [binary.path] + args, environment: environment, workdir: (cwd ?? packageRoot).path,
+        let spec = LaunchSpec(job: "cli-test", runID: RunID(rawValue: UUID().uuidString), executable: executable,
+                              arguments: [executable] + args, environment: environment, workdir: (cwd ?? packageRoot).path,
                               timeoutMs: Int64(timeout * 1000), killGraceMs: 1000,
                               output: OutputLimits(maxLineBytes: 4 << 20, maxBytes: 64 << 20))
         let lines = Mutex<(out: [String], err: [String])>(([], []))
@@ -43,7 +49,7 @@ enum CLI {
             lines.withLock { if line.stream == .stdout { $0.out.append(line.text) } else { $0.err.append(line.text) } }
         }
         let completion = await handle.completion()
-        if completion.outcome == .timeout { Issue.record("sundial \(args.joined(separator: " ")) did not finish within \(timeout) s") }
+        if completion.outcome == .timeout { Issue.record("\(executable) \(args.joined(separator: " ")) did not finish within \(timeout) s") }
         let (out, err) = lines.withLock { ($0.out, $0.err) }
         let status: Int32 = completion.exitCode ?? (completion.signal.map { 128 + $0 } ?? -1)
         return Result(status: status, stdout: out.map { $0 + "\n" }.joined(), stderr: err.map { $0 + "\n" }.joined())

@@ -43,6 +43,43 @@ struct QuickstartTests {
         #expect(await again.stop().exitCode == 0)
     }
 
+    /// The README's set-up command, exactly as written, keeps its state (and the quickstart's
+    /// files, which its jobs write in their working directory, the state directory) in a local
+    /// directory whoever runs it: run as root without `--state`, it used /var/lib/sundial.
+    @Test func readmeQuickstartCommandKeepsStateLocal() async throws {
+        let readme = try String(contentsOf: CLI.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let line = try #require(readme.split(separator: "\n").first { $0.hasPrefix("swift run sundial run ") },
+                                "README has no `swift run sundial run` line")
+        let words = line.split(separator: "#")[0].split(separator: " ").map(String.init)
+        let args = Array(words.dropFirst(3))  // after `swift run sundial`
+        let stateIndex = try #require(args.firstIndex(of: "--state"), "the README's command must pass --state: \(line)")
+        let state = try #require(args.dropFirst(stateIndex + 1).first)
+        #expect(!state.hasPrefix("/"), "the quickstart's state must be local: \(state)")
+        let cwd = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: cwd) }
+        try FileManager.default.createSymbolicLink(at: cwd.appendingPathComponent("examples"),
+                                                   withDestinationURL: CLI.packageRoot.appendingPathComponent("examples"))
+        let runner = try ProcessRunner.shared()
+        let spec = LaunchSpec(job: "readme-quickstart", runID: RunID(rawValue: UUID().uuidString), executable: CLI.binary.path,
+                              arguments: [CLI.binary.path] + args,
+                              environment: ["PATH": "/usr/bin:/bin", "HOME": cwd.path, "LANG": "C.UTF-8"],
+                              workdir: cwd.path, timeoutMs: 30_000, killGraceMs: 2000)
+        let lines = Lines()
+        let handle = await runner.start(spec) { line in lines.lines.withLock { $0.append(line.text) } }
+        defer { if handle.completionIfFinished == nil, let pid = handle.pid { _ = Glibc.kill(pid, SIGKILL) } }
+        let deadline = ContinuousClock.now + .seconds(15)
+        var started: JSONValue?
+        while started == nil, ContinuousClock.now < deadline, handle.completionIfFinished == nil {
+            started = lines.lines.withLock { $0 }.lazy.compactMap { try? JSONParser.parse($0) }.first { $0.name == "agent.started" }
+            if started == nil { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        let event = try #require(started, "no agent.started: \(lines.lines.withLock { $0 })")
+        #expect(event["state"]?.stringValue == state)
+        #expect(FileManager.default.fileExists(atPath: cwd.appendingPathComponent(state).appendingPathComponent("state.db").path))
+        if let pid = handle.pid { _ = Glibc.kill(pid, SIGTERM) }
+        #expect(await handle.completion().exitCode == 0)
+    }
+
     @Test func secondAgentOnTheSameStateIsRefused() async throws {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }

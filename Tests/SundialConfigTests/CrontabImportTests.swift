@@ -54,6 +54,16 @@ import Testing
         #expect(result.yaml.contains("defaults:\n  env:\n    SHELL: /bin/sh\n"))
     }
 
+    /// The review header must describe what the launcher really does: jobs never inherit the
+    /// agent's environment (docs/runtime.md), and a `user:` job starts in that user's home.
+    @Test func headerDescribesTheJobEnvironmentTruthfully() {
+        let yaml = CrontabImport.convert("0 * * * * true\n", options: .init()).yaml
+        let header = yaml.split(separator: "\n").prefix { $0.hasPrefix("#") }.joined(separator: " ")
+        #expect(!header.contains("with the agent's environment"), "\(header)")
+        #expect(header.contains("never the agent's"), "\(header)")
+        #expect(header.contains("user's home"), "\(header)")
+    }
+
     @Test func environmentAppliesOnlyToLaterJobsAndTimezones() throws {
         let text = """
             MAILTO=ops@example.com
