@@ -11,12 +11,13 @@ import PackageDescription
 /// `<module>_main` and links with `--defsym main=<module>_main`, which fails here because the
 /// fuzz targets have no entry point of their own (libFuzzer's `main` is the one).
 
-let targetNames = ["loader", "cron", "duration", "envfile", "control", "metrics-http", "crontab", "tzif", "json"]
+let targetNames = ["loader", "loaderwire", "cron", "duration", "envfile", "control", "metrics-http", "crontab", "tzif", "json"]
 
 /// The libraries each target links (SundialCore when not listed); only the targets that need
 /// SundialRuntime pay for building it and GRDB.
 let libraries: [String: [String]] = [
     "loader": ["SundialConfig", "SundialCore"],
+    "loaderwire": ["SundialConfig", "SundialCore"],
     "crontab": ["SundialConfig", "SundialCore"],
     "envfile": ["SundialRuntime"],
     "control": ["SundialRuntime", "SundialCore"],
