@@ -58,7 +58,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         #expect(ok.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"))
         #expect(ok.contains("Connection: close\r\n"))
         #expect(ok.contains("sundial_build_info{version=\"9.9.9\"} 1\n"))
-        #expect(ok.contains("sundial_runs_finished_total{job=\"backup\",outcome=\"success\"} 1\n"))
+        #expect(ok.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"success\"} 1\n"))
         let body = ok.components(separatedBy: "\r\n\r\n")[1]
         let length = ok.components(separatedBy: "Content-Length: ")[1].prefix { $0.isNumber }
         #expect(Int(length) == body.utf8.count)
@@ -128,7 +128,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         exporter.observe(sampleFinished)
         try exporter.writeFileNow()
         text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text.contains("sundial_runs_finished_total{job=\"backup\",outcome=\"success\"} 1\n"))
+        #expect(text.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"success\"} 1\n"))
         // A new inode: replaced by rename, never rewritten in place.
         let after = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int
         #expect(before != after)
@@ -152,7 +152,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         let deadline = ContinuousClock.now + .seconds(10)
         var seen = false
         while ContinuousClock.now < deadline {
-            if let t = try? String(contentsOfFile: path, encoding: .utf8), t.contains("job=\"backup\"") { seen = true; break }
+            if let t = try? String(contentsOfFile: path, encoding: .utf8), t.contains("job_name=\"backup\"") { seen = true; break }
             usleep(10_000)
         }
         #expect(seen)
