@@ -7,13 +7,13 @@ import Testing
     func registry(maxJobs: Int = 1000) -> MetricsRegistry { MetricsRegistry(options: .init(version: "1.2.3", maxJobs: maxJobs)) }
 
     func started(_ job: String, run: String, attempt: Int64 = 1, trigger: String = "schedule", lateMs: Int64 = 0, at: Instant) -> Event {
-        Event("run.started", at: at, ["job_name": .string(job), "run_id": .string(run), "attempt": .int(attempt),
+        Event("run.started", at: at, ["job": .string(job), "run_id": .string(run), "attempt": .int(attempt),
                                       "scheduled_for": .string(RFC3339.format(at - .milliseconds(lateMs), utcOffsetSeconds: 0, fractionDigits: 3)),
                                       "trigger": .string(trigger), "pid": 42])
     }
 
     func finished(_ job: String, run: String, attempt: Int64 = 1, outcome: String, ms: Int64, at: Instant) -> Event {
-        Event("run.finished", at: at, ["job_name": .string(job), "run_id": .string(run), "attempt": .int(attempt),
+        Event("run.finished", at: at, ["job": .string(job), "run_id": .string(run), "attempt": .int(attempt),
                                        "outcome": .string(outcome), "exit_code": outcome == "success" ? 0 : 1, "signal": nil, "duration_ms": .int(ms)])
     }
 
@@ -173,6 +173,9 @@ import Testing
         for j in ["mid", "zeta", "alpha"] {
             b.observe(finished(j, run: j, outcome: "timeout", ms: 10, at: t0))
         }
+        // The last failure of each waits for a possible retry line: end the step first.
+        a.settle()
+        b.settle()
         #expect(a.render() == b.render())
     }
 
