@@ -32,35 +32,39 @@ import Testing
         r.observe(Event("config.loaded", at: t0, ["revision": "abc123", "files": 1, "jobs": 2, "added": ["backup", "heartbeat"], "removed": [], "changed": []]))
         r.observe(started("backup", run: "R1", lateMs: 7, at: t0 + .seconds(60)))
         var e = try Exposition(r.render())
-        #expect(e.value("sundial_runs_active", ["job": "backup"]) == 1)
-        #expect(e.value("sundial_runs_active", ["job": "heartbeat"]) == 0)
+        #expect(e.value("sundial_runs_active", ["job_name": "backup"]) == 1)
+        #expect(e.value("sundial_runs_active", ["job_name": "heartbeat"]) == 0)
         r.observe(finished("backup", run: "R1", outcome: "failure", ms: 1500, at: t0 + .seconds(62)))
         r.observe(Event("run.retry_scheduled", at: t0 + .seconds(62), ["job": "backup", "run_id": "R1", "attempt": 2, "delay_ms": 10000]))
         r.observe(started("backup", run: "R1", attempt: 2, trigger: "retry", lateMs: 30_000, at: t0 + .seconds(72)))
         r.observe(finished("backup", run: "R1", attempt: 2, outcome: "success", ms: 400, at: t0 + .milliseconds(72_400)))
         e = try Exposition(r.render())
-        #expect(e.value("sundial_runs_finished_total", ["job": "backup", "outcome": "failure"]) == 1)
-        #expect(e.value("sundial_runs_finished_total", ["job": "backup", "outcome": "success"]) == 1)
-        #expect(e.value("sundial_runs_finished_total", ["job": "heartbeat", "outcome": "success"]) == 0)
-        #expect(e.value("sundial_runs_started_total", ["job": "backup", "trigger": "schedule"]) == 1)
-        #expect(e.value("sundial_runs_started_total", ["job": "backup", "trigger": "retry"]) == 1)
-        #expect(e.value("sundial_run_retries_total", ["job": "backup"]) == 1)
-        #expect(e.value("sundial_runs_active", ["job": "backup"]) == 0)
-        #expect(e.value("sundial_job_last_success_timestamp_seconds", ["job": "backup"]) == 1_767_225_672.4)
-        #expect(e.value("sundial_job_last_success_timestamp_seconds", ["job": "heartbeat"]) == nil)
+        #expect(e.value("sundial_run_attempts_finished_total", ["job_name": "backup", "outcome": "failure"]) == 1)
+        #expect(e.value("sundial_run_attempts_finished_total", ["job_name": "backup", "outcome": "success"]) == 1)
+        // The run failed once, was retried and succeeded: one run, a success.
+        #expect(e.value("sundial_runs_finished_total", ["job_name": "backup", "outcome": "failure"]) == 0)
+        #expect(e.value("sundial_runs_finished_total", ["job_name": "backup", "outcome": "success"]) == 1)
+        #expect(e.value("sundial_job_last_failure_timestamp_seconds", ["job_name": "backup"]) == nil)
+        #expect(e.value("sundial_runs_finished_total", ["job_name": "heartbeat", "outcome": "success"]) == 0)
+        #expect(e.value("sundial_run_attempts_started_total", ["job_name": "backup", "trigger": "schedule"]) == 1)
+        #expect(e.value("sundial_run_attempts_started_total", ["job_name": "backup", "trigger": "retry"]) == 1)
+        #expect(e.value("sundial_run_retries_total", ["job_name": "backup"]) == 1)
+        #expect(e.value("sundial_runs_active", ["job_name": "backup"]) == 0)
+        #expect(e.value("sundial_job_last_success_timestamp_seconds", ["job_name": "backup"]) == 1_767_225_672.4)
+        #expect(e.value("sundial_job_last_success_timestamp_seconds", ["job_name": "heartbeat"]) == nil)
         // Duration: 1.5 s and 0.4 s → buckets le=0.5 has 1, le=5 has 2 (cumulative).
-        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "0.1"]) == 0)
-        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "0.5"]) == 1)
-        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "1"]) == 1)
-        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "5"]) == 2)
-        #expect(e.value("sundial_run_duration_seconds_bucket", ["job": "backup", "le": "+Inf"]) == 2)
-        #expect(e.value("sundial_run_duration_seconds_sum", ["job": "backup"]) == 1.9)
-        #expect(e.value("sundial_run_duration_seconds_count", ["job": "backup"]) == 2)
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job_name": "backup", "le": "0.1"]) == 0)
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job_name": "backup", "le": "0.5"]) == 1)
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job_name": "backup", "le": "1"]) == 1)
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job_name": "backup", "le": "5"]) == 2)
+        #expect(e.value("sundial_run_duration_seconds_bucket", ["job_name": "backup", "le": "+Inf"]) == 2)
+        #expect(e.value("sundial_run_duration_seconds_sum", ["job_name": "backup"]) == 1.9)
+        #expect(e.value("sundial_run_duration_seconds_count", ["job_name": "backup"]) == 2)
         // Lateness: only the first attempt (7 ms), not the retry's 30 s.
-        #expect(e.value("sundial_run_lateness_seconds_count", ["job": "backup"]) == 1)
-        #expect(e.value("sundial_run_lateness_seconds_sum", ["job": "backup"]) == 0.007)
-        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job": "backup", "le": "0.005"]) == 0)
-        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job": "backup", "le": "0.01"]) == 1)
+        #expect(e.value("sundial_run_lateness_seconds_count", ["job_name": "backup"]) == 1)
+        #expect(e.value("sundial_run_lateness_seconds_sum", ["job_name": "backup"]) == 0.007)
+        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job_name": "backup", "le": "0.005"]) == 0)
+        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job_name": "backup", "le": "0.01"]) == 1)
         #expect(e.value("sundial_config_info", ["revision": "abc123"]) == 1)
         #expect(e.value("sundial_config_jobs") == 2)
     }
@@ -71,10 +75,10 @@ import Testing
         r.observe(started("a", run: "R2", trigger: "manual", lateMs: 0, at: t0))
         r.observe(started("a", run: "R3", trigger: "schedule", lateMs: 120_000, at: t0))
         let e = try Exposition(r.render())
-        #expect(e.value("sundial_run_lateness_seconds_count", ["job": "a"]) == 1)
-        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job": "a", "le": "60"]) == 0)
-        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job": "a", "le": "300"]) == 1)
-        #expect(e.value("sundial_runs_active", ["job": "a"]) == 3)
+        #expect(e.value("sundial_run_lateness_seconds_count", ["job_name": "a"]) == 1)
+        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job_name": "a", "le": "60"]) == 0)
+        #expect(e.value("sundial_run_lateness_seconds_bucket", ["job_name": "a", "le": "300"]) == 1)
+        #expect(e.value("sundial_runs_active", ["job_name": "a"]) == 3)
     }
 
     @Test func skippedByReasonAddsMissedCount() throws {
@@ -84,9 +88,9 @@ import Testing
         r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "missed", "count": 5]))
         r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "made-up"]))
         let e = try Exposition(r.render())
-        #expect(e.value("sundial_runs_skipped_total", ["job": "a", "reason": "overlap"]) == 2)
-        #expect(e.value("sundial_runs_skipped_total", ["job": "a", "reason": "missed"]) == 5)
-        #expect(e.value("sundial_runs_skipped_total", ["job": "a", "reason": "other"]) == 1)
+        #expect(e.value("sundial_runs_skipped_total", ["job_name": "a", "reason": "overlap"]) == 2)
+        #expect(e.value("sundial_runs_skipped_total", ["job_name": "a", "reason": "missed"]) == 5)
+        #expect(e.value("sundial_runs_skipped_total", ["job_name": "a", "reason": "other"]) == 1)
     }
 
     @Test func configReloadsRejectionsAndRevision() throws {
@@ -114,21 +118,22 @@ import Testing
         r.observe(started("b", run: "R1", at: t0))
         r.observe(Event("config.loaded", at: t0 + .seconds(1), ["revision": "r2", "jobs": 0, "added": [], "removed": ["a", "b"], "changed": []]))
         var e = try Exposition(r.render())
-        #expect(!e.samples.contains { $0.labels["job"] == "a" })
-        #expect(e.value("sundial_runs_active", ["job": "b"]) == 1)
-        #expect(e.value("sundial_runs_finished_total", ["job": "b", "outcome": "success"]) == nil)
+        #expect(!e.samples.contains { $0.labels["job_name"] == "a" })
+        #expect(e.value("sundial_runs_active", ["job_name": "b"]) == 1)
+        #expect(e.value("sundial_runs_finished_total", ["job_name": "b", "outcome": "success"]) == nil)
         r.observe(finished("b", run: "R1", outcome: "success", ms: 5, at: t0 + .seconds(2)))
         e = try Exposition(r.render())
-        #expect(!e.samples.contains { $0.labels["job"] != nil })
+        #expect(!e.samples.contains { $0.labels["job_name"] != nil })
     }
 
     @Test func jobLabelsAreCapped() throws {
         var r = registry(maxJobs: 3)
         for i in 0..<10 { r.observe(finished("job\(i)", run: "R\(i)", outcome: "success", ms: 1, at: t0)) }
         let e = try Exposition(r.render())
-        let jobs = Set(e.samples.compactMap { $0.labels["job"] })
+        let jobs = Set(e.samples.compactMap { $0.labels["job_name"] })
         #expect(jobs == ["job0", "job1", "job2", MetricsRegistry.overflowJob])
-        #expect(e.value("sundial_runs_finished_total", ["job": "_other", "outcome": "success"]) == 7)
+        #expect(e.value("sundial_runs_finished_total", ["job_name": "_other", "outcome": "success"]) == 7)
+        #expect(e.value("sundial_run_attempts_finished_total", ["job_name": "_other", "outcome": "success"]) == 7)
     }
 
     @Test func labelValuesAndHelpAreEscaped() throws {
@@ -168,6 +173,95 @@ import Testing
         for j in ["mid", "zeta", "alpha"] {
             b.observe(finished(j, run: j, outcome: "timeout", ms: 10, at: t0))
         }
+        // The last failure of each waits for a possible retry line: end the step first.
+        a.settle()
+        b.settle()
         #expect(a.render() == b.render())
+    }
+
+    func retry(_ job: String, run: String, attempt: Int64, at: Instant) -> Event {
+        Event("run.retry_scheduled", at: at, ["job": .string(job), "run_id": .string(run), "attempt": .int(attempt), "delay_ms": 1000])
+    }
+
+    @Test func failedRunCountsOnceAfterItsRetriesAndNeverGoesBack() throws {
+        var r = registry()
+        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "jobs": 1, "added": ["dump-db"], "removed": [], "changed": []]))
+        var seen: [Double] = []
+        func finalFailures() throws -> Double {
+            let v = try Exposition(r.render()).value("sundial_runs_finished_total", ["job_name": "dump-db", "outcome": "failure"]) ?? -1
+            seen.append(v)
+            return v
+        }
+        r.observe(started("dump-db", run: "R1", at: t0))
+        r.observe(finished("dump-db", run: "R1", attempt: 1, outcome: "failure", ms: 10, at: t0 + .seconds(1)))
+        // A scrape between the attempt and its retry line must not count the run yet.
+        #expect(try finalFailures() == 0)
+        r.observe(retry("dump-db", run: "R1", attempt: 2, at: t0 + .seconds(1)))
+        #expect(try finalFailures() == 0)
+        r.observe(started("dump-db", run: "R1", attempt: 2, trigger: "retry", at: t0 + .seconds(2)))
+        r.observe(finished("dump-db", run: "R1", attempt: 2, outcome: "timeout", ms: 10, at: t0 + .seconds(3)))
+        #expect(try finalFailures() == 0)
+        // The step ends with no retry: the run failed for good.
+        r.settle()
+        let e = try Exposition(r.render())
+        #expect(e.value("sundial_runs_finished_total", ["job_name": "dump-db", "outcome": "timeout"]) == 1)
+        #expect(e.value("sundial_runs_finished_total", ["job_name": "dump-db", "outcome": "failure"]) == 0)
+        #expect(e.value("sundial_run_attempts_finished_total", ["job_name": "dump-db", "outcome": "failure"]) == 1)
+        #expect(e.value("sundial_run_attempts_finished_total", ["job_name": "dump-db", "outcome": "timeout"]) == 1)
+        #expect(e.value("sundial_job_last_failure_timestamp_seconds", ["job_name": "dump-db"]) == 1_767_225_603)
+        #expect(seen.allSatisfy { $0 == 0 })
+    }
+
+    @Test func theNextSchedulerLineSettlesAFailureButOutputLinesDoNot() throws {
+        var r = registry()
+        r.observe(finished("a", run: "R1", outcome: "failure", ms: 10, at: t0))
+        r.observe(Event("run.output", at: t0, ["job": "b", "line": "x"]))
+        #expect(try Exposition(r.render()).value("sundial_runs_finished_total", ["job_name": "a", "outcome": "failure"]) == 0)
+        r.observe(started("b", run: "R2", at: t0 + .seconds(1)))
+        #expect(try Exposition(r.render()).value("sundial_runs_finished_total", ["job_name": "a", "outcome": "failure"]) == 1)
+        // A retry line of another run does not save this one.
+        r.observe(finished("a", run: "R3", outcome: "failure", ms: 10, at: t0 + .seconds(2)))
+        r.observe(retry("b", run: "R2", attempt: 2, at: t0 + .seconds(2)))
+        #expect(try Exposition(r.render()).value("sundial_runs_finished_total", ["job_name": "a", "outcome": "failure"]) == 2)
+    }
+
+    @Test func everySeriesIsLabelledJobNameNeverJob() throws {
+        var r = registry()
+        r.observe(Event("agent.started", at: t0, ["version": "1.2.3"]))
+        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "jobs": 1, "added": ["a"], "removed": [], "changed": []]))
+        r.observe(started("a", run: "R1", lateMs: 5, at: t0))
+        r.observe(finished("a", run: "R1", outcome: "failure", ms: 10, at: t0))
+        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "overlap"]))
+        r.setNextFires(["a": t0 + .seconds(60)])
+        let e = try Exposition(r.render())
+        #expect(!e.samples.isEmpty)
+        #expect(!e.samples.contains { $0.labels["job"] != nil })
+        let perJob = Set(e.samples.filter { $0.labels["job_name"] != nil }.map(\.name))
+        for name in ["sundial_runs_finished_total", "sundial_run_attempts_finished_total", "sundial_run_attempts_started_total",
+                     "sundial_run_retries_total", "sundial_runs_skipped_total", "sundial_runs_active",
+                     "sundial_job_next_fire_timestamp_seconds", "sundial_job_last_failure_timestamp_seconds",
+                     "sundial_run_duration_seconds_bucket", "sundial_run_lateness_seconds_bucket"] {
+            #expect(perJob.contains(name), "\(name) has no job_name series")
+        }
+    }
+
+    @Test func nextFiresAreGaugesThatChangeTheGenerationOnlyWhenTheyMove() throws {
+        var r = registry(maxJobs: 2)
+        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "jobs": 3, "added": ["a", "b"], "removed": [], "changed": []]))
+        r.setNextFires(["a": t0 + .seconds(60), "c": t0 + .seconds(5)])
+        var e = try Exposition(r.render())
+        #expect(e.value("sundial_job_next_fire_timestamp_seconds", ["job_name": "a"]) == 1_767_225_660)
+        #expect(e.value("sundial_job_next_fire_timestamp_seconds", ["job_name": "b"]) == nil)
+        // Past the cap a timestamp is not folded into _other: a sum of instants means nothing.
+        #expect(e.series("sundial_job_next_fire_timestamp_seconds").count == 1)
+        #expect(r.earliestNextFireMillis == (t0 + .seconds(60)).unixMillis)
+        let g = r.generation
+        r.setNextFires(["a": t0 + .seconds(60)])
+        #expect(r.generation == g)
+        r.setNextFires([:])
+        #expect(r.generation == g + 1)
+        e = try Exposition(r.render())
+        #expect(e.series("sundial_job_next_fire_timestamp_seconds").isEmpty)
+        #expect(r.earliestNextFireMillis == nil)
     }
 }

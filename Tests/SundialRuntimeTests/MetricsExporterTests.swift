@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import SundialCore
+import Synchronization
 import Testing
 @testable import SundialRuntime
 
@@ -58,7 +59,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         #expect(ok.contains("Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"))
         #expect(ok.contains("Connection: close\r\n"))
         #expect(ok.contains("sundial_build_info{version=\"9.9.9\"} 1\n"))
-        #expect(ok.contains("sundial_runs_finished_total{job=\"backup\",outcome=\"success\"} 1\n"))
+        #expect(ok.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"success\"} 1\n"))
         let body = ok.components(separatedBy: "\r\n\r\n")[1]
         let length = ok.components(separatedBy: "Content-Length: ")[1].prefix { $0.isNumber }
         #expect(Int(length) == body.utf8.count)
@@ -128,7 +129,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         exporter.observe(sampleFinished)
         try exporter.writeFileNow()
         text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text.contains("sundial_runs_finished_total{job=\"backup\",outcome=\"success\"} 1\n"))
+        #expect(text.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"success\"} 1\n"))
         // A new inode: replaced by rename, never rewritten in place.
         let after = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int
         #expect(before != after)
@@ -152,7 +153,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         let deadline = ContinuousClock.now + .seconds(10)
         var seen = false
         while ContinuousClock.now < deadline {
-            if let t = try? String(contentsOfFile: path, encoding: .utf8), t.contains("job=\"backup\"") { seen = true; break }
+            if let t = try? String(contentsOfFile: path, encoding: .utf8), t.contains("job_name=\"backup\"") { seen = true; break }
             usleep(10_000)
         }
         #expect(seen)
@@ -168,6 +169,52 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         exporter.stop()
         #expect(errors.messages.count == 1)
         #expect(errors.messages.first?.contains("/nonexistent-dir/sundial.prom") == true)
+    }
+
+    @Test func stepEndRequestsAreCoalescedAndEndStepSettlesAndSetsNextFires() throws {
+        let exporter = try MetricsExporter(filePath: nil, listen: nil, version: "1")
+        let requests = Mutex(0)
+        exporter.onStepEndRequest { requests.withLock { $0 += 1 } }
+        let t0 = Instant(unixSeconds: 1_767_225_600)
+        exporter.observe(Event("run.finished", at: t0, ["job": "backup", "run_id": "R1", "attempt": 1, "outcome": "failure", "duration_ms": 5]))
+        exporter.observe(Event("log.dropped", at: t0, ["lines": 1]))
+        // One request in flight covers every line until the agent answers it.
+        #expect(requests.withLock { $0 } == 1)
+        var text = exporter.render()
+        #expect(text.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"failure\"} 0\n"))
+        exporter.endStep(nextFires: ["backup": t0 + .seconds(3600)])
+        text = exporter.render()
+        #expect(text.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"failure\"} 1\n"))
+        #expect(text.contains("sundial_job_last_failure_timestamp_seconds{job_name=\"backup\"} 1767225600\n"))
+        #expect(text.contains("sundial_job_next_fire_timestamp_seconds{job_name=\"backup\"} 1767229200\n"))
+        exporter.observe(Event("log.dropped", at: t0, ["lines": 1]))
+        #expect(requests.withLock { $0 } == 2)
+    }
+
+    @Test func aPassedPlannedFireAsksForFreshPlans() throws {
+        let exporter = try MetricsExporter(filePath: nil, listen: nil, version: "1")
+        let requests = Mutex(0)
+        exporter.onStepEndRequest { requests.withLock { $0 += 1 } }
+        let now = Instant(unixMillis: Int64(Date().timeIntervalSince1970 * 1000))
+        exporter.endStep(nextFires: ["a": now + .seconds(3600)])
+        _ = exporter.render()
+        #expect(requests.withLock { $0 } == 0)
+        // A fire that logged nothing (queued behind a run): the plan shown has passed.
+        exporter.endStep(nextFires: ["a": now - .seconds(60)])
+        _ = exporter.render()
+        #expect(requests.withLock { $0 } == 1)
+    }
+
+    @Test func stopCountsAFailureNoRetryFollowed() throws {
+        let dir = metricsTempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/sundial.prom"
+        let exporter = try MetricsExporter(filePath: path, listen: nil, version: "1", writeInterval: .seconds(3600))
+        try exporter.start()
+        exporter.observe(Event("run.finished", at: Instant(unixSeconds: 10), ["job": "backup", "run_id": "R1", "attempt": 1, "outcome": "failure", "duration_ms": 5]))
+        exporter.stop()
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"failure\"} 1\n"))
     }
 
     @Test func requestHeadParsing() {

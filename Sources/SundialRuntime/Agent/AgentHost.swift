@@ -77,9 +77,11 @@ public enum AgentHost {
         // The event log.
         let masker = SecretMasker()
         let sink: any EventSink
+        var fileSink: FileEventSink?
         if let path = options.logPath, path != "-" {
             do throws(SinkError) {
-                sink = try FileEventSink(path: path, maxBytes: options.logMaxBytes, keep: options.logKeep)
+                fileSink = try FileEventSink(path: path, maxBytes: options.logMaxBytes, keep: options.logKeep)
+                sink = fileSink!
             } catch {
                 stderr("sundial: cannot open the log \(path): \(error)\n")
                 return 1
@@ -205,13 +207,19 @@ public enum AgentHost {
         // Signals → inputs (blocked in every thread by `AgentSignals.prepareProcess()` in main,
         // read here from a signalfd).
         do throws(RunnerError) {
-            let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP])
+            let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+            let reopenable = fileSink
             Task {
                 for await signal in listener.signals {
                     switch signal {
                     case SIGHUP: ref.deliver(.reload(reason: "SIGHUP"))
                     case SIGTERM: ref.deliver(.shutdown(signal: "SIGTERM"))
                     case SIGINT: ref.deliver(.shutdown(signal: "SIGINT"))
+                    // After an external logrotate moved the file: write to a new one at the path.
+                    case SIGUSR1:
+                        do throws(SinkError) { try reopenable?.reopen() } catch {
+                            log.log(Event("log.reopen_failed", at: clock.wallNow(), level: .error, ["message": .string("\(error)")]))
+                        }
                     default: break
                     }
                 }
@@ -250,6 +258,8 @@ public enum AgentHost {
                 stderr("sundial: cannot start metrics: \(error)\n")
                 return 1
             }
+            // Next fires and final outcomes come at the end of the agent's step (no extra wake-up).
+            m.onStepEndRequest { Task { await endMetricsStep(m, on: agent) } }
             await agent.addObserver { m.observe($0) }
             metrics = m
         }
@@ -289,6 +299,11 @@ public enum AgentHost {
         defer { guardWatch?.stop() }
         releaseIfSleeping()
         return await agent.waitUntilStopped()
+    }
+
+    /// Runs on the agent's actor, after the step whose lines asked for it.
+    static func endMetricsStep(_ metrics: MetricsExporter, on agent: isolated Agent) {
+        metrics.endStep(nextFires: agent.nextFires())
     }
 
     static func absolutePath(_ path: String) -> String {

@@ -67,7 +67,8 @@ public final class FileEventSink: EventSink {
         }
     }
 
-    /// Closes and reopens the file (after an external `logrotate`, on SIGHUP).
+    /// Closes and reopens the file (after an external `logrotate`; the agent calls it on SIGUSR1,
+    /// SIGHUP being the reload).
     public func reopen() throws(SinkError) {
         let file = try openFile(truncate: false)
         current.write { $0 = file }

@@ -12,6 +12,13 @@ import Synchronization
 /// writes the final values. File and HTTP trouble never reaches the agent's scheduling: it is
 /// reported once through `onError` and retried on the next interval.
 ///
+/// Two things no single event tells: whether a failed attempt was its run's last (the retry,
+/// if any, is the next line), and each job's next planned fire. The agent hands both over at
+/// the end of a step with ``endStep(nextFires:)``, which the exporter asks for through the
+/// `requestStepEnd` hook after each event it observes (coalesced: one request in flight), and
+/// when a planned fire it shows has passed (a fire that logged nothing, e.g. one queued behind
+/// a running run) on its write interval or a scrape. So an idle agent is never woken for it.
+///
 /// ```swift
 /// let metrics = try MetricsExporter(filePath: "/var/lib/node_exporter/textfile/sundial.prom",
 ///                                   listen: "127.0.0.1:9464", version: SundialVersion.current)
@@ -73,8 +80,20 @@ public final class MetricsExporter: Sendable {
 
     deinit { stop() }
 
-    /// Feeds one event-log line to the metrics.
-    public func observe(_ event: Event) { cell.registry.withLock { $0.observe(event) } }
+    /// Feeds one event-log line to the metrics, and asks for the end of the agent's step.
+    public func observe(_ event: Event) {
+        cell.registry.withLock { $0.observe(event) }
+        cell.requestStepEnd()
+    }
+
+    /// Sets the hook that asks the agent for ``endStep(nextFires:)`` once its current step is
+    /// over (e.g. a task that hops onto the agent's actor). Set it before the first event.
+    public func onStepEndRequest(_ request: @escaping @Sendable () -> Void) { cell.setStepEndRequest(request) }
+
+    /// The agent's step is over: every line it logged has been observed. Counts the failed
+    /// attempts no retry followed as final, and takes the scheduler's planned fires (by job).
+    /// Call it where no later step's event can interleave (on the agent's actor).
+    public func endStep(nextFires: [String: Instant]) { cell.endStep(nextFires: nextFires) }
 
     /// The current exposition text.
     public func render() -> String { cell.render() }
@@ -134,6 +153,8 @@ public final class MetricsExporter: Sendable {
         sundial_eventfd_signal(wake)
         pthread_join(thread, nil)
         close(wake)
+        // Stopping ends every step: a failed attempt not retried by now is final.
+        cell.registry.withLock { $0.settle() }
         try? cell.writeIfChanged()
     }
 }
@@ -147,6 +168,8 @@ final class RegistryCell: Sendable {
     /// Generation last written, and whether the last write failed; guards file writes too, so
     /// `stop()` and the thread never write at once.
     private let fileState = Mutex<(written: UInt64?, failing: Bool)>((nil, false))
+    /// The hook asking the agent for a step end, and whether a request is in flight.
+    private let stepEnd = Mutex<(request: (@Sendable () -> Void)?, queued: Bool)>((nil, false))
 
     init(_ registry: MetricsRegistry, filePath: String?, onError: @escaping @Sendable (String) -> Void) {
         self.registry = Mutex(registry)
@@ -155,7 +178,42 @@ final class RegistryCell: Sendable {
     }
 
     /// Renders outside the lock: the registry is a value, so the copy is cheap (copy-on-write).
-    func render() -> String { registry.withLock { $0 }.render() }
+    /// A scrape that shows a planned fire already passed asks for fresh plans (for the next one).
+    func render() -> String {
+        let snapshot = registry.withLock { $0 }
+        requestStepEndIfStale(snapshot)
+        return snapshot.render()
+    }
+
+    func setStepEndRequest(_ request: @escaping @Sendable () -> Void) { stepEnd.withLock { $0.request = request } }
+
+    /// Calls the hook unless a request is already in flight (its step end covers this one too:
+    /// it runs on the agent after every line logged so far).
+    func requestStepEnd() {
+        let request: (@Sendable () -> Void)? = stepEnd.withLock { s in
+            guard !s.queued, let r = s.request else { return nil }
+            s.queued = true
+            return r
+        }
+        request?()
+    }
+
+    func endStep(nextFires: [String: Instant]) {
+        stepEnd.withLock { $0.queued = false }
+        registry.withLock { r in
+            r.settle()
+            r.setNextFires(nextFires)
+        }
+    }
+
+    /// A planned fire more than a second past means the plans shown are old (jitter aside):
+    /// the fire happened and logged nothing yet, or the agent is stuck, which the fresh answer
+    /// (or its absence) shows.
+    func requestStepEndIfStale(_ snapshot: MetricsRegistry) {
+        guard let earliest = snapshot.earliestNextFireMillis,
+              earliest < SystemClock().wallNow().unixMillis - 1000 else { return }
+        requestStepEnd()
+    }
 
     func writeIfChanged() throws(AtomicFileWriter.WriteError) {
         guard let filePath else { return }
@@ -206,6 +264,7 @@ final class ExporterLoop {
             if fds[0].revents != 0 { return }
             server?.handleEvents(fds[1...], now: monotonicMillis(), render: cell.render)
             if let interval = intervalMillis, let due = nextWrite, monotonicMillis() >= due {
+                cell.requestStepEndIfStale(cell.registry.withLock { $0 })
                 try? cell.writeIfChanged()
                 nextWrite = monotonicMillis() + interval
             }

@@ -12,8 +12,10 @@ import CSundialShim
 /// handler code, no thread picked at random. Jobs get an empty mask and default dispositions
 /// (see the shim's `sundial_spawn`).
 public enum AgentSignals {
-    /// SIGTERM, SIGINT (shutdown), SIGHUP (reload) and SIGCHLD (the runner's reaper).
-    public static let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGCHLD]
+    /// SIGTERM, SIGINT (shutdown), SIGHUP (reload), SIGUSR1 (reopen the `--log` file after a
+    /// logrotate; blocked early because its default action kills) and SIGCHLD (the runner's
+    /// reaper).
+    public static let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD]
 
     /// Blocks ``handled`` in the calling thread, ignores SIGPIPE (a closed log pipe is an
     /// EPIPE, not death) and puts /dev/null on any closed standard descriptor. Call before any
