@@ -107,6 +107,10 @@ struct NextCommand: AsyncParsableCommand {
             CronErrorReport.printError(CronErrorReport.text(error, expression: cron))
             throw ExitCode(1)
         }
+        // Accepted as cronie accepts it, but said aloud: `*/90` is minute 0 alone.
+        for warning in expression.warnings {
+            CronErrorReport.printError("warning: \(warning.description)")
+        }
         if expression.isReboot {
             CronErrorReport.printError("error: '\(cron)' has no calendar times: it runs once each time the agent starts")
             throw ExitCode(1)

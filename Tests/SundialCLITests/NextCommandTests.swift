@@ -100,6 +100,14 @@ struct NextCommandTests {
         #expect(macro.stdout == "2026-01-02T00:00:00Z\n", "\(macro.stderr)")
     }
 
+    /// cronie's `*/90`: minute 0 alone, printed with a warning on standard error.
+    @Test func stepBeyondTheFieldWarns() async throws {
+        let r = try await CLI.run(["next", "*/90 * * * *", "--tz", "UTC", "--after", "2026-01-01T00:00:00Z", "--count", "2"])
+        #expect(r.status == 0)
+        #expect(r.stdout == "2026-01-01T01:00:00Z\n2026-01-01T02:00:00Z\n")
+        #expect(r.stderr.hasPrefix("warning: column 3: minute step 90 is larger than the field (60 values)"), "\(r.stderr)")
+    }
+
     @Test(arguments: [
         (["next", "30 24 * * *"], Int32(1), "error: column 4: hour 24 is out of range 0-23\n  30 24 * * *\n     ^\n"),
         (["next", "@reboot"], 1, "error: '@reboot' has no calendar times: it runs once each time the agent starts\n"),

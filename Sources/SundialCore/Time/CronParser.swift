@@ -123,7 +123,7 @@ enum CronParser {
                 if lo > hi {
                     let shown = text(c, span.lowerBound..<i)
                     let fix = field == .dayOfWeek
-                        ? "write \(b)-\(a), or a list such as \(a)-7,0-\(b) for a range across Sunday (only a range ending on Sunday, 0 or 7, may end below its start)"
+                        ? "for days across Sunday write a list such as \(a)-7,0-\(b) (a range may end below its start only when it ends on Sunday, 0 or 7)"
                         : "write \(b)-\(a), or a list such as \(a)-\(field.writtenRange.upperBound),\(field.writtenRange.lowerBound)-\(b) to wrap around"
                     throw CronError(column: span.lowerBound + 1, field: field.name,
                                     message: "\(field.name) range \(shown) is reversed; \(fix)")

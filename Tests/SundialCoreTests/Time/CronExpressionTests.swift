@@ -170,7 +170,7 @@ struct CronExpressionTests {
         ("*/0 * * * *", 3, "minute", "step 0 is out of range"),
         ("5-1 * * * *", 1, "minute", "range 5-1 is reversed"),
         ("0 22-2 * * *", 3, "hour", "hour range 22-2 is reversed; write 2-22, or a list such as 22-23,0-2"),
-        ("0 0 * * 5-1", 9, "day-of-week", "day-of-week range 5-1 is reversed; write 1-5, or a list such as 5-7,0-1"),
+        ("0 0 * * 5-1", 9, "day-of-week", "day-of-week range 5-1 is reversed; for days across Sunday write a list such as 5-7,0-1"),
         ("0 0 * * 1,FRI-MON", 11, "day-of-week", "day-of-week range FRI-MON is reversed"),
         ("0 0 * * 6-5/2", 9, "day-of-week", "range 6-5 is reversed"),
         ("0 0 20-10 * *", 5, "day-of-month", "day-of-month range 20-10 is reversed"),
