@@ -76,20 +76,21 @@ public struct ConfigLoader: Sendable {
             result.diagnostics = readDiagnostics
             return result
         }
-        let schemaDiagnostics = JobSchema.shared.diagnostics(for: root)
-        result.diagnostics += schemaDiagnostics
+        let violations = JobSchema.shared.schema.validate(root.jsonValue())
+        result.diagnostics += violations.map { JobSchema.shared.diagnostic(for: $0, root: root) }
 
         // Every id is registered, even of jobs that fail to decode, so that one typo does not
         // cascade into "unknown job" errors in every file that needs it.
-        let jobsNode = root["jobs"]
-        for (id, keyNode, _) in jobsNode?.entries ?? [] {
+        for (id, keyNode, _) in root["jobs"]?.entries ?? [] {
             result.ids.append((id, keyNode.location))
         }
-        // Semantic checks run on schema-valid files only, as a compiler's later phases do: a
-        // value of the wrong type would otherwise be reported twice in different words.
-        guard schemaDiagnostics.isEmpty, let jobsNode else { return result }
+        // The semantic checks run on what the schema accepted: each rejected value is left out
+        // (so it is not reported twice in different words), everything else is still checked,
+        // so one run shows every problem of the file (``SchemaPruning``).
+        let paths = SchemaPruning.rejectedPaths(violations, root: root)
+        guard let checked = SchemaPruning.prune(root, removing: paths), let jobsNode = checked["jobs"] else { return result }
 
-        let defaults = root["defaults"]
+        let defaults = checked["defaults"]
         var decoder = JobDecoder(environment: environment)
         for (id, keyNode, jobNode) in jobsNode.entries {
             if let job = decoder.decode(id: id, idLocation: keyNode.location, node: jobNode, defaults: defaults) {

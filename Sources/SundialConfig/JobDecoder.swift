@@ -131,8 +131,12 @@ struct JobDecoder {
     private mutating func decodeCron(_ text: String, node: YAMLNode) -> ScheduleSpec {
         let trimmed = text.trimmingSpaces
         if trimmed.lowercased() == "@reboot" { return .reboot }
-        if let problem = CronSyntax.check(trimmed) {
-            error(node, "invalid cron expression `\(text)`: \(problem.message)", column: problem.column)
+        for problem in CronSyntax.problems(trimmed) {
+            if problem.isWarning {
+                report(.warning, node, "cron expression `\(text)`: \(problem.message)", column: problem.column)
+            } else {
+                error(node, "invalid cron expression `\(text)`: \(problem.message)", column: problem.column)
+            }
         }
         return .cron(trimmed)
     }
@@ -206,11 +210,15 @@ struct JobDecoder {
     }
 
     private mutating func error(_ n: YAMLNode, _ message: String, hint: String? = nil, column: Int? = nil) {
+        report(.error, n, message, hint: hint, column: column)
+    }
+
+    private mutating func report(_ severity: Diagnostic.Severity, _ n: YAMLNode, _ message: String, hint: String? = nil, column: Int? = nil) {
         var loc = n.location
         // A column inside a scalar (the bad cron field): valid for plain and quoted scalars on
         // one line, where the value starts at the node's column (+1 for the opening quote).
         if let column { loc.column += column - 1 + (n.isQuoted ? 1 : 0) }
-        diagnostics.append(Diagnostic(at: loc, message, hint: hint))
+        diagnostics.append(Diagnostic(severity, at: loc, message, hint: hint))
     }
 }
 

@@ -71,6 +71,14 @@ public struct JobSchema: Sendable {
 
         case let .typeMismatch(expected, actual):
             var hint: String?
+            // YAML reads a plain `true`, `8080` or `1.10` as a boolean or a number; where any text
+            // is wanted (an argument, an env value) quoting keeps it text, digit for digit. Not
+            // where the text has a shape of its own (`cpu: 50` wants `50%`): quoting alone would
+            // only trade this error for another.
+            if expected.contains("string"), ["boolean", "integer", "number"].contains(actual),
+               case let .scalar(s, true) = node.kind, acceptsAnyString(v) {
+                hint = "quote it: \"\(s)\""
+            }
             if expected == ["boolean"], case let .scalar(s, _) = node.kind,
                ["yes", "no", "on", "off", "y", "n"].contains(s.lowercased()) {
                 hint = "write true or false"
@@ -129,6 +137,13 @@ public struct JobSchema: Sendable {
             }
             return Diagnostic(at: node.location, subject + v.message)
         }
+    }
+
+    /// Whether the schema object holding the failed `type` accepts every string (no `pattern`,
+    /// `enum`, `const` or `format` narrowing it; a length bound is met by any number or boolean).
+    private func acceptsAnyString(_ v: SchemaViolation) -> Bool {
+        guard case let .object(members)? = schema.subschema(at: v.schemaPath.dropLast()) else { return false }
+        return !["pattern", "enum", "const", "format"].contains { members[$0] != nil }
     }
 
     /// A message about a whole job, at its id.

@@ -8,8 +8,9 @@ import SundialConfig
 import SundialCore
 import SundialRuntime
 
-/// `sundial next --cron EXPR [--tz ZONE] [--after TIME] [--count N] [--dst-gap G] [--dst-overlap O]`:
-/// the next fire times of an expression, one RFC 3339 time with the zone's offset per line.
+/// `sundial next --cron EXPR [--tz ZONE] [--after TIME] [--count N] [--dst-gap G] [--dst-overlap O]`
+/// (or `sundial next EXPR ...`): the next fire times of an expression, one RFC 3339 time with
+/// the zone's offset per line.
 ///
 /// The positional `JOB [PATH...]` form (a configured job) arrives with the config loader; the
 /// arguments are declared already so that it slots in without changing the command's shape.
@@ -24,7 +25,7 @@ struct NextCommand: AsyncParsableCommand {
             """
     )
 
-    @Argument(help: "A configured job's id (with the PATHs that define it), instead of --cron.")
+    @Argument(help: "A configured job's id (with the PATHs that define it), or a quoted cron expression instead of --cron.")
     var job: String?
 
     @Argument(help: "Config files or directories holding JOB.")
@@ -50,13 +51,31 @@ struct NextCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let job {
-            try nextOfConfiguredJob(job)
+            if paths.isEmpty, cron == nil, Self.isExpression(job) {
+                try printFires(of: job)
+            } else {
+                try nextOfConfiguredJob(job)
+            }
             return
         }
         guard let cron else {
             CronErrorReport.printError("error: missing --cron EXPR (e.g. sundial next --cron '30 2 * * *' --count 3)")
             throw ExitCode(2)
         }
+        try printFires(of: cron)
+    }
+
+    /// Whether the lone argument of `sundial next ARG` is a cron expression rather than a job
+    /// id: it has blanks or starts with `@` (a job id has neither) and it is not an existing
+    /// path. So `sundial next "30 2 * * *"` answers, where a job id without its files still
+    /// gets "name the job files".
+    static func isExpression(_ argument: String) -> Bool {
+        guard argument.contains(" ") || argument.contains("\t") || argument.hasPrefix("@") else { return false }
+        return access(argument, F_OK) != 0
+    }
+
+    /// The next fires of an expression given on the command line, with the options.
+    func printFires(of cron: String) throws {
         guard (1...10_000).contains(count) else {
             CronErrorReport.printError("error: --count must be between 1 and 10000")
             throw ExitCode(2)
@@ -88,6 +107,10 @@ struct NextCommand: AsyncParsableCommand {
             CronErrorReport.printError(CronErrorReport.text(error, expression: cron))
             throw ExitCode(1)
         }
+        // Accepted as cronie accepts it, but said aloud: `*/90` is minute 0 alone.
+        for warning in expression.warnings {
+            CronErrorReport.printError("warning: \(warning.description)")
+        }
         if expression.isReboot {
             CronErrorReport.printError("error: '\(cron)' has no calendar times: it runs once each time the agent starts")
             throw ExitCode(1)
@@ -118,7 +141,7 @@ struct NextCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         guard !paths.isEmpty else {
-            CronErrorReport.printError("error: name the job files or directories that define '\(id)'")
+            CronErrorReport.printError("error: name the job files or directories that define '\(id)' (for a cron expression, quote all its fields: sundial next '30 2 * * *')")
             throw ExitCode(2)
         }
         let zones = SystemTimeZones()

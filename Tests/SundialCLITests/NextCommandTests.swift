@@ -88,6 +88,38 @@ struct NextCommandTests {
         #expect(try await CLI.run(gap + ["--dst-gap", "skip"]).stdout == "2026-03-09T02:30:00-04:00\n")
     }
 
+    /// `sundial next "30 2 * * *"`: a lone argument with blanks (or a macro) is an expression,
+    /// with the same options and output as `--cron`.
+    @Test func expressionAsTheArgument() async throws {
+        let args = ["--tz", "America/New_York", "--after", "2026-03-07T12:00:00-05:00", "--count", "3"]
+        let positional = try await CLI.run(["next", "30 2 * * *"] + args)
+        #expect(positional.status == 0, "\(positional.stderr)")
+        #expect(positional.stdout == "2026-03-08T03:00:00-04:00\n2026-03-09T02:30:00-04:00\n2026-03-10T02:30:00-04:00\n")
+        #expect(try await CLI.run(["next", "--cron", "30 2 * * *"] + args).stdout == positional.stdout)
+        let macro = try await CLI.run(["next", "@daily", "--tz", "UTC", "--after", "2026-01-01T10:00:00Z"])
+        #expect(macro.stdout == "2026-01-02T00:00:00Z\n", "\(macro.stderr)")
+    }
+
+    /// cronie's `*/90`: minute 0 alone, printed with a warning on standard error.
+    @Test func stepBeyondTheFieldWarns() async throws {
+        let r = try await CLI.run(["next", "*/90 * * * *", "--tz", "UTC", "--after", "2026-01-01T00:00:00Z", "--count", "2"])
+        #expect(r.status == 0)
+        #expect(r.stdout == "2026-01-01T01:00:00Z\n2026-01-01T02:00:00Z\n")
+        #expect(r.stderr.hasPrefix("warning: column 3: minute step 90 is larger than the field (60 values)"), "\(r.stderr)")
+    }
+
+    @Test(arguments: [
+        (["next", "30 24 * * *"], Int32(1), "error: column 4: hour 24 is out of range 0-23\n  30 24 * * *\n     ^\n"),
+        (["next", "@reboot"], 1, "error: '@reboot' has no calendar times: it runs once each time the agent starts\n"),
+        (["next", "dump-db"], 2, "error: name the job files or directories that define 'dump-db' (for a cron expression, quote all its fields: sundial next '30 2 * * *')\n"),
+    ] as [([String], Int32, String)])
+    func expressionArgumentErrors(_ args: [String], _ status: Int32, _ stderr: String) async throws {
+        let r = try await CLI.run(args)
+        #expect(r.status == status)
+        #expect(r.stdout.isEmpty)
+        #expect(r.stderr == stderr)
+    }
+
     @Test func defaultsToNowAndOneLine() async throws {
         let before = Int64(Date().timeIntervalSince1970 * 1000)
         let r = try await CLI.run(["next", "--cron", "* * * * * *", "--tz", "UTC"])

@@ -52,6 +52,51 @@ struct ValidateCommandTests {
         #expect(r.stderr.contains("    timout: 5m\n    ^\n"))
     }
 
+    /// The README's four example errors in one file: all in one run, each once, positioned.
+    @Test func readmeErrorsInOneFileAllComeOut() async throws {
+        let r = try await validate("jobs.yaml", """
+        version: 1
+        jobs:
+          upload:
+            shell: echo up
+            timout: 5m
+          backup:
+            schedule: "0 25 * * *"
+            shell: echo b
+            concurrency: skip
+            needs: [uplaod]
+
+        """)
+        #expect(r.status == 1)
+        #expect(problems(r) == [
+            "jobs.yaml:5:5: error: unknown key `timout`; did you mean `timeout`?",
+            "jobs.yaml:7:18: error: invalid cron expression `0 25 * * *`: hour 25 is out of range 0-23",
+            "jobs.yaml:9:18: error: `concurrency`: must be one of: forbid, allow, replace, queue",
+            "jobs.yaml:10:13: error: `needs` refers to unknown job `uplaod`; did you mean `upload`?",
+        ])
+        #expect(r.stderr.hasSuffix("4 errors in 1 file(s)\n"))
+    }
+
+    /// A cron step larger than its field is cronie's "start value only": a warning, exit 0.
+    @Test func cronStepWarningKeepsTheFileValid() async throws {
+        let r = try await validate("jobs.yaml", "version: 1\njobs:\n  a:\n    schedule: \"*/90 * * * *\"\n    shell: x\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("jobs.yaml:4:18: warning: cron expression `*/90 * * * *`: minute step 90 is larger than the field"), "\(r.stderr)")
+        #expect(r.stdout.hasPrefix("ok: 1 job in 1 file"))
+    }
+
+    /// `.pre-commit-hooks.yaml` names the hook docs/ci.md documents, running this command.
+    @Test func preCommitHookRunsValidate() throws {
+        let text = try String(contentsOf: CLI.packageRoot.appendingPathComponent(".pre-commit-hooks.yaml"), encoding: .utf8)
+        #expect(text.contains("\n- id: sundial-validate\n"))
+        #expect(text.contains("\n  entry: sundial validate --quiet\n"))
+        #expect(text.contains("\n  language: system\n"))
+        #expect(text.contains("\n  files: \\.ya?ml$\n"))
+        #expect(text.contains("\n  pass_filenames: false\n"))
+        let doc = try String(contentsOf: CLI.packageRoot.appendingPathComponent("docs/ci.md"), encoding: .utf8)
+        #expect(doc.contains("id: sundial-validate"))
+    }
+
     @Test func formatsJSONAndGitHub() async throws {
         let text = "version: 1\njobs:\n  a:\n    shell: echo hi\n    timout: 5m\n"
         let j = try await validate("jobs.yaml", text, extraArgs: ["--format", "json"])

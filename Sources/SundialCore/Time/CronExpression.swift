@@ -7,7 +7,9 @@
 ///
 /// Grammar (design §1): `*`, numbers, names (`JAN`–`DEC` in the month field, `SUN`–`SAT` in the
 /// day-of-week field, case-insensitive), ranges `a-b`, steps `x/n` (`5/15` = `5-59/15`), lists.
-/// Sunday is 0 or 7; day-of-week ranges may wrap (`SAT-SUN`), other reversed ranges are errors.
+/// Sunday is 0 or 7; a day-of-week range may end on Sunday written as 0 (`SAT-SUN`, `5-0`), other
+/// reversed ranges are errors (as in cronie). A step larger than its field keeps the start value
+/// alone (cronie) and is reported in ``warnings``.
 /// Quartz/croniter extensions (`L`, `W`, `#`, `?`) are errors in version 1.
 public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
     /// The six fields, in the order of a 6-field expression.
@@ -65,6 +67,10 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
     /// matches if either matches; otherwise both must match. Stored: it is read per month
     /// in the hot path of `next(after:)`.
     public let daysUseOrRule: Bool
+    /// Things that parse, as cronie parses them, but probably do not say what was meant
+    /// (`*/90` in minutes is minute 0 alone). `validate` shows them as warnings; the
+    /// expression's sets are what cronie would run.
+    public let warnings: [CronError]
 
     public var description: String { canonical }
 
@@ -93,8 +99,9 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
         self = try CronParser.parse(text)
     }
 
-    init(text: String, fields: [UInt64], starSteps: [UInt8], hasSecondsField: Bool, isReboot: Bool) {
+    init(text: String, fields: [UInt64], starSteps: [UInt8], hasSecondsField: Bool, isReboot: Bool, warnings: [CronError] = []) {
         self.text = text
+        self.warnings = warnings
         (seconds, minutes, hours, daysOfMonth, months, daysOfWeek) = (fields[0], fields[1], fields[2], fields[3], fields[4], fields[5])
         self.starSteps = starSteps
         self.hasSecondsField = hasSecondsField

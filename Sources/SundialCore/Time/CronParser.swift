@@ -52,17 +52,22 @@ enum CronParser {
         let fieldOrder: [Field] = hasSeconds ? Field.allCases : Array(Field.allCases.dropFirst())
         var bits: [UInt64] = [1, 0, 0, 0, 0, 0]  // a 5-field expression fires at second 0
         var stars: [UInt8] = [0, 0, 0, 0, 0, 0]
+        var warnings: [CronError] = []
         for (field, span) in zip(fieldOrder, spans) {
-            let (b, star) = try parseField(chars, span, field)
+            let (b, star) = try parseField(chars, span, field, warnings: &warnings)
             bits[field.rawValue] = b
-            stars[field.rawValue] = UInt8(star)
+            // A step of at least the field's size denotes the start value alone; it is kept
+            // as the field's size so that it fits and the canonical text stays short.
+            stars[field.rawValue] = UInt8(min(star, field.valueRange.count))
         }
-        return CronExpression(text: text, fields: bits, starSteps: stars, hasSecondsField: hasSeconds, isReboot: false)
+        return CronExpression(text: text, fields: bits, starSteps: stars, hasSecondsField: hasSeconds, isReboot: false,
+                              warnings: warnings)
     }
 
     /// One field: a comma-separated list of items. Returns the set and the star step of the
     /// first item (0 when the field does not start with `*`).
-    static func parseField(_ c: [Unicode.Scalar], _ span: Range<Int>, _ field: Field) throws(CronError) -> (UInt64, Int) {
+    static func parseField(_ c: [Unicode.Scalar], _ span: Range<Int>, _ field: Field,
+                           warnings: inout [CronError]) throws(CronError) -> (UInt64, Int) {
         var bits: UInt64 = 0
         var starStep = 0
         var i = span.lowerBound
@@ -73,7 +78,7 @@ enum CronParser {
             guard i > itemStart else {
                 throw CronError(column: itemStart + 1, field: field.name, message: "empty item in the \(field.name) field")
             }
-            let (itemBits, star) = try parseItem(c, itemStart..<i, field)
+            let (itemBits, star) = try parseItem(c, itemStart..<i, field, warnings: &warnings)
             if first { starStep = star }
             bits |= itemBits
             first = false
@@ -87,7 +92,14 @@ enum CronParser {
     }
 
     /// One item: `*`, `v`, `a-b`, each optionally followed by `/step`.
-    static func parseItem(_ c: [Unicode.Scalar], _ span: Range<Int>, _ field: Field) throws(CronError) -> (UInt64, Int) {
+    ///
+    /// Compatible with cronie where it and the contract meet: a reversed range is an error
+    /// (cronie rejects `22-2`), except a day-of-week range ending on Sunday written as 0 or 7
+    /// (`5-0`, `SAT-SUN`), which cronie reads as ending on day 7; a step as large as the
+    /// field or larger (`*/90` in minutes) denotes the start value alone, as in cronie's
+    /// `for (i = lo; i <= hi; i += step)`, and is accepted with a warning saying so.
+    static func parseItem(_ c: [Unicode.Scalar], _ span: Range<Int>, _ field: Field,
+                          warnings: inout [CronError]) throws(CronError) -> (UInt64, Int) {
         var i = span.lowerBound
         let r = field.valueRange
         var lo: Int, hi: Int
@@ -106,10 +118,15 @@ enum CronParser {
                 }
                 let b = try parseValue(c, &i, span.upperBound, field)
                 (lo, hi) = (a, b)
-                if field == .dayOfWeek, lo == 7 { lo = 0 }  // `7-...` starts on Sunday
-                if lo > hi, field != .dayOfWeek {
+                if field == .dayOfWeek, lo == 7, hi != 7 { lo = 0 }  // `7-...` starts on Sunday
+                if field == .dayOfWeek, hi == 0, lo > 0 { hi = 7 }  // `5-0` ends on Sunday (cronie)
+                if lo > hi {
+                    let shown = text(c, span.lowerBound..<i)
+                    let fix = field == .dayOfWeek
+                        ? "for days across Sunday write a list such as \(a)-7,0-\(b) (a range may end below its start only when it ends on Sunday, 0 or 7)"
+                        : "write \(b)-\(a), or a list such as \(a)-\(field.writtenRange.upperBound),\(field.writtenRange.lowerBound)-\(b) to wrap around"
                     throw CronError(column: span.lowerBound + 1, field: field.name,
-                                    message: "\(field.name) range \(a)-\(b) is reversed; write \(b)-\(a) (only day-of-week ranges may wrap)")
+                                    message: "\(field.name) range \(shown) is reversed; \(fix)")
                 }
             } else {
                 (lo, hi) = (a, a)
@@ -127,20 +144,24 @@ enum CronParser {
                 throw CronError(column: stepStart + 1, field: field.name, message: "\(field.name) step after '/' must be a number")
             }
             if i < span.upperBound { throw unexpected(c, i, field) }
-            let span = r.upperBound - r.lowerBound + 1
-            guard v >= 1, v <= span else {
+            let size = r.upperBound - r.lowerBound + 1
+            guard v >= 1 else {
                 throw CronError(column: stepStart + 1, field: field.name,
-                                message: "\(field.name) step \(v) is out of range 1-\(span)")
+                                message: "\(field.name) step 0 is out of range: the smallest step is 1")
             }
             step = v
             // `5/15` means `5-59/15` (croniter, robfig/cron, Quartz).
             if isSingle { hi = field.writtenRange.upperBound }
+            if v > size {
+                let what = isStar ? "\(field.name) \(r.lowerBound)" : "\(field.name) \(lo)"
+                let fix = isStar ? "write \(r.lowerBound)" : "write \(lo)"
+                warnings.append(CronError(column: stepStart + 1, field: field.name,
+                                          message: "\(field.name) step \(v) is larger than the field (\(size) values): '\(text(c, span))' means \(what) only, as in cronie; \(fix) to say so"))
+            }
         }
         if i < span.upperBound { throw unexpected(c, i, field) }
-        // A plain range, or a day-of-week range that wraps past Saturday (`FRI-MON`).
-        let sequence: [Int] = lo <= hi ? Array(lo...hi) : Array(lo...6) + Array(0...hi)
         var bits: UInt64 = 0
-        for (index, v) in sequence.enumerated() where index % step == 0 {
+        for v in stride(from: lo, through: hi, by: step) {
             bits |= 1 << UInt64(field == .dayOfWeek && v == 7 ? 0 : v)
         }
         return (bits, isStar ? step : 0)

@@ -29,8 +29,15 @@ struct CronExpressionTests {
         ("0 0 * JAN,mar,Dec *", .month, [1, 3, 12]),
         ("0 0 * FEB-APR *", .month, [2, 3, 4]),
         ("0 0 * * SAT-SUN", .dayOfWeek, [0, 6]),
-        ("0 0 * * FRI-MON", .dayOfWeek, [0, 1, 5, 6]),
-        ("0 0 * * 5-1/2", .dayOfWeek, [0, 5]),
+        ("0 0 * * 5-0", .dayOfWeek, [0, 5, 6]),
+        ("0 0 * * 5-0/2", .dayOfWeek, [0, 5]),
+        ("0 0 * * FRI-SUN", .dayOfWeek, [0, 5, 6]),
+        ("0 0 * * 7-0", .dayOfWeek, [0]),
+        ("0 0 * * 7-2", .dayOfWeek, [0, 1, 2]),
+        ("*/90 * * * *", .minute, [0]),
+        ("5/90 * * * *", .minute, [5]),
+        ("0 */25 * * *", .hour, [0]),
+        ("0 0 * * */8", .dayOfWeek, [0]),
         ("0 0 * * 7", .dayOfWeek, [0]),
         ("0 0 * * 0,7", .dayOfWeek, [0]),
         ("0 0 * * 5-7", .dayOfWeek, [0, 5, 6]),
@@ -97,7 +104,7 @@ struct CronExpressionTests {
 
     static let roundTrip = [
         "30 2 * * 1-5", "*/15 * * * *", "5/15 * * * *", "10-50/20 * * * *", "0 0 * * SAT-SUN",
-        "0 0 * * FRI-MON", "0 9 * FEB-APR sat-sun", "0 0 29 2 *", "*/20 30 2 * * *", "10-20/5 0 12 * * MON",
+        "0 0 * * 5-0", "*/90 * * * *", "0 9 * FEB-APR sat-sun", "0 0 29 2 *", "*/20 30 2 * * *", "10-20/5 0 12 * * MON",
         "1,2,3,58,59 * * * *", "*/5,7,9 1 * * *", "0 0 1,15 * *", "0-59/20 1-3 * * *", "0-59 1 * * *",
         "0 0 * * 0,7", "@hourly", "@daily", "@reboot", "0 0 13 * 5", "* * * * * *", "0 0 1 */4 *",
         "0 */7 * * *", "0 0 28-31 * *", "*/13 */5 * * *", "0 4 8-14 * 1", "0 0 */2 * 1", "0 0 1 * */2",
@@ -133,6 +140,25 @@ struct CronExpressionTests {
         #expect(try CronExpression(text).canonical == canonical)
     }
 
+    // MARK: - Warnings: what cronie accepts but probably does not mean what it says
+
+    @Test(arguments: [
+        ("*/90 * * * *", 3, "minute step 90 is larger than the field (60 values): '*/90' means minute 0 only, as in cronie; write 0 to say so"),
+        ("5/90 * * * *", 3, "minute step 90 is larger than the field (60 values): '5/90' means minute 5 only, as in cronie; write 5 to say so"),
+        ("0 1,*/25 * * *", 7, "hour step 25 is larger than the field (24 values): '*/25' means hour 0 only, as in cronie; write 0 to say so"),
+        ("*/99999999 0 0 * * *", 3, "second step 100000 is larger than the field (60 values): '*/99999999' means second 0 only, as in cronie; write 0 to say so"),
+    ])
+    func stepLargerThanItsFieldWarns(_ text: String, _ column: Int, _ message: String) throws {
+        let e = try CronExpression(text)
+        #expect(e.warnings.map(\.column) == [column])
+        #expect(e.warnings.map(\.message) == [message])
+    }
+
+    @Test(arguments: ["*/60 * * * *", "*/59 * * * *", "0 0 * * SAT-SUN", "0 0 * * */7", "30 2 * * *", "@daily"])
+    func noWarningWithinTheField(_ text: String) throws {
+        #expect(try CronExpression(text).warnings.isEmpty)
+    }
+
     // MARK: - Errors: field, column, message
 
     @Test(arguments: [
@@ -142,9 +168,14 @@ struct CronExpressionTests {
         ("* * * * * * *", 13, nil, "found 7"),
         ("", 1, nil, "empty cron expression"),
         ("*/0 * * * *", 3, "minute", "step 0 is out of range"),
-        ("*/61 * * * *", 3, "minute", "step 61 is out of range"),
         ("5-1 * * * *", 1, "minute", "range 5-1 is reversed"),
-        ("0 22-2 * * *", 3, "hour", "range 22-2 is reversed"),
+        ("0 22-2 * * *", 3, "hour", "hour range 22-2 is reversed; write 2-22, or a list such as 22-23,0-2"),
+        ("0 0 * * 5-1", 9, "day-of-week", "day-of-week range 5-1 is reversed; for days across Sunday write a list such as 5-7,0-1"),
+        ("0 0 * * 1,FRI-MON", 11, "day-of-week", "day-of-week range FRI-MON is reversed"),
+        ("0 0 * * 6-5/2", 9, "day-of-week", "range 6-5 is reversed"),
+        ("0 0 20-10 * *", 5, "day-of-month", "day-of-month range 20-10 is reversed"),
+        ("0 0 * DEC-JAN *", 7, "month", "month range DEC-JAN is reversed"),
+        ("30-10 0 0 * * *", 1, "second", "second range 30-10 is reversed"),
         ("* * * * MON-", 13, "day-of-week", "missing its end"),
         ("@sometimes", 1, nil, "unknown macro '@sometimes'"),
         ("@daily extra", 8, nil, "unexpected text after '@daily'"),
