@@ -13,6 +13,22 @@ struct JobDecoder {
 
     init(environment: ConfigEnvironment) { self.environment = environment }
 
+    /// Reports every string under `node` (keys included) that contains a NUL character.
+    mutating func rejectNUL(in node: YAMLNode, key: String) {
+        var stack = [node]
+        while let n = stack.popLast() {
+            switch n.kind {
+            case .scalar:
+                if let text = n.scalarText, text.utf8.contains(0) {
+                    error(n, "`\(key)` contains a NUL character, which no process can receive",
+                          hint: "remove the \\0 (a NUL ends a C string: the value would be cut short)")
+                }
+            case let .sequence(items): stack += items
+            case let .mapping(pairs): for (k, v) in pairs { stack += [k, v] }
+            }
+        }
+    }
+
     /// Keys of `defaults` whose maps merge with the job's own instead of being replaced.
     static let mergedMaps: Set<String> = ["env", "retry", "output", "dst", "limits"]
 
@@ -27,6 +43,12 @@ struct JobDecoder {
         }
         var job = JobSpec(id: id, command: command)
         job.location = idLocation
+        // What reaches execve must be C strings: a NUL (written `"\0"` in YAML) would cut an
+        // argument or a variable short without a word, so it is refused here, where it has a
+        // position.
+        for key in ["command", "shell", "workdir", "env_file", "user", "group", "env"] {
+            for n in fields[key] ?? [] { rejectNUL(in: n, key: key) }
+        }
         job.description = fields["description"]?.first?.scalarText
 
         if let n = fields["timezone"]?.first, let zone = n.scalarText {

@@ -25,16 +25,20 @@ final class AgentProcess: Sendable {
     /// and waits for its first `config.loaded`.
     /// - Parameter lifetime: the runner kills the agent after this many seconds, whatever happens.
     init(root: URL, config: [String], extraArgs: [String] = [], debounce: String = "100ms", lifetime: Double = 45,
-         environment: [String: String] = [:]) async throws {
+         environment: [String: String] = [:], contained: Bool = false) async throws {
         self.root = root
         logPath = root.appendingPathComponent("events.jsonl").path
         let binary = CLI.binary.path
         let args = [binary, "run"] + config + ["--state", root.appendingPathComponent("state").path, "--log", logPath,
                                                "--debounce", debounce] + extraArgs
-        let spec = LaunchSpec(job: "agent-under-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
+        var spec = LaunchSpec(job: "agent-under-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
                               arguments: args,
                               environment: ["PATH": "/usr/bin:/bin", "HOME": root.path, "LANG": "C.UTF-8", "TZ": "UTC"].merging(environment) { $1 },
                               workdir: root.path, timeoutMs: Int64(lifetime * 1000), killGraceMs: 2000)
+        // Not in a run cgroup of its own unless asked: the runner kills whatever is left in a
+        // run's cgroup when its main process exits, and that would take the agent's jobs with
+        // it after a `kill -9` (as `KillMode=mixed` would), leaving nothing to adopt.
+        spec.useCgroup = contained
         let output = self.output
         handle = await (try ProcessRunner.shared()).start(spec) { line in output.lines.withLock { $0.append(line.text) } }
         guard handle.pid != nil else {

@@ -23,7 +23,8 @@ import Testing
             schedule: "@reboot"
             shell: "trap '' TERM; setsid sleep \(m1) </dev/null >/dev/null 2>&1 & sh -c 'sleep \(m2) </dev/null >/dev/null 2>&1 &'; echo started; sleep 60"
         """.write(to: conf, atomically: true, encoding: .utf8)
-        let agent = try await AgentProcess(root: root, config: [conf.path], extraArgs: ["--shutdown-grace", "500ms"], lifetime: 30)
+        let agent = try await AgentProcess(root: root, config: [conf.path], extraArgs: ["--shutdown-grace", "500ms"], lifetime: 30,
+                                           contained: true)
         defer { agent.kill() }
         let agentCgroup = try #require(agent.handle.cgroupPath)
         _ = try await agent.waitFor("the job's output", timeout: 10) { $0.name == "run.output" }

@@ -21,6 +21,8 @@ struct DocCommandsTests {
         "--quick": "bench/run",
         "--experimental-dump-help": "swift-argument-parser",
         "--collector.textfile.directory": "node_exporter",
+        "--kill-who": "systemctl kill",
+        "--signal": "systemctl kill",
     ]
 
     /// Subcommand name → its long options (`--help` included), from the binary.

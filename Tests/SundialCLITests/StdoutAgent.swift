@@ -30,11 +30,14 @@ final class StdoutAgent: Sendable {
     static func start(_ args: [String], limit: Double = 120) async throws -> StdoutAgent {
         let runner = try ProcessRunner.shared()
         let binary = CLI.binary.path
-        let spec = LaunchSpec(job: "agent-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
+        var spec = LaunchSpec(job: "agent-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
                               arguments: [binary, "run"] + args,
                               environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"],
                               workdir: CLI.packageRoot.path, timeoutMs: Int64(limit * 1000), killGraceMs: 1000,
                               output: OutputLimits(maxLineBytes: 1 << 20, maxBytes: 256 << 20))
+        // Not in a run cgroup: the runner would kill the agent's jobs with it after a `kill -9`
+        // (whatever is left in a run's cgroup dies with the run), leaving nothing to adopt.
+        spec.useCgroup = false
         let lines = Lines()
         let handle = await runner.start(spec) { line in
             // A line cut short (by a kill) is not an event.

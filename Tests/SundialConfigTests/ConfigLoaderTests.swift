@@ -147,3 +147,26 @@ struct ConfigLoaderTests {
         #expect(r.diagnostics.count == 3)
     }
 }
+
+/// A NUL in what reaches `execve` (found by the `loader` fuzz target): refused with a position.
+@Suite("Config loader: NUL characters in commands and environments")
+struct NULCharacterTests {
+    let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
+
+    @Test func aNULInACommandOrTheEnvironmentIsAPositionedError() {
+        let r = loader.load([.init(path: "a.yaml", bytes: Array("""
+        version: 1
+        jobs:
+          a: { every: 1h, command: [ok, "cut\\0short"] }
+          b: { every: 1h, shell: "echo \\0" }
+          c: { every: 1h, command: [x], env: { K: "v\\0w" } }
+          d: { every: 1h, command: [x], workdir: "/tmp\\0/x" }
+        """.utf8))])
+        #expect(r.jobSet == nil)
+        let texts = r.diagnostics.map(\.description)
+        #expect(texts.contains { $0.hasPrefix("a.yaml:3:33: error: `command` contains a NUL character") }, "\(texts)")
+        #expect(texts.contains { $0.hasPrefix("a.yaml:4:26: error: `shell` contains a NUL character") }, "\(texts)")
+        #expect(texts.contains { $0.hasPrefix("a.yaml:5:43: error: `env` contains a NUL character") }, "\(texts)")
+        #expect(texts.contains { $0.hasPrefix("a.yaml:6:42: error: `workdir` contains a NUL character") }, "\(texts)")
+    }
+}
