@@ -67,17 +67,20 @@ mkdir -p "$work/backup"
 
 # The test's agent: the package's own binary, on the directory the role manages.
 dpkg-deb -x "$deb" "$work/pkg"
+# The agent refuses to start on a directory without job files: one job of the test's own
+# (the package adds only a commented example; purge removes the directory).
 mkdir -p /etc/sundial/jobs.d "$work/state"
+printf 'version: 1\njobs:\n  test-role-placeholder:\n    every: 1h\n    command: ["true"]\n' > /etc/sundial/jobs.d/placeholder.yaml
 agent_log="$work/agent.log"
 "$work/pkg/usr/bin/sundial" run --state "$work/state" --log "$agent_log" --watch off /etc/sundial/jobs.d &
 agent_pid=$!
-loads() { grep -c '"event":"config.loaded"' "$agent_log" 2>/dev/null || true; }
+loads() { if [ -f "$agent_log" ]; then grep -c '"event":"config.loaded"' "$agent_log" || true; else echo 0; fi; }
 wait_loads() { # N: wait up to 20 s for N config.loaded lines
   for _ in $(seq 200); do [ "$(loads)" -ge "$1" ] && return 0; kill -0 "$agent_pid" 2>/dev/null || break; sleep 0.1; done
   fail "the agent did not log config.loaded #$1 (log: $(tail -5 "$agent_log" 2>/dev/null))"
 }
 wait_loads 1
-step "agent started (pid $agent_pid), empty configuration loaded"
+step "agent started (pid $agent_pid), configuration loaded"
 
 # Job files: upload.yaml needs dump-db from db.yaml.
 mkdir -p "$work/jobs" "$work/bad"
