@@ -102,6 +102,13 @@ public enum CrontabImport {
                 pendingComments.append(String(trimmed.dropFirst().drop { $0 == " " }))
                 continue
             }
+            // cron stops a line at a NUL; a job file refuses one in anything that reaches
+            // execve. Either way the line cannot be carried over as written.
+            if trimmed.utf8.contains(0) {
+                pendingComments = []
+                fail(n, "the line contains a NUL character; it was not converted")
+                continue
+            }
             if let (name, value) = parseEnvironmentLine(trimmed) {
                 pendingComments = []
                 switch name {

@@ -180,3 +180,15 @@ import Testing
         #expect(job.command == .shell("echo 'quoted' \"double\" #not-a-comment: x"))
     }
 }
+
+@Suite("Crontab import: NUL characters")
+struct CrontabNULTests {
+    @Test func aLineWithANULIsAProblemNotABrokenJob() {
+        let r = CrontabImport.convert("SHELL=/bin/sh\u{0}x\n0 1 * * * echo a\u{0}b\n0 2 * * * echo fine\n")
+        #expect(r.problems.map(\.line) == [1, 2])
+        #expect(r.problems.allSatisfy { $0.message.contains("NUL") })
+        let loaded = ConfigLoader().load([.init(path: "imported.yaml", bytes: Array(r.yaml.utf8))])
+        #expect(loaded.diagnostics.filter { $0.severity == .error }.isEmpty, "\(loaded.diagnostics)")
+        #expect(loaded.jobSet?.jobs.count == 1)
+    }
+}

@@ -33,7 +33,8 @@ import Testing
     /// A NUL or other control character in a crontab line went verbatim into the YAML comment
     /// that quotes the line, and the loader refuses a file with a NUL byte.
     @Test func controlCharactersInCommentsAreReplaced() throws {
-        let result = CrontabImport.convert("# a\u{0}b\u{1B}c\n0 1 * * * echo x\u{0}y\n")
+        // (A NUL in the job line itself makes the line a problem: CrontabNULTests.)
+        let result = CrontabImport.convert("# a\u{0}b\u{1B}c\n0 1 * * * echo x\u{1B}y\n")
         #expect(!result.yaml.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
         #expect(result.yaml.contains("# a\u{FFFD}b\u{FFFD}c\n"))
         #expect(load(result.yaml).isValid, "\(load(result.yaml).diagnostics.map(\.description))")
