@@ -100,13 +100,16 @@ extension CrontabImport {
     }
 
     static func isPlainSafe(_ s: String) -> Bool {
-        guard let first = s.first, let last = s.last else { return false }
-        if "-?:,[]{}#&*!|>'\"%@`".contains(first) || first == " " || last == " " || last == ":" { return false }
+        // Scalars, not Characters: `>` followed by a combining mark is one grapheme cluster
+        // that is not `>`, yet the YAML parser sees the `>` of a folded block scalar (found by
+        // the `crontab` fuzz target).
+        guard let first = s.unicodeScalars.first, let last = s.unicodeScalars.last else { return false }
+        if "-?:,[]{}#&*!|>'\"%@`".unicodeScalars.contains(first) || first == " " || last == " " || last == ":" { return false }
         if reserved.contains(s.lowercased()) { return false }
         if s.contains(": ") || s.contains(" #") || s.contains("\t") { return false }
         if s.unicodeScalars.contains(where: needsEscape) { return false }
         // Anything that starts like a number (1, 0x1F, 1e3, .5, 12:30) could be read as one.
-        return !(first.isNumber || first == "." || first == "+")
+        return !(Character(first).isNumber || first == "." || first == "+")
     }
 
     static func doubleQuoted(_ s: String) -> String {

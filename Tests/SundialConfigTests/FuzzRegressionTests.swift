@@ -30,6 +30,17 @@ import Testing
         }
     }
 
+    /// A command starting with `>` (or `|`) plus a combining mark is one Character that is not
+    /// `>`, so the importer wrote it plain, and YAML read a folded block scalar.
+    @Test func anIndicatorFollowedByACombiningMarkIsQuoted() throws {
+        for command in [">\u{5AC}x", "|\u{301}y", "-\u{301} z", "#\u{301}"] {
+            let result = CrontabImport.convert("0 * * * * \(command)\n")
+            let loaded = load(result.yaml)
+            #expect(loaded.isValid, "\(command): \(loaded.diagnostics.map(\.description))\n\(result.yaml)")
+            if case let .shell(text)? = loaded.jobSet?.jobs.values.first?.command { #expect(text == command) }
+        }
+    }
+
     /// A NUL or other control character in a crontab line went verbatim into the YAML comment
     /// that quotes the line, and the loader refuses a file with a NUL byte.
     @Test func controlCharactersInCommentsAreReplaced() throws {
