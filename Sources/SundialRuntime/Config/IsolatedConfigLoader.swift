@@ -136,9 +136,8 @@ public final class IsolatedConfigLoader: Sendable {
         let (out, err, status) = (pipes[0][0], pipes[1][0], pipes[2][0])
         var c = sundial_isolate_limits(address_space_bytes: limits.addressSpaceBytes, cpu_seconds: limits.cpuSeconds,
                                        stack_bytes: limits.stackBytes, open_files: limits.openFiles, file_size_bytes: 1)
-        let watcher = withCStrings(arguments) { argv in
-            sundial_spawn_isolated(program, argv, nil, pipes[0][1], pipes[1][1], pipes[2][1], &c)
-        }
+        let argv = CStringArray(arguments)
+        let watcher = sundial_spawn_isolated(program, argv.pointer, nil, pipes[0][1], pipes[1][1], pipes[2][1], &c)
         for p in pipes { close(p[1]) }
         guard watcher > 0 else { return .failure(.cannotStart("\(program): \(FileSystem.errnoString(-watcher))")) }
         for fd in [out, err, status] { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
@@ -247,13 +246,6 @@ struct BoundedTail {
         let clean = String(last.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) })
         return clean.count > 300 ? String(clean.prefix(300)) + "…" : clean
     }
-}
-
-/// Calls `body` with a NULL-terminated C array of the strings.
-func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-    let pointers = strings.map { strdup($0) } + [nil]
-    defer { for p in pointers { free(p) } }
-    return body(pointers)
 }
 
 /// `SIGSEGV` for 11: how people know signals (`kill -l`).
