@@ -17,8 +17,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
-        // SQLite for the state database (issue 7). Needs Debian's libsqlite3-dev at build time.
-        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -36,10 +34,14 @@ let package = Package(
         // Debian's libyaml for the YAML reader (only its event API; see YAMLEventParser).
         // Needs libyaml-dev at build time; the .deb then depends on libyaml-0-2.
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        // Debian's SQLite for the state database, through its C API (SundialRuntime/State/
+        // SQLiteConnection.swift says why not GRDB). Needs libsqlite3-dev at build time; the .deb
+        // then depends on libsqlite3-0.
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CSundialShim"),
         .target(
             name: "SundialRuntime",
-            dependencies: ["SundialCore", "SundialConfig", "CSundialShim", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: ["SundialCore", "SundialConfig", "CSundialShim", "CSQLite"]
         ),
         .target(
             name: "SundialTesting",

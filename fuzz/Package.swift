@@ -14,7 +14,7 @@ import PackageDescription
 let targetNames = ["loader", "loaderwire", "cron", "duration", "envfile", "control", "metrics-http", "crontab", "tzif", "json"]
 
 /// The libraries each target links (SundialCore when not listed); only the targets that need
-/// SundialRuntime pay for building it and GRDB.
+/// SundialRuntime pay for building it.
 let libraries: [String: [String]] = [
     "loader": ["SundialConfig", "SundialCore"],
     "loaderwire": ["SundialConfig", "SundialCore"],

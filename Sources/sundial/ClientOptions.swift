@@ -1,5 +1,7 @@
 import ArgumentParser
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SundialCore
 import SundialRuntime
 
@@ -22,8 +24,13 @@ struct ClientOptions: ParsableArguments {
         case text, json
     }
 
+    /// The one variable the default state directory depends on.
+    static var stateEnvironment: [String: String] {
+        getenv("SUNDIAL_STATE").map { ["SUNDIAL_STATE": String(cString: $0)] } ?? [:]
+    }
+
     var socketPath: String {
-        StateDirectory.socketPath(control: control, state: state, environment: ProcessInfo.processInfo.environment, uid: getuid())
+        StateDirectory.socketPath(control: control, state: state, environment: Self.stateEnvironment, uid: getuid())
     }
 
     /// Sends `request`. Prints the reply as JSON with `--format json`. Exits 3 when no agent
@@ -55,7 +62,7 @@ struct ClientOptions: ParsableArguments {
 }
 
 func printClientError(_ message: String) {
-    FileHandle.standardError.write(Data("sundial: \(message)\n".utf8))
+    printError("sundial: \(message)\n")
 }
 
 /// Plain-text tables for the client commands: columns padded to their widest cell.
@@ -65,7 +72,7 @@ enum TextTable {
         var widths = [Int](repeating: 0, count: first.count)
         for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
         return rows.map { row in
-            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell + String(repeating: " ", count: max(0, widths[i] - cell.count)) }
                 .joined(separator: "  ")
         }.joined(separator: "\n")
     }

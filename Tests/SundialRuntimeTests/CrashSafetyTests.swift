@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Synchronization
 import Testing
 import SundialCore
@@ -71,18 +70,14 @@ struct CrashSafetyTests {
 
         // Across all restarts: every acknowledged run is recorded, and no scheduled instant of a
         // job ran twice.
-        let q = try DatabaseQueue(path: db)
-        defer { try? q.close() }
-        let (runIDs, duplicates, quick) = try await q.read { db in
-            (Set(try String.fetchAll(db, sql: "SELECT run_id FROM runs")),
-             try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT job, scheduled_for FROM runs GROUP BY job, scheduled_for HAVING count(*) > 1)")!,
-             try String.fetchOne(db, sql: "PRAGMA integrity_check"))
-        }
+        let runIDs = Set(try SQLiteProbe.texts(db, "SELECT run_id FROM runs"))
+        let duplicates = try SQLiteProbe.int(db, "SELECT count(*) FROM (SELECT job, scheduled_for FROM runs GROUP BY job, scheduled_for HAVING count(*) > 1)")
+        let quick = try SQLiteProbe.texts(db, "PRAGMA integrity_check").first
         #expect(quick == "ok")
         #expect(duplicates == 0)
         #expect(Set(acknowledged.map(\.runID)).isSubset(of: runIDs))
         // Every run left in flight by a kill was recorded interrupted by the next start.
-        let unfinished = try await q.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM runs WHERE finished_at IS NULL")! }
+        let unfinished = try SQLiteProbe.int(db, "SELECT count(*) FROM runs WHERE finished_at IS NULL")
         #expect(unfinished <= 1)
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Testing
 import SundialCore
 import SundialRuntime
@@ -16,15 +15,11 @@ struct SQLiteStateStoreTests {
 
     /// What another process would see in the file right now (committed data only).
     static func committedLedgerRows(_ path: String) throws -> Int {
-        let q = try DatabaseQueue(path: path)
-        defer { try? q.close() }
-        return try q.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM ledger")! }
+        try SQLiteProbe.int(path, "SELECT count(*) FROM ledger")
     }
 
     static func committedRuns(_ path: String) throws -> Int {
-        let q = try DatabaseQueue(path: path)
-        defer { try? q.close() }
-        return try q.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM runs")! }
+        try SQLiteProbe.int(path, "SELECT count(*) FROM runs")
     }
 
     @Test func batchedChangesWaitUntilFlush() throws {
@@ -47,9 +42,7 @@ struct SQLiteStateStoreTests {
         defer { try? store.close() }
         try store.warmUp(jobs: ["a", "b", "c"])
         try store.warmUp(jobs: ["a", "b", "c", "d"])  // idempotent
-        let q = try DatabaseQueue(path: path)
-        defer { try? q.close() }
-        #expect(try q.read { try String.fetchAll($0, sql: "SELECT name FROM jobs ORDER BY name") } == ["a", "b", "c", "d"])
+        #expect(try SQLiteProbe.texts(path, "SELECT name FROM jobs ORDER BY name") == ["a", "b", "c", "d"])
         #expect(try Self.committedRuns(path) == 0)
         #expect(try Self.committedLedgerRows(path) == 0)
         // A job's fire after the warm-up lands on the row the warm-up made.
@@ -125,10 +118,8 @@ struct SQLiteStateStoreTests {
         defer { dir.remove() }
         let store = try SQLiteStateStore(path: dir.path + "/state.db")
         try store.close()
-        let q = try DatabaseQueue(path: dir.path + "/state.db")
-        defer { try? q.close() }
-        #expect(try q.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") } == "wal")
-        #expect(try q.read { try Int.fetchAll($0, sql: "SELECT count(*) FROM grdb_migrations") } == [3])  // v1, v2, v3
+        #expect(try SQLiteProbe.texts(dir.path + "/state.db", "PRAGMA journal_mode") == ["wal"])
+        #expect(try SQLiteProbe.int(dir.path + "/state.db", "SELECT count(*) FROM grdb_migrations") == 3)  // v1, v2, v3
     }
 
     // MARK: - Corruption and --reset-state
@@ -186,9 +177,7 @@ struct SQLiteStateStoreTests {
         defer { dir.remove() }
         let path = dir.path + "/state.db"
         try SQLiteStateStore(path: path).close()
-        let q = try DatabaseQueue(path: path)
-        try q.write { try $0.execute(sql: "INSERT INTO grdb_migrations(identifier) VALUES ('v99')") }
-        try q.close()
+        try SQLiteConnection(path: path).execute(script: "INSERT INTO grdb_migrations(identifier) VALUES ('v99')")
         let error = #expect(throws: StateError.self) { try SQLiteStateStore(path: path) }
         #expect(error?.code == .newerSchema)
     }
@@ -214,6 +203,31 @@ struct SQLiteStateStoreTests {
         held.release()
         let again = try StateDirectory.acquire(path: statePath)
         again.release()
+    }
+
+    /// A database written by the last release built on GRDB (made by `sundial run` of 0.1.0 at
+    /// `ca6b241` with two per-second jobs for 4 s) opens as it is: same migration log, same
+    /// schema, its history intact. Upgrades must not cost a box its state.
+    @Test func aDatabaseWrittenByTheGRDBReleaseOpensUnchanged() throws {
+        let dir = TempDir("upgrade")
+        defer { dir.remove() }
+        let fixture = String(#filePath.dropLast("SQLiteStateStoreTests.swift".count)) + "Fixtures/state-grdb-0.1.0.db"
+        let path = dir.path + "/state.db"
+        try FileManager.default.copyItem(atPath: fixture, toPath: path)
+        let store = try SQLiteStateStore(path: path, options: Self.manual)
+        defer { try? store.close() }
+        let restored = try store.restore()
+        let last = Instant(unixMillis: 1_796_178_514_000)
+        #expect(restored.lastFired == ["tick": last, "fails": last])
+        #expect(restored.inFlight.isEmpty)
+        let fails = try store.history(job: "fails", limit: 10)
+        #expect(fails.count == 4)
+        #expect(fails.allSatisfy { $0.outcome == .failure(exitCode: 1) && $0.attempts == 1 })
+        #expect(try store.history(job: "tick", limit: 10).allSatisfy { $0.outcome == .success(exitCode: 0) })
+        #expect(try SQLiteProbe.int(path, "SELECT count(*) FROM grdb_migrations") == 3)
+        // And it takes new writes on the rows it had.
+        try store.apply([.fired(job: "tick", scheduledFor: last + .seconds(1))])
+        #expect(try store.restore().lastFired["tick"] == last + .seconds(1))
     }
 
     @Test func aStatePathThatIsAFileIsAnError() throws {

@@ -1,5 +1,6 @@
 import Foundation
 import SundialCore
+import SundialRuntime
 
 /// A fresh directory under the system's temporary directory, removed by `remove()`.
 struct TempDir {
@@ -50,4 +51,20 @@ func rid(_ n: Int) -> RunID {
     // ULID-shaped ids sorting by n.
     let digits = String(n)
     return RunID(rawValue: "01J" + String(repeating: "0", count: 23 - digits.count) + digits)
+}
+
+/// Reads a state database as another process would (a connection of its own, committed data
+/// only), through the store's own SQLite wrapper.
+enum SQLiteProbe {
+    static func texts(_ path: String, _ sql: String) throws -> [String] {
+        let db = try SQLiteConnection(path: path)
+        defer { db.close() }
+        return try db.rows(sql).map { try $0.text(0) }
+    }
+
+    static func int(_ path: String, _ sql: String) throws -> Int {
+        let db = try SQLiteConnection(path: path)
+        defer { db.close() }
+        return Int(try db.rows(sql).first?.int64(0) ?? -1)
+    }
 }

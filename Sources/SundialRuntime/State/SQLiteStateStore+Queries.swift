@@ -1,4 +1,3 @@
-import GRDB
 import SundialCore
 
 // MARK: - Reading and pruning
@@ -8,10 +7,10 @@ extension SQLiteStateStore {
         try flush()
         return try read { db in
             var state = RestoredState()
-            for row in try Row.fetchAll(db, sql: "SELECT name, last_fired FROM jobs WHERE last_fired IS NOT NULL") {
-                state.lastFired[row[0]] = Instant(unixMillis: row[1])
+            for row in try db.rows("SELECT name, last_fired FROM jobs WHERE last_fired IS NOT NULL") {
+                state.lastFired[try row.text(0)] = Instant(unixMillis: try row.int64(1))
             }
-            state.inFlight = try Row.fetchAll(db, sql: """
+            state.inFlight = try db.rows("""
                 SELECT r.run_id, j.name, r.trigger, r.scheduled_for, r.started_at,
                        max(r.attempts, coalesce((SELECT max(attempt) FROM attempts WHERE run = r.id), 0), coalesce(p.attempt, 0)),
                        p.pid, p.start_ticks, p.pgid, p.boot_id, p.cgroup
@@ -19,17 +18,19 @@ extension SQLiteStateStore {
                 WHERE r.finished_at IS NULL ORDER BY r.started_at, r.run_id
                 """).map { row in
                 var process: ProcessIdentity?
-                if let pid = row[6] as Int32?, let ticks = row[7] as Int64?, let pgid = row[8] as Int32?, let boot = row[9] as String? {
-                    process = ProcessIdentity(pid: pid, startTicks: UInt64(max(0, ticks)), processGroup: pgid, bootID: boot, cgroup: row[10])
+                if let pid = try row.optionalInt64(6), let ticks = try row.optionalInt64(7), let pgid = try row.optionalInt64(8),
+                   let boot = try row.optionalText(9) {
+                    process = ProcessIdentity(pid: Int32(truncatingIfNeeded: pid), startTicks: UInt64(max(0, ticks)),
+                                              processGroup: Int32(truncatingIfNeeded: pgid), bootID: boot, cgroup: try row.optionalText(10))
                 }
                 return RunRecord(
-                    id: RunID(rawValue: row[0]), job: row[1], trigger: try trigger(row[2]),
-                    scheduledFor: (row[3] as Int64?).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: row[4]),
+                    id: RunID(rawValue: try row.text(0)), job: try row.text(1), trigger: try trigger(try row.text(2)),
+                    scheduledFor: try row.optionalInt64(3).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: try row.int64(4)),
                     // The latest attempt launched: a restored run is recorded `interrupted` under
                     // it and retried with the next number (0 attempts: the first never launched).
-                    attempt: max(1, row[5] as Int), process: process)
+                    attempt: max(1, Int(try row.int64(5))), process: process)
             }
-            state.lastSeen = try Int64.fetchOne(db, sql: "SELECT last_seen FROM agent WHERE id = 1").map(Instant.init(unixMillis:))
+            state.lastSeen = try db.rows("SELECT last_seen FROM agent WHERE id = 1").first.map { Instant(unixMillis: try $0.int64(0)) }
             return state
         }
     }
@@ -38,11 +39,11 @@ extension SQLiteStateStore {
         guard limit > 0 else { return [] }
         try flush()
         return try read { db in
-            guard let key = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE name = ?", arguments: [job]) else { return [] }
-            return try Row.fetchAll(db, sql: """
+            guard let key = try jobKey(reading: job, in: db) else { return [] }
+            return try db.rows("""
                 SELECT run_id, trigger, scheduled_for, started_at, finished_at, outcome, exit_code, signal, detail, attempts
                 FROM runs WHERE job = ? ORDER BY started_at DESC, run_id DESC LIMIT ?
-                """, arguments: [key, limit]).map { try summary(job: job, $0, from: 0) }
+                """, key, limit).map { try summary(job: job, $0, from: 0) }
         }
     }
 
@@ -50,13 +51,13 @@ extension SQLiteStateStore {
         try flush()
         return try read { db in
             var out: [JobID: RunSummary] = [:]
-            for row in try Row.fetchAll(db, sql: """
+            for row in try db.rows("""
                 SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
                        r.exit_code, r.signal, r.detail, r.attempts
                 FROM jobs j JOIN runs r
                   ON r.id = (SELECT id FROM runs WHERE job = j.id ORDER BY started_at DESC, run_id DESC LIMIT 1)
                 """) {
-                let job: String = row[0]
+                let job = try row.text(0)
                 out[job] = try summary(job: job, row, from: 1)
             }
             return out
@@ -65,30 +66,33 @@ extension SQLiteStateStore {
 
     /// A `RunSummary` from the run columns starting at `i` (run_id, trigger, scheduled_for,
     /// started_at, finished_at, outcome, exit_code, signal, detail, attempts).
-    private func summary(job: JobID, _ row: Row, from i: Int) throws -> RunSummary {
+    private func summary(job: JobID, _ row: SQLiteRow, from i: Int) throws -> RunSummary {
         var outcome: RunOutcome?
-        if let name = row[i + 5] as String? {
-            outcome = StateCodes.outcome(name: name, exitCode: row[i + 6], signal: row[i + 7], detail: row[i + 8])
+        if let name = try row.optionalText(i + 5) {
+            outcome = StateCodes.outcome(name: name, exitCode: try row.optionalInt64(i + 6).map { Int32(truncatingIfNeeded: $0) },
+                                         signal: try row.optionalInt64(i + 7).map { Int32(truncatingIfNeeded: $0) },
+                                         detail: try row.optionalText(i + 8))
             if outcome == nil { throw StateError(.corrupt, path: path, message: "unknown outcome \(name)") }
         }
         return RunSummary(
-            id: RunID(rawValue: row[i]), job: job, trigger: try trigger(row[i + 1]),
-            scheduledFor: (row[i + 2] as Int64?).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: row[i + 3]),
-            finishedAt: (row[i + 4] as Int64?).map(Instant.init(unixMillis:)), outcome: outcome, attempts: row[i + 9])
+            id: RunID(rawValue: try row.text(i)), job: job, trigger: try trigger(try row.text(i + 1)),
+            scheduledFor: try row.optionalInt64(i + 2).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: try row.int64(i + 3)),
+            finishedAt: try row.optionalInt64(i + 4).map(Instant.init(unixMillis:)), outcome: outcome, attempts: Int(try row.int64(i + 9)))
     }
 
     public func ledger(job: JobID, since: Instant) throws -> [LedgerEntry] {
         try flush()
         return try read { db in
-            guard let key = try Int64.fetchOne(db, sql: "SELECT id FROM jobs WHERE name = ?", arguments: [job]) else { return [] }
-            return try Row.fetchAll(db, sql: """
+            guard let key = try jobKey(reading: job, in: db) else { return [] }
+            return try db.rows("""
                 SELECT scheduled_for, disposition, reason, run_id, at FROM ledger
                 WHERE job = ? AND scheduled_for >= ? ORDER BY scheduled_for
-                """, arguments: [key, since.unixMillis]).map { row in
-                guard let d = StateCodes.disposition(name: row[1], reason: row[2], runID: row[3]) else {
-                    throw StateError(.corrupt, path: path, message: "unknown ledger disposition \(row[1] as String)")
+                """, key, since.unixMillis).map { row in
+                let name = try row.text(1)
+                guard let d = StateCodes.disposition(name: name, reason: try row.optionalText(2), runID: try row.optionalText(3)) else {
+                    throw StateError(.corrupt, path: path, message: "unknown ledger disposition \(name)")
                 }
-                return LedgerEntry(job: job, scheduledFor: Instant(unixMillis: row[0]), disposition: d, at: Instant(unixMillis: row[4]))
+                return LedgerEntry(job: job, scheduledFor: Instant(unixMillis: try row.int64(0)), disposition: d, at: Instant(unixMillis: try row.int64(4)))
             }
         }
     }
@@ -98,36 +102,39 @@ extension SQLiteStateStore {
     public func prune(now: Instant) throws {
         try flush()
         let cutoff = (now - retention.maxAge).unixMillis
-        let keys = try read { try Int64.fetchAll($0, sql: "SELECT id FROM jobs") }
+        let keys = try read { try $0.rows("SELECT id FROM jobs").map { try $0.int64(0) } }
         for key in keys {
             try guarded {
-                try writer.write { db in
+                try writer.withConnection { db in try db.transaction {
                     // Finished runs that are too old, or beyond the newest `maxRunsPerJob`.
-                    let victims = try Int64.fetchAll(db, sql: """
+                    let victims = try db.rows("""
                         SELECT id FROM runs WHERE job = ?1 AND started_at < ?2 AND finished_at IS NOT NULL
                         UNION
                         SELECT id FROM (SELECT id, finished_at FROM runs WHERE job = ?1
                                         ORDER BY started_at DESC, run_id DESC LIMIT -1 OFFSET ?3)
                         WHERE finished_at IS NOT NULL
-                        """, arguments: [key, cutoff, retention.maxRunsPerJob])
-                    let delAttempts = try db.cachedStatement(sql: "DELETE FROM attempts WHERE run = ?")
-                    let delRun = try db.cachedStatement(sql: "DELETE FROM runs WHERE id = ?")
+                        """, key, cutoff, retention.maxRunsPerJob).map { try $0.int64(0) }
                     for id in victims {
-                        try delAttempts.execute(arguments: [id])
-                        try delRun.execute(arguments: [id])
+                        try db.execute("DELETE FROM attempts WHERE run = ?", id)
+                        try db.execute("DELETE FROM runs WHERE id = ?", id)
                     }
-                    try db.execute(sql: """
+                    try db.execute("""
                         DELETE FROM ledger WHERE job = ?1 AND (scheduled_for < ?2 OR scheduled_for IN
                           (SELECT scheduled_for FROM ledger WHERE job = ?1 ORDER BY scheduled_for DESC LIMIT -1 OFFSET ?3))
-                        """, arguments: [key, cutoff, retention.maxLedgerEntriesPerJob])
-                }
+                        """, key, cutoff, retention.maxLedgerEntriesPerJob)
+                } }
             }
         }
     }
 
     /// Reads on the auxiliary connection (never blocking the writer), mapping errors.
-    func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try guarded { try aux.read(body) }
+    func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
+        try guarded { try aux.withConnection { db in try db.transaction(readOnly: true) { try body(db) } } }
+    }
+
+    /// `jobs.id` of `job` for a query, without inserting it.
+    private func jobKey(reading job: JobID, in db: SQLiteConnection) throws -> Int64? {
+        try db.rows("SELECT id FROM jobs WHERE name = ?", job).first.map { try $0.int64(0) }
     }
 
     func guarded<T>(_ body: () throws -> T) throws -> T {

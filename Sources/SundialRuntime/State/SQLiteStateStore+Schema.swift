@@ -1,16 +1,14 @@
-import GRDB
-
 extension SQLiteStateStore {
     /// The versioned schema. Never edit a registered migration: add a new one.
     ///
     /// Sizes matter (1,000 jobs × 30 days of minutely history must stay under 200 MB): jobs are
     /// referred to by a small integer, runs by their rowid; the run's ULID is stored once.
-    static var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1") { db in
+    static var migrator: SQLiteMigrator {
+        var m = SQLiteMigrator()
+        m.register("v1") { db in
             // One row per job ever seen; `last_fired` is the latest scheduled instant consumed
             // (fired, skipped or missed), the guard against firing an instant twice. Never pruned.
-            try db.execute(sql: """
+            try db.execute(script: """
                 CREATE TABLE jobs (
                   id INTEGER PRIMARY KEY,
                   name TEXT NOT NULL UNIQUE,
@@ -65,19 +63,19 @@ extension SQLiteStateStore {
                 ) WITHOUT ROWID;
                 """)
         }
-        m.registerMigration("v2") { db in
+        m.register("v2") { db in
             // A one-row table the background checkpoint writes to right after it completes, so
             // that the WAL restart (and SQLite's sync of the WAL header that comes with it)
             // happens there and not in the commit that precedes the next launch.
-            try db.execute(sql: "CREATE TABLE wal_touch (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
+            try db.execute(script: "CREATE TABLE wal_touch (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)")
         }
-        m.registerMigration("v3") { db in
+        m.register("v3") { db in
             // The process of each run's current attempt, beyond its pid (ProcessIdentity), so
             // that a restarted agent can adopt or kill what outlived a crash and never touches a
             // stranger that got the same pid. Rows live only while the attempt does (deleted
             // when it or its run finishes), so the table stays as small as the runs in flight.
             // `cgroup` is filled when the runner gives runs a cgroup of their own.
-            try db.execute(sql: """
+            try db.execute(script: """
                 CREATE TABLE processes (
                   run INTEGER PRIMARY KEY,
                   attempt INTEGER NOT NULL,

@@ -1,4 +1,3 @@
-import GRDB
 import SundialCore
 
 // MARK: - Applying one change (inside the writer's transaction)
@@ -10,92 +9,89 @@ extension SQLiteStateStore {
     /// microseconds of lateness.
     public func warmUp(jobs: some Sequence<JobID>) throws {
         do {
-            try writer.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
+            try writer.withConnection { db in
+                try db.transaction {
                     for job in jobs { _ = try jobKey(job, in: db) }
-                    return .commit
                 }
-                for sql in WriteSQL.all { _ = try db.cachedStatement(sql: sql) }
+                for sql in WriteSQL.all { try db.cached(sql) }
             }
         } catch {
             throw Self.stateError(error, path: path)
         }
     }
 
-    func write(_ op: Op, in db: Database) throws {
+    func write(_ op: Op, in db: SQLiteConnection) throws {
         switch op {
         case let .alive(now):
-            try db.cachedStatement(sql: WriteSQL.alive).execute(arguments: [now.unixMillis])
+            try db.execute(WriteSQL.alive, now.unixMillis)
         case let .change(change):
             try write(change, in: db)
         }
     }
 
-    private func write(_ change: StateChange, in db: Database) throws {
+    private func write(_ change: StateChange, in db: SQLiteConnection) throws {
         switch change {
         case let .fired(job, t):
             let key = try jobKey(job, in: db)
-            try db.cachedStatement(sql: WriteSQL.fired)
-                .execute(arguments: [t.unixMillis, key])
+            try db.execute(WriteSQL.fired, t.unixMillis, key)
 
         case let .runStarted(r):
             let key = try jobKey(r.job, in: db)
-            try db.cachedStatement(sql: WriteSQL.runStarted).execute(arguments: [r.id.rawValue, key, r.trigger.rawValue, r.scheduledFor?.unixMillis, r.startedAt.unixMillis])
+            try db.execute(WriteSQL.runStarted, r.id.rawValue, key, r.trigger.rawValue, r.scheduledFor?.unixMillis, r.startedAt.unixMillis)
 
         case let .attemptStarted(id, attempt, pid, at):
             guard let run = try runKey(id, in: db) else { return }
-            try db.cachedStatement(sql: WriteSQL.attemptStarted).execute(arguments: [run, attempt, pid, at.unixMillis])
+            try db.execute(WriteSQL.attemptStarted, run, attempt, pid, at.unixMillis)
             try countAttempt(attempt, run: run, in: db)
 
         case let .attemptFinished(id, attempt, outcome, at, durationMs):
             guard let run = try runKey(id, in: db) else { return }
             let c = StateCodes.columns(outcome)
-            try db.cachedStatement(sql: WriteSQL.attemptFinished).execute(arguments: [run, attempt, at.unixMillis, c.name, c.exitCode, c.signal, c.detail, durationMs])
+            try db.execute(WriteSQL.attemptFinished, run, attempt, at.unixMillis, c.name, c.exitCode, c.signal, c.detail, durationMs)
             try countAttempt(attempt, run: run, in: db)
-            try db.cachedStatement(sql: WriteSQL.processGone).execute(arguments: [run])
+            try db.execute(WriteSQL.processGone, run)
 
         case let .processStarted(id, attempt, p):
             guard let run = try runKey(id, in: db) else { return }
-            try db.cachedStatement(sql: WriteSQL.processStarted).execute(arguments: [
-                run, attempt, p.pid, Int64(clamping: p.startTicks), p.processGroup, p.bootID, p.cgroup,
-            ])
+            try db.execute(WriteSQL.processStarted, run, attempt, p.pid, Int64(clamping: p.startTicks), p.processGroup, p.bootID, p.cgroup)
 
         case let .runFinished(id, outcome, at):
             let c = StateCodes.columns(outcome)
-            try db.cachedStatement(sql: WriteSQL.runFinished).execute(arguments: [at.unixMillis, c.name, c.exitCode, c.signal, c.detail, id.rawValue])
+            try db.execute(WriteSQL.runFinished, at.unixMillis, c.name, c.exitCode, c.signal, c.detail, id.rawValue)
             if let run = try runKey(id, in: db) {
-                try db.cachedStatement(sql: WriteSQL.processGone).execute(arguments: [run])
+                try db.execute(WriteSQL.processGone, run)
             }
 
         case let .planned(entry):
             let key = try jobKey(entry.job, in: db)
             let c = StateCodes.columns(entry.disposition)
-            try db.cachedStatement(sql: WriteSQL.planned).execute(arguments: [key, entry.scheduledFor.unixMillis, c.name, c.reason, c.runID, entry.at.unixMillis])
+            try db.execute(WriteSQL.planned, key, entry.scheduledFor.unixMillis, c.name, c.reason, c.runID, entry.at.unixMillis)
         }
     }
 
-    private func countAttempt(_ attempt: Int, run: Int64, in db: Database) throws {
-        try db.cachedStatement(sql: WriteSQL.countAttempt).execute(arguments: [attempt, run])
+    private func countAttempt(_ attempt: Int, run: Int64, in db: SQLiteConnection) throws {
+        try db.execute(WriteSQL.countAttempt, attempt, run)
     }
 
     /// `jobs.id` of `job`, inserting the row on first sight.
-    func jobKey(_ job: JobID, in db: Database) throws -> Int64 {
+    func jobKey(_ job: JobID, in db: SQLiteConnection) throws -> Int64 {
         if let k = jobKeys.withLock({ $0[job] }) { return k }
-        try db.cachedStatement(sql: WriteSQL.insertJob).execute(arguments: [job])
-        guard let k = try Int64.fetchOne(db.cachedStatement(sql: WriteSQL.jobID), arguments: [job]) else {
+        try db.execute(WriteSQL.insertJob, job)
+        guard case let .integer(k)? = try db.value(WriteSQL.jobID, job) else {
             throw StateError(.io, path: path, message: "job row for \(job) vanished")
         }
         jobKeys.withLock { $0[job] = k }
         return k
     }
 
-    private func runKey(_ id: RunID, in db: Database) throws -> Int64? {
-        try Int64.fetchOne(db.cachedStatement(sql: WriteSQL.runID), arguments: [id.rawValue])
+    private func runKey(_ id: RunID, in db: SQLiteConnection) throws -> Int64? {
+        guard case let .integer(k)? = try db.value(WriteSQL.runID, id.rawValue) else { return nil }
+        return k
     }
 }
 
 /// The store's write statements, in one place so that ``SQLiteStateStore/warmUp(jobs:)`` can
-/// compile them all before the first fire (GRDB caches a statement by its SQL text).
+/// compile them all before the first fire (the connection caches a statement by its SQL text).
 enum WriteSQL {
     static let alive = """
                 INSERT INTO agent(id, last_seen) VALUES (1, ?)

@@ -1,9 +1,13 @@
-import Foundation
-import GRDB
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Synchronization
 import SundialCore
 
-/// The agent's ``StateStore``: an SQLite database (`STATE/state.db`) through GRDB.
+/// The agent's ``StateStore``: an SQLite database (`STATE/state.db`), through SQLite's C API
+/// (``SQLiteConnection``; why not GRDB is said there).
 ///
 /// ## Durability and the firing path
 /// - **WAL mode, `synchronous=NORMAL`.** A commit is then one `write(2)` to the WAL, no `fsync`:
@@ -58,11 +62,11 @@ public final class SQLiteStateStore: StateStore {
     public let retention: StateRetention
     public let options: Options
 
-    /// The one connection that writes (serialised by GRDB).
-    let writer: DatabaseQueue
+    /// The one connection that writes (serialised by its lock).
+    let writer: SQLiteDatabase
     /// A second connection for queries and checkpoints, so neither blocks a commit (WAL lets
     /// readers and a passive checkpoint run beside the writer).
-    let aux: DatabaseQueue
+    let aux: SQLiteDatabase
     let pending = Mutex(Pending())
     /// Job name → `jobs.id`, touched only inside the writer's serialised closures.
     let jobKeys = Mutex([JobID: Int64]())
@@ -97,42 +101,35 @@ public final class SQLiteStateStore: StateStore {
         self.retention = retention
         self.options = options
         do {
-            var config = Configuration()
-            config.journalMode = .wal
-            config.busyMode = .timeout(5)
-            config.prepareDatabase { db in
-                try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            }
-            var writerConfig = config
-            writerConfig.label = "sundial.state"
-            writerConfig.prepareDatabase { db in
+            writer = try SQLiteDatabase(path: path)
+            try writer.withConnection { db in
+                // WAL and synchronous=NORMAL: see "Durability" above. No automatic checkpoints on
+                // the writer (the background checkpoint does them, off the firing path).
                 // journal_size_limit: when the WAL restarts after a checkpoint, give back the
                 // space beyond the limit, so a burst does not leave a huge WAL file behind.
-                try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = \(options.walLimitBytes)")
-            }
-            writer = try DatabaseQueue(path: path, configuration: writerConfig)
-            if options.checkOnOpen {
-                let result = try writer.read { try String.fetchAll($0, sql: "PRAGMA quick_check") }
-                if result != ["ok"] {
-                    throw StateError(.corrupt, path: path, message: result.prefix(3).joined(separator: "; "))
+                try db.execute(script: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = \(options.walLimitBytes)")
+                if options.checkOnOpen {
+                    let result = try db.rows("PRAGMA quick_check").map { try $0.text(0) }
+                    if result != ["ok"] {
+                        throw StateError(.corrupt, path: path, message: result.prefix(3).joined(separator: "; "))
+                    }
                 }
+                let migrator = Self.migrator
+                if try migrator.hasBeenSuperseded(db) {
+                    throw StateError(.newerSchema, path: path, message: "unknown schema migrations")
+                }
+                try migrator.migrate(db)
             }
-            let migrator = Self.migrator
-            if try writer.read({ try migrator.hasBeenSuperseded($0) }) {
-                throw StateError(.newerSchema, path: path, message: "unknown schema migrations")
-            }
-            try migrator.migrate(writer)
-            var auxConfig = config
-            auxConfig.label = "sundial.state.aux"
-            aux = try DatabaseQueue(path: path, configuration: auxConfig)
+            aux = try SQLiteDatabase(path: path)
+            try aux.withConnection { try $0.execute(script: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0") }
         } catch {
             throw Self.stateError(error, path: path)
         }
     }
 
     deinit {
-        try? writer.close()
-        try? aux.close()
+        writer.close()
+        aux.close()
     }
 
     /// Commits everything pending, checkpoints (so the file alone holds everything) and closes
@@ -140,14 +137,10 @@ public final class SQLiteStateStore: StateStore {
     public func close() throws {
         try flush()
         pending.withLock { $0.closed = true }
-        do {
-            background.sync()
-            _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.truncate) }
-            try writer.close()
-            try aux.close()
-        } catch {
-            throw Self.stateError(error, path: path)
-        }
+        background.sync()
+        _ = try? aux.withConnection { try $0.checkpoint(.truncate) }
+        writer.close()
+        aux.close()
     }
 
     // MARK: - Writing
@@ -207,7 +200,7 @@ public final class SQLiteStateStore: StateStore {
             if nothing { return }
         }
         do {
-            try writer.writeWithoutTransaction { db in
+            try writer.withConnection { db in
                 let (ops, earlier) = try pending.withLock { p -> ([Op], StateError?) in
                     guard !p.closed else { throw StateError(.closed, path: path, message: "the state store is closed") }
                     let ops = p.ops + extra
@@ -221,9 +214,8 @@ public final class SQLiteStateStore: StateStore {
                     return
                 }
                 do {
-                    try db.inTransaction(.immediate) {
+                    try db.transaction {
                         for op in ops { try write(op, in: db) }
-                        return .commit
                     }
                 } catch {
                     jobKeys.withLock { $0.removeAll() }  // ids inserted by the rolled-back transaction
@@ -254,17 +246,17 @@ public final class SQLiteStateStore: StateStore {
                 return p.closed
             }
             guard !closed else { return }
-            _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.passive) }
+            _ = try? aux.withConnection { try $0.checkpoint(.passive) }
             var st = stat()
             let wal = stat(path + "-wal", &st) == 0 ? Int64(st.st_size) : 0
-            if wal > options.walLimitBytes { _ = try? aux.writeWithoutTransaction { try $0.checkpoint(.truncate) } }
+            if wal > options.walLimitBytes { _ = try? aux.withConnection { try $0.checkpoint(.truncate) } }
             // The first write after a completed checkpoint restarts the WAL, and with
             // synchronous=NORMAL SQLite syncs the WAL header then (an fdatasync, 1-3 ms here).
             // Make that write here, off the scheduler's path, rather than in the commit that
             // precedes the next launch (profiled in docs/benchmarks.md: it was most of a lone
             // job's lateness).
-            _ = try? writer.write {
-                try $0.execute(sql: "INSERT INTO wal_touch(id, n) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1")
+            _ = try? writer.withConnection {
+                try $0.execute("INSERT INTO wal_touch(id, n) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1")
             }
         }
         // No thread for the timer (resources exhausted): the next commit schedules it again.
@@ -278,13 +270,8 @@ public final class SQLiteStateStore: StateStore {
 
     static func stateError(_ error: any Error, path: String) -> StateError {
         if let e = error as? StateError { return e }
-        if let e = error as? DatabaseError {
-            switch e.resultCode {
-            case .SQLITE_CORRUPT, .SQLITE_NOTADB:
-                return StateError(.corrupt, path: path, message: e.message ?? "\(e.resultCode)")
-            default:
-                return StateError(.io, path: path, message: e.message ?? "\(e.resultCode)")
-            }
+        if let e = error as? SQLiteError {
+            return StateError(e.isCorruption ? .corrupt : .io, path: path, message: e.message)
         }
         return StateError(.io, path: path, message: "\(error)")
     }
@@ -296,11 +283,11 @@ public final class SQLiteStateStore: StateStore {
     /// - Throws: ``StateError`` `.io` when a rename fails.
     @discardableResult
     public static func moveAside(databaseAt path: String, now: Instant) throws -> String? {
-        let stamp = RFC3339.format(now, utcOffsetSeconds: 0, fractionDigits: 3)
-            .replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "")
+        let stamp = String(RFC3339.format(now, utcOffsetSeconds: 0, fractionDigits: 3).filter { $0 != ":" && $0 != "-" })
         let target = "\(path).corrupt-\(stamp)"
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+        func exists(_ p: String) -> Bool { access(p, F_OK) == 0 }
+        guard exists(path) else { return nil }
+        for suffix in ["", "-wal", "-shm"] where exists(path + suffix) {
             if rename(path + suffix, target + suffix) != 0 {
                 throw StateError(.io, path: path + suffix, message: "cannot move aside to \(target + suffix): \(String(cString: strerror(errno)))")
             }

@@ -2,7 +2,6 @@
 import Glibc
 #endif
 import CSundialShim
-import Foundation
 import Synchronization
 import SundialCore
 
@@ -108,8 +107,8 @@ public final class StateDirectory: Sendable {
         var buf = [UInt8](repeating: 0, count: 32)
         let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n > 0 else { return nil }
-        let text = String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        return Int32(text)
+        let digits = buf[0..<n].drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x09 || $0 == 0x0D }.prefix { $0 >= 0x30 && $0 <= 0x39 }
+        return Int32(String(decoding: digits, as: UTF8.self))
     }
 
     /// `mkdir -p`, with mode 0700 for the directories it creates.
