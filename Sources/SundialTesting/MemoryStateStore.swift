@@ -28,6 +28,12 @@ public final class MemoryStateStore: StateStore {
     public var appliedCount: Int { applied.withLock { $0 } }
     private let applied = Mutex(0)
 
+    /// How many `apply` calls carried a change that must be durable before it returns: each is
+    /// one commit in `SQLiteStateStore`, so tests pin with it how the agent batches the marks
+    /// of one instant's fires.
+    public var durableApplyCount: Int { durableApplies.withLock { $0 } }
+    private let durableApplies = Mutex(0)
+
     public func restore() throws -> RestoredState {
         state.withLock { s in
             let inFlight = s.runs.values.filter { $0.finishedAt == nil }
@@ -40,6 +46,7 @@ public final class MemoryStateStore: StateStore {
 
     public func apply(_ changes: [StateChange]) throws {
         applied.withLock { $0 += changes.count }
+        if changes.contains(where: \.isDurableOnApply) { durableApplies.withLock { $0 += 1 } }
         state.withLock { s in
             for change in changes {
                 switch change {

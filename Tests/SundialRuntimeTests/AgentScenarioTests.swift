@@ -46,6 +46,20 @@ struct AgentScenarioTests {
         #expect(try h.store.restore().lastFired["hourly"] == Self.instant("2026-06-08T00:00:00Z"))
     }
 
+    /// The fired marks of every job due at one instant are committed in one transaction before
+    /// the first of them launches, not one commit per launch: on flash each commit rewrites
+    /// whole pages of the write-ahead log (issue 15: disk writes per fire).
+    @Test func oneInstantsMarksAreOneCommitBeforeAnyLaunch() async throws {
+        let jobs = (0..<100).map { "  j\($0): { schedule: \"*/5 * * * *\", timezone: UTC, command: [x] }" }.joined(separator: "\n")
+        let h = try AgentHarness(yaml: "version: 1\njobs:\n" + jobs, start: Self.instant("2026-06-01T00:04:59Z"), zones: Self.zones)
+        try await h.start()
+        let before = h.store.durableApplyCount
+        await h.advance(to: Self.instant("2026-06-01T00:05:00.500Z"))
+        #expect(h.events("run.started").count == 100)
+        #expect(h.store.durableApplyCount - before == 1)
+        #expect(try h.store.restore().lastFired.count == 100)
+    }
+
     @Test func daylightSavingDaysInTwoZones() async throws {
         let h = try AgentHarness(yaml: """
         version: 1
