@@ -105,7 +105,8 @@ public enum ScheduleSpec: Hashable, Sendable {
     case manual
     /// A cron expression as written (5 or 6 fields, or a macro other than `@reboot`).
     case cron(String)
-    /// `@reboot`: once each time the agent starts (not on reload).
+    /// `@reboot`: once per boot, at the agent's first start in it (not on later starts in the
+    /// same boot, nor on reload).
     case reboot
     /// `every`, with `offset` past the epoch when given (else counted from the agent's start).
     case every(intervalMs: Int64, offsetMs: Int64?)

@@ -26,8 +26,10 @@ public final class AgentHarness: Sendable {
     /// - Parameters:
     ///   - yaml: the job file; the loader checks it exactly as `sundial run` would.
     ///   - zones: the zone database (tests may read the system's).
+    ///   - bootID: the kernel's boot id the agent sees (`nil`: every start is a boot).
     public init(yaml: String, start: Instant, script: [JobID: [ScriptedLauncher.Step]] = [:],
-                zones: any TimeZoneProvider, store: MemoryStateStore = MemoryStateStore(), seed: UInt64 = 1) throws {
+                zones: any TimeZoneProvider, store: MemoryStateStore = MemoryStateStore(), seed: UInt64 = 1,
+                bootID: String? = nil) throws {
         clock = VirtualClock(wall: start, monotonic: 1_000_000)
         launcher = ScriptedLauncher(clock: clock, script: script)
         self.store = store
@@ -39,7 +41,9 @@ public final class AgentHarness: Sendable {
         let log = EventLog(sink: sink, clock: clock)
         let configCell = config
         let gate = loads
-        agent = Agent(settings: .init(configPaths: ["jobs.yaml"], stateDirectory: "/nonexistent", version: "test"),
+        var settings = Agent.Settings(configPaths: ["jobs.yaml"], stateDirectory: "/nonexistent", version: "test")
+        settings.bootID = bootID
+        agent = Agent(settings: settings,
                       jobs: jobs, clock: clock, random: SeededRandom(seed: seed),
                       calculator: CalendarFireCalculator(zones: zones), launcher: launcher, log: log, store: store,
                       alarm: alarm, pid: 1, loadConfiguration: {

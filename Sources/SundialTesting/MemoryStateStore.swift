@@ -10,6 +10,7 @@ public final class MemoryStateStore: StateStore {
         var runs: [RunID: RunSummary] = [:]
         var ledger: [LedgerKey: LedgerEntry] = [:]
         var lastSeen: Instant?
+        var bootID: String?
         /// The recorded process of each run's current attempt (``StateChange/processStarted(runID:attempt:identity:)``).
         var processes: [RunID: ProcessIdentity] = [:]
     }
@@ -40,7 +41,7 @@ public final class MemoryStateStore: StateStore {
                 .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
                 .map { RunRecord(id: $0.id, job: $0.job, trigger: $0.trigger, scheduledFor: $0.scheduledFor, startedAt: $0.startedAt,
                                 attempt: max(1, $0.attempts), process: s.processes[$0.id]) }
-            return RestoredState(lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen)
+            return RestoredState(lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen, bootID: s.bootID)
         }
     }
 
@@ -77,6 +78,8 @@ public final class MemoryStateStore: StateStore {
                     s.runs[id] = run
                 case let .planned(entry):
                     s.ledger[LedgerKey(job: entry.job, scheduledFor: entry.scheduledFor)] = entry
+                case let .bootRecorded(bootID):
+                    s.bootID = bootID
                 }
             }
         }

@@ -125,6 +125,29 @@ struct AgentStateTests {
         #expect(seen.count >= 6)
     }
 
+    /// `@reboot` runs at the first start of a boot only: restarts in the same boot (SIGTERM as
+    /// a package upgrade does, or a crash) do not run it again. The heartbeat job shows each
+    /// agent got far enough to have fired it.
+    @Test func atRebootIsNotRerunByRestartsWithinTheSameBoot() async throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        try s.write("""
+            version: 1
+            jobs:
+              boot: { schedule: "@reboot", command: [/bin/true] }
+              beat: { every: 1s, command: [/bin/true] }
+            """)
+        var bootRuns: [Int] = []
+        for signal in [SIGTERM, SIGKILL, SIGTERM] {
+            let agent = try await StdoutAgent.start([s.jobs, "--state", s.state])
+            let ran = await agent.waitFor { a in a.events("run.finished", job: "beat").count >= 1 }
+            #expect(ran, "\(agent.stdoutLines.suffix(10)) \(agent.stderrText)")
+            bootRuns.append(agent.events("run.started", job: "boot").count)
+            _ = await agent.stop(signal)
+        }
+        #expect(bootRuns == [1, 0, 0])
+    }
+
     // MARK: - Damaged database, second agent
 
     @Test(arguments: ["garbage", "truncated"])

@@ -60,6 +60,28 @@ struct AgentScenarioTests {
         #expect(try h.store.restore().lastFired.count == 100)
     }
 
+    /// `@reboot` runs once per boot, as cronie does: agents restarted within the same boot (a
+    /// package upgrade, Restart=on-failure) do not run it again; a new boot id does.
+    @Test func atRebootRunsOncePerBoot() async throws {
+        let yaml = "version: 1\njobs:\n  boot: { schedule: \"@reboot\", command: [x] }\n"
+        let store = MemoryStateStore()
+        let t = Self.instant("2026-06-01T00:00:00Z")
+        var runs: [Int] = []
+        for (i, boot) in ["boot-a", "boot-a", "boot-a", "boot-b", "boot-b"].enumerated() {
+            let h = try AgentHarness(yaml: yaml, start: t + .seconds(60 * Int64(i)), zones: Self.zones, store: store, bootID: boot)
+            try await h.start()
+            await h.advance(by: .seconds(10))
+            runs.append(starts(h, "boot").count)
+            _ = await h.shutdown()
+        }
+        #expect(runs == [1, 0, 0, 1, 0])
+        #expect(try store.restore().bootID == "boot-b")
+        // Without a boot id (no /proc), every start is a boot, as before.
+        let h = try AgentHarness(yaml: yaml, start: t + .seconds(600), zones: Self.zones, store: store)
+        try await h.start()
+        #expect(starts(h, "boot").count == 1)
+    }
+
     @Test func daylightSavingDaysInTwoZones() async throws {
         let h = try AgentHarness(yaml: """
         version: 1

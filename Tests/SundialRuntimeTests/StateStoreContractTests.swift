@@ -36,6 +36,16 @@ struct StateStoreContractTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func theLastBootRecordedIsRestored(kind: StoreKind) throws {
+        let (store, done) = try kind.make()
+        defer { done() }
+        try store.apply([.bootRecorded(bootID: "b1")])
+        #expect(try store.restore().bootID == "b1")
+        try store.apply([.bootRecorded(bootID: "b2")])
+        #expect(try store.restore().bootID == "b2")
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func roundTripGivesLastFiredInFlightAndHistory(kind: StoreKind) throws {
         let (store, done) = try kind.make()
         defer { done() }

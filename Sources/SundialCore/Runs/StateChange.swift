@@ -22,6 +22,9 @@ public enum StateChange: Hashable, Sendable {
     case runFinished(runID: RunID, outcome: RunOutcome, at: Instant)
     /// What became of a planned fire (the ledger `sundial why` reads).
     case planned(LedgerEntry)
+    /// The agent started in this boot (the kernel's boot id) and has fired its `@reboot` jobs,
+    /// so a restart within the same boot does not fire them again (cronie's behaviour).
+    case bootRecorded(bootID: String)
 }
 
 /// A run as the store keeps it.
@@ -84,11 +87,14 @@ public struct RestoredState: Hashable, Sendable {
     /// start, after looking at `/proc`. The scheduler adopts or kills these (`on_agent_restart`)
     /// instead of recording them `interrupted`.
     public var alive: [RunID: ProcessIdentity]
+    /// The boot in which an agent last started (``StateChange/bootRecorded(bootID:)``).
+    public var bootID: String?
     public init(lastFired: [JobID: Instant] = [:], inFlight: [RunRecord] = [], lastSeen: Instant? = nil,
-                alive: [RunID: ProcessIdentity] = [:]) {
+                alive: [RunID: ProcessIdentity] = [:], bootID: String? = nil) {
         self.lastFired = lastFired
         self.inFlight = inFlight
         self.lastSeen = lastSeen
         self.alive = alive
+        self.bootID = bootID
     }
 }

@@ -3,7 +3,7 @@ extension Scheduler {
     enum Timing: Hashable, Sendable {
         /// No fires of its own: manual, or started by its `needs`.
         case none
-        /// `@reboot`: once per agent start.
+        /// `@reboot`: at a start that the agent says is a new boot.
         case reboot
         /// Instants on the wall clock (`schedule`, `at`, `every` with `offset`): never fired
         /// twice, caught up after downtime, left in place by a clock step.

@@ -6,8 +6,8 @@ public enum SchedulerEvent: Sendable, Hashable {
     /// - `restored`: what the state store remembered. Its `inFlight` runs are recorded
     ///   `interrupted` (and retried when their job's policy still has attempts); its `lastFired`
     ///   and `lastSeen` drive catch-up of fires missed while the agent was down.
-    /// - `reboot`: fire `@reboot` jobs (the agent passes `true` on every start; a reload never
-    ///   fires them).
+    /// - `reboot`: fire `@reboot` jobs (the agent passes `true` at its first start in a boot,
+    ///   per the boot id it keeps in state; a reload never fires them).
     case start(restored: RestoredState, reboot: Bool)
     /// Time has passed: fire whatever is due at `now`. Any other event also fires what is due,
     /// so a tick is only needed when the agent wakes for the scheduler's `wake`.

@@ -52,7 +52,7 @@ extension StateChange {
     /// `interrupted` on restart (and retried only if its retry policy retries interruptions).
     public var isDurableOnApply: Bool {
         switch self {
-        case .fired, .runStarted, .processStarted: true
+        case .fired, .runStarted, .processStarted, .bootRecorded: true
         case .attemptStarted, .attemptFinished, .runFinished, .planned: false
         }
     }

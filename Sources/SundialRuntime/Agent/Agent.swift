@@ -37,6 +37,9 @@ public actor Agent {
         /// then proceeds (the loader child has its own, shorter deadline; this bounds whatever
         /// else could hold a load up).
         public var reloadDeadlineMs: Int64 = 90_000
+        /// This boot's id (the kernel's `boot_id`): `@reboot` jobs fire only at the first start
+        /// of each boot. `nil` makes every start a boot (tests, or no /proc).
+        public var bootID: String?
 
         public init(configPaths: [String], stateDirectory: String, jobWorkdir: String? = nil, shutdownGraceMs: Int64 = 30_000,
                     version: String, clockStepThresholdMs: Int64 = 1000) {
@@ -163,7 +166,16 @@ public actor Agent {
         ]))
         emit(configLoadedEvent(old: nil, new: jobSet, at: now))
         startedAt = now
-        perform(scheduler.handle(.start(restored: restored, reboot: true), at: now))
+        // `@reboot` jobs run once per boot: a restart within the same boot (a package upgrade,
+        // Restart=on-failure) does not fire them again. The boot is recorded before they launch:
+        // a crash in between costs this boot its @reboot runs rather than running them twice.
+        // Without a boot id (no /proc) every start counts as a boot, as before.
+        let newBoot = settings.bootID == nil || settings.bootID != restored.bootID
+        if newBoot, let boot = settings.bootID, store != nil {
+            var changes: [StateChange] = [.bootRecorded(bootID: boot)]
+            flush(&changes)
+        }
+        perform(scheduler.handle(.start(restored: restored, reboot: newBoot), at: now))
         markAlive(now: now, force: true)
         // The interrupted runs recorded and the instants consumed by catch-up are committed now,
         // so a crash right after a start cannot undo them (and retry a run forever).

@@ -194,9 +194,11 @@ public enum AgentHost {
         defer { timer.stop() }
         timerCell.withLock { $0 = timer }
 
+        var settings = Agent.Settings(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
+                                      version: options.version)
+        settings.bootID = ProcessProbe.bootID
         let agent = Agent(
-            settings: .init(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
-                            version: options.version),
+            settings: settings,
             jobs: jobs, clock: clock, random: SystemRandom(), calculator: calculator,
             launcher: ProcessRunnerLauncher(runner: runner, masker: masker, onLimitsUnenforced: { job, reason in
                 log.log(Event("limits.unenforced", at: clock.wallNow(), level: .warn, ["job": .string(job), "reason": .string(reason)]))

@@ -31,6 +31,7 @@ extension SQLiteStateStore {
                     attempt: max(1, Int(try row.int64(5))), process: process)
             }
             state.lastSeen = try db.rows("SELECT last_seen FROM agent WHERE id = 1").first.map { Instant(unixMillis: try $0.int64(0)) }
+            state.bootID = try db.rows("SELECT boot_id FROM boot WHERE id = 1").first.map { try $0.text(0) }
             return state
         }
     }

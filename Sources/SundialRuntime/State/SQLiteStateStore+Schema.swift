@@ -87,6 +87,11 @@ extension SQLiteStateStore {
                 )
                 """)
         }
+        m.register("v4") { db in
+            // The boot in which an agent last started, so that `@reboot` jobs run once per boot
+            // (a restart by a package upgrade or Restart=on-failure does not run them again).
+            try db.execute(script: "CREATE TABLE boot (id INTEGER PRIMARY KEY CHECK (id = 1), boot_id TEXT NOT NULL)")
+        }
         return m
     }
 }

@@ -66,6 +66,9 @@ extension SQLiteStateStore {
             let key = try jobKey(entry.job, in: db)
             let c = StateCodes.columns(entry.disposition)
             try db.execute(WriteSQL.planned, key, entry.scheduledFor.unixMillis, c.name, c.reason, c.runID, entry.at.unixMillis)
+
+        case let .bootRecorded(bootID):
+            try db.execute(WriteSQL.boot, bootID)
         }
     }
 
@@ -123,6 +126,7 @@ enum WriteSQL {
                 INSERT OR REPLACE INTO processes(run, attempt, pid, start_ticks, pgid, boot_id, cgroup) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """
     static let processGone = "DELETE FROM processes WHERE run = ?"
+    static let boot = "INSERT INTO boot(id, boot_id) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET boot_id = excluded.boot_id"
     static let countAttempt = "UPDATE runs SET attempts = max(attempts, ?) WHERE id = ?"
     static let insertJob = "INSERT INTO jobs(name) VALUES (?) ON CONFLICT(name) DO NOTHING"
     static let jobID = "SELECT id FROM jobs WHERE name = ?"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# packaging/check-binary.sh [BINARY]
+#
+# The shipped binary's budget (issue 15): stripped as packaging/build-deb.sh strips it, at most
+# 20 MB (20,000,000 bytes), and no Foundation nor ICU in it. Edge boxes pull the agent over slow
+# or metered links and keep it on small flash; Foundation brought ICU's 34 MB of data.
+#
+# "No Foundation" means none of the full Foundation module, FoundationInternationalization or
+# ICU (the parts that carry the size and the locale data). swift-argument-parser uses
+# FoundationEssentials (ICU-free) for two things; its figure is printed, not refused — see
+# docs/decisions.md.
+#
+# BINARY defaults to the release build (`swift build -c release --static-swift-stdlib
+# --product sundial`, which this script does not run). Exits 1 on a breach, naming it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
+
+bin="${1:-$(swift build -c release --show-bin-path)/sundial}"
+limit=20000000
+[ -x "$bin" ] || { echo "check-binary: no binary at $bin (build it: swift build -c release --static-swift-stdlib --product sundial)" >&2; exit 2; }
+
+tmp="$(mktemp)"
+trap 'rm -f "$tmp"' EXIT
+cp "$bin" "$tmp"
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$tmp"
+size=$(stat -c %s "$tmp")
+
+fail=0
+echo "check-binary: $bin: $size bytes stripped (limit $limit)"
+if [ "$size" -gt "$limit" ]; then
+  echo "check-binary: FAIL: the stripped binary is $size bytes, over $limit" >&2
+  fail=1
+fi
+
+# Swift mangles a module's symbols as $s<length><name>: $s10Foundation..., $s30FoundationInternationalization...
+# ICU shows as its data blob (icudt*) and its C API with the version suffix swift-foundation's
+# _FoundationICU uses (e.g. ucal_open_74), or as the _FoundationICU module itself.
+symbols="$(nm --defined-only "$bin" 2>/dev/null || true)"
+[ -n "$symbols" ] || { echo "check-binary: FAIL: cannot read symbols of $bin (needs the unstripped build)" >&2; exit 1; }
+count() { printf '%s\n' "$symbols" | grep -cE "$1" || true; }
+foundation=$(count '\$s10Foundation')
+intl=$(count '\$s30FoundationInternationalization')
+icu=$(count 'icudt[0-9]|_FoundationICU|\bu(cal|col|num|loc|date)_[a-zA-Z]+_[0-9]+$')
+essentials=$(count '\$s20FoundationEssentials')
+echo "check-binary: Foundation symbols: $foundation, FoundationInternationalization: $intl, ICU: $icu, FoundationEssentials (argument parser): $essentials"
+if [ "$foundation" -gt 0 ] || [ "$intl" -gt 0 ] || [ "$icu" -gt 0 ]; then
+  echo "check-binary: FAIL: Foundation or ICU is linked into the binary; find the import with:" >&2
+  echo "  grep -rn 'import Foundation' Sources/SundialCore Sources/SundialConfig Sources/SundialRuntime Sources/sundial" >&2
+  fail=1
+fi
+exit "$fail"
