@@ -187,9 +187,13 @@ public enum CatchupPolicy: String, Hashable, Sendable, CaseIterable { case none,
 public struct OutputLimits: Hashable, Sendable {
     public var maxLineBytes: Int
     public var maxBytes: Int
-    public init(maxLineBytes: Int = 8 * 1024, maxBytes: Int = 1024 * 1024) {
+    /// How much of each attempt's output is stored with its run for `sundial logs` (its last
+    /// lines). Default 64 KiB.
+    public var keepBytes: Int
+    public init(maxLineBytes: Int = 8 * 1024, maxBytes: Int = 1024 * 1024, keepBytes: Int = 64 * 1024) {
         self.maxLineBytes = maxLineBytes
         self.maxBytes = maxBytes
+        self.keepBytes = keepBytes
     }
 }
 

@@ -11,6 +11,8 @@ public final class MemoryStateStore: StateStore {
         var ledger: [LedgerKey: LedgerEntry] = [:]
         var lastSeen: Instant?
         var bootID: String?
+        /// Stored output by run, then attempt.
+        var outputs: [RunID: [Int: RunOutputRecord]] = [:]
         /// The recorded process of each run's current attempt (``StateChange/processStarted(runID:attempt:identity:)``).
         var processes: [RunID: ProcessIdentity] = [:]
     }
@@ -80,6 +82,12 @@ public final class MemoryStateStore: StateStore {
                     s.ledger[LedgerKey(job: entry.job, scheduledFor: entry.scheduledFor)] = entry
                 case let .bootRecorded(bootID):
                     s.bootID = bootID
+                case let .outputStored(record):
+                    guard let run = s.runs[record.runID] else { continue }
+                    s.outputs[record.runID, default: [:]][record.attempt] = record
+                    // Per job, output is kept for the newest runs only.
+                    let kept = s.runs.values.filter { $0.job == run.job && s.outputs[$0.id] != nil }.sorted(by: Self.newestFirst)
+                    for old in kept.dropFirst(retention.maxOutputRunsPerJob) { s.outputs[old.id] = nil }
                 }
             }
         }
@@ -115,6 +123,14 @@ public final class MemoryStateStore: StateStore {
                     s.runs[run.id] = nil
                 }
             }
+            s.outputs = s.outputs.filter { s.runs[$0.key] != nil }
+            // All output together within the byte budget: the oldest runs' go first.
+            var total = s.outputs.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.text.utf8.count } }
+            for run in s.runs.values.filter({ s.outputs[$0.id] != nil }).sorted(by: Self.newestFirst).reversed()
+            where total > retention.maxOutputBytes {
+                total -= s.outputs[run.id]?.values.reduce(0) { $0 + $1.text.utf8.count } ?? 0
+                s.outputs[run.id] = nil
+            }
             s.ledger = s.ledger.filter { $0.key.scheduledFor >= cutoff }
             for (_, keys) in Dictionary(grouping: s.ledger.keys, by: \.job) {
                 for key in keys.sorted(by: { $0.scheduledFor > $1.scheduledFor }).dropFirst(retention.maxLedgerEntriesPerJob) {
@@ -125,6 +141,10 @@ public final class MemoryStateStore: StateStore {
     }
 
     public func markAlive(now: Instant) throws { state.withLock { $0.lastSeen = now } }
+
+    public func output(run id: RunID) throws -> [RunOutputRecord] {
+        state.withLock { s in (s.outputs[id] ?? [:]).values.sorted { $0.attempt < $1.attempt } }
+    }
 
     private static func newestFirst(_ a: RunSummary, _ b: RunSummary) -> Bool { (a.startedAt, a.id) > (b.startedAt, b.id) }
 }

@@ -119,7 +119,7 @@ struct SQLiteStateStoreTests {
         let store = try SQLiteStateStore(path: dir.path + "/state.db")
         try store.close()
         #expect(try SQLiteProbe.texts(dir.path + "/state.db", "PRAGMA journal_mode") == ["wal"])
-        #expect(try SQLiteProbe.int(dir.path + "/state.db", "SELECT count(*) FROM grdb_migrations") == 4)  // v1 to v4
+        #expect(try SQLiteProbe.int(dir.path + "/state.db", "SELECT count(*) FROM grdb_migrations") == 5)  // v1 to v5
     }
 
     // MARK: - Corruption and --reset-state
@@ -224,10 +224,39 @@ struct SQLiteStateStoreTests {
         #expect(fails.count == 4)
         #expect(fails.allSatisfy { $0.outcome == .failure(exitCode: 1) && $0.attempts == 1 })
         #expect(try store.history(job: "tick", limit: 10).allSatisfy { $0.outcome == .success(exitCode: 0) })
-        #expect(try SQLiteProbe.int(path, "SELECT count(*) FROM grdb_migrations") == 4)  // and v4 added
+        #expect(try SQLiteProbe.int(path, "SELECT count(*) FROM grdb_migrations") == 5)  // v4 and v5 added
         // And it takes new writes on the rows it had.
         try store.apply([.fired(job: "tick", scheduledFor: last + .seconds(1))])
         #expect(try store.restore().lastFired["tick"] == last + .seconds(1))
+    }
+
+    /// The retention is applied by the store itself, at the first alive mark and then every
+    /// `pruneInterval`: before, nothing in the agent called `prune`, and history grew forever.
+    @Test func aliveMarksApplyTheRetentionOnTheBackgroundWorker() throws {
+        let dir = TempDir("autoprune")
+        defer { dir.remove() }
+        var options = SQLiteStateStore.Options()
+        options.pruneInterval = .seconds(3600)
+        let store = try SQLiteStateStore(path: dir.path + "/state.db", retention: StateRetention(maxRunsPerJob: 2), options: options)
+        defer { try? store.close() }
+        func finishedRuns(_ range: Range<Int>) throws {
+            for i in range {
+                let r = RunRecord(id: rid(i), job: "a", trigger: .schedule, scheduledFor: at(Int64(i)), startedAt: at(Int64(i)))
+                try store.apply([.fired(job: "a", scheduledFor: at(Int64(i))), .runStarted(r),
+                                 .runFinished(runID: r.id, outcome: .success(exitCode: 0), at: at(Int64(i) + 1))])
+            }
+        }
+        try finishedRuns(0..<5)
+        try store.markAlive(now: at(10))
+        #expect(try eventually { try store.history(job: "a", limit: 10).count == 2 })
+        // Within the interval, marks do not prune again...
+        try finishedRuns(5..<8)
+        try store.markAlive(now: at(20))
+        try store.flush()
+        #expect(try store.history(job: "a", limit: 10).count == 5)
+        // ...and after it they do.
+        try store.markAlive(now: at(3700))
+        #expect(try eventually { try store.history(job: "a", limit: 10).map(\.id) == [rid(7), rid(6)] })
     }
 
     @Test func aStatePathThatIsAFileIsAnError() throws {

@@ -164,6 +164,38 @@ struct StateStoreContractTests {
         #expect(try store.ledger(job: "a", since: Instant(unixMillis: 0)) == [])
     }
 
+    /// Stored output: by run and attempt; for the newest `maxOutputRunsPerJob` runs of a job
+    /// (enforced as it is written); within `maxOutputBytes` in all (enforced by prune, oldest
+    /// first); gone with its run.
+    @Test(arguments: StoreKind.allCases)
+    func storedOutputIsBoundedPerJobAndInTotal(kind: StoreKind) throws {
+        let retention = StateRetention(maxRunsPerJob: 100, maxOutputRunsPerJob: 3, maxOutputBytes: 250)
+        let (store, done) = try kind.make(retention: retention)
+        defer { done() }
+        func run(_ i: Int, job: JobID, text: String) throws {
+            let r = RunRecord(id: rid(i), job: job, trigger: .schedule, scheduledFor: at(Int64(i)), startedAt: at(Int64(i)))
+            try store.apply([.fired(job: job, scheduledFor: r.scheduledFor!), .runStarted(r)])
+            try store.apply([.outputStored(RunOutputRecord(runID: r.id, attempt: 1, text: text, droppedBytes: 7)),
+                             .runFinished(runID: r.id, outcome: .success(exitCode: 0), at: r.startedAt + .seconds(1))])
+        }
+        for i in 0..<5 { try run(i, job: "a", text: String(repeating: "a", count: 49) + "\n") }
+        try store.apply([.outputStored(RunOutputRecord(runID: rid(4), attempt: 2, text: "second\n"))])
+        #expect(try store.output(run: rid(4)).map(\.attempt) == [1, 2])
+        #expect(try store.output(run: rid(4)).first?.droppedBytes == 7)
+        #expect(try store.output(run: rid(4)).last?.text == "second\n")
+        // Only the newest 3 runs of `a` keep output.
+        #expect(try (0..<5).map { try store.output(run: rid($0)).isEmpty } == [true, true, false, false, false])
+        // An output for a run the store does not know is ignored.
+        try store.apply([.outputStored(RunOutputRecord(runID: rid(99), attempt: 1, text: "x\n"))])
+        #expect(try store.output(run: rid(99)).isEmpty)
+        // Job b adds 100 bytes: 257 in all, over 250 at the next prune; the oldest run (2) goes.
+        try run(10, job: "b", text: String(repeating: "b", count: 99) + "\n")
+        try store.prune(now: at(20))
+        #expect(try store.output(run: rid(2)).isEmpty)
+        #expect(try !store.output(run: rid(3)).isEmpty)
+        #expect(try !store.output(run: rid(10)).isEmpty)
+    }
+
     @Test(arguments: StoreKind.allCases)
     func changesForUnknownRunsAreIgnored(kind: StoreKind) throws {
         let (store, done) = try kind.make()

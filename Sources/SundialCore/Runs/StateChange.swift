@@ -25,6 +25,27 @@ public enum StateChange: Hashable, Sendable {
     /// The agent started in this boot (the kernel's boot id) and has fired its `@reboot` jobs,
     /// so a restart within the same boot does not fire them again (cronie's behaviour).
     case bootRecorded(bootID: String)
+    /// The tail of an attempt's output (`sundial logs`), kept with its run and bounded by the
+    /// store's ``StateRetention``.
+    case outputStored(RunOutputRecord)
+}
+
+/// The stored tail of one attempt's output: its last lines, at most the job's
+/// `output.keep_bytes`, with the count of earlier bytes that did not fit.
+public struct RunOutputRecord: Hashable, Sendable {
+    public var runID: RunID
+    public var attempt: Int
+    /// The lines, each ending in `\n` (already masked of the job's secrets).
+    public var text: String
+    /// Bytes of output before `text` that were not kept.
+    public var droppedBytes: Int
+
+    public init(runID: RunID, attempt: Int, text: String, droppedBytes: Int = 0) {
+        self.runID = runID
+        self.attempt = attempt
+        self.text = text
+        self.droppedBytes = droppedBytes
+    }
 }
 
 /// A run as the store keeps it.

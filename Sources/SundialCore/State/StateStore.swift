@@ -34,6 +34,9 @@ public protocol StateStore: Sendable {
     /// The planned fires of `job` scheduled at or after `since`, oldest first.
     func ledger(job: JobID, since: Instant) throws -> [LedgerEntry]
 
+    /// The stored output of each attempt of run `id`, in attempt order (empty when none is kept).
+    func output(run id: RunID) throws -> [RunOutputRecord]
+
     /// Forgets old history per the store's ``StateRetention``. Runs in flight are never pruned,
     /// and neither is a job's last fired instant (the guard against firing an instant twice).
     func prune(now: Instant) throws
@@ -53,7 +56,7 @@ extension StateChange {
     public var isDurableOnApply: Bool {
         switch self {
         case .fired, .runStarted, .processStarted, .bootRecorded: true
-        case .attemptStarted, .attemptFinished, .runFinished, .planned: false
+        case .attemptStarted, .attemptFinished, .runFinished, .planned, .outputStored: false
         }
     }
 }
@@ -71,8 +74,16 @@ public struct StateRetention: Hashable, Sendable {
     /// At most this many ledger entries per job are kept (the newest). Default 1,440: a whole
     /// day of a minutely job, which is what `sundial why` shows.
     public var maxLedgerEntriesPerJob: Int
+    /// Stored output is kept for at most this many runs per job (the newest). Default 20.
+    public var maxOutputRunsPerJob: Int
+    /// All stored output together is at most this many bytes (the oldest goes first, at the
+    /// next prune). Default 64 MiB: 1,000 jobs with 64 KiB each would otherwise take 1.3 GB.
+    public var maxOutputBytes: Int
 
-    public init(maxAge: Duration = .seconds(30 * 86_400), maxRunsPerJob: Int = 500, maxLedgerEntriesPerJob: Int = 1_440) {
+    public init(maxAge: Duration = .seconds(30 * 86_400), maxRunsPerJob: Int = 500, maxLedgerEntriesPerJob: Int = 1_440,
+                maxOutputRunsPerJob: Int = 20, maxOutputBytes: Int = 64 << 20) {
+        self.maxOutputRunsPerJob = maxOutputRunsPerJob
+        self.maxOutputBytes = maxOutputBytes
         self.maxAge = maxAge
         self.maxRunsPerJob = maxRunsPerJob
         self.maxLedgerEntriesPerJob = maxLedgerEntriesPerJob

@@ -422,10 +422,13 @@ public actor Agent {
         // Output can arrive before the agent has handled `.launched` (and so before the
         // scheduler's `run.started`); hold those first lines back so the log reads in order.
         let early = Locked<(open: Bool, lines: [OutputLine])>((false, []))
+        // The attempt's last lines, stored with the run for `sundial logs`.
+        let tail = OutputTail(limit: order.job.output.keepBytes)
         // Detached: a task created here would inherit the actor and queue every launch of a
         // burst behind it; detached, 100 due jobs reach the runner back to back.
         Task.detached {
             let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
+                tail.append(line)
                 let held = early.withLock { s -> Bool in
                     guard !s.open, s.lines.count < 1000 else { return false }
                     s.lines.append(line)
@@ -453,6 +456,15 @@ public actor Agent {
             }
             for line in lines { log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
             let completion = await attemptHandle.completion()
+            if let record = tail.record(runID: order.runID, attempt: attempt) {
+                // Batched with the run's end (same background commit); before `.finished`, so
+                // the output is there when `run.finished` is logged.
+                do { try store?.apply([.outputStored(record)]) } catch {
+                    log.log(Event("state.error", at: clock.wallNow(), level: .error, [
+                        "message": .string("cannot store the output of run \(order.runID): \(error)"),
+                    ]))
+                }
+            }
             await self.deliver(.finished(order.runID, attempt: attempt, completion))
         }
     }

@@ -98,6 +98,18 @@ extension SQLiteStateStore {
         }
     }
 
+    public func output(run id: RunID) throws -> [RunOutputRecord] {
+        try flush()
+        return try read { db in
+            try db.rows("""
+                SELECT o.attempt, o.text, o.dropped FROM outputs o JOIN runs r ON r.id = o.run
+                WHERE r.run_id = ? ORDER BY o.attempt
+                """, id.rawValue).map {
+                RunOutputRecord(runID: id, attempt: Int(try $0.int64(0)), text: try $0.text(1), droppedBytes: Int(try $0.int64(2)))
+            }
+        }
+    }
+
     /// Applies ``retention`` one job per transaction, so the writer is never held for long and a
     /// fire waiting to commit gets in between.
     public func prune(now: Instant) throws {
@@ -117,6 +129,7 @@ extension SQLiteStateStore {
                         """, key, cutoff, retention.maxRunsPerJob).map { try $0.int64(0) }
                     for id in victims {
                         try db.execute("DELETE FROM attempts WHERE run = ?", id)
+                        try db.execute("DELETE FROM outputs WHERE run = ?", id)
                         try db.execute("DELETE FROM runs WHERE id = ?", id)
                     }
                     try db.execute("""
@@ -125,6 +138,21 @@ extension SQLiteStateStore {
                         """, key, cutoff, retention.maxLedgerEntriesPerJob)
                 } }
             }
+        }
+        // All stored output within its byte budget: the oldest runs' output goes first.
+        try guarded {
+            try writer.withConnection { db in try db.transaction {
+                var total = try db.rows("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM outputs").first?.int64(0) ?? 0
+                guard total > Int64(retention.maxOutputBytes) else { return }
+                let oldest = try db.rows("""
+                    SELECT o.run, sum(length(CAST(o.text AS BLOB))) FROM outputs o JOIN runs r ON r.id = o.run
+                    GROUP BY o.run ORDER BY min(r.started_at), min(r.run_id)
+                    """)
+                for row in oldest where total > Int64(retention.maxOutputBytes) {
+                    try db.execute("DELETE FROM outputs WHERE run = ?", try row.int64(0))
+                    total -= try row.int64(1)
+                }
+            } }
         }
     }
 

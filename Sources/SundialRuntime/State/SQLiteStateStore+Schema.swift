@@ -92,6 +92,19 @@ extension SQLiteStateStore {
             // (a restart by a package upgrade or Restart=on-failure does not run them again).
             try db.execute(script: "CREATE TABLE boot (id INTEGER PRIMARY KEY CHECK (id = 1), boot_id TEXT NOT NULL)")
         }
+        m.register("v5") { db in
+            // The tail of each attempt's output (`sundial logs`), bounded per job at write time
+            // and in total by `prune` (StateRetention).
+            try db.execute(script: """
+                CREATE TABLE outputs (
+                  run INTEGER NOT NULL,
+                  attempt INTEGER NOT NULL,
+                  text TEXT NOT NULL,
+                  dropped INTEGER NOT NULL,
+                  PRIMARY KEY (run, attempt)
+                ) WITHOUT ROWID
+                """)
+        }
         return m
     }
 }

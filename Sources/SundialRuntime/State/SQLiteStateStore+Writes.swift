@@ -69,6 +69,12 @@ extension SQLiteStateStore {
 
         case let .bootRecorded(bootID):
             try db.execute(WriteSQL.boot, bootID)
+
+        case let .outputStored(record):
+            guard let run = try runKey(record.runID, in: db) else { return }
+            try db.execute(WriteSQL.output, run, record.attempt, record.text, record.droppedBytes)
+            // Output is kept for the newest runs of the job only (a read when nothing is over).
+            try db.execute(WriteSQL.outputTrim, run, retention.maxOutputRunsPerJob)
         }
     }
 
@@ -126,12 +132,19 @@ enum WriteSQL {
                 INSERT OR REPLACE INTO processes(run, attempt, pid, start_ticks, pgid, boot_id, cgroup) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """
     static let processGone = "DELETE FROM processes WHERE run = ?"
+    static let output = "INSERT OR REPLACE INTO outputs(run, attempt, text, dropped) VALUES (?, ?, ?, ?)"
+    static let outputTrim = """
+                DELETE FROM outputs WHERE run IN (
+                  SELECT o.run FROM (SELECT DISTINCT run FROM outputs) o JOIN runs r ON r.id = o.run
+                  WHERE r.job = (SELECT job FROM runs WHERE id = ?1)
+                  ORDER BY r.started_at DESC, r.run_id DESC LIMIT -1 OFFSET ?2)
+                """
     static let boot = "INSERT INTO boot(id, boot_id) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET boot_id = excluded.boot_id"
     static let countAttempt = "UPDATE runs SET attempts = max(attempts, ?) WHERE id = ?"
     static let insertJob = "INSERT INTO jobs(name) VALUES (?) ON CONFLICT(name) DO NOTHING"
     static let jobID = "SELECT id FROM jobs WHERE name = ?"
     static let runID = "SELECT id FROM runs WHERE run_id = ?"
 
-    static let all = [alive, fired, runStarted, attemptStarted, attemptFinished, runFinished, planned, processStarted, processGone,
+    static let all = [alive, fired, runStarted, attemptStarted, attemptFinished, runFinished, planned, processStarted, processGone, output, outputTrim,
                       countAttempt, insertJob, jobID, runID]
 }

@@ -32,7 +32,8 @@ import SundialCore
 ///
 /// ## Retention
 /// ``prune(now:)`` applies a ``StateRetention`` (defaults: 30 days, 500 runs and 1,440 ledger
-/// entries per job), one job per transaction so that it never holds the writer for long.
+/// entries per job, stored output for 20 runs per job and 64 MiB in all), one job per
+/// transaction so that it never holds the writer for long. `markAlive` runs it hourly.
 ///
 /// ## Corruption
 /// Opening runs `PRAGMA quick_check`; a damaged, truncated or foreign file throws a
@@ -52,6 +53,8 @@ public final class SQLiteStateStore: StateStore {
         public var walLimitBytes: Int64 = 64 << 20
         /// Pending changes kept while commits fail; beyond it the oldest batched ones are dropped.
         public var maxPending: Int = 100_000
+        /// How often the retention is applied (see ``SQLiteStateStore/markAlive(now:)``).
+        public var pruneInterval: Duration = .seconds(3600)
         /// Run `PRAGMA quick_check` on open (reads the whole file once: ~1 s per few hundred MB).
         public var checkOnOpen: Bool = true
         public init() {}
@@ -70,6 +73,8 @@ public final class SQLiteStateStore: StateStore {
     let pending = Mutex(Pending())
     /// Job name → `jobs.id`, touched only inside the writer's serialised closures.
     let jobKeys = Mutex([JobID: Int64]())
+    /// When the retention was last applied.
+    private let lastPrune = Mutex<Instant?>(nil)
     /// Batched commits and checkpoints (not a `DispatchQueue`: see ``SerialWorker``).
     private let background: SerialWorker
 
@@ -154,7 +159,20 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    public func markAlive(now: Instant) throws { try enqueue([.alive(now)]) }
+    /// Records the alive mark, and applies the retention (``prune(now:)``) on the background
+    /// worker when ``Options/pruneInterval`` has passed since the last time (and at the first
+    /// mark after opening): the agent marks itself alive every few minutes while it runs, so
+    /// history stays bounded without a timer of its own.
+    public func markAlive(now: Instant) throws {
+        try enqueue([.alive(now)])
+        let due = lastPrune.withLock { last -> Bool in
+            if let last, now - last < options.pruneInterval { return false }
+            last = now
+            return true
+        }
+        // A failed prune is retried at the next interval; a failing disk shows in commits first.
+        if due { background.async { [self] in try? prune(now: now) } }
+    }
 
     public func flush() throws { try commit(adding: []) }
 
