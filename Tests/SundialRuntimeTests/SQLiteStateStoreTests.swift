@@ -267,3 +267,44 @@ struct SQLiteStateStoreTests {
         #expect(error?.code == .io)
     }
 }
+
+@Suite("StateReader (read-only, beside a running agent)")
+struct StateReaderTests {
+    /// What the CLI shows when no agent answers: the committed history, the ledger, stored
+    /// output — read while a store (the agent) still has the file open and keeps writing.
+    @Test func readsCommittedStateBesideAWriterAndNeverWrites() throws {
+        let dir = TempDir("reader")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        let store = try SQLiteStateStore(path: path)
+        defer { try? store.close() }
+        let r = RunRecord(id: rid(1), job: "backup", trigger: .schedule, scheduledFor: at(0), startedAt: at(0))
+        try store.apply([.fired(job: "backup", scheduledFor: at(0)), .runStarted(r)])
+        try store.apply([.outputStored(RunOutputRecord(runID: r.id, attempt: 1, text: "copied 3 files\n")),
+                         .runFinished(runID: r.id, outcome: .failure(exitCode: 2), at: at(5)),
+                         .planned(LedgerEntry(job: "backup", scheduledFor: at(0), disposition: .ran(r.id), at: at(0)))])
+        try store.flush()
+        let reader = try StateReader(path: path)
+        #expect(try reader.history(job: "backup", limit: 5).map(\.outcome) == [.failure(exitCode: 2)])
+        #expect(try reader.latestRuns()["backup"]?.id == rid(1))
+        #expect(try reader.ledger(job: "backup", since: at(0)).map(\.disposition) == [.ran(rid(1))])
+        #expect(try reader.output(run: rid(1)).map(\.text) == ["copied 3 files\n"])
+        #expect(try reader.jobs() == ["backup"])
+        #expect(try reader.restore().lastFired == ["backup": at(0)])
+        // The writer goes on; the reader sees each new commit.
+        try store.apply([.fired(job: "backup", scheduledFor: at(60))])
+        #expect(try reader.restore().lastFired == ["backup": at(60)])
+    }
+
+    @Test func aMissingOrForeignFileIsAClearError() throws {
+        let dir = TempDir("reader-bad")
+        defer { dir.remove() }
+        let missing = #expect(throws: StateError.self) { try StateReader(path: dir.path + "/none.db") }
+        #expect(missing?.code == .io)
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/none.db") == false)  // not created
+        let other = dir.path + "/other.db"
+        try SQLiteConnection(path: other).execute(script: "CREATE TABLE t (x)")
+        let foreign = #expect(throws: StateError.self) { try StateReader(path: other) }
+        #expect(foreign?.code == .corrupt)
+    }
+}
