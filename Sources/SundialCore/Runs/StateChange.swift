@@ -84,11 +84,16 @@ public struct RestoredState: Hashable, Sendable {
     /// start, after looking at `/proc`. The scheduler adopts or kills these (`on_agent_restart`)
     /// instead of recording them `interrupted`.
     public var alive: [RunID: ProcessIdentity]
+    /// Jobs paused by `sundial pause` (``Scheduler/pausedJobs``) when the previous agent stopped:
+    /// they stay paused across a restart. Ids no longer configured are kept (a job removed and
+    /// added back is still paused) but have no effect.
+    public var paused: Set<JobID>
     public init(lastFired: [JobID: Instant] = [:], inFlight: [RunRecord] = [], lastSeen: Instant? = nil,
-                alive: [RunID: ProcessIdentity] = [:]) {
+                alive: [RunID: ProcessIdentity] = [:], paused: Set<JobID> = []) {
         self.lastFired = lastFired
         self.inFlight = inFlight
         self.lastSeen = lastSeen
         self.alive = alive
+        self.paused = paused
     }
 }

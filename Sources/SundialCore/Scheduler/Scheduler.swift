@@ -55,6 +55,8 @@ public struct Scheduler: Sendable {
     var lastFired: [JobID: Instant] = [:]
     /// `holdCalendar(true)`: wall-clock jobs are not armed (``SchedulerEvent/holdCalendar(_:)``).
     var calendarHeld = false
+    /// Jobs paused by `sundial pause` (``SchedulerEvent/pause(_:)``; see Scheduler+Pause).
+    public internal(set) var pausedJobs: Set<JobID> = []
     /// The previous agent's last sign of life, kept from `start` for a release of the hold.
     var restoredLastSeen: Instant?
     var timers = Heap<Timer>()
@@ -94,6 +96,8 @@ public struct Scheduler: Sendable {
         case let .clockStepped(from, to): clockStepped(byMs: to.unixMillis &- from.unixMillis, now: now)
         case let .shutdown(graceMs): shutdown(graceMs: graceMs, now: now)
         case let .holdCalendar(held): holdCalendar(held, now: now)
+        case let .pause(job): setPaused(job, true, now: now)
+        case let .resume(job): setPaused(job, false, now: now)
         }
         if lifecycle == .running { fireDue(now: now) }
         compactTimersIfNeeded()
@@ -145,6 +149,7 @@ public struct Scheduler: Sendable {
         lifecycle = .running
         anchor = now
         restoredLastSeen = restored.lastSeen
+        pausedJobs.formUnion(restored.paused)
         for (job, instant) in restored.lastFired { lastFired[job] = instant }
         for record in restored.inFlight.sorted(by: { $0.id < $1.id }) {
             if let identity = restored.alive[record.id] {

@@ -114,6 +114,8 @@ public actor Agent {
     public private(set) var launchOrders = 0
     /// Active runs by id, for `status`.
     public private(set) var activeRuns: [RunID: ActiveRun] = [:]
+    /// Clients following runs (`trigger --wait`, `logs -f`; Agent+Control).
+    let runWatch = RunWatchHub()
 
     public struct ActiveRun: Sendable, Hashable {
         public var job: JobID
@@ -292,6 +294,7 @@ public actor Agent {
             switch action {
             case let .persist(change):
                 changes.append(change)
+                if case let .runFinished(id, outcome, at) = change { runWatch.runEnded(id, outcome: outcome, at: at) }
                 // A `.fired` instant must be durable before the run it allows starts, so that a
                 // power cut can never make the same instant fire twice (design §2).
                 continue
@@ -402,6 +405,7 @@ public actor Agent {
         let job = order.job.id
         let attempt = order.attempt
         let store = self.store
+        let runWatch = self.runWatch
         // Output can arrive before the agent has handled `.launched` (and so before the
         // scheduler's `run.started`); hold those first lines back so the log reads in order.
         let early = Locked<(open: Bool, lines: [OutputLine])>((false, []))
@@ -409,6 +413,7 @@ public actor Agent {
         // burst behind it; detached, 100 due jobs reach the runner back to back.
         Task.detached {
             let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
+                runWatch.output(line, job: job, attempt: attempt, mask: log.masker.mask)
                 let held = early.withLock { s -> Bool in
                     guard !s.open, s.lines.count < 1000 else { return false }
                     s.lines.append(line)
@@ -459,6 +464,7 @@ public actor Agent {
     }
 
     func emit(_ event: Event) {
+        runWatch.observe(event)
         log.log(event)
         for o in observers { o(event) }
     }
