@@ -36,7 +36,7 @@ struct StatusTextTests {
         var job = StatusReport.Job(id: "backup", schedule: "30 2 * * *", next: later(4 * 60_000))
         #expect(StatusText.next(job, now: now) == "in 4 min")
         job.paused = true
-        #expect(StatusText.next(job, now: now) == "paused (next fire in 4 min skipped)")
+        #expect(StatusText.next(job, now: now) == "paused (skips the fire in 4 min)")
         job.paused = false
         job.held = true
         job.next = nil

@@ -39,12 +39,12 @@ public enum StatusText {
         return span(milliseconds: (s / 60) * 60_000)
     }
 
-    /// The NEXT column: `in 4 min`, `paused (next fire in 4 min)`, `held (clock not
+    /// The NEXT column: `in 4 min`, `paused (skips the fire in 4 min)`, `held (clock not
     /// synchronised)`, `disabled`, `-` (no fire of its own).
     public static func next(_ job: StatusReport.Job, now: Instant) -> String {
         if !job.enabled { return "disabled" }
         let when = job.next.map { relative($0, now: now) }
-        if job.paused { return when.map { "paused (next fire \($0) skipped)" } ?? "paused" }
+        if job.paused { return when.map { "paused (skips the fire \($0))" } ?? "paused" }
         if job.held { return "held (clock not synchronised)" }
         return when ?? "-"
     }
