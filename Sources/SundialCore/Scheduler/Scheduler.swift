@@ -32,6 +32,8 @@ import HeapModule
 /// - `holdCalendar(true)` (`--hold-until-synced` on a box whose clock is not synchronised yet)
 ///   leaves wall-clock jobs unarmed; intervals counted from the start keep running. The
 ///   release arms them as a start would, so what was missed follows `catchup`.
+/// - `pause` (`sundial pause`) leaves a job armed but skips each of its fires, whatever the
+///   trigger, with reason `paused` (see Scheduler+Pause); a manual trigger still runs it.
 /// - `.fired` is persisted for the newest consumed instant of each handling (the store keeps
 ///   the maximum per job); the ledger gets one `planned` entry per run, skip, or missed summary.
 public struct Scheduler: Sendable {
