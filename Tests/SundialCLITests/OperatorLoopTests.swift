@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import SundialCore
 import SundialRuntime
@@ -86,6 +87,29 @@ struct OperatorLoopTests {
         // Joined mid-run: what came after it, through the last line, then the end.
         #expect(logs.stdout.hasSuffix("tick 11\n") && !logs.stdout.contains("tick 0\n"), "\(logs.stdout)")
         #expect(logs.stderr.contains("ticker: success in "), "\(logs.stderr)")
+
+        // Nothing running: `logs -f` waits for the next run. Triggers keep coming until it has
+        // seen one whole run (one may start before it is listening; the next one is its).
+        let finished = Mutex(false)
+        let follower = Task {
+            defer { finished.withLock { $0 = true } }
+            return try await s.sundial("logs", "ticker", "-f")
+        }
+        // Give it time to connect before the first trigger (a run it missed is just retried).
+        let connectBy = ContinuousClock.now + .seconds(3)
+        while !finished.withLock({ $0 }), ContinuousClock.now < connectBy { try await Task.sleep(for: .milliseconds(50)) }
+        let deadline = ContinuousClock.now + .seconds(20)
+        var triggers = 0
+        while !finished.withLock({ $0 }), ContinuousClock.now < deadline {
+            _ = try await s.sundial("trigger", "ticker", "--wait")
+            triggers += 1
+            let settleBy = ContinuousClock.now + .seconds(2)
+            while !finished.withLock({ $0 }), ContinuousClock.now < settleBy { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let waited = try await follower.value
+        #expect(waited.status == 0, "\(waited.stderr)")
+        #expect(waited.stderr.contains("ticker: not running; waiting for its next run"), "\(waited.stderr)")
+        #expect(waited.stdout.hasPrefix("tick 0\n") && waited.stdout.hasSuffix("tick 11\n"), "after \(triggers) triggers: \(waited.stdout)")
 
         let stored = try await s.sundial("logs", "ticker")
         #expect(stored.status == 1 && stored.stderr.contains("stored run output is not available yet"))

@@ -7,7 +7,10 @@ import SundialCore
 /// short actor call; what the state database knows (last outcomes, history, the ledger) is read
 /// off the actor, so a client never delays a due fire by more than that copy. Every failure
 /// (unknown job, a database error, a stopping agent) is an error reply, never a crash; the
-/// server bounds the time (10 s) and size of every exchange.
+/// server bounds the time (10 s) and size of every exchange. The streaming requests
+/// (`trigger` with `wait`, `follow`) answer at once and register a follower with ``runWatch``,
+/// which then feeds the connection's bounded ``ControlStream`` off the actor: a slow client is
+/// dropped by the server, it never slows the agent.
 extension Agent: ControlHandler {
     /// `why` shows the planned fires of this last stretch of time (design: "the last day").
     public static let whyWindow: Duration = .seconds(86_400)
