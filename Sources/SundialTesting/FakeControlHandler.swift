@@ -38,7 +38,8 @@ public final class FakeControlHandler: ControlHandler {
                 .init(id: "backup", description: "Nightly dump", schedule: "30 2 * * *", next: now + .seconds(86_400), last: run),
                 .init(id: "heartbeat", schedule: "every 30s", enabled: false),
             ],
-            active: [.init(job: "heartbeat", runID: RunID(rawValue: "01JBBBBBBBBBBBBBBBBBBBBBBB"), attempt: 2, startedAt: now, pid: 777)])
+            active: [.init(job: "heartbeat", runID: RunID(rawValue: "01JBBBBBBBBBBBBBBBBBBBBBBB"), attempt: 2, startedAt: now, pid: 777)],
+            now: now + .seconds(72))
         let why = WhyReport(
             job: "backup", since: now - .seconds(86_400),
             entries: [

@@ -27,7 +27,10 @@ extension ManualPage {
             .BR status ,
             .BR trigger ,
             .BR history ,
-            .B why
+            .BR why ,
+            .BR logs ,
+            .BR pause ,
+            .B resume
             and
             .B reload
             talk to a running agent over its control socket, found through the same

@@ -2,8 +2,9 @@ import ArgumentParser
 import SundialCore
 import SundialRuntime
 
-/// `sundial status`: the running agent's config revision, each job's next fire and last
-/// outcome, and the runs active now.
+/// `sundial status`: the running agent's config revision, each job's next fire (relative, with
+/// its zone), last outcome with its duration, paused and held markers, and the runs active now.
+/// `--format json` prints the agent's reply with exact instants instead.
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show the running agent's jobs, next fires, last outcomes and active runs.")
@@ -14,23 +15,31 @@ struct StatusCommand: AsyncParsableCommand {
         let body = try await client.ask(.status)
         guard client.format == .text else { return }
         let report = try client.decode(body, StatusReport.init(json:))
-        print("agent pid \(report.pid), version \(report.version), config revision \(report.revision), up since \(report.startedAt)")
-        var rows = [["JOB", "SCHEDULE", "NEXT", "LAST"]]
+        print(Self.render(report, now: report.now ?? SystemClock().wallNow()))
+    }
+
+    /// The text form, a pure function of the report and the instant it is read at.
+    static func render(_ report: StatusReport, now: Instant) -> String {
+        var lines = ["agent pid \(report.pid), version \(report.version), config revision \(report.revision), "
+            + "up \(StatusText.coarse(milliseconds: max(0, now.unixMillis - report.startedAt.unixMillis))) (since \(report.startedAt))"]
+        var rows = [["JOB", "SCHEDULE", "ZONE", "NEXT", "LAST"]]
         for job in report.jobs {
-            let next = !job.enabled ? "disabled" : job.held ? "held (clock not synchronised)" : job.next.map { "\($0)" } ?? "-"
-            let last = job.last.map { "\($0.outcomeText) at \($0.startedAt)" } ?? "-"
-            rows.append([job.id, job.schedule, next, last])
+            rows.append([job.id, job.schedule, StatusText.zone(job), StatusText.next(job, now: now), StatusText.last(job.last, now: now)])
         }
-        print(report.jobs.isEmpty ? "no jobs" : TextTable.render(rows))
+        lines.append(report.jobs.isEmpty ? "no jobs" : TextTable.render(rows))
+        let paused = report.jobs.filter(\.paused).count
+        if paused > 0 { lines.append("\(paused) paused (sundial resume JOB)") }
         if report.active.isEmpty {
-            print("no active runs")
+            lines.append("no active runs")
         } else {
-            print("active runs:")
+            lines.append("active runs:")
             var active = [["JOB", "RUN", "ATTEMPT", "PID", "STARTED"]]
             for a in report.active {
-                active.append([a.job, a.runID.rawValue, String(a.attempt), a.pid.map(String.init) ?? "-", "\(a.startedAt)"])
+                active.append([a.job, a.runID.rawValue, String(a.attempt), a.pid.map(String.init) ?? "-",
+                               StatusText.relative(a.startedAt, now: now)])
             }
-            print(TextTable.render(active))
+            lines.append(TextTable.render(active))
         }
+        return lines.joined(separator: "\n")
     }
 }

@@ -21,6 +21,9 @@ struct Sundial: AsyncParsableCommand {
             TriggerCommand.self,
             HistoryCommand.self,
             WhyCommand.self,
+            LogsCommand.self,
+            PauseCommand.self,
+            ResumeCommand.self,
             ReloadCommand.self,
             SchemaCommand.self,
             // Packaging, migration and docs (issue 8).

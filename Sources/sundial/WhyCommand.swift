@@ -2,7 +2,8 @@ import ArgumentParser
 import SundialCore
 import SundialRuntime
 
-/// `sundial why JOB`: what became of each planned fire of a job in the last day, and why.
+/// `sundial why JOB`: what became of each planned fire of a job in the last day, and why. For a
+/// job started only by its `needs`, which upstream run started or skipped each of its runs.
 struct WhyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "why", abstract: "Explain what happened to each planned fire of a job in the last day.")
@@ -14,14 +15,44 @@ struct WhyCommand: AsyncParsableCommand {
         let body = try await client.ask(.why(job: job))
         guard client.format == .text else { return }
         let report = try client.decode(body, WhyReport.init(json:))
+        print(Self.render(report))
+    }
+
+    static func render(_ report: WhyReport) -> String {
+        if let after = report.after { return renderNeeds(report, after: after) }
+        var lines: [String] = []
         if report.entries.isEmpty {
-            print("\(report.job): no planned fires since \(report.since)")
+            lines.append("\(report.job): no planned fires since \(report.since)")
         } else {
             var rows = [["SCHEDULED FOR", "WHAT HAPPENED"]]
             for e in report.entries { rows.append(["\(e.scheduledFor)", Self.describe(e.disposition)]) }
-            print(TextTable.render(rows))
+            lines.append(TextTable.render(rows))
         }
-        print("next fire: \(report.next.map { "\($0)" } ?? "none planned")")
+        lines.append("next fire: \(report.next.map { "\($0)" } ?? "none planned")")
+        return lines.joined(separator: "\n")
+    }
+
+    /// A needs-only job: each run or skip with the upstream run whose end caused it.
+    static func renderNeeds(_ report: WhyReport, after: [Need]) -> String {
+        let needs = after.map { "\($0.job) (on \($0.on.rawValue))" }.joined(separator: ", ")
+        var lines = ["\(report.job) has no schedule: it runs after \(needs)"]
+        if report.upstream.isEmpty {
+            lines.append("no upstream run ended since \(report.since) that started or skipped it")
+        } else {
+            var rows = [["AT", "WHAT HAPPENED", "BECAUSE"]]
+            for e in report.upstream {
+                let what: String
+                switch e.what {
+                case let .ran(id, outcome): what = "ran (run \(id.rawValue)\(outcome.map { ", \(StatusText.outcomeText($0))" } ?? ", running"))"
+                case let .skipped(reason): what = describe(.skipped(reason))
+                }
+                let because = e.upstream.map { "\($0.job) run \($0.id.rawValue) ended \($0.outcome.map(StatusText.outcomeText) ?? "?")" }
+                    ?? "(the upstream run is no longer recorded)"
+                rows.append(["\(e.at)", what, because])
+            }
+            lines.append(TextTable.render(rows))
+        }
+        return lines.joined(separator: "\n")
     }
 
     static func describe(_ d: LedgerEntry.Disposition) -> String {
@@ -38,6 +69,7 @@ struct WhyCommand: AsyncParsableCommand {
             case .dst: "skipped: daylight saving time (dst policy)"
             case .missed: "skipped: missed"
             case .shutdown: "skipped: the agent was shutting down"
+            case .paused: "skipped: the job is paused (sundial resume)"
             }
         }
     }

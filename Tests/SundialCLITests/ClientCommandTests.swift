@@ -48,10 +48,11 @@ struct ClientCommandTests {
         defer { agent.stop() }
         let r = try await Self.sundial(["status", "--control", agent.socket])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("agent pid 4242, version 0.1.0, config revision rev-abc"))
-        #expect(r.stdout.contains("backup     30 2 * * *  2026-05-29T20:26:40.000Z  success at 2026-05-28T20:26:40.000Z"))
-        #expect(r.stdout.contains("heartbeat  every 30s   disabled"))
-        #expect(r.stdout.contains("heartbeat  01JBBBBBBBBBBBBBBBBBBBBBBB  2        777"))
+        // Times relative to the agent's `now` (72 s after the sample's instant), zones, durations.
+        #expect(r.stdout.contains("agent pid 4242, version 0.1.0, config revision rev-abc, up 1 h 1 min (since 2026-05-28T19:26:40.000Z)"), "\(r.stdout)")
+        #expect(r.stdout.contains("backup     30 2 * * *  local  in 23 h 58 min  success in 12 s, 1 min ago"), "\(r.stdout)")
+        #expect(r.stdout.contains("heartbeat  every 30s   -      disabled        -"))
+        #expect(r.stdout.contains("heartbeat  01JBBBBBBBBBBBBBBBBBBBBBBB  2        777  1 min ago"))
     }
 
     @Test func theStateDirectoryAndSUNDIAL_STATEFindTheSocket() async throws {

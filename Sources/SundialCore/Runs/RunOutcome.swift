@@ -54,4 +54,6 @@ public enum RunTrigger: String, Hashable, Sendable, CaseIterable {
 /// Why a planned fire did not run (`run.skipped.reason`).
 public enum SkipReason: String, Hashable, Sendable, CaseIterable {
     case overlap, needs, upstream, disabled, dst, missed, shutdown
+    /// The job is paused (`sundial pause`): its fires come and are recorded, but do not run.
+    case paused
 }

@@ -110,12 +110,17 @@ public struct RestoredState: Hashable, Sendable {
     public var alive: [RunID: ProcessIdentity]
     /// The boot in which an agent last started (``StateChange/bootRecorded(bootID:)``).
     public var bootID: String?
+    /// Jobs paused by `sundial pause` (``Scheduler/pausedJobs``) when the previous agent stopped:
+    /// they stay paused across a restart. Ids no longer configured are kept (a job removed and
+    /// added back is still paused) but have no effect.
+    public var paused: Set<JobID>
     public init(lastFired: [JobID: Instant] = [:], inFlight: [RunRecord] = [], lastSeen: Instant? = nil,
-                alive: [RunID: ProcessIdentity] = [:], bootID: String? = nil) {
+                alive: [RunID: ProcessIdentity] = [:], bootID: String? = nil, paused: Set<JobID> = []) {
         self.lastFired = lastFired
         self.inFlight = inFlight
         self.lastSeen = lastSeen
         self.alive = alive
         self.bootID = bootID
+        self.paused = paused
     }
 }

@@ -10,6 +10,10 @@ extension Scheduler {
             skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .disabled, now: now)
             return
         }
+        if !pausedJobs.isEmpty, pausedJobs.contains(box.spec.id) {
+            skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .paused, now: now)
+            return
+        }
         if trigger != .needs, !box.spec.needs.isEmpty, !slots[slot].allNeedsMet {
             skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .needs, now: now)
             return
@@ -67,7 +71,9 @@ extension Scheduler {
         let job = js.spec.id
         var accepted: [PendingRun] = []
         for f in catchups {
-            if !js.spec.needs.isEmpty, !js.allNeedsMet {
+            if !pausedJobs.isEmpty, pausedJobs.contains(job) {
+                skip(job: job, scheduledFor: f, reason: .paused, now: now)
+            } else if !js.spec.needs.isEmpty, !js.allNeedsMet {
                 skip(job: job, scheduledFor: f, reason: .needs, now: now)
             } else {
                 accepted.append(PendingRun(scheduledFor: f, trigger: .catchup))
@@ -84,7 +90,9 @@ extension Scheduler {
         js.pending.insert(contentsOf: accepted, at: insertAt)
         slots[slot] = js
         if let f = onTime {
-            if !js.spec.needs.isEmpty, !js.allNeedsMet {
+            if !pausedJobs.isEmpty, pausedJobs.contains(job) {
+                skip(job: job, scheduledFor: f, reason: .paused, now: now)
+            } else if !js.spec.needs.isEmpty, !js.allNeedsMet {
                 skip(job: job, scheduledFor: f, reason: .needs, now: now)
             } else if !js.pending.contains(where: { !$0.isCatchup }) {
                 slots[slot].pending.append(PendingRun(scheduledFor: f, trigger: .schedule))

@@ -32,6 +32,8 @@ import HeapModule
 /// - `holdCalendar(true)` (`--hold-until-synced` on a box whose clock is not synchronised yet)
 ///   leaves wall-clock jobs unarmed; intervals counted from the start keep running. The
 ///   release arms them as a start would, so what was missed follows `catchup`.
+/// - `pause` (`sundial pause`) leaves a job armed but skips each of its fires, whatever the
+///   trigger, with reason `paused` (see Scheduler+Pause); a manual trigger still runs it.
 /// - `.fired` is persisted for the newest consumed instant of each handling (the store keeps
 ///   the maximum per job); the ledger gets one `planned` entry per run, skip, or missed summary.
 public struct Scheduler: Sendable {
@@ -55,6 +57,8 @@ public struct Scheduler: Sendable {
     var lastFired: [JobID: Instant] = [:]
     /// `holdCalendar(true)`: wall-clock jobs are not armed (``SchedulerEvent/holdCalendar(_:)``).
     var calendarHeld = false
+    /// Jobs paused by `sundial pause` (``SchedulerEvent/pause(_:)``; see Scheduler+Pause).
+    public internal(set) var pausedJobs: Set<JobID> = []
     /// The previous agent's last sign of life, kept from `start` for a release of the hold.
     var restoredLastSeen: Instant?
     var timers = Heap<Timer>()
@@ -94,6 +98,8 @@ public struct Scheduler: Sendable {
         case let .clockStepped(from, to): clockStepped(byMs: to.unixMillis &- from.unixMillis, now: now)
         case let .shutdown(graceMs): shutdown(graceMs: graceMs, now: now)
         case let .holdCalendar(held): holdCalendar(held, now: now)
+        case let .pause(job): setPaused(job, true, now: now)
+        case let .resume(job): setPaused(job, false, now: now)
         }
         if lifecycle == .running { fireDue(now: now) }
         compactTimersIfNeeded()
@@ -145,6 +151,7 @@ public struct Scheduler: Sendable {
         lifecycle = .running
         anchor = now
         restoredLastSeen = restored.lastSeen
+        pausedJobs.formUnion(restored.paused)
         for (job, instant) in restored.lastFired { lastFired[job] = instant }
         for record in restored.inFlight.sorted(by: { $0.id < $1.id }) {
             if let identity = restored.alive[record.id] {

@@ -34,4 +34,11 @@ public enum SchedulerEvent: Sendable, Hashable {
     /// Releasing (`false`) arms them as a start would, so fires missed while the agent was
     /// down follow `catchup`. May come before `start` (the agent holds from its first moment).
     case holdCalendar(Bool)
+    /// `sundial pause JOB`: the job's fires still come (and are recorded in the ledger as skipped,
+    /// reason `paused`) but none runs, whatever its trigger (schedule, catch-up, `@reboot`,
+    /// needs), until `.resume`. A manual `trigger` still runs it (an explicit request, as for a
+    /// disabled job). Logs `job.paused` once; pausing a paused or unknown job does nothing.
+    case pause(JobID)
+    /// `sundial resume JOB`: undoes `.pause` (logs `job.resumed`); the next fire runs.
+    case resume(JobID)
 }

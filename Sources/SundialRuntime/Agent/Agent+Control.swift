@@ -7,7 +7,10 @@ import SundialCore
 /// short actor call; what the state database knows (last outcomes, history, the ledger) is read
 /// off the actor, so a client never delays a due fire by more than that copy. Every failure
 /// (unknown job, a database error, a stopping agent) is an error reply, never a crash; the
-/// server bounds the time (10 s) and size of every exchange.
+/// server bounds the time (10 s) and size of every exchange. The streaming requests
+/// (`trigger` with `wait`, `follow`) answer at once and register a follower with ``runWatch``,
+/// which then feeds the connection's bounded ``ControlStream`` off the actor: a slow client is
+/// dropped by the server, it never slows the agent.
 extension Agent: ControlHandler {
     /// `why` shows the planned fires of this last stretch of time (design: "the last day").
     public static let whyWindow: Duration = .seconds(86_400)
@@ -19,7 +22,27 @@ extension Agent: ControlHandler {
         case let .history(job, limit): return await historyResponse(job, limit: limit)
         case let .why(job): return await whyResponse(job)
         case .reload: return Self.reloadResponse(await reloadNow(reason: "sundial reload"))
+        case let .pause(job): return await pauseResponse(job, pause: true)
+        case let .resume(job): return await pauseResponse(job, pause: false)
+        case .triggerAndWait, .follow: return .failure("\(request.op) streams: it needs a streaming connection")
         }
+    }
+
+    public nonisolated func handle(_ request: ControlRequest, stream: ControlStream) async -> ControlResponse {
+        switch request {
+        case let .triggerAndWait(job, output): return await triggerFollowing(job, output: output, stream: stream)
+        case let .follow(job): return await follow(job, stream: stream)
+        default: return await handle(request)
+        }
+    }
+
+    // MARK: - Unknown jobs
+
+    /// The error reply for a job id the agent does not know, with the closest configured id
+    /// when one is near (`unknown job helo; did you mean `hello`?`), as `validate` offers.
+    func unknownJob(_ job: JobID) -> ControlResponse {
+        let hint = DidYouMean.hint(job, from: jobSet.jobs.keys).map { "; \($0)" } ?? ""
+        return .failure("unknown job \(job)\(hint)")
     }
 
     // MARK: - status
@@ -28,14 +51,16 @@ extension Agent: ControlHandler {
     struct StatusSnapshot: Sendable {
         var revision: String
         var startedAt: Instant
-        var jobs: [(spec: JobSpec, next: Instant?, held: Bool)]
+        var jobs: [(spec: JobSpec, next: Instant?, held: Bool, paused: Bool)]
         var active: [StatusReport.ActiveRun]
     }
 
     func statusSnapshot() -> StatusSnapshot {
-        var jobs: [(spec: JobSpec, next: Instant?, held: Bool)] = []
+        var jobs: [(spec: JobSpec, next: Instant?, held: Bool, paused: Bool)] = []
         jobs.reserveCapacity(jobSet.jobs.count)
-        for (id, spec) in jobSet.jobs { jobs.append((spec, scheduler.plannedFire(of: id), scheduler.isHeld(id))) }
+        for (id, spec) in jobSet.jobs {
+            jobs.append((spec, scheduler.plannedFire(of: id), scheduler.isHeld(id), scheduler.isPaused(id)))
+        }
         let active = activeRuns.map { id, run in
             StatusReport.ActiveRun(job: run.job, runID: id, attempt: run.attempt, startedAt: run.startedAt, pid: run.pid)
         }.sorted { ($0.startedAt, $0.runID) < ($1.startedAt, $1.runID) }
@@ -47,12 +72,12 @@ extension Agent: ControlHandler {
         // The last outcome of every job in one query; without it (no store, a read error) the
         // status still answers, without last outcomes.
         let latest = (try? store?.latestRuns()) ?? [:]
-        let jobs = snap.jobs.map { spec, next, held in
+        let jobs = snap.jobs.map { spec, next, held, paused in
             StatusReport.Job(id: spec.id, description: spec.description, schedule: Self.scheduleText(spec), enabled: spec.enabled,
-                             next: next, held: held, last: latest[spec.id])
+                             next: next, held: held, last: latest[spec.id], paused: paused, zone: spec.timezone)
         }
         let report = StatusReport(version: settings.version, pid: pid, revision: snap.revision, startedAt: snap.startedAt,
-                                  jobs: jobs, active: snap.active)
+                                  jobs: jobs, active: snap.active, now: clock.wallNow())
         return .success(report.json)
     }
 
@@ -87,7 +112,7 @@ extension Agent: ControlHandler {
                                           reason: "the active run is being stopped (concurrency: replace)").json)
         case let .skipped(reason):
             return .success(TriggerReport(job: job, result: .skipped, reason: Self.skipText(reason)).json)
-        case .unknownJob: return .failure("unknown job \(job)")
+        case .unknownJob: return await unknownJob(job)
         case .shuttingDown: return .failure("the agent is shutting down")
         }
     }
@@ -106,8 +131,31 @@ extension Agent: ControlHandler {
     /// Whether `job` is in the running set.
     func knows(_ job: JobID) -> Bool { jobSet.jobs[job] != nil }
 
-    /// The job's next planned fire, and whether the job is in the running set.
-    func plan(of job: JobID) -> (known: Bool, next: Instant?) { (jobSet.jobs[job] != nil, scheduler.plannedFire(of: job)) }
+    /// The job's next planned fire, whether the job is in the running set, and for a job started
+    /// only by its needs, those needs and the jobs upstream of it (bounded: at most
+    /// ``maxUpstreamJobs``, nearest first).
+    func plan(of job: JobID) -> (known: Bool, next: Instant?, needs: [Need]?, upstream: [JobID]) {
+        guard let spec = jobSet.jobs[job] else { return (false, nil, nil, []) }
+        guard case .manual = spec.schedule, !spec.needs.isEmpty else { return (true, scheduler.plannedFire(of: job), nil, []) }
+        var upstream: [JobID] = []
+        var seen: Set<JobID> = [job]
+        var queue = spec.needs.map(\.job)
+        var i = 0
+        while i < queue.count, upstream.count < Self.maxUpstreamJobs {
+            let j = queue[i]
+            i += 1
+            guard seen.insert(j).inserted else { continue }
+            upstream.append(j)
+            // Skips reach a needs-only job from further up, through needs-only jobs in between.
+            if let s = jobSet.jobs[j], case .manual = s.schedule { queue += s.needs.map(\.job) }
+        }
+        return (true, nil, spec.needs, upstream)
+    }
+
+    /// `why` of a needs-only job reads the runs of at most this many upstream jobs.
+    static let maxUpstreamJobs = 16
+    /// Runs read per job for `why` of a needs-only job (the newest; the last day rarely has more).
+    static let whyRunsPerJob = 1_000
 
     nonisolated func historyResponse(_ job: JobID, limit: Int) async -> ControlResponse {
         guard let store else { return .failure("this agent keeps no state") }
@@ -116,7 +164,7 @@ extension Agent: ControlHandler {
             return .failure("cannot read the state database: \(error)")
         }
         // A job removed from the configuration still has its history; an id never seen is a typo.
-        if runs.isEmpty, await !knows(job) { return .failure("unknown job \(job)") }
+        if runs.isEmpty, await !knows(job) { return await unknownJob(job) }
         return .success(HistoryReport(job: job, runs: runs).json)
     }
 
@@ -128,8 +176,117 @@ extension Agent: ControlHandler {
             return .failure("cannot read the state database: \(error)")
         }
         let plan = await plan(of: job)
-        if entries.isEmpty, !plan.known { return .failure("unknown job \(job)") }
-        return .success(WhyReport(job: job, since: since, entries: entries, next: plan.next).json)
+        if entries.isEmpty, !plan.known { return await unknownJob(job) }
+        guard let needs = plan.needs else {
+            return .success(WhyReport(job: job, since: since, entries: entries, next: plan.next).json)
+        }
+        // A needs-only job: pair each of its runs and skips with the upstream run that caused it.
+        let explained: [NeedsExplanation]
+        do {
+            let runs = try store.history(job: job, limit: Self.whyRunsPerJob)
+            var upstream: [RunSummary] = []
+            for u in plan.upstream {
+                upstream += try store.history(job: u, limit: Self.whyRunsPerJob).filter { ($0.finishedAt ?? since) >= since }
+            }
+            explained = NeedsExplanation.explain(runs: runs, ledger: entries, upstream: upstream,
+                                                 direct: Set(needs.map(\.job)), since: since)
+        } catch {
+            return .failure("cannot read the state database: \(error)")
+        }
+        return .success(WhyReport(job: job, since: since, entries: entries, next: nil, after: needs, upstream: explained).json)
+    }
+
+    // MARK: - pause and resume
+
+    nonisolated func pauseResponse(_ job: JobID?, pause: Bool) async -> ControlResponse {
+        await setPaused(job, pause)
+    }
+
+    /// Pauses or resumes one job (or all); unknown ids get the did-you-mean reply. A job that is
+    /// no longer configured can still be resumed (to clear a pause a reload left behind).
+    func setPaused(_ job: JobID?, _ pause: Bool) -> ControlResponse {
+        guard phase == .running else { return .failure("the agent is not running (starting or shutting down)") }
+        let ids: [JobID]
+        if let job {
+            guard jobSet.jobs[job] != nil || (!pause && scheduler.isPaused(job)) else { return unknownJob(job) }
+            ids = [job]
+        } else {
+            ids = pause ? jobSet.jobs.keys.sorted() : scheduler.pausedJobs.sorted()
+        }
+        var changed: [JobID] = []
+        var unchanged: [JobID] = []
+        let now = clock.wallNow()
+        for id in ids {
+            guard scheduler.isPaused(id) != pause else {
+                unchanged.append(id)
+                continue
+            }
+            perform(scheduler.handle(pause ? .pause(id) : .resume(id), at: now))
+            changed.append(id)
+        }
+        return .success(PauseReport(paused: pause, changed: changed, unchanged: unchanged).json)
+    }
+
+    /// The jobs paused now (`sundial pause`), for the state store to keep across restarts
+    /// (handed back through ``RestoredState/paused``).
+    public var pausedJobs: Set<JobID> { scheduler.pausedJobs }
+
+    // MARK: - trigger --wait and follow
+
+    nonisolated func triggerFollowing(_ job: JobID, output: Bool, stream: ControlStream) async -> ControlResponse {
+        await triggerAndSubscribe(job, output: output, stream: stream)
+    }
+
+    /// A manual run whose end (and output) `stream` follows. The follower is registered before
+    /// the launch is carried out, so not even the run's first line can slip past it; a run that
+    /// is queued (`concurrency: queue`) or waits for a replaced run is followed from its start
+    /// (the next run of the job that was not active at the trigger).
+    func triggerAndSubscribe(_ job: JobID, output: Bool, stream: ControlStream) -> ControlResponse {
+        guard phase == .running else { return .failure("the agent is shutting down") }
+        guard jobSet.jobs[job] != nil else { return unknownJob(job) }
+        let busy = Set(scheduler.activeRuns(of: job))
+        guard let token = runWatch.subscribe(job: job, runID: nil, excluding: busy, output: output, stream: stream) else {
+            return .failure("too many clients are following runs (at most \(RunWatchHub.maxFollowers)); try again")
+        }
+        let now = clock.wallNow()
+        let actions = scheduler.handle(.trigger(job), at: now)
+        var result = TriggerResult.unknownJob
+        for case let .triggerResult(j, r) in actions where j == job { result = r }
+        if case let .started(id) = result { runWatch.bind(token, to: id, startedAt: now) }
+        switch result {
+        case .started, .queued, .replacing: break
+        default: runWatch.cancel(token)
+        }
+        perform(actions)
+        var body: JSONValue
+        switch result {
+        case let .started(id): body = TriggerReport(job: job, result: .started, runID: id).json
+        case .queued: body = TriggerReport(job: job, result: .queued, reason: "a run is active (concurrency: queue)").json
+        case .replacing:
+            body = TriggerReport(job: job, result: .queued, reason: "the active run is being stopped (concurrency: replace)").json
+        case let .skipped(reason): return .success(TriggerReport(job: job, result: .skipped, reason: Self.skipText(reason)).json)
+        case .unknownJob: return unknownJob(job)
+        case .shuttingDown: return .failure("the agent is shutting down")
+        }
+        body.setField("stream", .bool(true))
+        return .success(body)
+    }
+
+    nonisolated func follow(_ job: JobID, stream: ControlStream) async -> ControlResponse {
+        await subscribeToRun(of: job, stream: stream)
+    }
+
+    /// `logs -f`: follows the job's active run (the newest, when several are), or the next run
+    /// of the job when none is active. Reply: `{"job","run_id" (null when waiting),"stream":true}`.
+    func subscribeToRun(of job: JobID, stream: ControlStream) -> ControlResponse {
+        guard phase == .running else { return .failure("the agent is shutting down") }
+        guard jobSet.jobs[job] != nil else { return unknownJob(job) }
+        let current = activeRuns.filter { $0.value.job == job }.max { ($0.value.startedAt, $0.key) < ($1.value.startedAt, $1.key) }
+        guard runWatch.subscribe(job: job, runID: current?.key, startedAt: current?.value.startedAt, output: true,
+                                 stream: stream) != nil else {
+            return .failure("too many clients are following runs (at most \(RunWatchHub.maxFollowers)); try again")
+        }
+        return .success(["job": .string(job), "run_id": current.map { .string($0.key.rawValue) } ?? .null, "stream": .bool(true)])
     }
 
     // MARK: - reload

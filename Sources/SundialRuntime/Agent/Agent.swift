@@ -117,6 +117,8 @@ public actor Agent {
     public private(set) var launchOrders = 0
     /// Active runs by id, for `status`.
     public private(set) var activeRuns: [RunID: ActiveRun] = [:]
+    /// Clients following runs (`trigger --wait`, `logs -f`; Agent+Control).
+    let runWatch = RunWatchHub()
 
     public struct ActiveRun: Sendable, Hashable {
         public var job: JobID
@@ -308,10 +310,12 @@ public actor Agent {
         // an earlier launch changes nothing a restart can see: both marks precede both runs.
         var changes: [StateChange] = []
         var retries = false
+        var ended: [(RunID, RunOutcome, Instant)] = []
         for action in actions {
             switch action {
             case let .persist(change):
                 changes.append(change)
+                if case let .runFinished(id, outcome, at) = change { ended.append((id, outcome, at)) }
             case let .launch(order) where order.attempt > 1:
                 // A retry's attempt number is committed before it launches: after a crash the
                 // run is recorded `interrupted` under the right attempt (never over an earlier
@@ -326,6 +330,8 @@ public actor Agent {
         if retries {
             do { try store?.flush() } catch { stateError("cannot record state: \(error)", at: clock.wallNow()) }
         }
+        // Followers (`trigger --wait`, `logs -f`) hear of a run's end once its record is applied.
+        for (id, outcome, at) in ended { runWatch.runEnded(id, outcome: outcome, at: at) }
         for action in actions {
             switch action {
             case let .launch(order): launch(order)
@@ -419,6 +425,7 @@ public actor Agent {
         let job = order.job.id
         let attempt = order.attempt
         let store = self.store
+        let runWatch = self.runWatch
         // Output can arrive before the agent has handled `.launched` (and so before the
         // scheduler's `run.started`); hold those first lines back so the log reads in order.
         let early = Locked<(open: Bool, lines: [OutputLine])>((false, []))
@@ -429,6 +436,7 @@ public actor Agent {
         Task.detached {
             let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
                 tail.append(line)
+                runWatch.output(line, job: job, attempt: attempt, mask: log.masker.mask)
                 let held = early.withLock { s -> Bool in
                     guard !s.open, s.lines.count < 1000 else { return false }
                     s.lines.append(line)
@@ -488,6 +496,7 @@ public actor Agent {
     }
 
     func emit(_ event: Event) {
+        runWatch.observe(event)
         log.log(event)
         for o in observers { o(event) }
     }

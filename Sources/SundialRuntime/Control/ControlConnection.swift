@@ -11,6 +11,13 @@ struct ControlConnection {
         case answering(serial: UInt64, op: String, task: Task<Void, Never>)
         /// Sending ``output``; deadline ``ControlServer/Options/writeTimeout``.
         case writing
+        /// After a reply that starts a stream (``ControlResponse/startsStream``): relaying what the
+        /// agent queues in ``stream`` until it finishes, the client leaves or falls behind. Its
+        /// deadline: ``ControlServer/Options/writeTimeout`` while a batch of lines is being sent (a
+        /// client that does not take it in time is dropped), else
+        /// ``ControlServer/Options/keepaliveInterval`` of silence, after which a `keepalive` line
+        /// goes out. Bytes the client sends meanwhile are read and ignored (so its hang-up is seen).
+        case streaming
     }
 
     var phase: Phase = .reading
@@ -22,8 +29,14 @@ struct ControlConnection {
     var written = 0
     /// Close once ``output`` is sent (after an oversized request: the next line cannot be found).
     var closeAfterWrite = false
+    /// The stream handed to the agent with a streaming request; kept when its reply starts the
+    /// stream, closed otherwise.
+    var stream: ControlStream?
+    /// Whether the reply being written starts the stream (then ``Phase/streaming`` follows).
+    var streamAfterWrite = false
 
     var isReading: Bool { if case .reading = phase { true } else { false } }
+    var isStreaming: Bool { if case .streaming = phase { true } else { false } }
 
     enum NextLine {
         /// A complete line without its terminator (`\n`, or `\r\n`).

@@ -35,6 +35,7 @@ final class ControlEventLoop {
     private var requestMillis: Int64 { max(1, options.requestTimeout.milliseconds) }
     private var handlerMillis: Int64 { max(1, options.handlerTimeout.milliseconds) }
     private var writeMillis: Int64 { max(1, options.writeTimeout.milliseconds) }
+    private var keepaliveMillis: Int64 { max(1, options.keepaliveInterval.milliseconds) }
 
     /// Serves until ``ControlInbox/requestStop()``; then closes every connection.
     func run() {
@@ -55,6 +56,10 @@ final class ControlEventLoop {
                 case .reading: events = Int16(POLLIN)
                 case .writing: events = Int16(POLLOUT)
                 case .answering: continue  // nothing to do until the agent answers
+                case .streaming:
+                    // POLLIN to see the client hang up; POLLOUT only while lines wait to go out.
+                    let pending = entry.state.written < entry.state.output.count
+                    events = Int16(POLLIN) | (pending ? Int16(POLLOUT) : 0)
                 }
                 fds.append(pollfd(fd: entry.fd, events: events, revents: 0))
                 polled.append(entry.id)
@@ -68,6 +73,7 @@ final class ControlEventLoop {
             let (replies, stopping) = inbox.take()
             if stopping { return }
             for reply in replies { deliver(reply, now: now) }
+            pumpStreams(now: now)
             if rc > 0 {
                 let first = listening ? 2 : 1
                 for (k, id) in polled.enumerated() where fds[first + k].revents != 0 { service(id, now: now) }
@@ -136,6 +142,71 @@ final class ControlEventLoop {
             advance(id, now: now)
         case .answering:
             break
+        case .streaming:
+            // Whatever the client sends now is ignored; reading it shows when it has gone.
+            var ignored: [UInt8] = []
+            switch NonBlockingSocket.read(table[i].fd, appendingTo: &ignored, scratch: &scratch, limit: scratch.count) {
+            case .closed: drop(id)
+            case .read, .wouldBlock: pumpStream(id, now: now)
+            }
+        }
+    }
+
+    // MARK: - Streams
+
+    /// Moves what the agents' streams queued into their connections (after any wake-up: the
+    /// streams signal the loop's eventfd when they get something).
+    private func pumpStreams(now: Int64) {
+        let streaming = table.entries.filter { $0.state.isStreaming }.map(\.id)
+        for id in streaming { pumpStream(id, now: now) }
+    }
+
+    /// Sends what the stream has, batch by batch: a new batch is taken from the stream only once
+    /// the previous one is out, so a slow client's backlog piles up in the stream, whose byte
+    /// limit then drops it (``ControlStream``), never in the loop.
+    private func pumpStream(_ id: UInt64, now: Int64) {
+        while let i = table.index(of: id), table[i].state.isStreaming {
+            if table[i].state.written >= table[i].state.output.count {
+                if table[i].state.closeAfterWrite && !table[i].state.output.isEmpty {
+                    drop(id)
+                    return
+                }
+                guard let stream = table[i].state.stream else {
+                    drop(id)
+                    return
+                }
+                let drained = stream.drain()
+                var batch = drained.bytes
+                if drained.overflowed {
+                    batch = ControlStreamMessage.dropped(
+                        reason: "the client read too slowly (more than \(stream.maxQueuedBytes) bytes waiting); following stopped").line
+                    table[i].state.closeAfterWrite = true
+                } else if drained.finished {
+                    table[i].state.closeAfterWrite = true
+                    if batch.isEmpty {
+                        drop(id)
+                        return
+                    }
+                } else if batch.isEmpty {
+                    return  // idle: the keepalive deadline stands
+                }
+                table[i].state.output = batch
+                table[i].state.written = 0
+                table[i].deadline = now + writeMillis
+            }
+            guard let written = NonBlockingSocket.write(table[i].fd, table[i].state.output, from: table[i].state.written) else {
+                drop(id)
+                return
+            }
+            table[i].state.written = written
+            guard written == table[i].state.output.count else { return }  // POLLOUT will bring us back
+            if table[i].state.closeAfterWrite {
+                drop(id)
+                return
+            }
+            table[i].state.output = []
+            table[i].state.written = 0
+            table[i].deadline = now + keepaliveMillis
         }
     }
 
@@ -176,8 +247,13 @@ final class ControlEventLoop {
         lastSerial &+= 1
         let serial = lastSerial
         let handler = self.handler, inbox = self.inbox
-        let task = Task {
-            let response = await handler.handle(request)
+        var stream: ControlStream?
+        if request.streams {
+            stream = ControlStream(maxQueuedBytes: options.maxStreamQueueBytes, wake: { inbox.wake() })
+            table[i].state.stream = stream
+        }
+        let task = Task { [stream] in
+            let response = if let stream { await handler.handle(request, stream: stream) } else { await handler.handle(request) }
             inbox.post(.init(connection: id, serial: serial, response: response))
         }
         table[i].state.phase = .answering(serial: serial, op: request.op, task: task)
@@ -188,6 +264,14 @@ final class ControlEventLoop {
     private func deliver(_ r: ControlInbox.Reply, now: Int64) {
         guard let i = table.index(of: r.connection),
               case let .answering(serial, _, _) = table[i].state.phase, serial == r.serial else { return }
+        if table[i].state.stream != nil {
+            if r.response.startsStream {
+                table[i].state.streamAfterWrite = true
+            } else {
+                table[i].state.stream?.close()
+                table[i].state.stream = nil
+            }
+        }
         reply(r.connection, r.response, now: now)
         advance(r.connection, now: now)
     }
@@ -221,6 +305,13 @@ final class ControlEventLoop {
         }
         table[i].state.output = []
         table[i].state.written = 0
+        if table[i].state.streamAfterWrite {
+            table[i].state.streamAfterWrite = false
+            table[i].state.phase = .streaming
+            table[i].deadline = now + keepaliveMillis
+            pumpStream(id, now: now)
+            return
+        }
         table[i].state.phase = .reading
         table[i].deadline = now + requestMillis
     }
@@ -232,8 +323,21 @@ final class ControlEventLoop {
         switch table[i].state.phase {
         case .reading, .writing:
             drop(id)
+        case .streaming:
+            // A batch not taken in time: the client is too slow (or stalled), drop it. Silence:
+            // say we are alive.
+            if table[i].state.written < table[i].state.output.count {
+                drop(id)
+            } else {
+                table[i].state.output = ControlStreamMessage.keepalive.line
+                table[i].state.written = 0
+                table[i].deadline = now + writeMillis
+                pumpStream(id, now: now)
+            }
         case let .answering(_, op, task):
             task.cancel()
+            table[i].state.stream?.close()
+            table[i].state.stream = nil
             reply(id, .failure("the agent did not answer \(op) within \(handlerMillis) ms"), now: now)
             advance(id, now: now)
         }
@@ -242,12 +346,14 @@ final class ControlEventLoop {
     private func drop(_ id: UInt64) {
         guard let entry = table.remove(id: id) else { return }
         if case let .answering(_, _, task) = entry.state.phase { task.cancel() }
+        entry.state.stream?.close()
         close(entry.fd)
     }
 
     private func closeAll() {
         for entry in table.removeAll() {
             if case let .answering(_, _, task) = entry.state.phase { task.cancel() }
+            entry.state.stream?.close()
             close(entry.fd)
         }
         inbox.clients.store(0, ordering: .relaxed)

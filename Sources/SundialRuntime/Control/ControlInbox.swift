@@ -53,6 +53,15 @@ final class ControlInbox: Sendable {
         }
     }
 
+    /// A stream has lines for the loop (``ControlStream``): wake it (an eventfd write, cheap and
+    /// never blocking: the counter just grows until the loop drains it).
+    func wake() {
+        state.withLock { s in
+            guard s.open, !s.stopping else { return }
+            sundial_eventfd_signal(wakeFD)
+        }
+    }
+
     func requestStop() {
         state.withLock { s in
             guard s.open else { return }

@@ -17,8 +17,12 @@ public struct StatusReport: Hashable, Sendable {
         /// no `next` until then.
         public var held: Bool
         public var last: RunSummary?
+        /// Paused by `sundial pause`: its fires come but do not run.
+        public var paused: Bool
+        /// The job's `timezone` as written; nil when it has none (the agent's local zone).
+        public var zone: String?
         public init(id: JobID, description: String? = nil, schedule: String, enabled: Bool = true, next: Instant? = nil,
-                    held: Bool = false, last: RunSummary? = nil) {
+                    held: Bool = false, last: RunSummary? = nil, paused: Bool = false, zone: String? = nil) {
             self.id = id
             self.description = description
             self.schedule = schedule
@@ -26,6 +30,8 @@ public struct StatusReport: Hashable, Sendable {
             self.next = next
             self.held = held
             self.last = last
+            self.paused = paused
+            self.zone = zone
         }
     }
 
@@ -51,25 +57,31 @@ public struct StatusReport: Hashable, Sendable {
     public var startedAt: Instant
     public var jobs: [Job]
     public var active: [ActiveRun]
+    /// The agent's clock when it answered (relative times are counted from it); nil in replies of
+    /// agents older than the field.
+    public var now: Instant?
 
-    public init(version: String, pid: Int32, revision: String, startedAt: Instant, jobs: [Job], active: [ActiveRun]) {
+    public init(version: String, pid: Int32, revision: String, startedAt: Instant, jobs: [Job], active: [ActiveRun],
+                now: Instant? = nil) {
         self.version = version
         self.pid = pid
         self.revision = revision
         self.startedAt = startedAt
         self.jobs = jobs
         self.active = active
+        self.now = now
     }
 
     public var json: JSONValue {
         [
             "version": .string(version), "pid": .int(Int64(pid)), "revision": .string(revision),
-            "started": .time(startedAt),
+            "started": .time(startedAt), "now": .time(now),
             "jobs": .array(jobs.map { j in
                 [
                     "id": .string(j.id), "description": j.description.map(JSONValue.string) ?? .null,
                     "schedule": .string(j.schedule), "enabled": .bool(j.enabled), "next": .time(j.next),
                     "held": .bool(j.held), "last": j.last.map(\.json) ?? .null,
+                    "paused": .bool(j.paused), "zone": j.zone.map(JSONValue.string) ?? .null,
                 ]
             }),
             "active": .array(active.map { a in
@@ -87,6 +99,7 @@ public struct StatusReport: Hashable, Sendable {
         pid = Int32(truncatingIfNeeded: try r.int("pid"))
         revision = try r.string("revision")
         startedAt = try r.time("started")
+        now = try r.optionalTime("now")
         jobs = try r.array("jobs").map { (v) throws(ControlProtocolError) in
             let j = Reader(v, "status job")
             return Job(
@@ -97,7 +110,9 @@ public struct StatusReport: Hashable, Sendable {
                     guard case let .bool(b) = v else { throw ControlProtocolError("status job: \"held\" is not a boolean") }
                     return b
                 } ?? false,
-                last: try j.optional("last").map { (v) throws(ControlProtocolError) in try RunSummary(json: v) })
+                last: try j.optional("last").map { (v) throws(ControlProtocolError) in try RunSummary(json: v) },
+                // Absent in replies of agents older than these fields: not paused, no zone.
+                paused: try j.optional("paused") == .bool(true), zone: try j.optionalString("zone"))
         }
         active = try r.array("active").map { (v) throws(ControlProtocolError) in
             let a = Reader(v, "active run")
@@ -162,19 +177,34 @@ public struct HistoryReport: Hashable, Sendable {
 }
 
 /// `why`: the ledger of a job since `since` (the last day), oldest first, and its next fire.
+///
+/// A job started only by its `needs` has no planned fires; for it, `after` lists its needs and
+/// `upstream` says, for each of its runs and `upstream` skips in that time, which upstream run
+/// started or skipped it (``NeedsExplanation``).
 public struct WhyReport: Hashable, Sendable {
     public var job: JobID
     public var since: Instant
     public var entries: [LedgerEntry]
     public var next: Instant?
-    public init(job: JobID, since: Instant, entries: [LedgerEntry], next: Instant?) {
+    /// The needs of a needs-only job (nil for any other job).
+    public var after: [Need]?
+    public var upstream: [NeedsExplanation]
+    public init(job: JobID, since: Instant, entries: [LedgerEntry], next: Instant?, after: [Need]? = nil,
+                upstream: [NeedsExplanation] = []) {
         self.job = job
         self.since = since
         self.entries = entries
         self.next = next
+        self.after = after
+        self.upstream = upstream
     }
     public var json: JSONValue {
-        ["job": .string(job), "since": .time(since), "next": .time(next), "entries": .array(entries.map(\.json))]
+        var o: JSONValue = ["job": .string(job), "since": .time(since), "next": .time(next), "entries": .array(entries.map(\.json))]
+        if let after {
+            o.setField("after", .array(after.map { ["job": .string($0.job), "on": .string($0.on.rawValue)] }))
+            o.setField("upstream", .array(upstream.map(\.json)))
+        }
+        return o
     }
     public init(json: JSONValue) throws(ControlProtocolError) {
         let r = Reader(json, "why")
@@ -183,6 +213,39 @@ public struct WhyReport: Hashable, Sendable {
         next = try r.optionalTime("next")
         let job = job
         entries = try r.array("entries").map { (v) throws(ControlProtocolError) in try LedgerEntry(json: v, job: job) }
+        after = try r.optional("after").map { (v) throws(ControlProtocolError) in
+            guard case let .array(items) = v else { throw ControlProtocolError("why: \"after\" must be a list") }
+            return try items.map { (item) throws(ControlProtocolError) in
+                let n = Reader(item, "why need")
+                let on = try n.string("on")
+                guard let condition = Need.Condition(rawValue: on) else { throw ControlProtocolError("why: unknown need condition \(on)") }
+                return Need(job: try n.string("job"), on: condition)
+            }
+        }
+        let upstreamItems: [JSONValue] = try r.optional("upstream") == nil ? [] : r.array("upstream")
+        upstream = try upstreamItems.map { (v) throws(ControlProtocolError) in try NeedsExplanation(json: v) }
+    }
+}
+
+/// `pause` / `resume`: which jobs changed, and which were already so.
+public struct PauseReport: Hashable, Sendable {
+    /// True for `pause`, false for `resume`.
+    public var paused: Bool
+    public var changed: [JobID]
+    public var unchanged: [JobID]
+    public init(paused: Bool, changed: [JobID], unchanged: [JobID]) {
+        self.paused = paused
+        self.changed = changed
+        self.unchanged = unchanged
+    }
+    public var json: JSONValue {
+        ["paused": .bool(paused), "changed": .array(changed.map(JSONValue.string)), "unchanged": .array(unchanged.map(JSONValue.string))]
+    }
+    public init(json: JSONValue) throws(ControlProtocolError) {
+        let r = Reader(json, "pause")
+        paused = try r.bool("paused")
+        changed = try r.strings("changed")
+        unchanged = try r.strings("unchanged")
     }
 }
 

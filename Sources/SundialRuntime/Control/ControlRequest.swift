@@ -3,7 +3,10 @@ import SundialCore
 /// One request on the control socket (design §4). On the wire, one JSON object per line:
 /// `{"v":1,"op":"status"}`, `{"v":1,"op":"trigger","job":"backup"}`,
 /// `{"v":1,"op":"history","job":"backup","limit":20}`, `{"v":1,"op":"why","job":"backup"}`,
-/// `{"v":1,"op":"reload"}`.
+/// `{"v":1,"op":"reload"}`, `{"v":1,"op":"pause","job":"backup"}` (or `"all":true`),
+/// `{"v":1,"op":"resume","job":"backup"}`, and two that stream (``ControlStreamMessage``):
+/// `{"v":1,"op":"trigger","job":"backup","wait":"end"}` (or `"output"`) and
+/// `{"v":1,"op":"follow","job":"backup"}`.
 public enum ControlRequest: Hashable, Sendable {
     /// Config revision, each job's next fire and last outcome, active runs (``StatusReport``).
     case status
@@ -15,6 +18,16 @@ public enum ControlRequest: Hashable, Sendable {
     case why(job: JobID)
     /// Reload the configuration now, as SIGHUP does (``ReloadReport``).
     case reload
+    /// Pause one job, or every job when `job` is nil (``PauseReport``).
+    case pause(job: JobID?)
+    /// Resume one paused job, or every paused job when `job` is nil (``PauseReport``).
+    case resume(job: JobID?)
+    /// A manual run, then the connection streams that run's end (and, with `output`, its output
+    /// lines) until it ends (`sundial trigger --wait` / `--follow`). Op `trigger`.
+    case triggerAndWait(job: JobID, output: Bool)
+    /// Streams the output and end of the job's active run, or of its next run when none is active
+    /// (`sundial logs JOB -f`).
+    case follow(job: JobID)
 
     /// The protocol version this build speaks (`"v"`).
     public static let protocolVersion: Int64 = 1
@@ -30,6 +43,18 @@ public enum ControlRequest: Hashable, Sendable {
         case .history: "history"
         case .why: "why"
         case .reload: "reload"
+        case .pause: "pause"
+        case .resume: "resume"
+        case .triggerAndWait: "trigger"
+        case .follow: "follow"
+        }
+    }
+
+    /// Whether the reply may be followed by a stream of ``ControlStreamMessage`` lines.
+    public var streams: Bool {
+        switch self {
+        case .triggerAndWait, .follow: true
+        default: false
         }
     }
 
@@ -37,7 +62,12 @@ public enum ControlRequest: Hashable, Sendable {
         var o: JSONValue = ["v": .int(Self.protocolVersion), "op": .string(op)]
         switch self {
         case .status, .reload: break
-        case let .trigger(job), let .why(job): o.setField("job", .string(job))
+        case let .trigger(job), let .why(job), let .follow(job): o.setField("job", .string(job))
+        case let .pause(job), let .resume(job):
+            if let job { o.setField("job", .string(job)) } else { o.setField("all", .bool(true)) }
+        case let .triggerAndWait(job, output):
+            o.setField("job", .string(job))
+            o.setField("wait", .string(output ? "output" : "end"))
         case let .history(job, limit):
             o.setField("job", .string(job))
             o.setField("limit", .int(Int64(limit)))
@@ -60,7 +90,21 @@ public enum ControlRequest: Hashable, Sendable {
         switch op {
         case "status": self = .status
         case "reload": self = .reload
-        case "trigger": self = .trigger(job: try job())
+        case "trigger":
+            switch json["wait"] {
+            case nil, .null?: self = .trigger(job: try job())
+            case .string("end")?: self = .triggerAndWait(job: try job(), output: false)
+            case .string("output")?: self = .triggerAndWait(job: try job(), output: true)
+            default: throw ControlProtocolError("\"wait\" must be \"end\" or \"output\"")
+            }
+        case "follow": self = .follow(job: try job())
+        case "pause", "resume":
+            let all = json["all"] == .bool(true)
+            let named = json["job"]?.stringValue
+            guard all != (named != nil), named?.isEmpty != true else {
+                throw ControlProtocolError("\(op) needs either a \"job\" or \"all\": true")
+            }
+            self = op == "pause" ? .pause(job: named) : .resume(job: named)
         case "why": self = .why(job: try job())
         case "history":
             var limit = Self.defaultHistoryLimit
@@ -71,7 +115,7 @@ public enum ControlRequest: Hashable, Sendable {
             }
             self = .history(job: try job(), limit: limit)
         default:
-            throw ControlProtocolError("unknown op \"\(op)\" (expected status, trigger, history, why or reload)")
+            throw ControlProtocolError("unknown op \"\(op)\" (expected status, trigger, history, why, reload, pause, resume or follow)")
         }
     }
 }
@@ -127,6 +171,22 @@ public struct ControlResponse: Hashable, Sendable {
 /// Answers control requests: the agent implements it; tests use a fake.
 public protocol ControlHandler: Sendable {
     func handle(_ request: ControlRequest) async -> ControlResponse
+    /// A request that may stream (``ControlRequest/streams``): the handler may keep `stream` and
+    /// send ``ControlStreamMessage``s into it after its reply, which then carries `"stream": true`
+    /// (``ControlResponse/startsStream``). Without that flag the stream is discarded.
+    func handle(_ request: ControlRequest, stream: ControlStream) async -> ControlResponse
+}
+
+extension ControlHandler {
+    /// Handlers that do not stream answer streaming requests like any other.
+    public func handle(_ request: ControlRequest, stream: ControlStream) async -> ControlResponse {
+        await handle(request)
+    }
+}
+
+extension ControlResponse {
+    /// Whether stream lines follow this reply.
+    public var startsStream: Bool { ok && body["stream"] == .bool(true) }
 }
 
 extension JSONValue {

@@ -26,7 +26,11 @@ import SundialCore
 /// - at most ``Options/maxClients`` connections are held; when full, the oldest one still
 ///   waiting for its request is closed to make room (so clients that connect and trickle cannot
 ///   lock out a well-behaved one), and only when none is waiting is the newcomer turned away
-///   (see ``ConnectionTable``); at most that many requests are with the agent at once.
+///   (see ``ConnectionTable``); at most that many requests are with the agent at once;
+/// - a streaming request (`trigger --wait`, `follow`) keeps its connection after the reply,
+///   relaying the agent's ``ControlStream`` (bounded; a client that reads too slowly is dropped,
+///   the agent never waits for it), with keepalives every ``Options/keepaliveInterval`` of silence
+///   and ``Options/writeTimeout`` per batch of lines.
 public final class ControlServer: Sendable {
     /// How long a client has to send a complete request line, counted from the connection (or
     /// the previous reply), not per read: the real client sends its request as it connects, so
@@ -41,6 +45,16 @@ public final class ControlServer: Sendable {
     /// buffers (at most 64 KiB each while reading) stay small and the descriptors leave room for
     /// jobs under a default 1,024-descriptor limit.
     public static let defaultMaxClients = 128
+    /// How long a streaming connection stays silent before the server sends a `keepalive` line.
+    ///
+    /// Why: a followed run may print nothing for hours, and a client cannot tell that from an
+    /// agent that died without closing the socket (a frozen process, a stopped container). With
+    /// a line at least this often, the client bounds its wait for the next line by a few
+    /// intervals (``ControlClient/streamIdleTimeout``, 3×) and reports a dead agent instead of
+    /// hanging forever. The server's side is bounded the other way: each batch of lines must be
+    /// taken within ``Options/writeTimeout``, keepalives included, so a client that stops reading
+    /// is dropped within keepalive + write timeout even when the run is silent.
+    public static let defaultKeepaliveInterval: Duration = .seconds(15)
 
     public struct Options: Hashable, Sendable {
         public var maxRequestBytes = 64 * 1024
@@ -50,6 +64,11 @@ public final class ControlServer: Sendable {
         public var requestTimeout = ControlServer.defaultRequestTimeout
         public var handlerTimeout = ControlServer.defaultHandlerTimeout
         public var writeTimeout = ControlServer.defaultWriteTimeout
+        /// Silence on a streaming connection before a `keepalive` line (``defaultKeepaliveInterval``).
+        public var keepaliveInterval = ControlServer.defaultKeepaliveInterval
+        /// Bytes a stream may hold for a client that has not taken them; beyond it the client is
+        /// dropped (``ControlStream``).
+        public var maxStreamQueueBytes = ControlStream.defaultMaxQueuedBytes
         /// Uids allowed to talk to the agent; `nil` means root and the agent's own uid.
         public var allowedUIDs: Set<UInt32>?
         public init() {}
