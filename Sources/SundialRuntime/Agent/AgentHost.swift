@@ -279,6 +279,11 @@ public enum AgentHost {
             await agent.addReloadObserver { try? notifier.reloading() }
         }
 
+        // Notifications (`notify:`): decided at each step's end, sent by their own thread. The
+        // last outcomes make a first success after a failure before the restart `recovered`.
+        let lastOutcomes = ((try? store.latestRuns()) ?? [:]).compactMapValues(\.outcome)
+        await agent.setNotifier(Notifier(log: log, clock: clock, lastOutcomes: lastOutcomes))
+
         guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
         // After each (re)load too. Not on the agent's actor: it reads /proc/self/smaps, about a
         // millisecond.
