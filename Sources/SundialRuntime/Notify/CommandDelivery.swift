@@ -19,11 +19,16 @@ public struct CommandDelivery: Sendable {
     static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     public var timeoutMs: Int64
-    public init(timeoutMs: Int64 = CommandDelivery.defaultTimeoutMs) { self.timeoutMs = timeoutMs }
+    /// `PATH` for the command; `nil`: the agent's own (tests point it at fakes).
+    public var path: String?
+    public init(timeoutMs: Int64 = CommandDelivery.defaultTimeoutMs, path: String? = nil) {
+        self.timeoutMs = timeoutMs
+        self.path = path
+    }
 
     public func run(argv: [String], facts: NotificationFacts) -> DeliveryResult {
         guard let first = argv.first else { return .failed(reason: "empty command") }
-        let pathVariable = getenv("PATH").map { String(cString: $0) } ?? Self.defaultPath
+        let pathVariable = path ?? getenv("PATH").map { String(cString: $0) } ?? Self.defaultPath
         guard let program = Self.resolve(first, path: pathVariable) else {
             return .failed(reason: "\(first): command not found in PATH (\(pathVariable))")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SundialConfig
 import SundialCore
 @testable import SundialRuntime
 import Testing
@@ -29,6 +30,28 @@ struct DeliveryTests {
             == .failed(reason: "no-such-notifier-xyz: command not found in PATH (\(String(cString: getenv("PATH"))))"))
         #expect(CommandDelivery().run(argv: ["/nonexistent/notifier"], facts: Self.facts)
             == .failed(reason: "/nonexistent/notifier: No such file or directory"))
+    }
+
+    @Test("import-crontab's MAILTO command mails the facts through sendmail, or fails saying there is none")
+    func mailtoCommand() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/bin", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let argv = ["/bin/sh", "-c", CrontabImport.mailScript, "sundial-mail", "ops@example.org"]
+        let fake = dir + "/bin/sendmail"
+        try "#!/bin/sh\necho \"$@\" > \(dir)/args\ncat > \(dir)/mail\n".write(toFile: fake, atomically: true, encoding: .utf8)
+        chmod(fake, 0o755)
+        #expect(CommandDelivery(path: dir + "/bin:/usr/bin:/bin").run(argv: argv, facts: Self.facts) == .sent(detail: "exit 0"))
+        let mail = try String(contentsOfFile: dir + "/mail", encoding: .utf8)
+        #expect(mail.hasPrefix("To: ops@example.org\nSubject: [sundial] backup failure on db1\n\n"), "\(mail)")
+        #expect(mail.contains("SUNDIAL_EXIT_CODE=4\n") && mail.contains(#""run_id":"01ABC""#))
+        #expect(try String(contentsOfFile: dir + "/args", encoding: .utf8) == "-t\n")
+        // No sendmail anywhere on PATH (nor at /usr/sbin in this container, checked first).
+        if !FileManager.default.isExecutableFile(atPath: "/usr/sbin/sendmail") {
+            let r = CommandDelivery(path: "/usr/bin:/bin").run(argv: argv, facts: Self.facts)
+            guard case let .failed(reason) = r else { Issue.record("\(r)"); return }
+            #expect(reason.contains("no sendmail on this box"), "\(reason)")
+        }
     }
 
     @Test("a command past its timeout is killed and says so, within a bounded time")
