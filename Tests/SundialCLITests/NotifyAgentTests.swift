@@ -103,6 +103,29 @@ import Testing
         _ = await agent.stop()
     }
 
+    @Test func aFailureRightBeforeAStopIsStillDelivered() async throws {
+        let root = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let out = root.appendingPathComponent("late").path
+        let conf = root.appendingPathComponent("jobs.yaml").path
+        try """
+        version: 1
+        jobs:
+          broken:
+            schedule: "@reboot"
+            command: [/bin/false]
+            notify: [{ on: failure, command: [/bin/sh, -c, "sleep 1; echo $SUNDIAL_JOB > $0", \(out)] }]
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let agent = try await AgentProcess(root: root, config: [conf])
+        defer { agent.kill() }
+        try await agent.waitFor("run.finished") { $0.name == "run.finished" }
+        let end = await agent.stop()
+        #expect(end.exitCode == 0)
+        #expect((try? String(contentsOfFile: out, encoding: .utf8)) == "broken\n")
+        let names = agent.events().compactMap(\.name)
+        #expect(names.contains("notify.sent") && !names.contains("notify.abandoned"))
+    }
+
     @Test func validateRefusesHTTPSWithAFix() async throws {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }

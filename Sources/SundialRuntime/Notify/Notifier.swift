@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSundialShim
 import OrderedCollections
 import Synchronization
 import SundialCore
@@ -27,6 +28,8 @@ public final class Notifier: Sendable {
     let policy: Mutex<NotificationPolicy>
     let worker: SerialWorker
     let delay: Delay
+    /// Deliveries queued and not yet ended (sent or failed for good), for ``waitForDeliveries(upToMs:)``.
+    let pending = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - lastOutcomes: each job's last final outcome, from the state store, so that the first
@@ -67,8 +70,11 @@ public final class Notifier: Sendable {
             return r
         }
         guard !requests.isEmpty else { return }
-        for r in requests where !queue.push(r) {
-            logEnd(r, attempts: 0, result: .failed(reason: "queue full: too many deliveries waiting; this one is dropped"))
+        for r in requests {
+            pending.add(1, ordering: .sequentiallyConsistent)
+            if !queue.push(r) {
+                logEnd(r, attempts: 0, result: .failed(reason: "queue full: too many deliveries waiting; this one is dropped"))
+            }
         }
         kick()
     }
@@ -110,7 +116,19 @@ public final class Notifier: Sendable {
         queue.done(item.id)
     }
 
+    /// Waits (bounded) until every queued delivery has ended: at a stop, so that the failure
+    /// that came right before it still goes out. Returns how many were still pending.
+    public func waitForDeliveries(upToMs limit: Int64) -> Int {
+        // The real monotonic clock: this waits for real threads, whatever clock was injected.
+        let deadline = sundial_monotonic_ms() + limit
+        while pending.load(ordering: .sequentiallyConsistent) > 0, sundial_monotonic_ms() < deadline {
+            usleep(10_000)
+        }
+        return pending.load(ordering: .sequentiallyConsistent)
+    }
+
     private func logEnd(_ r: NotificationRequest, attempts: Int, result: DeliveryResult) {
+        defer { pending.subtract(1, ordering: .sequentiallyConsistent) }
         switch result {
         case let .sent(detail):
             log.log(Event("notify.sent", at: clock.wallNow(), level: .info, fields(r, attempts: attempts, ["detail": .string(detail)])))
