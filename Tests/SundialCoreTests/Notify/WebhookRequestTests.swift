@@ -52,3 +52,31 @@ struct WebhookRequestTests {
         #expect(once.failed(reason: "x", now: t) == nil)
     }
 }
+
+@Suite("Notification requests as JSON (for a durable queue)")
+struct NotificationRequestJSONTests {
+    @Test("every field round-trips; damaged documents are nil, never a trap")
+    func roundTrip() throws {
+        let t = Instant(unixMillis: 1_767_571_200_000)
+        let run = RunFact(kind: .attemptEnded(willRetry: false), job: "backup", runID: RunID(rawValue: "01ABC"), attempt: 3,
+                          outcome: .launchFailed(reason: "ENOENT"), durationMs: 12, at: t)
+        let missed = RunFact(kind: .missed(count: 4, scheduledFor: Instant(unixMillis: t.unixMillis - 3_600_000)), job: "backup", at: t)
+        let hook = NotifyTarget.webhook(WebhookSpec(url: "http://h:8/x", headers: ["A": "b", "C": ""], secretEnv: "K", timeoutMs: 1500, retries: 2))
+        for (fact, target) in [(run, hook), (missed, NotifyTarget.command(["mail", "-s", "x y"]))] {
+            let r = NotificationRequest(event: .failure, target: target, job: "backup", entry: 1, envFile: "/etc/x.env",
+                                        facts: NotificationFacts(event: .failure, fact: fact, box: "db1"))
+            let text = r.json.jsonText
+            #expect(NotificationRequest(json: try JSONParser.parse(text)) == r, "\(text)")
+            // Byte corruptions: each is a request or nil.
+            var bytes = Array(text.utf8)
+            for i in stride(from: 0, to: bytes.count, by: 5) {
+                let saved = bytes[i]
+                bytes[i] = UInt8(ascii: "\"")
+                if let v = try? JSONParser.parse(bytes) { _ = NotificationRequest(json: v) }
+                bytes[i] = saved
+            }
+        }
+        #expect(NotificationRequest(json: ["event": "failure"]) == nil)
+        #expect(NotificationRequest(json: .null) == nil)
+    }
+}
