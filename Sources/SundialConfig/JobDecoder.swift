@@ -196,7 +196,7 @@ struct JobDecoder {
             let url = try WebhookURL.parse(text)
             if url.isTLS {
                 ok = false
-                error(urlNode, prefix + "https:// webhooks are not supported yet: the agent has no TLS library, and it will not send the facts of your runs in clear text to an https:// address",
+                error(urlNode, prefix + "https:// webhooks are not supported yet: the agent has no TLS library (and sending in clear text to an https:// address is not an option)",
                       hint: "post through a command instead, e.g. `command: [sh, -c, 'curl -fsS -m 10 -H \"Content-Type: application/json\" --data-binary @- \(text)']`, or use an http:// receiver on a trusted network")
             }
         } catch {
