@@ -15,7 +15,8 @@ extension CrontabImport {
         out += "#   in the state directory (a job with `user:` in that user's home) with a minimal environment\n"
         out += "#   of its own (PATH, HOME, USER, LOGNAME, SHELL, LANG), never the agent's: set `workdir` or\n"
         out += "#   `env` if needed.\n"
-        out += "# - Output goes to the event log (run.output events) instead of mail.\n"
+        out += "# - Output goes to the event log (run.output events) instead of mail; a MAILTO becomes a\n"
+        out += "#   notify entry that mails the run's facts through sendmail when a job fails.\n"
         out += "version: 1\n"
 
         func common<T: Equatable>(_ key: (Job) -> T?) -> T? {
@@ -26,12 +27,14 @@ extension CrontabImport {
         let env = common { $0.env.isEmpty ? nil : $0.env }
         let jitter = common { $0.jitterMinutes.flatMap { $0 > 0 ? $0 : nil } }
         let workdir = common { $0.workdir }
-        if zone != nil || env != nil || jitter != nil || workdir != nil {
+        let mailto = common { $0.mailto }
+        if zone != nil || env != nil || jitter != nil || workdir != nil || mailto != nil {
             out += "defaults:\n"
             if let zone { out += "  timezone: \(scalar(zone))\n" }
             if let jitter { out += "  jitter: \(jitter)m\n" }
             if let workdir { out += "  workdir: \(scalar(workdir))\n" }
             if let env { out += renderEnv(env, indent: "  ") }
+            if let mailto { out += renderMail(mailto, indent: "  ") }
         }
 
         guard !jobs.isEmpty else { return out + "jobs: {}\n" }
@@ -50,8 +53,23 @@ extension CrontabImport {
             if env == nil, !job.env.isEmpty { out += renderEnv(job.env, indent: "    ") }
             if let shell = job.shell { out += "    shell: \(scalar(shell))\n" }
             if let argv = job.argv { out += "    command: [" + argv.map(doubleQuoted).joined(separator: ", ") + "]\n" }
+            if mailto == nil, let m = job.mailto { out += renderMail(m, indent: "    ") }
         }
         return out
+    }
+
+    /// The script of a `MAILTO` notify entry: a mail with the run's facts (the `SUNDIAL_*`
+    /// variables, then the JSON document from standard input) through `sendmail -t`. The
+    /// address is the script's `$1`, never part of the script text, so no address can inject
+    /// shell. Without a `sendmail`, it fails and says why, so `notify.failed` tells the operator.
+    public static let mailScript = #"m=$(command -v sendmail || echo /usr/sbin/sendmail); "#
+        + #"[ -x "$m" ] || { echo "no sendmail on this box: install a mail transfer agent (postfix, msmtp-mta...) or change this notify entry" >&2; exit 1; }; "#
+        + #"{ printf 'To: %s\nSubject: [sundial] %s %s on %s\n\n' "$1" "$SUNDIAL_JOB" "$SUNDIAL_EVENT" "$SUNDIAL_BOX"; "#
+        + #"env | grep '^SUNDIAL_' | sort; echo; cat; } | "$m" -t"#
+
+    static func renderMail(_ address: String, indent: String) -> String {
+        indent + "notify:\n" + indent + "  - on: [failure]\n" + indent + "    command: ["
+            + ["/bin/sh", "-c", mailScript, "sundial-mail", address].map(doubleQuoted).joined(separator: ", ") + "]\n"
     }
 
     static func renderEnv(_ env: OrderedDictionary<String, String>, indent: String) -> String {

@@ -12,7 +12,9 @@ import SundialCore
 /// - `RANDOM_DELAY=N` (cronie, minutes) → `jitter`;
 /// - `SHELL=/bin/bash` → `command: [/bin/bash, -c, …]` (Sundial's `shell` is `/bin/sh -c`);
 /// - `HOME=/dir` → `workdir` (cron runs commands in the home directory);
-/// - `MAILTO`/`MAILFROM` → a comment: Sundial logs output as `run.output` events instead;
+/// - `MAILTO=addr` → a `notify` entry (`on: failure`) whose command mails the run's facts to
+///   `addr` through `sendmail` (failing with a clear reason where the box has none); an empty
+///   `MAILTO` → a comment (cron discarded the output); `MAILFROM` is ignored;
 /// - `@reboot`, `@daily`… → the same macros;
 /// - `%` in a command: cron turns the first unescaped `%` into the end of the command and the
 ///   rest (with `%` as newlines) into standard input; that becomes `printf '%s' '…' | …`,
@@ -73,6 +75,8 @@ public enum CrontabImport {
         var workdir: String?
         var env: OrderedDictionary<String, String>
         var notes: [String] = []
+        /// `MAILTO` in force for the job (non-empty): rendered as a `notify` entry.
+        var mailto: String?
         /// The command as written (before `%` conversion), to name the job after.
         var slugSource = ""
     }
@@ -162,9 +166,12 @@ public enum CrontabImport {
                 }
                 if let home, home.hasPrefix("/") { job.workdir = home }
                 if let mailto {
-                    job.notes.append(mailto.isEmpty
-                        ? "MAILTO was empty: cron discarded the output; Sundial logs it as run.output events"
-                        : "cron mailed the output to \(mailto) (MAILTO); Sundial logs it as run.output events")
+                    if mailto.isEmpty {
+                        job.notes.append("MAILTO was empty: cron discarded the output; Sundial logs it as run.output events")
+                    } else {
+                        job.mailto = mailto
+                        job.notes.append("cron mailed any output to \(mailto) (MAILTO); Sundial mails when the job fails (notify) and logs the output as run.output events")
+                    }
                 }
                 jobs.append(job)
             }

@@ -46,7 +46,7 @@ struct JobDecoder {
         // What reaches execve must be C strings: a NUL (written `"\0"` in YAML) would cut an
         // argument or a variable short without a word, so it is refused here, where it has a
         // position.
-        for key in ["command", "shell", "workdir", "env_file", "user", "group", "env"] {
+        for key in ["command", "shell", "workdir", "env_file", "user", "group", "env", "notify"] {
             for n in fields[key] ?? [] { rejectNUL(in: n, key: key) }
         }
         job.description = fields["description"]?.first?.scalarText
@@ -130,6 +130,9 @@ struct JobDecoder {
         }
         if let n = fields["secrets"]?.first { job.secrets = strings(n) }
         for l in fields["limits"] ?? [] { decodeLimits(l, into: &job.limits) }
+        if let n = fields["notify"]?.first, case let .sequence(items) = n.kind {
+            job.notify = items.enumerated().compactMap { i, item in decodeNotify(item, index: i, envFile: job.envFile) }
+        }
         // Returned even when a value was wrong (the set is invalid anyway), so that the checks
         // across jobs (unknown `needs`, cycles) still run and every problem is reported at once.
         return job
@@ -172,6 +175,64 @@ struct JobDecoder {
         if let on = n["on"] { r.on = Set(strings(on).compactMap(RetryPolicy.Condition.init(rawValue:))) }
         if let codes = n["exit_codes"] { r.exitCodes = ints(codes).map { Int32($0) } }
     }
+
+    /// One `notify:` entry. The schema has checked the shape (`on`, exactly one target, types);
+    /// this checks what it cannot: the URL, that a signature key has somewhere to come from,
+    /// header values that would break the request. Each error names the entry (`notify[0]: `).
+    private mutating func decodeNotify(_ n: YAMLNode, index: Int, envFile: String?) -> NotifySpec? {
+        let prefix = "notify[\(index)]: "
+        var on = Set<NotifyEvent>()
+        if let o = n["on"] {
+            if let one = o.scalarText.flatMap(NotifyEvent.init(rawValue:)) { on = [one] } else {
+                on = Set(strings(o).compactMap(NotifyEvent.init(rawValue:)))
+            }
+        }
+        if let c = n["command"] {
+            return NotifySpec(on: on, target: .command(strings(c)), location: n.location)
+        }
+        guard let w = n["webhook"], let urlNode = w["url"], let text = urlNode.scalarText else { return nil }
+        var ok = true
+        do throws(WebhookURL.ParseError) {
+            let url = try WebhookURL.parse(text)
+            if url.isTLS {
+                ok = false
+                error(urlNode, prefix + "https:// webhooks are not supported yet: the agent has no TLS library (and sending in clear text to an https:// address is not an option)",
+                      hint: "post through a command instead, e.g. `command: [sh, -c, 'curl -fsS -m 10 -H \"Content-Type: application/json\" --data-binary @- \(text)']`, or use an http:// receiver on a trusted network")
+            }
+        } catch {
+            ok = false
+            self.error(urlNode, prefix + "invalid webhook url `\(text)`: \(error.description)", hint: "write http://host[:port]/path")
+        }
+        var spec = WebhookSpec(url: text)
+        for (name, keyNode, value) in w["headers"]?.entries ?? [] {
+            let v = value.scalarText ?? ""
+            if v.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) {
+                ok = false
+                error(value, prefix + "header `\(name)` contains a line break, which would end the header early")
+            } else if Self.reservedHeaders.contains(name.lowercased()) {
+                ok = false
+                error(keyNode, prefix + "header `\(name)` is set by the agent itself",
+                      hint: "remove it; the agent sends Host, Content-Type, Content-Length, Connection and X-Sundial-Signature")
+            } else {
+                spec.headers[name] = v
+            }
+        }
+        if let s = w["secret_env"] {
+            spec.secretEnv = s.scalarText
+            if envFile == nil {
+                ok = false
+                error(s, prefix + "`secret_env` names a variable of the job's `env_file`, but the job has no `env_file`",
+                      hint: "add `env_file:` with a line `\(s.scalarText ?? "NAME")=...`, readable by the agent only")
+            }
+        }
+        if let t = w["timeout"] { spec.timeoutMs = duration(t, min: 1, what: "notify[\(index)].webhook.timeout") }
+        if let r = w["retries"].flatMap(int) { spec.retries = min(max(0, r), WebhookSpec.maxRetries) }
+        return ok ? NotifySpec(on: on, target: .webhook(spec), location: n.location) : nil
+    }
+
+    /// Headers a webhook entry may not set: the agent writes them (a second `Content-Length`
+    /// would make the request ambiguous).
+    static let reservedHeaders: Set<String> = ["host", "content-type", "content-length", "connection", "transfer-encoding", "x-sundial-signature"]
 
     /// `limits:` values. The schema has checked the shapes (a size pattern, `N%`, an integer);
     /// this checks the ranges, each error at its value.

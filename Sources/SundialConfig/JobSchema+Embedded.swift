@@ -413,6 +413,114 @@ extension JobSchema {
         }
       }
     },
+    "notify.event": {
+      "enum": [
+        "failure",
+        "success",
+        "retry",
+        "recovered",
+        "missed",
+        "timeout"
+      ],
+      "description": "A run end a notify entry can report."
+    },
+    "job.notify": {
+      "type": "array",
+      "maxItems": 16,
+      "description": "Where to report this job's run ends: each entry names the ends it reacts to (`on`) and one target, a `command` or a `webhook`. Deliveries are queued and sent by their own worker, never delaying scheduling, and logged as `notify.sent` or `notify.failed`. A job's own list replaces the list in `defaults` (`notify: []` turns them off). See docs/operations.md, When a job fails.",
+      "items": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "on"
+        ],
+        "properties": {
+          "on": {
+            "oneOf": [
+              {
+                "$ref": "#/$defs/notify.event"
+              },
+              {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": true,
+                "items": {
+                  "$ref": "#/$defs/notify.event"
+                }
+              }
+            ],
+            "description": "The run ends to report: failure (the final attempt failed, retries exhausted), success, retry (an attempt failed and will be retried), recovered (the first success after a failure), missed (fires skipped while the agent was down), timeout (an attempt was stopped by its timeout).",
+            "examples": [
+              [
+                "failure",
+                "recovered"
+              ]
+            ]
+          },
+          "command": {
+            "$ref": "#/$defs/job.command",
+            "description": "An argv (no shell), run with the run's facts as SUNDIAL_* environment variables and as one JSON document on standard input; stopped after 30s."
+          },
+          "webhook": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": [
+              "url"
+            ],
+            "description": "A JSON POST of the run's facts to `url`. A 2xx answer is a delivery; anything else is retried with exponential backoff (1s, doubling, at most 60s).",
+            "properties": {
+              "url": {
+                "type": "string",
+                "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#][^\\s]*)?$",
+                "maxLength": 2048,
+                "description": "Where to POST: http://host[:port]/path. https:// is refused for now (the agent has no TLS library): post through a `command` running curl instead.",
+                "examples": [
+                  "http://alerts.internal:9000/sundial"
+                ]
+              },
+              "headers": {
+                "type": "object",
+                "maxProperties": 32,
+                "propertyNames": {
+                  "type": "string",
+                  "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+                },
+                "additionalProperties": {
+                  "type": "string"
+                },
+                "description": "Extra request headers, e.g. an Authorization token."
+              },
+              "secret_env": {
+                "$ref": "#/$defs/envName",
+                "description": "A variable of the job's env_file whose value is the HMAC-SHA256 key of an `X-Sundial-Signature: sha256=<hex>` header over the request body."
+              },
+              "timeout": {
+                "$ref": "#/$defs/duration",
+                "description": "Limit of one attempt: connect, send and answer. Default 10s."
+              },
+              "retries": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 10,
+                "description": "Attempts after the first when one fails. Default 3."
+              }
+            }
+          }
+        },
+        "oneOf": [
+          {
+            "required": [
+              "command"
+            ]
+          },
+          {
+            "required": [
+              "webhook"
+            ]
+          }
+        ]
+      }
+    },
     "job": {
       "type": "object",
       "additionalProperties": false,
@@ -503,6 +611,9 @@ extension JobSchema {
         },
         "limits": {
           "$ref": "#/$defs/job.limits"
+        },
+        "notify": {
+          "$ref": "#/$defs/job.notify"
         }
       },
       "description": "A job: what to run (`command` or `shell`), when (`schedule`, `every`, `at`, or `needs`), and how.",
@@ -612,6 +723,9 @@ extension JobSchema {
         },
         "limits": {
           "$ref": "#/$defs/job.limits"
+        },
+        "notify": {
+          "$ref": "#/$defs/job.notify"
         }
       },
       "description": "Values applied to every job in this file; a job's own value wins, and maps such as `env` merge."

@@ -137,6 +137,20 @@ public struct JobSetDiff: Hashable, Sendable {
         if let m = job.limits.memoryBytes { f["limits.memory"] = ResourceLimits.formatSize(m) }
         if let c = job.limits.cpuPercent { f["limits.cpu"] = "\(c)%" }
         if let t = job.limits.tasks { f["limits.tasks"] = "\(t)" }
+        for (i, n) in job.notify.enumerated() {
+            let on = list(NotifyEvent.allCases.filter { n.on.contains($0) }.map(\.rawValue))
+            switch n.target {
+            case let .command(argv): f["notify[\(i)]"] = "{on: \(on), command: \(list(argv.map(quote)))}"
+            case let .webhook(w):
+                // Not the path, the query or header values: they often hold a token, and diffs
+                // end up in CI logs.
+                let host = (try? WebhookURL.parse(w.url)).map { "http://\($0.hostHeader)/…" } ?? "?"
+                var text = "{on: \(on), webhook: \(host)"
+                if !w.headers.isEmpty { text += ", headers: \(list(Array(w.headers.keys)))" }
+                if let k = w.secretEnv { text += ", secret_env: \(k)" }
+                f["notify[\(i)]"] = text + ", timeout: \(duration(w.timeoutMs)), retries: \(w.retries)}"
+            }
+        }
         return f
     }
 

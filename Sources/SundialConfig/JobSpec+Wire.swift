@@ -68,7 +68,24 @@ enum JobWire {
             "cpu_percent": j.limits.cpuPercent.map { .int(Int64($0)) } ?? .null,
             "tasks": j.limits.tasks.map { .int(Int64($0)) } ?? .null,
         ]
+        o["notify"] = .array(j.notify.map(encode))
         o["location"] = encode(j.location)
+        return .object(o)
+    }
+
+    static func encode(_ n: NotifySpec) -> JSONValue {
+        var o: OrderedDictionary<String, JSONValue> = [:]
+        o["on"] = .array(NotifyEvent.allCases.filter { n.on.contains($0) }.map { .string($0.rawValue) })
+        switch n.target {
+        case let .command(argv): o["command"] = .array(argv.map(JSONValue.string))
+        case let .webhook(w):
+            o["webhook"] = [
+                "url": .string(w.url), "headers": .array(w.headers.map { [.string($0.key), .string($0.value)] }),
+                "secret_env": w.secretEnv.map(JSONValue.string) ?? .null, "timeout_ms": .int(w.timeoutMs),
+                "retries": .int(Int64(w.retries)),
+            ]
+        }
+        o["location"] = encode(n.location)
         return .object(o)
     }
 
@@ -162,6 +179,8 @@ enum JobWire {
                                 maxBytes: try smallInt(out["max_bytes"], "output.max_bytes"))
         j.secrets = try array(o["secrets"], "secrets").map { v throws(DecodeError) in try string(v, "secrets") }
         j.limits = try decodeLimits(o["limits"])
+        // Optional on the wire (absent: none), as `on_agent_restart`.
+        if let v = o["notify"] { j.notify = try array(v, "notify").map { v throws(DecodeError) in try decodeNotify(v) } }
         j.location = try decodeLocation(o["location"])
         return j
     }
@@ -181,6 +200,40 @@ enum JobWire {
             })
         case let other: throw DecodeError("schedule.kind: unknown kind `\(other)`")
         }
+    }
+
+    /// The URL and header values are checked again: they go onto a socket as they are.
+    static func decodeNotify(_ v: JSONValue) throws(DecodeError) -> NotifySpec {
+        let o = try object(v, "notify entry")
+        let on = Set(try array(o["on"], "notify.on").map { v throws(DecodeError) -> NotifyEvent in try enumValue(v, "notify.on") })
+        let target: NotifyTarget
+        if let c = o["command"] {
+            let argv = try array(c, "notify.command").map { v throws(DecodeError) in try string(v, "notify.command") }
+            guard !argv.isEmpty else { throw DecodeError("notify.command: empty") }
+            target = .command(argv)
+        } else {
+            let w = try object(o["webhook"], "notify.webhook")
+            var spec = WebhookSpec(url: try string(w["url"], "notify.webhook.url"))
+            do throws(WebhookURL.ParseError) { _ = try WebhookURL.parse(spec.url) } catch {
+                throw DecodeError("notify.webhook.url: \(error.description)")
+            }
+            for pair in try array(w["headers"], "notify.webhook.headers") {
+                let kv = try array(pair, "notify.webhook.headers entry")
+                guard kv.count == 2 else { throw DecodeError("notify.webhook.headers entry: expected [name, value]") }
+                let name = try string(kv[0], "header name"), value = try string(kv[1], "header value")
+                guard !(name + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
+                    throw DecodeError("notify.webhook.headers: a line break in `\(name)`")
+                }
+                spec.headers[name] = value
+            }
+            spec.secretEnv = try optionalString(w["secret_env"], "notify.webhook.secret_env")
+            spec.timeoutMs = try int(w["timeout_ms"], "notify.webhook.timeout_ms")
+            guard spec.timeoutMs > 0 else { throw DecodeError("notify.webhook.timeout_ms: must be positive") }
+            spec.retries = try smallInt(w["retries"], "notify.webhook.retries")
+            guard spec.retries <= WebhookSpec.maxRetries else { throw DecodeError("notify.webhook.retries: out of range") }
+            target = .webhook(spec)
+        }
+        return NotifySpec(on: on, target: target, location: try decodeLocation(o["location"]))
     }
 
     /// The ranges are checked again: the values go to cgroup files as they are.

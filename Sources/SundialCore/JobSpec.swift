@@ -40,6 +40,8 @@ public struct JobSpec: Hashable, Sendable {
     public var secrets: [String]
     /// `limits:` of each run (memory, CPU, tasks), enforced through the run's cgroup.
     public var limits: ResourceLimits
+    /// `notify:` entries, in the order written (the job's own list replaces `defaults`' list).
+    public var notify: [NotifySpec]
     /// Where the job's id appears in its file. Excluded from `==`: moving a job to another line
     /// or file is not a change of the job.
     public var location: SourceLocation?
@@ -71,6 +73,7 @@ public struct JobSpec: Hashable, Sendable {
         self.output = OutputLimits()
         self.secrets = []
         self.limits = ResourceLimits()
+        self.notify = []
         self.location = nil
     }
 
@@ -95,7 +98,7 @@ public struct JobSpec: Hashable, Sendable {
             && successExitCodes == o.successExitCodes && needs == o.needs && concurrency == o.concurrency
             && onAgentRestart == o.onAgentRestart
             && catchup == o.catchup && catchupWindowMs == o.catchupWindowMs && enabled == o.enabled
-            && output == o.output && secrets == o.secrets && limits == o.limits && location == o.location
+            && output == o.output && secrets == o.secrets && limits == o.limits && notify == o.notify && location == o.location
     }
 }
 

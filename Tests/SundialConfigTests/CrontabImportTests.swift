@@ -90,7 +90,38 @@ import Testing
         #expect(report.env["TZ"] == "America/New_York")
         let noon = try #require(set.jobs["noon"])
         #expect(noon.timezone == "America/New_York") // CRON_TZ cleared: TZ applies
-        #expect(result.yaml.contains("# NOTE: cron mailed the output to ops@example.com (MAILTO)"))
+        #expect(result.yaml.contains("# NOTE: cron mailed any output to ops@example.com (MAILTO)"))
+        // MAILTO applies to every job here: one notify entry in `defaults`, mailing on failure.
+        for job in set.jobs.values {
+            guard case let .command(argv)? = job.notify.first?.target else { Issue.record("\(job.id): no notify"); continue }
+            #expect(job.notify.count == 1 && job.notify.first?.on == [.failure])
+            #expect(argv.prefix(2) == ["/bin/sh", "-c"] && argv.suffix(2) == ["sundial-mail", "ops@example.com"])
+            #expect(argv[2] == CrontabImport.mailScript)
+        }
+        #expect(result.yaml.contains("defaults:\n") && result.yaml.contains("  notify:\n    - on: [failure]\n"))
+    }
+
+    @Test func mailtoPerJobEmptyOrHostileBecomesNotifyOrANote() throws {
+        let text = """
+            0 1 * * * /bin/early
+            MAILTO="a@x.org, b@y.org"
+            5 1 * * * /bin/middle
+            MAILTO=$(reboot)'";x
+            10 1 * * * /bin/odd
+            MAILTO=
+            15 1 * * * /bin/late
+            """
+        let (result, set) = try convertAndLoad(text, .init(fileName: "user.cron"))
+        #expect(result.problems.isEmpty)
+        #expect(set.jobs["early"]?.notify == [])
+        #expect(set.jobs["late"]?.notify == [])
+        #expect(result.yaml.contains("# NOTE: MAILTO was empty: cron discarded the output"))
+        func address(_ id: String) -> String? {
+            if case let .command(argv)? = set.jobs[id]?.notify.first?.target { return argv.last } else { return nil }
+        }
+        #expect(address("middle") == "a@x.org, b@y.org")
+        // The address is an argument of the script, never part of its text.
+        #expect(address("odd") == "$(reboot)'\";x")
     }
 
     @Test func macrosPercentShellAndRandomDelay() throws {

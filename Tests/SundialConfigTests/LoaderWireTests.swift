@@ -14,6 +14,7 @@ struct LoaderWireTests {
         defaults:
           timezone: Europe/Berlin
           env: { A: "1", B: "2" }
+          notify: [{ on: missed, command: [/bin/true] }]
         jobs:
           dump:
             description: "Dump \\"it\\" – ünïcode\\n second line"
@@ -39,6 +40,10 @@ struct LoaderWireTests {
             output: { max_line_bytes: 1000, max_bytes: 20000 }
             secrets: [PGPASSWORD]
             limits: { memory: 256M, cpu: 50%, tasks: 64 }
+            notify:
+              - { on: [failure, recovered], command: [/usr/bin/logger, -t, "sundial ü"] }
+              - on: timeout
+                webhook: { url: "http://127.0.0.1:9/hook?x=1", headers: { Authorization: "Bearer t", X-B: "" }, secret_env: HOOK_KEY, timeout: 3s, retries: 2 }
           up:
             needs: [dump, { job: dump, on: completion }]
             shell: echo up
@@ -74,7 +79,16 @@ struct LoaderWireTests {
             #expect(other.location == job.location, "\(id)")
             #expect(other.needs.map(\.location) == job.needs.map(\.location), "\(id)")
             #expect(other.retry.jitter.bitPattern == job.retry.jitter.bitPattern, "\(id)")
+            #expect(other.notify.map(\.location) == job.notify.map(\.location), "\(id)")
         }
+        let hook = WebhookSpec(url: "http://127.0.0.1:9/hook?x=1", headers: ["Authorization": "Bearer t", "X-B": ""],
+                               secretEnv: "HOOK_KEY", timeoutMs: 3000, retries: 2)
+        #expect(back.jobs["dump"]?.notify == [
+            NotifySpec(on: [.failure, .recovered], target: .command(["/usr/bin/logger", "-t", "sundial ü"])),
+            NotifySpec(on: [.timeout], target: .webhook(hook)),
+        ])
+        #expect(back.jobs["up"]?.notify == [NotifySpec(on: [.missed], target: .command(["/bin/true"]))])
+        #expect(back.jobs["dump"]?.notify.allSatisfy { $0.location != nil } == true)
         #expect(back.jobs["dump"]?.enabled == false && back.jobs["dump"]?.umask == 0o027)
         #expect(back.jobs["dump"]?.limits == ResourceLimits(memoryBytes: 256 << 20, cpuPercent: 50, tasks: 64))
         #expect(set.jobs["dump"]?.onAgentRestart == .kill && back.jobs["dump"]?.onAgentRestart == .kill)

@@ -113,6 +113,9 @@ public actor Agent {
     /// Observers of every event (metrics); called on the actor.
     var observers: [@Sendable (Event) -> Void] = []
     var reloadObservers: [@Sendable () -> Void] = []
+    /// Told each scheduler step's events at its end (``Notifier``: whether a failed attempt is
+    /// retried is known only once the whole step is seen).
+    var notifier: Notifier?
     /// Attempts handed to the launcher so far (tests wait for their `run.started`).
     public private(set) var launchOrders = 0
     /// Active runs by id, for `status`.
@@ -148,6 +151,9 @@ public actor Agent {
 
     /// Adds an observer of every event the agent logs (metrics exporters).
     public func addObserver(_ observer: @escaping @Sendable (Event) -> Void) { observers.append(observer) }
+
+    /// Sends notifications (`notify:`) through `notifier` from now on.
+    public func setNotifier(_ notifier: Notifier) { self.notifier = notifier }
 
     /// Adds an observer told when a reload begins (systemd's `RELOADING=1`).
     public func addReloadObserver(_ observer: @escaping @Sendable () -> Void) { reloadObservers.append(observer) }
@@ -311,6 +317,7 @@ public actor Agent {
         var changes: [StateChange] = []
         var retries = false
         var ended: [(RunID, RunOutcome, Instant)] = []
+        var stepEvents: [Event] = []
         for action in actions {
             switch action {
             case let .persist(change):
@@ -343,11 +350,15 @@ public actor Agent {
                 }
             case let .watch(run): watch(run)
             case .wake: break  // armed once, below
-            case let .emit(event): emit(decorate(event))
+            case let .emit(event):
+                let e = decorate(event)
+                emit(e)
+                if notifier != nil { stepEvents.append(e) }
             case .persist, .triggerResult: break
             case .shutdownComplete: finish(fatalReason == nil ? 0 : 1)
             }
         }
+        if let notifier, !stepEvents.isEmpty { notifier.observe(step: stepEvents, jobs: jobSet) }
         armAlarm()
     }
 

@@ -281,6 +281,12 @@ public enum AgentHost {
             await agent.addReloadObserver { try? notifier.reloading() }
         }
 
+        // Notifications (`notify:`): decided at each step's end, sent by their own thread. The
+        // last outcomes make a first success after a failure before the restart `recovered`.
+        let lastOutcomes = ((try? store.latestRuns()) ?? [:]).compactMapValues(\.outcome)
+        let notifier = Notifier(log: log, clock: clock, lastOutcomes: lastOutcomes)
+        await agent.setNotifier(notifier)
+
         guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
         // After each (re)load too. Not on the agent's actor: it reads /proc/self/smaps, about a
         // millisecond.
@@ -300,7 +306,14 @@ public enum AgentHost {
         }
         defer { guardWatch?.stop() }
         releaseIfSleeping()
-        return await agent.waitUntilStopped()
+        let status = await agent.waitUntilStopped()
+        // Deliveries of the last runs (a failure just before the stop) get a few seconds; the
+        // queue is in memory, so what is left now is lost, and said so.
+        let abandoned = notifier.waitForDeliveries(upToMs: 5000)
+        if abandoned > 0 {
+            log.log(Event("notify.abandoned", at: clock.wallNow(), level: .warn, ["count": .int(Int64(abandoned))]))
+        }
+        return status
     }
 
     /// Runs on the agent's actor, after the step whose lines asked for it.

@@ -1,0 +1,102 @@
+import Testing
+import SundialCore
+@testable import SundialConfig
+
+/// `notify:` in job files: decoding, `defaults`, and a positioned error for each bad entry.
+@Suite("Config: notify entries")
+struct NotifyConfigTests {
+    let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
+
+    func load(_ text: String) -> ConfigLoadResult {
+        loader.load([ConfigLoader.SourceFile(path: "a.yaml", bytes: Array(text.utf8))])
+    }
+
+    func errors(_ r: ConfigLoadResult) -> [String] { r.diagnostics.filter { $0.severity == .error }.map(\.description) }
+
+    @Test func decodesCommandsWebhooksAndDefaults() throws {
+        let r = load("""
+        version: 1
+        defaults:
+          notify: [{ on: failure, command: [mail, -s, failed, ops@example.org] }]
+        jobs:
+          a:
+            command: [/bin/true]
+          b:
+            command: [/bin/true]
+            env_file: /etc/b.env
+            notify:
+              - on: [failure, recovered]
+                webhook:
+                  url: http://127.0.0.1:8080/hook
+                  headers: { Authorization: Bearer x }
+                  secret_env: HOOK_KEY
+                  timeout: 2s
+                  retries: 5
+          c:
+            command: [/bin/true]
+            notify: []
+        """)
+        #expect(errors(r).isEmpty, "\(r.diagnostics)")
+        let set = try #require(r.jobSet)
+        #expect(set.jobs["a"]?.notify == [NotifySpec(on: [.failure], target: .command(["mail", "-s", "failed", "ops@example.org"]))])
+        #expect(set.jobs["a"]?.notify.first?.location == SourceLocation(file: "a.yaml", line: 3, column: 12))
+        let hook = WebhookSpec(url: "http://127.0.0.1:8080/hook", headers: ["Authorization": "Bearer x"], secretEnv: "HOOK_KEY",
+                               timeoutMs: 2000, retries: 5)
+        #expect(set.jobs["b"]?.notify == [NotifySpec(on: [.failure, .recovered], target: .webhook(hook))])
+        #expect(set.jobs["c"]?.notify == [])
+    }
+
+    @Test func httpsIsRefusedWithAFix() {
+        let r = load("""
+        version: 1
+        jobs:
+          a:
+            command: [/bin/true]
+            notify:
+              - on: failure
+                webhook: { url: "https://hooks.example.org/x" }
+        """)
+        let e = errors(r)
+        #expect(e.count == 1)
+        #expect(e.first?.hasPrefix("a.yaml:7:25: error: notify[0]: https:// webhooks are not supported yet") == true, "\(e)")
+        #expect(r.diagnostics.first?.hint?.contains("curl") == true)
+    }
+
+    @Test func badEntriesArePositionedErrors() {
+        let r = load("""
+        version: 1
+        jobs:
+          a:
+            command: [/bin/true]
+            notify:
+              - on: failure
+                webhook: { url: "http://h:99999/x" }
+              - on: failure
+                webhook: { url: "http://h/x", secret_env: KEY }
+              - on: failure
+                webhook: { url: "http://h/x", headers: { Host: evil } }
+              - on: failure
+                webhook: { url: "http://h/x", headers: { X-A: "a\\r\\nX-B: b" } }
+        """)
+        let e = errors(r)
+        #expect(e.count == 4, "\(e)")
+        #expect(e.contains { $0.hasPrefix("a.yaml:7:25: error: notify[0]: invalid webhook url") })
+        #expect(e.contains { $0.hasPrefix("a.yaml:9:51: error: notify[1]: `secret_env` names a variable of the job's `env_file`") })
+        #expect(e.contains { $0.hasPrefix("a.yaml:11:50: error: notify[2]: header `Host` is set by the agent itself") })
+        #expect(e.contains { $0.hasPrefix("a.yaml:13:55: error: notify[3]: header `X-A` contains a line break") })
+    }
+
+    @Test func schemaShapesAreChecked() {
+        for (entry, fragment) in [
+            ("{ on: failure }", "missing required key `command`"),
+            ("{ on: failed, command: [x] }", "`on`: must be one of: failure, success, retry, recovered, missed, timeout"),
+            ("{ on: failure, command: [x], webhook: { url: \"http://h/\" } }", "a.yaml:5:14"),
+            ("{ on: failure, webhook: { url: \"ftp://h/\" } }", "url"),
+            ("{ on: failure, webhook: { url: \"http://h/\", retries: 11 } }", "retries"),
+        ] {
+            let r = load("version: 1\njobs:\n  a:\n    command: [/bin/true]\n    notify: [\(entry)]\n")
+            #expect(r.jobSet == nil, "\(entry)")
+            #expect(errors(r).contains { $0.contains(fragment) }, "\(entry): \(errors(r))")
+        }
+    }
+}
