@@ -81,6 +81,30 @@ struct LoaderWireTests {
         #expect(back.jobs["up"]?.onAgentRestart == .adopt)
     }
 
+    /// The answer is written field by field (``JSONWriter``) for speed; it must stay the very
+    /// bytes the value tree encodes to, for every field and every schedule kind.
+    @Test func writtenAnswerIsTheEncodedTreeByteForByte() throws {
+        let result = load(Self.everyField)
+        let set = try #require(result.jobSet)
+        var tree: [UInt8] = []
+        JobWire.encode(set).encode(into: &tree)
+        var w = JSONWriter()
+        JobWire.write(set, into: &w)
+        #expect(String(decoding: w.bytes, as: UTF8.self) == String(decoding: tree, as: UTF8.self))
+
+        let invalid = load("version: 1\njobs:\n  a: { command: [x], timeout: 5 }\n")
+        let body: JSONValue = [
+            "job_set": .null,
+            "diagnostics": .array(invalid.diagnostics.map(LoaderWire.encode)),
+            "omitted": .int(0),
+        ]
+        var expected: [UInt8] = []
+        body.encode(into: &expected)
+        let answer = LoaderWire.encode(invalid)
+        #expect(!invalid.diagnostics.isEmpty)
+        #expect(Array(answer.drop { $0 != 0x0A }.dropFirst()) == expected)
+    }
+
     @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
         let original = load("version: 1\njobs:\n  a:\n    every: 5m\n    command: [x]\n    timout: 5m\n")
         #expect(!original.diagnostics.isEmpty)
