@@ -102,16 +102,21 @@ extension YAMLNode {
         case ".nan", ".NaN", ".NAN": return .double(.nan)
         default: break
         }
-        let u = Array(s.utf8)
+        // The bytes in place (no copy into an array: this runs for every duration and number).
+        var text = s
+        return text.withUTF8 { u in resolveNumber(s, u) }
+    }
+
+    private static func resolveNumber(_ s: String, _ u: UnsafeBufferPointer<UInt8>) -> JSONValue {
         guard let f = u.first, f == UInt8(ascii: "-") || f == UInt8(ascii: "+") || f == UInt8(ascii: ".") || (f >= 48 && f <= 57) else {
             return .string(s)
         }
         if u.count > 2, u[0] == 48, u[1] == UInt8(ascii: "o") {
-            if let v = Int64(String(decoding: u[2...], as: UTF8.self), radix: 8) { return .int(v) }
+            if let v = Int64(String(decoding: UnsafeBufferPointer(rebasing: u[2...]), as: UTF8.self), radix: 8) { return .int(v) }
             return .string(s)
         }
         if u.count > 2, u[0] == 48, u[1] == UInt8(ascii: "x") {
-            if let v = Int64(String(decoding: u[2...], as: UTF8.self), radix: 16) { return .int(v) }
+            if let v = Int64(String(decoding: UnsafeBufferPointer(rebasing: u[2...]), as: UTF8.self), radix: 16) { return .int(v) }
             return .string(s)
         }
         var i = 0
