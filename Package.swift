@@ -60,7 +60,7 @@ let package = Package(
         ),
         .testTarget(name: "SundialCoreTests", dependencies: ["SundialCore", "SundialTesting"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SundialConfigTests", dependencies: ["SundialConfig", "SundialTesting"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "SundialRuntimeTests", dependencies: ["SundialRuntime", "SundialTesting"]),
+        .testTarget(name: "SundialRuntimeTests", dependencies: ["SundialRuntime", "SundialTesting"], exclude: ["Fixtures"]),
         .testTarget(name: "SundialCLITests", dependencies: ["SundialCore", "SundialRuntime", "SundialTesting"]),
     ]
 )

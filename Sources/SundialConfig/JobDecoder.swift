@@ -127,6 +127,7 @@ struct JobDecoder {
         for o in fields["output"] ?? [] {
             if let v = o["max_line_bytes"].flatMap(int) { job.output.maxLineBytes = v }
             if let v = o["max_bytes"].flatMap(int) { job.output.maxBytes = v }
+            if let v = o["keep_bytes"].flatMap(int) { job.output.keepBytes = v }
         }
         if let n = fields["secrets"]?.first { job.secrets = strings(n) }
         for l in fields["limits"] ?? [] { decodeLimits(l, into: &job.limits) }
@@ -140,14 +141,29 @@ struct JobDecoder {
 
     /// Field name → the nodes that set it, defaults first. Plain keys use the last node only
     /// (`first` of the reversed list); merged maps use all of them in order.
+    ///
+    /// Every non-merged key ends with exactly one node (the job's own replaces the default's),
+    /// so `.first` reads the winning value. Walks the mappings' pairs in place: this runs once
+    /// per job, and building `entries` arrays and re-copying the dictionary here was a third of
+    /// the decoder's cost on a 10,000-job set.
     static func merge(job: YAMLNode, defaults: YAMLNode?) -> [String: [YAMLNode]] {
         var fields: [String: [YAMLNode]] = [:]
-        for (k, _, v) in defaults?.entries ?? [] { fields[k] = [v] }
-        for (k, _, v) in job.entries {
-            if mergedMaps.contains(k), let d = fields[k] { fields[k] = d + [v] } else { fields[k] = [v] }
+        let jobPairs: [(key: YAMLNode, value: YAMLNode)]
+        if case let .mapping(pairs) = job.kind { jobPairs = pairs } else { jobPairs = [] }
+        if let defaults, case let .mapping(pairs) = defaults.kind {
+            fields.reserveCapacity(pairs.count + jobPairs.count)
+            for (k, v) in pairs { fields[k.scalarText ?? "", default: []] = [v] }
+        } else {
+            fields.reserveCapacity(jobPairs.count)
         }
-        // Non-merged keys: the job's own value wins; keep it first so `.first` reads it.
-        for (k, v) in fields where !mergedMaps.contains(k) { fields[k] = [v.last!] }
+        for (keyNode, v) in jobPairs {
+            let k = keyNode.scalarText ?? ""
+            if mergedMaps.contains(k) {
+                fields[k, default: []].append(v)
+            } else {
+                fields[k] = [v]
+            }
+        }
         return fields
     }
 
@@ -166,14 +182,22 @@ struct JobDecoder {
         return .cron(trimmed)
     }
 
+    /// One pass over the mapping's keys (keys are unique: the reader refuses duplicates), not a
+    /// lookup per field: `retry` is on most jobs, often twice (defaults and the job's own).
     private mutating func decodeRetry(_ n: YAMLNode, into r: inout RetryPolicy) {
-        if let v = n["attempts"].flatMap(int) { r.attempts = v }
-        if let v = n["backoff"]?.scalarText, let b = RetryPolicy.Backoff(rawValue: v) { r.backoff = b }
-        if let d = n["delay"] { r.delayMs = duration(d, min: 0, what: "retry.delay") }
-        if let d = n["max_delay"] { r.maxDelayMs = duration(d, min: 0, what: "retry.max_delay") }
-        if let j = n["jitter"]?.scalarText, let v = Double(j) { r.jitter = v }
-        if let on = n["on"] { r.on = Set(strings(on).compactMap(RetryPolicy.Condition.init(rawValue:))) }
-        if let codes = n["exit_codes"] { r.exitCodes = ints(codes).map { Int32($0) } }
+        guard case let .mapping(pairs) = n.kind else { return }
+        for (keyNode, v) in pairs {
+            switch keyNode.scalarText {
+            case "attempts": if let x = int(v) { r.attempts = x }
+            case "backoff": if let x = v.scalarText, let b = RetryPolicy.Backoff(rawValue: x) { r.backoff = b }
+            case "delay": r.delayMs = duration(v, min: 0, what: "retry.delay")
+            case "max_delay": r.maxDelayMs = duration(v, min: 0, what: "retry.max_delay")
+            case "jitter": if let j = v.scalarText, let x = Double(j) { r.jitter = x }
+            case "on": r.on = Set(strings(v).compactMap(RetryPolicy.Condition.init(rawValue:)))
+            case "exit_codes": r.exitCodes = ints(v).map { Int32($0) }
+            default: break
+            }
+        }
     }
 
     /// One `notify:` entry. The schema has checked the shape (`on`, exactly one target, types);
@@ -277,9 +301,11 @@ struct JobDecoder {
     }
 
     private func int(_ n: YAMLNode) -> Int? {
-        if case let .int(v) = n.jsonValue() { return Int(v) }
-        if case let .double(d) = n.jsonValue(), d == d.rounded(), abs(d) < 1e15 { return Int(d) }
-        return nil
+        switch n.jsonValue() {
+        case let .int(v): return Int(v)
+        case let .double(d) where d == d.rounded() && abs(d) < 1e15: return Int(d)
+        default: return nil
+        }
     }
 
     private func ints(_ n: YAMLNode) -> [Int] {

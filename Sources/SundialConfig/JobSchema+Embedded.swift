@@ -367,6 +367,12 @@ extension JobSchema {
           "minimum": 0,
           "maximum": 1073741824,
           "description": "Output logged per run; the rest is dropped and counted. Default 1048576."
+        },
+        "keep_bytes": {
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 16777216,
+          "description": "How much of each attempt's output (its last lines) is stored with the run for `sundial logs`. 0 stores none. Default 65536."
         }
       }
     },

@@ -61,7 +61,8 @@ enum JobWire {
         o["catchup"] = .string(j.catchup.rawValue)
         o["catchup_window_ms"] = .int(j.catchupWindowMs)
         o["enabled"] = .bool(j.enabled)
-        o["output"] = ["max_line_bytes": .int(Int64(j.output.maxLineBytes)), "max_bytes": .int(Int64(j.output.maxBytes))]
+        o["output"] = ["max_line_bytes": .int(Int64(j.output.maxLineBytes)), "max_bytes": .int(Int64(j.output.maxBytes)),
+                       "keep_bytes": .int(Int64(j.output.keepBytes))]
         o["secrets"] = .array(j.secrets.map(JSONValue.string))
         o["limits"] = [
             "memory_bytes": j.limits.memoryBytes.map(JSONValue.int) ?? .null,
@@ -103,6 +104,128 @@ enum JobWire {
     static func encode(_ l: SourceLocation?) -> JSONValue {
         guard let l else { return .null }
         return [.string(l.file), .int(Int64(l.line)), .int(Int64(l.column))]
+    }
+
+    // MARK: - Writing (the same bytes as `encode(_:)` then `JSONValue.encode(into:)`)
+
+    /// Writes `set` as ``encode(_:)-(JobSet)`` would encode it, without the intermediate tree
+    /// (the loader child's answer; see ``JSONWriter``).
+    static func write(_ set: JobSet, into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("revision"); w.string(set.revision)
+        w.key("files"); w.beginArray()
+        for f in set.files { w.string(f) }
+        w.endArray()
+        w.key("jobs"); w.beginArray()
+        for j in set.jobs.values { write(j, into: &w) }
+        w.endArray()
+        w.endObject()
+    }
+
+    static func write(_ j: JobSpec, into w: inout JSONWriter) {
+        w.beginObject()
+        w.key("id"); w.string(j.id)
+        w.key("description"); w.string(j.description)
+        w.key("schedule"); write(j.schedule, into: &w)
+        w.key("timezone"); w.string(j.timezone)
+        w.key("dst"); w.beginObject()
+        w.key("gap"); w.string(j.dst.gap.rawValue)
+        w.key("overlap"); w.string(j.dst.overlap.rawValue)
+        w.endObject()
+        w.key("jitter_ms"); w.int(j.jitterMs)
+        switch j.command {
+        case let .argv(a):
+            w.key("argv"); w.beginArray()
+            for arg in a { w.string(arg) }
+            w.endArray()
+        case let .shell(s):
+            w.key("shell"); w.string(s)
+        }
+        w.key("workdir"); w.string(j.workdir)
+        w.key("env"); w.beginArray()
+        for (k, v) in j.env {
+            w.beginArray(); w.string(k); w.string(v); w.endArray()
+        }
+        w.endArray()
+        w.key("env_file"); w.string(j.envFile)
+        w.key("user"); w.string(j.user)
+        w.key("group"); w.string(j.group)
+        w.key("umask"); w.int(j.umask.map { Int64($0) })
+        w.key("timeout_ms"); w.int(j.timeoutMs)
+        w.key("kill_grace_ms"); w.int(j.killGraceMs)
+        w.key("retry"); w.beginObject()
+        w.key("attempts"); w.int(Int64(j.retry.attempts))
+        w.key("backoff"); w.string(j.retry.backoff.rawValue)
+        w.key("delay_ms"); w.int(j.retry.delayMs)
+        w.key("max_delay_ms"); w.int(j.retry.maxDelayMs)
+        w.key("jitter_bits"); w.string(String(j.retry.jitter.bitPattern))
+        w.key("on"); w.beginArray()
+        for c in RetryPolicy.Condition.allCases where j.retry.on.contains(c) { w.string(c.rawValue) }
+        w.endArray()
+        w.key("exit_codes")
+        if let codes = j.retry.exitCodes {
+            w.beginArray()
+            for c in codes { w.int(Int64(c)) }
+            w.endArray()
+        } else {
+            w.null()
+        }
+        w.endObject()
+        w.key("success_exit_codes"); w.beginArray()
+        for c in j.successExitCodes { w.int(Int64(c)) }
+        w.endArray()
+        w.key("needs"); w.beginArray()
+        for n in j.needs {
+            w.beginObject()
+            w.key("job"); w.string(n.job)
+            w.key("on"); w.string(n.on.rawValue)
+            w.key("location"); write(n.location, into: &w)
+            w.endObject()
+        }
+        w.endArray()
+        w.key("concurrency"); w.string(j.concurrency.rawValue)
+        w.key("on_agent_restart"); w.string(j.onAgentRestart.rawValue)
+        w.key("catchup"); w.string(j.catchup.rawValue)
+        w.key("catchup_window_ms"); w.int(j.catchupWindowMs)
+        w.key("enabled"); w.bool(j.enabled)
+        w.key("output"); w.beginObject()
+        w.key("max_line_bytes"); w.int(Int64(j.output.maxLineBytes))
+        w.key("max_bytes"); w.int(Int64(j.output.maxBytes))
+        w.key("keep_bytes"); w.int(Int64(j.output.keepBytes))
+        w.endObject()
+        w.key("secrets"); w.beginArray()
+        for s in j.secrets { w.string(s) }
+        w.endArray()
+        w.key("limits"); w.beginObject()
+        w.key("memory_bytes"); w.int(j.limits.memoryBytes)
+        w.key("cpu_percent"); w.int(j.limits.cpuPercent.map { Int64($0) })
+        w.key("tasks"); w.int(j.limits.tasks.map { Int64($0) })
+        w.endObject()
+        // A few entries at most: through the tree, so there is one encoder of their shape.
+        w.key("notify"); w.value(.array(j.notify.map(encode)))
+        w.key("location"); write(j.location, into: &w)
+        w.endObject()
+    }
+
+    static func write(_ s: ScheduleSpec, into w: inout JSONWriter) {
+        w.beginObject()
+        switch s {
+        case .manual: w.key("kind"); w.string("manual")
+        case let .cron(e): w.key("kind"); w.string("cron"); w.key("expression"); w.string(e)
+        case .reboot: w.key("kind"); w.string("reboot")
+        case let .every(interval, offset):
+            w.key("kind"); w.string("every"); w.key("interval_ms"); w.int(interval); w.key("offset_ms"); w.int(offset)
+        case let .at(instants):
+            w.key("kind"); w.string("at"); w.key("instants_ms"); w.beginArray()
+            for i in instants { w.int(i.unixMillis) }
+            w.endArray()
+        }
+        w.endObject()
+    }
+
+    static func write(_ l: SourceLocation?, into w: inout JSONWriter) {
+        guard let l else { return w.null() }
+        w.beginArray(); w.string(l.file); w.int(Int64(l.line)); w.int(Int64(l.column)); w.endArray()
     }
 
     // MARK: - Decoding
@@ -176,7 +299,8 @@ enum JobWire {
         j.enabled = enabled
         let out = try object(o["output"], "output")
         j.output = OutputLimits(maxLineBytes: try smallInt(out["max_line_bytes"], "output.max_line_bytes"),
-                                maxBytes: try smallInt(out["max_bytes"], "output.max_bytes"))
+                                maxBytes: try smallInt(out["max_bytes"], "output.max_bytes"),
+                                keepBytes: try smallInt(out["keep_bytes"], "output.keep_bytes"))
         j.secrets = try array(o["secrets"], "secrets").map { v throws(DecodeError) in try string(v, "secrets") }
         j.limits = try decodeLimits(o["limits"])
         // Optional on the wire (absent: none), as `on_agent_restart`.

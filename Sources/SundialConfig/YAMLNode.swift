@@ -90,6 +90,9 @@ extension YAMLNode {
     /// booleans, a trap for keys like `on:`) and matches each scalar against seven
     /// `NSRegularExpression`s, which dominated the cost of validating 10,000 jobs.
     public static func resolvePlain(_ s: String) -> JSONValue {
+        // Most plain scalars in job files are ids, paths and words: a first byte that no null,
+        // bool or number starts with settles them without the string comparisons below.
+        if let f = s.utf8.first, !Self.mayStartNonString[Int(f)] { return .string(s) }
         switch s {
         case "", "~", "null", "Null", "NULL": return .null
         case "true", "True", "TRUE": return .bool(true)
@@ -99,16 +102,21 @@ extension YAMLNode {
         case ".nan", ".NaN", ".NAN": return .double(.nan)
         default: break
         }
-        let u = Array(s.utf8)
+        // The bytes in place (no copy into an array: this runs for every duration and number).
+        var text = s
+        return text.withUTF8 { u in resolveNumber(s, u) }
+    }
+
+    private static func resolveNumber(_ s: String, _ u: UnsafeBufferPointer<UInt8>) -> JSONValue {
         guard let f = u.first, f == UInt8(ascii: "-") || f == UInt8(ascii: "+") || f == UInt8(ascii: ".") || (f >= 48 && f <= 57) else {
             return .string(s)
         }
         if u.count > 2, u[0] == 48, u[1] == UInt8(ascii: "o") {
-            if let v = Int64(String(decoding: u[2...], as: UTF8.self), radix: 8) { return .int(v) }
+            if let v = Int64(String(decoding: UnsafeBufferPointer(rebasing: u[2...]), as: UTF8.self), radix: 8) { return .int(v) }
             return .string(s)
         }
         if u.count > 2, u[0] == 48, u[1] == UInt8(ascii: "x") {
-            if let v = Int64(String(decoding: u[2...], as: UTF8.self), radix: 16) { return .int(v) }
+            if let v = Int64(String(decoding: UnsafeBufferPointer(rebasing: u[2...]), as: UTF8.self), radix: 16) { return .int(v) }
             return .string(s)
         }
         var i = 0
@@ -137,6 +145,12 @@ extension YAMLNode {
         }
         guard i == u.count, let d = Double(s) else { return .string(s) }
         return .double(d)
+    }
+
+    /// First bytes of the plain scalars that may resolve to something other than a string:
+    /// `~`, `n`/`N` (null), `t`/`T`/`f`/`F` (bools), `.`, `+`, `-` and digits (numbers, `.inf`).
+    private static let mayStartNonString: [Bool] = (0..<256).map { b in
+        "~nNtTfF.+-0123456789".utf8.contains(UInt8(b))
     }
 
     /// The node as a JSON value (for schema validation). Mapping keys are always strings.

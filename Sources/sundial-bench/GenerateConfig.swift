@@ -2,21 +2,24 @@
 import Glibc
 #endif
 
-/// `sundial-bench gen-config DIR JOBS FILES [--not-due]`: writes a realistic job set for
+/// `sundial-bench gen-config DIR JOBS FILES [--not-due] [--timeout-retry]`: writes a realistic job set for
 /// the validation, load, idle and reload benchmarks: a mix of cron schedules in a dozen zones,
 /// intervals, dependency chains, retries and environments. With `--not-due`, no job fires
 /// for at least a day after the set is written: calendar jobs are in a month five to seven
 /// months away, and intervals are days long with an offset that puts their next fire half a
 /// period (a day or more) ahead. (Before, two-hour intervals aligned to 01:30 UTC fired at odd
 /// hours and the 12 zones' `@daily` midnights came round every hour, so a long idle
-/// measurement could catch a fire.)
+/// measurement could catch a fire.) With `--timeout-retry`, every job also sets its own
+/// `timeout` and `retry` (not only through `defaults`), the shape of issue 15's validation
+/// figure, where those two keys nearly doubled the cost of `validate`.
 func generateConfig(_ args: [String]) {
     guard args.count >= 3, let jobs = Int(args[1]), let files = Int(args[2]), files > 0 else {
-        print("usage: sundial-bench gen-config DIR JOBS FILES [--not-due]")
+        print("usage: sundial-bench gen-config DIR JOBS FILES [--not-due] [--timeout-retry]")
         exit(2)
     }
     let dir = args[0]
     let notDue = args.contains("--not-due")
+    let timeoutRetry = args.contains("--timeout-retry")
     // The benchmark tool may read the clock; only the core may not.
     let now = Int64(time(nil))
     var tmNow = tm()
@@ -67,7 +70,12 @@ func generateConfig(_ args: [String]) {
                 text += "    shell: echo \(id) done\n"
             }
             if j % 5 == 0 { text += "    concurrency: queue\n    jitter: 30s\n" }
-            if j % 7 == 0 { text += "    retry: { attempts: 5, on: [failure, timeout] }\n" }
+            if timeoutRetry {
+                text += "    timeout: \(1 + j % 50)m\n"
+                text += "    retry: { attempts: \(1 + j % 5), backoff: exponential, delay: \(5 + j % 20)s, max_delay: 10m, on: [failure, timeout] }\n"
+            } else if j % 7 == 0 {
+                text += "    retry: { attempts: 5, on: [failure, timeout] }\n"
+            }
             written += 1
         }
         let path = "\(dir)/jobs-\(String(repeating: "0", count: max(0, 4 - String(f).count)))\(f).yaml"

@@ -22,6 +22,10 @@ case "reload":
     await benchmarkReload(rest)
 case "schema":
     SchemaBench.run(rest)
+case "wire":
+    benchmarkWire(rest)
+case "patterns":
+    benchmarkPatterns(rest)
 case "runner-launch": await benchRunnerLaunch(rest)
 case "runner-burst": await benchRunnerBurst(rest)
 case "log-writer": benchLogWriter(rest)

@@ -37,7 +37,7 @@ struct LoaderWireTests {
             catchup: all
             catchup_window: 2h
             enabled: false
-            output: { max_line_bytes: 1000, max_bytes: 20000 }
+            output: { max_line_bytes: 1000, max_bytes: 20000, keep_bytes: 4096 }
             secrets: [PGPASSWORD]
             limits: { memory: 256M, cpu: 50%, tasks: 64 }
             notify:
@@ -95,6 +95,30 @@ struct LoaderWireTests {
         #expect(back.jobs["up"]?.onAgentRestart == .adopt)
     }
 
+    /// The answer is written field by field (``JSONWriter``) for speed; it must stay the very
+    /// bytes the value tree encodes to, for every field and every schedule kind.
+    @Test func writtenAnswerIsTheEncodedTreeByteForByte() throws {
+        let result = load(Self.everyField)
+        let set = try #require(result.jobSet)
+        var tree: [UInt8] = []
+        JobWire.encode(set).encode(into: &tree)
+        var w = JSONWriter()
+        JobWire.write(set, into: &w)
+        #expect(String(decoding: w.bytes, as: UTF8.self) == String(decoding: tree, as: UTF8.self))
+
+        let invalid = load("version: 1\njobs:\n  a: { command: [x], timeout: 5 }\n")
+        let body: JSONValue = [
+            "job_set": .null,
+            "diagnostics": .array(invalid.diagnostics.map(LoaderWire.encode)),
+            "omitted": .int(0),
+        ]
+        var expected: [UInt8] = []
+        body.encode(into: &expected)
+        let answer = LoaderWire.encode(invalid)
+        #expect(!invalid.diagnostics.isEmpty)
+        #expect(Array(answer.drop { $0 != 0x0A }.dropFirst()) == expected)
+    }
+
     @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
         let original = load("version: 1\njobs:\n  a:\n    every: 5m\n    command: [x]\n    timout: 5m\n")
         #expect(!original.diagnostics.isEmpty)
@@ -144,7 +168,7 @@ struct LoaderWireTests {
 
     @Test func wrongTypesInAJobAreErrors() {
         func answer(_ json: String) -> [UInt8] { Array("SUNDIAL-LOADER 1 \(json.utf8.count)\n\(json)".utf8) }
-        let job = #"{"id":"a","schedule":{"kind":"manual"},"argv":["x"],"dst":{"gap":"shift","overlap":"first"},"jitter_ms":0,"env":[],"kill_grace_ms":1,"retry":{"attempts":1,"backoff":"fixed","delay_ms":1,"jitter_bits":"0","on":[]},"success_exit_codes":[0],"needs":[],"concurrency":"forbid","catchup":"none","catchup_window_ms":1,"enabled":true,"output":{"max_line_bytes":1,"max_bytes":1},"secrets":[],"limits":{"memory_bytes":null}}"#
+        let job = #"{"id":"a","schedule":{"kind":"manual"},"argv":["x"],"dst":{"gap":"shift","overlap":"first"},"jitter_ms":0,"env":[],"kill_grace_ms":1,"retry":{"attempts":1,"backoff":"fixed","delay_ms":1,"jitter_bits":"0","on":[]},"success_exit_codes":[0],"needs":[],"concurrency":"forbid","catchup":"none","catchup_window_ms":1,"enabled":true,"output":{"max_line_bytes":1,"max_bytes":1,"keep_bytes":1},"secrets":[],"limits":{"memory_bytes":null}}"#
         func set(_ job: String) -> String { #"{"job_set":{"revision":"r","files":[],"jobs":["# + job + #"]},"diagnostics":[],"omitted":0}"# }
         #expect((try? LoaderWire.decode(answer(set(job)), maxBytes: 1 << 20))?.jobSet?.jobs["a"] != nil)
         rejects(answer(set(job.replacingFirst(#""enabled":true"#, #""enabled":1"#))), "enabled")
