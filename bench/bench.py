@@ -1071,7 +1071,7 @@ def markdown(r):
             for who in ("sundial", "cron"):
                 x = idle.get(f"{who}-{n}")
                 if x:
-                    split = (f" ({fmt(x['pss_anon_mib'])} + {fmt(x['pss_file_mib'])})"
+                    split = (f" ({x['pss_anon_mib']['median']:.1f} + {x['pss_file_mib']['median']:.1f})"
                              if x.get("pss_anon_mib") and x.get("pss_file_mib") else "")
                     w(f"| {n:,} | {'Sundial' if who == 'sundial' else 'cron'} | {fmt(x['anon_mib'])} | {fmt(x['pss_mib'])}{split} | "
                       f"{fmt(x['rss_mib'])} | {fmt(x['cpu_s'], 2)} | {fmt(x['vcs'], 0)} | {fmt(x['threads'], 0)} |")

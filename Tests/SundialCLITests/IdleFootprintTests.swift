@@ -61,6 +61,7 @@ struct IdleFootprintTests {
     /// Returns the samples around the first of up to `windows` windows whose wake-ups satisfy
     /// `enough` (or around the last one).
     /// - Parameter warmUp: runs once the agent is up, before the settling pause (to use its servers).
+    /// - Parameter idle: runs once the agent has settled, just before the first window (to look at it idle).
     static func idleWakeUps(environment: [String: String], extraArgs: [String] = [], window: Duration, windows: Int = 1,
                             warmUp: (AgentProcess) async throws -> Void = { _ in },
                             idle: (AgentProcess) async throws -> Void = { _ in },
