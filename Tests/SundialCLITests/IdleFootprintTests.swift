@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import SundialCore
 import SundialRuntime
@@ -34,13 +35,36 @@ struct IdleFootprintTests {
         return ThreadSample(names: names, wakeUps: wakeUps)
     }
 
+    /// The agent's CPU time so far (user + system, clock ticks), from /proc/PID/stat.
+    static func cpuTicks(_ pid: Int32) -> Int {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return -1 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // After the command: state is field 3, utime 14 and stime 15 (1-based, man proc).
+        guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return -1 }
+        return user + system
+    }
+
+    /// The agent's timerfds: for each, the `it_value` line of its fdinfo (what is left until it
+    /// expires; `(0, 0)` when disarmed).
+    static func timers(_ pid: Int32) -> [String] {
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+        return fds.compactMap { fd -> String? in
+            guard (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) == "anon_inode:[timerfd]",
+                  let info = try? String(contentsOfFile: "/proc/\(pid)/fdinfo/\(fd)", encoding: .utf8) else { return nil }
+            return info.split(separator: "\n").first { $0.hasPrefix("it_value:") }.map(String.init) ?? "it_value: unknown"
+        }
+    }
+
     /// Starts an idle agent, waits for its start-up work to end (the state store's worker
-    /// thread exits once its last checkpoint is done), then counts wake-ups over `window`.
+    /// thread, if it has one, gone, and no CPU used for 300 ms), then counts wake-ups over `window`.
     /// Returns the samples around the first of up to `windows` windows whose wake-ups satisfy
     /// `enough` (or around the last one).
     /// - Parameter warmUp: runs once the agent is up, before the settling pause (to use its servers).
+    /// - Parameter idle: runs once the agent has settled, just before the first window (to look at it idle).
     static func idleWakeUps(environment: [String: String], extraArgs: [String] = [], window: Duration, windows: Int = 1,
                             warmUp: (AgentProcess) async throws -> Void = { _ in },
+                            idle: (AgentProcess) async throws -> Void = { _ in },
                             until enough: (Int) -> Bool = { _ in true }) async throws -> (before: ThreadSample, after: ThreadSample) {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
@@ -54,12 +78,17 @@ struct IdleFootprintTests {
         defer { agent.kill() }
         try await warmUp(agent)
         // Bounded, and generous: on a loaded 2-core machine the start-up checkpoint can take
-        // seconds, and sampling while it runs sees its thread leave.
+        // seconds, and sampling while it runs sees its thread leave. The CPU check does not rely
+        // on how the state store schedules its writes: any start-up work left shows there.
         let deadline = ContinuousClock.now + .seconds(20)
-        while sample(agent.pid).names.contains("sundial-state"), ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(50))
+        var ticks = cpuTicks(agent.pid)
+        while ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(300))
+            let now = cpuTicks(agent.pid)
+            if now == ticks, !sample(agent.pid).names.contains("sundial-state") { break }
+            ticks = now
         }
-        try await Task.sleep(for: .milliseconds(300))
+        try await idle(agent)
         var before = sample(agent.pid)
         var after = before
         for _ in 0..<max(1, windows) {
@@ -79,6 +108,20 @@ struct IdleFootprintTests {
         #expect(after.names.allSatisfy { $0.hasPrefix("sundial") }, "threads not started by Sundial: \(after.names)")
         #expect(after.names.contains("sundial-exec"), "the executor's pool is not running: \(after.names)")
         #expect(after.wakeUps - before.wakeUps <= 1, "\(after.wakeUps - before.wakeUps) wake-ups in 3 s while idle")
+    }
+
+    /// One timer, armed for the next fire, is all an idle agent waits on: no second timer ahead
+    /// of it (the prefault's, removed in issue 15: it moved VmRSS, not what the box feels), and
+    /// no thread woken before a fire.
+    @Test("an idle agent waits on one armed timer")
+    func idleAgentHasOneTimer() async throws {
+        let seen = Mutex<[String]>([])
+        let (before, after) = try await Self.idleWakeUps(environment: [:], window: .seconds(1),
+                                                         idle: { agent in seen.withLock { $0 = Self.timers(agent.pid) } })
+        let timers = seen.withLock { $0 }
+        #expect(timers.count == 1, "the idle agent holds \(timers.count) timerfds: \(timers)")
+        #expect(timers.allSatisfy { !$0.contains("(0, 0)") && !$0.contains("unknown") }, "not armed for the next fire: \(timers)")
+        #expect(after.wakeUps - before.wakeUps <= 1, "\(after.wakeUps - before.wakeUps) wake-ups in 1 s while idle")
     }
 
     /// The servers wake only for their connections: after a status request, a scrape, and a

@@ -1,5 +1,4 @@
 import Testing
-import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,34 +45,6 @@ struct WakeTimerTests {
         let result = try #require(try await Self.firstWake { $0.arm(at: Self.wallNow() - .seconds(10)) })
         #expect(result.0 == .due)
         #expect(result.1 < .milliseconds(500))
-    }
-
-    @Test func theEarlyActionRunsBeforeALongSleepEndsAndNotBeforeAShortOne() async throws {
-        let earlyAt = Mutex<ContinuousClock.Instant?>(nil)
-        let early = WakeTimer.Early(lead: .milliseconds(150), minimumSleep: .milliseconds(200)) {
-            earlyAt.withLock { $0 = $0 ?? .now }
-        }
-        let (stream, continuation) = AsyncStream<ContinuousClock.Instant>.makeStream()
-        let timer = try WakeTimer(early: early) { _ in continuation.yield(.now) }
-        defer { timer.stop() }
-
-        // A sleep of 400 ms (>= 200): the early action runs about 150 ms before the wake-up.
-        let start = ContinuousClock.now
-        timer.arm(at: Self.wallNow() + .milliseconds(400))
-        var due: ContinuousClock.Instant?
-        for await t in stream { due = t; break }
-        let e = try #require(earlyAt.withLock { $0 }, "the early action did not run")
-        let d = try #require(due)
-        #expect(e < d)
-        #expect(e - start >= .milliseconds(150), "early action after \(e - start)")
-        #expect(d - e >= .milliseconds(50), "early action only \(d - e) before the wake-up")
-
-        // A sleep of 100 ms (< 200): no early action.
-        earlyAt.withLock { $0 = nil }
-        timer.arm(at: Self.wallNow() + .milliseconds(100))
-        for await _ in stream { break }
-        #expect(earlyAt.withLock { $0 } == nil)
-        continuation.finish()
     }
 
     @Test func rearmingReplacesTheEarlierInstant() async throws {

@@ -21,42 +21,16 @@ public final class WakeTimer: Sendable {
 
     private let timerFD: Int32
     private let stopFD: Int32
-    /// A second timerfd, armed `early.lead` before the main one (see ``init(early:handler:)``).
-    private let earlyFD: Int32
-    private let early: Early?
     private let handler: @Sendable (Reason) -> Void
     private let stopped = Atomic<Bool>(false)
-    /// The armed instant in Unix milliseconds, or `Int64.min` when disarmed.
-    private let armedMillis = Atomic<Int64>(.min)
 
-    /// Something to do shortly before a wake-up that follows a long sleep: the agent maps its
-    /// code again then (``IdleMemory/prefault()``), off the launch path.
-    public struct Early: Sendable {
-        /// How long before the wake-up.
-        public var lead: Duration
-        /// Only for sleeps at least this long (shorter ones keep everything warm anyway, and
-        /// need no second wake-up).
-        public var minimumSleep: Duration
-        public var action: @Sendable () -> Void
-
-        public init(lead: Duration, minimumSleep: Duration, action: @escaping @Sendable () -> Void) {
-            self.lead = lead
-            self.minimumSleep = minimumSleep
-            self.action = action
-        }
-    }
-
-    /// Starts the timer thread (disarmed). `handler` (and `early`'s action) run on that thread:
-    /// keep them short.
-    public init(early: Early? = nil, handler: @escaping @Sendable (Reason) -> Void) throws(FileSystem.ReadError) {
+    /// Starts the timer thread (disarmed). `handler` runs on that thread: keep it short.
+    public init(handler: @escaping @Sendable (Reason) -> Void) throws(FileSystem.ReadError) {
         let t = sundial_timerfd_create()
         let s = sundial_eventfd()
-        let e = early == nil ? -1 : sundial_timerfd_create()
-        guard t >= 0, s >= 0, early == nil || e >= 0 else { throw .cannotOpen(path: "timerfd", reason: FileSystem.errnoString()) }
+        guard t >= 0, s >= 0 else { throw .cannotOpen(path: "timerfd", reason: FileSystem.errnoString()) }
         timerFD = t
         stopFD = s
-        earlyFD = e
-        self.early = early
         self.handler = handler
         let thread = DetachedThread(name: "sundial-timer") { [self] in self.loop() }
         thread.start()
@@ -64,21 +38,7 @@ public final class WakeTimer: Sendable {
 
     /// Arms the timer for `instant` (replacing any earlier arming); `nil` disarms.
     public func arm(at instant: Instant?) {
-        armedMillis.store(instant?.unixMillis ?? .min, ordering: .relaxed)
         _ = sundial_timerfd_arm(timerFD, instant.map { max(0, $0.unixMillis) } ?? -1)
-        if let early {
-            var at: Int64 = -1
-            if let instant, instant.unixMillis - SystemClock().wallNow().unixMillis >= early.minimumSleep.milliseconds {
-                at = instant.unixMillis - early.lead.milliseconds
-            }
-            _ = sundial_timerfd_arm(earlyFD, at)
-        }
-    }
-
-    /// The instant the timer is armed for (`nil`: disarmed, nothing scheduled).
-    public var armedAt: Instant? {
-        let ms = armedMillis.load(ordering: .relaxed)
-        return ms == .min ? nil : Instant(unixMillis: ms)
     }
 
     /// Stops the thread. The timer cannot be used afterwards.
@@ -89,20 +49,12 @@ public final class WakeTimer: Sendable {
     }
 
     private func loop() {
-        var fds = [pollfd(fd: timerFD, events: Int16(POLLIN), revents: 0), pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: earlyFD, events: Int16(POLLIN), revents: 0)]
+        var fds = [pollfd(fd: timerFD, events: Int16(POLLIN), revents: 0), pollfd(fd: stopFD, events: Int16(POLLIN), revents: 0)]
         while !stopped.load(ordering: .acquiring) {
             for i in fds.indices { fds[i].revents = 0 }
-            let n = poll(&fds, early == nil ? 2 : 3, -1)
+            let n = poll(&fds, 2, -1)
             if n < 0 { if errno == EINTR { continue } else { break } }
             if fds[1].revents != 0 { break }
-            if early != nil, fds[2].revents != 0 {
-                var expirations: UInt64 = 0
-                // ECANCELED (a clock step) needs nothing here: the main timer reports it. When
-                // the wake-up itself is already due, the early action is pointless: skip it.
-                let r = withUnsafeMutableBytes(of: &expirations) { read(earlyFD, $0.baseAddress, 8) }
-                if r == 8, fds[0].revents == 0 { early?.action() }
-            }
             guard fds[0].revents != 0 else { continue }
             var expirations: UInt64 = 0
             let r = withUnsafeMutableBytes(of: &expirations) { read(timerFD, $0.baseAddress, 8) }
@@ -114,7 +66,6 @@ public final class WakeTimer: Sendable {
         }
         close(timerFD)
         close(stopFD)
-        if earlyFD >= 0 { close(earlyFD) }
     }
 }
 

@@ -21,7 +21,6 @@ final class SerialWorker: @unchecked Sendable {
     }
 
     private let name: String
-    private let onIdle: (@Sendable () -> Void)?
     // `@unchecked Sendable`: every field below is touched only with `mutex` held.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
@@ -31,11 +30,8 @@ final class SerialWorker: @unchecked Sendable {
     private var seq: UInt64 = 0
     private var threadRunning = false
 
-    /// - Parameter onIdle: called on the worker's thread each time it has run everything queued
-    ///   and is about to end (nothing delayed either), before it ends.
-    init(name: String, onIdle: (@Sendable () -> Void)? = nil) {
+    init(name: String) {
         self.name = name
-        self.onIdle = onIdle
         mutex = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         cond = .allocate(capacity: 1)
@@ -122,7 +118,6 @@ final class SerialWorker: @unchecked Sendable {
     }
 
     private func loop() {
-        var idleCalled = false
         pthread_mutex_lock(mutex)
         while true {
             if let first = delayed.first, first.deadlineNs <= Self.monotonicNs() {
@@ -136,21 +131,12 @@ final class SerialWorker: @unchecked Sendable {
                     ready.removeAll(keepingCapacity: true)
                     readyHead = 0
                 }
-                idleCalled = false
                 pthread_mutex_unlock(mutex)
                 work()
                 pthread_mutex_lock(mutex)
                 continue
             }
-            guard let next = delayed.first else {
-                guard let onIdle, !idleCalled else { break }
-                idleCalled = true
-                pthread_mutex_unlock(mutex)
-                onIdle()
-                pthread_mutex_lock(mutex)
-                continue  // whatever `onIdle` (or another thread) queued meanwhile runs first
-            }
-            idleCalled = false
+            guard let next = delayed.first else { break }
             var ts = timespec(tv_sec: Int(next.deadlineNs / 1_000_000_000), tv_nsec: Int(next.deadlineNs % 1_000_000_000))
             _ = pthread_cond_timedwait(cond, mutex, &ts)
         }

@@ -95,13 +95,8 @@ public final class SQLiteStateStore: StateStore {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     ///
     /// - Throws: ``StateError`` `.corrupt` (damaged or not a database), `.newerSchema`, `.io`.
-    ///
-    /// - Parameter whenIdle: called on the store's background thread after the last batched
-    ///   commit and checkpoint of a burst of writes, when nothing else is pending (the agent
-    ///   releases idle memory then; see ``IdleMemory``).
-    public init(path: String, retention: StateRetention = .default, options: Options = Options(),
-                whenIdle: (@Sendable () -> Void)? = nil) throws {
-        background = SerialWorker(name: "sundial-state", onIdle: whenIdle)
+    public init(path: String, retention: StateRetention = .default, options: Options = Options()) throws {
+        background = SerialWorker(name: "sundial-state")
         self.path = path
         self.retention = retention
         self.options = options
