@@ -250,8 +250,16 @@ public enum AgentHost {
         // Metrics: derived from the event stream, so they can never disagree with the log.
         var metrics: MetricsExporter?
         if options.metricsFile != nil || options.metricsListen != nil {
+            // The status pages share the listener; they read the agent per request and hold
+            // nothing between requests but the last reload's outcome (StatusEventMemory).
+            var pages: StatusPages?
+            if options.metricsListen != nil {
+                let memory = StatusEventMemory()
+                await agent.addObserver { memory.observe($0) }
+                pages = StatusPages(source: StatusSource(agent: agent, zones: zones, events: memory))
+            }
             let m = MetricsExporter(options: .init(filePath: options.metricsFile, listen: options.metricsListen,
-                                                   registry: .init(version: options.version))) { message in
+                                                   registry: .init(version: options.version), pages: pages)) { message in
                 log.log(Event("metrics.error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
             }
             do throws(MetricsExporter.StartError) { try m.start() } catch {

@@ -1,0 +1,22 @@
+import SundialCore
+
+extension Agent {
+    /// What the status page needs from the actor, copied in one short call: the specs in file
+    /// order with their next fires and holds, the runs in flight, and the hold on calendar jobs.
+    /// Everything else (history, the ledger) is read from the store off the actor, as for the
+    /// control socket, so a page view never delays a due fire by more than this copy.
+    struct StatusPageSnapshot: Sendable {
+        var status: StatusSnapshot
+        var calendarHeld: Bool
+    }
+
+    func statusPageSnapshot() -> StatusPageSnapshot {
+        StatusPageSnapshot(status: statusSnapshot(), calendarHeld: calendarHeld)
+    }
+
+    /// The spec of `job` and its next fire, if it is in the running set.
+    func statusPageJob(_ job: JobID) -> (spec: JobSpec, next: Instant?, held: Bool, running: Bool)? {
+        guard let spec = jobSet.jobs[job] else { return nil }
+        return (spec, scheduler.plannedFire(of: job), scheduler.isHeld(job), activeRuns.values.contains { $0.job == job })
+    }
+}
