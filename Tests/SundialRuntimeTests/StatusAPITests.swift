@@ -44,8 +44,8 @@ struct StatusAPITests {
         let h = try AgentHarness(yaml: """
         version: 1
         jobs:
-          failing: { schedule: "*/5 * * * *", timezone: Europe/Berlin, command: [false] }
-          hourly: { schedule: "0 * * * *", timezone: UTC, command: [true], description: "on the hour" }
+          failing: { schedule: "*/5 * * * *", timezone: Europe/Berlin, command: ["false"] }
+          hourly: { schedule: "0 * * * *", timezone: UTC, command: ["true"], description: "on the hour" }
           long: { every: 6h, offset: 0s, command: [sleep, "100000"] }
           by-hand: { command: [echo, hi] }
         """, start: start, script: [
@@ -146,22 +146,43 @@ struct StatusAPITests {
         _ = await h.shutdown()
     }
 
-    /// Server time of the jobs page and /api/v1/jobs for 1,000 jobs with 20 runs each, snapshot
-    /// and store reads included (the memory store; docs/operations.md has the SQLite figure).
-    @Test func aThousandJobsFromTheAgent() async throws {
+    /// Issue 20's budget: server time of `/` for 1,000 jobs with 20 runs each, snapshot from
+    /// the agent and history from the runtime's SQLite store included, and the page under 1 MB.
+    /// The time bound is generous (debug builds, a shared 2-core CI machine); the report and
+    /// docs/operations.md have the figures.
+    @Test func aThousandJobsWithTheSQLiteStore() async throws {
         var yaml = "version: 1\njobs:\n"
-        for i in 0..<1000 { yaml += "  job-\(i): { schedule: \"*/30 * * * *\", timezone: UTC, command: [x] }\n" }
+        for i in 0..<1000 { yaml += "  job-\(i): { schedule: \"*/30 * * * *\", timezone: UTC, command: [x], description: \"job number \(i)\" }\n" }
         let h = try AgentHarness(yaml: yaml, start: Self.start, zones: Self.zones)
         try await h.start()
-        await h.advance(by: .seconds(36_000))
-        let pages = StatusPages(source: StatusSource(agent: h.agent, zones: Self.zones, events: nil, clockProbe: { true }))
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("status-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try SQLiteStateStore(path: dir.path + "/state.db")
+        var changes: [StateChange] = []
+        for i in 0..<1000 {
+            for n in 0..<20 {
+                let at = Self.start - .seconds(Int64(1800 * (20 - n)))
+                let id = RunID(rawValue: "r-\(i)-\(n)")
+                changes.append(.runStarted(RunRecord(id: id, job: "job-\(i)", trigger: .schedule, scheduledFor: at, startedAt: at)))
+                changes.append(.runFinished(runID: id, outcome: n % 7 == 0 ? .failure(exitCode: 1) : .success(exitCode: 0), at: at + .seconds(3)))
+            }
+        }
+        try store.apply(changes)
+        try store.flush()
+        let pages = StatusPages(source: StatusSource(agent: h.agent, store: store, zones: Self.zones))
         let clock = ContinuousClock()
         var page = StatusPages.Response(status: 0, reason: "", contentType: "", body: [])
+        _ = await pages.respond(to: .jobs)  // warm the zone and SQLite caches, as a second view would find them
         let t = await clock.measure { page = await pages.respond(to: .jobs) }
+        var api = page
+        let ta = await clock.measure { api = await pages.respond(to: .apiJobs) }
         var timeline = page
         let tt = await clock.measure { timeline = await pages.respond(to: .timeline) }
-        print("status page from the agent, 1,000 jobs: / \(page.body.count) bytes in \(t); /timeline \(timeline.body.count) bytes in \(tt)")
+        print("status page from the agent and SQLite, 1,000 jobs × 20 runs: / \(page.body.count) bytes in \(t); "
+            + "/api/v1/jobs \(api.body.count) bytes in \(ta); /timeline \(timeline.body.count) bytes in \(tt)")
         #expect(page.body.count < 1_000_000)
+        #expect(String(decoding: page.body, as: UTF8.self).components(separatedBy: "<tr class=\"job\"").count - 1 == 1000)
         #expect(t < .seconds(3))
         _ = await h.shutdown()
     }

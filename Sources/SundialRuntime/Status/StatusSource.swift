@@ -23,6 +23,8 @@ public struct StatusSource: StatusDataSource {
     public static let timelineWindow: Duration = .seconds(86_400)
 
     let agent: Agent
+    /// Where history and the ledger are read: the agent's store (tests measure with another).
+    let store: (any StateStore)?
     let zones: (any TimeZoneProvider)?
     let events: StatusEventMemory?
     let clockProbe: @Sendable () -> Bool?
@@ -33,7 +35,14 @@ public struct StatusSource: StatusDataSource {
     public init(agent: Agent, zones: (any TimeZoneProvider)?, events: StatusEventMemory?,
                 clockProbe: @escaping @Sendable () -> Bool? = ClockSync.kernelSaysSynchronised,
                 output: (@Sendable (RunID) -> [String]?)? = nil) {
+        self.init(agent: agent, store: agent.store, zones: zones, events: events, clockProbe: clockProbe, output: output)
+    }
+
+    /// Reads history and the ledger from `store` rather than the agent's (tests, benchmarks).
+    init(agent: Agent, store: (any StateStore)?, zones: (any TimeZoneProvider)?, events: StatusEventMemory? = nil,
+         clockProbe: @escaping @Sendable () -> Bool? = { true }, output: (@Sendable (RunID) -> [String]?)? = nil) {
         self.agent = agent
+        self.store = store
         self.zones = zones
         self.events = events
         self.clockProbe = clockProbe
@@ -59,7 +68,7 @@ public struct StatusSource: StatusDataSource {
         var rows: [StatusJobRow] = []
         rows.reserveCapacity(snap.status.jobs.count)
         for (spec, next, held) in snap.status.jobs {
-            let recent = (try? agent.store?.history(job: spec.id, limit: Self.sparklineRuns)) ?? []
+            let recent = (try? store?.history(job: spec.id, limit: Self.sparklineRuns)) ?? []
             rows.append(row(spec, next: next, held: held, running: running.contains(spec.id), recent: recent))
         }
         return (info, rows)
@@ -69,9 +78,9 @@ public struct StatusSource: StatusDataSource {
         let snap = await agent.statusPageSnapshot()
         let info = info(snap)
         let current = await agent.statusPageJob(id)
-        let runs = (try? agent.store?.history(job: id, limit: Self.jobPageRuns)) ?? []
+        let runs = (try? store?.history(job: id, limit: Self.jobPageRuns)) ?? []
         if current == nil, runs.isEmpty { return nil }
-        let ledger = (try? agent.store?.ledger(job: id, since: info.now - Agent.whyWindow)) ?? []
+        let ledger = (try? store?.ledger(job: id, since: info.now - Agent.whyWindow)) ?? []
         let r: StatusJobRow
         if let current {
             r = row(current.spec, next: current.next, held: current.held, running: current.running,
@@ -91,7 +100,7 @@ public struct StatusSource: StatusDataSource {
         var rows: [StatusTimeline.Row] = []
         rows.reserveCapacity(snap.status.jobs.count)
         for (spec, _, _) in snap.status.jobs {
-            let runs = (try? agent.store?.history(job: spec.id, limit: TimelineSVG.maxBarsPerRow)) ?? []
+            let runs = (try? store?.history(job: spec.id, limit: TimelineSVG.maxBarsPerRow)) ?? []
             rows.append(.init(job: spec.id, runs: runs.filter { ($0.finishedAt ?? info.now) >= start }))
         }
         return (info, StatusTimeline(start: start, end: info.now, rows: rows))
