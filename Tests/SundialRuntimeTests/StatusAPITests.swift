@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import SundialConfig
 import SundialCore
@@ -184,6 +185,56 @@ struct StatusAPITests {
         #expect(page.body.count < 1_000_000)
         #expect(String(decoding: page.body, as: UTF8.self).components(separatedBy: "<tr class=\"job\"").count - 1 == 1000)
         #expect(t < .seconds(3))
+        _ = await h.shutdown()
+    }
+}
+
+/// A store with the bulk reads (over the memory store), counting how it is asked.
+final class BulkCountingStore: StatusHistoryReading {
+    let inner: MemoryStateStore
+    let jobs: [JobID]
+    let calls = Mutex<(bulk: Int, history: Int)>((0, 0))
+    init(_ inner: MemoryStateStore, jobs: [JobID]) {
+        self.inner = inner
+        self.jobs = jobs
+    }
+    func restore() throws -> RestoredState { try inner.restore() }
+    func apply(_ changes: [StateChange]) throws { try inner.apply(changes) }
+    func flush() throws { try inner.flush() }
+    func history(job: JobID, limit: Int) throws -> [RunSummary] {
+        calls.withLock { $0.history += 1 }
+        return try inner.history(job: job, limit: limit)
+    }
+    func latestRuns() throws -> [JobID: RunSummary] { try inner.latestRuns() }
+    func ledger(job: JobID, since: Instant) throws -> [LedgerEntry] { try inner.ledger(job: job, since: since) }
+    func prune(now: Instant) throws { try inner.prune(now: now) }
+    func markAlive(now: Instant) throws { try inner.markAlive(now: now) }
+    func recentRuns(limit: Int) throws -> [JobID: [RunSummary]] {
+        calls.withLock { $0.bulk += 1 }
+        var out: [JobID: [RunSummary]] = [:]
+        for job in jobs { out[job] = try inner.history(job: job, limit: limit) }
+        return out
+    }
+    func runs(since: Instant, limit: Int) throws -> [JobID: [RunSummary]] {
+        try recentRuns(limit: limit).mapValues { $0.filter { ($0.finishedAt ?? since) >= since } }
+    }
+}
+
+extension StatusAPITests {
+    /// A store with bulk reads is asked once per page, never once per job.
+    @Test func aBulkStoreIsAskedOncePerPage() async throws {
+        let (h, _) = try await Self.harness()
+        let store = BulkCountingStore(h.store, jobs: ["failing", "hourly", "long", "by-hand"])
+        let pages = StatusPages(source: StatusSource(agent: h.agent, store: store, zones: Self.zones))
+        let jobs = try Self.json(await pages.respond(to: .apiJobs))
+        try Self.check(jobs, against: "/api/v1/jobs")
+        guard case let .array(rows)? = jobs["jobs"] else { throw Failure("no jobs") }
+        #expect(rows.first?["last"]?["outcome"] == "failure")
+        #expect(rows.first?["recent"].map { if case let .array(a) = $0 { a.count } else { 0 } } == 20)
+        _ = await pages.respond(to: .timeline)
+        let calls = store.calls.withLock { $0 }
+        #expect(calls.bulk == 2)
+        #expect(calls.history == 0, "no per-job history call")
         _ = await h.shutdown()
     }
 }

@@ -50,8 +50,7 @@ public struct StatusSource: StatusDataSource {
     }
 
     public func agentInfo() async -> StatusAgentInfo {
-        let snap = await agent.statusPageSnapshot()
-        return info(snap)
+        info(await agent.statusPageSnapshot(withJobs: false))
     }
 
     func info(_ snap: Agent.StatusPageSnapshot) -> StatusAgentInfo {
@@ -65,18 +64,18 @@ public struct StatusSource: StatusDataSource {
         let snap = await agent.statusPageSnapshot()
         let info = info(snap)
         let running = Set(snap.status.active.map(\.job))
+        let bulk = try? (store as? any StatusHistoryReading)?.recentRuns(limit: Self.sparklineRuns)
         var rows: [StatusJobRow] = []
         rows.reserveCapacity(snap.status.jobs.count)
         for (spec, next, held) in snap.status.jobs {
-            let recent = (try? store?.history(job: spec.id, limit: Self.sparklineRuns)) ?? []
+            let recent = bulk.map { $0[spec.id] ?? [] } ?? (try? store?.history(job: spec.id, limit: Self.sparklineRuns)) ?? []
             rows.append(row(spec, next: next, held: held, running: running.contains(spec.id), recent: recent))
         }
         return (info, rows)
     }
 
     public func jobDetail(_ id: JobID) async -> (agent: StatusAgentInfo, detail: StatusJobDetail)? {
-        let snap = await agent.statusPageSnapshot()
-        let info = info(snap)
+        let info = info(await agent.statusPageSnapshot(withJobs: false))
         let current = await agent.statusPageJob(id)
         let runs = (try? store?.history(job: id, limit: Self.jobPageRuns)) ?? []
         if current == nil, runs.isEmpty { return nil }
@@ -97,10 +96,11 @@ public struct StatusSource: StatusDataSource {
         let snap = await agent.statusPageSnapshot()
         let info = info(snap)
         let start = info.now - Self.timelineWindow
+        let bulk = try? (store as? any StatusHistoryReading)?.runs(since: start, limit: TimelineSVG.maxBarsPerRow)
         var rows: [StatusTimeline.Row] = []
         rows.reserveCapacity(snap.status.jobs.count)
         for (spec, _, _) in snap.status.jobs {
-            let runs = (try? store?.history(job: spec.id, limit: TimelineSVG.maxBarsPerRow)) ?? []
+            let runs = bulk.map { $0[spec.id] ?? [] } ?? (try? store?.history(job: spec.id, limit: TimelineSVG.maxBarsPerRow)) ?? []
             rows.append(.init(job: spec.id, runs: runs.filter { ($0.finishedAt ?? info.now) >= start }))
         }
         return (info, StatusTimeline(start: start, end: info.now, rows: rows))
