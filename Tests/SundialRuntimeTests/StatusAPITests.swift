@@ -184,7 +184,7 @@ struct StatusAPITests {
             + "/api/v1/jobs \(api.body.count) bytes in \(ta); /timeline \(timeline.body.count) bytes in \(tt)")
         #expect(page.body.count < 1_000_000)
         #expect(String(decoding: page.body, as: UTF8.self).components(separatedBy: "<tr class=\"job\"").count - 1 == 1000)
-        #expect(t < .seconds(3))
+        #expect(t < .seconds(5), "\(t) for the 1,000-job page")
         _ = await h.shutdown()
     }
 }
