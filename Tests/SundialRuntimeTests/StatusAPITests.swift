@@ -107,6 +107,26 @@ struct StatusAPITests {
         _ = await h.shutdown()
     }
 
+    /// The agent section shows the last rejected reload with its positioned errors, taken from
+    /// the agent's own `config.rejected` event.
+    @Test func aRejectedReloadIsShownWithPositions() async throws {
+        let (h, _) = try await Self.harness()
+        await h.reload(yaml: "version: 1\njobs:\n  bad: { every: soon, command: [x] }\n", zones: Self.zones)
+        let memory = StatusEventMemory()
+        for e in h.events { memory.observe(e) }
+        let pages = StatusPages(source: StatusSource(agent: h.agent, zones: Self.zones, events: memory, clockProbe: { false }))
+        let agent = try Self.json(await pages.respond(to: .apiAgent))
+        try Self.check(agent, against: "/api/v1/agent")
+        #expect(agent["clock_synchronised"] == false)
+        guard case let .array(errors)? = agent["last_rejected"]?["errors"] else { throw Failure("no rejected reload") }
+        #expect(errors.first?["line"] == 3)
+        #expect(agent["config_loaded"] != .null)
+        let html = String(decoding: await pages.respond(to: .jobs).body, as: UTF8.self)
+        #expect(html.contains("id=\"rejected\"") && html.contains("jobs.yaml:3:"))
+        #expect(html.contains("clock-unsynced"))
+        _ = await h.shutdown()
+    }
+
     @Test func unavailableAnswerMatchesTheDocument() throws {
         let r = StatusPages.unavailable(.apiJobs, message: "slow")
         #expect(r.status == 503)
