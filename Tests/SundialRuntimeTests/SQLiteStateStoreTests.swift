@@ -259,6 +259,30 @@ struct SQLiteStateStoreTests {
         #expect(try eventually { try store.history(job: "a", limit: 10).map(\.id) == [rid(7), rid(6)] })
     }
 
+    /// The status pages' bulk reads answer what one `history` call per job would, in one query.
+    @Test func bulkReadsMatchHistoryPerJob() throws {
+        let dir = TempDir("bulk")
+        defer { dir.remove() }
+        let store = try SQLiteStateStore(path: dir.path + "/state.db", options: Self.manual)
+        defer { try? store.close() }
+        var n = 0
+        for job in ["a", "b", "c"] {
+            for i in 0..<(job == "c" ? 1 : 5) {
+                n += 1
+                let r = RunRecord(id: rid(n), job: job, trigger: .schedule, scheduledFor: at(Int64(i * 10)), startedAt: at(Int64(i * 10)))
+                try store.apply([.fired(job: job, scheduledFor: r.scheduledFor!), .runStarted(r)])
+                if i < 4 { try store.apply([.runFinished(runID: r.id, outcome: .success(exitCode: 0), at: at(Int64(i * 10 + 1)))]) }
+            }
+        }
+        let bulk = try store.recentRuns(limit: 3)
+        for job in ["a", "b", "c"] { #expect(bulk[job] == (try store.history(job: job, limit: 3)), "\(job)") }
+        #expect(bulk.count == 3)
+        // Since 25 s: runs finished at or after it, and the one still in flight (started at 40 s).
+        let since = try store.runs(since: at(25), limit: 10)
+        #expect(since["a"]?.map(\.startedAt) == [at(40), at(30)])
+        #expect(since["c"] == nil)
+    }
+
     @Test func aStatePathThatIsAFileIsAnError() throws {
         let dir = TempDir("notdir")
         defer { dir.remove() }

@@ -237,8 +237,23 @@ public enum AgentHost {
         // Metrics: derived from the event stream, so they can never disagree with the log.
         var metrics: MetricsExporter?
         if options.metricsFile != nil || options.metricsListen != nil {
+            // The status pages share the listener; they read the agent per request and hold
+            // nothing between requests but the last reload's outcome (StatusEventMemory).
+            var pages: StatusPages?
+            if options.metricsListen != nil {
+                let memory = StatusEventMemory()
+                await agent.addObserver { memory.observe($0) }
+                // Each run's stored output (every attempt's, in order), for the job page.
+                let output: @Sendable (RunID) -> [String]? = { id in
+                    guard let records = try? store.output(run: id), !records.isEmpty else { return nil }
+                    return records.flatMap { r in
+                        (records.count > 1 ? ["— attempt \(r.attempt) —"] : []) + r.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+                    }
+                }
+                pages = StatusPages(source: StatusSource(agent: agent, zones: zones, events: memory, output: output))
+            }
             let m = MetricsExporter(options: .init(filePath: options.metricsFile, listen: options.metricsListen,
-                                                   registry: .init(version: options.version))) { message in
+                                                   registry: .init(version: options.version), pages: pages)) { message in
                 log.log(Event("metrics.error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
             }
             do throws(MetricsExporter.StartError) { try m.start() } catch {

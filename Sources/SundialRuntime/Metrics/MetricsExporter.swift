@@ -35,9 +35,12 @@ public final class MetricsExporter: Sendable {
         /// Minimum time between two file writes.
         public var writeInterval: Duration
         public var registry: MetricsRegistry.Options
+        /// The status pages to serve next to `/metrics` (`nil`: `/metrics` only).
+        public var pages: StatusPages?
 
         public init(filePath: String? = nil, listen: ListenAddress? = nil, writeInterval: Duration = .seconds(10),
-                    registry: MetricsRegistry.Options) {
+                    registry: MetricsRegistry.Options, pages: StatusPages? = nil) {
+            self.pages = pages
             self.filePath = filePath
             self.listen = listen
             self.writeInterval = writeInterval
@@ -115,7 +118,7 @@ public final class MetricsExporter: Sendable {
             guard control.thread == nil else { return }
             var server: MetricsHTTPServer?
             if let address = options.listen {
-                do throws(MetricsHTTPServer.StartError) { server = try MetricsHTTPServer(address: address) }
+                do throws(MetricsHTTPServer.StartError) { server = try MetricsHTTPServer(address: address, pages: options.pages) }
                 catch { throw StartError(description: error.description) }
             }
             let wake = sundial_eventfd()

@@ -1,6 +1,7 @@
 import CSundialShim
 import Glibc
 import SundialCore
+import Synchronization
 
 /// A deliberately tiny HTTP/1.1 server for `GET /metrics` on a loopback address.
 ///
@@ -22,6 +23,14 @@ import SundialCore
 ///   refused (503). Memory is bounded by that many request heads and responses.
 /// It never runs on Swift's cooperative pool, and with no connection open it adds no timeout to
 /// the exporter's `poll` (an idle agent does not wake up).
+///
+/// **Status pages.** Given ``StatusPages``, it also answers their routes (`/`, `/jobs/{id}`,
+/// `/timeline`, `/api/v1/…`). Those need the agent's actor, which this thread must never wait
+/// for: the connection is parked (not polled, not evictable), a task asks the agent for a
+/// snapshot and renders it off this thread, and hands the answer back through a
+/// ``StatusAnswerBox`` whose eventfd wakes the `poll`. The park has its own deadline
+/// (``pageTimeoutMillis``, then 503), and at most ``maxPagesInFlight`` renders run at once
+/// (more get 503 at once), so a stuck agent costs a bounded number of parked tasks.
 public final class MetricsHTTPServer {
     /// The longest request head read; `/metrics` needs a request line and a few headers.
     public static let maxRequestBytes = 8192
@@ -37,6 +46,11 @@ public final class MetricsHTTPServer {
     public static let maxResponseBytes = 16 * 1024 * 1024
     /// Connections the kernel queues before the server accepts them.
     public static let backlog: Int32 = 128
+    /// How long a status page may take the agent to answer and render before the client gets
+    /// a 503 (a stopping or stuck agent), counted from when the request is in.
+    public static let pageTimeoutMillis: Int64 = 5000
+    /// Status pages being rendered at once; more are answered 503 without starting a render.
+    public static let maxPagesInFlight = 8
 
     public let address: ListenAddress
     /// The listening socket.
@@ -52,6 +66,9 @@ public final class MetricsHTTPServer {
     private var polled: [UInt64] = []
     /// Set when accept ran out of descriptors: the listening socket is not polled until then.
     private var acceptPausedUntil: Int64?
+    /// The status pages, if served, and where their answers come back.
+    private let pages: StatusPages?
+    private let answers: StatusAnswerBox?
 
     public struct StartError: Error, Hashable, Sendable, CustomStringConvertible {
         public var description: String
@@ -60,8 +77,17 @@ public final class MetricsHTTPServer {
     /// Binds and listens.
     /// - Throws: `StartError` when the socket cannot be created, bound (address in use, not
     ///   local) or listened on.
-    public init(address: ListenAddress) throws(StartError) {
+    public init(address: ListenAddress, pages: StatusPages? = nil) throws(StartError) {
         self.address = address
+        self.pages = pages
+        if pages != nil {
+            guard let box = StatusAnswerBox(capacity: Self.maxPagesInFlight) else {
+                throw StartError(description: "cannot create eventfd: \(String(cString: strerror(errno)))")
+            }
+            answers = box
+        } else {
+            answers = nil
+        }
         let bindAddress = address.bindAddress
         let af = bindAddress.family == .ipv4 ? AF_INET : AF_INET6
         let fd = socket(af, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
@@ -122,7 +148,8 @@ public final class MetricsHTTPServer {
         pollsListener = acceptPausedUntil == nil
         polled.removeAll(keepingCapacity: true)
         if pollsListener { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-        for entry in table.entries {
+        if let answers { fds.append(pollfd(fd: answers.fd, events: Int16(POLLIN), revents: 0)) }
+        for entry in table.entries where !entry.state.awaiting {
             fds.append(pollfd(fd: entry.fd, events: Int16(entry.state.isReading ? POLLIN : POLLOUT), revents: 0))
             polled.append(entry.id)
         }
@@ -147,11 +174,23 @@ public final class MetricsHTTPServer {
             listenerReady = fds[k].revents != 0
             k += 1
         }
+        if let answers {
+            if fds[k].revents != 0 { deliver(answers.take(), now: now) }
+            k += 1
+        }
         for id in polled {
             if fds[k].revents != 0 { service(id, now: now, render: render) }
             k += 1
         }
-        for id in table.expired(at: now) { drop(id) }
+        for id in table.expired(at: now) {
+            // A page the agent did not answer in time gets a 503 (with a fresh deadline to take
+            // it); anything else past its deadline is closed.
+            if let i = table.index(of: id), table[i].state.awaiting, let route = table[i].state.route {
+                answer(i, StatusPages.unavailable(route, message: "the agent did not answer within \(Self.pageTimeoutMillis) ms; try again"), now: now)
+                continue
+            }
+            drop(id)
+        }
         if listenerReady { acceptBatch(now: now, render: render) }
     }
 
@@ -198,9 +237,51 @@ public final class MetricsHTTPServer {
         let head = HTTPRequestHead.parse(table[i].state.input, limit: Self.maxRequestBytes)
         if case .incomplete = head { return }
         table[i].state.input = []
-        table[i].state.output = Self.response(to: head, render: render)
+        if let pages, let answers, case let .request(method, target) = head, method == "GET" || method == "HEAD",
+           let route = StatusPages.Route(path: Self.path(of: target)) {
+            table[i].state.headOnly = method == "HEAD"
+            guard answers.begin() else {
+                answer(i, StatusPages.unavailable(route, message: "too many status pages are being rendered; try again"), now: now)
+                flush(id)
+                return
+            }
+            table[i].state.awaiting = true
+            table[i].state.route = route
+            table[i].deadline = now + Self.pageTimeoutMillis
+            Task.detached {
+                let response = await pages.respond(to: route)
+                answers.finish(id, response)
+            }
+            return
+        }
+        table[i].state.output = Self.response(to: head, render: render, servesPages: pages != nil)
         table[i].deadline = now + Self.responseTimeoutMillis
         flush(id)
+    }
+
+    /// Hands finished status pages to their connections (gone ones are skipped) and starts
+    /// writing them.
+    private func deliver(_ finished: [(UInt64, StatusPages.Response)], now: Int64) {
+        for (id, response) in finished {
+            guard let i = table.index(of: id), table[i].state.awaiting else { continue }
+            answer(i, response, now: now)
+            flush(id)
+        }
+    }
+
+    /// Sets the connection at `i` to write `response` (framed, bounded by ``maxResponseBytes``).
+    private func answer(_ i: Int, _ response: StatusPages.Response, now: Int64) {
+        let head = table[i].state.headOnly
+        table[i].state.awaiting = false
+        table[i].state.route = nil
+        if response.body.count > Self.maxResponseBytes {
+            table[i].state.output = Self.response(status: 500, reason: "Internal Server Error",
+                                                  body: "the page is larger than \(Self.maxResponseBytes) bytes\n", head: head)
+        } else {
+            table[i].state.output = Self.frame(status: response.status, reason: response.reason, body: response.body, head: head,
+                                               contentType: response.contentType)
+        }
+        table[i].deadline = now + Self.responseTimeoutMillis
     }
 
     /// Writes what the socket takes; once the response is out, ends the connection.
@@ -221,19 +302,24 @@ public final class MetricsHTTPServer {
         close(entry.fd)
     }
 
-    static func response(to head: HTTPRequestHead.ParseResult, render: () -> String) -> [UInt8] {
+    static func path(of target: String) -> String {
+        target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
+    }
+
+    static func response(to head: HTTPRequestHead.ParseResult, render: () -> String, servesPages: Bool = false) -> [UInt8] {
         switch head {
         case .incomplete:
             return response(status: 400, reason: "Bad Request", body: "Bad Request\n", head: false)
         case let .invalid(status, reason):
             return response(status: status, reason: reason, body: reason + "\n", head: false)
         case let .request(method, target):
-            let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
+            let path = path(of: target)
             if method != "GET" && method != "HEAD" {
                 return response(status: 405, reason: "Method Not Allowed", body: "only GET and HEAD\n", head: false, extra: "Allow: GET, HEAD\r\n")
             }
             if path != "/metrics" {
-                return response(status: 404, reason: "Not Found", body: "metrics are at /metrics\n", head: method == "HEAD")
+                let hint = servesPages ? "not found: metrics are at /metrics, the status page at /\n" : "metrics are at /metrics\n"
+                return response(status: 404, reason: "Not Found", body: hint, head: method == "HEAD")
             }
             let body = render()
             if body.utf8.count > maxResponseBytes {
@@ -246,10 +332,18 @@ public final class MetricsHTTPServer {
 
     static func response(status: Int, reason: String, body: String, head: Bool,
                          contentType: String = "text/plain; charset=utf-8", extra: String = "") -> [UInt8] {
-        let bodyBytes = Array(body.utf8)
-        var text = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(bodyBytes.count)\r\n"
-        text += extra + "Connection: close\r\nCache-Control: no-store\r\n\r\n"
-        return Array(text.utf8) + (head ? [] : bodyBytes)
+        frame(status: status, reason: reason, body: Array(body.utf8), head: head, contentType: contentType, extra: extra)
+    }
+
+    /// The status line, headers and (unless `head`) body. Pages forbid framing and sniffing:
+    /// they are read-only, but a page shown inside another site's frame is still a page that site
+    /// controls the look of.
+    static func frame(status: Int, reason: String, body: [UInt8], head: Bool,
+                      contentType: String, extra: String = "") -> [UInt8] {
+        var text = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
+        text += extra + "Connection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+        text += "X-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:\r\n\r\n"
+        return Array(text.utf8) + (head ? [] : body)
     }
 }
 
@@ -260,8 +354,60 @@ struct HTTPConnection {
     /// The response, once the request is in.
     var output: [UInt8]?
     var written = 0
+    /// A status page is being rendered for it (not polled until the answer is back).
+    var awaiting = false
+    /// The status route being rendered (for the 503 if the agent does not answer in time).
+    var route: StatusPages.Route?
+    /// The request was `HEAD`: answer with the headers only.
+    var headOnly = false
 
-    var isReading: Bool { output == nil }
+    var isReading: Bool { output == nil && !awaiting }
+}
+
+/// Where status pages rendered off the server's thread come back to it: a small locked list
+/// and an eventfd that wakes the server's `poll`. Owned jointly by the server and the render
+/// tasks (a task that outlives the server still has a valid descriptor to signal), and closed
+/// when the last of them lets go.
+final class StatusAnswerBox: Sendable {
+    let fd: Int32
+    private let capacity: Int
+    private let state = Mutex<(inFlight: Int, done: [(UInt64, StatusPages.Response)])>((0, []))
+
+    init?(capacity: Int) {
+        let fd = sundial_eventfd()
+        guard fd >= 0 else { return nil }
+        self.fd = fd
+        self.capacity = capacity
+    }
+
+    deinit { close(fd) }
+
+    /// Reserves a render slot; false when ``capacity`` renders are already running.
+    func begin() -> Bool {
+        state.withLock { s in
+            guard s.inFlight < capacity else { return false }
+            s.inFlight += 1
+            return true
+        }
+    }
+
+    /// Called by a render task with its answer: frees its slot and wakes the server.
+    func finish(_ id: UInt64, _ response: StatusPages.Response) {
+        state.withLock { s in
+            s.inFlight -= 1
+            s.done.append((id, response))
+        }
+        sundial_eventfd_signal(fd)
+    }
+
+    /// The answers that came back since the last call (drains the eventfd).
+    func take() -> [(UInt64, StatusPages.Response)] {
+        sundial_eventfd_drain(fd)
+        return state.withLock { s in
+            defer { s.done.removeAll() }
+            return s.done
+        }
+    }
 }
 
 /// The request line of an HTTP/1.x request, parsed once the head (up to the blank line) has

@@ -109,3 +109,40 @@ struct StateQueries {
         return t
     }
 }
+
+// MARK: - Bulk reads for the status pages
+
+extension StateQueries {
+    /// The newest `limit` runs of every job (`since`: only runs in flight or finished at or
+    /// after it), newest first per job: one windowed query instead of one per job.
+    func recentRuns(limit: Int, since: Instant? = nil) throws -> [JobID: [RunSummary]] {
+        var out: [JobID: [RunSummary]] = [:]
+        for row in try db.rows("""
+            SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
+                   r.exit_code, r.signal, r.detail, r.attempts
+            FROM (SELECT *, row_number() OVER (PARTITION BY job ORDER BY started_at DESC, run_id DESC) AS n
+                  FROM runs WHERE ?2 IS NULL OR finished_at IS NULL OR finished_at >= ?2) r
+            JOIN jobs j ON j.id = r.job
+            WHERE r.n <= ?1
+            ORDER BY j.name, r.started_at DESC, r.run_id DESC
+            """, limit, since?.unixMillis) {
+            let job = try row.text(0)
+            out[job, default: []].append(try summary(job: job, row, from: 1))
+        }
+        return out
+    }
+}
+
+extension SQLiteStateStore: StatusHistoryReading {
+    public func recentRuns(limit: Int) throws -> [JobID: [RunSummary]] {
+        guard limit > 0 else { return [:] }
+        try flush()
+        return try read { try StateQueries(path: path, db: $0).recentRuns(limit: limit) }
+    }
+
+    public func runs(since: Instant, limit: Int) throws -> [JobID: [RunSummary]] {
+        guard limit > 0 else { return [:] }
+        try flush()
+        return try read { try StateQueries(path: path, db: $0).recentRuns(limit: limit, since: since) }
+    }
+}
