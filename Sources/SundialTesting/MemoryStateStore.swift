@@ -11,6 +11,7 @@ public final class MemoryStateStore: StateStore {
         var ledger: [LedgerKey: LedgerEntry] = [:]
         var lastSeen: Instant?
         var bootID: String?
+        var paused: Set<JobID> = []
         /// Stored output by run, then attempt.
         var outputs: [RunID: [Int: RunOutputRecord]] = [:]
         /// The recorded process of each run's current attempt (``StateChange/processStarted(runID:attempt:identity:)``).
@@ -43,7 +44,7 @@ public final class MemoryStateStore: StateStore {
                 .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
                 .map { RunRecord(id: $0.id, job: $0.job, trigger: $0.trigger, scheduledFor: $0.scheduledFor, startedAt: $0.startedAt,
                                 attempt: max(1, $0.attempts), process: s.processes[$0.id]) }
-            return RestoredState(lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen, bootID: s.bootID)
+            return RestoredState(lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen, bootID: s.bootID, paused: s.paused)
         }
     }
 
@@ -82,6 +83,8 @@ public final class MemoryStateStore: StateStore {
                     s.ledger[LedgerKey(job: entry.job, scheduledFor: entry.scheduledFor)] = entry
                 case let .bootRecorded(bootID):
                     s.bootID = bootID
+                case let .pauseChanged(job, paused):
+                    if paused { s.paused.insert(job) } else { s.paused.remove(job) }
                 case let .outputStored(record):
                     guard let run = s.runs[record.runID] else { continue }
                     s.outputs[record.runID, default: [:]][record.attempt] = record

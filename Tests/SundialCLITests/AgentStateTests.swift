@@ -148,6 +148,40 @@ struct AgentStateTests {
         #expect(bootRuns == [1, 0, 0])
     }
 
+    /// A pause survives a restart (and a crash): the next agent skips the job's fires as
+    /// `paused` from its first tick, until `resume`.
+    @Test func aPauseSurvivesRestarts() async throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        try s.write("""
+            version: 1
+            jobs:
+              beat: { every: 1s, command: [/bin/true] }
+              other: { every: 1s, command: [/bin/true] }
+            """)
+        let first = try await StdoutAgent.start([s.jobs, "--state", s.state])
+        #expect(await first.waitFor { $0.events("run.finished", job: "beat").count >= 1 })
+        let pause = try await CLI.run(["pause", "beat", "--state", s.state])
+        #expect(pause.status == 0, "\(pause.stderr)")
+        _ = await first.stop(SIGKILL)
+        for signal in [SIGTERM, SIGTERM] {
+            let agent = try await StdoutAgent.start([s.jobs, "--state", s.state])
+            let skipped = await agent.waitFor { a in
+                a.events("run.skipped", job: "beat").contains { $0["reason"]?.stringValue == "paused" }
+                    && a.events("run.finished", job: "other").count >= 2
+            }
+            #expect(skipped, "\(agent.stdoutLines.suffix(10))")
+            #expect(agent.events("run.started", job: "beat").isEmpty, "a paused job ran after a restart")
+            _ = await agent.stop(signal)
+        }
+        let last = try await StdoutAgent.start([s.jobs, "--state", s.state])
+        #expect(await last.waitFor { $0.events("run.finished", job: "other").count >= 1 })
+        let resume = try await CLI.run(["resume", "beat", "--state", s.state])
+        #expect(resume.status == 0, "\(resume.stderr)")
+        #expect(await last.waitFor { $0.events("run.finished", job: "beat").count >= 1 })
+        _ = await last.stop(SIGTERM)
+    }
+
     // MARK: - Damaged database, second agent
 
     @Test(arguments: ["garbage", "truncated"])

@@ -36,6 +36,15 @@ struct StateStoreContractTests {
     }
 
     @Test(arguments: StoreKind.allCases)
+    func pausedJobsAreRestored(kind: StoreKind) throws {
+        let (store, done) = try kind.make()
+        defer { done() }
+        try store.apply([.pauseChanged(job: "a", paused: true), .pauseChanged(job: "b", paused: true)])
+        try store.apply([.pauseChanged(job: "a", paused: false), .pauseChanged(job: "b", paused: true)])
+        #expect(try store.restore().paused == ["b"])
+    }
+
+    @Test(arguments: StoreKind.allCases)
     func theLastBootRecordedIsRestored(kind: StoreKind) throws {
         let (store, done) = try kind.make()
         defer { done() }

@@ -28,6 +28,9 @@ public enum StateChange: Hashable, Sendable {
     /// The tail of an attempt's output (`sundial logs`), kept with its run and bounded by the
     /// store's ``StateRetention``.
     case outputStored(RunOutputRecord)
+    /// `sundial pause` / `resume` changed a job: kept so that a pause survives a restart
+    /// (handed back as ``RestoredState/paused``).
+    case pauseChanged(job: JobID, paused: Bool)
 }
 
 /// The stored tail of one attempt's output: its last lines, at most the job's

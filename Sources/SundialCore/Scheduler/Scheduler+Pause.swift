@@ -22,6 +22,7 @@ extension Scheduler {
             // Resuming works for an id no longer configured too, so a stale entry can be cleared.
             guard pausedJobs.remove(job) != nil else { return }
         }
+        persist(.pauseChanged(job: job, paused: paused))
         emit(Event(paused ? "job.paused" : "job.resumed", at: now, level: .info,
                    OrderedDictionary(uncheckedUniqueKeys: ["job"], values: [.string(job)])))
     }

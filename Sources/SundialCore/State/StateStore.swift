@@ -55,7 +55,7 @@ extension StateChange {
     /// `interrupted` on restart (and retried only if its retry policy retries interruptions).
     public var isDurableOnApply: Bool {
         switch self {
-        case .fired, .runStarted, .processStarted, .bootRecorded: true
+        case .fired, .runStarted, .processStarted, .bootRecorded, .pauseChanged: true
         case .attemptStarted, .attemptFinished, .runFinished, .planned, .outputStored: false
         }
     }

@@ -105,6 +105,10 @@ extension SQLiteStateStore {
                 ) WITHOUT ROWID
                 """)
         }
+        m.register("v6") { db in
+            // Jobs paused by `sundial pause`: a pause outlives a restart (and a crash).
+            try db.execute(script: "CREATE TABLE paused (name TEXT PRIMARY KEY) WITHOUT ROWID")
+        }
         return m
     }
 }

@@ -70,6 +70,9 @@ extension SQLiteStateStore {
         case let .bootRecorded(bootID):
             try db.execute(WriteSQL.boot, bootID)
 
+        case let .pauseChanged(job, paused):
+            try db.execute(paused ? WriteSQL.pause : WriteSQL.resume, job)
+
         case let .outputStored(record):
             guard let run = try runKey(record.runID, in: db) else { return }
             try db.execute(WriteSQL.output, run, record.attempt, record.text, record.droppedBytes)
@@ -139,6 +142,8 @@ enum WriteSQL {
                   WHERE r.job = (SELECT job FROM runs WHERE id = ?1)
                   ORDER BY r.started_at DESC, r.run_id DESC LIMIT -1 OFFSET ?2)
                 """
+    static let pause = "INSERT INTO paused(name) VALUES (?) ON CONFLICT(name) DO NOTHING"
+    static let resume = "DELETE FROM paused WHERE name = ?"
     static let boot = "INSERT INTO boot(id, boot_id) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET boot_id = excluded.boot_id"
     static let countAttempt = "UPDATE runs SET attempts = max(attempts, ?) WHERE id = ?"
     static let insertJob = "INSERT INTO jobs(name) VALUES (?) ON CONFLICT(name) DO NOTHING"

@@ -32,6 +32,9 @@ struct StateQueries {
                 attempt: max(1, Int(try row.int64(5))), process: process)
         }
         state.lastSeen = try db.rows("SELECT last_seen FROM agent WHERE id = 1").first.map { Instant(unixMillis: try $0.int64(0)) }
+        if try hasTable("paused") {
+            state.paused = Set(try db.rows("SELECT name FROM paused").map { try $0.text(0) })
+        }
         if try hasTable("boot") {  // a read-only reader may see a database from before v4
             state.bootID = try db.rows("SELECT boot_id FROM boot WHERE id = 1").first.map { try $0.text(0) }
         }
