@@ -74,6 +74,8 @@ struct StatusPageBrowserTests {
             return finished.filter { $0["job"]?.stringValue == "flaky-report" }.count >= 2
                 && finished.filter { $0["job"]?.stringValue == "heartbeat" }.count >= 2
         }
+        let paused = try await CLI.run(["pause", "rotate-logs", "--state", root.appendingPathComponent("state").path])
+        #expect(paused.status == 0, "pause: \(paused.stderr)")
         let base = "http://127.0.0.1:\(port)"
         let profile = root.appendingPathComponent("chromium")
 
@@ -88,6 +90,7 @@ struct StatusPageBrowserTests {
         #expect(dom.contains("data-job=\"heartbeat\" data-outcome=\"success\""))
         #expect(dom.contains("<span class=\"outcome o-failure\">failure</span>"))
         #expect(dom.contains("b-running"), "the long run is not marked running")
+        #expect(dom.contains("<span class=\"badge b-paused\">paused</span>"), "the paused job is not marked paused")
         #expect(dom.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;"), "the description is not shown as text")
         #expect(!dom.contains("<script"), "a script element made it into the DOM")
         #expect(dom.contains("<title>Sundial — jobs</title>"), "the title changed: a script ran")
@@ -98,6 +101,8 @@ struct StatusPageBrowserTests {
         #expect(job.stdout.contains(conf + ":"), "no source position")
         #expect(job.stdout.contains("o-row-failure"))
         #expect(job.stdout.contains("echo '&lt;b&gt;boom&lt;/b&gt;'; exit 3"))
+        // Each run's stored output, escaped.
+        #expect(job.stdout.contains("<tr class=\"output\"><td colspan=\"7\"><pre>&lt;b&gt;boom&lt;/b&gt;\n"), "no stored output on the job page")
 
         // Timeline: one row per job, bars coloured by outcome.
         let timeline = try await Self.browse(base + "/timeline", ["--dump-dom"], profile: profile)
