@@ -14,7 +14,9 @@ func stateCrashWriter(_ args: [String]) throws {
         print("usage: sundial-bench state-crash-writer DB")
         exit(2)
     }
-    let store = try SQLiteStateStore(path: path)
+    // Every run kept: the test checks that each acknowledged run is in the file, so the store's
+    // hourly retention (first applied at the first alive mark) must not prune any.
+    let store = try SQLiteStateStore(path: path, retention: StateRetention(maxRunsPerJob: .max, maxLedgerEntriesPerJob: .max))
     let restored = try store.restore()
     let now = { Instant(unixMillis: Int64(Date().timeIntervalSince1970 * 1000)) }
     for run in restored.inFlight {

@@ -55,8 +55,11 @@ extension StateChange {
     /// `interrupted` on restart (and retried only if its retry policy retries interruptions).
     public var isDurableOnApply: Bool {
         switch self {
-        case .fired, .runStarted, .processStarted, .bootRecorded, .pauseChanged: true
-        case .attemptStarted, .attemptFinished, .runFinished, .planned, .outputStored: false
+        case .fired, .runStarted, .bootRecorded, .pauseChanged: true
+        // `.processStarted` is batched: a restart after a crash that lost it finds the process by
+        // its `SUNDIAL_RUN_ID` (ProcessProbe), so a commit per launch (100 per burst, each
+        // rewriting WAL pages on flash) buys nothing.
+        case .processStarted, .attemptStarted, .attemptFinished, .runFinished, .planned, .outputStored: false
         }
     }
 }

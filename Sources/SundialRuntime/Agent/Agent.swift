@@ -456,9 +456,9 @@ public actor Agent {
                 if !held { log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
             }
             if let identity = attemptHandle.identity {
-                // Durable before anything else of this attempt: a crash from here on leaves a
-                // restart the identity to adopt or kill the process by. (A crash between the
-                // spawn and this commit is covered by the restart's SUNDIAL_RUN_ID search.)
+                // Batched with the attempt's other changes (committed within the batch interval):
+                // a crash before that commit is covered by the restart's SUNDIAL_RUN_ID search,
+                // which finds the process by its environment and records it then.
                 do { try store?.apply([.processStarted(runID: order.runID, attempt: attempt, identity: identity)]) } catch {
                     log.log(Event("state.error", at: clock.wallNow(), level: .error, [
                         "message": .string("cannot record the process of run \(order.runID): \(error)"),
