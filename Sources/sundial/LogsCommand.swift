@@ -51,8 +51,8 @@ struct LogsCommand: AsyncParsableCommand {
         var out = ""
         let several = report.attempts.count > 1
         for a in report.attempts {
-            if several { out += "--- attempt \(a.attempt) ---\n" }
-            if a.droppedBytes > 0 { out += "--- \(a.droppedBytes) earlier bytes of this attempt's output were not kept ---\n" }
+            if several { out += "== attempt \(a.attempt) ==\n" }
+            if a.droppedBytes > 0 { out += "== \(a.droppedBytes) earlier bytes of this attempt's output were not kept ==\n" }
             out += a.text
         }
         let when = run.finishedAt.map { "finished \(StatusText.relative($0, now: now))" } ?? "started \(StatusText.relative(run.startedAt, now: now))"

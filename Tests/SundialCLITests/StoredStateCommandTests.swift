@@ -58,10 +58,10 @@ struct StoredStateCommandTests {
         #expect(older.status == 0 && older.stdout.hasSuffix("run \(first)\n"), "\(older.stdout) \(older.stderr)")
         // Every attempt, with a header each; a note where earlier bytes were not kept.
         let attempts = try await sundial("logs", "flaky")
-        #expect(attempts.stdout == "--- attempt 1 ---\ntry 1\n--- attempt 2 ---\ntry 2\n", "\(attempts.stdout)")
+        #expect(attempts.stdout == "== attempt 1 ==\ntry 1\n== attempt 2 ==\ntry 2\n", "\(attempts.stdout)")
         #expect(attempts.stderr.contains("failure (exit 1)") && attempts.stderr.hasSuffix(", 2 attempts\n"), "\(attempts.stderr)")
         let chatty = try await sundial("logs", "chatty")
-        #expect(chatty.stdout.hasPrefix("--- ") && chatty.stdout.contains("earlier bytes of this attempt's output were not kept ---\n"))
+        #expect(chatty.stdout.hasPrefix("== ") && chatty.stdout.contains("earlier bytes of this attempt's output were not kept ==\n"))
         #expect(chatty.stdout.hasSuffix("line-39\n") && !chatty.stdout.contains("line-0\n"), "\(chatty.stdout)")
         let quiet = try await sundial("logs", "quiet")
         #expect(quiet.status == 0 && quiet.stdout == "" && quiet.stderr.contains("no output stored for this run"), "\(quiet.stderr)")
@@ -138,7 +138,7 @@ struct StoredStateCommandTests {
         try store.close()
         let r = try await CLI.run(["logs", "seeded"], env: ["SUNDIAL_STATE": dir])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout == "--- 12 earlier bytes of this attempt's output were not kept ---\nseeded output\n")
+        #expect(r.stdout == "== 12 earlier bytes of this attempt's output were not kept ==\nseeded output\n")
         #expect(r.stderr.hasPrefix(Self.note(dir)))
     }
 }
