@@ -6,9 +6,10 @@ import SundialCore
 import SundialRuntime
 
 /// Options shared by the commands that talk to a running agent (`status`, `trigger`, `history`,
-/// `why`, `reload`): how to find its control socket, and how to print the answer.
+/// `why`, `logs`, `pause`, `resume`, `reload`): how to find its control socket and state
+/// directory, and how to print the answer.
 struct ClientOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The agent's state directory (default: $SUNDIAL_STATE, else /var/lib/sundial as root, else ./.sundial).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp("The agent's state directory, with its socket and the state.db read when no agent answers (default: $SUNDIAL_STATE, else /var/lib/sundial as root, else ./.sundial).", valueName: "DIR"))
     var state: String?
 
     @Option(name: .long, help: ArgumentHelp("The agent's control socket (default: STATE/sundial.sock).", valueName: "SOCKET"))
@@ -33,23 +34,67 @@ struct ClientOptions: ParsableArguments {
         StateDirectory.socketPath(control: control, state: state, environment: Self.stateEnvironment, uid: getuid())
     }
 
+    /// The state directory: `--state`, else `$SUNDIAL_STATE`, else the default (as the agent).
+    var statePath: String {
+        let dir = state.flatMap { $0.isEmpty ? nil : $0 } ?? StateDirectory.defaultPath(environment: Self.stateEnvironment, uid: getuid())
+        return dir.count > 1 && dir.hasSuffix("/") ? String(dir.dropLast()) : dir
+    }
+
+    var databasePath: String { statePath + "/state.db" }
+
     /// Sends `request`. Prints the reply as JSON with `--format json`. Exits 3 when no agent
     /// answers, 1 when the agent answers with an error; otherwise returns the reply's body.
     func ask(_ request: ControlRequest) async throws -> JSONValue {
+        try await ask(request, offline: nil).body
+    }
+
+    /// An answer, and whether it was read from `state.db` because no agent answered.
+    struct Answer {
+        var body: JSONValue
+        var offline: Bool
+    }
+
+    /// ``ask(_:)``, but when no agent answers (or it does not answer in time) and `offline` is
+    /// given, the answer is read from `state.db` read-only (``StateReader``) instead, after one
+    /// line on stderr saying so: the database holds what `history`, `why`, `logs` and `status`
+    /// show, and an operator looking at a stopped box should not have to start the agent. When
+    /// the database cannot be read either, exits 3 naming both.
+    func ask(_ request: ControlRequest, offline: ((StateReader) throws -> ControlResponse)?) async throws -> Answer {
         let client = ControlClient(path: socketPath, timeout: .seconds(max(1, timeout)))
         let response: ControlResponse
+        var fromDatabase = false
         do {
             response = try await client.response(to: request)
         } catch {
-            printClientError(error.description)
-            throw ExitCode(error.code == .protocolError ? 1 : 3)
+            guard let offline, error.code != .protocolError else {
+                printClientError(error.description)
+                throw ExitCode(error.code == .protocolError ? 1 : 3)
+            }
+            response = try readDatabase(after: error, offline)
+            fromDatabase = true
         }
         if format == .json { print(response.json.jsonText) }
         guard response.ok else {
             if format == .text { printClientError(response.error ?? "the agent refused the request") }
             throw ExitCode(1)
         }
-        return response.body
+        return Answer(body: response.body, offline: fromDatabase)
+    }
+
+    /// The answer from `state.db`, said so on stderr; exits 3 when the database cannot be opened
+    /// (no agent, no readable state: nothing to show), 1 when a read fails.
+    private func readDatabase(after unreachable: ControlClientError, _ answer: (StateReader) throws -> ControlResponse) throws -> ControlResponse {
+        let path = databasePath
+        let reader: StateReader
+        do { reader = try StateReader(path: path) } catch {
+            printClientError("\(unreachable); and the state database cannot be read either: \(error)")
+            throw ExitCode(3)
+        }
+        printClientError("\(unreachable); showing \(path) as of its last commit")
+        do { return try answer(reader) } catch {
+            printClientError("cannot read the state database: \(error)")
+            throw ExitCode(1)
+        }
     }
 
     /// Decodes a reply body, or exits 1 with the reason.

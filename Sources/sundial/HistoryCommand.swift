@@ -2,7 +2,8 @@ import ArgumentParser
 import SundialCore
 import SundialRuntime
 
-/// `sundial history JOB [--limit N]`: the newest runs of a job, newest first.
+/// `sundial history JOB [--limit N]`: the newest runs of a job, newest first; from `state.db`
+/// when no agent answers (``StoredState``).
 struct HistoryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "history", abstract: "Show the latest runs of a job.")
 
@@ -17,9 +18,9 @@ struct HistoryCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let body = try await client.ask(.history(job: job, limit: limit))
+        let answer = try await client.ask(.history(job: job, limit: limit)) { try StoredState.history($0, job: job, limit: limit) }
         guard client.format == .text else { return }
-        let report = try client.decode(body, HistoryReport.init(json:))
+        let report = try client.decode(answer.body, HistoryReport.init(json:))
         guard !report.runs.isEmpty else {
             print("\(report.job): no runs recorded")
             return

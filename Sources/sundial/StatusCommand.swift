@@ -4,7 +4,8 @@ import SundialRuntime
 
 /// `sundial status`: the running agent's config revision, each job's next fire (relative, with
 /// its zone), last outcome with its duration, paused and held markers, and the runs active now.
-/// `--format json` prints the agent's reply with exact instants instead.
+/// `--format json` prints the agent's reply with exact instants instead. When no agent answers,
+/// the jobs `state.db` knows with their last runs (``StoredStatusReport``).
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show the running agent's jobs, next fires, last outcomes and active runs.")
@@ -12,9 +13,13 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        let body = try await client.ask(.status)
+        let answer = try await client.ask(.status) { try StoredState.status($0) }
         guard client.format == .text else { return }
-        let report = try client.decode(body, StatusReport.init(json:))
+        if answer.offline {
+            print(try client.decode(answer.body, StoredStatusReport.init(json:)).render(now: SystemClock().wallNow()))
+            return
+        }
+        let report = try client.decode(answer.body, StatusReport.init(json:))
         print(Self.render(report, now: report.now ?? SystemClock().wallNow()))
     }
 

@@ -4,6 +4,8 @@ import SundialRuntime
 
 /// `sundial why JOB`: what became of each planned fire of a job in the last day, and why. For a
 /// job started only by its `needs`, which upstream run started or skipped each of its runs.
+/// When no agent answers, the ledger of the last day from `state.db` (``StoredState``): without
+/// the configuration there is no next fire and no needs to explain.
 struct WhyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "why", abstract: "Explain what happened to each planned fire of a job in the last day.")
@@ -12,13 +14,15 @@ struct WhyCommand: AsyncParsableCommand {
     @OptionGroup var client: ClientOptions
 
     func run() async throws {
-        let body = try await client.ask(.why(job: job))
+        let answer = try await client.ask(.why(job: job)) { try StoredState.why($0, job: job, now: SystemClock().wallNow()) }
         guard client.format == .text else { return }
-        let report = try client.decode(body, WhyReport.init(json:))
-        print(Self.render(report))
+        let report = try client.decode(answer.body, WhyReport.init(json:))
+        print(Self.render(report, offline: answer.offline))
     }
 
-    static func render(_ report: WhyReport) -> String {
+    /// - Parameter offline: read from `state.db`: the next fire is not known (it needs the
+    ///   configuration), rather than "none planned".
+    static func render(_ report: WhyReport, offline: Bool = false) -> String {
         if let after = report.after { return renderNeeds(report, after: after) }
         var lines: [String] = []
         if report.entries.isEmpty {
@@ -28,7 +32,11 @@ struct WhyCommand: AsyncParsableCommand {
             for e in report.entries { rows.append(["\(e.scheduledFor)", Self.describe(e.disposition)]) }
             lines.append(TextTable.render(rows))
         }
-        lines.append("next fire: \(report.next.map { "\($0)" } ?? "none planned")")
+        if offline {
+            lines.append("next fire: not known without the agent (it needs the configuration; `sundial next JOB PATH...` computes it)")
+        } else {
+            lines.append("next fire: \(report.next.map { "\($0)" } ?? "none planned")")
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -295,8 +295,10 @@ struct AgentStateTests {
 
         #expect(await agent.stop().exitCode == 0)
         #expect(!FileManager.default.fileExists(atPath: socket), "the socket outlived the agent")
-        let gone = try await sundial("status")
-        #expect(gone.status == 3 && gone.stderr.contains("no agent is answering on \(socket)"))
+        // No agent: `status` shows the state directory's state.db instead, saying so.
+        let gone = try await CLI.run(["status", "--control", socket, "--state", s.state])
+        #expect(gone.status == 0 && gone.stderr.hasPrefix("sundial: no agent is answering on \(socket)"), "\(gone.stderr)")
+        #expect(gone.stderr.contains("showing \(s.database) as of its last commit") && gone.stdout.contains("quick "), "\(gone.stdout)")
     }
 
     // MARK: - --hold-until-synced

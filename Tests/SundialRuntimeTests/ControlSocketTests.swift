@@ -95,7 +95,7 @@ struct ControlSocketTests {
         ("[1,2]", "a request must be a JSON object"),
         ("{\"op\":\"status\"}", "missing protocol version \"v\""),
         ("{\"v\":2,\"op\":\"status\"}", "unsupported protocol version 2 (this agent speaks 1)"),
-        ("{\"v\":1,\"op\":\"dance\"}", "unknown op \"dance\" (expected status, trigger, history, why, reload, pause, resume or follow)"),
+        ("{\"v\":1,\"op\":\"dance\"}", "unknown op \"dance\" (expected status, trigger, history, why, logs, reload, pause, resume or follow)"),
         ("{\"v\":1,\"op\":\"history\",\"job\":\"a\",\"limit\":0}", "\"limit\" must be an integer from 1 to 1000"),
         ("{\"v\":1,\"op\":\"history\",\"job\":\"a\",\"limit\":\"ten\"}", "\"limit\" must be an integer from 1 to 1000"),
         ("{\"v\":1,\"op\":\"why\",\"job\":\"\"}", "why needs a \"job\""),

@@ -21,6 +21,7 @@ extension Agent: ControlHandler {
         case let .trigger(job): return await triggerResponse(job)
         case let .history(job, limit): return await historyResponse(job, limit: limit)
         case let .why(job): return await whyResponse(job)
+        case let .logs(job, run): return await logsResponse(job, run: run)
         case .reload: return Self.reloadResponse(await reloadNow(reason: "sundial reload"))
         case let .pause(job): return await pauseResponse(job, pause: true)
         case let .resume(job): return await pauseResponse(job, pause: false)
@@ -194,6 +195,28 @@ extension Agent: ControlHandler {
             return .failure("cannot read the state database: \(error)")
         }
         return .success(WhyReport(job: job, since: since, entries: entries, next: nil, after: needs, upstream: explained).json)
+    }
+
+    // MARK: - logs
+
+    /// `sundial logs JOB [--run ID]`: a run's stored output, read off the actor like `history`.
+    nonisolated func logsResponse(_ job: JobID, run: RunID?) async -> ControlResponse {
+        guard let store else { return .failure("this agent keeps no state") }
+        let lookup: LogsReport.Lookup
+        do {
+            lookup = try LogsReport.lookup(job: job, run: run, history: { try store.history(job: $0, limit: $1) },
+                                           output: { try store.output(run: $0) })
+        } catch {
+            return .failure("cannot read the state database: \(error)")
+        }
+        switch lookup {
+        case let .found(report):
+            if report.run == nil, await !knows(job) { return await unknownJob(job) }
+            return .success(report.json)
+        case .noSuchRun:
+            if await !knows(job), (try? store.history(job: job, limit: 1))?.isEmpty != false { return await unknownJob(job) }
+            return .failure("run \(run?.rawValue ?? "") is not a recorded run of \(job) (`sundial history \(job)` lists them)")
+        }
     }
 
     // MARK: - pause and resume

@@ -4,7 +4,8 @@ import SundialCore
 /// `{"v":1,"op":"status"}`, `{"v":1,"op":"trigger","job":"backup"}`,
 /// `{"v":1,"op":"history","job":"backup","limit":20}`, `{"v":1,"op":"why","job":"backup"}`,
 /// `{"v":1,"op":"reload"}`, `{"v":1,"op":"pause","job":"backup"}` (or `"all":true`),
-/// `{"v":1,"op":"resume","job":"backup"}`, and two that stream (``ControlStreamMessage``):
+/// `{"v":1,"op":"resume","job":"backup"}`, `{"v":1,"op":"logs","job":"backup","run":"ID"}` (`run`
+/// optional), and two that stream (``ControlStreamMessage``):
 /// `{"v":1,"op":"trigger","job":"backup","wait":"end"}` (or `"output"`) and
 /// `{"v":1,"op":"follow","job":"backup"}`.
 public enum ControlRequest: Hashable, Sendable {
@@ -16,6 +17,8 @@ public enum ControlRequest: Hashable, Sendable {
     case history(job: JobID, limit: Int)
     /// What became of each planned fire of a job in the last day (``WhyReport``).
     case why(job: JobID)
+    /// The stored output of a run of the job, by default its newest (``LogsReport``).
+    case logs(job: JobID, run: RunID?)
     /// Reload the configuration now, as SIGHUP does (``ReloadReport``).
     case reload
     /// Pause one job, or every job when `job` is nil (``PauseReport``).
@@ -42,6 +45,7 @@ public enum ControlRequest: Hashable, Sendable {
         case .trigger: "trigger"
         case .history: "history"
         case .why: "why"
+        case .logs: "logs"
         case .reload: "reload"
         case .pause: "pause"
         case .resume: "resume"
@@ -71,6 +75,9 @@ public enum ControlRequest: Hashable, Sendable {
         case let .history(job, limit):
             o.setField("job", .string(job))
             o.setField("limit", .int(Int64(limit)))
+        case let .logs(job, run):
+            o.setField("job", .string(job))
+            if let run { o.setField("run", .string(run.rawValue)) }
         }
         return o
     }
@@ -106,6 +113,12 @@ public enum ControlRequest: Hashable, Sendable {
             }
             self = op == "pause" ? .pause(job: named) : .resume(job: named)
         case "why": self = .why(job: try job())
+        case "logs":
+            switch json["run"] {
+            case nil, .null?: self = .logs(job: try job(), run: nil)
+            case let .string(id)? where !id.isEmpty && id.utf8.count <= 128: self = .logs(job: try job(), run: RunID(rawValue: id))
+            default: throw ControlProtocolError("\"run\" must be a run id (a non-empty string of at most 128 bytes)")
+            }
         case "history":
             var limit = Self.defaultHistoryLimit
             switch json["limit"] {
@@ -115,7 +128,7 @@ public enum ControlRequest: Hashable, Sendable {
             }
             self = .history(job: try job(), limit: limit)
         default:
-            throw ControlProtocolError("unknown op \"\(op)\" (expected status, trigger, history, why, reload, pause, resume or follow)")
+            throw ControlProtocolError("unknown op \"\(op)\" (expected status, trigger, history, why, logs, reload, pause, resume or follow)")
         }
     }
 }
