@@ -149,5 +149,30 @@ public final class MemoryStateStore: StateStore {
         state.withLock { s in (s.outputs[id] ?? [:]).values.sorted { $0.attempt < $1.attempt } }
     }
 
+    // MARK: Notification deliveries
+
+    private struct Notifications {
+        var rows: [Int64: StoredNotification] = [:]
+        var nextID: Int64 = 1
+    }
+    private let notifications = Mutex(Notifications())
+
+    public func enqueueNotification(payload: String, at: Instant, capacity: Int) throws -> Int64? {
+        notifications.withLock { n in
+            guard n.rows.count < capacity else { return nil }
+            let id = n.nextID
+            n.nextID += 1
+            n.rows[id] = StoredNotification(id: id, payload: payload, enqueuedAt: at)
+            return id
+        }
+    }
+
+    public func pendingNotifications(after: Int64, limit: Int) throws -> [StoredNotification] {
+        guard limit > 0 else { return [] }
+        return notifications.withLock { n in Array(n.rows.values.filter { $0.id > after }.sorted { $0.id < $1.id }.prefix(limit)) }
+    }
+
+    public func deleteNotification(id: Int64) throws { notifications.withLock { _ = $0.rows.removeValue(forKey: id) } }
+
     private static func newestFirst(_ a: RunSummary, _ b: RunSummary) -> Bool { (a.startedAt, a.id) > (b.startedAt, b.id) }
 }

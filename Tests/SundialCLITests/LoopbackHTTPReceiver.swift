@@ -18,13 +18,16 @@ final class LoopbackHTTPReceiver: Sendable {
     private let statuses: Mutex<[Int]>
     private let stopped = Atomic<Bool>(false)
 
-    init(statuses: [Int]) throws {
+    /// `port` 0: one the kernel picks; another: that one (a test's receiver coming back).
+    init(statuses: [Int], port wanted: UInt16 = 0) throws {
         self.statuses = Mutex(statuses)
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
+        addr.sin_port = wanted.bigEndian
         let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
         guard bound == 0, listen(s, 16) == 0 else { throw CocoaError(.fileWriteUnknown) }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)

@@ -126,6 +126,46 @@ import Testing
         #expect(names.contains("notify.sent") && !names.contains("notify.abandoned"))
     }
 
+    /// Issue 17: deliveries are kept in state.db. The receiver is down while the agent fails a
+    /// job and stops (the delivery still retrying); it comes back; the restarted agent sends it.
+    @Test func aDeliveryPendingAtAStopIsSentAfterTheRestart() async throws {
+        let root = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let port = try { let r = try LoopbackHTTPReceiver(statuses: [204]); r.stop(); return r.port }()
+        let conf = root.appendingPathComponent("jobs.yaml").path
+        try """
+        version: 1
+        jobs:
+          broken:
+            schedule: "@reboot"
+            command: [/bin/false]
+            notify: [{ on: failure, webhook: { url: "http://127.0.0.1:\(port)/hook", retries: 5, timeout: 2s } }]
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
+        let first = try await AgentProcess(root: root, config: [conf])
+        defer { first.kill() }
+        let finished = try await first.waitFor("run.finished") { $0.name == "run.finished" }
+        let runID = try #require(finished["run_id"]?.stringValue)
+        try await first.waitFor("notify.retrying", timeout: 15) { $0.name == "notify.retrying" }
+        #expect(await first.stop().exitCode == 0)
+        let abandoned = first.events().first { $0.name == "notify.abandoned" }
+        #expect(abandoned?["count"]?.int == 1 && abandoned?["message"]?.stringValue?.contains("after the restart") == true)
+        #expect(!first.events().contains { $0.name == "notify.sent" || $0.name == "notify.failed" })
+
+        let receiver = try LoopbackHTTPReceiver(statuses: [204], port: port)
+        defer { receiver.stop() }
+        let second = try await AgentProcess(root: root, config: [conf])
+        defer { second.kill() }
+        try await second.waitFor("the kept delivery's notify.sent", timeout: 20) {
+            $0.name == "notify.sent" && $0["run_id"]?.stringValue == runID
+        }
+        _ = await second.stop()
+        // Once: sent and forgotten, so the stop has nothing left and nothing went out twice.
+        let bodies = try receiver.requests.map { try JSONParser.parse($0.body) }
+        #expect(bodies.filter { $0["run_id"]?.stringValue == runID && $0["event"]?.stringValue == "failure" }.count == 1)
+        // (The log file is shared by both agents: the first's line is the only one.)
+        #expect(second.events().filter { $0.name == "notify.abandoned" }.count <= 1)
+    }
+
     @Test func validateRefusesHTTPSWithAFix() async throws {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }

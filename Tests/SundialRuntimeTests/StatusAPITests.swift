@@ -230,6 +230,11 @@ final class BulkCountingStore: StatusHistoryReading {
     func output(run id: RunID) throws -> [RunOutputRecord] { try inner.output(run: id) }
     func prune(now: Instant) throws { try inner.prune(now: now) }
     func markAlive(now: Instant) throws { try inner.markAlive(now: now) }
+    func enqueueNotification(payload: String, at: Instant, capacity: Int) throws -> Int64? {
+        try inner.enqueueNotification(payload: payload, at: at, capacity: capacity)
+    }
+    func pendingNotifications(after: Int64, limit: Int) throws -> [StoredNotification] { try inner.pendingNotifications(after: after, limit: limit) }
+    func deleteNotification(id: Int64) throws { try inner.deleteNotification(id: id) }
     func recentRuns(limit: Int) throws -> [JobID: [RunSummary]] {
         calls.withLock { $0.bulk += 1 }
         var out: [JobID: [RunSummary]] = [:]

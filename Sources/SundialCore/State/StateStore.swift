@@ -43,6 +43,28 @@ public protocol StateStore: Sendable {
 
     /// Records that the agent is alive at `now` (``RestoredState/lastSeen``, for catch-up).
     func markAlive(now: Instant) throws
+
+    // MARK: Notification deliveries (issue 17: they survive a restart)
+
+    /// Keeps a delivery's `payload` until ``deleteNotification(id:)``; returns its id, or `nil`
+    /// when `capacity` rows are already kept (the caller refuses the delivery: the oldest are
+    /// never dropped to make room). Committed before it returns (a `kill -9` right after keeps
+    /// it), so it must not be called on the firing path: the notifier's queue calls it on a
+    /// thread of its own (``StateStoreNotificationQueue``).
+    func enqueueNotification(payload: String, at: Instant, capacity: Int) throws -> Int64?
+
+    /// At most `limit` kept deliveries with an id above `after`, oldest first.
+    func pendingNotifications(after: Int64, limit: Int) throws -> [StoredNotification]
+
+    /// Forgets delivery `id` (sent, or failed for good). Unknown ids are ignored.
+    func deleteNotification(id: Int64) throws
+}
+
+extension StateStore {
+    /// ``enqueueNotification(payload:at:capacity:)`` with the usual cap, ``StoredNotification/capacity``.
+    public func enqueueNotification(payload: String, at: Instant) throws -> Int64? {
+        try enqueueNotification(payload: payload, at: at, capacity: StoredNotification.capacity)
+    }
 }
 
 extension StateChange {

@@ -284,8 +284,14 @@ public enum AgentHost {
         // Notifications (`notify:`): decided at each step's end, sent by their own thread. The
         // last outcomes make a first success after a failure before the restart `recovered`.
         let lastOutcomes = ((try? store.latestRuns()) ?? [:]).compactMapValues(\.outcome)
-        let notifier = Notifier(log: log, clock: clock, lastOutcomes: lastOutcomes)
+        // Deliveries are rows of state.db until they end, so those a stop (or a crash) left are
+        // sent now, before any new one (at least once: the document's run_id tells repeats).
+        let notifyQueue = StateStoreNotificationQueue(store: store, clock: clock) { message in
+            log.log(Event("notify.queue_error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
+        }
+        let notifier = Notifier(queue: notifyQueue, log: log, clock: clock, lastOutcomes: lastOutcomes)
         await agent.setNotifier(notifier)
+        notifier.resumePending()
 
         guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
         await agent.start(restored: restored)
@@ -305,11 +311,15 @@ public enum AgentHost {
         // 7.4 MiB (docs/benchmarks.md, "Issue 15"). Only free pages go: no later cost.
         _ = sundial_trim_heap()
         let status = await agent.waitUntilStopped()
-        // Deliveries of the last runs (a failure just before the stop) get a few seconds; the
-        // queue is in memory, so what is left now is lost, and said so.
+        // Deliveries of the last runs (a failure just before the stop) get a few seconds to go
+        // out now; the agent stops waiting for what is left (`notify.abandoned`), which stays in
+        // state.db and is delivered after the restart.
         let abandoned = notifier.waitForDeliveries(upToMs: 5000)
+        notifyQueue.flush()
         if abandoned > 0 {
-            log.log(Event("notify.abandoned", at: clock.wallNow(), level: .warn, ["count": .int(Int64(abandoned))]))
+            log.log(Event("notify.abandoned", at: clock.wallNow(), level: .warn, [
+                "count": .int(Int64(abandoned)), "message": .string("kept in state.db; delivered after the restart"),
+            ]))
         }
         return status
     }

@@ -14,17 +14,19 @@ public struct QueuedNotification: Hashable, Sendable {
 /// Where deliveries wait for the notifier's worker. Bounded: `push` refuses when full rather
 /// than grow (the caller logs `notify.failed` with reason `queue full`).
 ///
-/// The seam for durability (issue 17 asks that deliveries survive a restart): a store-backed
-/// queue keeps pushed requests in `state.db` and deletes them in `done`; at start, whatever was
-/// taken but not done is offered again by `take` (delivery is then at least once). The notifier
-/// relies only on these three calls and on `take` returning each id once per process.
+/// Two kinds: ``StateStoreNotificationQueue`` (the agent's: rows in `state.db`, deleted in
+/// `done`, so whatever was not done at a stop is offered again by `take` after the restart —
+/// delivery is then at least once) and ``MemoryNotificationQueue`` (tests). The notifier relies
+/// only on these calls and on `take` returning each id once per process.
 public protocol NotificationQueue: Sendable {
-    /// Adds `request`; `false` when the queue is full.
+    /// Adds `request`; `false` when the queue is full. Called on the agent's actor: no I/O.
     func push(_ request: NotificationRequest) -> Bool
     /// The oldest request not yet taken, or `nil`.
     func take() -> QueuedNotification?
     /// The delivery of `id` is over (sent, or failed for good): forget it.
     func done(_ id: UInt64)
+    /// Deliveries not yet done (waiting or in flight): at start, those a previous agent left.
+    var count: Int { get }
 }
 
 /// The in-memory queue: deliveries pending at a stop are lost (and not logged as sent).

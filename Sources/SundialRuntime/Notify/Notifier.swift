@@ -79,6 +79,18 @@ public final class Notifier: Sendable {
         kick()
     }
 
+    /// Starts delivering what the queue already holds: with a ``StateStoreNotificationQueue``,
+    /// the deliveries a previous agent left pending (at least once: see that type). Call once,
+    /// before the agent starts. Returns how many there are.
+    @discardableResult
+    public func resumePending() -> Int {
+        let n = queue.count
+        guard n > 0 else { return 0 }
+        pending.add(n, ordering: .sequentiallyConsistent)
+        kick()
+        return n
+    }
+
     /// One drain per step that queued something: a drain takes until the queue is empty, so
     /// a drain finding nothing (an earlier one took it) costs only a lock.
     private func kick() { worker.async { [self] in drain() } }
@@ -117,7 +129,8 @@ public final class Notifier: Sendable {
     }
 
     /// Waits (bounded) until every queued delivery has ended: at a stop, so that the failure
-    /// that came right before it still goes out. Returns how many were still pending.
+    /// that came right before it still goes out now rather than after the restart. Returns how
+    /// many were still pending (kept by a durable queue, lost by a memory one).
     public func waitForDeliveries(upToMs limit: Int64) -> Int {
         // The real monotonic clock: this waits for real threads, whatever clock was injected.
         let deadline = sundial_monotonic_ms() + limit

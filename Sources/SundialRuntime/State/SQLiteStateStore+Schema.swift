@@ -109,6 +109,19 @@ extension SQLiteStateStore {
             // Jobs paused by `sundial pause`: a pause outlives a restart (and a crash).
             try db.execute(script: "CREATE TABLE paused (name TEXT PRIMARY KEY) WITHOUT ROWID")
         }
+        m.register("v7") { db in
+            // Notification deliveries not yet ended (issue 17), so that they survive a restart:
+            // a row from the queueing of a delivery until it is sent or fails for good. Bounded
+            // by the enqueue (StoredNotification.capacity rows); `payload` is the request's JSON.
+            try db.execute(script: """
+                CREATE TABLE notifications (
+                  id INTEGER PRIMARY KEY,
+                  payload TEXT NOT NULL,
+                  enqueued_at INTEGER NOT NULL,
+                  attempts INTEGER NOT NULL DEFAULT 0
+                )
+                """)
+        }
         return m
     }
 }
