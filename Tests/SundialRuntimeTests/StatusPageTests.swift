@@ -118,6 +118,12 @@ struct StatusPageTests {
         typealias R = StatusPages.Route
         #expect(R(path: "/") == .jobs)
         #expect(R(path: "/timeline") == .timeline)
+        #expect(R(target: "/timeline?page=3") == .timelinePage(3))
+        #expect(R(target: "/timeline?x=1&page=2") == .timelinePage(2))
+        for odd in ["/timeline?page=1", "/timeline?page=0", "/timeline?page=-4", "/timeline?page=x", "/timeline?page=99999999999999999999", "/timeline?"] {
+            #expect(R(target: odd) == .timeline, "\(odd)")
+        }
+        #expect(R(target: "/?page=2") == .jobs)
         #expect(R(path: "/jobs/backup") == .job("backup"))
         #expect(R(path: "/jobs/a%2Fb") == .job("a/b"))
         #expect(R(path: "/api/v1/agent") == .apiAgent)
@@ -193,6 +199,26 @@ struct StatusPageTests {
         #expect(svg.components(separatedBy: "<g class=\"row\"").count - 1 == 2)
         // The run that ended 10 minutes ago sits near the right edge.
         #expect(svg.contains("x=\"\(TimelineSVG.labelWidth + (86_400 - 600) * TimelineSVG.chartWidth / 86_400)\""))
+    }
+
+    /// 1,000 jobs: 200 rows a page with links between pages; each page well under 1 MB even
+    /// with every row full; past the end shows the last page.
+    @Test func theTimelineIsPagedBy200Jobs() {
+        let rows = (0..<1000).map { j in
+            StatusTimeline.Row(job: "job-\(j)", runs: (0..<20).map { Self.run("job-\(j)", $0, .success(exitCode: 0), ago: Int64(600 + $0 * 3600)) })
+        }
+        let t = StatusTimeline(start: Self.now - .seconds(86_400), end: Self.now, rows: rows)
+        func page(_ n: Int) -> String { Self.text(StatusPageRenderer.timelinePage(agent: Self.agent(), timeline: t, page: n)) }
+        let first = page(1)
+        #expect(first.components(separatedBy: "<g class=\"row\"").count - 1 == 200)
+        #expect(first.contains("jobs 1–200 of 1000 · page 1 of 5") && first.contains("href=\"/timeline?page=2\"") && !first.contains("previous"))
+        #expect(first.utf8.count < 1_000_000, "\(first.utf8.count) bytes")
+        let third = page(3)
+        #expect(third.contains(">job-400<") && !third.contains(">job-399<") && third.contains("page=2\">← previous") && third.contains("page=4\">next →"))
+        #expect(page(99).contains("page 5 of 5"))
+        // Few jobs: one page, no pager.
+        let small = StatusTimeline(start: t.start, end: t.end, rows: Array(rows.prefix(3)))
+        #expect(!Self.text(StatusPageRenderer.timelinePage(agent: Self.agent(), timeline: small)).contains("pager"))
     }
 
     @Test func relativeTimes() {

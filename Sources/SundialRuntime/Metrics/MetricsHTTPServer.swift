@@ -238,7 +238,7 @@ public final class MetricsHTTPServer {
         if case .incomplete = head { return }
         table[i].state.input = []
         if let pages, let answers, case let .request(method, target) = head, method == "GET" || method == "HEAD",
-           let route = StatusPages.Route(path: Self.path(of: target)) {
+           let route = StatusPages.Route(target: target) {
             table[i].state.headOnly = method == "HEAD"
             guard answers.begin() else {
                 answer(i, StatusPages.unavailable(route, message: "too many status pages are being rendered; try again"), now: now)

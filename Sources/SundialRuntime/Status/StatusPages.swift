@@ -10,7 +10,21 @@ public struct StatusPages: Sendable {
     /// A parsed request path.
     public enum Route: Hashable, Sendable {
         case jobs, job(JobID), timeline
+        /// `/timeline?page=N` for N ≥ 2 (page 1 is ``timeline``): the timeline shows at most
+        /// ``StatusPageRenderer/timelineJobsPerPage`` jobs a page, readable and under 1 MB.
+        case timelinePage(Int)
         case apiAgent, apiJobs, apiJob(JobID), apiRuns(JobID)
+
+        /// The route of a request target (path and query): only the timeline reads its query
+        /// (`page`, 1 to 10,000; anything else is page 1).
+        public init?(target: String) {
+            let parts = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+            self.init(path: String(parts[0]))
+            guard self == .timeline, parts.count == 2 else { return }
+            for pair in parts[1].split(separator: "&") where pair.hasPrefix("page=") {
+                if let n = Int(pair.dropFirst(5)), n >= 2, n <= 10_000 { self = .timelinePage(n) }
+            }
+        }
 
         /// The route of `path` (without its query), or nil for a path that is not a status route.
         public init?(path: String) {
@@ -46,7 +60,7 @@ public struct StatusPages: Sendable {
         var isAPI: Bool {
             switch self {
             case .apiAgent, .apiJobs, .apiJob, .apiRuns: true
-            case .jobs, .job, .timeline: false
+            case .jobs, .job, .timeline, .timelinePage: false
             }
         }
     }
@@ -83,7 +97,10 @@ public struct StatusPages: Sendable {
             return ok(StatusPageRenderer.jobPage(agent: agent, detail: detail), Self.html)
         case .timeline:
             let (agent, timeline) = await source.timeline()
-            return ok(StatusPageRenderer.timelinePage(agent: agent, timeline: timeline), Self.html)
+            return ok(StatusPageRenderer.timelinePage(agent: agent, timeline: timeline, page: 1), Self.html)
+        case let .timelinePage(page):
+            let (agent, timeline) = await source.timeline()
+            return ok(StatusPageRenderer.timelinePage(agent: agent, timeline: timeline, page: page), Self.html)
         case .apiAgent:
             return ok(Self.encode(await source.agentInfo().json), Self.json)
         case .apiJobs:
