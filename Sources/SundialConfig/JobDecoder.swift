@@ -122,6 +122,7 @@ struct JobDecoder {
         if let v = fields["concurrency"]?.first?.scalarText, let c = ConcurrencyPolicy(rawValue: v) { job.concurrency = c }
         if let v = fields["catchup"]?.first?.scalarText, let c = CatchupPolicy(rawValue: v) { job.catchup = c }
         if let v = fields["on_agent_restart"]?.first?.scalarText, let p = AgentRestartPolicy(rawValue: v) { job.onAgentRestart = p }
+        if let v = fields["reboot"]?.first?.scalarText, let p = RebootPolicy(rawValue: v) { job.reboot = p }
         if let n = fields["catchup_window"]?.first { job.catchupWindowMs = duration(n, min: 1, what: "catchup_window") }
         if let v = fields["enabled"]?.first?.scalarText { job.enabled = v.lowercased() != "false" }
         for o in fields["output"] ?? [] {

@@ -335,6 +335,13 @@ extension JobSchema {
       ],
       "description": "What happens to a run still alive after the agent itself crashed and restarted: adopt (default: watch it to its end; its later output and exit status are lost) or kill (SIGKILL its process group and record it interrupted)."
     },
+    "job.reboot": {
+      "enum": [
+        "once-per-boot",
+        "every-start"
+      ],
+      "description": "When a `@reboot` job runs: once-per-boot (default: at the agent's first start in each boot, as cronie does; a restart by a package upgrade or Restart=on-failure does not run it again) or every-start (at every start of the agent). Ignored for other schedules."
+    },
     "job.catchup": {
       "enum": [
         "none",
@@ -600,6 +607,9 @@ extension JobSchema {
         "on_agent_restart": {
           "$ref": "#/$defs/job.on_agent_restart"
         },
+        "reboot": {
+          "$ref": "#/$defs/job.reboot"
+        },
         "catchup": {
           "$ref": "#/$defs/job.catchup"
         },
@@ -711,6 +721,9 @@ extension JobSchema {
         },
         "on_agent_restart": {
           "$ref": "#/$defs/job.on_agent_restart"
+        },
+        "reboot": {
+          "$ref": "#/$defs/job.reboot"
         },
         "catchup": {
           "$ref": "#/$defs/job.catchup"

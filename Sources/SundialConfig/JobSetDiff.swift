@@ -128,6 +128,7 @@ public struct JobSetDiff: Hashable, Sendable {
         }
         f["concurrency"] = job.concurrency.rawValue
         f["on_agent_restart"] = job.onAgentRestart.rawValue
+        f["reboot"] = job.reboot.rawValue
         f["catchup"] = job.catchup.rawValue
         f["catchup_window"] = duration(job.catchupWindowMs)
         f["enabled"] = job.enabled ? "true" : "false"

@@ -58,6 +58,7 @@ enum JobWire {
         })
         o["concurrency"] = .string(j.concurrency.rawValue)
         o["on_agent_restart"] = .string(j.onAgentRestart.rawValue)
+        o["reboot"] = .string(j.reboot.rawValue)
         o["catchup"] = .string(j.catchup.rawValue)
         o["catchup_window_ms"] = .int(j.catchupWindowMs)
         o["enabled"] = .bool(j.enabled)
@@ -185,6 +186,7 @@ enum JobWire {
         w.endArray()
         w.key("concurrency"); w.string(j.concurrency.rawValue)
         w.key("on_agent_restart"); w.string(j.onAgentRestart.rawValue)
+        w.key("reboot"); w.string(j.reboot.rawValue)
         w.key("catchup"); w.string(j.catchup.rawValue)
         w.key("catchup_window_ms"); w.int(j.catchupWindowMs)
         w.key("enabled"); w.bool(j.enabled)
@@ -293,6 +295,7 @@ enum JobWire {
         j.concurrency = try enumValue(o["concurrency"], "concurrency")
         // Optional on the wire (absent: the default), so an answer without it stays readable.
         if let v = o["on_agent_restart"] { j.onAgentRestart = try enumValue(v, "on_agent_restart") }
+        if let v = o["reboot"] { j.reboot = try enumValue(v, "reboot") }
         j.catchup = try enumValue(o["catchup"], "catchup")
         j.catchupWindowMs = try int(o["catchup_window_ms"], "catchup_window_ms")
         guard case let .bool(enabled)? = o["enabled"] else { throw DecodeError("enabled: expected a boolean") }

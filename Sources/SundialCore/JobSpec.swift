@@ -33,6 +33,8 @@ public struct JobSpec: Hashable, Sendable {
     /// What a new agent does with a run of this job still alive after the previous agent
     /// crashed (`on_agent_restart`, default `adopt`).
     public var onAgentRestart: AgentRestartPolicy
+    /// When a `@reboot` job runs (`reboot`, default once per boot).
+    public var reboot: RebootPolicy
     public var catchup: CatchupPolicy
     public var catchupWindowMs: Int64
     public var enabled: Bool
@@ -67,6 +69,7 @@ public struct JobSpec: Hashable, Sendable {
         self.needs = []
         self.concurrency = .forbid
         self.onAgentRestart = .adopt
+        self.reboot = .oncePerBoot
         self.catchup = .none
         self.catchupWindowMs = 86_400_000
         self.enabled = true
@@ -96,7 +99,7 @@ public struct JobSpec: Hashable, Sendable {
             && env == o.env && envFile == o.envFile && user == o.user && group == o.group && umask == o.umask
             && timeoutMs == o.timeoutMs && killGraceMs == o.killGraceMs && retry == o.retry
             && successExitCodes == o.successExitCodes && needs == o.needs && concurrency == o.concurrency
-            && onAgentRestart == o.onAgentRestart
+            && onAgentRestart == o.onAgentRestart && reboot == o.reboot
             && catchup == o.catchup && catchupWindowMs == o.catchupWindowMs && enabled == o.enabled
             && output == o.output && secrets == o.secrets && limits == o.limits && notify == o.notify && location == o.location
     }
@@ -185,6 +188,13 @@ public enum ConcurrencyPolicy: String, Hashable, Sendable, CaseIterable { case f
 public enum AgentRestartPolicy: String, Hashable, Sendable, CaseIterable { case adopt, kill }
 
 public enum CatchupPolicy: String, Hashable, Sendable, CaseIterable { case none, latest, all }
+
+/// When a `@reboot` job runs: at the agent's first start in each boot (the kernel's boot id, as
+/// cronie does), or at every start of the agent (what Sundial did before issue 17).
+public enum RebootPolicy: String, Hashable, Sendable, CaseIterable {
+    case oncePerBoot = "once-per-boot"
+    case everyStart = "every-start"
+}
 
 /// `output:` limits, in bytes.
 public struct OutputLimits: Hashable, Sendable {

@@ -54,6 +54,7 @@ struct LoaderWireTests {
             command: [/bin/true]
           boot:
             schedule: "@reboot"
+            reboot: every-start
             command: [/bin/true]
           manual:
             command: [/bin/true]

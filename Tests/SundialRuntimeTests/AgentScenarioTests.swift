@@ -64,17 +64,22 @@ struct AgentScenarioTests {
     /// package upgrade, Restart=on-failure) do not run it again; a new boot id does.
     @Test func atRebootRunsOncePerBoot() async throws {
         let yaml = "version: 1\njobs:\n  boot: { schedule: \"@reboot\", command: [x] }\n"
+            + "  always: { schedule: \"@reboot\", reboot: every-start, command: [x] }\n"
         let store = MemoryStateStore()
         let t = Self.instant("2026-06-01T00:00:00Z")
         var runs: [Int] = []
+        var always: [Int] = []
         for (i, boot) in ["boot-a", "boot-a", "boot-a", "boot-b", "boot-b"].enumerated() {
             let h = try AgentHarness(yaml: yaml, start: t + .seconds(60 * Int64(i)), zones: Self.zones, store: store, bootID: boot)
             try await h.start()
             await h.advance(by: .seconds(10))
             runs.append(starts(h, "boot").count)
+            always.append(starts(h, "always").count)
             _ = await h.shutdown()
         }
         #expect(runs == [1, 0, 0, 1, 0])
+        // `reboot: every-start` keeps the earlier behaviour: every start of the agent.
+        #expect(always == [1, 1, 1, 1, 1])
         #expect(try store.restore().bootID == "boot-b")
         // Without a boot id (no /proc), every start is a boot, as before.
         let h = try AgentHarness(yaml: yaml, start: t + .seconds(600), zones: Self.zones, store: store)

@@ -165,7 +165,7 @@ public struct Scheduler: Sendable {
             switch js.timing {
             case .none: break
             case .reboot:
-                if reboot { decideFire(slot: slot, scheduledFor: now, trigger: .schedule, now: now) }
+                if reboot || js.spec.reboot == .everyStart { decideFire(slot: slot, scheduledFor: now, trigger: .schedule, now: now) }
             case .monotonic: arm(slot: slot, after: now, now: now)
             case .wall: arm(slot: slot, after: catchupLowerBound(job: js.spec.id, lastSeen: restored.lastSeen) ?? now, now: now)
             }
