@@ -37,7 +37,14 @@ extension ManualPage {
             .B \-\-state
             and
             .B \-\-control
-            options. The others work on files alone.
+            options. When no agent answers,
+            .BR status ,
+            .BR history ,
+            .B why
+            and
+            .B logs
+            read the state database read-only instead, and say so on standard error.
+            The others work on files alone.
             The job file format is described in
             .I /usr/share/doc/sundial/configuration.md.gz
             and by
