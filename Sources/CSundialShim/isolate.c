@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "sundial_isolate.h"
+#include "watcher.h"
 
 extern char **environ;
 // glibc 2.34+: fork without the atfork handlers, for a child that only makes system calls.
@@ -25,9 +26,26 @@ static void limit(int resource, uint64_t value) {
     setrlimit(resource, &r);
 }
 
-static void write_status(int fd, int32_t kind, int32_t value) {
+void sundial_watcher_status(int fd, int32_t kind, int32_t value) {
     struct sundial_isolate_status s = {kind, value};
     while (write(fd, &s, sizeof s) < 0 && errno == EINTR) {}
+}
+
+_Noreturn void sundial_watcher_finish(pid_t child) {
+    close(0);
+    close(1);
+    close(2);
+    siginfo_t info;
+    for (;;) {
+        info.si_pid = 0;
+        if (waitid(P_PID, child, &info, WEXITED) == 0) break;
+        if (errno != EINTR) {
+            sundial_watcher_status(3, 3, errno);
+            _exit(127);
+        }
+    }
+    sundial_watcher_status(3, info.si_code == CLD_EXITED ? 1 : 2, info.si_status);
+    _exit(0);
 }
 
 /// Dies when the parent does; false if the parent is already gone.
@@ -54,7 +72,7 @@ static _Noreturn void run_child(const char *path, char *const argv[], char *cons
     limit(RLIMIT_NOFILE, limits->open_files);
     limit(RLIMIT_FSIZE, limits->file_size_bytes);
     execve(path, argv, envp ? envp : environ);
-    write_status(3, 3, errno);
+    sundial_watcher_status(3, 3, errno);
     _exit(127);
 }
 
@@ -84,7 +102,7 @@ pid_t sundial_spawn_isolated(const char *path, char *const argv[], char *const e
     // descriptors (a job's pipe, a client's socket) kept open here would delay its EOF.
     int status = fcntl(status_fd, F_DUPFD_CLOEXEC, 10);
     if (status < 0 || dup2(devnull, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0 || dup2(status, 3) < 0) {
-        if (status >= 0) write_status(status, 3, errno);
+        if (status >= 0) sundial_watcher_status(status, 3, errno);
         _exit(127);
     }
     syscall(SYS_close_range, 4U, ~0U, 0U);
@@ -92,24 +110,10 @@ pid_t sundial_spawn_isolated(const char *path, char *const argv[], char *const e
     pid_t child = _Fork();
     if (child == 0) run_child(path, argv, envp, limits, self);
     if (child < 0) {
-        write_status(3, 3, errno);
+        sundial_watcher_status(3, 3, errno);
         _exit(127);
     }
-    // Only the child holds the output pipes now: their EOF is its exit.
-    close(0);
-    close(1);
-    close(2);
-    siginfo_t info;
-    for (;;) {
-        info.si_pid = 0;
-        if (waitid(P_PID, child, &info, WEXITED) == 0) break;
-        if (errno != EINTR) {
-            write_status(3, 3, errno);
-            _exit(127);
-        }
-    }
-    write_status(3, info.si_code == CLD_EXITED ? 1 : 2, info.si_status);
-    _exit(0);
+    sundial_watcher_finish(child);
 }
 
 int sundial_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

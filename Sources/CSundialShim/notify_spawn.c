@@ -10,13 +10,10 @@
 #include <unistd.h>
 #include "notify_spawn.h"
 #include "sundial_isolate.h"
+#include "watcher.h"
 
 extern pid_t _Fork(void);
 
-static void notify_status(int fd, int32_t kind, int32_t value) {
-    struct sundial_isolate_status s = {kind, value};
-    while (write(fd, &s, sizeof s) < 0 && errno == EINTR) {}
-}
 
 pid_t sundial_spawn_notify(const char *path, char *const argv[], char *const envp[], int stdin_fd, int stdout_fd,
                            int status_fd) {
@@ -33,7 +30,7 @@ pid_t sundial_spawn_notify(const char *path, char *const argv[], char *const env
     if (getppid() != parent) _exit(127);
     int status = fcntl(status_fd, F_DUPFD_CLOEXEC, 10);
     if (status < 0 || dup2(stdin_fd, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stdout_fd, 2) < 0 || dup2(status, 3) < 0) {
-        if (status >= 0) notify_status(status, 3, errno);
+        if (status >= 0) sundial_watcher_status(status, 3, errno);
         _exit(127);
     }
     syscall(SYS_close_range, 4U, ~0U, 0U);
@@ -50,25 +47,12 @@ pid_t sundial_spawn_notify(const char *path, char *const argv[], char *const env
         sigprocmask(SIG_SETMASK, &none, NULL);
         fcntl(3, F_SETFD, FD_CLOEXEC);
         execve(path, argv, envp);
-        notify_status(3, 3, errno);
+        sundial_watcher_status(3, 3, errno);
         _exit(127);
     }
     if (child < 0) {
-        notify_status(3, 3, errno);
+        sundial_watcher_status(3, 3, errno);
         _exit(127);
     }
-    close(0);
-    close(1);
-    close(2);
-    siginfo_t info;
-    for (;;) {
-        info.si_pid = 0;
-        if (waitid(P_PID, child, &info, WEXITED) == 0) break;
-        if (errno != EINTR) {
-            notify_status(3, 3, errno);
-            _exit(127);
-        }
-    }
-    notify_status(3, info.si_code == CLD_EXITED ? 1 : 2, info.si_status);
-    _exit(0);
+    sundial_watcher_finish(child);
 }
