@@ -1,12 +1,19 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+// Sundial is Linux-only: it is built on epoll, timerfd, signalfd, pidfd, inotify, cgroup v2 and
+// /proc, and its binary is linked against Debian's libyaml and SQLite. SwiftPM's `platforms:`
+// can only name Apple systems (and would imply support for them), so the manifest says it here
+// and refuses elsewhere, rather than failing later on a missing Glibc.
+#if !os(Linux)
+#error("Sundial builds and runs on Linux only (epoll, timerfd, signalfd, pidfd, cgroup v2, /proc)")
+#endif
+
 /// Targets, each depending only on those above it:
 /// SundialCore (pure) → SundialConfig (pure) → SundialRuntime (I/O shell) → sundial (CLI).
 /// SundialTesting holds fakes shared by tests and is never linked into the binary.
 let package = Package(
     name: "Sundial",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "sundial", targets: ["sundial"]),
         // Libraries only so that the fuzz package (fuzz/Package.swift) can link the parsers.
@@ -56,8 +63,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "sundial-bench",
-            dependencies: ["SundialCore", "SundialConfig", "SundialRuntime", "CSundialShim"]
+            dependencies: ["SundialCore", "SundialConfig", "SundialRuntime", "CSundialShim", "CSundialBench"]
         ),
+        // The C baselines of the benchmarks (plain fork/exec loops): never linked into `sundial`.
+        .target(name: "CSundialBench"),
         .testTarget(name: "SundialCoreTests", dependencies: ["SundialCore", "SundialTesting"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SundialConfigTests", dependencies: ["SundialConfig", "SundialTesting"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SundialRuntimeTests", dependencies: ["SundialRuntime", "SundialTesting"], exclude: ["Fixtures"]),
@@ -66,7 +75,7 @@ let package = Package(
 )
 
 // Strict settings for every target, in one place (as swift-log does).
-for target in package.targets where target.type != .system && target.name != "CSundialShim" {
+for target in package.targets where target.type != .system && target.name != "CSundialShim" && target.name != "CSundialBench" {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     target.swiftSettings = settings

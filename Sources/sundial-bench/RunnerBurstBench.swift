@@ -6,6 +6,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CSundialBench
 import CSundialShim
 import SundialCore
 import SundialRuntime

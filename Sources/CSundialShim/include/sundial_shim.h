@@ -171,19 +171,6 @@ int sundial_set_thread_name(const char *name);
 /// Online processors (at least 1).
 int sundial_cpu_count(void);
 
-// MARK: - Benchmark baseline
-
-/// Runs `path` `n` times serially with plain fork+execve+waitpid (`use_posix_spawn` = 0) or
-/// posix_spawn+waitpid (1): the physical limit the runner is compared with. Must not run while a
-/// `ProcessRunner` is reaping in the same process. Returns 0 or an errno value.
-int sundial_bench_spawn_loop(const char *path, int n, int use_posix_spawn);
-
-/// Starts `path` `n` times as fast as possible, without waiting in between (fork+execve, or
-/// posix_spawn), stores in `*elapsed_ns` the time from the first call until the last pid was
-/// known, then reaps them all: the best a scheduler can do for `n` jobs due at once (as
-/// bench/limits.c `burst`). Same caveat as above. Returns 0 or an errno value.
-int sundial_bench_spawn_burst(const char *path, int n, int use_posix_spawn, int64_t *elapsed_ns);
-
 #ifdef __cplusplus
 }
 #endif
