@@ -403,7 +403,25 @@ enum JobWire {
 
     static func string(_ v: JSONValue?, _ what: String) throws(DecodeError) -> String {
         guard case let .string(s)? = v else { throw DecodeError("\(what): expected a string") }
-        return s
+        return detached(s)
+    }
+
+    /// `s` in an allocation of its own. A decoded job set lives for hours; the JSON tree it came
+    /// from (about five times its size) is freed at once. A string shared with the tree keeps
+    /// the tree's malloc page resident for as long as the job set lives: 1,000 jobs sharing
+    /// their file name with a freed tree pinned 2.8 MB of free heap (`malloc_stats`: 4.9 MB
+    /// obtained, 2.1 MB in use; idle RssAnon 6.7 MiB, 3.9 MiB with this copy). Strings of at
+    /// most 15 UTF-8 bytes are stored inline and need no copy. (Parsing the tree on a thread of
+    /// its own, hence in another malloc arena, was tried too: no further gain once nothing is
+    /// shared.)
+    @inline(__always)
+    static func detached(_ s: String) -> String {
+        let n = s.utf8.count
+        guard n > 15 else { return s }
+        return String(unsafeUninitializedCapacity: n) { buffer in
+            _ = buffer.initialize(fromContentsOf: s.utf8)
+            return n
+        }
     }
 
     static func optionalString(_ v: JSONValue?, _ what: String) throws(DecodeError) -> String? {

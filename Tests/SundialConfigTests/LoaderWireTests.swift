@@ -120,6 +120,41 @@ struct LoaderWireTests {
         #expect(Array(answer.drop { $0 != 0x0A }.dropFirst()) == expected)
     }
 
+    /// A decoded job set must not share a string's storage with the JSON tree it came from:
+    /// the tree is freed at once, the set lives for hours, and every shared string pins one of
+    /// the tree's malloc pages (JobWire.detached says how much that was).
+    @Test func decodedStringsShareNoStorageWithTheTree() throws {
+        let long = "/usr/local/bin/a-command-name-longer-than-fifteen-bytes"
+        let file = "/etc/sundial/jobs.d/a-file-name-longer-than-fifteen-bytes.yaml"
+        var job = JobSpec(id: "a-job-id-that-is-long-enough", schedule: .cron("*/5 * * * *"), command: .argv([long, "short"]))
+        job.description = "a description that is longer than fifteen bytes"
+        job.location = SourceLocation(file: file, line: 3, column: 3)
+        let tree = JobWire.encode(JobSet(jobs: [job.id: job], files: [file], revision: "0123456789abcdef0"))
+        let decoded = try #require(try JobWire.decodeSet(tree).jobs[job.id])
+
+        func storage(_ s: String) -> UnsafeRawPointer? {
+            var copy = s
+            return copy.withUTF8 { UnsafeRawPointer($0.baseAddress) }
+        }
+        func treeStrings(_ v: JSONValue, into out: inout [String]) {
+            switch v {
+            case let .string(s): out.append(s)
+            case let .array(a): for e in a { treeStrings(e, into: &out) }
+            case let .object(o): for (_, e) in o { treeStrings(e, into: &out) }
+            default: break
+            }
+        }
+        var inTree: [String] = []
+        treeStrings(tree, into: &inTree)
+        let treeStorage = Set(inTree.filter { $0.utf8.count > 15 }.compactMap(storage))
+        #expect(treeStorage.count >= 4)
+        guard case let .argv(argv) = decoded.command else { Issue.record("argv expected"); return }
+        for s in [decoded.id, argv[0], decoded.description ?? "", decoded.location?.file ?? ""] {
+            #expect(s.utf8.count > 15)
+            #expect(!treeStorage.contains(try #require(storage(s))), "\(s) shares the tree's storage")
+        }
+    }
+
     @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
         let original = load("version: 1\njobs:\n  a:\n    every: 5m\n    command: [x]\n    timout: 5m\n")
         #expect(!original.diagnostics.isEmpty)
