@@ -78,5 +78,8 @@ let package = Package(
 for target in package.targets where target.type != .system && target.name != "CSundialShim" && target.name != "CSundialBench" {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
+    // A file uses members of a module only if it imports that module itself: no member reaching
+    // a file through another file's import, so each file's imports say what it depends on.
+    settings.append(.enableUpcomingFeature("MemberImportVisibility"))
     target.swiftSettings = settings
 }

@@ -1,4 +1,5 @@
 import SundialCore
+import OrderedCollections
 
 /// The job-file schema (`schemas/sundial-jobs.v1.schema.json`), compiled once, and the
 /// translation of its violations into positioned, human diagnostics (design §5).

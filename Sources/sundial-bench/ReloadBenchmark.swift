@@ -2,6 +2,7 @@ import Foundation
 import SundialConfig
 import SundialCore
 import SundialRuntime
+import OrderedCollections
 
 /// `sundial-bench reload [--jobs N] [--files N] [--rounds N] [--debounce MS] [--skip-agent]`
 ///

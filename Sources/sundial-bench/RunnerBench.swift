@@ -11,6 +11,7 @@ import CSundialBench
 import CSundialShim
 import SundialCore
 import SundialRuntime
+import OrderedCollections
 
 /// A clock for the benchmarks' event timestamps.
 struct BenchClock: SundialClock {

@@ -3,6 +3,8 @@ import Glibc
 #endif
 import SundialConfig
 import SundialCore
+import OrderedCollections
+import CSundialShim
 
 /// `sundial-bench schema [JOBS] [ROUNDS]`: validates JOBS (default 10,000) generated job
 /// objects, in one document, against a schema shaped like Sundial's jobs schema (every key of

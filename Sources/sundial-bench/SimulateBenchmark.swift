@@ -3,6 +3,7 @@ import Glibc
 #endif
 import SundialCore
 import SundialRuntime
+import OrderedCollections
 
 /// `sundial-bench simulate [--days N] [--jobs N] [--heavy] [--print]`: simulates a year (by
 /// default) of a 100-job configuration on the pure scheduler with the real calendar calculator

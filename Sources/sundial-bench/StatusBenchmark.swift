@@ -5,6 +5,7 @@ import Glibc
 import SundialConfig
 import SundialCore
 import SundialRuntime
+import OrderedCollections
 
 /// `sundial-bench seed-status JOBS-DIR STATE-DIR [RUNS-PER-JOB]`: fills a state database with
 /// finished runs (default 50) and a ledger entry for every job of the config, so that `status`

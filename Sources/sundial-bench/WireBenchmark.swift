@@ -4,6 +4,7 @@ import Glibc
 import SundialConfig
 import SundialCore
 import SundialRuntime
+import OrderedCollections
 
 /// `sundial-bench wire DIR [ROUNDS]`: the parts of a reload besides the child's own parse, in
 /// process and in CPU time: `ConfigurationLoading.load` (what the child does), `LoaderWire.encode`

@@ -7,6 +7,7 @@ import ArgumentParser
 import SundialConfig
 import SundialCore
 import SundialRuntime
+import OrderedCollections
 
 /// `sundial next --cron EXPR [--tz ZONE] [--after TIME] [--count N] [--dst-gap G] [--dst-overlap O]`
 /// (or `sundial next EXPR ...`): the next fire times of an expression, one RFC 3339 time with

@@ -5,6 +5,7 @@ import Glibc
 import SundialConfig
 import SundialCore
 import SundialRuntime
+import OrderedCollections
 
 /// `sundial simulate PATH... --from TIME --to TIME [--outcomes FILE]`: the same scheduler on a
 /// virtual clock, printing the JSON lines the agent would write.

@@ -5,6 +5,7 @@ import Glibc
 import SundialConfig
 import SundialCore
 import SundialRuntime
+import OrderedCollections
 
 /// `sundial validate PATH...`: checks job files the way the agent will load them.
 struct ValidateCommand: ParsableCommand {

@@ -3,6 +3,7 @@ import Testing
 import SundialConfig
 import SundialCore
 import SundialRuntime
+import OrderedCollections
 
 /// The agent's configuration loader child (``IsolatedConfigLoader``) with the real binary, and
 /// with stand-ins that crash, hang, burn CPU or garble their answer. Each failure must come

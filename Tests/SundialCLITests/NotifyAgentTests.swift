@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import SundialCore
 import Testing
+import SundialRuntime
 
 /// `notify:` through the real binary: a failing job reaches a real HTTP receiver on loopback
 /// (retried after a 500, signed with the env_file's secret) and a real command (facts on stdin

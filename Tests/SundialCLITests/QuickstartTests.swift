@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import Synchronization
 
 /// The README's first command, end to end: `sundial run examples/quickstart/` runs jobs,
 /// logs JSON lines, and stops gracefully on SIGTERM with every outcome recorded.

@@ -1,6 +1,7 @@
 import Testing
 import SundialCore
 @testable import SundialConfig
+import OrderedCollections
 
 /// Semantic checks and decoding (stages 3 and 4 of the loader).
 @Suite("Config loader: decoding and checks across files")

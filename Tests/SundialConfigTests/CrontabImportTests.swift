@@ -1,6 +1,7 @@
 import SundialConfig
 import SundialCore
 import Testing
+import OrderedCollections
 
 @Suite struct CrontabImportTests {
     /// Loads the generated YAML with the real loader: every conversion must be a valid job file.

@@ -1,6 +1,7 @@
 import Testing
 import SundialCore
 @testable import SundialConfig
+import OrderedCollections
 
 /// One run reports every problem of a file: a schema error on one key does not hide the
 /// checks of the file's other keys and jobs, and no value is reported twice.

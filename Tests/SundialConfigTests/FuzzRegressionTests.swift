@@ -2,6 +2,7 @@ import Foundation
 import SundialConfig
 import SundialCore
 import Testing
+import OrderedCollections
 
 /// Inputs on which `fuzz/run` found a failure, kept in `Fixtures/fuzz/TARGET/` and fed to what
 /// that target exercises, plus readable versions of each bug.

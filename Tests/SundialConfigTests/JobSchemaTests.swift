@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SundialCore
 @testable import SundialConfig
+import OrderedCollections
 
 @Suite("The job schema")
 struct JobSchemaTests {

@@ -1,6 +1,7 @@
 import Testing
 import SundialCore
 @testable import SundialConfig
+import OrderedCollections
 
 /// The loader child's answer (``LoaderWire``): every job field survives the trip exactly, and
 /// an answer that is not exactly right is an error, never a trap or a partial set.

@@ -1,6 +1,7 @@
 import Testing
 import SundialCore
 @testable import SundialConfig
+import OrderedCollections
 
 /// `notify:` in job files: decoding, `defaults`, and a positioned error for each bad entry.
 @Suite("Config: notify entries")

@@ -1,6 +1,7 @@
 import Testing
 import SundialCore
 @testable import SundialConfig
+import OrderedCollections
 
 /// `limits:` (memory, cpu, tasks): schema, decoding, positions of bad values, the loader wire.
 @Suite("Config: resource limits")

@@ -1,5 +1,6 @@
 import SundialCore
 import Testing
+import OrderedCollections
 
 @Suite struct MetricsRegistryTests {
     let t0 = Instant(unixSeconds: 1_767_225_600) // 2026-01-01T00:00:00Z

@@ -2,6 +2,7 @@ import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Foundation
 
 /// The whole agent (scheduler, reload, clock-step detection, shutdown, state, log) on virtual
 /// time with a scripted launcher: days of schedule in milliseconds, no sleeps.

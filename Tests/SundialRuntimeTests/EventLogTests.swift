@@ -4,6 +4,7 @@ import SundialCore
 import SundialTesting
 import Synchronization
 import Testing
+import OrderedCollections
 
 @Suite struct EventLogTests {
     let t0 = Instant(unixMillis: 1_767_225_600_123)

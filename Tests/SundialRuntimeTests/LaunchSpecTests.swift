@@ -2,6 +2,7 @@ import Foundation
 import SundialCore
 @testable import SundialRuntime
 import Testing
+import OrderedCollections
 
 @Suite struct LaunchSpecTests {
     let id = RunID(rawValue: "01TESTRUN")

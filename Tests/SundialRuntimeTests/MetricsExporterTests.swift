@@ -4,6 +4,7 @@ import SundialCore
 import Synchronization
 import Testing
 @testable import SundialRuntime
+import OrderedCollections
 
 /// A blocking HTTP client over loopback with a hard receive/send timeout, so a server bug
 /// fails the test instead of hanging it.

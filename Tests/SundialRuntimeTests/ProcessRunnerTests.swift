@@ -443,3 +443,4 @@ final class MemorySinkForTests: EventSink {
 }
 
 import Synchronization
+import OrderedCollections

@@ -2,6 +2,7 @@ import Foundation
 import SundialCore
 import Testing
 @testable import SundialRuntime
+import OrderedCollections
 
 /// The shipped alert rules (packaging/prometheus) must name series and labels the exporter
 /// really writes: promtool tests the rules against hand-written series, and this checks those

@@ -2,6 +2,7 @@ import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import OrderedCollections
 
 /// A load that never comes back (a loader stuck on a hung mount) must not wedge reloads: once
 /// past the deadline, the next request abandons it and loads again (issue 13: before, the

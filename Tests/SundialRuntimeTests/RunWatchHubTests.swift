@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 import SundialCore
 @testable import SundialRuntime
+import OrderedCollections
 
 /// Who follows which run: binding a waiting follower to the next run, output only when asked,
 /// the end of the run (not of an attempt), the follower limit.

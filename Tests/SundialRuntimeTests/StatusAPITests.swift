@@ -5,6 +5,7 @@ import SundialConfig
 import SundialCore
 @testable import SundialRuntime
 import SundialTesting
+import OrderedCollections
 
 /// The status routes answered from a real ``Agent`` (on virtual time, with a scripted launcher
 /// and the memory store): every JSON answer is checked against the OpenAPI document in

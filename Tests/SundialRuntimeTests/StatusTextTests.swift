@@ -1,6 +1,7 @@
 import SundialCore
 import SundialRuntime
 import Testing
+import OrderedCollections
 
 /// `sundial status` for people (issue 17): relative times, zones, outcomes with durations,
 /// paused and held markers, on fixed instants.

@@ -1,4 +1,5 @@
 import SundialCore
+import OrderedCollections
 
 /// A compiled JSON Schema (draft 2020-12), ready to validate any number of instances.
 ///

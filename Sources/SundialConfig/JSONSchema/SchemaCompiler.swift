@@ -1,4 +1,5 @@
 import SundialCore
+import OrderedCollections
 
 /// Turns a schema document into a ``SchemaProgram``: registers every `$id` and `$anchor`,
 /// resolves each `$ref` once, checks every keyword's value, compiles regexes once, and rejects

@@ -1,4 +1,5 @@
 import SundialCore
+import OrderedCollections
 
 /// Runs a ``SchemaProgram`` over one instance.
 ///

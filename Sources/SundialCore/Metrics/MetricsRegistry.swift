@@ -1,3 +1,5 @@
+import OrderedCollections
+
 /// Sundial's metrics, computed from the event log (design §3) and rendered in the Prometheus
 /// text format.
 ///

@@ -1,3 +1,5 @@
+import OrderedCollections
+
 extension Scheduler {
     /// Installs a job set: at init, or on reload (`configReplaced`).
     ///

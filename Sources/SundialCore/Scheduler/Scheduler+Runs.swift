@@ -1,3 +1,5 @@
+import HeapModule
+
 extension Scheduler {
     // MARK: - Deciding a fire
 

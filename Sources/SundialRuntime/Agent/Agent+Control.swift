@@ -1,5 +1,6 @@
 import SundialConfig
 import SundialCore
+import OrderedCollections
 
 /// The agent answers the control socket (design §4; docs/state.md has the wire format).
 ///

@@ -1,4 +1,5 @@
 import SundialCore
+import OrderedCollections
 
 extension Agent {
     /// What the status page needs from the actor, copied in one short call: the specs in file

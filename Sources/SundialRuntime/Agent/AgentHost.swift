@@ -5,6 +5,7 @@ import CSundialShim
 import Synchronization
 import SundialConfig
 import SundialCore
+import OrderedCollections
 
 /// Everything `sundial run` needs, as values: parsed from the command line, with design §6's
 /// defaults applied by the caller.

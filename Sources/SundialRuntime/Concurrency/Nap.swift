@@ -1,3 +1,5 @@
+import SundialCore
+
 /// `Task.sleep` for the agent, without libdispatch.
 ///
 /// In Swift 6.3, `Task.sleep` hands the sleeping task to the default executor's own scheduling

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CSundialShim
 import SundialCore
+import Synchronization
 
 /// The control server's one thread: it owns the listening socket and every connection, all
 /// non-blocking, and multiplexes them with `poll(2)`, so no client — slow, stalled or

@@ -1,5 +1,6 @@
 #if canImport(Glibc)
 import Glibc
+import SundialCore
 #endif
 
 /// The few Unix-domain socket calls the control server and client share.

@@ -1,4 +1,5 @@
 import SundialCore
+import OrderedCollections
 
 /// The `run.output` and `run.finished` events (design §3) built from the runner's values, so
 /// the field names live in one place.

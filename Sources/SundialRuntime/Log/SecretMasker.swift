@@ -5,6 +5,7 @@ import Musl
 #endif
 import SundialCore
 import Synchronization
+import OrderedCollections
 
 /// Replaces the values of jobs' `secrets` variables with `***` in every string of an event
 /// (fields, nested arrays and objects; not keys or the event name), wherever they appear: a

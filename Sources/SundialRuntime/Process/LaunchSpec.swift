@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import SundialCore
+import OrderedCollections
 
 /// Everything needed to start one attempt of a run, resolved and checked: the executable's
 /// path, argv, the complete environment, credentials and limits.

@@ -1,4 +1,5 @@
 import SundialCore
+import Synchronization
 
 // MARK: - Reading and pruning
 

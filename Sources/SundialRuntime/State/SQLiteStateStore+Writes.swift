@@ -1,4 +1,5 @@
 import SundialCore
+import Synchronization
 
 // MARK: - Applying one change (inside the writer's transaction)
 

@@ -1,4 +1,5 @@
 import SundialCore
+import OrderedCollections
 
 /// Where the status pages get their data (one snapshot per request, nothing kept between).
 public protocol StatusDataSource: Sendable {

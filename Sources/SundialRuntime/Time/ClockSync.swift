@@ -1,6 +1,7 @@
 import CSundialShim
 import Synchronization
 import SundialCore
+import OrderedCollections
 
 /// Whether the kernel says the system clock is synchronised (`adjtimex`, STA_UNSYNC), for
 /// `--hold-until-synced` (design §2): a box without a real-time clock boots with a stale time,

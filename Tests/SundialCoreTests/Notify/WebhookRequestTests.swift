@@ -1,5 +1,6 @@
 import SundialCore
 import Testing
+import OrderedCollections
 
 @Suite("Webhook requests")
 struct WebhookRequestTests {

@@ -4,6 +4,7 @@ import SundialCore
 @testable import SundialRuntime
 import SundialTesting
 import Testing
+import OrderedCollections
 
 /// The notifier without processes or sockets: a scripted sender, virtual time for the backoff,
 /// the bounded queue, and the log lines.
