@@ -170,13 +170,15 @@ struct AdoptionTests {
     @Test func removingTheLockFileOrTheDirectoryIsNoticed() async throws {
         let dir = TempDir("adopt-guard")
         defer { dir.remove() }
+        let loop = try EventLoop(name: "test-loop")
+        defer { loop.stop() }
         for victim in ["sundial.lock", "", "state.db"] {
             let path = dir.path + "/state-\(victim.isEmpty ? "dir" : victim)"
             let state = try StateDirectory.acquire(path: path)
             defer { state.release() }
             _ = FileManager.default.createFile(atPath: state.databasePath, contents: Data())
             let reasons = Mutex<[String]>([])
-            let watch = try StateDirectoryWatch(directory: state) { r in reasons.withLock { $0.append(r) } }
+            let watch = try StateDirectoryWatch(directory: state, loop: loop) { r in reasons.withLock { $0.append(r) } }
             defer { watch.stop() }
             // What the agent itself does there is not a loss.
             _ = FileManager.default.createFile(atPath: path + "/state.db-wal", contents: Data([1]))

@@ -19,7 +19,9 @@ struct WakeTimerTests {
     static func firstWake(arm: (WakeTimer) -> Void, limit: Duration = .seconds(30)) async throws -> (WakeTimer.Reason, Duration)? {
         let (stream, continuation) = AsyncStream<(WakeTimer.Reason, ContinuousClock.Instant)>.makeStream()
         let clock = ContinuousClock()
-        let timer = try WakeTimer { continuation.yield(($0, clock.now)) }
+        let loop = try EventLoop(name: "test-loop")
+        defer { loop.stop() }
+        let timer = try WakeTimer(loop: loop) { continuation.yield(($0, clock.now)) }
         defer { timer.stop() }
         let start = clock.now
         arm(timer)
@@ -53,5 +55,24 @@ struct WakeTimerTests {
             timer.arm(at: nil)
         }, limit: .milliseconds(600))
         #expect(result == nil)
+    }
+
+    /// Issue 16: `arm` after `stop` touched a descriptor the timer thread had already closed,
+    /// whose number the next `open` could reuse. The descriptor now lives until `deinit`.
+    @Test func armingAfterStopTouchesOnlyTheTimersOwnDescriptor() throws {
+        let loop = try EventLoop(name: "test-loop")
+        defer { loop.stop() }
+        let timer = try WakeTimer(loop: loop) { _ in }
+        let fd = timer.descriptorForTesting
+        timer.stop()
+        // Descriptors opened now must not reuse the timer's number while the timer lives.
+        var opened: [Int32] = []
+        defer { for f in opened { close(f) } }
+        for _ in 0..<8 { opened.append(open("/dev/null", O_RDONLY | O_CLOEXEC)) }
+        #expect(!opened.contains(fd))
+        timer.arm(at: Self.wallNow() + .seconds(60))
+        var link = [CChar](repeating: 0, count: 256)
+        let n = readlink("/proc/self/fd/\(fd)", &link, link.count - 1)
+        #expect(n > 0 && String(cString: link).contains("timerfd"))
     }
 }

@@ -170,10 +170,20 @@ public enum AgentHost {
             return 1
         }
 
+        // One thread in epoll_wait for the wake-up timerfd, the signalfd and the state
+        // directory's inotify (EventLoop says why). Stopped last: the deferred stops below run
+        // first, in reverse order.
+        let loop: EventLoop
+        do throws(EventLoop.StartError) { loop = try EventLoop() } catch {
+            stderr("sundial: cannot start the event loop: \(error)\n")
+            return 1
+        }
+        defer { loop.stop() }
+
         let ref = AgentRef()
         let timer: WakeTimer
         do {
-            timer = try WakeTimer { reason in ref.deliver(reason == .due ? .wake : .clockChanged) }
+            timer = try WakeTimer(loop: loop) { reason in ref.deliver(reason == .due ? .wake : .clockChanged) }
         } catch {
             stderr("sundial: cannot create the wake timer: \(error)\n")
             return 1
@@ -195,7 +205,7 @@ public enum AgentHost {
         // Signals → inputs (blocked in every thread by `AgentSignals.prepareProcess()` in main,
         // read here from a signalfd).
         do throws(RunnerError) {
-            let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP, SIGUSR1])
+            let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP, SIGUSR1], loop: loop)
             let reopenable = fileSink
             Task {
                 for await signal in listener.signals {
@@ -302,7 +312,7 @@ public enum AgentHost {
         // the watch's first look.
         var guardWatch: StateDirectoryWatch?
         do throws(StateDirectoryWatch.StartError) {
-            guardWatch = try StateDirectoryWatch(directory: stateDir) { reason in ref.deliver(.fatal(reason: reason)) }
+            guardWatch = try StateDirectoryWatch(directory: stateDir, loop: loop) { reason in ref.deliver(.fatal(reason: reason)) }
         } catch {
             log.log(Event("state.watch_failed", at: clock.wallNow(), level: .warn, ["reason": .string(error.description)]))
         }

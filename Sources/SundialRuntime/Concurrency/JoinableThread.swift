@@ -38,4 +38,14 @@ struct JoinableThread: Sendable {
 
     /// Waits for the thread to end. Call it once (the owner's running flag guards that).
     func join() { pthread_join(thread, nil) }
+
+    /// The thread, for tests that aim a signal at it.
+    var id: pthread_t { thread }
+
+    /// Whether the caller is this thread (which cannot join itself).
+    var isCurrent: Bool { pthread_equal(thread, pthread_self()) != 0 }
+
+    /// Lets the thread end on its own, for an owner stopping from the thread itself. Call it
+    /// instead of ``join()``, once.
+    func detach() { pthread_detach(thread) }
 }

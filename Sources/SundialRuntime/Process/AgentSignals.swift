@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSundialShim
+import Synchronization
 
 /// Process-wide set-up the agent does first thing in `main`, and its signal stream.
 ///
@@ -28,65 +29,50 @@ public enum AgentSignals {
     }
 }
 
-/// Delivers blocked signals as an `AsyncStream`, read from a signalfd by a small thread.
+/// Delivers blocked signals as an `AsyncStream`, read from a signalfd on the agent's
+/// ``EventLoop``.
 ///
 /// ```swift
 /// AgentSignals.prepareProcess()   // first, in main
-/// let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP])
+/// let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP], loop: loop)
 /// for await signal in listener.signals { ... }
 /// ```
 public final class SignalListener: Sendable {
     public let signals: AsyncStream<Int32>
     private let fd: Int32
-    /// The reading thread (tests direct signals at it with `pthread_kill`).
-    let thread: pthread_t
+    private let loop: EventLoop
+    private let continuation: AsyncStream<Int32>.Continuation
+    private let registration = Mutex<EventLoop.Registration?>(nil)
 
-    /// - Throws: ``RunnerError`` if the signalfd or its thread cannot be created.
-    public init(_ watched: [Int32]) throws(RunnerError) {
+    /// - Throws: ``RunnerError`` if the signalfd cannot be created or watched.
+    public init(_ watched: [Int32], loop: EventLoop) throws(RunnerError) {
         var sigs = watched
         // Blocked here too, so the listener works even if prepareProcess() came late (then only
         // signals aimed at no unblocked thread reach it; call prepareProcess() first).
         _ = sundial_block_signals(&sigs, Int32(sigs.count))
         fd = sundial_signalfd(&sigs, Int32(sigs.count))
         guard fd >= 0 else { throw RunnerError("cannot create a signalfd: \(errnoText(errno))") }
+        self.loop = loop
         let (stream, continuation) = AsyncStream<Int32>.makeStream(bufferingPolicy: .bufferingNewest(64))
         signals = stream
-        let box = Unmanaged.passRetained(ListenerContext(fd: fd, signals: sigs, continuation: continuation)).toOpaque()
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let ctx = Unmanaged<ListenerContext>.fromOpaque(arg!).takeRetainedValue()
-            _ = sundial_set_thread_name("sundial-signals")
-            var sigs = ctx.signals
-            _ = sundial_block_signals(&sigs, Int32(sigs.count))
-            var pfd = pollfd(fd: ctx.fd, events: Int16(POLLIN), revents: 0)
-            while true {
-                if poll(&pfd, 1, -1) < 0, errno != EINTR { break }
-                while true {
-                    let sig = sundial_signalfd_read(ctx.fd)
-                    if sig <= 0 { break }
-                    ctx.continuation.yield(sig)
-                }
-            }
-            ctx.continuation.finish()
-            return nil
-        }, box)
-        guard rc == 0 else {
-            Unmanaged<ListenerContext>.fromOpaque(box).release()
-            close(fd)
-            throw RunnerError("cannot start the signal thread: \(errnoText(rc))")
-        }
-        pthread_detach(tid)
-        thread = tid
-    }
-}
-
-private final class ListenerContext {
-    let fd: Int32
-    let signals: [Int32]
-    let continuation: AsyncStream<Int32>.Continuation
-    init(fd: Int32, signals: [Int32], continuation: AsyncStream<Int32>.Continuation) {
-        self.fd = fd
-        self.signals = signals
         self.continuation = continuation
+        let added = loop.add(fd) { [self] in
+            while true {
+                let sig = sundial_signalfd_read(fd)
+                if sig <= 0 { break }
+                self.continuation.yield(sig)
+            }
+        }
+        guard let added else { throw RunnerError("cannot watch the signalfd: \(errnoText(errno))") }
+        registration.withLock { $0 = added }
+    }
+
+    deinit { close(fd) }
+
+    /// Ends the stream; signals stay blocked (pending ones are dropped with the process).
+    public func stop() {
+        guard let r = registration.withLock({ r in defer { r = nil }; return r }) else { return }
+        loop.remove(r, fd: fd)
+        continuation.finish()
     }
 }

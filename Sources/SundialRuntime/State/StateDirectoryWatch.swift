@@ -13,8 +13,8 @@ import Synchronization
 /// (``StateDirectory``) keeps that second agent out while this one runs; stopping at once
 /// hands the path over cleanly (systemd restarts the unit on a fresh directory).
 ///
-/// inotify on the directory, on a thread (`sundial-guard`) blocked in `poll` without a timeout:
-/// an idle agent is never woken by it. Only events naming the guarded files or the directory
+/// inotify on the directory, watched by the agent's ``EventLoop`` (no thread of its own, no
+/// timeout: an idle agent is never woken by it). Only events naming the guarded files or the directory
 /// itself count; the database's `-wal`/`-shm` files and the control socket come and go freely.
 public final class StateDirectoryWatch: Sendable {
     public struct StartError: Error, CustomStringConvertible, Sendable {
@@ -22,18 +22,19 @@ public final class StateDirectoryWatch: Sendable {
     }
 
     private let inotifyFD: Int32
-    private let wakeFD: Int32
-    private let stopped = Atomic<Bool>(false)
+    private let loop: EventLoop
+    private let registration = Mutex<EventLoop.Registration?>(nil)
 
     /// The files whose removal or replacement is fatal.
     public static let guardedNames: Set<String> = ["sundial.lock", "state.db"]
 
-    /// Starts watching `directory` (held as `StateDirectory`); `onLost` is called at most once,
-    /// on the watch's thread, with a sentence saying what happened.
+    /// Starts watching `directory` (held as `StateDirectory`) on `loop`; `onLost` is called at
+    /// most once, on the loop's thread (or on the caller's, for a loss found at once), with a
+    /// sentence saying what happened.
     ///
-    /// - Throws: ``StartError`` when inotify or the thread cannot be had (the agent then runs
-    ///   unguarded and says so in a warning; the instance name still keeps a second agent out).
-    public init(directory: StateDirectory, onLost: @escaping @Sendable (String) -> Void) throws(StartError) {
+    /// - Throws: ``StartError`` when inotify cannot be had (the agent then runs unguarded and
+    ///   says so in a warning; the instance name still keeps a second agent out).
+    public init(directory: StateDirectory, loop: EventLoop, onLost: @escaping @Sendable (String) -> Void) throws(StartError) {
         let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         guard fd >= 0 else { throw StartError(description: "inotify: \(String(cString: strerror(errno)))") }
         let mask = UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF) | UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM)
@@ -43,67 +44,52 @@ public final class StateDirectoryWatch: Sendable {
             close(fd)
             throw StartError(description: "cannot watch \(directory.path): \(String(cString: strerror(e)))")
         }
-        let wake = sundial_eventfd()
-        guard wake >= 0 else {
-            close(fd)
-            throw StartError(description: "eventfd: \(String(cString: strerror(errno)))")
-        }
         inotifyFD = fd
-        wakeFD = wake
+        self.loop = loop
         let path = directory.path
-        let started = DetachedThread.run("sundial-guard") { [self] in
-            loop(path: path, directory: directory, onLost: onLost)
+        let added = loop.add(fd) { [self] in
+            guard let reason = readEvents(path: path, directory: directory) else { return }
+            // Once: the first to take the registration reports.
+            guard stopWatching() else { return }
+            onLost(reason)
         }
-        guard started else {
-            close(fd)
-            close(wake)
-            throw StartError(description: "no thread for the state directory watch")
+        guard let added else {
+            throw StartError(description: "cannot watch the inotify descriptor: \(String(cString: strerror(errno)))")
         }
+        registration.withLock { $0 = added }
         // Anything replaced between taking the lock and adding the watch is caught here.
-        if let reason = directory.lossReason() {
-            stop()
+        if let reason = directory.lossReason(), stopWatching() {
             onLost(reason)
         }
     }
 
+    deinit { close(inotifyFD) }
+
     /// Stops watching (a clean stop removes the control socket; nothing else is reported).
-    public func stop() {
-        guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        sundial_eventfd_signal(wakeFD)
+    public func stop() { _ = stopWatching() }
+
+    /// Removes the registration; false when it was already gone (stopped, or reported).
+    private func stopWatching() -> Bool {
+        guard let r = registration.withLock({ r in defer { r = nil }; return r }) else { return false }
+        loop.remove(r, fd: inotifyFD)
+        return true
     }
 
-    private func loop(path: String, directory: StateDirectory, onLost: @Sendable (String) -> Void) {
-        defer {
-            close(inotifyFD)
-            close(wakeFD)
-        }
+    /// Drains the inotify descriptor (at most 64 reads, so a flood cannot hold the loop) and
+    /// returns the first event that matters.
+    private func readEvents(path: String, directory: StateDirectory) -> String? {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 4096, alignment: 8)
         defer { buffer.deallocate() }
-        while !stopped.load(ordering: .acquiring) {
-            var fds = [pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)]
-            let rc = poll(&fds, 2, -1)
-            if rc < 0 {
-                if errno == EINTR { continue }
-                usleep(100_000)  // should not happen; never spin
-                continue
-            }
-            if stopped.load(ordering: .acquiring) { return }
-            guard fds[0].revents != 0 else { continue }
-            var reason: String?
-            for _ in 0..<64 {
-                let n = read(inotifyFD, buffer.baseAddress, buffer.count)
-                if n < 0, errno == EINTR { continue }
-                guard n > 0 else { break }
-                for event in InotifyEvent.parse(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) where reason == nil {
-                    reason = Self.classify(event, path: path, directory: directory)
-                }
-            }
-            if let reason {
-                stopped.store(true, ordering: .releasing)
-                onLost(reason)
-                return
+        var reason: String?
+        for _ in 0..<64 {
+            let n = read(inotifyFD, buffer.baseAddress, buffer.count)
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else { break }
+            for event in InotifyEvent.parse(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) where reason == nil {
+                reason = Self.classify(event, path: path, directory: directory)
             }
         }
+        return reason
     }
 
     /// What an event means for the agent: `nil` when nothing it depends on changed.

@@ -1,0 +1,148 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSundialShim
+import Synchronization
+
+/// One thread in `epoll_wait` that calls a handler when one of its descriptors is readable: the
+/// agent's wake-up timerfd, its signalfd and the state directory's inotify share it, where each
+/// had a thread of its own (issue 16; sd-event and NIOPosix are the models).
+///
+/// The loop never times out: with nothing readable it sleeps in the kernel, so an idle agent
+/// is not woken. Handlers run on the loop's thread, one at a time, and must be short (read the
+/// descriptor, hand the news to the agent); a slow one delays the others.
+///
+/// Ownership: a descriptor stays its owner's, who closes it in its `deinit`. A registration's
+/// handler holds its owner strongly, so the owner (and the descriptor) outlives any call in
+/// progress; ``remove(_:)`` drops the handler, which breaks that cycle. Handlers are found by a
+/// registration number carried in the epoll event, never by descriptor number, so an event for
+/// a descriptor removed (and its number reused) in the meantime reaches nobody.
+public final class EventLoop: Sendable {
+    public struct StartError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// A registration, for ``remove(_:)``.
+    public struct Registration: Hashable, Sendable {
+        fileprivate let id: UInt64
+    }
+
+    private struct State: ~Copyable {
+        var handlers: [UInt64: @Sendable () -> Void] = [:]
+        var nextID: UInt64 = 1
+        var thread: JoinableThread?
+        var stopping = false
+    }
+
+    private let epollFD: Int32
+    private let wakeFD: Int32
+    private let state = Mutex(State())
+    /// Registration number of the wake eventfd (not a handler: it only interrupts the wait).
+    private static let wakeID: UInt64 = 0
+
+    /// Creates the loop and starts its thread, `name` as shown by `top -H`.
+    public init(name: String = "sundial-loop") throws(StartError) {
+        let e = sundial_epoll_create()
+        guard e >= 0 else { throw StartError(description: "epoll_create1: \(String(cString: strerror(errno)))") }
+        let w = sundial_eventfd()
+        guard w >= 0 else {
+            close(e)
+            throw StartError(description: "eventfd: \(String(cString: strerror(errno)))")
+        }
+        epollFD = e
+        wakeFD = w
+        guard sundial_epoll_add_readable(e, w, Self.wakeID) == 0 else {
+            close(e)
+            close(w)
+            throw StartError(description: "epoll_ctl: \(String(cString: strerror(errno)))")
+        }
+        guard let thread = JoinableThread(name: name, { [self] in run() }) else {
+            close(e)
+            close(w)
+            throw StartError(description: "no thread for the event loop: \(String(cString: strerror(errno)))")
+        }
+        state.withLock { $0.thread = thread }
+    }
+
+    /// The loop's thread while it runs (tests aim signals at it).
+    var thread: pthread_t? { state.withLock { $0.thread?.id } }
+
+    deinit {
+        close(epollFD)
+        close(wakeFD)
+    }
+
+    /// Calls `handler` on the loop's thread whenever `fd` is readable (level-triggered: a
+    /// handler that leaves data unread is called again).
+    /// - Returns: nil, with `errno` set, when the kernel refuses the descriptor or the loop is
+    ///   stopping.
+    public func add(_ fd: Int32, _ handler: @escaping @Sendable () -> Void) -> Registration? {
+        let id: UInt64? = state.withLock { s in
+            guard !s.stopping else { return nil }
+            let id = s.nextID
+            s.nextID += 1
+            s.handlers[id] = handler
+            return id
+        }
+        guard let id else {
+            errno = ECANCELED
+            return nil
+        }
+        let rc = sundial_epoll_add_readable(epollFD, fd, id)
+        guard rc == 0 else {
+            _ = state.withLock { $0.handlers.removeValue(forKey: id) }
+            errno = rc
+            return nil
+        }
+        return Registration(id: id)
+    }
+
+    /// Stops calling the registration's handler (a call already running on the loop's thread
+    /// finishes), and stops watching `fd`. Idempotent.
+    public func remove(_ registration: Registration, fd: Int32) {
+        _ = state.withLock { $0.handlers.removeValue(forKey: registration.id) }
+        _ = sundial_epoll_remove(epollFD, fd)
+    }
+
+    /// Ends the loop and waits for its thread (unless called from a handler, when the loop
+    /// ends after that handler returns). Handlers are dropped. Idempotent.
+    public func stop() {
+        let thread: JoinableThread? = state.withLock { s in
+            guard !s.stopping else { return nil }
+            s.stopping = true
+            s.handlers.removeAll()
+            defer { s.thread = nil }
+            return s.thread
+        }
+        guard let thread else { return }
+        sundial_eventfd_signal(wakeFD)
+        if thread.isCurrent { thread.detach() } else { thread.join() }
+    }
+
+    private func run() {
+        // Signals are read from the signalfd, never delivered to this thread.
+        var all = sigset_t()
+        sigfillset(&all)
+        pthread_sigmask(SIG_BLOCK, &all, nil)
+        let capacity = 16
+        let tokens = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+        defer { tokens.deallocate() }
+        while true {
+            let n = sundial_epoll_wait(epollFD, tokens, Int32(capacity), -1)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return  // EBADF/EINVAL: nothing sensible left to do
+            }
+            for i in 0..<Int(n) {
+                let id = tokens[i]
+                if id == Self.wakeID {
+                    if state.withLock({ $0.stopping }) { return }
+                    continue
+                }
+                // Looked up per event: a handler earlier in this batch may have removed it.
+                guard let handler = state.withLock({ $0.handlers[id] }) else { continue }
+                handler()
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSundialShim
+@testable import SundialRuntime
+import Synchronization
+import Testing
+
+@Suite("Event loop (real epoll, bounded)")
+struct EventLoopTests {
+    /// A pipe whose read end is non-blocking, closed by `close()`.
+    struct Pipe {
+        let read: Int32
+        let write: Int32
+        init() throws {
+            var fds: [Int32] = [-1, -1]
+            try #require(pipe(&fds) == 0)
+            _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
+            read = fds[0]
+            write = fds[1]
+        }
+        func send(_ byte: UInt8 = 1) {
+            var b = byte
+            _ = Glibc.write(write, &b, 1)
+        }
+        func drain() -> Int {
+            var buf = [UInt8](repeating: 0, count: 64)
+            var total = 0
+            while true {
+                let n = Glibc.read(read, &buf, buf.count)
+                if n <= 0 { return total }
+                total += n
+            }
+        }
+        func close() {
+            Glibc.close(read)
+            Glibc.close(write)
+        }
+    }
+
+    /// The kernel's name of the calling thread (`/proc/thread-self/comm`).
+    static func currentThreadName() -> String {
+        guard let f = fopen("/proc/thread-self/comm", "r") else { return "?" }
+        defer { fclose(f) }
+        var line = [CChar](repeating: 0, count: 64)
+        guard fgets(&line, Int32(line.count), f) != nil else { return "?" }
+        return String(String(cString: line).prefix { $0 != "\n" })
+    }
+
+    static func waitUntil(_ limit: Duration = .seconds(10), _ condition: () -> Bool) async throws -> Bool {
+        let clock = ContinuousClock()
+        let end = clock.now + limit
+        while clock.now < end {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        return condition()
+    }
+
+    @Test func callsTheHandlerOfEachReadableDescriptorOnItsThread() async throws {
+        let loop = try EventLoop(name: "test-loop")
+        defer { loop.stop() }
+        let pipes = try (0..<3).map { _ in try Pipe() }
+        defer { pipes.forEach { $0.close() } }
+        let seen = Mutex<[Int]>([])
+        let threads = Mutex<Set<String>>([])
+        for (i, p) in pipes.enumerated() {
+            let r = loop.add(p.read) {
+                _ = p.drain()
+                threads.withLock { _ = $0.insert(Self.currentThreadName()) }
+                seen.withLock { $0.append(i) }
+            }
+            #expect(r != nil)
+        }
+        pipes[2].send()
+        pipes[0].send()
+        pipes[1].send()
+        #expect(try await Self.waitUntil { seen.withLock { Set($0) } == [0, 1, 2] })
+        #expect(threads.withLock { $0 } == ["test-loop"])
+    }
+
+    @Test func aRemovedRegistrationIsNotCalledAgain() async throws {
+        let loop = try EventLoop(name: "test-loop")
+        defer { loop.stop() }
+        let a = try Pipe(), b = try Pipe()
+        defer { a.close(); b.close() }
+        let calls = Mutex<[String]>([])
+        let ra = try #require(loop.add(a.read) { _ = a.drain(); calls.withLock { $0.append("a") } })
+        _ = loop.add(b.read) { _ = b.drain(); calls.withLock { $0.append("b") } }
+        loop.remove(ra, fd: a.read)
+        // `a` becomes readable after its removal, then `b` does: once b's handler ran, the loop
+        // has been through a wait that would have reported `a` had it still been registered.
+        a.send()
+        b.send()
+        #expect(try await Self.waitUntil { calls.withLock { $0.contains("b") } })
+        #expect(calls.withLock { $0 } == ["b"])
+    }
+
+    @Test func stopEndsTheThreadAndRefusesNewRegistrations() throws {
+        let loop = try EventLoop(name: "test-loop")
+        let p = try Pipe()
+        defer { p.close() }
+        loop.stop()
+        loop.stop()  // idempotent
+        #expect(loop.thread == nil)
+        #expect(loop.add(p.read) {} == nil)
+    }
+
+    @Test func aHandlerMayStopTheLoop() async throws {
+        let loop = try EventLoop(name: "test-loop")
+        let p = try Pipe()
+        defer { p.close() }
+        let stopped = Mutex(false)
+        _ = loop.add(p.read) {
+            loop.stop()
+            stopped.withLock { $0 = true }
+        }
+        p.send()
+        #expect(try await Self.waitUntil { stopped.withLock { $0 } })
+        #expect(loop.thread == nil)
+    }
+}
