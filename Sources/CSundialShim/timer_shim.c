@@ -24,3 +24,20 @@ int sundial_timerfd_arm(int fd, int64_t unix_ms) {
     spec.it_value.tv_nsec = (long)(unix_ms % 1000) * 1000000L;
     return timerfd_settime(fd, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, &spec, NULL);
 }
+
+int sundial_monotonic_timerfd_create(void) {
+    return timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+}
+
+int sundial_timerfd_arm_after(int fd, int64_t ms) {
+    struct itimerspec spec = {0};
+    if (ms >= 0) {
+        if (ms == 0) {
+            spec.it_value.tv_nsec = 1; // zero would disarm: "at once" is 1 ns from now.
+        } else {
+            spec.it_value.tv_sec = ms / 1000;
+            spec.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+        }
+    }
+    return timerfd_settime(fd, 0, &spec, NULL);
+}

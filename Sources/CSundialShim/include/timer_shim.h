@@ -8,4 +8,10 @@ int sundial_timerfd_create(void);
 /// TFD_TIMER_CANCEL_ON_SET so that a step of the wall clock wakes the reader (read() fails
 /// with ECANCELED). `unix_ms < 0` disarms. Returns 0, or -1 with errno.
 int sundial_timerfd_arm(int fd, int64_t unix_ms);
+/// A CLOCK_MONOTONIC timerfd (close-on-exec, non-blocking), for deadlines that must not move
+/// with the wall clock (the config watcher's debounce). Returns -1 and sets errno on failure.
+int sundial_monotonic_timerfd_create(void);
+/// Arms `fd` to expire once, `ms` milliseconds from now (0: at once); `ms < 0` disarms.
+/// Returns 0, or -1 with errno.
+int sundial_timerfd_arm_after(int fd, int64_t ms);
 #endif

@@ -170,8 +170,8 @@ public enum AgentHost {
             return 1
         }
 
-        // One thread in epoll_wait for the wake-up timerfd, the signalfd and the state
-        // directory's inotify (EventLoop says why). Stopped last: the deferred stops below run
+        // One thread in epoll_wait for the wake-up timerfd, the signalfd, the configuration's
+        // and the state directory's inotify (EventLoop says why). Stopped last: the deferred stops below run
         // first, in reverse order.
         let loop: EventLoop
         do throws(EventLoop.StartError) { loop = try EventLoop() } catch {
@@ -232,7 +232,8 @@ public enum AgentHost {
         if options.watch != .off {
             let w = ConfigWatcher(paths: paths, options: .init(debounce: .milliseconds(options.debounceMs),
                                                                pollInterval: .milliseconds(options.pollIntervalMs),
-                                                               mode: options.watch == .poll ? .poll : .auto)) { note in
+                                                               mode: options.watch == .poll ? .poll : .auto),
+                                  loop: loop) { note in
                 switch note {
                 case .changed: ref.deliver(.reload(reason: "files changed"))
                 case let .pollingFallback(reason): ref.log(Event("config.watch_polling", at: clock.wallNow(), level: .warn, ["reason": .string(reason)]))

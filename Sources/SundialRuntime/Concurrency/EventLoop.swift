@@ -32,6 +32,11 @@ public final class EventLoop: Sendable {
         var nextID: UInt64 = 1
         var thread: JoinableThread?
         var stopping = false
+        /// The registration whose handler the loop is calling now.
+        var running: UInt64?
+        /// The loop's thread, kept after ``stop()`` (which clears `thread`): a handler still
+        /// running then must be recognised as being on the loop.
+        var loopThread: pthread_t?
     }
 
     private let epollFD: Int32
@@ -61,7 +66,10 @@ public final class EventLoop: Sendable {
             close(w)
             throw StartError(description: "no thread for the event loop: \(String(cString: strerror(errno)))")
         }
-        state.withLock { $0.thread = thread }
+        state.withLock {
+            $0.thread = thread
+            $0.loopThread = thread.id
+        }
     }
 
     /// The loop's thread while it runs (tests aim signals at it).
@@ -140,8 +148,13 @@ public final class EventLoop: Sendable {
                     continue
                 }
                 // Looked up per event: a handler earlier in this batch may have removed it.
-                guard let handler = state.withLock({ $0.handlers[id] }) else { continue }
+                guard let handler = state.withLock({ s -> (@Sendable () -> Void)? in
+                    guard let h = s.handlers[id] else { return nil }
+                    s.running = id
+                    return h
+                }) else { continue }
                 handler()
+                state.withLock { $0.running = nil }
             }
         }
     }

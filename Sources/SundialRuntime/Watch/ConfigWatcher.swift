@@ -16,15 +16,16 @@ public enum WatchNotification: Sendable, Hashable {
 /// Watches config paths (files and directories, recursively, through symbolic links) and
 /// reports, after a debounce, that the config set changed (design §2 Reload).
 ///
-/// One thread owns the inotify descriptor and sleeps in `poll(2)` on it and on an eventfd that
-/// `stop()` signals, so an idle watcher costs nothing. Events are filtered by the listing rules
+/// The inotify descriptor and a monotonic timerfd (debounce, polling) are watched by an
+/// ``EventLoop``: the agent's own, or one the watcher starts for itself when given none. An
+/// idle watcher costs nothing: no timer is armed while nothing is pending. Events are filtered by the listing rules
 /// of `ConfigFiles` (hidden files and editor leftovers never cause a reload), except that the
 /// links on the way to a job file always count, so a Kubernetes `..data` swap is seen. After a
 /// structural change (a new or removed directory, a link swap, a queue overflow) the set of
 /// watches is recomputed. When inotify is unavailable or `max_user_watches` is exhausted, the
 /// watcher polls instead (size, mtime, inode, content hash of small files) and says so once.
 ///
-/// The handler runs on the watcher's thread: it must return quickly (hand the work to the agent,
+/// The handler runs on the event loop's thread: it must return quickly (hand the work to the agent,
 /// e.g. yield into an `AsyncStream`). It may call `stop()`.
 public final class ConfigWatcher: Sendable {
     /// How changes are detected.
@@ -71,11 +72,13 @@ public final class ConfigWatcher: Sendable {
     public let options: Options
     private let handler: @Sendable (WatchNotification) -> Void
     private let onStop: (@Sendable () -> Void)?
+    /// The agent's loop, or nil: the watcher then starts a loop of its own (`sundial-watch`).
+    private let sharedLoop: EventLoop?
     private let control = Mutex<Control>(Control())
 
     private struct Control: ~Copyable {
-        var thread: pthread_t?
-        var wakeFD: Int32 = -1
+        var work: WatchLoop?
+        var ownLoop: EventLoop?
         /// The running loop's mode; one cell per start, so a loop still finishing after a
         /// `stop()` from its handler cannot overwrite the mode of a restarted one.
         var status: StatusCell?
@@ -84,19 +87,21 @@ public final class ConfigWatcher: Sendable {
     /// - Parameters:
     ///   - paths: config paths (files or directories; they need not exist yet).
     ///   - handler: receives the notifications on the watcher's thread.
+    ///   - loop: the event loop to watch on; nil starts one for the watcher alone.
     public convenience init(
-        paths: [String], options: Options = Options(),
+        paths: [String], options: Options = Options(), loop: EventLoop? = nil,
         handler: @escaping @Sendable (WatchNotification) -> Void
     ) {
-        self.init(paths: paths, options: options, onStop: nil, handler: handler)
+        self.init(paths: paths, options: options, loop: loop, onStop: nil, handler: handler)
     }
 
     init(
-        paths: [String], options: Options, onStop: (@Sendable () -> Void)?,
+        paths: [String], options: Options, loop: EventLoop? = nil, onStop: (@Sendable () -> Void)?,
         handler: @escaping @Sendable (WatchNotification) -> Void
     ) {
         self.paths = paths
         self.options = options
+        self.sharedLoop = loop
         self.onStop = onStop
         self.handler = handler
     }
@@ -107,36 +112,35 @@ public final class ConfigWatcher: Sendable {
     public var activeMode: ActiveMode { control.withLock { $0.status?.mode ?? .stopped } }
 
     /// Sets up the watches (before returning, so a change made after `start()` returns is seen)
-    /// and starts the watcher's thread. Does nothing when already started.
-    /// - Throws: `StartError` only when no eventfd or thread can be created; inotify trouble is
-    ///   not thrown but reported as `.pollingFallback`.
+    /// and starts watching them on the event loop. Does nothing when already started.
+    /// - Throws: `StartError` only when no timerfd, event loop or thread can be had; inotify
+    ///   trouble is not thrown but reported as `.pollingFallback`.
     public func start() throws(StartError) {
         try control.withLock { (control: inout Control) throws(StartError) in
-            guard control.thread == nil else { return }
-            let wake = sundial_eventfd()
-            guard wake >= 0 else { throw StartError(description: "cannot create eventfd: \(PathProbe.Errno(errno))") }
-            let status = StatusCell()
-            let loop = WatchLoop(paths: paths, options: options, wakeFD: wake, status: status, handler: handler)
-            loop.prepare()
-            var thread = pthread_t()
-            let context = Unmanaged.passRetained(loop).toOpaque()
-            let rc = pthread_create(&thread, nil, { raw in
-                // Signals go to the threads the agent set up for them, never to this one.
-                var all = sigset_t()
-                sigfillset(&all)
-                pthread_sigmask(SIG_BLOCK, &all, nil)
-                _ = sundial_set_thread_name("sundial-watch")
-                let loop = Unmanaged<WatchLoop>.fromOpaque(raw!).takeRetainedValue()
-                loop.run()
-                return nil
-            }, context)
-            guard rc == 0 else {
-                Unmanaged<WatchLoop>.fromOpaque(context).release()
-                loop.close()
-                throw StartError(description: "cannot start the watcher thread: \(PathProbe.Errno(rc))")
+            guard control.work == nil else { return }
+            var own: EventLoop?
+            let loop: EventLoop
+            if let sharedLoop {
+                loop = sharedLoop
+            } else {
+                do throws(EventLoop.StartError) { own = try EventLoop(name: "sundial-watch") } catch {
+                    throw StartError(description: "cannot start the watcher's event loop: \(error)")
+                }
+                loop = own!
             }
-            control.thread = thread
-            control.wakeFD = wake
+            let status = StatusCell()
+            guard let work = WatchLoop(paths: paths, options: options, loop: loop, status: status, handler: handler) else {
+                own?.stop()
+                throw StartError(description: "cannot create a timerfd: \(PathProbe.Errno(errno))")
+            }
+            work.prepare()
+            guard work.begin() else {
+                let e = errno
+                own?.stop()
+                throw StartError(description: "cannot watch on the event loop: \(PathProbe.Errno(e))")
+            }
+            control.work = work
+            control.ownLoop = own
             control.status = status
         }
     }
@@ -144,19 +148,14 @@ public final class ConfigWatcher: Sendable {
     /// Stops watching; after it returns no handler call is running or will start (unless called
     /// from the handler itself, which then is the last call). Idempotent.
     public func stop() {
-        let stopped: (thread: pthread_t, wake: Int32)? = control.withLock { control in
-            guard let thread = control.thread else { return nil }
-            defer { control.thread = nil; control.wakeFD = -1; control.status = nil }
-            return (thread, control.wakeFD)
+        let stopped: (work: WatchLoop, own: EventLoop?)? = control.withLock { control in
+            guard let work = control.work else { return nil }
+            defer { control.work = nil; control.ownLoop = nil; control.status = nil }
+            return (work, control.ownLoop)
         }
         guard let stopped else { return }
-        // The loop owns and closes the eventfd; it exits only after reading this signal.
-        sundial_eventfd_signal(stopped.wake)
-        if pthread_equal(stopped.thread, pthread_self()) != 0 {
-            pthread_detach(stopped.thread)
-        } else {
-            pthread_join(stopped.thread, nil)
-        }
+        stopped.work.stop()
+        stopped.own?.stop()
         onStop?()
     }
 }
@@ -170,12 +169,12 @@ extension ConfigWatcher {
     /// cancelling its iteration stops the watcher.
     /// - Throws: `StartError` as `start()`.
     public static func stream(
-        paths: [String], options: Options = Options()
+        paths: [String], options: Options = Options(), loop: EventLoop? = nil
     ) throws(StartError) -> (watcher: ConfigWatcher, notifications: AsyncStream<WatchNotification>) {
         let (stream, continuation) = AsyncStream.makeStream(
             of: WatchNotification.self, bufferingPolicy: .bufferingNewest(16))
         let watcher = ConfigWatcher(
-            paths: paths, options: options, onStop: { continuation.finish() },
+            paths: paths, options: options, loop: loop, onStop: { continuation.finish() },
             handler: { continuation.yield($0) })
         continuation.onTermination = { [weak watcher] _ in watcher?.stop() }
         try watcher.start()

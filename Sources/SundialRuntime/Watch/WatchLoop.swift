@@ -1,18 +1,33 @@
+import CSundialShim
 import Glibc
 import SundialCore
+import Synchronization
 
-/// The body of the config watcher's thread; owns the inotify descriptor, the watches, the
-/// polling snapshot and the debouncer. Not `Sendable`: it is created by `start()`, then handed
-/// to the thread, which is its only user from then on.
-final class WatchLoop {
+/// The config watcher's work on an ``EventLoop``: owns the inotify descriptor, the watches, the
+/// polling snapshot, the debouncer and a monotonic timerfd for the debounce and poll deadlines.
+///
+/// `@unchecked Sendable`: its mutable state is touched by `prepare()` on the starting thread,
+/// then only by its handlers, which the event loop calls one at a time on its thread. `stop()`
+/// touches only the registrations (behind a lock); the event loop's `remove` returns once no
+/// handler of this loop is running. Descriptors are closed in `deinit` (the handlers hold this
+/// object, so no handler can be using one then).
+final class WatchLoop: @unchecked Sendable {
     private struct Watched {
         var directory: String
         var interest: WatchPlan.Interest
     }
 
+    private struct Registrations {
+        var inotify: EventLoop.Registration?
+        var timer: EventLoop.Registration?
+        var stopped = false
+    }
+
     private let paths: [String]
     private let options: ConfigWatcher.Options
-    private let wakeFD: Int32
+    private let loop: EventLoop
+    private let timerFD: Int32
+    private let registrations = Mutex(Registrations())
     private let status: StatusCell
     private let handler: @Sendable (WatchNotification) -> Void
 
@@ -34,19 +49,27 @@ final class WatchLoop {
     /// Reads per wake-up before the loop looks at its timers again.
     private static let maxReadsPerWake = 16
 
-    init(
-        paths: [String], options: ConfigWatcher.Options, wakeFD: Int32, status: StatusCell,
+    /// - Returns: nil, with `errno` set, when no timerfd can be had.
+    init?(
+        paths: [String], options: ConfigWatcher.Options, loop: EventLoop, status: StatusCell,
         handler: @escaping @Sendable (WatchNotification) -> Void
     ) {
+        let t = sundial_monotonic_timerfd_create()
+        guard t >= 0 else { return nil }
+        self.timerFD = t
         self.paths = paths
         self.options = options
-        self.wakeFD = wakeFD
+        self.loop = loop
         self.status = status
         self.handler = handler
         self.debouncer = Debouncer(quiet: options.debounce, maxWait: options.maxWait)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        if inotifyFD >= 0 { Glibc.close(inotifyFD) }
+        Glibc.close(timerFD)
+        buffer.deallocate()
+    }
 
     private var pollIntervalMillis: Int64 { max(10, options.pollInterval.milliseconds) }
 
@@ -68,20 +91,53 @@ final class WatchLoop {
         rescan()
     }
 
-    /// Releases the descriptors; the loop is unusable afterwards.
-    func close() {
-        if inotifyFD >= 0 { Glibc.close(inotifyFD) }
-        inotifyFD = -1
-        Glibc.close(wakeFD)
-        watches = [:]
+    /// Registers the descriptors with the event loop and arms the first deadline (a polling
+    /// fallback found by `prepare()` is reported from the loop's thread).
+    /// - Returns: false, with `errno` set, when the event loop refuses them.
+    func begin() -> Bool {
+        guard let timer = loop.add(timerFD, { [self] in onTimer() }) else { return false }
+        registrations.withLock { $0.timer = timer }
+        if inotifyFD >= 0 {
+            guard let reg = loop.add(inotifyFD, { [self] in onInotify() }) else {
+                stop()
+                return false
+            }
+            registrations.withLock { $0.inotify = reg }
+        }
+        _ = sundial_timerfd_arm_after(timerFD, pendingFallback != nil ? 0 : nextDeadline(at: monotonicMillis()))
+        return true
+    }
+
+    /// Stops for good: no handler runs after it returns (unless called from one, which is then
+    /// the last). Descriptors close with the object. Idempotent.
+    func stop() {
+        let taken = registrations.withLock { r -> Registrations in
+            defer { r = Registrations(stopped: true) }
+            return r
+        }
+        if let t = taken.timer { loop.remove(t, fd: timerFD) }
+        if let i = taken.inotify { loop.remove(i, fd: inotifyFD) }
         status.mode = .stopped
     }
+
+    private var isStopped: Bool { registrations.withLock { $0.stopped } }
 
     /// Switches to polling for good: closes inotify (dropping every watch at once) and takes
     /// the first snapshot. A `reason` is reported to the handler from the watcher's thread.
     private func enterPolling(reason: String?) {
-        if inotifyFD >= 0 { Glibc.close(inotifyFD) }
-        inotifyFD = -1
+        if inotifyFD >= 0 {
+            // Registered (on the loop's thread): unregister before closing. Taken by a
+            // concurrent stop(): leave the descriptor to deinit, stop() is unregistering it.
+            let (registered, stopped) = registrations.withLock { r in
+                defer { r.inotify = nil }
+                return (r.inotify, r.stopped)
+            }
+            if let registered { loop.remove(registered, fd: inotifyFD) }
+            if !stopped {
+                Glibc.close(inotifyFD)
+                inotifyFD = -1
+            }
+        }
         watches = [:]
         snapshot = PollSnapshot(paths: paths)
         nextPoll = monotonicMillis() + pollIntervalMillis
@@ -91,54 +147,58 @@ final class WatchLoop {
 
     // MARK: - Loop
 
-    func run() {
-        defer { close() }
-        while true {
-            if let reason = pendingFallback {
-                pendingFallback = nil
-                handler(.pollingFallback(reason: "\(reason); polling every \(pollIntervalMillis) ms"))
-            }
-            var now = monotonicMillis()
-            var timeout = debouncer.timeout(at: now)
-            if inotifyFD < 0 {
-                let untilPoll = max(0, nextPoll - now)
-                timeout = min(timeout ?? untilPoll, untilPoll)
-            }
-            var fds = [
-                pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0),
-                pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0),  // ignored when -1
-            ]
-            let rc = poll(&fds, 2, timeout.map { Int32(clamping: $0) } ?? -1)
-            if rc < 0 && errno != EINTR {
-                // EINVAL/ENOMEM: back off instead of spinning, and keep the timers running.
-                var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
-                nanosleep(&pause, nil)
-            }
-            if rc > 0 && fds[0].revents != 0 { return }
+    private func onInotify() {
+        guard inotifyFD >= 0 else { return }
+        let (sawChange, needsRescan) = drainEvents()
+        if needsRescan { rescan() }
+        step(changed: sawChange)
+    }
 
-            var changed = false
-            if rc > 0, inotifyFD >= 0, fds[1].revents != 0 {
-                let (sawChange, needsRescan) = drainEvents()
-                changed = sawChange
-                if needsRescan { rescan() }
-            }
-            now = monotonicMillis()
-            if changed { debouncer.noteChange(at: now) }
-            if inotifyFD < 0 {
-                // Polling: look at the files when the interval is up, and again when a pending
-                // change is due, so the notification only fires once the files are quiet.
-                let due = debouncer.deadline.map { now >= $0 } ?? false
-                if now >= nextPoll || due {
-                    let current = PollSnapshot(paths: paths)
-                    if current != snapshot {
-                        snapshot = current
-                        debouncer.noteChange(at: now)
-                    }
-                    nextPoll = now + pollIntervalMillis
-                }
-            }
-            if debouncer.fire(at: now) { handler(.changed) }
+    private func onTimer() {
+        var expirations: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &expirations) { read(timerFD, $0.baseAddress, 8) }
+        step(changed: false)
+    }
+
+    /// What the old thread's loop did after each wake-up: report a fallback, note a change,
+    /// poll when due, fire the debouncer; then arm the timer for the next deadline.
+    private func step(changed: Bool) {
+        if let reason = pendingFallback {
+            pendingFallback = nil
+            handler(.pollingFallback(reason: "\(reason); polling every \(pollIntervalMillis) ms"))
+            if isStopped { return }
         }
+        let now = monotonicMillis()
+        if changed { debouncer.noteChange(at: now) }
+        if inotifyFD < 0 {
+            // Polling: look at the files when the interval is up, and again when a pending
+            // change is due, so the notification only fires once the files are quiet.
+            let due = debouncer.deadline.map { now >= $0 } ?? false
+            if now >= nextPoll || due {
+                let current = PollSnapshot(paths: paths)
+                if current != snapshot {
+                    snapshot = current
+                    debouncer.noteChange(at: now)
+                }
+                nextPoll = now + pollIntervalMillis
+            }
+        }
+        if debouncer.fire(at: now) {
+            handler(.changed)
+            if isStopped { return }
+        }
+        _ = sundial_timerfd_arm_after(timerFD, nextDeadline(at: monotonicMillis()))
+    }
+
+    /// Milliseconds until the debouncer or the next poll is due; -1 when nothing is timed
+    /// (inotify with no pending change: the loop sleeps until an event).
+    private func nextDeadline(at now: Int64) -> Int64 {
+        var timeout = debouncer.timeout(at: now)
+        if inotifyFD < 0 {
+            let untilPoll = max(0, nextPoll - now)
+            timeout = min(timeout ?? untilPoll, untilPoll)
+        }
+        return timeout.map { max(0, $0) } ?? -1
     }
 
     // MARK: - inotify
