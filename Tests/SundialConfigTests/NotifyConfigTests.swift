@@ -46,7 +46,7 @@ struct NotifyConfigTests {
         #expect(set.jobs["c"]?.notify == [])
     }
 
-    @Test func httpsIsRefusedWithAFix() {
+    @Test func httpsIsAcceptedWithAnOptionalCAFile() throws {
         let r = load("""
         version: 1
         jobs:
@@ -55,11 +55,30 @@ struct NotifyConfigTests {
             notify:
               - on: failure
                 webhook: { url: "https://hooks.example.org/x" }
+              - on: failure
+                webhook: { url: "https://10.0.0.5:8443/x", ca_file: /etc/sundial/ca.pem }
         """)
-        let e = errors(r)
-        #expect(e.count == 1)
-        #expect(e.first?.hasPrefix("a.yaml:7:25: error: notify[0]: https:// webhooks are not supported yet") == true, "\(e)")
-        #expect(r.diagnostics.first?.hint?.contains("curl") == true)
+        #expect(errors(r).isEmpty, "\(errors(r))")
+        let set = try #require(r.jobSet)
+        #expect(set.jobs["a"]?.notify.map(\.target) == [
+            .webhook(WebhookSpec(url: "https://hooks.example.org/x")),
+            .webhook(WebhookSpec(url: "https://10.0.0.5:8443/x", caFile: "/etc/sundial/ca.pem")),
+        ])
+    }
+
+    @Test func aCAFileNeedsHTTPS() {
+        let r = load("""
+        version: 1
+        jobs:
+          a:
+            command: [/bin/true]
+            notify:
+              - on: failure
+                webhook: { url: "http://hooks.example.org/x", ca_file: /etc/ca.pem }
+              - on: failure
+                webhook: { url: "https://hooks.example.org/x", ca_file: "/etc/ca.pem" }
+        """)
+        #expect(errors(r) == ["a.yaml:7:64: error: notify[0]: `ca_file` verifies an https:// receiver, but the url is http://; write the url with https://, or remove `ca_file`"], "\(errors(r))")
     }
 
     @Test func badEntriesArePositionedErrors() {
