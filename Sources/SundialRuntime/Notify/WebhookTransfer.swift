@@ -20,6 +20,9 @@ public enum WebhookTransfer {
         if let ca = request.caFile, access(ca, R_OK) != 0 {
             return .failed("ca_file \(ca): \(FileSystem.errnoString())")
         }
+        // CURLOPT_NOSIGNAL (set for the threaded resolver) leaves SIGPIPE to the caller: a
+        // receiver closing the connection mid-send must be a reason, not this process's death.
+        sundial_ignore_sigpipe()
         var result = sundial_webhook_result()
         let headers = CStringArray(request.headers)
         let outcome = request.body.withUnsafeBytes { body in
