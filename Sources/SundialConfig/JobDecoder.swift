@@ -253,7 +253,8 @@ struct JobDecoder {
                       hint: "write the url with https://, or remove `ca_file`")
             } else if !path.hasPrefix("/") {
                 ok = false
-                error(c, prefix + "`ca_file` must be an absolute path (the agent's working directory is /)",
+                // Checked here rather than by a schema pattern, for an error that says why.
+                error(c, prefix + "`ca_file` must be an absolute path (the delivery process does not run in the directory of the job file)",
                       hint: "e.g. /etc/sundial/hooks-ca.pem")
             } else {
                 spec.caFile = path

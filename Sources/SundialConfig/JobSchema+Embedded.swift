@@ -494,7 +494,7 @@ extension JobSchema {
               },
               "ca_file": {
                 "type": "string",
-                "pattern": "^/",
+                "minLength": 1,
                 "maxLength": 4096,
                 "description": "An absolute path to a PEM bundle of the CA certificates that may sign the receiver's certificate (a private CA), used instead of the system CA store. Only with an https:// url. Read at each delivery.",
                 "examples": [

@@ -66,7 +66,7 @@ struct NotifyConfigTests {
         ])
     }
 
-    @Test func aCAFileNeedsHTTPS() {
+    @Test func aCAFileNeedsHTTPSAndAnAbsolutePath() {
         let r = load("""
         version: 1
         jobs:
@@ -77,8 +77,13 @@ struct NotifyConfigTests {
                 webhook: { url: "http://hooks.example.org/x", ca_file: /etc/ca.pem }
               - on: failure
                 webhook: { url: "https://hooks.example.org/x", ca_file: "/etc/ca.pem" }
+              - on: failure
+                webhook: { url: "https://hooks.example.org/x", ca_file: ca.pem }
         """)
-        #expect(errors(r) == ["a.yaml:7:64: error: notify[0]: `ca_file` verifies an https:// receiver, but the url is http://; write the url with https://, or remove `ca_file`"], "\(errors(r))")
+        #expect(errors(r) == [
+            "a.yaml:7:64: error: notify[0]: `ca_file` verifies an https:// receiver, but the url is http://; write the url with https://, or remove `ca_file`",
+            "a.yaml:11:65: error: notify[2]: `ca_file` must be an absolute path (the delivery process does not run in the directory of the job file); e.g. /etc/sundial/hooks-ca.pem",
+        ], "\(errors(r))")
     }
 
     @Test func badEntriesArePositionedErrors() {
