@@ -146,3 +146,47 @@ import Testing
         return maps.split(separator: "\n").filter { $0.contains("libcurl") || $0.contains("libssl") }.count
     }
 }
+
+/// The host-name lookup is bounded too. libcurl's own timeout does not cut it: its threaded
+/// resolver is joined when the transfer ends, so a child whose DNS server never answers
+/// lingers until glibc gives up (30 s × attempts here). The parent's kill at the deadline is
+/// what bounds it. The child runs in a mount namespace (`unshare -m`, root only) whose
+/// /etc/resolv.conf names a "DNS server" on 127.0.0.1:53 that this test holds and never
+/// answers.
+@Suite(.serialized, .timeLimit(.minutes(1))) struct HungLookupWebhookTests {
+    @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "needs root and unshare"))
+    func aLookupThatNeverAnswersIsCutAtTheTimeout() async throws {
+        let root = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: root) }
+        // The black hole: bound, never read (UDP) nor accepted (TCP: glibc retries over it).
+        var sockets: [Int32] = []
+        defer { for s in sockets { close(s) } }
+        for type in [Int32(SOCK_DGRAM.rawValue), Int32(SOCK_STREAM.rawValue)] {
+            let s = socket(AF_INET, type | Int32(SOCK_CLOEXEC.rawValue), 0)
+            var one: Int32 = 1
+            setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = UInt16(53).bigEndian
+            let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            try #require(bound == 0, "127.0.0.1:53 is taken: \(String(cString: strerror(errno)))")
+            if type == Int32(SOCK_STREAM.rawValue) { listen(s, 16) }
+            sockets.append(s)
+        }
+        let resolv = root.appendingPathComponent("resolv.conf").path
+        try "nameserver 127.0.0.1\noptions timeout:30 attempts:2\n".write(toFile: resolv, atomically: true, encoding: .utf8)
+        let probe = try await CLI.runTool("/usr/bin/unshare", ["-m", "/bin/sh", "-c", "mount --bind \(resolv) /etc/resolv.conf && grep -c 127.0.0.1 /etc/resolv.conf"])
+        try #require(probe.status == 0 && probe.stdout == "1\n", "unshare -m with a bind mount (CAP_SYS_ADMIN): \(probe.stderr)")
+
+        let spec = WebhookSpec(url: "https://hooks.example.com/x", timeoutMs: 1500)
+        let delivery = WebhookDelivery(spec: spec, command: [
+            "/usr/bin/unshare", "-m", "/bin/sh", "-c", "mount --bind \(resolv) /etc/resolv.conf && exec \(CLI.binary.path) internal-webhook",
+        ])
+        let started = ContinuousClock.now
+        let r = delivery.post(body: Array("{}".utf8), signatureKey: nil)
+        let elapsed = ContinuousClock.now - started
+        #expect(r == .failed(reason: "timed out after 1s500ms (the delivery process was killed)"), "\(r)")
+        #expect(elapsed >= .milliseconds(1400) && elapsed < .seconds(4), "\(elapsed)")
+    }
+}
