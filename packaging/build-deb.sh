@@ -12,7 +12,8 @@
 #
 # The binary is built with --static-swift-stdlib: one file that needs only glibc (2.35 or
 # later: Debian 12, Ubuntu 22.04 and newer), libsqlite3 and libyaml (Debian's libyaml-0-2, the
-# YAML parser; dpkg-shlibdeps below adds it to Depends). The package layout:
+# YAML parser; dpkg-shlibdeps below adds it to Depends), plus libcurl4 for webhooks, loaded
+# with dlopen only by the webhook child and so declared explicitly below. The package layout:
 #   /usr/bin/sundial                                  the agent and CLI (stripped)
 #   /etc/sundial/jobs.d/example.yaml                  commented example (a conffile)
 #   /etc/default/sundial                              SUNDIAL_OPTS for the unit (a conffile)
@@ -115,7 +116,9 @@ if command -v dpkg-shlibdeps >/dev/null; then
     depends=$(printf '%s\n' "$out" | sed -n 's/^shlibs:Depends=//p')
   fi
 fi
-depends="$depends, init-system-helpers (>= 1.54~)"
+# libcurl4 is loaded with dlopen by the webhook child (sundial internal-webhook, issue 17), so
+# dpkg-shlibdeps cannot see it: declared here. 7.68 (Ubuntu 20.04) has every option it sets.
+depends="$depends, libcurl4 (>= 7.68), ca-certificates, init-system-helpers (>= 1.54~)"
 
 # Maintainer scripts and metadata.
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$pkg/DEBIAN/"

@@ -62,6 +62,10 @@ snapshot > "$before"
 step "building the package"
 packaging/build-deb.sh "${build_flag[@]}" --out "$out_dir" --lintian
 deb=$(ls "$out_dir"/sundial_*.deb)
+# libcurl4 is dlopen'ed by the webhook child, so dpkg-shlibdeps cannot find it: build-deb.sh
+# declares it, and a box installed from the package must have it.
+depends=$(dpkg-deb -f "$deb" Depends)
+grep -q 'libcurl4' <<<"$depends" || fail "the package does not depend on libcurl4 (webhooks): $depends"
 
 step "installing $(basename "$deb")"
 installed_by_us=yes

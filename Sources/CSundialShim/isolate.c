@@ -78,17 +78,23 @@ static _Noreturn void run_child(const char *path, char *const argv[], char *cons
 
 pid_t sundial_spawn_isolated(const char *path, char *const argv[], char *const envp[], int stdout_fd,
                              int stderr_fd, int status_fd, const struct sundial_isolate_limits *limits) {
-    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (devnull < 0) return -errno;
+    return sundial_spawn_isolated_input(path, argv, envp, -1, stdout_fd, stderr_fd, status_fd, limits);
+}
+
+pid_t sundial_spawn_isolated_input(const char *path, char *const argv[], char *const envp[], int stdin_fd,
+                                   int stdout_fd, int stderr_fd, int status_fd,
+                                   const struct sundial_isolate_limits *limits) {
+    int input = stdin_fd >= 0 ? fcntl(stdin_fd, F_DUPFD_CLOEXEC, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (input < 0) return -errno;
     pid_t parent = getpid();
     pid_t watcher = _Fork();
     if (watcher < 0) {
         int e = errno;
-        close(devnull);
+        close(input);
         return -e;
     }
     if (watcher > 0) {
-        close(devnull);
+        close(input);
         return watcher;
     }
 
@@ -101,7 +107,7 @@ pid_t sundial_spawn_isolated(const char *path, char *const argv[], char *const e
     // 0, 1, 2 for the child, the status at 3, and nothing else: a copy of one of the agent's
     // descriptors (a job's pipe, a client's socket) kept open here would delay its EOF.
     int status = fcntl(status_fd, F_DUPFD_CLOEXEC, 10);
-    if (status < 0 || dup2(devnull, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0 || dup2(status, 3) < 0) {
+    if (status < 0 || dup2(input, 0) < 0 || dup2(stdout_fd, 1) < 0 || dup2(stderr_fd, 2) < 0 || dup2(status, 3) < 0) {
         if (status >= 0) sundial_watcher_status(status, 3, errno);
         _exit(127);
     }

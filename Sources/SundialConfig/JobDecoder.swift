@@ -217,16 +217,12 @@ struct JobDecoder {
         }
         guard let w = n["webhook"], let urlNode = w["url"], let text = urlNode.scalarText else { return nil }
         var ok = true
+        var isTLS = false
         do throws(WebhookURL.ParseError) {
-            let url = try WebhookURL.parse(text)
-            if url.isTLS {
-                ok = false
-                error(urlNode, prefix + "https:// webhooks are not supported yet: the agent has no TLS library (and sending in clear text to an https:// address is not an option)",
-                      hint: "post through a command instead, e.g. `command: [sh, -c, 'curl -fsS -m 10 -H \"Content-Type: application/json\" --data-binary @- \(text)']`, or use an http:// receiver on a trusted network")
-            }
+            isTLS = try WebhookURL.parse(text).isTLS
         } catch {
             ok = false
-            self.error(urlNode, prefix + "invalid webhook url `\(text)`: \(error.description)", hint: "write http://host[:port]/path")
+            self.error(urlNode, prefix + "invalid webhook url `\(text)`: \(error.description)", hint: "write http://host[:port]/path or https://host[:port]/path")
         }
         var spec = WebhookSpec(url: text)
         for (name, keyNode, value) in w["headers"]?.entries ?? [] {
@@ -248,6 +244,20 @@ struct JobDecoder {
                 ok = false
                 error(s, prefix + "`secret_env` names a variable of the job's `env_file`, but the job has no `env_file`",
                       hint: "add `env_file:` with a line `\(s.scalarText ?? "NAME")=...`, readable by the agent only")
+            }
+        }
+        if let c = w["ca_file"], let path = c.scalarText {
+            if ok && !isTLS {
+                ok = false
+                error(c, prefix + "`ca_file` verifies an https:// receiver, but the url is http://",
+                      hint: "write the url with https://, or remove `ca_file`")
+            } else if !path.hasPrefix("/") {
+                ok = false
+                // Checked here rather than by a schema pattern, for an error that says why.
+                error(c, prefix + "`ca_file` must be an absolute path (the delivery process does not run in the directory of the job file)",
+                      hint: "e.g. /etc/sundial/hooks-ca.pem")
+            } else {
+                spec.caFile = path
             }
         }
         if let t = w["timeout"] { spec.timeoutMs = duration(t, min: 1, what: "notify[\(index)].webhook.timeout") }

@@ -486,9 +486,19 @@ extension JobSchema {
                 "type": "string",
                 "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#][^\\s]*)?$",
                 "maxLength": 2048,
-                "description": "Where to POST: http://host[:port]/path. https:// is refused for now (the agent has no TLS library): post through a `command` running curl instead.",
+                "description": "Where to POST: http://host[:port]/path or https://host[:port]/path. https:// certificates are verified (the system CA store, or `ca_file`) and the host name checked; proxies come from the agent's environment (https_proxy, no_proxy). Delivery uses libcurl (Debian's libcurl4), loaded only in the short-lived delivery process.",
                 "examples": [
-                  "http://alerts.internal:9000/sundial"
+                  "http://alerts.internal:9000/sundial",
+                  "https://hooks.example.org/sundial"
+                ]
+              },
+              "ca_file": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 4096,
+                "description": "An absolute path to a PEM bundle of the CA certificates that may sign the receiver's certificate (a private CA), used instead of the system CA store. Only with an https:// url. Read at each delivery.",
+                "examples": [
+                  "/etc/sundial/hooks-ca.pem"
                 ]
               },
               "headers": {
@@ -509,7 +519,7 @@ extension JobSchema {
               },
               "timeout": {
                 "$ref": "#/$defs/duration",
-                "description": "Limit of one attempt: connect, send and answer. Default 10s."
+                "description": "Limit of one attempt, everything included: name lookup, connect, TLS handshake, send and answer. Past it the delivery process is killed. Default 10s."
               },
               "retries": {
                 "type": "integer",

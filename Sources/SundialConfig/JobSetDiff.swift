@@ -145,10 +145,11 @@ public struct JobSetDiff: Hashable, Sendable {
             case let .webhook(w):
                 // Not the path, the query or header values: they often hold a token, and diffs
                 // end up in CI logs.
-                let host = (try? WebhookURL.parse(w.url)).map { "http://\($0.hostHeader)/…" } ?? "?"
+                let host = (try? WebhookURL.parse(w.url)).map { "\($0.isTLS ? "https" : "http")://\($0.hostHeader)/…" } ?? "?"
                 var text = "{on: \(on), webhook: \(host)"
                 if !w.headers.isEmpty { text += ", headers: \(list(Array(w.headers.keys)))" }
                 if let k = w.secretEnv { text += ", secret_env: \(k)" }
+                if let c = w.caFile { text += ", ca_file: \(c)" }
                 f["notify[\(i)]"] = text + ", timeout: \(duration(w.timeoutMs)), retries: \(w.retries)}"
             }
         }

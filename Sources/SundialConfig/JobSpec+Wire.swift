@@ -83,7 +83,8 @@ enum JobWire {
         case let .webhook(w):
             o["webhook"] = [
                 "url": .string(w.url), "headers": .array(w.headers.map { [.string($0.key), .string($0.value)] }),
-                "secret_env": w.secretEnv.map(JSONValue.string) ?? .null, "timeout_ms": .int(w.timeoutMs),
+                "secret_env": w.secretEnv.map(JSONValue.string) ?? .null, "ca_file": w.caFile.map(JSONValue.string) ?? .null,
+                "timeout_ms": .int(w.timeoutMs),
                 "retries": .int(Int64(w.retries)),
             ]
         }
@@ -354,6 +355,7 @@ enum JobWire {
                 spec.headers[name] = value
             }
             spec.secretEnv = try optionalString(w["secret_env"], "notify.webhook.secret_env")
+            spec.caFile = try optionalString(w["ca_file"], "notify.webhook.ca_file")
             spec.timeoutMs = try int(w["timeout_ms"], "notify.webhook.timeout_ms")
             guard spec.timeoutMs > 0 else { throw DecodeError("notify.webhook.timeout_ms: must be positive") }
             spec.retries = try smallInt(w["retries"], "notify.webhook.retries")

@@ -31,8 +31,9 @@ struct Sundial: AsyncParsableCommand {
             ConfigReferenceCommand.self,
             CompletionsCommand.self,
             ManCommand.self,
-            // The agent's isolated configuration loader (hidden).
+            // The agent's isolated children (hidden): the configuration loader, a webhook POST.
             InternalLoadCommand.self,
+            InternalWebhookCommand.self,
         ]
     )
 }

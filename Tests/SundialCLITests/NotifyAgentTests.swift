@@ -96,7 +96,8 @@ import SundialRuntime
         let hook = try await agent.waitFor("the webhook's notify.failed", timeout: 15) {
             $0.name == "notify.failed" && $0["entry"]?.stringValue == "notify[0]"
         }
-        #expect(hook["reason"]?.stringValue?.contains("Connection refused") == true, "\(hook.jsonText)")
+        // libcurl's words, from the delivery child.
+        #expect(hook["reason"]?.stringValue?.contains("Failed to connect to 127.0.0.1 port \(closedPort)") == true, "\(hook.jsonText)")
         let command = try await agent.waitFor("the command's notify.failed", timeout: 15) {
             $0.name == "notify.failed" && $0["entry"]?.stringValue == "notify[1]"
         }
@@ -167,15 +168,18 @@ import SundialRuntime
         #expect(second.events().filter { $0.name == "notify.abandoned" }.count <= 1)
     }
 
-    @Test func validateRefusesHTTPSWithAFix() async throws {
+    @Test func validateAcceptsHTTPSAndChecksCAFile() async throws {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
         let conf = root.appendingPathComponent("jobs.yaml").path
-        try "version: 1\njobs:\n  a:\n    command: [/bin/true]\n    notify: [{ on: failure, webhook: { url: \"https://hooks.example.org/x\" } }]\n"
+        try "version: 1\njobs:\n  a:\n    command: [/bin/true]\n    notify: [{ on: failure, webhook: { url: \"https://hooks.example.org/x\", ca_file: /etc/ca.pem } }]\n"
             .write(toFile: conf, atomically: true, encoding: .utf8)
         let r = try await CLI.run(["validate", conf])
-        #expect(r.status != 0)
-        #expect(r.stderr.contains("notify[0]: https:// webhooks are not supported yet") || r.stdout.contains("notify[0]: https://"), "\(r.stderr)\(r.stdout)")
-        #expect((r.stderr + r.stdout).contains("curl"))
+        #expect(r.status == 0, "\(r.stderr)\(r.stdout)")
+        try "version: 1\njobs:\n  a:\n    command: [/bin/true]\n    notify: [{ on: failure, webhook: { url: \"http://hooks.example.org/x\", ca_file: /etc/ca.pem } }]\n"
+            .write(toFile: conf, atomically: true, encoding: .utf8)
+        let bad = try await CLI.run(["validate", conf])
+        #expect(bad.status != 0)
+        #expect((bad.stderr + bad.stdout).contains("notify[0]: `ca_file` verifies an https:// receiver, but the url is http://"), "\(bad.stderr)\(bad.stdout)")
     }
 }

@@ -99,14 +99,14 @@ struct JobSetDiffTests {
     @Test func notifyEntriesAreFieldsWithoutTheirSecrets() throws {
         let a = try set([("a.yaml", base)])
         let entries = "    notify:\n      - { on: [failure, recovered], command: [mail, ops] }\n      - on: timeout\n"
-            + "        webhook: { url: \"http://h:81/T0KEN/x?k=s3\", headers: { Authorization: Bearer abc }, retries: 1 }\n"
+            + "        webhook: { url: \"https://h:81/T0KEN/x?k=s3\", headers: { Authorization: Bearer abc }, ca_file: /etc/ca.pem, retries: 1 }\n"
         let b = try set([("a.yaml", base.replacingOccurrences(of: "  old:\n", with: entries + "  old:\n"))])
         let d = JobSetDiff(old: a, new: b)
         #expect(d.changed.map(\.id) == ["upload"])
         let fields = try #require(d.changed.first).fields
         #expect(fields == [
             .init(field: "notify[0]", old: nil, new: "{on: [failure, recovered], command: [\"mail\", \"ops\"]}"),
-            .init(field: "notify[1]", old: nil, new: "{on: [timeout], webhook: http://h:81/…, headers: [Authorization], timeout: 10s, retries: 1}"),
+            .init(field: "notify[1]", old: nil, new: "{on: [timeout], webhook: https://h:81/…, headers: [Authorization], ca_file: /etc/ca.pem, timeout: 10s, retries: 1}"),
         ])
     }
 

@@ -44,7 +44,7 @@ struct LoaderWireTests {
             notify:
               - { on: [failure, recovered], command: [/usr/bin/logger, -t, "sundial ü"] }
               - on: timeout
-                webhook: { url: "http://127.0.0.1:9/hook?x=1", headers: { Authorization: "Bearer t", X-B: "" }, secret_env: HOOK_KEY, timeout: 3s, retries: 2 }
+                webhook: { url: "https://127.0.0.1:9/hook?x=1", headers: { Authorization: "Bearer t", X-B: "" }, secret_env: HOOK_KEY, ca_file: /etc/ssl/hooks-ca.pem, timeout: 3s, retries: 2 }
           up:
             needs: [dump, { job: dump, on: completion }]
             shell: echo up
@@ -83,8 +83,8 @@ struct LoaderWireTests {
             #expect(other.retry.jitter.bitPattern == job.retry.jitter.bitPattern, "\(id)")
             #expect(other.notify.map(\.location) == job.notify.map(\.location), "\(id)")
         }
-        let hook = WebhookSpec(url: "http://127.0.0.1:9/hook?x=1", headers: ["Authorization": "Bearer t", "X-B": ""],
-                               secretEnv: "HOOK_KEY", timeoutMs: 3000, retries: 2)
+        let hook = WebhookSpec(url: "https://127.0.0.1:9/hook?x=1", headers: ["Authorization": "Bearer t", "X-B": ""],
+                               secretEnv: "HOOK_KEY", caFile: "/etc/ssl/hooks-ca.pem", timeoutMs: 3000, retries: 2)
         #expect(back.jobs["dump"]?.notify == [
             NotifySpec(on: [.failure, .recovered], target: .command(["/usr/bin/logger", "-t", "sundial ü"])),
             NotifySpec(on: [.timeout], target: .webhook(hook)),

@@ -47,7 +47,7 @@ struct NotifyConfigTests {
         #expect(set.jobs["c"]?.notify == [])
     }
 
-    @Test func httpsIsRefusedWithAFix() {
+    @Test func httpsIsAcceptedWithAnOptionalCAFile() throws {
         let r = load("""
         version: 1
         jobs:
@@ -56,11 +56,35 @@ struct NotifyConfigTests {
             notify:
               - on: failure
                 webhook: { url: "https://hooks.example.org/x" }
+              - on: failure
+                webhook: { url: "https://10.0.0.5:8443/x", ca_file: /etc/sundial/ca.pem }
         """)
-        let e = errors(r)
-        #expect(e.count == 1)
-        #expect(e.first?.hasPrefix("a.yaml:7:25: error: notify[0]: https:// webhooks are not supported yet") == true, "\(e)")
-        #expect(r.diagnostics.first?.hint?.contains("curl") == true)
+        #expect(errors(r).isEmpty, "\(errors(r))")
+        let set = try #require(r.jobSet)
+        #expect(set.jobs["a"]?.notify.map(\.target) == [
+            .webhook(WebhookSpec(url: "https://hooks.example.org/x")),
+            .webhook(WebhookSpec(url: "https://10.0.0.5:8443/x", caFile: "/etc/sundial/ca.pem")),
+        ])
+    }
+
+    @Test func aCAFileNeedsHTTPSAndAnAbsolutePath() {
+        let r = load("""
+        version: 1
+        jobs:
+          a:
+            command: [/bin/true]
+            notify:
+              - on: failure
+                webhook: { url: "http://hooks.example.org/x", ca_file: /etc/ca.pem }
+              - on: failure
+                webhook: { url: "https://hooks.example.org/x", ca_file: "/etc/ca.pem" }
+              - on: failure
+                webhook: { url: "https://hooks.example.org/x", ca_file: ca.pem }
+        """)
+        #expect(errors(r) == [
+            "a.yaml:7:64: error: notify[0]: `ca_file` verifies an https:// receiver, but the url is http://; write the url with https://, or remove `ca_file`",
+            "a.yaml:11:65: error: notify[2]: `ca_file` must be an absolute path (the delivery process does not run in the directory of the job file); e.g. /etc/sundial/hooks-ca.pem",
+        ], "\(errors(r))")
     }
 
     @Test func badEntriesArePositionedErrors() {

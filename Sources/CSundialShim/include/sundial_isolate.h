@@ -37,6 +37,13 @@ struct sundial_isolate_status {
 pid_t sundial_spawn_isolated(const char *path, char *const argv[], char *const envp[], int stdout_fd,
                              int stderr_fd, int status_fd, const struct sundial_isolate_limits *limits);
 
+/// `sundial_spawn_isolated` with `stdin_fd` as the child's standard input (-1: /dev/null), for a
+/// child that takes its request there (the webhook child: headers may carry a token, which an
+/// argument would show in /proc/PID/cmdline to every user of the box).
+pid_t sundial_spawn_isolated_input(const char *path, char *const argv[], char *const envp[], int stdin_fd,
+                                   int stdout_fd, int stderr_fd, int status_fd,
+                                   const struct sundial_isolate_limits *limits);
+
 /// pipe2(fds, O_CLOEXEC): close-on-exec from birth, so a job launched by another thread at that
 /// moment cannot inherit either end. Returns 0 or -1 (errno).
 int sundial_pipe_cloexec(int fds[2]);

@@ -43,7 +43,10 @@ public struct WebhookSpec: Hashable, Sendable {
     public var headers: OrderedDictionary<String, String>
     /// A variable of the job's `env_file` whose value keys the `X-Sundial-Signature` HMAC.
     public var secretEnv: String?
-    /// Limit of one attempt (connect, send, response), in milliseconds.
+    /// A PEM bundle of the CAs that may sign an https:// receiver's certificate, instead of the
+    /// system store (a private CA). `nil`: the system store.
+    public var caFile: String?
+    /// Limit of one attempt, name lookup and TLS handshake included, in milliseconds.
     public var timeoutMs: Int64
     /// Attempts after the first when one fails (connection error, timeout, non-2xx status).
     public var retries: Int
@@ -55,10 +58,11 @@ public struct WebhookSpec: Hashable, Sendable {
     public static let maxRetries = 10
 
     public init(url: String, headers: OrderedDictionary<String, String> = [:], secretEnv: String? = nil,
-                timeoutMs: Int64 = WebhookSpec.defaultTimeoutMs, retries: Int = WebhookSpec.defaultRetries) {
+                caFile: String? = nil, timeoutMs: Int64 = WebhookSpec.defaultTimeoutMs, retries: Int = WebhookSpec.defaultRetries) {
         self.url = url
         self.headers = headers
         self.secretEnv = secretEnv
+        self.caFile = caFile
         self.timeoutMs = timeoutMs
         self.retries = retries
     }

@@ -1,35 +1,17 @@
 import OrderedCollections
 
-/// The bytes of a webhook's HTTP/1.1 POST and the reading of its answer: pure, so the exact
-/// request is tested byte for byte and the runtime only moves bytes.
+/// A webhook POST's header lines and its retry timing: pure, so the exact headers are tested
+/// line by line and the runtime only hands them to the delivery process (libcurl adds `Host`,
+/// `Content-Length` and `Accept` itself, and reads the answer's status line).
 public enum WebhookRequest {
-    /// The request: `POST target HTTP/1.1`, `Host`, the JSON content type and length,
-    /// `Connection: close` (one request per connection: the answer ends at EOF at the latest),
-    /// the signature when a key is given, then the entry's own headers, then the body.
-    public static func bytes(url: WebhookURL, headers: OrderedDictionary<String, String>, body: [UInt8],
-                             signatureKey: [UInt8]?, userAgent: String = "sundial") -> [UInt8] {
-        var head = "POST \(url.target) HTTP/1.1\r\n"
-        head += "Host: \(url.hostHeader)\r\n"
-        head += "User-Agent: \(userAgent)\r\n"
-        head += "Content-Type: application/json\r\n"
-        head += "Content-Length: \(body.count)\r\n"
-        head += "Connection: close\r\n"
-        if let signatureKey { head += "X-Sundial-Signature: \(HMACSHA256.signature(key: signatureKey, body: body))\r\n" }
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        head += "\r\n"
-        return Array(head.utf8) + body
-    }
-
-    /// The status code of an answer's first line (`HTTP/1.1 204 No Content`), once that line
-    /// is complete; `nil` while it is not, or when it is not an HTTP status line.
-    public static func status(of answer: ArraySlice<UInt8>) -> Int? {
-        guard let end = answer.firstIndex(of: 0x0A) else { return nil }
-        var lineEnd = end
-        if lineEnd > answer.startIndex, answer[lineEnd - 1] == 0x0D { lineEnd -= 1 }
-        let line = String(decoding: answer[answer.startIndex..<lineEnd], as: UTF8.self)
-        let parts = line.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/1."), parts[1].count == 3, let code = Int(parts[1]) else { return nil }
-        return code
+    /// The request's own header lines: the user agent, the JSON content type, the signature
+    /// when a key is given, then the entry's own headers in their order.
+    public static func headerFields(headers: OrderedDictionary<String, String>, body: [UInt8], signatureKey: [UInt8]?,
+                                    userAgent: String = "sundial") -> [String] {
+        var lines = ["User-Agent: \(userAgent)", "Content-Type: application/json"]
+        if let signatureKey { lines.append("X-Sundial-Signature: \(HMACSHA256.signature(key: signatureKey, body: body))") }
+        for (name, value) in headers { lines.append("\(name): \(value)") }
+        return lines
     }
 
     /// The wait before attempt `attempt + 1` of a delivery: 1 s, doubling, at most 60 s.

@@ -1,8 +1,8 @@
-/// A webhook's `http://host[:port]/path?query`, split for a plain HTTP/1.1 request.
+/// A webhook's `http[s]://host[:port]/path?query`, split so that validation can say what is
+/// wrong at the file's line and the logs can name the receiver (``hostHeader``).
 ///
-/// Hand-parsed (no Foundation `URL`): only what a POST needs. `https://` parses (so the error
-/// can say what to do instead) with ``isTLS`` set; the agent refuses it at validation because it
-/// has no TLS library.
+/// Hand-parsed (no Foundation `URL`). The delivery itself hands the text to libcurl in the
+/// webhook child; ``isTLS`` says whether it is https:// (`ca_file` needs it).
 public struct WebhookURL: Hashable, Sendable {
     public var isTLS: Bool
     /// A name, an IPv4 address, or an IPv6 address without its brackets.
