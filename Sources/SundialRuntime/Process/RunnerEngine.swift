@@ -226,6 +226,9 @@ final class RunnerEngine: @unchecked Sendable {
                 }
             }
             if !polled.isEmpty { for run in Array(polled.values) { reap(run) } }
+            // A wake-up with nothing ready (the safety poll): look at every run's child anyway, so
+            // a lost readiness could delay a run's end by ``safetyPollMs`` at most.
+            if n == 0, !byPidfd.isEmpty { for run in Array(byPidfd.values) { reap(run) } }
             if let t = orphanRetryAtMs, sundial_monotonic_ms() >= t { lookForOrphans = true }
             fireTimers()
             cleanUp()
@@ -285,7 +288,7 @@ final class RunnerEngine: @unchecked Sendable {
         }
         for command in commands {
             switch command {
-            case let .start(spec, handler, continuation) where stopping:
+            case let .start(spec, _, continuation) where stopping:
                 continuation.resume(returning: .failed(runID: spec.runID, reason: "the process runner is stopping"))
             case let .start(spec, handler, continuation):
                 // A run started twice in one burst: the second sees the first's outcome, as it
