@@ -9,7 +9,9 @@ import Synchronization
 /// children, through a pidfd per child, so it never takes the exit status of a child started by
 /// something else (another runner, a test harness's `posix_spawn`). All mutable state lives on
 /// one dedicated thread running an epoll loop over the jobs' pipes and pidfds and an eventfd for
-/// commands; the async methods here only post commands to it. ``shutdown()`` ends it.
+/// commands; the async methods here only post commands to it. ``shutdown()`` ends it; a runner
+/// dropped without it keeps its thread and descriptors (its runs may still be reporting), so
+/// whoever creates one stops it.
 ///
 /// With `reapsOrphans` (the real agent only, at most one per process) the process also becomes
 /// a child subreaper, so a job's daemonised grandchildren re-parent to the agent rather than to
