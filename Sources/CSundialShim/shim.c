@@ -39,6 +39,8 @@ struct sundial_clone_args {
     uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 
+static volatile int sigchld_wake_fd = -1;
+
 // MARK: - Spawning
 
 /// The common path: posix_spawn (glibc uses clone(CLONE_VM|CLONE_VFORK), far cheaper than fork
@@ -210,8 +212,8 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
     do { n = read(errpipe[0], &f, sizeof f); } while (n < 0 && errno == EINTR);
     close(errpipe[0]);
     if (n == (ssize_t)sizeof f) {
-        // The child never became the job: reap it here. By its pid only, so this is safe on a
-        // spawn helper thread too: the runner's `waitpid(-1)` does not run during a spawn.
+        // The child never became the job: reap it here, by its pid only (no runner knows it,
+        // and the orphan reaper reaps nothing while a spawn is in flight: ChildRegistry).
         int st;
         while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
         *stage = f.stage;
@@ -226,7 +228,6 @@ int sundial_spawn(const sundial_spawn_request *req, pid_t *pid, int *stage) {
     return spawn_posix(req, pid, stage);
 }
 
-pid_t sundial_reap_any(int *status) { return waitpid(-1, status, WNOHANG); }
 
 int sundial_decode_status(int status, int *value) {
     if (WIFEXITED(status)) {
@@ -250,6 +251,8 @@ struct sundial_work_pool {
     int helpers;              ///< wanted
     int started;              ///< running (set once, by the first run)
     int attempted;
+    int stop;                 ///< set by sundial_work_pool_destroy: helpers exit
+    int exited;               ///< helpers that have exited
     char name[16];
     // The current run, under `lock`:
     uint32_t generation;
@@ -277,7 +280,13 @@ static void *work_pool_helper(void *arg) {
     uint32_t seen = 0;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->generation == seen) pthread_cond_wait(&p->work, &p->lock);
+        while (p->generation == seen && !p->stop) pthread_cond_wait(&p->work, &p->lock);
+        if (p->stop) {
+            p->exited++;
+            pthread_cond_broadcast(&p->done);
+            pthread_mutex_unlock(&p->lock);
+            return NULL;
+        }
         seen = p->generation;
         sundial_work_fn fn = p->fn;
         void *ctx = p->ctx;
@@ -304,6 +313,30 @@ sundial_work_pool *sundial_work_pool_create(int helpers, const char *name) {
     p->helpers = helpers < 1 ? 1 : helpers;
     snprintf(p->name, sizeof p->name, "%s", name);
     return p;
+}
+
+void sundial_work_pool_destroy(sundial_work_pool *p) {
+    if (p == NULL) return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->work);
+    while (p->exited < p->started) pthread_cond_wait(&p->done, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->done);
+    free(p);
+}
+
+int sundial_remove_sigchld_handler(int wake_fd) {
+    if (sigchld_wake_fd != wake_fd) return 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    int rc = sigaction(SIGCHLD, &sa, NULL) == 0 ? 0 : errno;
+    sigchld_wake_fd = -1;
+    return rc;
 }
 
 /// Starts the helpers with every signal blocked: signals are the agent's threads' business, and
@@ -457,8 +490,6 @@ void sundial_eventfd_drain(int fd) {
     (void)unused;
 }
 
-static volatile int sigchld_wake_fd = -1;
-
 static void on_sigchld(int sig) {
     (void)sig;
     int saved = errno;
@@ -519,6 +550,8 @@ int sundial_signalfd_read(int fd) {
 void sundial_ignore_sigpipe(void) { signal(SIGPIPE, SIG_IGN); }
 
 int sundial_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : errno; }
+
+int sundial_unset_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) == 0 ? 0 : errno; }
 
 // MARK: - Clocks and measurements
 

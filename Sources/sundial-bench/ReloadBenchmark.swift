@@ -105,7 +105,7 @@ func benchmarkReload(_ args: [String]) async {
                           environment: ["PATH": "/usr/bin:/bin", "HOME": root, "LANG": "C.UTF-8"], workdir: root,
                           timeoutMs: Int64(60 + rounds * 5) * 1000, killGraceMs: 2000)
     let runner: ProcessRunner
-    do { runner = try ProcessRunner.shared() } catch {
+    do { runner = try ProcessRunner() } catch {
         print("reload: no runner: \(error)")
         return
     }

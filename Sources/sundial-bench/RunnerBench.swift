@@ -63,7 +63,7 @@ func benchRunnerLaunch(_ args: [String]) async {
     let spawnCPU = (cpuSeconds() - cpu) / Double(n)
 
     let runner: ProcessRunner
-    do { runner = try ProcessRunner.shared() } catch { print("runner: \(error)"); return }
+    do { runner = try ProcessRunner() } catch { print("runner: \(error)"); return }
     func spec(_ i: Int) -> LaunchSpec {
         LaunchSpec(job: "bench", runID: RunID(rawValue: "BENCH\(i)"), executable: "/bin/true", arguments: ["/bin/true"],
                    environment: ["PATH": LaunchSpec.defaultPath])
@@ -165,7 +165,7 @@ func benchRunnerRSS(_ args: [String]) async {
     let runner: ProcessRunner
     let sink: FileEventSink
     do {
-        runner = try ProcessRunner.shared()
+        runner = try ProcessRunner()
         sink = try FileEventSink(path: "/dev/null")
     } catch { print("setup: \(error)"); return }
     let log = EventLog(sink: sink, clock: BenchClock())

@@ -34,7 +34,7 @@ func benchRunnerBurst(_ args: [String]) async {
     }
 
     let runner: ProcessRunner
-    do { runner = try ProcessRunner.shared() } catch { print("runner: \(error)"); return }
+    do { runner = try ProcessRunner() } catch { print("runner: \(error)"); return }
     var times: [Double] = []
     var failures = 0
     for rep in 0..<reps {

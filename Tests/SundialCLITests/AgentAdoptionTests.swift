@@ -91,8 +91,8 @@ struct AgentAdoptionTests {
         var stranger = JobSpec(id: "stranger", command: .argv(["sleep", "30"]))
         stranger.workdir = "/tmp"
         let strangerID = RunID(rawValue: "STRANGER-\(UUID().uuidString)")
-        let handle = await (try ProcessRunner.shared()).start(job: stranger, runID: strangerID, attempt: 1) { _ in }
-        defer { try? ProcessRunner.shared().terminate(strangerID, grace: .zero) }
+        let handle = await (try TestRunner.shared()).start(job: stranger, runID: strangerID, attempt: 1) { _ in }
+        defer { try? TestRunner.shared().terminate(strangerID, grace: .zero) }
         let strangerPid = try #require(handle.pid)
         var identity = try #require(ProcessProbe.identity(of: strangerPid))
         identity.startTicks += 100

@@ -40,7 +40,7 @@ final class AgentProcess: Sendable {
         // it after a `kill -9` (as `KillMode=mixed` would), leaving nothing to adopt.
         spec.useCgroup = contained
         let output = self.output
-        handle = await (try ProcessRunner.shared()).start(spec) { line in output.lines.withLock { $0.append(line.text) } }
+        handle = await (try TestRunner.shared()).start(spec) { line in output.lines.withLock { $0.append(line.text) } }
         guard handle.pid != nil else {
             let c = await handle.completion()
             throw AgentError("the agent did not start: \(c.outcome)")

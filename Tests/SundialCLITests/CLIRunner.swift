@@ -27,9 +27,8 @@ enum CLI {
 
     /// Runs `sundial ARGS` through Sundial's own ``ProcessRunner``, bounded by `timeout`.
     ///
-    /// Not Foundation's `Process`: all test suites share one process, and the runner (tested
-    /// in SundialRuntimeTests) is a child subreaper whose reaper collects every child's exit
-    /// status. One component must own reaping (issue 4), so the CLI tests use it too.
+    /// Not Foundation's `Process`: the runner gives output lines, a hard timeout that kills the
+    /// whole process group, and the same spawning path as the agent's jobs.
     static func run(_ args: [String], cwd: URL? = nil, timeout: Double = 30, env: [String: String] = [:]) async throws -> Result {
         try await runTool(binary.path, args, cwd: cwd, timeout: timeout, env: env)
     }
@@ -37,7 +36,7 @@ enum CLI {
     /// Runs another program (`groff`, say) the same way, for checks of the binary's output.
     static func runTool(_ executable: String, _ args: [String], cwd: URL? = nil, timeout: Double = 30,
                         env: [String: String] = [:]) async throws -> Result {
-        let runner = try ProcessRunner.shared()
+        let runner = try TestRunner.shared()
         var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"]
         for (k, v) in env { environment[k] = v }
         let spec = LaunchSpec(job: "cli-test", runID: RunID(rawValue: UUID().uuidString), executable: executable,

@@ -8,7 +8,7 @@ import Testing
 /// test's runner, so its own cgroup is a run's (`.../runs/run-X`): it moves itself into
 /// `run-X/agent` and puts its runs in `run-X/runs` — the layout of a systemd service.
 @Suite struct ContainmentTests {
-    static let hasCgroups = (try? ProcessRunner.shared().cgroupTree.runsDirectory) != nil
+    static let hasCgroups = (try? TestRunner.shared().cgroupTree.runsDirectory) != nil
 
     @Test(.enabled(if: hasCgroups))
     func agentShutdownKillsEveryProcessOfARun() async throws {

@@ -61,7 +61,7 @@ import Testing
         let dir = root.path
         try await Self.makeCertificates(in: dir)
         try Self.receiverScript.write(toFile: dir + "/receiver.py", atomically: true, encoding: .utf8)
-        let receiver = await (try ProcessRunner.shared()).start(LaunchSpec(
+        let receiver = await (try TestRunner.shared()).start(LaunchSpec(
             job: "https-receiver", runID: RunID(rawValue: UUID().uuidString), executable: "/usr/bin/python3",
             arguments: ["/usr/bin/python3", dir + "/receiver.py", dir], environment: ["PATH": "/usr/bin:/bin"],
             workdir: dir, timeoutMs: 100_000, killGraceMs: 500)) { _ in }

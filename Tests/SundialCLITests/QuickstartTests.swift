@@ -60,7 +60,7 @@ struct QuickstartTests {
         defer { try? FileManager.default.removeItem(at: cwd) }
         try FileManager.default.createSymbolicLink(at: cwd.appendingPathComponent("examples"),
                                                    withDestinationURL: CLI.packageRoot.appendingPathComponent("examples"))
-        let runner = try ProcessRunner.shared()
+        let runner = try TestRunner.shared()
         let spec = LaunchSpec(job: "readme-quickstart", runID: RunID(rawValue: UUID().uuidString), executable: CLI.binary.path,
                               arguments: [CLI.binary.path] + args,
                               environment: ["PATH": "/usr/bin:/bin", "HOME": cwd.path, "LANG": "C.UTF-8"],

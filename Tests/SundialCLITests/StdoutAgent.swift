@@ -28,7 +28,7 @@ final class StdoutAgent: Sendable {
 
     /// Starts `sundial run ARGS`.
     static func start(_ args: [String], limit: Double = 120) async throws -> StdoutAgent {
-        let runner = try ProcessRunner.shared()
+        let runner = try TestRunner.shared()
         let binary = CLI.binary.path
         var spec = LaunchSpec(job: "agent-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
                               arguments: [binary, "run"] + args,

@@ -13,7 +13,7 @@ struct AdoptionTests {
         let id = nextRunID()
         var spec = JobSpec(id: "adopt-probe", command: .argv(["sleep", seconds]))
         spec.workdir = "/tmp"
-        let handle = await (try ProcessRunner.shared()).start(job: spec, runID: id, attempt: 1) { _ in }
+        let handle = await (try TestRunner.shared()).start(job: spec, runID: id, attempt: 1) { _ in }
         _ = try #require(handle.pid)
         return (id, handle)
     }
@@ -49,7 +49,7 @@ struct AdoptionTests {
 
     @Test func aRunIsFoundByItsRunIDWhenItsIdentityWasNeverRecorded() async throws {
         let (id, handle) = try await startSleeper()
-        defer { try? ProcessRunner.shared().terminate(id, grace: .zero) }
+        defer { try? TestRunner.shared().terminate(id, grace: .zero) }
         let found = ProcessProbe.findRuns([id, RunID(rawValue: "NOT-A-RUN")])
         #expect(found.count == 1)
         #expect(found[id]?.pid == handle.pid && found[id]?.processGroup == handle.pid)
@@ -57,13 +57,13 @@ struct AdoptionTests {
         let record = RunRecord(id: id, job: "adopt-probe", trigger: .manual, scheduledFor: nil, startedAt: Instant(unixMillis: 0))
         let survivors = ProcessProbe.survivors(of: [record])
         #expect(survivors.alive[id] == found[id] && survivors.discovered[id] == found[id])
-        try ProcessRunner.shared().terminate(id, grace: .zero)
+        try TestRunner.shared().terminate(id, grace: .zero)
         _ = try await withDeadline { await handle.completion() }
     }
 
     @Test func aStrangerWithTheRecordedPIDButAnotherStartTimeIsNeitherAdoptedNorKilled() async throws {
         let (id, handle) = try await startSleeper()
-        defer { try? ProcessRunner.shared().terminate(id, grace: .zero) }
+        defer { try? TestRunner.shared().terminate(id, grace: .zero) }
         var fake = try #require(ProcessProbe.identity(of: handle.pid!))
         fake.startTicks -= 7  // what a recycled pid looks like
         let record = RunRecord(id: RunID(rawValue: "OLD-RUN"), job: "x", trigger: .manual, scheduledFor: nil,

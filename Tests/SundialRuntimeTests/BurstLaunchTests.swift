@@ -8,7 +8,14 @@ import Testing
 /// registers them in order on its loop thread (``RunnerEngine`` `launchBurst`). Each test posts
 /// its commands to the loop in one piece (``Burst``), so they are exactly one burst, and checks
 /// that every run got its own pid, output and exit status. Bounded by ``withDeadline``.
+///
+/// Serialized, and on a runner of its own: each test counts the burst spawns of *its* burst and
+/// the spawn helper threads, which another test's starts on the same runner would change.
 @Suite(.serialized) struct BurstLaunchTests {
+    private static let ownRunner: Swift.Result<ProcessRunner, RunnerError> = {
+        do throws(RunnerError) { return .success(try ProcessRunner()) } catch { return .failure(error) }
+    }()
+
     /// What one start of a burst gave.
     struct Result: Sendable {
         let index: Int
@@ -20,7 +27,7 @@ import Testing
     /// Starts every command of `items` as one burst and waits for every run to end.
     /// `minBurstSpawns`: how many of them must have gone through the burst path (all by default).
     func runBurst(_ items: [Burst.Item], minBurstSpawns: Int? = nil, seconds: Double = 60) async throws -> [Result] {
-        let runner = try ProcessRunner.shared()
+        let runner = try Self.ownRunner.get()
         let before = runner.engine.burstSpawns.load(ordering: .relaxed)
         let results = try await withDeadline(seconds) {
             let burst = Burst(runner.engine, items)
@@ -168,8 +175,10 @@ import Testing
     func threadsAreNamed() async throws {
         _ = try await runBurst((0..<4).map { _ in .start(spec("/bin/true", ["/bin/true"])) })
         let names = threadNames()
-        #expect(names.filter { $0 == "sundial-runner" }.count == 1)
-        #expect(names.filter { $0 == "sundial-spawn" }.count == RunnerEngine.spawnThreads - 1)
+        // At least: other suites' runners (each with its thread and, after a burst, its helpers)
+        // live in this process too.
+        #expect(names.contains("sundial-runner"))
+        #expect(names.filter { $0 == "sundial-spawn" }.count >= RunnerEngine.spawnThreads - 1)
     }
 }
 

@@ -7,7 +7,7 @@ import Testing
 
 /// Whether the shared runner contains runs in cgroups here (root with a writable cgroup v2
 /// hierarchy, as on the CI machine; `SUNDIAL_CGROUPS=off` turns it off).
-let runnerHasCgroups: Bool = (try? ProcessRunner.shared().cgroupTree.runsDirectory) != nil
+let runnerHasCgroups: Bool = (try? TestRunner.shared().cgroupTree.runsDirectory) != nil
 
 private let markerCounter = Atomic<Int>(0)
 
@@ -32,7 +32,7 @@ func killAll(_ pids: [Int32]) { for p in pids { kill(p, SIGKILL) } }
 func start(_ job: JobSpec, useCgroup: Bool = true, lines: Lines = Lines()) async throws -> RunHandle {
     var spec = try LaunchSpec(job: job, runID: nextRunID(), attempt: 1)
     spec.useCgroup = useCgroup
-    return await try ProcessRunner.shared().start(spec, onOutput: lines.handler)
+    return await try TestRunner.shared().start(spec, onOutput: lines.handler)
 }
 
 /// A script that starts a `setsid` child and a double-forked one (both ignoring SIGTERM, so
@@ -45,7 +45,7 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
     @Test(.enabled(if: geteuid() == 0 && FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs")
                    && ProcessInfo.processInfo.environment["SUNDIAL_CGROUPS"] != "off"))
     func theRunnerHasATreeOnThisMachine() throws {
-        let tree = try ProcessRunner.shared().cgroupTree
+        let tree = try TestRunner.shared().cgroupTree
         #expect(tree.runsDirectory != nil, "\(tree.problem ?? "")")
     }
 
@@ -88,7 +88,7 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
         let handle = try await start(shellJob(escapingScript(m1, m2, tail: "sleep 30; wait")), lines: lines)
         try await withDeadline(10) { await lines.waitFor("started") }
         #expect(await eventuallyAsync(5) { !processes(withArgument: m1).isEmpty && !processes(withArgument: m2).isEmpty })
-        try ProcessRunner.shared().terminate(handle.runID, grace: .milliseconds(200))
+        try TestRunner.shared().terminate(handle.runID, grace: .milliseconds(200))
         let c = try await withDeadline(15) { await handle.completion() }
         #expect(c.outcome == .interrupted)
         #expect(processes(withArgument: m1).isEmpty && processes(withArgument: m2).isEmpty,
@@ -137,10 +137,10 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
 
     @Test(.enabled(if: runnerHasCgroups))
     func limitsThatCannotBeEnforcedAreReportedOncePerJob() async throws {
-        let tree = try ProcessRunner.shared().cgroupTree
+        let tree = try TestRunner.shared().cgroupTree
         try #require(!tree.controllers.contains("memory"), "this test needs a machine without the v2 memory controller")
         let reported = Mutex<[String]>([])
-        let launcher = ProcessRunnerLauncher(runner: try ProcessRunner.shared(), onLimitsUnenforced: { job, reason in
+        let launcher = ProcessRunnerLauncher(runner: try TestRunner.shared(), onLimitsUnenforced: { job, reason in
             reported.withLock { $0.append("\(job): \(reason)") }
         })
         var job = shellJob("exit 0")

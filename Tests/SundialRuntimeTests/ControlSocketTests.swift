@@ -172,7 +172,7 @@ struct ControlSocketTests {
             let spec = LaunchSpec(job: "nobody", runID: RunID(rawValue: UUID().uuidString), executable: argv[0], arguments: argv,
                                   environment: ["PATH": "/usr/bin:/bin"], timeoutMs: 20_000)
             let lines = Mutex<[String]>([])
-            let handle = await (try ProcessRunner.shared()).start(spec) { line in
+            let handle = await (try TestRunner.shared()).start(spec) { line in
                 if line.stream == .stdout { lines.withLock { $0.append(line.text) } }
             }
             _ = await handle.completion()

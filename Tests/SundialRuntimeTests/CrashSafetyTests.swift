@@ -23,7 +23,7 @@ struct CrashSafetyTests {
     /// acknowledged (lines it printed after `apply` returned). Launched through Sundial's own
     /// runner: the test process shares one reaper with the runner tests (issue 4).
     static func runAndKill(db: String, after delay: Duration) async throws -> [Fire] {
-        let runner = try ProcessRunner.shared()
+        let runner = try TestRunner.shared()
         let spec = LaunchSpec(job: "crash-writer", runID: RunID(rawValue: UUID().uuidString), executable: writer,
                               arguments: [writer, "state-crash-writer", db], timeoutMs: 60_000,
                               output: OutputLimits(maxLineBytes: 4096, maxBytes: 64 << 20))

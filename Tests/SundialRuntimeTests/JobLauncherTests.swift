@@ -51,7 +51,7 @@ import Testing
         var job = JobSpec(id: "as-nobody", command: .shell("pwd"))
         job.user = "nobody"
         job.timeoutMs = 20_000
-        let launcher = ProcessRunnerLauncher(runner: try ProcessRunner.shared())
+        let launcher = ProcessRunnerLauncher(runner: try TestRunner.shared())
         let lines = Lines()
         let order = LaunchOrder(runID: nextRunID(), job: job, attempt: 1, trigger: .manual, scheduledFor: Instant(unixMillis: 0))
         let c = try await withDeadline {
@@ -85,7 +85,7 @@ import Testing
         let agent = Agent(settings: .init(configPaths: ["jobs.yaml"], stateDirectory: "/tmp", version: "test"),
                           jobs: set, clock: clock, random: SystemRandom(),  // distinct run ids: the runner is shared
                           calculator: CalendarFireCalculator(zones: SystemTimeZones()),
-                          launcher: ProcessRunnerLauncher(runner: try ProcessRunner.shared()),
+                          launcher: ProcessRunnerLauncher(runner: try TestRunner.shared()),
                           log: EventLog(sink: sink, clock: clock), store: nil, alarm: RecordingAlarm(), pid: 1,
                           loadConfiguration: { ConfigLoadResult(jobSet: set, diagnostics: []) })
         await agent.start(restored: RestoredState())

@@ -97,7 +97,7 @@ func shellJob(_ script: String, timeoutMs: Int64? = 20_000) -> JobSpec {
 
 /// Runs `job` to its end on the shared runner, within `seconds`.
 func run(_ job: JobSpec, seconds: Double = 15, context: LaunchContext = .current) async throws -> (RunCompletion, Lines) {
-    let runner = try ProcessRunner.shared()
+    let runner = try TestRunner.shared()
     let lines = Lines()
     let id = nextRunID()
     let completion = try await withDeadline(seconds) {

@@ -11,4 +11,19 @@ int sundial_pidfd_open(int pid);
 /// that reused its pid). Returns 0, or -1 with errno (ESRCH once it has exited).
 int sundial_pidfd_send_signal(int pidfd, int sig);
 
+/// Reaps the child `pidfd` refers to if it has exited (waitid(P_PIDFD, WEXITED|WNOHANG), Linux
+/// 5.4+): only that child, never another, so several runners and the code around them (a test
+/// harness's own posix_spawn + waitpid) each keep their children's exit statuses. Returns its
+/// pid with `*status` in waitpid's format, 0 if it is still running, or -1 with errno.
+int sundial_pidfd_reap(int pidfd, int *status);
+
+/// waitpid(pid, status, WNOHANG), retrying EINTR: the reaper for a child without a pidfd (a
+/// kernel without pidfd_open) and for an orphan ``sundial_peek_exited_child`` found.
+int sundial_pid_reap(int pid, int *status);
+
+/// The pid of some exited, not yet reaped child of this process, left unreaped
+/// (waitid(P_ALL, WEXITED|WNOHANG|WNOWAIT)); 0 if none, -1 with errno (ECHILD: no children).
+/// How the orphan reaper sees a re-parented orphan without stealing a runner's child.
+int sundial_peek_exited_child(void);
+
 #endif

@@ -1,13 +1,12 @@
 // CSundialShim: the few Linux system calls and macros Swift's Glibc module does not expose
 // (or exposes awkwardly: packed `struct epoll_event`, `W*` status macros, signal handlers).
 //
-// Why a hand-written spawner instead of swift-subprocess: Sundial is a child subreaper and must
-// reap *every* descendant, including daemonised grandchildren that re-parent to it, so it runs a
-// global `waitpid(-1)` loop. swift-subprocess waits on each child itself; a global reaper steals
-// those exit statuses (seen on this machine) and the two cannot share. One component must own
-// reaping, so Sundial owns spawning too: `posix_spawn` for the common case, and a careful
-// fork+exec path (async-signal-safe after fork) only when a job needs `umask`, `user` or `group`,
-// which `posix_spawn` cannot do.
+// Why a hand-written spawner instead of swift-subprocess: each runner reaps its own children
+// through a pidfd per child, and in `sundial run` the agent is also a child subreaper whose
+// orphan reaper must never take a runner's child (ChildRegistry); a library that spawns and
+// waits on its own cannot take part in that bookkeeping. So Sundial owns spawning:
+// `posix_spawn` for the common case, and a careful fork+exec path (async-signal-safe after fork)
+// only when a job needs `umask`, `user`, `group` or a cgroup, which `posix_spawn` cannot do.
 #ifndef SUNDIAL_SHIM_H
 #define SUNDIAL_SHIM_H
 
@@ -62,10 +61,6 @@ int sundial_spawn(const sundial_spawn_request *req, pid_t *pid, int *stage);
 /// writes itself into `cgroup.procs`), so that fallback is exercised on a new kernel too.
 void sundial_spawn_disable_clone3(int disabled);
 
-/// Reaps one terminated child of any kind without blocking.
-/// Returns its pid (and `*status`), 0 if none has terminated, -1 with errno (ECHILD: none left).
-pid_t sundial_reap_any(int *status);
-
 /// Decodes a wait status: 1 exited (`*value` = code), 2 killed (`*value` = signal), 0 other.
 int sundial_decode_status(int status, int *value);
 
@@ -113,6 +108,9 @@ void sundial_eventfd_drain(int fd);
 /// Installs a SIGCHLD handler that signals `wake_fd` (an eventfd), so the reaper wakes whichever
 /// thread the kernel delivers SIGCHLD to. Returns 0 or errno.
 int sundial_install_sigchld_handler(int wake_fd);
+/// Restores SIGCHLD's default disposition if the handler above signals `wake_fd` (before that
+/// eventfd is closed). Returns 0 or errno.
+int sundial_remove_sigchld_handler(int wake_fd);
 /// A non-blocking signalfd for SIGCHLD, after blocking SIGCHLD in the calling thread. Used with
 /// the handler above: when the agent blocks SIGCHLD in every thread, the signal stays pending for
 /// the process and this descriptor reports it instead. Returns the fd or -1/errno.
@@ -133,6 +131,8 @@ void sundial_ignore_sigpipe(void);
 /// Marks the calling process a child subreaper: orphaned descendants re-parent to it (instead
 /// of init), so it can reap them. Returns 0 or errno.
 int sundial_set_child_subreaper(void);
+/// Ends the above (a stopped orphan-reaping runner). Returns 0 or errno.
+int sundial_unset_child_subreaper(void);
 
 // MARK: - Clocks and measurements
 
@@ -164,6 +164,9 @@ sundial_work_pool *sundial_work_pool_create(int helpers, const char *name);
 /// all have returned. Only one thread may call it at a time. If the helpers cannot be started,
 /// the calling thread runs every item itself. `fn` must touch only item `i`'s state.
 void sundial_work_pool_run(sundial_work_pool *pool, int count, sundial_work_fn fn, void *ctx);
+
+/// Stops the helpers (waiting for them to exit) and frees the pool. Not during a run. NULL: nothing.
+void sundial_work_pool_destroy(sundial_work_pool *pool);
 
 /// Names the calling thread (Linux keeps 15 bytes). Returns 0 or an errno value.
 int sundial_set_thread_name(const char *name);

@@ -163,9 +163,11 @@ public enum AgentHost {
         try? store.warmUp(jobs: jobs.jobs.keys)
         _ = LaunchSpec.agentUser
 
-        // The runner (child subreaper, reaper thread).
+        // The runner: this agent's, and the process's orphan reaper (child subreaper), since
+        // this is the real agent process. It is not shut down here: the process ends with `run`
+        // (and what the agent's shutdown left running must stay so, for adoption).
         let runner: ProcessRunner
-        do throws(RunnerError) { runner = try ProcessRunner.shared() } catch {
+        do throws(RunnerError) { runner = try ProcessRunner(reapsOrphans: true) } catch {
             stderr("sundial: cannot start the process runner: \(error)\n")
             return 1
         }

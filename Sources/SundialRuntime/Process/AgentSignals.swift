@@ -14,8 +14,9 @@ import Synchronization
 /// (see the shim's `sundial_spawn`).
 public enum AgentSignals {
     /// SIGTERM, SIGINT (shutdown), SIGHUP (reload), SIGUSR1 (reopen the `--log` file after a
-    /// logrotate; blocked early because its default action kills) and SIGCHLD (the runner's
-    /// reaper).
+    /// logrotate; blocked early because its default action kills) and SIGCHLD (read from a
+    /// signalfd by the orphan-reaping runner of `sundial run`; the runners' own children are
+    /// watched through pidfds).
     public static let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD]
 
     /// Blocks ``handled`` in the calling thread, ignores SIGPIPE (a closed log pipe is an

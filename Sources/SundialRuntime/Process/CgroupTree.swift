@@ -46,6 +46,11 @@ public final class CgroupTree: Sendable {
     /// No tree: every run keeps today's process group only.
     public static func unavailable(_ reason: String) -> CgroupTree { CgroupTree(runsDirectory: nil, problem: reason) }
 
+    /// ``forThisProcess()``, set up once: it moves the process into its `agent` leaf and makes
+    /// the `runs` directory, which every runner of the process then shares (run cgroups are
+    /// named by run id and attempt, so runners do not collide).
+    static let processTree = forThisProcess()
+
     /// The running process's tree: `SUNDIAL_CGROUPS=off` disables it (a diagnostic switch, and
     /// how tests simulate a machine without cgroup v2); otherwise discovered from /proc/self.
     static func forThisProcess() -> CgroupTree {

@@ -2,13 +2,20 @@ import CSundialShim
 import SundialCore
 import Synchronization
 
-/// Starts jobs' processes, streams their output, enforces timeouts and reaps everything.
+/// Starts jobs' processes, streams their output, enforces timeouts and reaps its children.
 ///
-/// One per process (``shared()``), because it owns process-wide things: it makes the agent a
-/// child subreaper and runs the only `waitpid(-1)` loop, which would steal the exit status of
-/// any child started by something else (Foundation's `Process`, swift-subprocess). All mutable
-/// state lives on one dedicated thread running an epoll loop over the jobs' pipes, an eventfd
-/// for commands, and SIGCHLD; the async methods here only post commands to it.
+/// An instance, owned by whoever creates it: the agent host creates one for `sundial run`,
+/// each test its own, and several live side by side in one process. Each reaps only its own
+/// children, through a pidfd per child, so it never takes the exit status of a child started by
+/// something else (another runner, a test harness's `posix_spawn`). All mutable state lives on
+/// one dedicated thread running an epoll loop over the jobs' pipes and pidfds and an eventfd for
+/// commands; the async methods here only post commands to it. ``shutdown()`` ends it; a runner
+/// dropped without it keeps its thread and descriptors (its runs may still be reporting), so
+/// whoever creates one stops it.
+///
+/// With `reapsOrphans` (the real agent only, at most one per process) the process also becomes
+/// a child subreaper, so a job's daemonised grandchildren re-parent to the agent rather than to
+/// init, and this runner's loop reaps them, never a pid some runner owns (``ChildRegistry``).
 ///
 /// Memory is bounded whatever jobs print: one 64 KiB read buffer for all runs, and per stream at
 /// most `output.max_line_bytes + 1` bytes of pending line (and, with `secrets`, the longest
@@ -16,15 +23,27 @@ import Synchronization
 public final class ProcessRunner: Sendable {
     let engine: RunnerEngine
 
-    private init() throws(RunnerError) { engine = try RunnerEngine(tree: CgroupTree.forThisProcess()) }
+    /// Starts a runner (its thread and descriptors).
+    ///
+    /// - Parameters:
+    ///   - reapsOrphans: make the process a child subreaper and reap re-parented orphans (for
+    ///     `sundial run`; a test process must not, it would take the harness's children).
+    ///   - cgroupTree: the cgroup sub-tree runs are contained in; `nil`: this process's, set up
+    ///     once per process (``CgroupTree/forThisProcess()``).
+    /// - Throws: ``RunnerError`` if the kernel refuses an epoll or eventfd (or, with
+    ///   `reapsOrphans`, the subreaper role or SIGCHLD's signalfd), or another runner of this
+    ///   process already reaps orphans.
+    public init(reapsOrphans: Bool = false, cgroupTree: CgroupTree? = nil) throws(RunnerError) {
+        engine = try RunnerEngine(tree: cgroupTree ?? CgroupTree.processTree, reapsOrphans: reapsOrphans)
+    }
 
-    private static let sharedRunner: Result<ProcessRunner, RunnerError> = {
-        do throws(RunnerError) { return .success(try ProcessRunner()) } catch { return .failure(error) }
-    }()
-
-    /// The process's runner, created (and its thread started) on first use.
-    /// - Throws: ``RunnerError`` if the kernel refuses an epoll, eventfd or signalfd.
-    public static func shared() throws(RunnerError) -> ProcessRunner { try sharedRunner.get() }
+    /// Stops the runner: kills every active run (SIGKILL to its group and cgroup), waits until
+    /// each is reaped and its completion delivered, then ends the thread and closes the
+    /// descriptors (and, with `reapsOrphans`, gives up the subreaper role). Starts after this
+    /// fail with a launch failure; calling it again returns at once.
+    public func shutdown() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in engine.post(.stop(c)) }
+    }
 
     /// Launches one attempt. Returns once the process exists (``RunHandle/pid`` set) or the
     /// launch failed (``RunHandle/pid`` `nil`, and the completion is already
@@ -72,6 +91,9 @@ public final class ProcessRunner: Sendable {
     /// variable `SUNDIAL_SPAWN_THREADS` (1: one start at a time, on the runner's thread), else 2
     /// (1 on a single-CPU machine). For benchmarks and diagnostics.
     public static var spawnThreads: Int { RunnerEngine.spawnThreads }
+
+    /// Whether this runner reaps re-parented orphans (see ``init(reapsOrphans:cgroupTree:)``).
+    public var reapsOrphans: Bool { engine.reapsOrphans }
 
     /// The cgroup v2 sub-tree the runs are contained in (``CgroupTree/runsDirectory`` `nil`:
     /// none, and ``CgroupTree/problem`` says why).

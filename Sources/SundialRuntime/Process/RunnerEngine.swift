@@ -9,17 +9,33 @@ import Synchronization
 
 /// The thread behind ``ProcessRunner``: an epoll loop that owns every run.
 ///
-/// `@unchecked Sendable`: all fields except `inbox` and `active` (both `Mutex`) are touched only
-/// by the loop thread, after `init` returns.
+/// Each child is watched through a pidfd in the loop's epoll set and reaped with
+/// `waitid(P_PIDFD)`, so the loop never collects a child that is not its own (another runner's,
+/// a test harness's). With `reapsOrphans` (``ProcessRunner/init(reapsOrphans:cgroupTree:)``,
+/// `sundial run` only) the process is also a child subreaper and the loop reaps re-parented
+/// orphans, skipping every runner's children (``ChildRegistry``).
+///
+/// `@unchecked Sendable`: all fields except `inbox`, `active` and `burstSpawns` (a `Mutex` and
+/// an `Atomic`) are touched only by the loop thread, after `init` returns.
 final class RunnerEngine: @unchecked Sendable {
     enum Command: Sendable {
         case start(LaunchSpec, OutputHandler, CheckedContinuation<RunHandle, Never>)
         case terminate(RunID?, graceMs: Int64)
+        /// Kill every run, wait for them to be reaped, then end the loop and close everything.
+        case stop(CheckedContinuation<Void, Never>)
     }
 
-    /// Wakes the loop at least this often while runs are active, so that even a lost SIGCHLD
-    /// (a library resetting its disposition, say) delays a run's end by at most this.
+    /// Wakes the loop at least this often while runs are active (a backstop only: every child
+    /// has a pidfd in the epoll set).
     static let safetyPollMs: Int64 = 1000
+    /// How often a child without a pidfd (a kernel before 5.3) is polled with `waitpid(pid)`.
+    static let noPidfdPollMs: Int64 = 50
+    /// How soon the orphan reaper looks again when the first exited child it sees is a runner's
+    /// (the kernel reports one at a time; that runner reaps its child within a loop turn).
+    static let orphanRetryMs: Int64 = 10
+    /// At most this many orphans reaped per loop turn, so a fork bomb of daemons cannot starve
+    /// the runs; the rest are taken on the next turn (the loop is woken again at once).
+    static let maxOrphansPerTurn = 256
     /// Read size, and the cap on what is drained from a stream after its process exited.
     static let readBufferBytes = 64 * 1024
     static let maxDrainAfterExit = 1 << 20
@@ -38,8 +54,14 @@ final class RunnerEngine: @unchecked Sendable {
 
     private let epfd: Int32
     private let wakefd: Int32
+    /// SIGCHLD's signalfd when reaping orphans, else -1.
     private let sigfd: Int32
-    private let inbox = Mutex<[Command]>([])
+    let reapsOrphans: Bool
+    /// The posted commands, and whether the loop has ended (then nothing more is accepted).
+    private let inbox = Mutex<(commands: [Command], closed: Bool)>(([], false))
+    /// Whether some runner of this process already reaps orphans (only one may: there is one
+    /// SIGCHLD disposition and one subreaper bit).
+    private static let orphanReaperExists = Atomic<Bool>(false)
     let active = Mutex<Set<RunID>>([])
     /// Starts spawned by more than one thread so far (tests check the burst path ran).
     let burstSpawns = Atomic<Int>(0)
@@ -59,9 +81,17 @@ final class RunnerEngine: @unchecked Sendable {
     static let defaultSpawnThreads = min(Int(sundial_cpu_count()), 2)
 
     private var runs: [RunID: ActiveRun] = [:]
+    /// Runs by their pidfd (the epoll token of their exit).
+    private var byPidfd: [Int32: ActiveRun] = [:]
+    /// Runs whose child has no pidfd: polled with `waitpid(pid)` every ``noPidfdPollMs``.
+    private var polled: [Int32: ActiveRun] = [:]
+    /// When the orphan reaper looks again after being blocked (`nil`: on the next SIGCHLD).
+    private var orphanRetryAtMs: Int64?
+    /// The `stop` callers waiting; set once a stop was asked for.
+    private var stopWaiters: [CheckedContinuation<Void, Never>] = []
+    private var stopping = false
     /// Cgroups of ended runs not yet removed, oldest first (see ``cleanUp()``).
     private var cleanups: [Cleanup] = []
-    private var byPid: [Int32: ActiveRun] = [:]
     private var byFd: [Int32: (run: ActiveRun, stream: Int)] = [:]
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: RunnerEngine.readBufferBytes, alignment: 16)
     /// The consecutive starts being gathered into one burst (see ``processCommands()``), reused.
@@ -75,25 +105,47 @@ final class RunnerEngine: @unchecked Sendable {
     /// The spawn helper threads, created with the first burst.
     private var spawnPool: OpaquePointer?
 
-    init(tree: CgroupTree) throws(RunnerError) {
+    init(tree: CgroupTree, reapsOrphans: Bool) throws(RunnerError) {
         self.tree = tree
+        self.reapsOrphans = reapsOrphans
         _ = sundial_ensure_standard_fds()
-        let rc = sundial_set_child_subreaper()
-        if rc != 0 { throw RunnerError("cannot become a child subreaper: \(errnoText(rc))") }
-        epfd = sundial_epoll_create()
-        wakefd = sundial_eventfd()
-        var chld = SIGCHLD
-        sigfd = sundial_signalfd(&chld, 1)
-        guard epfd >= 0, wakefd >= 0, sigfd >= 0 else { throw RunnerError("cannot create the runner's descriptors: \(errnoText(errno))") }
-        guard sundial_epoll_add_readable(epfd, wakefd, UInt64(wakefd)) == 0,
-              sundial_epoll_add_readable(epfd, sigfd, UInt64(sigfd)) == 0 else {
-            throw RunnerError("cannot watch the runner's descriptors: \(errnoText(errno))")
+        if reapsOrphans {
+            guard Self.orphanReaperExists.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+                throw RunnerError("another runner of this process already reaps orphans (only one may)")
+            }
         }
-        // Whichever thread the kernel hands SIGCHLD to, the handler wakes the loop; if every
-        // thread blocks SIGCHLD (the agent does, before starting threads), the signalfd does.
-        let hrc = sundial_install_sigchld_handler(wakefd)
-        if hrc != 0 { throw RunnerError("cannot install the SIGCHLD handler: \(errnoText(hrc))") }
-        try startThread()
+        let epfd = sundial_epoll_create()
+        let wakefd = sundial_eventfd()
+        var chld = SIGCHLD
+        let sigfd = reapsOrphans ? sundial_signalfd(&chld, 1) : -1
+        let creationErrno = errno
+        func fail(_ message: String) -> RunnerError {
+            for fd in [epfd, wakefd, sigfd] where fd >= 0 { close(fd) }
+            if reapsOrphans { Self.orphanReaperExists.store(false, ordering: .releasing) }
+            return RunnerError(message)
+        }
+        guard epfd >= 0, wakefd >= 0, !reapsOrphans || sigfd >= 0 else {
+            throw fail("cannot create the runner's descriptors: \(errnoText(creationErrno))")
+        }
+        guard sundial_epoll_add_readable(epfd, wakefd, UInt64(wakefd)) == 0,
+              sigfd < 0 || sundial_epoll_add_readable(epfd, sigfd, UInt64(sigfd)) == 0 else {
+            throw fail("cannot watch the runner's descriptors: \(errnoText(errno))")
+        }
+        if reapsOrphans {
+            let rc = sundial_set_child_subreaper()
+            if rc != 0 { throw fail("cannot become a child subreaper: \(errnoText(rc))") }
+            // Whichever thread the kernel hands SIGCHLD to, the handler wakes the loop; if every
+            // thread blocks SIGCHLD (the agent does, before starting threads), the signalfd does.
+            let hrc = sundial_install_sigchld_handler(wakefd)
+            if hrc != 0 { throw fail("cannot install the SIGCHLD handler: \(errnoText(hrc))") }
+        }
+        self.epfd = epfd
+        self.wakefd = wakefd
+        self.sigfd = sigfd
+        do throws(RunnerError) { try startThread() } catch {
+            if reapsOrphans { _ = sundial_remove_sigchld_handler(wakefd) }
+            throw fail(error.message)
+        }
     }
 
     private func startThread() throws(RunnerError) {
@@ -102,6 +154,7 @@ final class RunnerEngine: @unchecked Sendable {
         let rc = pthread_create(&tid, nil, { arg in
             let engine = Unmanaged<RunnerEngine>.fromOpaque(arg!).takeRetainedValue()
             engine.loop()
+            return nil
         }, context)
         if rc != 0 {
             Unmanaged<RunnerEngine>.fromOpaque(context).release()
@@ -110,26 +163,47 @@ final class RunnerEngine: @unchecked Sendable {
         pthread_detach(tid)
     }
 
-    func post(_ command: Command) {
-        inbox.withLock { $0.append(command) }
-        sundial_eventfd_signal(wakefd)
-    }
+    func post(_ command: Command) { post(contentsOf: [command]) }
 
     /// Posts several commands at once, so the loop takes them together (starts among them form
-    /// one burst): lets tests build an exact burst.
+    /// one burst): lets tests build an exact burst. After the loop has ended, each command is
+    /// answered at once (a start fails, a stop returns).
+    ///
+    /// The eventfd is signalled under the inbox lock: the loop closes it only after marking the
+    /// inbox closed under the same lock, so a late post can never write to a closed (or reused)
+    /// descriptor.
     func post(contentsOf commands: [Command]) {
-        inbox.withLock { $0.append(contentsOf: commands) }
-        sundial_eventfd_signal(wakefd)
+        let accepted = inbox.withLock { inbox in
+            guard !inbox.closed else { return false }
+            inbox.commands.append(contentsOf: commands)
+            sundial_eventfd_signal(wakefd)
+            return true
+        }
+        if !accepted { for command in commands { Self.refuse(command) } }
+    }
+
+    /// Answers a command the ended loop will never see.
+    private static func refuse(_ command: Command) {
+        switch command {
+        case let .start(spec, _, continuation):
+            continuation.resume(returning: .failed(runID: spec.runID, reason: "the process runner has been stopped"))
+        case .terminate: break
+        case let .stop(continuation): continuation.resume()
+        }
     }
 
     // MARK: - The loop
 
-    private func loop() -> Never {
+    private func loop() {
         _ = sundial_set_thread_name("sundial-runner")
         var chld = SIGCHLD
         _ = sundial_block_signals(&chld, 1)
         var tokens = [UInt64](repeating: 0, count: 64)
+        var lookForOrphans = reapsOrphans
         while true {
+            if lookForOrphans { reapOrphans() }
+            lookForOrphans = false
+            if stopping, runs.isEmpty, cleanups.isEmpty { break }
             let n = sundial_epoll_wait(epfd, &tokens, Int32(tokens.count), nextTimeoutMs())
             if n < 0, errno != EINTR {
                 // Should never happen; do not spin if it does.
@@ -139,23 +213,63 @@ final class RunnerEngine: @unchecked Sendable {
                 let fd = Int32(truncatingIfNeeded: tokens[i])
                 if fd == wakefd {
                     sundial_eventfd_drain(wakefd)
+                    // The SIGCHLD handler signals this eventfd too.
+                    lookForOrphans = reapsOrphans
                     processCommands()
                 } else if fd == sigfd {
                     sundial_signalfd_drain(sigfd)
+                    lookForOrphans = true
+                } else if let run = byPidfd[fd] {
+                    reap(run)
                 } else if let entry = byFd[fd] {
                     readOnce(entry.run, stream: entry.stream)
                 }
             }
-            reapAll()
+            if !polled.isEmpty { for run in Array(polled.values) { reap(run) } }
+            // A wake-up with nothing ready (the safety poll): look at every run's child anyway, so
+            // a lost readiness could delay a run's end by ``safetyPollMs`` at most.
+            if n == 0, !byPidfd.isEmpty { for run in Array(byPidfd.values) { reap(run) } }
+            if let t = orphanRetryAtMs, sundial_monotonic_ms() >= t { lookForOrphans = true }
             fireTimers()
             cleanUp()
         }
+        closeLoop()
+    }
+
+    /// The end of the loop (every run reaped, every cgroup cleaned up): refuse what is posted
+    /// from now on, give up the SIGCHLD handler and the subreaper role, close the descriptors.
+    private func closeLoop() {
+        let late = inbox.withLock { inbox in
+            inbox.closed = true
+            let taken = inbox.commands
+            inbox.commands.removeAll()
+            return taken
+        }
+        for command in late { Self.refuse(command) }
+        if reapsOrphans {
+            _ = sundial_remove_sigchld_handler(wakefd)
+            _ = sundial_unset_child_subreaper()
+            Self.orphanReaperExists.store(false, ordering: .releasing)
+        }
+        for fd in [epfd, wakefd, sigfd] where fd >= 0 { close(fd) }
+        sundial_work_pool_destroy(spawnPool)
+        spawnPool = nil
+        for waiter in stopWaiters { waiter.resume() }
+        stopWaiters.removeAll()
+    }
+
+    deinit {
+        buffer.deallocate()
+        slots.deallocate()
     }
 
     private func nextTimeoutMs() -> Int32 {
-        guard !runs.isEmpty || !cleanups.isEmpty else { return -1 }
         let now = sundial_monotonic_ms()
-        var wait = Self.safetyPollMs
+        var wait: Int64 = -1
+        if let t = orphanRetryAtMs { wait = max(0, t - now) }
+        guard !runs.isEmpty || !cleanups.isEmpty else { return Int32(clamping: wait) }
+        wait = wait < 0 ? Self.safetyPollMs : min(wait, Self.safetyPollMs)
+        if !polled.isEmpty { wait = min(wait, Self.noPidfdPollMs) }
         for c in cleanups { wait = min(wait, c.nextTryMs - now) }
         for run in runs.values {
             if let t = run.timeoutAt { wait = min(wait, t - now) }
@@ -167,13 +281,15 @@ final class RunnerEngine: @unchecked Sendable {
     /// Carries out the posted commands in order. Consecutive starts form a burst, spawned by
     /// ``launchBurst()`` before the next terminate (or a second start of the same run) is seen.
     private func processCommands() {
-        let commands = inbox.withLock { c in
-            let taken = c
-            c.removeAll()
+        let commands = inbox.withLock { inbox in
+            let taken = inbox.commands
+            inbox.commands.removeAll()
             return taken
         }
         for command in commands {
             switch command {
+            case let .start(spec, _, continuation) where stopping:
+                continuation.resume(returning: .failed(runID: spec.runID, reason: "the process runner is stopping"))
             case let .start(spec, handler, continuation):
                 // A run started twice in one burst: the second sees the first's outcome, as it
                 // would one at a time.
@@ -187,6 +303,11 @@ final class RunnerEngine: @unchecked Sendable {
                 } else {
                     for run in runs.values { terminate(run, graceMs: graceMs, reason: .requested) }
                 }
+            case let .stop(continuation):
+                launchBurst()
+                stopping = true
+                stopWaiters.append(continuation)
+                for run in runs.values { terminate(run, graceMs: 0, reason: .requested) }
             }
         }
         launchBurst()
@@ -200,11 +321,12 @@ final class RunnerEngine: @unchecked Sendable {
     /// caller until the child has exec'd; a second thread overlaps that wait with the next
     /// spawn), then registered here, in their order, once every spawn has returned.
     ///
-    /// Why a child that exits at once cannot be missed: only this thread reaps (``reapAll()``,
-    /// `waitpid(-1)`), and it does not reap while a burst is being spawned (it is inside
-    /// `sundial_work_pool_run`) nor before the burst is registered. A child that has already
-    /// exited stays a zombie until then; the next ``reapAll()`` finds it in `byPid`. The helpers
-    /// only ever wait for their own failed child, by its pid (`sundial_spawn`).
+    /// Why a child that exits at once cannot be missed: nothing reaps it but its pidfd (opened
+    /// right after the spawn, while the child cannot have been reaped: no runner waits for
+    /// another's children, and the orphan reaper skips registered children and reaps nothing
+    /// while a spawn is in flight, see ``ChildRegistry``). A child that has already exited stays
+    /// a zombie and its pidfd is readable as soon as it is in the epoll set. The helpers only
+    /// ever wait for their own failed child, by its pid (`sundial_spawn`).
     private func launchBurst() {
         guard !burst.isEmpty else { return }
         defer {
@@ -292,8 +414,8 @@ final class RunnerEngine: @unchecked Sendable {
         } else {
             result = spawnProcess(spec, cgroupFD: -1)
         }
-        if case let .spawned(pid, stdout, stderr, started, _, _) = result {
-            return .spawned(pid: pid, stdout: stdout, stderr: stderr, startedAtMs: started, cgroup: group?.path, limitsNote: limitsNote)
+        if case let .spawned(pid, pidfd, stdout, stderr, started, _, _) = result {
+            return .spawned(pid: pid, pidfd: pidfd, stdout: stdout, stderr: stderr, startedAtMs: started, cgroup: group?.path, limitsNote: limitsNote)
         }
         return result
     }
@@ -315,6 +437,7 @@ final class RunnerEngine: @unchecked Sendable {
         let argv = CStringArray(spec.arguments)
         let envp = CStringArray(spec.environmentStrings)
         let groups: [gid_t] = spec.credentials?.groups ?? []
+        ChildRegistry.shared.beginSpawn()
         rc = spec.executable.withCString { path in
             withOptionalCString(spec.workdir) { workdir in
                 groups.withUnsafeBufferPointer { groupsPtr in
@@ -329,6 +452,7 @@ final class RunnerEngine: @unchecked Sendable {
                 }
             }
         }
+        ChildRegistry.shared.endSpawn(pid: rc == 0 ? pid : nil)
         close(out[1])
         close(err[1])
         if rc != 0 {
@@ -336,20 +460,26 @@ final class RunnerEngine: @unchecked Sendable {
             close(err[0])
             return .failed(Self.spawnFailureReason(spec, errno: rc, stage: stage), stage: UInt32(stage))
         }
-        return .spawned(pid: pid, stdout: out[0], stderr: err[0], startedAtMs: started, cgroup: nil, limitsNote: nil)
+        // Safe by pid: registered, so nothing but this runner can reap it (and reuse its pid).
+        let pidfd = sundial_pidfd_open(pid)
+        return .spawned(pid: pid, pidfd: pidfd, stdout: out[0], stderr: err[0], startedAtMs: started, cgroup: nil, limitsNote: nil)
     }
 
     /// The registration phase of a launch, on the loop thread: the run's indexes, its pipes in
     /// epoll, the active set.
     private func register(_ spec: LaunchSpec, _ handler: @escaping OutputHandler, _ result: SpawnResult) -> RunHandle {
-        guard case let .spawned(pid, stdout, stderr, started, cgroup, limitsNote) = result else {
+        guard case let .spawned(pid, pidfd, stdout, stderr, started, cgroup, limitsNote) = result else {
             if case let .failed(reason, _) = result { return .failed(runID: spec.runID, reason: reason) }
             return .failed(runID: spec.runID, reason: "internal error")
         }
-        let run = ActiveRun(spec: spec, handler: handler, pid: pid, startedAtMs: started, fds: [stdout, stderr], cgroup: cgroup)
+        let run = ActiveRun(spec: spec, handler: handler, pid: pid, pidfd: pidfd, startedAtMs: started, fds: [stdout, stderr], cgroup: cgroup)
         if let t = spec.timeoutMs { run.timeoutAt = started + min(max(0, t), Self.maxDelayMs) }
         runs[spec.runID] = run
-        byPid[pid] = run
+        if pidfd >= 0, sundial_epoll_add_readable(epfd, pidfd, UInt64(pidfd)) == 0 {
+            byPidfd[pidfd] = run
+        } else {
+            polled[pid] = run
+        }
         for (i, fd) in run.fds.enumerated() {
             byFd[fd] = (run, i)
             _ = sundial_epoll_add_readable(epfd, fd, UInt64(fd))
@@ -427,15 +557,39 @@ final class RunnerEngine: @unchecked Sendable {
 
     // MARK: - Reaping and timers
 
-    /// Reaps every terminated child, the runs' and any re-parented orphan's alike.
-    private func reapAll() {
-        while true {
-            var status: Int32 = 0
-            let pid = sundial_reap_any(&status)
-            if pid <= 0 { return }
-            guard let run = byPid.removeValue(forKey: pid) else { continue }  // an orphan: reaped, nothing else
-            finish(run, status: status)
+    /// Reaps `run`'s child if it has exited: through its pidfd (only that child), or by its
+    /// pid without one. ECHILD (some other code reaped it, against the rules) ends the run as
+    /// killed by an unknown signal rather than leaving it active for ever.
+    private func reap(_ run: ActiveRun) {
+        var status: Int32 = 0
+        let rc = run.pidfd >= 0 ? sundial_pidfd_reap(run.pidfd, &status) : sundial_pid_reap(run.pid, &status)
+        if rc == 0 || (rc < 0 && errno != ECHILD) { return }
+        if rc < 0 { status = 0x7f }  // decodes as neither exited nor signalled
+        if run.pidfd >= 0 {
+            _ = sundial_epoll_remove(epfd, run.pidfd)
+            byPidfd[run.pidfd] = nil
+            close(run.pidfd)
         }
+        polled[run.pid] = nil
+        ChildRegistry.shared.release(run.pid)
+        finish(run, status: status)
+    }
+
+    /// Reaps re-parented orphans (``ChildRegistry/reapOneOrphan()``), at most
+    /// ``maxOrphansPerTurn`` per turn; when a runner's child hides the rest, looks again after
+    /// ``orphanRetryMs``.
+    private func reapOrphans() {
+        orphanRetryAtMs = nil
+        for _ in 0..<Self.maxOrphansPerTurn {
+            switch ChildRegistry.shared.reapOneOrphan() {
+            case .none: return
+            case .reaped: continue
+            case .blocked:
+                orphanRetryAtMs = sundial_monotonic_ms() + Self.orphanRetryMs
+                return
+            }
+        }
+        orphanRetryAtMs = sundial_monotonic_ms()
     }
 
     private func finish(_ run: ActiveRun, status: Int32) {
@@ -552,7 +706,8 @@ final class RunnerEngine: @unchecked Sendable {
 /// What the spawn phase of one launch produced.
 enum SpawnResult {
     /// `cgroup`: the run's cgroup directory; `limitsNote`: why its limits are not enforced.
-    case spawned(pid: Int32, stdout: Int32, stderr: Int32, startedAtMs: Int64, cgroup: String?, limitsNote: String?)
+    /// `pidfd`: the child's pidfd, -1 on a kernel without `pidfd_open` (then polled by pid).
+    case spawned(pid: Int32, pidfd: Int32, stdout: Int32, stderr: Int32, startedAtMs: Int64, cgroup: String?, limitsNote: String?)
     /// `stage`: a `sundial_spawn_stage` (0 when not from the spawn itself).
     case failed(String, stage: UInt32)
 
@@ -587,6 +742,8 @@ final class ActiveRun {
     let spec: LaunchSpec
     let handler: OutputHandler
     let pid: Int32
+    /// The child's pidfd (-1: none, polled by pid); closed once reaped.
+    let pidfd: Int32
     let startedAtMs: Int64
     /// The run's cgroup directory, `nil` when it has only its process group.
     let cgroup: String?
@@ -602,8 +759,9 @@ final class ActiveRun {
     private(set) var droppedBytes = 0
     var truncatedLines: Int { assemblers[0].truncatedLines + assemblers[1].truncatedLines }
 
-    init(spec: LaunchSpec, handler: @escaping OutputHandler, pid: Int32, startedAtMs: Int64, fds: [Int32], cgroup: String?) {
+    init(spec: LaunchSpec, handler: @escaping OutputHandler, pid: Int32, pidfd: Int32, startedAtMs: Int64, fds: [Int32], cgroup: String?) {
         self.spec = spec
+        self.pidfd = pidfd
         self.cgroup = cgroup
         self.handler = handler
         self.pid = pid
