@@ -112,15 +112,18 @@ struct IdleFootprintTests {
 
     /// One timer, armed for the next fire, is all an idle agent waits on: no second timer ahead
     /// of it (the prefault's, removed in issue 15: it moved VmRSS, not what the box feels), and
-    /// no thread woken before a fire.
+    /// no thread woken before a fire. The config watcher's debounce timer exists but stays
+    /// disarmed while nothing changes.
     @Test("an idle agent waits on one armed timer")
     func idleAgentHasOneTimer() async throws {
         let seen = Mutex<[String]>([])
         let (before, after) = try await Self.idleWakeUps(environment: [:], window: .seconds(1),
                                                          idle: { agent in seen.withLock { $0 = Self.timers(agent.pid) } })
         let timers = seen.withLock { $0 }
-        #expect(timers.count == 1, "the idle agent holds \(timers.count) timerfds: \(timers)")
-        #expect(timers.allSatisfy { !$0.contains("(0, 0)") && !$0.contains("unknown") }, "not armed for the next fire: \(timers)")
+        #expect(timers.count <= 2, "the idle agent holds \(timers.count) timerfds: \(timers)")
+        let armed = timers.filter { !$0.contains("(0, 0)") }
+        #expect(armed.count == 1, "\(armed.count) timers armed while idle: \(timers)")
+        #expect(armed.allSatisfy { !$0.contains("unknown") }, "not armed for the next fire: \(timers)")
         #expect(after.wakeUps - before.wakeUps <= 1, "\(after.wakeUps - before.wakeUps) wake-ups in 1 s while idle")
     }
 
