@@ -39,9 +39,12 @@ let package = Package(
         // then depends on libsqlite3-0.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CSundialShim"),
+        // libpq for the fleet (issue 19), loaded with dlopen only under --fleet: its header at
+        // build time (libpq-dev), nothing linked (docs/decisions.md says why).
+        .target(name: "CSundialPQ"),
         .target(
             name: "SundialRuntime",
-            dependencies: ["SundialCore", "SundialConfig", "CSundialShim", "CSQLite"]
+            dependencies: ["SundialCore", "SundialConfig", "CSundialShim", "CSQLite", "CSundialPQ"]
         ),
         .target(
             name: "SundialTesting",
@@ -66,7 +69,7 @@ let package = Package(
 )
 
 // Strict settings for every target, in one place (as swift-log does).
-for target in package.targets where target.type != .system && target.name != "CSundialShim" {
+for target in package.targets where target.type != .system && target.name != "CSundialShim" && target.name != "CSundialPQ" {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     target.swiftSettings = settings
