@@ -34,7 +34,9 @@ struct FleetRunPublisherTests {
         try store.flush()
         let events = LockedBox([Event]())
         let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: url), box: "box-a", version: "test") { e in events.mutate { $0.append(e) } }
+        #expect(try store.fleetOutbox(limit: 10).count == 3)
         #expect(p.cycle(), "\(p.lastError ?? "")")
+        #expect(p.publishedCount == 3)
         #expect(try Self.count(url) == 3)
         #expect(try Self.count(url, "SELECT token FROM sundial_runs WHERE run_id = '\(rid(1).rawValue)'") == Int(lease.token))
         #expect(try Self.count(url, "SELECT count(*) FROM sundial_runs WHERE output_tail = 'line 2\n' AND box = 'box-a' AND exit_code = 3") == 1)

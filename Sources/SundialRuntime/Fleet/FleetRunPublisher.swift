@@ -216,8 +216,14 @@ public final class FleetRunPublisher: @unchecked Sendable {
 
     private func retentionIfDue() throws(PostgresError) {
         let now = PostgresConnection.monotonicMs()
+        // First applied one interval after start: a fleet restarting together does not all
+        // delete at once, and a box's first cycle is only its backlog.
         let due = state.withLock { s -> Bool in
-            if let last = s.lastRetentionMs, now - last < options.retentionIntervalMs { return false }
+            guard let last = s.lastRetentionMs else {
+                s.lastRetentionMs = now
+                return false
+            }
+            if now - last < options.retentionIntervalMs { return false }
             s.lastRetentionMs = now
             return true
         }
