@@ -47,8 +47,8 @@ case "$cmd" in
     if ! as_pg "$bindir/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
     # Sockets only in DIR (not /var/run/postgresql, which may not exist), TCP on loopback only.
     as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start >/dev/null \
-      || { tail -n 20 "$dir/server.log" >&2; exit 1; }
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" start </dev/null >"$dir/pg_ctl.log" 2>&1 \
+      || { cat "$dir/pg_ctl.log" >&2; tail -n 20 "$dir/server.log" >&2; exit 1; }
     fi
     pw=$(cat "$dir/password")
     echo "export SUNDIAL_TEST_PG_URL=postgresql://sundial:$pw@127.0.0.1:$port/postgres SUNDIAL_TEST_PG_DIR=$dir"
@@ -56,7 +56,7 @@ case "$cmd" in
   stop|destroy)
     [ -n "$dir" ] || { echo "usage: $0 $cmd DIR" >&2; exit 2; }
     if [ -f "$dir/data/postmaster.pid" ]; then
-      as_pg "$bindir/pg_ctl" -D "$dir/data" -w -t 60 -m fast stop >/dev/null
+      as_pg "$bindir/pg_ctl" -D "$dir/data" -w -t 60 -m fast stop </dev/null >/dev/null
     fi
     if [ "$cmd" = destroy ]; then rm -rf -- "$dir"; fi
     ;;

@@ -75,18 +75,16 @@ final class PrivatePGCluster {
 
     @discardableResult
     static func script(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = [PGTest.repoRoot + "/scripts/pg-test-cluster.sh"] + args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard p.terminationStatus == 0 else {
-            throw PostgresError(message: "pg-test-cluster.sh \(args.joined(separator: " ")) failed: \(text)", sqlState: nil, connectionLost: true)
+        // system(3), which waits for its own child by pid: Foundation's Process waits through a
+        // SIGCHLD watcher that the runtime's signal handling in this test process can starve.
+        // Output to a file, not a pipe: the server that `start` launches must not inherit it.
+        let out = NSTemporaryDirectory() + "pg-script-\(UUID().uuidString.prefix(8)).out"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let command = (["/bin/bash", PGTest.repoRoot + "/scripts/pg-test-cluster.sh"] + args).map { "'\($0)'" }.joined(separator: " ")
+        let status = system("\(command) </dev/null >'\(out)' 2>&1")
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        guard status == 0 else {
+            throw PostgresError(message: "pg-test-cluster.sh \(args.joined(separator: " ")) failed (\(status)): \(text)", sqlState: nil, connectionLost: true)
         }
         return text
     }
