@@ -21,7 +21,7 @@ import SundialCore
 /// last contact), and hourly it applies the fleet database's retention (docs/fleet-database.md).
 public final class FleetRunPublisher: @unchecked Sendable {
     public struct Options: Sendable {
-        /// Rows per statement (an output tail is at most a few KiB).
+        /// Rows per statement (an output tail is at most `output.keep_bytes`, 64 KiB by default).
         public var batchSize = 100
         /// Time between cycles when everything is published.
         public var intervalMs: Int64 = 2_000
