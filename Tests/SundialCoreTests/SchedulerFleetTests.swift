@@ -171,7 +171,7 @@ struct SchedulerFleetTests {
         let renew2 = s.handle(.tick, at: at(minute + 20_000))
         #expect(renew2.contains(.renewLease(l2, leaseMs: 30_000)))
         let lost = s.handle(.leaseRenewed(key, .lost(byBox: "box-9", token: 12)), at: at(minute + 20_100))
-        #expect(lost.contains(.terminate(runID: id, graceMs: 2000, reason: .fleetLost)))
+        #expect(lost.contains(.terminate(runID: id, graceMs: 2000, reason: .fleetLost)))  // kill_grace under lease/6
         #expect(lost.events.named("fleet.lease_lost").first?["by_box"]?.stringValue == "box-9")
         let end = s.handle(.attemptFinished(runID: id, attempt: 1, outcome: .signal(15), durationMs: 20_000), at: at(minute + 21_000))
         #expect(!end.contains { if case .finishClaim = $0 { true } else { false } })
@@ -191,13 +191,14 @@ struct SchedulerFleetTests {
             guard let w = s.nextWake else { break }
             now = w
             let r = s.handle(.tick, at: now)
-            if r.terminations.contains(id) { terminated = now }
+            if r.contains(.terminate(runID: id, graceMs: 5000, reason: .fleetLost)) { terminated = now }
             if r.contains(where: { if case .renewLease = $0 { true } else { false } }) {
                 _ = s.handle(.leaseRenewed(key, .unavailable(reason: "down")), at: now)
             }
         }
-        // The claim was sent at +0: the database's lease ends at +30 s, the box stops at +27 s.
-        #expect(terminated == at(minute + 27_000))
+        // The claim was sent at +0: the database's lease ends at +30 s; the box stops the run at
+        // +22 s (a tenth of margin, and the fencing grace of 5 s so that SIGKILL comes by +27 s).
+        #expect(terminated == at(minute + 22_000))
     }
 
     @Test("expired leases of silent boxes are rerun here (on_lost: rerun) with a new token, or marked lost (skip)")

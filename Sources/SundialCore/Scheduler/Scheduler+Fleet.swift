@@ -143,9 +143,17 @@ extension Scheduler {
     // MARK: - Leases
 
     /// This box's own end of a lease: from when the request that set it was *sent* (the database
-    /// counted from a later moment), minus a tenth for clock-rate error and the driver's delay.
+    /// counted from a later moment), minus a tenth for clock-rate error and the driver's delay,
+    /// minus the fencing grace, so that a fenced process is gone (SIGKILL) before the database
+    /// may hand the instant to another box.
     func localLeaseEnd(sentAt: Instant, leaseMs: Int64) -> Instant {
-        Instant(unixMillis: sentAt.unixMillis &+ leaseMs &- leaseMs / 10)
+        Instant(unixMillis: sentAt.unixMillis &+ leaseMs &- leaseMs / 10 &- Self.fenceGraceMs(leaseMs: leaseMs, killGraceMs: .max))
+    }
+
+    /// The SIGTERM-to-SIGKILL grace of a fenced run: its `kill_grace`, but at most a sixth of
+    /// the lease (the lease's end, not the job's patience, bounds how long it may go on).
+    static func fenceGraceMs(leaseMs: Int64, killGraceMs: Int64) -> Int64 {
+        max(0, min(killGraceMs, leaseMs / 6))
     }
 
     /// Arms the run's next renewal: a third of the lease from now, or its local end if sooner.
@@ -223,7 +231,10 @@ extension Scheduler {
             let already = run.terminating
             run.terminating = true
             runs[id] = run
-            if !already { out.append(.terminate(runID: id, graceMs: max(0, run.spec.killGraceMs), reason: .fleetLost)) }
+            if !already {
+                let grace = Self.fenceGraceMs(leaseMs: run.spec.leaseMs, killGraceMs: run.spec.killGraceMs)
+                out.append(.terminate(runID: id, graceMs: grace, reason: .fleetLost))
+            }
         case .waitingRetry:
             run.timerSeq = nil
             staleTimers += 1
