@@ -266,4 +266,16 @@ struct SchedulerFleetTests {
         let renew = s.handle(.tick, at: at(minute + 11_000))
         #expect(renew.contains { if case .renewLease = $0 { true } else { false } })
     }
+
+    @Test("a job paused here leaves lost leases to other boxes")
+    func pausedJobTakesNothingOver() {
+        var s = started([fleetJob { $0.onLost = .rerun }])
+        _ = s.handle(.pause("report"), at: at(1000))
+        let dead = lease(at: at(-minute), token: 4, box: "dead-box")
+        let found = s.handle(.lostLeasesFound([dead]), at: at(40_000))
+        #expect(!found.contains { if case .resolveLost = $0 { true } else { false } })
+        _ = s.handle(.resume("report"), at: at(41_000))
+        let again = s.handle(.lostLeasesFound([dead]), at: at(42_000))
+        #expect(again.contains(.resolveLost(dead, action: .rerun, leaseMs: 30_000)))
+    }
 }

@@ -77,4 +77,24 @@ struct AgentFleetTests {
         #expect(next == Instant(unixMillis: Self.start.unixMillis + 90_000))
         _ = await h.shutdown()
     }
+
+    /// A run the shutdown stops still has its claim finished before the agent exits (else its
+    /// lease would expire and `on_lost` could run the instant again).
+    @Test func shutdownFinishesTheClaimsOfStoppedRuns() async throws {
+        let ledger = FleetLedger(now: Self.start)
+        let h = try AgentHarness(yaml: """
+        version: 1
+        jobs:
+          long: { schedule: "* * * * *", timezone: UTC, lock: fleet, command: [x] }
+        """, start: Self.start, script: ["long": [.init(.success(exitCode: 0), durationMs: 600_000)]],
+            zones: Self.zones, fleet: ledger, box: "b")
+        try await h.start()
+        let t = Instant(unixMillis: Self.start.unixMillis + 30_000)
+        ledger.setNow(t)
+        await h.advance(to: t)
+        #expect(await eventually { !h.events("run.started").isEmpty })
+        #expect(ledger.allClaims.values.map(\.state) == [.running])
+        _ = await h.shutdown()
+        #expect(ledger.allClaims.values.map(\.state) == [.finished])
+    }
 }

@@ -305,8 +305,9 @@ extension Scheduler {
                 out.append(.resolveLost(lease, action: .skip, leaseMs: js.spec.leaseMs))
             case .rerun:
                 // Local `concurrency` first: a job that may not run beside itself here leaves the
-                // takeover to another box (or a later scan).
+                // takeover to another box (or a later scan); so does a job paused here.
                 if !js.active.isEmpty, js.spec.concurrency != .allow { continue }
+                if !pausedJobs.isEmpty, pausedJobs.contains(js.spec.id) { continue }
                 if js.active.count >= options.maxActiveRunsPerJob { continue }
                 let id = newRunID(now: now)
                 var run = RunState(id: id, job: js.spec.id, slot: slot, box: js.box, trigger: .schedule,

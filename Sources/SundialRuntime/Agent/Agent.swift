@@ -307,6 +307,10 @@ public actor Agent {
         for hook in stopHooks { hook() }
         stopHooks = []
         resumeReloadWaiters(upTo: .max, with: .notRunning)
+        // The claims of the runs the shutdown stopped are finished before the process exits:
+        // an unfinished claim would expire and `on_lost` could run the instant again. Bounded by
+        // the coordinator's own timeouts; retries still waiting are not waited for.
+        fleetWorker?.drain()
         do { try store?.flush() } catch {
             emit(Event("state.error", at: clock.wallNow(), level: .error, ["message": .string("\(error)")]))
         }
