@@ -88,6 +88,7 @@ enum FleetAgentSetup {
             throw ValidationError("--fleet: \(error.message)")
         }
         options.fleet = PostgresFleetCoordinator(settings: settings, box: name)
+        options.box = name
         options.fleetResults = FleetResultsOptions(settings: settings, box: name)
     }
 }

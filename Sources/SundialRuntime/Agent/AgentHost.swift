@@ -30,8 +30,12 @@ public struct AgentOptions: Sendable {
     public var metricsFile: String?
     /// Loopback address to serve `GET /metrics` on (`nil`: none).
     public var metricsListen: ListenAddress?
-    /// The fleet's coordinator for `lock: fleet` jobs (`--fleet`, issue 19); `nil`: no fleet.
+    /// The fleet's coordinator for `lock: fleet` jobs (`--fleet`; the CLI builds it), or `nil`:
+    /// no fleet, no fleet worker thread, no fleet wake-ups, and fleet-locked jobs follow their
+    /// `fleet_unavailable` (with a warning at start).
     public var fleet: (any FleetCoordinator)? = nil
+    /// This box's name in the fleet (`--box`; the CLI defaults it to the hostname).
+    public var box: String = "local"
     /// Where this box publishes its run records (`--fleet`); `nil`: no outbox, no publisher.
     public var fleetResults: FleetResultsOptions? = nil
 
@@ -199,7 +203,7 @@ public enum AgentHost {
             launcher: ProcessRunnerLauncher(runner: runner, masker: masker, onLimitsUnenforced: { job, reason in
                 log.log(Event("limits.unenforced", at: clock.wallNow(), level: .warn, ["job": .string(job), "reason": .string(reason)]))
             }), log: log, store: store, alarm: timer,
-            pid: getpid(), adopter: AdoptionWatcher(), loadConfiguration: load)
+            pid: getpid(), adopter: AdoptionWatcher(), fleet: options.fleet, box: options.box, loadConfiguration: load)
         ref.set(agent)
 
         // Signals → inputs (blocked in every thread by `AgentSignals.prepareProcess()` in main,
