@@ -58,4 +58,48 @@ struct FleetMultiAgentTests {
         #expect(boxes.first?[1] == "0")
         for a in agents { _ = await a.stop() }
     }
+
+    /// `kill -9` of the box running a fleet instant: its lease expires on the database's clock
+    /// and another box takes the instant over with a higher token (`on_lost: rerun`).
+    @Test func killingTheHolderHandsItsInstantOverPerOnLost() async throws {
+        let url = try FleetAgentTests.freshURL()
+        let root = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let conf = root.appendingPathComponent("conf")
+        try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
+        try JobFiles.file(JobFiles.job("slow", every: "20s", command: "[/bin/sleep, '8']",
+                                       extra: "    offset: 0s\n    lock: fleet\n    on_lost: rerun\n    lease: 3s\n"))
+            .write(to: conf.appendingPathComponent("jobs.yaml"), atomically: true, encoding: .utf8)
+        var agents: [String: AgentProcess] = [:]
+        defer { for a in agents.values { a.kill() } }
+        for i in 0..<3 {
+            let dir = root.appendingPathComponent("box\(i)")
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            agents["box\(i)"] = try await AgentProcess(root: dir, config: [conf.path], extraArgs: ["--fleet", url, "--box", "box\(i)"], lifetime: 120)
+        }
+        // The first running claim: its holder is killed outright.
+        var held: [String?] = []
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            held = try Self.query(url, "SELECT box, token, sundial_ms(scheduled_for) FROM sundial_claims WHERE job = 'slow' AND state = 'running' LIMIT 1").first ?? []
+            if !held.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let holder = try #require(held.first.flatMap { $0 })
+        let token = try #require(held[1].flatMap { Int64($0) })
+        let at = try #require(held[2].flatMap { $0 })
+        agents[holder]?.signal(SIGKILL)
+        // Another box takes it over once the lease expired and a scan found it (15 s ± 50 %).
+        var now: [String?] = []
+        let takeover = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < takeover {
+            now = try Self.query(url, "SELECT box, token FROM sundial_claims WHERE job = 'slow' AND sundial_ms(scheduled_for) = \(at)").first ?? []
+            if let b = now.first.flatMap({ $0 }), b != holder { break }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let newBox = now.first.flatMap { $0 }
+        #expect(newBox != nil && newBox != holder, "the instant stayed with the killed box \(holder)")
+        #expect((now.count > 1 ? now[1].flatMap { Int64($0) } : nil) ?? 0 > token)
+        for (box, a) in agents where box != holder { _ = await a.stop() }
+    }
 }
