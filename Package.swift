@@ -46,9 +46,12 @@ let package = Package(
         // then depends on libsqlite3-0.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CSundialShim"),
+        // libpq for the fleet (issue 19), loaded with dlopen only under --fleet: its header at
+        // build time (libpq-dev), nothing linked (docs/decisions.md says why).
+        .target(name: "CSundialPQ"),
         .target(
             name: "SundialRuntime",
-            dependencies: ["SundialCore", "SundialConfig", "CSundialShim", "CSQLite"]
+            dependencies: ["SundialCore", "SundialConfig", "CSundialShim", "CSQLite", "CSundialPQ"]
         ),
         .target(
             name: "SundialTesting",
@@ -75,7 +78,9 @@ let package = Package(
 )
 
 // Strict settings for every target, in one place (as swift-log does).
-for target in package.targets where target.type != .system && target.name != "CSundialShim" && target.name != "CSundialBench" {
+// C targets use their own settings: the upcoming features are Swift's.
+let cTargets: Set<String> = ["CSundialShim", "CSundialBench", "CSundialPQ"]
+for target in package.targets where target.type != .system && !cTargets.contains(target.name) {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))
     // A file uses members of a module only if it imports that module itself: no member reaching

@@ -123,6 +123,7 @@ struct JobDecoder {
         if let v = fields["catchup"]?.first?.scalarText, let c = CatchupPolicy(rawValue: v) { job.catchup = c }
         if let v = fields["on_agent_restart"]?.first?.scalarText, let p = AgentRestartPolicy(rawValue: v) { job.onAgentRestart = p }
         if let v = fields["reboot"]?.first?.scalarText, let p = RebootPolicy(rawValue: v) { job.reboot = p }
+        decodeFleet(fields, own: node, into: &job)
         if let n = fields["catchup_window"]?.first { job.catchupWindowMs = duration(n, min: 1, what: "catchup_window") }
         if let v = fields["enabled"]?.first?.scalarText { job.enabled = v.lowercased() != "false" }
         for o in fields["output"] ?? [] {
@@ -296,6 +297,45 @@ struct JobDecoder {
             } else {
                 error(t, "invalid tasks limit `\(t.scalarText ?? "")`: must be a whole number from 1 to 4194304")
             }
+        }
+    }
+
+    /// `lock`, `on_lost`, `fleet_unavailable`, `lease` (docs/fleet.md). The enum values are the
+    /// schema's to check; what is decided here is what the schema cannot see: a fleet claim is
+    /// keyed by the scheduled instant, so a fleet-locked job needs instants that every box computes
+    /// alike (a wall-clock schedule), and a lease short enough to be renewed in time is refused.
+    ///
+    /// A `lock: fleet` inherited from `defaults` by a job that cannot have it (manual, `@reboot`,
+    /// `every` without `offset`) leaves that job local, with a warning: `defaults` speak for
+    /// the scheduled jobs of the file.
+    private mutating func decodeFleet(_ fields: [String: [YAMLNode]], own node: YAMLNode, into job: inout JobSpec) {
+        if let v = fields["lock"]?.first?.scalarText, let l = JobLock(rawValue: v) { job.lock = l }
+        if let v = fields["on_lost"]?.first?.scalarText, let a = FleetLostAction(rawValue: v) { job.onLost = a }
+        if let v = fields["fleet_unavailable"]?.first?.scalarText, let p = FleetUnavailablePolicy(rawValue: v) {
+            job.fleetUnavailable = p
+        }
+        if let n = fields["lease"]?.first { job.leaseMs = duration(n, min: 3_000, what: "lease") }
+        guard job.lock == .fleet, let n = fields["lock"]?.first else { return }
+        let wallClock: Bool
+        switch job.schedule {
+        case .cron, .at, .every(_, .some): wallClock = true
+        case .every(_, nil), .manual, .reboot: wallClock = false
+        }
+        if !wallClock, node["lock"] == nil {
+            job.lock = .local
+            diagnostics.append(Diagnostic(.warning, at: n.location,
+                                          "job `\(job.id)` inherits `lock: fleet` but has no instants on the wall clock: it stays local",
+                                          hint: "set `lock: local` in the job, or give it a `schedule`"))
+            return
+        }
+        switch job.schedule {
+        case .cron, .at, .every(_, .some): break
+        case .every(_, nil):
+            error(n, "`lock: fleet` needs instants every box computes alike; `every` without `offset` counts from each agent's start",
+                  hint: "add `offset: 0s` (instants counted from the epoch), or use `schedule`")
+        case .manual, .reboot:
+            error(n, "`lock: fleet` applies to scheduled instants; this job has none on the wall clock",
+                  hint: "give it a `schedule`, `at` or `every` with `offset`, or remove `lock: fleet`")
         }
     }
 

@@ -350,6 +350,32 @@ extension JobSchema {
       ],
       "description": "Fires missed while the agent was down or the clock jumped: none (default, like cron), latest (run once), all (each, within `catchup_window`, at most 100)."
     },
+    "job.lock": {
+      "enum": [
+        "local",
+        "fleet"
+      ],
+      "description": "local (default: this box runs every instant) or fleet: each scheduled instant runs on exactly one box of the fleet that shares these job files, claimed in the fleet's PostgreSQL database (`sundial run --fleet URL`; docs/fleet.md). Needs instants on the wall clock (`schedule`, `at`, or `every` with `offset`)."
+    },
+    "job.on_lost": {
+      "enum": [
+        "rerun",
+        "skip"
+      ],
+      "description": "lock: fleet. When the box running an instant goes silent (its lease expires): rerun (another box takes the instant over and runs it again, with a new fencing token) or skip (default: the instant is marked lost; safer for jobs that must not run twice even partially)."
+    },
+    "job.fleet_unavailable": {
+      "enum": [
+        "skip",
+        "run-locally",
+        "wait"
+      ],
+      "description": "lock: fleet. When this box cannot reach the fleet's database to claim an instant: skip (default: logged and counted; no instant runs twice), run-locally (run it here without a claim: availability over exactly-once), or wait (claim again with backoff until the instant is older than its late tolerance or the next instant comes, then skip)."
+    },
+    "job.lease": {
+      "$ref": "#/$defs/duration",
+      "description": "lock: fleet. How long a claim holds without renewal, on the database's clock; the running box renews it every third of it. A box that dies loses the instant after this long (then on_lost applies). Default 30s, at least 3s."
+    },
     "job.catchup_window": {
       "$ref": "#/$defs/duration",
       "description": "With catchup: all, how far back missed fires are run. Default 24h."
@@ -620,6 +646,18 @@ extension JobSchema {
         "reboot": {
           "$ref": "#/$defs/job.reboot"
         },
+        "lock": {
+          "$ref": "#/$defs/job.lock"
+        },
+        "on_lost": {
+          "$ref": "#/$defs/job.on_lost"
+        },
+        "fleet_unavailable": {
+          "$ref": "#/$defs/job.fleet_unavailable"
+        },
+        "lease": {
+          "$ref": "#/$defs/job.lease"
+        },
         "catchup": {
           "$ref": "#/$defs/job.catchup"
         },
@@ -734,6 +772,18 @@ extension JobSchema {
         },
         "reboot": {
           "$ref": "#/$defs/job.reboot"
+        },
+        "lock": {
+          "$ref": "#/$defs/job.lock"
+        },
+        "on_lost": {
+          "$ref": "#/$defs/job.on_lost"
+        },
+        "fleet_unavailable": {
+          "$ref": "#/$defs/job.fleet_unavailable"
+        },
+        "lease": {
+          "$ref": "#/$defs/job.lease"
         },
         "catchup": {
           "$ref": "#/$defs/job.catchup"

@@ -129,6 +129,10 @@ public struct JobSetDiff: Hashable, Sendable {
         f["concurrency"] = job.concurrency.rawValue
         f["on_agent_restart"] = job.onAgentRestart.rawValue
         f["reboot"] = job.reboot.rawValue
+        f["lock"] = job.lock.rawValue
+        f["on_lost"] = job.onLost.rawValue
+        f["fleet_unavailable"] = job.fleetUnavailable.rawValue
+        f["lease"] = duration(job.leaseMs)
         f["catchup"] = job.catchup.rawValue
         f["catchup_window"] = duration(job.catchupWindowMs)
         f["enabled"] = job.enabled ? "true" : "false"

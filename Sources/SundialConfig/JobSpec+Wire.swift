@@ -59,6 +59,10 @@ enum JobWire {
         o["concurrency"] = .string(j.concurrency.rawValue)
         o["on_agent_restart"] = .string(j.onAgentRestart.rawValue)
         o["reboot"] = .string(j.reboot.rawValue)
+        o["lock"] = .string(j.lock.rawValue)
+        o["on_lost"] = .string(j.onLost.rawValue)
+        o["fleet_unavailable"] = .string(j.fleetUnavailable.rawValue)
+        o["lease_ms"] = .int(j.leaseMs)
         o["catchup"] = .string(j.catchup.rawValue)
         o["catchup_window_ms"] = .int(j.catchupWindowMs)
         o["enabled"] = .bool(j.enabled)
@@ -188,6 +192,10 @@ enum JobWire {
         w.key("concurrency"); w.string(j.concurrency.rawValue)
         w.key("on_agent_restart"); w.string(j.onAgentRestart.rawValue)
         w.key("reboot"); w.string(j.reboot.rawValue)
+        w.key("lock"); w.string(j.lock.rawValue)
+        w.key("on_lost"); w.string(j.onLost.rawValue)
+        w.key("fleet_unavailable"); w.string(j.fleetUnavailable.rawValue)
+        w.key("lease_ms"); w.int(j.leaseMs)
         w.key("catchup"); w.string(j.catchup.rawValue)
         w.key("catchup_window_ms"); w.int(j.catchupWindowMs)
         w.key("enabled"); w.bool(j.enabled)
@@ -297,6 +305,11 @@ enum JobWire {
         // Optional on the wire (absent: the default), so an answer without it stays readable.
         if let v = o["on_agent_restart"] { j.onAgentRestart = try enumValue(v, "on_agent_restart") }
         if let v = o["reboot"] { j.reboot = try enumValue(v, "reboot") }
+        // Optional on the wire, like `reboot`: an older child's answer has no fleet fields.
+        if let v = o["lock"] { j.lock = try enumValue(v, "lock") }
+        if let v = o["on_lost"] { j.onLost = try enumValue(v, "on_lost") }
+        if let v = o["fleet_unavailable"] { j.fleetUnavailable = try enumValue(v, "fleet_unavailable") }
+        if let v = o["lease_ms"] { j.leaseMs = try int(v, "lease_ms") }
         j.catchup = try enumValue(o["catchup"], "catchup")
         j.catchupWindowMs = try int(o["catchup_window_ms"], "catchup_window_ms")
         guard case let .bool(enabled)? = o["enabled"] else { throw DecodeError("enabled: expected a boolean") }

@@ -44,6 +44,15 @@ public struct JobSpec: Hashable, Sendable {
     public var limits: ResourceLimits
     /// `notify:` entries, in the order written (the job's own list replaces `defaults`' list).
     public var notify: [NotifySpec]
+    /// `lock:` — `local` (default: every box runs every instant) or `fleet` (each scheduled
+    /// instant runs on exactly one box of the fleet; docs/fleet.md).
+    public var lock: JobLock
+    /// `on_lost:` — what the fleet does with an instant whose box went silent mid-run.
+    public var onLost: FleetLostAction
+    /// `fleet_unavailable:` — what this box does when the fleet's database cannot be asked.
+    public var fleetUnavailable: FleetUnavailablePolicy
+    /// `lease:` — how long a fleet claim holds without renewal (renewed every third of it).
+    public var leaseMs: Int64
     /// Where the job's id appears in its file. Excluded from `==`: moving a job to another line
     /// or file is not a change of the job.
     public var location: SourceLocation?
@@ -77,6 +86,10 @@ public struct JobSpec: Hashable, Sendable {
         self.secrets = []
         self.limits = ResourceLimits()
         self.notify = []
+        self.lock = .local
+        self.onLost = .skip
+        self.fleetUnavailable = .skip
+        self.leaseMs = 30_000
         self.location = nil
     }
 
@@ -101,7 +114,9 @@ public struct JobSpec: Hashable, Sendable {
             && successExitCodes == o.successExitCodes && needs == o.needs && concurrency == o.concurrency
             && onAgentRestart == o.onAgentRestart && reboot == o.reboot
             && catchup == o.catchup && catchupWindowMs == o.catchupWindowMs && enabled == o.enabled
-            && output == o.output && secrets == o.secrets && limits == o.limits && notify == o.notify && location == o.location
+            && output == o.output && secrets == o.secrets && limits == o.limits && notify == o.notify
+            && lock == o.lock && onLost == o.onLost && fleetUnavailable == o.fleetUnavailable && leaseMs == o.leaseMs
+            && location == o.location
     }
 }
 
@@ -194,6 +209,18 @@ public enum CatchupPolicy: String, Hashable, Sendable, CaseIterable { case none,
 public enum RebootPolicy: String, Hashable, Sendable, CaseIterable {
     case oncePerBoot = "once-per-boot"
     case everyStart = "every-start"
+}
+
+/// `lock:` of a job: whether its instants are claimed across the fleet (docs/fleet.md).
+public enum JobLock: String, Hashable, Sendable, CaseIterable { case local, fleet }
+
+/// `fleet_unavailable:` — a fleet-locked fire whose claim cannot reach the database is skipped
+/// (the default: never run an instant twice), run on this box without a claim (availability
+/// over exactly-once), or claimed again with backoff until the instant is too old.
+public enum FleetUnavailablePolicy: String, Hashable, Sendable, CaseIterable {
+    case skip
+    case runLocally = "run-locally"
+    case wait
 }
 
 /// `output:` limits, in bytes.

@@ -29,7 +29,7 @@ public final class AgentHarness: Sendable {
     ///   - bootID: the kernel's boot id the agent sees (`nil`: every start is a boot).
     public init(yaml: String, start: Instant, script: [JobID: [ScriptedLauncher.Step]] = [:],
                 zones: any TimeZoneProvider, store: MemoryStateStore = MemoryStateStore(), seed: UInt64 = 1,
-                bootID: String? = nil) throws {
+                bootID: String? = nil, fleet: (any FleetCoordinator)? = nil, box: String = "local") throws {
         clock = VirtualClock(wall: start, monotonic: 1_000_000)
         launcher = ScriptedLauncher(clock: clock, script: script)
         self.store = store
@@ -46,7 +46,7 @@ public final class AgentHarness: Sendable {
         agent = Agent(settings: settings,
                       jobs: jobs, clock: clock, random: SeededRandom(seed: seed),
                       calculator: CalendarFireCalculator(zones: zones), launcher: launcher, log: log, store: store,
-                      alarm: alarm, pid: 1, loadConfiguration: {
+                      alarm: alarm, pid: 1, fleet: fleet, box: box, loadConfiguration: {
                           gate.pass()
                           defer { gate.finished() }
                           return configCell.withLock { $0 }

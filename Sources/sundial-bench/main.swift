@@ -32,6 +32,8 @@ case "log-writer": benchLogWriter(rest)
 case "runner-rss": await benchRunnerRSS(rest)
 case "simulate":
     simulateBenchmark(rest)
+case "fleet":
+    benchmarkFleet(rest)
 case "state":
     try stateBenchmark(rest)
 case "state-crash-writer":

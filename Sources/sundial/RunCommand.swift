@@ -63,6 +63,12 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Allow --metrics-listen on a non-loopback address.")
     var metricsListenAny = false
 
+    @OptionGroup(title: "Fleet (jobs with lock: fleet, results in PostgreSQL)")
+    var fleet: FleetOptions
+
+    @Option(help: ArgumentHelp("This box's name in the fleet (default: the hostname).", valueName: "NAME"))
+    var box: String?
+
     func validate() throws {
         for (name, value) in [("--shutdown-grace", shutdownGrace), ("--debounce", debounce), ("--poll-interval", pollInterval)] {
             do throws(DurationParser.ParseError) { _ = try DurationParser.parseMilliseconds(value) } catch {
@@ -100,6 +106,7 @@ struct RunCommand: AsyncParsableCommand {
         options.metricsListen = metricsListen.flatMap { try? ListenAddress(parsing: $0, allowNonLoopback: metricsListenAny) }
         options.controlPath = control
         options.holdUntilSynced = holdUntilSynced
+        try FleetAgentSetup.apply(fleet, box: box, to: &options)
         let code = await AgentHost.run(options, stderr: { printError($0) })
         if code != 0 { throw ExitCode(code) }
     }

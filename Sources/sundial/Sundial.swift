@@ -25,6 +25,8 @@ struct Sundial: AsyncParsableCommand {
             PauseCommand.self,
             ResumeCommand.self,
             ReloadCommand.self,
+            // The fleet's PostgreSQL (issue 19).
+            FleetCommand.self,
             SchemaCommand.self,
             // Packaging, migration and docs (issue 8).
             ImportCrontabCommand.self,

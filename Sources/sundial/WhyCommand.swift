@@ -78,6 +78,9 @@ struct WhyCommand: AsyncParsableCommand {
             case .missed: "skipped: missed"
             case .shutdown: "skipped: the agent was shutting down"
             case .paused: "skipped: the job is paused (sundial resume)"
+            case .fleetClaimed: "skipped here: another box of the fleet claimed the instant (lock: fleet)"
+            case .fleetBusy: "skipped: another instant was running on another box (lock: fleet, concurrency: forbid)"
+            case .fleetUnavailable: "skipped: the fleet's database could not be reached (fleet_unavailable)"
             }
         }
     }

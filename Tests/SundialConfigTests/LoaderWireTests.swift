@@ -35,6 +35,10 @@ struct LoaderWireTests {
             success_exit_codes: [0, 1]
             concurrency: queue
             on_agent_restart: kill
+            lock: fleet
+            on_lost: rerun
+            fleet_unavailable: run-locally
+            lease: 45s
             catchup: all
             catchup_window: 2h
             enabled: false
@@ -95,6 +99,9 @@ struct LoaderWireTests {
         #expect(back.jobs["dump"]?.limits == ResourceLimits(memoryBytes: 256 << 20, cpuPercent: 50, tasks: 64))
         #expect(set.jobs["dump"]?.onAgentRestart == .kill && back.jobs["dump"]?.onAgentRestart == .kill)
         #expect(back.jobs["up"]?.onAgentRestart == .adopt)
+        #expect(set.jobs["dump"]?.lock == .fleet && set.jobs["dump"]?.onLost == .rerun)
+        #expect(set.jobs["dump"]?.fleetUnavailable == .runLocally && set.jobs["dump"]?.leaseMs == 45_000)
+        #expect(back.jobs["up"]?.lock == .local)
     }
 
     /// The answer is written field by field (``JSONWriter``) for speed; it must stay the very

@@ -79,6 +79,7 @@ public struct MetricsRegistry: Sendable {
     ]
     /// Most unsettled failed attempts held at once (see ``settle()``); more settle the oldest.
     static let maxUnsettled = 10_000
+    static let fleetDecisionValues: Set<String> = Set(FleetUnavailablePolicy.allCases.map(\.rawValue))
 
     struct JobMetrics: Sendable {
         /// Attempts finished, by outcome.
@@ -118,6 +119,10 @@ public struct MetricsRegistry: Sendable {
     var revision: String?
     var logDropped: Int64 = 0
     var clockSteps: Int64 = 0
+    /// `lock: fleet` (docs/fleet.md): claims by result, `fleet_unavailable` decisions, leases lost.
+    var fleetClaims: [String: Int64] = [:]
+    var fleetDecisions: [String: Int64] = [:]
+    var fleetLeasesLost: Int64 = 0
     var agentStartMillis: Int64?
 
     /// Increases whenever an observed event changed a value: the file writer compares it to
@@ -143,6 +148,7 @@ public struct MetricsRegistry: Sendable {
         case "run.started":
             guard let job = event.string("job") else { return }
             let attempt = event.int("attempt") ?? 1
+            if attempt <= 1, event.int("fleet_token") != nil { fleetClaims["won", default: 0] += 1 }
             let trigger = event.string("trigger").map { Self.triggers.contains($0) ? $0 : "other" } ?? "schedule"
             let runKey = event.string("run_id") ?? "job:" + job
             let maxActive = options.maxActivePerJob
@@ -184,6 +190,8 @@ public struct MetricsRegistry: Sendable {
             let reason = event.string("reason").map { Self.reasons.contains($0) ? $0 : "other" } ?? "other"
             let count = max(1, event.int("count") ?? 1)
             update(job) { m, retired in if !retired { m.skipped[reason, default: 0] += count } }
+            if reason == SkipReason.fleetClaimed.rawValue { fleetClaims["claimed", default: 0] += 1 }
+            if reason == SkipReason.fleetBusy.rawValue { fleetClaims["busy", default: 0] += 1 }
         case "config.loaded":
             configLoads += 1
             lastReloadSuccessful = true
@@ -207,6 +215,12 @@ public struct MetricsRegistry: Sendable {
             logDropped += max(0, event.int("lines") ?? 0)
         case "clock.stepped":
             clockSteps += 1
+        case "fleet.unavailable":
+            fleetClaims["unavailable", default: 0] += 1
+            let decision = event.string("decision").map { Self.fleetDecisionValues.contains($0) ? $0 : "other" } ?? "other"
+            fleetDecisions[decision, default: 0] += 1
+        case "fleet.lease_lost":
+            fleetLeasesLost += 1
         case "agent.started":
             agentStartMillis = ts
         default:
@@ -363,6 +377,16 @@ public struct MetricsRegistry: Sendable {
         w.sample("sundial_log_dropped_lines_total", [], logDropped)
         w.family("sundial_clock_steps_total", .counter, help: "Wall-clock steps seen against the monotonic clock (clock.stepped).")
         w.sample("sundial_clock_steps_total", [], clockSteps)
+        // Only on a box that has seen fleet activity: other agents' exposition stays as it was.
+        if !fleetClaims.isEmpty || fleetLeasesLost > 0 {
+            w.family("sundial_fleet_claims_total", .counter,
+                     help: "lock: fleet claims by result: won (run.started with a fleet_token), claimed (another box has it), busy (forbid), unavailable (fleet.unavailable).")
+            for r in ["won", "claimed", "busy", "unavailable"] { w.sample("sundial_fleet_claims_total", [("result", r)], fleetClaims[r] ?? 0) }
+            w.family("sundial_fleet_unavailable_total", .counter, help: "fleet_unavailable decisions taken (fleet.unavailable), by decision.")
+            for d in fleetDecisions.keys.sorted() { w.sample("sundial_fleet_unavailable_total", [("decision", d)], fleetDecisions[d] ?? 0) }
+            w.family("sundial_fleet_leases_lost_total", .counter, help: "Runs stopped because their fleet lease was lost (fleet.lease_lost).")
+            w.sample("sundial_fleet_leases_lost_total", [], fleetLeasesLost)
+        }
         return w.text
     }
 

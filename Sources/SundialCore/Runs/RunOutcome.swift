@@ -56,4 +56,11 @@ public enum SkipReason: String, Hashable, Sendable, CaseIterable {
     case overlap, needs, upstream, disabled, dst, missed, shutdown
     /// The job is paused (`sundial pause`): its fires come and are recorded, but do not run.
     case paused
+    /// `lock: fleet`: another box claimed the instant (the event names it).
+    case fleetClaimed = "fleet_claimed"
+    /// `lock: fleet` with `concurrency: forbid`: another instant of the job runs on another box.
+    case fleetBusy = "fleet_busy"
+    /// `lock: fleet`: the fleet's database could not be asked and `fleet_unavailable` said skip
+    /// (or `wait` ran out of time).
+    case fleetUnavailable = "fleet_unavailable"
 }

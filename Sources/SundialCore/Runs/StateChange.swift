@@ -66,8 +66,12 @@ public struct RunRecord: Hashable, Sendable {
     /// when one was; `nil` when the agent died between the spawn and that record (the runtime
     /// then looks for the process by its `SUNDIAL_RUN_ID`). Set only on restored runs.
     public var process: ProcessIdentity?
+    /// `lock: fleet`: the fencing token of the claim this run holds (``FleetLease/token``);
+    /// `nil` for a local run, or a fleet job run locally because the fleet was unavailable.
+    public var fleetToken: Int64?
     public init(id: RunID, job: JobID, trigger: RunTrigger, scheduledFor: Instant?, startedAt: Instant, attempt: Int = 1,
-                process: ProcessIdentity? = nil) {
+                process: ProcessIdentity? = nil, fleetToken: Int64? = nil) {
+        self.fleetToken = fleetToken
         self.id = id
         self.job = job
         self.trigger = trigger

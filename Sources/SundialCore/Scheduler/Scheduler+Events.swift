@@ -8,12 +8,18 @@ import OrderedCollections
 extension Scheduler {
     static func runStartedEvent(_ run: RunState, pid: Int32?, at now: Instant) -> Event {
         let trigger: RunTrigger = run.attempt > 1 ? .retry : run.trigger
-        return Event("run.started", at: now, level: .info, OrderedDictionary(
+        var fields = OrderedDictionary<String, JSONValue>(
             uncheckedUniqueKeys: ["job", "run_id", "attempt", "scheduled_for", "trigger", "pid"],
             values: [
                 .string(run.job), .string(run.id.rawValue), .int(Int64(run.attempt)),
                 .string(run.scheduledFor.description), .string(trigger.rawValue), pid.map { .int(Int64($0)) } ?? .null,
-            ]))
+            ])
+        // `lock: fleet`: the fencing token of the claim (absent when run locally without one).
+        if let fleet = run.fleet {
+            if let lease = fleet.lease { fields["fleet_token"] = .int(lease.token) } else { fields["fleet_token"] = .null }
+            if let old = fleet.rerunOf { fields["fleet_rerun_of"] = .int(old) }
+        }
+        return Event("run.started", at: now, level: .info, fields)
     }
 
     static func runFinishedEvent(job: JobID, runID: RunID, attempt: Int, outcome: RunOutcome, durationMs: Int64?,

@@ -69,6 +69,8 @@ extension Scheduler {
         switch t.kind {
         case let .fire(slot): return slot < slots.count && slots[slot].timerSeq == t.seq
         case let .retry(id): return runs[id]?.timerSeq == t.seq
+        case let .fleet(id): return runs[id]?.fleet?.timerSeq == t.seq
+        case .lostScan: return lostScanSeq == t.seq
         }
     }
 
@@ -77,7 +79,7 @@ extension Scheduler {
     /// Handles every timer due at `now`, earliest first (equal times in arming order), so
     /// 1,000 jobs due in the same second all start in one call.
     mutating func fireDue(now: Instant) {
-        while lifecycle == .running, let t = timers.min, t.at <= now {
+        while lifecycle == .running || lifecycle == .stopping, let t = timers.min, t.at <= now {
             _ = timers.removeMin()
             switch t.kind {
             case let .fire(slot):
@@ -94,6 +96,20 @@ extension Scheduler {
                 }
                 runs.values[i].timerSeq = nil
                 launchRetry(id, now: now)
+            case let .fleet(id):
+                guard let i = runs.index(forKey: id), runs.values[i].fleet?.timerSeq == t.seq else {
+                    staleTimers = max(0, staleTimers - 1)
+                    continue
+                }
+                runs.values[i].fleet?.timerSeq = nil
+                fleetTimerDue(id, now: now)
+            case .lostScan:
+                guard lostScanSeq == t.seq else {
+                    staleTimers = max(0, staleTimers - 1)
+                    continue
+                }
+                lostScanSeq = nil
+                lostScanDue(now: now)
             }
         }
     }

@@ -62,6 +62,7 @@ extension Scheduler {
         if lastFired.count > 2 * set.jobs.count + 10_000 {
             lastFired = lastFired.filter { set.jobs[$0.key] != nil }
         }
+        refreshFleetJobs(now: now)
     }
 
     /// Arms a job that was added or re-timed while the agent runs: no catch-up (its fires were

@@ -115,19 +115,40 @@ extension Scheduler {
     // MARK: - Runs and attempts
 
     /// Begins a run: a new id, its records, and the launch of attempt 1.
+    ///
+    /// A fleet-locked fire (``claimsFleet(_:trigger:)``) first claims its instant: the run
+    /// exists (it counts for `concurrency`) but is recorded and launched only once the claim
+    /// is won (``commitStart(_:now:)``).
     mutating func startRun(slot: Int, _ fire: PendingRun, now: Instant) -> RunID {
         let id = newRunID(now: now)
         let box = slots[slot].box
         let job = box.spec.id
+        let claims = claimsFleet(box.spec, trigger: fire.trigger)
         runs[id] = RunState(id: id, job: job, slot: slot, box: box, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
-                            attempt: 1, phase: .launching)
+                            attempt: 1, phase: claims ? .claiming : .launching)
         slots[slot].active.append(id)
+        if claims {
+            beginClaim(id, now: now)
+        } else {
+            commitStart(id, now: now)
+        }
+        return id
+    }
+
+    /// Records a run's start and launches its first attempt.
+    mutating func commitStart(_ id: RunID, now: Instant) {
+        guard let run = runs[id] else { return }
+        let slot = run.slot
+        let job = run.job
+        let fire = PendingRun(scheduledFor: run.scheduledFor, trigger: run.trigger)
+        let box = run.box
+        runs[id]!.phase = .launching
         // "Since this job last started": its needs must be met afresh.
         if !slots[slot].needMet.isEmpty {
             for i in slots[slot].needMet.indices { slots[slot].needMet[i] = false }
         }
         persist(.runStarted(RunRecord(id: id, job: job, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
-                                      startedAt: now)))
+                                      startedAt: now, fleetToken: run.fleet?.lease?.token)))
         switch fire.trigger {
         case .schedule, .reboot:
             persist(.planned(LedgerEntry(job: job, scheduledFor: fire.scheduledFor, disposition: .ran(id), at: now)))
@@ -137,7 +158,6 @@ extension Scheduler {
         }
         out.append(.launch(LaunchOrder(runID: id, box: box, attempt: 1, trigger: fire.trigger,
                                        scheduledFor: fire.scheduledFor)))
-        return id
     }
 
     mutating func attemptLaunched(_ id: RunID, attempt: Int, pid: Int32?, now: Instant) {
@@ -150,7 +170,7 @@ extension Scheduler {
     }
 
     mutating func attemptFinished(_ id: RunID, attempt: Int, outcome reported: RunOutcome, durationMs: Int64, now: Instant) {
-        guard let run = runs[id], run.attempt == attempt, run.phase != .waitingRetry else { return }
+        guard let run = runs[id], run.attempt == attempt, run.phase != .waitingRetry, run.phase != .claiming else { return }
         // An adopted process's end says nothing about how it ended, unless Sundial stopped it.
         var outcome = reported
         if run.adopted, run.terminating || run.killedAtRestart, outcome == .unknown { outcome = .interrupted }
@@ -202,6 +222,7 @@ extension Scheduler {
     mutating func finishRun(_ id: RunID, outcome: RunOutcome, now: Instant) {
         guard let run = runs.removeValue(forKey: id) else { return }
         if run.timerSeq != nil { staleTimers += 1 }
+        releaseClaim(run, outcome: outcome)
         persist(.runFinished(runID: id, outcome: outcome, at: now))
         let slot = run.slot
         guard slot < slots.count, slots[slot].occupied else { return }
@@ -230,6 +251,7 @@ extension Scheduler {
                 let outcome = run.lastOutcome
                 // Remove without draining: the caller drains once every run is handled.
                 runs[id] = nil
+                releaseClaim(run, outcome: outcome)
                 persist(.runFinished(runID: id, outcome: outcome, at: now))
                 slots[slot].active.removeAll { $0 == id }
                 notifyDependents(of: run.job, outcome: outcome, now: now)
@@ -238,6 +260,13 @@ extension Scheduler {
                 run.terminating = true
                 runs[id] = run
                 out.append(.terminate(runID: id, graceMs: max(0, run.spec.killGraceMs), reason: .replaced))
+            case .claiming:
+                // Not started: `replace` gives up its claim (the fire that replaces it claims its own).
+                runs[id] = nil
+                if run.fleet?.timerSeq != nil { staleTimers += 1 }
+                if let key = run.fleet?.key, fleetClaims[key] == id { fleetClaims[key] = nil }
+                slots[slot].active.removeAll { $0 == id }
+                skip(job: run.job, scheduledFor: run.scheduledFor, reason: .overlap, now: now)
             }
         }
     }

@@ -64,7 +64,9 @@ extension Scheduler {
 
     /// One run (all its attempts) from its start to its final outcome.
     struct RunState: Sendable {
-        enum Phase: Hashable, Sendable { case launching, running, waitingRetry }
+        /// `claiming`: a fleet-locked fire waiting for its claim's answer (or, under
+        /// `fleet_unavailable: wait`, for its next claim); nothing is recorded or launched yet.
+        enum Phase: Hashable, Sendable { case claiming, launching, running, waitingRetry }
         let id: RunID
         let job: JobID
         /// The job's slot: stable while the job has active runs (a removed job's slot is freed
@@ -90,6 +92,30 @@ extension Scheduler {
         /// Adopted only to be killed (`on_agent_restart: kill`): it ends `interrupted`, and is
         /// retried like any run the agent's death interrupted.
         var killedAtRestart = false
+        /// `lock: fleet` (see Scheduler+Fleet): the fleet-side state of this run.
+        var fleet: FleetRun?
+    }
+
+    /// A fleet-locked run's claim, lease and renewal.
+    struct FleetRun: Sendable {
+        var key: FleetClaimKey
+        /// The lease, once the claim is won (`nil` while claiming, after the lease was lost, or
+        /// for a run started locally because the fleet was unavailable).
+        var lease: FleetLease?
+        /// A claim or renewal was sent and not answered yet.
+        var inFlight = false
+        /// When (this box's clock) the pending claim or renewal was sent.
+        var sentAt: Instant
+        /// Claims of this instant made so far (`fleet_unavailable: wait`).
+        var claims = 1
+        /// This box's own bound on the lease: when the last answered request was sent, plus the
+        /// lease, minus a margin. Past it without a renewal, the run stops itself (a box cut off
+        /// from the database must not run on once another box may have taken over).
+        var localEnd: Instant?
+        /// The heap entry of the renewal (or claim retry) timer.
+        var timerSeq: UInt64?
+        /// A takeover of a lost lease (`on_lost: rerun`): the superseded token.
+        var rerunOf: Int64?
     }
 
     /// An entry of the wake-up heap: a job's next fire or a run's next attempt.
@@ -97,7 +123,8 @@ extension Scheduler {
     /// Entries are never removed from the middle of the heap: re-arming bumps the owner's
     /// `timerSeq`, and stale entries are dropped when they surface (or in a compaction).
     struct Timer: Comparable, Sendable {
-        enum Kind: Sendable { case fire(slot: Int), retry(RunID) }
+        /// `fleet`: a fleet run's claim retry or lease renewal; `lostScan`: the look for expired leases.
+        enum Kind: Sendable { case fire(slot: Int), retry(RunID), fleet(RunID), lostScan }
         var at: Instant
         var seq: UInt64
         var kind: Kind

@@ -61,6 +61,18 @@ public struct Scheduler: Sendable {
     public internal(set) var pausedJobs: Set<JobID> = []
     /// The previous agent's last sign of life, kept from `start` for a release of the hold.
     var restoredLastSeen: Instant?
+    /// `lock: fleet`: the run holding or claiming each instant (Scheduler+Fleet).
+    var fleetClaims: [FleetClaimKey: RunID] = [:]
+    /// Enabled fleet-locked jobs, sorted (what the lost-lease scan covers).
+    var fleetJobs: [JobID] = []
+    var lostScanSeq: UInt64?
+    /// Since when every fleet answer this box saw came through (`nil` right after one that
+    /// did not): lost leases are acted on only after a whole lease of that, so that after a
+    /// database outage their holders get a lease's time to renew or finish first.
+    var fleetReachableSince: Instant?
+    var lostScanInFlight = false
+    /// Expired leases sent to `resolveLost` with `on_lost: skip`, awaiting the answer.
+    var resolvingLost: Set<FleetClaimKey> = []
     var timers = Heap<Timer>()
     var staleTimers = 0
     var seq: UInt64 = 0
@@ -100,8 +112,13 @@ public struct Scheduler: Sendable {
         case let .holdCalendar(held): holdCalendar(held, now: now)
         case let .pause(job): setPaused(job, true, now: now)
         case let .resume(job): setPaused(job, false, now: now)
+        case let .claimResolved(key, outcome): claimResolved(key, outcome, now: now)
+        case let .leaseRenewed(key, outcome): leaseRenewed(key, outcome, now: now)
+        case let .lostLeasesFound(leases): lostLeasesFound(leases, now: now)
+        case let .lostResolved(lease, outcome): lostResolved(lease, outcome, now: now)
         }
-        if lifecycle == .running { fireDue(now: now) }
+        // While stopping, only fleet renewals are left in the heap: they go on until the runs end.
+        if lifecycle == .running || lifecycle == .stopping { fireDue(now: now) }
         compactTimersIfNeeded()
         nextWake = earliestTimer()
         if let w = nextWake { out.append(.wake(at: w)) }
@@ -150,6 +167,7 @@ public struct Scheduler: Sendable {
         guard lifecycle == .idle else { return }
         lifecycle = .running
         anchor = now
+        fleetReachableSince = now
         restoredLastSeen = restored.lastSeen
         pausedJobs.formUnion(restored.paused)
         for (job, instant) in restored.lastFired { lastFired[job] = instant }
@@ -170,6 +188,7 @@ public struct Scheduler: Sendable {
             case .wall: arm(slot: slot, after: catchupLowerBound(job: js.spec.id, lastSeen: restored.lastSeen) ?? now, now: now)
             }
         }
+        armLostScan(now: now)
     }
 
     /// Holds or releases the wall-clock jobs (``SchedulerEvent/holdCalendar(_:)``). A release
@@ -276,6 +295,7 @@ public struct Scheduler: Sendable {
         lifecycle = .stopping
         timers = Heap()
         staleTimers = 0
+        lostScanSeq = nil
         for slot in slots.indices {
             guard case var js = slots[slot], js.occupied else { continue }
             js.timerSeq = nil
@@ -289,14 +309,21 @@ public struct Scheduler: Sendable {
         for id in runs.keys.sorted() {
             guard var run = runs[id] else { continue }
             switch run.phase {
+            case .claiming:
+                // Not started: nothing to stop. A claim still in flight that is won later is left
+                // to expire, and the fleet's `on_lost` decides (as for a box that went away).
+                dropClaiming(id, reason: .shutdown, now: now)
             case .waitingRetry:
                 run.timerSeq = nil
+                run.fleet?.timerSeq = nil
                 runs[id] = run
                 finishRun(id, outcome: run.lastOutcome, now: now)
             case .launching, .running:
                 run.terminating = true
                 runs[id] = run
                 out.append(.terminate(runID: id, graceMs: max(0, graceMs), reason: .shutdown))
+                // Its lease is still renewed while it stops (the heap was emptied above).
+                if runs[id]?.fleet?.lease != nil { runs[id]?.fleet?.timerSeq = nil; armFleetTimer(id, now: now) }
             }
         }
         completeShutdownIfDone()
@@ -343,6 +370,12 @@ public struct Scheduler: Sendable {
             case let .retry(id):
                 guard let run = runs[id], run.timerSeq == t.seq else { continue }
                 t.at = Instant(unixMillis: t.at.unixMillis &+ delta)
+            case let .fleet(id):
+                // Renewals keep real elapsed time, like retries: a lease runs on the database's clock.
+                guard let run = runs[id], run.fleet?.timerSeq == t.seq else { continue }
+                t.at = Instant(unixMillis: t.at.unixMillis &+ delta)
+            case .lostScan:
+                guard lostScanSeq == t.seq else { continue }
             }
             rebuilt.append(t)
         }

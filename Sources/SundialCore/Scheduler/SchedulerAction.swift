@@ -24,6 +24,19 @@ public enum SchedulerAction: Sendable, Hashable {
     /// not the agent's child: its exit status cannot be collected). A later `terminate` of the
     /// run signals that process's group.
     case watch(AdoptedRun)
+    /// `lock: fleet`: claim the instant `key` in the fleet's database (``FleetCoordinator/claim(_:box:leaseMs:forbidOverlap:)``),
+    /// off the scheduling path; answer with ``SchedulerEvent/claimResolved(_:_:)``. The run
+    /// waits (and counts for the job's local `concurrency`) until then.
+    case claim(FleetClaimKey, leaseMs: Int64, forbidOverlap: Bool)
+    /// Extend the lease of a running fleet-locked run; answer with ``SchedulerEvent/leaseRenewed(_:_:)``.
+    case renewLease(FleetLease, leaseMs: Int64)
+    /// A fleet-locked run ended (`outcome`: the run's outcome name): release its claim. No answer.
+    case finishClaim(FleetLease, outcome: String)
+    /// Look for expired leases of these jobs held by silent boxes (at most `limit`); answer with
+    /// ``SchedulerEvent/lostLeasesFound(_:)`` (an empty list too).
+    case scanLostLeases(jobs: [JobID], limit: Int)
+    /// Act once on an expired lease per the job's `on_lost`; answer with ``SchedulerEvent/lostResolved(_:_:)``.
+    case resolveLost(FleetLease, action: FleetLostAction, leaseMs: Int64)
 }
 
 /// A run whose process survived the agent's crash, handed to the driver to watch.
@@ -109,6 +122,9 @@ public enum TerminationReason: String, Sendable, Hashable, CaseIterable {
     case shutdown
     /// `on_agent_restart: kill`: a run that outlived the previous agent is killed at start.
     case agentRestart = "agent_restart"
+    /// `lock: fleet`: the run's lease was lost (taken over by another box, or not renewed in
+    /// time): it is stopped, so that two boxes never go on running one instant (fencing).
+    case fleetLost = "fleet_lost"
 }
 
 /// What became of a manual trigger.

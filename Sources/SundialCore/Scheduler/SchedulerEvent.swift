@@ -41,4 +41,12 @@ public enum SchedulerEvent: Sendable, Hashable {
     case pause(JobID)
     /// `sundial resume JOB`: undoes `.pause` (logs `job.resumed`); the next fire runs.
     case resume(JobID)
+    /// `lock: fleet`: the answer to ``SchedulerAction/claim(_:leaseMs:forbidOverlap:)``.
+    case claimResolved(FleetClaimKey, FleetClaimOutcome)
+    /// The answer to ``SchedulerAction/renewLease(_:leaseMs:)`` for the claim `key`.
+    case leaseRenewed(FleetClaimKey, FleetRenewOutcome)
+    /// The answer to ``SchedulerAction/scanLostLeases(jobs:limit:)``.
+    case lostLeasesFound([FleetLease])
+    /// The answer to ``SchedulerAction/resolveLost(_:action:leaseMs:)``.
+    case lostResolved(FleetLease, FleetClaimOutcome)
 }

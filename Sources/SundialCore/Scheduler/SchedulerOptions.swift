@@ -16,9 +16,22 @@ public struct SchedulerOptions: Sendable, Hashable {
     /// Whether to produce `persist` actions. The agent needs them; `sundial simulate`, which has
     /// no state store, saves half its work without them.
     public var recordsState: Bool
+    /// Whether this box has a fleet coordinator (`--fleet`). Without one, fleet-locked fires are
+    /// treated as `fleet_unavailable` at once (no claim is attempted, `wait` is `skip`: there is
+    /// nothing to wait for), and nothing fleet-related is ever timed.
+    public var fleetConfigured: Bool = false
+    /// How often a box looks for expired leases of its fleet jobs (spread by ±50 % with the
+    /// scheduler's randomness, so that a fleet's scans do not all land in the same second).
+    public var fleetScanIntervalMs: Int64 = 15_000
+    /// `fleet_unavailable: wait`: the longest pause between two claims of one instant (the
+    /// pauses double from 1 s).
+    public var fleetClaimRetryMaxMs: Int64 = 8_000
+    /// Expired leases handled per scan.
+    public var fleetScanLimit: Int = 16
 
     public init(lateToleranceMs: Int64 = 60_000, maxActiveRunsPerJob: Int = 100, maxCatchupRuns: Int = 100,
-                missedCountCap: Int = 1000, recordsState: Bool = true) {
+                missedCountCap: Int = 1000, recordsState: Bool = true, fleetConfigured: Bool = false) {
+        self.fleetConfigured = fleetConfigured
         self.lateToleranceMs = lateToleranceMs
         self.maxActiveRunsPerJob = maxActiveRunsPerJob
         self.maxCatchupRuns = maxCatchupRuns

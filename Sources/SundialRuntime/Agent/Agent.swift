@@ -62,6 +62,8 @@ public actor Agent {
         case finished(RunID, attempt: Int, RunCompletion)
         /// Re-read the configuration (file change, SIGHUP, `sundial reload`).
         case reload(reason: String)
+        /// An answer of the fleet's database (``FleetWorker``) for the scheduler.
+        case fleet(SchedulerEvent)
         /// Stop gracefully (SIGTERM, SIGINT).
         case shutdown(signal: String)
         /// Something the agent cannot run without is gone (its state directory or lock file was
@@ -81,6 +83,10 @@ public actor Agent {
     let adopter: (any RunAdopter)?
     /// Runs being watched by ``adopter`` rather than run by ``launcher``.
     var adoptedRuns: Set<RunID> = []
+    /// Carries out fleet actions (`lock: fleet`); `nil` without a fleet coordinator.
+    var fleetWorker: FleetWorker?
+    /// This box's name in the fleet (`--box`).
+    public let box: String
     /// Set by ``Input/fatal(reason:)``: the agent exits 1 once stopped.
     var fatalReason: String?
 
@@ -135,7 +141,9 @@ public actor Agent {
     public init(settings: Settings, jobs: JobSet, clock: any SundialClock, random: some RandomSource,
                 calculator: any FireCalculating, launcher: any JobLauncher, log: EventLog,
                 store: (any StateStore)?, alarm: any WakeAlarm, pid: Int32, adopter: (any RunAdopter)? = nil,
+                fleet: (any FleetCoordinator)? = nil, box: String = "local",
                 loadConfiguration: @escaping @Sendable () -> ConfigLoadResult) {
+        self.box = box
         self.adopter = adopter
         self.settings = settings
         self.clock = clock
@@ -146,7 +154,9 @@ public actor Agent {
         self.pid = pid
         self.loadConfiguration = loadConfiguration
         self.jobSet = jobs
-        self.scheduler = Scheduler(jobs: jobs, calculator: calculator, random: random)
+        self.scheduler = Scheduler(jobs: jobs, calculator: calculator, random: random,
+                                   options: SchedulerOptions(fleetConfigured: fleet != nil))
+        if let fleet { self.fleetWorker = Self.makeFleetWorker(fleet, box: box) }
     }
 
     /// Adds an observer of every event the agent logs (metrics exporters).
@@ -173,6 +183,8 @@ public actor Agent {
             "config": .array(settings.configPaths.map { .string($0) }), "state": .string(settings.stateDirectory),
         ]))
         emit(configLoadedEvent(old: nil, new: jobSet, at: now))
+        warnIfFleetMissing(at: now)
+        startFleetAnswers()
         startedAt = now
         // `@reboot` jobs run once per boot: a restart within the same boot (a package upgrade,
         // Restart=on-failure) does not fire them again. The boot is recorded before they launch:
@@ -204,6 +216,8 @@ public actor Agent {
         switch input {
         case .wake, .clockChanged:
             perform(scheduler.handle(.tick, at: now))
+        case let .fleet(answer):
+            perform(scheduler.handle(answer, at: now))
         case let .launched(id, attempt, pid):
             if var run = activeRuns[id] { run.pid = pid; activeRuns[id] = run }
             perform(scheduler.handle(.attemptLaunched(runID: id, attempt: attempt, pid: pid), at: now))
@@ -293,6 +307,10 @@ public actor Agent {
         for hook in stopHooks { hook() }
         stopHooks = []
         resumeReloadWaiters(upTo: .max, with: .notRunning)
+        // The claims of the runs the shutdown stopped are finished before the process exits:
+        // an unfinished claim would expire and `on_lost` could run the instant again. Bounded by
+        // the coordinator's own timeouts; retries still waiting are not waited for.
+        fleetWorker?.drain()
         do { try store?.flush() } catch {
             emit(Event("state.error", at: clock.wallNow(), level: .error, ["message": .string("\(error)")]))
         }
@@ -355,6 +373,7 @@ public actor Agent {
                 emit(e)
                 if notifier != nil { stepEvents.append(e) }
             case .persist, .triggerResult: break
+            case .claim, .renewLease, .finishClaim, .scanLostLeases, .resolveLost: fleetWorker?.submit(action)
             case .shutdownComplete: finish(fatalReason == nil ? 0 : 1)
             }
         }

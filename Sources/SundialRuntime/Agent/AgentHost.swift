@@ -31,6 +31,14 @@ public struct AgentOptions: Sendable {
     public var metricsFile: String?
     /// Loopback address to serve `GET /metrics` on (`nil`: none).
     public var metricsListen: ListenAddress?
+    /// The fleet's coordinator for `lock: fleet` jobs (`--fleet`; the CLI builds it), or `nil`:
+    /// no fleet, no fleet worker thread, no fleet wake-ups, and fleet-locked jobs follow their
+    /// `fleet_unavailable` (with a warning at start).
+    public var fleet: (any FleetCoordinator)? = nil
+    /// This box's name in the fleet (`--box`; the CLI defaults it to the hostname).
+    public var box: String = "local"
+    /// Where this box publishes its run records (`--fleet`); `nil`: no outbox, no publisher.
+    public var fleetResults: FleetResultsOptions? = nil
 
     public enum WatchMode: String, Sendable, CaseIterable { case auto, poll, off }
 
@@ -104,13 +112,20 @@ public enum AgentHost {
                     "state": .string(stateDir.path),
                 ]))
             }
-            store = try SQLiteStateStore(path: stateDir.databasePath)
+            var storeOptions = SQLiteStateStore.Options()
+            storeOptions.fleetOutbox = options.fleetResults != nil
+            store = try SQLiteStateStore(path: stateDir.databasePath, options: storeOptions)
         } catch {
             stderr("sundial: cannot open the state database \(stateDir.databasePath): \(error)\n"
                 + "sundial: start with --reset-state to keep the bad file aside and start fresh\n")
             return 1
         }
         defer { try? store.close() }
+        // The fleet's result backend (only with --fleet): its thread publishes the outbox; it
+        // stops before the store closes (defers run in reverse order).
+        let publisher = options.fleetResults.map { FleetRunPublisher(host: $0, store: store, version: options.version, masker: masker, log: log) }
+        publisher?.start()
+        defer { publisher?.stop() }
         var restored: RestoredState
         do { restored = try store.restore() } catch {
             stderr("sundial: cannot read the state database: \(error)\n")
@@ -201,7 +216,7 @@ public enum AgentHost {
             launcher: ProcessRunnerLauncher(runner: runner, masker: masker, onLimitsUnenforced: { job, reason in
                 log.log(Event("limits.unenforced", at: clock.wallNow(), level: .warn, ["job": .string(job), "reason": .string(reason)]))
             }), log: log, store: store, alarm: timer,
-            pid: getpid(), adopter: AdoptionWatcher(), loadConfiguration: load)
+            pid: getpid(), adopter: AdoptionWatcher(), fleet: options.fleet, box: options.box, loadConfiguration: load)
         ref.set(agent)
 
         // Signals → inputs (blocked in every thread by `AgentSignals.prepareProcess()` in main,

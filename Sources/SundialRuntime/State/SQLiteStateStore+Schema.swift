@@ -122,6 +122,28 @@ extension SQLiteStateStore {
                 )
                 """)
         }
+        m.register("v8") { db in
+            // The fleet outbox (issue 19): each ended run's record, written in the run's own
+            // commit when the agent runs with --fleet, until the publisher has sent it to the
+            // fleet's PostgreSQL (SQLiteStateStore+Outbox.swift). Self-contained (no reference to
+            // `runs`), so that retention pruning a run cannot lose its record during an outage.
+            // Bounded by Options.fleetOutboxCapacity; rows dropped beyond it are counted.
+            try db.execute(script: """
+                CREATE TABLE fleet_outbox (
+                  id INTEGER PRIMARY KEY,
+                  run_id TEXT NOT NULL,
+                  job TEXT NOT NULL,
+                  attempt INTEGER NOT NULL,
+                  scheduled_for INTEGER,
+                  started_at INTEGER NOT NULL,
+                  finished_at INTEGER NOT NULL,
+                  outcome TEXT NOT NULL,
+                  exit_code INTEGER,
+                  output_tail TEXT
+                );
+                CREATE TABLE fleet_outbox_dropped (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+                """)
+        }
         return m
     }
 }

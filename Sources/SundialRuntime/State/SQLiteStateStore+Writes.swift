@@ -27,6 +27,8 @@ extension SQLiteStateStore {
             try db.execute(WriteSQL.alive, now.unixMillis)
         case let .change(change):
             try write(change, in: db)
+        case let .outboxDone(id):
+            try db.execute(OutboxSQL.done, id)
         }
     }
 
@@ -62,6 +64,7 @@ extension SQLiteStateStore {
             if let run = try runKey(id, in: db) {
                 try db.execute(WriteSQL.processGone, run)
             }
+            if options.fleetOutbox { try writeOutbox(runID: id.rawValue, in: db) }
 
         case let .planned(entry):
             let key = try jobKey(entry.job, in: db)

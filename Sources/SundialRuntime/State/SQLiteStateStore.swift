@@ -61,6 +61,11 @@ public final class SQLiteStateStore: StateStore {
         public var pruneInterval: Duration = .seconds(3600)
         /// Run `PRAGMA quick_check` on open (reads the whole file once: ~1 s per few hundred MB).
         public var checkOnOpen: Bool = true
+        /// Write each ended run to the fleet outbox (`--fleet` only; SQLiteStateStore+Outbox.swift).
+        public var fleetOutbox: Bool = false
+        /// Outbox rows kept while the fleet's database is away; beyond it the oldest are dropped
+        /// (and counted). 100,000 runs: over a day of a per-second job.
+        public var fleetOutboxCapacity: Int = 100_000
         public init() {}
     }
 
@@ -85,6 +90,8 @@ public final class SQLiteStateStore: StateStore {
     enum Op: Sendable {
         case change(StateChange)
         case alive(Instant)
+        /// Outbox rows up to this id were published (``fleetOutboxPublished(through:)``).
+        case outboxDone(Int64)
     }
 
     struct Pending {
@@ -179,6 +186,8 @@ public final class SQLiteStateStore: StateStore {
     }
 
     public func flush() throws { try commit(adding: []) }
+
+    func enqueueOutboxDone(_ id: Int64) throws { try enqueue([.outboxDone(id)]) }
 
     private func enqueue(_ ops: [Op]) throws {
         let (scheduleNow, scheduleLater, error) = try pending.withLock { p -> (Bool, Bool, StateError?) in
