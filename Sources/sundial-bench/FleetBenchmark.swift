@@ -32,7 +32,9 @@ func benchmarkFleet(_ args: [String]) {
     let durationMs = Int64(hours) * 3_600_000
     var config = FleetSimulation.Config(boxes: boxes, start: start, durationMs: durationMs, jobs: set)
     config.runMs = ["every-second": 200, "every-minute": 20_000, "hourly-forbid": 10 * 60_000]
-    config.deaths = max(1, boxes / 50)
+    config.deaths = max(1, boxes / 100)
+    // As many again strike a box while it runs a fleet job: what exercises `on_lost`.
+    config.targetedDeaths = max(1, boxes / 100) * Int(hours > 0 ? min(hours, 24) : 1)
     // Outages of seconds to minutes, spread over the run.
     let lengths: [Int64] = [3_000, 12_000, 45_000, 150_000, 7_000, 600_000]
     config.outages = lengths.enumerated().map { i, len in
@@ -42,7 +44,7 @@ func benchmarkFleet(_ args: [String]) {
     let report = FleetSimulation.run(config, calculator: CalendarFireCalculator(zones: SystemTimeZones()))
     let took = Double(monotonicMs() - began) / 1000
     print("fleet: \(boxes) boxes, \(hours) h, jobs: \(jobs.map(\.id).joined(separator: ", "))")
-    print("faults: \(config.deaths) box deaths, outages \(config.outages.map { "\($0.lengthMs / 1000) s" }.joined(separator: ", ")), skew ±\(config.maxSkewMs / 1000) s, \(Int(config.slowBoxes * 100)) % of boxes with \(config.slowRoundTripMs) ms round trips")
+    print("faults: \(config.deaths) box deaths at random, \(config.targetedDeaths) of boxes running a fleet job, outages \(config.outages.map { "\($0.lengthMs / 1000) s" }.joined(separator: ", ")), skew ±\(config.maxSkewMs / 1000) s, \(Int(config.slowBoxes * 100)) % of boxes with \(config.slowRoundTripMs) ms round trips")
     print(report)
     print("took \(took) s")
 }

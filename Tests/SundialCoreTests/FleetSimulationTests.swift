@@ -17,14 +17,16 @@ struct FleetSimulationTests {
     @Test func fiftyBoxesForAnHourLoseAndDoubleNothing() {
         var config = FleetSimulation.Config(boxes: 50, start: t0, durationMs: hour, jobs: Self.jobs())
         config.runMs = ["every-second": 200, "every-minute": 20_000, "ten-minutes-forbid": 3 * minute]
-        config.deaths = 4
+        config.deaths = 2
+        config.targetedDeaths = 6  // boxes killed mid-run: `on_lost` at work
         config.outages = [(atMs: 20 * minute + 500, lengthMs: 10_000), (atMs: 40 * minute + 7_000, lengthMs: 90_000)]
         let r = FleetSimulation.run(config, calculator: FakeCalculator())
         #expect(r.lost == 0, "\(r)")
         #expect(r.doubled == 0, "\(r)")
         #expect(r.instants > 3000)
         #expect(r.skippedByPolicy > 0 && r.skippedByPolicy < 200, "\(r)")  // the outages, nothing else
-        #expect(r.diedRuns + r.fencedRuns > 0, "\(r)")  // the faults did hit runs
+        #expect(r.diedRuns >= 5 && r.fencedRuns > 0, "\(r)")  // the faults did hit runs
+        #expect(r.database.resolutions > 0, "\(r)")  // and lost leases were acted on
     }
 
     @Test func withoutFaultsEveryInstantRunsOnceWithOneClaimPerBox() {

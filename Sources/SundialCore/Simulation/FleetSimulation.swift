@@ -36,6 +36,9 @@ public struct FleetSimulation {
         public var outages: [(atMs: Int64, lengthMs: Int64)] = []
         /// Boxes that die, at uniform times in the run (they do not come back).
         public var deaths: Int = 0
+        /// Deaths that strike, at uniform times, a box running a fleet job at that moment (a
+        /// random box when none is): the faults that test `on_lost`.
+        public var targetedDeaths: Int = 0
         public var seed: UInt64 = 0xF1EE7
         public var scanIntervalMs: Int64 = 15_000
 
@@ -168,6 +171,9 @@ public struct FleetSimulation {
             let box = Int(random.nextUnit() * Double(config.boxes)) % max(1, config.boxes)
             push(t0 + Int64(random.nextUnit() * Double(config.durationMs)), .die(box))
         }
+        for _ in 0..<config.targetedDeaths {
+            push(t0 + Int64(random.nextUnit() * Double(config.durationMs)), .die(-1))
+        }
         for o in config.outages {
             push(t0 + o.atMs, .outage(true))
             push(t0 + o.atMs + o.lengthMs, .outage(false))
@@ -195,7 +201,8 @@ public struct FleetSimulation {
                 boxes[b].running[id] = nil
                 let outcome: RunOutcome = executions[exec].fenced ? .signal(15) : .success(exitCode: 0)
                 handle(b, .attemptFinished(runID: id, attempt: attempt, outcome: outcome, durationMs: t - executions[exec].start), at: t)
-            case let .die(b):
+            case let .die(target):
+                let b = target >= 0 ? target : victim()
                 guard boxes[b].alive else { continue }
                 boxes[b].alive = false
                 for (_, exec) in boxes[b].running where executions[exec].end == nil {
@@ -208,6 +215,12 @@ public struct FleetSimulation {
             }
         }
         report.database = ledger.counters
+    }
+
+    /// A box running a fleet job now (the most recent such execution), else a random one.
+    mutating func victim() -> Int {
+        for e in executions.suffix(2000).reversed() where e.end == nil && boxes[e.box].alive { return e.box }
+        return Int(random.nextUnit() * Double(boxes.count)) % max(1, boxes.count)
     }
 
     /// One scheduler step of box `b` at true time `t`, and what it asks for.
