@@ -98,10 +98,9 @@ public enum AgentHost {
         do {
             if options.resetState, let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
                 stderr("sundial: moved the old state database aside to \(moved)\n")
-                log.log(Event("state.reset", at: clock.wallNow(), level: .warn, [
-                    "reason": .string("--reset-state: moved the old state database aside to \(moved); starting with an empty database"),
-                    "state": .string(stateDir.path),
-                ]))
+                log.log(LogRecord.stateReset(
+                    reason: "--reset-state: moved the old state database aside to \(moved); starting with an empty database",
+                    state: stateDir.path, at: clock.wallNow()))
             }
             store = try SQLiteStateStore(path: stateDir.databasePath)
         } catch {
@@ -118,7 +117,7 @@ public enum AgentHost {
         // A write-ahead log can carry a whole database back into an empty file: then nothing
         // was lost after all.
         if restored.lastFired.isEmpty, restored.inFlight.isEmpty, restored.lastSeen == nil, let lost = lostState {
-            log.log(Event("state.reset", at: clock.wallNow(), level: .warn, ["reason": .string(lost), "state": .string(stateDir.path)]))
+            log.log(LogRecord.stateReset(reason: lost, state: stateDir.path, at: clock.wallNow()))
         }
         lostState = nil
         stateDir.writeMarker(now: clock.wallNow())
@@ -186,7 +185,7 @@ public enum AgentHost {
             settings: settings,
             jobs: jobs, clock: clock, random: SystemRandom(), calculator: calculator,
             launcher: ProcessRunnerLauncher(runner: runner, masker: masker, onLimitsUnenforced: { job, reason in
-                log.log(Event("limits.unenforced", at: clock.wallNow(), level: .warn, ["job": .string(job), "reason": .string(reason)]))
+                log.log(LogRecord.limitsUnenforced(job: job, reason: reason, at: clock.wallNow()))
             }), log: log, store: store, alarm: timer,
             pid: getpid(), adopter: AdoptionWatcher(), loadConfiguration: load)
         ref.set(agent)
@@ -205,7 +204,7 @@ public enum AgentHost {
                     // After an external logrotate moved the file: write to a new one at the path.
                     case SIGUSR1:
                         do throws(SinkError) { try reopenable?.reopen() } catch {
-                            log.log(Event("log.reopen_failed", at: clock.wallNow(), level: .error, ["message": .string("\(error)")]))
+                            log.log(LogRecord.logReopenFailed(message: "\(error)", at: clock.wallNow()))
                         }
                     default: break
                     }
@@ -224,11 +223,11 @@ public enum AgentHost {
                                                                mode: options.watch == .poll ? .poll : .auto)) { note in
                 switch note {
                 case .changed: ref.deliver(.reload(reason: "files changed"))
-                case let .pollingFallback(reason): ref.log(Event("config.watch_polling", at: clock.wallNow(), level: .warn, ["reason": .string(reason)]))
+                case let .pollingFallback(reason): ref.log(.configWatchPolling(reason: reason, at: clock.wallNow()))
                 }
             }
             do throws(ConfigWatcher.StartError) { try w.start() } catch {
-                log.log(Event("config.watch_failed", at: clock.wallNow(), level: .warn, ["reason": .string(error.description)]))
+                log.log(LogRecord.configWatchFailed(reason: error.description, at: clock.wallNow()))
             }
             watcher = w
         }
@@ -254,7 +253,7 @@ public enum AgentHost {
             }
             let m = MetricsExporter(options: .init(filePath: options.metricsFile, listen: options.metricsListen,
                                                    registry: .init(version: options.version), pages: pages)) { message in
-                log.log(Event("metrics.error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
+                log.log(LogRecord.metricsError(message: message, at: clock.wallNow()))
             }
             do throws(MetricsExporter.StartError) { try m.start() } catch {
                 stderr("sundial: cannot start metrics: \(error)\n")
@@ -287,7 +286,7 @@ public enum AgentHost {
         // Deliveries are rows of state.db until they end, so those a stop (or a crash) left are
         // sent now, before any new one (at least once: the document's run_id tells repeats).
         let notifyQueue = StateStoreNotificationQueue(store: store, clock: clock) { message in
-            log.log(Event("notify.queue_error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
+            log.log(LogRecord.notifyQueueError(message: message, at: clock.wallNow()))
         }
         let notifier = Notifier(queue: notifyQueue, log: log, clock: clock, lastOutcomes: lastOutcomes)
         await agent.setNotifier(notifier)
@@ -303,7 +302,7 @@ public enum AgentHost {
         do throws(StateDirectoryWatch.StartError) {
             guardWatch = try StateDirectoryWatch(directory: stateDir) { reason in ref.deliver(.fatal(reason: reason)) }
         } catch {
-            log.log(Event("state.watch_failed", at: clock.wallNow(), level: .warn, ["reason": .string(error.description)]))
+            log.log(LogRecord.stateWatchFailed(reason: error.description, at: clock.wallNow()))
         }
         defer { guardWatch?.stop() }
         // Start-up's garbage (the loader's answer, its JSON tree, the decode) goes back to the
@@ -317,9 +316,8 @@ public enum AgentHost {
         let abandoned = notifier.waitForDeliveries(upToMs: 5000)
         notifyQueue.flush()
         if abandoned > 0 {
-            log.log(Event("notify.abandoned", at: clock.wallNow(), level: .warn, [
-                "count": .int(Int64(abandoned)), "message": .string("kept in state.db; delivered after the restart"),
-            ]))
+            log.log(LogRecord.notifyAbandoned(count: abandoned, message: "kept in state.db; delivered after the restart",
+                                              at: clock.wallNow()))
         }
         return status
     }
@@ -365,8 +363,8 @@ final class AgentRef: Sendable {
 
     func deliver(_ input: Agent.Input) { continuation.yield(input) }
 
-    func log(_ event: Event) {
+    func log(_ record: LogRecord) {
         guard let a = agent.withLock({ $0 }) else { return }
-        Task { await a.emit(event) }
+        Task { await a.emit(record) }
     }
 }
