@@ -107,8 +107,8 @@ public actor Agent {
     var aliveMarkFailed = false
     /// Run when the agent stops, before its waiters resume (the control socket goes away).
     var stopHooks: [@Sendable () -> Void] = []
-    /// Observers of every event (metrics); called on the actor.
-    var observers: [@Sendable (Event) -> Void] = []
+    /// Observers of every record (metrics, systemd, the status page); called on the actor.
+    var observers: [@Sendable (LogRecord) -> Void] = []
     var reloadObservers: [@Sendable () -> Void] = []
     /// Told each scheduler step's events at its end (``Notifier``: whether a failed attempt is
     /// retried is known only once the whole step is seen).
@@ -146,8 +146,8 @@ public actor Agent {
         self.scheduler = Scheduler(jobs: jobs, calculator: calculator, random: random)
     }
 
-    /// Adds an observer of every event the agent logs (metrics exporters).
-    public func addObserver(_ observer: @escaping @Sendable (Event) -> Void) { observers.append(observer) }
+    /// Adds an observer of every record the agent logs (metrics exporters, systemd, the status page).
+    public func addObserver(_ observer: @escaping @Sendable (LogRecord) -> Void) { observers.append(observer) }
 
     /// Sends notifications (`notify:`) through `notifier` from now on.
     public func setNotifier(_ notifier: Notifier) { self.notifier = notifier }
@@ -302,7 +302,7 @@ public actor Agent {
         var changes: [StateChange] = []
         var retries = false
         var ended: [(RunID, RunOutcome, Instant)] = []
-        var stepEvents: [Event] = []
+        var stepRecords: [LogRecord] = []
         for action in actions {
             switch action {
             case let .persist(change):
@@ -340,12 +340,12 @@ public actor Agent {
                 // A run that ended leaves `status` with the line that says so.
                 if case let .runFinished(f) = record { activeRuns[f.runID] = nil }
                 emit(record)
-                if notifier != nil { stepEvents.append(record.event) }
+                if notifier != nil { stepRecords.append(record) }
             case .persist, .triggerResult: break
             case .shutdownComplete: finish(fatalReason == nil ? 0 : 1)
             }
         }
-        if let notifier, !stepEvents.isEmpty { notifier.observe(step: stepEvents, jobs: jobSet) }
+        if let notifier, !stepRecords.isEmpty { notifier.observe(step: stepRecords, jobs: jobSet) }
         armAlarm()
     }
 
@@ -484,10 +484,9 @@ public actor Agent {
     }
 
     func emit(_ record: LogRecord) {
-        let event = record.event
-        runWatch.observe(event)
-        log.log(event)
-        for o in observers { o(event) }
+        runWatch.observe(record)
+        log.log(record)
+        for o in observers { o(record) }
     }
 
     // MARK: - Clock steps

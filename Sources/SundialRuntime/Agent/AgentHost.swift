@@ -269,13 +269,17 @@ public enum AgentHost {
         // systemd (Type=notify): READY once the configuration is loaded and scheduling has begun,
         // RELOADING around reloads, STOPPING on shutdown. No-op outside systemd.
         if let notifier = SystemdNotifier.fromEnvironment() {
-            await agent.addObserver { event in
-                switch event.name {
-                case "agent.stopping": try? notifier.stopping()
-                case "config.loaded", "config.rejected", "config.unchanged":
-                    try? notifier.ready(status: "\(event.name): revision \(event["revision"]?.stringValue ?? event["running_revision"]?.stringValue ?? "")")
-                default: break
+            await agent.addObserver { record in
+                // STATUS= reads like the log line: its event name and the revision now running.
+                let revision: String
+                switch record {
+                case .agentStopping: try? notifier.stopping(); return
+                case let .configLoaded(r): revision = r.revision
+                case let .configRejected(r): revision = r.runningRevision
+                case let .configUnchanged(_, r, _): revision = r
+                default: return
                 }
+                try? notifier.ready(status: "\(record.event.name): revision \(revision)")
             }
             await agent.addReloadObserver { try? notifier.reloading() }
         }

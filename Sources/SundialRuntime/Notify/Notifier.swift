@@ -60,8 +60,8 @@ public final class Notifier: Sendable {
 
     /// Decides and queues the notifications of one scheduler step. Called on the agent's actor:
     /// no I/O beyond a log line when the queue is full.
-    public func observe(step events: [Event], jobs: JobSet) {
-        let facts = RunFact.facts(fromStep: events)
+    public func observe(step records: [LogRecord], jobs: JobSet) {
+        let facts = RunFact.facts(fromStep: records)
         guard !facts.isEmpty else { return }
         let requests = policy.withLock { p in
             let r = facts.flatMap { p.decide($0, job: jobs.jobs[$0.job], box: box) }
