@@ -169,6 +169,8 @@ public enum AgentHost {
         }
 
         let ref = AgentRef()
+        // Ends the task that hands the threads' inputs to the agent (and its hold on it).
+        defer { ref.close() }
         let timer: WakeTimer
         do {
             timer = try WakeTimer { reason in ref.deliver(reason == .due ? .wake : .clockChanged) }
@@ -340,35 +342,5 @@ public enum AgentHost {
         while p.hasPrefix("./") { p.removeFirst(2) }
         if p == "." || p.isEmpty { return cwd }
         return cwd + "/" + p
-    }
-}
-
-/// Lets threads (timer, signals, watcher) reach the agent once it exists, in order.
-///
-/// Inputs go through one unbounded-but-tiny AsyncStream consumed by one task, so the order in
-/// which a thread delivers them is the order the agent sees them (separate `Task {}`s would not
-/// guarantee that).
-final class AgentRef: Sendable {
-    private let continuation: AsyncStream<Agent.Input>.Continuation
-    private let agent = Mutex<Agent?>(nil)
-    private let stream: AsyncStream<Agent.Input>
-
-    init() {
-        (stream, continuation) = AsyncStream<Agent.Input>.makeStream(bufferingPolicy: .bufferingNewest(4096))
-    }
-
-    func set(_ a: Agent) {
-        agent.withLock { $0 = a }
-        let stream = self.stream
-        Task {
-            for await input in stream { await a.deliver(input) }
-        }
-    }
-
-    func deliver(_ input: Agent.Input) { continuation.yield(input) }
-
-    func log(_ record: LogRecord) {
-        guard let a = agent.withLock({ $0 }) else { return }
-        Task { await a.emit(record) }
     }
 }
