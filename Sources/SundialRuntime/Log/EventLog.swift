@@ -38,8 +38,9 @@ public final class EventLog: Sendable {
         log(record.event)
     }
 
-    /// Writes an already rendered line (after masking), or counts it as dropped.
-    public func log(_ event: Event) {
+    /// Writes an already rendered line (after masking), or counts it as dropped. Internal:
+    /// everything else logs ``LogRecord``s, so only their encoder names events and fields.
+    func log(_ event: Event) {
         guard event.level >= minimumLevel else { return }
         let line = masker.mask(event).jsonLine()
         if pending.load(ordering: .acquiring) > 0, !writeDroppedNotice() {
