@@ -10,10 +10,7 @@ import OrderedCollections
 /// turn a consumer off, and no consumer rebuilds ids or numbers from JSON.
 ///
 /// `indirect`: each record is one small box, so ``SchedulerAction`` (which carries one inline)
-/// stays pointer-sized in that case, as with the old `Event`, instead of taking the size of the
-/// largest payload. Measured with payloads inline: the agent that loads and drops sets of up to
-/// 10,000 jobs kept 20 to 54 MiB more RssAnon after `malloc_trim` (HostileInputTests, "10,001
-/// files", three runs); boxed, the test's 1 MiB bound holds, as before LogRecord.
+/// stays small, as with the old `Event`, instead of taking the size of the largest payload.
 public indirect enum LogRecord: Sendable, Hashable {
     case agentStarted(AgentStarted)
     case agentStopping(AgentStopping)
