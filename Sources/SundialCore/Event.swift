@@ -8,7 +8,11 @@ public enum LogLevel: String, Sendable, Comparable, CaseIterable {
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rank < b.rank }
 }
 
-/// One line of the JSON-lines event log (design §3).
+/// One line of the JSON-lines event log (design §3), as rendered: a name and ordered fields.
+///
+/// Code does not build these: it builds a ``LogRecord`` (one typed case per event), whose
+/// encoder (``LogRecord/event``) is the only producer of names and fields, so that consumers
+/// match typed cases rather than strings (issue 16). Tests read rendered lines through it.
 ///
 /// `ts`, `level` and `event` always come first, in that order, then the fields in insertion
 /// order, so that `jq`, Loki and a human reading `tail -f` see the same stable shape.

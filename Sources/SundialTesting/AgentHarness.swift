@@ -16,7 +16,7 @@ public final class AgentHarness: Sendable {
     public let sink = MemoryEventSink()
     public let store: MemoryStateStore
     public let agent: Agent
-    private let collected = Locked<[Event]>([])
+    private let collected = Locked<[LogRecord]>([])
     /// `run.started` and `run.finished` counts, so that `settle()` is O(1) per check.
     private let counts = Locked<(started: Int, finished: Int)>((0, 0))
     private let config: Locked<ConfigLoadResult>
@@ -67,18 +67,21 @@ public final class AgentHarness: Sendable {
     public func start(restored: RestoredState? = nil) async throws {
         let collected = self.collected
         let counts = self.counts
-        await agent.addObserver { e in
-            collected.withLock { $0.append(e) }
-            if e.name == "run.started" { counts.withLock { $0.started += 1 } }
-            if e.name == "run.finished" { counts.withLock { $0.finished += 1 } }
+        await agent.addObserver { r in
+            collected.withLock { $0.append(r) }
+            if case .runStarted = r { counts.withLock { $0.started += 1 } }
+            if case .runFinished = r { counts.withLock { $0.finished += 1 } }
         }
         let state = try restored ?? store.restore()
         await agent.start(restored: state)
         await settle()
     }
 
-    /// Every event so far.
-    public var events: [Event] { collected.withLock { $0 } }
+    /// Every record so far.
+    public var records: [LogRecord] { collected.withLock { $0 } }
+
+    /// Every record so far, rendered as its log line (tests read names and fields).
+    public var events: [Event] { records.map(\.event) }
 
     /// Events named `name`.
     public func events(_ name: String) -> [Event] { events.filter { $0.name == name } }

@@ -121,10 +121,9 @@ func benchLogWriter(_ args: [String]) {
     let cpu = cpuSeconds()
     let work: @Sendable (Int) -> Void = { thread in
         for i in 0..<perThread {
-            log.log(Event("run.output", at: clock.wallNow(), [
-                "job": "nightly-backup", "run_id": "01JD5X8Q0Z3M4N5P6Q7R8S9T0V", "attempt": 1, "stream": "stdout",
-                "line": .string("copied file \(i) of thread \(thread): /var/backups/app/part-0001.tar.gz"),
-            ]))
+            log.log(LogRecord.runOutput(.init(
+                job: "nightly-backup", runID: RunID(rawValue: "01JD5X8Q0Z3M4N5P6Q7R8S9T0V"), attempt: 1, stream: .stdout,
+                line: "copied file \(i) of thread \(thread): /var/backups/app/part-0001.tar.gz", truncated: false, at: clock.wallNow())))
         }
     }
     if threads == 1 {

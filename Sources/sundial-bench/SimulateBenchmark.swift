@@ -79,7 +79,7 @@ func simulateBenchmark(_ args: [String]) {
             events += 1
             if printLines {
                 line.removeAll(keepingCapacity: true)
-                e.appendJSONLine(to: &line)
+                e.event.appendJSONLine(to: &line)
                 bytes += line.count
             }
         case .launch: launches += 1

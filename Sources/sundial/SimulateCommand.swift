@@ -81,8 +81,8 @@ struct SimulateCommand: ParsableCommand {
             buffer.removeAll(keepingCapacity: true)
         }
         simulator.run(from: start, to: end, reboot: !noReboot) { _, action in
-            guard case let .emit(event) = action else { return }
-            event.appendJSONLine(to: &buffer)
+            guard case let .emit(record) = action else { return }
+            record.event.appendJSONLine(to: &buffer)
             if buffer.count > 1 << 16 { flush() }
         }
         flush()

@@ -8,19 +8,19 @@ import Testing
         let none = try Exposition(r.render())
         #expect(none.types["sundial_fleet_claims_total"] == nil)  // no fleet: exposition unchanged
         var s = makeScheduler([job("f", .cron("grid:60000")) { $0.lock = .fleet }], options: SchedulerOptions(fleetConfigured: true))
-        var events: [Event] = []
-        events += s.handle(.start(restored: RestoredState(), reboot: false), at: t0).events
+        var events: [LogRecord] = []
+        events += s.handle(.start(restored: RestoredState(), reboot: false), at: t0).records
         func key(_ m: Int64) -> FleetClaimKey { FleetClaimKey(job: "f", scheduledFor: at(m * minute)) }
         _ = s.handle(.tick, at: at(minute))
         let won = s.handle(.claimResolved(key(1), .won(FleetLease(key: key(1), box: "me", token: 3, expiresAt: at(2 * minute)))),
                            at: at(minute))
-        events += s.handle(.attemptLaunched(runID: won.launches[0].runID, attempt: 1, pid: 1), at: at(minute)).events
+        events += s.handle(.attemptLaunched(runID: won.launches[0].runID, attempt: 1, pid: 1), at: at(minute)).records
         events += s.handle(.attemptFinished(runID: won.launches[0].runID, attempt: 1, outcome: .success(exitCode: 0), durationMs: 1),
-                           at: at(minute)).events
+                           at: at(minute)).records
         _ = s.handle(.tick, at: at(2 * minute))
-        events += s.handle(.claimResolved(key(2), .heldBy(box: "b", token: 4, state: .running)), at: at(2 * minute)).events
+        events += s.handle(.claimResolved(key(2), .heldBy(box: "b", token: 4, state: .running)), at: at(2 * minute)).records
         _ = s.handle(.tick, at: at(3 * minute))
-        events += s.handle(.claimResolved(key(3), .unavailable(reason: "x")), at: at(3 * minute)).events
+        events += s.handle(.claimResolved(key(3), .unavailable(reason: "x")), at: at(3 * minute)).records
         for e in events { r.observe(e) }
         let x = try Exposition(r.render())
         #expect(x.value("sundial_fleet_claims_total", ["result": "won"]) == 1)

@@ -7,15 +7,26 @@ import OrderedCollections
 
     func registry(maxJobs: Int = 1000) -> MetricsRegistry { MetricsRegistry(options: .init(version: "1.2.3", maxJobs: maxJobs)) }
 
-    func started(_ job: String, run: String, attempt: Int64 = 1, trigger: String = "schedule", lateMs: Int64 = 0, at: Instant) -> Event {
-        Event("run.started", at: at, ["job": .string(job), "run_id": .string(run), "attempt": .int(attempt),
-                                      "scheduled_for": .string(RFC3339.format(at - .milliseconds(lateMs), utcOffsetSeconds: 0, fractionDigits: 3)),
-                                      "trigger": .string(trigger), "pid": 42])
+    func started(_ job: String, run: String, attempt: Int = 1, trigger: RunTrigger = .schedule, lateMs: Int64 = 0, at: Instant) -> LogRecord {
+        .runStarted(.init(job: job, runID: RunID(rawValue: run), attempt: attempt, scheduledFor: at - .milliseconds(lateMs),
+                          trigger: trigger, pid: 42, at: at))
     }
 
-    func finished(_ job: String, run: String, attempt: Int64 = 1, outcome: String, ms: Int64, at: Instant) -> Event {
-        Event("run.finished", at: at, ["job": .string(job), "run_id": .string(run), "attempt": .int(attempt),
-                                       "outcome": .string(outcome), "exit_code": outcome == "success" ? 0 : 1, "signal": nil, "duration_ms": .int(ms)])
+    func finished(_ job: String, run: String, attempt: Int = 1, outcome: RunOutcome, ms: Int64, at: Instant) -> LogRecord {
+        .runFinished(.init(job: job, runID: RunID(rawValue: run), attempt: attempt, outcome: outcome, exitCode: outcome.exitCode,
+                           signal: nil, durationMs: ms, at: at))
+    }
+
+    func loaded(_ revision: String, jobs: Int, added: [JobID] = [], removed: [JobID] = [], changed: [JobID] = [], at: Instant) -> LogRecord {
+        .configLoaded(.init(revision: revision, files: 1, jobs: jobs, added: added, removed: removed, changed: changed, reason: nil, at: at))
+    }
+
+    func skipped(_ job: String, _ reason: SkipReason, count: Int? = nil, at: Instant) -> LogRecord {
+        .runSkipped(.init(job: job, scheduledFor: Instant(unixSeconds: 1_767_225_600), reason: reason, count: count, at: at))
+    }
+
+    func output(_ job: String, at: Instant) -> LogRecord {
+        .runOutput(.init(job: job, runID: RunID(rawValue: "R9"), attempt: 1, stream: .stdout, line: "x", truncated: false, at: at))
     }
 
     @Test func emptyRegistryRendersValidText() throws {
@@ -30,15 +41,15 @@ import OrderedCollections
 
     @Test func runsRetriesDurationsAndLastSuccess() throws {
         var r = registry()
-        r.observe(Event("config.loaded", at: t0, ["revision": "abc123", "files": 1, "jobs": 2, "added": ["backup", "heartbeat"], "removed": [], "changed": []]))
+        r.observe(loaded("abc123", jobs: 2, added: ["backup", "heartbeat"], at: t0))
         r.observe(started("backup", run: "R1", lateMs: 7, at: t0 + .seconds(60)))
         var e = try Exposition(r.render())
         #expect(e.value("sundial_runs_active", ["job_name": "backup"]) == 1)
         #expect(e.value("sundial_runs_active", ["job_name": "heartbeat"]) == 0)
-        r.observe(finished("backup", run: "R1", outcome: "failure", ms: 1500, at: t0 + .seconds(62)))
-        r.observe(Event("run.retry_scheduled", at: t0 + .seconds(62), ["job": "backup", "run_id": "R1", "attempt": 2, "delay_ms": 10000]))
-        r.observe(started("backup", run: "R1", attempt: 2, trigger: "retry", lateMs: 30_000, at: t0 + .seconds(72)))
-        r.observe(finished("backup", run: "R1", attempt: 2, outcome: "success", ms: 400, at: t0 + .milliseconds(72_400)))
+        r.observe(finished("backup", run: "R1", outcome: .failure(exitCode: 1), ms: 1500, at: t0 + .seconds(62)))
+        r.observe(.runRetryScheduled(.init(job: "backup", runID: RunID(rawValue: "R1"), attempt: 2, delayMs: 10000, at: t0 + .seconds(62))))
+        r.observe(started("backup", run: "R1", attempt: 2, trigger: .retry, lateMs: 30_000, at: t0 + .seconds(72)))
+        r.observe(finished("backup", run: "R1", attempt: 2, outcome: .success(exitCode: 0), ms: 400, at: t0 + .milliseconds(72_400)))
         e = try Exposition(r.render())
         #expect(e.value("sundial_run_attempts_finished_total", ["job_name": "backup", "outcome": "failure"]) == 1)
         #expect(e.value("sundial_run_attempts_finished_total", ["job_name": "backup", "outcome": "success"]) == 1)
@@ -72,9 +83,9 @@ import OrderedCollections
 
     @Test func latenessIgnoresCatchupAndManualRuns() throws {
         var r = registry()
-        r.observe(started("a", run: "R1", trigger: "catchup", lateMs: 3_600_000, at: t0))
-        r.observe(started("a", run: "R2", trigger: "manual", lateMs: 0, at: t0))
-        r.observe(started("a", run: "R3", trigger: "schedule", lateMs: 120_000, at: t0))
+        r.observe(started("a", run: "R1", trigger: .catchup, lateMs: 3_600_000, at: t0))
+        r.observe(started("a", run: "R2", trigger: .manual, lateMs: 0, at: t0))
+        r.observe(started("a", run: "R3", trigger: .schedule, lateMs: 120_000, at: t0))
         let e = try Exposition(r.render())
         #expect(e.value("sundial_run_lateness_seconds_count", ["job_name": "a"]) == 1)
         #expect(e.value("sundial_run_lateness_seconds_bucket", ["job_name": "a", "le": "60"]) == 0)
@@ -84,26 +95,25 @@ import OrderedCollections
 
     @Test func skippedByReasonAddsMissedCount() throws {
         var r = registry()
-        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "overlap"]))
-        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "overlap"]))
-        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "missed", "count": 5]))
-        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "made-up"]))
+        r.observe(skipped("a", .overlap, at: t0))
+        r.observe(skipped("a", .overlap, at: t0))
+        r.observe(skipped("a", .missed, count: 5, at: t0))
         let e = try Exposition(r.render())
         #expect(e.value("sundial_runs_skipped_total", ["job_name": "a", "reason": "overlap"]) == 2)
         #expect(e.value("sundial_runs_skipped_total", ["job_name": "a", "reason": "missed"]) == 5)
-        #expect(e.value("sundial_runs_skipped_total", ["job_name": "a", "reason": "other"]) == 1)
     }
 
     @Test func configReloadsRejectionsAndRevision() throws {
         var r = registry()
-        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "files": 1, "jobs": 1, "added": ["a"], "removed": [], "changed": []]))
-        r.observe(Event("config.rejected", at: t0 + .seconds(5), ["errors": [["file": "x.yaml", "line": 1, "column": 1, "message": "bad"]]]))
+        r.observe(loaded("r1", jobs: 1, added: ["a"], at: t0))
+        r.observe(.configRejected(.init(reason: "SIGHUP", errors: [.init(file: "x.yaml", line: 1, column: 1, message: "bad")], runningRevision: "r1",
+                                        at: t0 + .seconds(5))))
         var e = try Exposition(r.render())
         #expect(e.value("sundial_config_loads_total") == 1)
         #expect(e.value("sundial_config_rejections_total") == 1)
         #expect(e.value("sundial_config_last_reload_successful") == 0)
         #expect(e.value("sundial_config_info", ["revision": "r1"]) == 1)
-        r.observe(Event("config.loaded", at: t0 + .seconds(9), ["revision": "r2", "files": 1, "jobs": 1, "added": [], "removed": [], "changed": ["a"]]))
+        r.observe(loaded("r2", jobs: 1, changed: ["a"], at: t0 + .seconds(9)))
         e = try Exposition(r.render())
         #expect(e.value("sundial_config_loads_total") == 2)
         #expect(e.value("sundial_config_last_reload_successful") == 1)
@@ -114,22 +124,22 @@ import OrderedCollections
 
     @Test func removedJobIsForgottenAfterItsActiveRunFinishes() throws {
         var r = registry()
-        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "jobs": 2, "added": ["a", "b"], "removed": [], "changed": []]))
-        r.observe(finished("a", run: "R0", outcome: "success", ms: 5, at: t0))
+        r.observe(loaded("r1", jobs: 2, added: ["a", "b"], at: t0))
+        r.observe(finished("a", run: "R0", outcome: .success(exitCode: 0), ms: 5, at: t0))
         r.observe(started("b", run: "R1", at: t0))
-        r.observe(Event("config.loaded", at: t0 + .seconds(1), ["revision": "r2", "jobs": 0, "added": [], "removed": ["a", "b"], "changed": []]))
+        r.observe(loaded("r2", jobs: 0, removed: ["a", "b"], at: t0 + .seconds(1)))
         var e = try Exposition(r.render())
         #expect(!e.samples.contains { $0.labels["job_name"] == "a" })
         #expect(e.value("sundial_runs_active", ["job_name": "b"]) == 1)
         #expect(e.value("sundial_runs_finished_total", ["job_name": "b", "outcome": "success"]) == nil)
-        r.observe(finished("b", run: "R1", outcome: "success", ms: 5, at: t0 + .seconds(2)))
+        r.observe(finished("b", run: "R1", outcome: .success(exitCode: 0), ms: 5, at: t0 + .seconds(2)))
         e = try Exposition(r.render())
         #expect(!e.samples.contains { $0.labels["job_name"] != nil })
     }
 
     @Test func jobLabelsAreCapped() throws {
         var r = registry(maxJobs: 3)
-        for i in 0..<10 { r.observe(finished("job\(i)", run: "R\(i)", outcome: "success", ms: 1, at: t0)) }
+        for i in 0..<10 { r.observe(finished("job\(i)", run: "R\(i)", outcome: .success(exitCode: 0), ms: 1, at: t0)) }
         let e = try Exposition(r.render())
         let jobs = Set(e.samples.compactMap { $0.labels["job_name"] })
         #expect(jobs == ["job0", "job1", "job2", MetricsRegistry.overflowJob])
@@ -158,10 +168,10 @@ import OrderedCollections
     @Test func logDroppedAndGeneration() throws {
         var r = registry()
         let g0 = r.generation
-        r.observe(Event("run.output", at: t0, ["job": "a", "line": "x"]))
+        r.observe(output("a", at: t0))
         #expect(r.generation == g0)
-        r.observe(Event("log.dropped", at: t0, ["lines": 12]))
-        r.observe(Event("log.dropped", at: t0, ["lines": 3]))
+        r.observe(.logDropped(lines: 12, at: t0))
+        r.observe(.logDropped(lines: 3, at: t0))
         #expect(r.generation == g0 + 2)
         #expect(try Exposition(r.render()).value("sundial_log_dropped_lines_total") == 15)
     }
@@ -169,10 +179,10 @@ import OrderedCollections
     @Test func renderIsDeterministic() {
         var a = registry(), b = registry()
         for j in ["zeta", "alpha", "mid"] {
-            a.observe(finished(j, run: j, outcome: "timeout", ms: 10, at: t0))
+            a.observe(finished(j, run: j, outcome: .timeout, ms: 10, at: t0))
         }
         for j in ["mid", "zeta", "alpha"] {
-            b.observe(finished(j, run: j, outcome: "timeout", ms: 10, at: t0))
+            b.observe(finished(j, run: j, outcome: .timeout, ms: 10, at: t0))
         }
         // The last failure of each waits for a possible retry line: end the step first.
         a.settle()
@@ -180,13 +190,13 @@ import OrderedCollections
         #expect(a.render() == b.render())
     }
 
-    func retry(_ job: String, run: String, attempt: Int64, at: Instant) -> Event {
-        Event("run.retry_scheduled", at: at, ["job": .string(job), "run_id": .string(run), "attempt": .int(attempt), "delay_ms": 1000])
+    func retry(_ job: String, run: String, attempt: Int, at: Instant) -> LogRecord {
+        .runRetryScheduled(.init(job: job, runID: RunID(rawValue: run), attempt: attempt, delayMs: 1000, at: at))
     }
 
     @Test func failedRunCountsOnceAfterItsRetriesAndNeverGoesBack() throws {
         var r = registry()
-        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "jobs": 1, "added": ["dump-db"], "removed": [], "changed": []]))
+        r.observe(loaded("r1", jobs: 1, added: ["dump-db"], at: t0))
         var seen: [Double] = []
         func finalFailures() throws -> Double {
             let v = try Exposition(r.render()).value("sundial_runs_finished_total", ["job_name": "dump-db", "outcome": "failure"]) ?? -1
@@ -194,13 +204,13 @@ import OrderedCollections
             return v
         }
         r.observe(started("dump-db", run: "R1", at: t0))
-        r.observe(finished("dump-db", run: "R1", attempt: 1, outcome: "failure", ms: 10, at: t0 + .seconds(1)))
+        r.observe(finished("dump-db", run: "R1", attempt: 1, outcome: .failure(exitCode: 1), ms: 10, at: t0 + .seconds(1)))
         // A scrape between the attempt and its retry line must not count the run yet.
         #expect(try finalFailures() == 0)
         r.observe(retry("dump-db", run: "R1", attempt: 2, at: t0 + .seconds(1)))
         #expect(try finalFailures() == 0)
-        r.observe(started("dump-db", run: "R1", attempt: 2, trigger: "retry", at: t0 + .seconds(2)))
-        r.observe(finished("dump-db", run: "R1", attempt: 2, outcome: "timeout", ms: 10, at: t0 + .seconds(3)))
+        r.observe(started("dump-db", run: "R1", attempt: 2, trigger: .retry, at: t0 + .seconds(2)))
+        r.observe(finished("dump-db", run: "R1", attempt: 2, outcome: .timeout, ms: 10, at: t0 + .seconds(3)))
         #expect(try finalFailures() == 0)
         // The step ends with no retry: the run failed for good.
         r.settle()
@@ -215,24 +225,24 @@ import OrderedCollections
 
     @Test func theNextSchedulerLineSettlesAFailureButOutputLinesDoNot() throws {
         var r = registry()
-        r.observe(finished("a", run: "R1", outcome: "failure", ms: 10, at: t0))
-        r.observe(Event("run.output", at: t0, ["job": "b", "line": "x"]))
+        r.observe(finished("a", run: "R1", outcome: .failure(exitCode: 1), ms: 10, at: t0))
+        r.observe(output("b", at: t0))
         #expect(try Exposition(r.render()).value("sundial_runs_finished_total", ["job_name": "a", "outcome": "failure"]) == 0)
         r.observe(started("b", run: "R2", at: t0 + .seconds(1)))
         #expect(try Exposition(r.render()).value("sundial_runs_finished_total", ["job_name": "a", "outcome": "failure"]) == 1)
         // A retry line of another run does not save this one.
-        r.observe(finished("a", run: "R3", outcome: "failure", ms: 10, at: t0 + .seconds(2)))
+        r.observe(finished("a", run: "R3", outcome: .failure(exitCode: 1), ms: 10, at: t0 + .seconds(2)))
         r.observe(retry("b", run: "R2", attempt: 2, at: t0 + .seconds(2)))
         #expect(try Exposition(r.render()).value("sundial_runs_finished_total", ["job_name": "a", "outcome": "failure"]) == 2)
     }
 
     @Test func everySeriesIsLabelledJobNameNeverJob() throws {
         var r = registry()
-        r.observe(Event("agent.started", at: t0, ["version": "1.2.3"]))
-        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "jobs": 1, "added": ["a"], "removed": [], "changed": []]))
+        r.observe(.agentStarted(.init(version: "1.2.3", pid: 1, config: [], state: "/var/lib/sundial", at: t0)))
+        r.observe(loaded("r1", jobs: 1, added: ["a"], at: t0))
         r.observe(started("a", run: "R1", lateMs: 5, at: t0))
-        r.observe(finished("a", run: "R1", outcome: "failure", ms: 10, at: t0))
-        r.observe(Event("run.skipped", at: t0, ["job": "a", "scheduled_for": "2026-01-01T00:00:00Z", "reason": "overlap"]))
+        r.observe(finished("a", run: "R1", outcome: .failure(exitCode: 1), ms: 10, at: t0))
+        r.observe(skipped("a", .overlap, at: t0))
         r.setNextFires(["a": t0 + .seconds(60)])
         let e = try Exposition(r.render())
         #expect(!e.samples.isEmpty)
@@ -248,7 +258,7 @@ import OrderedCollections
 
     @Test func nextFiresAreGaugesThatChangeTheGenerationOnlyWhenTheyMove() throws {
         var r = registry(maxJobs: 2)
-        r.observe(Event("config.loaded", at: t0, ["revision": "r1", "jobs": 3, "added": ["a", "b"], "removed": [], "changed": []]))
+        r.observe(loaded("r1", jobs: 3, added: ["a", "b"], at: t0))
         r.setNextFires(["a": t0 + .seconds(60), "c": t0 + .seconds(5)])
         var e = try Exposition(r.render())
         #expect(e.value("sundial_job_next_fire_timestamp_seconds", ["job_name": "a"]) == 1_767_225_660)

@@ -103,7 +103,9 @@ func makeScheduler(_ jobs: [JobSpec], seed: UInt64 = 7, options: SchedulerOption
 
 extension [SchedulerAction] {
     var launches: [LaunchOrder] { compactMap { if case let .launch(o) = $0 { o } else { nil } } }
-    var events: [Event] { compactMap { if case let .emit(e) = $0 { e } else { nil } } }
+    var records: [LogRecord] { compactMap { if case let .emit(r) = $0 { r } else { nil } } }
+    /// The records rendered as log lines (tests read names and fields).
+    var events: [Event] { records.map(\.event) }
     var changes: [StateChange] { compactMap { if case let .persist(c) = $0 { c } else { nil } } }
     var wake: Instant? { compactMap { if case let .wake(w) = $0 { w } else { nil } }.last }
     var terminations: [RunID] { compactMap { if case let .terminate(id, _, _) = $0 { id } else { nil } } }

@@ -18,16 +18,18 @@ import OrderedCollections
 
     @Test func runEventsHaveTheDesignFields() {
         let id = RunID(rawValue: "01RUN")
-        let started = Event.runStarted(job: "a", runID: id, attempt: 1, scheduledFor: t0, trigger: .schedule, pid: 42, at: t0)
+        let started = LogRecord.runStarted(.init(job: "a", runID: id, attempt: 1, scheduledFor: t0, trigger: .schedule, pid: 42, at: t0))
         #expect(String(decoding: started.jsonLine(), as: UTF8.self) == #"{"ts":"2026-01-01T00:00:00.123Z","level":"info","event":"run.started","job":"a","run_id":"01RUN","attempt":1,"scheduled_for":"2026-01-01T00:00:00.123Z","trigger":"schedule","pid":42}"# + "\n")
-        let output = Event.runOutput(OutputLine(runID: id, stream: .stderr, text: "x", truncated: true), job: "a", attempt: 2, at: t0)
+        let output = LogRecord.runOutput(OutputLine(runID: id, stream: .stderr, text: "x", truncated: true), job: "a", attempt: 2, at: t0).event
         #expect(output.fields.keys.elementsEqual(["job", "run_id", "attempt", "stream", "line", "truncated"]))
-        let done = Event.runFinished(RunCompletion(runID: id, pid: 42, outcome: .failure(exitCode: 3), exitCode: 3, durationMs: 1500, droppedBytes: 10),
-                                     job: "a", attempt: 1, at: t0)
+        let done = LogRecord.runFinished(RunCompletion(runID: id, pid: 42, outcome: .failure(exitCode: 3), exitCode: 3, durationMs: 1500, droppedBytes: 10),
+                                         job: "a", attempt: 1, at: t0)
         #expect(String(decoding: done.jsonLine(), as: UTF8.self) == #"{"ts":"2026-01-01T00:00:00.123Z","level":"warn","event":"run.finished","job":"a","run_id":"01RUN","attempt":1,"outcome":"failure","exit_code":3,"signal":null,"duration_ms":1500,"output_dropped_bytes":10}"# + "\n")
-        let failed = Event.runFinished(RunCompletion(runID: id, pid: nil, outcome: .launchFailed(reason: "command not found: x")), job: "a", attempt: 1, at: t0)
-        #expect(failed.level == .error)
-        #expect(failed["reason"] == "command not found: x")
+        // `warn`, as the agent has always logged a launch failure (the scheduler's line); only
+        // the runner-side builder this replaced said `error`.
+        let failed = LogRecord.runFinished(RunCompletion(runID: id, pid: nil, outcome: .launchFailed(reason: "command not found: x")), job: "a", attempt: 1, at: t0)
+        #expect(failed.level == .warn)
+        #expect(failed.event["reason"] == "command not found: x")
     }
 
     @Test func levelsBelowTheMinimumAreNotWritten() {

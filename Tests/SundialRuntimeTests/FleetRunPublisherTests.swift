@@ -33,7 +33,7 @@ struct FleetRunPublisherTests {
         for i in 1...3 { try FleetOutboxTests.runAndFinish(store, i, output: "line \(i)\n") }
         try store.flush()
         let events = LockedBox([Event]())
-        let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: url), box: "box-a", version: "test") { e in events.mutate { $0.append(e) } }
+        let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: url), box: "box-a", version: "test") { e in events.mutate { $0.append(e.event) } }
         #expect(try store.fleetOutbox(limit: 10).count == 3)
         #expect(p.cycle(), "\(p.lastError ?? "")")
         #expect(p.publishedCount == 3)
@@ -73,7 +73,7 @@ struct FleetRunPublisherTests {
         let events = LockedBox([Event]())
         do {
             let store = try Self.store(dir)
-            let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: cluster.url), box: "a", version: "t", options: options) { e in events.mutate { $0.append(e) } }
+            let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: cluster.url), box: "a", version: "t", options: options) { e in events.mutate { $0.append(e.event) } }
             #expect(p.start())
             for i in 0..<5 { try FleetOutboxTests.runAndFinish(store, i) }
             #expect(eventually(timeout: .seconds(20)) { (try? Self.count(cluster.url)) == 5 })
@@ -88,7 +88,7 @@ struct FleetRunPublisherTests {
         let store = try Self.store(dir)
         defer { try? store.close() }
         #expect(try store.fleetOutbox(limit: 100).count == 5)
-        let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: cluster.url), box: "a", version: "t", options: options) { e in events.mutate { $0.append(e) } }
+        let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: cluster.url), box: "a", version: "t", options: options) { e in events.mutate { $0.append(e.event) } }
         #expect(p.start())
         defer { p.stop() }
         try cluster.start()

@@ -43,8 +43,8 @@ fileprivate func metricsTempDir() -> String {
     return dir
 }
 
-fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 1_767_225_600),
-                           ["job": "backup", "run_id": "R1", "attempt": 1, "outcome": "success", "exit_code": 0, "signal": nil, "duration_ms": 1500])
+fileprivate let sampleFinished = LogRecord.runFinished(.init(job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .success(exitCode: 0),
+                                                              exitCode: 0, signal: nil, durationMs: 1500, at: Instant(unixSeconds: 1_767_225_600)))
 
 @Suite(.timeLimit(.minutes(1))) struct MetricsExporterTests {
     @Test func servesMetricsOverLoopback() throws {
@@ -134,7 +134,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         // A new inode: replaced by rename, never rewritten in place.
         let after = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int
         #expect(before != after)
-        exporter.observe(Event("log.dropped", at: Instant(unixSeconds: 0), ["lines": 4]))
+        exporter.observe(.logDropped(lines: 4, at: Instant(unixSeconds: 0)))
         exporter.stop()
         text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.contains("sundial_log_dropped_lines_total 4\n"))
@@ -177,8 +177,8 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         let requests = Mutex(0)
         exporter.onStepEndRequest { requests.withLock { $0 += 1 } }
         let t0 = Instant(unixSeconds: 1_767_225_600)
-        exporter.observe(Event("run.finished", at: t0, ["job": "backup", "run_id": "R1", "attempt": 1, "outcome": "failure", "duration_ms": 5]))
-        exporter.observe(Event("log.dropped", at: t0, ["lines": 1]))
+        exporter.observe(.runFinished(.init(job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .failure(exitCode: 1), exitCode: 1, signal: nil, durationMs: 5, at: t0)))
+        exporter.observe(.logDropped(lines: 1, at: t0))
         // One request in flight covers every line until the agent answers it.
         #expect(requests.withLock { $0 } == 1)
         var text = exporter.render()
@@ -188,7 +188,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         #expect(text.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"failure\"} 1\n"))
         #expect(text.contains("sundial_job_last_failure_timestamp_seconds{job_name=\"backup\"} 1767225600\n"))
         #expect(text.contains("sundial_job_next_fire_timestamp_seconds{job_name=\"backup\"} 1767229200\n"))
-        exporter.observe(Event("log.dropped", at: t0, ["lines": 1]))
+        exporter.observe(.logDropped(lines: 1, at: t0))
         #expect(requests.withLock { $0 } == 2)
     }
 
@@ -212,7 +212,7 @@ fileprivate let sampleFinished = Event("run.finished", at: Instant(unixSeconds: 
         let path = dir + "/sundial.prom"
         let exporter = try MetricsExporter(filePath: path, listen: nil, version: "1", writeInterval: .seconds(3600))
         try exporter.start()
-        exporter.observe(Event("run.finished", at: Instant(unixSeconds: 10), ["job": "backup", "run_id": "R1", "attempt": 1, "outcome": "failure", "duration_ms": 5]))
+        exporter.observe(.runFinished(.init(job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .failure(exitCode: 1), exitCode: 1, signal: nil, durationMs: 5, at: Instant(unixSeconds: 10))))
         exporter.stop()
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"failure\"} 1\n"))

@@ -16,8 +16,8 @@ struct RunWatchHubTests {
 
     let t = Instant(unixMillis: 1_780_000_000_000)
     func line(_ run: String, _ text: String) -> OutputLine { OutputLine(runID: RunID(rawValue: run), stream: .stdout, text: text) }
-    func started(_ job: String, _ run: String, attempt: Int64, at: Instant) -> Event {
-        Event("run.started", at: at, level: .info, ["job": .string(job), "run_id": .string(run), "attempt": .int(attempt)])
+    func started(_ job: String, _ run: String, attempt: Int, at: Instant) -> LogRecord {
+        .runStarted(.init(job: job, runID: RunID(rawValue: run), attempt: attempt, scheduledFor: at, trigger: .manual, pid: 42, at: at))
     }
 
     @Test func aWaitingFollowerTakesTheNextRunNotAnExcludedOne() throws {

@@ -58,7 +58,7 @@ struct StatusAPITests {
         try await h.start()
         await h.advance(by: .seconds(86_400))
         let memory = StatusEventMemory()
-        for e in h.events { memory.observe(e) }
+        for r in h.records { memory.observe(r) }
         let pages = StatusPages(source: StatusSource(agent: h.agent, zones: zones, events: memory, clockProbe: { true }))
         return (h, pages)
     }
@@ -114,7 +114,7 @@ struct StatusAPITests {
         let (h, _) = try await Self.harness()
         await h.reload(yaml: "version: 1\njobs:\n  bad: { every: soon, command: [x] }\n", zones: Self.zones)
         let memory = StatusEventMemory()
-        for e in h.events { memory.observe(e) }
+        for r in h.records { memory.observe(r) }
         let pages = StatusPages(source: StatusSource(agent: h.agent, zones: Self.zones, events: memory, clockProbe: { false }))
         let agent = try Self.json(await pages.respond(to: .apiAgent))
         try Self.check(agent, against: "/api/v1/agent")

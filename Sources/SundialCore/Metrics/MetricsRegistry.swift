@@ -70,16 +70,19 @@ public struct MetricsRegistry: Sendable {
     static let outcomes: Set<String> = ["success", "failure", "timeout", "signal", "launch_failed", "interrupted"]
     static let triggers: Set<String> = Set(RunTrigger.allCases.map(\.rawValue))
     static let reasons: Set<String> = Set(SkipReason.allCases.map(\.rawValue))
-    /// The lines that settle a failed attempt: the scheduler's and the agent's own. Not
-    /// `run.output` or runtime warnings, which other threads write and which can land between
-    /// a `run.finished` and its `run.retry_scheduled` in a log file replayed later.
-    static let settling: Set<String> = [
-        "run.started", "run.finished", "run.retry_scheduled", "run.skipped", "config.loaded", "config.rejected",
-        "clock.stepped", "agent.started", "agent.stopping", "agent.stopped",
-    ]
+    static let fleetDecisionValues: Set<String> = Set(FleetUnavailablePolicy.allCases.map(\.rawValue))
+    /// Whether `record` settles a failed attempt: the scheduler's and the agent's own records.
+    /// Not `run.output` or runtime warnings, which other threads write and which can land
+    /// between a `run.finished` and its `run.retry_scheduled`.
+    static func settles(_ record: LogRecord) -> Bool {
+        switch record {
+        case .runStarted, .runFinished, .runRetryScheduled, .runSkipped, .configLoaded, .configRejected, .clockStepped,
+             .agentStarted, .agentStopping, .agentStopped: true
+        default: false
+        }
+    }
     /// Most unsettled failed attempts held at once (see ``settle()``); more settle the oldest.
     static let maxUnsettled = 10_000
-    static let fleetDecisionValues: Set<String> = Set(FleetUnavailablePolicy.allCases.map(\.rawValue))
 
     struct JobMetrics: Sendable {
         /// Attempts finished, by outcome.
@@ -118,11 +121,11 @@ public struct MetricsRegistry: Sendable {
     var configJobs: Int64?
     var revision: String?
     var logDropped: Int64 = 0
-    var clockSteps: Int64 = 0
     /// `lock: fleet` (docs/fleet.md): claims by result, `fleet_unavailable` decisions, leases lost.
     var fleetClaims: [String: Int64] = [:]
     var fleetDecisions: [String: Int64] = [:]
     var fleetLeasesLost: Int64 = 0
+    var clockSteps: Int64 = 0
     var agentStartMillis: Int64?
 
     /// Increases whenever an observed event changed a value: the file writer compares it to
@@ -133,44 +136,36 @@ public struct MetricsRegistry: Sendable {
 
     // MARK: - Observing
 
-    /// Updates the metrics from one event-log line. Events it does not know are ignored.
-    public mutating func observe(_ event: Event) {
-        let ts = event.ts.unixMillis
-        // A failed attempt is its run's last unless this very line retries it: the scheduler
-        // writes the two lines back to back, so any other line settles it.
-        if !unsettled.isEmpty, Self.settling.contains(event.name) {
-            if event.name == "run.retry_scheduled", let key = event.string("run_id") {
-                unsettled.removeAll { $0.runKey == key }
-            }
+    /// Updates the metrics from one log record. Records that change no metric are ignored.
+    public mutating func observe(_ record: LogRecord) {
+        let ts = record.at.unixMillis
+        // A failed attempt is its run's last unless this very record retries it: the scheduler
+        // writes the two back to back, so any other record settles it.
+        if !unsettled.isEmpty, Self.settles(record) {
+            if case let .runRetryScheduled(r) = record { unsettled.removeAll { $0.runKey == r.runID.rawValue } }
             settle()
         }
-        switch event.name {
-        case "run.started":
-            guard let job = event.string("job") else { return }
-            let attempt = event.int("attempt") ?? 1
-            if attempt <= 1, event.int("fleet_token") != nil { fleetClaims["won", default: 0] += 1 }
-            let trigger = event.string("trigger").map { Self.triggers.contains($0) ? $0 : "other" } ?? "schedule"
-            let runKey = event.string("run_id") ?? "job:" + job
+        switch record {
+        case let .runStarted(r):
+            let runKey = r.runID.rawValue
             let maxActive = options.maxActivePerJob
-            update(job) { m, retired in
+            if r.attempt <= 1, r.fleet?.token != nil { fleetClaims["won", default: 0] += 1 }
+            update(r.job) { m, retired in
                 if m.active.count < maxActive { m.active.insert(runKey) }
                 guard !retired else { return }
-                m.started[trigger, default: 0] += 1
-                if attempt <= 1, trigger == "schedule", let due = event.instant("scheduled_for") {
-                    m.lateness.observe(millis: ts - due.unixMillis)
-                }
+                m.started[r.trigger.rawValue, default: 0] += 1
+                if r.attempt <= 1, r.trigger == .schedule { m.lateness.observe(millis: ts - r.scheduledFor.unixMillis) }
             }
-        case "run.finished":
-            guard let job = event.string("job") else { return }
-            let outcome = event.string("outcome").map { Self.outcomes.contains($0) ? $0 : "other" } ?? "other"
-            let runKey = event.string("run_id") ?? "job:" + job
+        case let .runFinished(r):
+            let outcome = Self.outcomes.contains(r.outcome.name) ? r.outcome.name : "other"
+            let runKey = r.runID.rawValue
             var counted = false
-            update(job) { m, retired in
+            update(r.job) { m, retired in
                 m.active.remove(runKey)
                 guard !retired else { return }
                 counted = true
                 m.attempts[outcome, default: 0] += 1
-                if let d = event.int("duration_ms") { m.duration.observe(millis: d) }
+                if let d = r.durationMs { m.duration.observe(millis: d) }
                 // A success is always final; a failure waits to see whether a retry follows.
                 if outcome == "success" {
                     m.runs[outcome, default: 0] += 1
@@ -179,50 +174,42 @@ public struct MetricsRegistry: Sendable {
             }
             if counted, outcome != "success" {
                 if unsettled.count >= Self.maxUnsettled { settle() }
-                unsettled.append(Unsettled(runKey: runKey, job: job, outcome: outcome, millis: ts))
+                unsettled.append(Unsettled(runKey: runKey, job: r.job, outcome: outcome, millis: ts))
             }
-            if let m = jobs[job], m.retired, m.active.isEmpty { jobs[job] = nil }
-        case "run.retry_scheduled":
-            guard let job = event.string("job") else { return }
-            update(job) { m, retired in if !retired { m.retries += 1 } }
-        case "run.skipped":
-            guard let job = event.string("job") else { return }
-            let reason = event.string("reason").map { Self.reasons.contains($0) ? $0 : "other" } ?? "other"
-            let count = max(1, event.int("count") ?? 1)
-            update(job) { m, retired in if !retired { m.skipped[reason, default: 0] += count } }
-            if reason == SkipReason.fleetClaimed.rawValue { fleetClaims["claimed", default: 0] += 1 }
-            if reason == SkipReason.fleetBusy.rawValue { fleetClaims["busy", default: 0] += 1 }
-        case "config.loaded":
+            if let m = jobs[r.job], m.retired, m.active.isEmpty { jobs[r.job] = nil }
+        case let .runRetryScheduled(r):
+            update(r.job) { m, retired in if !retired { m.retries += 1 } }
+        case let .runSkipped(r):
+            let count = Int64(max(1, r.count ?? 1))
+            if r.reason == .fleetClaimed { fleetClaims["claimed", default: 0] += 1 }
+            if r.reason == .fleetBusy { fleetClaims["busy", default: 0] += 1 }
+            update(r.job) { m, retired in if !retired { m.skipped[r.reason.rawValue, default: 0] += count } }
+        case let .configLoaded(r):
             configLoads += 1
             lastReloadSuccessful = true
             lastLoadMillis = ts
-            revision = event.string("revision") ?? revision
-            if let n = event.int("jobs") { configJobs = n }
-            if case let .array(ids)? = event["jobs"] { configJobs = Int64(ids.count) }
-            for id in event.strings("removed") { forget(id) }
-            if case let .array(ids)? = event["jobs"] {
-                let current = Set(ids.compactMap(\.stringValue))
-                for id in jobs.keys where id != Self.overflowJob && !current.contains(id) { forget(id) }
-            }
-            for id in event.strings("added") {
+            revision = r.revision
+            configJobs = Int64(r.jobs)
+            for id in r.removed { forget(id) }
+            for id in r.added {
                 jobs[id]?.retired = false
                 if jobs[id] == nil, namedJobCount < options.maxJobs { jobs[id] = JobMetrics() }
             }
-        case "config.rejected":
+        case .configRejected:
             configRejections += 1
             lastReloadSuccessful = false
-        case "log.dropped":
-            logDropped += max(0, event.int("lines") ?? 0)
-        case "clock.stepped":
+        case let .logDropped(lines, _):
+            logDropped += Int64(max(0, lines))
+        case .clockStepped:
             clockSteps += 1
-        case "fleet.unavailable":
-            fleetClaims["unavailable", default: 0] += 1
-            let decision = event.string("decision").map { Self.fleetDecisionValues.contains($0) ? $0 : "other" } ?? "other"
-            fleetDecisions[decision, default: 0] += 1
-        case "fleet.lease_lost":
-            fleetLeasesLost += 1
-        case "agent.started":
+        case .agentStarted:
             agentStartMillis = ts
+        case let .fleet(r) where r.kind == .unavailable:
+            fleetClaims["unavailable", default: 0] += 1
+            let decision = r.fields["decision"]?.stringValue.map { Self.fleetDecisionValues.contains($0) ? $0 : "other" } ?? "other"
+            fleetDecisions[decision, default: 0] += 1
+        case let .fleet(r) where r.kind == .leaseLost:
+            fleetLeasesLost += 1
         default:
             return
         }
@@ -397,33 +384,5 @@ public struct MetricsRegistry: Sendable {
         c["success", default: 0] += 0
         c["failure", default: 0] += 0
         return c
-    }
-}
-
-// MARK: - Field access
-
-extension Event {
-    func string(_ key: String) -> String? { fields[key]?.stringValue }
-
-    func int(_ key: String) -> Int64? {
-        switch fields[key] {
-        case let .int(i)?: i
-        case let .double(d)? where d.isFinite && abs(d) < 9e18: Int64(d)
-        default: nil
-        }
-    }
-
-    func strings(_ key: String) -> [String] {
-        if case let .array(a)? = fields[key] { return a.compactMap(\.stringValue) }
-        return []
-    }
-
-    /// An RFC 3339 string, or milliseconds since the epoch.
-    func instant(_ key: String) -> Instant? {
-        switch fields[key] {
-        case let .string(s)?: (try? RFC3339.parse(s))?.instant
-        case let .int(ms)?: Instant(unixMillis: ms)
-        default: nil
-        }
     }
 }

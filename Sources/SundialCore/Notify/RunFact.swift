@@ -35,48 +35,25 @@ public struct RunFact: Hashable, Sendable {
         self.at = at
     }
 
-    /// The facts of one scheduler step's events (`run.finished`, `run.retry_scheduled`,
-    /// `run.skipped` with reason `missed`), in order. Other events are ignored.
-    public static func facts(fromStep events: [Event]) -> [RunFact] {
-        var retried = Set<String>()
-        for e in events where e.name == "run.retry_scheduled" {
-            if let id = e["run_id"]?.stringValue { retried.insert(id) }
-        }
+    /// The facts of one scheduler step's records (`run.finished`, `run.retry_scheduled`,
+    /// `run.skipped` with reason `missed`), in order. Other records are ignored.
+    public static func facts(fromStep records: [LogRecord]) -> [RunFact] {
+        var retried = Set<RunID>()
+        for case let .runRetryScheduled(r) in records { retried.insert(r.runID) }
         var facts: [RunFact] = []
-        for e in events {
-            guard let job = e["job"]?.stringValue else { continue }
-            switch e.name {
-            case "run.finished":
-                guard let id = e["run_id"]?.stringValue, let outcome = outcome(of: e) else { continue }
-                facts.append(RunFact(kind: .attemptEnded(willRetry: retried.contains(id)), job: job, runID: RunID(rawValue: id),
-                                     attempt: Int(e["attempt"]?.notifyInt ?? 1), outcome: outcome,
-                                     exitCode: e["exit_code"]?.notifyInt.flatMap { Int32(exactly: $0) },
-                                     signal: e["signal"]?.notifyInt.flatMap { Int32(exactly: $0) },
-                                     durationMs: e["duration_ms"]?.notifyInt, at: e.ts))
-            case "run.skipped":
-                guard e["reason"]?.stringValue == SkipReason.missed.rawValue,
-                      let text = e["scheduled_for"]?.stringValue, let first = try? RFC3339.parse(text).instant else { continue }
-                facts.append(RunFact(kind: .missed(count: Int(e["count"]?.notifyInt ?? 1), scheduledFor: first), job: job, at: e.ts))
+        for record in records {
+            switch record {
+            case let .runFinished(f):
+                facts.append(RunFact(kind: .attemptEnded(willRetry: retried.contains(f.runID)), job: f.job, runID: f.runID,
+                                     attempt: f.attempt, outcome: f.outcome, exitCode: f.exitCode, signal: f.signal,
+                                     durationMs: f.durationMs, at: f.at))
+            case let .runSkipped(s) where s.reason == .missed:
+                facts.append(RunFact(kind: .missed(count: s.count ?? 1, scheduledFor: s.scheduledFor), job: s.job, at: s.at))
             default:
                 continue
             }
         }
         return facts
-    }
-
-    /// The outcome a `run.finished` line names (exit code and reason are in their own fields).
-    static func outcome(of e: Event) -> RunOutcome? {
-        let code = e["exit_code"]?.notifyInt.flatMap { Int32(exactly: $0) }
-        switch e["outcome"]?.stringValue {
-        case "success": return .success(exitCode: code ?? 0)
-        case "failure": return .failure(exitCode: code ?? 1)
-        case "signal": return .signal(e["signal"]?.notifyInt.flatMap { Int32(exactly: $0) } ?? 0)
-        case "timeout": return .timeout
-        case "launch_failed": return .launchFailed(reason: e["reason"]?.stringValue ?? "")
-        case "interrupted": return .interrupted
-        case "unknown": return .unknown
-        default: return nil
-        }
     }
 }
 

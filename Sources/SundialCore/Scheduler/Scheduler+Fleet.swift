@@ -129,9 +129,9 @@ extension Scheduler {
         guard let run = runs.removeValue(forKey: id) else { return }
         if run.fleet?.timerSeq != nil { staleTimers += 1 }
         if let key = run.fleet?.key, fleetClaims[key] == id { fleetClaims[key] = nil }
-        var event = Scheduler.runSkippedEvent(job: run.job, scheduledFor: run.scheduledFor, reason: reason, count: nil, at: now)
-        for (k, v) in extra.sorted(by: { $0.key < $1.key }) { event.fields[k] = v }
-        emit(event)
+        var skipped = LogRecord.RunSkipped(job: run.job, scheduledFor: run.scheduledFor, reason: reason, count: nil, at: now)
+        for (k, v) in extra.sorted(by: { $0.key < $1.key }) { skipped.detail[k] = v }
+        emit(.runSkipped(skipped))
         persist(.planned(LedgerEntry(job: run.job, scheduledFor: run.scheduledFor, disposition: .skipped(reason), at: now)))
         let slot = run.slot
         guard slot < slots.count, slots[slot].occupied else { return }
@@ -208,10 +208,10 @@ extension Scheduler {
             fence(id, byBox: box, token: token, why: "taken over or marked lost", now: now)
         case let .unavailable(reason):
             // The run goes on; the timer retries, and stops the run at the lease's local end.
-            emit(Event("fleet.renew_failed", at: now, level: .warn, [
+            emit(.fleet(.init(.renewFailed, at: now, level: .warn, [
                 "job": .string(run.job), "run_id": .string(id.rawValue), "scheduled_for": .string(run.scheduledFor.description),
                 "reason": .string(reason),
-            ]))
+            ])))
         }
     }
 
@@ -224,11 +224,11 @@ extension Scheduler {
         run.fleet!.timerSeq = nil
         run.fleet!.inFlight = false
         if fleetClaims[fleet.key] == id { fleetClaims[fleet.key] = nil }
-        emit(Event("fleet.lease_lost", at: now, level: .warn, [
+        emit(.fleet(.init(.leaseLost, at: now, level: .warn, [
             "job": .string(run.job), "run_id": .string(id.rawValue), "scheduled_for": .string(run.scheduledFor.description),
             "fleet_token": .int(lease.token), "by_box": byBox.map { .string($0) } ?? .null,
             "by_token": token.map { .int($0) } ?? .null, "reason": .string(why),
-        ]))
+        ])))
         switch run.phase {
         case .launching, .running:
             let already = run.terminating
@@ -331,10 +331,10 @@ extension Scheduler {
         noteReachability(unavailable: { if case .unavailable = outcome { true } else { false } }(), now: now)
         if resolvingLost.remove(lease.key) != nil {
             if case let .heldBy(box, token, .lost) = outcome, box == lease.box, token == lease.token {
-                emit(Event("fleet.lost", at: now, level: .warn, [
+                emit(.fleet(.init(.lost, at: now, level: .warn, [
                     "job": .string(lease.key.job), "scheduled_for": .string(lease.key.scheduledFor.description),
                     "box": .string(lease.box), "fleet_token": .int(lease.token), "on_lost": .string("skip"),
-                ]))
+                ])))
             }
             return
         }
@@ -350,11 +350,11 @@ extension Scheduler {
             if slots[run.slot].removed, slots[run.slot].active.isEmpty { freeSlot(run.slot) } else { drainPending(slot: run.slot, now: now) }
             return
         }
-        emit(Event("fleet.lost", at: now, level: .warn, [
+        emit(.fleet(.init(.lost, at: now, level: .warn, [
             "job": .string(lease.key.job), "scheduled_for": .string(lease.key.scheduledFor.description),
             "box": .string(lease.box), "fleet_token": .int(lease.token), "on_lost": .string("rerun"),
             "new_token": .int(newLease.token),
-        ]))
+        ])))
         runs[id]!.fleet!.lease = newLease
         runs[id]!.fleet!.localEnd = localLeaseEnd(sentAt: run.fleet!.sentAt, leaseMs: run.spec.leaseMs)
         armFleetTimer(id, now: now)
@@ -372,12 +372,12 @@ extension Scheduler {
     // MARK: - Events
 
     static func fleetUnavailableEvent(_ run: RunState, reason: String, decision: FleetUnavailablePolicy, claims: Int,
-                                      gaveUp: Bool = false, at now: Instant) -> Event {
-        var e = Event("fleet.unavailable", at: now, level: .warn, [
+                                      gaveUp: Bool = false, at now: Instant) -> LogRecord {
+        var fields: OrderedDictionary<String, JSONValue> = [
             "job": .string(run.job), "scheduled_for": .string(run.scheduledFor.description),
             "reason": .string(reason), "decision": .string(decision.rawValue), "claims": .int(Int64(claims)),
-        ])
-        if gaveUp { e.fields["gave_up"] = .bool(true) }
-        return e
+        ]
+        if gaveUp { fields["gave_up"] = .bool(true) }
+        return .fleet(.init(.unavailable, at: now, level: .warn, fields))
     }
 }

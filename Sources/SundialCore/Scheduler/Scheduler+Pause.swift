@@ -23,7 +23,6 @@ extension Scheduler {
             guard pausedJobs.remove(job) != nil else { return }
         }
         persist(.pauseChanged(job: job, paused: paused))
-        emit(Event(paused ? "job.paused" : "job.resumed", at: now, level: .info,
-                   OrderedDictionary(uncheckedUniqueKeys: ["job"], values: [.string(job)])))
+        emit(paused ? .jobPaused(job: job, at: now) : .jobResumed(job: job, at: now))
     }
 }

@@ -385,7 +385,7 @@ public struct Scheduler: Sendable {
 
     // MARK: - Output helpers
 
-    mutating func emit(_ event: Event) { out.append(.emit(event)) }
+    mutating func emit(_ record: LogRecord) { out.append(.emit(record)) }
     mutating func persist(_ change: @autoclosure () -> StateChange) {
         if options.recordsState { out.append(.persist(change())) }
     }

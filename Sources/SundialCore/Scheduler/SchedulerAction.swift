@@ -11,8 +11,8 @@ public enum SchedulerAction: Sendable, Hashable {
     /// last action, and it replaces any earlier one; a result without `wake` means nothing is
     /// timed: sleep until an external event (process end, signal, reload, trigger).
     case wake(at: Instant)
-    /// Write this line to the event log (design §3 names and fields; `ts` is the `now` given).
-    case emit(Event)
+    /// Write this record to the event log (``LogRecord``; its time is the `now` given).
+    case emit(LogRecord)
     /// Hand this change to the state store, in order.
     case persist(StateChange)
     /// The answer to a `trigger` event, for the control socket.

@@ -123,7 +123,7 @@ public struct Simulator: Sendable {
                                 reboot: Bool = true) -> [Event] {
         var events: [Event] = []
         run(from: from, to: to, restored: restored, reboot: reboot) { _, action in
-            if case let .emit(e) = action { events.append(e) }
+            if case let .emit(r) = action { events.append(r.event) }
         }
         return events
     }

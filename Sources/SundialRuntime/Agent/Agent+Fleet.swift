@@ -22,11 +22,11 @@ extension Agent {
         }
     }
 
-    /// Logs a line made off the actor, at the agent's clock.
-    func emitStamped(_ event: Event) {
-        var e = event
-        e.ts = clock.wallNow()
-        emit(e)
+    /// Logs a fleet record made off the actor, at the agent's clock.
+    func emitStamped(_ record: LogRecord.Fleet) {
+        var r = record
+        r.at = clock.wallNow()
+        emit(.fleet(r))
     }
 
     /// Fleet-locked jobs on a box without `--fleet` cannot be claimed: said once at start (and
@@ -35,10 +35,10 @@ extension Agent {
         guard fleetWorker == nil else { return }
         let jobs = jobSet.jobs.values.filter { $0.lock == .fleet && $0.enabled }.map(\.id)
         guard !jobs.isEmpty else { return }
-        emit(Event("fleet.not_configured", at: now, level: .warn, [
+        emit(.fleet(.init(.notConfigured, at: now, level: .warn, [
             "jobs": .array(jobs.prefix(50).map { .string($0) }), "count": .int(Int64(jobs.count)),
             "message": .string("jobs with `lock: fleet` but no fleet (sundial run --fleet URL): each fire follows its fleet_unavailable (default skip)"),
-        ]))
+        ])))
     }
 }
 
@@ -47,19 +47,19 @@ final class FleetAnswerSink: Sendable {
     let stream: AsyncStream<SchedulerEvent>
     init(stream: AsyncStream<SchedulerEvent>) { self.stream = stream }
 
-    private let logContinuation = Mutex<AsyncStream<Event>.Continuation?>(nil)
+    private let logContinuation = Mutex<AsyncStream<LogRecord.Fleet>.Continuation?>(nil)
 
-    func start(_ deliver: @escaping @Sendable (SchedulerEvent) async -> Void, log: @escaping @Sendable (Event) async -> Void) {
+    func start(_ deliver: @escaping @Sendable (SchedulerEvent) async -> Void, log: @escaping @Sendable (LogRecord.Fleet) async -> Void) {
         let stream = self.stream
         Task { for await e in stream { await deliver(e) } }
-        let (logs, c) = AsyncStream<Event>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let (logs, c) = AsyncStream<LogRecord.Fleet>.makeStream(bufferingPolicy: .bufferingNewest(256))
         logContinuation.withLock { $0 = c }
         Task { for await e in logs { await log(e) } }
     }
 
     /// A finish the worker gave up on: the lease will expire and the fleet's `on_lost` decide.
     func abandoned(_ lease: FleetLease, _ outcome: String) {
-        let e = Event("fleet.finish_abandoned", at: lease.expiresAt, level: .error, [
+        let e = LogRecord.Fleet(.finishAbandoned, at: lease.expiresAt, level: .error, [
             "job": .string(lease.key.job), "scheduled_for": .string(lease.key.scheduledFor.description),
             "fleet_token": .int(lease.token), "outcome": .string(outcome),
         ])

@@ -50,10 +50,8 @@ extension Agent {
             }
             // Stuck: give up on it (its result, should it ever come, is dropped) and load again.
             let abandoned = reloadsStarted
-            emit(Event("config.reload_abandoned", at: clock.wallNow(), level: .error, [
-                "reason": .string(reason), "running_ms": .int(nowMono - reloadStartedMono),
-                "running_revision": .string(jobSet.revision),
-            ]))
+            emit(.configReloadAbandoned(reason: reason, runningMs: nowMono - reloadStartedMono,
+                                        runningRevision: jobSet.revision, at: clock.wallNow()))
             resumeReloadWaiters(upTo: abandoned, with: .rejected(
                 errors: ["the load did not finish within \(settings.reloadDeadlineMs / 1000) s and was abandoned"],
                 runningRevision: jobSet.revision))
@@ -99,22 +97,18 @@ extension Agent {
         let now = clock.wallNow()
         guard result.isValid, let set = result.jobSet else {
             // Design §2: an invalid set changes nothing; the last good set keeps running.
-            let errors: [JSONValue] = result.diagnostics.filter { $0.severity == .error }.prefix(1000).map { d in
-                [
-                    "file": .string(d.location.file), "line": .int(Int64(d.location.line)),
-                    "column": .int(Int64(d.location.column)), "message": .string(d.fullMessage),
-                ]
+            let errors = result.diagnostics.filter { $0.severity == .error }.prefix(1000).map { d in
+                LogRecord.ConfigRejected.Problem(file: d.location.file, line: d.location.line, column: d.location.column,
+                                                 message: d.fullMessage)
             }
-            emit(Event("config.rejected", at: now, level: .error, [
-                "reason": .string(reason), "errors": .array(errors), "running_revision": .string(jobSet.revision),
-            ]))
+            emit(.configRejected(.init(reason: reason, errors: errors, runningRevision: jobSet.revision, at: now)))
             let lines = result.diagnostics.filter { $0.severity == .error }.prefix(1000).map { d in
                 "\(d.location.file):\(d.location.line):\(d.location.column): \(d.fullMessage)"
             }
             return resumeReloadWaiters(upTo: load, with: .rejected(errors: lines, runningRevision: jobSet.revision))
         }
         guard set.revision != jobSet.revision || set != jobSet else {
-            emit(Event("config.unchanged", at: now, level: .info, ["reason": .string(reason), "revision": .string(set.revision)]))
+            emit(.configUnchanged(reason: reason, revision: set.revision, at: now))
             return resumeReloadWaiters(upTo: load, with: .unchanged(revision: set.revision))
         }
         let old = jobSet
@@ -141,14 +135,9 @@ extension Agent {
     }
 
     /// `config.loaded` (design §3): the revision and what changed against the running set.
-    func configLoadedEvent(old: JobSet?, new: JobSet, at now: Instant, reason: String? = nil) -> Event {
+    func configLoadedEvent(old: JobSet?, new: JobSet, at now: Instant, reason: String? = nil) -> LogRecord {
         let d = Self.difference(old: old, new: new)
-        var e = Event("config.loaded", at: now, level: .info, [
-            "revision": .string(new.revision), "files": .int(Int64(new.files.count)), "jobs": .int(Int64(new.jobs.count)),
-            "added": .array(d.added.map(JSONValue.string)), "removed": .array(d.removed.map(JSONValue.string)),
-            "changed": .array(d.changed.map(JSONValue.string)),
-        ])
-        if let reason { e["reason"] = .string(reason) }
-        return e
+        return .configLoaded(.init(revision: new.revision, files: new.files.count, jobs: new.jobs.count, added: d.added,
+                                   removed: d.removed, changed: d.changed, reason: reason, at: now))
     }
 }

@@ -95,9 +95,6 @@ public actor Agent {
     var phase: Phase = .created
     var lastOffsetMs: Int64 = 0
     var lastMonotonicMs: Int64 = 0
-    /// Extra facts of a finished attempt that only the runner knows (output dropped), added
-    /// to the scheduler's `run.finished` line.
-    var completionExtras: [RunID: RunCompletion] = [:]
     var exitWaiters: [CheckedContinuation<Int32, Never>] = []
     var exitCode: Int32?
     var reloadInFlight = false
@@ -116,8 +113,8 @@ public actor Agent {
     var aliveMarkFailed = false
     /// Run when the agent stops, before its waiters resume (the control socket goes away).
     var stopHooks: [@Sendable () -> Void] = []
-    /// Observers of every event (metrics); called on the actor.
-    var observers: [@Sendable (Event) -> Void] = []
+    /// Observers of every record (metrics, systemd, the status page); called on the actor.
+    var observers: [@Sendable (LogRecord) -> Void] = []
     var reloadObservers: [@Sendable () -> Void] = []
     /// Told each scheduler step's events at its end (``Notifier``: whether a failed attempt is
     /// retried is known only once the whole step is seen).
@@ -159,8 +156,8 @@ public actor Agent {
         if let fleet { self.fleetWorker = Self.makeFleetWorker(fleet, box: box) }
     }
 
-    /// Adds an observer of every event the agent logs (metrics exporters).
-    public func addObserver(_ observer: @escaping @Sendable (Event) -> Void) { observers.append(observer) }
+    /// Adds an observer of every record the agent logs (metrics exporters, systemd, the status page).
+    public func addObserver(_ observer: @escaping @Sendable (LogRecord) -> Void) { observers.append(observer) }
 
     /// Sends notifications (`notify:`) through `notifier` from now on.
     public func setNotifier(_ notifier: Notifier) { self.notifier = notifier }
@@ -178,10 +175,8 @@ public actor Agent {
         let now = clock.wallNow()
         lastOffsetMs = now.unixMillis - clock.monotonicNow()
         lastMonotonicMs = clock.monotonicNow()
-        emit(Event("agent.started", at: now, level: .info, [
-            "version": .string(settings.version), "pid": .int(Int64(pid)),
-            "config": .array(settings.configPaths.map { .string($0) }), "state": .string(settings.stateDirectory),
-        ]))
+        emit(.agentStarted(.init(version: settings.version, pid: pid, config: settings.configPaths,
+                                 state: settings.stateDirectory, at: now)))
         emit(configLoadedEvent(old: nil, new: jobSet, at: now))
         warnIfFleetMissing(at: now)
         startFleetAnswers()
@@ -223,33 +218,23 @@ public actor Agent {
             perform(scheduler.handle(.attemptLaunched(runID: id, attempt: attempt, pid: pid), at: now))
         case let .finished(id, attempt, completion):
             adoptedRuns.remove(id)
-            completionExtras[id] = completion
             perform(scheduler.handle(.attemptFinished(runID: id, attempt: attempt, outcome: completion.outcome,
-                                                      durationMs: completion.durationMs), at: now))
-            completionExtras[id] = nil
+                                                      durationMs: completion.durationMs), at: now), completion: completion)
         case let .reload(reason):
             beginReload(reason: reason)
         case let .fatal(reason):
             guard fatalReason == nil else { return }
             fatalReason = reason
-            emit(Event("agent.fatal", at: now, level: .error, [
-                "version": .string(settings.version), "pid": .int(Int64(pid)), "reason": .string(reason),
-                "state": .string(settings.stateDirectory),
-            ]))
+            emit(.agentFatal(.init(version: settings.version, pid: pid, reason: reason, state: settings.stateDirectory, at: now)))
             guard phase == .running else { return }
             phase = .stopping
-            emit(Event("agent.stopping", at: now, level: .info, [
-                "version": .string(settings.version), "pid": .int(Int64(pid)), "reason": .string("fatal"),
-                "active_runs": .int(Int64(activeRuns.count)),
-            ]))
+            emit(.agentStopping(.init(version: settings.version, pid: pid, cause: .fatal, activeRuns: activeRuns.count, at: now)))
             perform(scheduler.handle(.shutdown(graceMs: settings.shutdownGraceMs), at: now))
         case let .shutdown(signal):
             guard phase == .running else { return }
             phase = .stopping
-            emit(Event("agent.stopping", at: now, level: .info, [
-                "version": .string(settings.version), "pid": .int(Int64(pid)), "signal": .string(signal),
-                "active_runs": .int(Int64(activeRuns.count)),
-            ]))
+            emit(.agentStopping(.init(version: settings.version, pid: pid, cause: .signal(signal), activeRuns: activeRuns.count,
+                                      at: now)))
             perform(scheduler.handle(.shutdown(graceMs: settings.shutdownGraceMs), at: now))
         }
     }
@@ -271,7 +256,7 @@ public actor Agent {
         calendarHeld = held
         var fields = OrderedDictionary<String, JSONValue>()
         for (k, v) in detail.sorted(by: { $0.key < $1.key }) { fields[k] = v }
-        emit(Event(held ? "clock.unsynced" : "clock.synced", at: now, level: held ? .warn : .info, fields))
+        emit(held ? .clockUnsynced(detail: fields, at: now) : .clockSynced(detail: fields, at: now))
         perform(scheduler.handle(.holdCalendar(held), at: now))
         if !held, phase == .running { markAlive(now: now, force: true) }
         armAlarm()
@@ -312,11 +297,9 @@ public actor Agent {
         // the coordinator's own timeouts; retries still waiting are not waited for.
         fleetWorker?.drain()
         do { try store?.flush() } catch {
-            emit(Event("state.error", at: clock.wallNow(), level: .error, ["message": .string("\(error)")]))
+            emit(.stateError(message: "\(error)", at: clock.wallNow()))
         }
-        emit(Event("agent.stopped", at: clock.wallNow(), level: .info, [
-            "version": .string(settings.version), "pid": .int(Int64(pid)), "exit_code": .int(Int64(code)),
-        ]))
+        emit(.agentStopped(.init(version: settings.version, pid: pid, exitCode: code, at: clock.wallNow())))
         exitCode = code
         for w in exitWaiters { w.resume(returning: code) }
         exitWaiters = []
@@ -324,7 +307,9 @@ public actor Agent {
 
     // MARK: - Carrying out decisions
 
-    func perform(_ actions: [SchedulerAction]) {
+    /// - Parameter completion: the attempt end this step handles (``Input/finished(_:attempt:_:)``),
+    ///   whose runner-only facts complete the scheduler's `run.finished` record.
+    func perform(_ actions: [SchedulerAction], completion: RunCompletion? = nil) {
         // First every state change of this decision, in order, in one `apply`, before any launch.
         // A `.fired` instant must be durable before the run it allows starts, so that a crash or
         // power cut can never make the same instant fire twice (design §2); one commit for all
@@ -335,7 +320,7 @@ public actor Agent {
         var changes: [StateChange] = []
         var retries = false
         var ended: [(RunID, RunOutcome, Instant)] = []
-        var stepEvents: [Event] = []
+        var stepRecords: [LogRecord] = []
         for action in actions {
             switch action {
             case let .persist(change):
@@ -368,16 +353,18 @@ public actor Agent {
                 }
             case let .watch(run): watch(run)
             case .wake: break  // armed once, below
-            case let .emit(event):
-                let e = decorate(event)
-                emit(e)
-                if notifier != nil { stepEvents.append(e) }
+            case let .emit(scheduled):
+                let record = completed(scheduled, by: completion)
+                // A run that ended leaves `status` with the line that says so.
+                if case let .runFinished(f) = record { activeRuns[f.runID] = nil }
+                emit(record)
+                if notifier != nil { stepRecords.append(record) }
             case .persist, .triggerResult: break
             case .claim, .renewLease, .finishClaim, .scanLostLeases, .resolveLost: fleetWorker?.submit(action)
             case .shutdownComplete: finish(fatalReason == nil ? 0 : 1)
             }
         }
-        if let notifier, !stepEvents.isEmpty { notifier.observe(step: stepEvents, jobs: jobSet) }
+        if let notifier, !stepRecords.isEmpty { notifier.observe(step: stepRecords, jobs: jobSet) }
         armAlarm()
     }
 
@@ -414,15 +401,13 @@ public actor Agent {
     }
 
     func stateError(_ message: String, at now: Instant) {
-        emit(Event("state.error", at: now, level: .error, ["message": .string(message)]))
+        emit(.stateError(message: message, at: now))
     }
 
     private func flush(_ changes: inout [StateChange]) {
         guard !changes.isEmpty, let store else { changes = []; return }
         do { try store.apply(changes) } catch {
-            emit(Event("state.error", at: clock.wallNow(), level: .error, [
-                "message": .string("cannot record state: \(error)"),
-            ]))
+            emit(.stateError(message: "cannot record state: \(error)", at: clock.wallNow()))
         }
         changes = []
     }
@@ -472,16 +457,15 @@ public actor Agent {
                     s.lines.append(line)
                     return true
                 }
-                if !held { log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
+                if !held { log.log(LogRecord.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
             }
             if let identity = attemptHandle.identity {
                 // Batched with the attempt's other changes (committed within the batch interval):
                 // a crash before that commit is covered by the restart's SUNDIAL_RUN_ID search,
                 // which finds the process by its environment and records it then.
                 do { try store?.apply([.processStarted(runID: order.runID, attempt: attempt, identity: identity)]) } catch {
-                    log.log(Event("state.error", at: clock.wallNow(), level: .error, [
-                        "message": .string("cannot record the process of run \(order.runID): \(error)"),
-                    ]))
+                    log.log(LogRecord.stateError(message: "cannot record the process of run \(order.runID): \(error)",
+                                                 at: clock.wallNow()))
                 }
             }
             if attemptHandle.pid != nil {
@@ -492,43 +476,36 @@ public actor Agent {
                 defer { s.lines = [] }
                 return s.lines
             }
-            for line in lines { log.log(Event.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
+            for line in lines { log.log(LogRecord.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
             let completion = await attemptHandle.completion()
             if let record = tail.record(runID: order.runID, attempt: attempt) {
                 // Batched with the run's end (same background commit); before `.finished`, so
                 // the output is there when `run.finished` is logged.
                 do { try store?.apply([.outputStored(record)]) } catch {
-                    log.log(Event("state.error", at: clock.wallNow(), level: .error, [
-                        "message": .string("cannot store the output of run \(order.runID): \(error)"),
-                    ]))
+                    log.log(LogRecord.stateError(message: "cannot store the output of run \(order.runID): \(error)",
+                                                 at: clock.wallNow()))
                 }
             }
             await self.deliver(.finished(order.runID, attempt: attempt, completion))
         }
     }
 
-    /// Adds what only the agent knows to the scheduler's events.
-    private func decorate(_ event: Event) -> Event {
-        guard event.name == "run.finished", let id = event["run_id"]?.stringValue else { return event }
-        var e = event
-        let runID = RunID(rawValue: id)
-        activeRuns[runID] = nil
-        if let c = completionExtras[runID] {
-            if c.droppedBytes > 0 { e["output_dropped_bytes"] = .int(Int64(c.droppedBytes)) }
-            if c.truncatedLines > 0 { e["output_truncated_lines"] = .int(Int64(c.truncatedLines)) }
-            if case let .launchFailed(reason) = c.outcome, e["reason"] == nil { e["reason"] = .string(reason) }
-            // The scheduler knows only the outcome; a run Sundial stopped (timeout, replace,
-            // shutdown) still ended with an exit code or signal the runner saw.
-            if e["exit_code"] == .null, let code = c.exitCode { e["exit_code"] = .int(Int64(code)) }
-            if e["signal"] == .null, let signal = c.signal { e["signal"] = .int(Int64(signal)) }
-        }
-        return e
+    /// Adds what only the runner saw to the scheduler's `run.finished` of the attempt that
+    /// `completion` ended: the exit status of a run Sundial stopped (timeout, replace, shutdown;
+    /// the scheduler knows only the outcome) and the output lost to the limits.
+    private func completed(_ record: LogRecord, by completion: RunCompletion?) -> LogRecord {
+        guard case var .runFinished(f) = record, let c = completion, c.runID == f.runID else { return record }
+        f.outputDroppedBytes = c.droppedBytes
+        f.outputTruncatedLines = c.truncatedLines
+        if f.exitCode == nil { f.exitCode = c.exitCode }
+        if f.signal == nil { f.signal = c.signal }
+        return .runFinished(f)
     }
 
-    func emit(_ event: Event) {
-        runWatch.observe(event)
-        log.log(event)
-        for o in observers { o(event) }
+    func emit(_ record: LogRecord) {
+        runWatch.observe(record)
+        log.log(record)
+        for o in observers { o(record) }
     }
 
     // MARK: - Clock steps
@@ -546,9 +523,7 @@ public actor Agent {
         lastOffsetMs = offset
         guard abs(delta) >= 1 else { return }
         let from = Instant(unixMillis: now.unixMillis - delta)
-        emit(Event("clock.stepped", at: now, level: .warn, [
-            "from": .string(from.description), "to": .string(now.description), "delta_ms": .int(delta),
-        ]))
+        emit(.clockStepped(from: from, to: now, deltaMs: delta, at: now))
         perform(scheduler.handle(.clockStepped(fromWall: from, toWall: now), at: now))
     }
 }

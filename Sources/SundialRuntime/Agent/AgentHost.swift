@@ -107,10 +107,9 @@ public enum AgentHost {
         do {
             if options.resetState, let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
                 stderr("sundial: moved the old state database aside to \(moved)\n")
-                log.log(Event("state.reset", at: clock.wallNow(), level: .warn, [
-                    "reason": .string("--reset-state: moved the old state database aside to \(moved); starting with an empty database"),
-                    "state": .string(stateDir.path),
-                ]))
+                log.log(LogRecord.stateReset(
+                    reason: "--reset-state: moved the old state database aside to \(moved); starting with an empty database",
+                    state: stateDir.path, at: clock.wallNow()))
             }
             var storeOptions = SQLiteStateStore.Options()
             storeOptions.fleetOutbox = options.fleetResults != nil
@@ -134,7 +133,7 @@ public enum AgentHost {
         // A write-ahead log can carry a whole database back into an empty file: then nothing
         // was lost after all.
         if restored.lastFired.isEmpty, restored.inFlight.isEmpty, restored.lastSeen == nil, let lost = lostState {
-            log.log(Event("state.reset", at: clock.wallNow(), level: .warn, ["reason": .string(lost), "state": .string(stateDir.path)]))
+            log.log(LogRecord.stateReset(reason: lost, state: stateDir.path, at: clock.wallNow()))
         }
         lostState = nil
         stateDir.writeMarker(now: clock.wallNow())
@@ -198,6 +197,8 @@ public enum AgentHost {
         defer { loop.stop() }
 
         let ref = AgentRef()
+        // Ends the task that hands the threads' inputs to the agent (and its hold on it).
+        defer { ref.close() }
         let timer: WakeTimer
         do {
             timer = try WakeTimer(loop: loop) { reason in ref.deliver(reason == .due ? .wake : .clockChanged) }
@@ -214,7 +215,7 @@ public enum AgentHost {
             settings: settings,
             jobs: jobs, clock: clock, random: SystemRandom(), calculator: calculator,
             launcher: ProcessRunnerLauncher(runner: runner, masker: masker, onLimitsUnenforced: { job, reason in
-                log.log(Event("limits.unenforced", at: clock.wallNow(), level: .warn, ["job": .string(job), "reason": .string(reason)]))
+                log.log(LogRecord.limitsUnenforced(job: job, reason: reason, at: clock.wallNow()))
             }), log: log, store: store, alarm: timer,
             pid: getpid(), adopter: AdoptionWatcher(), fleet: options.fleet, box: options.box, loadConfiguration: load)
         ref.set(agent)
@@ -233,7 +234,7 @@ public enum AgentHost {
                     // After an external logrotate moved the file: write to a new one at the path.
                     case SIGUSR1:
                         do throws(SinkError) { try reopenable?.reopen() } catch {
-                            log.log(Event("log.reopen_failed", at: clock.wallNow(), level: .error, ["message": .string("\(error)")]))
+                            log.log(LogRecord.logReopenFailed(message: "\(error)", at: clock.wallNow()))
                         }
                     default: break
                     }
@@ -253,11 +254,11 @@ public enum AgentHost {
                                   loop: loop) { note in
                 switch note {
                 case .changed: ref.deliver(.reload(reason: "files changed"))
-                case let .pollingFallback(reason): ref.log(Event("config.watch_polling", at: clock.wallNow(), level: .warn, ["reason": .string(reason)]))
+                case let .pollingFallback(reason): ref.log(.configWatchPolling(reason: reason, at: clock.wallNow()))
                 }
             }
             do throws(ConfigWatcher.StartError) { try w.start() } catch {
-                log.log(Event("config.watch_failed", at: clock.wallNow(), level: .warn, ["reason": .string(error.description)]))
+                log.log(LogRecord.configWatchFailed(reason: error.description, at: clock.wallNow()))
             }
             watcher = w
         }
@@ -283,7 +284,7 @@ public enum AgentHost {
             }
             let m = MetricsExporter(options: .init(filePath: options.metricsFile, listen: options.metricsListen,
                                                    registry: .init(version: options.version), pages: pages)) { message in
-                log.log(Event("metrics.error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
+                log.log(LogRecord.metricsError(message: message, at: clock.wallNow()))
             }
             do throws(MetricsExporter.StartError) { try m.start() } catch {
                 stderr("sundial: cannot start metrics: \(error)\n")
@@ -299,13 +300,17 @@ public enum AgentHost {
         // systemd (Type=notify): READY once the configuration is loaded and scheduling has begun,
         // RELOADING around reloads, STOPPING on shutdown. No-op outside systemd.
         if let notifier = SystemdNotifier.fromEnvironment() {
-            await agent.addObserver { event in
-                switch event.name {
-                case "agent.stopping": try? notifier.stopping()
-                case "config.loaded", "config.rejected", "config.unchanged":
-                    try? notifier.ready(status: "\(event.name): revision \(event["revision"]?.stringValue ?? event["running_revision"]?.stringValue ?? "")")
-                default: break
+            await agent.addObserver { record in
+                // STATUS= reads like the log line: its event name and the revision now running.
+                let revision: String
+                switch record {
+                case .agentStopping: try? notifier.stopping(); return
+                case let .configLoaded(r): revision = r.revision
+                case let .configRejected(r): revision = r.runningRevision
+                case let .configUnchanged(_, r, _): revision = r
+                default: return
                 }
+                try? notifier.ready(status: "\(record.event.name): revision \(revision)")
             }
             await agent.addReloadObserver { try? notifier.reloading() }
         }
@@ -316,7 +321,7 @@ public enum AgentHost {
         // Deliveries are rows of state.db until they end, so those a stop (or a crash) left are
         // sent now, before any new one (at least once: the document's run_id tells repeats).
         let notifyQueue = StateStoreNotificationQueue(store: store, clock: clock) { message in
-            log.log(Event("notify.queue_error", at: clock.wallNow(), level: .warn, ["message": .string(message)]))
+            log.log(LogRecord.notifyQueueError(message: message, at: clock.wallNow()))
         }
         let notifier = Notifier(queue: notifyQueue, log: log, clock: clock, lastOutcomes: lastOutcomes)
         await agent.setNotifier(notifier)
@@ -332,7 +337,7 @@ public enum AgentHost {
         do throws(StateDirectoryWatch.StartError) {
             guardWatch = try StateDirectoryWatch(directory: stateDir, loop: loop) { reason in ref.deliver(.fatal(reason: reason)) }
         } catch {
-            log.log(Event("state.watch_failed", at: clock.wallNow(), level: .warn, ["reason": .string(error.description)]))
+            log.log(LogRecord.stateWatchFailed(reason: error.description, at: clock.wallNow()))
         }
         defer { guardWatch?.stop() }
         // Start-up's garbage (the loader's answer, its JSON tree, the decode) goes back to the
@@ -346,9 +351,8 @@ public enum AgentHost {
         let abandoned = notifier.waitForDeliveries(upToMs: 5000)
         notifyQueue.flush()
         if abandoned > 0 {
-            log.log(Event("notify.abandoned", at: clock.wallNow(), level: .warn, [
-                "count": .int(Int64(abandoned)), "message": .string("kept in state.db; delivered after the restart"),
-            ]))
+            log.log(LogRecord.notifyAbandoned(count: abandoned, message: "kept in state.db; delivered after the restart",
+                                              at: clock.wallNow()))
         }
         return status
     }
@@ -367,35 +371,5 @@ public enum AgentHost {
         while p.hasPrefix("./") { p.removeFirst(2) }
         if p == "." || p.isEmpty { return cwd }
         return cwd + "/" + p
-    }
-}
-
-/// Lets threads (timer, signals, watcher) reach the agent once it exists, in order.
-///
-/// Inputs go through one unbounded-but-tiny AsyncStream consumed by one task, so the order in
-/// which a thread delivers them is the order the agent sees them (separate `Task {}`s would not
-/// guarantee that).
-final class AgentRef: Sendable {
-    private let continuation: AsyncStream<Agent.Input>.Continuation
-    private let agent = Mutex<Agent?>(nil)
-    private let stream: AsyncStream<Agent.Input>
-
-    init() {
-        (stream, continuation) = AsyncStream<Agent.Input>.makeStream(bufferingPolicy: .bufferingNewest(4096))
-    }
-
-    func set(_ a: Agent) {
-        agent.withLock { $0 = a }
-        let stream = self.stream
-        Task {
-            for await input in stream { await a.deliver(input) }
-        }
-    }
-
-    func deliver(_ input: Agent.Input) { continuation.yield(input) }
-
-    func log(_ event: Event) {
-        guard let a = agent.withLock({ $0 }) else { return }
-        Task { await a.emit(event) }
     }
 }

@@ -100,19 +100,17 @@ public final class RunWatchHub: Sendable {
         }
     }
 
-    /// An event of the agent (on its actor): `run.started` announces an attempt and dates the run.
-    public func observe(_ event: Event) {
-        guard count.load(ordering: .acquiring) > 0, event.name == "run.started",
-              let job = event["job"]?.stringValue, let id = event["run_id"]?.stringValue,
-              case let .int(attempt)? = event["attempt"] else { return }
-        let runID = RunID(rawValue: id)
+    /// A record of the agent (on its actor): `run.started` announces an attempt and dates the run.
+    public func observe(_ record: LogRecord) {
+        guard count.load(ordering: .acquiring) > 0, case let .runStarted(r) = record else { return }
+        let runID = r.runID
         publish { f in
-            guard claim(&f, job: job, runID: runID) else { return nil }
-            if attempt == 1, f.startedAt == nil { f.startedAt = event.ts }
-            f.attempts = max(f.attempts, Int(attempt))
-            guard Int(attempt) > f.announced else { return [] }
-            f.announced = Int(attempt)
-            return [.started(runID: runID, attempt: Int(attempt))]
+            guard claim(&f, job: r.job, runID: runID) else { return nil }
+            if r.attempt == 1, f.startedAt == nil { f.startedAt = r.at }
+            f.attempts = max(f.attempts, r.attempt)
+            guard r.attempt > f.announced else { return [] }
+            f.announced = r.attempt
+            return [.started(runID: runID, attempt: r.attempt)]
         }
     }
 

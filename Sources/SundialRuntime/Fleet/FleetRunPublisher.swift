@@ -42,7 +42,7 @@ public final class FleetRunPublisher: @unchecked Sendable {
     public let options: Options
     private let store: SQLiteStateStore
     private let connection: PostgresConnection
-    private let log: @Sendable (Event) -> Void
+    private let log: @Sendable (LogRecord) -> Void
     private let state = Mutex(State())
     /// A pipe: `wake()` writes a byte, the thread's `poll` on the read end returns.
     private let wakeRead: Int32
@@ -58,7 +58,7 @@ public final class FleetRunPublisher: @unchecked Sendable {
     }
 
     public init(store: SQLiteStateStore, settings: PostgresSettings, box: String, version: String, options: Options = Options(),
-                log: @escaping @Sendable (Event) -> Void) {
+                log: @escaping @Sendable (LogRecord) -> Void) {
         self.store = store
         self.box = box
         self.version = version
@@ -173,7 +173,7 @@ public final class FleetRunPublisher: @unchecked Sendable {
             return s.failures > 0
         }
         if recovered {
-            log(Event("fleet.publish.recovered", at: Self.wallNow(), level: .info, ["box": .string(box)]))
+            log(.fleet(.init(.publishRecovered, at: Self.wallNow(), level: .info, ["box": .string(box)])))
         }
         return true
     }
@@ -186,10 +186,10 @@ public final class FleetRunPublisher: @unchecked Sendable {
         }
         // Logged once per outage (the first failure), not once per retry.
         if first {
-            log(Event("fleet.publish.error", at: Self.wallNow(), level: .warn, [
+            log(.fleet(.init(.publishError, at: Self.wallNow(), level: .warn, [
                 "message": .string(message),
                 "hint": .string("runs stay in the local outbox (state.db) and are published when the database is back"),
-            ]))
+            ])))
         }
     }
 

@@ -33,8 +33,15 @@ public final class EventLog: Sendable {
         self.minimumLevel = minimumLevel
     }
 
-    /// Writes `event` (after masking), or counts it as dropped.
-    public func log(_ event: Event) {
+    /// Writes `record` (rendered by its JSON encoder, then masked), or counts it as dropped.
+    public func log(_ record: LogRecord) {
+        guard record.level >= minimumLevel else { return }
+        log(record.event)
+    }
+
+    /// Writes an already rendered line (after masking), or counts it as dropped. Internal:
+    /// everything else logs ``LogRecord``s, so only their encoder names events and fields.
+    func log(_ event: Event) {
         guard event.level >= minimumLevel else { return }
         let line = masker.mask(event).jsonLine()
         if pending.load(ordering: .acquiring) > 0, !writeDroppedNotice() {
@@ -72,7 +79,7 @@ public final class EventLog: Sendable {
         noticeLock.withLock { _ in
             let lost = pending.load(ordering: .acquiring)
             guard lost > 0 else { return true }
-            let notice = Event("log.dropped", at: clock.wallNow(), level: .warn, ["lines": .int(Int64(lost))])
+            let notice = LogRecord.logDropped(lines: lost, at: clock.wallNow())
             do {
                 try sink.write(notice.jsonLine())
                 // Lines lost meanwhile by other threads stay pending for the next notice.

@@ -83,9 +83,9 @@ public final class MetricsExporter: Sendable {
 
     deinit { stop() }
 
-    /// Feeds one event-log line to the metrics, and asks for the end of the agent's step.
-    public func observe(_ event: Event) {
-        cell.registry.withLock { $0.observe(event) }
+    /// Feeds one log record to the metrics, and asks for the end of the agent's step.
+    public func observe(_ record: LogRecord) {
+        cell.registry.withLock { $0.observe(record) }
         cell.requestStepEnd()
     }
 

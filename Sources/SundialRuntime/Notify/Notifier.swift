@@ -60,8 +60,8 @@ public final class Notifier: Sendable {
 
     /// Decides and queues the notifications of one scheduler step. Called on the agent's actor:
     /// no I/O beyond a log line when the queue is full.
-    public func observe(step events: [Event], jobs: JobSet) {
-        let facts = RunFact.facts(fromStep: events)
+    public func observe(step records: [LogRecord], jobs: JobSet) {
+        let facts = RunFact.facts(fromStep: records)
         guard !facts.isEmpty else { return }
         let requests = policy.withLock { p in
             let r = facts.flatMap { p.decide($0, job: jobs.jobs[$0.job], box: box) }
@@ -117,9 +117,8 @@ public final class Notifier: Sendable {
             let now = clock.wallNow()
             if let next = attempts.failed(reason: reason, now: now) {
                 let wait = max(0, next.unixMillis - now.unixMillis)
-                log.log(Event("notify.retrying", at: now, level: .info, fields(item.request, attempts: attempts.made, [
-                    "reason": .string(reason), "delay_ms": .int(wait),
-                ])))
+                log.log(LogRecord.notifyRetrying(delivery(item.request, attempts: attempts.made, at: now), reason: reason,
+                                                 delayMs: wait))
                 let next = attempts
                 if delay(wait, { [self] in attempt(item, next) }) { return }
             }
@@ -144,26 +143,20 @@ public final class Notifier: Sendable {
         defer { pending.subtract(1, ordering: .sequentiallyConsistent) }
         switch result {
         case let .sent(detail):
-            log.log(Event("notify.sent", at: clock.wallNow(), level: .info, fields(r, attempts: attempts, ["detail": .string(detail)])))
+            log.log(LogRecord.notifySent(delivery(r, attempts: attempts, at: clock.wallNow()), detail: detail))
         case let .failed(reason):
-            log.log(Event("notify.failed", at: clock.wallNow(), level: .warn, fields(r, attempts: attempts, ["reason": .string(reason)])))
+            log.log(LogRecord.notifyFailed(delivery(r, attempts: attempts, at: clock.wallNow()), reason: reason))
         }
     }
 
     /// `job`, `on` (the run end reported), `entry` (`notify[0]`), `target` (`command` with its program, or
     /// `webhook` with host and port only: a URL's path often holds a token).
-    private func fields(_ r: NotificationRequest, attempts: Int, _ extra: OrderedDictionary<String, JSONValue>) -> OrderedDictionary<String, JSONValue> {
-        var f: OrderedDictionary<String, JSONValue> = [
-            "job": .string(r.job), "on": .string(r.event.rawValue), "entry": .string("notify[\(r.entry)]"),
-        ]
-        switch r.target {
-        case let .command(argv): f["target"] = .string("command \(argv.first ?? "")")
-        case let .webhook(spec): f["target"] = .string("webhook " + ((try? WebhookURL.parse(spec.url))?.hostHeader ?? "?"))
+    private func delivery(_ r: NotificationRequest, attempts: Int, at: Instant) -> LogRecord.NotifyDelivery {
+        let target = switch r.target {
+        case let .command(argv): "command \(argv.first ?? "")"
+        case let .webhook(spec): "webhook " + ((try? WebhookURL.parse(spec.url))?.hostHeader ?? "?")
         }
-        if let id = r.facts.runID { f["run_id"] = .string(id.rawValue) }
-        f["attempts"] = .int(Int64(attempts))
-        for (k, v) in extra { f[k] = v }
-        return f
+        return .init(job: r.job, on: r.event, entry: r.entry, target: target, runID: r.facts.runID, attempts: attempts, at: at)
     }
 
     /// Waits until every queued delivery has had its first attempt (tests, shutdown).

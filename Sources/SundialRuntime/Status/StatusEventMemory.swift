@@ -15,21 +15,16 @@ public final class StatusEventMemory: Sendable {
 
     public init() {}
 
-    /// Feed every event the agent logs (``Agent/addObserver(_:)``); only two names are kept.
-    public func observe(_ event: Event) {
-        switch event.name {
-        case "config.loaded":
-            state.withLock { $0.loadedAt = event.ts }
-        case "config.rejected":
-            var problems: [RejectedReload.Problem] = []
-            if case let .array(errors)? = event["errors"] {
-                for e in errors.prefix(Self.maxErrors) {
-                    guard case let .int(line)? = e["line"], case let .int(column)? = e["column"] else { continue }
-                    problems.append(.init(file: e["file"]?.stringValue ?? "?", line: Int(line), column: Int(column),
-                                          message: e["message"]?.stringValue ?? ""))
-                }
+    /// Feed every record the agent logs (``Agent/addObserver(_:)``); only two kinds are kept.
+    public func observe(_ record: LogRecord) {
+        switch record {
+        case let .configLoaded(r):
+            state.withLock { $0.loadedAt = r.at }
+        case let .configRejected(r):
+            let problems = r.errors.prefix(Self.maxErrors).map {
+                RejectedReload.Problem(file: $0.file, line: $0.line, column: $0.column, message: $0.message)
             }
-            let rejected = RejectedReload(at: event.ts, reason: event["reason"]?.stringValue ?? "", errors: problems)
+            let rejected = RejectedReload(at: r.at, reason: r.reason, errors: Array(problems))
             state.withLock { $0.rejected = rejected }
         default: break
         }

@@ -44,7 +44,7 @@ public final class ClockSyncMonitor: Sendable {
     public func start(holding agent: Agent, clock: any SundialClock) async -> Bool {
         if probe() ?? true {
             // Nothing to hold; say so once, so the log shows the check was made.
-            await agent.emit(Event("clock.synced", at: clock.wallNow(), level: .info, ["held_ms": .int(0)]))
+            await agent.emit(.clockSynced(detail: ["held_ms": .int(0)], at: clock.wallNow()))
             return false
         }
         let since = clock.monotonicNow()

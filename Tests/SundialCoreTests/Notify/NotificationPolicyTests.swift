@@ -14,22 +14,22 @@ struct NotificationPolicyTests {
     }
 
     /// Drives the real scheduler by hand on virtual time: one manual run whose attempts end
-    /// with `outcomes` in turn; returns the events of each step that ended an attempt.
-    func steps(_ spec: JobSpec, _ outcomes: [RunOutcome], scheduler existing: Scheduler? = nil) -> [[Event]] {
+    /// with `outcomes` in turn; returns the records of each step that ended an attempt.
+    func steps(_ spec: JobSpec, _ outcomes: [RunOutcome], scheduler existing: Scheduler? = nil) -> [[LogRecord]] {
         var s = existing ?? makeScheduler([spec])
         _ = s.handle(.start(restored: RestoredState(), reboot: false), at: t0)
         var now = t0.unixMillis
         var launch = s.handle(.trigger(spec.id), at: Instant(unixMillis: now)).launches.first
-        var result: [[Event]] = []
+        var result: [[LogRecord]] = []
         for outcome in outcomes {
             guard let order = launch else { break }
             _ = s.handle(.attemptLaunched(runID: order.runID, attempt: order.attempt, pid: 42), at: Instant(unixMillis: now))
             now += 1500
             let ended = s.handle(.attemptFinished(runID: order.runID, attempt: order.attempt, outcome: outcome, durationMs: 1500),
                                  at: Instant(unixMillis: now))
-            result.append(ended.events)
+            result.append(ended.records)
             launch = nil
-            if let wake = ended.wake, ended.events.contains(where: { $0.name == "run.retry_scheduled" }) {
+            if let wake = ended.wake, ended.records.contains(where: { if case .runRetryScheduled = $0 { true } else { false } }) {
                 now = wake.unixMillis
                 launch = s.handle(.tick, at: wake).launches.first
             }
@@ -37,7 +37,7 @@ struct NotificationPolicyTests {
         return result
     }
 
-    func decide(_ policy: inout NotificationPolicy, _ spec: JobSpec, _ steps: [[Event]]) -> [[NotifyEvent]] {
+    func decide(_ policy: inout NotificationPolicy, _ spec: JobSpec, _ steps: [[LogRecord]]) -> [[NotifyEvent]] {
         steps.map { events in RunFact.facts(fromStep: events).flatMap { policy.decide($0, job: spec, box: "box1").map(\.event) } }
     }
 
@@ -98,14 +98,13 @@ struct NotificationPolicyTests {
     @Test("missed fires: one request for the summary, with its count and first instant")
     func missed() throws {
         let spec = spec([.missed])
-        let skipped = Event("run.skipped", at: at(hour), level: .warn,
-                            ["job": "backup", "scheduled_for": .string(at(0).description), "reason": "missed", "count": 3])
+        let skipped = LogRecord.runSkipped(.init(job: "backup", scheduledFor: at(0), reason: .missed, count: 3, at: at(hour)))
         var p = NotificationPolicy()
         let requests = RunFact.facts(fromStep: [skipped]).flatMap { p.decide($0, job: spec, box: "b") }
         let r = try #require(requests.first)
         #expect(requests.count == 1 && r.event == .missed)
         #expect(r.facts.missedCount == 3 && r.facts.scheduledFor == at(0))
-        let overlap = Event("run.skipped", at: at(hour), ["job": "backup", "scheduled_for": .string(at(0).description), "reason": "overlap"])
+        let overlap = LogRecord.runSkipped(.init(job: "backup", scheduledFor: at(0), reason: .overlap, count: nil, at: at(hour)))
         #expect(RunFact.facts(fromStep: [overlap]).isEmpty)
     }
 

@@ -28,10 +28,9 @@ struct NotifierTests {
         return JobSet(jobs: ["backup": spec])
     }
 
-    func failedStep(_ run: String = "R1") -> [Event] {
-        [Event("run.finished", at: Self.t0, level: .warn, [
-            "job": "backup", "run_id": .string(run), "attempt": 1, "outcome": "failure", "exit_code": 2, "signal": nil, "duration_ms": 10,
-        ])]
+    func failedStep(_ run: String = "R1") -> [LogRecord] {
+        [.runFinished(.init(job: "backup", runID: RunID(rawValue: run), attempt: 1, outcome: .failure(exitCode: 2), exitCode: 2, signal: nil,
+                            durationMs: 10, at: Self.t0))]
     }
 
     func lines(_ sink: MemoryEventSink, _ name: String) -> [JSONValue] {
