@@ -119,6 +119,8 @@ fi
 # libcurl4 is loaded with dlopen by the webhook child (sundial internal-webhook, issue 17), so
 # dpkg-shlibdeps cannot see it: declared here. 7.68 (Ubuntu 20.04) has every option it sets.
 depends="$depends, libcurl4 (>= 7.68), ca-certificates, init-system-helpers (>= 1.54~)"
+# libpq5 is loaded with dlopen only by `sundial run --fleet` (issue 19): Recommends (control.in),
+# since an agent without a fleet never needs it.
 
 # Maintainer scripts and metadata.
 install -m 0755 packaging/debian/postinst packaging/debian/prerm packaging/debian/postrm "$pkg/DEBIAN/"

@@ -66,6 +66,8 @@ deb=$(ls "$out_dir"/sundial_*.deb)
 # declares it, and a box installed from the package must have it.
 depends=$(dpkg-deb -f "$deb" Depends)
 grep -q 'libcurl4' <<<"$depends" || fail "the package does not depend on libcurl4 (webhooks): $depends"
+recommends=$(dpkg-deb -f "$deb" Recommends)
+grep -q 'libpq5' <<<"$recommends" || fail "the package does not recommend libpq5 (the fleet's client): $recommends"
 
 step "installing $(basename "$deb")"
 installed_by_us=yes
