@@ -53,7 +53,8 @@ if [ "$skip_build" = no ] && ! [ -e /usr/include/yaml.h ]; then
 fi
 
 if [ "$skip_build" = no ]; then
-  swift build -c release --static-swift-stdlib --product sundial
+  # -Osize: the shipped binary is optimised for size (docs/decisions.md, "release build").
+  swift build -c release --static-swift-stdlib -Xswiftc -Osize --product sundial
 fi
 bin="$(swift build -c release --show-bin-path)/sundial"
 [ -x "$bin" ] || { echo "build-deb: $bin not found; build it or drop --skip-build" >&2; exit 1; }

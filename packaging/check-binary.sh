@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 bin="${1:-$(swift build -c release --show-bin-path)/sundial}"
 limit=20000000
-[ -x "$bin" ] || { echo "check-binary: no binary at $bin (build it: swift build -c release --static-swift-stdlib --product sundial)" >&2; exit 2; }
+[ -x "$bin" ] || { echo "check-binary: no binary at $bin (build it: swift build -c release --static-swift-stdlib -Xswiftc -Osize --product sundial)" >&2; exit 2; }
 
 tmp="$(mktemp)"
 trap 'rm -f "$tmp"' EXIT
