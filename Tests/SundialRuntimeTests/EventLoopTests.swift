@@ -119,4 +119,26 @@ struct EventLoopTests {
         #expect(try await Self.waitUntil { stopped.withLock { $0 } })
         #expect(loop.thread == nil)
     }
+
+    /// `remove` from another thread returns only after a handler call in progress has ended,
+    /// so its owner may close the descriptor at once (ConfigWatcher.stop relies on it).
+    @Test func removeWaitsForAHandlerCallInProgress() async throws {
+        let loop = try EventLoop(name: "test-loop")
+        defer { loop.stop() }
+        let p = try Pipe()
+        defer { p.close() }
+        let inHandler = Mutex(false)
+        let handlerDone = Mutex(false)
+        let r = try #require(loop.add(p.read) {
+            _ = p.drain()
+            inHandler.withLock { $0 = true }
+            var pause = timespec(tv_sec: 0, tv_nsec: 300_000_000)
+            nanosleep(&pause, nil)
+            handlerDone.withLock { $0 = true }
+        })
+        p.send()
+        #expect(try await Self.waitUntil { inHandler.withLock { $0 } })
+        loop.remove(r, fd: p.read)
+        #expect(handlerDone.withLock { $0 }, "remove returned while the handler was still running")
+    }
 }

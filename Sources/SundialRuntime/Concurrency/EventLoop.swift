@@ -105,11 +105,18 @@ public final class EventLoop: Sendable {
         return Registration(id: id)
     }
 
-    /// Stops calling the registration's handler (a call already running on the loop's thread
-    /// finishes), and stops watching `fd`. Idempotent.
+    /// Stops calling the registration's handler and stops watching `fd`. Idempotent. Called
+    /// from another thread, it returns only once a call of that handler in progress has ended,
+    /// so the owner may then close `fd` and release what the handler used; called from a
+    /// handler (on the loop's thread), it returns at once.
     public func remove(_ registration: Registration, fd: Int32) {
         _ = state.withLock { $0.handlers.removeValue(forKey: registration.id) }
         _ = sundial_epoll_remove(epollFD, fd)
+        if let t = state.withLock({ $0.loopThread }), pthread_equal(t, pthread_self()) != 0 { return }
+        // Handlers are short (a read, a hand-over): wait in small steps rather than add a
+        // condition variable to every call.
+        var pause = timespec(tv_sec: 0, tv_nsec: 100_000)
+        while state.withLock({ $0.running == registration.id }) { nanosleep(&pause, nil) }
     }
 
     /// Ends the loop and waits for its thread (unless called from a handler, when the loop
