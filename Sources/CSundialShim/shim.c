@@ -468,6 +468,16 @@ int sundial_epoll_remove(int epfd, int fd) {
     return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev) == 0 ? 0 : errno;
 }
 
+int sundial_epoll_watch(int epfd, int fd, uint64_t token, int readable, int writable) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0);
+    ev.data.u64 = token;
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+    if (errno != ENOENT) return errno;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : errno;
+}
+
 int sundial_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
     struct epoll_event evs[64];
     if (max > 64) max = 64;

@@ -85,7 +85,11 @@ struct RunCommand: AsyncParsableCommand {
         guard logKeep >= 0, logMaxBytes >= 4096 else { throw ValidationError("--log-max-bytes must be at least 4096 and --log-keep not negative") }
     }
 
-    func run() async throws {
+    func run() async throws { try await run(on: nil) }
+
+    /// Runs the agent with `loop` (run by the main thread, see ``Main``) serving its
+    /// descriptors; `nil`: a loop with a thread of its own.
+    func run(on loop: EventLoop?) async throws {
         let isRoot = geteuid() == 0
         var configPaths = paths
         if configPaths.isEmpty {
@@ -107,7 +111,7 @@ struct RunCommand: AsyncParsableCommand {
         options.controlPath = control
         options.holdUntilSynced = holdUntilSynced
         try FleetAgentSetup.apply(fleet, box: box, to: &options)
-        let code = await AgentHost.run(options, stderr: { printError($0) })
+        let code = await AgentHost.run(options, loop: loop, stderr: { printError($0) })
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -67,14 +67,27 @@ enum Main {
             do { try sync.run() } catch { exitWith(error) }
             exit(0)
         }
+        // The agent's event loop runs on this thread, which would otherwise only wait (one
+        // thread fewer for an idle agent, issue 16). Not `dispatchMain()`: it clears the main
+        // thread's signal mask on Linux and would let SIGTERM kill the agent instead of
+        // reaching its signalfd.
+        var loop: EventLoop?
+        if command is RunCommand {
+            do throws(EventLoop.StartError) { loop = try EventLoop(name: "sundial", startsThread: false) } catch {
+                printError("sundial: cannot start the event loop: \(error)\n")
+                exit(1)
+            }
+        }
         nonisolated(unsafe) var cmd = asyncCommand
         // Detached: `main` is on the main actor, whose queue nobody drains while it is parked.
-        Task.detached {
-            do { try await cmd.run() } catch { exitWith(error) }
+        Task.detached { [loop] in
+            do {
+                if let run = cmd as? RunCommand { try await run.run(on: loop) } else { try await cmd.run() }
+            } catch { exitWith(error) }
             exit(0)
         }
-        // Park the main thread (not `dispatchMain()`, which clears the main thread's signal
-        // mask on Linux and would let SIGTERM kill the agent instead of reaching its handler).
+        // The loop returns when the agent stops it; the task above then ends the process.
+        loop?.runOnCurrentThread()
         let parked = DispatchSemaphore(value: 0)
         while true { parked.wait() }
     }

@@ -121,7 +121,12 @@ struct AgentAdoptionTests {
         try s.write("version: 1\njobs:\n  a: { every: 1h, command: [/bin/true] }\n")
         let agent = try await StdoutAgent.start([s.jobs, "--state", s.state], limit: 30)
         #expect(await agent.waitFor { !$0.events("agent.started").isEmpty })
-        try FileManager.default.removeItem(atPath: s.state)
+        // The agent may react while the removal is still walking the directory (and remove its
+        // socket first): a vanished entry is not a failure of the removal, so retry (bounded).
+        for _ in 0..<20 where FileManager.default.fileExists(atPath: s.state) {
+            try? FileManager.default.removeItem(atPath: s.state)
+        }
+        #expect(!FileManager.default.fileExists(atPath: s.state))
         let end = await agent.handle.completion()  // bounded by the agent's 30 s limit
         #expect(end.exitCode == 1, "\(agent.stderrText)")
         let fatal = try #require(agent.events("agent.fatal").first, "\(agent.stdoutLines.suffix(5))")

@@ -29,16 +29,19 @@ struct ClientCommandTests {
         let dir: String
         let server: ControlServer
         let handler: FakeControlHandler
+        let loop: EventLoop
         var socket: String { dir + "/sundial.sock" }
         init(_ handler: FakeControlHandler = .sample()) throws {
             dir = FileManager.default.temporaryDirectory.path + "/cli-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             self.handler = handler
+            loop = try EventLoop(name: "test-control")
             server = ControlServer(path: dir + "/sundial.sock", handler: handler)
-            try server.start()
+            try server.start(on: loop)
         }
         func stop() {
             server.stop()
+            loop.stop()
             try? FileManager.default.removeItem(atPath: dir)
         }
     }

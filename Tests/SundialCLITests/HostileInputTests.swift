@@ -150,9 +150,16 @@ struct HostileInputTests {
             }
         }
 
-        // Memory: what rejecting needed went with the loader child.
-        let after = try #require(Self.rssAnonKiB(agent.pid))
-        #expect(after - baseline <= 1024, "RssAnon grew from \(baseline) KiB to \(after) KiB")
+        // Memory: what rejecting needed went with the loader child. Sampled until it is back
+        // (bounded): on a loaded machine the last reload's answer may still be in hand when
+        // the event is read (seen: +31 MB for a moment under a parallel build, back at once).
+        var after = try #require(Self.rssAnonKiB(agent.pid))
+        let settle = ContinuousClock.now + .seconds(10)
+        while after - baseline > 1024, ContinuousClock.now < settle {
+            try await Task.sleep(for: .milliseconds(200))
+            after = try #require(Self.rssAnonKiB(agent.pid))
+        }
+        #expect(after - baseline <= 1024, "RssAnon grew from \(baseline) KiB to \(after) KiB and stayed for 10 s")
 
         let completion = await agent.stop()
         #expect(completion.exitCode == 0)

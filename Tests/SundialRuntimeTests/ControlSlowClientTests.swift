@@ -56,7 +56,7 @@ struct ControlSlowClientTests {
         #expect((await offPool { c.readLine() })?.contains("\"changed\":[\"backup\"]") == true)
     }
 
-    @Test func theServerThreadIsTheOnlyOneAndStopEndsIt() async throws {
+    @Test func noThreadPerConnectionAndStopClosesEveryConnection() async throws {
         let before = threadNames().filter { $0 == "sundial-client" }.count
         let f = try ControlSocketTests.Fixture()
         let conns = try (0..<8).map { _ in try RawConnection(f.path) }

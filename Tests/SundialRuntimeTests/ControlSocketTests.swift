@@ -43,13 +43,17 @@ struct ControlSocketTests {
         var path: String { dir.path + "/sundial.sock" }
         let server: ControlServer
         let handler: FakeControlHandler
+        /// The loop serving the socket, as the agent's main thread does.
+        let loop: EventLoop
         init(handler: FakeControlHandler = .sample(), options: ControlServer.Options = .init()) throws {
             self.handler = handler
+            loop = try EventLoop(name: "test-control")
             server = ControlServer(path: dir.path + "/sundial.sock", handler: handler, options: options)
-            try server.start()
+            try server.start(on: loop)
         }
         func stop() {
             server.stop()
+            loop.stop()
             dir.remove()
         }
         var client: ControlClient { ControlClient(path: path, timeout: .seconds(5)) }
@@ -251,7 +255,7 @@ struct ControlSocketTests {
         defer { f.stop() }
         // A live agent on the path: a second server refuses to start.
         let second = ControlServer(path: f.path, handler: FakeControlHandler())
-        let live = #expect(throws: ControlServerError.self) { try second.start() }
+        let live = #expect(throws: ControlServerError.self) { try second.start(on: f.loop) }
         #expect(live?.description == "control socket \(f.path): another agent is answering on it")
         #expect(try await f.client.response(to: .status).ok)
 
@@ -265,7 +269,7 @@ struct ControlSocketTests {
         close(fd)
         await #expect(throws: ControlClientError.self) { try await ControlClient(path: stale, timeout: .seconds(1)).response(to: .status) }
         let replacement = ControlServer(path: stale, handler: FakeControlHandler.sample())
-        try replacement.start()
+        try replacement.start(on: f.loop)
         #expect(try await ControlClient(path: stale).response(to: .status).ok)
         replacement.stop()
         #expect(!FileManager.default.fileExists(atPath: stale))
@@ -273,7 +277,7 @@ struct ControlSocketTests {
         // A regular file is never deleted.
         let file = f.dir.path + "/file.sock"
         _ = FileManager.default.createFile(atPath: file, contents: Data("keep".utf8))
-        #expect(throws: ControlServerError.self) { try ControlServer(path: file, handler: FakeControlHandler()).start() }
+        #expect(throws: ControlServerError.self) { try ControlServer(path: file, handler: FakeControlHandler()).start(on: f.loop) }
         #expect(FileManager.default.fileExists(atPath: file))
     }
 

@@ -43,12 +43,15 @@ struct ControlStreamTests {
         var path: String { dir.path + "/sundial.sock" }
         let server: ControlServer
         let handler = StreamingHandler()
+        let loop: EventLoop
         init(options: ControlServer.Options = .init()) throws {
+            loop = try EventLoop(name: "test-control")
             server = ControlServer(path: dir.path + "/sundial.sock", handler: handler, options: options)
-            try server.start()
+            try server.start(on: loop)
         }
         func stop() {
             server.stop()
+            loop.stop()
             dir.remove()
         }
     }

@@ -79,6 +79,34 @@ struct EventLoopTests {
         #expect(threads.withLock { $0 } == ["test-loop"])
     }
 
+    /// `sundial run` runs the loop on its main thread: handlers run on the thread that called
+    /// `runOnCurrentThread`, and `stop` from elsewhere makes it return (and waits for that).
+    @Test func aLoopRunByItsCreatorsThread() async throws {
+        let loop = try EventLoop(name: "unused", startsThread: false)
+        let p = try Pipe()
+        defer { p.close() }
+        let seen = Mutex<[String]>([])
+        _ = loop.add(p.read) {
+            _ = p.drain()
+            seen.withLock { $0.append(Self.currentThreadName()) }
+        }
+        let returned = Atomic<Bool>(false)
+        let thread = try #require(JoinableThread(name: "test-main") {
+            loop.runOnCurrentThread()
+            returned.store(true, ordering: .releasing)
+        })
+        p.send()
+        #expect(try await Self.waitUntil { seen.withLock { $0 } == ["test-main"] })
+        let runningBefore = returned.load(ordering: .acquiring)
+        #expect(!runningBefore)
+        loop.stop()
+        let returnedAfter = returned.load(ordering: .acquiring)
+        #expect(returnedAfter, "stop returned before the loop did")
+        thread.join()
+        // Stopped: running it again returns at once.
+        loop.runOnCurrentThread()
+    }
+
     @Test func aRemovedRegistrationIsNotCalledAgain() async throws {
         let loop = try EventLoop(name: "test-loop")
         defer { loop.stop() }

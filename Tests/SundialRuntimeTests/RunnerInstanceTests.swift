@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import SundialCore
 @testable import SundialRuntime
+import Synchronization
 import Testing
 
 /// Runners are instances: several live in one process, each reaps only its own children
@@ -44,6 +45,41 @@ import Testing
         #expect(a.activeRunIDs.isEmpty && b.activeRunIDs.isEmpty)
         await a.shutdown()
         await b.shutdown()
+    }
+
+    /// The agent's runner is served by its event loop (no thread of its own, issue 16): output
+    /// and exits arrive through the loop, a timeout is kept by the runner's timerfd in its epoll
+    /// set, and `shutdown` takes the runner off the loop, which then stops.
+    @Test func aRunnerServedByAnEventLoop() async throws {
+        let loop = try EventLoop(name: "test-runloop")
+        defer { loop.stop() }
+        let runner = try ProcessRunner(loop: loop)
+        let lines = Lines()
+        let threads = Mutex<Set<String>>([])
+        let done = try await withDeadline(15) {
+            await runner.start(job: shellJob("echo one; echo two >&2; exit 3"), runID: nextRunID(), attempt: 1) { chunk in
+                threads.withLock { _ = $0.insert(EventLoopTests.currentThreadName()) }
+                lines.handler(chunk)
+            }.completion()
+        }
+        #expect(done.outcome == RunOutcome.failure(exitCode: 3))
+        #expect(lines.stdout == ["one"] && lines.stderr == ["two"])
+        #expect(threads.withLock { $0 } == ["test-runloop"], "output was handled on \(threads.withLock { $0 })")
+
+        // Nothing but the deadline wakes the loop here: the timerfd must be armed for it.
+        let start = ContinuousClock.now
+        let slow = try await withDeadline(15) {
+            await runner.start(job: shellJob("sleep 30", timeoutMs: 300), runID: nextRunID(), attempt: 1) { _ in }.completion()
+        }
+        #expect(slow.outcome == RunOutcome.timeout)
+        #expect(ContinuousClock.now - start < .seconds(5), "a 300 ms timeout took \(ContinuousClock.now - start)")
+
+        let long = await runner.start(job: shellJob("sleep 30"), runID: nextRunID(), attempt: 1) { _ in }
+        let pid = try #require(long.pid)
+        try await withDeadline(15) { await runner.shutdown() }
+        #expect(kill(pid, 0) == -1 && errno == ESRCH, "the run's process \(pid) outlived its runner")
+        let late = await runner.start(job: shellJob("true"), runID: nextRunID(), attempt: 1) { _ in }
+        #expect(late.pid == nil)
     }
 
     @Test func aRunnerStartedAndStoppedTwice() async throws {

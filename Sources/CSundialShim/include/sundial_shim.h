@@ -94,6 +94,10 @@ int sundial_epoll_create(void);
 /// Registers `fd` for reading (level-triggered) with an opaque `token`. Returns 0 or errno.
 int sundial_epoll_add_readable(int epfd, int fd, uint64_t token);
 int sundial_epoll_remove(int epfd, int fd);
+/// Watches `fd` in `epfd` for readability and/or writability (level-triggered), adding it when
+/// it is not in the set yet and changing its events when it is; `token` comes back with each
+/// event. Returns 0 or an errno value.
+int sundial_epoll_watch(int epfd, int fd, uint64_t token, int readable, int writable);
 /// Waits up to `timeout_ms` (-1 forever); fills `tokens` and returns how many, 0 on timeout,
 /// -1/errno on error (EINTR is retried by the caller).
 int sundial_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);

@@ -67,7 +67,12 @@ public struct AgentOptions: Sendable {
 /// design: every decision lives in the agent and the scheduler.
 public enum AgentHost {
     /// Runs the agent until it stops; returns the process exit status (design §4).
-    public static func run(_ options: AgentOptions, stderr: @Sendable (String) -> Void) async -> Int32 {
+    ///
+    /// - Parameter loop: the event loop serving the agent's descriptors, run by the caller's
+    ///   main thread (`sundial run`); stopped when the agent ends. `nil`: a loop with a thread
+    ///   of its own.
+    public static func run(_ options: AgentOptions, loop givenLoop: EventLoop? = nil,
+                           stderr: @Sendable (String) -> Void) async -> Int32 {
         let clock = SystemClock()
 
         // The state directory: created, locked (one agent per state), 0700.
@@ -177,24 +182,30 @@ public enum AgentHost {
         try? store.warmUp(jobs: jobs.jobs.keys)
         _ = LaunchSpec.agentUser
 
+        // One thread in epoll_wait for the wake-up timerfd, the signalfd, the configuration's
+        // and the state directory's inotify, the process runner's children and the control
+        // socket (EventLoop says why): the main thread in `sundial run`. Stopped last: the
+        // deferred stops below run first, in reverse order.
+        let loop: EventLoop
+        if let givenLoop {
+            loop = givenLoop
+        } else {
+            do throws(EventLoop.StartError) { loop = try EventLoop() } catch {
+                stderr("sundial: cannot start the event loop: \(error)\n")
+                return 1
+            }
+        }
+        defer { loop.stop() }
+
         // The runner: this agent's, and the process's orphan reaper (child subreaper), since
-        // this is the real agent process. It is not shut down here: the process ends with `run`
-        // (and what the agent's shutdown left running must stay so, for adoption).
+        // this is the real agent process; served by the loop. It is not shut down here: the
+        // process ends with `run` (and what the agent's shutdown left running must stay so,
+        // for adoption).
         let runner: ProcessRunner
-        do throws(RunnerError) { runner = try ProcessRunner(reapsOrphans: true) } catch {
+        do throws(RunnerError) { runner = try ProcessRunner(reapsOrphans: true, loop: loop) } catch {
             stderr("sundial: cannot start the process runner: \(error)\n")
             return 1
         }
-
-        // One thread in epoll_wait for the wake-up timerfd, the signalfd, the configuration's
-        // and the state directory's inotify (EventLoop says why). Stopped last: the deferred stops below run
-        // first, in reverse order.
-        let loop: EventLoop
-        do throws(EventLoop.StartError) { loop = try EventLoop() } catch {
-            stderr("sundial: cannot start the event loop: \(error)\n")
-            return 1
-        }
-        defer { loop.stop() }
 
         let ref = AgentRef()
         // Ends the task that hands the threads' inputs to the agent (and its hold on it).
@@ -327,7 +338,7 @@ public enum AgentHost {
         await agent.setNotifier(notifier)
         notifier.resumePending()
 
-        guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, stderr: stderr) else { return 1 }
+        guard await startControl(agent: agent, stateDirectory: stateDir, options: options, clock: clock, loop: loop, stderr: stderr) else { return 1 }
         await agent.start(restored: restored)
         // The state directory, its lock and its database must stay what they are: removed or
         // replaced, the agent stops (agent.fatal, exit 1) rather than run on without them.

@@ -37,6 +37,8 @@ public final class EventLoop: Sendable {
         /// The loop's thread, kept after ``stop()`` (which clears `thread`): a handler still
         /// running then must be recognised as being on the loop.
         var loopThread: pthread_t?
+        /// A loop run by its creator (``runOnCurrentThread()``) is in `run` now.
+        var runningOnCaller = false
     }
 
     private let epollFD: Int32
@@ -45,8 +47,11 @@ public final class EventLoop: Sendable {
     /// Registration number of the wake eventfd (not a handler: it only interrupts the wait).
     private static let wakeID: UInt64 = 0
 
-    /// Creates the loop and starts its thread, `name` as shown by `top -H`.
-    public init(name: String = "sundial-loop") throws(StartError) {
+    /// Creates the loop and starts its thread, `name` as shown by `top -H`; with `startsThread`
+    /// false there is no thread: the creator runs the loop with ``runOnCurrentThread()``. The
+    /// agent does that with its main thread, which would otherwise only wait for the process
+    /// to end (one thread fewer, issue 16).
+    public init(name: String = "sundial-loop", startsThread: Bool = true) throws(StartError) {
         let e = sundial_epoll_create()
         guard e >= 0 else { throw StartError(description: "epoll_create1: \(String(cString: strerror(errno)))") }
         let w = sundial_eventfd()
@@ -61,6 +66,7 @@ public final class EventLoop: Sendable {
             close(w)
             throw StartError(description: "epoll_ctl: \(String(cString: strerror(errno)))")
         }
+        guard startsThread else { return }
         guard let thread = JoinableThread(name: name, { [self] in run() }) else {
             close(e)
             close(w)
@@ -122,16 +128,40 @@ public final class EventLoop: Sendable {
     /// Ends the loop and waits for its thread (unless called from a handler, when the loop
     /// ends after that handler returns). Handlers are dropped. Idempotent.
     public func stop() {
-        let thread: JoinableThread? = state.withLock { s in
-            guard !s.stopping else { return nil }
+        let (first, thread): (Bool, JoinableThread?) = state.withLock { s in
+            guard !s.stopping else { return (false, nil) }
             s.stopping = true
             s.handlers.removeAll()
             defer { s.thread = nil }
-            return s.thread
+            return (true, s.thread)
         }
-        guard let thread else { return }
+        guard first else { return }
         sundial_eventfd_signal(wakeFD)
-        if thread.isCurrent { thread.detach() } else { thread.join() }
+        if let thread {
+            if thread.isCurrent { thread.detach() } else { thread.join() }
+            return
+        }
+        // Run by its creator: wait (off the loop's thread) until `runOnCurrentThread` returns,
+        // so no handler runs once `stop` has returned, as with a thread of its own.
+        if let t = state.withLock({ $0.loopThread }), pthread_equal(t, pthread_self()) != 0 { return }
+        var pause = timespec(tv_sec: 0, tv_nsec: 100_000)
+        while state.withLock({ $0.runningOnCaller }) { nanosleep(&pause, nil) }
+    }
+
+    /// Runs the loop on the calling thread until ``stop()``, for a loop created with
+    /// `startsThread: false`. Blocks every signal on this thread, as the loop's own thread
+    /// does (they are read from a signalfd). Returns at once when the loop was stopped already
+    /// or is run elsewhere.
+    public func runOnCurrentThread() {
+        let mayRun = state.withLock { s in
+            guard !s.stopping, s.thread == nil, s.loopThread == nil else { return false }
+            s.loopThread = pthread_self()
+            s.runningOnCaller = true
+            return true
+        }
+        guard mayRun else { return }
+        run()
+        state.withLock { $0.runningOnCaller = false }
     }
 
     private func run() {

@@ -5,32 +5,76 @@ import CSundialShim
 import SundialCore
 import Synchronization
 
-/// The control server's one thread: it owns the listening socket and every connection, all
-/// non-blocking, and multiplexes them with `poll(2)`, so no client — slow, stalled or
-/// malicious — holds up another. Requests go to the agent as Swift tasks (``ControlHandler``
-/// is async); their replies come back through ``ControlInbox``.
+/// The control server's loop: it owns the listening socket and every connection, all
+/// non-blocking, in an epoll set of its own, so no client — slow, stalled or malicious — holds
+/// up another. Requests go to the agent as Swift tasks (``ControlHandler`` is async); their
+/// replies come back through ``ControlInbox``.
 ///
-/// Idle means asleep: with no connection open, `poll` has no timeout; while connections are
-/// open it wakes at the earliest deadline only.
-final class ControlEventLoop {
+/// Served by the agent's ``EventLoop``, as sd-event embeds another loop: the epoll descriptor
+/// (``pollFD``) is readable whenever one of its descriptors is, and the connections' earliest
+/// deadline is a monotonic timerfd in the same set, so the server needs no thread of its own
+/// (issue 16). The host calls ``turn()`` when ``pollFD`` is readable.
+///
+/// Idle means asleep: with no connection open there is no deadline; while connections are
+/// open the loop wakes at the earliest deadline only.
+///
+/// `@unchecked Sendable`: its state is touched by one thread at a time — the host loop's (one
+/// handler call at a time), then by ``ControlServer/stop()`` only after the host's `remove` has
+/// waited out a turn in progress.
+final class ControlEventLoop: @unchecked Sendable {
     let listenFD: Int32
     let options: ControlServer.Options
     let handler: any ControlHandler
     let inbox: ControlInbox
+    /// The epoll set: the inbox's eventfd, the listening socket (unless accepting is paused),
+    /// the deadline timerfd and each connection, watched for what its phase waits for.
+    let pollFD: Int32
+    private let timerFD: Int32
     private let allowedUIDs: Set<UInt32>
     private var table: ConnectionTable<ControlConnection>
     private var scratch = [UInt8](repeating: 0, count: NonBlockingSocket.readChunk)
     private var lastSerial: UInt64 = 0
-    /// Set when accept ran out of descriptors: the listening socket is not polled until then.
+    /// Set when accept ran out of descriptors: the listening socket is not watched until then.
     private var acceptPausedUntil: Int64?
+    /// What each connection is watched for now (by connection id), and whether the listening
+    /// socket is in the set: ``watchWhatIsAwaited()`` brings them in line with the phases.
+    private var watched: [UInt64: (fd: Int32, readable: Bool, writable: Bool)] = [:]
+    private var listenWatched = false
+    private var tokens = [UInt64](repeating: 0, count: 64)
 
-    init(listenFD: Int32, options: ControlServer.Options, handler: any ControlHandler, inbox: ControlInbox) {
+    private static let wakeToken: UInt64 = 0
+    private static let listenToken: UInt64 = 1
+    private static let timerToken: UInt64 = 2
+    /// Connection ids (from 1) are carried as `id + connectionBase`.
+    private static let connectionBase: UInt64 = 3
+
+    struct StartError: Error { var message: String }
+
+    init(listenFD: Int32, options: ControlServer.Options, handler: any ControlHandler, inbox: ControlInbox) throws(StartError) {
+        let ep = sundial_epoll_create()
+        let timer = sundial_monotonic_timerfd_create()
+        guard ep >= 0, timer >= 0,
+              sundial_epoll_add_readable(ep, inbox.wakeFD, Self.wakeToken) == 0,
+              sundial_epoll_add_readable(ep, timer, Self.timerToken) == 0 else {
+            let e = errnoText()
+            if ep >= 0 { close(ep) }
+            if timer >= 0 { close(timer) }
+            throw StartError(message: "cannot create the server's epoll set: \(e)")
+        }
         self.listenFD = listenFD
         self.options = options
         self.handler = handler
         self.inbox = inbox
+        self.pollFD = ep
+        self.timerFD = timer
         self.allowedUIDs = options.allowedUIDs ?? [0, getuid()]
         self.table = ConnectionTable(capacity: options.maxClients)
+        watchWhatIsAwaited()
+    }
+
+    deinit {
+        close(pollFD)
+        close(timerFD)
     }
 
     private var requestMillis: Int64 { max(1, options.requestTimeout.milliseconds) }
@@ -38,51 +82,85 @@ final class ControlEventLoop {
     private var writeMillis: Int64 { max(1, options.writeTimeout.milliseconds) }
     private var keepaliveMillis: Int64 { max(1, options.keepaliveInterval.milliseconds) }
 
-    /// Serves until ``ControlInbox/requestStop()``; then closes every connection.
-    func run() {
-        defer { closeAll() }
-        var fds: [pollfd] = []
-        var polled: [UInt64] = []
-        while true {
-            var now = monotonicMillis()
-            if let until = acceptPausedUntil, now >= until { acceptPausedUntil = nil }
-            let listening = acceptPausedUntil == nil
-            fds.removeAll(keepingCapacity: true)
-            polled.removeAll(keepingCapacity: true)
-            fds.append(pollfd(fd: inbox.wakeFD, events: Int16(POLLIN), revents: 0))
-            if listening { fds.append(pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)) }
-            for entry in table.entries {
-                let events: Int16
-                switch entry.state.phase {
-                case .reading: events = Int16(POLLIN)
-                case .writing: events = Int16(POLLOUT)
-                case .answering: continue  // nothing to do until the agent answers
-                case .streaming:
-                    // POLLIN to see the client hang up; POLLOUT only while lines wait to go out.
-                    let pending = entry.state.written < entry.state.output.count
-                    events = Int16(POLLIN) | (pending ? Int16(POLLOUT) : 0)
-                }
-                fds.append(pollfd(fd: entry.fd, events: events, revents: 0))
-                polled.append(entry.id)
+    /// One turn: takes what is ready without waiting (the host loop calls this because
+    /// ``pollFD`` is readable: a descriptor is ready or the deadline timer expired), serves it,
+    /// then watches what the connections now wait for and arms the timerfd for the earliest
+    /// deadline. Does nothing once a stop was asked for.
+    func turn() {
+        let n = sundial_epoll_wait(pollFD, &tokens, Int32(tokens.count), 0)
+        if n < 0 { return }
+        let now = monotonicMillis()
+        var listenReady = false
+        var ready: [UInt64] = []
+        for token in tokens.prefix(max(0, Int(n))) {
+            switch token {
+            case Self.wakeToken: sundial_eventfd_drain(inbox.wakeFD)
+            case Self.timerToken: sundial_eventfd_drain(timerFD)
+            case Self.listenToken: listenReady = true
+            default: ready.append(token - Self.connectionBase)
             }
-            var deadline = table.nextDeadline
-            if let until = acceptPausedUntil { deadline = min(deadline ?? until, until) }
-            let rc = poll(&fds, nfds_t(fds.count), NonBlockingSocket.pollTimeout(until: deadline, now: now))
-            if rc < 0 && errno != EINTR { return }
-            now = monotonicMillis()
-            if rc > 0 && fds[0].revents != 0 { sundial_eventfd_drain(inbox.wakeFD) }
-            let (replies, stopping) = inbox.take()
-            if stopping { return }
-            for reply in replies { deliver(reply, now: now) }
-            pumpStreams(now: now)
-            if rc > 0 {
-                let first = listening ? 2 : 1
-                for (k, id) in polled.enumerated() where fds[first + k].revents != 0 { service(id, now: now) }
-            }
-            for id in table.expired(at: now) { expire(id, now: now) }
-            if listening && rc > 0 && fds[1].revents != 0 { acceptBatch(now: now) }
-            inbox.clients.store(table.count, ordering: .relaxed)
         }
+        let (replies, stopping) = inbox.take()
+        if stopping { return }
+        for reply in replies { deliver(reply, now: now) }
+        pumpStreams(now: now)
+        for id in ready { service(id, now: now) }
+        for id in table.expired(at: now) { expire(id, now: now) }
+        if listenReady && acceptPausedUntil == nil { acceptBatch(now: now) }
+        inbox.clients.store(table.count, ordering: .relaxed)
+        watchWhatIsAwaited()
+        let deadline = nextDeadline(now: now)
+        _ = sundial_timerfd_arm_after(timerFD, deadline.map { max(0, $0 - now) } ?? -1)
+    }
+
+    /// The earliest connection deadline or the end of an accept pause (ended here when due).
+    private func nextDeadline(now: Int64) -> Int64? {
+        if let until = acceptPausedUntil, now >= until {
+            acceptPausedUntil = nil
+            watchWhatIsAwaited()
+        }
+        var deadline = table.nextDeadline
+        if let until = acceptPausedUntil { deadline = min(deadline ?? until, until) }
+        return deadline
+    }
+
+    /// Brings the epoll set in line with what each connection's phase waits for: reading,
+    /// writing, a stream (readable to see the client hang up, writable only while lines wait),
+    /// nothing while the agent answers; the listening socket unless accepting is paused.
+    private func watchWhatIsAwaited() {
+        let listening = acceptPausedUntil == nil
+        if listening != listenWatched {
+            if listening {
+                _ = sundial_epoll_watch(pollFD, listenFD, Self.listenToken, 1, 0)
+            } else {
+                _ = sundial_epoll_remove(pollFD, listenFD)
+            }
+            listenWatched = listening
+        }
+        for entry in table.entries {
+            let want: (readable: Bool, writable: Bool)
+            switch entry.state.phase {
+            case .reading: want = (true, false)
+            case .writing: want = (false, true)
+            case .answering: want = (false, false)
+            case .streaming: want = (true, entry.state.written < entry.state.output.count)
+            }
+            let had = watched[entry.id]
+            if let had, had.fd == entry.fd, had.readable == want.readable, had.writable == want.writable { continue }
+            if !want.readable && !want.writable {
+                if had != nil { _ = sundial_epoll_remove(pollFD, entry.fd) }
+                watched[entry.id] = nil
+            } else if sundial_epoll_watch(pollFD, entry.fd, entry.id + Self.connectionBase,
+                                          want.readable ? 1 : 0, want.writable ? 1 : 0) == 0 {
+                watched[entry.id] = (entry.fd, want.readable, want.writable)
+            }
+        }
+    }
+
+    /// Takes a connection out of the epoll set before its descriptor is closed (a closed
+    /// descriptor leaves the set by itself only once no copy of it remains).
+    private func unwatch(id: UInt64, fd: Int32) {
+        if watched.removeValue(forKey: id) != nil { _ = sundial_epoll_remove(pollFD, fd) }
     }
 
     // MARK: - Accepting
@@ -107,6 +185,7 @@ final class ControlEventLoop {
                 NonBlockingSocket.sayAndClose(fd, ControlResponse.failure("too many clients (at most \(options.maxClients)); try again").line)
             case let .admitted(id, evicted):
                 if let evicted {
+                    unwatch(id: evicted.id, fd: evicted.fd)
                     NonBlockingSocket.sayAndClose(evicted.fd, ControlResponse.failure(
                         "too many clients (at most \(options.maxClients)); this connection waited longest for a request and made room for a new one").line)
                 }
@@ -346,13 +425,16 @@ final class ControlEventLoop {
 
     private func drop(_ id: UInt64) {
         guard let entry = table.remove(id: id) else { return }
+        unwatch(id: entry.id, fd: entry.fd)
         if case let .answering(_, _, task) = entry.state.phase { task.cancel() }
         entry.state.stream?.close()
         close(entry.fd)
     }
 
-    private func closeAll() {
+    /// Closes every connection (the server is stopping).
+    func closeAll() {
         for entry in table.removeAll() {
+            unwatch(id: entry.id, fd: entry.fd)
             if case let .answering(_, _, task) = entry.state.phase { task.cancel() }
             entry.state.stream?.close()
             close(entry.fd)

@@ -8,8 +8,9 @@ import SundialCore
 /// The agent's control socket (design §4, issue 7): a Unix stream socket, mode 0600, speaking one
 /// JSON object per line each way (``ControlRequest``, ``ControlResponse``).
 ///
-/// One thread (`sundial-control`, ``ControlEventLoop``) serves every connection with `poll(2)`
-/// on non-blocking sockets, so a slow or stalled client never holds up another, and the agent
+/// One loop (``ControlEventLoop``, served by the agent's ``EventLoop``: no thread of its own)
+/// serves every connection with epoll on non-blocking sockets, so a slow or stalled client
+/// never holds up another, and the agent
 /// is asked asynchronously (its handler runs as a task; the loop never waits for it). Bounded
 /// everywhere, because a misbehaving client must never hurt the scheduler:
 /// - peers are checked with `SO_PEERCRED`: only root and the agent's own uid are served (the
@@ -82,7 +83,8 @@ public final class ControlServer: Sendable {
     private struct State {
         var listenFD: Int32 = -1
         var inbox: ControlInbox?
-        var thread: JoinableThread?
+        /// While serving: the host loop, the registration, and the server's loop it calls.
+        var host: (loop: EventLoop, registration: EventLoop.Registration, server: ControlEventLoop)?
     }
 
     public init(path: String, handler: any ControlHandler, options: Options = Options()) {
@@ -93,13 +95,14 @@ public final class ControlServer: Sendable {
 
     deinit { stop() }
 
-    /// Binds the socket and starts serving on a thread of its own. Does nothing when started.
+    /// Binds the socket and starts serving on `loop`'s thread (the agent's event loop). Does
+    /// nothing when started.
     ///
     /// A stale socket file (no agent answering) is replaced; a live one is an error, and so is
     /// any other kind of file at `path` (it is never deleted).
     /// - Throws: ``ControlServerError`` naming the path.
-    public func start() throws {
-        guard state.withLock({ $0.thread == nil }) else { return }
+    public func start(on loop: EventLoop) throws {
+        guard state.withLock({ $0.host == nil }) else { return }
         try removeStaleSocket()
         let fd: Int32
         do { fd = try UnixSocket.make(nonBlocking: true) } catch { throw ControlServerError(path: path, message: error.description) }
@@ -128,32 +131,42 @@ public final class ControlServer: Sendable {
             throw ControlServerError(path: path, message: "eventfd: \(e)")
         }
         let inbox = ControlInbox(wakeFD: wake, maxInFlight: options.maxClients)
-        let loop = ControlEventLoop(listenFD: fd, options: options, handler: handler, inbox: inbox)
-        guard let thread = JoinableThread(name: "sundial-control", loop.run) else {
-            let e = errnoText()
+        func fail(_ message: String) -> ControlServerError {
             close(wake)
             close(fd)
             unlink(path)
-            throw ControlServerError(path: path, message: "cannot start a thread: \(e)")
+            return ControlServerError(path: path, message: message)
+        }
+        let server: ControlEventLoop
+        do throws(ControlEventLoop.StartError) {
+            server = try ControlEventLoop(listenFD: fd, options: options, handler: handler, inbox: inbox)
+        } catch {
+            throw fail(error.message)
+        }
+        guard let registration = loop.add(server.pollFD, { server.turn() }) else {
+            throw fail("cannot join the event loop: \(errnoText())")
         }
         state.withLock {
             $0.listenFD = fd
             $0.inbox = inbox
-            $0.thread = thread
+            $0.host = (loop, registration, server)
         }
     }
 
     /// Stops serving, closes every connection (requests being answered are cancelled), removes
-    /// the socket file and returns once the server's thread has ended.
+    /// the socket file and returns once no turn of the server's loop is in progress.
     public func stop() {
-        let running: (JoinableThread, ControlInbox, Int32)? = state.withLock { s in
-            guard let thread = s.thread, let inbox = s.inbox else { return nil }
+        let running = state.withLock { s -> (ControlInbox, Int32, (loop: EventLoop, registration: EventLoop.Registration, server: ControlEventLoop))? in
+            guard let host = s.host, let inbox = s.inbox else { return nil }
             defer { s = State() }
-            return (thread, inbox, s.listenFD)
+            return (inbox, s.listenFD, host)
         }
-        guard let (thread, inbox, listenFD) = running else { return }
+        guard let (inbox, listenFD, host) = running else { return }
         inbox.requestStop()
-        thread.join()
+        // Once removed, no turn is in progress (remove waits for one), so the connections can be
+        // closed from here.
+        host.loop.remove(host.registration, fd: host.server.pollFD)
+        host.server.closeAll()
         inbox.close()
         close(inbox.wakeFD)
         close(listenFD)

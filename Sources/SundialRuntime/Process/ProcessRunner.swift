@@ -23,18 +23,20 @@ import Synchronization
 public final class ProcessRunner: Sendable {
     let engine: RunnerEngine
 
-    /// Starts a runner (its thread and descriptors).
+    /// Starts a runner (its descriptors, and its thread unless `loop` serves it).
     ///
     /// - Parameters:
     ///   - reapsOrphans: make the process a child subreaper and reap re-parented orphans (for
     ///     `sundial run`; a test process must not, it would take the harness's children).
     ///   - cgroupTree: the cgroup sub-tree runs are contained in; `nil`: this process's, set up
     ///     once per process (``CgroupTree/forThisProcess()``).
+    ///   - loop: the event loop whose thread serves the runner (the agent's); `nil`: a thread of
+    ///     its own (`sundial-runner`). The runner leaves the loop when ``shutdown()`` ends.
     /// - Throws: ``RunnerError`` if the kernel refuses an epoll or eventfd (or, with
     ///   `reapsOrphans`, the subreaper role or SIGCHLD's signalfd), or another runner of this
     ///   process already reaps orphans.
-    public init(reapsOrphans: Bool = false, cgroupTree: CgroupTree? = nil) throws(RunnerError) {
-        engine = try RunnerEngine(tree: cgroupTree ?? CgroupTree.processTree, reapsOrphans: reapsOrphans)
+    public init(reapsOrphans: Bool = false, cgroupTree: CgroupTree? = nil, loop: EventLoop? = nil) throws(RunnerError) {
+        engine = try RunnerEngine(tree: cgroupTree ?? CgroupTree.processTree, reapsOrphans: reapsOrphans, loop: loop)
     }
 
     /// Stops the runner: kills every active run (SIGKILL to its group and cgroup), waits until

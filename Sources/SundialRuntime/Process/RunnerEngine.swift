@@ -7,7 +7,11 @@ import CSundialShim
 import SundialCore
 import Synchronization
 
-/// The thread behind ``ProcessRunner``: an epoll loop that owns every run.
+/// The loop behind ``ProcessRunner``: an epoll set that owns every run, served either by a
+/// thread of its own or, embedded, by the agent's ``EventLoop`` (the runner's epoll descriptor is
+/// itself readable while any of its descriptors is, as sd-event embeds other loops; its
+/// deadlines are then a timerfd in the same set). The agent embeds it: one thread fewer, and
+/// the wake-up timer and the spawn run on the same thread (issue 16).
 ///
 /// Each child is watched through a pidfd in the loop's epoll set and reaped with
 /// `waitid(P_PIDFD)`, so the loop never collects a child that is not its own (another runner's,
@@ -16,7 +20,8 @@ import Synchronization
 /// orphans, skipping every runner's children (``ChildRegistry``).
 ///
 /// `@unchecked Sendable`: all fields except `inbox`, `active` and `burstSpawns` (a `Mutex` and
-/// an `Atomic`) are touched only by the loop thread, after `init` returns.
+/// an `Atomic`) are touched only by the loop thread (its own, or the embedding loop's, which
+/// calls one handler at a time), after `init` returns.
 final class RunnerEngine: @unchecked Sendable {
     enum Command: Sendable {
         case start(LaunchSpec, OutputHandler, CheckedContinuation<RunHandle, Never>)
@@ -56,6 +61,14 @@ final class RunnerEngine: @unchecked Sendable {
     private let wakefd: Int32
     /// SIGCHLD's signalfd when reaping orphans, else -1.
     private let sigfd: Int32
+    /// Embedded only: the monotonic timerfd (in `epfd`) that stands for `epoll_wait`'s timeout.
+    private let timerfd: Int32
+    /// Embedded only: the loop serving `epfd`, and the registration, until the runner ends.
+    private let host: EventLoop?
+    private var hostRegistration: EventLoop.Registration?
+    /// Whether the next turn first looks for exited orphans.
+    private var lookForOrphans: Bool
+    private var ended = false
     let reapsOrphans: Bool
     /// The posted commands, and whether the loop has ended (then nothing more is accepted).
     private let inbox = Mutex<(commands: [Command], closed: Bool)>(([], false))
@@ -105,9 +118,11 @@ final class RunnerEngine: @unchecked Sendable {
     /// The spawn helper threads, created with the first burst.
     private var spawnPool: OpaquePointer?
 
-    init(tree: CgroupTree, reapsOrphans: Bool) throws(RunnerError) {
+    init(tree: CgroupTree, reapsOrphans: Bool, loop host: EventLoop? = nil) throws(RunnerError) {
         self.tree = tree
         self.reapsOrphans = reapsOrphans
+        self.host = host
+        self.lookForOrphans = reapsOrphans
         _ = sundial_ensure_standard_fds()
         if reapsOrphans {
             guard Self.orphanReaperExists.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
@@ -118,17 +133,19 @@ final class RunnerEngine: @unchecked Sendable {
         let wakefd = sundial_eventfd()
         var chld = SIGCHLD
         let sigfd = reapsOrphans ? sundial_signalfd(&chld, 1) : -1
+        let timerfd = host != nil ? sundial_monotonic_timerfd_create() : -1
         let creationErrno = errno
         func fail(_ message: String) -> RunnerError {
-            for fd in [epfd, wakefd, sigfd] where fd >= 0 { close(fd) }
+            for fd in [epfd, wakefd, sigfd, timerfd] where fd >= 0 { close(fd) }
             if reapsOrphans { Self.orphanReaperExists.store(false, ordering: .releasing) }
             return RunnerError(message)
         }
-        guard epfd >= 0, wakefd >= 0, !reapsOrphans || sigfd >= 0 else {
+        guard epfd >= 0, wakefd >= 0, !reapsOrphans || sigfd >= 0, host == nil || timerfd >= 0 else {
             throw fail("cannot create the runner's descriptors: \(errnoText(creationErrno))")
         }
         guard sundial_epoll_add_readable(epfd, wakefd, UInt64(wakefd)) == 0,
-              sigfd < 0 || sundial_epoll_add_readable(epfd, sigfd, UInt64(sigfd)) == 0 else {
+              sigfd < 0 || sundial_epoll_add_readable(epfd, sigfd, UInt64(sigfd)) == 0,
+              timerfd < 0 || sundial_epoll_add_readable(epfd, timerfd, UInt64(timerfd)) == 0 else {
             throw fail("cannot watch the runner's descriptors: \(errnoText(errno))")
         }
         if reapsOrphans {
@@ -142,7 +159,20 @@ final class RunnerEngine: @unchecked Sendable {
         self.epfd = epfd
         self.wakefd = wakefd
         self.sigfd = sigfd
-        do throws(RunnerError) { try startThread() } catch {
+        self.timerfd = timerfd
+        do throws(RunnerError) {
+            if let host {
+                // The handler holds the engine until the runner ends (closeLoop removes it).
+                guard let registration = host.add(epfd, { [self] in turn() }) else {
+                    throw RunnerError("cannot join the event loop: \(errnoText(errno))")
+                }
+                hostRegistration = registration
+                // The first turn looks for orphans (as a thread of its own does on starting).
+                if reapsOrphans { sundial_eventfd_signal(wakefd) }
+            } else {
+                try startThread()
+            }
+        } catch {
             if reapsOrphans { _ = sundial_remove_sigchld_handler(wakefd) }
             throw fail(error.message)
         }
@@ -199,41 +229,72 @@ final class RunnerEngine: @unchecked Sendable {
         var chld = SIGCHLD
         _ = sundial_block_signals(&chld, 1)
         var tokens = [UInt64](repeating: 0, count: 64)
-        var lookForOrphans = reapsOrphans
         while true {
             if lookForOrphans { reapOrphans() }
             lookForOrphans = false
             if stopping, runs.isEmpty, cleanups.isEmpty { break }
             let n = sundial_epoll_wait(epfd, &tokens, Int32(tokens.count), nextTimeoutMs())
-            if n < 0, errno != EINTR {
-                // Should never happen; do not spin if it does.
-                usleep(10_000)
-            }
-            for i in 0..<max(0, Int(n)) {
-                let fd = Int32(truncatingIfNeeded: tokens[i])
-                if fd == wakefd {
-                    sundial_eventfd_drain(wakefd)
-                    // The SIGCHLD handler signals this eventfd too.
-                    lookForOrphans = reapsOrphans
-                    processCommands()
-                } else if fd == sigfd {
-                    sundial_signalfd_drain(sigfd)
-                    lookForOrphans = true
-                } else if let run = byPidfd[fd] {
-                    reap(run)
-                } else if let entry = byFd[fd] {
-                    readOnce(entry.run, stream: entry.stream)
-                }
-            }
-            if !polled.isEmpty { for run in Array(polled.values) { reap(run) } }
-            // A wake-up with nothing ready (the safety poll): look at every run's child anyway, so
-            // a lost readiness could delay a run's end by ``safetyPollMs`` at most.
-            if n == 0, !byPidfd.isEmpty { for run in Array(byPidfd.values) { reap(run) } }
-            if let t = orphanRetryAtMs, sundial_monotonic_ms() >= t { lookForOrphans = true }
-            fireTimers()
-            cleanUp()
+            handle(tokens, count: n)
         }
         closeLoop()
+    }
+
+    /// One turn when embedded: called by the host loop whenever `epfd` is readable (one of the
+    /// runner's descriptors is, the deadline timerfd included). Takes what is ready without
+    /// waiting, then arms the timerfd for the next deadline; ends the runner once it is stopped
+    /// and empty.
+    private func turn() {
+        guard !ended else { return }
+        var tokens = [UInt64](repeating: 0, count: 64)
+        repeat {
+            if lookForOrphans { reapOrphans() }
+            lookForOrphans = false
+            if stopping, runs.isEmpty, cleanups.isEmpty {
+                ended = true
+                closeLoop()
+                return
+            }
+            let n = sundial_epoll_wait(epfd, &tokens, Int32(tokens.count), 0)
+            handle(tokens, count: n)
+            // Orphans still to look at (more than a turn's worth, or a retry due now): go on.
+        } while lookForOrphans || (stopping && runs.isEmpty && cleanups.isEmpty)
+        _ = sundial_timerfd_arm_after(timerfd, Int64(nextTimeoutMs()))
+    }
+
+    /// What one `epoll_wait` returned (`n` tokens, 0 on a timeout, negative on an error).
+    private func handle(_ tokens: [UInt64], count n: Int32) {
+        if n < 0, errno != EINTR, host == nil {
+            // Should never happen; do not spin if it does.
+            usleep(10_000)
+        }
+        // Only the deadline timer (embedded) counts as the timeout of a thread's own wait.
+        var timedOut = n == 0
+        for i in 0..<max(0, Int(n)) {
+            let fd = Int32(truncatingIfNeeded: tokens[i])
+            if fd == wakefd {
+                sundial_eventfd_drain(wakefd)
+                // The SIGCHLD handler signals this eventfd too.
+                if reapsOrphans { lookForOrphans = true }
+                processCommands()
+            } else if fd == sigfd {
+                sundial_signalfd_drain(sigfd)
+                lookForOrphans = true
+            } else if fd == timerfd {
+                sundial_eventfd_drain(timerfd)
+                timedOut = n == 1
+            } else if let run = byPidfd[fd] {
+                reap(run)
+            } else if let entry = byFd[fd] {
+                readOnce(entry.run, stream: entry.stream)
+            }
+        }
+        if !polled.isEmpty { for run in Array(polled.values) { reap(run) } }
+        // A wake-up with nothing ready (the safety poll): look at every run's child anyway, so
+        // a lost readiness could delay a run's end by ``safetyPollMs`` at most.
+        if timedOut, !byPidfd.isEmpty { for run in Array(byPidfd.values) { reap(run) } }
+        if let t = orphanRetryAtMs, sundial_monotonic_ms() >= t { lookForOrphans = true }
+        fireTimers()
+        cleanUp()
     }
 
     /// The end of the loop (every run reaped, every cgroup cleaned up): refuse what is posted
@@ -251,7 +312,13 @@ final class RunnerEngine: @unchecked Sendable {
             _ = sundial_unset_child_subreaper()
             Self.orphanReaperExists.store(false, ordering: .releasing)
         }
-        for fd in [epfd, wakefd, sigfd] where fd >= 0 { close(fd) }
+        if let host, let hostRegistration {
+            // On the host's thread (this is its handler): returns at once, and the handler (which
+            // holds this engine) is dropped.
+            host.remove(hostRegistration, fd: epfd)
+            self.hostRegistration = nil
+        }
+        for fd in [epfd, wakefd, sigfd, timerfd] where fd >= 0 { close(fd) }
         sundial_work_pool_destroy(spawnPool)
         spawnPool = nil
         for waiter in stopWaiters { waiter.resume() }
