@@ -9,7 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "sundial_isolate.h"
-#include "watcher.h"
+#include "sundial_watcher.h"
 
 extern char **environ;
 // glibc 2.34+: fork without the atfork handlers, for a child that only makes system calls.

@@ -8,9 +8,9 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "notify_spawn.h"
+#include "sundial_notify_spawn.h"
 #include "sundial_isolate.h"
-#include "watcher.h"
+#include "sundial_watcher.h"
 
 extern pid_t _Fork(void);
 

@@ -13,9 +13,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 // MARK: - Spawning
 
@@ -178,8 +175,5 @@ int sundial_set_thread_name(const char *name);
 /// Online processors (at least 1).
 int sundial_cpu_count(void);
 
-#ifdef __cplusplus
-}
-#endif
 
 #endif

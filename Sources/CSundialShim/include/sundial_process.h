@@ -1,5 +1,5 @@
-#ifndef SUNDIAL_PROCESS_SHIM_H
-#define SUNDIAL_PROCESS_SHIM_H
+#ifndef SUNDIAL_PROCESS_H
+#define SUNDIAL_PROCESS_H
 
 /// pidfd_open(2): a descriptor (close-on-exec) that refers to process `pid` itself, not to
 /// whatever later gets its number; it polls readable once the process has exited. Used to

@@ -1,5 +1,5 @@
-#ifndef SUNDIAL_TIMER_SHIM_H
-#define SUNDIAL_TIMER_SHIM_H
+#ifndef SUNDIAL_TIMER_H
+#define SUNDIAL_TIMER_H
 #include <stdint.h>
 
 /// A CLOCK_REALTIME timerfd (close-on-exec, non-blocking). Returns -1 and sets errno on failure.

@@ -2,7 +2,7 @@
 // <sys/timerfd.h>, and TFD_TIMER_CANCEL_ON_SET is how Linux tells a sleeper that the wall
 // clock was stepped (the same mechanism systemd uses for calendar timers).
 #define _GNU_SOURCE
-#include "timer_shim.h"
+#include "sundial_timer.h"
 #include <sys/timerfd.h>
 #include <time.h>
 

@@ -1,6 +1,6 @@
 // Socket helpers for the event-loop servers (Sources/SundialRuntime/Net, /Control, /Metrics).
 #define _GNU_SOURCE
-#include "net_shim.h"
+#include "sundial_net.h"
 
 #include <stddef.h>
 #include <sys/socket.h>

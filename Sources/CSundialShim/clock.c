@@ -4,7 +4,7 @@
 // returns TIME_ERROR while the clock is unsynchronised; systemd's
 // `ntp_synced()` uses the same test.
 #define _GNU_SOURCE
-#include "clock_shim.h"
+#include "sundial_clock.h"
 #include <string.h>
 #include <sys/timex.h>
 

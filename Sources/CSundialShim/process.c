@@ -6,7 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "process_shim.h"
+#include "sundial_process.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434

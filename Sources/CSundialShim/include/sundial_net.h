@@ -1,5 +1,5 @@
-#ifndef SUNDIAL_NET_SHIM_H
-#define SUNDIAL_NET_SHIM_H
+#ifndef SUNDIAL_NET_H
+#define SUNDIAL_NET_H
 
 /// accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK) for the event-loop servers (control
 /// socket, metrics endpoint), whose connections are polled, never waited on. Swift's Glibc

@@ -1,5 +1,5 @@
-#ifndef SUNDIAL_CLOCK_SHIM_H
-#define SUNDIAL_CLOCK_SHIM_H
+#ifndef SUNDIAL_CLOCK_H
+#define SUNDIAL_CLOCK_H
 
 /// Whether the kernel considers the system clock synchronised (NTP discipline running and
 /// STA_UNSYNC clear), read with adjtimex(2) in read-only mode (modes = 0, no privilege needed).
