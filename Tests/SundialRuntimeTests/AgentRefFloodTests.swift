@@ -96,6 +96,9 @@ import Testing
                 group.addTask { for _ in 0..<500 { _ = await h.agent.trigger("work") } }
             }
         }
+        // The shutdown goes in the middle of the flood: once the flood threads are seen to
+        // coalesce (they may start late on a loaded machine; seen: all triggers done first).
+        try await Self.poll("the flood to be under way", timeout: .seconds(20)) { ref.coalescedCount > 0 }
         ref.deliver(.shutdown(signal: "SIGTERM"))
         try await Self.poll("the agent to stop", timeout: .seconds(40)) { await h.agent.exitCode != nil }
         stopFlood.store(true, ordering: .relaxed)

@@ -74,6 +74,10 @@ public enum AgentHost {
     public static func run(_ options: AgentOptions, loop givenLoop: EventLoop? = nil,
                            stderr: @Sendable (String) -> Void) async -> Int32 {
         let clock = SystemClock()
+        // Every service below is recorded as it starts; on every way out of this function they
+        // stop in the reverse order (ServiceStack).
+        let services = ServiceStack()
+        defer { services.stopAll() }
 
         // The state directory: created, locked (one agent per state), 0700.
         let stateDir: StateDirectory
@@ -86,7 +90,7 @@ public enum AgentHost {
             stderr("sundial: cannot use the state directory \(options.stateDirectory): \(error)\n")
             return 1
         }
-        defer { stateDir.release() }
+        services.started("state directory lock") { stateDir.release() }
 
         // The event log.
         let masker = SecretMasker()
@@ -124,12 +128,14 @@ public enum AgentHost {
                 + "sundial: start with --reset-state to keep the bad file aside and start fresh\n")
             return 1
         }
-        defer { try? store.close() }
+        services.started("state store") { try? store.close() }
         // The fleet's result backend (only with --fleet): its thread publishes the outbox; it
-        // stops before the store closes (defers run in reverse order).
-        let publisher = options.fleetResults.map { FleetRunPublisher(host: $0, store: store, version: options.version, masker: masker, log: log) }
-        publisher?.start()
-        defer { publisher?.stop() }
+        // stops before the store closes.
+        if let results = options.fleetResults {
+            let publisher = FleetRunPublisher(host: results, store: store, version: options.version, masker: masker, log: log)
+            publisher.start()
+            services.started("fleet publisher") { publisher.stop() }
+        }
         var restored: RestoredState
         do { restored = try store.restore() } catch {
             stderr("sundial: cannot read the state database: \(error)\n")
@@ -184,8 +190,8 @@ public enum AgentHost {
 
         // One thread in epoll_wait for the wake-up timerfd, the signalfd, the configuration's
         // and the state directory's inotify, the process runner's children and the control
-        // socket (EventLoop says why): the main thread in `sundial run`. Stopped last: the
-        // deferred stops below run first, in reverse order.
+        // socket (EventLoop says why): the main thread in `sundial run`. Stopped after every
+        // service it serves.
         let loop: EventLoop
         if let givenLoop {
             loop = givenLoop
@@ -195,7 +201,7 @@ public enum AgentHost {
                 return 1
             }
         }
-        defer { loop.stop() }
+        services.started("event loop") { loop.stop() }
 
         // The runner: this agent's, and the process's orphan reaper (child subreaper), since
         // this is the real agent process; served by the loop. It is not shut down here: the
@@ -209,7 +215,7 @@ public enum AgentHost {
 
         let ref = AgentRef()
         // Ends the task that hands the threads' inputs to the agent (and its hold on it).
-        defer { ref.close() }
+        services.started("agent inbox") { ref.close() }
         let timer: WakeTimer
         do {
             timer = try WakeTimer(loop: loop) { reason in ref.deliver(reason == .due ? .wake : .clockChanged) }
@@ -217,7 +223,7 @@ public enum AgentHost {
             stderr("sundial: cannot create the wake timer: \(error)\n")
             return 1
         }
-        defer { timer.stop() }
+        services.started("wake timer") { timer.stop() }
 
         var settings = Agent.Settings(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
                                       version: options.version)
@@ -232,32 +238,29 @@ public enum AgentHost {
         ref.set(agent)
 
         // Signals → inputs (blocked in every thread by `AgentSignals.prepareProcess()` in main,
-        // read here from a signalfd).
+        // read from a signalfd on the loop and handed straight to the agent's lossless inbox).
         do throws(RunnerError) {
-            let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP, SIGUSR1], loop: loop)
             let reopenable = fileSink
-            Task {
-                for await signal in listener.signals {
-                    switch signal {
-                    case SIGHUP: ref.deliver(.reload(reason: "SIGHUP"))
-                    case SIGTERM: ref.deliver(.shutdown(signal: "SIGTERM"))
-                    case SIGINT: ref.deliver(.shutdown(signal: "SIGINT"))
-                    // After an external logrotate moved the file: write to a new one at the path.
-                    case SIGUSR1:
-                        do throws(SinkError) { try reopenable?.reopen() } catch {
-                            log.log(LogRecord.logReopenFailed(message: "\(error)", at: clock.wallNow()))
-                        }
-                    default: break
+            let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP, SIGUSR1], loop: loop) { signal in
+                switch signal {
+                case SIGHUP: ref.deliver(.reload(reason: "SIGHUP"))
+                case SIGTERM: ref.deliver(.shutdown(signal: "SIGTERM"))
+                case SIGINT: ref.deliver(.shutdown(signal: "SIGINT"))
+                // After an external logrotate moved the file: write to a new one at the path.
+                case SIGUSR1:
+                    do throws(SinkError) { try reopenable?.reopen() } catch {
+                        log.log(LogRecord.logReopenFailed(message: "\(error)", at: clock.wallNow()))
                     }
+                default: break
                 }
             }
+            services.started("signals") { listener.stop() }
         } catch {
             stderr("sundial: cannot listen for signals: \(error)\n")
             return 1
         }
 
         // File changes → the same reload path.
-        var watcher: ConfigWatcher?
         if options.watch != .off {
             let w = ConfigWatcher(paths: paths, options: .init(debounce: .milliseconds(options.debounceMs),
                                                                pollInterval: .milliseconds(options.pollIntervalMs),
@@ -271,12 +274,10 @@ public enum AgentHost {
             do throws(ConfigWatcher.StartError) { try w.start() } catch {
                 log.log(LogRecord.configWatchFailed(reason: error.description, at: clock.wallNow()))
             }
-            watcher = w
+            services.started("config watcher") { w.stop() }
         }
-        defer { watcher?.stop() }
 
         // Metrics: derived from the event stream, so they can never disagree with the log.
-        var metrics: MetricsExporter?
         if options.metricsFile != nil || options.metricsListen != nil {
             // The status pages share the listener; they read the agent per request and hold
             // nothing between requests but the last reload's outcome (StatusEventMemory).
@@ -304,9 +305,8 @@ public enum AgentHost {
             // Next fires and final outcomes come at the end of the agent's step (no extra wake-up).
             m.onStepEndRequest { Task { await endMetricsStep(m, on: agent) } }
             await agent.addObserver { m.observe($0) }
-            metrics = m
+            services.started("metrics") { m.stop() }
         }
-        defer { metrics?.stop() }
 
         // systemd (Type=notify): READY once the configuration is loaded and scheduling has begun,
         // RELOADING around reloads, STOPPING on shutdown. No-op outside systemd.
@@ -344,13 +344,12 @@ public enum AgentHost {
         // replaced, the agent stops (agent.fatal, exit 1) rather than run on without them.
         // Started once the agent takes inputs; a change since the lock was taken is caught by
         // the watch's first look.
-        var guardWatch: StateDirectoryWatch?
         do throws(StateDirectoryWatch.StartError) {
-            guardWatch = try StateDirectoryWatch(directory: stateDir, loop: loop) { reason in ref.deliver(.fatal(reason: reason)) }
+            let guardWatch = try StateDirectoryWatch(directory: stateDir, loop: loop) { reason in ref.deliver(.fatal(reason: reason)) }
+            services.started("state directory watch") { guardWatch.stop() }
         } catch {
             log.log(LogRecord.stateWatchFailed(reason: error.description, at: clock.wallNow()))
         }
-        defer { guardWatch?.stop() }
         // Start-up's garbage (the loader's answer, its JSON tree, the decode) goes back to the
         // kernel, as after each reload (Agent+Reload): measured with 1,000 jobs, RssAnon 7.6 →
         // 7.4 MiB (docs/benchmarks.md, "Issue 15"). Only free pages go: no later cost.

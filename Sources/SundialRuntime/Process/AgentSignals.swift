@@ -30,23 +30,26 @@ public enum AgentSignals {
     }
 }
 
-/// Delivers blocked signals as an `AsyncStream`, read from a signalfd on the agent's
-/// ``EventLoop``.
+/// Hands blocked signals, read from a signalfd on the agent's ``EventLoop``, to a handler on the
+/// loop's thread, one call per signal in the order the kernel gives them.
+///
+/// No buffer stands between the signalfd and the handler (an `AsyncStream` with
+/// `.bufferingNewest(64)` did, which a burst of 64 signals after a SIGTERM would have
+/// overflowed): the agent's handler hands each to its lossless inbox (``AgentRef``), and the
+/// kernel itself keeps at most one pending instance of each standard signal.
 ///
 /// ```swift
 /// AgentSignals.prepareProcess()   // first, in main
-/// let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP], loop: loop)
-/// for await signal in listener.signals { ... }
+/// let listener = try SignalListener([SIGTERM, SIGINT, SIGHUP], loop: loop) { signal in ... }
 /// ```
 public final class SignalListener: Sendable {
-    public let signals: AsyncStream<Int32>
     private let fd: Int32
     private let loop: EventLoop
-    private let continuation: AsyncStream<Int32>.Continuation
     private let registration = Mutex<EventLoop.Registration?>(nil)
 
+    /// - Parameter onSignal: called on the loop's thread for each signal; must be short.
     /// - Throws: ``RunnerError`` if the signalfd cannot be created or watched.
-    public init(_ watched: [Int32], loop: EventLoop) throws(RunnerError) {
+    public init(_ watched: [Int32], loop: EventLoop, onSignal: @escaping @Sendable (Int32) -> Void) throws(RunnerError) {
         var sigs = watched
         // Blocked here too, so the listener works even if prepareProcess() came late (then only
         // signals aimed at no unblocked thread reach it; call prepareProcess() first).
@@ -54,14 +57,11 @@ public final class SignalListener: Sendable {
         fd = sundial_signalfd(&sigs, Int32(sigs.count))
         guard fd >= 0 else { throw RunnerError("cannot create a signalfd: \(errnoText(errno))") }
         self.loop = loop
-        let (stream, continuation) = AsyncStream<Int32>.makeStream(bufferingPolicy: .bufferingNewest(64))
-        signals = stream
-        self.continuation = continuation
-        let added = loop.add(fd) { [self] in
+        let added = loop.add(fd) { [fd] in
             while true {
                 let sig = sundial_signalfd_read(fd)
                 if sig <= 0 { break }
-                self.continuation.yield(sig)
+                onSignal(sig)
             }
         }
         guard let added else { throw RunnerError("cannot watch the signalfd: \(errnoText(errno))") }
@@ -70,10 +70,10 @@ public final class SignalListener: Sendable {
 
     deinit { close(fd) }
 
-    /// Ends the stream; signals stay blocked (pending ones are dropped with the process).
+    /// Stops calling the handler (waiting for a call in progress); signals stay blocked
+    /// (pending ones are dropped with the process).
     public func stop() {
         guard let r = registration.withLock({ r in defer { r = nil }; return r }) else { return }
         loop.remove(r, fd: fd)
-        continuation.finish()
     }
 }
