@@ -46,12 +46,16 @@ let package = Package(
         // then depends on libsqlite3-0.
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .target(name: "CSundialShim"),
+        // Sundial's global executor for Swift concurrency (the runtime's enqueue hooks; see
+        // executor.c and SundialRuntime's GlobalExecutor): alone in its target, because it is the
+        // one piece that leans on the Swift runtime's private interface.
+        .target(name: "CSundialExecutor"),
         // libpq for the fleet (issue 19), loaded with dlopen only under --fleet: its header at
         // build time (libpq-dev), nothing linked (docs/decisions.md says why).
         .target(name: "CSundialPQ"),
         .target(
             name: "SundialRuntime",
-            dependencies: ["SundialCore", "SundialConfig", "CSundialShim", "CSQLite", "CSundialPQ"]
+            dependencies: ["SundialCore", "SundialConfig", "CSundialShim", "CSundialExecutor", "CSQLite", "CSundialPQ"]
         ),
         .target(
             name: "SundialTesting",
@@ -79,7 +83,7 @@ let package = Package(
 
 // Strict settings for every target, in one place (as swift-log does).
 // C targets use their own settings: the upcoming features are Swift's.
-let cTargets: Set<String> = ["CSundialShim", "CSundialBench", "CSundialPQ"]
+let cTargets: Set<String> = ["CSundialShim", "CSundialExecutor", "CSundialBench", "CSundialPQ"]
 for target in package.targets where target.type != .system && !cTargets.contains(target.name) {
     var settings = target.swiftSettings ?? []
     settings.append(.enableUpcomingFeature("ExistentialAny"))

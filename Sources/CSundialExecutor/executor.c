@@ -158,10 +158,11 @@ static int spawn_worker_locked(void) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    // Jobs are async function fragments: their frames live on the task's heap-allocated
-    // stack, so a modest thread stack is enough (the runtime's own pool uses 512 KiB on Linux
-    // too). Only touched pages count towards memory anyway.
-    pthread_attr_setstacksize(&attr, 1 << 20);
+    // The platform's default stack size (RLIMIT_STACK, 8 MiB on Debian), not a smaller one:
+    // jobs are async function fragments whose frames mostly live on the task's heap, but a
+    // synchronous call made from a job (a parser, a deep recursion in a library) runs on this
+    // stack, and a 1 MiB stack once let a 3 KB job file overflow it (issue 13). Only touched
+    // pages count towards memory.
     // Workers take no asynchronous signals, as libdispatch's workers do: the agent handles
     // signals on its own thread, and a stray SIGTERM must not land on a pool thread.
     sigset_t all, old;
