@@ -1,5 +1,6 @@
 import OrderedCollections
 import SundialCore
+import Synchronization
 
 /// Turns job files into a validated ``JobSet``, or into every problem found (design §1, §5).
 ///
@@ -28,8 +29,26 @@ public struct ConfigLoader: Sendable {
         }
     }
 
+    /// Runs `body(0) … body(count - 1)`, in any order and possibly at once; returns when all
+    /// have run. The loader stays pure: the caller decides whether files are loaded on several
+    /// threads (the runtime's `ConfigurationLoading` does).
+    public typealias EachFile = @Sendable (_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> Void
+
+    /// One file after another, on the caller's thread.
+    public static let oneByOne: EachFile = { count, body in for i in 0..<count { body(i) } }
+
     /// Loads a whole set. Valid only when no file has an error.
-    public func load(_ files: [SourceFile]) -> ConfigLoadResult {
+    ///
+    /// Each file is read, validated against the schema and decoded on its own, through
+    /// `eachFile` (files are independent until the checks across files, which follow, in file
+    /// order); the result does not depend on how `eachFile` schedules them.
+    public func load(_ files: [SourceFile], eachFile: EachFile = oneByOne) -> ConfigLoadResult {
+        let perFile = Mutex<[FileResult?]>(Array(repeating: nil, count: files.count))
+        eachFile(files.count) { [self] i in
+            let result = loadFile(files[i])
+            perFile.withLock { $0[i] = result }
+        }
+        let results = perFile.withLock { $0 }
         var diagnostics: [Diagnostic] = []
         var jobs: OrderedDictionary<JobID, JobSpec> = [:]
         var firstDefinition: [JobID: SourceLocation] = [:]
@@ -37,11 +56,11 @@ public struct ConfigLoader: Sendable {
         var hash = ContentHash()
         var sources: [String: [UInt8]] = [:]
 
-        for file in files {
+        for (file, fileResult) in zip(files, results) {
             sources[file.path] = file.bytes
             hash.combine(file.path)
             hash.combine(file.bytes)
-            let fileResult = loadFile(file)
+            guard let fileResult else { preconditionFailure("eachFile did not run file \(file.path)") }
             diagnostics += fileResult.diagnostics
             for (id, location) in fileResult.ids {
                 if let first = firstDefinition[id] {
@@ -63,7 +82,7 @@ public struct ConfigLoader: Sendable {
                                 diagnostics: diagnostics, sources: sources)
     }
 
-    struct FileResult {
+    struct FileResult: Sendable {
         var jobs: [JobSpec] = []
         var ids: [(JobID, SourceLocation)] = []
         var diagnostics: [Diagnostic] = []
