@@ -222,7 +222,10 @@ public enum CrontabImport {
 
     struct Entry { var schedule: String; var user: String?; var command: Substring }
 
-    enum LineResult { case success(Entry), failure(String) }
+    enum LineResult {
+        case success(Entry)
+        case failure(String)
+    }
 
     static let macros: Set<String> = ["@reboot", "@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]
 

@@ -164,7 +164,7 @@ struct PatternProgram: Sendable {
         case wordBoundary(Bool)
         case sequence([Node])
         case alternation([Node])
-        case repeat_(Node, min: Int, max: Int?)
+        case repetition(Node, min: Int, max: Int?)
 
         /// Whether the node can match without consuming input (a loop over such a body needs
         /// ECMA-262's empty-iteration rule, which this matcher does not implement).
@@ -174,7 +174,7 @@ struct PatternProgram: Sendable {
             case .scalar, .set, .any: false
             case let .sequence(items): items.allSatisfy(\.canBeEmpty)
             case let .alternation(items): items.contains(where: \.canBeEmpty)
-            case let .repeat_(body, min, _): min == 0 || body.canBeEmpty
+            case let .repetition(body, min, _): min == 0 || body.canBeEmpty
             }
         }
     }
@@ -206,7 +206,7 @@ struct PatternProgram: Sendable {
                 }
             }
             for j in jumps { code[j] = .jump(code.count) }
-        case let .repeat_(body, min, max):
+        case let .repetition(body, min, max):
             if body.canBeEmpty && max != min { return false }
             for _ in 0..<min where !emit(body, into: &code) { return false }
             if let max {
@@ -308,7 +308,7 @@ struct PatternProgram: Sendable {
             }
             if peek() == "?" { i += 1 }  // lazy: same answer for a yes/no match
             if let c = peek(), "*+?{".unicodeScalars.contains(c) { return nil }
-            return .repeat_(atom, min: min, max: max)
+            return .repetition(atom, min: min, max: max)
         }
 
         mutating func parseInt() -> Int? {

@@ -68,7 +68,10 @@ public indirect enum LogRecord: Sendable, Hashable {
 
     public struct AgentStopping: Sendable, Hashable {
         /// Why: a signal's name (`SIGTERM`), or a fatal condition (``LogRecord/agentFatal(_:)``).
-        public enum Cause: Sendable, Hashable { case signal(String), fatal }
+        public enum Cause: Sendable, Hashable {
+            case signal(String)
+            case fatal
+        }
         public var version: String, pid: Int32, cause: Cause, activeRuns: Int, at: Instant
         public init(version: String, pid: Int32, cause: Cause, activeRuns: Int, at: Instant) {
             (self.version, self.pid, self.cause, self.activeRuns, self.at) = (version, pid, cause, activeRuns, at)

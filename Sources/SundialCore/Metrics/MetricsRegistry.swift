@@ -293,7 +293,7 @@ public struct MetricsRegistry: Sendable {
         var w = PrometheusWriter()
         let ids = jobs.keys.sorted()
         let live = ids.filter { !(jobs[$0]!.retired) }
-        let J = Self.jobLabel
+        let jobKey = Self.jobLabel
 
         w.family("sundial_build_info", .gauge, help: "Sundial's version; always 1.")
         w.sample("sundial_build_info", [("version", options.version)], 1)
@@ -304,40 +304,40 @@ public struct MetricsRegistry: Sendable {
 
         w.family("sundial_runs_finished_total", .counter, help: "Runs finished, by final outcome: after their retries (a failed attempt that was retried is not counted here).")
         for id in live {
-            for (o, n) in Self.withZeros(jobs[id]!.runs).sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_finished_total", [(J, id), ("outcome", o)], n) }
+            for (o, n) in Self.withZeros(jobs[id]!.runs).sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_finished_total", [(jobKey, id), ("outcome", o)], n) }
         }
 
         w.family("sundial_run_attempts_started_total", .counter, help: "Attempts started (run.started), by trigger; trigger=\"retry\" marks retries.")
-        for id in live { for (t, n) in jobs[id]!.started.sorted(by: { $0.key < $1.key }) { w.sample("sundial_run_attempts_started_total", [(J, id), ("trigger", t)], n) } }
+        for id in live { for (t, n) in jobs[id]!.started.sorted(by: { $0.key < $1.key }) { w.sample("sundial_run_attempts_started_total", [(jobKey, id), ("trigger", t)], n) } }
 
         w.family("sundial_run_attempts_finished_total", .counter, help: "Attempts finished (run.finished), by outcome. A retried run counts each attempt.")
         for id in live {
-            for (o, n) in Self.withZeros(jobs[id]!.attempts).sorted(by: { $0.key < $1.key }) { w.sample("sundial_run_attempts_finished_total", [(J, id), ("outcome", o)], n) }
+            for (o, n) in Self.withZeros(jobs[id]!.attempts).sorted(by: { $0.key < $1.key }) { w.sample("sundial_run_attempts_finished_total", [(jobKey, id), ("outcome", o)], n) }
         }
 
         w.family("sundial_run_retries_total", .counter, help: "Retries scheduled (run.retry_scheduled).")
-        for id in live { w.sample("sundial_run_retries_total", [(J, id)], jobs[id]!.retries) }
+        for id in live { w.sample("sundial_run_retries_total", [(jobKey, id)], jobs[id]!.retries) }
 
         w.family("sundial_runs_skipped_total", .counter, help: "Planned fires that did not run (run.skipped), by reason.")
-        for id in live { for (r, n) in jobs[id]!.skipped.sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_skipped_total", [(J, id), ("reason", r)], n) } }
+        for id in live { for (r, n) in jobs[id]!.skipped.sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_skipped_total", [(jobKey, id), ("reason", r)], n) } }
 
         w.family("sundial_runs_active", .gauge, help: "Attempts running now.")
-        for id in ids { w.sample("sundial_runs_active", [(J, id)], Int64(jobs[id]!.active.count)) }
+        for id in ids { w.sample("sundial_runs_active", [(jobKey, id)], Int64(jobs[id]!.active.count)) }
 
         w.family("sundial_job_next_fire_timestamp_seconds", .gauge, help: "The job's next planned fire (as sundial status shows it, before jitter), in seconds since the Unix epoch.")
-        for id in live { if let t = jobs[id]!.nextFireMillis { w.sample("sundial_job_next_fire_timestamp_seconds", [(J, id)], PrometheusText.formatMillisAsSeconds(t)) } }
+        for id in live { if let t = jobs[id]!.nextFireMillis { w.sample("sundial_job_next_fire_timestamp_seconds", [(jobKey, id)], PrometheusText.formatMillisAsSeconds(t)) } }
 
         w.family("sundial_job_last_success_timestamp_seconds", .gauge, help: "When the job's last successful run finished, in seconds since the Unix epoch.")
-        for id in live { if let t = jobs[id]!.lastSuccessMillis { w.sample("sundial_job_last_success_timestamp_seconds", [(J, id)], PrometheusText.formatMillisAsSeconds(t)) } }
+        for id in live { if let t = jobs[id]!.lastSuccessMillis { w.sample("sundial_job_last_success_timestamp_seconds", [(jobKey, id)], PrometheusText.formatMillisAsSeconds(t)) } }
 
         w.family("sundial_job_last_failure_timestamp_seconds", .gauge, help: "When the job's last run that failed after its retries finished, in seconds since the Unix epoch.")
-        for id in live { if let t = jobs[id]!.lastFailureMillis { w.sample("sundial_job_last_failure_timestamp_seconds", [(J, id)], PrometheusText.formatMillisAsSeconds(t)) } }
+        for id in live { if let t = jobs[id]!.lastFailureMillis { w.sample("sundial_job_last_failure_timestamp_seconds", [(jobKey, id)], PrometheusText.formatMillisAsSeconds(t)) } }
 
         w.family("sundial_run_duration_seconds", .histogram, help: "Wall time of finished attempts.")
-        for id in live where jobs[id]!.duration.count > 0 { w.histogram("sundial_run_duration_seconds", [(J, id)], jobs[id]!.duration) }
+        for id in live where jobs[id]!.duration.count > 0 { w.histogram("sundial_run_duration_seconds", [(jobKey, id)], jobs[id]!.duration) }
 
         w.family("sundial_run_lateness_seconds", .histogram, help: "Delay from the scheduled instant to the start of a scheduled run's first attempt (including jitter).")
-        for id in live where jobs[id]!.lateness.count > 0 { w.histogram("sundial_run_lateness_seconds", [(J, id)], jobs[id]!.lateness) }
+        for id in live where jobs[id]!.lateness.count > 0 { w.histogram("sundial_run_lateness_seconds", [(jobKey, id)], jobs[id]!.lateness) }
 
         w.family("sundial_config_loads_total", .counter, help: "Configurations loaded (config.loaded), the first one included.")
         w.sample("sundial_config_loads_total", [], configLoads)
