@@ -302,8 +302,3 @@ struct ControlSocketTests {
 
 }
 
-/// Runs blocking socket code on a thread of its own, off Swift concurrency's cooperative pool
-/// (which the server's handler needs to answer).
-func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { c in Thread.detachNewThread { c.resume(returning: body()) } }
-}

@@ -82,7 +82,3 @@ struct CrashSafetyTests {
     }
 }
 
-/// `body` on a thread of its own, off Swift concurrency's cooperative pool.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in Thread.detachNewThread { c.resume(with: Result { try body() }) } }
-}

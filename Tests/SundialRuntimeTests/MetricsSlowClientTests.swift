@@ -3,6 +3,7 @@ import Glibc
 import Testing
 import SundialCore
 @testable import SundialRuntime
+import SundialTesting
 
 /// Idle or trickling TCP clients must not delay a scrape (found by probing: five idle
 /// connections made a scrape take 9–10 s, fifty made it time out), and an IPv4-mapped loopback

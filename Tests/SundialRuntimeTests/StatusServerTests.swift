@@ -4,6 +4,7 @@ import Synchronization
 import Testing
 import SundialCore
 @testable import SundialRuntime
+import SundialTesting
 
 /// The status routes on the metrics listener: rendered off its thread, so a page the agent is
 /// slow to answer never delays a scrape; bounded in time (503 after
