@@ -4,7 +4,7 @@ import Testing
 import SundialTesting
 
 /// ``offPool(_:)``, which the suite relies on to run in parallel on two cooperative threads.
-@Suite("offPool: blocking test code off the cooperative pool")
+@Suite("offPool: blocking test code off the cooperative pool", .offPool)
 struct OffPoolTests {
     /// The body runs on one of ``TestThreads``' threads, not on a pool thread.
     @Test func theBodyRunsOnATestThread() async throws {
@@ -46,5 +46,25 @@ struct OffPoolTests {
         await withKnownIssue {
             await offPool { #expect(Bool(false), "recorded inside offPool") }
         }
+    }
+}
+
+@Suite("offPool trait", .offPool)
+struct OffPoolTraitTests {
+    static func threadName() -> String {
+        let comm = try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)
+        return (comm ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A synchronous test of a suite with the trait runs on a test thread.
+    @Test func aSynchronousBodyRunsOnATestThread() {
+        #expect(Self.threadName() == TestThreads.threadName)
+    }
+
+    /// So does an asynchronous one, after it slept too.
+    @Test func anAsynchronousBodyStaysOnTestThreads() async throws {
+        #expect(Self.threadName() == TestThreads.threadName)
+        try await Task.sleep(for: .milliseconds(10))
+        #expect(Self.threadName() == TestThreads.threadName)
     }
 }
