@@ -10,7 +10,7 @@ import SundialTesting
 /// sent `sundial trigger`s over the control socket. Throughout, /proc is sampled: a `forbid`
 /// job never has two live copies. At the end no job process is left over, no scheduled
 /// instant ran twice, and every run has exactly one recorded outcome. About 1–2 minutes.
-@Suite("Agent crash loop with runs in flight (adoption)")
+@Suite("Agent crash loop with runs in flight (adoption)", .offPool)
 struct AdoptionCrashLoopTests {
     static let kills = ProcessInfo.processInfo.environment["SUNDIAL_LONG_TESTS"] == "1" ? 200 : 50
 

@@ -35,7 +35,7 @@ struct RawConnection {
     func close() { _ = Glibc.close(fd) }
 }
 
-@Suite("Control socket")
+@Suite("Control socket", .offPool)
 struct ControlSocketTests {
     /// A running server on a fresh socket; `stop()` cleans up.
     struct Fixture {

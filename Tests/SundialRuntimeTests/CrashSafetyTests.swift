@@ -3,10 +3,11 @@ import Synchronization
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// `kill -9` at random moments must never lose a fire that `apply` acknowledged, never let an
 /// instant fire twice, and always leave a database that opens.
-@Suite("State crash safety")
+@Suite("State crash safety", .offPool)
 struct CrashSafetyTests {
     static var writer: String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]

@@ -11,7 +11,7 @@ import SundialTesting
 ///
 /// The blocking socket calls run off Swift's cooperative pool (``offPool(_:)``): tests run in
 /// parallel, and a pool thread blocked here would delay other suites' async work.
-@Suite("Metrics endpoint: slow clients", .timeLimit(.minutes(1)))
+@Suite("Metrics endpoint: slow clients", .timeLimit(.minutes(1)), .offPool)
 struct MetricsSlowClientTests {
     @Test func aScrapeIsAnsweredWithin1sWhile64IdleConnectionsAreOpen() async throws {
         let exporter = try MetricsExporter(filePath: nil, listen: "127.0.0.1:0", version: "1")

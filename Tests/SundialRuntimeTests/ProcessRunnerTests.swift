@@ -4,7 +4,7 @@ import SundialCore
 import Testing
 
 /// Real processes through the shared runner; every test is bounded by ``withDeadline``.
-@Suite struct ProcessRunnerTests {
+@Suite(.offPool) struct ProcessRunnerTests {
     // MARK: - Outcomes
 
     @Test func exitCodes() async throws {
@@ -352,7 +352,7 @@ import Testing
 
 /// Secrets are masked on the output stream (``SecretStreamMasker``), before lines are cut: the
 /// event log's per-event masking cannot see a value that spans lines or a cut.
-@Suite struct RunnerSecretMaskingTests {
+@Suite(.offPool) struct RunnerSecretMaskingTests {
     func privateEnvFile(_ text: String) throws -> String {
         let path = try temporaryDirectory() + "/secret.env"
         try text.write(toFile: path, atomically: false, encoding: .utf8)
@@ -434,3 +434,4 @@ final class MemorySinkForTests: EventSink {
 
 import Synchronization
 import OrderedCollections
+import SundialTesting

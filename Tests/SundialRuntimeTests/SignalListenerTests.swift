@@ -1,8 +1,9 @@
 import Foundation
 @testable import SundialRuntime
 import Testing
+import SundialTesting
 
-@Suite struct SignalListenerTests {
+@Suite(.offPool) struct SignalListenerTests {
     @Test func deliversABlockedSignal() async throws {
         // In the agent, prepareProcess() blocks the signals in every thread, so a signal sent to
         // the process stays pending for the listener. A test process already has threads that
