@@ -152,14 +152,20 @@ public final class AgentHarness: Sendable {
         }
     }
 
+    /// Checks `condition` until it has held three times in a row. Yields between the first
+    /// checks (the agent's tasks usually need only a turn or two), then naps 1 ms between
+    /// checks: a `Task.yield()` spin of up to 10 s would keep a thread busy for nothing and, in
+    /// a parallel test run, flood the executor shared with every other test.
     private func waitUntil(_ condition: @Sendable () async -> Bool) async {
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(10)
         var stable = 0
+        var checks = 0
         while clock.now < deadline {
             if await condition() { stable += 1 } else { stable = 0 }
             if stable >= 3 { return }
-            await Task.yield()
+            checks += 1
+            if checks < 50 { await Task.yield() } else { try? await Task.sleep(for: .milliseconds(1)) }
         }
     }
 }

@@ -3,13 +3,14 @@ import Synchronization
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The agent's own crash, 50 times: the real agent is killed with SIGKILL at seeded random
 /// moments while jobs of 1–3 s run under `forbid`, `queue` and `allow`, restarted each time and
 /// sent `sundial trigger`s over the control socket. Throughout, /proc is sampled: a `forbid`
 /// job never has two live copies. At the end no job process is left over, no scheduled
 /// instant ran twice, and every run has exactly one recorded outcome. About 1–2 minutes.
-@Suite("Agent crash loop with runs in flight (adoption)")
+@Suite("Agent crash loop with runs in flight (adoption)", .offPool)
 struct AdoptionCrashLoopTests {
     static let kills = ProcessInfo.processInfo.environment["SUNDIAL_LONG_TESTS"] == "1" ? 200 : 50
 
@@ -31,15 +32,20 @@ struct AdoptionCrashLoopTests {
         let samples = Atomic<Int>(0)
         let stopped = Atomic<Bool>(false)
 
+        /// Samples every 25 ms until stopped, on a thread of its own: a scan of /proc takes
+        /// tens of milliseconds, and done from a task it would keep one of the test pool's two
+        /// threads busy for the whole test, starving the tests running beside it.
         func run(mark: String) async {
-            while !stopped.load(ordering: .acquiring) {
-                let live = AgentAdoptionTests.jobProcesses(marked: "CRASH_MARK", mark)
-                for job in ["solo", "hand"] {
-                    let runs = live.filter { $0.job == job }.map(\.run)
-                    if runs.count > 1 { worst.withLock { if ($0[job]?.count ?? 0) < runs.count { $0[job] = runs } } }
+            await offPool { [self] in
+                while !stopped.load(ordering: .acquiring) {
+                    let live = AgentAdoptionTests.jobProcesses(marked: "CRASH_MARK", mark)
+                    for job in ["solo", "hand"] {
+                        let runs = live.filter { $0.job == job }.map(\.run)
+                        if runs.count > 1 { worst.withLock { if ($0[job]?.count ?? 0) < runs.count { $0[job] = runs } } }
+                    }
+                    samples.add(1, ordering: .relaxed)
+                    usleep(25_000)
                 }
-                samples.add(1, ordering: .relaxed)
-                try? await Task.sleep(for: .milliseconds(25))
             }
         }
     }

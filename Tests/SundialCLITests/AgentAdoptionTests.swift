@@ -2,12 +2,13 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The real agent surviving its own crash: runs still alive after a `kill -9` of the agent are
 /// adopted (or killed, per `on_agent_restart`) by the next agent, `concurrency` holds across
 /// the restart, a recycled pid is never touched, and a removed state directory or a lost
 /// database is reported.
-@Suite("Agent restart: adoption and the state directory, end to end")
+@Suite("Agent restart: adoption and the state directory, end to end", .offPool)
 struct AgentAdoptionTests {
     typealias Scratch = AgentStateTests.Scratch
 

@@ -2,10 +2,11 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The real `sundial run` against a state directory: catch-up across restarts, a damaged
 /// database, a second agent, the client commands and `--hold-until-synced` (issue 7).
-@Suite("Agent state and control, end to end")
+@Suite("Agent state and control, end to end", .offPool)
 struct AgentStateTests {
     /// A scratch directory with a `jobs/` config folder and a `state/` path.
     struct Scratch {

@@ -6,7 +6,7 @@ import SundialTesting
 
 /// The client commands (`status`, `trigger`, `history`, `why`, `reload`) run as the built binary
 /// against a control server in this process with a scripted handler.
-@Suite("Client commands")
+@Suite("Client commands", .offPool)
 struct ClientCommandTests {
     struct Result {
         var status: Int32

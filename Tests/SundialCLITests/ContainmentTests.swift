@@ -2,12 +2,13 @@ import Foundation
 import SundialCore
 import SundialRuntime
 import Testing
+import SundialTesting
 
 /// A real agent's runs are contained: SIGTERM to the agent leaves none of a run's processes,
 /// `setsid` and double-forked ones included. The agent under test is itself started through the
 /// test's runner, so its own cgroup is a run's (`.../runs/run-X`): it moves itself into
 /// `run-X/agent` and puts its runs in `run-X/runs` — the layout of a systemd service.
-@Suite struct ContainmentTests {
+@Suite(.offPool) struct ContainmentTests {
     static let hasCgroups = (try? TestRunner.shared().cgroupTree.runsDirectory) != nil
 
     @Test(.enabled(if: hasCgroups))

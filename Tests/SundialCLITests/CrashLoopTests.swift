@@ -2,12 +2,13 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// Issue 7's crash loop: the real agent, jobs firing every second, `kill -9` at seeded random
 /// moments, restarted each time. Afterwards the database opens, no scheduled instant of a job
 /// ran twice, and every run that started is accounted for (finished, or recorded
 /// `interrupted`). 50 kills by default (about a minute); `SUNDIAL_LONG_TESTS=1` makes it 300.
-@Suite("Agent crash loop")
+@Suite("Agent crash loop", .offPool)
 struct CrashLoopTests {
     static let kills = ProcessInfo.processInfo.environment["SUNDIAL_LONG_TESTS"] == "1" ? 300 : 50
 

@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 import SundialCore
+import SundialTesting
 
 /// `sundial diff OLD NEW` end to end: exit status 0/1/2, the text and JSON reports with next
 /// fires pinned by `--at`, positioned errors for invalid input.
-@Suite("sundial diff (built binary)", .serialized)
+@Suite("sundial diff (built binary)", .serialized, .offPool)
 struct DiffCommandTests {
     /// Two trees, `old/` and `new/` (like two git checkouts), under a fresh directory.
     struct Trees {

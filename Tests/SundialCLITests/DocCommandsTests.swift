@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import SundialTesting
 
 /// The documentation names only commands and options that exist.
 ///
@@ -9,7 +10,7 @@ import Testing
 /// `--option` after it must be one of that subcommand's. A code span that is just an option
 /// (`--state DIR`) must be an option of some command, unless it belongs to another tool named
 /// in ``otherTools``.
-@Suite("docs name only real commands and options (built binary)", .serialized)
+@Suite("docs name only real commands and options (built binary)", .serialized, .offPool)
 struct DocCommandsTests {
     /// Options of tools other than `sundial` that the docs mention on their own, with the tool.
     static let otherTools: [String: String] = [

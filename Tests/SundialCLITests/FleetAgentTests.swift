@@ -2,9 +2,10 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// `sundial run --fleet` and `sundial fleet status|history` as a user runs them (built binary).
-@Suite("sundial --fleet (built binary)", .serialized)
+@Suite("sundial --fleet (built binary)", .serialized, .offPool)
 struct FleetAgentTests {
     static var pgURL: String? {
         guard let v = ProcessInfo.processInfo.environment["SUNDIAL_TEST_PG_URL"], !v.isEmpty else { return nil }

@@ -2,10 +2,11 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The tests with the real thing: several agents as separate processes (different box
 /// names, the same job files) sharing one PostgreSQL.
-@Suite("fleet of agents on PostgreSQL (built binary)", .serialized, .enabled(if: FleetAgentTests.pgEnabled))
+@Suite("fleet of agents on PostgreSQL (built binary)", .serialized, .enabled(if: FleetAgentTests.pgEnabled), .offPool)
 struct FleetMultiAgentTests {
     /// Instants to watch: the 300 under CI, fewer on a developer's machine.
     static var instants: Int {

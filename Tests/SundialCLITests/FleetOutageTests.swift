@@ -2,11 +2,12 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The outage tests with the real thing (#19): agents as separate processes, a real
 /// PostgreSQL that goes away for everyone (the server stopped) or for one box only (a TCP proxy
 /// in front of it that the test stops). Every wait is a poll with a deadline.
-@Suite("fleet agents through database outages (built binary)", .serialized)
+@Suite("fleet agents through database outages (built binary)", .serialized, .offPool)
 struct FleetOutageTests {
     /// The whole-outage test starts and stops a server of its own with scripts/pg-test-cluster.sh,
     /// which needs PostgreSQL's server binaries and, as root, the `postgres` user: it runs as root

@@ -3,12 +3,13 @@ import Glibc
 import SundialCore
 import SundialRuntime
 import Testing
+import SundialTesting
 
 /// Issue 17: `https://` webhooks through the real binary, against a real TLS receiver on
 /// loopback whose certificate is signed by a CA made here with `openssl` (python3's `ssl`
 /// serves it). Each delivery is a `sundial internal-webhook` child with libcurl; the agent
 /// itself must never map libcurl nor a TLS library.
-@Suite(.serialized, .timeLimit(.minutes(2))) struct HTTPSWebhookTests {
+@Suite(.serialized, .timeLimit(.minutes(2)), .offPool) struct HTTPSWebhookTests {
     /// A CA, and a server certificate for `localhost` only (not 127.0.0.1), signed by it.
     static func makeCertificates(in dir: String) async throws {
         let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
@@ -153,7 +154,7 @@ import Testing
 /// what bounds it. The child runs in a mount namespace (`unshare -m`, root only) whose
 /// /etc/resolv.conf names a "DNS server" on 127.0.0.1:53 that this test holds and never
 /// answers.
-@Suite(.serialized, .timeLimit(.minutes(1))) struct HungLookupWebhookTests {
+@Suite(.serialized, .timeLimit(.minutes(1)), .offPool) struct HungLookupWebhookTests {
     @Test(.enabled(if: geteuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/unshare"), "needs root and unshare"))
     func aLookupThatNeverAnswersIsCutAtTheTimeout() async throws {
         let root = try CLI.tempDir()

@@ -2,12 +2,13 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The hostile-input suite (issue 13), against the built binary: whatever lands in the config
 /// directory, the running agent keeps firing its per-second job (no gap over 2 s), keeps
 /// answering `status`, keeps every log line valid JSON, rejects the input with the same
 /// diagnostics `sundial validate` prints, and gives back the memory the rejection needed.
-@Suite("Hostile input against the running agent (built binary)", .serialized, .timeLimit(.minutes(3)))
+@Suite("Hostile input against the running agent (built binary)", .serialized, .timeLimit(.minutes(3)), .offPool)
 struct HostileInputTests {
     static let good = "version: 1\njobs:\n  tick:\n    every: 1s\n    command: [/bin/true]\n"
 

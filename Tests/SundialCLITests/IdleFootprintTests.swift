@@ -3,12 +3,13 @@ import Synchronization
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The real agent, loaded and with nothing due, must not wake up (issue 5: at most once a
 /// minute; `bench/run` measures the full figure). These tests pin the two causes of wake-ups
 /// found by profiling: libdispatch's thread pool (its monitor ticks every second) and any
 /// helper thread left waiting with a timeout.
-@Suite("Idle agent footprint", .serialized)
+@Suite("Idle agent footprint", .serialized, .offPool)
 struct IdleFootprintTests {
     /// Jobs that cannot come due while the test runs (midnight on January 1st, UTC).
     static let config = "version: 1\njobs:\n" + (0..<50).map { "  job-\($0):\n    schedule: \"0 0 1 1 *\"\n    timezone: UTC\n    command: [/bin/true]\n" }.joined()

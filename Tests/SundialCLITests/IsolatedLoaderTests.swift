@@ -4,11 +4,12 @@ import SundialConfig
 import SundialCore
 import SundialRuntime
 import OrderedCollections
+import SundialTesting
 
 /// The agent's configuration loader child (``IsolatedConfigLoader``) with the real binary, and
 /// with stand-ins that crash, hang, burn CPU or garble their answer. Each failure must come
 /// back as a diagnostic, within the deadline, whatever else reaps children in this process.
-@Suite("Isolated config loader (built binary and hostile stand-ins)", .serialized, .timeLimit(.minutes(1)))
+@Suite("Isolated config loader (built binary and hostile stand-ins)", .serialized, .timeLimit(.minutes(1)), .offPool)
 struct IsolatedLoaderTests {
     static let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("examples").path

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import SundialTesting
 
 /// `sundial man` and `sundial completions`: generated from the command definitions, so every
 /// option of every command is documented and completed.
-@Suite("sundial man and completions (built binary)", .serialized)
+@Suite("sundial man and completions (built binary)", .serialized, .offPool)
 struct ManPageTests {
     /// The visible subcommands of the binary, each with its visible options' spellings
     /// (`--state`, `-q`), from `--experimental-dump-help`.

@@ -2,10 +2,11 @@ import Foundation
 import Glibc
 import SundialCore
 import Testing
+import SundialTesting
 
 /// The real agent's `--metrics-file`: final outcomes and next fires reach the file through the
 /// agent's step ends (AgentHost wiring), not only through unit-tested parts.
-@Suite(.serialized, .timeLimit(.minutes(2))) struct MetricsAgentTests {
+@Suite(.serialized, .timeLimit(.minutes(2)), .offPool) struct MetricsAgentTests {
     @Test func theFileShowsFinalFailuresAndNextFires() async throws {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }

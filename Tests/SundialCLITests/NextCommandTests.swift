@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 import SundialCore
+import SundialTesting
 
 /// `sundial next --cron` and `sundial explain` end to end, on the built binary: every shared
 /// vector, the error paths with their exit codes, and the `dst` options.
-@Suite("sundial next / explain (built binary)", .serialized)
+@Suite("sundial next / explain (built binary)", .serialized, .offPool)
 struct NextCommandTests {
     struct Vector: Decodable, Sendable, CustomTestStringConvertible {
         var id: String

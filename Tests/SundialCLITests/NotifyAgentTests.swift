@@ -3,11 +3,12 @@ import Glibc
 import SundialCore
 import Testing
 import SundialRuntime
+import SundialTesting
 
 /// `notify:` through the real binary: a failing job reaches a real HTTP receiver on loopback
 /// (retried after a 500, signed with the env_file's secret) and a real command (facts on stdin
 /// and in SUNDIAL_* variables).
-@Suite(.serialized, .timeLimit(.minutes(2))) struct NotifyAgentTests {
+@Suite(.serialized, .timeLimit(.minutes(2)), .offPool) struct NotifyAgentTests {
     @Test func aFailureReachesAWebhookAndACommand() async throws {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }

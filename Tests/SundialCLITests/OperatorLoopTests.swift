@@ -3,11 +3,12 @@ import Synchronization
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The operator's loop through the real binary (issue 17): `trigger --wait` / `--follow`,
 /// `logs -f` while a job prints, `pause` / `resume`, "did you mean" for unknown jobs, `status`
 /// for people and `why` for a job started by its needs.
-@Suite("Operator loop, end to end", .serialized)
+@Suite("Operator loop, end to end", .serialized, .offPool)
 struct OperatorLoopTests {
     struct Setup {
         let root: URL

@@ -3,12 +3,13 @@ import Glibc
 import SundialCore
 import Testing
 import SundialRuntime
+import SundialTesting
 
 /// `sundial run` is a child subreaper: a job's daemonised grandchild re-parents to the agent,
 /// and the agent's orphan reaper collects it when it exits (not left a zombie). Only the real
 /// agent process does this, so it is tested through the built binary; the test process itself
 /// is no subreaper (its runners reap only their own children).
-@Suite(.timeLimit(.minutes(2))) struct OrphanReaperTests {
+@Suite(.timeLimit(.minutes(2)), .offPool) struct OrphanReaperTests {
     /// A field of /proc/PID/status ("State", "PPid"), `nil` once the process is gone.
     static func status(_ pid: Int32, _ key: String) -> String? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }

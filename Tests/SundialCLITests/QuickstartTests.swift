@@ -3,10 +3,11 @@ import Testing
 import SundialCore
 import SundialRuntime
 import Synchronization
+import SundialTesting
 
 /// The README's first command, end to end: `sundial run examples/quickstart/` runs jobs,
 /// logs JSON lines, and stops gracefully on SIGTERM with every outcome recorded.
-@Suite("sundial run examples/quickstart (built binary)", .serialized)
+@Suite("sundial run examples/quickstart (built binary)", .serialized, .offPool)
 struct QuickstartTests {
     @Test func quickstartRunsJobsAndStopsGracefully() async throws {
         let root = try CLI.tempDir()

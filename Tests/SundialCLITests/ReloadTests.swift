@@ -3,11 +3,12 @@ import Testing
 import SundialConfig
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// Hot reload end to end (issue 6): the built `sundial run` watching a temporary directory,
 /// files changed the ways people and tools change them, and the agent's event log read back
 /// with deadlines. Every agent is killed by the runner after its lifetime whatever happens.
-@Suite("Reload through the real agent (built binary)", .serialized, .timeLimit(.minutes(1)))
+@Suite("Reload through the real agent (built binary)", .serialized, .timeLimit(.minutes(1)), .offPool)
 struct ReloadTests {
     /// A temporary root holding `conf/` (the config path), `state/` and `events.jsonl`.
     struct Box {

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+import SundialTesting
 
-@Suite("sundial simulate and sundial next JOB (built binary)", .serialized)
+@Suite("sundial simulate and sundial next JOB (built binary)", .serialized, .offPool)
 struct SimulateCommandTests {
     func lines(_ s: String) -> [[String: Any]] {
         s.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import SundialCore
 import Testing
+import SundialTesting
 
 /// The status pages in a real browser: the built agent with a few jobs (one failing, one
 /// running long, one with hostile text), Debian's headless `chromium` loading the pages, and
@@ -10,7 +11,7 @@ import Testing
 /// Without chromium the suite is skipped with a message, unless `CI` is set: CI installs it
 /// (`.ci/run`), so there a missing browser is a failure. `SUNDIAL_UPDATE_SCREENSHOTS=1` copies
 /// the screenshots to docs/images/ (the README shows them).
-@Suite(.serialized, .timeLimit(.minutes(3)))
+@Suite(.serialized, .timeLimit(.minutes(3)), .offPool)
 struct StatusPageBrowserTests {
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
     static let inCI = ProcessInfo.processInfo.environment["CI"].map { !$0.isEmpty } ?? false

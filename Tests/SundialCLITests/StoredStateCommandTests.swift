@@ -2,10 +2,11 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// `sundial logs JOB [--run ID]` (each run's stored output) and `history`, `why`, `logs`, `status`
 /// answering from `state.db` once the agent has stopped (issue 17), through the real binary.
-@Suite("Stored output and state without the agent, end to end", .serialized)
+@Suite("Stored output and state without the agent, end to end", .serialized, .offPool)
 struct StoredStateCommandTests {
     static let config = """
         version: 1

@@ -1,11 +1,12 @@
 import Foundation
 import Testing
+import SundialTesting
 
 /// `sundial validate` end to end: the bad inputs of issue 2, each an exit 1 with positioned,
 /// one-line-per-problem errors, never a crash or a hang.
 // Serialized: each test blocks a thread of the (two-thread, on this machine) test pool
 // while the child runs; in parallel they would starve the timing-sensitive suites.
-@Suite("sundial validate (built binary)", .serialized)
+@Suite("sundial validate (built binary)", .serialized, .offPool)
 struct ValidateCommandTests {
     func validate(_ name: String, _ content: Data, extraArgs: [String] = []) async throws -> CLI.Result {
         let dir = try CLI.tempDir()

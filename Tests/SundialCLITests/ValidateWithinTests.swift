@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import SundialTesting
 
 /// `sundial validate --within DIR FILE [--as NAME]`: a candidate file checked as a file of a
 /// directory (Ansible's `validate:` on a randomly named temporary copy).
-@Suite("sundial validate --within (built binary)", .serialized)
+@Suite("sundial validate --within (built binary)", .serialized, .offPool)
 struct ValidateWithinTests {
     static let upload = "version: 1\njobs:\n  upload:\n    schedule: \"0 3 * * *\"\n    shell: echo up\n"
     static let report = "version: 1\njobs:\n  report:\n    needs: [upload]\n    shell: echo report\n"

@@ -2,9 +2,10 @@ import Testing
 import SundialCore
 @testable import SundialConfig
 import OrderedCollections
+import SundialTesting
 
 /// Semantic checks and decoding (stages 3 and 4 of the loader).
-@Suite("Config loader: decoding and checks across files")
+@Suite("Config loader: decoding and checks across files", .offPool)
 struct ConfigLoaderTests {
     let loader = ConfigLoader(environment: ConfigEnvironment(
         zoneExists: { ["UTC", "Europe/Berlin", "America/New_York"].contains($0) },
@@ -150,7 +151,7 @@ struct ConfigLoaderTests {
 }
 
 /// A NUL in what reaches `execve` (found by the `loader` fuzz target): refused with a position.
-@Suite("Config loader: NUL characters in commands and environments")
+@Suite("Config loader: NUL characters in commands and environments", .offPool)
 struct NULCharacterTests {
     let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
 

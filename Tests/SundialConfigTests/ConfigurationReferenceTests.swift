@@ -1,8 +1,9 @@
 import Foundation
 import SundialConfig
 import Testing
+import SundialTesting
 
-@Suite struct ConfigurationReferenceTests {
+@Suite(.offPool) struct ConfigurationReferenceTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func committedReferenceMatchesTheSchema() throws {

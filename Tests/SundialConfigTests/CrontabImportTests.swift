@@ -2,8 +2,9 @@ import SundialConfig
 import SundialCore
 import Testing
 import OrderedCollections
+import SundialTesting
 
-@Suite struct CrontabImportTests {
+@Suite(.offPool) struct CrontabImportTests {
     /// Loads the generated YAML with the real loader: every conversion must be a valid job file.
     func load(_ yaml: String) -> ConfigLoadResult {
         ConfigLoader().load([.init(path: "imported.yaml", bytes: Array(yaml.utf8))])
@@ -213,7 +214,7 @@ import OrderedCollections
     }
 }
 
-@Suite("Crontab import: NUL characters")
+@Suite("Crontab import: NUL characters", .offPool)
 struct CrontabNULTests {
     @Test func aLineWithANULIsAProblemNotABrokenJob() {
         let r = CrontabImport.convert("SHELL=/bin/sh\u{0}x\n0 1 * * * echo a\u{0}b\n0 2 * * * echo fine\n")

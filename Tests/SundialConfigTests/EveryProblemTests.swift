@@ -2,10 +2,11 @@ import Testing
 import SundialCore
 @testable import SundialConfig
 import OrderedCollections
+import SundialTesting
 
 /// One run reports every problem of a file: a schema error on one key does not hide the
 /// checks of the file's other keys and jobs, and no value is reported twice.
-@Suite("Config loader: every problem of a file in one run")
+@Suite("Config loader: every problem of a file in one run", .offPool)
 struct EveryProblemTests {
     let loader = ConfigLoader(environment: ConfigEnvironment(
         zoneExists: { ["UTC", "Europe/Berlin"].contains($0) },

@@ -2,10 +2,11 @@ import Testing
 import SundialCore
 @testable import SundialConfig
 import OrderedCollections
+import SundialTesting
 
 /// `lock`, `on_lost`, `fleet_unavailable`, `lease` (docs/fleet.md): decoded, defaulted, checked
 /// with positioned errors.
-@Suite("Fleet configuration")
+@Suite("Fleet configuration", .offPool)
 struct FleetConfigTests {
     let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
 

@@ -3,10 +3,11 @@ import SundialConfig
 import SundialCore
 import Testing
 import OrderedCollections
+import SundialTesting
 
 /// Inputs on which `fuzz/run` found a failure, kept in `Fixtures/fuzz/TARGET/` and fed to what
 /// that target exercises, plus readable versions of each bug.
-@Suite struct FuzzRegressionTests {
+@Suite(.offPool) struct FuzzRegressionTests {
     static func inputs(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
         let dir = try #require(Bundle.module.resourceURL).appendingPathComponent("Fixtures/fuzz/\(target)")
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()

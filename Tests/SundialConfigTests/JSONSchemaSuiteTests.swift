@@ -2,11 +2,12 @@ import Foundation
 import SundialConfig
 import SundialCore
 import Testing
+import SundialTesting
 
 /// Runs the official JSON-Schema-Test-Suite (draft 2020-12) files in
 /// `Fixtures/JSON-Schema-Test-Suite/` against ``JSONSchema`` and requires every case to pass,
 /// except the ones listed in ``skipped`` with their reason.
-@Suite struct JSONSchemaSuiteTests {
+@Suite(.offPool) struct JSONSchemaSuiteTests {
     /// Test groups (file, group description) not run, each with why. Nothing else may be skipped:
     /// a case missing from this list that fails is a failure.
     static let skipped: [String: [String: String]] = [

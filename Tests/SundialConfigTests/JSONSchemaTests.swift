@@ -1,10 +1,11 @@
 import SundialConfig
 import SundialCore
 import Testing
+import SundialTesting
 
 /// The validator's own behaviour beyond the official suite: the violations it reports (kind,
 /// location, wording), how it picks `anyOf`/`oneOf` branches, and schema errors.
-@Suite struct JSONSchemaTests {
+@Suite(.offPool) struct JSONSchemaTests {
     /// A small job-like schema in the style Sundial's own uses.
     static let jobSchema: JSONValue = try! JSONParser.parse(#"""
     {

@@ -3,8 +3,9 @@ import Testing
 import SundialCore
 @testable import SundialConfig
 import OrderedCollections
+import SundialTesting
 
-@Suite("The job schema")
+@Suite("The job schema", .offPool)
 struct JobSchemaTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

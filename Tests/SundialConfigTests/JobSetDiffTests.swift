@@ -2,10 +2,11 @@ import Foundation
 import Testing
 import SundialCore
 @testable import SundialConfig
+import SundialTesting
 
 /// `sundial diff`'s pure part: field-by-field differences between two job sets, and both
 /// renderings with injected fires.
-@Suite("Job set diff")
+@Suite("Job set diff", .offPool)
 struct JobSetDiffTests {
     func set(_ files: [(String, String)]) throws -> JobSet {
         let r = ConfigLoader().load(files.map { ConfigLoader.SourceFile(path: $0.0, bytes: Array($0.1.utf8)) })

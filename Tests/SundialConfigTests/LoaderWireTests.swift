@@ -2,10 +2,11 @@ import Testing
 import SundialCore
 @testable import SundialConfig
 import OrderedCollections
+import SundialTesting
 
 /// The loader child's answer (``LoaderWire``): every job field survives the trip exactly, and
 /// an answer that is not exactly right is an error, never a trap or a partial set.
-@Suite("Loader wire format: round trip and hostile answers")
+@Suite("Loader wire format: round trip and hostile answers", .offPool)
 struct LoaderWireTests {
     let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
 

@@ -2,9 +2,10 @@ import Testing
 import SundialCore
 @testable import SundialConfig
 import OrderedCollections
+import SundialTesting
 
 /// `notify:` in job files: decoding, `defaults`, and a positioned error for each bad entry.
-@Suite("Config: notify entries")
+@Suite("Config: notify entries", .offPool)
 struct NotifyConfigTests {
     let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
 

@@ -2,9 +2,10 @@ import Testing
 import SundialCore
 @testable import SundialConfig
 import OrderedCollections
+import SundialTesting
 
 /// `limits:` (memory, cpu, tasks): schema, decoding, positions of bad values, the loader wire.
-@Suite("Config: resource limits")
+@Suite("Config: resource limits", .offPool)
 struct ResourceLimitsTests {
     let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { $0 == "UTC" }, fileReadable: { _ in true }))
 

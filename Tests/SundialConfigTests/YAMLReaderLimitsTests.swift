@@ -2,10 +2,11 @@ import Testing
 import Foundation
 import SundialCore
 @testable import SundialConfig
+import SundialTesting
 
 /// Hostile input found by probing, and each limit's own message. The reader must refuse all of
 /// it with a positioned error and never crash, whatever the nesting, even on a small stack.
-@Suite("YAML reader: nesting, size and alias limits")
+@Suite("YAML reader: nesting, size and alias limits", .offPool)
 struct YAMLReaderLimitsTests {
     let reader = YAMLReader()
 

@@ -1,11 +1,12 @@
 import Testing
 import SundialCore
 @testable import SundialConfig
+import SundialTesting
 
 /// What the reader keeps from libyaml: error messages in the `invalid YAML: problem (context at
 /// line L, column C)` form, one document only, duplicate keys refused, aliases copied with the
 /// anchor's positions, and explicit `!!str` tags.
-@Suite("YAML reader: libyaml errors, documents, aliases, tags")
+@Suite("YAML reader: libyaml errors, documents, aliases, tags", .offPool)
 struct YAMLReaderSyntaxTests {
     func read(_ text: String) -> (node: YAMLNode?, diagnostics: [Diagnostic]) {
         YAMLReader().read(bytes: Array(text.utf8), file: "t.yaml")

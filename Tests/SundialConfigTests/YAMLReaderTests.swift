@@ -1,8 +1,9 @@
 import Testing
 import SundialCore
 @testable import SundialConfig
+import SundialTesting
 
-@Suite("YAML reader: positions, typing, limits")
+@Suite("YAML reader: positions, typing, limits", .offPool)
 struct YAMLReaderTests {
     let reader = YAMLReader()
 

@@ -1,9 +1,10 @@
 import Testing
 import SundialCore
+import SundialTesting
 
 /// Revisions are compared across agent restarts and shown to people, so the hash's value must
 /// not depend on how the bytes are handed over (the contiguous fast path versus the loop).
-@Suite("ContentHash: FNV-1a whatever the byte sequence's shape")
+@Suite("ContentHash: FNV-1a whatever the byte sequence's shape", .offPool)
 struct ContentHashTests {
     @Test func contiguousAndElementwiseBytesHashAlike() {
         let bytes: [UInt8] = Array("version: 1\njobs:\n  a: { command: [/bin/true] }\n".utf8) + [0, 0xFF, 0x80]

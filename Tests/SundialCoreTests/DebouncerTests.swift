@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
+import SundialTesting
 
 /// The debouncer on virtual time: milliseconds are plain numbers, nothing sleeps.
-@Suite struct DebouncerTests {
+@Suite(.offPool) struct DebouncerTests {
     @Test func nothingPendingNeverFires() {
         var d = Debouncer(quiet: .milliseconds(250))
         #expect(!d.isPending)

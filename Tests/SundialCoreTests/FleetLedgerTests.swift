@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
+import SundialTesting
 
 /// The in-memory fleet database follows the contract's rules (FleetCoordinator.swift).
-@Suite("Fleet ledger")
+@Suite("Fleet ledger", .offPool)
 struct FleetLedgerTests {
     let key = FleetClaimKey(job: "j", scheduledFor: at(minute))
 

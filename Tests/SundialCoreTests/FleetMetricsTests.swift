@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
+import SundialTesting
 
 /// Fleet counters come from the scheduler's own lines, as every other metric does.
-@Suite struct FleetMetricsTests {
+@Suite(.offPool) struct FleetMetricsTests {
     @Test func claimsDecisionsAndLostLeasesAreCounted() throws {
         var r = MetricsRegistry(options: .init(version: "t"))
         let none = try Exposition(r.render())

@@ -1,10 +1,11 @@
 import SundialCore
 import Testing
+import SundialTesting
 
 /// The fleet on virtual time, small enough for CI: 50 boxes for an hour, with box deaths,
 /// database outages, clock skew of up to ±5 s and slow boxes. No instant lost, none doubled.
 /// (The 1,000-box day is `sundial-bench fleet`; its figures are in docs/fleet.md.)
-@Suite("Fleet simulation")
+@Suite("Fleet simulation", .offPool)
 struct FleetSimulationTests {
     static func jobs() -> JobSet {
         jobSet([

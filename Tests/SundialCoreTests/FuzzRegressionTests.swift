@@ -1,10 +1,11 @@
 import Foundation
 import SundialCore
 import Testing
+import SundialTesting
 
 /// Inputs on which `fuzz/run` found a crash, kept in `Fixtures/fuzz/TARGET/` and fed to the
 /// parsers that target exercises: each must now give a value or an error, never trap.
-@Suite struct FuzzRegressionTests {
+@Suite(.offPool) struct FuzzRegressionTests {
     /// The saved inputs of one fuzz target, by file name.
     static func inputs(_ target: String) throws -> [(name: String, bytes: [UInt8])] {
         let dir = try #require(Bundle.module.resourceURL).appendingPathComponent("Fixtures/fuzz/\(target)")

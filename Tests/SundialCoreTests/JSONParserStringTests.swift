@@ -1,9 +1,10 @@
 import Testing
 import SundialCore
+import SundialTesting
 
 /// `JSONParser` takes all-ASCII strings without UTF-8 validation (a fast path for the loader
 /// child's large answers): ASCII, non-ASCII and invalid strings must come out as before.
-@Suite("JSONParser: strings on the ASCII fast path and off it")
+@Suite("JSONParser: strings on the ASCII fast path and off it", .offPool)
 struct JSONParserStringTests {
     @Test func asciiAndNonASCIIStringsDecodeAlike() throws {
         let text = #"{"a":"plain ascii /bin/true","b":"Zürich – ünïcode","c":"esc\"aped\n","d":""}"#

@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
 import OrderedCollections
+import SundialTesting
 
-@Suite struct JSONParserTests {
+@Suite(.offPool) struct JSONParserTests {
     // MARK: - Accepted input
 
     @Test func parsesEveryKindOfValue() throws {

@@ -1,12 +1,13 @@
 import Foundation
 import SundialCore
 import Testing
+import SundialTesting
 
 /// Keeps issue 16's rule true: nothing in Sources/ matches an event name string. Producers build
 /// ``LogRecord`` values and consumers switch on its cases; only the JSON encoder
 /// (LogRecord+JSON.swift) spells the names. A string literal such as `"run.finished"` anywhere
 /// else is a consumer matching the log by name (or a producer bypassing the type) and fails here.
-@Suite struct LogEventNameLintTests {
+@Suite(.offPool) struct LogEventNameLintTests {
     /// Files allowed to spell event names, and why.
     static let allowed: [String: String] = [
         "Sources/SundialCore/Log/LogRecord+JSON.swift": "the encoder: the one place that names the events",

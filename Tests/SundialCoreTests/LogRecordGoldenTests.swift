@@ -2,12 +2,13 @@ import Foundation
 import SundialCore
 import Testing
 import OrderedCollections
+import SundialTesting
 
 /// The event log is a user interface (users parse it; docs/reference.md describes it): every
 /// case of ``LogRecord`` renders byte for byte as the old bag-of-fields code did
 /// (Fixtures/log-records.jsonl, written from the old implementation by
 /// LogRecordOldCodeGoldenTests in its first version).
-@Suite struct LogRecordGoldenTests {
+@Suite(.offPool) struct LogRecordGoldenTests {
     static let t = Instant(unixMillis: 1_767_225_600_123)
     static let due = Instant(unixMillis: 1_767_225_600_000)
 

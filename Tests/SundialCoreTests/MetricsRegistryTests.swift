@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
 import OrderedCollections
+import SundialTesting
 
-@Suite struct MetricsRegistryTests {
+@Suite(.offPool) struct MetricsRegistryTests {
     let t0 = Instant(unixSeconds: 1_767_225_600) // 2026-01-01T00:00:00Z
 
     func registry(maxJobs: Int = 1000) -> MetricsRegistry { MetricsRegistry(options: .init(version: "1.2.3", maxJobs: maxJobs)) }

@@ -1,7 +1,8 @@
 import SundialCore
 import Testing
+import SundialTesting
 
-@Suite("RFC 3339 UTC milliseconds")
+@Suite("RFC 3339 UTC milliseconds", .offPool)
 struct RFC3339UTCMillisTests {
     @Test("the fast formatter prints exactly what the general one does")
     func sameAsGeneral() {

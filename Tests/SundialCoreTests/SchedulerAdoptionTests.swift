@@ -1,9 +1,10 @@
 import SundialCore
 import Testing
+import SundialTesting
 
 /// Runs whose process outlived a crashed agent (``RestoredState/alive``): adopted or killed per
 /// `on_agent_restart`, and counted by `concurrency` across the restart. Virtual time only.
-@Suite("Scheduler: runs adopted after an agent restart")
+@Suite("Scheduler: runs adopted after an agent restart", .offPool)
 struct SchedulerAdoptionTests {
     let runID = RunID(rawValue: "01ADOPTEDRUN0000000000000A")
     let identity = ProcessIdentity(pid: 4242, startTicks: 123_456, processGroup: 4242, bootID: "boot-a")

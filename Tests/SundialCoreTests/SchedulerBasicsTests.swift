@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
 import OrderedCollections
+import SundialTesting
 
-@Suite("Scheduler basics")
+@Suite("Scheduler basics", .offPool)
 struct SchedulerBasicsTests {
     @Test("an interval job fires on its period, and the only wake-up asked for is the next fire")
     func intervalFiresAndWakes() {

@@ -1,7 +1,8 @@
 import SundialCore
 import Testing
+import SundialTesting
 
-@Suite("Scheduler clock steps and downtime")
+@Suite("Scheduler clock steps and downtime", .offPool)
 struct SchedulerClockTests {
     func hourly(_ policy: CatchupPolicy) -> JobSpec {
         job("h", .cron("@hourly")) { $0.catchup = policy }

@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
+import SundialTesting
 
 /// A job every 10 minutes whose runs take 25 minutes: longer than its interval.
-@Suite("Scheduler concurrency")
+@Suite("Scheduler concurrency", .offPool)
 struct SchedulerConcurrencyTests {
     func slowJob(_ policy: ConcurrencyPolicy) -> JobSpec {
         job("slow", .every(intervalMs: 10 * minute, offsetMs: 0)) { $0.concurrency = policy }

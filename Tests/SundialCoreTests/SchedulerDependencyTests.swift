@@ -1,7 +1,8 @@
 import SundialCore
 import Testing
+import SundialTesting
 
-@Suite("Scheduler dependencies")
+@Suite("Scheduler dependencies", .offPool)
 struct SchedulerDependencyTests {
     /// backup (daily 01:00) → upload, verify → report (fan-in).
     func dag(_ extra: [JobSpec] = []) -> [JobSpec] {

@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
+import SundialTesting
 
 /// `lock: fleet` in the pure scheduler: claims as actions, answers as events, on virtual time.
-@Suite("Scheduler fleet")
+@Suite("Scheduler fleet", .offPool)
 struct SchedulerFleetTests {
     static let fleetOn = SchedulerOptions(fleetConfigured: true)
     /// Lost-lease scans out of the way (a day apart), where a test counts wake-ups.

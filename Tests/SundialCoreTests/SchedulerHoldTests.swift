@@ -1,9 +1,10 @@
 import SundialCore
 import Testing
+import SundialTesting
 
 /// `--hold-until-synced` (design §2 "Clock steps"): calendar jobs wait for a trusted clock,
 /// intervals do not.
-@Suite("Scheduler calendar hold")
+@Suite("Scheduler calendar hold", .offPool)
 struct SchedulerHoldTests {
     let hourly = job("hourly", .cron("@hourly"))
     let beat = job("beat", .every(intervalMs: 10 * minute, offsetMs: nil))

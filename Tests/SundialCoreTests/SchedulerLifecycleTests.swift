@@ -1,7 +1,8 @@
 import SundialCore
 import Testing
+import SundialTesting
 
-@Suite("Scheduler reload and shutdown")
+@Suite("Scheduler reload and shutdown", .offPool)
 struct SchedulerLifecycleTests {
     @Test("reload: an unchanged job keeps its exact timing (jitter included) while a changed one is re-planned")
     func reloadKeepsUnchangedTiming() {

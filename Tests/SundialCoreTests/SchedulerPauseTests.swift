@@ -1,9 +1,10 @@
 import SundialCore
 import Testing
+import SundialTesting
 
 /// `sundial pause` / `resume` (issue 17): a paused job's fires come, are recorded as skipped
 /// (`paused`) and do not run; `job.paused` / `job.resumed` are logged on changes only.
-@Suite("Scheduler pause and resume")
+@Suite("Scheduler pause and resume", .offPool)
 struct SchedulerPauseTests {
     let hourly = job("hourly", .cron("@hourly"))
 

@@ -1,7 +1,8 @@
 import SundialCore
 import Testing
+import SundialTesting
 
-@Suite("Scheduler retries")
+@Suite("Scheduler retries", .offPool)
 struct SchedulerRetryTests {
     @Test("backoff delays: fixed, linear, exponential, capped, never overflowing")
     func delays() {

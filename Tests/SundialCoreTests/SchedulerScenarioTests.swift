@@ -1,7 +1,8 @@
 import SundialCore
 import Testing
+import SundialTesting
 
-@Suite("Scheduler scenarios")
+@Suite("Scheduler scenarios", .offPool)
 struct SchedulerScenarioTests {
     @Test("a week of mixed schedules: every fire runs exactly once, in order")
     func weekOfMixedSchedules() {

@@ -3,10 +3,11 @@ import Synchronization
 import SundialCore
 import SundialRuntime
 import Testing
+import SundialTesting
 
 /// The runtime side of surviving the agent's own crash: process identities from `/proc`, the
 /// pidfd watcher, the identity column of the state store, the state directory's guards.
-@Suite("Adoption after an agent restart: identities, watcher, state directory")
+@Suite("Adoption after an agent restart: identities, watcher, state directory", .offPool)
 struct AdoptionTests {
     /// A `sleep` started as a real job (so with `SUNDIAL_RUN_ID` in its environment).
     func startSleeper(_ seconds: String = "30") async throws -> (RunID, RunHandle) {

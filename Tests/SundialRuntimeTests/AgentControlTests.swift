@@ -100,7 +100,7 @@ func spec(_ id: JobID, _ schedule: ScheduleSpec = .manual, _ configure: (inout J
     return s
 }
 
-@Suite("Agent control handler")
+@Suite("Agent control handler", .offPool)
 struct AgentControlTests {
     @Test func statusReportsRevisionNextFiresLastOutcomesAndActiveRuns() async throws {
         let rig = AgentRig([

@@ -6,7 +6,7 @@ import SundialTesting
 /// The agent's fleet wiring: scheduler actions go to a ``FleetCoordinator`` off the actor (the
 /// fleet worker) and the answers come back as scheduler events. Several agents on virtual time
 /// share one in-memory ``FleetLedger``.
-@Suite("Agent fleet wiring")
+@Suite("Agent fleet wiring", .offPool)
 struct AgentFleetTests {
     static let zones = SystemTimeZones()
     static let start = try! RFC3339.parse("2026-06-01T00:00:30Z").instant

@@ -7,7 +7,7 @@ import SundialTesting
 
 /// The agent's side of the operator's loop (issue 17) on fakes: pause and resume, following a
 /// queued manual run to its end, did-you-mean.
-@Suite("Agent: pause, resume, following runs")
+@Suite("Agent: pause, resume, following runs", .offPool)
 struct AgentOperatorTests {
     func messages(_ stream: ControlStream) throws -> [ControlStreamMessage] {
         try stream.drain().bytes.split(separator: UInt8(ascii: "\n")).map { try ControlStreamMessage(line: Array($0)) }

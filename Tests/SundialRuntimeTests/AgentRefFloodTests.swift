@@ -9,7 +9,7 @@ import Testing
 /// reach the agent through ``AgentRef`` without an unbounded queue and without dropping
 /// anything that matters. The stream it replaced (`.bufferingNewest(4096)`) dropped the oldest
 /// inputs under a flood, which could be the shutdown.
-@Suite(.timeLimit(.minutes(1))) struct AgentRefFloodTests {
+@Suite(.timeLimit(.minutes(1)), .offPool) struct AgentRefFloodTests {
     static let start = Instant(unixMillis: 1_767_225_600_000)
     static let yaml = """
         version: 1

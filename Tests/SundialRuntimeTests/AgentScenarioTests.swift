@@ -6,7 +6,7 @@ import Foundation
 
 /// The whole agent (scheduler, reload, clock-step detection, shutdown, state, log) on virtual
 /// time with a scripted launcher: days of schedule in milliseconds, no sleeps.
-@Suite("Agent scenarios on virtual time")
+@Suite("Agent scenarios on virtual time", .offPool)
 struct AgentScenarioTests {
     static let zones = SystemTimeZones()
 

@@ -3,6 +3,7 @@ import SundialCore
 @testable import SundialRuntime
 import Synchronization
 import Testing
+import SundialTesting
 
 /// Bursts of starts: the runner spawns consecutive pending starts from two threads and
 /// registers them in order on its loop thread (``RunnerEngine`` `launchBurst`). Each test posts
@@ -11,7 +12,7 @@ import Testing
 ///
 /// Serialized, and on a runner of its own: each test counts the burst spawns of *its* burst and
 /// the spawn helper threads, which another test's starts on the same runner would change.
-@Suite(.serialized) struct BurstLaunchTests {
+@Suite(.serialized, .offPool) struct BurstLaunchTests {
     private static let ownRunner: Swift.Result<ProcessRunner, RunnerError> = {
         do throws(RunnerError) { return .success(try ProcessRunner()) } catch { return .failure(error) }
     }()

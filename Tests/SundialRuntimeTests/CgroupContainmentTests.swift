@@ -4,6 +4,7 @@ import SundialCore
 @testable import SundialRuntime
 import Synchronization
 import Testing
+import SundialTesting
 
 /// Whether the shared runner contains runs in cgroups here (root with a writable cgroup v2
 /// hierarchy, as on the CI machine; `SUNDIAL_CGROUPS=off` turns it off).
@@ -41,7 +42,7 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
     "trap '' TERM; setsid sleep \(m1) </dev/null >/dev/null 2>&1 & sh -c 'sleep \(m2) </dev/null >/dev/null 2>&1 &'; echo started; \(tail)"
 }
 
-@Suite(.serialized) struct CgroupContainmentTests {
+@Suite(.serialized, .offPool) struct CgroupContainmentTests {
     @Test(.enabled(if: geteuid() == 0 && FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs")
                    && ProcessInfo.processInfo.environment["SUNDIAL_CGROUPS"] != "off"))
     func theRunnerHasATreeOnThisMachine() throws {

@@ -2,11 +2,12 @@ import Foundation
 import SundialCore
 @testable import SundialRuntime
 import Testing
+import SundialTesting
 
 /// Discovery from /proc text, and the tree's set-up and limits against a fake cgroup
 /// directory (plain files): this machine has no v2 controllers, so limits cannot be written
 /// for real here (docs/runtime.md says so).
-@Suite struct CgroupTreeTests {
+@Suite(.offPool) struct CgroupTreeTests {
     static let hybrid = """
     31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
     35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory

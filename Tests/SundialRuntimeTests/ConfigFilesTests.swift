@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 @testable import SundialRuntime
+import SundialTesting
 
 /// The listing rules of design §1 on real temporary directories.
-@Suite struct ConfigFilesTests {
+@Suite(.offPool) struct ConfigFilesTests {
     @Test func directoryIsReadRecursivelyInSortedPathOrder() throws {
         let tmp = try TempDirectory()
         defer { tmp.remove() }

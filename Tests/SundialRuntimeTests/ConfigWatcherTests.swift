@@ -1,10 +1,11 @@
 import Foundation
 import Testing
 @testable import SundialRuntime
+import SundialTesting
 
 /// The real watcher on temporary directories. Every wait has a deadline; negative checks
 /// ("no notification") wait several debounce periods.
-@Suite struct ConfigWatcherTests {
+@Suite(.offPool) struct ConfigWatcherTests {
     enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case inotify, polling
         var options: ConfigWatcher.Options { self == .inotify ? .fast : .fastPolling }
@@ -324,7 +325,7 @@ final class WatcherBox: @unchecked Sendable {
 }
 
 /// The `AsyncStream` form the agent uses.
-@Suite struct ConfigWatcherStreamTests {
+@Suite(.offPool) struct ConfigWatcherStreamTests {
     @Test func changesArriveOnTheStreamAndStopFinishesIt() async throws {
         let tmp = try TempDirectory()
         defer { tmp.remove() }

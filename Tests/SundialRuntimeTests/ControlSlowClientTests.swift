@@ -8,7 +8,7 @@ import SundialTesting
 /// Clients that connect and then trickle bytes must not lock anyone out of the control socket
 /// (found by probing: 16 such clients kept `sundial status` refused indefinitely), and each is
 /// closed when its one deadline passes, however often it sends a byte.
-@Suite("Control socket: slow clients", .timeLimit(.minutes(1)))
+@Suite("Control socket: slow clients", .timeLimit(.minutes(1)), .offPool)
 struct ControlSlowClientTests {
     @Test func aStatusRequestIsAnsweredWithin1sWhile64SlowClientsAreConnected() async throws {
         let f = try ControlSocketTests.Fixture()

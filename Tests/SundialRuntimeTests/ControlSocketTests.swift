@@ -35,7 +35,7 @@ struct RawConnection {
     func close() { _ = Glibc.close(fd) }
 }
 
-@Suite("Control socket")
+@Suite("Control socket", .offPool)
 struct ControlSocketTests {
     /// A running server on a fresh socket; `stop()` cleans up.
     struct Fixture {
@@ -306,8 +306,3 @@ struct ControlSocketTests {
 
 }
 
-/// Runs blocking socket code on a thread of its own, off Swift concurrency's cooperative pool
-/// (which the server's handler needs to answer).
-func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { c in Thread.detachNewThread { c.resume(returning: body()) } }
-}

@@ -36,7 +36,7 @@ func eventually(_ seconds: Double = 5, _ condition: () -> Bool) async throws -> 
     return condition()
 }
 
-@Suite("Control socket streams (trigger --wait, logs -f)")
+@Suite("Control socket streams (trigger --wait, logs -f)", .offPool)
 struct ControlStreamTests {
     struct Fixture {
         let dir = TempDir("ctls")
@@ -53,6 +53,17 @@ struct ControlStreamTests {
             server.stop()
             loop.stop()
             dir.remove()
+        }
+
+        /// The first follow's stream; if it never comes, stops the server before throwing. A
+        /// test's `async let` client is awaited when the test leaves its scope, before the
+        /// `defer` that stops the server, and a streaming client with keepalives ends only
+        /// when the server closes: without this, a failed wait would hang the whole run.
+        func streamOrStop() async throws -> ControlStream {
+            do { return try await handler.stream() } catch {
+                stop()
+                throw error
+            }
         }
     }
 
@@ -91,7 +102,7 @@ struct ControlStreamTests {
         let client = ControlClient(path: f.path, timeout: .seconds(5))
         async let end = client.streamed(.follow(job: "backup"), onReply: { r in replyBody.withLock { $0 = r.body } },
                                         onMessage: { m in got.withLock { $0.append(m) } })
-        let stream = try await f.handler.stream()
+        let stream = try await f.streamOrStop()
         let id = RunID(rawValue: "r1")
         #expect(stream.send(.started(runID: id, attempt: 1)))
         #expect(stream.send(.output(runID: id, attempt: 1, stream: "stdout", line: "one", truncated: false)))
@@ -124,7 +135,7 @@ struct ControlStreamTests {
         async let end = client.streamed(.follow(job: "quiet"), idleTimeout: .seconds(2), onReply: { _ in }, onMessage: { m in
             if m == .keepalive { keepalives.add(1, ordering: .relaxed) }
         })
-        let stream = try await f.handler.stream()
+        let stream = try await f.streamOrStop()
         #expect(try await eventually { keepalives.load(ordering: .relaxed) >= 3 })
         stream.finish()
         #expect(try await end == .closed)

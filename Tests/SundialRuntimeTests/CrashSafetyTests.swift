@@ -3,10 +3,11 @@ import Synchronization
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// `kill -9` at random moments must never lose a fire that `apply` acknowledged, never let an
 /// instant fire twice, and always leave a database that opens.
-@Suite("State crash safety")
+@Suite("State crash safety", .offPool)
 struct CrashSafetyTests {
     static var writer: String {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -82,7 +83,3 @@ struct CrashSafetyTests {
     }
 }
 
-/// `body` on a thread of its own, off Swift concurrency's cooperative pool.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in Thread.detachNewThread { c.resume(with: Result { try body() }) } }
-}

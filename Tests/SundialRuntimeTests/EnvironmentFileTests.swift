@@ -1,8 +1,9 @@
 import Foundation
 @testable import SundialRuntime
 import Testing
+import SundialTesting
 
-@Suite struct EnvironmentFileTests {
+@Suite(.offPool) struct EnvironmentFileTests {
     @Test func parsesTheCommonSyntax() throws {
         let text = """
         # a comment

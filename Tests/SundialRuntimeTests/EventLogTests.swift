@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 import OrderedCollections
 
-@Suite struct EventLogTests {
+@Suite(.offPool) struct EventLogTests {
     let t0 = Instant(unixMillis: 1_767_225_600_123)
 
     @Test func linesHaveTheStableShape() throws {
@@ -239,7 +239,7 @@ import OrderedCollections
     }
 }
 
-@Suite struct SecretMaskerTests {
+@Suite(.offPool) struct SecretMaskerTests {
     @Test func masksEveryStringFieldDeeply() {
         let masker = SecretMasker(["hunter2", ""])
         let e = Event("run.output", at: Instant(unixMillis: 0), [

@@ -5,8 +5,9 @@ import CSundialShim
 @testable import SundialRuntime
 import Synchronization
 import Testing
+import SundialTesting
 
-@Suite("Event loop (real epoll, bounded)")
+@Suite("Event loop (real epoll, bounded)", .offPool)
 struct EventLoopTests {
     /// A pipe whose read end is non-blocking, closed by `close()`.
     struct Pipe {

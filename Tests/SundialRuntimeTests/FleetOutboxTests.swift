@@ -2,10 +2,11 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The fleet outbox in state.db (migration v8): filled in the run's own commit with --fleet,
 /// bounded, emptied as published.
-@Suite("FleetOutbox")
+@Suite("FleetOutbox", .offPool)
 struct FleetOutboxTests {
     static func options(outbox: Bool, capacity: Int = 100_000) -> SQLiteStateStore.Options {
         var o = SQLiteStateStore.Options()

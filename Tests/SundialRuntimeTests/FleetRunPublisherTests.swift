@@ -2,10 +2,11 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The result backend against a real PostgreSQL: idempotent by run id, catching up after an
 /// outage and a restart, never logging the password.
-@Suite("FleetRunPublisher", .serialized, .enabled(if: PGTest.enabled))
+@Suite("FleetRunPublisher", .serialized, .enabled(if: PGTest.enabled), .offPool)
 struct FleetRunPublisherTests {
     static func store(_ dir: TempDir) throws -> SQLiteStateStore {
         var o = SQLiteStateStore.Options()

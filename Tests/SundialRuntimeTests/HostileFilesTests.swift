@@ -4,10 +4,11 @@ import Testing
 import SundialConfig
 import SundialCore
 @testable import SundialRuntime
+import SundialTesting
 
 /// Files that are not what they seem, read the way the loader reads them: nothing blocks,
 /// nothing is decoded lossily, every problem names the file as it is.
-@Suite("Hostile files: FIFOs, devices, names that are not UTF-8")
+@Suite("Hostile files: FIFOs, devices, names that are not UTF-8", .offPool)
 struct HostileFilesTests {
     /// Runs `body` on a thread with a deadline, so a blocking `open` fails the test instead of
     /// hanging the suite.

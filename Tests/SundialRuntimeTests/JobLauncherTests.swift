@@ -8,7 +8,7 @@ import Testing
 
 /// The production launcher and the agent over real processes: the default working directory of
 /// `user:` jobs, and what `run.finished` says about runs Sundial stopped.
-@Suite struct JobLauncherTests {
+@Suite(.offPool) struct JobLauncherTests {
     // MARK: - Default working directory
 
     @Test func defaultWorkdirResolution() {

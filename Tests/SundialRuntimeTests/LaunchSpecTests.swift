@@ -3,8 +3,9 @@ import SundialCore
 @testable import SundialRuntime
 import Testing
 import OrderedCollections
+import SundialTesting
 
-@Suite struct LaunchSpecTests {
+@Suite(.offPool) struct LaunchSpecTests {
     let id = RunID(rawValue: "01TESTRUN")
     let context = LaunchContext(isRoot: false, agentEnvironment: ["HOME": "/home/agent", "USER": "agent", "LANG": "de_DE.UTF-8", "TERM": "xterm"])
 

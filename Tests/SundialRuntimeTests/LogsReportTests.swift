@@ -1,10 +1,11 @@
 import Testing
 import SundialCore
 @testable import SundialRuntime
+import SundialTesting
 
 /// The `logs` control request and its reply (`sundial logs JOB [--run ID]`): the wire form, which
 /// run is picked, and the bound on the reply's text.
-@Suite("Logs report")
+@Suite("Logs report", .offPool)
 struct LogsReportTests {
     static func run(_ id: String, finished: Bool = true, attempts: Int = 1) -> RunSummary {
         RunSummary(id: RunID(rawValue: id), job: "backup", trigger: .manual, scheduledFor: nil, startedAt: Instant(unixMillis: 1_000),

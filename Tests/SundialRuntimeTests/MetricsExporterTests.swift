@@ -5,6 +5,7 @@ import Synchronization
 import Testing
 @testable import SundialRuntime
 import OrderedCollections
+import SundialTesting
 
 /// A blocking HTTP client over loopback with a hard receive/send timeout, so a server bug
 /// fails the test instead of hanging it.
@@ -46,7 +47,7 @@ fileprivate func metricsTempDir() -> String {
 fileprivate let sampleFinished = LogRecord.runFinished(.init(job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .success(exitCode: 0),
                                                               exitCode: 0, signal: nil, durationMs: 1500, at: Instant(unixSeconds: 1_767_225_600)))
 
-@Suite(.timeLimit(.minutes(1))) struct MetricsExporterTests {
+@Suite(.timeLimit(.minutes(1)), .offPool) struct MetricsExporterTests {
     @Test func servesMetricsOverLoopback() throws {
         let exporter = try MetricsExporter(filePath: nil, listen: "127.0.0.1:0", version: "9.9.9")
         try exporter.start()

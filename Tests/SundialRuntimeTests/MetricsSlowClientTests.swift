@@ -3,6 +3,7 @@ import Glibc
 import Testing
 import SundialCore
 @testable import SundialRuntime
+import SundialTesting
 
 /// Idle or trickling TCP clients must not delay a scrape (found by probing: five idle
 /// connections made a scrape take 9–10 s, fifty made it time out), and an IPv4-mapped loopback
@@ -10,7 +11,7 @@ import SundialCore
 ///
 /// The blocking socket calls run off Swift's cooperative pool (``offPool(_:)``): tests run in
 /// parallel, and a pool thread blocked here would delay other suites' async work.
-@Suite("Metrics endpoint: slow clients", .timeLimit(.minutes(1)))
+@Suite("Metrics endpoint: slow clients", .timeLimit(.minutes(1)), .offPool)
 struct MetricsSlowClientTests {
     @Test func aScrapeIsAnsweredWithin1sWhile64IdleConnectionsAreOpen() async throws {
         let exporter = try MetricsExporter(filePath: nil, listen: "127.0.0.1:0", version: "1")

@@ -1,10 +1,11 @@
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// `why` for a job started only by its needs: each run and skip paired with the upstream run
 /// whose end caused it (the scheduler decides in the same step, at the same instant).
-@Suite("Why for needs-only jobs")
+@Suite("Why for needs-only jobs", .offPool)
 struct NeedsExplanationTests {
     let t = Instant(unixMillis: 1_780_000_000_000)
     func at(_ s: Int64) -> Instant { t + .seconds(s) }

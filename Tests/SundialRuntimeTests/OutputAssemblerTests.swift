@@ -1,7 +1,8 @@
 @testable import SundialRuntime
 import Testing
+import SundialTesting
 
-@Suite struct OutputAssemblerTests {
+@Suite(.offPool) struct OutputAssemblerTests {
     private func split(_ chunks: [String], max: Int) -> [(String, Bool)] {
         var a = OutputAssembler(maxLineBytes: max)
         var out: [(String, Bool)] = []

@@ -1,8 +1,9 @@
 import Testing
 import SundialCore
 @testable import SundialRuntime
+import SundialTesting
 
-@Suite("OutputTail")
+@Suite("OutputTail", .offPool)
 struct OutputTailTests {
     func line(_ text: String) -> OutputLine { OutputLine(runID: rid(1), stream: .stdout, text: text) }
 

@@ -4,13 +4,14 @@ import SundialConfig
 import SundialCore
 @testable import SundialRuntime
 import Synchronization
+import SundialTesting
 import Testing
 
 /// Job files are loaded on several threads at once (`ConfigurationLoading` through
 /// `ParallelFor`); the result must be exactly the one-by-one result, whatever order the files
 /// finish in: the same jobs in the same order, the same revision, the same diagnostics, and
 /// "already defined" pointing at the first file in file order.
-@Suite struct ParallelLoadTests {
+@Suite(.offPool) struct ParallelLoadTests {
     /// Twenty files; file 7 and file 13 both define `dup`, file 11 has a schema error and file
     /// 17 a bad cron expression; the larger early files make later ones finish first.
     static func writeSet(in dir: String) throws {

@@ -2,10 +2,11 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
 /// The fleet contract (SundialCore/Fleet/FleetCoordinator.swift), rule by rule, against a real
 /// PostgreSQL (PGTest). Each test works in a fresh schema.
-@Suite("PostgresFleetCoordinator", .serialized, .enabled(if: PGTest.enabled))
+@Suite("PostgresFleetCoordinator", .serialized, .enabled(if: PGTest.enabled), .offPool)
 struct PostgresFleetCoordinatorTests {
     let t = Instant(unixSeconds: 1_800_000_000)
     func key(_ job: String = "report", _ s: Int64 = 0) -> FleetClaimKey { FleetClaimKey(job: job, scheduledFor: t + .seconds(s)) }

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 import SundialRuntime
+import SundialTesting
 
 /// The fleet's password never shows: in the URL as logged, in connection errors.
-@Suite("PostgresSettings")
+@Suite("PostgresSettings", .offPool)
 struct PostgresSettingsTests {
     @Test func theURLPasswordIsMaskedAsWrittenAndDecoded() {
         let s = PostgresSettings(url: "postgresql://sundial:s%40cr3t@db.example:5432/fleet?sslmode=require")

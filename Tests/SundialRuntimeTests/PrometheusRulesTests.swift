@@ -3,11 +3,12 @@ import SundialCore
 import Testing
 @testable import SundialRuntime
 import OrderedCollections
+import SundialTesting
 
 /// The shipped alert rules (packaging/prometheus) must name series and labels the exporter
 /// really writes: promtool tests the rules against hand-written series, and this checks those
 /// series against the real exposition, so a renamed metric or label cannot pass both.
-@Suite struct PrometheusRulesTests {
+@Suite(.offPool) struct PrometheusRulesTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     /// Labels Prometheus adds to every scraped series (target labels), not the exporter.
     static let targetLabels: Set<String> = ["instance", "job"]

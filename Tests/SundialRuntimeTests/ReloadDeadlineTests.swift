@@ -7,7 +7,7 @@ import OrderedCollections
 /// A load that never comes back (a loader stuck on a hung mount) must not wedge reloads: once
 /// past the deadline, the next request abandons it and loads again (issue 13: before, the
 /// in-flight flag stayed set and every later SIGHUP was silently merged into it).
-@Suite("Reloads past their deadline")
+@Suite("Reloads past their deadline", .offPool)
 struct ReloadDeadlineTests {
     static let zones = SystemTimeZones()
     static let one = "version: 1\njobs:\n  a: { every: 1h, command: [x] }\n"

@@ -4,10 +4,11 @@ import Testing
 import SundialCore
 @testable import SundialRuntime
 import OrderedCollections
+import SundialTesting
 
 /// Who follows which run: binding a waiting follower to the next run, output only when asked,
 /// the end of the run (not of an attempt), the follower limit.
-@Suite("Run watch hub")
+@Suite("Run watch hub", .offPool)
 struct RunWatchHubTests {
     func messages(_ stream: ControlStream) throws -> [ControlStreamMessage] {
         let bytes = stream.drain().bytes

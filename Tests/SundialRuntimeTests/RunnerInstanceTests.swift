@@ -4,10 +4,11 @@ import SundialCore
 @testable import SundialRuntime
 import Synchronization
 import Testing
+import SundialTesting
 
 /// Runners are instances: several live in one process, each reaps only its own children
 /// (through pidfds), and one can be stopped and another started after it.
-@Suite struct RunnerInstanceTests {
+@Suite(.offPool) struct RunnerInstanceTests {
     /// Starts `/bin/sh -c script` the way a test harness does (posix_spawn, then waitpid by
     /// pid), not through any runner.
     static func harnessSpawn(_ script: String) throws -> pid_t {
@@ -112,7 +113,7 @@ import Testing
 
 /// ``ChildRegistry``'s rules, without touching any child (the orphan reaper itself runs only in
 /// `sundial run`: OrphanReaperTests in SundialCLITests).
-@Suite struct ChildRegistryTests {
+@Suite(.offPool) struct ChildRegistryTests {
     @Test func nothingIsReapedWhileASpawnIsInFlight() {
         let registry = ChildRegistry()
         registry.beginSpawn()

@@ -2,8 +2,9 @@ import Foundation
 import Testing
 import SundialCore
 import SundialRuntime
+import SundialTesting
 
-@Suite("SQLiteStateStore")
+@Suite("SQLiteStateStore", .offPool)
 struct SQLiteStateStoreTests {
     /// Options under which nothing is committed by the background queue during a test.
     static var manual: SQLiteStateStore.Options {
@@ -292,7 +293,7 @@ struct SQLiteStateStoreTests {
     }
 }
 
-@Suite("StateReader (read-only, beside a running agent)")
+@Suite("StateReader (read-only, beside a running agent)", .offPool)
 struct StateReaderTests {
     /// What the CLI shows when no agent answers: the committed history, the ledger, stored
     /// output — read while a store (the agent) still has the file open and keeps writing.

@@ -1,9 +1,10 @@
 @testable import SundialRuntime
 import Testing
+import SundialTesting
 
 /// ``SecretStreamMasker`` against a whole-stream reference, under every chunking; and the line
 /// splitter with secrets (multi-line secrets, cuts inside a secret at every offset).
-@Suite struct SecretStreamMaskerTests {
+@Suite(.offPool) struct SecretStreamMaskerTests {
     // MARK: - The reference
 
     /// What the masked stream must be, computed on the whole stream at once: every byte of any

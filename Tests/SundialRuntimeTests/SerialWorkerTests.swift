@@ -4,10 +4,11 @@ import Synchronization
 import Glibc
 #endif
 @testable import SundialRuntime
+import SundialTesting
 
 /// The state store's background worker: order, delays, `sync`, the idle callback, and a thread
 /// that exists only while there is work (an idle agent must keep no thread waiting on a timer).
-@Suite("Serial worker", .serialized)
+@Suite("Serial worker", .serialized, .offPool)
 struct SerialWorkerTests {
     @Test func runsInSubmissionOrderAndSyncWaitsForEarlierWork() {
         let worker = SerialWorker(name: "sw-order")

@@ -1,9 +1,10 @@
 @testable import SundialRuntime
+import SundialTesting
 import Testing
 
 /// The agent's services stop in the reverse order of their start, each once, on every way out
 /// of `AgentHost.run` (ServiceStack replaced eleven hand-ordered `defer`s).
-@Suite struct ServiceStackTests {
+@Suite(.offPool) struct ServiceStackTests {
     final class Journal {
         var lines: [String] = []
     }

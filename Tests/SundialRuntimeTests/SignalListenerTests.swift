@@ -2,8 +2,9 @@ import Foundation
 @testable import SundialRuntime
 import Synchronization
 import Testing
+import SundialTesting
 
-@Suite struct SignalListenerTests {
+@Suite(.offPool) struct SignalListenerTests {
     /// In the agent, prepareProcess() blocks the signals in every thread, so a signal sent to the
     /// process stays pending for the listener. A test process already has threads that do not
     /// block them, so the test aims each signal at the thread that reads the signalfd: the event

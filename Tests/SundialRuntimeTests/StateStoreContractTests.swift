@@ -23,7 +23,7 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
     }
 }
 
-@Suite("StateStore contract")
+@Suite("StateStore contract", .offPool)
 struct StateStoreContractTests {
     @Test(arguments: StoreKind.allCases)
     func emptyStoreRestoresNothing(kind: StoreKind) throws {

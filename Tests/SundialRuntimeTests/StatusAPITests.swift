@@ -10,7 +10,7 @@ import OrderedCollections
 /// The status routes answered from a real ``Agent`` (on virtual time, with a scripted launcher
 /// and the memory store): every JSON answer is checked against the OpenAPI document in
 /// docs/openapi/status-api.json with the project's JSON Schema validator.
-@Suite("Status pages: API against the OpenAPI document")
+@Suite("Status pages: API against the OpenAPI document", .offPool)
 struct StatusAPITests {
     static let zones = SystemTimeZones()
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

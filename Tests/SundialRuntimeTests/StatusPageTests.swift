@@ -7,7 +7,7 @@ import SundialTesting
 
 /// The status pages' rendering: escaping of hostile strings, routes, the timeline's bars, and
 /// the size and time of a 1,000-job page. Pure: the view model is built by hand.
-@Suite("Status pages: rendering")
+@Suite("Status pages: rendering", .offPool)
 struct StatusPageTests {
     static let now = try! RFC3339.parse("2026-12-02T12:00:00Z").instant
 

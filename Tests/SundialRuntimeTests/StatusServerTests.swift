@@ -4,11 +4,12 @@ import Synchronization
 import Testing
 import SundialCore
 @testable import SundialRuntime
+import SundialTesting
 
 /// The status routes on the metrics listener: rendered off its thread, so a page the agent is
 /// slow to answer never delays a scrape; bounded in time (503 after
 /// ``MetricsHTTPServer/pageTimeoutMillis``) and in number (``MetricsHTTPServer/maxPagesInFlight``).
-@Suite("Status pages: on the metrics listener", .serialized, .timeLimit(.minutes(1)))
+@Suite("Status pages: on the metrics listener", .serialized, .timeLimit(.minutes(1)), .offPool)
 struct StatusServerTests {
     /// Answers after `delay` (never, for the test's purposes, when it is long).
     struct SlowSource: StatusDataSource {

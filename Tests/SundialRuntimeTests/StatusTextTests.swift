@@ -2,10 +2,11 @@ import SundialCore
 import SundialRuntime
 import Testing
 import OrderedCollections
+import SundialTesting
 
 /// `sundial status` for people (issue 17): relative times, zones, outcomes with durations,
 /// paused and held markers, on fixed instants.
-@Suite("Status text")
+@Suite("Status text", .offPool)
 struct StatusTextTests {
     let now = Instant(unixMillis: 1_780_000_000_000)
     func later(_ ms: Int64) -> Instant { Instant(unixMillis: now.unixMillis + ms) }

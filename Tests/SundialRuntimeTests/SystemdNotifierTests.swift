@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 import SundialRuntime
+import SundialTesting
 
 /// A datagram socket standing in for systemd's notify socket.
 final class FakeNotifySocket {
@@ -37,7 +38,7 @@ final class FakeNotifySocket {
     }
 }
 
-@Suite(.serialized) struct SystemdNotifierTests {
+@Suite(.serialized, .offPool) struct SystemdNotifierTests {
     @Test(arguments: [false, true]) func sendsStatesToPathAndAbstractSockets(abstract: Bool) throws {
         let server = try FakeNotifySocket(abstract: abstract)
         let notifier = try #require(SystemdNotifier(socketPath: server.name))

@@ -4,8 +4,9 @@ import Glibc
 #endif
 import SundialCore
 @testable import SundialRuntime
+import SundialTesting
 
-@Suite("Wake timer (real timerfd, bounded)")
+@Suite("Wake timer (real timerfd, bounded)", .offPool)
 struct WakeTimerTests {
     static func wallNow() -> Instant {
         var ts = timespec()

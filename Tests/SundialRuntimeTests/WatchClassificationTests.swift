@@ -1,10 +1,11 @@
 import Glibc
 import Testing
 @testable import SundialRuntime
+import SundialTesting
 
 /// Which inotify events count as a config change, without a kernel: the decisions behind the
 /// real-watcher tests, including those a test cannot provoke (a queue overflow).
-@Suite struct WatchClassificationTests {
+@Suite(.offPool) struct WatchClassificationTests {
     private let tree = WatchPlan.Interest(tree: true, names: [])
     private let linkChain = WatchPlan.Interest(tree: false, names: ["..data", "jobs.yaml"])
 

@@ -1,8 +1,9 @@
 import Testing
 @testable import SundialRuntime
+import SundialTesting
 
 /// What gets watched for a layout, and how link chains resolve.
-@Suite struct WatchPlanTests {
+@Suite(.offPool) struct WatchPlanTests {
     @Test func chainRecordsEveryLinkAndTheResolvedPath() throws {
         let tmp = try TempDirectory()
         defer { tmp.remove() }

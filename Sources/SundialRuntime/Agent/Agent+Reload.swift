@@ -67,20 +67,25 @@ extension Agent {
         // set must not delay a due fire. On a thread of its own rather than the task pool: it
         // blocks until the child answers or its deadline passes.
         let deliver: @Sendable (ConfigLoadResult) -> Void = { result in
-            Task { await self.finishReload(result, reason: reason, token: token) }
+            let handed = LoadAnswer(result)
+            Task { await self.finishReload(handed, reason: reason, token: token) }
         }
         let started = DetachedThread.run("sundial-load") { deliver(load()) }
         if !started { Task.detached { deliver(load()) } }
     }
 
-    func finishReload(_ result: ConfigLoadResult, reason: String, token: Int) {
-        // The answer of a load abandoned meanwhile: a newer one is in flight or done.
-        guard token == reloadsStarted else { return }
-        apply(result, reason: reason)
-        // The answer's parse (freed on the load thread) and the replaced set (freed when
-        // `apply` returned) are garbage now: give their pages back, so that the agent's memory
-        // after a reload is what the running set needs, not the high-water mark of the largest
-        // set it ever held.
+    func finishReload(_ answer: LoadAnswer, reason: String, token: Int) {
+        // The answer of a load abandoned meanwhile: a newer one is in flight or done. Its pages
+        // go back all the same.
+        if token == reloadsStarted, let result = answer.take() {
+            apply(result, reason: reason)
+        }
+        answer.drop()
+        // The answer's parse (freed on the load thread), the result (a rejected set's
+        // diagnostics can be tens of MB: just dropped, not held by the task that brought it)
+        // and the replaced set (freed when `apply` returned) are garbage now: give their pages
+        // back, so that the agent's memory after a reload is what the running set needs, not the
+        // high-water mark of the largest set it ever held.
         _ = sundial_trim_heap()
     }
 
@@ -140,4 +145,20 @@ extension Agent {
         return .configLoaded(.init(revision: new.revision, files: new.files.count, jobs: new.jobs.count, added: d.added,
                                    removed: d.removed, changed: d.changed, reason: reason, at: now))
     }
+}
+
+/// A load's result on its way from the load thread to the agent. The task that carries it keeps
+/// this box alive until the task ends, after the agent's heap trim; the box lets the agent drop
+/// the result itself before trimming, so a large rejected set's diagnostics are given back with
+/// the rest (seen: RssAnon +10-28 MiB after the hostile-input suite when the last answer
+/// outlived the trim).
+final class LoadAnswer: @unchecked Sendable {
+    // Touched by the load thread (init) and then only by the agent's actor.
+    private var result: ConfigLoadResult?
+    init(_ result: ConfigLoadResult) { self.result = result }
+    func take() -> ConfigLoadResult? {
+        defer { result = nil }
+        return result
+    }
+    func drop() { result = nil }
 }

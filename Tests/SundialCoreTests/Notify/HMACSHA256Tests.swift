@@ -1,7 +1,8 @@
 import SundialCore
 import Testing
+import SundialTesting
 
-@Suite("HMAC-SHA256")
+@Suite("HMAC-SHA256", .offPool)
 struct HMACSHA256Tests {
     func bytes(_ hex: String) -> [UInt8] {
         var out: [UInt8] = []

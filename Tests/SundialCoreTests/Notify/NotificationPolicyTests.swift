@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
 import OrderedCollections
+import SundialTesting
 
-@Suite("Notification decisions")
+@Suite("Notification decisions", .offPool)
 struct NotificationPolicyTests {
     static let hook = NotifyTarget.webhook(WebhookSpec(url: "http://127.0.0.1:9/h"))
 

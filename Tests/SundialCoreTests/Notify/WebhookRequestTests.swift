@@ -1,8 +1,9 @@
 import SundialCore
 import Testing
 import OrderedCollections
+import SundialTesting
 
-@Suite("Webhook requests")
+@Suite("Webhook requests", .offPool)
 struct WebhookRequestTests {
     @Test("URLs: host, port, target; https is recognised; bad ones say why")
     func urls() throws {
@@ -44,7 +45,7 @@ struct WebhookRequestTests {
     }
 }
 
-@Suite("Notification requests as JSON (for a durable queue)")
+@Suite("Notification requests as JSON (for a durable queue)", .offPool)
 struct NotificationRequestJSONTests {
     @Test("every field round-trips; damaged documents are nil, never a trap")
     func roundTrip() throws {

@@ -1,6 +1,8 @@
 import Testing
 @testable import SundialCore
+import SundialTesting
 
+@Suite(.offPool)
 struct CronExpressionTests {
     static func set(_ values: [Int]) -> UInt64 { values.reduce(0) { $0 | 1 << UInt64($1) } }
 

@@ -1,8 +1,10 @@
 import Testing
 @testable import SundialCore
+import SundialTesting
 
 /// Daylight saving pinned in tables (design §2, R1–R6 and the `dst` key), one row per
 /// (zone, transition, expression, policy), in 2026–2028, with the expected fires written out.
+@Suite(.offPool)
 struct CronScheduleDSTTests {
     struct Row: Sendable, CustomTestStringConvertible {
         var zone: String

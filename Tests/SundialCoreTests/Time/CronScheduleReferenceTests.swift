@@ -1,8 +1,10 @@
 import Testing
 @testable import SundialCore
+import SundialTesting
 
 /// The efficient search against a literal, minute-by-minute reading of design §2's definition,
 /// around every DST transition of 2026–2028 in many zones, for many expressions and each policy.
+@Suite(.offPool)
 struct CronScheduleReferenceTests {
     static let zones = [
         "America/New_York", "Europe/Berlin", "Europe/Dublin", "Australia/Lord_Howe", "Pacific/Chatham",

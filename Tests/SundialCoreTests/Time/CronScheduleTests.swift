@@ -1,7 +1,9 @@
 import Testing
 @testable import SundialCore
+import SundialTesting
 
 /// Calendar edge cases without DST: leap days, month ends, the day rule, seconds, uneven steps.
+@Suite(.offPool)
 struct CronScheduleTests {
     @Test(arguments: [
         // Leap days.

@@ -1,9 +1,11 @@
 import Foundation
 import Testing
 import SundialCore
+import SundialTesting
 
 /// Every case of the shared vectors (`Fixtures/cron-vectors.json`, copied from
 /// /work/shared/testdata/cron/vectors.json) run through the engine.
+@Suite(.offPool)
 struct CronVectorTests {
     struct Case: Decodable, Sendable, CustomTestStringConvertible {
         var id: String

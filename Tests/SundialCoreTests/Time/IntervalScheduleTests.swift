@@ -1,6 +1,8 @@
 import Testing
 import SundialCore
+import SundialTesting
 
+@Suite(.offPool)
 struct IntervalScheduleTests {
     @Test func countedFromTheAnchor() throws {
         let anchor = Instant(unixMillis: 1_000_123)
@@ -100,6 +102,7 @@ struct CalendarFireCalculatorTests {
     }
 }
 
+@Suite(.offPool)
 struct CronExplainerTests {
     @Test(arguments: [
         ("30 2 * * 1-5", "at 02:30 on Monday through Friday"),

@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 @testable import SundialCore
+import SundialTesting
 
+@Suite(.offPool)
 struct TimeZoneRulesTests {
     // MARK: - POSIX TZ footer rules
 

@@ -7,7 +7,7 @@ import Testing
 /// The agent's hook on virtual time: each scheduler step reaches the notifier whole, so a
 /// failed attempt followed by its retry is `retry`, the last one `failure`, the next success
 /// `recovered`.
-@Suite("Agent: notifications from real scheduler steps")
+@Suite("Agent: notifications from real scheduler steps", .offPool)
 struct AgentNotifyTests {
     final class Recorder: NotificationSender {
         let seen = Mutex<[NotificationRequest]>([])

@@ -4,10 +4,11 @@ import SundialCore
 @testable import SundialRuntime
 import Testing
 import OrderedCollections
+import SundialTesting
 
 /// The real senders against real processes and a closed port (the loopback receiver case is
 /// in the CLI tests, through the agent).
-@Suite("Notification delivery: commands and webhooks")
+@Suite("Notification delivery: commands and webhooks", .offPool)
 struct DeliveryTests {
     static let facts = NotificationFacts(event: .failure, fact: RunFact(kind: .attemptEnded(willRetry: false), job: "backup",
         runID: RunID(rawValue: "01ABC"), attempt: 2, outcome: .failure(exitCode: 4), durationMs: 250,

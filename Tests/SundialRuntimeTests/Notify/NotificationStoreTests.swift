@@ -7,7 +7,7 @@ import Testing
 
 /// Durable notification deliveries (issue 17): the store's `notifications` contract for both
 /// stores, and ``StateStoreNotificationQueue`` over it (what a restart finds, the bound).
-@Suite("Notification deliveries in the state store")
+@Suite("Notification deliveries in the state store", .offPool)
 struct NotificationStoreTests {
     static let t0 = Instant(unixMillis: 1_767_571_200_000)
 

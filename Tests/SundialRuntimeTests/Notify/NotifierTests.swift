@@ -8,7 +8,7 @@ import OrderedCollections
 
 /// The notifier without processes or sockets: a scripted sender, virtual time for the backoff,
 /// the bounded queue, and the log lines.
-@Suite("Notifier: queue, worker, backoff, log")
+@Suite("Notifier: queue, worker, backoff, log", .offPool)
 struct NotifierTests {
     final class ScriptedSender: NotificationSender {
         let results: Mutex<[DeliveryResult]>

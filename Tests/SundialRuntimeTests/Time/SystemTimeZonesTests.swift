@@ -2,9 +2,10 @@ import Foundation
 import Testing
 import SundialCore
 @testable import SundialRuntime
+import SundialTesting
 
 /// The zoneinfo reader against glibc, and the provider's file handling.
-@Suite(.serialized)
+@Suite(.serialized, .offPool)
 struct SystemTimeZonesTests {
     static let zones = [
         "America/New_York", "Europe/Berlin", "Europe/Dublin", "Australia/Lord_Howe", "Asia/Kathmandu",
