@@ -126,9 +126,13 @@ struct HostileInputTests {
         let state = root.appendingPathComponent("state").path
         // Let start-up allocations settle before the baseline.
         try await agent.waitFor("three ticks", timeout: 10) { _ in agent.events().filter { $0.name == "run.finished" }.count >= 3 }
-        let baseline = try #require(Self.rssAnonKiB(agent.pid))
+        var grewBy: [(String, Int)] = []
 
         for c in Self.cases {
+            // Memory is compared around each case (a reload rejected, then the good set back):
+            // across the whole suite it also moves by what any agent's bounded caches take over
+            // a minute of runs (SQLite's page cache, the run history), which is not the point.
+            let before = try #require(Self.rssAnonKiB(agent.pid))
             let mark = agent.mark()
             try c.place(conf)
             let rejected = try await agent.waitFor("config.rejected for \(c.name)", after: mark, timeout: 30) {
@@ -149,18 +153,19 @@ struct HostileInputTests {
             try await agent.waitFor("the good set back after \(c.name)", after: back, timeout: 30) {
                 $0.name == "config.unchanged" || $0.name == "config.loaded"
             }
+            // Memory: what rejecting needed went with the loader child, and what the agent got
+            // back is given back. Sampled until it is (bounded): the event is written before
+            // the agent's heap trim.
+            var after = try #require(Self.rssAnonKiB(agent.pid))
+            let settle = ContinuousClock.now + .seconds(10)
+            while after - before > 1024, ContinuousClock.now < settle {
+                try await Task.sleep(for: .milliseconds(100))
+                after = try #require(Self.rssAnonKiB(agent.pid))
+            }
+            grewBy.append((c.name, after - before))
         }
-
-        // Memory: what rejecting needed went with the loader child. Sampled until it is back
-        // (bounded): on a loaded machine the last reload's answer may still be in hand when
-        // the event is read (seen: +31 MB for a moment under a parallel build, back at once).
-        var after = try #require(Self.rssAnonKiB(agent.pid))
-        let settle = ContinuousClock.now + .seconds(10)
-        while after - baseline > 1024, ContinuousClock.now < settle {
-            try await Task.sleep(for: .milliseconds(200))
-            after = try #require(Self.rssAnonKiB(agent.pid))
-        }
-        #expect(after - baseline <= 1024, "RssAnon grew from \(baseline) KiB to \(after) KiB and stayed for 10 s")
+        let grown = grewBy.filter { $0.1 > 1024 }
+        #expect(grown.isEmpty, "RssAnon grew by more than 1 MiB and stayed for 10 s (KiB): \(grown)")
 
         let completion = await agent.stop()
         #expect(completion.exitCode == 0)

@@ -168,6 +168,24 @@ struct AdoptionTests {
         #expect(state.lostDatabase() == nil)
     }
 
+    /// Removed while the agent starts, before the watch exists: reported at once, not a
+    /// start-up failure that would leave the agent running unguarded.
+    @Test func aDirectoryRemovedBeforeTheWatchStartsIsReportedAtOnce() throws {
+        let dir = TempDir("adopt-guard-early")
+        defer { dir.remove() }
+        let loop = try EventLoop(name: "test-loop")
+        defer { loop.stop() }
+        let path = dir.path + "/state"
+        let state = try StateDirectory.acquire(path: path)
+        defer { state.release() }
+        try FileManager.default.removeItem(atPath: path)
+        let reasons = Mutex<[String]>([])
+        let watch = try StateDirectoryWatch(directory: state, loop: loop) { r in reasons.withLock { $0.append(r) } }
+        defer { watch.stop() }
+        #expect(reasons.withLock { $0 }.count == 1)
+        #expect(reasons.withLock { $0.first ?? "" }.contains("state"), "\(reasons.withLock { $0 })")
+    }
+
     @Test func removingTheLockFileOrTheDirectoryIsNoticed() async throws {
         let dir = TempDir("adopt-guard")
         defer { dir.remove() }

@@ -39,13 +39,20 @@ public final class StateDirectoryWatch: Sendable {
         guard fd >= 0 else { throw StartError(description: "inotify: \(String(cString: strerror(errno)))") }
         let mask = UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF) | UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM)
             | UInt32(IN_MOVED_TO) | UInt32(IN_CREATE) | UInt32(IN_ONLYDIR)
-        guard inotify_add_watch(fd, directory.path, mask) >= 0 else {
-            let e = errno
+        let watching = inotify_add_watch(fd, directory.path, mask) >= 0
+        let watchErrno = errno
+        // A directory removed while the agent was starting is the loss itself (reported below),
+        // not a reason to run unguarded (seen: removed between `agent.started` and this).
+        if !watching, directory.lossReason() == nil {
             close(fd)
-            throw StartError(description: "cannot watch \(directory.path): \(String(cString: strerror(e)))")
+            throw StartError(description: "cannot watch \(directory.path): \(String(cString: strerror(watchErrno)))")
         }
         inotifyFD = fd
         self.loop = loop
+        guard watching else {
+            if let reason = directory.lossReason() { onLost(reason) }
+            return
+        }
         let path = directory.path
         let added = loop.add(fd) { [self] in
             guard let reason = readEvents(path: path, directory: directory) else { return }
