@@ -80,12 +80,19 @@ struct HostileInputTests {
                  expect: "fifo.yaml:1:1: not a regular file"),
             Case(name: "dangling link", place: { _ = symlink("/nonexistent/target.yaml", $0 + "/dangling.yaml") },
                  remove: { _ = unlink($0 + "/dangling.yaml") }, expect: "dangling symbolic link"),
+            // Written beside the configuration and renamed in (and out) at once, as config
+            // management does: written in place, the watcher's debounce could end half-way on a
+            // loaded machine and the agent would rightly load a set of a few thousand files.
             Case(name: "10,001 files", place: { conf in
-                _ = mkdir(conf + "/many", 0o755)
-                for i in 0..<10_001 { try write(conf + "/many/\(i).yaml", Array("version: 1\njobs: {f\(i): {every: 1h, command: [x]}}\n".utf8)) }
+                let staging = conf + ".many"
+                _ = mkdir(staging, 0o755)
+                for i in 0..<10_001 { try write(staging + "/\(i).yaml", Array("version: 1\njobs: {f\(i): {every: 1h, command: [x]}}\n".utf8)) }
+                _ = rename(staging, conf + "/many")
             }, remove: { conf in
-                for i in 0..<10_001 { _ = unlink(conf + "/many/\(i).yaml") }
-                _ = rmdir(conf + "/many")
+                let staging = conf + ".many"
+                _ = rename(conf + "/many", staging)
+                for i in 0..<10_001 { _ = unlink(staging + "/\(i).yaml") }
+                _ = rmdir(staging)
             }, expect: "more than 10000 job files: the whole set is rejected"),
         ]
     }
