@@ -8,8 +8,10 @@ public struct ConfigEnvironment: Sendable {
     /// Whether a file (an `env_file`) can be read by the agent.
     public var fileReadable: @Sendable (String) -> Bool
 
-    public init(zoneExists: @escaping @Sendable (String) -> Bool = { _ in true },
-                fileReadable: @escaping @Sendable (String) -> Bool = { _ in true }) {
+    public init(
+        zoneExists: @escaping @Sendable (String) -> Bool = { _ in true },
+        fileReadable: @escaping @Sendable (String) -> Bool = { _ in true }
+    ) {
         self.zoneExists = zoneExists
         self.fileReadable = fileReadable
     }

@@ -64,8 +64,10 @@ public struct ConfigLoader: Sendable {
             diagnostics += fileResult.diagnostics
             for (id, location) in fileResult.ids {
                 if let first = firstDefinition[id] {
-                    diagnostics.append(Diagnostic(at: location, "job `\(id)` is already defined at \(first)",
-                                                  hint: "job ids are global across all files; rename one of them"))
+                    diagnostics.append(
+                        Diagnostic(
+                            at: location, "job `\(id)` is already defined at \(first)",
+                            hint: "job ids are global across all files; rename one of them"))
                 } else {
                     firstDefinition[id] = location
                     knownIDs.insert(id)
@@ -78,8 +80,9 @@ public struct ConfigLoader: Sendable {
         diagnostics += DependencyChecks.check(jobs: jobs, knownIDs: knownIDs)
         diagnostics = Array(Set(diagnostics)).sorted()
         let valid = !diagnostics.contains { $0.severity == .error }
-        return ConfigLoadResult(jobSet: valid ? JobSet(jobs: jobs, files: files.map(\.path), revision: hash.hex) : nil,
-                                diagnostics: diagnostics, sources: sources)
+        return ConfigLoadResult(
+            jobSet: valid ? JobSet(jobs: jobs, files: files.map(\.path), revision: hash.hex) : nil,
+            diagnostics: diagnostics, sources: sources)
     }
 
     struct FileResult: Sendable {

@@ -17,7 +17,8 @@ public enum ConfigurationReference {
         let schema: JSONValue
         do { schema = try JSONParser.parse(schemaText) } catch { throw GenerationError(description: "schema is not JSON: \(error)") }
         guard case let .object(defs)? = schema["$defs"], case let .object(job)? = defs["job"],
-              case let .object(jobProps)? = job["properties"] else {
+            case let .object(jobProps)? = job["properties"]
+        else {
             throw GenerationError(description: "schema lacks $defs.job.properties")
         }
         let r = Renderer(defs: defs)
@@ -46,7 +47,8 @@ public enum ConfigurationReference {
         if case let .object(d)? = defs["defaults"], case let .object(p)? = d["properties"] { defaultsKeys = Set(p.keys) }
         out += "| key | type | in `defaults` | summary |\n| --- | --- | --- | --- |\n"
         for (key, node) in jobProps {
-            out += "| [`\(key)`](#\(r.anchor(key))) | \(r.cell(r.typeText(node))) | \(defaultsKeys.contains(key) ? "yes" : "no") | \(r.cell(r.firstSentence(r.description(node) ?? ""))) |\n"
+            out +=
+                "| [`\(key)`](#\(r.anchor(key))) | \(r.cell(r.typeText(node))) | \(defaultsKeys.contains(key) ? "yes" : "no") | \(r.cell(r.firstSentence(r.description(node) ?? ""))) |\n"
         }
         if case let .object(d)? = defs["defaults"], let desc = d["description"]?.stringValue {
             out += "\n`defaults` (per file): " + desc + "\n"
@@ -191,7 +193,9 @@ struct Renderer {
             var names: [String] = []
             for p in pairs { if case let .array(r)? = p["required"] { for k in r.compactMap(\.stringValue) where !names.contains(k) { names.append(k) } } }
             if pairs.count == names.count * (names.count - 1) / 2 {
-                out.append("At most one of " + names.map { "`\($0)`" }.joined(separator: ", ") + "; with none (and no `needs`) the job runs only when triggered by hand.")
+                out.append(
+                    "At most one of " + names.map { "`\($0)`" }.joined(separator: ", ")
+                        + "; with none (and no `needs`) the job runs only when triggered by hand.")
             }
         }
         if case let .object(deps)? = job["dependentRequired"] {

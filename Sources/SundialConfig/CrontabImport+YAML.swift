@@ -62,7 +62,8 @@ extension CrontabImport {
     /// variables, then the JSON document from standard input) through `sendmail -t`. The
     /// address is the script's `$1`, never part of the script text, so no address can inject
     /// shell. Without a `sendmail`, it fails and says why, so `notify.failed` tells the operator.
-    public static let mailScript = #"m=$(command -v sendmail || echo /usr/sbin/sendmail); "#
+    public static let mailScript =
+        #"m=$(command -v sendmail || echo /usr/sbin/sendmail); "#
         + #"[ -x "$m" ] || { echo "no sendmail on this box: install a mail transfer agent (postfix, msmtp-mta...) or change this notify entry" >&2; exit 1; }; "#
         + #"{ printf 'To: %s\nSubject: [sundial] %s %s on %s\n\n' "$1" "$SUNDIAL_JOB" "$SUNDIAL_EVENT" "$SUNDIAL_BOX"; "#
         + #"env | grep '^SUNDIAL_' | sort; echo; cat; } | "$m" -t"#

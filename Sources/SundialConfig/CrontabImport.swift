@@ -31,8 +31,10 @@ public enum CrontabImport {
         /// What the `yaml-language-server` comment points at.
         public var schemaReference: String
 
-        public init(system: Bool = false, user: String? = nil, fileName: String = "crontab",
-                    schemaReference: String = CrontabImport.installedSchemaPath) {
+        public init(
+            system: Bool = false, user: String? = nil, fileName: String = "crontab",
+            schemaReference: String = CrontabImport.installedSchemaPath
+        ) {
             self.system = system
             self.user = user
             self.fileName = fileName
@@ -101,7 +103,10 @@ public enum CrontabImport {
             var line = Substring(rawLine)
             if line.last == "\r" { line = line.dropLast() }
             let trimmed = line.drop { $0 == " " || $0 == "\t" }
-            if trimmed.isEmpty { pendingComments = []; continue }
+            if trimmed.isEmpty {
+                pendingComments = []
+                continue
+            }
             if trimmed.first == "#" {
                 pendingComments.append(String(trimmed.dropFirst().drop { $0 == " " }))
                 continue
@@ -127,16 +132,28 @@ public enum CrontabImport {
                     env[name] = value
                     // An empty SHELL would become an empty argv[0], which the schema refuses
                     // (and cron could not exec either).
-                    guard !value.isEmpty else { fail(n, "SHELL is empty; the jobs below run with /bin/sh"); shell = nil; continue }
+                    guard !value.isEmpty else {
+                        fail(n, "SHELL is empty; the jobs below run with /bin/sh")
+                        shell = nil
+                        continue
+                    }
                     shell = value
                 case "RANDOM_DELAY":
-                    guard let minutes = Int(value), minutes >= 0 else { fail(n, "RANDOM_DELAY must be a number of minutes, not '\(value)'"); continue }
+                    guard let minutes = Int(value), minutes >= 0 else {
+                        fail(n, "RANDOM_DELAY must be a number of minutes, not '\(value)'")
+                        continue
+                    }
                     randomDelay = minutes
-                case "HOME": home = value; env[name] = value
+                case "HOME":
+                    home = value
+                    env[name] = value
                 case "MAILTO": mailto = value
                 case "MAILFROM", "CONTENT_TYPE", "CONTENT_TRANSFER_ENCODING": break
                 default:
-                    guard isValidEnvName(name) else { fail(n, "'\(name)' is not a valid environment variable name"); continue }
+                    guard isValidEnvName(name) else {
+                        fail(n, "'\(name)' is not a valid environment variable name")
+                        continue
+                    }
                     env[name] = value
                 }
                 continue
@@ -146,9 +163,10 @@ public enum CrontabImport {
                 fail(n, message)
                 pendingComments = []
             case let .success(entry):
-                var job = Job(line: n, source: String(trimmed), comments: pendingComments, schedule: entry.schedule,
-                              user: entry.user ?? options.user, timezone: cronTZ ?? tz, jitterMinutes: randomDelay,
-                              env: env)
+                var job = Job(
+                    line: n, source: String(trimmed), comments: pendingComments, schedule: entry.schedule,
+                    user: entry.user ?? options.user, timezone: cronTZ ?? tz, jitterMinutes: randomDelay,
+                    env: env)
                 pendingComments = []
                 let (command, stdin) = splitPercent(entry.command)
                 var commandLine = command.trimmingTrailingBlanks
@@ -170,7 +188,8 @@ public enum CrontabImport {
                         job.notes.append("MAILTO was empty: cron discarded the output; Sundial logs it as run.output events")
                     } else {
                         job.mailto = mailto
-                        job.notes.append("cron mailed any output to \(mailto) (MAILTO); Sundial mails when the job fails (notify) and logs the output as run.output events")
+                        job.notes.append(
+                            "cron mailed any output to \(mailto) (MAILTO); Sundial mails when the job fails (notify) and logs the output as run.output events")
                     }
                 }
                 jobs.append(job)
@@ -216,11 +235,18 @@ public enum CrontabImport {
     /// importer writes must pass it, or the whole file would fail to load.
     static func isZoneName(_ s: String) -> Bool {
         s.split(separator: "/", omittingEmptySubsequences: false).allSatisfy { part in
-            !part.isEmpty && part.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_+-".unicodeScalars.contains($0)) }
+            !part.isEmpty
+                && part.unicodeScalars.allSatisfy {
+                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || "_+-".unicodeScalars.contains($0))
+                }
         }
     }
 
-    struct Entry { var schedule: String; var user: String?; var command: Substring }
+    struct Entry {
+        var schedule: String
+        var user: String?
+        var command: Substring
+    }
 
     enum LineResult {
         case success(Entry)
@@ -249,8 +275,10 @@ public enum CrontabImport {
             var fields: [Substring] = []
             for _ in 0..<5 {
                 guard let w = word() else {
-                    return .failure(fields.isEmpty ? "not a crontab line (expected an environment setting NAME=value or a job)"
-                                                    : "expected 5 time fields and a command, found \(fields.count) field\(fields.count == 1 ? "" : "s")")
+                    return .failure(
+                        fields.isEmpty
+                            ? "not a crontab line (expected an environment setting NAME=value or a job)"
+                            : "expected 5 time fields and a command, found \(fields.count) field\(fields.count == 1 ? "" : "s")")
                 }
                 fields.append(w)
             }
@@ -299,9 +327,11 @@ public enum CrontabImport {
     // MARK: - Ids
 
     /// Words of a command that say nothing about what it does.
-    static let noiseWords: Set<String> = ["test", "cd", "&&", "||", "{", "}", ";", "/", "[", "]", "if", "then", "fi",
-                                          "exec", "nice", "ionice", "sudo", "env", "sh", "bash", "-c", "/bin/sh", "/bin/bash",
-                                          "printf", "echo", "true", "|", "timeout", "flock", "command", "/dev/null"]
+    static let noiseWords: Set<String> = [
+        "test", "cd", "&&", "||", "{", "}", ";", "/", "[", "]", "if", "then", "fi",
+        "exec", "nice", "ionice", "sudo", "env", "sh", "bash", "-c", "/bin/sh", "/bin/bash",
+        "printf", "echo", "true", "|", "timeout", "flock", "command", "/dev/null",
+    ]
 
     /// A readable, unique id per job: the first three meaningful words of the command
     /// (basenames of paths, no flags or redirections), as a slug; `job-LINE` if none.
@@ -326,12 +356,21 @@ public enum CrontabImport {
         var skipNext = false
         for raw in command.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }) {
             var w = String(raw)
-            if skipNext { skipNext = false; continue }
+            if skipNext {
+                skipNext = false
+                continue
+            }
             // A redirection's target ("> /dev/null") says nothing about the job.
-            if [">", ">>", "<", "2>", "2>>", "1>", "&>", "&>>"].contains(w) { skipNext = true; continue }
+            if [">", ">>", "<", "2>", "2>>", "1>", "&>", "&>>"].contains(w) {
+                skipNext = true
+                continue
+            }
             let isAssignment = w.firstIndex(of: "=").map { isValidEnvName(String(w[..<$0])) } ?? false
             if noiseWords.contains(w) || w.hasPrefix("-") || w.hasPrefix(">") || w.hasPrefix("<") || w.hasPrefix("2>")
-                || w.hasPrefix("1>") || w.hasPrefix("&") || isAssignment || w.hasPrefix("$") || w.hasPrefix("'") || w.hasPrefix("\"") { continue }
+                || w.hasPrefix("1>") || w.hasPrefix("&") || isAssignment || w.hasPrefix("$") || w.hasPrefix("'") || w.hasPrefix("\"")
+            {
+                continue
+            }
             if w.hasSuffix(";") { w.removeLast() }
             if let slash = w.lastIndex(of: "/") { w = String(w[w.index(after: slash)...]) }
             let cleaned = String(w.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "." || $0 == "_" || $0 == "-" ? $0 : "-" })

@@ -11,8 +11,10 @@ enum DependencyChecks {
                 if need.job == job.id {
                     diagnostics.append(Diagnostic(at: loc, "job `\(job.id)` needs itself"))
                 } else if !knownIDs.contains(need.job) {
-                    diagnostics.append(Diagnostic(at: loc, "`needs` refers to unknown job `\(need.job)`",
-                                                  hint: DidYouMean.hint(need.job, from: knownIDs.sorted())))
+                    diagnostics.append(
+                        Diagnostic(
+                            at: loc, "`needs` refers to unknown job `\(need.job)`",
+                            hint: DidYouMean.hint(need.job, from: knownIDs.sorted())))
                 }
             }
         }
@@ -50,8 +52,10 @@ enum DependencyChecks {
                         if reported.insert(Set(cycle)).inserted {
                             let path = (cycle + [next]).map { "`\($0)`" }.joined(separator: " → ")
                             let loc = needs[index].location ?? jobs[id]?.location ?? SourceLocation(file: "?", line: 1, column: 1)
-                            diagnostics.append(Diagnostic(at: loc, "dependency cycle: \(path)",
-                                                          hint: "remove one of these `needs` entries"))
+                            diagnostics.append(
+                                Diagnostic(
+                                    at: loc, "dependency cycle: \(path)",
+                                    hint: "remove one of these `needs` entries"))
                         }
                     case .done:
                         break

@@ -51,7 +51,10 @@ public struct DiagnosticFormatter: Sendable {
         var start = 0
         var i = 0
         while i < bytes.count, line < loc.line {
-            if bytes[i] == 0x0A { line += 1; start = i + 1 }
+            if bytes[i] == 0x0A {
+                line += 1
+                start = i + 1
+            }
             i += 1
         }
         guard line == loc.line else { return nil }

@@ -20,8 +20,9 @@ struct JobDecoder {
             switch n.kind {
             case .scalar:
                 if let text = n.scalarText, text.utf8.contains(0) {
-                    error(n, "`\(key)` contains a NUL character, which no process can receive",
-                          hint: "remove the \\0 (a NUL ends a C string: the value would be cut short)")
+                    error(
+                        n, "`\(key)` contains a NUL character, which no process can receive",
+                        hint: "remove the \\0 (a NUL ends a C string: the value would be cut short)")
                 }
             case let .sequence(items): stack += items
             case let .mapping(pairs): for (k, v) in pairs { stack += [k, v] }
@@ -73,8 +74,9 @@ struct JobDecoder {
                 do throws(RFC3339.ParseError) {
                     instants.append(try RFC3339.parse(text).instant)
                 } catch {
-                    self.error(item, "invalid time `\(text)`: \(error.message)",
-                               hint: "write RFC 3339 with an offset, e.g. 2026-12-24T18:00:00+01:00")
+                    self.error(
+                        item, "invalid time `\(text)`: \(error.message)",
+                        hint: "write RFC 3339 with an offset, e.g. 2026-12-24T18:00:00+01:00")
                 }
             }
             job.schedule = .at(instants.sorted())
@@ -96,8 +98,10 @@ struct JobDecoder {
             // are deployed separately. On the box, a run whose env_file is unreadable fails with
             // `launch_failed` and says why, while the rest of the configuration keeps running.
             if !environment.fileReadable(path) {
-                diagnostics.append(Diagnostic(.warning, at: n.location, "env_file `\(path)` cannot be read here",
-                                              hint: "runs of this job will fail until it exists and the agent may read it"))
+                diagnostics.append(
+                    Diagnostic(
+                        .warning, at: n.location, "env_file `\(path)` cannot be read here",
+                        hint: "runs of this job will fail until it exists and the agent may read it"))
             }
         }
         job.user = fields["user"]?.first?.scalarText
@@ -209,7 +213,9 @@ struct JobDecoder {
         let prefix = "notify[\(index)]: "
         var on = Set<NotifyEvent>()
         if let o = n["on"] {
-            if let one = o.scalarText.flatMap(NotifyEvent.init(rawValue:)) { on = [one] } else {
+            if let one = o.scalarText.flatMap(NotifyEvent.init(rawValue:)) {
+                on = [one]
+            } else {
                 on = Set(strings(o).compactMap(NotifyEvent.init(rawValue:)))
             }
         }
@@ -223,7 +229,8 @@ struct JobDecoder {
             isTLS = try WebhookURL.parse(text).isTLS
         } catch {
             ok = false
-            self.error(urlNode, prefix + "invalid webhook url `\(text)`: \(error.description)", hint: "write http://host[:port]/path or https://host[:port]/path")
+            self.error(
+                urlNode, prefix + "invalid webhook url `\(text)`: \(error.description)", hint: "write http://host[:port]/path or https://host[:port]/path")
         }
         var spec = WebhookSpec(url: text)
         for (name, keyNode, value) in w["headers"]?.entries ?? [] {
@@ -233,8 +240,9 @@ struct JobDecoder {
                 error(value, prefix + "header `\(name)` contains a line break, which would end the header early")
             } else if Self.reservedHeaders.contains(name.lowercased()) {
                 ok = false
-                error(keyNode, prefix + "header `\(name)` is set by the agent itself",
-                      hint: "remove it; the agent sends Host, Content-Type, Content-Length, Connection and X-Sundial-Signature")
+                error(
+                    keyNode, prefix + "header `\(name)` is set by the agent itself",
+                    hint: "remove it; the agent sends Host, Content-Type, Content-Length, Connection and X-Sundial-Signature")
             } else {
                 spec.headers[name] = v
             }
@@ -243,20 +251,23 @@ struct JobDecoder {
             spec.secretEnv = s.scalarText
             if envFile == nil {
                 ok = false
-                error(s, prefix + "`secret_env` names a variable of the job's `env_file`, but the job has no `env_file`",
-                      hint: "add `env_file:` with a line `\(s.scalarText ?? "NAME")=...`, readable by the agent only")
+                error(
+                    s, prefix + "`secret_env` names a variable of the job's `env_file`, but the job has no `env_file`",
+                    hint: "add `env_file:` with a line `\(s.scalarText ?? "NAME")=...`, readable by the agent only")
             }
         }
         if let c = w["ca_file"], let path = c.scalarText {
             if ok && !isTLS {
                 ok = false
-                error(c, prefix + "`ca_file` verifies an https:// receiver, but the url is http://",
-                      hint: "write the url with https://, or remove `ca_file`")
+                error(
+                    c, prefix + "`ca_file` verifies an https:// receiver, but the url is http://",
+                    hint: "write the url with https://, or remove `ca_file`")
             } else if !path.hasPrefix("/") {
                 ok = false
                 // Checked here rather than by a schema pattern, for an error that says why.
-                error(c, prefix + "`ca_file` must be an absolute path (the delivery process does not run in the directory of the job file)",
-                      hint: "e.g. /etc/sundial/hooks-ca.pem")
+                error(
+                    c, prefix + "`ca_file` must be an absolute path (the delivery process does not run in the directory of the job file)",
+                    hint: "e.g. /etc/sundial/hooks-ca.pem")
             } else {
                 spec.caFile = path
             }
@@ -278,8 +289,9 @@ struct JobDecoder {
             if let bytes = ResourceLimits.parseSize(text), bytes >= ResourceLimits.minMemoryBytes, bytes <= ResourceLimits.maxMemoryBytes {
                 l.memoryBytes = bytes
             } else {
-                error(m, "invalid memory limit `\(text)`: must be a size from 1M to 1024P",
-                      hint: "write bytes or a number with a 1024-based unit K, M, G or T, e.g. 256M or 1G")
+                error(
+                    m, "invalid memory limit `\(text)`: must be a size from 1M to 1024P",
+                    hint: "write bytes or a number with a 1024-based unit K, M, G or T, e.g. 256M or 1G")
             }
         }
         if let c = n["cpu"] {
@@ -287,8 +299,9 @@ struct JobDecoder {
             if let pct = ResourceLimits.parseCPUPercent(text), ResourceLimits.cpuPercentRange.contains(pct) {
                 l.cpuPercent = pct
             } else {
-                error(c, "invalid cpu limit `\(text)`: must be a whole percent of one CPU from 1% to 100000%",
-                      hint: "e.g. 50% for half a CPU, 200% for two CPUs")
+                error(
+                    c, "invalid cpu limit `\(text)`: must be a whole percent of one CPU from 1% to 100000%",
+                    hint: "e.g. 50% for half a CPU, 200% for two CPUs")
             }
         }
         if let t = n["tasks"] {
@@ -323,19 +336,23 @@ struct JobDecoder {
         }
         if !wallClock, node["lock"] == nil {
             job.lock = .local
-            diagnostics.append(Diagnostic(.warning, at: n.location,
-                                          "job `\(job.id)` inherits `lock: fleet` but has no instants on the wall clock: it stays local",
-                                          hint: "set `lock: local` in the job, or give it a `schedule`"))
+            diagnostics.append(
+                Diagnostic(
+                    .warning, at: n.location,
+                    "job `\(job.id)` inherits `lock: fleet` but has no instants on the wall clock: it stays local",
+                    hint: "set `lock: local` in the job, or give it a `schedule`"))
             return
         }
         switch job.schedule {
         case .cron, .at, .every(_, .some): break
         case .every(_, nil):
-            error(n, "`lock: fleet` needs instants every box computes alike; `every` without `offset` counts from each agent's start",
-                  hint: "add `offset: 0s` (instants counted from the epoch), or use `schedule`")
+            error(
+                n, "`lock: fleet` needs instants every box computes alike; `every` without `offset` counts from each agent's start",
+                hint: "add `offset: 0s` (instants counted from the epoch), or use `schedule`")
         case .manual, .reboot:
-            error(n, "`lock: fleet` applies to scheduled instants; this job has none on the wall clock",
-                  hint: "give it a `schedule`, `at` or `every` with `offset`, or remove `lock: fleet`")
+            error(
+                n, "`lock: fleet` applies to scheduled instants; this job has none on the wall clock",
+                hint: "give it a `schedule`, `at` or `every` with `offset`, or remove `lock: fleet`")
         }
     }
 

@@ -1,5 +1,5 @@
-import SundialCore
 import OrderedCollections
+import SundialCore
 
 /// The job-file schema (`schemas/sundial-jobs.v1.schema.json`), compiled once, and the
 /// translation of its violations into positioned, human diagnostics (design §5).
@@ -44,7 +44,8 @@ public struct JobSchema: Sendable {
             if name == "<<" {
                 return Diagnostic(at: at, "YAML merge keys (`<<`) are not supported", hint: "use `defaults:` for shared values")
             }
-            let hint = DidYouMean.hint(name, from: allowed)
+            let hint =
+                DidYouMean.hint(name, from: allowed)
                 ?? (allowed.count <= 12 ? "allowed keys: " + allowed.joined(separator: ", ") : nil)
             return Diagnostic(at: at, "unknown key `\(name)`", hint: hint)
 
@@ -56,19 +57,22 @@ public struct JobSchema: Sendable {
                 return Diagnostic(at: node.location, "missing `jobs:`, the map of jobs by id")
             }
             if v.keyword == "dependentRequired" {
-                return Diagnostic(at: node.keyNode("offset")?.location ?? node.location, "`offset` needs `every`",
-                                  hint: "offset aligns an interval; add `every:` or remove `offset:`")
+                return Diagnostic(
+                    at: node.keyNode("offset")?.location ?? node.location, "`offset` needs `every`",
+                    hint: "offset aligns an interval; add `every:` or remove `offset:`")
             }
             if isJob, name == "command" || name == "shell" {
-                return jobMessage(path, root, "job `\(path[1])` has nothing to run",
-                                  hint: "add `command:` (a list: program and arguments) or `shell:` (a string)")
+                return jobMessage(
+                    path, root, "job `\(path[1])` has nothing to run",
+                    hint: "add `command:` (a list: program and arguments) or `shell:` (a string)")
             }
             return Diagnostic(at: keyLocation(path, root), "missing required key `\(name)`")
 
         case let .matchesSeveral(branches) where isJob && schemaTail.last == "oneOf":
             _ = branches
-            return jobMessage(path, root, "job `\(path[1])` has both `command` and `shell`",
-                              hint: "keep one: `command` runs a program directly, `shell` runs /bin/sh -c")
+            return jobMessage(
+                path, root, "job `\(path[1])` has both `command` and `shell`",
+                hint: "keep one: `command` runs a program directly, `shell` runs /bin/sh -c")
 
         case let .typeMismatch(expected, actual):
             var hint: String?
@@ -77,11 +81,13 @@ public struct JobSchema: Sendable {
             // where the text has a shape of its own (`cpu: 50` wants `50%`): quoting alone would
             // only trade this error for another.
             if expected.contains("string"), ["boolean", "integer", "number"].contains(actual),
-               case let .scalar(s, true) = node.kind, acceptsAnyString(v) {
+                case let .scalar(s, true) = node.kind, acceptsAnyString(v)
+            {
                 hint = "quote it: \"\(s)\""
             }
             if expected == ["boolean"], case let .scalar(s, _) = node.kind,
-               ["yes", "no", "on", "off", "y", "n"].contains(s.lowercased()) {
+                ["yes", "no", "on", "off", "y", "n"].contains(s.lowercased())
+            {
                 hint = "write true or false"
             }
             if v.schemaPath.contains("duration"), actual == "integer" || actual == "number" {
@@ -99,20 +105,23 @@ public struct JobSchema: Sendable {
                 if text.hasPrefix("-") {
                     return Diagnostic(at: node.location, subject + "duration `\(text)` is negative", hint: "durations must be positive")
                 }
-                return Diagnostic(at: node.location, subject + "invalid duration `\(text)`",
-                                  hint: "write numbers with units from largest to smallest: 500ms, 30s, 5m, 1h30m, 1d")
+                return Diagnostic(
+                    at: node.location, subject + "invalid duration `\(text)`",
+                    hint: "write numbers with units from largest to smallest: 500ms, 30s, 5m, 1h30m, 1d")
             }
             if v.schemaPath.contains("jobId") {
                 // A job id used as a key points at the key; inside `needs` at the value.
                 let parent = root.node(at: Array(path.dropLast()))
                 let at = key.flatMap { parent.keyNode($0)?.location } ?? node.location
                 let id = key ?? text
-                return Diagnostic(at: at, "invalid job id `\(path.first == "jobs" && path.count == 2 ? id : text)`",
-                                  hint: "use 1-63 lowercase letters, digits, '_', '.' or '-', starting with a letter or digit")
+                return Diagnostic(
+                    at: at, "invalid job id `\(path.first == "jobs" && path.count == 2 ? id : text)`",
+                    hint: "use 1-63 lowercase letters, digits, '_', '.' or '-', starting with a letter or digit")
             }
             if v.schemaPath.contains("rfc3339") {
-                return Diagnostic(at: node.location, subject + "invalid time `\(text)`",
-                                  hint: "write RFC 3339 with an offset, e.g. 2026-12-24T18:00:00+01:00")
+                return Diagnostic(
+                    at: node.location, subject + "invalid time `\(text)`",
+                    hint: "write RFC 3339 with an offset, e.g. 2026-12-24T18:00:00+01:00")
             }
             if v.schemaPath.contains("umask") {
                 return Diagnostic(at: node.location, "`umask`: invalid mask `\(text)`", hint: "write a quoted octal string such as \"0027\"")
@@ -130,8 +139,9 @@ public struct JobSchema: Sendable {
 
         default:
             if isJob, v.keyword == "not" {
-                return jobMessage(path, root, "job `\(path[1])` has more than one of `schedule`, `every` and `at`",
-                                  hint: "keep one; a job with several schedules is two jobs")
+                return jobMessage(
+                    path, root, "job `\(path[1])` has more than one of `schedule`, `every` and `at`",
+                    hint: "keep one; a job with several schedules is two jobs")
             }
             if isJob, v.keyword == "oneOf" {
                 return jobMessage(path, root, "job `\(path[1])` needs exactly one of `command` and `shell`")

@@ -11,7 +11,8 @@ extension JobSetDiff {
     /// job. Changed fields read `field: old -> new`; an unset field shows as `(unset)`.
     public func text(fires: FireRenderer) -> String {
         guard !isEmpty else { return "no changes (revision \(oldRevision) -> \(newRevision))\n" }
-        var out = "\(added.count) added, \(removed.count) removed, \(changed.count) changed"
+        var out =
+            "\(added.count) added, \(removed.count) removed, \(changed.count) changed"
             + " (revision \(oldRevision) -> \(newRevision))\n"
         for job in added {
             out += "\nadded: \(job.id)\(Self.where(job.location))\n"
@@ -26,7 +27,8 @@ extension JobSetDiff {
             for f in change.fields {
                 out += "    \(f.field): \(f.old ?? "(unset)") -> \(f.new ?? "(unset)")\n"
             }
-            let before = fires(change.old), after = fires(change.new)
+            let before = fires(change.old)
+            let after = fires(change.new)
             if before == after, !change.timingChanged {
                 out += "    next fires (unchanged): \(Self.fireLine(change.new, after))\n"
             } else {
@@ -44,17 +46,21 @@ extension JobSetDiff {
         let addedJSON: [JSONValue] = added.map { job in
             var fields: OrderedDictionary<String, JSONValue> = [:]
             for (k, v) in Self.fields(of: job) { fields[k] = .string(v) }
-            return ["job": .string(job.id), "location": location(job.location),
-                    "fields": .object(fields), "next_fires": times(fires(job))]
+            return [
+                "job": .string(job.id), "location": location(job.location),
+                "fields": .object(fields), "next_fires": times(fires(job)),
+            ]
         }
         let removedJSON: [JSONValue] = removed.map { ["job": .string($0.id), "location": location($0.location)] }
         let changedJSON: [JSONValue] = changed.map { c in
             let fields: [JSONValue] = c.fields.map { f in
                 ["field": .string(f.field), "old": f.old.map(JSONValue.string) ?? .null, "new": f.new.map(JSONValue.string) ?? .null]
             }
-            return ["job": .string(c.id), "location": location(c.new.location), "old_location": location(c.old.location),
-                    "fields": .array(fields), "timing_changed": .bool(c.timingChanged),
-                    "next_fires_before": times(fires(c.old)), "next_fires_after": times(fires(c.new))]
+            return [
+                "job": .string(c.id), "location": location(c.new.location), "old_location": location(c.old.location),
+                "fields": .array(fields), "timing_changed": .bool(c.timingChanged),
+                "next_fires_before": times(fires(c.old)), "next_fires_after": times(fires(c.new)),
+            ]
         }
         return [
             "changes": .bool(!isEmpty), "old_revision": .string(oldRevision), "new_revision": .string(newRevision),

@@ -68,7 +68,8 @@ public struct JobSetDiff: Hashable, Sendable {
     /// The fields whose rendered values differ, in the order of ``fields(of:)``; fields only
     /// one side has come where that side lists them.
     public static func fieldChanges(_ old: JobSpec, _ new: JobSpec) -> [FieldChange] {
-        let a = fields(of: old), b = fields(of: new)
+        let a = fields(of: old)
+        let b = fields(of: new)
         var keys = OrderedSet(a.keys)
         for (i, key) in b.keys.enumerated() where !keys.contains(key) {
             // Keep a field new to the job next to its neighbours (e.g. `env.B` after `env.A`).

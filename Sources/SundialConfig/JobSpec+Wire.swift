@@ -30,7 +30,7 @@ enum JobWire {
         o["description"] = j.description.map(JSONValue.string) ?? .null
         o["schedule"] = encode(j.schedule)
         o["timezone"] = j.timezone.map(JSONValue.string) ?? .null
-        o["dst"] = [ "gap": .string(j.dst.gap.rawValue), "overlap": .string(j.dst.overlap.rawValue) ]
+        o["dst"] = ["gap": .string(j.dst.gap.rawValue), "overlap": .string(j.dst.overlap.rawValue)]
         o["jitter_ms"] = .int(j.jitterMs)
         switch j.command {
         case let .argv(a): o["argv"] = .array(a.map(JSONValue.string))
@@ -53,9 +53,10 @@ enum JobWire {
             "exit_codes": j.retry.exitCodes.map { .array($0.map { .int(Int64($0)) }) } ?? .null,
         ]
         o["success_exit_codes"] = .array(j.successExitCodes.map { .int(Int64($0)) })
-        o["needs"] = .array(j.needs.map { n in
-            ["job": .string(n.job), "on": .string(n.on.rawValue), "location": encode(n.location)]
-        })
+        o["needs"] = .array(
+            j.needs.map { n in
+                ["job": .string(n.job), "on": .string(n.on.rawValue), "location": encode(n.location)]
+            })
         o["concurrency"] = .string(j.concurrency.rawValue)
         o["on_agent_restart"] = .string(j.onAgentRestart.rawValue)
         o["reboot"] = .string(j.reboot.rawValue)
@@ -66,8 +67,10 @@ enum JobWire {
         o["catchup"] = .string(j.catchup.rawValue)
         o["catchup_window_ms"] = .int(j.catchupWindowMs)
         o["enabled"] = .bool(j.enabled)
-        o["output"] = ["max_line_bytes": .int(Int64(j.output.maxLineBytes)), "max_bytes": .int(Int64(j.output.maxBytes)),
-                       "keep_bytes": .int(Int64(j.output.keepBytes))]
+        o["output"] = [
+            "max_line_bytes": .int(Int64(j.output.maxLineBytes)), "max_bytes": .int(Int64(j.output.maxBytes)),
+            "keep_bytes": .int(Int64(j.output.keepBytes)),
+        ]
         o["secrets"] = .array(j.secrets.map(JSONValue.string))
         o["limits"] = [
             "memory_bytes": j.limits.memoryBytes.map(JSONValue.int) ?? .null,
@@ -118,11 +121,14 @@ enum JobWire {
     /// (the loader child's answer; see ``JSONWriter``).
     static func write(_ set: JobSet, into w: inout JSONWriter) {
         w.beginObject()
-        w.key("revision"); w.string(set.revision)
-        w.key("files"); w.beginArray()
+        w.key("revision")
+        w.string(set.revision)
+        w.key("files")
+        w.beginArray()
         for f in set.files { w.string(f) }
         w.endArray()
-        w.key("jobs"); w.beginArray()
+        w.key("jobs")
+        w.beginArray()
         for j in set.jobs.values { write(j, into: &w) }
         w.endArray()
         w.endObject()
@@ -130,42 +136,70 @@ enum JobWire {
 
     static func write(_ j: JobSpec, into w: inout JSONWriter) {
         w.beginObject()
-        w.key("id"); w.string(j.id)
-        w.key("description"); w.string(j.description)
-        w.key("schedule"); write(j.schedule, into: &w)
-        w.key("timezone"); w.string(j.timezone)
-        w.key("dst"); w.beginObject()
-        w.key("gap"); w.string(j.dst.gap.rawValue)
-        w.key("overlap"); w.string(j.dst.overlap.rawValue)
+        w.key("id")
+        w.string(j.id)
+        w.key("description")
+        w.string(j.description)
+        w.key("schedule")
+        write(j.schedule, into: &w)
+        w.key("timezone")
+        w.string(j.timezone)
+        w.key("dst")
+        w.beginObject()
+        w.key("gap")
+        w.string(j.dst.gap.rawValue)
+        w.key("overlap")
+        w.string(j.dst.overlap.rawValue)
         w.endObject()
-        w.key("jitter_ms"); w.int(j.jitterMs)
+        w.key("jitter_ms")
+        w.int(j.jitterMs)
         switch j.command {
         case let .argv(a):
-            w.key("argv"); w.beginArray()
+            w.key("argv")
+            w.beginArray()
             for arg in a { w.string(arg) }
             w.endArray()
         case let .shell(s):
-            w.key("shell"); w.string(s)
+            w.key("shell")
+            w.string(s)
         }
-        w.key("workdir"); w.string(j.workdir)
-        w.key("env"); w.beginArray()
+        w.key("workdir")
+        w.string(j.workdir)
+        w.key("env")
+        w.beginArray()
         for (k, v) in j.env {
-            w.beginArray(); w.string(k); w.string(v); w.endArray()
+            w.beginArray()
+            w.string(k)
+            w.string(v)
+            w.endArray()
         }
         w.endArray()
-        w.key("env_file"); w.string(j.envFile)
-        w.key("user"); w.string(j.user)
-        w.key("group"); w.string(j.group)
-        w.key("umask"); w.int(j.umask.map { Int64($0) })
-        w.key("timeout_ms"); w.int(j.timeoutMs)
-        w.key("kill_grace_ms"); w.int(j.killGraceMs)
-        w.key("retry"); w.beginObject()
-        w.key("attempts"); w.int(Int64(j.retry.attempts))
-        w.key("backoff"); w.string(j.retry.backoff.rawValue)
-        w.key("delay_ms"); w.int(j.retry.delayMs)
-        w.key("max_delay_ms"); w.int(j.retry.maxDelayMs)
-        w.key("jitter_bits"); w.string(String(j.retry.jitter.bitPattern))
-        w.key("on"); w.beginArray()
+        w.key("env_file")
+        w.string(j.envFile)
+        w.key("user")
+        w.string(j.user)
+        w.key("group")
+        w.string(j.group)
+        w.key("umask")
+        w.int(j.umask.map { Int64($0) })
+        w.key("timeout_ms")
+        w.int(j.timeoutMs)
+        w.key("kill_grace_ms")
+        w.int(j.killGraceMs)
+        w.key("retry")
+        w.beginObject()
+        w.key("attempts")
+        w.int(Int64(j.retry.attempts))
+        w.key("backoff")
+        w.string(j.retry.backoff.rawValue)
+        w.key("delay_ms")
+        w.int(j.retry.delayMs)
+        w.key("max_delay_ms")
+        w.int(j.retry.maxDelayMs)
+        w.key("jitter_bits")
+        w.string(String(j.retry.jitter.bitPattern))
+        w.key("on")
+        w.beginArray()
         for c in RetryPolicy.Condition.allCases where j.retry.on.contains(c) { w.string(c.rawValue) }
         w.endArray()
         w.key("exit_codes")
@@ -177,57 +211,99 @@ enum JobWire {
             w.null()
         }
         w.endObject()
-        w.key("success_exit_codes"); w.beginArray()
+        w.key("success_exit_codes")
+        w.beginArray()
         for c in j.successExitCodes { w.int(Int64(c)) }
         w.endArray()
-        w.key("needs"); w.beginArray()
+        w.key("needs")
+        w.beginArray()
         for n in j.needs {
             w.beginObject()
-            w.key("job"); w.string(n.job)
-            w.key("on"); w.string(n.on.rawValue)
-            w.key("location"); write(n.location, into: &w)
+            w.key("job")
+            w.string(n.job)
+            w.key("on")
+            w.string(n.on.rawValue)
+            w.key("location")
+            write(n.location, into: &w)
             w.endObject()
         }
         w.endArray()
-        w.key("concurrency"); w.string(j.concurrency.rawValue)
-        w.key("on_agent_restart"); w.string(j.onAgentRestart.rawValue)
-        w.key("reboot"); w.string(j.reboot.rawValue)
-        w.key("lock"); w.string(j.lock.rawValue)
-        w.key("on_lost"); w.string(j.onLost.rawValue)
-        w.key("fleet_unavailable"); w.string(j.fleetUnavailable.rawValue)
-        w.key("lease_ms"); w.int(j.leaseMs)
-        w.key("catchup"); w.string(j.catchup.rawValue)
-        w.key("catchup_window_ms"); w.int(j.catchupWindowMs)
-        w.key("enabled"); w.bool(j.enabled)
-        w.key("output"); w.beginObject()
-        w.key("max_line_bytes"); w.int(Int64(j.output.maxLineBytes))
-        w.key("max_bytes"); w.int(Int64(j.output.maxBytes))
-        w.key("keep_bytes"); w.int(Int64(j.output.keepBytes))
+        w.key("concurrency")
+        w.string(j.concurrency.rawValue)
+        w.key("on_agent_restart")
+        w.string(j.onAgentRestart.rawValue)
+        w.key("reboot")
+        w.string(j.reboot.rawValue)
+        w.key("lock")
+        w.string(j.lock.rawValue)
+        w.key("on_lost")
+        w.string(j.onLost.rawValue)
+        w.key("fleet_unavailable")
+        w.string(j.fleetUnavailable.rawValue)
+        w.key("lease_ms")
+        w.int(j.leaseMs)
+        w.key("catchup")
+        w.string(j.catchup.rawValue)
+        w.key("catchup_window_ms")
+        w.int(j.catchupWindowMs)
+        w.key("enabled")
+        w.bool(j.enabled)
+        w.key("output")
+        w.beginObject()
+        w.key("max_line_bytes")
+        w.int(Int64(j.output.maxLineBytes))
+        w.key("max_bytes")
+        w.int(Int64(j.output.maxBytes))
+        w.key("keep_bytes")
+        w.int(Int64(j.output.keepBytes))
         w.endObject()
-        w.key("secrets"); w.beginArray()
+        w.key("secrets")
+        w.beginArray()
         for s in j.secrets { w.string(s) }
         w.endArray()
-        w.key("limits"); w.beginObject()
-        w.key("memory_bytes"); w.int(j.limits.memoryBytes)
-        w.key("cpu_percent"); w.int(j.limits.cpuPercent.map { Int64($0) })
-        w.key("tasks"); w.int(j.limits.tasks.map { Int64($0) })
+        w.key("limits")
+        w.beginObject()
+        w.key("memory_bytes")
+        w.int(j.limits.memoryBytes)
+        w.key("cpu_percent")
+        w.int(j.limits.cpuPercent.map { Int64($0) })
+        w.key("tasks")
+        w.int(j.limits.tasks.map { Int64($0) })
         w.endObject()
         // A few entries at most: through the tree, so there is one encoder of their shape.
-        w.key("notify"); w.value(.array(j.notify.map(encode)))
-        w.key("location"); write(j.location, into: &w)
+        w.key("notify")
+        w.value(.array(j.notify.map(encode)))
+        w.key("location")
+        write(j.location, into: &w)
         w.endObject()
     }
 
     static func write(_ s: ScheduleSpec, into w: inout JSONWriter) {
         w.beginObject()
         switch s {
-        case .manual: w.key("kind"); w.string("manual")
-        case let .cron(e): w.key("kind"); w.string("cron"); w.key("expression"); w.string(e)
-        case .reboot: w.key("kind"); w.string("reboot")
+        case .manual:
+            w.key("kind")
+            w.string("manual")
+        case let .cron(e):
+            w.key("kind")
+            w.string("cron")
+            w.key("expression")
+            w.string(e)
+        case .reboot:
+            w.key("kind")
+            w.string("reboot")
         case let .every(interval, offset):
-            w.key("kind"); w.string("every"); w.key("interval_ms"); w.int(interval); w.key("offset_ms"); w.int(offset)
+            w.key("kind")
+            w.string("every")
+            w.key("interval_ms")
+            w.int(interval)
+            w.key("offset_ms")
+            w.int(offset)
         case let .at(instants):
-            w.key("kind"); w.string("at"); w.key("instants_ms"); w.beginArray()
+            w.key("kind")
+            w.string("at")
+            w.key("instants_ms")
+            w.beginArray()
             for i in instants { w.int(i.unixMillis) }
             w.endArray()
         }
@@ -236,7 +312,11 @@ enum JobWire {
 
     static func write(_ l: SourceLocation?, into w: inout JSONWriter) {
         guard let l else { return w.null() }
-        w.beginArray(); w.string(l.file); w.int(Int64(l.line)); w.int(Int64(l.column)); w.endArray()
+        w.beginArray()
+        w.string(l.file)
+        w.int(Int64(l.line))
+        w.int(Int64(l.column))
+        w.endArray()
     }
 
     // MARK: - Decoding
@@ -248,8 +328,9 @@ enum JobWire {
             let job = try decodeJob(item)
             guard jobs.updateValue(job, forKey: job.id) == nil else { throw DecodeError("job `\(job.id)` appears twice") }
         }
-        return JobSet(jobs: jobs, files: try array(o["files"], "files").map { v throws(DecodeError) in try string(v, "files") },
-                      revision: try string(o["revision"], "revision"))
+        return JobSet(
+            jobs: jobs, files: try array(o["files"], "files").map { v throws(DecodeError) in try string(v, "files") },
+            revision: try string(o["revision"], "revision"))
     }
 
     static func decodeJob(_ v: JSONValue) throws(DecodeError) -> JobSpec {
@@ -298,8 +379,9 @@ enum JobWire {
         j.successExitCodes = try array(o["success_exit_codes"], "success_exit_codes").map { v throws(DecodeError) in try int32(v, "success_exit_codes") }
         j.needs = try array(o["needs"], "needs").map { v throws(DecodeError) -> Need in
             let n = try object(v, "need")
-            return Need(job: try string(n["job"], "needs.job"), on: try enumValue(n["on"], "needs.on"),
-                        location: try decodeLocation(n["location"]))
+            return Need(
+                job: try string(n["job"], "needs.job"), on: try enumValue(n["on"], "needs.on"),
+                location: try decodeLocation(n["location"]))
         }
         j.concurrency = try enumValue(o["concurrency"], "concurrency")
         // Optional on the wire (absent: the default), so an answer without it stays readable.
@@ -315,9 +397,10 @@ enum JobWire {
         guard case let .bool(enabled)? = o["enabled"] else { throw DecodeError("enabled: expected a boolean") }
         j.enabled = enabled
         let out = try object(o["output"], "output")
-        j.output = OutputLimits(maxLineBytes: try smallInt(out["max_line_bytes"], "output.max_line_bytes"),
-                                maxBytes: try smallInt(out["max_bytes"], "output.max_bytes"),
-                                keepBytes: try smallInt(out["keep_bytes"], "output.keep_bytes"))
+        j.output = OutputLimits(
+            maxLineBytes: try smallInt(out["max_line_bytes"], "output.max_line_bytes"),
+            maxBytes: try smallInt(out["max_bytes"], "output.max_bytes"),
+            keepBytes: try smallInt(out["keep_bytes"], "output.keep_bytes"))
         j.secrets = try array(o["secrets"], "secrets").map { v throws(DecodeError) in try string(v, "secrets") }
         j.limits = try decodeLimits(o["limits"])
         // Optional on the wire (absent: none), as `on_agent_restart`.
@@ -333,12 +416,14 @@ enum JobWire {
         case "reboot": return .reboot
         case "cron": return .cron(try string(o["expression"], "schedule.expression"))
         case "every":
-            return .every(intervalMs: try int(o["interval_ms"], "schedule.interval_ms"),
-                          offsetMs: try optionalInt(o["offset_ms"], "schedule.offset_ms"))
+            return .every(
+                intervalMs: try int(o["interval_ms"], "schedule.interval_ms"),
+                offsetMs: try optionalInt(o["offset_ms"], "schedule.offset_ms"))
         case "at":
-            return .at(try array(o["instants_ms"], "schedule.instants_ms").map { v throws(DecodeError) in
-                Instant(unixMillis: try int(v, "schedule.instants_ms"))
-            })
+            return .at(
+                try array(o["instants_ms"], "schedule.instants_ms").map { v throws(DecodeError) in
+                    Instant(unixMillis: try int(v, "schedule.instants_ms"))
+                })
         case let other: throw DecodeError("schedule.kind: unknown kind `\(other)`")
         }
     }
@@ -361,7 +446,8 @@ enum JobWire {
             for pair in try array(w["headers"], "notify.webhook.headers") {
                 let kv = try array(pair, "notify.webhook.headers entry")
                 guard kv.count == 2 else { throw DecodeError("notify.webhook.headers entry: expected [name, value]") }
-                let name = try string(kv[0], "header name"), value = try string(kv[1], "header value")
+                let name = try string(kv[0], "header name")
+                let value = try string(kv[1], "header value")
                 guard !(name + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }) else {
                     throw DecodeError("notify.webhook.headers: a line break in `\(name)`")
                 }

@@ -33,8 +33,10 @@ public enum LoaderWire {
         w.beginObject()
         w.key("job_set")
         if result.isValid, let set = result.jobSet { JobWire.write(set, into: &w) } else { w.null() }
-        w.key("diagnostics"); w.value(.array(kept.map(encode)))
-        w.key("omitted"); w.int(Int64(result.diagnostics.count - kept.count))
+        w.key("diagnostics")
+        w.value(.array(kept.map(encode)))
+        w.key("omitted")
+        w.int(Int64(result.diagnostics.count - kept.count))
         w.endObject()
         let json = w.bytes
         return Array("\(magic) \(version) \(json.count)\n".utf8) + json
@@ -52,8 +54,10 @@ public enum LoaderWire {
         guard let length = Int(header[2]), length >= 0 else { throw DecodeError("bad length in the header") }
         let body = bytes[(newline + 1)...]
         guard body.count == length else {
-            throw DecodeError(body.count < length ? "the answer is truncated (\(body.count) of \(length) bytes)"
-                                                  : "\(body.count - length) bytes after the answer")
+            throw DecodeError(
+                body.count < length
+                    ? "the answer is truncated (\(body.count) of \(length) bytes)"
+                    : "\(body.count - length) bytes after the answer")
         }
         let json: JSONValue
         do { json = try JSONParser.parse(Array(body)) } catch { throw DecodeError("invalid JSON: \(error)") }
@@ -90,8 +94,9 @@ public enum LoaderWire {
         let o = try JobWire.object(v, "diagnostic")
         return Diagnostic(
             try JobWire.enumValue(o["severity"], "severity"),
-            at: SourceLocation(file: try JobWire.string(o["file"], "file"), line: try JobWire.smallInt(o["line"], "line"),
-                               column: try JobWire.smallInt(o["column"], "column")),
+            at: SourceLocation(
+                file: try JobWire.string(o["file"], "file"), line: try JobWire.smallInt(o["line"], "line"),
+                column: try JobWire.smallInt(o["column"], "column")),
             try JobWire.string(o["message"], "message"), hint: try JobWire.optionalString(o["hint"], "hint"))
     }
 }

@@ -50,8 +50,10 @@ public struct OutcomeScript: Sendable {
                 case "signal": outcome = .signal(signal ?? 9)
                 case "launch_failed": outcome = .launchFailed(reason: item["reason"]?.scalarText ?? "simulated launch failure")
                 default:
-                    diagnostics.append(Diagnostic(at: item["outcome"]?.location ?? item.location, "unknown outcome `\(name)`",
-                                                  hint: "use success, failure, timeout, signal or launch_failed"))
+                    diagnostics.append(
+                        Diagnostic(
+                            at: item["outcome"]?.location ?? item.location, "unknown outcome `\(name)`",
+                            hint: "use success, failure, timeout, signal or launch_failed"))
                     continue
                 }
                 attempts[job, default: []].append(Attempt(outcome: outcome, durationMs: ms))

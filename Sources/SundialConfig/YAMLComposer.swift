@@ -76,8 +76,10 @@ struct YAMLComposer {
             case let .alias(name):
                 // Registered when its node is finished (as Yams did): `&a [*a]` is undefined.
                 guard let target = anchors[name] else {
-                    throw .syntax(YAMLSyntaxError(kind: .parser, problem: "found undefined alias `*\(name)`", problemMark: mark,
-                                                  context: nil, contextMark: mark, offset: 0, value: 0))
+                    throw .syntax(
+                        YAMLSyntaxError(
+                            kind: .parser, problem: "found undefined alias `*\(name)`", problemMark: mark,
+                            context: nil, contextMark: mark, offset: 0, value: 0))
                 }
                 guard stack.count + target.height <= limits.maxDepth else { throw tooDeep(mark) }
                 try count(target.size, at: mark)
@@ -113,9 +115,11 @@ struct YAMLComposer {
         let after = try next(parser)
         guard case .streamEnd = after.event else {
             // Yams' wording, kept so that messages do not change with the parser.
-            throw .syntax(YAMLSyntaxError(kind: .parser, problem: "but found another document", problemMark: after.mark,
-                                          context: "expected a single document in the stream",
-                                          contextMark: YAMLMark(line: 1, column: 1), offset: 0, value: 0))
+            throw .syntax(
+                YAMLSyntaxError(
+                    kind: .parser, problem: "but found another document", problemMark: after.mark,
+                    context: "expected a single document in the stream",
+                    contextMark: YAMLMark(line: 1, column: 1), offset: 0, value: 0))
         }
         return root?.node
     }
@@ -152,12 +156,16 @@ struct YAMLComposer {
         expandedNodes += expanded
         guard expandedNodes > limits.maxNodes else { return }
         if writtenNodes > limits.maxNodes {
-            throw .diagnostic(Diagnostic(at: location(mark), "the document has more than \(limits.maxNodes) nodes",
-                                         hint: "split the jobs over several files"))
+            throw .diagnostic(
+                Diagnostic(
+                    at: location(mark), "the document has more than \(limits.maxNodes) nodes",
+                    hint: "split the jobs over several files"))
         }
-        throw .diagnostic(Diagnostic(at: location(mark),
-                                     "the document expands to more than \(limits.maxNodes) nodes through its aliases",
-                                     hint: "remove the repeated aliases; each one copies the whole anchored value"))
+        throw .diagnostic(
+            Diagnostic(
+                at: location(mark),
+                "the document expands to more than \(limits.maxNodes) nodes through its aliases",
+                hint: "remove the repeated aliases; each one copies the whole anchored value"))
     }
 
     private func tooDeep(_ mark: YAMLMark) -> Failure {
@@ -190,8 +198,10 @@ struct YAMLComposer {
         let sorted = duplicates.sorted { $0.text < $1.text }
         let keys = sorted.map { "`\($0.display)`" }.joined(separator: ", ")
         let first = pairs[firstIndex[sorted[0]] ?? 0].key
-        throw .diagnostic(Diagnostic(at: first.location, "duplicate key \(keys) in the same mapping",
-                                     hint: "YAML parsers disagree on which copy wins; keep one"))
+        throw .diagnostic(
+            Diagnostic(
+                at: first.location, "duplicate key \(keys) in the same mapping",
+                hint: "YAML parsers disagree on which copy wins; keep one"))
     }
 
     /// Whether a small mapping's keys are all scalars with different texts: compared pairwise,

@@ -80,8 +80,9 @@ final class YAMLEventParser {
     func next() throws(YAMLSyntaxError) -> (event: YAMLEvent, mark: YAMLMark) {
         guard initialized else {
             let start = YAMLMark(line: 1, column: 1)
-            throw YAMLSyntaxError(kind: .memory, problem: "cannot allocate the parser", problemMark: start,
-                                  context: nil, contextMark: start, offset: 0, value: 0)
+            throw YAMLSyntaxError(
+                kind: .memory, problem: "cannot allocate the parser", problemMark: start,
+                context: nil, contextMark: start, offset: 0, value: 0)
         }
         var e = yaml_event_t()
         // Deleting a zeroed (failed) event is a no-op, so one `defer` covers both paths.
@@ -106,8 +107,9 @@ final class YAMLEventParser {
         case YAML_MAPPING_START_EVENT: event = .mappingStart(anchor: Self.string(e.data.mapping_start.anchor))
         case YAML_MAPPING_END_EVENT: event = .mappingEnd
         default:
-            throw YAMLSyntaxError(kind: .other, problem: "unexpected event \(e.type.rawValue)", problemMark: mark,
-                                  context: nil, contextMark: mark, offset: 0, value: 0)
+            throw YAMLSyntaxError(
+                kind: .other, problem: "unexpected event \(e.type.rawValue)", problemMark: mark,
+                context: nil, contextMark: mark, offset: 0, value: 0)
         }
         return (event, mark)
     }
@@ -123,9 +125,10 @@ final class YAMLEventParser {
         case YAML_PARSER_ERROR: kind = .parser
         default: kind = .other
         }
-        return YAMLSyntaxError(kind: kind, problem: p.problem.map { String(cString: $0) } ?? "unknown error",
-                               problemMark: mark(p.problem_mark), context: p.context.map { String(cString: $0) },
-                               contextMark: mark(p.context_mark), offset: Int(p.problem_offset), value: Int(p.problem_value))
+        return YAMLSyntaxError(
+            kind: kind, problem: p.problem.map { String(cString: $0) } ?? "unknown error",
+            problemMark: mark(p.problem_mark), context: p.context.map { String(cString: $0) },
+            contextMark: mark(p.context_mark), offset: Int(p.problem_offset), value: Int(p.problem_value))
     }
 
     private static func string(_ p: UnsafeMutablePointer<yaml_char_t>?) -> String? {

@@ -29,8 +29,9 @@ public struct YAMLReader: Sendable {
             (nil, [Diagnostic(at: SourceLocation(file: file, line: line, column: column), message, hint: hint)])
         }
         guard bytes.count <= limits.maxBytes else {
-            return fail(1, 1, "file is \(bytes.count) bytes, larger than the limit of \(limits.maxBytes) bytes",
-                        hint: "split the jobs over several files")
+            return fail(
+                1, 1, "file is \(bytes.count) bytes, larger than the limit of \(limits.maxBytes) bytes",
+                hint: "split the jobs over several files")
         }
         if let nul = bytes.firstIndex(of: 0) {
             let (l, c) = Self.lineColumn(of: nul, in: bytes)
@@ -39,8 +40,9 @@ public struct YAMLReader: Sendable {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             let bad = Self.firstInvalidUTF8Offset(bytes)
             let (l, c) = Self.lineColumn(of: bad, in: bytes)
-            return fail(l, c, "file is not valid UTF-8 (byte 0x\(String(bytes[bad], radix: 16)) at offset \(bad))",
-                        hint: "save the file as UTF-8")
+            return fail(
+                l, c, "file is not valid UTF-8 (byte 0x\(String(bytes[bad], radix: 16)) at offset \(bad))",
+                hint: "save the file as UTF-8")
         }
         var composer = YAMLComposer(file: file, limits: limits)
         let root: YAMLNode?
@@ -55,8 +57,9 @@ public struct YAMLReader: Sendable {
             }
         }
         guard let root else {
-            return fail(1, 1, "file is empty (or holds only comments)",
-                        hint: "a job file needs at least `version: 1` and `jobs:`")
+            return fail(
+                1, 1, "file is empty (or holds only comments)",
+                hint: "a job file needs at least `version: 1` and `jobs:`")
         }
         return (root, [])
     }
@@ -77,9 +80,15 @@ public struct YAMLReader: Sendable {
     }
 
     static func lineColumn(of offset: Int, in b: [UInt8]) -> (Int, Int) {
-        var line = 1, col = 1
+        var line = 1
+        var col = 1
         for i in 0..<min(offset, b.count) {
-            if b[i] == 0x0A { line += 1; col = 1 } else if b[i] & 0xC0 != 0x80 { col += 1 }
+            if b[i] == 0x0A {
+                line += 1
+                col = 1
+            } else if b[i] & 0xC0 != 0x80 {
+                col += 1
+            }
         }
         return (line, col)
     }
@@ -107,9 +116,10 @@ public struct YAMLReader: Sendable {
             let offset = min(max(0, error.offset), bytes.count)
             let (l, c) = lineColumn(of: offset, in: bytes)
             let code = String(error.value, radix: 16, uppercase: true)
-            return Diagnostic(at: SourceLocation(file: file, line: l, column: c),
-                              "cannot read the file as text: \(error.problem) (U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code) at offset \(offset))",
-                              hint: "YAML allows only printable characters, tabs and line breaks")
+            return Diagnostic(
+                at: SourceLocation(file: file, line: l, column: c),
+                "cannot read the file as text: \(error.problem) (U+\(String(repeating: "0", count: max(0, 4 - code.count)) + code) at offset \(offset))",
+                hint: "YAML allows only printable characters, tabs and line breaks")
         case .memory:
             return Diagnostic(at: at(error.problemMark), "cannot parse YAML: out of memory")
         case .other:

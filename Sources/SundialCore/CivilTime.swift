@@ -64,7 +64,10 @@ public struct LocalDateTime: Hashable, Comparable, Sendable, CustomStringConvert
     public init(wallMillis: Int64) {
         var days = wallMillis / 86_400_000
         var rem = wallMillis % 86_400_000
-        if rem < 0 { rem += 86_400_000; days -= 1 }
+        if rem < 0 {
+            rem += 86_400_000
+            days -= 1
+        }
         let (y, m, d) = CivilTime.civilFromDays(Int(days))
         let ms = Int(rem)
         self.init(year: y, month: m, day: d, hour: ms / 3_600_000, minute: ms / 60_000 % 60, second: ms / 1000 % 60, millisecond: ms % 1000)

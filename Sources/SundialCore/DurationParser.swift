@@ -34,7 +34,9 @@ public enum DurationParser {
                 value = v2
                 i += 1
             }
-            guard i > start else { throw ParseError(message: "invalid duration '\(text)': expected a number at position \(i + 1); write e.g. 30s, 5m or 1h30m") }
+            guard i > start else {
+                throw ParseError(message: "invalid duration '\(text)': expected a number at position \(i + 1); write e.g. 30s, 5m or 1h30m")
+            }
             var unitEnd = i
             while unitEnd < b.count, b[unitEnd] >= UInt8(ascii: "a"), b[unitEnd] <= UInt8(ascii: "z") { unitEnd += 1 }
             let unit = String(decoding: b[i..<unitEnd], as: UTF8.self)

@@ -4,7 +4,14 @@ import OrderedCollections
 public enum LogLevel: String, Sendable, Comparable, CaseIterable {
     case debug, info, warn, error
 
-    private var rank: Int { switch self { case .debug: 0; case .info: 1; case .warn: 2; case .error: 3 } }
+    private var rank: Int {
+        switch self {
+        case .debug: 0
+        case .info: 1
+        case .warn: 2
+        case .error: 3
+        }
+    }
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rank < b.rank }
 }
 

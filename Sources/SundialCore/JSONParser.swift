@@ -56,9 +56,15 @@ public struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject(depth: depth + 1)
         case UInt8(ascii: "["): return try parseArray(depth: depth + 1)
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw error("unexpected \(describeByte(at: i)); expected a value")
         }
@@ -81,7 +87,10 @@ public struct JSONParser {
         i += 1  // {
         var members = OrderedDictionary<String, JSONValue>()
         skipWhitespace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
+            i += 1
+            return .object(members)
+        }
         while true {
             skipWhitespace()
             guard i < bytes.count else { throw error("unexpected end of input; expected a key string") }
@@ -103,8 +112,14 @@ public struct JSONParser {
             }
             skipWhitespace()
             guard i < bytes.count else { throw error("unexpected end of input; expected `,` or `}`") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-            if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(members) }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if bytes[i] == UInt8(ascii: "}") {
+                i += 1
+                return .object(members)
+            }
             throw error("unexpected \(describeByte(at: i)); expected `,` or `}`")
         }
     }
@@ -114,15 +129,24 @@ public struct JSONParser {
         i += 1  // [
         var items: [JSONValue] = []
         skipWhitespace()
-        if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+        if i < bytes.count, bytes[i] == UInt8(ascii: "]") {
+            i += 1
+            return .array(items)
+        }
         while true {
             skipWhitespace()
             if i < bytes.count, bytes[i] == UInt8(ascii: "]") { throw error("trailing comma before `]`") }
             items.append(try parseValue(depth: depth))
             skipWhitespace()
             guard i < bytes.count else { throw error("unexpected end of input; expected `,` or `]`") }
-            if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-            if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(items) }
+            if bytes[i] == UInt8(ascii: ",") {
+                i += 1
+                continue
+            }
+            if bytes[i] == UInt8(ascii: "]") {
+                i += 1
+                return .array(items)
+            }
             throw error("unexpected \(describeByte(at: i)); expected `,` or `]`")
         }
     }
@@ -200,7 +224,10 @@ public struct JSONParser {
             case UInt8(ascii: "\\"):
                 try parseEscape(into: &out)
             case 0..<0x20:
-                throw error(c == 0x0A ? "unterminated string (raw line break inside a string; write \\n)" : "raw control character U+\(hex4(UInt16(c))) inside a string; escape it")
+                throw error(
+                    c == 0x0A
+                        ? "unterminated string (raw line break inside a string; write \\n)"
+                        : "raw control character U+\(hex4(UInt16(c))) inside a string; escape it")
             default:
                 out.append(c)
                 i += 1
@@ -263,7 +290,8 @@ public struct JSONParser {
             out.append(contentsOf: UTF8.encode(scalar)!)
         default:
             i = start
-            throw error("invalid escape \\\(c >= 0x20 && c < 0x7F ? String(UnicodeScalar(c)) : "?"); valid escapes are \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX")
+            throw error(
+                "invalid escape \\\(c >= 0x20 && c < 0x7F ? String(UnicodeScalar(c)) : "?"); valid escapes are \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX")
         }
     }
 

@@ -80,9 +80,10 @@ extension JSONValue {
         case let .int(i): out.append(contentsOf: String(i).utf8)
         case let .double(d):
             if d.isFinite {
-                if d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: String(Int64(d)).utf8) }
-                else { out.append(contentsOf: d.description.utf8) }
-            } else { out.append(contentsOf: "null".utf8) }
+                if d == d.rounded(), abs(d) < 1e15 { out.append(contentsOf: String(Int64(d)).utf8) } else { out.append(contentsOf: d.description.utf8) }
+            } else {
+                out.append(contentsOf: "null".utf8)
+            }
         case let .string(s): JSONValue.encodeString(s, into: &out)
         case let .array(a):
             out.append(UInt8(ascii: "["))

@@ -94,7 +94,8 @@ public struct JobSpec: Hashable, Sendable {
     }
 
     public static func == (a: JobSpec, b: JobSpec) -> Bool {
-        var a = a, b = b
+        var a = a
+        var b = b
         a.location = nil
         b.location = nil
         return a.isEqualIncludingLocation(b)
@@ -168,8 +169,10 @@ public struct RetryPolicy: Hashable, Sendable {
     /// When set, a failure is retried only when its exit code is one of these.
     public var exitCodes: [Int32]?
 
-    public init(attempts: Int = 1, backoff: Backoff = .exponential, delayMs: Int64 = 10_000, maxDelayMs: Int64? = nil,
-                jitter: Double = 0, on: Set<Condition> = Set(Condition.allCases), exitCodes: [Int32]? = nil) {
+    public init(
+        attempts: Int = 1, backoff: Backoff = .exponential, delayMs: Int64 = 10_000, maxDelayMs: Int64? = nil,
+        jitter: Double = 0, on: Set<Condition> = Set(Condition.allCases), exitCodes: [Int32]? = nil
+    ) {
         self.attempts = attempts
         self.backoff = backoff
         self.delayMs = delayMs
@@ -192,7 +195,10 @@ public struct Need: Hashable, Sendable {
         self.location = location
     }
     public static func == (a: Need, b: Need) -> Bool { a.job == b.job && a.on == b.on }
-    public func hash(into hasher: inout Hasher) { hasher.combine(job); hasher.combine(on) }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(job)
+        hasher.combine(on)
+    }
 }
 
 public enum ConcurrencyPolicy: String, Hashable, Sendable, CaseIterable { case forbid, allow, replace, queue }

@@ -18,19 +18,19 @@ extension RFC3339 {
                 }
             }
             put(year, 4, at: 0)
-            buf[4] = 45 // -
+            buf[4] = 45  // -
             put(month, 2, at: 5)
             buf[7] = 45
             put(day, 2, at: 8)
-            buf[10] = 84 // T
+            buf[10] = 84  // T
             put(inDay / 3_600_000, 2, at: 11)
-            buf[13] = 58 // :
+            buf[13] = 58  // :
             put(inDay / 60_000 % 60, 2, at: 14)
             buf[16] = 58
             put(inDay / 1000 % 60, 2, at: 17)
-            buf[19] = 46 // .
+            buf[19] = 46  // .
             put(inDay % 1000, 3, at: 20)
-            buf[23] = 90 // Z
+            buf[23] = 90  // Z
             return 24
         }
     }

@@ -34,7 +34,8 @@ public enum RFC3339 {
             var v = 0
             for _ in 0..<n {
                 guard i < b.count, b[i] >= 48, b[i] <= 57 else { throw fail("expected \(n) digits for the \(what)") }
-                v = v * 10 + Int(b[i] - 48); i += 1
+                v = v * 10 + Int(b[i] - 48)
+                i += 1
             }
             return v
         }
@@ -62,7 +63,8 @@ public enum RFC3339 {
             var n = 0
             while i < b.count, b[i] >= 48, b[i] <= 57 {
                 if n < 3 { millis = millis * 10 + Int(b[i] - 48) }
-                n += 1; i += 1
+                n += 1
+                i += 1
             }
             guard n > 0 else { throw fail("expected digits after '.'") }
             // Scale `.5` to 500 ms. Digits past the third were dropped above; the range must not
@@ -82,7 +84,10 @@ public enum RFC3339 {
             let oh = try digits(2, "offset hours")
             try expect(UInt8(ascii: ":"), "in the offset")
             let om = try digits(2, "offset minutes")
-            guard oh <= 23, om <= 59 else { i = offsetColumn; throw fail("offset out of range") }
+            guard oh <= 23, om <= 59 else {
+                i = offsetColumn
+                throw fail("offset out of range")
+            }
             offset = (oh * 3600 + om * 60) * (negative ? -1 : 1)
         } else {
             throw fail("expected 'Z' or an offset such as '+02:00'")

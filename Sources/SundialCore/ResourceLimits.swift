@@ -33,8 +33,10 @@ public struct ResourceLimits: Hashable, Sendable {
     public static func parseSize(_ text: String) -> Int64? {
         var digits = Substring(text)
         var unitShift: Int64 = 0
-        let units: [(String, Int64)] = [("kib", 10), ("mib", 20), ("gib", 30), ("tib", 40),
-                                         ("k", 10), ("m", 20), ("g", 30), ("t", 40)]
+        let units: [(String, Int64)] = [
+            ("kib", 10), ("mib", 20), ("gib", 30), ("tib", 40),
+            ("k", 10), ("m", 20), ("g", 30), ("t", 40),
+        ]
         let lower = text.lowercased()
         for (suffix, shift) in units where lower.hasSuffix(suffix) {
             digits = digits.dropLast(suffix.count)
@@ -42,7 +44,8 @@ public struct ResourceLimits: Hashable, Sendable {
             break
         }
         guard !digits.isEmpty, digits.utf8.count <= 19, digits.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-              let n = Int64(digits) else { return nil }
+            let n = Int64(digits)
+        else { return nil }
         let (value, overflow) = n.multipliedReportingOverflow(by: Int64(1) << unitShift)
         return overflow ? nil : value
     }

@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import Synchronization
 import SundialConfig
 import SundialCore
 import SundialRuntime
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The whole agent on virtual time: a ``VirtualClock``, a ``ScriptedLauncher``, a
 /// ``RecordingAlarm``, an in-memory log and state store. `advance(to:)` moves time from one
@@ -27,9 +28,11 @@ public final class AgentHarness: Sendable {
     ///   - yaml: the job file; the loader checks it exactly as `sundial run` would.
     ///   - zones: the zone database (tests may read the system's).
     ///   - bootID: the kernel's boot id the agent sees (`nil`: every start is a boot).
-    public init(yaml: String, start: Instant, script: [JobID: [ScriptedLauncher.Step]] = [:],
-                zones: any TimeZoneProvider, store: MemoryStateStore = MemoryStateStore(), seed: UInt64 = 1,
-                bootID: String? = nil, fleet: (any FleetCoordinator)? = nil, box: String = "local") throws {
+    public init(
+        yaml: String, start: Instant, script: [JobID: [ScriptedLauncher.Step]] = [:],
+        zones: any TimeZoneProvider, store: MemoryStateStore = MemoryStateStore(), seed: UInt64 = 1,
+        bootID: String? = nil, fleet: (any FleetCoordinator)? = nil, box: String = "local"
+    ) throws {
         clock = VirtualClock(wall: start, monotonic: 1_000_000)
         launcher = ScriptedLauncher(clock: clock, script: script)
         self.store = store
@@ -43,14 +46,16 @@ public final class AgentHarness: Sendable {
         let gate = loads
         var settings = Agent.Settings(configPaths: ["jobs.yaml"], stateDirectory: "/nonexistent", version: "test")
         settings.bootID = bootID
-        agent = Agent(settings: settings,
-                      jobs: jobs, clock: clock, random: SeededRandom(seed: seed),
-                      calculator: CalendarFireCalculator(zones: zones), launcher: launcher, log: log, store: store,
-                      alarm: alarm, pid: 1, fleet: fleet, box: box, loadConfiguration: {
-                          gate.pass()
-                          defer { gate.finished() }
-                          return configCell.withLock { $0 }
-                      })
+        agent = Agent(
+            settings: settings,
+            jobs: jobs, clock: clock, random: SeededRandom(seed: seed),
+            calculator: CalendarFireCalculator(zones: zones), launcher: launcher, log: log, store: store,
+            alarm: alarm, pid: 1, fleet: fleet, box: box,
+            loadConfiguration: {
+                gate.pass()
+                defer { gate.finished() }
+                return configCell.withLock { $0 }
+            })
     }
 
     public struct HarnessError: Error, CustomStringConvertible {
@@ -96,7 +101,10 @@ public final class AgentHarness: Sendable {
             let now = clock.wallNow()
             if next > now { clock.advance(by: next - now) }
             let ended = launcher.completeDue(at: clock.wallNow())
-            if !ended.isEmpty { await settle(); continue }
+            if !ended.isEmpty {
+                await settle()
+                continue
+            }
             if let armed = alarm.armedAt, armed <= clock.wallNow() {
                 await agent.deliver(.wake)
                 await settle()
@@ -170,7 +178,6 @@ public final class AgentHarness: Sendable {
     }
 }
 
-
 /// Holds the agent's next configuration load until released, and counts finished loads.
 public final class LoadGate: Sendable {
     private struct State {
@@ -184,7 +191,12 @@ public final class LoadGate: Sendable {
     public init() {}
 
     /// The next load blocks (on its own thread) until ``release()``, for at most 30 s.
-    public func holdNext() { state.withLock { $0.holdNext = true; $0.released = false } }
+    public func holdNext() {
+        state.withLock {
+            $0.holdNext = true
+            $0.released = false
+        }
+    }
 
     public func release() { state.withLock { $0.released = true } }
 

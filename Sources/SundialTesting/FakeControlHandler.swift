@@ -1,6 +1,6 @@
-import Synchronization
 import SundialCore
 import SundialRuntime
+import Synchronization
 
 /// A ``ControlHandler`` with canned replies, recording what it was asked, for tests of the
 /// control socket and the client commands. The agent's real handler lives with the agent.

@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// A ``StateStore`` in memory, for scenario tests and `sundial simulate`. It commits every
 /// change at once (the durability contract holds trivially) and otherwise behaves exactly as
@@ -42,8 +42,11 @@ public final class MemoryStateStore: StateStore {
         state.withLock { s in
             let inFlight = s.runs.values.filter { $0.finishedAt == nil }
                 .sorted { ($0.startedAt, $0.id) < ($1.startedAt, $1.id) }
-                .map { RunRecord(id: $0.id, job: $0.job, trigger: $0.trigger, scheduledFor: $0.scheduledFor, startedAt: $0.startedAt,
-                                attempt: max(1, $0.attempts), process: s.processes[$0.id]) }
+                .map {
+                    RunRecord(
+                        id: $0.id, job: $0.job, trigger: $0.trigger, scheduledFor: $0.scheduledFor, startedAt: $0.startedAt,
+                        attempt: max(1, $0.attempts), process: s.processes[$0.id])
+                }
             return RestoredState(lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen, bootID: s.bootID, paused: s.paused)
         }
     }

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CSundialShim
 import Synchronization
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Runs `body` on a thread that is not one of Swift concurrency's cooperative threads, in the
 /// calling task (so `#expect` and the test's task-locals work inside), and returns or throws
@@ -85,7 +86,10 @@ public final class TestThreads: TaskExecutor, @unchecked Sendable {
         }
 
         func run(_ job: UnownedJob, on executor: TestThreads) {
-            enum Then { case handed(Worker), wakeSpawner, startSpawner, none }
+            enum Then {
+                case handed(Worker)
+                case wakeSpawner, startSpawner, none
+            }
             let then = locked { () -> Then in
                 if let w = idle.popLast() {
                     w.item = (job, executor)
@@ -108,7 +112,10 @@ public final class TestThreads: TaskExecutor, @unchecked Sendable {
             case .startSpawner:
                 if !Self.detached(name: "test-spawner", { [self] in spawnLoop() }) {
                     // No spawner: run what waits here (slower, never stuck).
-                    locked { spawnerStarted = false; spawnerAwake = false }
+                    locked {
+                        spawnerStarted = false
+                        spawnerAwake = false
+                    }
                     drainHere()
                     return
                 }
@@ -174,7 +181,10 @@ public final class TestThreads: TaskExecutor, @unchecked Sendable {
                 deadline.tv_sec += 10
                 var waited = sem_timedwait(me.ready, &deadline)
                 while waited != 0 {
-                    if errno != ETIMEDOUT { waited = sem_timedwait(me.ready, &deadline); continue }  // EINTR
+                    if errno != ETIMEDOUT {
+                        waited = sem_timedwait(me.ready, &deadline)
+                        continue
+                    }  // EINTR
                     // Idle for 10 s: end, unless a job was handed over meanwhile (then its
                     // post is on the way).
                     let left = locked { () -> Bool in
@@ -207,15 +217,18 @@ public final class TestThreads: TaskExecutor, @unchecked Sendable {
             defer { pthread_attr_destroy(&attr) }
             pthread_attr_setstacksize(&attr, 8 << 20)
             pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
-            let box = Unmanaged.passRetained(Box {
-                _ = sundial_set_thread_name(name)
-                body()
-            })
+            let box = Unmanaged.passRetained(
+                Box {
+                    _ = sundial_set_thread_name(name)
+                    body()
+                })
             var tid = pthread_t()
-            let rc = pthread_create(&tid, &attr, { raw in
-                Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().run()
-                return nil
-            }, box.toOpaque())
+            let rc = pthread_create(
+                &tid, &attr,
+                { raw in
+                    Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue().run()
+                    return nil
+                }, box.toOpaque())
             if rc != 0 { box.release() }
             return rc == 0
         }
@@ -233,8 +246,10 @@ public final class TestThreads: TaskExecutor, @unchecked Sendable {
 public struct OffPoolTrait: TestTrait, SuiteTrait, TestScoping {
     public var isRecursive: Bool { true }
 
-    public func provideScope(for test: Test, testCase: Test.Case?,
-                             performing function: @Sendable () async throws -> Void) async throws {
+    public func provideScope(
+        for test: Test, testCase: Test.Case?,
+        performing function: @Sendable () async throws -> Void
+    ) async throws {
         // Only test cases take a slot: a suite holding one while its tests wait for theirs
         // could use them all up.
         guard testCase != nil else {
@@ -274,7 +289,10 @@ public final class TestSlots: Sendable {
     public func acquire() async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let now = state.withLock { s -> Bool in
-                if s.free > 0 { s.free -= 1; return true }
+                if s.free > 0 {
+                    s.free -= 1
+                    return true
+                }
                 s.waiters.append(c)
                 return false
             }
@@ -285,7 +303,10 @@ public final class TestSlots: Sendable {
     /// Hands the slot to the longest waiter, or frees it.
     public func release() {
         let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if s.waiters.isEmpty { s.free += 1; return nil }
+            if s.waiters.isEmpty {
+                s.free += 1
+                return nil
+            }
             return s.waiters.removeFirst()
         }
         next?.resume()

@@ -1,6 +1,6 @@
-import Synchronization
 import SundialCore
 import SundialRuntime
+import Synchronization
 
 /// A launcher for scenario tests: no processes; each attempt "runs" for a scripted duration
 /// of virtual time and ends with a scripted outcome.
@@ -59,10 +59,13 @@ public final class ScriptedLauncher: JobLauncher {
             let step = steps.isEmpty ? Step(.success(exitCode: 0)) : steps.removeFirst()
             s.script[order.job.id] = steps
             s.nextPid += 1
-            s.pending[order.runID] = Pending(endAt: now + .milliseconds(step.durationMs), outcome: step.outcome,
-                                             startedAt: now, promise: promise, pid: s.nextPid)
-            s.launches.append(Launch(job: order.job.id, runID: order.runID, attempt: order.attempt, trigger: order.trigger,
-                                     scheduledFor: order.scheduledFor, at: now))
+            s.pending[order.runID] = Pending(
+                endAt: now + .milliseconds(step.durationMs), outcome: step.outcome,
+                startedAt: now, promise: promise, pid: s.nextPid)
+            s.launches.append(
+                Launch(
+                    job: order.job.id, runID: order.runID, attempt: order.attempt, trigger: order.trigger,
+                    scheduledFor: order.scheduledFor, at: now))
             return s.nextPid
         }
         onOutput(OutputLine(runID: order.runID, stream: .stdout, text: "\(order.job.id) attempt \(order.attempt)"))
@@ -88,13 +91,18 @@ public final class ScriptedLauncher: JobLauncher {
     public func completeDue(at now: Instant) -> [RunID] {
         let due: [(RunID, Pending)] = state.withLock { s in
             let d = s.pending.filter { $0.value.endAt <= now }
-            for (id, _) in d { s.pending[id] = nil; s.resolved.append(id) }
+            for (id, _) in d {
+                s.pending[id] = nil
+                s.resolved.append(id)
+            }
             return d.sorted { $0.value.endAt < $1.value.endAt }
         }
         for (id, p) in due {
             let code: Int32? = p.outcome.exitCode
-            p.promise.fulfill(RunCompletion(runID: id, pid: p.pid, outcome: p.outcome, exitCode: code,
-                                            signal: p.outcome.signalNumber, durationMs: (now - p.startedAt).milliseconds))
+            p.promise.fulfill(
+                RunCompletion(
+                    runID: id, pid: p.pid, outcome: p.outcome, exitCode: code,
+                    signal: p.outcome.signalNumber, durationMs: (now - p.startedAt).milliseconds))
         }
         return due.map(\.0)
     }

@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// A clock that only moves when a test says so, so a year of schedule runs in milliseconds.
 public final class VirtualClock: SundialClock {
@@ -12,7 +12,10 @@ public final class VirtualClock: SundialClock {
 
     /// Moves both clocks forward by `d`.
     public func advance(by d: Duration) {
-        state.withLock { $0.wall += d.milliseconds; $0.mono += d.milliseconds }
+        state.withLock {
+            $0.wall += d.milliseconds
+            $0.mono += d.milliseconds
+        }
     }
 
     /// Steps only the wall clock (as NTP does), by `d` which may be negative.

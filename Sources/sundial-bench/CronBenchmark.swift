@@ -7,8 +7,10 @@ import SundialRuntime
 ///    (target: under 20 ms in total).
 /// 2. The median time of a single `next(after:)` for common expressions (target: under 2 µs).
 func cronBenchmark(_ args: [String]) throws {
-    let zoneNames = ["UTC", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Tokyo", "Asia/Kolkata",
-                     "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Chatham", "Europe/Dublin", "America/Santiago", "Africa/Cairo"]
+    let zoneNames = [
+        "UTC", "Europe/Berlin", "America/New_York", "America/Los_Angeles", "Asia/Tokyo", "Asia/Kolkata",
+        "Australia/Lord_Howe", "Asia/Kathmandu", "Pacific/Chatham", "Europe/Dublin", "America/Santiago", "Africa/Cairo",
+    ]
     let provider = SystemTimeZones()
     let zones = try zoneNames.map { try provider.rules(named: $0) }
     let days = ["* * *", "* * 1-5", "1 * *", "*/2 * *", "15 */3 *", "* * SAT,SUN", "1-7 * 1", "13 * 5", "28-31 * *", "* JAN,JUL *"]
@@ -17,7 +19,9 @@ func cronBenchmark(_ args: [String]) throws {
     // 10,000 distinct (expression, zone) jobs: fixed-class and wildcard-class mixed.
     var texts: [String] = []
     for i in 0..<10_000 {
-        let minute = i % 60, hour = (i / 60) % 24, d = days[(i / 1440) % days.count]
+        let minute = i % 60
+        let hour = (i / 60) % 24
+        let d = days[(i / 1440) % days.count]
         switch i % 5 {
         case 0: texts.append("*/\(1 + i % 30) \(hour) \(d)")
         case 1: texts.append("\(minute) */\(1 + i % 6) \(d)")
@@ -35,12 +39,15 @@ func cronBenchmark(_ args: [String]) throws {
     var totals: [Duration] = []
     var checksum: Int64 = 0
     for _ in 0..<25 {
-        totals.append(clock.measure {
-            for s in schedules { checksum &+= s.next(after: start)?.unixMillis ?? 0 }
-        })
+        totals.append(
+            clock.measure {
+                for s in schedules { checksum &+= s.next(after: start)?.unixMillis ?? 0 }
+            })
     }
     totals.sort()
-    print("cron: next fire of \(schedules.count) jobs in \(zones.count) zones: median \(ms(totals[totals.count / 2])), best \(ms(totals[0])) (parse: \(ms(parse)))")
+    print(
+        "cron: next fire of \(schedules.count) jobs in \(zones.count) zones: median \(ms(totals[totals.count / 2])), best \(ms(totals[0])) (parse: \(ms(parse)))"
+    )
 
     // Single `next` for common expressions: median over batches.
     let berlin = try provider.rules(named: "Europe/Berlin")

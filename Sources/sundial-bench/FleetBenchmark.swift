@@ -1,9 +1,10 @@
+import OrderedCollections
+import SundialCore
+import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialCore
-import SundialRuntime
-import OrderedCollections
 
 /// `sundial-bench fleet [BOXES] [HOURS] [--no-seconds]`: the `lock: fleet` simulation of
 /// docs/fleet.md on virtual time — every box a real scheduler, one in-memory fleet database,
@@ -23,9 +24,20 @@ func benchmarkFleet(_ args: [String]) {
         configure(&spec)
         jobs.append(spec)
     }
-    if withSeconds { fleetJob("every-second", "* * * * * *") { $0.concurrency = .allow; $0.onLost = .skip } }
-    fleetJob("every-minute", "* * * * *") { $0.concurrency = .allow; $0.onLost = .rerun }
-    fleetJob("hourly-forbid", "0 * * * *") { $0.concurrency = .forbid; $0.onLost = .rerun }
+    if withSeconds {
+        fleetJob("every-second", "* * * * * *") {
+            $0.concurrency = .allow
+            $0.onLost = .skip
+        }
+    }
+    fleetJob("every-minute", "* * * * *") {
+        $0.concurrency = .allow
+        $0.onLost = .rerun
+    }
+    fleetJob("hourly-forbid", "0 * * * *") {
+        $0.concurrency = .forbid
+        $0.onLost = .rerun
+    }
     var set = JobSet()
     for j in jobs { set.jobs[j.id] = j }
     let start = Instant(unixMillis: 1_767_571_200_000)  // 2026-01-05T00:00:00Z
@@ -44,7 +56,9 @@ func benchmarkFleet(_ args: [String]) {
     let report = FleetSimulation.run(config, calculator: CalendarFireCalculator(zones: SystemTimeZones()))
     let took = Double(monotonicMs() - began) / 1000
     print("fleet: \(boxes) boxes, \(hours) h, jobs: \(jobs.map(\.id).joined(separator: ", "))")
-    print("faults: \(config.deaths) box deaths at random, \(config.targetedDeaths) of boxes running a fleet job, outages \(config.outages.map { "\($0.lengthMs / 1000) s" }.joined(separator: ", ")), skew ±\(config.maxSkewMs / 1000) s, \(Int(config.slowBoxes * 100)) % of boxes with \(config.slowRoundTripMs) ms round trips")
+    print(
+        "faults: \(config.deaths) box deaths at random, \(config.targetedDeaths) of boxes running a fleet job, outages \(config.outages.map { "\($0.lengthMs / 1000) s" }.joined(separator: ", ")), skew ±\(config.maxSkewMs / 1000) s, \(Int(config.slowBoxes * 100)) % of boxes with \(config.slowRoundTripMs) ms round trips"
+    )
     print(report)
     print("took \(took) s")
 }

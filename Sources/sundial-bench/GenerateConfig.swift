@@ -27,13 +27,16 @@ func generateConfig(_ args: [String]) {
     gmtime_r(&t, &tmNow)
     let farMonth = (Int(tmNow.tm_mon) + 6) % 12 + 1  // 1...12, six months from now
     mkdir(dir, 0o755)
-    let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Lord_Howe", "Asia/Kathmandu",
-                 "Pacific/Chatham", "Europe/Dublin", "America/Los_Angeles", "Africa/Cairo", "America/Sao_Paulo", "Asia/Kolkata"]
+    let zones = [
+        "UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Lord_Howe", "Asia/Kathmandu",
+        "Pacific/Chatham", "Europe/Dublin", "America/Los_Angeles", "Africa/Cairo", "America/Sao_Paulo", "Asia/Kolkata",
+    ]
     let perFile = (jobs + files - 1) / files
     var written = 0
     for f in 0..<files {
         var text = "# yaml-language-server: $schema=../schemas/sundial-jobs.v1.schema.json\nversion: 1\n"
-        text += "defaults:\n  timeout: 10m\n  env: { APP_ENV: production, REGION: eu-\(f % 3) }\n  retry: { attempts: 3, backoff: exponential, delay: 10s, max_delay: 5m }\njobs:\n"
+        text +=
+            "defaults:\n  timeout: 10m\n  env: { APP_ENV: production, REGION: eu-\(f % 3) }\n  retry: { attempts: 3, backoff: exponential, delay: 10s, max_delay: 5m }\njobs:\n"
         for j in 0..<perFile where written < jobs {
             let id = "job-\(f)-\(j)"
             text += "  \(id):\n"
@@ -79,7 +82,10 @@ func generateConfig(_ args: [String]) {
             written += 1
         }
         let path = "\(dir)/jobs-\(String(repeating: "0", count: max(0, 4 - String(f).count)))\(f).yaml"
-        guard let fp = fopen(path, "w") else { print("cannot write \(path)"); exit(1) }
+        guard let fp = fopen(path, "w") else {
+            print("cannot write \(path)")
+            exit(1)
+        }
         fputs(text, fp)
         fclose(fp)
     }

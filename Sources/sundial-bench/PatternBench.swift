@@ -17,7 +17,10 @@ func benchmarkPatterns(_ args: [String]) {
         ("^[A-Za-z_][A-Za-z0-9_]*$", ["APP_ENV", "REGION"]),
     ]
     for (source, values) in cases {
-        guard let plain = try? Regex(source) else { print("patterns: \(source) does not compile"); continue }
+        guard let plain = try? Regex(source) else {
+            print("patterns: \(source) does not compile")
+            continue
+        }
         let regex = plain.matchingSemantics(.unicodeScalar).asciiOnlyDigits().asciiOnlyWordCharacters()
         var hits = 0
         let t0 = cpuNanoseconds()

@@ -1,8 +1,8 @@
 import Foundation
+import OrderedCollections
 import SundialConfig
 import SundialCore
 import SundialRuntime
-import OrderedCollections
 
 /// `sundial-bench reload [--jobs N] [--files N] [--rounds N] [--debounce MS] [--skip-agent]`
 ///
@@ -22,11 +22,14 @@ func benchmarkReload(_ args: [String]) async {
         guard let i = args.firstIndex(of: name), i + 1 < args.count, let v = Int(args[i + 1]) else { return fallback }
         return v
     }
-    let jobs = option("--jobs", 1000), files = option("--files", 50), rounds = max(1, option("--rounds", 20))
+    let jobs = option("--jobs", 1000)
+    let files = option("--files", 50)
+    let rounds = max(1, option("--rounds", 20))
     let debounce = option("--debounce", 250)
     let root = FileManager.default.temporaryDirectory.path + "/sundial-bench-reload-\(getpid())"
     defer { try? FileManager.default.removeItem(atPath: root) }
-    let conf = root + "/conf", retimed = root + "/retimed"
+    let conf = root + "/conf"
+    let retimed = root + "/retimed"
     try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     // `--not-due`: nothing fires during the benchmark, so only reloads cost CPU.
     generateConfig([conf, "\(jobs)", "\(files)", "--not-due"])
@@ -59,7 +62,9 @@ func benchmarkReload(_ args: [String]) async {
     var scheduler = Scheduler(jobs: initial, calculator: calculator, random: SeededRandom(seed: 1))
     _ = scheduler.handle(.start(restored: RestoredState(), reboot: false), at: now)
 
-    var loadMs: [Double] = [], replaceMs: [Double] = [], retimeMs: [Double] = []
+    var loadMs: [Double] = []
+    var replaceMs: [Double] = []
+    var retimeMs: [Double] = []
     var current = initial
     for round in 0..<rounds {
         try? edit(round).write(toFile: firstFile, atomically: true, encoding: .utf8)
@@ -83,9 +88,10 @@ func benchmarkReload(_ args: [String]) async {
     }
     try? original.write(toFile: firstFile, atomically: true, encoding: .utf8)
     let total = zip(loadMs, replaceMs).map(+)
-    print("reload: CPU, median (max) of \(rounds): load \(fmt(median(loadMs))) (\(fmt(loadMs.max()!))) ms, "
-        + "configReplaced \(fmt(median(replaceMs))) (\(fmt(replaceMs.max()!))) ms, "
-        + "together \(fmt(median(total))) (\(fmt(total.max()!))) ms")
+    print(
+        "reload: CPU, median (max) of \(rounds): load \(fmt(median(loadMs))) (\(fmt(loadMs.max()!))) ms, "
+            + "configReplaced \(fmt(median(replaceMs))) (\(fmt(replaceMs.max()!))) ms, "
+            + "together \(fmt(median(total))) (\(fmt(total.max()!))) ms")
     print("reload: CPU of configReplaced re-timing all \(jobs) jobs: median \(fmt(median(retimeMs))) ms (max \(fmt(retimeMs.max()!)))")
     let per1000 = median(total) * 1000 / Double(max(1, jobs))
     print("reload: target < 50 ms of CPU per 1,000 jobs: \(per1000 < 50 ? "met" : "NOT met") (median \(fmt(per1000)) ms per 1,000 jobs)")
@@ -93,17 +99,19 @@ func benchmarkReload(_ args: [String]) async {
     guard !args.contains("--skip-agent") else { return }
 
     // MARK: The real agent
-    let binary = (URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+    let binary =
+        (URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
         .deletingLastPathComponent().appendingPathComponent("sundial")).path
     guard FileManager.default.isExecutableFile(atPath: binary) else {
         print("reload: no sundial binary at \(binary); build it with swift build -c release")
         return
     }
     let logPath = root + "/events.jsonl"
-    let spec = LaunchSpec(job: "bench-agent", runID: RunID(rawValue: "bench-\(getpid())"), executable: binary,
-                          arguments: [binary, "run", conf, "--state", root + "/state", "--log", logPath, "--debounce", "\(debounce)ms"],
-                          environment: ["PATH": "/usr/bin:/bin", "HOME": root, "LANG": "C.UTF-8"], workdir: root,
-                          timeoutMs: Int64(60 + rounds * 5) * 1000, killGraceMs: 2000)
+    let spec = LaunchSpec(
+        job: "bench-agent", runID: RunID(rawValue: "bench-\(getpid())"), executable: binary,
+        arguments: [binary, "run", conf, "--state", root + "/state", "--log", logPath, "--debounce", "\(debounce)ms"],
+        environment: ["PATH": "/usr/bin:/bin", "HOME": root, "LANG": "C.UTF-8"], workdir: root,
+        timeoutMs: Int64(60 + rounds * 5) * 1000, killGraceMs: 2000)
     let runner: ProcessRunner
     do { runner = try ProcessRunner() } catch {
         print("reload: no runner: \(error)")
@@ -128,7 +136,7 @@ func benchmarkReload(_ args: [String]) async {
         rename(temporary, firstFile)
         let written = Date().timeIntervalSince1970 * 1000
         guard let loaded = tail.waitFor("config.loaded", timeoutMs: 10_000),
-              let ts = loaded["ts"]?.stringValue, let at = try? RFC3339.parse(ts).instant
+            let ts = loaded["ts"]?.stringValue, let at = try? RFC3339.parse(ts).instant
         else {
             print("reload: round \(round): no config.loaded within 10 s")
             break
@@ -143,8 +151,9 @@ func benchmarkReload(_ args: [String]) async {
     let cpuPerReload = Double(cpuAfter - cpuBefore) / ticks * 1000 / Double(latencies.count)
     let sorted = latencies.sorted()
     let p95 = sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * 0.95))]
-    print("reload: agent, last write -> config.loaded beyond the \(debounce) ms debounce: min \(fmt(sorted.first!)) ms, "
-        + "median \(fmt(median(sorted))) ms, p95 \(fmt(p95)) ms, max \(fmt(sorted.last!)) ms")
+    print(
+        "reload: agent, last write -> config.loaded beyond the \(debounce) ms debounce: min \(fmt(sorted.first!)) ms, "
+            + "median \(fmt(median(sorted))) ms, p95 \(fmt(p95)) ms, max \(fmt(sorted.last!)) ms")
     print("reload: agent CPU per reload (whole process, /proc): \(fmt(cpuPerReload)) ms")
     print("reload: target < 100 ms beyond the debounce: \(p95 < 100 ? "met" : "NOT met") (p95)")
 }
@@ -188,7 +197,8 @@ private func processCPUms() -> Double {
 /// utime + stime of a process, in clock ticks (fields 14 and 15 of `/proc/PID/stat`).
 private func agentCPUTicks(_ pid: Int32) -> Int {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return 0 }
+        let close = stat.lastIndex(of: ")")
+    else { return 0 }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
     // After the command name: field 3 (state) is fields[0], so utime (14) is fields[11].
     guard fields.count > 12, let u = Int(fields[11]), let s = Int(fields[12]) else { return 0 }

@@ -1,3 +1,9 @@
+import CSundialBench
+import CSundialShim
+import OrderedCollections
+import SundialCore
+import SundialRuntime
+
 // Runner and event-log benchmarks (issue 4). Run with a release build:
 //   swift run -c release sundial-bench runner-launch [N] [CONCURRENCY]
 //   swift run -c release sundial-bench log-writer [N] [THREADS]
@@ -7,11 +13,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialBench
-import CSundialShim
-import SundialCore
-import SundialRuntime
-import OrderedCollections
 
 /// A clock for the benchmarks' event timestamps.
 struct BenchClock: SundialClock {
@@ -53,20 +54,30 @@ func benchRunnerLaunch(_ args: [String]) async {
     // Baselines first: once the runner exists, its reaper would take their children.
     var t = sundial_monotonic_ns()
     var cpu = cpuSeconds()
-    guard sundial_bench_spawn_loop("/bin/true", Int32(n), 0) == 0 else { print("fork loop failed"); return }
+    guard sundial_bench_spawn_loop("/bin/true", Int32(n), 0) == 0 else {
+        print("fork loop failed")
+        return
+    }
     let forkRate = Double(n) / seconds(since: t)
     let forkCPU = (cpuSeconds() - cpu) / Double(n)
     t = sundial_monotonic_ns()
     cpu = cpuSeconds()
-    guard sundial_bench_spawn_loop("/bin/true", Int32(n), 1) == 0 else { print("posix_spawn loop failed"); return }
+    guard sundial_bench_spawn_loop("/bin/true", Int32(n), 1) == 0 else {
+        print("posix_spawn loop failed")
+        return
+    }
     let spawnRate = Double(n) / seconds(since: t)
     let spawnCPU = (cpuSeconds() - cpu) / Double(n)
 
     let runner: ProcessRunner
-    do { runner = try ProcessRunner() } catch { print("runner: \(error)"); return }
+    do { runner = try ProcessRunner() } catch {
+        print("runner: \(error)")
+        return
+    }
     func spec(_ i: Int) -> LaunchSpec {
-        LaunchSpec(job: "bench", runID: RunID(rawValue: "BENCH\(i)"), executable: "/bin/true", arguments: ["/bin/true"],
-                   environment: ["PATH": LaunchSpec.defaultPath])
+        LaunchSpec(
+            job: "bench", runID: RunID(rawValue: "BENCH\(i)"), executable: "/bin/true", arguments: ["/bin/true"],
+            environment: ["PATH": LaunchSpec.defaultPath])
     }
     var failures = 0
     t = sundial_monotonic_ns()
@@ -113,7 +124,10 @@ func benchLogWriter(_ args: [String]) {
     let path = "/tmp/sundial-bench-\(getpid()).log"
     defer { unlink(path) }
     let sink: FileEventSink
-    do { sink = try FileEventSink(path: path, maxBytes: nil) } catch { print("open: \(error)"); return }
+    do { sink = try FileEventSink(path: path, maxBytes: nil) } catch {
+        print("open: \(error)")
+        return
+    }
     let log = EventLog(sink: sink, clock: BenchClock())
     let clock = BenchClock()
     let perThread = n / threads
@@ -121,9 +135,11 @@ func benchLogWriter(_ args: [String]) {
     let cpu = cpuSeconds()
     let work: @Sendable (Int) -> Void = { thread in
         for i in 0..<perThread {
-            log.log(LogRecord.runOutput(.init(
-                job: "nightly-backup", runID: RunID(rawValue: "01JD5X8Q0Z3M4N5P6Q7R8S9T0V"), attempt: 1, stream: .stdout,
-                line: "copied file \(i) of thread \(thread): /var/backups/app/part-0001.tar.gz", truncated: false, at: clock.wallNow())))
+            log.log(
+                LogRecord.runOutput(
+                    .init(
+                        job: "nightly-backup", runID: RunID(rawValue: "01JD5X8Q0Z3M4N5P6Q7R8S9T0V"), attempt: 1, stream: .stdout,
+                        line: "copied file \(i) of thread \(thread): /var/backups/app/part-0001.tar.gz", truncated: false, at: clock.wallNow())))
         }
     }
     if threads == 1 {
@@ -133,10 +149,12 @@ func benchLogWriter(_ args: [String]) {
         for th in 0..<threads {
             var tid = pthread_t()
             let box = Unmanaged.passRetained(BenchThreadBox { work(th) }).toOpaque()
-            pthread_create(&tid, nil, { arg in
-                Unmanaged<BenchThreadBox>.fromOpaque(arg!).takeRetainedValue().body()
-                return nil
-            }, box)
+            pthread_create(
+                &tid, nil,
+                { arg in
+                    Unmanaged<BenchThreadBox>.fromOpaque(arg!).takeRetainedValue().body()
+                    return nil
+                }, box)
             tids.append(tid)
         }
         for tid in tids { pthread_join(tid, nil) }
@@ -147,7 +165,9 @@ func benchLogWriter(_ args: [String]) {
     stat(path, &st)
     let total = perThread * threads
     print("log-writer: \(total) events, \(threads) thread(s), \(st.st_size / Int(max(1, total))) bytes/line, dropped \(log.totalDroppedLines)")
-    print("  \(format(Double(total) / elapsed)) events/s wall (\(format2(elapsed)) s), \(format(Double(total) / cpuUsed)) events per CPU-second, \(loadAverage())")
+    print(
+        "  \(format(Double(total) / elapsed)) events/s wall (\(format2(elapsed)) s), \(format(Double(total) / cpuUsed)) events per CPU-second, \(loadAverage())"
+    )
 }
 
 final class BenchThreadBox {
@@ -166,7 +186,10 @@ func benchRunnerRSS(_ args: [String]) async {
     do {
         runner = try ProcessRunner()
         sink = try FileEventSink(path: "/dev/null")
-    } catch { print("setup: \(error)"); return }
+    } catch {
+        print("setup: \(error)")
+        return
+    }
     let log = EventLog(sink: sink, clock: BenchClock())
     let clock = BenchClock()
     var job = JobSpec(id: "bench-output", command: .shell("yes 012345678901234567890123456789012345678901234567890123456789 | head -c \(megabytes)000000"))
@@ -178,6 +201,8 @@ func benchRunnerRSS(_ args: [String]) async {
     let c = await handle.completion()
     let elapsed = seconds(since: t)
     let after = sundial_proc_status_kb("VmHWM")
-    print("runner-rss: job wrote \(megabytes) MB (max_bytes \(maxBytes)), outcome \(c.outcome.name), accepted \(c.outputBytes) B, dropped \(c.droppedBytes) B, \(log.writtenLines) events, \(format2(elapsed)) s")
+    print(
+        "runner-rss: job wrote \(megabytes) MB (max_bytes \(maxBytes)), outcome \(c.outcome.name), accepted \(c.outputBytes) B, dropped \(c.droppedBytes) B, \(log.writtenLines) events, \(format2(elapsed)) s"
+    )
     print("  VmHWM before: \(before / 1024) MiB, peak after: \(format2(Double(after) / 1024)) MiB (\(after) kB)")
 }

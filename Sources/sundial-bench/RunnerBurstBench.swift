@@ -1,3 +1,8 @@
+import CSundialBench
+import CSundialShim
+import SundialCore
+import SundialRuntime
+
 // A burst of starts through the runner, next to C loops (issue 5: "100 jobs due at the same
 // instant all started within 1.5x the time a plain C loop needs"). Release build:
 //   swift run -c release sundial-bench runner-burst [N] [REPETITIONS] [PROGRAM]
@@ -6,10 +11,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialBench
-import CSundialShim
-import SundialCore
-import SundialRuntime
 
 /// Median milliseconds from the first `start` call until every pid is known, for `N` starts of
 /// `PROGRAM` (default /bin/true) issued at once from a task group, over `REPETITIONS` bursts;
@@ -34,15 +35,19 @@ func benchRunnerBurst(_ args: [String]) async {
     }
 
     let runner: ProcessRunner
-    do { runner = try ProcessRunner() } catch { print("runner: \(error)"); return }
+    do { runner = try ProcessRunner() } catch {
+        print("runner: \(error)")
+        return
+    }
     var times: [Double] = []
     var failures = 0
     for rep in 0..<reps {
         let t = sundial_monotonic_ns()
         let handles = await withTaskGroup(of: RunHandle.self) { group in
             for i in 0..<n {
-                let spec = LaunchSpec(job: "bench", runID: RunID(rawValue: "BURST\(rep)-\(i)"), executable: program,
-                                      arguments: [program], environment: ["PATH": LaunchSpec.defaultPath])
+                let spec = LaunchSpec(
+                    job: "bench", runID: RunID(rawValue: "BURST\(rep)-\(i)"), executable: program,
+                    arguments: [program], environment: ["PATH": LaunchSpec.defaultPath])
                 group.addTask { await runner.start(spec) { _ in } }
             }
             var all: [RunHandle] = []
@@ -60,7 +65,8 @@ func benchRunnerBurst(_ args: [String]) async {
     }
     func ms(_ x: Double) -> String { "\(format2(x)) ms" }
     let forkMedian = median(fork)
-    print("runner-burst: \(n) starts of \(program), median of \(reps), \(ProcessRunner.spawnThreads) spawning thread(s), \(failures) failures, \(loadAverage())")
+    print(
+        "runner-burst: \(n) starts of \(program), median of \(reps), \(ProcessRunner.spawnThreads) spawning thread(s), \(failures) failures, \(loadAverage())")
     print("  C fork+exec loop:       \(ms(forkMedian)) (min \(ms(fork.min()!)))")
     print("  C posix_spawn loop:     \(ms(median(spawn))) (min \(ms(spawn.min()!)))")
     print("  runner, all pids known: \(ms(median(times))) (min \(ms(times.min()!))) = \(format2(median(times) / forkMedian))x the fork+exec loop")

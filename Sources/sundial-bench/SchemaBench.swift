@@ -1,10 +1,11 @@
+import CSundialShim
+import OrderedCollections
+import SundialConfig
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialConfig
-import SundialCore
-import OrderedCollections
-import CSundialShim
 
 /// `sundial-bench schema [JOBS] [ROUNDS]`: validates JOBS (default 10,000) generated job
 /// objects, in one document, against a schema shaped like Sundial's jobs schema (every key of
@@ -94,7 +95,14 @@ enum SchemaBench {
             job.append(("concurrency", .string(["forbid", "allow", "replace", "queue"][i % 4])))
             job.append(("env", .object(["APP_ENV": "production", "JOB_INDEX": .string("\(i)")])))
             if i % 2 == 0 {
-                job.append(("retry", .object(["attempts": .int(Int64(i % 5 + 1)), "backoff": "exponential", "delay": "10s", "max_delay": "10m", "jitter": 0.2, "on": ["failure", "timeout"]])))
+                job.append(
+                    (
+                        "retry",
+                        .object([
+                            "attempts": .int(Int64(i % 5 + 1)), "backoff": "exponential", "delay": "10s", "max_delay": "10m", "jitter": 0.2,
+                            "on": ["failure", "timeout"],
+                        ])
+                    ))
             }
             if i > 0, i % 5 == 0 {
                 job.append(("needs", .array([.string("job-\(i - 1)"), .object(["job": .string("job-\(i - 2)"), "on": "completion"])])))
@@ -122,117 +130,117 @@ enum SchemaBench {
 
     /// Shaped like Sundial's jobs schema; the real one lives in `schemas/`.
     static let schemaText = #"""
-    {
-      "$schema": "https://json-schema.org/draft/2020-12/schema",
-      "$id": "https://sundial.invalid/bench.schema.json",
-      "type": "object",
-      "required": ["version", "jobs"],
-      "additionalProperties": false,
-      "properties": {
-        "version": {"const": 1, "description": "File format version."},
-        "defaults": {"$ref": "#/$defs/settings"},
-        "jobs": {
+        {
+          "$schema": "https://json-schema.org/draft/2020-12/schema",
+          "$id": "https://sundial.invalid/bench.schema.json",
           "type": "object",
-          "propertyNames": {"pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$"},
-          "additionalProperties": {"$ref": "#/$defs/job"}
-        }
-      },
-      "$defs": {
-        "duration": {"type": "string", "pattern": "^([0-9]+(w|d|h|m|s|ms))+$"},
-        "timestamp": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},
-        "jobId": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$"},
-        "settingsProperties": {
-          "timezone": {"type": "string", "minLength": 1},
-          "dst": {"type": "object", "additionalProperties": false, "properties": {
-            "gap": {"enum": ["shift", "skip"]}, "overlap": {"enum": ["first", "last", "both"]}}},
-          "jitter": {"$ref": "#/$defs/duration"},
-          "workdir": {"type": "string"},
-          "env": {"type": "object", "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}, "additionalProperties": {"type": "string"}},
-          "env_file": {"type": "string"},
-          "user": {"type": "string"}, "group": {"type": "string"},
-          "umask": {"type": "string", "pattern": "^0?[0-7]{3}$"},
-          "timeout": {"$ref": "#/$defs/duration"},
-          "kill_grace": {"$ref": "#/$defs/duration"},
-          "retry": {"type": "object", "additionalProperties": false, "properties": {
-            "attempts": {"type": "integer", "minimum": 1, "maximum": 100},
-            "backoff": {"enum": ["fixed", "linear", "exponential"]},
-            "delay": {"$ref": "#/$defs/duration"}, "max_delay": {"$ref": "#/$defs/duration"},
-            "jitter": {"type": "number", "minimum": 0, "maximum": 1},
-            "on": {"type": "array", "uniqueItems": true, "items": {"enum": ["failure", "timeout", "signal"]}},
-            "exit_codes": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}}}},
-          "success_exit_codes": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 255}},
-          "concurrency": {"enum": ["forbid", "allow", "replace", "queue"]},
-          "catchup": {"enum": ["none", "latest", "all"]},
-          "catchup_window": {"$ref": "#/$defs/duration"},
-          "enabled": {"type": "boolean"},
-          "output": {"type": "object", "additionalProperties": false, "properties": {
-            "max_line_bytes": {"type": "integer", "minimum": 1}, "max_bytes": {"type": "integer", "minimum": 1}}},
-          "secrets": {"type": "array", "items": {"type": "string"}}
-        },
-        "settings": {
-          "type": "object",
+          "required": ["version", "jobs"],
           "additionalProperties": false,
           "properties": {
-            "timezone": {"$ref": "#/$defs/settingsProperties/timezone"},
-            "dst": {"$ref": "#/$defs/settingsProperties/dst"},
-            "jitter": {"$ref": "#/$defs/settingsProperties/jitter"},
-            "workdir": {"$ref": "#/$defs/settingsProperties/workdir"},
-            "env": {"$ref": "#/$defs/settingsProperties/env"},
-            "env_file": {"$ref": "#/$defs/settingsProperties/env_file"},
-            "user": {"$ref": "#/$defs/settingsProperties/user"},
-            "group": {"$ref": "#/$defs/settingsProperties/group"},
-            "umask": {"$ref": "#/$defs/settingsProperties/umask"},
-            "timeout": {"$ref": "#/$defs/settingsProperties/timeout"},
-            "kill_grace": {"$ref": "#/$defs/settingsProperties/kill_grace"},
-            "retry": {"$ref": "#/$defs/settingsProperties/retry"},
-            "success_exit_codes": {"$ref": "#/$defs/settingsProperties/success_exit_codes"},
-            "concurrency": {"$ref": "#/$defs/settingsProperties/concurrency"},
-            "catchup": {"$ref": "#/$defs/settingsProperties/catchup"},
-            "catchup_window": {"$ref": "#/$defs/settingsProperties/catchup_window"},
-            "enabled": {"$ref": "#/$defs/settingsProperties/enabled"},
-            "output": {"$ref": "#/$defs/settingsProperties/output"},
-            "secrets": {"$ref": "#/$defs/settingsProperties/secrets"}
-          }
-        },
-        "job": {
-          "type": "object",
-          "additionalProperties": false,
-          "properties": {
-            "description": {"type": "string"},
-            "schedule": {"type": "string", "minLength": 1},
-            "every": {"$ref": "#/$defs/duration"},
-            "offset": {"$ref": "#/$defs/duration"},
-            "at": {"oneOf": [{"$ref": "#/$defs/timestamp"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/timestamp"}}]},
-            "command": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-            "shell": {"type": "string", "minLength": 1},
-            "needs": {"type": "array", "items": {"oneOf": [
-              {"$ref": "#/$defs/jobId"},
-              {"type": "object", "required": ["job"], "additionalProperties": false, "properties": {
-                "job": {"$ref": "#/$defs/jobId"}, "on": {"enum": ["success", "failure", "completion"]}}}]}},
-            "timezone": {"$ref": "#/$defs/settingsProperties/timezone"},
-            "dst": {"$ref": "#/$defs/settingsProperties/dst"},
-            "jitter": {"$ref": "#/$defs/settingsProperties/jitter"},
-            "workdir": {"$ref": "#/$defs/settingsProperties/workdir"},
-            "env": {"$ref": "#/$defs/settingsProperties/env"},
-            "env_file": {"$ref": "#/$defs/settingsProperties/env_file"},
-            "user": {"$ref": "#/$defs/settingsProperties/user"},
-            "group": {"$ref": "#/$defs/settingsProperties/group"},
-            "umask": {"$ref": "#/$defs/settingsProperties/umask"},
-            "timeout": {"$ref": "#/$defs/settingsProperties/timeout"},
-            "kill_grace": {"$ref": "#/$defs/settingsProperties/kill_grace"},
-            "retry": {"$ref": "#/$defs/settingsProperties/retry"},
-            "success_exit_codes": {"$ref": "#/$defs/settingsProperties/success_exit_codes"},
-            "concurrency": {"$ref": "#/$defs/settingsProperties/concurrency"},
-            "catchup": {"$ref": "#/$defs/settingsProperties/catchup"},
-            "catchup_window": {"$ref": "#/$defs/settingsProperties/catchup_window"},
-            "enabled": {"$ref": "#/$defs/settingsProperties/enabled"},
-            "output": {"$ref": "#/$defs/settingsProperties/output"},
-            "secrets": {"$ref": "#/$defs/settingsProperties/secrets"}
+            "version": {"const": 1, "description": "File format version."},
+            "defaults": {"$ref": "#/$defs/settings"},
+            "jobs": {
+              "type": "object",
+              "propertyNames": {"pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$"},
+              "additionalProperties": {"$ref": "#/$defs/job"}
+            }
           },
-          "oneOf": [{"required": ["command"]}, {"required": ["shell"]}],
-          "not": {"anyOf": [{"required": ["schedule", "every"]}, {"required": ["schedule", "at"]}, {"required": ["every", "at"]}]}
+          "$defs": {
+            "duration": {"type": "string", "pattern": "^([0-9]+(w|d|h|m|s|ms))+$"},
+            "timestamp": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$"},
+            "jobId": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$"},
+            "settingsProperties": {
+              "timezone": {"type": "string", "minLength": 1},
+              "dst": {"type": "object", "additionalProperties": false, "properties": {
+                "gap": {"enum": ["shift", "skip"]}, "overlap": {"enum": ["first", "last", "both"]}}},
+              "jitter": {"$ref": "#/$defs/duration"},
+              "workdir": {"type": "string"},
+              "env": {"type": "object", "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}, "additionalProperties": {"type": "string"}},
+              "env_file": {"type": "string"},
+              "user": {"type": "string"}, "group": {"type": "string"},
+              "umask": {"type": "string", "pattern": "^0?[0-7]{3}$"},
+              "timeout": {"$ref": "#/$defs/duration"},
+              "kill_grace": {"$ref": "#/$defs/duration"},
+              "retry": {"type": "object", "additionalProperties": false, "properties": {
+                "attempts": {"type": "integer", "minimum": 1, "maximum": 100},
+                "backoff": {"enum": ["fixed", "linear", "exponential"]},
+                "delay": {"$ref": "#/$defs/duration"}, "max_delay": {"$ref": "#/$defs/duration"},
+                "jitter": {"type": "number", "minimum": 0, "maximum": 1},
+                "on": {"type": "array", "uniqueItems": true, "items": {"enum": ["failure", "timeout", "signal"]}},
+                "exit_codes": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}}}},
+              "success_exit_codes": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0, "maximum": 255}},
+              "concurrency": {"enum": ["forbid", "allow", "replace", "queue"]},
+              "catchup": {"enum": ["none", "latest", "all"]},
+              "catchup_window": {"$ref": "#/$defs/duration"},
+              "enabled": {"type": "boolean"},
+              "output": {"type": "object", "additionalProperties": false, "properties": {
+                "max_line_bytes": {"type": "integer", "minimum": 1}, "max_bytes": {"type": "integer", "minimum": 1}}},
+              "secrets": {"type": "array", "items": {"type": "string"}}
+            },
+            "settings": {
+              "type": "object",
+              "additionalProperties": false,
+              "properties": {
+                "timezone": {"$ref": "#/$defs/settingsProperties/timezone"},
+                "dst": {"$ref": "#/$defs/settingsProperties/dst"},
+                "jitter": {"$ref": "#/$defs/settingsProperties/jitter"},
+                "workdir": {"$ref": "#/$defs/settingsProperties/workdir"},
+                "env": {"$ref": "#/$defs/settingsProperties/env"},
+                "env_file": {"$ref": "#/$defs/settingsProperties/env_file"},
+                "user": {"$ref": "#/$defs/settingsProperties/user"},
+                "group": {"$ref": "#/$defs/settingsProperties/group"},
+                "umask": {"$ref": "#/$defs/settingsProperties/umask"},
+                "timeout": {"$ref": "#/$defs/settingsProperties/timeout"},
+                "kill_grace": {"$ref": "#/$defs/settingsProperties/kill_grace"},
+                "retry": {"$ref": "#/$defs/settingsProperties/retry"},
+                "success_exit_codes": {"$ref": "#/$defs/settingsProperties/success_exit_codes"},
+                "concurrency": {"$ref": "#/$defs/settingsProperties/concurrency"},
+                "catchup": {"$ref": "#/$defs/settingsProperties/catchup"},
+                "catchup_window": {"$ref": "#/$defs/settingsProperties/catchup_window"},
+                "enabled": {"$ref": "#/$defs/settingsProperties/enabled"},
+                "output": {"$ref": "#/$defs/settingsProperties/output"},
+                "secrets": {"$ref": "#/$defs/settingsProperties/secrets"}
+              }
+            },
+            "job": {
+              "type": "object",
+              "additionalProperties": false,
+              "properties": {
+                "description": {"type": "string"},
+                "schedule": {"type": "string", "minLength": 1},
+                "every": {"$ref": "#/$defs/duration"},
+                "offset": {"$ref": "#/$defs/duration"},
+                "at": {"oneOf": [{"$ref": "#/$defs/timestamp"}, {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/timestamp"}}]},
+                "command": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+                "shell": {"type": "string", "minLength": 1},
+                "needs": {"type": "array", "items": {"oneOf": [
+                  {"$ref": "#/$defs/jobId"},
+                  {"type": "object", "required": ["job"], "additionalProperties": false, "properties": {
+                    "job": {"$ref": "#/$defs/jobId"}, "on": {"enum": ["success", "failure", "completion"]}}}]}},
+                "timezone": {"$ref": "#/$defs/settingsProperties/timezone"},
+                "dst": {"$ref": "#/$defs/settingsProperties/dst"},
+                "jitter": {"$ref": "#/$defs/settingsProperties/jitter"},
+                "workdir": {"$ref": "#/$defs/settingsProperties/workdir"},
+                "env": {"$ref": "#/$defs/settingsProperties/env"},
+                "env_file": {"$ref": "#/$defs/settingsProperties/env_file"},
+                "user": {"$ref": "#/$defs/settingsProperties/user"},
+                "group": {"$ref": "#/$defs/settingsProperties/group"},
+                "umask": {"$ref": "#/$defs/settingsProperties/umask"},
+                "timeout": {"$ref": "#/$defs/settingsProperties/timeout"},
+                "kill_grace": {"$ref": "#/$defs/settingsProperties/kill_grace"},
+                "retry": {"$ref": "#/$defs/settingsProperties/retry"},
+                "success_exit_codes": {"$ref": "#/$defs/settingsProperties/success_exit_codes"},
+                "concurrency": {"$ref": "#/$defs/settingsProperties/concurrency"},
+                "catchup": {"$ref": "#/$defs/settingsProperties/catchup"},
+                "catchup_window": {"$ref": "#/$defs/settingsProperties/catchup_window"},
+                "enabled": {"$ref": "#/$defs/settingsProperties/enabled"},
+                "output": {"$ref": "#/$defs/settingsProperties/output"},
+                "secrets": {"$ref": "#/$defs/settingsProperties/secrets"}
+              },
+              "oneOf": [{"required": ["command"]}, {"required": ["shell"]}],
+              "not": {"anyOf": [{"required": ["schedule", "every"]}, {"required": ["schedule", "at"]}, {"required": ["every", "at"]}]}
+            }
+          }
         }
-      }
-    }
-    """#
+        """#
 }

@@ -1,9 +1,10 @@
+import OrderedCollections
+import SundialCore
+import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialCore
-import SundialRuntime
-import OrderedCollections
 
 /// `sundial-bench simulate [--days N] [--jobs N] [--heavy] [--print]`: simulates a year (by
 /// default) of a 100-job configuration on the pure scheduler with the real calendar calculator
@@ -24,8 +25,10 @@ func simulateBenchmark(_ args: [String]) {
     let days = option("--days", 365)
     let count = option("--jobs", 100)
     let printLines = args.contains("--print")
-    let zones = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Lord_Howe", "Asia/Kathmandu",
-                 "Pacific/Chatham", "Europe/Dublin", "America/Los_Angeles", "Africa/Cairo", "America/Sao_Paulo", "Asia/Kolkata"]
+    let zones = [
+        "UTC", "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Australia/Lord_Howe", "Asia/Kathmandu",
+        "Pacific/Chatham", "Europe/Dublin", "America/Los_Angeles", "Africa/Cairo", "America/Sao_Paulo", "Asia/Kolkata",
+    ]
     var set = JobSet()
     var script: [JobID: [SimulatedAttempt]] = [:]
     var lastDaily: JobID?
@@ -51,11 +54,15 @@ func simulateBenchmark(_ args: [String]) {
         } else {
             spec.needs = [Need(job: lastDaily ?? "job-0")]
         }
-        if i % 5 == 0 { spec.jitterMs = 30_000; spec.concurrency = .queue }
+        if i % 5 == 0 {
+            spec.jitterMs = 30_000
+            spec.concurrency = .queue
+        }
         if i % 7 == 0 {
             spec.retry = RetryPolicy(attempts: 3, backoff: .exponential, delayMs: 10_000)
             // One attempt in ten fails (the script's last entry repeats, so cover a year).
-            let pattern = Array(repeating: SimulatedAttempt(.success(exitCode: 0), durationMs: 2000), count: 9)
+            let pattern =
+                Array(repeating: SimulatedAttempt(.success(exitCode: 0), durationMs: 2000), count: 9)
                 + [SimulatedAttempt(.failure(exitCode: 1), durationMs: 500)]
             script[id] = Array(Array(repeating: pattern, count: 12_000).joined())
         } else {
@@ -68,7 +75,10 @@ func simulateBenchmark(_ args: [String]) {
     let to = Instant(unixMillis: from.unixMillis + Int64(days) * 86_400_000)
 
     var sim = Simulator(jobs: set, calculator: calculator, script: script, seed: 42)
-    var events = 0, launches = 0, persists = 0, bytes = 0
+    var events = 0
+    var launches = 0
+    var persists = 0
+    var bytes = 0
     var line: [UInt8] = []
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
@@ -89,8 +99,9 @@ func simulateBenchmark(_ args: [String]) {
     }
     clock_gettime(CLOCK_MONOTONIC, &ts)
     let seconds = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 - start
-    print("simulate: \(count) jobs, \(days) days: \(launches) attempts, \(events) events, \(persists) state changes"
-        + (printLines ? ", \(bytes) bytes of JSON" : ""))
+    print(
+        "simulate: \(count) jobs, \(days) days: \(launches) attempts, \(events) events, \(persists) state changes"
+            + (printLines ? ", \(bytes) bytes of JSON" : ""))
     print("simulate: \(String(format3(seconds))) s (\(Int(Double(events) / seconds)) events/s); target < 1 s for 365 days")
 }
 

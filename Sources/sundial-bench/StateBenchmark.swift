@@ -44,8 +44,11 @@ func stateBenchmark(_ args: [String]) throws {
         let total = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let cpu = processCPUSeconds() - cpu0
         fireLatencies.sort()
-        print(String(format: "record 10,000 runs: %.3f s wall, %.3f s CPU (user+sys, all threads) (target < 1 s); fire-path commit p50 %.3f ms, p99 %.3f ms, max %.3f ms",
-                     total, cpu, fireLatencies[5_000], fireLatencies[9_900], fireLatencies.last!))
+        print(
+            String(
+                format:
+                    "record 10,000 runs: %.3f s wall, %.3f s CPU (user+sys, all threads) (target < 1 s); fire-path commit p50 %.3f ms, p99 %.3f ms, max %.3f ms",
+                total, cpu, fireLatencies[5_000], fireLatencies[9_900], fireLatencies.last!))
         try store.close()
     }
 
@@ -68,14 +71,19 @@ func stateBenchmark(_ args: [String]) throws {
             try store.prune(now: base + .seconds(Int64((hour + 1) * 3600)))
             peak = max(peak, fileSize(queryPath) + fileSize(queryPath + "-wal"))
             if (hour + 1) % 6 == 0 {
-                print(String(format: "  after %d h: %.1f MB (db %.1f MB + wal %.1f MB), %.0f s elapsed", hour + 1,
-                             Double(fileSize(queryPath) + fileSize(queryPath + "-wal")) / 1e6, Double(fileSize(queryPath)) / 1e6,
-                             Double(fileSize(queryPath + "-wal")) / 1e6, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+                print(
+                    String(
+                        format: "  after %d h: %.1f MB (db %.1f MB + wal %.1f MB), %.0f s elapsed", hour + 1,
+                        Double(fileSize(queryPath) + fileSize(queryPath + "-wal")) / 1e6, Double(fileSize(queryPath)) / 1e6,
+                        Double(fileSize(queryPath + "-wal")) / 1e6, Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
             }
         }
         try store.close()
-        print(String(format: "size: %d minutely jobs, %d h recorded, default retention (pruned hourly): %.1f MB after close (%.1f MB per 1,000 jobs), peak %.1f MB with the WAL (target < 200 MB for 1,000 jobs)",
-                     jobs, hours, Double(fileSize(queryPath)) / 1e6, Double(fileSize(queryPath)) / 1e6 * 1000 / Double(jobs), Double(peak) / 1e6))
+        print(
+            String(
+                format:
+                    "size: %d minutely jobs, %d h recorded, default retention (pruned hourly): %.1f MB after close (%.1f MB per 1,000 jobs), peak %.1f MB with the WAL (target < 200 MB for 1,000 jobs)",
+                jobs, hours, Double(fileSize(queryPath)) / 1e6, Double(fileSize(queryPath)) / 1e6 * 1000 / Double(jobs), Double(peak) / 1e6))
     }
 
     do {
@@ -87,8 +95,11 @@ func stateBenchmark(_ args: [String]) throws {
         let q2 = DispatchTime.now().uptimeNanoseconds
         _ = try store.ledger(job: "job-0", since: base)
         let q3 = DispatchTime.now().uptimeNanoseconds
-        print(String(format: "status query (latestRuns(): last run of each of 1,000 jobs, %d found): %.1f ms (target < 50 ms); restore(): %.1f ms (%d jobs); why (one job's ledger): %.2f ms",
-                     found, Double(q1 - q0) / 1e6, Double(q2 - q1) / 1e6, restored.lastFired.count, Double(q3 - q2) / 1e6))
+        print(
+            String(
+                format:
+                    "status query (latestRuns(): last run of each of 1,000 jobs, %d found): %.1f ms (target < 50 ms); restore(): %.1f ms (%d jobs); why (one job's ledger): %.2f ms",
+                found, Double(q1 - q0) / 1e6, Double(q2 - q1) / 1e6, restored.lastFired.count, Double(q3 - q2) / 1e6))
         try store.close()
     }
 }

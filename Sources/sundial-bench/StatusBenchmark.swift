@@ -1,11 +1,12 @@
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
+import OrderedCollections
 import SundialConfig
 import SundialCore
 import SundialRuntime
-import OrderedCollections
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `sundial-bench seed-status JOBS-DIR STATE-DIR [RUNS-PER-JOB]`: fills a state database with
 /// finished runs (default 50) and a ledger entry for every job of the config, so that `status`
@@ -61,7 +62,8 @@ func benchStatusClient(_ args: [String]) throws {
     var bytes = 0
     var jobs = 0
     for _ in 0..<n {
-        var t0 = timespec(), t1 = timespec()
+        var t0 = timespec()
+        var t1 = timespec()
         clock_gettime(CLOCK_MONOTONIC, &t0)
         let reply = try client.send(.status)
         let report = try StatusReport(json: reply.body)
@@ -74,7 +76,8 @@ func benchStatusClient(_ args: [String]) throws {
     // Where the time goes: decoding the reply line, and the report, on their own.
     let line = Array(try client.send(.status).line.dropLast())
     func ms(_ body: () throws -> Void) rethrows -> Double {
-        var a = timespec(), b = timespec()
+        var a = timespec()
+        var b = timespec()
         clock_gettime(CLOCK_MONOTONIC, &a)
         try body()
         clock_gettime(CLOCK_MONOTONIC, &b)

@@ -73,8 +73,10 @@ func benchmarkWatch(_ args: [String]) {
     }
     latencies.sort()
     func pct(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count - 1) * p))] }
-    print(String(format: "watch: beyond debounce: min %.1f ms, median %.1f ms, p95 %.1f ms, max %.1f ms",
-                 latencies.first ?? 0, pct(0.5), pct(0.95), latencies.last ?? 0))
+    print(
+        String(
+            format: "watch: beyond debounce: min %.1f ms, median %.1f ms, p95 %.1f ms, max %.1f ms",
+            latencies.first ?? 0, pct(0.5), pct(0.95), latencies.last ?? 0))
     print("watch: extra notifications (bursts split): \(extra)")
     if polling {
         print("watch: polling: the figures include up to one poll interval (200 ms here)")

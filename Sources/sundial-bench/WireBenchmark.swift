@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import OrderedCollections
 import SundialConfig
 import SundialCore
 import SundialRuntime
-import OrderedCollections
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `sundial-bench wire DIR [ROUNDS]`: the parts of a reload besides the child's own parse, in
 /// process and in CPU time: `ConfigurationLoading.load` (what the child does), `LoaderWire.encode`
@@ -16,8 +17,11 @@ func benchmarkWire(_ args: [String]) {
         return
     }
     let rounds = max(1, args.count > 1 ? Int(args[1]) ?? 20 : 20)
-    var load: [Double] = [], encode: [Double] = [], decode: [Double] = []
-    var size = 0, jobs = 0
+    var load: [Double] = []
+    var encode: [Double] = []
+    var decode: [Double] = []
+    var size = 0
+    var jobs = 0
     for _ in 0..<rounds {
         let t0 = wireCPUms()
         let result = ConfigurationLoading.load(paths: [dir])
@@ -26,7 +30,9 @@ func benchmarkWire(_ args: [String]) {
         let t2 = wireCPUms()
         let back = try? LoaderWire.decode(bytes, maxBytes: 256 << 20)
         let t3 = wireCPUms()
-        load.append(t1 - t0); encode.append(t2 - t1); decode.append(t3 - t2)
+        load.append(t1 - t0)
+        encode.append(t2 - t1)
+        decode.append(t3 - t2)
         size = bytes.count
         jobs = back?.jobSet?.jobs.count ?? -1
     }

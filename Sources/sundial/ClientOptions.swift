@@ -1,15 +1,20 @@
 import ArgumentParser
+import SundialCore
+import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialCore
-import SundialRuntime
 
 /// Options shared by the commands that talk to a running agent (`status`, `trigger`, `history`,
 /// `why`, `logs`, `pause`, `resume`, `reload`): how to find its control socket and state
 /// directory, and how to print the answer.
 struct ClientOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The agent's state directory, with its socket and the state.db read when no agent answers (default: $SUNDIAL_STATE, else /var/lib/sundial as root, else ./.sundial).", valueName: "DIR"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The agent's state directory, with its socket and the state.db read when no agent answers (default: $SUNDIAL_STATE, else /var/lib/sundial as root, else ./.sundial).",
+            valueName: "DIR"))
     var state: String?
 
     @Option(name: .long, help: ArgumentHelp("The agent's control socket (default: STATE/sundial.sock).", valueName: "SOCKET"))

@@ -1,9 +1,10 @@
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import SundialCore
 
 /// Compiler-style reports for the commands that take a cron expression on the command line.
 enum CronErrorReport {

@@ -1,10 +1,11 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
 import SundialConfig
 import SundialCore
 import SundialRuntime
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `sundial diff OLD NEW`: what replacing the job files at OLD by those at NEW would change
 /// (issue 6), for reviewing a rollout in CI before it reaches a box.
@@ -49,7 +50,8 @@ struct DiffCommand: ParsableCommand {
         }
 
         let zones = SystemTimeZones()
-        let before = Self.load(old, zones: zones), after = Self.load(new, zones: zones)
+        let before = Self.load(old, zones: zones)
+        let after = Self.load(new, zones: zones)
         guard let oldSet = before.jobSet, before.isValid, let newSet = after.jobSet, after.isValid else {
             reportInvalid([before, after])
             throw ExitCode(2)

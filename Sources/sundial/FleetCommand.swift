@@ -1,7 +1,7 @@
 import ArgumentParser
+import OrderedCollections
 import SundialCore
 import SundialRuntime
-import OrderedCollections
 
 /// `sundial fleet status|history`: what every box of the fleet did, read from the fleet's
 /// PostgreSQL (not from an agent: it works from any machine that can reach the database).
@@ -63,7 +63,8 @@ struct FleetStatusCommand: AsyncParsableCommand {
         for b in boxes {
             if b.lastOutcomes.isEmpty { rows.append([b.box, "\(b.lastContact)", b.version, "-", "-", "-"]) }
             for (i, o) in b.lastOutcomes.enumerated() {
-                rows.append(i == 0 ? [b.box, "\(b.lastContact)", b.version, o.job, o.outcome, "\(o.finishedAt)"] : ["", "", "", o.job, o.outcome, "\(o.finishedAt)"])
+                rows.append(
+                    i == 0 ? [b.box, "\(b.lastContact)", b.version, o.job, o.outcome, "\(o.finishedAt)"] : ["", "", "", o.job, o.outcome, "\(o.finishedAt)"])
             }
         }
         print(TextTable.render(rows))
@@ -99,8 +100,10 @@ struct FleetHistoryCommand: AsyncParsableCommand {
         }
         var rows = [["FINISHED", "BOX", "RUN", "SCHEDULED", "OUTCOME", "EXIT", "ATTEMPT", "TOKEN"]]
         for r in runs {
-            rows.append(["\(r.finishedAt)", r.box, r.runID, r.scheduledFor.map { "\($0)" } ?? "-", r.outcome,
-                         r.exitCode.map(String.init) ?? "-", String(r.attempt), r.token.map(String.init) ?? "-"])
+            rows.append([
+                "\(r.finishedAt)", r.box, r.runID, r.scheduledFor.map { "\($0)" } ?? "-", r.outcome,
+                r.exitCode.map(String.init) ?? "-", String(r.attempt), r.token.map(String.init) ?? "-",
+            ])
         }
         print(TextTable.render(rows))
     }

@@ -1,14 +1,17 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
 import SundialCore
 import SundialRuntime
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The fleet's database flags, shared by `sundial run` and `sundial fleet` (docs/fleet.md).
 struct FleetOptions: ParsableArguments {
-    @Option(name: .customLong("fleet"), help: ArgumentHelp(
-        "The fleet's PostgreSQL, a libpq URL (default: $SUNDIAL_FLEET_URL). Its password is never logged.", valueName: "URL"))
+    @Option(
+        name: .customLong("fleet"),
+        help: ArgumentHelp(
+            "The fleet's PostgreSQL, a libpq URL (default: $SUNDIAL_FLEET_URL). Its password is never logged.", valueName: "URL"))
     var url: String?
 
     @Option(name: .customLong("fleet-password-file"), help: ArgumentHelp("Read the database password from this file's first line.", valueName: "PATH"))

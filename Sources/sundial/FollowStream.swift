@@ -20,25 +20,29 @@ enum FollowStream {
     /// - Returns: the reply body (for the caller's own report) and the run's end, or nil when the
     ///   reply did not start a stream (e.g. a skipped trigger).
     static func run(_ request: ControlRequest, client: ClientOptions, options: Options) async throws
-        -> (body: JSONValue, end: ControlStreamMessage.RunEnd?) {
+        -> (body: JSONValue, end: ControlStreamMessage.RunEnd?)
+    {
         let control = ControlClient(path: client.socketPath, timeout: .seconds(max(1, client.timeout)))
         let json = client.format == .json
         let reply = Locked<ControlResponse?>(nil)
         let end: ControlClient.StreamEnd
         do {
-            end = try await control.streamed(request, onReply: { response in
-                reply.withLock { $0 = response }
-                if json { say(1, response.json.jsonText + "\n") }
-                if !json, response.startsStream, let note = options.waitingNote?(response.body) { say(2, note + "\n") }
-            }, onMessage: { message in
-                if json {
-                    if message != .keepalive { say(1, message.json.jsonText + "\n") }
-                    return
-                }
-                if options.output, case let .output(_, _, stream, line, _) = message {
-                    say(stream == "stderr" ? 2 : 1, line + "\n")
-                }
-            })
+            end = try await control.streamed(
+                request,
+                onReply: { response in
+                    reply.withLock { $0 = response }
+                    if json { say(1, response.json.jsonText + "\n") }
+                    if !json, response.startsStream, let note = options.waitingNote?(response.body) { say(2, note + "\n") }
+                },
+                onMessage: { message in
+                    if json {
+                        if message != .keepalive { say(1, message.json.jsonText + "\n") }
+                        return
+                    }
+                    if options.output, case let .output(_, _, stream, line, _) = message {
+                        say(stream == "stderr" ? 2 : 1, line + "\n")
+                    }
+                })
         } catch {
             printClientError(error.description)
             throw ExitCode(error.code == .protocolError ? 1 : 3)
@@ -55,8 +59,9 @@ enum FollowStream {
             printClientError("the agent stopped streaming to this client: \(reason)")
             throw ExitCode(1)
         case .closed:
-            printClientError("the agent closed the connection before the run ended (it is stopping?); "
-                + "`sundial history` shows the outcome once it is recorded")
+            printClientError(
+                "the agent closed the connection before the run ended (it is stopping?); "
+                    + "`sundial history` shows the outcome once it is recorded")
             throw ExitCode(3)
         }
     }

@@ -38,8 +38,9 @@ struct ImportCrontabCommand: ParsableCommand {
             throw ExitCode(1)
         }
         let name = file == "-" ? "<stdin>" : file
-        let result = CrontabImport.convert(String(decoding: bytes, as: UTF8.self),
-                                           options: .init(system: system, user: user, fileName: name))
+        let result = CrontabImport.convert(
+            String(decoding: bytes, as: UTF8.self),
+            options: .init(system: system, user: user, fileName: name))
         print(result.yaml, terminator: "")
         for p in result.problems { printError(p.description + "\n") }
         if !result.problems.isEmpty { throw ExitCode(1) }

@@ -1,9 +1,10 @@
 import ArgumentParser
+import SundialConfig
+import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialConfig
-import SundialRuntime
 
 /// `sundial internal-load PATH...`: the agent's configuration loader, run as a child process.
 ///

@@ -1,8 +1,9 @@
 import ArgumentParser
+import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialRuntime
 
 /// `sundial internal-webhook`: one webhook POST, run by the agent as a child process.
 ///

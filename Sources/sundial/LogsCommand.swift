@@ -28,9 +28,11 @@ struct LogsCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard follow else { return try await printStored() }
-        let (_, end) = try await FollowStream.run(.follow(job: job), client: client, options: .init(
-            output: true,
-            waitingNote: { body in body["run_id"] == .null ? "\(job): not running; waiting for its next run" : nil }))
+        let (_, end) = try await FollowStream.run(
+            .follow(job: job), client: client,
+            options: .init(
+                output: true,
+                waitingNote: { body in body["run_id"] == .null ? "\(job): not running; waiting for its next run" : nil }))
         if let end, client.format == .text { FollowStream.say(2, FollowStream.endText(end) + "\n") }
     }
 
@@ -61,10 +63,12 @@ struct LogsCommand: AsyncParsableCommand {
         err += "\n"
         let storedAttempts = Set(report.attempts.map(\.attempt))
         if run.outcome == nil, !storedAttempts.contains(run.attempts) {
-            err += "\(report.job): attempt \(run.attempts) is still running; its output is stored when it ends "
+            err +=
+                "\(report.job): attempt \(run.attempts) is still running; its output is stored when it ends "
                 + "(`sundial logs \(report.job) -f` follows it)\n"
         } else if report.attempts.isEmpty {
-            err += "\(report.job): no output stored for this run (it printed nothing, or its output was not kept: "
+            err +=
+                "\(report.job): no output stored for this run (it printed nothing, or its output was not kept: "
                 + "output.keep_bytes, the newest runs of each job)\n"
         }
         return (out, err)

@@ -1,13 +1,14 @@
+import ArgumentParser
+import OrderedCollections
+import SundialConfig
+import SundialCore
+import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import ArgumentParser
-import SundialConfig
-import SundialCore
-import SundialRuntime
-import OrderedCollections
 
 /// `sundial next --cron EXPR [--tz ZONE] [--after TIME] [--count N] [--dst-gap G] [--dst-overlap O]`
 /// (or `sundial next EXPR ...`): the next fire times of an expression, one RFC 3339 time with
@@ -142,7 +143,8 @@ struct NextCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         guard !paths.isEmpty else {
-            CronErrorReport.printError("error: name the job files or directories that define '\(id)' (for a cron expression, quote all its fields: sundial next '30 2 * * *')")
+            CronErrorReport.printError(
+                "error: name the job files or directories that define '\(id)' (for a cron expression, quote all its fields: sundial next '30 2 * * *')")
             throw ExitCode(2)
         }
         let zones = SystemTimeZones()
@@ -176,7 +178,9 @@ struct NextCommand: AsyncParsableCommand {
             break
         }
         if case .every(_, nil) = job.schedule {
-            CronErrorReport.printError("note: '\(id)' has no offset, so its fires count from the agent's start; shown as if it started at \(RFC3339.format(start, utcOffsetSeconds: 0))")
+            CronErrorReport.printError(
+                "note: '\(id)' has no offset, so its fires count from the agent's start; shown as if it started at \(RFC3339.format(start, utcOffsetSeconds: 0))"
+            )
         }
         let zone = (try? zones.rules(named: job.timezone)) ?? .utc
         let calculator = CalendarFireCalculator(zones: zones)

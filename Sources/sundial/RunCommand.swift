@@ -1,9 +1,10 @@
 import ArgumentParser
+import SundialCore
+import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialCore
-import SundialRuntime
 
 /// `sundial run [PATH...]`: the agent, in the foreground.
 struct RunCommand: AsyncParsableCommand {

@@ -1,11 +1,12 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
+import OrderedCollections
 import SundialConfig
 import SundialCore
 import SundialRuntime
-import OrderedCollections
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `sundial simulate PATH... --from TIME --to TIME [--outcomes FILE]`: the same scheduler on a
 /// virtual clock, printing the JSON lines the agent would write.
@@ -38,7 +39,8 @@ struct SimulateCommand: ParsableCommand {
     var noReboot = false
 
     func run() throws {
-        let start: Instant, end: Instant
+        let start: Instant
+        let end: Instant
         do {
             start = try RFC3339.parse(from).instant
             end = try RFC3339.parse(to).instant

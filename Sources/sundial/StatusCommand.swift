@@ -25,8 +25,10 @@ struct StatusCommand: AsyncParsableCommand {
 
     /// The text form, a pure function of the report and the instant it is read at.
     static func render(_ report: StatusReport, now: Instant) -> String {
-        var lines = ["agent pid \(report.pid), version \(report.version), config revision \(report.revision), "
-            + "up \(StatusText.coarse(milliseconds: max(0, now.unixMillis - report.startedAt.unixMillis))) (since \(report.startedAt))"]
+        var lines = [
+            "agent pid \(report.pid), version \(report.version), config revision \(report.revision), "
+                + "up \(StatusText.coarse(milliseconds: max(0, now.unixMillis - report.startedAt.unixMillis))) (since \(report.startedAt))"
+        ]
         var rows = [["JOB", "SCHEDULE", "ZONE", "NEXT", "LAST"]]
         for job in report.jobs {
             rows.append([job.id, job.schedule, StatusText.zone(job), StatusText.next(job, now: now), StatusText.last(job.last, now: now)])
@@ -40,8 +42,10 @@ struct StatusCommand: AsyncParsableCommand {
             lines.append("active runs:")
             var active = [["JOB", "RUN", "ATTEMPT", "PID", "STARTED"]]
             for a in report.active {
-                active.append([a.job, a.runID.rawValue, String(a.attempt), a.pid.map(String.init) ?? "-",
-                               StatusText.relative(a.startedAt, now: now)])
+                active.append([
+                    a.job, a.runID.rawValue, String(a.attempt), a.pid.map(String.init) ?? "-",
+                    StatusText.relative(a.startedAt, now: now),
+                ])
             }
             lines.append(TextTable.render(active))
         }

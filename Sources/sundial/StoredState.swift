@@ -22,8 +22,10 @@ enum StoredState {
     }
 
     static func logs(_ reader: StateReader, job: JobID, run: RunID?) throws -> ControlResponse {
-        switch try LogsReport.lookup(job: job, run: run, history: { try reader.history(job: $0, limit: $1) },
-                                     output: { try reader.output(run: $0) }) {
+        switch try LogsReport.lookup(
+            job: job, run: run, history: { try reader.history(job: $0, limit: $1) },
+            output: { try reader.output(run: $0) })
+        {
         case let .found(report):
             if report.run == nil, let unknown = try unknownJob(job, reader) { return unknown }
             return .success(report.json)
@@ -78,9 +80,10 @@ struct StoredStatusReport {
         [
             "offline": .bool(true), "database": .string(database), "last_seen": lastSeen.map { .string($0.description) } ?? .null,
             "jobs": .array(jobs.map { ["id": .string($0.id), "last": $0.last.map(\.json) ?? .null] }),
-            "unfinished": .array(unfinished.map {
-                ["job": .string($0.job), "run_id": .string($0.runID.rawValue), "started": .string($0.startedAt.description)]
-            }),
+            "unfinished": .array(
+                unfinished.map {
+                    ["job": .string($0.job), "run_id": .string($0.runID.rawValue), "started": .string($0.startedAt.description)]
+                }),
         ]
     }
 
@@ -93,17 +96,19 @@ struct StoredStatusReport {
 
     init(json: JSONValue) throws(ControlProtocolError) {
         guard let database = json["database"]?.stringValue, case let .array(jobs)? = json["jobs"],
-              case let .array(unfinished)? = json["unfinished"] else {
+            case let .array(unfinished)? = json["unfinished"]
+        else {
             throw ControlProtocolError("stored status: missing \"database\", \"jobs\" or \"unfinished\"")
         }
         self.database = database
         lastSeen = try json["last_seen"]?.stringValue.map { (s) throws(ControlProtocolError) in try Self.time(s) }
         self.jobs = try jobs.map { (j) throws(ControlProtocolError) in
             guard let id = j["id"]?.stringValue else { throw ControlProtocolError("stored status: a job without \"id\"") }
-            let last: RunSummary? = switch j["last"] {
-            case nil, .null?: nil
-            case let v?: try RunSummary(json: v)
-            }
+            let last: RunSummary? =
+                switch j["last"] {
+                case nil, .null?: nil
+                case let v?: try RunSummary(json: v)
+                }
             return Job(id: id, last: last)
         }
         self.unfinished = try unfinished.map { (u) throws(ControlProtocolError) in
@@ -121,8 +126,10 @@ struct StoredStatusReport {
     /// The text form, a pure function of the report and the instant it is read at.
     func render(now: Instant) -> String {
         let seen = lastSeen.map { "last seen \(StatusText.relative($0, now: now)) (\($0))" } ?? "never seen alive"
-        var lines = ["no agent running: \(seen); jobs as recorded in \(database)",
-                     "(schedules and next fires need the configuration: `sundial next JOB PATH...`, or start the agent)"]
+        var lines = [
+            "no agent running: \(seen); jobs as recorded in \(database)",
+            "(schedules and next fires need the configuration: `sundial next JOB PATH...`, or start the agent)",
+        ]
         var rows = [["JOB", "LAST", "RUN"]]
         for job in jobs { rows.append([job.id, StatusText.last(job.last, now: now), job.last?.id.rawValue ?? "-"]) }
         lines.append(jobs.isEmpty ? "no jobs recorded" : TextTable.render(rows))

@@ -1,9 +1,10 @@
 import ArgumentParser
 import Dispatch
+import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialRuntime
 
 struct Sundial: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

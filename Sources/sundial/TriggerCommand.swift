@@ -26,11 +26,15 @@ struct TriggerCommand: AsyncParsableCommand {
             if report.result == .skipped { throw ExitCode(1) }
             return
         }
-        let (body, end) = try await FollowStream.run(.triggerAndWait(job: job, output: follow), client: client, options: .init(
-            output: follow,
-            waitingNote: { body in
-                (try? TriggerReport(json: body)).flatMap { $0.result == .queued ? "\($0.job): queued (\($0.reason ?? "a run is active")); waiting for it to run" : nil }
-            }))
+        let (body, end) = try await FollowStream.run(
+            .triggerAndWait(job: job, output: follow), client: client,
+            options: .init(
+                output: follow,
+                waitingNote: { body in
+                    (try? TriggerReport(json: body)).flatMap {
+                        $0.result == .queued ? "\($0.job): queued (\($0.reason ?? "a run is active")); waiting for it to run" : nil
+                    }
+                }))
         let report = try client.decode(body, TriggerReport.init(json:))
         guard let end else {
             // No stream: the trigger did not start or queue a run.

@@ -1,11 +1,12 @@
 import ArgumentParser
-#if canImport(Glibc)
-import Glibc
-#endif
+import OrderedCollections
 import SundialConfig
 import SundialCore
 import SundialRuntime
-import OrderedCollections
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `sundial validate PATH...`: checks job files the way the agent will load them.
 struct ValidateCommand: ParsableCommand {
@@ -49,9 +50,10 @@ struct ValidateCommand: ParsableCommand {
             }
             let name = asName ?? ValidateWithin.baseName(paths[0])
             if let problem = ValidateWithin.problem(withName: name) {
-                throw ValidationError(asName == nil
-                    ? "\(problem); give the name FILE will have in the directory with --as NAME"
-                    : "--as \(problem)")
+                throw ValidationError(
+                    asName == nil
+                        ? "\(problem); give the name FILE will have in the directory with --as NAME"
+                        : "--as \(problem)")
             }
         }
     }
@@ -94,4 +96,3 @@ struct ValidateCommand: ParsableCommand {
 }
 
 extension DiagnosticFormat: ExpressibleByArgument {}
-

@@ -23,7 +23,8 @@ struct ValidateWithin {
             return "'\(name)' must be a plain path inside the directory, such as backup.yaml or team/backup.yaml"
         }
         guard let last = components.last, ConfigFiles.isConfigFileName(String(last)),
-              !components.dropLast().contains(where: { ConfigFiles.isIgnoredName(String($0)) }) else {
+            !components.dropLast().contains(where: { ConfigFiles.isIgnoredName(String($0)) })
+        else {
             return "'\(name)' is not a name the agent reads in a directory (*.yaml or *.yml, not hidden)"
         }
         return nil
@@ -53,7 +54,10 @@ struct ValidateWithin {
         var replaced = false
         var files: [ConfigFiles.File] = []
         for file in listing.files {
-            if file.raw == targetRaw { replaced = true; continue }
+            if file.raw == targetRaw {
+                replaced = true
+                continue
+            }
             // The candidate may sit in the directory under another name: read it once.
             if chosen.files.contains(where: { $0.raw == file.raw }) { continue }
             files.append(file)
@@ -66,7 +70,8 @@ struct ValidateWithin {
         var sourceFiles: [ConfigLoader.SourceFile] = []
         for file in files {
             do throws(FileSystem.ReadError) {
-                sourceFiles.append(.init(path: file.display, bytes: try FileSystem.read(rawPath: file.raw, display: file.display, limit: reader.limits.maxBytes)))
+                sourceFiles.append(
+                    .init(path: file.display, bytes: try FileSystem.read(rawPath: file.raw, display: file.display, limit: reader.limits.maxBytes)))
             } catch {
                 switch error {
                 case let .tooLarge(_, size, limit): problems.append((file.display, "file is \(size) bytes, larger than the limit of \(limit) bytes"))

@@ -54,7 +54,8 @@ struct WhyCommand: AsyncParsableCommand {
                 case let .ran(id, outcome): what = "ran (run \(id.rawValue)\(outcome.map { ", \(StatusText.outcomeText($0))" } ?? ", running"))"
                 case let .skipped(reason): what = describe(.skipped(reason))
                 }
-                let because = e.upstream.map { "\($0.job) run \($0.id.rawValue) ended \($0.outcome.map(StatusText.outcomeText) ?? "?")" }
+                let because =
+                    e.upstream.map { "\($0.job) run \($0.id.rawValue) ended \($0.outcome.map(StatusText.outcomeText) ?? "?")" }
                     ?? "(the upstream run is no longer recorded)"
                 rows.append(["\(e.at)", what, because])
             }

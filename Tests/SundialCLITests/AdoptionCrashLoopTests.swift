@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Synchronization
+import Testing
 
 /// The agent's own crash, 50 times: the real agent is killed with SIGKILL at seeded random
 /// moments while jobs of 1–3 s run under `forbid`, `queue` and `allow`, restarted each time and
@@ -140,8 +140,9 @@ struct AdoptionCrashLoopTests {
         for e in events where e.name == "run.finished" && e["adopted"] == .bool(true) {
             #expect(["unknown", "interrupted", "timeout"].contains(e["outcome"]?.stringValue ?? ""), "\(e)")
         }
-        print("adoption crash loop: \(Self.kills) kills, \(startedIDs.count) runs, \(adopted) adoptions, "
-            + "\(sampler.samples.load(ordering: .relaxed)) samples of /proc")
+        print(
+            "adoption crash loop: \(Self.kills) kills, \(startedIDs.count) runs, \(adopted) adoptions, "
+                + "\(sampler.samples.load(ordering: .relaxed)) samples of /proc")
     }
 }
 

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The real agent surviving its own crash: runs still alive after a `kill -9` of the agent are
 /// adopted (or killed, per `on_agent_restart`) by the next agent, `concurrency` holds across
@@ -19,7 +19,8 @@ struct AgentAdoptionTests {
         var out: [(Int32, String, String)] = []
         for pid in pids {
             guard let stat = ProcessProbe.stat(pid), !stat.isZombie, stat.processGroup == pid,
-                  let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+                let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
+            else { continue }
             var env: [String: String] = [:]
             for entry in data.split(separator: 0) {
                 let text = String(decoding: entry, as: UTF8.self)
@@ -39,8 +40,12 @@ struct AgentAdoptionTests {
     @Test func aRunAliveAfterAKillNineIsAdoptedAndNeverRunsTwice() async throws {
         let s = try Scratch()
         let mark = UUID().uuidString
-        defer { Self.killAll(marked: "ADOPT_MARK", mark); s.remove() }
-        try s.write("""
+        defer {
+            Self.killAll(marked: "ADOPT_MARK", mark)
+            s.remove()
+        }
+        try s.write(
+            """
             version: 1
             defaults: { env: { ADOPT_MARK: "\(mark)" } }
             jobs:

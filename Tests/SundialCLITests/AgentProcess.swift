@@ -1,8 +1,8 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
+import Synchronization
+import Testing
 
 /// The built `sundial run` as a child of the test process, with its event log in a temporary
 /// directory, for end-to-end reload tests.
@@ -24,17 +24,23 @@ final class AgentProcess: Sendable {
     /// Starts `sundial run CONFIG --state ROOT/state --log ROOT/events.jsonl --debounce 100ms ARGS`
     /// and waits for its first `config.loaded`.
     /// - Parameter lifetime: the runner kills the agent after this many seconds, whatever happens.
-    init(root: URL, config: [String], extraArgs: [String] = [], debounce: String = "100ms", lifetime: Double = 45,
-         environment: [String: String] = [:], contained: Bool = false) async throws {
+    init(
+        root: URL, config: [String], extraArgs: [String] = [], debounce: String = "100ms", lifetime: Double = 45,
+        environment: [String: String] = [:], contained: Bool = false
+    ) async throws {
         self.root = root
         logPath = root.appendingPathComponent("events.jsonl").path
         let binary = CLI.binary.path
-        let args = [binary, "run"] + config + ["--state", root.appendingPathComponent("state").path, "--log", logPath,
-                                               "--debounce", debounce] + extraArgs
-        var spec = LaunchSpec(job: "agent-under-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
-                              arguments: args,
-                              environment: ["PATH": "/usr/bin:/bin", "HOME": root.path, "LANG": "C.UTF-8", "TZ": "UTC"].merging(environment) { $1 },
-                              workdir: root.path, timeoutMs: Int64(lifetime * 1000), killGraceMs: 2000)
+        let args =
+            [binary, "run"] + config + [
+                "--state", root.appendingPathComponent("state").path, "--log", logPath,
+                "--debounce", debounce,
+            ] + extraArgs
+        var spec = LaunchSpec(
+            job: "agent-under-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
+            arguments: args,
+            environment: ["PATH": "/usr/bin:/bin", "HOME": root.path, "LANG": "C.UTF-8", "TZ": "UTC"].merging(environment) { $1 },
+            workdir: root.path, timeoutMs: Int64(lifetime * 1000), killGraceMs: 2000)
         // Not in a run cgroup of its own unless asked: the runner kills whatever is left in a
         // run's cgroup when its main process exits, and that would take the agent's jobs with
         // it after a `kill -9` (as `KillMode=mixed` would), leaving nothing to adopt.
@@ -76,8 +82,10 @@ final class AgentProcess: Sendable {
     /// The first event after index `after` that satisfies `predicate`, polling the log every
     /// 20 ms until `timeout`; throws (and records the log) when none comes in time.
     @discardableResult
-    func waitFor(_ what: String, after: Int = 0, timeout: Double = 10,
-                 where predicate: (JSONValue) -> Bool) async throws -> JSONValue {
+    func waitFor(
+        _ what: String, after: Int = 0, timeout: Double = 10,
+        where predicate: (JSONValue) -> Bool
+    ) async throws -> JSONValue {
         let deadline = ContinuousClock.now + .milliseconds(Int64(timeout * 1000))
         while true {
             let all = events()
@@ -85,8 +93,9 @@ final class AgentProcess: Sendable {
             if ContinuousClock.now >= deadline || handle.completionIfFinished != nil {
                 let tail = all.suffix(15).map(\.jsonText).joined(separator: "\n")
                 let stderr = output.lines.withLock { $0.suffix(20).joined(separator: "\n") }
-                throw AgentError("no \(what) within \(timeout) s (agent \(handle.completionIfFinished == nil ? "running" : "exited")); "
-                    + "last events:\n\(tail)\nagent output:\n\(stderr)")
+                throw AgentError(
+                    "no \(what) within \(timeout) s (agent \(handle.completionIfFinished == nil ? "running" : "exited")); "
+                        + "last events:\n\(tail)\nagent output:\n\(stderr)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }

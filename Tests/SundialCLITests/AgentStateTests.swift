@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The real `sundial run` against a state directory: catch-up across restarts, a damaged
 /// database, a second agent, the client commands and `--hold-until-synced` (issue 7).
@@ -38,7 +38,8 @@ struct AgentStateTests {
         let newestMissed = now - 180
         let offset = ((newestMissed % 600) + 600) % 600
         let lastFired = newestMissed - 3 * 600
-        try s.write("""
+        try s.write(
+            """
             version: 1
             jobs:
               c-none: { every: 10m, offset: \(offset)s, command: [/bin/true], catchup: none }
@@ -91,7 +92,8 @@ struct AgentStateTests {
     @Test func restartsWithShortSchedulesNeverRepeatAnInstant() async throws {
         let s = try Scratch()
         defer { s.remove() }
-        try s.write("""
+        try s.write(
+            """
             version: 1
             jobs:
               s-none: { schedule: "*/2 * * * * *", command: [/bin/true] }
@@ -107,10 +109,12 @@ struct AgentStateTests {
             #expect(ran, "round \(round): \(agent.stdoutLines.suffix(10)) \(agent.stderrText)")
             if round > 0 {
                 // Downtime of 4 s: at least one even second of each job was missed.
-                #expect(agent.events("run.started", job: "s-all").contains { $0["trigger"]?.stringValue == "catchup" },
-                        "round \(round): no catch-up for s-all")
-                #expect(agent.events("run.skipped", job: "s-none").contains { $0["reason"]?.stringValue == "missed" },
-                        "round \(round): no missed summary for s-none")
+                #expect(
+                    agent.events("run.started", job: "s-all").contains { $0["trigger"]?.stringValue == "catchup" },
+                    "round \(round): no catch-up for s-all")
+                #expect(
+                    agent.events("run.skipped", job: "s-none").contains { $0["reason"]?.stringValue == "missed" },
+                    "round \(round): no missed summary for s-none")
                 #expect(!agent.events("run.started", job: "s-none").contains { $0["trigger"]?.stringValue == "catchup" })
             }
             started += agent.events("run.started")
@@ -132,7 +136,8 @@ struct AgentStateTests {
     @Test func atRebootIsNotRerunByRestartsWithinTheSameBoot() async throws {
         let s = try Scratch()
         defer { s.remove() }
-        try s.write("""
+        try s.write(
+            """
             version: 1
             jobs:
               boot: { schedule: "@reboot", command: [/bin/true] }
@@ -154,7 +159,8 @@ struct AgentStateTests {
     @Test func aPauseSurvivesRestarts() async throws {
         let s = try Scratch()
         defer { s.remove() }
-        try s.write("""
+        try s.write(
+            """
             version: 1
             jobs:
               beat: { every: 1s, command: [/bin/true] }
@@ -214,7 +220,9 @@ struct AgentStateTests {
         let agent = try await StdoutAgent.start([s.jobs, "--state", s.state, "--reset-state"])
         #expect(await agent.waitFor { !$0.events("agent.started").isEmpty }, "\(agent.stderrText)")
         #expect(agent.stderrText.contains("moved the old state database aside to \(s.database).corrupt-"))
-        let kept = try FileManager.default.contentsOfDirectory(atPath: s.state).filter { $0.hasPrefix("state.db.corrupt-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
+        let kept = try FileManager.default.contentsOfDirectory(atPath: s.state).filter {
+            $0.hasPrefix("state.db.corrupt-") && !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm")
+        }
         #expect(kept.count == 1)
         #expect(await agent.stop().exitCode == 0)
     }
@@ -239,7 +247,8 @@ struct AgentStateTests {
     @Test func clientCommandsTalkToARunningAgent() async throws {
         let s = try Scratch()
         defer { s.remove() }
-        try s.write("""
+        try s.write(
+            """
             version: 1
             jobs:
               hourly: { description: On the hour, schedule: "0 * * * *", timezone: UTC, command: [/bin/true] }
@@ -307,7 +316,8 @@ struct AgentStateTests {
     @Test func holdUntilSyncedHoldsCalendarJobsOnlyWhileTheKernelSaysUnsynchronised() async throws {
         let s = try Scratch()
         defer { s.remove() }
-        try s.write("""
+        try s.write(
+            """
             version: 1
             jobs:
               cal: { schedule: "* * * * * *", command: [/bin/true] }

@@ -1,8 +1,8 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
+import Synchronization
+import Testing
 
 /// Runs the built `sundial` binary with a hard time limit, for CLI tests.
 enum CLI {
@@ -34,15 +34,18 @@ enum CLI {
     }
 
     /// Runs another program (`groff`, say) the same way, for checks of the binary's output.
-    static func runTool(_ executable: String, _ args: [String], cwd: URL? = nil, timeout: Double = 30,
-                        env: [String: String] = [:]) async throws -> Result {
+    static func runTool(
+        _ executable: String, _ args: [String], cwd: URL? = nil, timeout: Double = 30,
+        env: [String: String] = [:]
+    ) async throws -> Result {
         let runner = try TestRunner.shared()
         var environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"]
         for (k, v) in env { environment[k] = v }
-        let spec = LaunchSpec(job: "cli-test", runID: RunID(rawValue: UUID().uuidString), executable: executable,
-                              arguments: [executable] + args, environment: environment, workdir: (cwd ?? packageRoot).path,
-                              timeoutMs: Int64(timeout * 1000), killGraceMs: 1000,
-                              output: OutputLimits(maxLineBytes: 4 << 20, maxBytes: 64 << 20))
+        let spec = LaunchSpec(
+            job: "cli-test", runID: RunID(rawValue: UUID().uuidString), executable: executable,
+            arguments: [executable] + args, environment: environment, workdir: (cwd ?? packageRoot).path,
+            timeoutMs: Int64(timeout * 1000), killGraceMs: 1000,
+            output: OutputLimits(maxLineBytes: 4 << 20, maxBytes: 64 << 20))
         let lines = Mutex<(out: [String], err: [String])>(([], []))
         let handle = await runner.start(spec) { line in
             lines.withLock { if line.stream == .stdout { $0.out.append(line.text) } else { $0.err.append(line.text) } }

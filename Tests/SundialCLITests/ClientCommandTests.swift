@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The client commands (`status`, `trigger`, `history`, `why`, `reload`) run as the built binary
 /// against a control server in this process with a scripted handler.
@@ -79,7 +79,9 @@ struct ClientCommandTests {
         #expect(r.stdout.hasSuffix("\n") && r.stdout.filter { $0 == "\n" }.count == 1)
         // Key order is not part of the contract (it follows the JSON parser in use).
         let printed = try ControlResponse(line: Array(r.stdout.dropLast().utf8))
-        #expect(printed.json.isJSONEqual(to: ControlResponse.success(TriggerReport(job: "backup", result: .started, runID: RunID(rawValue: "01JCCCCCCCCCCCCCCCCCCCCCCC")).json).json))
+        #expect(
+            printed.json.isJSONEqual(
+                to: ControlResponse.success(TriggerReport(job: "backup", result: .started, runID: RunID(rawValue: "01JCCCCCCCCCCCCCCCCCCCCCCC")).json).json))
     }
 
     @Test func reloadAndTriggerInText() async throws {

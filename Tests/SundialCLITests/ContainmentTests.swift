@@ -1,8 +1,8 @@
 import Foundation
 import SundialCore
 import SundialRuntime
-import Testing
 import SundialTesting
+import Testing
 
 /// A real agent's runs are contained: SIGTERM to the agent leaves none of a run's processes,
 /// `setsid` and double-forked ones included. The agent under test is itself started through the
@@ -15,7 +15,8 @@ import SundialTesting
     func agentShutdownKillsEveryProcessOfARun() async throws {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
-        let m1 = "299.\(getpid())01", m2 = "299.\(getpid())02"
+        let m1 = "299.\(getpid())01"
+        let m2 = "299.\(getpid())02"
         let conf = root.appendingPathComponent("jobs.yaml")
         try """
         version: 1
@@ -24,8 +25,9 @@ import SundialTesting
             schedule: "@reboot"
             shell: "trap '' TERM; setsid sleep \(m1) </dev/null >/dev/null 2>&1 & sh -c 'sleep \(m2) </dev/null >/dev/null 2>&1 &'; echo started; sleep 60"
         """.write(to: conf, atomically: true, encoding: .utf8)
-        let agent = try await AgentProcess(root: root, config: [conf.path], extraArgs: ["--shutdown-grace", "500ms"], lifetime: 30,
-                                           contained: true)
+        let agent = try await AgentProcess(
+            root: root, config: [conf.path], extraArgs: ["--shutdown-grace", "500ms"], lifetime: 30,
+            contained: true)
         defer { agent.kill() }
         let agentCgroup = try #require(agent.handle.cgroupPath)
         _ = try await agent.waitFor("the job's output", timeout: 10) { $0.name == "run.output" }
@@ -37,8 +39,9 @@ import SundialTesting
 
         let status = await agent.stop()
         #expect(status.outcome == .success(exitCode: 0), "\(status.outcome)")
-        #expect(pids(withArgument: m1).isEmpty && pids(withArgument: m2).isEmpty,
-                "left: \(pids(withArgument: m1)) \(pids(withArgument: m2))")
+        #expect(
+            pids(withArgument: m1).isEmpty && pids(withArgument: m2).isEmpty,
+            "left: \(pids(withArgument: m1)) \(pids(withArgument: m2))")
         let finished = agent.events().filter { $0.name == "run.finished" }
         #expect(finished.count == 1)
         #expect(!FileManager.default.fileExists(atPath: agentCgroup + "/runs/" + runs[0]), "the run's cgroup is removed")

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// Issue 7's crash loop: the real agent, jobs firing every second, `kill -9` at seeded random
 /// moments, restarted each time. Afterwards the database opens, no scheduled instant of a job
@@ -56,8 +56,10 @@ struct CrashLoopTests {
             #expect(end.signal == SIGKILL, "round \(round): the agent ended by itself: \(agent.stderrText)")
             if agent.events("agent.started").isEmpty { killedWhileStarting += 1 }
             for e in agent.events("run.started") where e["attempt"] == .int(1) {
-                started.append(Started(job: e["job"]?.stringValue ?? "", runID: e["run_id"]?.stringValue ?? "",
-                                       scheduledFor: e["scheduled_for"]?.stringValue ?? "", trigger: e["trigger"]?.stringValue ?? ""))
+                started.append(
+                    Started(
+                        job: e["job"]?.stringValue ?? "", runID: e["run_id"]?.stringValue ?? "",
+                        scheduledFor: e["scheduled_for"]?.stringValue ?? "", trigger: e["trigger"]?.stringValue ?? ""))
             }
         }
         // A last, clean life: restores (recording what was in flight), then stops gracefully.

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SundialTesting
+import Testing
 
 /// The documentation names only commands and options that exist.
 ///
@@ -111,9 +111,16 @@ struct DocCommandsTests {
             let isSundial = word == "sundial" || word.hasSuffix("/sundial")
             let previous = i > 0 ? words[i - 1] : ""
             // `journalctl -u sundial`, `systemctl restart sundial`, `man sundial`, `dpkg -r sundial`.
-            let isUnitOrPackage = previous.hasPrefix("-") || ["systemctl", "restart", "reload", "start", "stop", "status",
-                                                               "enable", "man", "install", "edit"].contains(previous)
-            guard isSundial, !isUnitOrPackage, i + 1 < words.count else { i += 1; continue }
+            let isUnitOrPackage =
+                previous.hasPrefix("-")
+                || [
+                    "systemctl", "restart", "reload", "start", "stop", "status",
+                    "enable", "man", "install", "edit",
+                ].contains(previous)
+            guard isSundial, !isUnitOrPackage, i + 1 < words.count else {
+                i += 1
+                continue
+            }
             let sub = words[i + 1]
             if sub.hasPrefix("-") {
                 // Root options: `sundial --version`.
@@ -123,7 +130,11 @@ struct DocCommandsTests {
                 continue
             }
             guard sub.first.map({ $0.isLetter && $0.isLowercase }) == true,
-                  sub.allSatisfy({ $0.isLowercase || $0 == "-" || $0.isNumber }) else { i += 1; continue }
+                sub.allSatisfy({ $0.isLowercase || $0 == "-" || $0.isNumber })
+            else {
+                i += 1
+                continue
+            }
             guard let options = commands[sub] else {
                 problems.append("`sundial \(sub)` is not a command")
                 i += 2

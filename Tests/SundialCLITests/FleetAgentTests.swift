@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// `sundial run --fleet` and `sundial fleet status|history` as a user runs them (built binary).
 @Suite("sundial --fleet (built binary)", .serialized, .offPool)
@@ -59,8 +59,10 @@ struct FleetAgentTests {
         let state = root.appendingPathComponent("state").path
         let box = try await CLI.run(["run", conf.path, "--state", state, "--box", "b1"])
         #expect(box.status != 0 && box.stderr.contains("--box"), "\(box.stderr)")
-        let pw = try await CLI.run(["run", conf.path, "--state", state, "--fleet", "postgresql://u@127.0.0.1:1/d",
-                                    "--fleet-password-file", root.appendingPathComponent("missing").path])
+        let pw = try await CLI.run([
+            "run", conf.path, "--state", state, "--fleet", "postgresql://u@127.0.0.1:1/d",
+            "--fleet-password-file", root.appendingPathComponent("missing").path,
+        ])
         #expect(pw.status != 0 && pw.stderr.contains("missing"), "\(pw.stderr)")
         let timeout = try await CLI.run(["run", conf.path, "--state", state, "--fleet", "postgresql://u@127.0.0.1:1/d", "--fleet-connect-timeout", "soon"])
         #expect(timeout.status != 0 && timeout.stderr.contains("--fleet-connect-timeout"), "\(timeout.stderr)")
@@ -98,20 +100,28 @@ struct FleetAgentTests {
         let urlWithoutPassword = userinfo.count == 3 ? userinfo[0] + ":" + userinfo[1] + "@" + parts[1...].joined(separator: "@") : url
         let pwFile = root.appendingPathComponent("pw")
         try (password + "\n").write(to: pwFile, atomically: true, encoding: .utf8)
-        let agent = try await AgentProcess(root: root, config: [conf.path],
-                                           extraArgs: ["--fleet", urlWithoutPassword, "--fleet-password-file", pwFile.path, "--box", "b1"], lifetime: 60)
+        let agent = try await AgentProcess(
+            root: root, config: [conf.path],
+            extraArgs: ["--fleet", urlWithoutPassword, "--fleet-password-file", pwFile.path, "--box", "b1"], lifetime: 60)
         defer { agent.kill() }
         let env = ["SUNDIAL_FLEET_URL": urlWithoutPassword]
         var runs: [JSONValue] = []
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
             let h = try await CLI.run(["fleet", "history", "tick", "--format", "json", "--fleet-password-file", pwFile.path], env: env)
-            if h.status == 0, case let .array(a)? = (try? JSONParser.parse(h.stdout))?["runs"], a.count >= 2 { runs = a; break }
+            if h.status == 0, case let .array(a)? = (try? JSONParser.parse(h.stdout))?["runs"], a.count >= 2 {
+                runs = a
+                break
+            }
             try await Task.sleep(for: .milliseconds(300))
         }
         #expect(runs.count >= 2)
-        #expect(runs.first?["box"] == .string("b1") && runs.first?["exit_code"] == .int(3) )
-        if case let .string(tail)? = runs.first?["output_tail"] { #expect(tail.contains("hello")) } else { Issue.record("no output tail: \(runs.first.map { "\($0)" } ?? "")") }
+        #expect(runs.first?["box"] == .string("b1") && runs.first?["exit_code"] == .int(3))
+        if case let .string(tail)? = runs.first?["output_tail"] {
+            #expect(tail.contains("hello"))
+        } else {
+            Issue.record("no output tail: \(runs.first.map { "\($0)" } ?? "")")
+        }
         #expect(Self.maps(agent.pid).contains("libpq"))
         #expect(Self.threads(agent.pid).contains("sundial-fleet"))
         let status = try await CLI.run(["fleet", "status", "--fleet-password-file", pwFile.path], env: env)

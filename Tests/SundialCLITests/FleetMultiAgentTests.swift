@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The issue's tests with the real thing: several agents as separate processes (different box
 /// names, the same job files) sharing one PostgreSQL.
@@ -33,8 +33,10 @@ struct FleetMultiAgentTests {
         for i in 0..<5 {
             let dir = root.appendingPathComponent("box\(i)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            agents.append(try await AgentProcess(root: dir, config: [conf.path], extraArgs: ["--fleet", url, "--box", "box\(i)"],
-                                                 lifetime: Double(Self.instants) + 90))
+            agents.append(
+                try await AgentProcess(
+                    root: dir, config: [conf.path], extraArgs: ["--fleet", url, "--box", "box\(i)"],
+                    lifetime: Double(Self.instants) + 90))
         }
         // The window: instants after every agent is up, for `instants` seconds.
         let start = (Int64(Date().timeIntervalSince1970) + 2) * 1000
@@ -42,19 +44,25 @@ struct FleetMultiAgentTests {
         let deadline = Date().addingTimeInterval(Double(Self.instants) + 40)
         var published = 0
         while Date() < deadline {
-            let n = try Self.query(url, "SELECT count(DISTINCT scheduled_for) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end)")
+            let n = try Self.query(
+                url, "SELECT count(DISTINCT scheduled_for) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end)")
             published = Int(n.first?.first.flatMap { $0 } ?? "0") ?? 0
             if published >= Self.instants { break }
             try await Task.sleep(for: .seconds(1))
         }
         #expect(published == Self.instants, "\(published) of \(Self.instants) instants ran")
-        let doubled = try Self.query(url, """
+        let doubled = try Self.query(
+            url,
+            """
             SELECT count(*) FROM (SELECT scheduled_for FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end)
             GROUP BY scheduled_for HAVING count(*) > 1) d
             """)
         #expect(doubled.first?.first == "0")
         // Every run carries its claim's fencing token, and more than one box took part.
-        let boxes = try Self.query(url, "SELECT count(DISTINCT box), count(*) FILTER (WHERE token IS NULL) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end)")
+        let boxes = try Self.query(
+            url,
+            "SELECT count(DISTINCT box), count(*) FILTER (WHERE token IS NULL) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end)"
+        )
         #expect(Int(boxes.first?[0] ?? "0") ?? 0 > 1)
         #expect(boxes.first?[1] == "0")
         for a in agents { _ = await a.stop() }
@@ -68,9 +76,12 @@ struct FleetMultiAgentTests {
         defer { try? FileManager.default.removeItem(at: root) }
         let conf = root.appendingPathComponent("conf")
         try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
-        try JobFiles.file(JobFiles.job("slow", every: "20s", command: "[/bin/sleep, '8']",
-                                       extra: "    offset: 0s\n    lock: fleet\n    on_lost: rerun\n    lease: 3s\n"))
-            .write(to: conf.appendingPathComponent("jobs.yaml"), atomically: true, encoding: .utf8)
+        try JobFiles.file(
+            JobFiles.job(
+                "slow", every: "20s", command: "[/bin/sleep, '8']",
+                extra: "    offset: 0s\n    lock: fleet\n    on_lost: rerun\n    lease: 3s\n")
+        )
+        .write(to: conf.appendingPathComponent("jobs.yaml"), atomically: true, encoding: .utf8)
         var agents: [String: AgentProcess] = [:]
         defer { for a in agents.values { a.kill() } }
         for i in 0..<3 {
@@ -82,7 +93,9 @@ struct FleetMultiAgentTests {
         var held: [String?] = []
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            held = try Self.query(url, "SELECT box, token, sundial_ms(scheduled_for) FROM sundial_claims WHERE job = 'slow' AND state = 'running' LIMIT 1").first ?? []
+            held =
+                try Self.query(url, "SELECT box, token, sundial_ms(scheduled_for) FROM sundial_claims WHERE job = 'slow' AND state = 'running' LIMIT 1").first
+                ?? []
             if !held.isEmpty { break }
             try await Task.sleep(for: .milliseconds(100))
         }

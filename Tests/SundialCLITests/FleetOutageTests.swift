@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The issue's outage tests with the real thing (#19): agents as separate processes, a real
 /// PostgreSQL that goes away for everyone (the server stopped) or for one box only (a TCP proxy
@@ -62,16 +62,21 @@ struct FleetOutageTests {
         defer { try? FileManager.default.removeItem(at: root) }
         // A run of 0.3 s, so that runs in flight when the server stops end during the outage and
         // their results can only reach the database through the outbox.
-        let conf = try Self.writeJobs(JobFiles.file(JobFiles.job("tick", every: "1s", command: "[/bin/sleep, '0.3']",
-                                                                 extra: "    offset: 0s\n    lock: fleet\n")), in: root)
+        let conf = try Self.writeJobs(
+            JobFiles.file(
+                JobFiles.job(
+                    "tick", every: "1s", command: "[/bin/sleep, '0.3']",
+                    extra: "    offset: 0s\n    lock: fleet\n")), in: root)
         var agents: [AgentProcess] = []
         defer { for a in agents { a.kill() } }
         for i in 0..<3 {
             let dir = root.appendingPathComponent("box\(i)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            agents.append(try await AgentProcess(root: dir, config: [conf.path],
-                                                 extraArgs: ["--fleet", url, "--box", "box\(i)", "--fleet-connect-timeout", "2s"],
-                                                 lifetime: 100))
+            agents.append(
+                try await AgentProcess(
+                    root: dir, config: [conf.path],
+                    extraArgs: ["--fleet", url, "--box", "box\(i)", "--fleet-connect-timeout", "2s"],
+                    lifetime: 100))
         }
         // The fleet works before the outage.
         let warm = ContinuousClock.now + .seconds(20)
@@ -123,8 +128,9 @@ struct FleetOutageTests {
         }
         #expect(missing.isEmpty, "runs started but never published: \(missing)")
         #expect(startedRunIDs().count >= 3, "too few runs in the logs to compare")
-        #expect(Self.count(url, "SELECT count(*) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) > \(restartedAt)") > 0,
-                "no run after the restart")
+        #expect(
+            Self.count(url, "SELECT count(*) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) > \(restartedAt)") > 0,
+            "no run after the restart")
         for a in agents { _ = await a.stop() }
 
         // Each agent's own history and outbox against the database: every finished local run up
@@ -141,9 +147,15 @@ struct FleetOutageTests {
         #expect(localRuns > 0)
 
         // No instant twice: in the database, and in the agents' event logs across all boxes.
-        #expect(Self.count(url, "SELECT count(*) FROM (SELECT scheduled_for FROM sundial_runs WHERE job = 'tick' GROUP BY scheduled_for HAVING count(*) > 1) d") == 0)
-        let fromLogs = agents.flatMap { a in a.events().filter { $0.name == "run.started" && $0["job"]?.stringValue == "tick" }.compactMap { $0["scheduled_for"]?.stringValue } }
-        #expect(fromLogs.count == Set(fromLogs).count, "an instant started on two boxes: \(Dictionary(grouping: fromLogs) { $0 }.filter { $0.value.count > 1 }.keys.sorted())")
+        #expect(
+            Self.count(url, "SELECT count(*) FROM (SELECT scheduled_for FROM sundial_runs WHERE job = 'tick' GROUP BY scheduled_for HAVING count(*) > 1) d")
+                == 0)
+        let fromLogs = agents.flatMap { a in
+            a.events().filter { $0.name == "run.started" && $0["job"]?.stringValue == "tick" }.compactMap { $0["scheduled_for"]?.stringValue }
+        }
+        #expect(
+            fromLogs.count == Set(fromLogs).count,
+            "an instant started on two boxes: \(Dictionary(grouping: fromLogs) { $0 }.filter { $0.value.count > 1 }.keys.sorted())")
         #expect(agents.allSatisfy { a in a.events().filter { $0.name == "run.started" }.allSatisfy { $0["fleet_token"]?.int != nil } })
     }
 
@@ -156,9 +168,10 @@ struct FleetOutageTests {
         defer { try? FileManager.default.removeItem(at: root) }
         // `tick` follows the default `fleet_unavailable: skip`; `local` runs where the claim
         // cannot be made, without a token.
-        let conf = try Self.writeJobs(JobFiles.file(
-            JobFiles.job("tick", every: "1s", extra: "    offset: 0s\n    lock: fleet\n"),
-            JobFiles.job("local", every: "1s", extra: "    offset: 0s\n    lock: fleet\n    fleet_unavailable: run-locally\n")), in: root)
+        let conf = try Self.writeJobs(
+            JobFiles.file(
+                JobFiles.job("tick", every: "1s", extra: "    offset: 0s\n    lock: fleet\n"),
+                JobFiles.job("local", every: "1s", extra: "    offset: 0s\n    lock: fleet\n    fleet_unavailable: run-locally\n")), in: root)
         let proxy = try await LoopbackProxy(to: url, dir: root)
         defer { proxy.kill() }
         var agents: [AgentProcess] = []
@@ -166,9 +179,11 @@ struct FleetOutageTests {
         for i in 0..<3 {
             let dir = root.appendingPathComponent("box\(i)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            agents.append(try await AgentProcess(root: dir, config: [conf.path],
-                                                 extraArgs: ["--fleet", i == 0 ? proxy.url : url, "--box", "box\(i)", "--fleet-connect-timeout", "2s"],
-                                                 lifetime: 80))
+            agents.append(
+                try await AgentProcess(
+                    root: dir, config: [conf.path],
+                    extraArgs: ["--fleet", i == 0 ? proxy.url : url, "--box", "box\(i)", "--fleet-connect-timeout", "2s"],
+                    lifetime: 80))
         }
         // box0 reaches the database through the proxy: its fleet works (a claim it won or lost).
         try await agents[0].waitFor("box0 claiming through the proxy", timeout: 20) {
@@ -184,17 +199,25 @@ struct FleetOutageTests {
         var ran = 0
         let deadline = ContinuousClock.now + .seconds(Double(instants) + 25)
         while ContinuousClock.now < deadline {
-            ran = Self.count(url, "SELECT count(DISTINCT scheduled_for) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end)")
+            ran = Self.count(
+                url, "SELECT count(DISTINCT scheduled_for) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end)")
             if ran >= instants { break }
             try await Task.sleep(for: .milliseconds(500))
         }
         // The others run each instant exactly once, with a token; box0 none of them.
         #expect(ran == instants, "\(ran) of \(instants) instants ran on the boxes still connected")
-        #expect(Self.count(url, """
-            SELECT count(*) FROM (SELECT scheduled_for FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end)
-            GROUP BY scheduled_for HAVING count(*) > 1) d
-            """) == 0)
-        #expect(Self.count(url, "SELECT count(*) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end) AND (box = 'box0' OR token IS NULL)") == 0)
+        #expect(
+            Self.count(
+                url,
+                """
+                SELECT count(*) FROM (SELECT scheduled_for FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end)
+                GROUP BY scheduled_for HAVING count(*) > 1) d
+                """) == 0)
+        #expect(
+            Self.count(
+                url,
+                "SELECT count(*) FROM sundial_runs WHERE job = 'tick' AND sundial_ms(scheduled_for) BETWEEN \(start) AND \(end) AND (box = 'box0' OR token IS NULL)"
+            ) == 0)
         // box0 skips its `tick` fires for `fleet_unavailable` and runs `local` without a token.
         let inWindow: (JSONValue) -> Bool = { e in Self.ms(e["scheduled_for"]?.stringValue).map { $0 >= start && $0 <= end } ?? false }
         try await agents[0].waitFor("box0 skipping tick for fleet_unavailable", after: mark, timeout: 5) {
@@ -206,7 +229,9 @@ struct FleetOutageTests {
         #expect(localRun["fleet_token"] == .null, "\(localRun.jsonText)")
         let box0 = agents[0].events().dropFirst(mark)
         #expect(!box0.contains { $0.name == "run.started" && $0["job"]?.stringValue == "tick" && inWindow($0) })
-        let skippedTicks = box0.filter { $0.name == "run.skipped" && $0["job"]?.stringValue == "tick" && $0["reason"]?.stringValue == "fleet_unavailable" && inWindow($0) }
+        let skippedTicks = box0.filter {
+            $0.name == "run.skipped" && $0["job"]?.stringValue == "tick" && $0["reason"]?.stringValue == "fleet_unavailable" && inWindow($0)
+        }
         let localRuns = box0.filter { $0.name == "run.started" && $0["job"]?.stringValue == "local" && inWindow($0) }
         #expect(skippedTicks.count >= instants - 1, "box0 skipped \(skippedTicks.count) of \(instants)")
         #expect(localRuns.count >= instants - 1 && localRuns.allSatisfy { $0["fleet_token"] == .null }, "box0 ran local \(localRuns.count) times")
@@ -226,7 +251,7 @@ final class OutageCluster {
     func start() throws {
         let out = try Self.script(["start", dir])
         guard let line = out.split(separator: "\n").last(where: { $0.hasPrefix("export ") }),
-              let u = line.split(separator: " ").first(where: { $0.hasPrefix("SUNDIAL_TEST_PG_URL=") })
+            let u = line.split(separator: " ").first(where: { $0.hasPrefix("SUNDIAL_TEST_PG_URL=") })
         else { throw OutageError("pg-test-cluster.sh start printed no URL: \(out)") }
         url = String(u.dropFirst("SUNDIAL_TEST_PG_URL=".count))
     }
@@ -311,17 +336,21 @@ final class LoopbackProxy: Sendable {
         let scriptPath = dir.appendingPathComponent("proxy.py").path
         let portFile = dir.appendingPathComponent("proxy.port").path
         try Self.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-        let spec = LaunchSpec(job: "proxy-under-test", runID: RunID(rawValue: UUID().uuidString), executable: "/usr/bin/python3",
-                              arguments: ["/usr/bin/python3", scriptPath, host, port, portFile],
-                              environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"],
-                              workdir: dir.path, timeoutMs: 120_000, killGraceMs: 1000)
+        let spec = LaunchSpec(
+            job: "proxy-under-test", runID: RunID(rawValue: UUID().uuidString), executable: "/usr/bin/python3",
+            arguments: ["/usr/bin/python3", scriptPath, host, port, portFile],
+            environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"],
+            workdir: dir.path, timeoutMs: 120_000, killGraceMs: 1000)
         var launch = spec
         launch.useCgroup = false
         handle = await (try TestRunner.shared()).start(launch) { _ in }
         let deadline = ContinuousClock.now + .seconds(10)
         var listening: String?
         while ContinuousClock.now < deadline, handle.completionIfFinished == nil {
-            if let p = try? String(contentsOfFile: portFile, encoding: .utf8), !p.isEmpty { listening = p; break }
+            if let p = try? String(contentsOfFile: portFile, encoding: .utf8), !p.isEmpty {
+                listening = p
+                break
+            }
             try await Task.sleep(for: .milliseconds(20))
         }
         guard let listening else { throw OutageCluster.OutageError("the proxy did not start") }

@@ -2,8 +2,8 @@ import Foundation
 import Glibc
 import SundialCore
 import SundialRuntime
-import Testing
 import SundialTesting
+import Testing
 
 /// Issue 17: `https://` webhooks through the real binary, against a real TLS receiver on
 /// loopback whose certificate is signed by a CA made here with `openssl` (python3's `ssl`
@@ -16,11 +16,15 @@ import SundialTesting
         try "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
             .write(toFile: dir + "/server.ext", atomically: true, encoding: .utf8)
         for args in [
-            ["req", "-x509"] + ec + ["-keyout", dir + "/ca.key", "-out", dir + "/ca.pem", "-days", "2", "-subj", "/CN=Sundial Test CA",
-                                     "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"],
+            ["req", "-x509"] + ec + [
+                "-keyout", dir + "/ca.key", "-out", dir + "/ca.pem", "-days", "2", "-subj", "/CN=Sundial Test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign",
+            ],
             ["req"] + ec + ["-keyout", dir + "/server.key", "-out", dir + "/server.csr", "-subj", "/CN=localhost"],
-            ["x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial",
-             "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/server.ext"],
+            [
+                "x509", "-req", "-in", dir + "/server.csr", "-CA", dir + "/ca.pem", "-CAkey", dir + "/ca.key", "-CAcreateserial",
+                "-out", dir + "/server.pem", "-days", "2", "-extfile", dir + "/server.ext",
+            ],
         ] {
             let r = try await CLI.runTool("/usr/bin/openssl", args, timeout: 30)
             try #require(r.status == 0, "openssl \(args.joined(separator: " ")): \(r.stderr)")
@@ -30,31 +34,31 @@ import SundialTesting
     /// The receiver: POSTs answered 204 and logged as JSON lines; and a "black hole" port that
     /// completes TCP connections (the kernel's backlog) but never says a word of TLS.
     static let receiverScript = #"""
-    import http.server, json, os, socket, ssl, sys
-    directory = sys.argv[1]
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with open(os.path.join(directory, "requests.jsonl"), "a") as f:
-                f.write(json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
-                                    "body": body.decode("utf-8")}) + "\n")
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        def log_message(self, *args):
-            pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(os.path.join(directory, "server.pem"), os.path.join(directory, "server.key"))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    hole = socket.socket()
-    hole.bind(("127.0.0.1", 0))
-    hole.listen(16)
-    with open(os.path.join(directory, "ports.tmp"), "w") as f:
-        f.write("%d %d" % (server.server_address[1], hole.getsockname()[1]))
-    os.rename(os.path.join(directory, "ports.tmp"), os.path.join(directory, "ports"))
-    server.serve_forever()
-    """#
+        import http.server, json, os, socket, ssl, sys
+        directory = sys.argv[1]
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with open(os.path.join(directory, "requests.jsonl"), "a") as f:
+                    f.write(json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                        "body": body.decode("utf-8")}) + "\n")
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            def log_message(self, *args):
+                pass
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(directory, "server.pem"), os.path.join(directory, "server.key"))
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        hole = socket.socket()
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(16)
+        with open(os.path.join(directory, "ports.tmp"), "w") as f:
+            f.write("%d %d" % (server.server_address[1], hole.getsockname()[1]))
+        os.rename(os.path.join(directory, "ports.tmp"), os.path.join(directory, "ports"))
+        server.serve_forever()
+        """#
 
     @Test func httpsDeliveriesAreVerifiedSignedAndBounded() async throws {
         let root = try CLI.tempDir()
@@ -62,10 +66,12 @@ import SundialTesting
         let dir = root.path
         try await Self.makeCertificates(in: dir)
         try Self.receiverScript.write(toFile: dir + "/receiver.py", atomically: true, encoding: .utf8)
-        let receiver = await (try TestRunner.shared()).start(LaunchSpec(
-            job: "https-receiver", runID: RunID(rawValue: UUID().uuidString), executable: "/usr/bin/python3",
-            arguments: ["/usr/bin/python3", dir + "/receiver.py", dir], environment: ["PATH": "/usr/bin:/bin"],
-            workdir: dir, timeoutMs: 100_000, killGraceMs: 500)) { _ in }
+        let receiver = await (try TestRunner.shared()).start(
+            LaunchSpec(
+                job: "https-receiver", runID: RunID(rawValue: UUID().uuidString), executable: "/usr/bin/python3",
+                arguments: ["/usr/bin/python3", dir + "/receiver.py", dir], environment: ["PATH": "/usr/bin:/bin"],
+                workdir: dir, timeoutMs: 100_000, killGraceMs: 500)
+        ) { _ in }
         defer { if let pid = receiver.pid { kill(pid, SIGKILL) } }
         var ports: [String] = []
         let until = ContinuousClock.now + .seconds(15)
@@ -116,8 +122,9 @@ import SundialTesting
         #expect(noCA["reason"]?.stringValue?.contains("SSL certificate problem: unable to get local issuer certificate") == true, "\(noCA.jsonText)")
         #expect(noCA["reason"]?.stringValue?.contains("ca_file") == true, "\(noCA.jsonText)")
         let wrongName = try await outcome("notify[2]")
-        #expect(wrongName["reason"]?.stringValue?.contains("no alternative certificate subject name matches target host name '127.0.0.1'") == true,
-                "\(wrongName.jsonText)")
+        #expect(
+            wrongName["reason"]?.stringValue?.contains("no alternative certificate subject name matches target host name '127.0.0.1'") == true,
+            "\(wrongName.jsonText)")
         // The silent receiver: cut at its 1.5 s, by libcurl's own timeout or the kill.
         let started = ContinuousClock.now
         let silent = try await outcome("notify[3]")
@@ -170,20 +177,25 @@ import SundialTesting
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_addr.s_addr = inet_addr("127.0.0.1")
             addr.sin_port = UInt16(53).bigEndian
-            let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            let bound = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
             try #require(bound == 0, "127.0.0.1:53 is taken: \(String(cString: strerror(errno)))")
             if type == Int32(SOCK_STREAM.rawValue) { listen(s, 16) }
             sockets.append(s)
         }
         let resolv = root.appendingPathComponent("resolv.conf").path
         try "nameserver 127.0.0.1\noptions timeout:30 attempts:2\n".write(toFile: resolv, atomically: true, encoding: .utf8)
-        let probe = try await CLI.runTool("/usr/bin/unshare", ["-m", "/bin/sh", "-c", "mount --bind \(resolv) /etc/resolv.conf && grep -c 127.0.0.1 /etc/resolv.conf"])
+        let probe = try await CLI.runTool(
+            "/usr/bin/unshare", ["-m", "/bin/sh", "-c", "mount --bind \(resolv) /etc/resolv.conf && grep -c 127.0.0.1 /etc/resolv.conf"])
         try #require(probe.status == 0 && probe.stdout == "1\n", "unshare -m with a bind mount (CAP_SYS_ADMIN): \(probe.stderr)")
 
         let spec = WebhookSpec(url: "https://hooks.example.com/x", timeoutMs: 1500)
-        let delivery = WebhookDelivery(spec: spec, command: [
-            "/usr/bin/unshare", "-m", "/bin/sh", "-c", "mount --bind \(resolv) /etc/resolv.conf && exec \(CLI.binary.path) internal-webhook",
-        ])
+        let delivery = WebhookDelivery(
+            spec: spec,
+            command: [
+                "/usr/bin/unshare", "-m", "/bin/sh", "-c", "mount --bind \(resolv) /etc/resolv.conf && exec \(CLI.binary.path) internal-webhook",
+            ])
         let started = ContinuousClock.now
         let r = delivery.post(body: Array("{}".utf8), signatureKey: nil)
         let elapsed = ContinuousClock.now - started

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The hostile-input suite (issue 13), against the built binary: whatever lands in the config
 /// directory, the running agent keeps firing its per-second job (no gap over 2 s), keeps
@@ -71,29 +71,36 @@ struct HostileInputTests {
             file("junk.yaml", junk, expect: "junk.yaml:"),
             file("latin1.yaml", Array("version: 1\njobs: {caf".utf8) + [0xE9] + Array(": 1}\n".utf8), expect: "not valid UTF-8"),
             file("escape.yaml", "version: 1\njobs:\n  \"\u{1B}[31mred\u{7}\": {every: 1h, command: [x]}\n", expect: "control characters are not allowed"),
-            Case(name: "name not UTF-8", place: { conf in
-                let fd = open(cPath(Array((conf + "/").utf8) + latin1Name), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-                _ = Array("version: 1\njobs:\n  x: {every: nope, command: [x]}\n".utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-                close(fd)
-            }, remove: { conf in _ = unlink(cPath(Array((conf + "/").utf8) + latin1Name)) }, expect: "caf\\xe9.yaml:3:"),
-            Case(name: "FIFO", place: { _ = mkfifo($0 + "/fifo.yaml", 0o644) }, remove: { _ = unlink($0 + "/fifo.yaml") },
-                 expect: "fifo.yaml:1:1: not a regular file"),
-            Case(name: "dangling link", place: { _ = symlink("/nonexistent/target.yaml", $0 + "/dangling.yaml") },
-                 remove: { _ = unlink($0 + "/dangling.yaml") }, expect: "dangling symbolic link"),
+            Case(
+                name: "name not UTF-8",
+                place: { conf in
+                    let fd = open(cPath(Array((conf + "/").utf8) + latin1Name), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                    _ = Array("version: 1\njobs:\n  x: {every: nope, command: [x]}\n".utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                    close(fd)
+                }, remove: { conf in _ = unlink(cPath(Array((conf + "/").utf8) + latin1Name)) }, expect: "caf\\xe9.yaml:3:"),
+            Case(
+                name: "FIFO", place: { _ = mkfifo($0 + "/fifo.yaml", 0o644) }, remove: { _ = unlink($0 + "/fifo.yaml") },
+                expect: "fifo.yaml:1:1: not a regular file"),
+            Case(
+                name: "dangling link", place: { _ = symlink("/nonexistent/target.yaml", $0 + "/dangling.yaml") },
+                remove: { _ = unlink($0 + "/dangling.yaml") }, expect: "dangling symbolic link"),
             // Written beside the configuration and renamed in (and out) at once, as config
             // management does: written in place, the watcher's debounce could end half-way on a
             // loaded machine and the agent would rightly load a set of a few thousand files.
-            Case(name: "10,001 files", place: { conf in
-                let staging = conf + ".many"
-                _ = mkdir(staging, 0o755)
-                for i in 0..<10_001 { try write(staging + "/\(i).yaml", Array("version: 1\njobs: {f\(i): {every: 1h, command: [x]}}\n".utf8)) }
-                _ = rename(staging, conf + "/many")
-            }, remove: { conf in
-                let staging = conf + ".many"
-                _ = rename(conf + "/many", staging)
-                for i in 0..<10_001 { _ = unlink(staging + "/\(i).yaml") }
-                _ = rmdir(staging)
-            }, expect: "more than 10000 job files: the whole set is rejected"),
+            Case(
+                name: "10,001 files",
+                place: { conf in
+                    let staging = conf + ".many"
+                    _ = mkdir(staging, 0o755)
+                    for i in 0..<10_001 { try write(staging + "/\(i).yaml", Array("version: 1\njobs: {f\(i): {every: 1h, command: [x]}}\n".utf8)) }
+                    _ = rename(staging, conf + "/many")
+                },
+                remove: { conf in
+                    let staging = conf + ".many"
+                    _ = rename(conf + "/many", staging)
+                    for i in 0..<10_001 { _ = unlink(staging + "/\(i).yaml") }
+                    _ = rmdir(staging)
+                }, expect: "more than 10000 job files: the whole set is rejected"),
         ]
     }
 
@@ -109,17 +116,19 @@ struct HostileInputTests {
     static func validateErrors(_ conf: String) async throws -> Set<String> {
         let r = try await CLI.run(["validate", "--format", "json", conf])
         guard case let .array(items) = try JSONParser.parse(r.stdout) else { return [] }
-        return Set(items.compactMap { d -> String? in
-            guard d["severity"]?.stringValue == "error" else { return nil }
-            return "\(d["file"]?.stringValue ?? ""):\(d["line"]?.int ?? 0):\(d["column"]?.int ?? 0): \(d["message"]?.stringValue ?? "")"
-        })
+        return Set(
+            items.compactMap { d -> String? in
+                guard d["severity"]?.stringValue == "error" else { return nil }
+                return "\(d["file"]?.stringValue ?? ""):\(d["line"]?.int ?? 0):\(d["column"]?.int ?? 0): \(d["message"]?.stringValue ?? "")"
+            })
     }
 
     static func rejectedErrors(_ e: JSONValue) -> Set<String> {
         guard case let .array(items)? = e["errors"] else { return [] }
-        return Set(items.map { d in
-            "\(d["file"]?.stringValue ?? ""):\(d["line"]?.int ?? 0):\(d["column"]?.int ?? 0): \(d["message"]?.stringValue ?? "")"
-        })
+        return Set(
+            items.map { d in
+                "\(d["file"]?.stringValue ?? ""):\(d["line"]?.int ?? 0):\(d["column"]?.int ?? 0): \(d["message"]?.stringValue ?? "")"
+            })
     }
 
     @Test func theAgentOutlivesEveryHostileInput() async throws {
@@ -149,7 +158,9 @@ struct HostileInputTests {
             #expect(text.contains(c.expect), "\(c.name): \(text.prefix(2000))")
             // The same problems as `sundial validate` prints, to the letter.
             let validated = try await Self.validateErrors(conf)
-            #expect(Self.rejectedErrors(rejected) == validated, "\(c.name): agent \(Self.rejectedErrors(rejected).sorted().prefix(5)) vs validate \(validated.sorted().prefix(5))")
+            #expect(
+                Self.rejectedErrors(rejected) == validated,
+                "\(c.name): agent \(Self.rejectedErrors(rejected).sorted().prefix(5)) vs validate \(validated.sorted().prefix(5))")
             // Still answering, promptly.
             let started = ContinuousClock.now
             let status = try await CLI.run(["status", "--state", state, "--format", "json"], timeout: 10)

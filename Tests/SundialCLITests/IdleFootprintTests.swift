@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Synchronization
+import Testing
 
 /// The real agent, loaded and with nothing due, must not wake up (issue 5: at most once a
 /// minute; `bench/run` measures the full figure). These tests pin the two causes of wake-ups
@@ -12,7 +12,8 @@ import SundialTesting
 @Suite("Idle agent footprint", .serialized, .offPool)
 struct IdleFootprintTests {
     /// Jobs that cannot come due while the test runs (midnight on January 1st, UTC).
-    static let config = "version: 1\njobs:\n" + (0..<50).map { "  job-\($0):\n    schedule: \"0 0 1 1 *\"\n    timezone: UTC\n    command: [/bin/true]\n" }.joined()
+    static let config =
+        "version: 1\njobs:\n" + (0..<50).map { "  job-\($0):\n    schedule: \"0 0 1 1 *\"\n    timezone: UTC\n    command: [/bin/true]\n" }.joined()
 
     struct ThreadSample: Equatable {
         var names: [String]
@@ -39,7 +40,8 @@ struct IdleFootprintTests {
     /// The agent's CPU time so far (user + system, clock ticks), from /proc/PID/stat.
     static func cpuTicks(_ pid: Int32) -> Int {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return -1 }
+            let close = stat.lastIndex(of: ")")
+        else { return -1 }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // After the command: state is field 3, utime 14 and stime 15 (1-based, man proc).
         guard fields.count > 12, let user = Int(fields[11]), let system = Int(fields[12]) else { return -1 }
@@ -52,7 +54,8 @@ struct IdleFootprintTests {
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
         return fds.compactMap { fd -> String? in
             guard (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)")) == "anon_inode:[timerfd]",
-                  let info = try? String(contentsOfFile: "/proc/\(pid)/fdinfo/\(fd)", encoding: .utf8) else { return nil }
+                let info = try? String(contentsOfFile: "/proc/\(pid)/fdinfo/\(fd)", encoding: .utf8)
+            else { return nil }
             return info.split(separator: "\n").first { $0.hasPrefix("it_value:") }.map(String.init) ?? "it_value: unknown"
         }
     }
@@ -63,11 +66,13 @@ struct IdleFootprintTests {
     /// `enough` (or around the last one).
     /// - Parameter warmUp: runs once the agent is up, before the settling pause (to use its servers).
     /// - Parameter idle: runs once the agent has settled, just before the first window (to look at it idle).
-    static func idleWakeUps(environment: [String: String], extraArgs: [String] = [], config: String = config,
-                            window: Duration, windows: Int = 1,
-                            warmUp: (AgentProcess) async throws -> Void = { _ in },
-                            idle: (AgentProcess) async throws -> Void = { _ in },
-                            until enough: (Int) -> Bool = { _ in true }) async throws -> (before: ThreadSample, after: ThreadSample) {
+    static func idleWakeUps(
+        environment: [String: String], extraArgs: [String] = [], config: String = config,
+        window: Duration, windows: Int = 1,
+        warmUp: (AgentProcess) async throws -> Void = { _ in },
+        idle: (AgentProcess) async throws -> Void = { _ in },
+        until enough: (Int) -> Bool = { _ in true }
+    ) async throws -> (before: ThreadSample, after: ThreadSample) {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
         // The configuration in a directory of its own: the watcher watches it (and its parent
@@ -75,8 +80,9 @@ struct IdleFootprintTests {
         let conf = root.appendingPathComponent("conf/etc")
         try FileManager.default.createDirectory(at: conf, withIntermediateDirectories: true)
         try config.write(to: conf.appendingPathComponent("jobs.yaml"), atomically: true, encoding: .utf8)
-        let agent = try await AgentProcess(root: root, config: [conf.path], extraArgs: extraArgs, lifetime: 30,
-                                           environment: environment)
+        let agent = try await AgentProcess(
+            root: root, config: [conf.path], extraArgs: extraArgs, lifetime: 30,
+            environment: environment)
         defer { agent.kill() }
         try await warmUp(agent)
         // Bounded, and generous: on a loaded 2-core machine the start-up checkpoint can take
@@ -116,11 +122,13 @@ struct IdleFootprintTests {
     /// children, the control socket) and the executor's two threads run the agent: three.
     @Test("an idle agent with 1,000 jobs has at most 3 threads")
     func idleAgentHasThreeThreads() async throws {
-        let thousand = "version: 1\njobs:\n" + (0..<1000).map { "  job-\($0):\n    schedule: \"0 0 1 1 *\"\n    timezone: UTC\n    command: [/bin/true]\n" }.joined()
+        let thousand =
+            "version: 1\njobs:\n" + (0..<1000).map { "  job-\($0):\n    schedule: \"0 0 1 1 *\"\n    timezone: UTC\n    command: [/bin/true]\n" }.joined()
         let (_, after) = try await Self.idleWakeUps(environment: [:], config: thousand, window: .seconds(1))
         #expect(after.names.count <= 3, "\(after.names.count) threads: \(after.names)")
         #expect(after.names.first == "sundial", "the main thread: \(after.names)")
-        #expect(!after.names.contains("sundial-loop") && !after.names.contains("sundial-runner")
+        #expect(
+            !after.names.contains("sundial-loop") && !after.names.contains("sundial-runner")
                 && !after.names.contains("sundial-control"), "\(after.names)")
     }
 
@@ -132,8 +140,9 @@ struct IdleFootprintTests {
     @Test("an idle agent waits on one armed timer")
     func idleAgentHasOneTimer() async throws {
         let seen = Mutex<[String]>([])
-        let (before, after) = try await Self.idleWakeUps(environment: [:], window: .seconds(1),
-                                                         idle: { agent in seen.withLock { $0 = Self.timers(agent.pid) } })
+        let (before, after) = try await Self.idleWakeUps(
+            environment: [:], window: .seconds(1),
+            idle: { agent in seen.withLock { $0 = Self.timers(agent.pid) } })
         let timers = seen.withLock { $0 }
         #expect(timers.count <= 4, "the idle agent holds \(timers.count) timerfds: \(timers)")
         let armed = timers.filter { !$0.contains("(0, 0)") }
@@ -192,7 +201,9 @@ struct IdleFootprintTests {
         sa.sin_family = sa_family_t(AF_INET)
         sa.sin_port = port.bigEndian
         sa.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let rc = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
         if request.isEmpty { return "" }
         _ = Array(request.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -212,10 +223,13 @@ struct IdleFootprintTests {
     @Test("with libdispatch's executor the same agent wakes every second (the measurement can fail)")
     func dispatchExecutorWakes() async throws {
         // Up to three windows: the monitor's tick is not perfectly regular (seen: one in 3 s once).
-        let (before, after) = try await Self.idleWakeUps(environment: ["SUNDIAL_EXECUTOR": "dispatch"], window: .seconds(3),
-                                                         windows: 3, until: { $0 >= 2 })
+        let (before, after) = try await Self.idleWakeUps(
+            environment: ["SUNDIAL_EXECUTOR": "dispatch"], window: .seconds(3),
+            windows: 3, until: { $0 >= 2 })
         #expect(!after.names.contains("sundial-exec"))
-        #expect(after.wakeUps - before.wakeUps >= 2, "libdispatch's monitor was expected to wake the agent: \(after.wakeUps - before.wakeUps) (threads \(before.names) → \(after.names))")
+        #expect(
+            after.wakeUps - before.wakeUps >= 2,
+            "libdispatch's monitor was expected to wake the agent: \(after.wakeUps - before.wakeUps) (threads \(before.names) → \(after.names))")
     }
 }
 

@@ -1,10 +1,10 @@
 import Foundation
-import Testing
+import OrderedCollections
 import SundialConfig
 import SundialCore
 import SundialRuntime
-import OrderedCollections
 import SundialTesting
+import Testing
 
 /// The agent's configuration loader child (``IsolatedConfigLoader``) with the real binary, and
 /// with stand-ins that crash, hang, burn CPU or garble their answer. Each failure must come

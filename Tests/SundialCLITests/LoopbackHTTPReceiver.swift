@@ -28,7 +28,9 @@ final class LoopbackHTTPReceiver: Sendable {
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = wanted.bigEndian
-        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard bound == 0, listen(s, 16) == 0 else { throw CocoaError(.fileWriteUnknown) }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(s, $0, &len) } }
@@ -72,10 +74,13 @@ final class LoopbackHTTPReceiver: Sendable {
             let n = recv(c, &buffer, buffer.count, 0)
             guard n > 0 else { break }
             data += buffer[0..<n]
-            if headerEnd == nil, let r = data.indices.dropLast(3).first(where: { data[$0] == 13 && data[$0 + 1] == 10 && data[$0 + 2] == 13 && data[$0 + 3] == 10 }) {
+            if headerEnd == nil,
+                let r = data.indices.dropLast(3).first(where: { data[$0] == 13 && data[$0 + 1] == 10 && data[$0 + 2] == 13 && data[$0 + 3] == 10 })
+            {
                 headerEnd = r + 4
                 let head = String(decoding: data[0..<r], as: UTF8.self)
-                expected = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                expected =
+                    head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                     .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
             }
         }

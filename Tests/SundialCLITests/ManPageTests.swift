@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SundialTesting
+import Testing
 
 /// `sundial man` and `sundial completions`: generated from the command definitions, so every
 /// option of every command is documented and completed.

@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// The real agent's `--metrics-file`: final outcomes and next fires reach the file through the
 /// agent's step ends (AgentHost wiring), not only through unit-tested parts.
@@ -12,8 +12,10 @@ import SundialTesting
         defer { try? FileManager.default.removeItem(at: root) }
         let conf = root.appendingPathComponent("conf").path
         try FileManager.default.createDirectory(atPath: conf, withIntermediateDirectories: true)
-        try JobFiles.writeInPlace(JobFiles.file(JobFiles.job("broken", every: "1s", command: "[/bin/false]"),
-                                                JobFiles.job("hourly", every: "1h")), to: conf + "/a.yaml")
+        try JobFiles.writeInPlace(
+            JobFiles.file(
+                JobFiles.job("broken", every: "1s", command: "[/bin/false]"),
+                JobFiles.job("hourly", every: "1h")), to: conf + "/a.yaml")
         let prom = root.appendingPathComponent("sundial.prom").path
         let agent = try await AgentProcess(root: root, config: [conf], extraArgs: ["--metrics-file", prom])
         defer { agent.kill() }
@@ -23,7 +25,10 @@ import SundialTesting
         while ContinuousClock.now < deadline {
             text = (try? String(contentsOfFile: prom, encoding: .utf8)) ?? ""
             if text.contains("sundial_job_last_failure_timestamp_seconds{job_name=\"broken\"}"),
-               text.contains("sundial_job_next_fire_timestamp_seconds{job_name=\"hourly\"}") { break }
+                text.contains("sundial_job_next_fire_timestamp_seconds{job_name=\"hourly\"}")
+            {
+                break
+            }
             try await Task.sleep(for: .milliseconds(200))
         }
         #expect(text.contains("sundial_job_last_failure_timestamp_seconds{job_name=\"broken\"}"), "\(text)")

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialTesting
+import Testing
 
 /// `sundial next --cron` and `sundial explain` end to end, on the built binary: every shared
 /// vector, the error paths with their exit codes, and the `dst` options.
@@ -57,21 +57,22 @@ struct NextCommandTests {
         #expect(r.stderr == "error: column 4: hour 24 is out of range 0-23\n  30 24 * * *\n     ^\n")
     }
 
-    @Test(arguments: [
-        (["next", "--cron", "0 0 30 2 *"], Int32(1), "never fires"),
-        (["next", "--cron", "@reboot"], 1, "no calendar times"),
-        (["next", "--cron", "* * * *"], 1, "expected 5 fields"),
-        (["next", "--cron", "@sometimes"], 1, "unknown macro"),
-        (["next", "--cron", "* * * * *", "--tz", "Mars/Olympus"], 1, "unknown time zone"),
-        (["next", "--cron", "* * * * *", "--tz", "../../etc/passwd"], 1, "not allowed"),
-        (["next", "--cron", "* * * * *", "--after", "2026-01-01T00:00:00"], 1, "missing UTC offset"),
-        (["next", "--cron", "* * * * *", "--dst-gap", "later"], 2, "--dst-gap must be shift or skip"),
-        (["next", "--cron", "* * * * *", "--dst-overlap", "second"], 2, "--dst-overlap must be first, last or both"),
-        (["next", "--cron", "* * * * *", "--count", "0"], 2, "--count"),
-        (["next"], 2, "missing --cron"),
-        (["next", "dump-db", "/nonexistent/jobs/"], 1, "no such file or directory"),
-        (["explain", "61 * * * *"], 1, "minute 61 is out of range 0-59"),
-    ] as [([String], Int32, String)])
+    @Test(
+        arguments: [
+            (["next", "--cron", "0 0 30 2 *"], Int32(1), "never fires"),
+            (["next", "--cron", "@reboot"], 1, "no calendar times"),
+            (["next", "--cron", "* * * *"], 1, "expected 5 fields"),
+            (["next", "--cron", "@sometimes"], 1, "unknown macro"),
+            (["next", "--cron", "* * * * *", "--tz", "Mars/Olympus"], 1, "unknown time zone"),
+            (["next", "--cron", "* * * * *", "--tz", "../../etc/passwd"], 1, "not allowed"),
+            (["next", "--cron", "* * * * *", "--after", "2026-01-01T00:00:00"], 1, "missing UTC offset"),
+            (["next", "--cron", "* * * * *", "--dst-gap", "later"], 2, "--dst-gap must be shift or skip"),
+            (["next", "--cron", "* * * * *", "--dst-overlap", "second"], 2, "--dst-overlap must be first, last or both"),
+            (["next", "--cron", "* * * * *", "--count", "0"], 2, "--count"),
+            (["next"], 2, "missing --cron"),
+            (["next", "dump-db", "/nonexistent/jobs/"], 1, "no such file or directory"),
+            (["explain", "61 * * * *"], 1, "minute 61 is out of range 0-59"),
+        ] as [([String], Int32, String)])
     func errors(_ args: [String], _ status: Int32, _ fragment: String) async throws {
         let r = try await CLI.run(args)
         #expect(r.status == status, "\(r.stderr)")
@@ -82,8 +83,10 @@ struct NextCommandTests {
     @Test func dstOptions() async throws {
         let base = ["next", "--cron", "30 1 * * *", "--tz", "America/New_York", "--after", "2026-10-31T12:00:00-04:00", "--count", "3"]
         #expect(try await CLI.run(base).stdout == "2026-11-01T01:30:00-04:00\n2026-11-02T01:30:00-05:00\n2026-11-03T01:30:00-05:00\n")
-        #expect(try await CLI.run(base + ["--dst-overlap", "last"]).stdout == "2026-11-01T01:30:00-05:00\n2026-11-02T01:30:00-05:00\n2026-11-03T01:30:00-05:00\n")
-        #expect(try await CLI.run(base + ["--dst-overlap", "both"]).stdout == "2026-11-01T01:30:00-04:00\n2026-11-01T01:30:00-05:00\n2026-11-02T01:30:00-05:00\n")
+        #expect(
+            try await CLI.run(base + ["--dst-overlap", "last"]).stdout == "2026-11-01T01:30:00-05:00\n2026-11-02T01:30:00-05:00\n2026-11-03T01:30:00-05:00\n")
+        #expect(
+            try await CLI.run(base + ["--dst-overlap", "both"]).stdout == "2026-11-01T01:30:00-04:00\n2026-11-01T01:30:00-05:00\n2026-11-02T01:30:00-05:00\n")
         let gap = ["next", "--cron", "30 2 * * *", "--tz", "America/New_York", "--after", "2026-03-07T12:00:00-05:00"]
         #expect(try await CLI.run(gap).stdout == "2026-03-08T03:00:00-04:00\n")
         #expect(try await CLI.run(gap + ["--dst-gap", "skip"]).stdout == "2026-03-09T02:30:00-04:00\n")
@@ -109,11 +112,15 @@ struct NextCommandTests {
         #expect(r.stderr.hasPrefix("warning: column 3: minute step 90 is larger than the field (60 values)"), "\(r.stderr)")
     }
 
-    @Test(arguments: [
-        (["next", "30 24 * * *"], Int32(1), "error: column 4: hour 24 is out of range 0-23\n  30 24 * * *\n     ^\n"),
-        (["next", "@reboot"], 1, "error: '@reboot' has no calendar times: it runs once each time the agent starts\n"),
-        (["next", "dump-db"], 2, "error: name the job files or directories that define 'dump-db' (for a cron expression, quote all its fields: sundial next '30 2 * * *')\n"),
-    ] as [([String], Int32, String)])
+    @Test(
+        arguments: [
+            (["next", "30 24 * * *"], Int32(1), "error: column 4: hour 24 is out of range 0-23\n  30 24 * * *\n     ^\n"),
+            (["next", "@reboot"], 1, "error: '@reboot' has no calendar times: it runs once each time the agent starts\n"),
+            (
+                ["next", "dump-db"], 2,
+                "error: name the job files or directories that define 'dump-db' (for a cron expression, quote all its fields: sundial next '30 2 * * *')\n"
+            ),
+        ] as [([String], Int32, String)])
     func expressionArgumentErrors(_ args: [String], _ status: Int32, _ stderr: String) async throws {
         let r = try await CLI.run(args)
         #expect(r.status == status)

@@ -1,9 +1,9 @@
 import Foundation
 import Glibc
 import SundialCore
-import Testing
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// `notify:` through the real binary: a failing job reaches a real HTTP receiver on loopback
 /// (retried after a 500, signed with the env_file's secret) and a real command (facts on stdin
@@ -80,7 +80,11 @@ import SundialTesting
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
         // A port nothing listens on: bound, then closed.
-        let closedPort = try { let r = try LoopbackHTTPReceiver(statuses: [204]); r.stop(); return r.port }()
+        let closedPort = try {
+            let r = try LoopbackHTTPReceiver(statuses: [204])
+            r.stop()
+            return r.port
+        }()
         let conf = root.appendingPathComponent("jobs.yaml").path
         try """
         version: 1
@@ -134,7 +138,11 @@ import SundialTesting
     @Test func aDeliveryPendingAtAStopIsSentAfterTheRestart() async throws {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
-        let port = try { let r = try LoopbackHTTPReceiver(statuses: [204]); r.stop(); return r.port }()
+        let port = try {
+            let r = try LoopbackHTTPReceiver(statuses: [204])
+            r.stop()
+            return r.port
+        }()
         let conf = root.appendingPathComponent("jobs.yaml").path
         try """
         version: 1
@@ -173,11 +181,13 @@ import SundialTesting
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
         let conf = root.appendingPathComponent("jobs.yaml").path
-        try "version: 1\njobs:\n  a:\n    command: [/bin/true]\n    notify: [{ on: failure, webhook: { url: \"https://hooks.example.org/x\", ca_file: /etc/ca.pem } }]\n"
+        try
+            "version: 1\njobs:\n  a:\n    command: [/bin/true]\n    notify: [{ on: failure, webhook: { url: \"https://hooks.example.org/x\", ca_file: /etc/ca.pem } }]\n"
             .write(toFile: conf, atomically: true, encoding: .utf8)
         let r = try await CLI.run(["validate", conf])
         #expect(r.status == 0, "\(r.stderr)\(r.stdout)")
-        try "version: 1\njobs:\n  a:\n    command: [/bin/true]\n    notify: [{ on: failure, webhook: { url: \"http://hooks.example.org/x\", ca_file: /etc/ca.pem } }]\n"
+        try
+            "version: 1\njobs:\n  a:\n    command: [/bin/true]\n    notify: [{ on: failure, webhook: { url: \"http://hooks.example.org/x\", ca_file: /etc/ca.pem } }]\n"
             .write(toFile: conf, atomically: true, encoding: .utf8)
         let bad = try await CLI.run(["validate", conf])
         #expect(bad.status != 0)

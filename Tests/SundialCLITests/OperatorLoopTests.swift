@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Synchronization
+import Testing
 
 /// The operator's loop through the real binary (issue 17): `trigger --wait` / `--follow`,
 /// `logs -f` while a job prints, `pause` / `resume`, "did you mean" for unknown jobs, `status`
@@ -34,7 +34,8 @@ struct OperatorLoopTests {
     }
 
     @Test func triggerWaitExitsWithTheRunsStatusAndFollowStreamsItsOutput() async throws {
-        let s = try await Setup("""
+        let s = try await Setup(
+            """
             version: 1
             jobs:
               good: { command: [/bin/sh, -c, "echo first; echo to-stderr >&2; sleep 0.3; echo second"] }
@@ -65,8 +66,10 @@ struct OperatorLoopTests {
         #expect(lines.first?.contains("\"stream\":true") == true && lines.last?.contains("\"kind\":\"ended\"") == true, "\(json.stdout)")
 
         // Did you mean, in every client command.
-        for args in [["trigger", "helo"], ["trigger", "helo", "--wait"], ["why", "helo"], ["history", "helo"], ["pause", "helo"],
-                     ["resume", "helo"], ["logs", "helo", "-f"]] {
+        for args in [
+            ["trigger", "helo"], ["trigger", "helo", "--wait"], ["why", "helo"], ["history", "helo"], ["pause", "helo"],
+            ["resume", "helo"], ["logs", "helo", "-f"],
+        ] {
             let r = try await CLI.run(args + ["--state", s.state])
             #expect(r.status == 1 && r.stderr == "sundial: unknown job helo; did you mean `hello`?\n", "\(args): \(r.stderr)")
         }
@@ -74,7 +77,8 @@ struct OperatorLoopTests {
     }
 
     @Test func logsFollowsARunningJobLiveUntilItEnds() async throws {
-        let s = try await Setup("""
+        let s = try await Setup(
+            """
             version: 1
             jobs:
               ticker: { command: [/bin/sh, -c, "i=0; while [ $i -lt 12 ]; do echo tick $i; i=$((i+1)); sleep 0.25; done"] }
@@ -119,7 +123,8 @@ struct OperatorLoopTests {
     }
 
     @Test func pauseSkipsFiresRecordsThemAndResumeRunsAgain() async throws {
-        let s = try await Setup("""
+        let s = try await Setup(
+            """
             version: 1
             jobs:
               beat: { every: 1s, command: [/bin/true] }
@@ -165,7 +170,8 @@ struct OperatorLoopTests {
     }
 
     @Test func statusIsForPeople() async throws {
-        let s = try await Setup("""
+        let s = try await Setup(
+            """
             version: 1
             jobs:
               paris: { schedule: "0 3 * * *", timezone: Europe/Paris, command: [/bin/true] }
@@ -186,7 +192,8 @@ struct OperatorLoopTests {
     }
 
     @Test func whyExplainsWhichUpstreamRunStartedOrSkippedANeedsOnlyJob() async throws {
-        let s = try await Setup("""
+        let s = try await Setup(
+            """
             version: 1
             jobs:
               backup: { command: [/bin/sh, -c, "exit ${FAIL:-0}"] }

@@ -1,9 +1,9 @@
 import Foundation
 import Glibc
 import SundialCore
-import Testing
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// `sundial run` is a child subreaper: a job's daemonised grandchild re-parents to the agent,
 /// and the agent's orphan reaper collects it when it exits (not left a zombie). Only the real
@@ -29,8 +29,9 @@ import SundialTesting
         // The daemon leaves the job's session and group and outlives the job by 3 s.
         try "setsid sh -c 'exec sleep 3' </dev/null >/dev/null 2>&1 &\necho $! >> '\(pidFile)'\n"
             .write(toFile: script, atomically: true, encoding: .utf8)
-        try JobFiles.writeInPlace("version: 1\njobs:\n  daemonize:\n    schedule: \"@reboot\"\n    command: [/bin/sh, '\(script)']\n",
-                                  to: conf + "/a.yaml")
+        try JobFiles.writeInPlace(
+            "version: 1\njobs:\n  daemonize:\n    schedule: \"@reboot\"\n    command: [/bin/sh, '\(script)']\n",
+            to: conf + "/a.yaml")
         // Without cgroups: with them, the run's end kills the daemon at once (everything left in
         // its cgroup), before it can be seen alive under the agent.
         let agent = try await AgentProcess(root: root, config: [conf], environment: ["SUNDIAL_CGROUPS": "off"])
@@ -49,7 +50,10 @@ import SundialTesting
         var gone = false
         let end = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < end {
-            guard let ppid = Self.status(pid, "PPid") else { gone = true; break }
+            guard let ppid = Self.status(pid, "PPid") else {
+                gone = true
+                break
+            }
             if ppid == String(agent.pid) { sawReparent = true }
             try await Task.sleep(for: .milliseconds(20))
         }

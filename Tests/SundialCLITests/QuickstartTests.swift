@@ -1,9 +1,9 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
-import Synchronization
 import SundialTesting
+import Synchronization
+import Testing
 
 /// The README's first command, end to end: `sundial run examples/quickstart/` runs jobs,
 /// logs JSON lines, and stops gracefully on SIGTERM with every outcome recorded.
@@ -50,8 +50,9 @@ struct QuickstartTests {
     /// directory whoever runs it: run as root without `--state`, it used /var/lib/sundial.
     @Test func readmeQuickstartCommandKeepsStateLocal() async throws {
         let readme = try String(contentsOf: CLI.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let line = try #require(readme.split(separator: "\n").first { $0.hasPrefix("swift run sundial run ") },
-                                "README has no `swift run sundial run` line")
+        let line = try #require(
+            readme.split(separator: "\n").first { $0.hasPrefix("swift run sundial run ") },
+            "README has no `swift run sundial run` line")
         let words = line.split(separator: "#")[0].split(separator: " ").map(String.init)
         let args = Array(words.dropFirst(3))  // after `swift run sundial`
         let stateIndex = try #require(args.firstIndex(of: "--state"), "the README's command must pass --state: \(line)")
@@ -59,13 +60,15 @@ struct QuickstartTests {
         #expect(!state.hasPrefix("/"), "the quickstart's state must be local: \(state)")
         let cwd = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: cwd) }
-        try FileManager.default.createSymbolicLink(at: cwd.appendingPathComponent("examples"),
-                                                   withDestinationURL: CLI.packageRoot.appendingPathComponent("examples"))
+        try FileManager.default.createSymbolicLink(
+            at: cwd.appendingPathComponent("examples"),
+            withDestinationURL: CLI.packageRoot.appendingPathComponent("examples"))
         let runner = try TestRunner.shared()
-        let spec = LaunchSpec(job: "readme-quickstart", runID: RunID(rawValue: UUID().uuidString), executable: CLI.binary.path,
-                              arguments: [CLI.binary.path] + args,
-                              environment: ["PATH": "/usr/bin:/bin", "HOME": cwd.path, "LANG": "C.UTF-8"],
-                              workdir: cwd.path, timeoutMs: 30_000, killGraceMs: 2000)
+        let spec = LaunchSpec(
+            job: "readme-quickstart", runID: RunID(rawValue: UUID().uuidString), executable: CLI.binary.path,
+            arguments: [CLI.binary.path] + args,
+            environment: ["PATH": "/usr/bin:/bin", "HOME": cwd.path, "LANG": "C.UTF-8"],
+            workdir: cwd.path, timeoutMs: 30_000, killGraceMs: 2000)
         let lines = Lines()
         let handle = await runner.start(spec) { line in lines.lines.withLock { $0.append(line.text) } }
         defer { if handle.completionIfFinished == nil, let pid = handle.pid { _ = Glibc.kill(pid, SIGKILL) } }

@@ -1,9 +1,9 @@
 import Foundation
-import Testing
 import SundialConfig
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// Hot reload end to end (issue 6): the built `sundial run` watching a temporary directory,
 /// files changed the ways people and tools change them, and the agent's event log read back
@@ -32,8 +32,10 @@ struct ReloadTests {
     }
 
     /// Asserts a `config.loaded` with these added/removed/changed ids and the current revision.
-    func expectLoaded(_ e: JSONValue, added: [String] = [], removed: [String] = [], changed: [String] = [],
-                      revision: String? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    func expectLoaded(
+        _ e: JSONValue, added: [String] = [], removed: [String] = [], changed: [String] = [],
+        revision: String? = nil, sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) {
         #expect(e.name == "config.loaded", "\(e.jsonText)", sourceLocation: sourceLocation)
         #expect(e["added"]?.strings == added, "\(e.jsonText)", sourceLocation: sourceLocation)
         #expect(e["removed"]?.strings == removed, "\(e.jsonText)", sourceLocation: sourceLocation)
@@ -62,8 +64,9 @@ struct ReloadTests {
         #expect(e["reason"]?.stringValue == "files changed")
 
         mark = agent.mark()
-        try JobFiles.writeAtomically(JobFiles.file(JobFiles.job("alpha", every: "2h"), JobFiles.job("beta", command: "[/bin/echo, hi]")),
-                                     to: box.path("a.yaml"))
+        try JobFiles.writeAtomically(
+            JobFiles.file(JobFiles.job("alpha", every: "2h"), JobFiles.job("beta", command: "[/bin/echo, hi]")),
+            to: box.path("a.yaml"))
         e = try await agent.nextConfigEvent(after: mark)
         expectLoaded(e, changed: ["beta"], revision: try box.expectedRevision())
         await stopCleanly(agent)
@@ -124,8 +127,9 @@ struct ReloadTests {
         try FileManager.default.createSymbolicLink(atPath: box.path("..data_tmp"), withDestinationPath: "..2026_01_02_v2")
         #expect(rename(box.path("..data_tmp"), box.path("..data")) == 0)
         try FileManager.default.removeItem(atPath: box.path("..2026_01_01_v1"))
-        expectLoaded(try await agent.nextConfigEvent(after: mark), added: ["bravo"], changed: ["alpha"],
-                     revision: try box.expectedRevision())
+        expectLoaded(
+            try await agent.nextConfigEvent(after: mark), added: ["bravo"], changed: ["alpha"],
+            revision: try box.expectedRevision())
         await stopCleanly(agent)
     }
 
@@ -251,8 +255,9 @@ struct ReloadTests {
         #expect(durationMs >= 2900, "the run ran its whole 3 s: \(finished.jsonText)")
         let finishedIndex = agent.events().firstIndex { $0["run_id"]?.stringValue == runID && $0.name == "run.finished" } ?? 0
         #expect(finishedIndex >= removedAt, "the run was still active when its job was removed")
-        #expect(!agent.events().dropFirst(removedAt).contains { $0.name == "run.started" && $0["job"]?.stringValue == "slow" },
-                "a removed job never starts again")
+        #expect(
+            !agent.events().dropFirst(removedAt).contains { $0.name == "run.started" && $0["job"]?.stringValue == "slow" },
+            "a removed job never starts again")
         await stopCleanly(agent)
 
         // Recorded in the state database too.

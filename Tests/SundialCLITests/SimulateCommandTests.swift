@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SundialTesting
+import Testing
 
 @Suite("sundial simulate and sundial next JOB (built binary)", .serialized, .offPool)
 struct SimulateCommandTests {
@@ -20,7 +20,8 @@ struct SimulateCommandTests {
         let order = started.map { $0["job"] as? String ?? "" }
         #expect(order.filter { $0 == "report" }.count == 2)
         if let firstReport = order.firstIndex(of: "report"), let firstVerify = order.firstIndex(of: "verify"),
-           let firstUpload = order.firstIndex(of: "upload") {
+            let firstUpload = order.firstIndex(of: "upload")
+        {
             #expect(firstReport > firstVerify && firstReport > firstUpload)
         } else {
             Issue.record("missing runs: \(order)")
@@ -31,9 +32,14 @@ struct SimulateCommandTests {
         let dir = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         let outcomes = dir.appendingPathComponent("outcomes.yaml")
-        try Data("cert-renew:\n  - { outcome: failure, exit_code: 1, duration: 30s }\n  - { outcome: timeout, duration: 15m }\n  - { outcome: success, duration: 1m }\n".utf8).write(to: outcomes)
-        let r = try await CLI.run(["simulate", "examples/cert-renewal.yaml", "--from", "2026-05-31T23:00:00Z",
-                                   "--to", "2026-06-01T06:00:00Z", "--outcomes", outcomes.path, "--seed", "7"])
+        try Data(
+            "cert-renew:\n  - { outcome: failure, exit_code: 1, duration: 30s }\n  - { outcome: timeout, duration: 15m }\n  - { outcome: success, duration: 1m }\n"
+                .utf8
+        ).write(to: outcomes)
+        let r = try await CLI.run([
+            "simulate", "examples/cert-renewal.yaml", "--from", "2026-05-31T23:00:00Z",
+            "--to", "2026-06-01T06:00:00Z", "--outcomes", outcomes.path, "--seed", "7",
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         let events = lines(r.stdout)
         let finished = events.filter { $0["event"] as? String == "run.finished" && $0["job"] as? String == "cert-renew" }
@@ -41,8 +47,10 @@ struct SimulateCommandTests {
         #expect(events.filter { $0["event"] as? String == "run.retry_scheduled" }.count == 2)
         #expect(events.contains { $0["event"] as? String == "run.started" && $0["job"] as? String == "reload-nginx" })
         // Same seed, same output.
-        let again = try await CLI.run(["simulate", "examples/cert-renewal.yaml", "--from", "2026-05-31T23:00:00Z",
-                                       "--to", "2026-06-01T06:00:00Z", "--outcomes", outcomes.path, "--seed", "7"])
+        let again = try await CLI.run([
+            "simulate", "examples/cert-renewal.yaml", "--from", "2026-05-31T23:00:00Z",
+            "--to", "2026-06-01T06:00:00Z", "--outcomes", outcomes.path, "--seed", "7",
+        ])
         #expect(again.stdout == r.stdout)
     }
 
@@ -51,8 +59,10 @@ struct SimulateCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let outcomes = dir.appendingPathComponent("o.yaml")
         try Data("heartbeat:\n  - { outcome: exploded }\n".utf8).write(to: outcomes)
-        let r = try await CLI.run(["simulate", "examples/heartbeat.yaml", "--from", "2026-06-01T00:00:00Z",
-                                   "--to", "2026-06-01T01:00:00Z", "--outcomes", outcomes.path])
+        let r = try await CLI.run([
+            "simulate", "examples/heartbeat.yaml", "--from", "2026-06-01T00:00:00Z",
+            "--to", "2026-06-01T01:00:00Z", "--outcomes", outcomes.path,
+        ])
         #expect(r.status == 1)
         #expect(r.stderr.contains("o.yaml:2:16: error: unknown outcome `exploded`"))
     }

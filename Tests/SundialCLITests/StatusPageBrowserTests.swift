@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// The status pages in a real browser: the built agent with a few jobs (one failing, one
 /// running long, one with hostile text), Debian's headless `chromium` loading the pages, and
@@ -20,36 +20,40 @@ struct StatusPageBrowserTests {
     static let browserAvailable = chromium != nil || inCI
 
     static let jobs = """
-    version: 1
-    jobs:
-      backup-db:
-        description: "Nightly dump of the orders database <script>document.title='pwned'</script>"
-        schedule: "30 2 * * *"
-        timezone: Europe/Berlin
-        command: ["/bin/true"]
-      flaky-report:
-        description: Fails every time, on purpose
-        every: 2s
-        command: ["/bin/sh", "-c", "echo '<b>boom</b>'; exit 3"]
-      heartbeat:
-        every: 2s
-        command: ["/bin/true"]
-      long-import:
-        schedule: "@reboot"
-        command: ["/bin/sleep", "600"]
-      rotate-logs:
-        schedule: "0 * * * *"
-        timezone: UTC
-        command: ["/usr/sbin/logrotate", "/etc/logrotate.conf"]
+        version: 1
+        jobs:
+          backup-db:
+            description: "Nightly dump of the orders database <script>document.title='pwned'</script>"
+            schedule: "30 2 * * *"
+            timezone: Europe/Berlin
+            command: ["/bin/true"]
+          flaky-report:
+            description: Fails every time, on purpose
+            every: 2s
+            command: ["/bin/sh", "-c", "echo '<b>boom</b>'; exit 3"]
+          heartbeat:
+            every: 2s
+            command: ["/bin/true"]
+          long-import:
+            schedule: "@reboot"
+            command: ["/bin/sleep", "600"]
+          rotate-logs:
+            schedule: "0 * * * *"
+            timezone: UTC
+            command: ["/usr/sbin/logrotate", "/etc/logrotate.conf"]
 
-    """
+        """
 
     /// `chromium --headless ARGS URL`, bounded; its stdout.
     static func browse(_ url: String, _ args: [String], profile: URL) async throws -> CLI.Result {
         guard let chromium else { throw Missing() }
-        return try await CLI.runTool(chromium, ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                                                "--no-first-run", "--user-data-dir=\(profile.path)", "--hide-scrollbars"] + args + [url],
-                                     timeout: 60, env: ["HOME": profile.path])
+        return try await CLI.runTool(
+            chromium,
+            [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--user-data-dir=\(profile.path)", "--hide-scrollbars",
+            ] + args + [url],
+            timeout: 60, env: ["HOME": profile.path])
     }
 
     struct Missing: Error, CustomStringConvertible {
@@ -58,8 +62,11 @@ struct StatusPageBrowserTests {
         }
     }
 
-    @Test("the pages render in headless chromium", .enabled(if: browserAvailable,
-          "skipped: chromium is not installed (apt-get install chromium); with CI set this test fails instead"))
+    @Test(
+        "the pages render in headless chromium",
+        .enabled(
+            if: browserAvailable,
+            "skipped: chromium is not installed (apt-get install chromium); with CI set this test fails instead"))
     func pagesInChromium() async throws {
         guard Self.chromium != nil else { throw Missing() }
         let root = try CLI.tempDir()

@@ -1,8 +1,8 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
+import Synchronization
+import Testing
 
 /// A `sundial run` in the background (event log on standard output, any arguments), launched through Sundial's own runner (see `CLI.run`),
 /// with its event log (standard output) collected line by line. Bounded: the runner kills it
@@ -30,11 +30,12 @@ final class StdoutAgent: Sendable {
     static func start(_ args: [String], limit: Double = 120) async throws -> StdoutAgent {
         let runner = try TestRunner.shared()
         let binary = CLI.binary.path
-        var spec = LaunchSpec(job: "agent-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
-                              arguments: [binary, "run"] + args,
-                              environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"],
-                              workdir: CLI.packageRoot.path, timeoutMs: Int64(limit * 1000), killGraceMs: 1000,
-                              output: OutputLimits(maxLineBytes: 1 << 20, maxBytes: 256 << 20))
+        var spec = LaunchSpec(
+            job: "agent-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
+            arguments: [binary, "run"] + args,
+            environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"],
+            workdir: CLI.packageRoot.path, timeoutMs: Int64(limit * 1000), killGraceMs: 1000,
+            output: OutputLimits(maxLineBytes: 1 << 20, maxBytes: 256 << 20))
         // Not in a run cgroup: the runner would kill the agent's jobs with it after a `kill -9`
         // (whatever is left in a run's cgroup dies with the run), leaving nothing to adopt.
         spec.useCgroup = false

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// `sundial logs JOB [--run ID]` (each run's stored output) and `history`, `why`, `logs`, `status`
 /// answering from `state.db` once the agent has stopped (issue 17), through the real binary.
@@ -107,8 +107,9 @@ struct StoredStateCommandTests {
 
         // An unknown job offline: the database's nearest id.
         let offTypo = try await sundial("history", "printr")
-        #expect(offTypo.status == 1 && offTypo.stderr.hasSuffix("unknown job printr (the state database has no record of it); did you mean `printer`?\n"),
-                "\(offTypo.stderr)")
+        #expect(
+            offTypo.status == 1 && offTypo.stderr.hasSuffix("unknown job printr (the state database has no record of it); did you mean `printer`?\n"),
+            "\(offTypo.stderr)")
         // Commands that need the agent still exit 3.
         let trigger = try await sundial("trigger", "printer")
         #expect(trigger.status == 3)
@@ -122,8 +123,9 @@ struct StoredStateCommandTests {
         let r = try await CLI.run([command] + (command == "status" ? [] : ["backup"]) + ["--state", dir])
         #expect(r.status == 3)
         #expect(r.stdout == "")
-        #expect(r.stderr == "sundial: no agent is answering on \(dir)/sundial.sock (No such file or directory); "
-            + "and the state database cannot be read either: state \(dir)/state.db: cannot read the state database: No such file or directory\n",
+        #expect(
+            r.stderr == "sundial: no agent is answering on \(dir)/sundial.sock (No such file or directory); "
+                + "and the state database cannot be read either: state \(dir)/state.db: cannot read the state database: No such file or directory\n",
             "\(r.stderr)")
     }
 
@@ -132,10 +134,16 @@ struct StoredStateCommandTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try SQLiteStateStore(path: dir + "/state.db")
-        try store.apply([.runStarted(RunRecord(id: RunID(rawValue: "r1"), job: "seeded", trigger: .manual, scheduledFor: nil,
-                                               startedAt: Instant(unixMillis: 1_000)))])
-        try store.apply([.runFinished(runID: RunID(rawValue: "r1"), outcome: .success(exitCode: 0), at: Instant(unixMillis: 2_000)),
-                         .outputStored(RunOutputRecord(runID: RunID(rawValue: "r1"), attempt: 1, text: "seeded output\n", droppedBytes: 12))])
+        try store.apply([
+            .runStarted(
+                RunRecord(
+                    id: RunID(rawValue: "r1"), job: "seeded", trigger: .manual, scheduledFor: nil,
+                    startedAt: Instant(unixMillis: 1_000)))
+        ])
+        try store.apply([
+            .runFinished(runID: RunID(rawValue: "r1"), outcome: .success(exitCode: 0), at: Instant(unixMillis: 2_000)),
+            .outputStored(RunOutputRecord(runID: RunID(rawValue: "r1"), attempt: 1, text: "seeded output\n", droppedBytes: 12)),
+        ])
         try store.close()
         let r = try await CLI.run(["logs", "seeded"], env: ["SUNDIAL_STATE": dir])
         #expect(r.status == 0, "\(r.stderr)")

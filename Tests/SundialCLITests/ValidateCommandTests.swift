@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SundialTesting
+import Testing
 
 /// `sundial validate` end to end: the bad inputs of issue 2, each an exit 1 with positioned,
 /// one-line-per-problem errors, never a crash or a hang.
@@ -55,26 +55,29 @@ struct ValidateCommandTests {
 
     /// The README's four example errors in one file: all in one run, each once, positioned.
     @Test func readmeErrorsInOneFileAllComeOut() async throws {
-        let r = try await validate("jobs.yaml", """
-        version: 1
-        jobs:
-          upload:
-            shell: echo up
-            timout: 5m
-          backup:
-            schedule: "0 25 * * *"
-            shell: echo b
-            concurrency: skip
-            needs: [uplaod]
+        let r = try await validate(
+            "jobs.yaml",
+            """
+            version: 1
+            jobs:
+              upload:
+                shell: echo up
+                timout: 5m
+              backup:
+                schedule: "0 25 * * *"
+                shell: echo b
+                concurrency: skip
+                needs: [uplaod]
 
-        """)
+            """)
         #expect(r.status == 1)
-        #expect(problems(r) == [
-            "jobs.yaml:5:5: error: unknown key `timout`; did you mean `timeout`?",
-            "jobs.yaml:7:18: error: invalid cron expression `0 25 * * *`: hour 25 is out of range 0-23",
-            "jobs.yaml:9:18: error: `concurrency`: must be one of: forbid, allow, replace, queue",
-            "jobs.yaml:10:13: error: `needs` refers to unknown job `uplaod`; did you mean `upload`?",
-        ])
+        #expect(
+            problems(r) == [
+                "jobs.yaml:5:5: error: unknown key `timout`; did you mean `timeout`?",
+                "jobs.yaml:7:18: error: invalid cron expression `0 25 * * *`: hour 25 is out of range 0-23",
+                "jobs.yaml:9:18: error: `concurrency`: must be one of: forbid, allow, replace, queue",
+                "jobs.yaml:10:13: error: `needs` refers to unknown job `uplaod`; did you mean `upload`?",
+            ])
         #expect(r.stderr.hasSuffix("4 errors in 1 file(s)\n"))
     }
 
@@ -134,7 +137,10 @@ struct ValidateCommandTests {
         ("wrong types", "version: \"one\"\njobs:\n  a:\n    shell: [1]\n    timeout: 5\n    retry: { attempts: many }\n    needs: b\n    enabled: yes\n"),
         ("negative duration", "version: 1\njobs:\n  a: { every: -5s, shell: x }\n"),
         ("absurd duration", "version: 1\njobs:\n  a: { every: 99999999999d, shell: x }\n"),
-        ("alias bomb", "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"),
+        (
+            "alias bomb",
+            "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n"
+        ),
         ("deep nesting", "a: " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "\n"),
         ("bad cron", "version: 1\njobs:\n  a: { schedule: \"60 * * * *\", shell: x }\n"),
         ("never fires", "version: 1\njobs:\n  a: { schedule: \"0 0 30 2 *\", shell: x }\n"),
@@ -151,7 +157,8 @@ struct ValidateCommandTests {
     }
 
     @Test func wrongTypesAreAllReported() async throws {
-        let r = try await validate("bad.yaml", "version: \"one\"\njobs:\n  a:\n    shell: [1]\n    timeout: 5\n    retry: { attempts: many }\n    needs: b\n    enabled: yes\n")
+        let r = try await validate(
+            "bad.yaml", "version: \"one\"\njobs:\n  a:\n    shell: [1]\n    timeout: 5\n    retry: { attempts: many }\n    needs: b\n    enabled: yes\n")
         #expect(problems(r).count >= 5, "\(r.stderr)")
     }
 
@@ -186,8 +193,9 @@ struct ValidateCommandTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         try Data("version: 1\njobs:\n  ok: { shell: x }\n".utf8).write(to: dir.appendingPathComponent("good.yaml"))
         // A dangling link is unreadable even for root (who ignores file modes).
-        try FileManager.default.createSymbolicLink(atPath: dir.appendingPathComponent("gone.yaml").path,
-                                                   withDestinationPath: "/nonexistent/target.yaml")
+        try FileManager.default.createSymbolicLink(
+            atPath: dir.appendingPathComponent("gone.yaml").path,
+            withDestinationPath: "/nonexistent/target.yaml")
         let r = try await CLI.run(["validate", dir.path])
         #expect(r.status == 1)
         #expect(r.stderr.contains("gone.yaml"))

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SundialTesting
+import Testing
 
 /// `sundial validate --within DIR FILE [--as NAME]`: a candidate file checked as a file of a
 /// directory (Ansible's `validate:` on a randomly named temporary copy).
@@ -66,14 +66,15 @@ struct ValidateWithinTests {
         #expect(lines.contains { $0.hasPrefix("\(candidate):7:13: error: `needs` refers to unknown job `uplod`") })
     }
 
-    @Test(arguments: [
-        (["--within", "DIR", "t1"], "is not a name the agent reads in a directory", "--as NAME"),
-        (["--within", "DIR", "--as", "../x.yaml", "t1"], "must be a plain path inside the directory", ""),
-        (["--within", "DIR", "--as", "x.txt", "t1"], "is not a name the agent reads", ""),
-        (["--within", "DIR", "--as", ".hidden.yaml", "t1"], "is not a name the agent reads", ""),
-        (["--as", "x.yaml", "t1"], "add --within", ""),
-        (["--within", "DIR", "t1", "t1"], "exactly one FILE", ""),
-    ] as [([String], String, String)])
+    @Test(
+        arguments: [
+            (["--within", "DIR", "t1"], "is not a name the agent reads in a directory", "--as NAME"),
+            (["--within", "DIR", "--as", "../x.yaml", "t1"], "must be a plain path inside the directory", ""),
+            (["--within", "DIR", "--as", "x.txt", "t1"], "is not a name the agent reads", ""),
+            (["--within", "DIR", "--as", ".hidden.yaml", "t1"], "is not a name the agent reads", ""),
+            (["--as", "x.yaml", "t1"], "add --within", ""),
+            (["--within", "DIR", "t1", "t1"], "exactly one FILE", ""),
+        ] as [([String], String, String)])
     func usageErrors(_ args: [String], _ fragment: String, _ also: String) async throws {
         let f = try fixture(["upload.yaml": Self.upload])
         defer { try? FileManager.default.removeItem(at: f.root) }

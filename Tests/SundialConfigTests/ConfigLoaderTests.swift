@@ -1,15 +1,17 @@
-import Testing
-import SundialCore
-@testable import SundialConfig
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
+
+@testable import SundialConfig
 
 /// Semantic checks and decoding (stages 3 and 4 of the loader).
 @Suite("Config loader: decoding and checks across files", .offPool)
 struct ConfigLoaderTests {
-    let loader = ConfigLoader(environment: ConfigEnvironment(
-        zoneExists: { ["UTC", "Europe/Berlin", "America/New_York"].contains($0) },
-        fileReadable: { !$0.contains("missing") }))
+    let loader = ConfigLoader(
+        environment: ConfigEnvironment(
+            zoneExists: { ["UTC", "Europe/Berlin", "America/New_York"].contains($0) },
+            fileReadable: { !$0.contains("missing") }))
 
     func load(_ files: [(String, String)]) -> ConfigLoadResult {
         loader.load(files.map { ConfigLoader.SourceFile(path: $0.0, bytes: Array($0.1.utf8)) })
@@ -18,27 +20,32 @@ struct ConfigLoaderTests {
     func messages(_ r: ConfigLoadResult) -> [String] { r.diagnostics.map(\.description) }
 
     @Test func decodesAFullJobWithDefaults() throws {
-        let r = load([("a.yaml", """
-        version: 1
-        defaults:
-          timezone: Europe/Berlin
-          timeout: 30m
-          retry: { attempts: 3, backoff: linear, delay: 10s }
-          env: { A: "1", B: "2" }
-        jobs:
-          dump:
-            description: Dump it
-            schedule: "30 2 * * *"
-            command: [pg_dump, app]
-            env: { B: "3", PORT: 8080 }
-            retry: { max_delay: 5m }
-            catchup: latest
-          up:
-            needs: [dump, { job: dump, on: completion }]
-            shell: echo up
-            timeout: 1h
-            at: ["2026-12-24T18:00:00+01:00", "2026-12-24T16:00:00Z"]
-        """)])
+        let r = load([
+            (
+                "a.yaml",
+                """
+                version: 1
+                defaults:
+                  timezone: Europe/Berlin
+                  timeout: 30m
+                  retry: { attempts: 3, backoff: linear, delay: 10s }
+                  env: { A: "1", B: "2" }
+                jobs:
+                  dump:
+                    description: Dump it
+                    schedule: "30 2 * * *"
+                    command: [pg_dump, app]
+                    env: { B: "3", PORT: 8080 }
+                    retry: { max_delay: 5m }
+                    catchup: latest
+                  up:
+                    needs: [dump, { job: dump, on: completion }]
+                    shell: echo up
+                    timeout: 1h
+                    at: ["2026-12-24T18:00:00+01:00", "2026-12-24T16:00:00Z"]
+                """
+            )
+        ])
         #expect(r.diagnostics.isEmpty, "\(messages(r))")
         let set = try #require(r.jobSet)
         #expect(set.jobs.keys.elements == ["dump", "up"])
@@ -70,8 +77,10 @@ struct ConfigLoaderTests {
     }
 
     @Test func duplicateIdsAcrossFilesReportBothPlaces() {
-        let r = load([("a.yaml", "version: 1\njobs:\n  backup: { shell: x }\n"),
-                      ("b.yaml", "version: 1\njobs:\n  other: { shell: y }\n  backup: { shell: z }\n")])
+        let r = load([
+            ("a.yaml", "version: 1\njobs:\n  backup: { shell: x }\n"),
+            ("b.yaml", "version: 1\njobs:\n  other: { shell: y }\n  backup: { shell: z }\n"),
+        ])
         #expect(r.jobSet == nil)
         #expect(messages(r) == ["b.yaml:4:3: error: job `backup` is already defined at a.yaml:3:3; job ids are global across all files; rename one of them"])
     }
@@ -82,14 +91,19 @@ struct ConfigLoaderTests {
     }
 
     @Test func cyclesPrintTheirPath() {
-        let r = load([("a.yaml", """
-        version: 1
-        jobs:
-          a: { needs: [c], shell: x }
-          b: { needs: [a], shell: x }
-          c: { needs: [b], shell: x }
-          d: { needs: [d], shell: x }
-        """)])
+        let r = load([
+            (
+                "a.yaml",
+                """
+                version: 1
+                jobs:
+                  a: { needs: [c], shell: x }
+                  b: { needs: [a], shell: x }
+                  c: { needs: [b], shell: x }
+                  d: { needs: [d], shell: x }
+                """
+            )
+        ])
         #expect(r.jobSet == nil)
         let m = messages(r)
         #expect(m.contains { $0.contains("dependency cycle: `a` → `c` → `b` → `a`") })
@@ -106,27 +120,32 @@ struct ConfigLoaderTests {
     }
 
     @Test func badValuesArePositioned() {
-        let r = load([("a.yaml", """
-        version: 1
-        jobs:
-          a:
-            every: 0s
-            shell: x
-          b:
-            schedule: "0 0 * * *"
-            timezone: Mars/Olympus
-            shell: x
-          c:
-            at: "2026-02-30T10:00:00Z"
-            shell: x
-          d:
-            every: 99999999999d
-            shell: x
-          e:
-            every: 5m
-            env_file: /etc/missing.env
-            shell: x
-        """)])
+        let r = load([
+            (
+                "a.yaml",
+                """
+                version: 1
+                jobs:
+                  a:
+                    every: 0s
+                    shell: x
+                  b:
+                    schedule: "0 0 * * *"
+                    timezone: Mars/Olympus
+                    shell: x
+                  c:
+                    at: "2026-02-30T10:00:00Z"
+                    shell: x
+                  d:
+                    every: 99999999999d
+                    shell: x
+                  e:
+                    every: 5m
+                    env_file: /etc/missing.env
+                    shell: x
+                """
+            )
+        ])
         let m = messages(r)
         #expect(m.contains("a.yaml:4:12: error: `every` must be at least 1ms"))
         #expect(m.contains { $0.hasPrefix("a.yaml:8:15: error: unknown time zone `Mars/Olympus`") })
@@ -144,8 +163,10 @@ struct ConfigLoaderTests {
     }
 
     @Test func reportsEveryProblemNotTheFirst() {
-        let r = load([("a.yaml", "version: 1\njobs:\n  a: { every: 0s, shell: x }\n  b: { every: 0s, shell: x }\n"),
-                      ("b.yaml", "version: 1\njobs:\n  c: { every: 0s, shell: x }\n")])
+        let r = load([
+            ("a.yaml", "version: 1\njobs:\n  a: { every: 0s, shell: x }\n  b: { every: 0s, shell: x }\n"),
+            ("b.yaml", "version: 1\njobs:\n  c: { every: 0s, shell: x }\n"),
+        ])
         #expect(r.diagnostics.count == 3)
     }
 }
@@ -156,14 +177,19 @@ struct NULCharacterTests {
     let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
 
     @Test func aNULInACommandOrTheEnvironmentIsAPositionedError() {
-        let r = loader.load([.init(path: "a.yaml", bytes: Array("""
-        version: 1
-        jobs:
-          a: { every: 1h, command: [ok, "cut\\0short"] }
-          b: { every: 1h, shell: "echo \\0" }
-          c: { every: 1h, command: [x], env: { K: "v\\0w" } }
-          d: { every: 1h, command: [x], workdir: "/tmp\\0/x" }
-        """.utf8))])
+        let r = loader.load([
+            .init(
+                path: "a.yaml",
+                bytes: Array(
+                    """
+                    version: 1
+                    jobs:
+                      a: { every: 1h, command: [ok, "cut\\0short"] }
+                      b: { every: 1h, shell: "echo \\0" }
+                      c: { every: 1h, command: [x], env: { K: "v\\0w" } }
+                      d: { every: 1h, command: [x], workdir: "/tmp\\0/x" }
+                    """.utf8))
+        ])
         #expect(r.jobSet == nil)
         let texts = r.diagnostics.map(\.description)
         #expect(texts.contains { $0.hasPrefix("a.yaml:3:33: error: `command` contains a NUL character") }, "\(texts)")

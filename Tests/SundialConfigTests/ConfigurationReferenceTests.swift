@@ -1,7 +1,7 @@
 import Foundation
 import SundialConfig
-import Testing
 import SundialTesting
+import Testing
 
 @Suite(.offPool) struct ConfigurationReferenceTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -28,10 +28,10 @@ import SundialTesting
 
     @Test func changesInTheSchemaShowInTheOutput() throws {
         let schema = #"""
-        {"description": "Top.", "required": ["jobs"], "properties": {"jobs": {"type": "object", "description": "J | K"}},
-         "$defs": {"job": {"description": "A job.", "properties": {"when": {"enum": ["a", "b"], "description": "Pick one. More."}}},
-                   "defaults": {"properties": {"when": {}}}}}
-        """#
+            {"description": "Top.", "required": ["jobs"], "properties": {"jobs": {"type": "object", "description": "J | K"}},
+             "$defs": {"job": {"description": "A job.", "properties": {"when": {"enum": ["a", "b"], "description": "Pick one. More."}}},
+                       "defaults": {"properties": {"when": {}}}}}
+            """#
         let md = try ConfigurationReference.markdown(schemaText: schema)
         #expect(md.contains("| `jobs` | map | yes | J \\| K |"))
         #expect(md.contains("| [`when`](#when) | one of `a`, `b` | yes | Pick one. |"))

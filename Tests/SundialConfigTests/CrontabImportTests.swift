@@ -1,8 +1,8 @@
+import OrderedCollections
 import SundialConfig
 import SundialCore
-import Testing
-import OrderedCollections
 import SundialTesting
+import Testing
 
 @Suite(.offPool) struct CrontabImportTests {
     /// Loads the generated YAML with the real loader: every conversion must be a valid job file.
@@ -88,14 +88,17 @@ import SundialTesting
         #expect(backup.timezone == "Europe/Berlin")
         #expect(backup.env == ["BACKUP_DIR": "/var/backups/app"])
         let report = try #require(set.jobs["report"])
-        #expect(report.timezone == "Asia/Tokyo") // CRON_TZ wins over TZ
+        #expect(report.timezone == "Asia/Tokyo")  // CRON_TZ wins over TZ
         #expect(report.env["TZ"] == "America/New_York")
         let noon = try #require(set.jobs["noon"])
-        #expect(noon.timezone == "America/New_York") // CRON_TZ cleared: TZ applies
+        #expect(noon.timezone == "America/New_York")  // CRON_TZ cleared: TZ applies
         #expect(result.yaml.contains("# NOTE: cron mailed any output to ops@example.com (MAILTO)"))
         // MAILTO applies to every job here: one notify entry in `defaults`, mailing on failure.
         for job in set.jobs.values {
-            guard case let .command(argv)? = job.notify.first?.target else { Issue.record("\(job.id): no notify"); continue }
+            guard case let .command(argv)? = job.notify.first?.target else {
+                Issue.record("\(job.id): no notify")
+                continue
+            }
             #expect(job.notify.count == 1 && job.notify.first?.on == [.failure])
             #expect(argv.prefix(2) == ["/bin/sh", "-c"] && argv.suffix(2) == ["sundial-mail", "ops@example.com"])
             #expect(argv[2] == CrontabImport.mailScript)

@@ -1,8 +1,9 @@
-import Testing
-import SundialCore
-@testable import SundialConfig
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
+
+@testable import SundialConfig
 
 /// `lock`, `on_lost`, `fleet_unavailable`, `lease` (docs/fleet.md): decoded, defaulted, checked
 /// with positioned errors.
@@ -23,7 +24,8 @@ struct FleetConfigTests {
     }
 
     @Test func fieldsAndDefaults() throws {
-        let r = load("""
+        let r = load(
+            """
             version: 1
             defaults: { lock: fleet, fleet_unavailable: wait, lease: 1m }
             jobs:
@@ -37,7 +39,8 @@ struct FleetConfigTests {
     }
 
     @Test func fleetNeedsWallClockInstants() {
-        let r = load("""
+        let r = load(
+            """
             version: 1
             jobs:
               a: { every: 10s, command: [x], lock: fleet }
@@ -50,7 +53,8 @@ struct FleetConfigTests {
     }
 
     @Test func inheritedFleetLockLeavesManualJobsLocalWithAWarning() throws {
-        let r = load("""
+        let r = load(
+            """
             version: 1
             defaults: { lock: fleet }
             jobs:
@@ -62,16 +66,20 @@ struct FleetConfigTests {
     }
 
     @Test func badValuesAreRefusedWithTheirPosition() {
-        let r = load("""
+        let r = load(
+            """
             version: 1
             jobs:
               a: { schedule: "* * * * *", command: [x], lock: cluster, fleet_unavailable: maybe, lease: 1s }
             """)
         let m = messages(r)
         #expect(r.jobSet == nil)
-        #expect(m == ["a.yaml:3:51: error: `lock`: must be one of: local, fleet",
-                      "a.yaml:3:79: error: `fleet_unavailable`: must be one of: skip, run-locally, wait",
-                      "a.yaml:3:93: error: `lease` must be at least 3s"], "\(m)")
+        #expect(
+            m == [
+                "a.yaml:3:51: error: `lock`: must be one of: local, fleet",
+                "a.yaml:3:79: error: `fleet_unavailable`: must be one of: skip, run-locally, wait",
+                "a.yaml:3:93: error: `lease` must be at least 3s",
+            ], "\(m)")
     }
 
     @Test func diffShowsFleetFields() throws {

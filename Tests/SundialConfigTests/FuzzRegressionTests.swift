@@ -1,9 +1,9 @@
 import Foundation
+import OrderedCollections
 import SundialConfig
 import SundialCore
-import Testing
-import OrderedCollections
 import SundialTesting
+import Testing
 
 /// Inputs on which `fuzz/run` found a failure, kept in `Fixtures/fuzz/TARGET/` and fed to what
 /// that target exercises, plus readable versions of each bug.

@@ -1,8 +1,8 @@
 import Foundation
 import SundialConfig
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// Runs the official JSON-Schema-Test-Suite (draft 2020-12) files in
 /// `Fixtures/JSON-Schema-Test-Suite/` against ``JSONSchema`` and requires every case to pass,
@@ -13,7 +13,7 @@ import SundialTesting
     static let skipped: [String: [String: String]] = [
         "defs.json": [
             "validate definition against metaschema":
-                "`$ref`s the 2020-12 meta-schema, a remote document (and it uses `$dynamicRef`)",
+                "`$ref`s the 2020-12 meta-schema, a remote document (and it uses `$dynamicRef`)"
         ],
         "ref.json": [
             "remote ref, containing refs itself":
@@ -23,7 +23,7 @@ import SundialTesting
         ],
         "not.json": [
             "collect annotations inside a 'not', even if collection is disabled":
-                "uses `unevaluatedProperties`, which is not supported (rejected at compile time)",
+                "uses `unevaluatedProperties`, which is not supported (rejected at compile time)"
         ],
     ]
 

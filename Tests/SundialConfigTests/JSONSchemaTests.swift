@@ -1,61 +1,62 @@
 import SundialConfig
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// The validator's own behaviour beyond the official suite: the violations it reports (kind,
 /// location, wording), how it picks `anyOf`/`oneOf` branches, and schema errors.
 @Suite(.offPool) struct JSONSchemaTests {
     /// A small job-like schema in the style Sundial's own uses.
-    static let jobSchema: JSONValue = try! JSONParser.parse(#"""
-    {
-      "$schema": "https://json-schema.org/draft/2020-12/schema",
-      "type": "object",
-      "required": ["version", "jobs"],
-      "additionalProperties": false,
-      "properties": {
-        "version": {"const": 1},
-        "jobs": {
+    static let jobSchema: JSONValue = try! JSONParser.parse(
+        #"""
+        {
+          "$schema": "https://json-schema.org/draft/2020-12/schema",
           "type": "object",
-          "propertyNames": {"pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$"},
-          "additionalProperties": {"$ref": "#/$defs/job"}
-        }
-      },
-      "$defs": {
-        "duration": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w))+$"},
-        "job": {
-          "type": "object",
+          "required": ["version", "jobs"],
           "additionalProperties": false,
           "properties": {
-            "description": {"type": "string", "description": "free text"},
-            "schedule": {"type": "string", "minLength": 1},
-            "every": {"$ref": "#/$defs/duration"},
-            "command": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "shell": {"type": "string"},
-            "timeout": {"$ref": "#/$defs/duration"},
-            "concurrency": {"enum": ["forbid", "allow", "replace", "queue"]},
-            "needs": {
-              "type": "array",
-              "items": {
-                "oneOf": [
-                  {"type": "string"},
-                  {"type": "object", "required": ["job"], "additionalProperties": false,
-                   "properties": {"job": {"type": "string"}, "on": {"enum": ["success", "failure", "completion"]}}}
-                ]
-              }
-            },
-            "retry": {
+            "version": {"const": 1},
+            "jobs": {
               "type": "object",
-              "additionalProperties": false,
-              "properties": {"attempts": {"type": "integer", "minimum": 1, "maximum": 100}}
+              "propertyNames": {"pattern": "^[a-z0-9][a-z0-9_.-]{0,62}$"},
+              "additionalProperties": {"$ref": "#/$defs/job"}
             }
           },
-          "oneOf": [{"required": ["command"]}, {"required": ["shell"]}],
-          "not": {"required": ["schedule", "every"]}
+          "$defs": {
+            "duration": {"type": "string", "pattern": "^([0-9]+(ms|s|m|h|d|w))+$"},
+            "job": {
+              "type": "object",
+              "additionalProperties": false,
+              "properties": {
+                "description": {"type": "string", "description": "free text"},
+                "schedule": {"type": "string", "minLength": 1},
+                "every": {"$ref": "#/$defs/duration"},
+                "command": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                "shell": {"type": "string"},
+                "timeout": {"$ref": "#/$defs/duration"},
+                "concurrency": {"enum": ["forbid", "allow", "replace", "queue"]},
+                "needs": {
+                  "type": "array",
+                  "items": {
+                    "oneOf": [
+                      {"type": "string"},
+                      {"type": "object", "required": ["job"], "additionalProperties": false,
+                       "properties": {"job": {"type": "string"}, "on": {"enum": ["success", "failure", "completion"]}}}
+                    ]
+                  }
+                },
+                "retry": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "properties": {"attempts": {"type": "integer", "minimum": 1, "maximum": 100}}
+                }
+              },
+              "oneOf": [{"required": ["command"]}, {"required": ["shell"]}],
+              "not": {"required": ["schedule", "every"]}
+            }
+          }
         }
-      }
-    }
-    """#)
+        """#)
 
     static let schema = try! JSONSchema(jobSchema)
 
@@ -70,7 +71,8 @@ import SundialTesting
     }
 
     @Test func validDocumentHasNoViolations() throws {
-        let doc = #"{"version": 1, "jobs": {"a": {"shell": "true", "every": "30s", "needs": ["b", {"job": "c", "on": "failure"}]}, "b": {"command": ["x"]}, "c": {"command": ["y"], "retry": {"attempts": 3.0}}}}"#
+        let doc =
+            #"{"version": 1, "jobs": {"a": {"shell": "true", "every": "30s", "needs": ["b", {"job": "c", "on": "failure"}]}, "b": {"command": ["x"]}, "c": {"command": ["y"], "retry": {"attempts": 3.0}}}}"#
         #expect(try violations(doc).isEmpty)
         #expect(Self.schema.isValid(try JSONParser.parse(doc)))
     }
@@ -98,7 +100,10 @@ import SundialTesting
         #expect(v.instancePath == ["jobs", "a", "timout"])
         #expect(v.keyword == "additionalProperties")
         #expect(v.message == "unknown key `timout`")
-        guard case let .unknownProperty(name, allowed) = v.kind else { Issue.record("\(v.kind)"); return }
+        guard case let .unknownProperty(name, allowed) = v.kind else {
+            Issue.record("\(v.kind)")
+            return
+        }
         #expect(name == "timout")
         #expect(allowed == ["description", "schedule", "every", "command", "shell", "timeout", "concurrency", "needs", "retry"])
     }
@@ -139,13 +144,14 @@ import SundialTesting
     @Test func collectsEveryViolation() throws {
         let v = try violations(#"{"version": 1, "extra": 1, "jobs": {"a": {"shell": 1, "retry": {"attempts": 0}}, "b": {"command": [], "concurrency": "x"}}}"#)
         #expect(v.map(\.instancePointer) == ["/extra", "/jobs/a/shell", "/jobs/a/retry/attempts", "/jobs/b/command", "/jobs/b/concurrency"])
-        #expect(v.map(\.message) == [
-            "unknown key `extra`",
-            "expected a string, found an integer",
-            "must be at least 1 (found 0)",
-            "must have at least 1 item (found 0)",
-            "must be one of: forbid, allow, replace, queue",
-        ])
+        #expect(
+            v.map(\.message) == [
+                "unknown key `extra`",
+                "expected a string, found an integer",
+                "must be at least 1 (found 0)",
+                "must have at least 1 item (found 0)",
+                "must be one of: forbid, allow, replace, queue",
+            ])
     }
 
     // MARK: - anyOf / oneOf reporting
@@ -190,7 +196,7 @@ import SundialTesting
             "anyOf": [
                 ["type": "object", "required": ["a"]],
                 ["type": "object", "properties": ["b": ["properties": ["c": ["type": "integer"]]]]],
-            ],
+            ]
         ])
         let v = s.validate(["b": ["c": "x"]])
         #expect(v.count == 1)

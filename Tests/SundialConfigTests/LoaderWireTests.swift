@@ -1,8 +1,9 @@
-import Testing
-import SundialCore
-@testable import SundialConfig
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
+
+@testable import SundialConfig
 
 /// The loader child's answer (``LoaderWire``): every job field survives the trip exactly, and
 /// an answer that is not exactly right is an error, never a trap or a partial set.
@@ -88,12 +89,14 @@ struct LoaderWireTests {
             #expect(other.retry.jitter.bitPattern == job.retry.jitter.bitPattern, "\(id)")
             #expect(other.notify.map(\.location) == job.notify.map(\.location), "\(id)")
         }
-        let hook = WebhookSpec(url: "https://127.0.0.1:9/hook?x=1", headers: ["Authorization": "Bearer t", "X-B": ""],
-                               secretEnv: "HOOK_KEY", caFile: "/etc/ssl/hooks-ca.pem", timeoutMs: 3000, retries: 2)
-        #expect(back.jobs["dump"]?.notify == [
-            NotifySpec(on: [.failure, .recovered], target: .command(["/usr/bin/logger", "-t", "sundial ü"])),
-            NotifySpec(on: [.timeout], target: .webhook(hook)),
-        ])
+        let hook = WebhookSpec(
+            url: "https://127.0.0.1:9/hook?x=1", headers: ["Authorization": "Bearer t", "X-B": ""],
+            secretEnv: "HOOK_KEY", caFile: "/etc/ssl/hooks-ca.pem", timeoutMs: 3000, retries: 2)
+        #expect(
+            back.jobs["dump"]?.notify == [
+                NotifySpec(on: [.failure, .recovered], target: .command(["/usr/bin/logger", "-t", "sundial ü"])),
+                NotifySpec(on: [.timeout], target: .webhook(hook)),
+            ])
         #expect(back.jobs["up"]?.notify == [NotifySpec(on: [.missed], target: .command(["/bin/true"]))])
         #expect(back.jobs["dump"]?.notify.allSatisfy { $0.location != nil } == true)
         #expect(back.jobs["dump"]?.enabled == false && back.jobs["dump"]?.umask == 0o027)
@@ -157,7 +160,10 @@ struct LoaderWireTests {
         treeStrings(tree, into: &inTree)
         let treeStorage = Set(inTree.filter { $0.utf8.count > 15 }.compactMap(storage))
         #expect(treeStorage.count >= 4)
-        guard case let .argv(argv) = decoded.command else { Issue.record("argv expected"); return }
+        guard case let .argv(argv) = decoded.command else {
+            Issue.record("argv expected")
+            return
+        }
         for s in [decoded.id, argv[0], decoded.description ?? "", decoded.location?.file ?? ""] {
             #expect(s.utf8.count > 15)
             #expect(!treeStorage.contains(try #require(storage(s))), "\(s) shares the tree's storage")
@@ -180,8 +186,10 @@ struct LoaderWireTests {
         #expect(decoded.diagnostics.last?.message == "500 more problems not shown")
     }
 
-    func rejects(_ bytes: [UInt8], maxBytes: Int = 1 << 20, _ fragment: String,
-                 sourceLocation: Testing.SourceLocation = #_sourceLocation) {
+    func rejects(
+        _ bytes: [UInt8], maxBytes: Int = 1 << 20, _ fragment: String,
+        sourceLocation: Testing.SourceLocation = #_sourceLocation
+    ) {
         do {
             _ = try LoaderWire.decode(bytes, maxBytes: maxBytes)
             Issue.record("accepted", sourceLocation: sourceLocation)
@@ -213,14 +221,16 @@ struct LoaderWireTests {
 
     @Test func wrongTypesInAJobAreErrors() {
         func answer(_ json: String) -> [UInt8] { Array("SUNDIAL-LOADER 1 \(json.utf8.count)\n\(json)".utf8) }
-        let job = #"{"id":"a","schedule":{"kind":"manual"},"argv":["x"],"dst":{"gap":"shift","overlap":"first"},"jitter_ms":0,"env":[],"kill_grace_ms":1,"retry":{"attempts":1,"backoff":"fixed","delay_ms":1,"jitter_bits":"0","on":[]},"success_exit_codes":[0],"needs":[],"concurrency":"forbid","catchup":"none","catchup_window_ms":1,"enabled":true,"output":{"max_line_bytes":1,"max_bytes":1,"keep_bytes":1},"secrets":[],"limits":{"memory_bytes":null}}"#
+        let job =
+            #"{"id":"a","schedule":{"kind":"manual"},"argv":["x"],"dst":{"gap":"shift","overlap":"first"},"jitter_ms":0,"env":[],"kill_grace_ms":1,"retry":{"attempts":1,"backoff":"fixed","delay_ms":1,"jitter_bits":"0","on":[]},"success_exit_codes":[0],"needs":[],"concurrency":"forbid","catchup":"none","catchup_window_ms":1,"enabled":true,"output":{"max_line_bytes":1,"max_bytes":1,"keep_bytes":1},"secrets":[],"limits":{"memory_bytes":null}}"#
         func set(_ job: String) -> String { #"{"job_set":{"revision":"r","files":[],"jobs":["# + job + #"]},"diagnostics":[],"omitted":0}"# }
         #expect((try? LoaderWire.decode(answer(set(job)), maxBytes: 1 << 20))?.jobSet?.jobs["a"] != nil)
         rejects(answer(set(job.replacingFirst(#""enabled":true"#, #""enabled":1"#))), "enabled")
         rejects(answer(set(job.replacingFirst(#""concurrency":"forbid""#, #""concurrency":"sometimes""#))), "unknown value")
         rejects(answer(set(job.replacingFirst(#""kind":"manual""#, #""kind":"lunar""#))), "unknown kind")
         rejects(answer(set(job.replacingFirst(#""catchup":"none""#, #""on_agent_restart":"maybe","catchup":"none""#))), "unknown value")
-        let killing = try? LoaderWire.decode(answer(set(job.replacingFirst(#""catchup":"none""#, #""on_agent_restart":"kill","catchup":"none""#))), maxBytes: 1 << 20)
+        let killing = try? LoaderWire.decode(
+            answer(set(job.replacingFirst(#""catchup":"none""#, #""on_agent_restart":"kill","catchup":"none""#))), maxBytes: 1 << 20)
         #expect(killing?.jobSet?.jobs["a"]?.onAgentRestart == .kill)
         rejects(answer(set(job.replacingFirst(#""max_bytes":1"#, #""max_bytes":-5"#))), "out of range")
         rejects(answer(set(job.replacingFirst(#""memory_bytes":null"#, #""memory_bytes":5"#))), "limits.memory_bytes: 5 is out of range")

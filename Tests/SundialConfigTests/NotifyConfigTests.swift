@@ -1,8 +1,9 @@
-import Testing
-import SundialCore
-@testable import SundialConfig
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
+
+@testable import SundialConfig
 
 /// `notify:` in job files: decoding, `defaults`, and a positioned error for each bad entry.
 @Suite("Config: notify entries", .offPool)
@@ -16,94 +17,101 @@ struct NotifyConfigTests {
     func errors(_ r: ConfigLoadResult) -> [String] { r.diagnostics.filter { $0.severity == .error }.map(\.description) }
 
     @Test func decodesCommandsWebhooksAndDefaults() throws {
-        let r = load("""
-        version: 1
-        defaults:
-          notify: [{ on: failure, command: [mail, -s, failed, ops@example.org] }]
-        jobs:
-          a:
-            command: [/bin/true]
-          b:
-            command: [/bin/true]
-            env_file: /etc/b.env
-            notify:
-              - on: [failure, recovered]
-                webhook:
-                  url: http://127.0.0.1:8080/hook
-                  headers: { Authorization: Bearer x }
-                  secret_env: HOOK_KEY
-                  timeout: 2s
-                  retries: 5
-          c:
-            command: [/bin/true]
-            notify: []
-        """)
+        let r = load(
+            """
+            version: 1
+            defaults:
+              notify: [{ on: failure, command: [mail, -s, failed, ops@example.org] }]
+            jobs:
+              a:
+                command: [/bin/true]
+              b:
+                command: [/bin/true]
+                env_file: /etc/b.env
+                notify:
+                  - on: [failure, recovered]
+                    webhook:
+                      url: http://127.0.0.1:8080/hook
+                      headers: { Authorization: Bearer x }
+                      secret_env: HOOK_KEY
+                      timeout: 2s
+                      retries: 5
+              c:
+                command: [/bin/true]
+                notify: []
+            """)
         #expect(errors(r).isEmpty, "\(r.diagnostics)")
         let set = try #require(r.jobSet)
         #expect(set.jobs["a"]?.notify == [NotifySpec(on: [.failure], target: .command(["mail", "-s", "failed", "ops@example.org"]))])
         #expect(set.jobs["a"]?.notify.first?.location == SourceLocation(file: "a.yaml", line: 3, column: 12))
-        let hook = WebhookSpec(url: "http://127.0.0.1:8080/hook", headers: ["Authorization": "Bearer x"], secretEnv: "HOOK_KEY",
-                               timeoutMs: 2000, retries: 5)
+        let hook = WebhookSpec(
+            url: "http://127.0.0.1:8080/hook", headers: ["Authorization": "Bearer x"], secretEnv: "HOOK_KEY",
+            timeoutMs: 2000, retries: 5)
         #expect(set.jobs["b"]?.notify == [NotifySpec(on: [.failure, .recovered], target: .webhook(hook))])
         #expect(set.jobs["c"]?.notify == [])
     }
 
     @Test func httpsIsAcceptedWithAnOptionalCAFile() throws {
-        let r = load("""
-        version: 1
-        jobs:
-          a:
-            command: [/bin/true]
-            notify:
-              - on: failure
-                webhook: { url: "https://hooks.example.org/x" }
-              - on: failure
-                webhook: { url: "https://10.0.0.5:8443/x", ca_file: /etc/sundial/ca.pem }
-        """)
+        let r = load(
+            """
+            version: 1
+            jobs:
+              a:
+                command: [/bin/true]
+                notify:
+                  - on: failure
+                    webhook: { url: "https://hooks.example.org/x" }
+                  - on: failure
+                    webhook: { url: "https://10.0.0.5:8443/x", ca_file: /etc/sundial/ca.pem }
+            """)
         #expect(errors(r).isEmpty, "\(errors(r))")
         let set = try #require(r.jobSet)
-        #expect(set.jobs["a"]?.notify.map(\.target) == [
-            .webhook(WebhookSpec(url: "https://hooks.example.org/x")),
-            .webhook(WebhookSpec(url: "https://10.0.0.5:8443/x", caFile: "/etc/sundial/ca.pem")),
-        ])
+        #expect(
+            set.jobs["a"]?.notify.map(\.target) == [
+                .webhook(WebhookSpec(url: "https://hooks.example.org/x")),
+                .webhook(WebhookSpec(url: "https://10.0.0.5:8443/x", caFile: "/etc/sundial/ca.pem")),
+            ])
     }
 
     @Test func aCAFileNeedsHTTPSAndAnAbsolutePath() {
-        let r = load("""
-        version: 1
-        jobs:
-          a:
-            command: [/bin/true]
-            notify:
-              - on: failure
-                webhook: { url: "http://hooks.example.org/x", ca_file: /etc/ca.pem }
-              - on: failure
-                webhook: { url: "https://hooks.example.org/x", ca_file: "/etc/ca.pem" }
-              - on: failure
-                webhook: { url: "https://hooks.example.org/x", ca_file: ca.pem }
-        """)
-        #expect(errors(r) == [
-            "a.yaml:7:64: error: notify[0]: `ca_file` verifies an https:// receiver, but the url is http://; write the url with https://, or remove `ca_file`",
-            "a.yaml:11:65: error: notify[2]: `ca_file` must be an absolute path (the delivery process does not run in the directory of the job file); e.g. /etc/sundial/hooks-ca.pem",
-        ], "\(errors(r))")
+        let r = load(
+            """
+            version: 1
+            jobs:
+              a:
+                command: [/bin/true]
+                notify:
+                  - on: failure
+                    webhook: { url: "http://hooks.example.org/x", ca_file: /etc/ca.pem }
+                  - on: failure
+                    webhook: { url: "https://hooks.example.org/x", ca_file: "/etc/ca.pem" }
+                  - on: failure
+                    webhook: { url: "https://hooks.example.org/x", ca_file: ca.pem }
+            """)
+        #expect(
+            errors(r) == [
+                "a.yaml:7:64: error: notify[0]: `ca_file` verifies an https:// receiver, but the url is http://; write the url with https://, or remove `ca_file`",
+                "a.yaml:11:65: error: notify[2]: `ca_file` must be an absolute path (the delivery process does not run in the directory of the job file); e.g. /etc/sundial/hooks-ca.pem",
+            ], "\(errors(r))")
     }
 
     @Test func badEntriesArePositionedErrors() {
-        let r = load("""
-        version: 1
-        jobs:
-          a:
-            command: [/bin/true]
-            notify:
-              - on: failure
-                webhook: { url: "http://h:99999/x" }
-              - on: failure
-                webhook: { url: "http://h/x", secret_env: KEY }
-              - on: failure
-                webhook: { url: "http://h/x", headers: { Host: evil } }
-              - on: failure
-                webhook: { url: "http://h/x", headers: { X-A: "a\\r\\nX-B: b" } }
-        """)
+        let r = load(
+            """
+            version: 1
+            jobs:
+              a:
+                command: [/bin/true]
+                notify:
+                  - on: failure
+                    webhook: { url: "http://h:99999/x" }
+                  - on: failure
+                    webhook: { url: "http://h/x", secret_env: KEY }
+                  - on: failure
+                    webhook: { url: "http://h/x", headers: { Host: evil } }
+                  - on: failure
+                    webhook: { url: "http://h/x", headers: { X-A: "a\\r\\nX-B: b" } }
+            """)
         let e = errors(r)
         #expect(e.count == 4, "\(e)")
         #expect(e.contains { $0.hasPrefix("a.yaml:7:25: error: notify[0]: invalid webhook url") })

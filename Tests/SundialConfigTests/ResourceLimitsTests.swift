@@ -1,8 +1,9 @@
-import Testing
-import SundialCore
-@testable import SundialConfig
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
+
+@testable import SundialConfig
 
 /// `limits:` (memory, cpu, tasks): schema, decoding, positions of bad values, the loader wire.
 @Suite("Config: resource limits", .offPool)
@@ -14,20 +15,21 @@ struct ResourceLimitsTests {
     }
 
     @Test func decodesLimitsAndMergesDefaults() throws {
-        let r = load("""
-        version: 1
-        defaults:
-          limits: { memory: 1G, tasks: 64 }
-        jobs:
-          a:
-            shell: x
-            limits: { cpu: 50%, tasks: 10 }
-          b:
-            shell: x
-            limits: { memory: 2097152 }
-          c:
-            shell: x
-        """)
+        let r = load(
+            """
+            version: 1
+            defaults:
+              limits: { memory: 1G, tasks: 64 }
+            jobs:
+              a:
+                shell: x
+                limits: { cpu: 50%, tasks: 10 }
+              b:
+                shell: x
+                limits: { memory: 2097152 }
+              c:
+                shell: x
+            """)
         #expect(r.diagnostics.isEmpty, "\(r.diagnostics.map(\.description))")
         let jobs = try #require(r.jobSet).jobs
         #expect(jobs["a"]?.limits == ResourceLimits(memoryBytes: 1 << 30, cpuPercent: 50, tasks: 10))
@@ -38,19 +40,20 @@ struct ResourceLimitsTests {
     /// Schema errors (shapes) and decoder errors (ranges), each at its value. A file with a
     /// schema error is not decoded, hence two files.
     @Test func badLimitsArePositioned() {
-        let r = load("""
-        version: 1
-        jobs:
-          a:
-            shell: x
-            limits: {memory: lots}
-          c:
-            shell: x
-            limits:
-              cpu: 50
-              tasks: 0
-              swap: 1G
-        """)
+        let r = load(
+            """
+            version: 1
+            jobs:
+              a:
+                shell: x
+                limits: {memory: lots}
+              c:
+                shell: x
+                limits:
+                  cpu: 50
+                  tasks: 0
+                  swap: 1G
+            """)
         let m = r.diagnostics.map(\.description)
         #expect(r.jobSet == nil)
         #expect(m.contains("a.yaml:5:22: error: `memory`: `lots` does not match the pattern `^[0-9]+([KMGTkmgt]|[KMGT]iB)?$`"), "\(m)")
@@ -58,16 +61,17 @@ struct ResourceLimitsTests {
         #expect(m.contains("a.yaml:10:14: error: `tasks`: must be at least 1 (found 0)"), "\(m)")
         #expect(m.contains { $0.hasPrefix("a.yaml:11:7: error: unknown key `swap`") }, "\(m)")
 
-        let ranges = load("""
-        version: 1
-        jobs:
-          b:
-            shell: x
-            limits: {memory: 512K, cpu: 0%}
-          d:
-            shell: x
-            limits: {memory: 99999999999T, cpu: 100001%}
-        """)
+        let ranges = load(
+            """
+            version: 1
+            jobs:
+              b:
+                shell: x
+                limits: {memory: 512K, cpu: 0%}
+              d:
+                shell: x
+                limits: {memory: 99999999999T, cpu: 100001%}
+            """)
         let n = ranges.diagnostics.map(\.description)
         #expect(ranges.jobSet == nil)
         #expect(n.contains { $0.hasPrefix("a.yaml:5:22: error: invalid memory limit `512K`: must be a size from 1M to 1024P") }, "\(n)")

@@ -1,6 +1,7 @@
-@testable import SundialConfig
-import Testing
 import SundialTesting
+import Testing
+
+@testable import SundialConfig
 
 /// The hand-written matcher (`PatternProgram`) must agree with Swift's `Regex` (configured as
 /// `SchemaPattern` configures it) wherever it accepts a pattern.

@@ -1,7 +1,8 @@
-import Testing
 import SundialCore
-@testable import SundialConfig
 import SundialTesting
+import Testing
+
+@testable import SundialConfig
 
 /// What the reader keeps from libyaml: error messages in the `invalid YAML: problem (context at
 /// line L, column C)` form, one document only, duplicate keys refused, aliases copied with the
@@ -91,7 +92,10 @@ struct YAMLReaderSyntaxTests {
     @Test func positionsCountCharactersNotBytes() throws {
         let n = try #require(read("é: [ü, x]\n").node)
         #expect(n["é"]?.location == SourceLocation(file: "t.yaml", line: 1, column: 4))
-        guard case let .sequence(items)? = n["é"]?.kind else { Issue.record("not a list"); return }
+        guard case let .sequence(items)? = n["é"]?.kind else {
+            Issue.record("not a list")
+            return
+        }
         #expect(items[1].location == SourceLocation(file: "t.yaml", line: 1, column: 8))
     }
 

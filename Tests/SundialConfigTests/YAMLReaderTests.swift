@@ -1,7 +1,8 @@
-import Testing
 import SundialCore
-@testable import SundialConfig
 import SundialTesting
+import Testing
+
+@testable import SundialConfig
 
 @Suite("YAML reader: positions, typing, limits", .offPool)
 struct YAMLReaderTests {
@@ -135,14 +136,15 @@ struct YAMLReaderTests {
     }
 
     @Test func ordinaryNestingAndBracketsInStringsAreFine() {
-        let (node, diags) = read("""
-        version: 1
-        jobs:
-          a:
-            shell: 'echo "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["'
-            env: { A: "{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{" }
-            needs: [b]  # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[
-        """)
+        let (node, diags) = read(
+            """
+            version: 1
+            jobs:
+              a:
+                shell: 'echo "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["'
+                env: { A: "{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{" }
+                needs: [b]  # [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[
+            """)
         #expect(diags.isEmpty)
         #expect(node != nil)
     }

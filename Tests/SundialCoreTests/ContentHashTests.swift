@@ -1,6 +1,6 @@
-import Testing
 import SundialCore
 import SundialTesting
+import Testing
 
 /// Revisions are compared across agent restarts and shown to people, so the hash's value must
 /// not depend on how the bytes are handed over (the contiguous fast path versus the loop).

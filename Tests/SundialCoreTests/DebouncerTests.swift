@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// The debouncer on virtual time: milliseconds are plain numbers, nothing sleeps.
 @Suite(.offPool) struct DebouncerTests {
@@ -30,7 +30,10 @@ import SundialTesting
         var now: Int64 = 0
         while now < 2_000 {
             if now <= 180 && now % 20 == 0 { d.noteChange(at: now) }
-            if d.fire(at: now) { fired += 1; #expect(now == 180 + 250) }
+            if d.fire(at: now) {
+                fired += 1
+                #expect(now == 180 + 250)
+            }
             now += 1
         }
         #expect(fired == 1)

@@ -49,8 +49,9 @@ struct Exposition {
             }
             if line.hasPrefix("#") || line.isEmpty { continue }
             let sample = try Self.parseSample(line, line: n)
-            guard let family = current, sample.name == family || (types[family] == "histogram" &&
-                ["_bucket", "_sum", "_count"].contains(where: { sample.name == family + $0 })) else {
+            guard let family = current,
+                sample.name == family || (types[family] == "histogram" && ["_bucket", "_sum", "_count"].contains(where: { sample.name == family + $0 }))
+            else {
                 throw ParseError(line: n, message: "sample \(sample.name) outside its family")
             }
             if types[family] == "counter" || sample.name.hasSuffix("_count") || sample.name.hasSuffix("_bucket") {
@@ -65,7 +66,10 @@ struct Exposition {
         let chars = Array(line.unicodeScalars)
         var i = 0
         var name = ""
-        while i < chars.count, chars[i] != "{", chars[i] != " " { name.unicodeScalars.append(chars[i]); i += 1 }
+        while i < chars.count, chars[i] != "{", chars[i] != " " {
+            name.unicodeScalars.append(chars[i])
+            i += 1
+        }
         guard !name.isEmpty, name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == ":" }) else {
             throw ParseError(line: n, message: "bad metric name \(name)")
         }
@@ -74,7 +78,10 @@ struct Exposition {
             i += 1
             while i < chars.count, chars[i] != "}" {
                 var key = ""
-                while i < chars.count, chars[i] != "=" { key.unicodeScalars.append(chars[i]); i += 1 }
+                while i < chars.count, chars[i] != "=" {
+                    key.unicodeScalars.append(chars[i])
+                    i += 1
+                }
                 guard i + 1 < chars.count, chars[i + 1] == "\"" else { throw ParseError(line: n, message: "label without quotes") }
                 i += 2
                 var value = ""

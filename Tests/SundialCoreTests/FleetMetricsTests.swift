@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// Fleet counters come from the scheduler's own lines, as every other metric does.
 @Suite(.offPool) struct FleetMetricsTests {
@@ -13,11 +13,15 @@ import SundialTesting
         events += s.handle(.start(restored: RestoredState(), reboot: false), at: t0).records
         func key(_ m: Int64) -> FleetClaimKey { FleetClaimKey(job: "f", scheduledFor: at(m * minute)) }
         _ = s.handle(.tick, at: at(minute))
-        let won = s.handle(.claimResolved(key(1), .won(FleetLease(key: key(1), box: "me", token: 3, expiresAt: at(2 * minute)))),
-                           at: at(minute))
+        let won = s.handle(
+            .claimResolved(key(1), .won(FleetLease(key: key(1), box: "me", token: 3, expiresAt: at(2 * minute)))),
+            at: at(minute))
         events += s.handle(.attemptLaunched(runID: won.launches[0].runID, attempt: 1, pid: 1), at: at(minute)).records
-        events += s.handle(.attemptFinished(runID: won.launches[0].runID, attempt: 1, outcome: .success(exitCode: 0), durationMs: 1),
-                           at: at(minute)).records
+        events +=
+            s.handle(
+                .attemptFinished(runID: won.launches[0].runID, attempt: 1, outcome: .success(exitCode: 0), durationMs: 1),
+                at: at(minute)
+            ).records
         _ = s.handle(.tick, at: at(2 * minute))
         events += s.handle(.claimResolved(key(2), .heldBy(box: "b", token: 4, state: .running)), at: at(2 * minute)).records
         _ = s.handle(.tick, at: at(3 * minute))

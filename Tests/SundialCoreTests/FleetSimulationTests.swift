@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// The fleet on virtual time, small enough for CI: 50 boxes for an hour, with box deaths,
 /// database outages, clock skew of up to ±5 s and slow boxes. No instant lost, none doubled.
@@ -9,9 +9,21 @@ import SundialTesting
 struct FleetSimulationTests {
     static func jobs() -> JobSet {
         jobSet([
-            job("every-second", .cron("grid:1000")) { $0.lock = .fleet; $0.concurrency = .allow; $0.onLost = .skip },
-            job("every-minute", .cron("grid:60000")) { $0.lock = .fleet; $0.concurrency = .allow; $0.onLost = .rerun },
-            job("ten-minutes-forbid", .cron("grid:600000")) { $0.lock = .fleet; $0.concurrency = .forbid; $0.onLost = .rerun },
+            job("every-second", .cron("grid:1000")) {
+                $0.lock = .fleet
+                $0.concurrency = .allow
+                $0.onLost = .skip
+            },
+            job("every-minute", .cron("grid:60000")) {
+                $0.lock = .fleet
+                $0.concurrency = .allow
+                $0.onLost = .rerun
+            },
+            job("ten-minutes-forbid", .cron("grid:600000")) {
+                $0.lock = .fleet
+                $0.concurrency = .forbid
+                $0.onLost = .rerun
+            },
         ])
     }
 

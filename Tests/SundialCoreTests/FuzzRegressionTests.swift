@@ -1,7 +1,7 @@
 import Foundation
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// Inputs on which `fuzz/run` found a crash, kept in `Fixtures/fuzz/TARGET/` and fed to the
 /// parsers that target exercises: each must now give a value or an error, never trap.

@@ -1,6 +1,6 @@
-import Testing
 import SundialCore
 import SundialTesting
+import Testing
 
 /// `JSONParser` takes all-ASCII strings without UTF-8 validation (a fast path for the loader
 /// child's large answers): ASCII, non-ASCII and invalid strings must come out as before.

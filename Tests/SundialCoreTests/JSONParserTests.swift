@@ -1,7 +1,7 @@
-import SundialCore
-import Testing
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
 
 @Suite(.offPool) struct JSONParserTests {
     // MARK: - Accepted input
@@ -13,7 +13,10 @@ import SundialTesting
 
     @Test func keepsKeyOrder() throws {
         let v = try JSONParser.parse(#"{"z":1,"a":2,"m":3}"#)
-        guard case let .object(o) = v else { Issue.record("not an object"); return }
+        guard case let .object(o) = v else {
+            Issue.record("not an object")
+            return
+        }
         #expect(Array(o.keys) == ["z", "a", "m"])
     }
 

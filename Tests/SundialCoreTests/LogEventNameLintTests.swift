@@ -1,7 +1,7 @@
 import Foundation
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// Keeps issue 16's rule true: nothing in Sources/ matches an event name string. Producers build
 /// ``LogRecord`` values and consumers switch on its cases; only the JSON encoder

@@ -1,21 +1,25 @@
-import SundialCore
-import Testing
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
 
 @Suite(.offPool) struct MetricsRegistryTests {
-    let t0 = Instant(unixSeconds: 1_767_225_600) // 2026-01-01T00:00:00Z
+    let t0 = Instant(unixSeconds: 1_767_225_600)  // 2026-01-01T00:00:00Z
 
     func registry(maxJobs: Int = 1000) -> MetricsRegistry { MetricsRegistry(options: .init(version: "1.2.3", maxJobs: maxJobs)) }
 
     func started(_ job: String, run: String, attempt: Int = 1, trigger: RunTrigger = .schedule, lateMs: Int64 = 0, at: Instant) -> LogRecord {
-        .runStarted(.init(job: job, runID: RunID(rawValue: run), attempt: attempt, scheduledFor: at - .milliseconds(lateMs),
-                          trigger: trigger, pid: 42, at: at))
+        .runStarted(
+            .init(
+                job: job, runID: RunID(rawValue: run), attempt: attempt, scheduledFor: at - .milliseconds(lateMs),
+                trigger: trigger, pid: 42, at: at))
     }
 
     func finished(_ job: String, run: String, attempt: Int = 1, outcome: RunOutcome, ms: Int64, at: Instant) -> LogRecord {
-        .runFinished(.init(job: job, runID: RunID(rawValue: run), attempt: attempt, outcome: outcome, exitCode: outcome.exitCode,
-                           signal: nil, durationMs: ms, at: at))
+        .runFinished(
+            .init(
+                job: job, runID: RunID(rawValue: run), attempt: attempt, outcome: outcome, exitCode: outcome.exitCode,
+                signal: nil, durationMs: ms, at: at))
     }
 
     func loaded(_ revision: String, jobs: Int, added: [JobID] = [], removed: [JobID] = [], changed: [JobID] = [], at: Instant) -> LogRecord {
@@ -107,8 +111,11 @@ import SundialTesting
     @Test func configReloadsRejectionsAndRevision() throws {
         var r = registry()
         r.observe(loaded("r1", jobs: 1, added: ["a"], at: t0))
-        r.observe(.configRejected(.init(reason: "SIGHUP", errors: [.init(file: "x.yaml", line: 1, column: 1, message: "bad")], runningRevision: "r1",
-                                        at: t0 + .seconds(5))))
+        r.observe(
+            .configRejected(
+                .init(
+                    reason: "SIGHUP", errors: [.init(file: "x.yaml", line: 1, column: 1, message: "bad")], runningRevision: "r1",
+                    at: t0 + .seconds(5))))
         var e = try Exposition(r.render())
         #expect(e.value("sundial_config_loads_total") == 1)
         #expect(e.value("sundial_config_rejections_total") == 1)
@@ -178,7 +185,8 @@ import SundialTesting
     }
 
     @Test func renderIsDeterministic() {
-        var a = registry(), b = registry()
+        var a = registry()
+        var b = registry()
         for j in ["zeta", "alpha", "mid"] {
             a.observe(finished(j, run: j, outcome: .timeout, ms: 10, at: t0))
         }
@@ -249,10 +257,12 @@ import SundialTesting
         #expect(!e.samples.isEmpty)
         #expect(!e.samples.contains { $0.labels["job"] != nil })
         let perJob = Set(e.samples.filter { $0.labels["job_name"] != nil }.map(\.name))
-        for name in ["sundial_runs_finished_total", "sundial_run_attempts_finished_total", "sundial_run_attempts_started_total",
-                     "sundial_run_retries_total", "sundial_runs_skipped_total", "sundial_runs_active",
-                     "sundial_job_next_fire_timestamp_seconds", "sundial_job_last_failure_timestamp_seconds",
-                     "sundial_run_duration_seconds_bucket", "sundial_run_lateness_seconds_bucket"] {
+        for name in [
+            "sundial_runs_finished_total", "sundial_run_attempts_finished_total", "sundial_run_attempts_started_total",
+            "sundial_run_retries_total", "sundial_runs_skipped_total", "sundial_runs_active",
+            "sundial_job_next_fire_timestamp_seconds", "sundial_job_last_failure_timestamp_seconds",
+            "sundial_run_duration_seconds_bucket", "sundial_run_lateness_seconds_bucket",
+        ] {
             #expect(perJob.contains(name), "\(name) has no job_name series")
         }
     }

@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 @Suite("RFC 3339 UTC milliseconds", .offPool)
 struct RFC3339UTCMillisTests {

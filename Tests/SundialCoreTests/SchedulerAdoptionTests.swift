@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// Runs whose process outlived a crashed agent (``RestoredState/alive``): adopted or killed per
 /// `on_agent_restart`, and counted by `concurrency` across the restart. Virtual time only.
@@ -13,11 +13,13 @@ struct SchedulerAdoptionTests {
     func restart(_ configure: (inout JobSpec) -> Void = { _ in }, alive: Bool = true) -> (Scheduler, [SchedulerAction]) {
         let spec = job("long", .every(intervalMs: 10 * minute, offsetMs: 0), configure)
         var s = makeScheduler([spec])
-        let record = RunRecord(id: runID, job: "long", trigger: .schedule, scheduledFor: at(-10 * minute),
-                               startedAt: at(-10 * minute), attempt: 1, process: identity)
+        let record = RunRecord(
+            id: runID, job: "long", trigger: .schedule, scheduledFor: at(-10 * minute),
+            startedAt: at(-10 * minute), attempt: 1, process: identity)
         // The previous agent consumed the instant at 0 too: the next fire is at 10 minutes.
-        let restored = RestoredState(lastFired: ["long": t0], inFlight: [record], lastSeen: at(-1000),
-                                     alive: alive ? [runID: identity] : [:])
+        let restored = RestoredState(
+            lastFired: ["long": t0], inFlight: [record], lastSeen: at(-1000),
+            alive: alive ? [runID: identity] : [:])
         let actions = s.handle(.start(restored: restored, reboot: true), at: t0)
         return (s, actions)
     }
@@ -28,7 +30,10 @@ struct SchedulerAdoptionTests {
 
     @Test("a live run is adopted: watched, active, no run.finished, and logged run.adopted")
     func adoptIsWatched() throws {
-        let (s, actions) = restart { $0.timeoutMs = 60_000; $0.killGraceMs = 2000 }
+        let (s, actions) = restart {
+            $0.timeoutMs = 60_000
+            $0.killGraceMs = 2000
+        }
         let run = try #require(watched(actions).first)
         #expect(run.runID == runID && run.identity == identity && run.timeoutMs == 60_000 && run.killGraceMs == 2000)
         #expect(actions.terminations.isEmpty)
@@ -81,7 +86,10 @@ struct SchedulerAdoptionTests {
 
     @Test("replace: the adopted run is stopped (kill_grace), ends interrupted, then the new run starts")
     func replaceStopsIt() throws {
-        var (s, _) = restart { $0.concurrency = .replace; $0.killGraceMs = 1500 }
+        var (s, _) = restart {
+            $0.concurrency = .replace
+            $0.killGraceMs = 1500
+        }
         let fire = s.handle(.tick, at: at(10 * minute))
         #expect(fire.contains(.terminate(runID: runID, graceMs: 1500, reason: .replaced)))
         #expect(fire.launches.isEmpty)
@@ -101,7 +109,10 @@ struct SchedulerAdoptionTests {
 
     @Test("on_agent_restart: kill stops it at once (grace 0), records interrupted, retries per policy")
     func killPolicy() throws {
-        var (s, actions) = restart { $0.onAgentRestart = .kill; $0.retry = RetryPolicy(attempts: 2, backoff: .fixed, delayMs: 1000) }
+        var (s, actions) = restart {
+            $0.onAgentRestart = .kill
+            $0.retry = RetryPolicy(attempts: 2, backoff: .fixed, delayMs: 1000)
+        }
         #expect(watched(actions).count == 1)
         #expect(actions.contains(.terminate(runID: runID, graceMs: 0, reason: .agentRestart)))
         #expect(actions.events.named("run.adopted").first?["on_agent_restart"]?.stringValue == "kill")

@@ -1,7 +1,7 @@
-import SundialCore
-import Testing
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
 
 @Suite("Scheduler basics", .offPool)
 struct SchedulerBasicsTests {
@@ -40,8 +40,9 @@ struct SchedulerBasicsTests {
         #expect(started.scheduledFor == "2026-01-05T00:00:30.000Z" && started.trigger == "schedule")
         #expect(started.ts == at(30_001))
 
-        let done = s.handle(.attemptFinished(runID: order.runID, attempt: 1, outcome: .failure(exitCode: 3), durationMs: 120),
-                            at: at(30_121))
+        let done = s.handle(
+            .attemptFinished(runID: order.runID, attempt: 1, outcome: .failure(exitCode: 3), durationMs: 120),
+            at: at(30_121))
         let finished = try #require(done.events.first)
         #expect(Array(finished.fields.keys) == ["job", "run_id", "attempt", "outcome", "exit_code", "signal", "duration_ms"])
         #expect(finished.outcome == "failure" && finished.int("exit_code") == 3 && finished["signal"] == .null)
@@ -57,8 +58,10 @@ struct SchedulerBasicsTests {
         let trig = s.handle(.trigger("x"), at: at(5))
         let order = try #require(trig.launches.first)
         #expect(order.trigger == .manual)
-        let r = s.handle(.attemptFinished(runID: order.runID, attempt: 1, outcome: .launchFailed(reason: "no such file"),
-                                          durationMs: 0), at: at(6))
+        let r = s.handle(
+            .attemptFinished(
+                runID: order.runID, attempt: 1, outcome: .launchFailed(reason: "no such file"),
+                durationMs: 0), at: at(6))
         #expect(r.events.map(\.name) == ["run.started", "run.finished"])
         #expect(r.events[0]["pid"] == .null)
         #expect(r.events[1].outcome == "launch_failed" && r.events[1]["reason"] == "no such file")
@@ -87,11 +90,12 @@ struct SchedulerBasicsTests {
 
     @Test("enabled: false never fires; its needs being met logs skipped disabled; a manual trigger runs it")
     func disabledJobs() {
-        let events = simulate([
-            job("off", .every(intervalMs: minute, offsetMs: nil)) { $0.enabled = false },
-            job("up", .every(intervalMs: hour, offsetMs: nil)),
-            job("down", needs: [Need(job: "up")]) { $0.enabled = false },
-        ], to: at(2 * hour))
+        let events = simulate(
+            [
+                job("off", .every(intervalMs: minute, offsetMs: nil)) { $0.enabled = false },
+                job("up", .every(intervalMs: hour, offsetMs: nil)),
+                job("down", needs: [Need(job: "up")]) { $0.enabled = false },
+            ], to: at(2 * hour))
         #expect(events.named("run.started", job: "off").isEmpty)
         #expect(events.named("run.started", job: "down").isEmpty)
         #expect(events.named("run.skipped", job: "down").map(\.reason) == ["disabled", "disabled"])

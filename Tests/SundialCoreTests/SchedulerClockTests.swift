@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 @Suite("Scheduler clock steps and downtime", .offPool)
 struct SchedulerClockTests {
@@ -121,8 +121,9 @@ struct SchedulerClockTests {
         #expect(all.named("run.started").filter { $0.trigger == "catchup" }.map(\.scheduledFor) == [6, 7, 8, 9, 10].map { at($0 * hour).description })
 
         // A fire within the late tolerance is not missed: it runs normally.
-        let justLate = simulate([hourly(.none)], from: at(10 * hour + 20_000), to: at(10 * hour + minute),
-                                restored: RestoredState(lastFired: ["h": at(9 * hour)], lastSeen: at(9 * hour + 59 * minute)))
+        let justLate = simulate(
+            [hourly(.none)], from: at(10 * hour + 20_000), to: at(10 * hour + minute),
+            restored: RestoredState(lastFired: ["h": at(9 * hour)], lastSeen: at(9 * hour + 59 * minute)))
         #expect(justLate.named("run.started").map(\.trigger) == ["schedule"])
         #expect(justLate.named("run.skipped").isEmpty)
     }
@@ -146,8 +147,10 @@ struct SchedulerClockTests {
         let id2 = RunID(rawValue: "01KBBBBBBBBBBBBBBBBBBBBBBB")
         let restored = RestoredState(
             lastFired: ["etl": at(0), "once": at(0)],
-            inFlight: [RunRecord(id: id1, job: "etl", trigger: .schedule, scheduledFor: at(0), startedAt: at(0)),
-                       RunRecord(id: id2, job: "once", trigger: .schedule, scheduledFor: at(0), startedAt: at(0))],
+            inFlight: [
+                RunRecord(id: id1, job: "etl", trigger: .schedule, scheduledFor: at(0), startedAt: at(0)),
+                RunRecord(id: id2, job: "once", trigger: .schedule, scheduledFor: at(0), startedAt: at(0)),
+            ],
             lastSeen: at(minute))
         var s = makeScheduler([retrying, plain])
         let r = s.handle(.start(restored: restored, reboot: true), at: at(hour))

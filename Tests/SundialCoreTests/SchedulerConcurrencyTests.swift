@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// A job every 10 minutes whose runs take 25 minutes: longer than its interval.
 @Suite("Scheduler concurrency", .offPool)
@@ -57,8 +57,9 @@ struct SchedulerConcurrencyTests {
         let third = s.handle(.tick, at: at(30 * minute))
         #expect(third.terminations.isEmpty && third.launches.isEmpty)
         #expect(third.events.named("run.skipped").map(\.scheduledFor) == [at(20 * minute).description])
-        let ended = s.handle(.attemptFinished(runID: first.runID, attempt: 1, outcome: .signal(15), durationMs: 20 * minute + 2000),
-                             at: at(30 * minute + 2000))
+        let ended = s.handle(
+            .attemptFinished(runID: first.runID, attempt: 1, outcome: .signal(15), durationMs: 20 * minute + 2000),
+            at: at(30 * minute + 2000))
         #expect(ended.launches.map(\.scheduledFor) == [at(30 * minute)])
 
         // Through the simulator: each fire replaces the previous run.
@@ -69,8 +70,10 @@ struct SchedulerConcurrencyTests {
 
     @Test("manual trigger honours concurrency: forbid skips, queue waits once")
     func manualTrigger() throws {
-        for (policy, expected) in [(ConcurrencyPolicy.forbid, [TriggerResult.skipped(.overlap), .skipped(.overlap)]),
-                                   (.queue, [.queued, .skipped(.overlap)])] {
+        for (policy, expected) in [
+            (ConcurrencyPolicy.forbid, [TriggerResult.skipped(.overlap), .skipped(.overlap)]),
+            (.queue, [.queued, .skipped(.overlap)]),
+        ] {
             var s = makeScheduler([job("m") { $0.concurrency = policy }])
             _ = s.handle(.start(restored: RestoredState(), reboot: true), at: t0)
             let first = s.handle(.trigger("m"), at: at(1))
@@ -90,8 +93,9 @@ struct SchedulerConcurrencyTests {
     @Test("allow is bounded: at most maxActiveRunsPerJob runs of one job")
     func allowBounded() {
         let spec = job("hang", .every(intervalMs: minute, offsetMs: nil)) { $0.concurrency = .allow }
-        var sim = Simulator(jobs: jobSet([spec]), calculator: FakeCalculator(), script: ["hang": [succeed(ms: 100 * day)]],
-                            options: SchedulerOptions(maxActiveRunsPerJob: 5))
+        var sim = Simulator(
+            jobs: jobSet([spec]), calculator: FakeCalculator(), script: ["hang": [succeed(ms: 100 * day)]],
+            options: SchedulerOptions(maxActiveRunsPerJob: 5))
         let events = sim.events(from: t0, to: at(10 * minute))
         #expect(events.named("run.started").count == 5)
         #expect(events.named("run.skipped").count == 5)

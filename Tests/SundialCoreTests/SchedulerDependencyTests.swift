@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 @Suite("Scheduler dependencies", .offPool)
 struct SchedulerDependencyTests {
@@ -16,10 +16,12 @@ struct SchedulerDependencyTests {
 
     @Test("fan-out then fan-in: report runs once per backup, after both upload and verify")
     func fanOutFanIn() {
-        let events = simulate(dag(), to: at(3 * day), script: [
-            "upload": [succeed(ms: 20 * minute)],
-            "verify": [succeed(ms: 5 * minute)],
-        ])
+        let events = simulate(
+            dag(), to: at(3 * day),
+            script: [
+                "upload": [succeed(ms: 20 * minute)],
+                "verify": [succeed(ms: 5 * minute)],
+            ])
         let starts = events.named("run.started")
         #expect(starts.filter { $0.job == "backup" }.count == 3)
         #expect(starts.filter { $0.job == "upload" }.count == 3)

@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// `lock: fleet` in the pure scheduler: claims as actions, answers as events, on virtual time.
 @Suite("Scheduler fleet", .offPool)
@@ -28,8 +28,9 @@ struct SchedulerFleetTests {
     }
 
     func lease(_ job: JobID = "report", at instant: Instant, token: Int64, box: String = "me", expires: Instant? = nil) -> FleetLease {
-        FleetLease(key: FleetClaimKey(job: job, scheduledFor: instant), box: box, token: token,
-                   expiresAt: expires ?? Instant(unixMillis: instant.unixMillis + 30_000))
+        FleetLease(
+            key: FleetClaimKey(job: job, scheduledFor: instant), box: box, token: token,
+            expiresAt: expires ?? Instant(unixMillis: instant.unixMillis + 30_000))
     }
 
     @Test("a fleet-locked fire claims its instant instead of launching; won launches it with the fencing token")
@@ -50,8 +51,9 @@ struct SchedulerFleetTests {
         let launched = s.handle(.attemptLaunched(runID: id, attempt: 1, pid: 9), at: at(minute + 30))
         #expect(launched.events.named("run.started").first?.int("fleet_token") == 41)
 
-        let done = s.handle(.attemptFinished(runID: id, attempt: 1, outcome: .success(exitCode: 0), durationMs: 5),
-                            at: at(minute + 40))
+        let done = s.handle(
+            .attemptFinished(runID: id, attempt: 1, outcome: .success(exitCode: 0), durationMs: 5),
+            at: at(minute + 40))
         #expect(done.contains(.finishClaim(lease(at: at(minute), token: 41), outcome: "success")))
     }
 
@@ -65,16 +67,24 @@ struct SchedulerFleetTests {
         let skip = held.events.named("run.skipped")
         #expect(skip.map(\.reason) == ["fleet_claimed"])
         #expect(skip.first?["box"]?.stringValue == "box-7")
-        #expect(held.changes.contains(.planned(LedgerEntry(job: "report", scheduledFor: at(minute),
-                                                           disposition: .skipped(.fleetClaimed), at: at(minute + 10)))))
+        #expect(
+            held.changes.contains(
+                .planned(
+                    LedgerEntry(
+                        job: "report", scheduledFor: at(minute),
+                        disposition: .skipped(.fleetClaimed), at: at(minute + 10)))))
         #expect(s.activeRuns(of: "report").isEmpty)
 
         _ = s.handle(.tick, at: at(2 * minute))
         let key2 = FleetClaimKey(job: "report", scheduledFor: at(2 * minute))
         let busy = s.handle(.claimResolved(key2, .busy(box: "box-2", scheduledFor: at(minute))), at: at(2 * minute + 10))
         #expect(busy.events.named("run.skipped").map(\.reason) == ["fleet_busy"])
-        #expect(busy.changes.contains(.planned(LedgerEntry(job: "report", scheduledFor: at(2 * minute),
-                                                           disposition: .skipped(.fleetBusy), at: at(2 * minute + 10)))))
+        #expect(
+            busy.changes.contains(
+                .planned(
+                    LedgerEntry(
+                        job: "report", scheduledFor: at(2 * minute),
+                        disposition: .skipped(.fleetBusy), at: at(2 * minute + 10)))))
     }
 
     @Test("unavailable: skip (default) logs the decision and skips fleet_unavailable")
@@ -99,8 +109,9 @@ struct SchedulerFleetTests {
         #expect(r.launches.count == 1)
         let l = s.handle(.attemptLaunched(runID: r.launches[0].runID, attempt: 1, pid: 1), at: at(minute + 6))
         #expect(l.events.named("run.started").first?["fleet_token"] == .null)
-        let end = s.handle(.attemptFinished(runID: r.launches[0].runID, attempt: 1, outcome: .success(exitCode: 0), durationMs: 1),
-                           at: at(minute + 7))
+        let end = s.handle(
+            .attemptFinished(runID: r.launches[0].runID, attempt: 1, outcome: .success(exitCode: 0), durationMs: 1),
+            at: at(minute + 7))
         #expect(!end.contains { if case .finishClaim = $0 { true } else { false } })
     }
 
@@ -138,8 +149,11 @@ struct SchedulerFleetTests {
 
     @Test("without a fleet configured: no claim, the policy at once (wait is skip), no fleet wake-ups")
     func noFleetConfigured() {
-        var s = started([fleetJob(), fleetJob("local-ok") { $0.fleetUnavailable = .runLocally },
-                         fleetJob("waiter") { $0.fleetUnavailable = .wait }], options: SchedulerOptions())
+        var s = started(
+            [
+                fleetJob(), fleetJob("local-ok") { $0.fleetUnavailable = .runLocally },
+                fleetJob("waiter") { $0.fleetUnavailable = .wait },
+            ], options: SchedulerOptions())
         #expect(s.nextWake == at(minute))
         let r = s.handle(.tick, at: at(minute))
         #expect(!r.contains { if case .claim = $0 { true } else { false } })
@@ -237,8 +251,10 @@ struct SchedulerFleetTests {
         let dead = lease(at: at(0), token: 4, box: "dead-box")
         // The database is back (a claim got through at +2 min); 20 s later is too soon.
         _ = s.handle(.tick, at: at(2 * minute))
-        _ = s.handle(.claimResolved(FleetClaimKey(job: "report", scheduledFor: at(2 * minute)),
-                                    .heldBy(box: "b", token: 1, state: .running)), at: at(2 * minute))
+        _ = s.handle(
+            .claimResolved(
+                FleetClaimKey(job: "report", scheduledFor: at(2 * minute)),
+                .heldBy(box: "b", token: 1, state: .running)), at: at(2 * minute))
         let soon = s.handle(.lostLeasesFound([dead]), at: at(2 * minute + 20_000))
         #expect(!soon.contains { if case .resolveLost = $0 { true } else { false } })
         let later = s.handle(.lostLeasesFound([dead]), at: at(2 * minute + 30_000))

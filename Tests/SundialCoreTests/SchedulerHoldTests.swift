@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// `--hold-until-synced` (design §2 "Clock steps"): calendar jobs wait for a trusted clock,
 /// intervals do not.
@@ -29,8 +29,9 @@ struct SchedulerHoldTests {
         #expect(started == Array(repeating: "beat", count: 12))
     }
 
-    @Test("the release applies catchup to what was missed since the previous agent was last seen",
-          arguments: [CatchupPolicy.none, .latest, .all])
+    @Test(
+        "the release applies catchup to what was missed since the previous agent was last seen",
+        arguments: [CatchupPolicy.none, .latest, .all])
     func releaseAppliesCatchup(policy: CatchupPolicy) {
         let h = job("h", .cron("@hourly")) { $0.catchup = policy }
         var s = makeScheduler([h])

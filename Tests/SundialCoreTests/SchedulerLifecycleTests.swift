@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 @Suite("Scheduler reload and shutdown", .offPool)
 struct SchedulerLifecycleTests {
@@ -40,8 +40,9 @@ struct SchedulerLifecycleTests {
         let doomed = job("doomed", .cron("@hourly")) { $0.retry = RetryPolicy(attempts: 3, backoff: .fixed, delayMs: 1000) }
         let other = job("other", .cron("@hourly"))
         let inputs = [SimulatedInput(at: at(hour + 10 * minute), .event(.configReplaced(jobSet([other]))))]
-        let events = simulate([doomed, other], to: at(5 * hour), script: ["doomed": [SimulatedAttempt(.failure(exitCode: 1), durationMs: 30 * minute)]],
-                              inputs: inputs)
+        let events = simulate(
+            [doomed, other], to: at(5 * hour), script: ["doomed": [SimulatedAttempt(.failure(exitCode: 1), durationMs: 30 * minute)]],
+            inputs: inputs)
         #expect(events.named("run.started", job: "doomed").count == 1)
         let finished = events.named("run.finished", job: "doomed")
         #expect(finished.count == 1 && finished[0].ts == at(hour + 30 * minute))

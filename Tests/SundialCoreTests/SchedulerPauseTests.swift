@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 /// `sundial pause` / `resume` (issue 17): a paused job's fires come, are recorded as skipped
 /// (`paused`) and do not run; `job.paused` / `job.resumed` are logged on changes only.

@@ -1,6 +1,6 @@
 import SundialCore
-import Testing
 import SundialTesting
+import Testing
 
 @Suite("Scheduler retries", .offPool)
 struct SchedulerRetryTests {

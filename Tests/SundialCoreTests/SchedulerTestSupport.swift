@@ -76,21 +76,25 @@ extension [Event] {
 }
 
 /// Runs a simulation and returns its events.
-func simulate(_ jobs: [JobSpec], from: Instant = t0, to: Instant, script: [JobID: [SimulatedAttempt]] = [:],
-              inputs: [SimulatedInput] = [], restored: RestoredState = RestoredState(), reboot: Bool = true,
-              options: SchedulerOptions = SchedulerOptions(recordsState: false)) -> [Event]
-{
+func simulate(
+    _ jobs: [JobSpec], from: Instant = t0, to: Instant, script: [JobID: [SimulatedAttempt]] = [:],
+    inputs: [SimulatedInput] = [], restored: RestoredState = RestoredState(), reboot: Bool = true,
+    options: SchedulerOptions = SchedulerOptions(recordsState: false)
+) -> [Event] {
     var sim = Simulator(jobs: jobSet(jobs), calculator: FakeCalculator(), script: script, inputs: inputs, options: options)
     return sim.events(from: from, to: to, restored: restored, reboot: reboot)
 }
 
 /// Runs a simulation and returns every action with its virtual instant.
-func simulateActions(_ jobs: [JobSpec], from: Instant = t0, to: Instant, script: [JobID: [SimulatedAttempt]] = [:],
-                     inputs: [SimulatedInput] = [], restored: RestoredState = RestoredState(), reboot: Bool = true)
+func simulateActions(
+    _ jobs: [JobSpec], from: Instant = t0, to: Instant, script: [JobID: [SimulatedAttempt]] = [:],
+    inputs: [SimulatedInput] = [], restored: RestoredState = RestoredState(), reboot: Bool = true
+)
     -> [(Instant, SchedulerAction)]
 {
-    var sim = Simulator(jobs: jobSet(jobs), calculator: FakeCalculator(), script: script, inputs: inputs,
-                        options: SchedulerOptions(recordsState: true))
+    var sim = Simulator(
+        jobs: jobSet(jobs), calculator: FakeCalculator(), script: script, inputs: inputs,
+        options: SchedulerOptions(recordsState: true))
     var all: [(Instant, SchedulerAction)] = []
     sim.run(from: from, to: to, restored: restored, reboot: reboot) { all.append(($0, $1)) }
     return all

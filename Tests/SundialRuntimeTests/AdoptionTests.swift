@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
 import SundialCore
 import SundialRuntime
-import Testing
 import SundialTesting
+import Synchronization
+import Testing
 
 /// The runtime side of surviving the agent's own crash: process identities from `/proc`, the
 /// pidfd watcher, the identity column of the state store, the state directory's guards.
@@ -20,8 +20,9 @@ struct AdoptionTests {
     }
 
     func adopted(_ id: RunID, _ identity: ProcessIdentity, timeoutMs: Int64? = nil) -> AdoptedRun {
-        AdoptedRun(runID: id, job: "adopt-probe", attempt: 1, identity: identity, startedAt: Instant(unixMillis: 0),
-                   timeoutMs: timeoutMs, killGraceMs: 200)
+        AdoptedRun(
+            runID: id, job: "adopt-probe", attempt: 1, identity: identity, startedAt: Instant(unixMillis: 0),
+            timeoutMs: timeoutMs, killGraceMs: 200)
     }
 
     /// Collects what the watcher reports.
@@ -67,8 +68,9 @@ struct AdoptionTests {
         defer { try? TestRunner.shared().terminate(id, grace: .zero) }
         var fake = try #require(ProcessProbe.identity(of: handle.pid!))
         fake.startTicks -= 7  // what a recycled pid looks like
-        let record = RunRecord(id: RunID(rawValue: "OLD-RUN"), job: "x", trigger: .manual, scheduledFor: nil,
-                               startedAt: Instant(unixMillis: 0), process: fake)
+        let record = RunRecord(
+            id: RunID(rawValue: "OLD-RUN"), job: "x", trigger: .manual, scheduledFor: nil,
+            startedAt: Instant(unixMillis: 0), process: fake)
         #expect(ProcessProbe.survivors(of: [record]).alive.isEmpty)
         let watcher = AdoptionWatcher()
         let ends = Ends()

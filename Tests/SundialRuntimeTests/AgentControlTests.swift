@@ -1,11 +1,11 @@
 import Foundation
 import OrderedCollections
-import Synchronization
-import Testing
 import SundialConfig
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Synchronization
+import Testing
 
 /// A launcher whose attempts run until the test ends them (``finish(_:)``), so runs stay active
 /// for as long as a test needs.
@@ -68,10 +68,11 @@ struct AgentRig {
         let set = Self.set(jobs, revision: revision)
         let box = ConfigBox(ConfigLoadResult(jobSet: set, diagnostics: []))
         config = box
-        agent = Agent(settings: .init(configPaths: ["/etc/sundial/jobs.d"], stateDirectory: "/tmp/none", version: "9.9.9"),
-                      jobs: set, clock: clock, random: SeededRandom(seed: 1), calculator: CalendarFireCalculator(zones: SystemTimeZones()),
-                      launcher: launcher, log: EventLog(sink: sink, clock: clock), store: store, alarm: alarm, pid: 4242,
-                      loadConfiguration: { box.load() })
+        agent = Agent(
+            settings: .init(configPaths: ["/etc/sundial/jobs.d"], stateDirectory: "/tmp/none", version: "9.9.9"),
+            jobs: set, clock: clock, random: SeededRandom(seed: 1), calculator: CalendarFireCalculator(zones: SystemTimeZones()),
+            launcher: launcher, log: EventLog(sink: sink, clock: clock), store: store, alarm: alarm, pid: 4242,
+            loadConfiguration: { box.load() })
     }
 
     final class ConfigBox: Sendable {
@@ -104,7 +105,10 @@ func spec(_ id: JobID, _ schedule: ScheduleSpec = .manual, _ configure: (inout J
 struct AgentControlTests {
     @Test func statusReportsRevisionNextFiresLastOutcomesAndActiveRuns() async throws {
         let rig = AgentRig([
-            spec("hourly", .cron("0 * * * *")) { $0.description = "on the hour"; $0.timezone = "UTC" },
+            spec("hourly", .cron("0 * * * *")) {
+                $0.description = "on the hour"
+                $0.timezone = "UTC"
+            },
             spec("beat", .every(intervalMs: 30_000, offsetMs: nil)),
             spec("after", .manual) { $0.needs = [Need(job: "beat")] },
             spec("off", .cron("0 * * * *")) { $0.enabled = false },
@@ -114,7 +118,10 @@ struct AgentControlTests {
         try rig.store.apply([.runStarted(old), .runFinished(runID: old.id, outcome: .failure(exitCode: 2), at: at(-3590))])
         await rig.agent.start(restored: try rig.store.restore())
         let started = await rig.agent.trigger("beat")
-        guard case let .started(beatRun) = started else { Issue.record("beat did not start: \(started)"); return }
+        guard case let .started(beatRun) = started else {
+            Issue.record("beat did not start: \(started)")
+            return
+        }
 
         let reply = await rig.agent.handle(.status)
         #expect(reply.ok)
@@ -154,11 +161,14 @@ struct AgentControlTests {
 
     @Test("a status reply without \"held\" (an older agent) decodes as not held; a wrong type is an error")
     func heldIsOptionalOnTheWire() throws {
-        let base: JSONValue = ["version": "1", "pid": 1, "revision": "r", "started": .string(t0.description), "active": [],
-                               "jobs": [["id": "a", "description": .null, "schedule": "manual", "enabled": true, "next": .null, "last": .null]]]
+        let base: JSONValue = [
+            "version": "1", "pid": 1, "revision": "r", "started": .string(t0.description), "active": [],
+            "jobs": [["id": "a", "description": .null, "schedule": "manual", "enabled": true, "next": .null, "last": .null]],
+        ]
         #expect(try StatusReport(json: base).jobs.first?.held == false)
         guard case var .object(o) = base, case var .array(jobs) = o["jobs"], case var .object(j) = jobs[0] else {
-            Issue.record("unexpected JSON shape"); return
+            Issue.record("unexpected JSON shape")
+            return
         }
         j["held"] = "yes"
         jobs[0] = .object(j)
@@ -280,7 +290,10 @@ struct AgentControlTests {
     @Test func aRetryIsRecordedUnderItsAttemptBeforeItLaunches() async throws {
         let rig = AgentRig([spec("flaky") { $0.retry = RetryPolicy(attempts: 3, backoff: .fixed, delayMs: 1000) }])
         await rig.agent.start(restored: RestoredState())
-        guard case let .started(id) = await rig.agent.trigger("flaky") else { Issue.record("not started"); return }
+        guard case let .started(id) = await rig.agent.trigger("flaky") else {
+            Issue.record("not started")
+            return
+        }
         rig.launcher.finish(id, .failure(exitCode: 1))
         #expect(await eventuallyAsync { rig.lines("run.retry_scheduled").count == 1 })
         rig.clock.advance(by: .seconds(1))
@@ -318,8 +331,10 @@ struct AgentControlTests {
         await rig.agent.start(restored: RestoredState())
         let odd = ["", String(repeating: "x", count: 70_000), "\u{0}", "a\nb", "'; DROP TABLE runs; --", "\u{1F600}"]
         for name in odd {
-            for request in [ControlRequest.trigger(job: name), .history(job: name, limit: 1), .history(job: name, limit: 1_000_000),
-                            .history(job: name, limit: -5), .why(job: name)] {
+            for request in [
+                ControlRequest.trigger(job: name), .history(job: name, limit: 1), .history(job: name, limit: 1_000_000),
+                .history(job: name, limit: -5), .why(job: name),
+            ] {
                 let r = await rig.agent.handle(request)
                 #expect(!r.ok && r.error?.hasPrefix("unknown job") == true)
             }

@@ -1,7 +1,7 @@
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The agent's fleet wiring: scheduler actions go to a ``FleetCoordinator`` off the actor (the
 /// fleet worker) and the answers come back as scheduler events. Several agents on virtual time
@@ -28,11 +28,11 @@ struct AgentFleetTests {
 
     @Test func eachInstantRunsOnExactlyOneBox() async throws {
         let yaml = """
-        version: 1
-        jobs:
-          report: { schedule: "* * * * *", timezone: UTC, lock: fleet, command: [x] }
-          mine: { schedule: "* * * * *", timezone: UTC, command: [x] }
-        """
+            version: 1
+            jobs:
+              report: { schedule: "* * * * *", timezone: UTC, lock: fleet, command: [x] }
+              mine: { schedule: "* * * * *", timezone: UTC, command: [x] }
+            """
         let ledger = FleetLedger(now: Self.start)
         let boxes = try (0..<3).map { try AgentHarness(yaml: yaml, start: Self.start, zones: Self.zones, fleet: ledger, box: "box-\($0)") }
         for h in boxes { try await h.start() }
@@ -53,19 +53,22 @@ struct AgentFleetTests {
         #expect(Set(runs.compactMap { $0["scheduled_for"]?.stringValue }).count == 5)
         #expect(runs.allSatisfy { if case .int = $0["fleet_token"] { true } else { false } })
         let skipped = boxes.flatMap { $0.events("run.skipped") }
-        #expect(skipped.count == 10 && skipped.allSatisfy { $0["reason"]?.stringValue == "fleet_claimed" }, "\(skipped.map { ($0["reason"]?.stringValue ?? "", $0["box"]?.stringValue ?? "", $0["scheduled_for"]?.stringValue ?? "") })")
+        #expect(
+            skipped.count == 10 && skipped.allSatisfy { $0["reason"]?.stringValue == "fleet_claimed" },
+            "\(skipped.map { ($0["reason"]?.stringValue ?? "", $0["box"]?.stringValue ?? "", $0["scheduled_for"]?.stringValue ?? "") })")
         // The local job runs everywhere.
         #expect(boxes.allSatisfy { h in h.events("run.started").filter { $0["job"]?.stringValue == "mine" }.count == 5 })
         for h in boxes { _ = await h.shutdown() }
     }
 
     @Test func withoutAFleetFleetJobsAreSkippedWithAWarning() async throws {
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          report: { schedule: "* * * * *", timezone: UTC, lock: fleet, command: [x] }
-          anyway: { schedule: "* * * * *", timezone: UTC, lock: fleet, fleet_unavailable: run-locally, command: [x] }
-        """, start: Self.start, zones: Self.zones)
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  report: { schedule: "* * * * *", timezone: UTC, lock: fleet, command: [x] }
+                  anyway: { schedule: "* * * * *", timezone: UTC, lock: fleet, fleet_unavailable: run-locally, command: [x] }
+                """, start: Self.start, zones: Self.zones)
         try await h.start()
         #expect(h.events("fleet.not_configured").count == 1)
         await h.advance(by: .seconds(60))
@@ -82,11 +85,12 @@ struct AgentFleetTests {
     /// lease would expire and `on_lost` could run the instant again).
     @Test func shutdownFinishesTheClaimsOfStoppedRuns() async throws {
         let ledger = FleetLedger(now: Self.start)
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          long: { schedule: "* * * * *", timezone: UTC, lock: fleet, command: [x] }
-        """, start: Self.start, script: ["long": [.init(.success(exitCode: 0), durationMs: 600_000)]],
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  long: { schedule: "* * * * *", timezone: UTC, lock: fleet, command: [x] }
+                """, start: Self.start, script: ["long": [.init(.success(exitCode: 0), durationMs: 600_000)]],
             zones: Self.zones, fleet: ledger, box: "b")
         try await h.start()
         let t = Instant(unixMillis: Self.start.unixMillis + 30_000)

@@ -1,9 +1,10 @@
 import Foundation
-import Testing
 import SundialConfig
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// The agent's side of the operator's loop (issue 17) on fakes: pause and resume, following a
 /// queued manual run to its end, did-you-mean.
@@ -40,7 +41,10 @@ struct AgentOperatorTests {
     @Test func aQueuedTriggerIsFollowedFromItsOwnStartToItsEnd() async throws {
         let rig = AgentRig([spec("line") { $0.concurrency = .queue }])
         await rig.agent.start(restored: RestoredState())
-        guard case let .started(first) = await rig.agent.trigger("line") else { Issue.record("no first run"); return }
+        guard case let .started(first) = await rig.agent.trigger("line") else {
+            Issue.record("no first run")
+            return
+        }
         let stream = ControlStream(wake: {})
         let reply = await rig.agent.handle(.triggerAndWait(job: "line", output: false), stream: stream)
         #expect(reply.startsStream)
@@ -55,7 +59,10 @@ struct AgentOperatorTests {
         while stream.isOpen, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         let got = try messages(stream)
         #expect(got.first == .started(runID: second, attempt: 1))
-        guard case let .ended(end)? = got.last else { Issue.record("no end: \(got)"); return }
+        guard case let .ended(end)? = got.last else {
+            Issue.record("no end: \(got)")
+            return
+        }
         #expect(end.runID == second && end.outcome == .failure(exitCode: 2) && end.exitStatus == 2)
 
         let unknown = await rig.agent.handle(.triggerAndWait(job: "lin", output: true), stream: ControlStream(wake: {}))

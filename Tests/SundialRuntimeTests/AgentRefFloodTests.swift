@@ -1,9 +1,10 @@
 import Foundation
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
 import Synchronization
 import Testing
+
+@testable import SundialRuntime
 
 /// Issue 16, lossless inputs: the threads' inputs (wake-ups, clock changes, reloads, shutdown)
 /// reach the agent through ``AgentRef`` without an unbounded queue and without dropping

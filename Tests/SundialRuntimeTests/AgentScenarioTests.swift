@@ -1,8 +1,8 @@
-import Testing
+import Foundation
 import SundialCore
 import SundialRuntime
 import SundialTesting
-import Foundation
+import Testing
 
 /// The whole agent (scheduler, reload, clock-step detection, shutdown, state, log) on virtual
 /// time with a scripted launcher: days of schedule in milliseconds, no sleeps.
@@ -19,16 +19,17 @@ struct AgentScenarioTests {
     func scheduled(_ e: [Event]) -> [String] { e.compactMap { $0["scheduled_for"]?.stringValue } }
 
     @Test func aWeekOfMixedSchedules() async throws {
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          hourly: { schedule: "0 * * * *", timezone: UTC, command: [x] }
-          nightly: { schedule: "30 2 * * *", timezone: Europe/Berlin, command: [x] }
-          quarter: { every: 15m, offset: 0s, command: [x] }
-          boot: { schedule: "@reboot", command: [x] }
-          after-nightly: { needs: [nightly], command: [x] }
-          off: { every: 1m, enabled: false, command: [x] }
-        """, start: Self.instant("2026-06-01T00:00:30Z"), zones: Self.zones)
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  hourly: { schedule: "0 * * * *", timezone: UTC, command: [x] }
+                  nightly: { schedule: "30 2 * * *", timezone: Europe/Berlin, command: [x] }
+                  quarter: { every: 15m, offset: 0s, command: [x] }
+                  boot: { schedule: "@reboot", command: [x] }
+                  after-nightly: { needs: [nightly], command: [x] }
+                  off: { every: 1m, enabled: false, command: [x] }
+                """, start: Self.instant("2026-06-01T00:00:30Z"), zones: Self.zones)
         try await h.start()
         await h.advance(to: Self.instant("2026-06-08T00:00:30Z"))
         #expect(starts(h, "hourly").count == 168)
@@ -64,7 +65,8 @@ struct AgentScenarioTests {
     /// `@reboot` runs once per boot, as cronie does: agents restarted within the same boot (a
     /// package upgrade, Restart=on-failure) do not run it again; a new boot id does.
     @Test func atRebootRunsOncePerBoot() async throws {
-        let yaml = "version: 1\njobs:\n  boot: { schedule: \"@reboot\", command: [x] }\n"
+        let yaml =
+            "version: 1\njobs:\n  boot: { schedule: \"@reboot\", command: [x] }\n"
             + "  always: { schedule: \"@reboot\", reboot: every-start, command: [x] }\n"
         let store = MemoryStateStore()
         let t = Self.instant("2026-06-01T00:00:00Z")
@@ -89,24 +91,26 @@ struct AgentScenarioTests {
     }
 
     @Test func daylightSavingDaysInTwoZones() async throws {
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          ny: { schedule: "30 2 * * *", timezone: America/New_York, command: [x] }
-          berlin: { schedule: "30 2 * * *", timezone: Europe/Berlin, command: [x] }
-          ny-wild: { schedule: "*/30 * * * *", timezone: America/New_York, command: [x] }
-        """, start: Self.instant("2026-03-07T12:00:00Z"), zones: Self.zones)
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  ny: { schedule: "30 2 * * *", timezone: America/New_York, command: [x] }
+                  berlin: { schedule: "30 2 * * *", timezone: Europe/Berlin, command: [x] }
+                  ny-wild: { schedule: "*/30 * * * *", timezone: America/New_York, command: [x] }
+                """, start: Self.instant("2026-03-07T12:00:00Z"), zones: Self.zones)
         try await h.start()
         await h.advance(to: Self.instant("2026-03-09T12:00:00Z"))
         // R2: the skipped 02:30 runs once at 03:00 EDT.
         #expect(scheduled(starts(h, "ny")) == ["2026-03-08T07:00:00.000Z", "2026-03-09T06:30:00.000Z"])
         // R3: the wildcard job keeps real time: 48 fires a day, minus the skipped hour's two.
         #expect(starts(h, "ny-wild").filter { $0.ts >= Self.instant("2026-03-08T05:00:00Z") && $0.ts < Self.instant("2026-03-09T04:00:00Z") }.count == 46)
-        let autumn = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          berlin: { schedule: "30 2 * * *", timezone: Europe/Berlin, command: [x] }
-        """, start: Self.instant("2026-10-24T12:00:00Z"), zones: Self.zones)
+        let autumn = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  berlin: { schedule: "30 2 * * *", timezone: Europe/Berlin, command: [x] }
+                """, start: Self.instant("2026-10-24T12:00:00Z"), zones: Self.zones)
         try await autumn.start()
         await autumn.advance(to: Self.instant("2026-10-26T12:00:00Z"))
         // R4: Berlin's repeated 02:30 on 2026-10-25 runs once, at the first occurrence (CEST).
@@ -117,65 +121,74 @@ struct AgentScenarioTests {
     }
 
     @Test func dependencyGraphWithFanInAndRetry() async throws {
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          backup: { schedule: "0 2 * * *", timezone: UTC, command: [x] }
-          upload:
-            needs: [backup]
-            command: [x]
-            retry: { attempts: 2, backoff: fixed, delay: 1m }
-          verify: { needs: [backup], command: [x] }
-          report: { needs: [upload, verify], command: [x] }
-        """, start: Self.instant("2026-06-01T00:00:00Z"),
-            script: ["backup": [.init(.success(exitCode: 0), durationMs: 600_000)],
-                     "upload": [.init(.failure(exitCode: 7), durationMs: 30_000), .init(.success(exitCode: 0), durationMs: 30_000)],
-                     "verify": [.init(.success(exitCode: 0), durationMs: 120_000)]],
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  backup: { schedule: "0 2 * * *", timezone: UTC, command: [x] }
+                  upload:
+                    needs: [backup]
+                    command: [x]
+                    retry: { attempts: 2, backoff: fixed, delay: 1m }
+                  verify: { needs: [backup], command: [x] }
+                  report: { needs: [upload, verify], command: [x] }
+                """, start: Self.instant("2026-06-01T00:00:00Z"),
+            script: [
+                "backup": [.init(.success(exitCode: 0), durationMs: 600_000)],
+                "upload": [.init(.failure(exitCode: 7), durationMs: 30_000), .init(.success(exitCode: 0), durationMs: 30_000)],
+                "verify": [.init(.success(exitCode: 0), durationMs: 120_000)],
+            ],
             zones: Self.zones)
         try await h.start()
         await h.advance(to: Self.instant("2026-06-01T03:00:00Z"))
         let order = h.launcher.launches.map { "\($0.job)#\($0.attempt)@\($0.at)" }
-        #expect(order == [
-            "backup#1@2026-06-01T02:00:00.000Z",
-            "upload#1@2026-06-01T02:10:00.000Z", "verify#1@2026-06-01T02:10:00.000Z",
-            "upload#2@2026-06-01T02:11:30.000Z",
-            "report#1@2026-06-01T02:12:00.000Z",
-        ].sorted { $0.split(separator: "@")[1] < $1.split(separator: "@")[1] } || order == [
-            "backup#1@2026-06-01T02:00:00.000Z",
-            "verify#1@2026-06-01T02:10:00.000Z", "upload#1@2026-06-01T02:10:00.000Z",
-            "upload#2@2026-06-01T02:11:30.000Z",
-            "report#1@2026-06-01T02:12:00.000Z",
-        ], "\(order)")
+        #expect(
+            order
+                == [
+                    "backup#1@2026-06-01T02:00:00.000Z",
+                    "upload#1@2026-06-01T02:10:00.000Z", "verify#1@2026-06-01T02:10:00.000Z",
+                    "upload#2@2026-06-01T02:11:30.000Z",
+                    "report#1@2026-06-01T02:12:00.000Z",
+                ].sorted { $0.split(separator: "@")[1] < $1.split(separator: "@")[1] }
+                || order == [
+                    "backup#1@2026-06-01T02:00:00.000Z",
+                    "verify#1@2026-06-01T02:10:00.000Z", "upload#1@2026-06-01T02:10:00.000Z",
+                    "upload#2@2026-06-01T02:11:30.000Z",
+                    "report#1@2026-06-01T02:12:00.000Z",
+                ], "\(order)")
         #expect(h.events("run.retry_scheduled").first?["delay_ms"] == .int(60_000))
     }
 
     @Test func failingJobBacksOffExponentiallyAndGivesUp() async throws {
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          flaky:
-            schedule: "0 12 * * *"
-            timezone: UTC
-            command: [x]
-            retry: { attempts: 4, backoff: exponential, delay: 10s }
-        """, start: Self.instant("2026-06-01T11:59:00Z"),
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  flaky:
+                    schedule: "0 12 * * *"
+                    timezone: UTC
+                    command: [x]
+                    retry: { attempts: 4, backoff: exponential, delay: 10s }
+                """, start: Self.instant("2026-06-01T11:59:00Z"),
             script: ["flaky": Array(repeating: .init(.failure(exitCode: 1), durationMs: 1000), count: 10)], zones: Self.zones)
         try await h.start()
         await h.advance(to: Self.instant("2026-06-01T13:00:00Z"))
-        #expect(h.launcher.launches.map(\.at.description) == [
-            "2026-06-01T12:00:00.000Z", "2026-06-01T12:00:11.000Z", "2026-06-01T12:00:32.000Z", "2026-06-01T12:01:13.000Z",
-        ])
+        #expect(
+            h.launcher.launches.map(\.at.description) == [
+                "2026-06-01T12:00:00.000Z", "2026-06-01T12:00:11.000Z", "2026-06-01T12:00:32.000Z", "2026-06-01T12:01:13.000Z",
+            ])
         #expect(h.events("run.retry_scheduled").map { $0["delay_ms"] } == [.int(10_000), .int(20_000), .int(40_000)])
         #expect(h.events("run.finished").last?["outcome"] == "failure")
     }
 
     @Test(arguments: ["forbid", "queue", "replace", "allow"])
     func concurrencyPolicyUnderALongRun(policy: String) async throws {
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          slow: { every: 1m, offset: 0s, concurrency: \(policy), command: [x] }
-        """, start: Self.instant("2026-06-01T00:00:30Z"),
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  slow: { every: 1m, offset: 0s, concurrency: \(policy), command: [x] }
+                """, start: Self.instant("2026-06-01T00:00:30Z"),
             script: ["slow": Array(repeating: .init(.success(exitCode: 0), durationMs: 150_000), count: 20)], zones: Self.zones)
         try await h.start()
         await h.advance(to: Self.instant("2026-06-01T00:05:30Z"))  // fires at 1,2,3,4,5 min
@@ -199,12 +212,13 @@ struct AgentScenarioTests {
     }
 
     @Test func clockStepsForwardAndBackward() async throws {
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          hourly-latest: { schedule: "0 * * * *", timezone: UTC, catchup: latest, command: [x] }
-          hourly-none: { schedule: "0 * * * *", timezone: UTC, command: [x] }
-        """, start: Self.instant("2026-06-01T00:30:00Z"), zones: Self.zones)
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  hourly-latest: { schedule: "0 * * * *", timezone: UTC, catchup: latest, command: [x] }
+                  hourly-none: { schedule: "0 * * * *", timezone: UTC, command: [x] }
+                """, start: Self.instant("2026-06-01T00:30:00Z"), zones: Self.zones)
         try await h.start()
         await h.advance(to: Self.instant("2026-06-01T01:10:00Z"))
         #expect(starts(h, "hourly-latest").count == 1)
@@ -224,11 +238,12 @@ struct AgentScenarioTests {
     }
 
     @Test func shutdownStopsRunsInFlightAndRecordsThem() async throws {
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          long: { schedule: "0 * * * *", timezone: UTC, command: [x] }
-        """, start: Self.instant("2026-06-01T00:59:00Z"),
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  long: { schedule: "0 * * * *", timezone: UTC, command: [x] }
+                """, start: Self.instant("2026-06-01T00:59:00Z"),
             script: ["long": [.init(.success(exitCode: 0), durationMs: 3_600_000)]], zones: Self.zones)
         try await h.start()
         await h.advance(to: Self.instant("2026-06-01T01:05:00Z"))
@@ -243,11 +258,11 @@ struct AgentScenarioTests {
 
     @Test func reloadKeepsAnUnchangedJobsTiming() async throws {
         let before = """
-        version: 1
-        jobs:
-          steady: { every: 7m, command: [x] }
-          other: { every: 1h, command: [x] }
-        """
+            version: 1
+            jobs:
+              steady: { every: 7m, command: [x] }
+              other: { every: 1h, command: [x] }
+            """
         let h = try AgentHarness(yaml: before, start: Self.instant("2026-06-01T00:00:00Z"), zones: Self.zones)
         try await h.start()
         await h.advance(to: Self.instant("2026-06-01T00:30:00Z"))
@@ -256,9 +271,11 @@ struct AgentScenarioTests {
         #expect(loaded["changed"] == ["other"])
         await h.advance(to: Self.instant("2026-06-01T01:00:00Z"))
         // `every` without offset counts from the agent's start: 7, 14, ..., 56 minutes, unbroken by the reload.
-        #expect(starts(h, "steady").map(\.ts.description) == stride(from: 7, through: 56, by: 7).map {
-            "2026-06-01T00:\($0 < 10 ? "0" : "")\($0):00.000Z"
-        })
+        #expect(
+            starts(h, "steady").map(\.ts.description)
+                == stride(from: 7, through: 56, by: 7).map {
+                    "2026-06-01T00:\($0 < 10 ? "0" : "")\($0):00.000Z"
+                })
         // An invalid reload changes nothing.
         await h.reload(yaml: "version: 1\njobs:\n  steady: { every: nonsense, command: [x] }\n", zones: Self.zones)
         #expect(h.events("config.rejected").count == 1)

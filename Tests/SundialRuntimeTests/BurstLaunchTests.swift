@@ -1,9 +1,10 @@
 import Foundation
 import SundialCore
-@testable import SundialRuntime
+import SundialTesting
 import Synchronization
 import Testing
-import SundialTesting
+
+@testable import SundialRuntime
 
 /// Bursts of starts: the runner spawns consecutive pending starts from two threads and
 /// registers them in order on its loop thread (``RunnerEngine`` `launchBurst`). Each test posts
@@ -55,8 +56,9 @@ import SundialTesting
     }
 
     func spec(_ executable: String, _ arguments: [String], id: RunID = nextRunID()) -> LaunchSpec {
-        LaunchSpec(job: "burst", runID: id, executable: executable, arguments: arguments,
-                   environment: ["PATH": LaunchSpec.defaultPath], timeoutMs: 30_000)
+        LaunchSpec(
+            job: "burst", runID: id, executable: executable, arguments: arguments,
+            environment: ["PATH": LaunchSpec.defaultPath], timeoutMs: 30_000)
     }
 
     @Test func twoHundredTrue() async throws {

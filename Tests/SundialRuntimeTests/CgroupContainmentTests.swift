@@ -1,10 +1,11 @@
 import CSundialShim
 import Foundation
 import SundialCore
-@testable import SundialRuntime
+import SundialTesting
 import Synchronization
 import Testing
-import SundialTesting
+
+@testable import SundialRuntime
 
 /// Whether the shared runner contains runs in cgroups here (root with a writable cgroup v2
 /// hierarchy, as on the CI machine; `SUNDIAL_CGROUPS=off` turns it off).
@@ -43,8 +44,10 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
 }
 
 @Suite(.serialized, .offPool) struct CgroupContainmentTests {
-    @Test(.enabled(if: geteuid() == 0 && FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs")
-                   && ProcessInfo.processInfo.environment["SUNDIAL_CGROUPS"] != "off"))
+    @Test(
+        .enabled(
+            if: geteuid() == 0 && FileManager.default.fileExists(atPath: "/sys/fs/cgroup/unified/cgroup.procs")
+                && ProcessInfo.processInfo.environment["SUNDIAL_CGROUPS"] != "off"))
     func theRunnerHasATreeOnThisMachine() throws {
         let tree = try TestRunner.shared().cgroupTree
         #expect(tree.runsDirectory != nil, "\(tree.problem ?? "")")
@@ -63,8 +66,9 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
         #expect(c.outcome == .timeout)
         #expect(c.cgroupPath == cgroup)
         #expect(lines.stdout == ["started"])
-        #expect(await eventuallyAsync(5) { processes(withArgument: m1).isEmpty && processes(withArgument: m2).isEmpty },
-                "left: \(processes(withArgument: m1)) \(processes(withArgument: m2))")
+        #expect(
+            await eventuallyAsync(5) { processes(withArgument: m1).isEmpty && processes(withArgument: m2).isEmpty },
+            "left: \(processes(withArgument: m1)) \(processes(withArgument: m2))")
         #expect(await eventuallyAsync(5) { !FileManager.default.fileExists(atPath: cgroup) }, "\(cgroup) still exists")
         killAll(processes(withArgument: m1) + processes(withArgument: m2))
     }
@@ -92,8 +96,9 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
         try TestRunner.shared().terminate(handle.runID, grace: .milliseconds(200))
         let c = try await withDeadline(15) { await handle.completion() }
         #expect(c.outcome == .interrupted)
-        #expect(processes(withArgument: m1).isEmpty && processes(withArgument: m2).isEmpty,
-                "left: \(processes(withArgument: m1)) \(processes(withArgument: m2))")
+        #expect(
+            processes(withArgument: m1).isEmpty && processes(withArgument: m2).isEmpty,
+            "left: \(processes(withArgument: m1)) \(processes(withArgument: m2))")
         #expect(!FileManager.default.fileExists(atPath: try #require(handle.cgroupPath)))
         killAll(processes(withArgument: m1) + processes(withArgument: m2))
     }
@@ -141,9 +146,11 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
         let tree = try TestRunner.shared().cgroupTree
         try #require(!tree.controllers.contains("memory"), "this test needs a machine without the v2 memory controller")
         let reported = Mutex<[String]>([])
-        let launcher = ProcessRunnerLauncher(runner: try TestRunner.shared(), onLimitsUnenforced: { job, reason in
-            reported.withLock { $0.append("\(job): \(reason)") }
-        })
+        let launcher = ProcessRunnerLauncher(
+            runner: try TestRunner.shared(),
+            onLimitsUnenforced: { job, reason in
+                reported.withLock { $0.append("\(job): \(reason)") }
+            })
         var job = shellJob("exit 0")
         job.limits = ResourceLimits(memoryBytes: 256 << 20)
         for _ in 0..<2 {

@@ -1,18 +1,19 @@
 import Foundation
 import SundialCore
-@testable import SundialRuntime
-import Testing
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// Discovery from /proc text, and the tree's set-up and limits against a fake cgroup
 /// directory (plain files): this machine has no v2 controllers, so limits cannot be written
 /// for real here (docs/runtime.md says so).
 @Suite(.offPool) struct CgroupTreeTests {
     static let hybrid = """
-    31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-    35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-    41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:7 - cgroup2 cgroup2 rw
-    """
+        31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+        35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+        41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:7 - cgroup2 cgroup2 rw
+        """
 
     @Test func findsTheV2MountWhereverItIs() throws {
         let l = try CgroupDiscovery.locate(mountinfo: Self.hybrid, procCgroup: "4:memory:/x\n0::/\n").get()

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// The listing rules of design §1 on real temporary directories.
 @Suite(.offPool) struct ConfigFilesTests {
@@ -136,7 +137,10 @@ import SundialTesting
     @Test(.enabled(if: geteuid() != 0, "root reads any directory"))
     func unreadableDirectoryIsAProblem() throws {
         let tmp = try TempDirectory()
-        defer { chmod(tmp.url("conf/locked"), 0o755); tmp.remove() }
+        defer {
+            chmod(tmp.url("conf/locked"), 0o755)
+            tmp.remove()
+        }
         try tmp.write("conf/a.yaml", "version: 1\n")
         try tmp.write("conf/locked/b.yaml", "version: 1\n")
         chmod(tmp.url("conf/locked"), 0)

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// The real watcher on temporary directories. Every wait has a deadline; negative checks
 /// ("no notification") wait several debounce periods.
@@ -334,7 +335,10 @@ final class WatcherBox: @unchecked Sendable {
         try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
         let first = await withTaskGroup(of: WatchNotification?.self) { group in
             group.addTask { await notifications.first { _ in true } }
-            group.addTask { try? await Task.sleep(for: .seconds(5)); return nil }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return nil
+            }
             let result = await group.next() ?? nil
             group.cancelAll()
             return result

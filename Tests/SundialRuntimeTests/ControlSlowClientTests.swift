@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Synchronization
+import Testing
 
 /// Clients that connect and then trickle bytes must not lock anyone out of the control socket
 /// (found by probing: 16 such clients kept `sundial status` refused indefinitely), and each is

@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Synchronization
+import Testing
 
 /// A raw connection to the control socket, for sending what the real client never would.
 struct RawConnection {
@@ -152,8 +152,10 @@ struct ControlSocketTests {
         #expect(f.handler.requests.isEmpty)
     }
 
-    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
-        && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs root, setpriv and python3"))
+    @Test(
+        .enabled(
+            if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+                && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "needs root, setpriv and python3"))
     func anotherUserIsRefusedEvenWhenTheFileModeLetsThemIn() async throws {
         let f = try Fixture()
         defer { f.stop() }
@@ -173,8 +175,9 @@ struct ControlSocketTests {
         // Launched through Sundial's own runner: it owns reaping in this test process.
         func runAsNobody() async throws -> String {
             let argv = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", script, f.path]
-            let spec = LaunchSpec(job: "nobody", runID: RunID(rawValue: UUID().uuidString), executable: argv[0], arguments: argv,
-                                  environment: ["PATH": "/usr/bin:/bin"], timeoutMs: 20_000)
+            let spec = LaunchSpec(
+                job: "nobody", runID: RunID(rawValue: UUID().uuidString), executable: argv[0], arguments: argv,
+                environment: ["PATH": "/usr/bin:/bin"], timeoutMs: 20_000)
             let lines = Mutex<[String]>([])
             let handle = await (try TestRunner.shared()).start(spec) { line in
                 if line.stream == .stdout { lines.withLock { $0.append(line.text) } }
@@ -210,7 +213,9 @@ struct ControlSocketTests {
         #expect((await offPool { first.readLine() })?.contains("\"ok\":true") == true)
         // A newcomer is served; the idle connection is told why it is closed, then closed.
         #expect(try await f.client.response(to: .status).ok)
-        #expect((await offPool { first.readLine() }) == #"{"v":1,"ok":false,"error":"too many clients (at most 1); this connection waited longest for a request and made room for a new one"}"#)
+        #expect(
+            (await offPool { first.readLine() })
+                == #"{"v":1,"ok":false,"error":"too many clients (at most 1); this connection waited longest for a request and made room for a new one"}"#)
         #expect((await offPool { first.readLine() }) == nil)
         #expect(try await waitUntil { f.server.activeClients == 0 })
     }
@@ -245,7 +250,9 @@ struct ControlSocketTests {
     @Test func noAgentMeansUnreachable() async throws {
         let dir = TempDir("noagent")
         defer { dir.remove() }
-        let error = await #expect(throws: ControlClientError.self) { try await ControlClient(path: dir.path + "/sundial.sock", timeout: .seconds(1)).response(to: .status) }
+        let error = await #expect(throws: ControlClientError.self) {
+            try await ControlClient(path: dir.path + "/sundial.sock", timeout: .seconds(1)).response(to: .status)
+        }
         #expect(error?.code == .unreachable)
         #expect(error?.description.hasPrefix("no agent is answering on \(dir.path)/sundial.sock") == true)
     }
@@ -284,25 +291,26 @@ struct ControlSocketTests {
     @Test func reportsRoundTripThroughJSON() async throws {
         let h = FakeControlHandler.sample()
         for op in ["status", "trigger", "history", "why", "reload"] {
-            let req: ControlRequest = switch op {
-            case "status": .status
-            case "trigger": .trigger(job: "backup")
-            case "history": .history(job: "backup", limit: 1)
-            case "why": .why(job: "backup")
-            default: .reload
-            }
+            let req: ControlRequest =
+                switch op {
+                case "status": .status
+                case "trigger": .trigger(job: "backup")
+                case "history": .history(job: "backup", limit: 1)
+                case "why": .why(job: "backup")
+                default: .reload
+                }
             let body = await h.handle(req).body
-            let again: JSONValue = switch op {
-            case "status": try StatusReport(json: body).json
-            case "trigger": try TriggerReport(json: body).json
-            case "history": try HistoryReport(json: body).json
-            case "why": try WhyReport(json: body).json
-            default: try ReloadReport(json: body).json
-            }
+            let again: JSONValue =
+                switch op {
+                case "status": try StatusReport(json: body).json
+                case "trigger": try TriggerReport(json: body).json
+                case "history": try HistoryReport(json: body).json
+                case "why": try WhyReport(json: body).json
+                default: try ReloadReport(json: body).json
+                }
             #expect(again == body, "\(op)")
         }
         #expect(try ControlRequest(json: ControlRequest.history(job: "a", limit: 7).json) == .history(job: "a", limit: 7))
     }
 
 }
-

@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Synchronization
+import Testing
 
 /// A handler that starts a stream for `follow` and hands the stream to the test.
 final class StreamingHandler: ControlHandler {
@@ -68,20 +68,26 @@ struct ControlStreamTests {
     }
 
     @Test func newRequestsRoundTripAndBadOnesAreRefused() throws {
-        let requests: [ControlRequest] = [.pause(job: "a"), .pause(job: nil), .resume(job: "a"), .resume(job: nil),
-                                          .triggerAndWait(job: "a", output: false), .triggerAndWait(job: "a", output: true),
-                                          .follow(job: "a")]
+        let requests: [ControlRequest] = [
+            .pause(job: "a"), .pause(job: nil), .resume(job: "a"), .resume(job: nil),
+            .triggerAndWait(job: "a", output: false), .triggerAndWait(job: "a", output: true),
+            .follow(job: "a"),
+        ]
         for r in requests { #expect(try ControlRequest(line: Array(r.line.dropLast())) == r) }
         #expect(ControlRequest.triggerAndWait(job: "a", output: true).op == "trigger")
         #expect(ControlRequest.follow(job: "a").streams && !ControlRequest.trigger(job: "a").streams)
-        for bad in [#"{"v":1,"op":"pause"}"#, #"{"v":1,"op":"pause","job":"a","all":true}"#,
-                    #"{"v":1,"op":"resume","job":""}"#, #"{"v":1,"op":"trigger","job":"a","wait":"soon"}"#,
-                    #"{"v":1,"op":"follow"}"#] {
+        for bad in [
+            #"{"v":1,"op":"pause"}"#, #"{"v":1,"op":"pause","job":"a","all":true}"#,
+            #"{"v":1,"op":"resume","job":""}"#, #"{"v":1,"op":"trigger","job":"a","wait":"soon"}"#,
+            #"{"v":1,"op":"follow"}"#,
+        ] {
             #expect(throws: ControlProtocolError.self, "\(bad)") { try ControlRequest(line: Array(bad.utf8)) }
         }
         let end = ControlStreamMessage.ended(.init(runID: RunID(rawValue: "r1"), job: "a", outcome: .signal(9), attempts: 2, durationMs: 1500))
-        for m in [end, .keepalive, .dropped(reason: "slow"), .started(runID: RunID(rawValue: "r1"), attempt: 2),
-                  .output(runID: RunID(rawValue: "r1"), attempt: 1, stream: "stderr", line: "héllo \"x\"", truncated: true)] {
+        for m in [
+            end, .keepalive, .dropped(reason: "slow"), .started(runID: RunID(rawValue: "r1"), attempt: 2),
+            .output(runID: RunID(rawValue: "r1"), attempt: 1, stream: "stderr", line: "héllo \"x\"", truncated: true),
+        ] {
             #expect(try ControlStreamMessage(line: Array(m.line.dropLast())) == m)
         }
     }
@@ -100,8 +106,9 @@ struct ControlStreamTests {
         let got = Mutex<[ControlStreamMessage]>([])
         let replyBody = Mutex<JSONValue?>(nil)
         let client = ControlClient(path: f.path, timeout: .seconds(5))
-        async let end = client.streamed(.follow(job: "backup"), onReply: { r in replyBody.withLock { $0 = r.body } },
-                                        onMessage: { m in got.withLock { $0.append(m) } })
+        async let end = client.streamed(
+            .follow(job: "backup"), onReply: { r in replyBody.withLock { $0 = r.body } },
+            onMessage: { m in got.withLock { $0.append(m) } })
         let stream = try await f.streamOrStop()
         let id = RunID(rawValue: "r1")
         #expect(stream.send(.started(runID: id, attempt: 1)))
@@ -132,9 +139,11 @@ struct ControlStreamTests {
         defer { f.stop() }
         let keepalives = Atomic<Int>(0)
         let client = ControlClient(path: f.path, timeout: .seconds(5))
-        async let end = client.streamed(.follow(job: "quiet"), idleTimeout: .seconds(2), onReply: { _ in }, onMessage: { m in
-            if m == .keepalive { keepalives.add(1, ordering: .relaxed) }
-        })
+        async let end = client.streamed(
+            .follow(job: "quiet"), idleTimeout: .seconds(2), onReply: { _ in },
+            onMessage: { m in
+                if m == .keepalive { keepalives.add(1, ordering: .relaxed) }
+            })
         let stream = try await f.streamOrStop()
         #expect(try await eventually { keepalives.load(ordering: .relaxed) >= 3 })
         stream.finish()

@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Synchronization
+import Testing
 
 /// `kill -9` at random moments must never lose a fire that `apply` acknowledged, never let an
 /// instant fire twice, and always leave a database that opens.
@@ -25,9 +25,10 @@ struct CrashSafetyTests {
     /// runner: the test process shares one reaper with the runner tests (issue 4).
     static func runAndKill(db: String, after delay: Duration) async throws -> [Fire] {
         let runner = try TestRunner.shared()
-        let spec = LaunchSpec(job: "crash-writer", runID: RunID(rawValue: UUID().uuidString), executable: writer,
-                              arguments: [writer, "state-crash-writer", db], timeoutMs: 60_000,
-                              output: OutputLimits(maxLineBytes: 4096, maxBytes: 64 << 20))
+        let spec = LaunchSpec(
+            job: "crash-writer", runID: RunID(rawValue: UUID().uuidString), executable: writer,
+            arguments: [writer, "state-crash-writer", db], timeoutMs: 60_000,
+            output: OutputLimits(maxLineBytes: 4096, maxBytes: 64 << 20))
         let lines = Mutex<[String]>([])
         let handle = await runner.start(spec) { line in
             if line.stream == .stdout, !line.truncated { lines.withLock { $0.append(line.text) } }
@@ -82,4 +83,3 @@ struct CrashSafetyTests {
         #expect(unfinished <= 1)
     }
 }
-

@@ -1,22 +1,23 @@
 import Foundation
-@testable import SundialRuntime
-import Testing
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 @Suite(.offPool) struct EnvironmentFileTests {
     @Test func parsesTheCommonSyntax() throws {
         let text = """
-        # a comment
-          
-        PLAIN=hello world  
-        export EXPORTED=1
-        EMPTY=
-        SINGLE='it is $HOME \\n'
-        DOUBLE="a \\"quoted\\" \\$x\\n" # trailing comment
-        SPACED = value
-        URL=http://x/?a=b#frag
-        PLAIN=again
-        """
+            # a comment
+              
+            PLAIN=hello world  
+            export EXPORTED=1
+            EMPTY=
+            SINGLE='it is $HOME \\n'
+            DOUBLE="a \\"quoted\\" \\$x\\n" # trailing comment
+            SPACED = value
+            URL=http://x/?a=b#frag
+            PLAIN=again
+            """
         let pairs = try EnvironmentFile.parse(text, path: "f.env")
         let env = Dictionary(pairs.map { ($0.key, $0.value) }, uniquingKeysWith: { _, b in b })
         #expect(env["PLAIN"] == "again")

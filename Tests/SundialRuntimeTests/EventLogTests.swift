@@ -1,10 +1,11 @@
 import Foundation
+import OrderedCollections
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
 import Synchronization
 import Testing
-import OrderedCollections
+
+@testable import SundialRuntime
 
 @Suite(.offPool) struct EventLogTests {
     let t0 = Instant(unixMillis: 1_767_225_600_123)
@@ -19,15 +20,23 @@ import OrderedCollections
     @Test func runEventsHaveTheDesignFields() {
         let id = RunID(rawValue: "01RUN")
         let started = LogRecord.runStarted(.init(job: "a", runID: id, attempt: 1, scheduledFor: t0, trigger: .schedule, pid: 42, at: t0))
-        #expect(String(decoding: started.jsonLine(), as: UTF8.self) == #"{"ts":"2026-01-01T00:00:00.123Z","level":"info","event":"run.started","job":"a","run_id":"01RUN","attempt":1,"scheduled_for":"2026-01-01T00:00:00.123Z","trigger":"schedule","pid":42}"# + "\n")
+        #expect(
+            String(decoding: started.jsonLine(), as: UTF8.self)
+                == #"{"ts":"2026-01-01T00:00:00.123Z","level":"info","event":"run.started","job":"a","run_id":"01RUN","attempt":1,"scheduled_for":"2026-01-01T00:00:00.123Z","trigger":"schedule","pid":42}"#
+                + "\n")
         let output = LogRecord.runOutput(OutputLine(runID: id, stream: .stderr, text: "x", truncated: true), job: "a", attempt: 2, at: t0).event
         #expect(output.fields.keys.elementsEqual(["job", "run_id", "attempt", "stream", "line", "truncated"]))
-        let done = LogRecord.runFinished(RunCompletion(runID: id, pid: 42, outcome: .failure(exitCode: 3), exitCode: 3, durationMs: 1500, droppedBytes: 10),
-                                         job: "a", attempt: 1, at: t0)
-        #expect(String(decoding: done.jsonLine(), as: UTF8.self) == #"{"ts":"2026-01-01T00:00:00.123Z","level":"warn","event":"run.finished","job":"a","run_id":"01RUN","attempt":1,"outcome":"failure","exit_code":3,"signal":null,"duration_ms":1500,"output_dropped_bytes":10}"# + "\n")
+        let done = LogRecord.runFinished(
+            RunCompletion(runID: id, pid: 42, outcome: .failure(exitCode: 3), exitCode: 3, durationMs: 1500, droppedBytes: 10),
+            job: "a", attempt: 1, at: t0)
+        #expect(
+            String(decoding: done.jsonLine(), as: UTF8.self)
+                == #"{"ts":"2026-01-01T00:00:00.123Z","level":"warn","event":"run.finished","job":"a","run_id":"01RUN","attempt":1,"outcome":"failure","exit_code":3,"signal":null,"duration_ms":1500,"output_dropped_bytes":10}"#
+                + "\n")
         // `warn`, as the agent has always logged a launch failure (the scheduler's line); only
         // the runner-side builder this replaced said `error`.
-        let failed = LogRecord.runFinished(RunCompletion(runID: id, pid: nil, outcome: .launchFailed(reason: "command not found: x")), job: "a", attempt: 1, at: t0)
+        let failed = LogRecord.runFinished(
+            RunCompletion(runID: id, pid: nil, outcome: .launchFailed(reason: "command not found: x")), job: "a", attempt: 1, at: t0)
         #expect(failed.level == .warn)
         #expect(failed.event["reason"] == "command not found: x")
     }
@@ -112,7 +121,10 @@ import OrderedCollections
     @Test func stalledPipeReaderNeverBlocksTheCaller() async throws {
         var fds: [Int32] = [0, 0]
         #expect(pipe(&fds) == 0)
-        defer { close(fds[0]); close(fds[1]) }
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
         let sink = DescriptorEventSink(fd: fds[1], writeTimeoutMs: 20)
         let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
         let payload = String(repeating: "y", count: 2000)
@@ -160,7 +172,10 @@ import OrderedCollections
                     let log = logs[thread]
                     let t = Thread {
                         for i in 0..<10_000 {
-                            log.log(Event("bench.line", at: Instant(unixMillis: 0), ["thread": .int(Int64(thread)), "i": .int(Int64(i)), "payload": .string(payload)]))
+                            log.log(
+                                Event(
+                                    "bench.line", at: Instant(unixMillis: 0), ["thread": .int(Int64(thread)), "i": .int(Int64(i)), "payload": .string(payload)])
+                            )
                         }
                         if remaining.decrement() { done.resume() }
                     }
@@ -175,7 +190,11 @@ import OrderedCollections
         var invalid = 0
         for line in lines {
             guard let obj = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any],
-                  let thread = obj["thread"] as? Int, let i = obj["i"] as? Int else { invalid += 1; continue }
+                let thread = obj["thread"] as? Int, let i = obj["i"] as? Int
+            else {
+                invalid += 1
+                continue
+            }
             seen[thread].insert(i)
         }
         #expect(invalid == 0)
@@ -225,7 +244,7 @@ import OrderedCollections
         let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
         log.log(Event("first", at: t0))
         #expect(rename(path, path + ".old") == 0)  // what logrotate does
-        log.log(Event("second", at: t0))           // still the open (renamed) file
+        log.log(Event("second", at: t0))  // still the open (renamed) file
         try sink.reopen()
         log.log(Event("third", at: t0))
         let old = try String(contentsOfFile: path + ".old", encoding: .utf8)
@@ -242,12 +261,14 @@ import OrderedCollections
 @Suite(.offPool) struct SecretMaskerTests {
     @Test func masksEveryStringFieldDeeply() {
         let masker = SecretMasker(["hunter2", ""])
-        let e = Event("run.output", at: Instant(unixMillis: 0), [
-            "line": "password=hunter2 and again hunter2!",
-            "argv": ["--pass", "hunter2"],
-            "nested": ["k": "xhunter2x"],
-            "n": 7,
-        ])
+        let e = Event(
+            "run.output", at: Instant(unixMillis: 0),
+            [
+                "line": "password=hunter2 and again hunter2!",
+                "argv": ["--pass", "hunter2"],
+                "nested": ["k": "xhunter2x"],
+                "n": 7,
+            ])
         let m = masker.mask(e)
         #expect(m["line"] == "password=*** and again ***!")
         #expect(m["argv"] == ["--pass", "***"])

@@ -1,11 +1,13 @@
+import CSundialShim
+import SundialTesting
+import Synchronization
+import Testing
+
+@testable import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
-@testable import SundialRuntime
-import Synchronization
-import Testing
-import SundialTesting
 
 @Suite("Event loop (real epoll, bounded)", .offPool)
 struct EventLoopTests {
@@ -92,10 +94,11 @@ struct EventLoopTests {
             seen.withLock { $0.append(Self.currentThreadName()) }
         }
         let returned = Atomic<Bool>(false)
-        let thread = try #require(JoinableThread(name: "test-main") {
-            loop.runOnCurrentThread()
-            returned.store(true, ordering: .releasing)
-        })
+        let thread = try #require(
+            JoinableThread(name: "test-main") {
+                loop.runOnCurrentThread()
+                returned.store(true, ordering: .releasing)
+            })
         p.send()
         #expect(try await Self.waitUntil { seen.withLock { $0 } == ["test-main"] })
         let runningBefore = returned.load(ordering: .acquiring)
@@ -111,11 +114,22 @@ struct EventLoopTests {
     @Test func aRemovedRegistrationIsNotCalledAgain() async throws {
         let loop = try EventLoop(name: "test-loop")
         defer { loop.stop() }
-        let a = try Pipe(), b = try Pipe()
-        defer { a.close(); b.close() }
+        let a = try Pipe()
+        let b = try Pipe()
+        defer {
+            a.close()
+            b.close()
+        }
         let calls = Mutex<[String]>([])
-        let ra = try #require(loop.add(a.read) { _ = a.drain(); calls.withLock { $0.append("a") } })
-        _ = loop.add(b.read) { _ = b.drain(); calls.withLock { $0.append("b") } }
+        let ra = try #require(
+            loop.add(a.read) {
+                _ = a.drain()
+                calls.withLock { $0.append("a") }
+            })
+        _ = loop.add(b.read) {
+            _ = b.drain()
+            calls.withLock { $0.append("b") }
+        }
         loop.remove(ra, fd: a.read)
         // `a` becomes readable after its removal, then `b` does: once b's handler ran, the loop
         // has been through a wait that would have reported `a` had it still been registered.
@@ -158,13 +172,14 @@ struct EventLoopTests {
         defer { p.close() }
         let inHandler = Mutex(false)
         let handlerDone = Mutex(false)
-        let r = try #require(loop.add(p.read) {
-            _ = p.drain()
-            inHandler.withLock { $0 = true }
-            var pause = timespec(tv_sec: 0, tv_nsec: 300_000_000)
-            nanosleep(&pause, nil)
-            handlerDone.withLock { $0 = true }
-        })
+        let r = try #require(
+            loop.add(p.read) {
+                _ = p.drain()
+                inHandler.withLock { $0 = true }
+                var pause = timespec(tv_sec: 0, tv_nsec: 300_000_000)
+                nanosleep(&pause, nil)
+                handlerDone.withLock { $0 = true }
+            })
         p.send()
         #expect(try await Self.waitUntil { inHandler.withLock { $0 } })
         loop.remove(r, fd: p.read)

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The fleet outbox in state.db (migration v8): filled in the run's own commit with --fleet,
 /// bounded, emptied as published.

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The result backend against a real PostgreSQL: idempotent by run id, catching up after an
 /// outage and a restart, never logging the password.
@@ -30,11 +30,15 @@ struct FleetRunPublisherTests {
         // The instant of run 1 was claimed by this box: its token goes with the record.
         let coordinator = PGTest.coordinator(url, box: "box-a")
         guard case let .won(lease) = coordinator.claim(FleetClaimKey(job: "report", scheduledFor: at(1)), box: "box-a", leaseMs: 30_000, forbidOverlap: false)
-        else { Issue.record("claim failed"); return }
+        else {
+            Issue.record("claim failed")
+            return
+        }
         for i in 1...3 { try FleetOutboxTests.runAndFinish(store, i, output: "line \(i)\n") }
         try store.flush()
         let events = LockedBox([Event]())
-        let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: url), box: "box-a", version: "test") { e in events.mutate { $0.append(e.event) } }
+        let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: url), box: "box-a", version: "test") { e in events.mutate { $0.append(e.event) }
+        }
         #expect(try store.fleetOutbox(limit: 10).count == 3)
         #expect(p.cycle(), "\(p.lastError ?? "")")
         #expect(p.publishedCount == 3)
@@ -74,7 +78,9 @@ struct FleetRunPublisherTests {
         let events = LockedBox([Event]())
         do {
             let store = try Self.store(dir)
-            let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: cluster.url), box: "a", version: "t", options: options) { e in events.mutate { $0.append(e.event) } }
+            let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: cluster.url), box: "a", version: "t", options: options) { e in
+                events.mutate { $0.append(e.event) }
+            }
             #expect(p.start())
             for i in 0..<5 { try FleetOutboxTests.runAndFinish(store, i) }
             #expect(eventually(timeout: .seconds(20)) { (try? Self.count(cluster.url)) == 5 })
@@ -89,7 +95,9 @@ struct FleetRunPublisherTests {
         let store = try Self.store(dir)
         defer { try? store.close() }
         #expect(try store.fleetOutbox(limit: 100).count == 5)
-        let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: cluster.url), box: "a", version: "t", options: options) { e in events.mutate { $0.append(e.event) } }
+        let p = FleetRunPublisher(store: store, settings: PostgresSettings(url: cluster.url), box: "a", version: "t", options: options) { e in
+            events.mutate { $0.append(e.event) }
+        }
         #expect(p.start())
         defer { p.stop() }
         try cluster.start()

@@ -1,10 +1,11 @@
 import Foundation
-import Synchronization
-import Testing
 import SundialConfig
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
+import Synchronization
+import Testing
+
+@testable import SundialRuntime
 
 /// Files that are not what they seem, read the way the loader reads them: nothing blocks,
 /// nothing is decoded lossily, every problem names the file as it is.
@@ -43,11 +44,17 @@ struct HostileFilesTests {
         let fifo = tmp.url("swap.yaml")
         #expect(mkfifo(fifo, 0o644) == 0)
         let outcome = try await withinDeadline(5) { () -> String in
-            do { _ = try FileSystem.read(fifo, limit: 1000); return "read" } catch { return "\(error)" }
+            do {
+                _ = try FileSystem.read(fifo, limit: 1000)
+                return "read"
+            } catch { return "\(error)" }
         }
         #expect(outcome.contains("is a FIFO, not a regular file"), "\(outcome)")
         let device = try await withinDeadline(5) { () -> String in
-            do { _ = try FileSystem.read("/dev/zero", limit: 1000); return "read" } catch { return "\(error)" }
+            do {
+                _ = try FileSystem.read("/dev/zero", limit: 1000)
+                return "read"
+            } catch { return "\(error)" }
         }
         #expect(device.contains("is a device"), "\(device)")
     }
@@ -57,8 +64,10 @@ struct HostileFilesTests {
         defer { tmp.remove() }
         try tmp.write("conf/keep.yaml", "version: 1\njobs:\n  a:\n    every: 5m\n    command: [x]\n")
         // "caf\xe9.yaml" (Latin-1 é) and a name with a newline in it.
-        for (raw, text) in [(Array("caf".utf8) + [0xE9] + Array(".yaml".utf8), "version: 1\njobs:\n  b:\n    every: 5m\n    command: [x]\n"),
-                            (Array("bad\nname.yaml".utf8), "version: 1\njobs:\n  c:\n    every: nope\n    command: [x]\n")] {
+        for (raw, text) in [
+            (Array("caf".utf8) + [0xE9] + Array(".yaml".utf8), "version: 1\njobs:\n  b:\n    every: 5m\n    command: [x]\n"),
+            (Array("bad\nname.yaml".utf8), "version: 1\njobs:\n  c:\n    every: nope\n    command: [x]\n"),
+        ] {
             let full = Array(tmp.url("conf/").utf8) + raw
             let fd = open(PathProbe.cString(full), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             #expect(fd >= 0)

@@ -2,9 +2,10 @@ import Foundation
 import OrderedCollections
 import SundialConfig
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
 import Testing
+
+@testable import SundialRuntime
 
 /// The production launcher and the agent over real processes: the default working directory of
 /// `user:` jobs, and what `run.finished` says about runs Sundial stopped.
@@ -16,8 +17,12 @@ import Testing
         let homes = ["alice": "/home/alice", "nobody": "/nonexistent", "rel": "home/rel", "empty": ""]
         let dirs: Set<String> = ["/home/alice", "home/rel", "/var/lib/sundial"]
         func resolve(_ user: String?) -> String {
-            DefaultWorkdir.resolve(user: user, agentDefault: "/var/lib/sundial",
-                                   home: { asked.append($0); return homes[$0] }, isDirectory: { dirs.contains($0) })
+            DefaultWorkdir.resolve(
+                user: user, agentDefault: "/var/lib/sundial",
+                home: {
+                    asked.append($0)
+                    return homes[$0]
+                }, isDirectory: { dirs.contains($0) })
         }
         // A job running as the agent keeps the agent's default, without a passwd look-up.
         #expect(resolve(nil) == "/var/lib/sundial")
@@ -82,12 +87,13 @@ import Testing
         var d = OrderedDictionary<JobID, JobSpec>()
         d[job.id] = job
         let set = JobSet(jobs: d, files: ["jobs.yaml"], revision: "r1")
-        let agent = Agent(settings: .init(configPaths: ["jobs.yaml"], stateDirectory: "/tmp", version: "test"),
-                          jobs: set, clock: clock, random: SystemRandom(),  // distinct run ids: the runner is shared
-                          calculator: CalendarFireCalculator(zones: SystemTimeZones()),
-                          launcher: ProcessRunnerLauncher(runner: try TestRunner.shared()),
-                          log: EventLog(sink: sink, clock: clock), store: nil, alarm: RecordingAlarm(), pid: 1,
-                          loadConfiguration: { ConfigLoadResult(jobSet: set, diagnostics: []) })
+        let agent = Agent(
+            settings: .init(configPaths: ["jobs.yaml"], stateDirectory: "/tmp", version: "test"),
+            jobs: set, clock: clock, random: SystemRandom(),  // distinct run ids: the runner is shared
+            calculator: CalendarFireCalculator(zones: SystemTimeZones()),
+            launcher: ProcessRunnerLauncher(runner: try TestRunner.shared()),
+            log: EventLog(sink: sink, clock: clock), store: nil, alarm: RecordingAlarm(), pid: 1,
+            loadConfiguration: { ConfigLoadResult(jobSet: set, diagnostics: []) })
         await agent.start(restored: RestoredState())
         let started = await agent.trigger(job.id)
         guard case .started = started else { throw TimedOut(seconds: 0) }

@@ -1,16 +1,18 @@
-import Testing
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// The `logs` control request and its reply (`sundial logs JOB [--run ID]`): the wire form, which
 /// run is picked, and the bound on the reply's text.
 @Suite("Logs report", .offPool)
 struct LogsReportTests {
     static func run(_ id: String, finished: Bool = true, attempts: Int = 1) -> RunSummary {
-        RunSummary(id: RunID(rawValue: id), job: "backup", trigger: .manual, scheduledFor: nil, startedAt: Instant(unixMillis: 1_000),
-                   finishedAt: finished ? Instant(unixMillis: 2_000) : nil, outcome: finished ? .success(exitCode: 0) : nil,
-                   attempts: attempts)
+        RunSummary(
+            id: RunID(rawValue: id), job: "backup", trigger: .manual, scheduledFor: nil, startedAt: Instant(unixMillis: 1_000),
+            finishedAt: finished ? Instant(unixMillis: 2_000) : nil, outcome: finished ? .success(exitCode: 0) : nil,
+            attempts: attempts)
     }
 
     @Test func requestRoundTripsAndRejectsBadRunIDs() throws {
@@ -18,8 +20,10 @@ struct LogsReportTests {
             #expect(try ControlRequest(line: r.line) == r)
         }
         #expect(ControlRequest.logs(job: "b", run: nil).json.jsonText == #"{"v":1,"op":"logs","job":"b"}"#)
-        for bad in [#"{"v":1,"op":"logs","job":"b","run":""}"#, #"{"v":1,"op":"logs","job":"b","run":5}"#,
-                    #"{"v":1,"op":"logs","job":"b","run":"\#(String(repeating: "x", count: 129))"}"#, #"{"v":1,"op":"logs"}"#] {
+        for bad in [
+            #"{"v":1,"op":"logs","job":"b","run":""}"#, #"{"v":1,"op":"logs","job":"b","run":5}"#,
+            #"{"v":1,"op":"logs","job":"b","run":"\#(String(repeating: "x", count: 129))"}"#, #"{"v":1,"op":"logs"}"#,
+        ] {
             #expect(throws: ControlProtocolError.self, "\(bad)") { try ControlRequest(line: Array(bad.utf8)) }
         }
     }
@@ -31,12 +35,19 @@ struct LogsReportTests {
             RunID(rawValue: "old"): [RunOutputRecord(runID: RunID(rawValue: "old"), attempt: 1, text: "b\n", droppedBytes: 7)],
         ]
         func look(_ run: String?) throws -> LogsReport.Lookup {
-            try LogsReport.lookup(job: "backup", run: run.map(RunID.init(rawValue:)), history: { _, limit in Array(runs.prefix(limit)) },
-                                  output: { outputs[$0] ?? [] })
+            try LogsReport.lookup(
+                job: "backup", run: run.map(RunID.init(rawValue:)), history: { _, limit in Array(runs.prefix(limit)) },
+                output: { outputs[$0] ?? [] })
         }
-        guard case let .found(newest) = try look(nil) else { Issue.record("no report"); return }
+        guard case let .found(newest) = try look(nil) else {
+            Issue.record("no report")
+            return
+        }
         #expect(newest.run?.id.rawValue == "new" && newest.attempts.map(\.text) == ["a\n"])
-        guard case let .found(old) = try look("old") else { Issue.record("no report"); return }
+        guard case let .found(old) = try look("old") else {
+            Issue.record("no report")
+            return
+        }
         #expect(old.attempts.first?.droppedBytes == 7)
         #expect(try look("another-jobs-run") == .noSuchRun)
         let none = try LogsReport.lookup(job: "backup", run: nil, history: { _, _ in [] }, output: { _ in [] })
@@ -48,8 +59,10 @@ struct LogsReportTests {
 
     @Test func theReplyKeepsTheNewestBytesInWholeLines() {
         let id = RunID(rawValue: "r")
-        let records = [RunOutputRecord(runID: id, attempt: 1, text: "one\ntwo\n", droppedBytes: 3),
-                       RunOutputRecord(runID: id, attempt: 2, text: "three\nfour\n")]
+        let records = [
+            RunOutputRecord(runID: id, attempt: 1, text: "one\ntwo\n", droppedBytes: 3),
+            RunOutputRecord(runID: id, attempt: 2, text: "three\nfour\n"),
+        ]
         #expect(LogsReport.bounded(records, maxBytes: 100) == records)
         // 11 bytes for attempt 2, 4 left: "two\n" fits, "one\n" does not.
         let cut = LogsReport.bounded(records, maxBytes: 15)

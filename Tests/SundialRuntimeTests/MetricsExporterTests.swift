@@ -1,11 +1,12 @@
 import Foundation
 import Glibc
+import OrderedCollections
 import SundialCore
+import SundialTesting
 import Synchronization
 import Testing
+
 @testable import SundialRuntime
-import OrderedCollections
-import SundialTesting
 
 /// A blocking HTTP client over loopback with a hard receive/send timeout, so a server bug
 /// fails the test instead of hanging it.
@@ -44,8 +45,10 @@ fileprivate func metricsTempDir() -> String {
     return dir
 }
 
-fileprivate let sampleFinished = LogRecord.runFinished(.init(job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .success(exitCode: 0),
-                                                              exitCode: 0, signal: nil, durationMs: 1500, at: Instant(unixSeconds: 1_767_225_600)))
+fileprivate let sampleFinished = LogRecord.runFinished(
+    .init(
+        job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .success(exitCode: 0),
+        exitCode: 0, signal: nil, durationMs: 1500, at: Instant(unixSeconds: 1_767_225_600)))
 
 @Suite(.timeLimit(.minutes(1)), .offPool) struct MetricsExporterTests {
     @Test func servesMetricsOverLoopback() throws {
@@ -155,7 +158,10 @@ fileprivate let sampleFinished = LogRecord.runFinished(.init(job: "backup", runI
         let deadline = ContinuousClock.now + .seconds(10)
         var seen = false
         while ContinuousClock.now < deadline {
-            if let t = try? String(contentsOfFile: path, encoding: .utf8), t.contains("job_name=\"backup\"") { seen = true; break }
+            if let t = try? String(contentsOfFile: path, encoding: .utf8), t.contains("job_name=\"backup\"") {
+                seen = true
+                break
+            }
             usleep(10_000)
         }
         #expect(seen)
@@ -163,8 +169,9 @@ fileprivate let sampleFinished = LogRecord.runFinished(.init(job: "backup", runI
 
     @Test func fileErrorsAreReportedOnceAndNotThrownFromStart() throws {
         let errors = ErrorLog()
-        let exporter = try MetricsExporter(filePath: "/nonexistent-dir/sundial.prom", listen: nil, version: "1",
-                                           writeInterval: .seconds(3600), onError: { errors.append($0) })
+        let exporter = try MetricsExporter(
+            filePath: "/nonexistent-dir/sundial.prom", listen: nil, version: "1",
+            writeInterval: .seconds(3600), onError: { errors.append($0) })
         try exporter.start()
         exporter.observe(sampleFinished)
         #expect(throws: AtomicFileWriter.WriteError.self) { try exporter.writeFileNow() }
@@ -178,7 +185,10 @@ fileprivate let sampleFinished = LogRecord.runFinished(.init(job: "backup", runI
         let requests = Mutex(0)
         exporter.onStepEndRequest { requests.withLock { $0 += 1 } }
         let t0 = Instant(unixSeconds: 1_767_225_600)
-        exporter.observe(.runFinished(.init(job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .failure(exitCode: 1), exitCode: 1, signal: nil, durationMs: 5, at: t0)))
+        exporter.observe(
+            .runFinished(
+                .init(job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .failure(exitCode: 1), exitCode: 1, signal: nil, durationMs: 5, at: t0))
+        )
         exporter.observe(.logDropped(lines: 1, at: t0))
         // One request in flight covers every line until the agent answers it.
         #expect(requests.withLock { $0 } == 1)
@@ -213,7 +223,11 @@ fileprivate let sampleFinished = LogRecord.runFinished(.init(job: "backup", runI
         let path = dir + "/sundial.prom"
         let exporter = try MetricsExporter(filePath: path, listen: nil, version: "1", writeInterval: .seconds(3600))
         try exporter.start()
-        exporter.observe(.runFinished(.init(job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .failure(exitCode: 1), exitCode: 1, signal: nil, durationMs: 5, at: Instant(unixSeconds: 10))))
+        exporter.observe(
+            .runFinished(
+                .init(
+                    job: "backup", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .failure(exitCode: 1), exitCode: 1, signal: nil, durationMs: 5,
+                    at: Instant(unixSeconds: 10))))
         exporter.stop()
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.contains("sundial_runs_finished_total{job_name=\"backup\",outcome=\"failure\"} 1\n"))
@@ -225,13 +239,23 @@ fileprivate let sampleFinished = LogRecord.runFinished(.init(job: "backup", runI
         #expect(HTTPRequestHead.parse(Array("GET /metrics HTTP/1.0\n\n".utf8), limit: 100) == .request(method: "GET", target: "/metrics"))
         #expect(HTTPRequestHead.parse(Array("GET metrics HTTP/1.1\r\n\r\n".utf8), limit: 100) == .invalid(status: 400, reason: "Bad Request"))
         #expect(HTTPRequestHead.parse(Array("GET /metrics HTTP/2\r\n\r\n".utf8), limit: 100) == .invalid(status: 400, reason: "Bad Request"))
-        #expect(HTTPRequestHead.parse(Array(repeating: UInt8(ascii: "a"), count: 100), limit: 100) == .invalid(status: 431, reason: "Request Header Fields Too Large"))
+        #expect(
+            HTTPRequestHead.parse(Array(repeating: UInt8(ascii: "a"), count: 100), limit: 100)
+                == .invalid(status: 431, reason: "Request Header Fields Too Large"))
     }
 }
 
-fileprivate final class ErrorLog: @unchecked Sendable { // guarded by `lock`
+fileprivate final class ErrorLog: @unchecked Sendable {  // guarded by `lock`
     private let lock = NSLock()
     private var _messages: [String] = []
-    func append(_ m: String) { lock.lock(); _messages.append(m); lock.unlock() }
-    var messages: [String] { lock.lock(); defer { lock.unlock() }; return _messages }
+    func append(_ m: String) {
+        lock.lock()
+        _messages.append(m)
+        lock.unlock()
+    }
+    var messages: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return _messages
+    }
 }

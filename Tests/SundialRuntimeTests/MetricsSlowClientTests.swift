@@ -1,9 +1,10 @@
 import Foundation
 import Glibc
-import Testing
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// Idle or trickling TCP clients must not delay a scrape (found by probing: five idle
 /// connections made a scrape take 9–10 s, fifty made it time out), and an IPv4-mapped loopback
@@ -99,13 +100,17 @@ struct TCPConnection: Sendable {
             sa.sin6_family = sa_family_t(AF_INET6)
             sa.sin6_port = port.bigEndian
             _ = inet_pton(AF_INET6, "::ffff:127.0.0.1", &sa.sin6_addr)
-            rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            rc = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
         } else {
             var sa = sockaddr_in()
             sa.sin_family = sa_family_t(AF_INET)
             sa.sin_port = port.bigEndian
             sa.sin_addr.s_addr = inet_addr("127.0.0.1")
-            rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            rc = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
         }
         guard rc == 0 else {
             let e = errno

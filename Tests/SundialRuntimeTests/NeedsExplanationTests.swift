@@ -1,7 +1,7 @@
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// `why` for a job started only by its needs: each run and skip paired with the upstream run
 /// whose end caused it (the scheduler decides in the same step, at the same instant).
@@ -9,10 +9,13 @@ import SundialTesting
 struct NeedsExplanationTests {
     let t = Instant(unixMillis: 1_780_000_000_000)
     func at(_ s: Int64) -> Instant { t + .seconds(s) }
-    func run(_ id: String, _ job: JobID, trigger: RunTrigger = .schedule, scheduled: Instant? = nil, start: Int64, end: Int64?,
-             _ outcome: RunOutcome? = .success(exitCode: 0)) -> RunSummary {
-        RunSummary(id: RunID(rawValue: id), job: job, trigger: trigger, scheduledFor: scheduled, startedAt: at(start),
-                   finishedAt: end.map(at), outcome: end == nil ? nil : outcome, attempts: 1)
+    func run(
+        _ id: String, _ job: JobID, trigger: RunTrigger = .schedule, scheduled: Instant? = nil, start: Int64, end: Int64?,
+        _ outcome: RunOutcome? = .success(exitCode: 0)
+    ) -> RunSummary {
+        RunSummary(
+            id: RunID(rawValue: id), job: job, trigger: trigger, scheduledFor: scheduled, startedAt: at(start),
+            finishedAt: end.map(at), outcome: end == nil ? nil : outcome, attempts: 1)
     }
 
     @Test func runsAndSkipsArePairedWithTheUpstreamRunThatEndedThen() throws {
@@ -41,8 +44,10 @@ struct NeedsExplanationTests {
     }
 
     @Test func olderEntriesAndUnmatchedOnesAreHandled() {
-        let mine = [run("v0", "verify", trigger: .needs, scheduled: at(-100), start: -100, end: -99),
-                    run("v1", "verify", trigger: .needs, scheduled: at(10), start: 10, end: 11)]
+        let mine = [
+            run("v0", "verify", trigger: .needs, scheduled: at(-100), start: -100, end: -99),
+            run("v1", "verify", trigger: .needs, scheduled: at(10), start: 10, end: 11),
+        ]
         let got = NeedsExplanation.explain(runs: mine, ledger: [], upstream: [], direct: ["backup"], since: at(0))
         #expect(got.count == 1)
         #expect(got.first?.upstream == nil)

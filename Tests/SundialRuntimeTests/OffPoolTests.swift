@@ -1,7 +1,7 @@
 import Foundation
+import SundialTesting
 import Synchronization
 import Testing
-import SundialTesting
 
 /// ``offPool(_:)``, which the suite relies on to run in parallel on two cooperative threads.
 @Suite("offPool: blocking test code off the cooperative pool", .offPool)

@@ -1,6 +1,7 @@
-@testable import SundialRuntime
-import Testing
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 @Suite(.offPool) struct OutputAssemblerTests {
     private func split(_ chunks: [String], max: Int) -> [(String, Bool)] {

@@ -1,7 +1,8 @@
-import Testing
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 @Suite("OutputTail", .offPool)
 struct OutputTailTests {

@@ -2,10 +2,11 @@ import Foundation
 import OrderedCollections
 import SundialConfig
 import SundialCore
-@testable import SundialRuntime
-import Synchronization
 import SundialTesting
+import Synchronization
 import Testing
+
+@testable import SundialRuntime
 
 /// Job files are loaded on several threads at once (`ConfigurationLoading` through
 /// `ParallelFor`); the result must be exactly the one-by-one result, whatever order the files

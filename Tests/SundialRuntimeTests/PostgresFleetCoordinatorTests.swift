@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The fleet contract (SundialCore/Fleet/FleetCoordinator.swift), rule by rule, against a real
 /// PostgreSQL (PGTest). Each test works in a fresh schema.
@@ -61,7 +61,8 @@ struct PostgresFleetCoordinatorTests {
 
     @Test func anInstantIsClaimedOnceAndOthersAreToldWhoHoldsIt() throws {
         let url = try PGTest.freshURL()
-        let a = PGTest.coordinator(url, box: "a"), b = PGTest.coordinator(url, box: "b")
+        let a = PGTest.coordinator(url, box: "a")
+        let b = PGTest.coordinator(url, box: "b")
         let won = try #require(lease(a.claim(key(), box: "a", leaseMs: 30_000, forbidOverlap: false)))
         #expect(won.box == "a" && won.key == key())
         #expect(b.claim(key(), box: "b", leaseMs: 30_000, forbidOverlap: false) == .heldBy(box: "a", token: won.token, state: .running))
@@ -85,7 +86,8 @@ struct PostgresFleetCoordinatorTests {
 
     @Test func fencingTokensOnlyIncreaseAcrossClaimsAndTakeovers() throws {
         let url = try PGTest.freshURL()
-        let a = PGTest.coordinator(url, box: "a"), b = PGTest.coordinator(url, box: "b")
+        let a = PGTest.coordinator(url, box: "a")
+        let b = PGTest.coordinator(url, box: "b")
         var tokens: [Int64] = []
         for s in 0..<5 {
             let c = s.isMultiple(of: 2) ? a : b
@@ -101,14 +103,18 @@ struct PostgresFleetCoordinatorTests {
 
     @Test func aRenewalAfterATakeoverIsLostAndItsFinishRefused() throws {
         let url = try PGTest.freshURL()
-        let a = PGTest.coordinator(url, box: "a"), b = PGTest.coordinator(url, box: "b")
+        let a = PGTest.coordinator(url, box: "a")
+        let b = PGTest.coordinator(url, box: "b")
         let held = try #require(lease(a.claim(key(), box: "a", leaseMs: 50, forbidOverlap: false)))
         let expired = try #require(waitExpired(b, job: "report").first)
         #expect(expired.token == held.token && expired.box == "a")
         let taken = try #require(lease(b.resolveLost(expired, action: .rerun, box: "b", leaseMs: 30_000)))
         #expect(a.renew(held, leaseMs: 30_000) == .lost(byBox: "b", token: taken.token))
         #expect(!a.finish(held, outcome: "succeeded"))
-        guard case let .renewed(r) = b.renew(taken, leaseMs: 60_000) else { Issue.record("the new holder's renewal failed"); return }
+        guard case let .renewed(r) = b.renew(taken, leaseMs: 60_000) else {
+            Issue.record("the new holder's renewal failed")
+            return
+        }
         #expect(r.expiresAt > taken.expiresAt)
         #expect(b.finish(r, outcome: "succeeded"))
     }
@@ -118,7 +124,10 @@ struct PostgresFleetCoordinatorTests {
         let a = PGTest.coordinator(url, box: "a")
         let held = try #require(lease(a.claim(key(), box: "a", leaseMs: 50, forbidOverlap: false)))
         _ = try #require(waitExpired(a, job: "report").first)
-        guard case let .renewed(r) = a.renew(held, leaseMs: 30_000) else { Issue.record("renewal refused"); return }
+        guard case let .renewed(r) = a.renew(held, leaseMs: 30_000) else {
+            Issue.record("renewal refused")
+            return
+        }
         #expect(r.token == held.token)
         #expect(a.expiredLeases(jobs: ["report"], limit: 10).isEmpty)
     }
@@ -140,9 +149,11 @@ struct PostgresFleetCoordinatorTests {
                 #expect(other == .heldBy(box: won.first?.box ?? "?", token: won.first?.token ?? -1, state: .running))
             case .skip:
                 // The box that acted is named; the other finds the claim already lost.
-                #expect(Set(outcomes) == [.heldBy(box: "b", token: expired.token, state: .lost), .heldBy(box: "a", token: expired.token, state: .lost)]
+                #expect(
+                    Set(outcomes) == [.heldBy(box: "b", token: expired.token, state: .lost), .heldBy(box: "a", token: expired.token, state: .lost)]
                         || Set(outcomes) == [.heldBy(box: "c", token: expired.token, state: .lost), .heldBy(box: "a", token: expired.token, state: .lost)])
-                #expect(a.claim(FleetClaimKey(job: job, scheduledFor: t), box: "a", leaseMs: 50, forbidOverlap: false)
+                #expect(
+                    a.claim(FleetClaimKey(job: job, scheduledFor: t), box: "a", leaseMs: 50, forbidOverlap: false)
                         == .heldBy(box: "a", token: expired.token, state: .lost))
             }
             #expect(a.expiredLeases(jobs: [job], limit: 10).isEmpty)
@@ -151,7 +162,8 @@ struct PostgresFleetCoordinatorTests {
 
     @Test func forbidRefusesASecondInstantWhileOneRunsAnywhereInTheFleet() throws {
         let url = try PGTest.freshURL()
-        let a = PGTest.coordinator(url, box: "a"), b = PGTest.coordinator(url, box: "b")
+        let a = PGTest.coordinator(url, box: "a")
+        let b = PGTest.coordinator(url, box: "b")
         let first = try #require(lease(a.claim(key("backup", 0), box: "a", leaseMs: 30_000, forbidOverlap: true)))
         #expect(b.claim(key("backup", 60), box: "b", leaseMs: 30_000, forbidOverlap: true) == .busy(box: "a", scheduledFor: t))
         // Without forbid the second instant is independent.
@@ -168,7 +180,8 @@ struct PostgresFleetCoordinatorTests {
 
     @Test func forbidIgnoresAnExpiredLease() throws {
         let url = try PGTest.freshURL()
-        let a = PGTest.coordinator(url, box: "a"), b = PGTest.coordinator(url, box: "b")
+        let a = PGTest.coordinator(url, box: "a")
+        let b = PGTest.coordinator(url, box: "b")
         _ = try #require(lease(a.claim(key("backup", 0), box: "a", leaseMs: 50, forbidOverlap: true)))
         _ = try #require(waitExpired(b, job: "backup").first)
         #expect(lease(b.claim(key("backup", 60), box: "b", leaseMs: 30_000, forbidOverlap: true)) != nil)
@@ -190,12 +203,17 @@ struct PostgresFleetCoordinatorTests {
         _ = try #require(lease(a.claim(key("j", 0), box: "a", leaseMs: 30_000, forbidOverlap: false)))
         try cluster.stop()
         let outcome = a.claim(key("j", 1), box: "a", leaseMs: 30_000, forbidOverlap: false)
-        guard case let .unavailable(reason) = outcome else { Issue.record("expected unavailable, got \(outcome)"); return }
+        guard case let .unavailable(reason) = outcome else {
+            Issue.record("expected unavailable, got \(outcome)")
+            return
+        }
         #expect(!reason.contains(cluster.password) && !reason.isEmpty)
         #expect(a.statistics.unavailable >= 1)
         if case let .unavailable(r2) = a.renew(FleetLease(key: key("j", 0), box: "a", token: 1, expiresAt: t), leaseMs: 1000) {
             #expect(!r2.contains(cluster.password))
-        } else { Issue.record("renew should be unavailable") }
+        } else {
+            Issue.record("renew should be unavailable")
+        }
         #expect(a.expiredLeases(jobs: ["j"], limit: 5) == [])
         try cluster.start()
         // Back within the bounded backoff (at most 5 s between attempts).
@@ -203,7 +221,10 @@ struct PostgresFleetCoordinatorTests {
         let deadline = Date().addingTimeInterval(15)
         while Date() < deadline {
             back = a.claim(key("j", 1), box: "a", leaseMs: 30_000, forbidOverlap: false)
-            if case .unavailable = back { usleep(100_000); continue }
+            if case .unavailable = back {
+                usleep(100_000)
+                continue
+            }
             break
         }
         #expect(lease(back) != nil)

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The fleet's password never shows: in the URL as logged, in connection errors.
 @Suite("PostgresSettings", .offPool)

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
+import Testing
 
 /// The PostgreSQL the fleet tests use: `SUNDIAL_TEST_PG_URL` (set by .ci/run through
 /// scripts/pg-test-cluster.sh). Without it the tests are skipped on a developer's machine, but
@@ -63,7 +63,7 @@ final class PrivatePGCluster {
     func start() throws {
         let out = try Self.script(["start", dir])
         guard let line = out.split(separator: "\n").last(where: { $0.hasPrefix("export ") }),
-              let u = line.split(separator: " ").first(where: { $0.hasPrefix("SUNDIAL_TEST_PG_URL=") })
+            let u = line.split(separator: " ").first(where: { $0.hasPrefix("SUNDIAL_TEST_PG_URL=") })
         else { throw PostgresError(message: "pg-test-cluster.sh start printed no URL: \(out)", sqlState: nil, connectionLost: true) }
         url = String(u.dropFirst("SUNDIAL_TEST_PG_URL=".count))
     }

@@ -1,7 +1,11 @@
 import Foundation
+import OrderedCollections
 import SundialCore
-@testable import SundialRuntime
+import SundialTesting
+import Synchronization
 import Testing
+
+@testable import SundialRuntime
 
 /// Real processes through the shared runner; every test is bounded by ``withDeadline``.
 @Suite(.offPool) struct ProcessRunnerTests {
@@ -165,8 +169,9 @@ import Testing
         let lines = Lines()
         let id = nextRunID()
         let c = try await withDeadline(10) {
-            let h = await runner.start(job: shellJob("echo ready; echo err >&2; while [ ! -e \(flag) ]; do sleep 0.01; done; echo finished"),
-                                       runID: id, attempt: 1, onOutput: lines.handler)
+            let h = await runner.start(
+                job: shellJob("echo ready; echo err >&2; while [ ! -e \(flag) ]; do sleep 0.01; done; echo finished"),
+                runID: id, attempt: 1, onOutput: lines.handler)
             await lines.waitFor("ready")
             await lines.waitFor("err")
             #expect(h.completionIfFinished == nil)
@@ -188,9 +193,10 @@ import Testing
 
     @Test func extremeLimitsDoNotOverflow() async throws {
         let runner = try TestRunner.shared()
-        let spec = LaunchSpec(job: "x", runID: nextRunID(), executable: "/bin/sh", arguments: ["/bin/sh", "-c", "echo hi; exec sleep 30"],
-                              environment: ["PATH": LaunchSpec.defaultPath],
-                              timeoutMs: .max, killGraceMs: .max, output: OutputLimits(maxLineBytes: .max, maxBytes: .max))
+        let spec = LaunchSpec(
+            job: "x", runID: nextRunID(), executable: "/bin/sh", arguments: ["/bin/sh", "-c", "echo hi; exec sleep 30"],
+            environment: ["PATH": LaunchSpec.defaultPath],
+            timeoutMs: .max, killGraceMs: .max, output: OutputLimits(maxLineBytes: .max, maxBytes: .max))
         let lines = Lines()
         let id = spec.runID
         let c = try await withDeadline {
@@ -237,7 +243,8 @@ import Testing
             let (c, lines) = try await run(shellJob("yes abcdefghijklmnopqrstuvwxyz0123456789 | head -c 200000000"), seconds: 60)
             let after = sundialRSSKiB()
             guard c.outcome.isSuccess, c.outputBytes == 1 << 20, c.droppedBytes == 200_000_000 - (1 << 20),
-                  lines.all.count == (1 << 20) / 37 + 1 else { exit(2) }  // 36 characters and a newline; the last one cut
+                lines.all.count == (1 << 20) / 37 + 1
+            else { exit(2) }  // 36 characters and a newline; the last one cut
             if after - before >= 64 * 1024 { exit(1) }
         }
     }
@@ -254,10 +261,11 @@ import Testing
         job.workdir = dir
         let (c, lines) = try await run(job)
         #expect(c.outcome.isSuccess)
-        let env = Dictionary(lines.stdout.compactMap { l -> (String, String)? in
-            guard let eq = l.firstIndex(of: "=") else { return nil }
-            return (String(l[..<eq]), String(l[l.index(after: eq)...]))
-        }, uniquingKeysWith: { a, _ in a })
+        let env = Dictionary(
+            lines.stdout.compactMap { l -> (String, String)? in
+                guard let eq = l.firstIndex(of: "=") else { return nil }
+                return (String(l[..<eq]), String(l[l.index(after: eq)...]))
+            }, uniquingKeysWith: { a, _ in a })
         #expect(env["GREETING"] == "hello world")
         #expect(env["SUNDIAL_JOB"] == "env-job")
         #expect(env["SUNDIAL_ATTEMPT"] == "1")
@@ -435,7 +443,3 @@ final class MemorySinkForTests: EventSink {
     func write(_ line: [UInt8]) throws(SinkError) { lines.withLock { $0.append(String(decoding: line, as: UTF8.self)) } }
     var text: [String] { lines.withLock { $0 } }
 }
-
-import Synchronization
-import OrderedCollections
-import SundialTesting

@@ -1,9 +1,10 @@
 import Foundation
-import SundialCore
-import Testing
-@testable import SundialRuntime
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// The shipped alert rules (packaging/prometheus) must name series and labels the exporter
 /// really writes: promtool tests the rules against hand-written series, and this checks those
@@ -14,7 +15,10 @@ import SundialTesting
     static let targetLabels: Set<String> = ["instance", "job"]
 
     /// A selector in rule or test text: `sundial_name` and the label names of its `{...}`.
-    struct Selector: Hashable { var name: String; var labels: Set<String> }
+    struct Selector: Hashable {
+        var name: String
+        var labels: Set<String>
+    }
 
     static func selectors(in text: String) -> [Selector] {
         var out: [Selector] = []
@@ -23,7 +27,11 @@ import SundialTesting
         func isNameChar(_ c: Unicode.Scalar) -> Bool { c == "_" || ("a"..."z").contains(c) || ("0"..."9").contains(c) }
         while i < chars.count {
             guard chars.count - i >= 8, String(String.UnicodeScalarView(chars[i..<i + 8])) == "sundial_",
-                  i == 0 || !isNameChar(chars[i - 1]) else { i += 1; continue }
+                i == 0 || !isNameChar(chars[i - 1])
+            else {
+                i += 1
+                continue
+            }
             var j = i
             while j < chars.count, isNameChar(chars[j]) { j += 1 }
             let name = String(String.UnicodeScalarView(chars[i..<j]))
@@ -71,8 +79,14 @@ import SundialTesting
         exporter.observe(.agentStarted(.init(version: "1", pid: 1, config: [], state: "/var/lib/sundial", at: t0)))
         exporter.observe(.configLoaded(.init(revision: "r1", files: 1, jobs: 2, added: ["dump-db", "backup"], removed: [], changed: [], reason: nil, at: t0)))
         exporter.observe(.runStarted(.init(job: "dump-db", runID: RunID(rawValue: "R1"), attempt: 1, scheduledFor: t0, trigger: .schedule, pid: nil, at: t0)))
-        exporter.observe(.runFinished(.init(job: "dump-db", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .failure(exitCode: 1), exitCode: 1, signal: nil, durationMs: 5, at: t0)))
-        exporter.observe(.runFinished(.init(job: "backup", runID: RunID(rawValue: "R2"), attempt: 1, outcome: .success(exitCode: 0), exitCode: 0, signal: nil, durationMs: 5, at: t0)))
+        exporter.observe(
+            .runFinished(
+                .init(job: "dump-db", runID: RunID(rawValue: "R1"), attempt: 1, outcome: .failure(exitCode: 1), exitCode: 1, signal: nil, durationMs: 5, at: t0)
+            ))
+        exporter.observe(
+            .runFinished(
+                .init(job: "backup", runID: RunID(rawValue: "R2"), attempt: 1, outcome: .success(exitCode: 0), exitCode: 0, signal: nil, durationMs: 5, at: t0))
+        )
         exporter.observe(.runSkipped(.init(job: "backup", scheduledFor: t0, reason: .overlap, count: nil, at: t0)))
         exporter.endStep(nextFires: ["dump-db": t0 + .seconds(86_400), "backup": t0 + .seconds(3600)])
         try exporter.writeFileNow()

@@ -1,8 +1,8 @@
-import Testing
+import OrderedCollections
 import SundialCore
 import SundialRuntime
 import SundialTesting
-import OrderedCollections
+import Testing
 
 /// A load that never comes back (a loader stuck on a hung mount) must not wedge reloads: once
 /// past the deadline, the next request abandons it and loads again (issue 13: before, the
@@ -37,7 +37,10 @@ struct ReloadDeadlineTests {
         try await waitFor(h) { $0.contains { $0.name == "config.loaded" && $0["added"] == ["b"] } }
         let abandoned = try #require(h.events("config.reload_abandoned").first)
         #expect(abandoned["running_ms"] == .int(91_000))
-        guard case let .loaded(_, added, _, _) = await waiter.value else { Issue.record("not loaded"); return }
+        guard case let .loaded(_, added, _, _) = await waiter.value else {
+            Issue.record("not loaded")
+            return
+        }
         #expect(added == ["b"])
 
         // The stuck load's answer, when it finally comes, is dropped: no second config event.

@@ -1,10 +1,11 @@
 import Foundation
+import OrderedCollections
+import SundialCore
+import SundialTesting
 import Synchronization
 import Testing
-import SundialCore
+
 @testable import SundialRuntime
-import OrderedCollections
-import SundialTesting
 
 /// Who follows which run: binding a waiting follower to the next run, output only when asked,
 /// the end of the run (not of an attempt), the follower limit.
@@ -36,12 +37,13 @@ struct RunWatchHubTests {
         hub.runEnded(RunID(rawValue: "new"), outcome: .success(exitCode: 0), at: t + .seconds(7))
         let got = try messages(stream)
         let id = RunID(rawValue: "new")
-        #expect(got == [
-            .started(runID: id, attempt: 1),
-            .output(runID: id, attempt: 1, stream: "stdout", line: "*** here", truncated: false),
-            .started(runID: id, attempt: 2),
-            .ended(.init(runID: id, job: "a", outcome: .success(exitCode: 0), attempts: 2, durationMs: 7000)),
-        ])
+        #expect(
+            got == [
+                .started(runID: id, attempt: 1),
+                .output(runID: id, attempt: 1, stream: "stdout", line: "*** here", truncated: false),
+                .started(runID: id, attempt: 2),
+                .ended(.init(runID: id, job: "a", outcome: .success(exitCode: 0), attempts: 2, durationMs: 7000)),
+            ])
         #expect(!stream.isOpen)
         #expect(hub.followerCount == 0)
     }
@@ -56,10 +58,11 @@ struct RunWatchHubTests {
         hub.runEnded(RunID(rawValue: "other"), outcome: .failure(exitCode: 1), at: t)
         #expect(stream.isOpen)
         hub.runEnded(RunID(rawValue: "mine"), outcome: .failure(exitCode: 2), at: t + .milliseconds(30))
-        #expect(try messages(stream) == [
-            .started(runID: RunID(rawValue: "mine"), attempt: 1),
-            .ended(.init(runID: RunID(rawValue: "mine"), job: "a", outcome: .failure(exitCode: 2), attempts: 1, durationMs: 30)),
-        ])
+        #expect(
+            try messages(stream) == [
+                .started(runID: RunID(rawValue: "mine"), attempt: 1),
+                .ended(.init(runID: RunID(rawValue: "mine"), job: "a", outcome: .failure(exitCode: 2), attempts: 1, durationMs: 30)),
+            ])
     }
 
     @Test func followersAreBoundedAndClosedOnesAreForgotten() {

@@ -1,10 +1,11 @@
 import Foundation
 import Glibc
 import SundialCore
-@testable import SundialRuntime
+import SundialTesting
 import Synchronization
 import Testing
-import SundialTesting
+
+@testable import SundialRuntime
 
 /// Runners are instances: several live in one process, each reaps only its own children
 /// (through pidfds), and one can be stopped and another started after it.

@@ -73,7 +73,10 @@ final class Lines: Sendable {
     func waitFor(_ text: String) async {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
             let seen = state.withLock { lines in lines.contains { $0.text == text } }
-            if seen { c.resume(); return }
+            if seen {
+                c.resume()
+                return
+            }
             waiters.withLock { $0.append((text, c)) }
             // Re-check: the line may have arrived between the two locks.
             if state.withLock({ lines in lines.contains { $0.text == text } }) {
@@ -113,7 +116,8 @@ func processes(inGroup pgid: Int32) -> [Int32] {
     var result: [Int32] = []
     for e in entries {
         guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { continue }
+            let close = stat.lastIndex(of: ")")
+        else { continue }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         // After "(comm)": state, ppid, pgrp, ...
         if fields.count > 2, Int32(fields[2]) == pgid { result.append(pid) }

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 @Suite("SQLiteStateStore", .offPool)
 struct SQLiteStateStoreTests {
@@ -144,7 +144,9 @@ struct SQLiteStateStoreTests {
             let store = try SQLiteStateStore(path: path)
             for i in 0..<2_000 {
                 let r = RunRecord(id: rid(i), job: "job-\(i % 7)", trigger: .schedule, scheduledFor: at(Int64(i)), startedAt: at(Int64(i)))
-                try store.apply([.fired(job: r.job, scheduledFor: at(Int64(i))), .runStarted(r), .runFinished(runID: r.id, outcome: .success(exitCode: 0), at: at(Int64(i)))])
+                try store.apply([
+                    .fired(job: r.job, scheduledFor: at(Int64(i))), .runStarted(r), .runFinished(runID: r.id, outcome: .success(exitCode: 0), at: at(Int64(i))),
+                ])
             }
             try store.close()
         }
@@ -243,8 +245,10 @@ struct SQLiteStateStoreTests {
         func finishedRuns(_ range: Range<Int>) throws {
             for i in range {
                 let r = RunRecord(id: rid(i), job: "a", trigger: .schedule, scheduledFor: at(Int64(i)), startedAt: at(Int64(i)))
-                try store.apply([.fired(job: "a", scheduledFor: at(Int64(i))), .runStarted(r),
-                                 .runFinished(runID: r.id, outcome: .success(exitCode: 0), at: at(Int64(i) + 1))])
+                try store.apply([
+                    .fired(job: "a", scheduledFor: at(Int64(i))), .runStarted(r),
+                    .runFinished(runID: r.id, outcome: .success(exitCode: 0), at: at(Int64(i) + 1)),
+                ])
             }
         }
         try finishedRuns(0..<5)
@@ -305,9 +309,11 @@ struct StateReaderTests {
         defer { try? store.close() }
         let r = RunRecord(id: rid(1), job: "backup", trigger: .schedule, scheduledFor: at(0), startedAt: at(0))
         try store.apply([.fired(job: "backup", scheduledFor: at(0)), .runStarted(r)])
-        try store.apply([.outputStored(RunOutputRecord(runID: r.id, attempt: 1, text: "copied 3 files\n")),
-                         .runFinished(runID: r.id, outcome: .failure(exitCode: 2), at: at(5)),
-                         .planned(LedgerEntry(job: "backup", scheduledFor: at(0), disposition: .ran(r.id), at: at(0)))])
+        try store.apply([
+            .outputStored(RunOutputRecord(runID: r.id, attempt: 1, text: "copied 3 files\n")),
+            .runFinished(runID: r.id, outcome: .failure(exitCode: 2), at: at(5)),
+            .planned(LedgerEntry(job: "backup", scheduledFor: at(0), disposition: .ran(r.id), at: at(0))),
+        ])
         try store.flush()
         let reader = try StateReader(path: path)
         #expect(try reader.history(job: "backup", limit: 5).map(\.outcome) == [.failure(exitCode: 2)])

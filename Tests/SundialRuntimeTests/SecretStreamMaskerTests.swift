@@ -1,6 +1,7 @@
-@testable import SundialRuntime
-import Testing
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// ``SecretStreamMasker`` against a whole-stream reference, under every chunking; and the line
 /// splitter with secrets (multi-line secrets, cuts inside a secret at every offset).
@@ -28,9 +29,16 @@ import SundialTesting
         var out: [UInt8] = []
         var masking = false
         for (i, b) in stream.enumerated() {
-            if !hidden[i] { out.append(b); masking = false }
-            else if b == 0x0A { out.append(b); masking = false }
-            else if !masking { out += Array("***".utf8); masking = true }
+            if !hidden[i] {
+                out.append(b)
+                masking = false
+            } else if b == 0x0A {
+                out.append(b)
+                masking = false
+            } else if !masking {
+                out += Array("***".utf8)
+                masking = true
+            }
         }
         return out
     }
@@ -66,7 +74,9 @@ import SundialTesting
         }
         for cuts in splits {
             let got = masked(stream, secrets, cuts: cuts, maxHeld: &maxHeld)
-            #expect(got == expected, "stream \(s.debugDescription) secrets \(secrets) cuts \(cuts): \(text(got).debugDescription) != \(text(expected).debugDescription)")
+            #expect(
+                got == expected,
+                "stream \(s.debugDescription) secrets \(secrets) cuts \(cuts): \(text(got).debugDescription) != \(text(expected).debugDescription)")
             if got != expected { return }
         }
         #expect(maxHeld <= max(0, longest - 1))
@@ -146,8 +156,10 @@ import SundialTesting
 
     // MARK: - Lines: masking before cutting
 
-    static func lines(_ chunks: [[UInt8]], max: Int, secrets: [String], cutAfter: Bool = false,
-                      maxHeld: inout Int) -> [(String, Bool)] {
+    static func lines(
+        _ chunks: [[UInt8]], max: Int, secrets: [String], cutAfter: Bool = false,
+        maxHeld: inout Int
+    ) -> [(String, Bool)] {
         var a = OutputAssembler(maxLineBytes: max, secrets: secrets)
         var out: [(String, Bool)] = []
         for c in chunks {

@@ -1,10 +1,12 @@
-import Testing
+import SundialTesting
 import Synchronization
+import Testing
+
+@testable import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import SundialRuntime
-import SundialTesting
 
 /// The state store's background worker: order, delays, `sync`, the idle callback, and a thread
 /// that exists only while there is work (an idle agent must keep no thread waiting on a timer).
@@ -41,8 +43,9 @@ struct SerialWorkerTests {
             for _ in 0..<10 { worker.async { ran.add(1, ordering: .relaxed) } }
             worker.asyncAfter(milliseconds: 30) { ran.add(1, ordering: .relaxed) }
             #expect(try await waitUntil(timeout: .seconds(10)) { ran.load(ordering: .relaxed) == 11 })
-            #expect(try await waitUntil(timeout: .seconds(10)) { !threadNames().contains("sw-idle-test") },
-                    "the worker's thread is still there with nothing to do")
+            #expect(
+                try await waitUntil(timeout: .seconds(10)) { !threadNames().contains("sw-idle-test") },
+                "the worker's thread is still there with nothing to do")
         }
     }
 }

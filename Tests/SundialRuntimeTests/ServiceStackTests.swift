@@ -1,6 +1,7 @@
-@testable import SundialRuntime
 import SundialTesting
 import Testing
+
+@testable import SundialRuntime
 
 /// The agent's services stop in the reverse order of their start, each once, on every way out
 /// of `AgentHost.run` (ServiceStack replaced eleven hand-ordered `defer`s).

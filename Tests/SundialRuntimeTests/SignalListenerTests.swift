@@ -1,8 +1,9 @@
 import Foundation
-@testable import SundialRuntime
+import SundialTesting
 import Synchronization
 import Testing
-import SundialTesting
+
+@testable import SundialRuntime
 
 @Suite(.offPool) struct SignalListenerTests {
     /// In the agent, prepareProcess() blocks the signals in every thread, so a signal sent to the
@@ -33,7 +34,10 @@ import SundialTesting
         let marker = try EventLoopTests.Pipe()
         defer { marker.close() }
         let turned = Atomic<Bool>(false)
-        _ = loop.add(marker.read) { _ = marker.drain(); turned.store(true, ordering: .releasing) }
+        _ = loop.add(marker.read) {
+            _ = marker.drain()
+            turned.store(true, ordering: .releasing)
+        }
         marker.send()
         #expect(try await EventLoopTests.waitUntil { turned.load(ordering: .acquiring) })
         #expect(seen.withLock { $0.count } == 3)

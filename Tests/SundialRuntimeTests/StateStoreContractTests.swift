@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// The ``StateStore`` contract, run against both implementations so that scenario tests using the
 /// memory store say something true about the agent's SQLite store.
@@ -18,7 +18,13 @@ enum StoreKind: String, CaseIterable, CustomTestStringConvertible {
         case .sqlite:
             let dir = TempDir("store")
             let store = try SQLiteStateStore(path: dir.path + "/state.db", retention: retention)
-            return (store, { try? store.close(); dir.remove() })
+            return (
+                store,
+                {
+                    try? store.close()
+                    dir.remove()
+                }
+            )
         }
     }
 }
@@ -82,9 +88,11 @@ struct StateStoreContractTests {
         let history = try store.history(job: "a", limit: 10)
         #expect(history.map(\.id) == [r2.id, r1.id])
         #expect(history[0].outcome == nil && history[0].finishedAt == nil && history[0].attempts == 1)
-        #expect(history[1] == RunSummary(
-            id: r1.id, job: "a", trigger: .schedule, scheduledFor: at(60), startedAt: at(60),
-            finishedAt: at(71), outcome: .success(exitCode: 0), attempts: 2))
+        #expect(
+            history[1]
+                == RunSummary(
+                    id: r1.id, job: "a", trigger: .schedule, scheduledFor: at(60), startedAt: at(60),
+                    finishedAt: at(71), outcome: .success(exitCode: 0), attempts: 2))
         #expect(history[1].exitCode == 0)
         #expect(try store.history(job: "a", limit: 1).map(\.id) == [r2.id])
         let latest = try store.latestRuns()
@@ -114,7 +122,8 @@ struct StateStoreContractTests {
             .launchFailed(reason: "bad workdir"), .interrupted,
         ]
         for (i, o) in outcomes.enumerated() {
-            let r = RunRecord(id: rid(i), job: "j", trigger: RunTrigger.allCases[i % RunTrigger.allCases.count], scheduledFor: at(Int64(i)), startedAt: at(Int64(i)))
+            let r = RunRecord(
+                id: rid(i), job: "j", trigger: RunTrigger.allCases[i % RunTrigger.allCases.count], scheduledFor: at(Int64(i)), startedAt: at(Int64(i)))
             try store.apply([.runStarted(r), .runFinished(runID: r.id, outcome: o, at: at(Int64(i) + 1))])
         }
         let h = try store.history(job: "j", limit: 100)
@@ -184,8 +193,10 @@ struct StateStoreContractTests {
         func run(_ i: Int, job: JobID, text: String) throws {
             let r = RunRecord(id: rid(i), job: job, trigger: .schedule, scheduledFor: at(Int64(i)), startedAt: at(Int64(i)))
             try store.apply([.fired(job: job, scheduledFor: r.scheduledFor!), .runStarted(r)])
-            try store.apply([.outputStored(RunOutputRecord(runID: r.id, attempt: 1, text: text, droppedBytes: 7)),
-                             .runFinished(runID: r.id, outcome: .success(exitCode: 0), at: r.startedAt + .seconds(1))])
+            try store.apply([
+                .outputStored(RunOutputRecord(runID: r.id, attempt: 1, text: text, droppedBytes: 7)),
+                .runFinished(runID: r.id, outcome: .success(exitCode: 0), at: r.startedAt + .seconds(1)),
+            ])
         }
         for i in 0..<5 { try run(i, job: "a", text: String(repeating: "a", count: 49) + "\n") }
         try store.apply([.outputStored(RunOutputRecord(runID: rid(4), attempt: 2, text: "second\n"))])

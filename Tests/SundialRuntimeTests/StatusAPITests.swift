@@ -1,11 +1,12 @@
 import Foundation
-import Synchronization
-import Testing
+import OrderedCollections
 import SundialConfig
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
-import OrderedCollections
+import Synchronization
+import Testing
+
+@testable import SundialRuntime
 
 /// The status routes answered from a real ``Agent`` (on virtual time, with a scripted launcher
 /// and the memory store): every JSON answer is checked against the OpenAPI document in
@@ -27,7 +28,8 @@ struct StatusAPITests {
     static func schema(path: String, status: String = "200") throws -> JSONSchema {
         let doc = try openAPI()
         guard let ref = doc["paths"]?[path]?["get"]?["responses"]?[status]?["content"]?["application/json"]?["schema"]?["$ref"]?.stringValue,
-              case let .object(schemas)? = doc["components"]?["schemas"] else {
+            case let .object(schemas)? = doc["components"]?["schemas"]
+        else {
             throw Failure("the document has no \(status) schema for \(path)")
         }
         let text = JSONValue.object(["$ref": .string(ref), "$defs": .object(schemas)]).jsonText
@@ -43,18 +45,20 @@ struct StatusAPITests {
     /// An agent that has run a day of jobs: one failing every 5 minutes, one succeeding hourly,
     /// one running long (still in flight), one manual that never ran.
     static func harness() async throws -> (AgentHarness, StatusPages) {
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          failing: { schedule: "*/5 * * * *", timezone: Europe/Berlin, command: ["false"] }
-          hourly: { schedule: "0 * * * *", timezone: UTC, command: ["true"], description: "on the hour" }
-          long: { every: 6h, offset: 0s, command: [sleep, "100000"] }
-          by-hand: { command: [echo, hi] }
-        """, start: start, script: [
-            "failing": Array(repeating: .init(.failure(exitCode: 1), durationMs: 1500), count: 400),
-            "hourly": Array(repeating: .init(.success(exitCode: 0), durationMs: 20_000), count: 40),
-            "long": [.init(.success(exitCode: 0), durationMs: 3_600_000), .init(.success(exitCode: 0), durationMs: 100_000_000)],
-        ], zones: zones)
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  failing: { schedule: "*/5 * * * *", timezone: Europe/Berlin, command: ["false"] }
+                  hourly: { schedule: "0 * * * *", timezone: UTC, command: ["true"], description: "on the hour" }
+                  long: { every: 6h, offset: 0s, command: [sleep, "100000"] }
+                  by-hand: { command: [echo, hi] }
+                """, start: start,
+            script: [
+                "failing": Array(repeating: .init(.failure(exitCode: 1), durationMs: 1500), count: 400),
+                "hourly": Array(repeating: .init(.success(exitCode: 0), durationMs: 20_000), count: 40),
+                "long": [.init(.success(exitCode: 0), durationMs: 3_600_000), .init(.success(exitCode: 0), durationMs: 100_000_000)],
+            ], zones: zones)
         try await h.start()
         await h.advance(by: .seconds(86_400))
         let memory = StatusEventMemory()
@@ -201,8 +205,9 @@ struct StatusAPITests {
         let ta = await clock.measure { api = await pages.respond(to: .apiJobs) }
         var timeline = page
         let tt = await clock.measure { timeline = await pages.respond(to: .timeline) }
-        print("status page from the agent and SQLite, 1,000 jobs × 20 runs: / \(page.body.count) bytes in \(t); "
-            + "/api/v1/jobs \(api.body.count) bytes in \(ta); /timeline \(timeline.body.count) bytes in \(tt)")
+        print(
+            "status page from the agent and SQLite, 1,000 jobs × 20 runs: / \(page.body.count) bytes in \(t); "
+                + "/api/v1/jobs \(api.body.count) bytes in \(ta); /timeline \(timeline.body.count) bytes in \(tt)")
         #expect(page.body.count < 1_000_000)
         #expect(String(decoding: page.body, as: UTF8.self).components(separatedBy: "<tr class=\"job\"").count - 1 == 1000)
         #expect(t < .seconds(5), "\(t) for the 1,000-job page")

@@ -1,9 +1,10 @@
 import Foundation
-import Testing
 import SundialConfig
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// The status pages' rendering: escaping of hostile strings, routes, the timeline's bars, and
 /// the size and time of a 1,000-job page. Pure: the view model is built by hand.
@@ -12,14 +13,16 @@ struct StatusPageTests {
     static let now = try! RFC3339.parse("2026-12-02T12:00:00Z").instant
 
     static func agent(rejected: RejectedReload? = nil) -> StatusAgentInfo {
-        StatusAgentInfo(version: "1.2.3", pid: 42, revision: "abcdef0123456789", startedAt: now - .seconds(3600),
-                        configLoadedAt: now - .seconds(60), lastRejected: rejected, clockSynchronised: true, now: now)
+        StatusAgentInfo(
+            version: "1.2.3", pid: 42, revision: "abcdef0123456789", startedAt: now - .seconds(3600),
+            configLoadedAt: now - .seconds(60), lastRejected: rejected, clockSynchronised: true, now: now)
     }
 
     static func run(_ job: JobID, _ n: Int, _ outcome: RunOutcome?, ago: Int64 = 600, lasting: Int64 = 5) -> RunSummary {
         let start = now - .seconds(ago)
-        return RunSummary(id: RunID(rawValue: "\(job)-run-\(n)"), job: job, trigger: .schedule, scheduledFor: start, startedAt: start,
-                          finishedAt: outcome == nil ? nil : start + .seconds(lasting), outcome: outcome, attempts: 1)
+        return RunSummary(
+            id: RunID(rawValue: "\(job)-run-\(n)"), job: job, trigger: .schedule, scheduledFor: start, startedAt: start,
+            finishedAt: outcome == nil ? nil : start + .seconds(lasting), outcome: outcome, attempts: 1)
     }
 
     static func text(_ bytes: [UInt8]) -> String { String(decoding: bytes, as: UTF8.self) }
@@ -76,14 +79,16 @@ struct StatusPageTests {
     /// never become markup on any page.
     @Test func hostileStringsNeverBecomeMarkup() {
         for evil in Self.hostile {
-            var row = StatusJobRow(id: evil, description: evil, schedule: evil, explanation: evil, timezone: evil, next: Self.now + .seconds(60),
-                                   nextLocal: evil, recent: [Self.run(evil, 1, .failure(exitCode: 3))])
+            var row = StatusJobRow(
+                id: evil, description: evil, schedule: evil, explanation: evil, timezone: evil, next: Self.now + .seconds(60),
+                nextLocal: evil, recent: [Self.run(evil, 1, .failure(exitCode: 3))])
             row.paused = true
             let rejected = RejectedReload(at: Self.now, reason: evil, errors: [.init(file: evil, line: 1, column: 2, message: evil)])
-            let detail = StatusJobDetail(row: row, definition: [("command", evil), (evil, evil)],
-                                         location: SourceLocation(file: evil, line: 3, column: 5),
-                                         ledger: [LedgerEntry(job: evil, scheduledFor: Self.now, disposition: .skipped(.overlap), at: Self.now)],
-                                         runs: [StatusRun(summary: Self.run(evil, 1, .failure(exitCode: 3)), output: [evil, evil + "\u{FFFD}"])])
+            let detail = StatusJobDetail(
+                row: row, definition: [("command", evil), (evil, evil)],
+                location: SourceLocation(file: evil, line: 3, column: 5),
+                ledger: [LedgerEntry(job: evil, scheduledFor: Self.now, disposition: .skipped(.overlap), at: Self.now)],
+                runs: [StatusRun(summary: Self.run(evil, 1, .failure(exitCode: 3)), output: [evil, evil + "\u{FFFD}"])])
             let timeline = StatusTimeline(start: Self.now - .seconds(86_400), end: Self.now, rows: [.init(job: evil, runs: row.recent)])
             let pages = [
                 StatusPageRenderer.jobsPage(agent: Self.agent(rejected: rejected), rows: [row]),
@@ -106,7 +111,10 @@ struct StatusPageTests {
         let row = StatusJobRow(id: evil, schedule: evil, recent: [Self.run(evil, 1, .success(exitCode: 0))])
         let body = StatusPages.encode(StatusJSON.jobs([row], now: Self.now))
         let parsed = try JSONParser.parse(body)
-        guard case let .array(jobs)? = parsed["jobs"] else { Issue.record("no jobs"); return }
+        guard case let .array(jobs)? = parsed["jobs"] else {
+            Issue.record("no jobs")
+            return
+        }
         #expect(jobs.count == 1)
         #expect(jobs[0]["id"]?.stringValue == evil)
         #expect(parsed["injected"] == nil)
@@ -131,8 +139,10 @@ struct StatusPageTests {
         #expect(R(path: "/api/v1/jobs/backup") == .apiJob("backup"))
         #expect(R(path: "/api/v1/jobs/backup/runs") == .apiRuns("backup"))
         #expect(R(path: "/jobs/") == .jobs)
-        for bad in ["/metrics", "/jobs/a/b", "/api/v1/jobs/x/other", "/api/v2/jobs", "/jobs/%ZZ", "/jobs/%FF",
-                    "/jobs/" + String(repeating: "a", count: 5000), "/timeline/x", "/api/v1/jobs/"] {
+        for bad in [
+            "/metrics", "/jobs/a/b", "/api/v1/jobs/x/other", "/api/v2/jobs", "/jobs/%ZZ", "/jobs/%FF",
+            "/jobs/" + String(repeating: "a", count: 5000), "/timeline/x", "/api/v1/jobs/",
+        ] {
             #expect(R(path: bad) == nil, "\(bad)")
         }
     }
@@ -140,9 +150,10 @@ struct StatusPageTests {
     // MARK: - Contents
 
     @Test func jobsPageShowsRowsOutcomesMarkersAndSparkline() {
-        var failing = StatusJobRow(id: "failing", schedule: "*/5 * * * *", explanation: "every 5 minutes", timezone: "Europe/Berlin",
-                                   next: Self.now + .seconds(240), nextLocal: "2026-12-02 13:04:00", held: true,
-                                   recent: (0..<25).map { Self.run("failing", $0, $0 % 2 == 0 ? .failure(exitCode: 1) : .success(exitCode: 0), ago: Int64(600 + $0 * 300)) })
+        var failing = StatusJobRow(
+            id: "failing", schedule: "*/5 * * * *", explanation: "every 5 minutes", timezone: "Europe/Berlin",
+            next: Self.now + .seconds(240), nextLocal: "2026-12-02 13:04:00", held: true,
+            recent: (0..<25).map { Self.run("failing", $0, $0 % 2 == 0 ? .failure(exitCode: 1) : .success(exitCode: 0), ago: Int64(600 + $0 * 300)) })
         failing.paused = true
         let page = Self.text(StatusPageRenderer.jobsPage(agent: Self.agent(), rows: [failing, StatusJobRow(id: "idle", schedule: "manual")]))
         #expect(page.contains("<tr class=\"job\" data-job=\"failing\" data-outcome=\"failure\">"))
@@ -164,11 +175,14 @@ struct StatusPageTests {
 
     @Test func jobPageShowsDefinitionLedgerRunsAndOutput() {
         let row = StatusJobRow(id: "backup", schedule: "30 2 * * *")
-        let detail = StatusJobDetail(row: row, definition: [("command", "/usr/local/bin/backup --all")],
-                                     location: SourceLocation(file: "/etc/sundial/jobs.yaml", line: 12, column: 3),
-                                     ledger: [LedgerEntry(job: "backup", scheduledFor: Self.now, disposition: .ran(RunID(rawValue: "r1")), at: Self.now)],
-                                     runs: [StatusRun(summary: Self.run("backup", 1, .failure(exitCode: 2)), output: ["line one", "<b>two</b>"]),
-                                            StatusRun(summary: Self.run("backup", 2, nil))])
+        let detail = StatusJobDetail(
+            row: row, definition: [("command", "/usr/local/bin/backup --all")],
+            location: SourceLocation(file: "/etc/sundial/jobs.yaml", line: 12, column: 3),
+            ledger: [LedgerEntry(job: "backup", scheduledFor: Self.now, disposition: .ran(RunID(rawValue: "r1")), at: Self.now)],
+            runs: [
+                StatusRun(summary: Self.run("backup", 1, .failure(exitCode: 2)), output: ["line one", "<b>two</b>"]),
+                StatusRun(summary: Self.run("backup", 2, nil)),
+            ])
         let page = Self.text(StatusPageRenderer.jobPage(agent: Self.agent(), detail: detail))
         #expect(page.contains("/etc/sundial/jobs.yaml:12:3"))
         #expect(page.contains("/usr/local/bin/backup --all"))
@@ -178,8 +192,9 @@ struct StatusPageTests {
     }
 
     @Test func agentHeaderShowsTheRejectedReloadWithPositions() {
-        let rejected = RejectedReload(at: Self.now - .seconds(30), reason: "SIGHUP",
-                                      errors: [.init(file: "jobs.yaml", line: 4, column: 7, message: "unknown key `comand`")])
+        let rejected = RejectedReload(
+            at: Self.now - .seconds(30), reason: "SIGHUP",
+            errors: [.init(file: "jobs.yaml", line: 4, column: 7, message: "unknown key `comand`")])
         let page = Self.text(StatusPageRenderer.jobsPage(agent: Self.agent(rejected: rejected), rows: []))
         #expect(page.contains("jobs.yaml:4:7: unknown key `comand`"))
         #expect(page.contains("30 s ago"))
@@ -236,19 +251,23 @@ struct StatusPageTests {
     /// bound is generous for debug builds and shared CI machines, the size bound is exact.
     @Test func aThousandJobsPageIsSmallAndQuick() {
         let rows = (0..<1000).map { i in
-            StatusJobRow(id: "job-\(i)", description: "Job number \(i)", schedule: "*/5 * * * *", explanation: "every 5 minutes",
-                         timezone: "Europe/Berlin", next: Self.now + .seconds(Int64(i)), nextLocal: "2026-12-02 13:04:00",
-                         recent: (0..<20).map { Self.run("job-\(i)", $0, $0 % 7 == 0 ? .failure(exitCode: 1) : .success(exitCode: 0), ago: Int64(300 * $0 + 60)) })
+            StatusJobRow(
+                id: "job-\(i)", description: "Job number \(i)", schedule: "*/5 * * * *", explanation: "every 5 minutes",
+                timezone: "Europe/Berlin", next: Self.now + .seconds(Int64(i)), nextLocal: "2026-12-02 13:04:00",
+                recent: (0..<20).map { Self.run("job-\(i)", $0, $0 % 7 == 0 ? .failure(exitCode: 1) : .success(exitCode: 0), ago: Int64(300 * $0 + 60)) })
         }
-        let timeline = StatusTimeline(start: Self.now - .seconds(86_400), end: Self.now,
-                                      rows: rows.map { StatusTimeline.Row(job: $0.id, runs: $0.recent) })
+        let timeline = StatusTimeline(
+            start: Self.now - .seconds(86_400), end: Self.now,
+            rows: rows.map { StatusTimeline.Row(job: $0.id, runs: $0.recent) })
         let clock = ContinuousClock()
         var page: [UInt8] = []
         var svgPage: [UInt8] = []
         let jobsTime = clock.measure { page = StatusPageRenderer.jobsPage(agent: Self.agent(), rows: rows) }
         let timelineTime = clock.measure { svgPage = StatusPageRenderer.timelinePage(agent: Self.agent(), timeline: timeline) }
         let jsonTime = clock.measure { _ = StatusPages.encode(StatusJSON.jobs(rows, now: Self.now)) }
-        print("status page, 1,000 jobs: jobs page \(page.count) bytes in \(jobsTime); timeline \(svgPage.count) bytes in \(timelineTime); /api/v1/jobs in \(jsonTime)")
+        print(
+            "status page, 1,000 jobs: jobs page \(page.count) bytes in \(jobsTime); timeline \(svgPage.count) bytes in \(timelineTime); /api/v1/jobs in \(jsonTime)"
+        )
         #expect(page.count < 1_000_000)
         #expect(svgPage.count < 4_000_000)
         #expect(jobsTime < .seconds(2))

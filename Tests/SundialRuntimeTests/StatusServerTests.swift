@@ -1,10 +1,11 @@
 import Foundation
 import Glibc
+import SundialCore
+import SundialTesting
 import Synchronization
 import Testing
-import SundialCore
+
 @testable import SundialRuntime
-import SundialTesting
 
 /// The status routes on the metrics listener: rendered off its thread, so a page the agent is
 /// slow to answer never delays a scrape; bounded in time (503 after
@@ -36,8 +37,10 @@ struct StatusServerTests {
 
     static func exporter(delay: Duration) throws -> MetricsExporter {
         let address = try ListenAddress(parsing: "127.0.0.1:0", allowNonLoopback: false)
-        return MetricsExporter(options: .init(listen: address, registry: .init(version: "1"),
-                                              pages: StatusPages(source: SlowSource(delay: delay))))
+        return MetricsExporter(
+            options: .init(
+                listen: address, registry: .init(version: "1"),
+                pages: StatusPages(source: SlowSource(delay: delay))))
     }
 
     static func connect(_ port: UInt16, timeoutSeconds: Int = 10) throws -> TCPConnection {
@@ -79,7 +82,8 @@ struct StatusServerTests {
         let port = try #require(exporter.port)
         let parked = try (0..<MetricsHTTPServer.maxPagesInFlight).map { _ in try Self.connect(port) }
         for c in parked { c.send("GET / HTTP/1.1\r\n\r\n") }
-        let result = await offPoolResult { () throws -> (scrape: String, scrapeTime: Duration, extra: String, extraTime: Duration, page: String, pageTime: Duration) in
+        let result = await offPoolResult {
+            () throws -> (scrape: String, scrapeTime: Duration, extra: String, extraTime: Duration, page: String, pageTime: Duration) in
             let start = ContinuousClock.now
             // Give the server a moment to read the parked requests (poll until all are in).
             let deadline = start + .seconds(5)

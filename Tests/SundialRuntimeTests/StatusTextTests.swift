@@ -1,8 +1,8 @@
+import OrderedCollections
 import SundialCore
 import SundialRuntime
-import Testing
-import OrderedCollections
 import SundialTesting
+import Testing
 
 /// `sundial status` for people (issue 17): relative times, zones, outcomes with durations,
 /// paused and held markers, on fixed instants.
@@ -50,8 +50,9 @@ struct StatusTextTests {
 
     @Test func lastColumnShowsOutcomeDurationAndAge() {
         let id = RunID(rawValue: "01JAAAAAAAAAAAAAAAAAAAAAAA")
-        let done = RunSummary(id: id, job: "backup", trigger: .schedule, scheduledFor: nil, startedAt: later(-2 * 3_600_000 - 12_000),
-                              finishedAt: later(-2 * 3_600_000), outcome: .success(exitCode: 0), attempts: 1)
+        let done = RunSummary(
+            id: id, job: "backup", trigger: .schedule, scheduledFor: nil, startedAt: later(-2 * 3_600_000 - 12_000),
+            finishedAt: later(-2 * 3_600_000), outcome: .success(exitCode: 0), attempts: 1)
         #expect(StatusText.last(done, now: now) == "success in 12 s, 2 h ago")
         var failed = done
         failed.outcome = .failure(exitCode: 3)
@@ -69,8 +70,9 @@ struct StatusTextTests {
     }
 
     @Test func statusJSONCarriesPausedZoneAndNowAndReadsOlderReplies() throws {
-        let report = StatusReport(version: "0.1.0", pid: 1, revision: "r", startedAt: now,
-                                  jobs: [.init(id: "a", schedule: "30 2 * * *", paused: true, zone: "UTC")], active: [], now: later(5))
+        let report = StatusReport(
+            version: "0.1.0", pid: 1, revision: "r", startedAt: now,
+            jobs: [.init(id: "a", schedule: "30 2 * * *", paused: true, zone: "UTC")], active: [], now: later(5))
         let back = try StatusReport(json: report.json)
         #expect(back == report)
         // An older agent's reply has none of the new fields.

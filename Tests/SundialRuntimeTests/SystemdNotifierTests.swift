@@ -1,8 +1,8 @@
 import Foundation
 import Glibc
-import Testing
 import SundialRuntime
 import SundialTesting
+import Testing
 
 /// A datagram socket standing in for systemd's notify socket.
 final class FakeNotifySocket {

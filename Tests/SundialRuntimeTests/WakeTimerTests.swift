@@ -1,10 +1,12 @@
+import SundialCore
+import SundialTesting
 import Testing
+
+@testable import SundialRuntime
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialCore
-@testable import SundialRuntime
-import SundialTesting
 
 @Suite("Wake timer (real timerfd, bounded)", .offPool)
 struct WakeTimerTests {
@@ -27,8 +29,14 @@ struct WakeTimerTests {
         let start = clock.now
         arm(timer)
         return try await withThrowingTaskGroup(of: (WakeTimer.Reason, ContinuousClock.Instant)?.self) { group in
-            group.addTask { for await r in stream { return r }; return nil }
-            group.addTask { try await Task.sleep(for: limit); return nil }
+            group.addTask {
+                for await r in stream { return r }
+                return nil
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
             let r = try await group.next() ?? nil
             group.cancelAll()
             continuation.finish()
@@ -51,10 +59,11 @@ struct WakeTimerTests {
     }
 
     @Test func rearmingReplacesTheEarlierInstant() async throws {
-        let result = try await Self.firstWake(arm: { timer in
-            timer.arm(at: Self.wallNow() + .milliseconds(50))
-            timer.arm(at: nil)
-        }, limit: .milliseconds(600))
+        let result = try await Self.firstWake(
+            arm: { timer in
+                timer.arm(at: Self.wallNow() + .milliseconds(50))
+                timer.arm(at: nil)
+            }, limit: .milliseconds(600))
         #expect(result == nil)
     }
 

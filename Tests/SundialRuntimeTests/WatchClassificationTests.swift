@@ -1,7 +1,8 @@
 import Glibc
-import Testing
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// Which inotify events count as a config change, without a kernel: the decisions behind the
 /// real-watcher tests, including those a test cannot provoke (a queue overflow).
@@ -91,10 +92,11 @@ import SundialTesting
         append(4, UInt32(IN_DELETE), "é.yml", padTo: 16)
         bytes += [1, 2, 3]  // a truncated header is not read
         let events = bytes.withUnsafeBytes { InotifyEvent.parse($0) }
-        #expect(events == [
-            InotifyEvent(watch: 3, mask: UInt32(IN_CREATE), name: "jobs.yaml"),
-            InotifyEvent(watch: -1, mask: UInt32(IN_Q_OVERFLOW), name: ""),
-            InotifyEvent(watch: 4, mask: UInt32(IN_DELETE), name: "é.yml"),
-        ])
+        #expect(
+            events == [
+                InotifyEvent(watch: 3, mask: UInt32(IN_CREATE), name: "jobs.yaml"),
+                InotifyEvent(watch: -1, mask: UInt32(IN_Q_OVERFLOW), name: ""),
+                InotifyEvent(watch: 4, mask: UInt32(IN_DELETE), name: "é.yml"),
+            ])
     }
 }

@@ -1,6 +1,7 @@
-import Testing
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// What gets watched for a layout, and how link chains resolve.
 @Suite(.offPool) struct WatchPlanTests {
@@ -11,10 +12,11 @@ import SundialTesting
         try tmp.symlink("mount/..data", to: "..2024_01")
         try tmp.symlink("mount/jobs.yaml", to: "..data/jobs.yaml")
         let chain = SymlinkChain(resolving: tmp.url("mount/jobs.yaml"))
-        #expect(chain.hops == [
-            .init(directory: tmp.url("mount"), name: "jobs.yaml"),
-            .init(directory: tmp.url("mount"), name: "..data"),
-        ])
+        #expect(
+            chain.hops == [
+                .init(directory: tmp.url("mount"), name: "jobs.yaml"),
+                .init(directory: tmp.url("mount"), name: "..data"),
+            ])
         #expect(chain.resolved == tmp.url("mount/..2024_01/jobs.yaml"))
         #expect(chain.missing == nil)
     }

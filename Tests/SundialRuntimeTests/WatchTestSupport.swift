@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+
 @testable import SundialRuntime
 
 /// Collects a watcher's notifications so a test can await them with a deadline.

@@ -12,7 +12,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let canonical = e.canonical
     guard let again = try? CronExpression(canonical) else { fatalError("canonical '\(canonical)' of '\(text)' does not parse") }
     guard again.canonical == canonical, CronExpression.Field.allCases.allSatisfy({ again.bits($0) == e.bits($0) }),
-          again.isWildcardClass == e.isWildcardClass, again.daysUseOrRule == e.daysUseOrRule
+        again.isWildcardClass == e.isWildcardClass, again.daysUseOrRule == e.daysUseOrRule
     else { fatalError("canonical '\(canonical)' of '\(text)' parses to something else: '\(again.canonical)'") }
     _ = CronExplainer.explain(e)
 

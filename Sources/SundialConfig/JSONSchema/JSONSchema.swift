@@ -1,5 +1,5 @@
-import SundialCore
 import OrderedCollections
+import SundialCore
 
 /// A compiled JSON Schema (draft 2020-12), ready to validate any number of instances.
 ///

@@ -285,8 +285,12 @@ struct PatternProgram: Sendable {
             var max: Int?
             switch peek() {
             case "*": i += 1
-            case "+": i += 1; min = 1
-            case "?": i += 1; max = 1
+            case "+":
+                i += 1
+                min = 1
+            case "?":
+                i += 1
+                max = 1
             case "{":
                 i += 1
                 guard let n = parseInt() else { return nil }
@@ -331,8 +335,14 @@ struct PatternProgram: Sendable {
             var first = true
             while true {
                 guard let c = peek() else { return nil }
-                if c == "]" && !first { i += 1; break }
-                if c == "]" && first { i += 1; return .set(set) }  // `[]` matches nothing, `[^]` anything
+                if c == "]" && !first {
+                    i += 1
+                    break
+                }
+                if c == "]" && first {
+                    i += 1
+                    return .set(set)
+                }  // `[]` matches nothing, `[^]` anything
                 first = false
                 guard let low = parseClassAtom() else { return nil }
                 if peek() == "-", let next = peek(1), next != "]" {
@@ -349,14 +359,23 @@ struct PatternProgram: Sendable {
             return .set(set)
         }
 
-        enum ClassAtom { case single(UInt32), set(ScalarSet) }
+        enum ClassAtom {
+            case single(UInt32)
+            case set(ScalarSet)
+        }
 
         mutating func parseClassAtom() -> ClassAtom? {
             guard let c = peek() else { return nil }
             i += 1
             if c == "\\" {
-                if peek() == "b" { i += 1; return .single(8) }  // backspace inside a class
-                if peek() == "-" { i += 1; return .single(0x2D) }
+                if peek() == "b" {
+                    i += 1
+                    return .single(8)
+                }  // backspace inside a class
+                if peek() == "-" {
+                    i += 1
+                    return .single(0x2D)
+                }
                 switch parseEscape(inClass: true) {
                 case let .scalar(u)?: return .single(u)
                 case let .set(s)?: return .set(s)
@@ -492,17 +511,26 @@ struct ScalarSet: Sendable {
         return member != negated
     }
 
-    static let digits: ScalarSet = { var s = ScalarSet(); s.add(48...57); return s }()
+    static let digits: ScalarSet = {
+        var s = ScalarSet()
+        s.add(48...57)
+        return s
+    }()
     static let word: ScalarSet = {
         var s = ScalarSet()
-        s.add(48...57); s.add(65...90); s.add(97...122); s.add(95...95)
+        s.add(48...57)
+        s.add(65...90)
+        s.add(97...122)
+        s.add(95...95)
         return s
     }()
     /// ECMA-262 WhiteSpace and LineTerminator.
     static let space: ScalarSet = {
         var s = ScalarSet()
-        for r: ClosedRange<UInt32> in [9...13, 32...32, 0xA0...0xA0, 0x1680...0x1680, 0x2000...0x200A,
-                                       0x2028...0x2029, 0x202F...0x202F, 0x205F...0x205F, 0x3000...0x3000, 0xFEFF...0xFEFF] {
+        for r: ClosedRange<UInt32> in [
+            9...13, 32...32, 0xA0...0xA0, 0x1680...0x1680, 0x2000...0x200A,
+            0x2028...0x2029, 0x202F...0x202F, 0x205F...0x205F, 0x3000...0x3000, 0xFEFF...0xFEFF,
+        ] {
             s.add(r)
         }
         return s

@@ -1,5 +1,5 @@
-import SundialCore
 import OrderedCollections
+import SundialCore
 
 /// Turns a schema document into a ``SchemaProgram``: registers every `$id` and `$anchor`,
 /// resolves each `$ref` once, checks every keyword's value, compiles regexes once, and rejects
@@ -123,7 +123,10 @@ struct SchemaCompiler {
         var b = Self.defaultBase
         while !prefix.isEmpty {
             prefix.removeLast()
-            if let found = bases[prefix] { b = found; break }
+            if let found = bases[prefix] {
+                b = found
+                break
+            }
         }
         if case let .string(id)? = schema["$id"] { b = b.resolving(SchemaURI(id)).withoutFragment }
         return b
@@ -160,7 +163,9 @@ struct SchemaCompiler {
 
         if let s = o["$schema"] {
             guard case let .string(uri) = s, Self.dialects.contains(uri) else {
-                throw JSONSchemaError(.unsupportedKeyword, at: path + ["$schema"], "only JSON Schema draft 2020-12 is supported (`$schema`: \"https://json-schema.org/draft/2020-12/schema\")")
+                throw JSONSchemaError(
+                    .unsupportedKeyword, at: path + ["$schema"],
+                    "only JSON Schema draft 2020-12 is supported (`$schema`: \"https://json-schema.org/draft/2020-12/schema\")")
             }
         }
         if case let .string(t)? = o["title"] { node.title = t }
@@ -296,8 +301,9 @@ struct SchemaCompiler {
         switch c {
         case .never, .type: 0
         case .constant, .enumeration, .required, .minProperties, .maxProperties, .minItems, .maxItems,
-             .minimum, .maximum, .exclusiveMinimum, .exclusiveMaximum, .multipleOf, .minLength, .maxLength,
-             .dependentRequired: 1
+            .minimum, .maximum, .exclusiveMinimum, .exclusiveMaximum, .multipleOf, .minLength, .maxLength,
+            .dependentRequired:
+            1
         case .pattern: 2
         default: 3
         }
@@ -309,7 +315,8 @@ struct SchemaCompiler {
         let target = base.resolving(SchemaURI(ref))
         let resource = target.withoutFragment
         guard let root = resources[resource] ?? (resource == Self.defaultBase ? [] : nil) else {
-            throw JSONSchemaError(.unresolvedReference, at: path, "`$ref` \"\(ref)\" does not refer to a schema in this document (remote references are not fetched)")
+            throw JSONSchemaError(
+                .unresolvedReference, at: path, "`$ref` \"\(ref)\" does not refer to a schema in this document (remote references are not fetched)")
         }
         let fragment = SchemaURI.percentDecoded(target.fragment ?? "")
         if fragment.isEmpty { return try compile(at: root) }
@@ -347,7 +354,8 @@ struct SchemaCompiler {
                 stack[top].next += 1
                 switch state[child] {
                 case 1:
-                    throw JSONSchemaError(.referenceCycle, at: nodes[child].location, "this schema refers back to itself without descending into the value (an infinite loop)")
+                    throw JSONSchemaError(
+                        .referenceCycle, at: nodes[child].location, "this schema refers back to itself without descending into the value (an infinite loop)")
                 case 0:
                     state[child] = 1
                     stack.append((child, nodes[child].checks.flatMap(\.inPlaceChildren), 0))

@@ -1,5 +1,5 @@
-import SundialCore
 import OrderedCollections
+import SundialCore
 
 /// Runs a ``SchemaProgram`` over one instance.
 ///
@@ -335,7 +335,9 @@ struct SchemaEvaluator {
         return valid
     }
 
-    private mutating func bound(_ v: JSONValue, _ limit: JSONValue, ok: (Int) -> Bool, node n: Int, _ keyword: String, _ phrase: String, _ collect: Bool) -> Bool {
+    private mutating func bound(_ v: JSONValue, _ limit: JSONValue, ok: (Int) -> Bool, node n: Int, _ keyword: String, _ phrase: String, _ collect: Bool)
+        -> Bool
+    {
         guard let c = JSONNumber.compare(v, limit), !ok(c) else { return true }
         if collect { report(n, keyword, "\(phrase) \(limit.jsonText) (found \(v.jsonText))", .other) }
         return false
@@ -347,10 +349,11 @@ struct SchemaEvaluator {
 
     private mutating func report(_ n: Int, _ keyword: String, _ message: String, _ kind: SchemaViolation.Kind) {
         let location = nodes[n].location
-        errors.append(SchemaViolation(
-            instancePath: pathStrings,
-            schemaPath: keyword == "false" ? location : location + [keyword],
-            keyword: keyword, message: message, kind: kind))
+        errors.append(
+            SchemaViolation(
+                instancePath: pathStrings,
+                schemaPath: keyword == "false" ? location : location + [keyword],
+                keyword: keyword, message: message, kind: kind))
     }
 
     private func notAllowedMessage() -> String {
@@ -550,10 +553,18 @@ struct SchemaEvaluator {
         var h = Hasher()
         switch v {
         case .null: h.combine(0)
-        case let .bool(b): h.combine(1); h.combine(b)
-        case let .int(i): h.combine(2); h.combine(Double(i))
-        case let .double(d): h.combine(2); h.combine(d)
-        case let .string(s): h.combine(3); h.combine(s)
+        case let .bool(b):
+            h.combine(1)
+            h.combine(b)
+        case let .int(i):
+            h.combine(2)
+            h.combine(Double(i))
+        case let .double(d):
+            h.combine(2)
+            h.combine(d)
+        case let .string(s):
+            h.combine(3)
+            h.combine(s)
         case let .array(a):
             h.combine(4)
             h.combine(a.count)

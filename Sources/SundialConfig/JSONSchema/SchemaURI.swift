@@ -23,8 +23,8 @@ struct SchemaURI: Hashable, Sendable, CustomStringConvertible {
             rest = rest[..<q]
         }
         if let colon = rest.firstIndex(of: ":"),
-           !rest[..<colon].contains(where: { $0 == "/" }),
-           let first = rest.first, first.isLetter, colon != rest.startIndex
+            !rest[..<colon].contains(where: { $0 == "/" }),
+            let first = rest.first, first.isLetter, colon != rest.startIndex
         {
             scheme = String(rest[..<colon])
             rest = rest[rest.index(after: colon)...]

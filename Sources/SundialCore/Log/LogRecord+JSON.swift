@@ -26,57 +26,95 @@ extension LogRecord {
     private var nameAndFields: (String, Fields) {
         switch self {
         case let .agentStarted(r):
-            return ("agent.started", Self.fields(["version", "pid", "config", "state"], [
-                .string(r.version), .int(Int64(r.pid)), .array(r.config.map { .string($0) }), .string(r.state),
-            ]))
+            return (
+                "agent.started",
+                Self.fields(
+                    ["version", "pid", "config", "state"],
+                    [
+                        .string(r.version), .int(Int64(r.pid)), .array(r.config.map { .string($0) }), .string(r.state),
+                    ])
+            )
         case let .agentStopping(r):
-            let cause: (String, JSONValue) = switch r.cause {
-            case let .signal(s): ("signal", .string(s))
-            case .fatal: ("reason", .string("fatal"))
-            }
-            return ("agent.stopping", Self.fields(["version", "pid", cause.0, "active_runs"], [
-                .string(r.version), .int(Int64(r.pid)), cause.1, .int(Int64(r.activeRuns)),
-            ]))
+            let cause: (String, JSONValue) =
+                switch r.cause {
+                case let .signal(s): ("signal", .string(s))
+                case .fatal: ("reason", .string("fatal"))
+                }
+            return (
+                "agent.stopping",
+                Self.fields(
+                    ["version", "pid", cause.0, "active_runs"],
+                    [
+                        .string(r.version), .int(Int64(r.pid)), cause.1, .int(Int64(r.activeRuns)),
+                    ])
+            )
         case let .agentStopped(r):
-            return ("agent.stopped", Self.fields(["version", "pid", "exit_code"], [
-                .string(r.version), .int(Int64(r.pid)), .int(Int64(r.exitCode)),
-            ]))
+            return (
+                "agent.stopped",
+                Self.fields(
+                    ["version", "pid", "exit_code"],
+                    [
+                        .string(r.version), .int(Int64(r.pid)), .int(Int64(r.exitCode)),
+                    ])
+            )
         case let .agentFatal(r):
-            return ("agent.fatal", Self.fields(["version", "pid", "reason", "state"], [
-                .string(r.version), .int(Int64(r.pid)), .string(r.reason), .string(r.state),
-            ]))
+            return (
+                "agent.fatal",
+                Self.fields(
+                    ["version", "pid", "reason", "state"],
+                    [
+                        .string(r.version), .int(Int64(r.pid)), .string(r.reason), .string(r.state),
+                    ])
+            )
         case let .configLoaded(r):
-            var f = Self.fields(["revision", "files", "jobs", "added", "removed", "changed"], [
-                .string(r.revision), .int(Int64(r.files)), .int(Int64(r.jobs)),
-                .array(r.added.map(JSONValue.string)), .array(r.removed.map(JSONValue.string)),
-                .array(r.changed.map(JSONValue.string)),
-            ])
+            var f = Self.fields(
+                ["revision", "files", "jobs", "added", "removed", "changed"],
+                [
+                    .string(r.revision), .int(Int64(r.files)), .int(Int64(r.jobs)),
+                    .array(r.added.map(JSONValue.string)), .array(r.removed.map(JSONValue.string)),
+                    .array(r.changed.map(JSONValue.string)),
+                ])
             if let reason = r.reason { f["reason"] = .string(reason) }
             return ("config.loaded", f)
         case let .configRejected(r):
             let errors: [JSONValue] = r.errors.map { p in
-                .object(Self.fields(["file", "line", "column", "message"], [
-                    .string(p.file), .int(Int64(p.line)), .int(Int64(p.column)), .string(p.message),
-                ]))
+                .object(
+                    Self.fields(
+                        ["file", "line", "column", "message"],
+                        [
+                            .string(p.file), .int(Int64(p.line)), .int(Int64(p.column)), .string(p.message),
+                        ]))
             }
-            return ("config.rejected", Self.fields(["reason", "errors", "running_revision"], [
-                .string(r.reason), .array(errors), .string(r.runningRevision),
-            ]))
+            return (
+                "config.rejected",
+                Self.fields(
+                    ["reason", "errors", "running_revision"],
+                    [
+                        .string(r.reason), .array(errors), .string(r.runningRevision),
+                    ])
+            )
         case let .configUnchanged(reason, revision, _):
             return ("config.unchanged", Self.fields(["reason", "revision"], [.string(reason), .string(revision)]))
         case let .configReloadAbandoned(reason, runningMs, runningRevision, _):
-            return ("config.reload_abandoned", Self.fields(["reason", "running_ms", "running_revision"], [
-                .string(reason), .int(runningMs), .string(runningRevision),
-            ]))
+            return (
+                "config.reload_abandoned",
+                Self.fields(
+                    ["reason", "running_ms", "running_revision"],
+                    [
+                        .string(reason), .int(runningMs), .string(runningRevision),
+                    ])
+            )
         case let .configWatchPolling(reason, _):
             return ("config.watch_polling", Self.fields(["reason"], [.string(reason)]))
         case let .configWatchFailed(reason, _):
             return ("config.watch_failed", Self.fields(["reason"], [.string(reason)]))
         case let .runStarted(r):
-            var f = Self.fields(["job", "run_id", "attempt", "scheduled_for", "trigger", "pid"], [
-                .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)),
-                .string(r.scheduledFor.description), .string(r.trigger.rawValue), r.pid.map { .int(Int64($0)) } ?? .null,
-            ])
+            var f = Self.fields(
+                ["job", "run_id", "attempt", "scheduled_for", "trigger", "pid"],
+                [
+                    .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)),
+                    .string(r.scheduledFor.description), .string(r.trigger.rawValue), r.pid.map { .int(Int64($0)) } ?? .null,
+                ])
             // `lock: fleet`: the fencing token of the claim (null when run locally without one).
             if let fleet = r.fleet {
                 f["fleet_token"] = fleet.token.map { .int($0) } ?? .null
@@ -84,48 +122,69 @@ extension LogRecord {
             }
             return ("run.started", f)
         case let .runOutput(r):
-            var f = Self.fields(["job", "run_id", "attempt", "stream", "line"], [
-                .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)), .string(r.stream.rawValue), .string(r.line),
-            ])
+            var f = Self.fields(
+                ["job", "run_id", "attempt", "stream", "line"],
+                [
+                    .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)), .string(r.stream.rawValue), .string(r.line),
+                ])
             if r.truncated { f["truncated"] = .bool(true) }
             return ("run.output", f)
         case let .runFinished(r):
-            var f = Self.fields(["job", "run_id", "attempt", "outcome", "exit_code", "signal", "duration_ms"], [
-                .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)), .string(r.outcome.name),
-                r.exitCode.map { .int(Int64($0)) } ?? .null, r.signal.map { .int(Int64($0)) } ?? .null,
-                r.durationMs.map { .int($0) } ?? .null,
-            ])
+            var f = Self.fields(
+                ["job", "run_id", "attempt", "outcome", "exit_code", "signal", "duration_ms"],
+                [
+                    .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)), .string(r.outcome.name),
+                    r.exitCode.map { .int(Int64($0)) } ?? .null, r.signal.map { .int(Int64($0)) } ?? .null,
+                    r.durationMs.map { .int($0) } ?? .null,
+                ])
             if case let .launchFailed(reason) = r.outcome { f["reason"] = .string(reason) }
             if r.adopted { f["adopted"] = .bool(true) }
             if r.outputDroppedBytes > 0 { f["output_dropped_bytes"] = .int(Int64(r.outputDroppedBytes)) }
             if r.outputTruncatedLines > 0 { f["output_truncated_lines"] = .int(Int64(r.outputTruncatedLines)) }
             return ("run.finished", f)
         case let .runRetryScheduled(r):
-            return ("run.retry_scheduled", Self.fields(["job", "run_id", "attempt", "delay_ms"], [
-                .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)), .int(r.delayMs),
-            ]))
+            return (
+                "run.retry_scheduled",
+                Self.fields(
+                    ["job", "run_id", "attempt", "delay_ms"],
+                    [
+                        .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)), .int(r.delayMs),
+                    ])
+            )
         case let .runSkipped(r):
-            var f = Self.fields(["job", "scheduled_for", "reason"], [
-                .string(r.job), .string(r.scheduledFor.description), .string(r.reason.rawValue),
-            ])
+            var f = Self.fields(
+                ["job", "scheduled_for", "reason"],
+                [
+                    .string(r.job), .string(r.scheduledFor.description), .string(r.reason.rawValue),
+                ])
             if let count = r.count { f["count"] = .int(Int64(count)) }
             for (k, v) in r.detail.sorted(by: { $0.key < $1.key }) { f[k] = v }
             return ("run.skipped", f)
         case let .fleet(r):
             return (r.kind.name, r.fields)
         case let .runAdopted(r):
-            return ("run.adopted", Self.fields(["job", "run_id", "attempt", "scheduled_for", "trigger", "pid", "on_agent_restart"], [
-                .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)), .string(r.scheduledFor.description),
-                .string(r.trigger.rawValue), .int(Int64(r.pid)), .string(r.policy.rawValue),
-            ]))
+            return (
+                "run.adopted",
+                Self.fields(
+                    ["job", "run_id", "attempt", "scheduled_for", "trigger", "pid", "on_agent_restart"],
+                    [
+                        .string(r.job), .string(r.runID.rawValue), .int(Int64(r.attempt)), .string(r.scheduledFor.description),
+                        .string(r.trigger.rawValue), .int(Int64(r.pid)), .string(r.policy.rawValue),
+                    ])
+            )
         case let .jobPaused(job, _):
             return ("job.paused", Self.fields(["job"], [.string(job)]))
         case let .jobResumed(job, _):
             return ("job.resumed", Self.fields(["job"], [.string(job)]))
         case let .clockStepped(from, to, deltaMs, _):
-            return ("clock.stepped", Self.fields(["from", "to", "delta_ms"], [
-                .string(from.description), .string(to.description), .int(deltaMs),
-            ]))
+            return (
+                "clock.stepped",
+                Self.fields(
+                    ["from", "to", "delta_ms"],
+                    [
+                        .string(from.description), .string(to.description), .int(deltaMs),
+                    ])
+            )
         case let .clockUnsynced(detail, _):
             return ("clock.unsynced", detail)
         case let .clockSynced(detail, _):
@@ -160,9 +219,11 @@ extension LogRecord {
     /// `job`, `on`, `entry` (`notify[0]`), `target`, `run_id` (when known), `attempts`, then the
     /// event's own fields.
     private static func delivery(_ d: NotifyDelivery, _ keys: [String], _ values: [JSONValue]) -> Fields {
-        var f: Fields = fields(["job", "on", "entry", "target"], [
-            .string(d.job), .string(d.on.rawValue), .string("notify[\(d.entry)]"), .string(d.target),
-        ])
+        var f: Fields = fields(
+            ["job", "on", "entry", "target"],
+            [
+                .string(d.job), .string(d.on.rawValue), .string("notify[\(d.entry)]"), .string(d.target),
+            ])
         if let id = d.runID { f["run_id"] = .string(id.rawValue) }
         f["attempts"] = .int(Int64(d.attempts))
         for (k, v) in zip(keys, values) { f[k] = v }

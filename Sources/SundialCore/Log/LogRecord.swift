@@ -99,8 +99,10 @@ public indirect enum LogRecord: Sendable, Hashable {
         /// What asked for the reload (`nil` at start).
         public var reason: String?
         public var at: Instant
-        public init(revision: String, files: Int, jobs: Int, added: [JobID], removed: [JobID], changed: [JobID],
-                    reason: String?, at: Instant) {
+        public init(
+            revision: String, files: Int, jobs: Int, added: [JobID], removed: [JobID], changed: [JobID],
+            reason: String?, at: Instant
+        ) {
             (self.revision, self.files, self.jobs) = (revision, files, jobs)
             (self.added, self.removed, self.changed, self.reason, self.at) = (added, removed, changed, reason, at)
         }
@@ -129,8 +131,10 @@ public indirect enum LogRecord: Sendable, Hashable {
         /// claim, per `fleet_unavailable: run-locally`), and the token of the run it reruns after
         /// a lost lease. `nil` for a job without `lock: fleet`.
         public var fleet: FleetClaimFields?
-        public init(job: JobID, runID: RunID, attempt: Int, scheduledFor: Instant, trigger: RunTrigger, pid: Int32?, at: Instant,
-                    fleet: FleetClaimFields? = nil) {
+        public init(
+            job: JobID, runID: RunID, attempt: Int, scheduledFor: Instant, trigger: RunTrigger, pid: Int32?, at: Instant,
+            fleet: FleetClaimFields? = nil
+        ) {
             (self.job, self.runID, self.attempt, self.scheduledFor, self.trigger, self.pid, self.at) =
                 (job, runID, attempt, scheduledFor, trigger, pid, at)
             self.fleet = fleet
@@ -183,8 +187,10 @@ public indirect enum LogRecord: Sendable, Hashable {
         public var outputDroppedBytes: Int = 0
         public var outputTruncatedLines: Int = 0
         public var at: Instant
-        public init(job: JobID, runID: RunID, attempt: Int, outcome: RunOutcome, exitCode: Int32?, signal: Int32?,
-                    durationMs: Int64?, adopted: Bool = false, at: Instant) {
+        public init(
+            job: JobID, runID: RunID, attempt: Int, outcome: RunOutcome, exitCode: Int32?, signal: Int32?,
+            durationMs: Int64?, adopted: Bool = false, at: Instant
+        ) {
             (self.job, self.runID, self.attempt, self.outcome) = (job, runID, attempt, outcome)
             (self.exitCode, self.signal, self.durationMs, self.adopted, self.at) = (exitCode, signal, durationMs, adopted, at)
         }
@@ -216,8 +222,10 @@ public indirect enum LogRecord: Sendable, Hashable {
         public var job: JobID, runID: RunID, attempt: Int, scheduledFor: Instant, trigger: RunTrigger, pid: Int32
         public var policy: AgentRestartPolicy
         public var at: Instant
-        public init(job: JobID, runID: RunID, attempt: Int, scheduledFor: Instant, trigger: RunTrigger, pid: Int32,
-                    policy: AgentRestartPolicy, at: Instant) {
+        public init(
+            job: JobID, runID: RunID, attempt: Int, scheduledFor: Instant, trigger: RunTrigger, pid: Int32,
+            policy: AgentRestartPolicy, at: Instant
+        ) {
             (self.job, self.runID, self.attempt, self.scheduledFor, self.trigger, self.pid, self.policy, self.at) =
                 (job, runID, attempt, scheduledFor, trigger, pid, policy, at)
         }
@@ -283,7 +291,8 @@ extension LogRecord {
         case let .runAdopted(r): r.policy == .adopt ? .info : .warn
         case let .fleet(r): r.level
         case .clockStepped, .clockUnsynced, .stateReset, .stateWatchFailed, .limitsUnenforced, .logDropped,
-             .configWatchPolling, .configWatchFailed, .metricsError, .notifyFailed, .notifyAbandoned, .notifyQueueError: .warn
+            .configWatchPolling, .configWatchFailed, .metricsError, .notifyFailed, .notifyAbandoned, .notifyQueueError:
+            .warn
         default: .info
         }
     }

@@ -77,7 +77,8 @@ public struct MetricsRegistry: Sendable {
     static func settles(_ record: LogRecord) -> Bool {
         switch record {
         case .runStarted, .runFinished, .runRetryScheduled, .runSkipped, .configLoaded, .configRejected, .clockStepped,
-             .agentStarted, .agentStopping, .agentStopped: true
+            .agentStarted, .agentStopping, .agentStopped:
+            true
         default: false
         }
     }
@@ -302,46 +303,76 @@ public struct MetricsRegistry: Sendable {
             w.sample("sundial_agent_start_timestamp_seconds", [], PrometheusText.formatMillisAsSeconds(s))
         }
 
-        w.family("sundial_runs_finished_total", .counter, help: "Runs finished, by final outcome: after their retries (a failed attempt that was retried is not counted here).")
+        w.family(
+            "sundial_runs_finished_total", .counter,
+            help: "Runs finished, by final outcome: after their retries (a failed attempt that was retried is not counted here).")
         for id in live {
-            for (o, n) in Self.withZeros(jobs[id]!.runs).sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_finished_total", [(jobKey, id), ("outcome", o)], n) }
+            for (o, n) in Self.withZeros(jobs[id]!.runs).sorted(by: { $0.key < $1.key }) {
+                w.sample("sundial_runs_finished_total", [(jobKey, id), ("outcome", o)], n)
+            }
         }
 
         w.family("sundial_run_attempts_started_total", .counter, help: "Attempts started (run.started), by trigger; trigger=\"retry\" marks retries.")
-        for id in live { for (t, n) in jobs[id]!.started.sorted(by: { $0.key < $1.key }) { w.sample("sundial_run_attempts_started_total", [(jobKey, id), ("trigger", t)], n) } }
+        for id in live {
+            for (t, n) in jobs[id]!.started.sorted(by: { $0.key < $1.key }) {
+                w.sample("sundial_run_attempts_started_total", [(jobKey, id), ("trigger", t)], n)
+            }
+        }
 
         w.family("sundial_run_attempts_finished_total", .counter, help: "Attempts finished (run.finished), by outcome. A retried run counts each attempt.")
         for id in live {
-            for (o, n) in Self.withZeros(jobs[id]!.attempts).sorted(by: { $0.key < $1.key }) { w.sample("sundial_run_attempts_finished_total", [(jobKey, id), ("outcome", o)], n) }
+            for (o, n) in Self.withZeros(jobs[id]!.attempts).sorted(by: { $0.key < $1.key }) {
+                w.sample("sundial_run_attempts_finished_total", [(jobKey, id), ("outcome", o)], n)
+            }
         }
 
         w.family("sundial_run_retries_total", .counter, help: "Retries scheduled (run.retry_scheduled).")
         for id in live { w.sample("sundial_run_retries_total", [(jobKey, id)], jobs[id]!.retries) }
 
         w.family("sundial_runs_skipped_total", .counter, help: "Planned fires that did not run (run.skipped), by reason.")
-        for id in live { for (r, n) in jobs[id]!.skipped.sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_skipped_total", [(jobKey, id), ("reason", r)], n) } }
+        for id in live {
+            for (r, n) in jobs[id]!.skipped.sorted(by: { $0.key < $1.key }) { w.sample("sundial_runs_skipped_total", [(jobKey, id), ("reason", r)], n) }
+        }
 
         w.family("sundial_runs_active", .gauge, help: "Attempts running now.")
         for id in ids { w.sample("sundial_runs_active", [(jobKey, id)], Int64(jobs[id]!.active.count)) }
 
-        w.family("sundial_job_next_fire_timestamp_seconds", .gauge, help: "The job's next planned fire (as sundial status shows it, before jitter), in seconds since the Unix epoch.")
-        for id in live { if let t = jobs[id]!.nextFireMillis { w.sample("sundial_job_next_fire_timestamp_seconds", [(jobKey, id)], PrometheusText.formatMillisAsSeconds(t)) } }
+        w.family(
+            "sundial_job_next_fire_timestamp_seconds", .gauge,
+            help: "The job's next planned fire (as sundial status shows it, before jitter), in seconds since the Unix epoch.")
+        for id in live {
+            if let t = jobs[id]!.nextFireMillis { w.sample("sundial_job_next_fire_timestamp_seconds", [(jobKey, id)], PrometheusText.formatMillisAsSeconds(t)) }
+        }
 
         w.family("sundial_job_last_success_timestamp_seconds", .gauge, help: "When the job's last successful run finished, in seconds since the Unix epoch.")
-        for id in live { if let t = jobs[id]!.lastSuccessMillis { w.sample("sundial_job_last_success_timestamp_seconds", [(jobKey, id)], PrometheusText.formatMillisAsSeconds(t)) } }
+        for id in live {
+            if let t = jobs[id]!.lastSuccessMillis {
+                w.sample("sundial_job_last_success_timestamp_seconds", [(jobKey, id)], PrometheusText.formatMillisAsSeconds(t))
+            }
+        }
 
-        w.family("sundial_job_last_failure_timestamp_seconds", .gauge, help: "When the job's last run that failed after its retries finished, in seconds since the Unix epoch.")
-        for id in live { if let t = jobs[id]!.lastFailureMillis { w.sample("sundial_job_last_failure_timestamp_seconds", [(jobKey, id)], PrometheusText.formatMillisAsSeconds(t)) } }
+        w.family(
+            "sundial_job_last_failure_timestamp_seconds", .gauge,
+            help: "When the job's last run that failed after its retries finished, in seconds since the Unix epoch.")
+        for id in live {
+            if let t = jobs[id]!.lastFailureMillis {
+                w.sample("sundial_job_last_failure_timestamp_seconds", [(jobKey, id)], PrometheusText.formatMillisAsSeconds(t))
+            }
+        }
 
         w.family("sundial_run_duration_seconds", .histogram, help: "Wall time of finished attempts.")
         for id in live where jobs[id]!.duration.count > 0 { w.histogram("sundial_run_duration_seconds", [(jobKey, id)], jobs[id]!.duration) }
 
-        w.family("sundial_run_lateness_seconds", .histogram, help: "Delay from the scheduled instant to the start of a scheduled run's first attempt (including jitter).")
+        w.family(
+            "sundial_run_lateness_seconds", .histogram,
+            help: "Delay from the scheduled instant to the start of a scheduled run's first attempt (including jitter).")
         for id in live where jobs[id]!.lateness.count > 0 { w.histogram("sundial_run_lateness_seconds", [(jobKey, id)], jobs[id]!.lateness) }
 
         w.family("sundial_config_loads_total", .counter, help: "Configurations loaded (config.loaded), the first one included.")
         w.sample("sundial_config_loads_total", [], configLoads)
-        w.family("sundial_config_rejections_total", .counter, help: "Reloads rejected because a file was invalid (config.rejected); the last good configuration kept running.")
+        w.family(
+            "sundial_config_rejections_total", .counter,
+            help: "Reloads rejected because a file was invalid (config.rejected); the last good configuration kept running.")
         w.sample("sundial_config_rejections_total", [], configRejections)
         if let ok = lastReloadSuccessful {
             w.family("sundial_config_last_reload_successful", .gauge, help: "1 if the last load or reload succeeded, 0 if it was rejected.")
@@ -366,8 +397,11 @@ public struct MetricsRegistry: Sendable {
         w.sample("sundial_clock_steps_total", [], clockSteps)
         // Only on a box that has seen fleet activity: other agents' exposition stays as it was.
         if !fleetClaims.isEmpty || fleetLeasesLost > 0 {
-            w.family("sundial_fleet_claims_total", .counter,
-                     help: "lock: fleet claims by result: won (run.started with a fleet_token), claimed (another box has it), busy (forbid), unavailable (fleet.unavailable).")
+            w.family(
+                "sundial_fleet_claims_total", .counter,
+                help:
+                    "lock: fleet claims by result: won (run.started with a fleet_token), claimed (another box has it), busy (forbid), unavailable (fleet.unavailable)."
+            )
             for r in ["won", "claimed", "busy", "unavailable"] { w.sample("sundial_fleet_claims_total", [("result", r)], fleetClaims[r] ?? 0) }
             w.family("sundial_fleet_unavailable_total", .counter, help: "fleet_unavailable decisions taken (fleet.unavailable), by decision.")
             for d in fleetDecisions.keys.sorted() { w.sample("sundial_fleet_unavailable_total", [("decision", d)], fleetDecisions[d] ?? 0) }

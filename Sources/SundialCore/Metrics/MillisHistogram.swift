@@ -27,8 +27,10 @@ public struct MillisHistogram: Sendable, Hashable {
     }
 
     /// Run durations: from a heartbeat's 100 ms to a 6 h backup.
-    public static let durationBounds: [Int64] = [100, 500, 1_000, 5_000, 10_000, 30_000, 60_000, 300_000,
-                                                 900_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000]
+    public static let durationBounds: [Int64] = [
+        100, 500, 1_000, 5_000, 10_000, 30_000, 60_000, 300_000,
+        900_000, 1_800_000, 3_600_000, 7_200_000, 21_600_000,
+    ]
     /// Lateness of a fire: the agent's own delay is milliseconds; seconds and more mean a
     /// stalled or overloaded box (or `jitter`, which is included on purpose: it is real delay).
     public static let latenessBounds: [Int64] = [5, 10, 25, 50, 100, 250, 500, 1_000, 5_000, 10_000, 30_000, 60_000, 300_000]

@@ -51,7 +51,8 @@ public enum PrometheusText {
     public static func formatMillisAsSeconds(_ ms: Int64) -> String {
         let negative = ms < 0
         let a = ms.magnitude
-        let whole = a / 1000, frac = a % 1000
+        let whole = a / 1000
+        let frac = a % 1000
         var s = (negative ? "-" : "") + String(whole)
         if frac != 0 {
             var f = String(frac)

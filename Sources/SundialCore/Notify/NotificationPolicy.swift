@@ -63,8 +63,10 @@ public struct NotificationPolicy: Sendable {
         var requests: [NotificationRequest] = []
         for (index, entry) in job.notify.enumerated() {
             guard let event = Self.precedence.first(where: { events.contains($0) && entry.on.contains($0) }) else { continue }
-            requests.append(NotificationRequest(event: event, target: entry.target, job: job.id, entry: index,
-                                                envFile: job.envFile, facts: NotificationFacts(event: event, fact: fact, box: box)))
+            requests.append(
+                NotificationRequest(
+                    event: event, target: entry.target, job: job.id, entry: index,
+                    envFile: job.envFile, facts: NotificationFacts(event: event, fact: fact, box: box)))
         }
         return requests
     }

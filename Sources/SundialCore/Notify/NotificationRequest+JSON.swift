@@ -26,20 +26,23 @@ extension NotificationRequest {
 
     public init?(json v: JSONValue) {
         guard let event = v["event"]?.stringValue.flatMap(NotifyEvent.init(rawValue:)), let job = v["job"]?.stringValue,
-              let entry = v["entry"]?.notifyInt.flatMap({ Int(exactly: $0) }), entry >= 0,
-              let facts = NotificationFacts(json: v["facts"]) else { return nil }
+            let entry = v["entry"]?.notifyInt.flatMap({ Int(exactly: $0) }), entry >= 0,
+            let facts = NotificationFacts(json: v["facts"])
+        else { return nil }
         let target: NotifyTarget
         if case let .array(items)? = v["command"] {
             let argv = items.compactMap(\.stringValue)
             guard !argv.isEmpty, argv.count == items.count else { return nil }
             target = .command(argv)
         } else if let w = v["webhook"], let url = w["url"]?.stringValue, let timeout = w["timeout_ms"]?.notifyInt, timeout > 0,
-                  let retries = w["retries"]?.notifyInt, (0...Int64(WebhookSpec.maxRetries)).contains(retries),
-                  case let .array(pairs)? = w["headers"] {
+            let retries = w["retries"]?.notifyInt, (0...Int64(WebhookSpec.maxRetries)).contains(retries),
+            case let .array(pairs)? = w["headers"]
+        {
             var spec = WebhookSpec(url: url, secretEnv: w["secret_env"]?.stringValue, timeoutMs: timeout, retries: Int(retries))
             for pair in pairs {
                 guard case let .array(kv) = pair, kv.count == 2, let k = kv[0].stringValue, let value = kv[1].stringValue,
-                      !(k + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) else { return nil }
+                    !(k + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" })
+                else { return nil }
                 spec.headers[k] = value
             }
             target = .webhook(spec)
@@ -54,7 +57,8 @@ extension NotificationFacts {
     /// The facts back from their JSON document (``json``).
     public init?(json v: JSONValue?) {
         guard let v, let event = v["event"]?.stringValue.flatMap(NotifyEvent.init(rawValue:)), let job = v["job"]?.stringValue,
-              let box = v["box"]?.stringValue else { return nil }
+            let box = v["box"]?.stringValue
+        else { return nil }
         func instant(_ key: String) -> Instant? { v[key]?.stringValue.flatMap { try? RFC3339.parse($0).instant } }
         func int32(_ key: String) -> Int32? { v[key]?.notifyInt.flatMap { Int32(exactly: $0) } }
         self.init(event: event, fact: RunFact(kind: .attemptEnded(willRetry: false), job: job, at: Instant(unixMillis: 0)), box: box)

@@ -25,7 +25,10 @@ public struct NotifySpec: Hashable, Sendable {
     }
 
     public static func == (a: NotifySpec, b: NotifySpec) -> Bool { a.on == b.on && a.target == b.target }
-    public func hash(into hasher: inout Hasher) { hasher.combine(on); hasher.combine(target) }
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(on)
+        hasher.combine(target)
+    }
 }
 
 /// Where a notification goes.
@@ -57,8 +60,10 @@ public struct WebhookSpec: Hashable, Sendable {
     /// already span about six minutes.
     public static let maxRetries = 10
 
-    public init(url: String, headers: OrderedDictionary<String, String> = [:], secretEnv: String? = nil,
-                caFile: String? = nil, timeoutMs: Int64 = WebhookSpec.defaultTimeoutMs, retries: Int = WebhookSpec.defaultRetries) {
+    public init(
+        url: String, headers: OrderedDictionary<String, String> = [:], secretEnv: String? = nil,
+        caFile: String? = nil, timeoutMs: Int64 = WebhookSpec.defaultTimeoutMs, retries: Int = WebhookSpec.defaultRetries
+    ) {
         self.url = url
         self.headers = headers
         self.secretEnv = secretEnv

@@ -22,8 +22,10 @@ public struct RunFact: Hashable, Sendable {
     /// When it happened (the event's time).
     public var at: Instant
 
-    public init(kind: Kind, job: JobID, runID: RunID? = nil, attempt: Int = 0, outcome: RunOutcome? = nil,
-                exitCode: Int32? = nil, signal: Int32? = nil, durationMs: Int64? = nil, at: Instant) {
+    public init(
+        kind: Kind, job: JobID, runID: RunID? = nil, attempt: Int = 0, outcome: RunOutcome? = nil,
+        exitCode: Int32? = nil, signal: Int32? = nil, durationMs: Int64? = nil, at: Instant
+    ) {
         self.kind = kind
         self.job = job
         self.runID = runID
@@ -44,9 +46,11 @@ public struct RunFact: Hashable, Sendable {
         for record in records {
             switch record {
             case let .runFinished(f):
-                facts.append(RunFact(kind: .attemptEnded(willRetry: retried.contains(f.runID)), job: f.job, runID: f.runID,
-                                     attempt: f.attempt, outcome: f.outcome, exitCode: f.exitCode, signal: f.signal,
-                                     durationMs: f.durationMs, at: f.at))
+                facts.append(
+                    RunFact(
+                        kind: .attemptEnded(willRetry: retried.contains(f.runID)), job: f.job, runID: f.runID,
+                        attempt: f.attempt, outcome: f.outcome, exitCode: f.exitCode, signal: f.signal,
+                        durationMs: f.durationMs, at: f.at))
             case let .runSkipped(s) where s.reason == .missed:
                 facts.append(RunFact(kind: .missed(count: s.count ?? 1, scheduledFor: s.scheduledFor), job: s.job, at: s.at))
             default:

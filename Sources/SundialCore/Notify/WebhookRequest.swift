@@ -6,8 +6,10 @@ import OrderedCollections
 public enum WebhookRequest {
     /// The request's own header lines: the user agent, the JSON content type, the signature
     /// when a key is given, then the entry's own headers in their order.
-    public static func headerFields(headers: OrderedDictionary<String, String>, body: [UInt8], signatureKey: [UInt8]?,
-                                    userAgent: String = "sundial") -> [String] {
+    public static func headerFields(
+        headers: OrderedDictionary<String, String>, body: [UInt8], signatureKey: [UInt8]?,
+        userAgent: String = "sundial"
+    ) -> [String] {
         var lines = ["User-Agent: \(userAgent)", "Content-Type: application/json"]
         if let signatureKey { lines.append("X-Sundial-Signature: \(HMACSHA256.signature(key: signatureKey, body: body))") }
         for (name, value) in headers { lines.append("\(name): \(value)") }
@@ -42,7 +44,10 @@ public struct DeliveryAttempts: Hashable, Sendable {
     public mutating func failed(reason: String, now: Instant) -> Instant? {
         made += 1
         if reasons.count < 4 { reasons.append(reason) } else { reasons[3] = reason }
-        guard made < limit else { nextAttemptAt = nil; return nil }
+        guard made < limit else {
+            nextAttemptAt = nil
+            return nil
+        }
         nextAttemptAt = Instant(unixMillis: now.unixMillis &+ WebhookRequest.backoffMs(afterAttempt: made))
         return nextAttemptAt
     }

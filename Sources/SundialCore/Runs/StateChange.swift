@@ -69,8 +69,10 @@ public struct RunRecord: Hashable, Sendable {
     /// `lock: fleet`: the fencing token of the claim this run holds (``FleetLease/token``);
     /// `nil` for a local run, or a fleet job run locally because the fleet was unavailable.
     public var fleetToken: Int64?
-    public init(id: RunID, job: JobID, trigger: RunTrigger, scheduledFor: Instant?, startedAt: Instant, attempt: Int = 1,
-                process: ProcessIdentity? = nil, fleetToken: Int64? = nil) {
+    public init(
+        id: RunID, job: JobID, trigger: RunTrigger, scheduledFor: Instant?, startedAt: Instant, attempt: Int = 1,
+        process: ProcessIdentity? = nil, fleetToken: Int64? = nil
+    ) {
         self.fleetToken = fleetToken
         self.id = id
         self.job = job
@@ -121,8 +123,10 @@ public struct RestoredState: Hashable, Sendable {
     /// they stay paused across a restart. Ids no longer configured are kept (a job removed and
     /// added back is still paused) but have no effect.
     public var paused: Set<JobID>
-    public init(lastFired: [JobID: Instant] = [:], inFlight: [RunRecord] = [], lastSeen: Instant? = nil,
-                alive: [RunID: ProcessIdentity] = [:], bootID: String? = nil, paused: Set<JobID> = []) {
+    public init(
+        lastFired: [JobID: Instant] = [:], inFlight: [RunRecord] = [], lastSeen: Instant? = nil,
+        alive: [RunID: ProcessIdentity] = [:], bootID: String? = nil, paused: Set<JobID> = []
+    ) {
         self.lastFired = lastFired
         self.inFlight = inFlight
         self.lastSeen = lastSeen

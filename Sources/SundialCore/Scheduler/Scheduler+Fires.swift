@@ -24,7 +24,7 @@ extension Scheduler {
         let box = slots[slot].box
         let timing = slots[slot].timing
         guard lifecycle == .running, box.spec.enabled, !slots[slot].removed,
-              (timing == .wall && !calendarHeld) || timing == .monotonic, let fire
+            (timing == .wall && !calendarHeld) || timing == .monotonic, let fire
         else { return }
         var due = fire
         if box.spec.jitterMs > 0, fire > now {

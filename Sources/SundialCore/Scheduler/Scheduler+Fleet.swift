@@ -54,7 +54,7 @@ extension Scheduler {
     mutating func claimResolved(_ key: FleetClaimKey, _ outcome: FleetClaimOutcome, now: Instant) {
         noteReachability(unavailable: { if case .unavailable = outcome { true } else { false } }(), now: now)
         guard let id = fleetClaims[key], let run = runs[id], run.phase == .claiming, let fleet = run.fleet,
-              fleet.inFlight
+            fleet.inFlight
         else { return }  // stale (shutdown, reload, replace): a won lease left alone expires
         runs[id]!.fleet!.inFlight = false
         if case let .won(lease) = outcome, !slots[run.slot].occupied || slots[run.slot].removed || lifecycle != .running {
@@ -70,11 +70,13 @@ extension Scheduler {
             armFleetTimer(id, now: now)
             commitStart(id, now: now)
         case let .heldBy(box, token, state):
-            dropClaiming(id, reason: .fleetClaimed,
-                         extra: ["box": .string(box), "token": .int(token), "state": .string(state.rawValue)], now: now)
+            dropClaiming(
+                id, reason: .fleetClaimed,
+                extra: ["box": .string(box), "token": .int(token), "state": .string(state.rawValue)], now: now)
         case let .busy(box, scheduledFor):
-            dropClaiming(id, reason: .fleetBusy,
-                         extra: ["box": .string(box), "running_scheduled_for": .string(scheduledFor.description)], now: now)
+            dropClaiming(
+                id, reason: .fleetBusy,
+                extra: ["box": .string(box), "running_scheduled_for": .string(scheduledFor.description)], now: now)
         case let .unavailable(reason):
             claimUnavailable(id, reason: reason, now: now)
         }
@@ -104,8 +106,10 @@ extension Scheduler {
                 gaveUp = true
             }
         }
-        emit(Scheduler.fleetUnavailableEvent(run, reason: reason, decision: decision, claims: fleet.claims,
-                                             gaveUp: gaveUp, at: now))
+        emit(
+            Scheduler.fleetUnavailableEvent(
+                run, reason: reason, decision: decision, claims: fleet.claims,
+                gaveUp: gaveUp, at: now))
         switch decision {
         case .skip, .wait:
             dropClaiming(id, reason: .fleetUnavailable, extra: [:], now: now)
@@ -208,10 +212,14 @@ extension Scheduler {
             fence(id, byBox: box, token: token, why: "taken over or marked lost", now: now)
         case let .unavailable(reason):
             // The run goes on; the timer retries, and stops the run at the lease's local end.
-            emit(.fleet(.init(.renewFailed, at: now, level: .warn, [
-                "job": .string(run.job), "run_id": .string(id.rawValue), "scheduled_for": .string(run.scheduledFor.description),
-                "reason": .string(reason),
-            ])))
+            emit(
+                .fleet(
+                    .init(
+                        .renewFailed, at: now, level: .warn,
+                        [
+                            "job": .string(run.job), "run_id": .string(id.rawValue), "scheduled_for": .string(run.scheduledFor.description),
+                            "reason": .string(reason),
+                        ])))
         }
     }
 
@@ -224,11 +232,15 @@ extension Scheduler {
         run.fleet!.timerSeq = nil
         run.fleet!.inFlight = false
         if fleetClaims[fleet.key] == id { fleetClaims[fleet.key] = nil }
-        emit(.fleet(.init(.leaseLost, at: now, level: .warn, [
-            "job": .string(run.job), "run_id": .string(id.rawValue), "scheduled_for": .string(run.scheduledFor.description),
-            "fleet_token": .int(lease.token), "by_box": byBox.map { .string($0) } ?? .null,
-            "by_token": token.map { .int($0) } ?? .null, "reason": .string(why),
-        ])))
+        emit(
+            .fleet(
+                .init(
+                    .leaseLost, at: now, level: .warn,
+                    [
+                        "job": .string(run.job), "run_id": .string(id.rawValue), "scheduled_for": .string(run.scheduledFor.description),
+                        "fleet_token": .int(lease.token), "by_box": byBox.map { .string($0) } ?? .null,
+                        "by_token": token.map { .int($0) } ?? .null, "reason": .string(why),
+                    ])))
         switch run.phase {
         case .launching, .running:
             let already = run.terminating
@@ -296,8 +308,8 @@ extension Scheduler {
         guard lifecycle == .running, let reachable = fleetReachableSince else { return }
         for lease in leases.prefix(max(1, options.fleetScanLimit)) {
             guard let slot = slotOf[lease.key.job], case let js = slots[slot], js.occupied, !js.removed,
-                  js.spec.lock == .fleet, js.spec.enabled,
-                  now.unixMillis &- reachable.unixMillis >= js.spec.leaseMs
+                js.spec.lock == .fleet, js.spec.enabled,
+                now.unixMillis &- reachable.unixMillis >= js.spec.leaseMs
             else { continue }
             // This box holds it: its renewal is late, not lost (the fencing rules judge it).
             if fleetClaims[lease.key] != nil || resolvingLost.contains(lease.key) { continue }
@@ -313,8 +325,9 @@ extension Scheduler {
                 if !pausedJobs.isEmpty, pausedJobs.contains(js.spec.id) { continue }
                 if js.active.count >= options.maxActiveRunsPerJob { continue }
                 let id = newRunID(now: now)
-                var run = RunState(id: id, job: js.spec.id, slot: slot, box: js.box, trigger: .schedule,
-                                   scheduledFor: lease.key.scheduledFor, attempt: 1, phase: .claiming)
+                var run = RunState(
+                    id: id, job: js.spec.id, slot: slot, box: js.box, trigger: .schedule,
+                    scheduledFor: lease.key.scheduledFor, attempt: 1, phase: .claiming)
                 var fleet = FleetRun(key: lease.key, sentAt: now)
                 fleet.inFlight = true
                 fleet.rerunOf = lease.token
@@ -331,15 +344,19 @@ extension Scheduler {
         noteReachability(unavailable: { if case .unavailable = outcome { true } else { false } }(), now: now)
         if resolvingLost.remove(lease.key) != nil {
             if case let .heldBy(box, token, .lost) = outcome, box == lease.box, token == lease.token {
-                emit(.fleet(.init(.lost, at: now, level: .warn, [
-                    "job": .string(lease.key.job), "scheduled_for": .string(lease.key.scheduledFor.description),
-                    "box": .string(lease.box), "fleet_token": .int(lease.token), "on_lost": .string("skip"),
-                ])))
+                emit(
+                    .fleet(
+                        .init(
+                            .lost, at: now, level: .warn,
+                            [
+                                "job": .string(lease.key.job), "scheduled_for": .string(lease.key.scheduledFor.description),
+                                "box": .string(lease.box), "fleet_token": .int(lease.token), "on_lost": .string("skip"),
+                            ])))
             }
             return
         }
         guard let id = fleetClaims[lease.key], let run = runs[id], run.phase == .claiming,
-              run.fleet?.rerunOf == lease.token, run.fleet?.inFlight == true
+            run.fleet?.rerunOf == lease.token, run.fleet?.inFlight == true
         else { return }
         runs[id]!.fleet!.inFlight = false
         guard case let .won(newLease) = outcome else {
@@ -350,11 +367,15 @@ extension Scheduler {
             if slots[run.slot].removed, slots[run.slot].active.isEmpty { freeSlot(run.slot) } else { drainPending(slot: run.slot, now: now) }
             return
         }
-        emit(.fleet(.init(.lost, at: now, level: .warn, [
-            "job": .string(lease.key.job), "scheduled_for": .string(lease.key.scheduledFor.description),
-            "box": .string(lease.box), "fleet_token": .int(lease.token), "on_lost": .string("rerun"),
-            "new_token": .int(newLease.token),
-        ])))
+        emit(
+            .fleet(
+                .init(
+                    .lost, at: now, level: .warn,
+                    [
+                        "job": .string(lease.key.job), "scheduled_for": .string(lease.key.scheduledFor.description),
+                        "box": .string(lease.box), "fleet_token": .int(lease.token), "on_lost": .string("rerun"),
+                        "new_token": .int(newLease.token),
+                    ])))
         runs[id]!.fleet!.lease = newLease
         runs[id]!.fleet!.localEnd = localLeaseEnd(sentAt: run.fleet!.sentAt, leaseMs: run.spec.leaseMs)
         armFleetTimer(id, now: now)
@@ -371,8 +392,10 @@ extension Scheduler {
 
     // MARK: - Events
 
-    static func fleetUnavailableEvent(_ run: RunState, reason: String, decision: FleetUnavailablePolicy, claims: Int,
-                                      gaveUp: Bool = false, at now: Instant) -> LogRecord {
+    static func fleetUnavailableEvent(
+        _ run: RunState, reason: String, decision: FleetUnavailablePolicy, claims: Int,
+        gaveUp: Bool = false, at now: Instant
+    ) -> LogRecord {
         var fields: OrderedDictionary<String, JSONValue> = [
             "job": .string(run.job), "scheduled_for": .string(run.scheduledFor.description),
             "reason": .string(reason), "decision": .string(decision.rawValue), "claims": .int(Int64(claims)),

@@ -124,8 +124,9 @@ extension Scheduler {
         let box = slots[slot].box
         let job = box.spec.id
         let claims = claimsFleet(box.spec, trigger: fire.trigger)
-        runs[id] = RunState(id: id, job: job, slot: slot, box: box, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
-                            attempt: 1, phase: claims ? .claiming : .launching)
+        runs[id] = RunState(
+            id: id, job: job, slot: slot, box: box, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
+            attempt: 1, phase: claims ? .claiming : .launching)
         slots[slot].active.append(id)
         if claims {
             beginClaim(id, now: now)
@@ -147,8 +148,11 @@ extension Scheduler {
         if !slots[slot].needMet.isEmpty {
             for i in slots[slot].needMet.indices { slots[slot].needMet[i] = false }
         }
-        persist(.runStarted(RunRecord(id: id, job: job, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
-                                      startedAt: now, fleetToken: run.fleet?.lease?.token)))
+        persist(
+            .runStarted(
+                RunRecord(
+                    id: id, job: job, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
+                    startedAt: now, fleetToken: run.fleet?.lease?.token)))
         switch fire.trigger {
         case .schedule, .reboot:
             persist(.planned(LedgerEntry(job: job, scheduledFor: fire.scheduledFor, disposition: .ran(id), at: now)))
@@ -156,8 +160,11 @@ extension Scheduler {
             persist(.planned(LedgerEntry(job: job, scheduledFor: fire.scheduledFor, disposition: .caughtUp(id), at: now)))
         case .manual, .needs, .retry: break
         }
-        out.append(.launch(LaunchOrder(runID: id, box: box, attempt: 1, trigger: fire.trigger,
-                                       scheduledFor: fire.scheduledFor)))
+        out.append(
+            .launch(
+                LaunchOrder(
+                    runID: id, box: box, attempt: 1, trigger: fire.trigger,
+                    scheduledFor: fire.scheduledFor)))
     }
 
     mutating func attemptLaunched(_ id: RunID, attempt: Int, pid: Int32?, now: Instant) {
@@ -179,12 +186,15 @@ extension Scheduler {
             persist(.attemptStarted(runID: id, attempt: attempt, pid: nil, at: now))
         }
         let duration = max(0, durationMs)
-        emit(Scheduler.runFinishedEvent(job: run.job, runID: id, attempt: attempt, outcome: outcome,
-                                        durationMs: duration, adopted: run.adopted, at: now))
+        emit(
+            Scheduler.runFinishedEvent(
+                job: run.job, runID: id, attempt: attempt, outcome: outcome,
+                durationMs: duration, adopted: run.adopted, at: now))
         persist(.attemptFinished(runID: id, attempt: attempt, outcome: outcome, at: now, durationMs: duration))
         let jobLive = slots[run.slot].occupied && !slots[run.slot].removed
         if lifecycle == .running, !run.terminating, jobLive, !outcome.isSuccess,
-           run.spec.retry.shouldRetry(afterAttempt: attempt, outcome: outcome) {
+            run.spec.retry.shouldRetry(afterAttempt: attempt, outcome: outcome)
+        {
             runs[id]!.lastOutcome = outcome
             runs[id]!.pid = nil
             runs[id]!.adopted = false
@@ -214,8 +224,11 @@ extension Scheduler {
         run.attempt += 1
         run.phase = .launching
         runs[id] = run
-        out.append(.launch(LaunchOrder(runID: id, box: run.box, attempt: run.attempt, trigger: .retry,
-                                       scheduledFor: run.scheduledFor)))
+        out.append(
+            .launch(
+                LaunchOrder(
+                    runID: id, box: run.box, attempt: run.attempt, trigger: .retry,
+                    scheduledFor: run.scheduledFor)))
     }
 
     /// The run is over: record it, tell its dependents, and start what waited for it.

@@ -124,7 +124,12 @@ extension Scheduler {
     /// `timerSeq`, and stale entries are dropped when they surface (or in a compaction).
     struct Timer: Comparable, Sendable {
         /// `fleet`: a fleet run's claim retry or lease renewal; `lostScan`: the look for expired leases.
-        enum Kind: Sendable { case fire(slot: Int), retry(RunID), fleet(RunID), lostScan }
+        enum Kind: Sendable {
+            case fire(slot: Int)
+            case retry(RunID)
+            case fleet(RunID)
+            case lostScan
+        }
         var at: Instant
         var seq: UInt64
         var kind: Kind

@@ -86,8 +86,10 @@ public struct Scheduler: Sendable {
     ///   - jobs: the validated job set (a reload replaces it with `.configReplaced`).
     ///   - calculator: computes calendar and interval fires.
     ///   - random: jitter, retry jitter and run ids; `SeededRandom` for determinism.
-    public init(jobs: JobSet, calculator: any FireCalculating, random: some RandomSource,
-                options: SchedulerOptions = SchedulerOptions()) {
+    public init(
+        jobs: JobSet, calculator: any FireCalculating, random: some RandomSource,
+        options: SchedulerOptions = SchedulerOptions()
+    ) {
         self.options = options
         self.calculator = calculator
         self.random = random
@@ -226,18 +228,21 @@ public struct Scheduler: Sendable {
     /// job still exists and its policy has attempts left.
     mutating func restoreInterrupted(_ record: RunRecord, now: Instant) {
         let attempt = max(1, record.attempt)
-        emit(Scheduler.runFinishedEvent(job: record.job, runID: record.id, attempt: attempt, outcome: .interrupted,
-                                        durationMs: nil, at: now))
+        emit(
+            Scheduler.runFinishedEvent(
+                job: record.job, runID: record.id, attempt: attempt, outcome: .interrupted,
+                durationMs: nil, at: now))
         persist(.attemptFinished(runID: record.id, attempt: attempt, outcome: .interrupted, at: now, durationMs: 0))
         guard let slot = slotOf[record.job], case let js = slots[slot], js.occupied, !js.removed, runs[record.id] == nil,
-              js.spec.retry.shouldRetry(afterAttempt: attempt, outcome: .interrupted)
+            js.spec.retry.shouldRetry(afterAttempt: attempt, outcome: .interrupted)
         else {
             persist(.runFinished(runID: record.id, outcome: .interrupted, at: now))
             return
         }
-        runs[record.id] = RunState(id: record.id, job: record.job, slot: slot, box: js.box, trigger: record.trigger,
-                                   scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt,
-                                   phase: .waitingRetry)
+        runs[record.id] = RunState(
+            id: record.id, job: record.job, slot: slot, box: js.box, trigger: record.trigger,
+            scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt,
+            phase: .waitingRetry)
         slots[slot].active.append(record.id)
         scheduleRetry(record.id, now: now)
     }
@@ -269,17 +274,21 @@ public struct Scheduler: Sendable {
         let js = slots[slot]
         let kill = !js.removed && js.spec.onAgentRestart == .kill
         let attempt = max(1, record.attempt)
-        var run = RunState(id: record.id, job: record.job, slot: slot, box: js.box, trigger: record.trigger,
-                           scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt, phase: .running)
+        var run = RunState(
+            id: record.id, job: record.job, slot: slot, box: js.box, trigger: record.trigger,
+            scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt, phase: .running)
         run.pid = identity.pid
         run.adopted = true
         run.killedAtRestart = kill
         runs[record.id] = run
         slots[slot].active.append(record.id)
         emit(Scheduler.runAdoptedEvent(run, identity: identity, policy: kill ? .kill : .adopt, at: now))
-        out.append(.watch(AdoptedRun(runID: record.id, job: record.job, attempt: attempt, identity: identity,
-                                     startedAt: record.startedAt, timeoutMs: js.removed ? nil : js.spec.timeoutMs,
-                                     killGraceMs: js.spec.killGraceMs)))
+        out.append(
+            .watch(
+                AdoptedRun(
+                    runID: record.id, job: record.job, attempt: attempt, identity: identity,
+                    startedAt: record.startedAt, timeoutMs: js.removed ? nil : js.spec.timeoutMs,
+                    killGraceMs: js.spec.killGraceMs)))
         if kill { out.append(.terminate(runID: record.id, graceMs: 0, reason: .agentRestart)) }
     }
 
@@ -323,7 +332,10 @@ public struct Scheduler: Sendable {
                 runs[id] = run
                 out.append(.terminate(runID: id, graceMs: max(0, graceMs), reason: .shutdown))
                 // Its lease is still renewed while it stops (the heap was emptied above).
-                if runs[id]?.fleet?.lease != nil { runs[id]?.fleet?.timerSeq = nil; armFleetTimer(id, now: now) }
+                if runs[id]?.fleet?.lease != nil {
+                    runs[id]?.fleet?.timerSeq = nil
+                    armFleetTimer(id, now: now)
+                }
             }
         }
         completeShutdownIfDone()
@@ -392,8 +404,11 @@ public struct Scheduler: Sendable {
 
     mutating func skip(job: JobID, scheduledFor: Instant, reason: SkipReason, now: Instant, count: Int? = nil) {
         emit(Scheduler.runSkippedEvent(job: job, scheduledFor: scheduledFor, reason: reason, count: count, at: now))
-        persist(.planned(LedgerEntry(job: job, scheduledFor: scheduledFor,
-                                     disposition: reason == .missed ? .missed : .skipped(reason), at: now)))
+        persist(
+            .planned(
+                LedgerEntry(
+                    job: job, scheduledFor: scheduledFor,
+                    disposition: reason == .missed ? .missed : .skipped(reason), at: now)))
     }
 
     mutating func newRunID(now: Instant) -> RunID { RunID(time: now, random: &random) }

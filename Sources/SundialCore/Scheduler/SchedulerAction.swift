@@ -52,8 +52,10 @@ public struct AdoptedRun: Sendable, Hashable {
     /// is held to them as a run of this agent would be.
     public var timeoutMs: Int64?
     public var killGraceMs: Int64
-    public init(runID: RunID, job: JobID, attempt: Int, identity: ProcessIdentity, startedAt: Instant,
-                timeoutMs: Int64? = nil, killGraceMs: Int64 = 10_000) {
+    public init(
+        runID: RunID, job: JobID, attempt: Int, identity: ProcessIdentity, startedAt: Instant,
+        timeoutMs: Int64? = nil, killGraceMs: Int64 = 10_000
+    ) {
         self.runID = runID
         self.job = job
         self.attempt = attempt

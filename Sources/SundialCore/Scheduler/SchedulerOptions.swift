@@ -29,8 +29,10 @@ public struct SchedulerOptions: Sendable, Hashable {
     /// Expired leases handled per scan.
     public var fleetScanLimit: Int = 16
 
-    public init(lateToleranceMs: Int64 = 60_000, maxActiveRunsPerJob: Int = 100, maxCatchupRuns: Int = 100,
-                missedCountCap: Int = 1000, recordsState: Bool = true, fleetConfigured: Bool = false) {
+    public init(
+        lateToleranceMs: Int64 = 60_000, maxActiveRunsPerJob: Int = 100, maxCatchupRuns: Int = 100,
+        missedCountCap: Int = 1000, recordsState: Bool = true, fleetConfigured: Bool = false
+    ) {
         self.fleetConfigured = fleetConfigured
         self.lateToleranceMs = lateToleranceMs
         self.maxActiveRunsPerJob = maxActiveRunsPerJob

@@ -163,8 +163,9 @@ public struct FleetSimulation {
         for i in 0..<config.boxes {
             let skew = Int64((random.nextUnit() * 2 - 1) * Double(config.maxSkewMs))
             let slow = random.nextUnit() < config.slowBoxes
-            let scheduler = Scheduler(jobs: config.jobs, calculator: calculator, random: SeededRandom(seed: config.seed &+ UInt64(i) &* 7919),
-                                      options: options)
+            let scheduler = Scheduler(
+                jobs: config.jobs, calculator: calculator, random: SeededRandom(seed: config.seed &+ UInt64(i) &* 7919),
+                options: options)
             boxes.append(Box(scheduler: scheduler, skew: skew, roundTrip: slow ? config.slowRoundTripMs : config.roundTripMs))
         }
         for _ in 0..<config.deaths {
@@ -312,7 +313,8 @@ public struct FleetSimulation {
                 var overlap = false
                 for i in execs.indices {
                     for j in execs.indices where j > i {
-                        let a = execs[i], b = execs[j]
+                        let a = execs[i]
+                        let b = execs[j]
                         if a.start < (b.end ?? .max) && b.start < (a.end ?? .max) { overlap = true }
                     }
                 }

@@ -73,9 +73,11 @@ public struct Simulator: Sendable {
     ///   - seed: the seed of the jitter and run-id randomness: same seed, same output.
     ///   - options: the scheduler's options; by default without `persist` actions (there is
     ///     no state store to feed), pass `recordsState: true` to observe them.
-    public init(jobs: JobSet, calculator: any FireCalculating, script: [JobID: [SimulatedAttempt]] = [:],
-                inputs: [SimulatedInput] = [], seed: UInt64 = 0x5EED,
-                options: SchedulerOptions = SchedulerOptions(recordsState: false)) {
+    public init(
+        jobs: JobSet, calculator: any FireCalculating, script: [JobID: [SimulatedAttempt]] = [:],
+        inputs: [SimulatedInput] = [], seed: UInt64 = 0x5EED,
+        options: SchedulerOptions = SchedulerOptions(recordsState: false)
+    ) {
         scheduler = Scheduler(jobs: jobs, calculator: calculator, random: SeededRandom(seed: seed), options: options)
         self.script = script
         self.inputs = inputs.enumerated().sorted { ($0.element.at, $0.offset) < ($1.element.at, $1.offset) }.map(\.element)
@@ -88,8 +90,10 @@ public struct Simulator: Sendable {
     /// - Parameters:
     ///   - restored: what the state store would hand the agent on start.
     ///   - reboot: whether `@reboot` jobs fire at `from`.
-    public mutating func run(from: Instant, to: Instant, restored: RestoredState = RestoredState(), reboot: Bool = true,
-                             observe: (Instant, SchedulerAction) -> Void) {
+    public mutating func run(
+        from: Instant, to: Instant, restored: RestoredState = RestoredState(), reboot: Bool = true,
+        observe: (Instant, SchedulerAction) -> Void
+    ) {
         now = from
         deliver(.start(restored: restored, reboot: reboot), observe)
         while true {
@@ -119,8 +123,10 @@ public struct Simulator: Sendable {
     }
 
     /// The events the agent would log between `from` and `to`.
-    public mutating func events(from: Instant, to: Instant, restored: RestoredState = RestoredState(),
-                                reboot: Bool = true) -> [Event] {
+    public mutating func events(
+        from: Instant, to: Instant, restored: RestoredState = RestoredState(),
+        reboot: Bool = true
+    ) -> [Event] {
         var events: [Event] = []
         run(from: from, to: to, restored: restored, reboot: reboot) { _, action in
             if case let .emit(r) = action { events.append(r.event) }
@@ -132,7 +138,12 @@ public struct Simulator: Sendable {
         let from = now
         now = Instant(unixMillis: now.unixMillis &+ delta)
         // Processes run in real time: their ends move with the wall clock.
-        processes = Heap(processes.unordered.map { var p = $0; p.at = Instant(unixMillis: p.at.unixMillis &+ delta); return p })
+        processes = Heap(
+            processes.unordered.map {
+                var p = $0
+                p.at = Instant(unixMillis: p.at.unixMillis &+ delta)
+                return p
+            })
         deliver(.clockStepped(fromWall: from, toWall: now), observe)
     }
 
@@ -170,8 +181,10 @@ public struct Simulator: Sendable {
             }
             seq &+= 1
             live[order.runID] = seq
-            processes.insert(ProcessEnd(at: Instant(unixMillis: now.unixMillis &+ duration), seq: seq, runID: order.runID,
-                                        attempt: order.attempt, outcome: outcome, durationMs: duration))
+            processes.insert(
+                ProcessEnd(
+                    at: Instant(unixMillis: now.unixMillis &+ duration), seq: seq, runID: order.runID,
+                    attempt: order.attempt, outcome: outcome, durationMs: duration))
         case let .terminate(id, _, _):
             guard live[id] != nil else { return }
             // SIGTERM is obeyed at once; the old end is superseded by this one.
@@ -179,8 +192,10 @@ public struct Simulator: Sendable {
             seq &+= 1
             live[id] = seq
             let ran = started.map { max(0, $0.durationMs - ($0.at.unixMillis - now.unixMillis)) } ?? 0
-            processes.insert(ProcessEnd(at: now, seq: seq, runID: id, attempt: started?.attempt ?? 1,
-                                        outcome: .signal(15), durationMs: ran))
+            processes.insert(
+                ProcessEnd(
+                    at: now, seq: seq, runID: id, attempt: started?.attempt ?? 1,
+                    outcome: .signal(15), durationMs: ran))
         default:
             break
         }

@@ -105,8 +105,10 @@ public struct StateRetention: Hashable, Sendable {
     /// next prune). Default 64 MiB: 1,000 jobs with 64 KiB each would otherwise take 1.3 GB.
     public var maxOutputBytes: Int
 
-    public init(maxAge: Duration = .seconds(30 * 86_400), maxRunsPerJob: Int = 500, maxLedgerEntriesPerJob: Int = 1_440,
-                maxOutputRunsPerJob: Int = 20, maxOutputBytes: Int = 64 << 20) {
+    public init(
+        maxAge: Duration = .seconds(30 * 86_400), maxRunsPerJob: Int = 500, maxLedgerEntriesPerJob: Int = 1_440,
+        maxOutputRunsPerJob: Int = 20, maxOutputBytes: Int = 64 << 20
+    ) {
         self.maxOutputRunsPerJob = maxOutputRunsPerJob
         self.maxOutputBytes = maxOutputBytes
         self.maxAge = maxAge

@@ -4,15 +4,18 @@
 /// January". Built from the parsed sets, so it describes what the expression does, whatever
 /// way it was written (`1-5` and `MON-FRI` read the same).
 public enum CronExplainer {
-    static let monthNames = ["January", "February", "March", "April", "May", "June", "July",
-                             "August", "September", "October", "November", "December"]
+    static let monthNames = [
+        "January", "February", "March", "April", "May", "June", "July",
+        "August", "September", "October", "November", "December",
+    ]
     static let weekdayNames = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
 
     /// One sentence, without a final period.
     public static func explain(_ e: CronExpression) -> String {
         if e.isReboot { return "once each time the agent starts (not on reload)" }
         var parts = [timeOfDay(e)]
-        let domValues = values(e.daysOfMonth, .dayOfMonth), monthValues = values(e.months, .month)
+        let domValues = values(e.daysOfMonth, .dayOfMonth)
+        let monthValues = values(e.months, .month)
         if domValues.count == 1, monthValues.count == 1, !e.daysUseOrRule, e.daysOfWeek == full(.dayOfWeek) {
             // "on February 29" rather than "on day 29 of the month in February".
             parts.append("on \(monthNames[monthValues[0] - 1]) \(domValues[0])")
@@ -33,14 +36,17 @@ public enum CronExplainer {
     // MARK: - Time of day
 
     static func timeOfDay(_ e: CronExpression) -> String {
-        let secs = values(e.seconds, .second), mins = values(e.minutes, .minute), hours = values(e.hours, .hour)
+        let secs = values(e.seconds, .second)
+        let mins = values(e.minutes, .minute)
+        let hours = values(e.hours, .hour)
         let allHours = e.hours == full(.hour)
         // A handful of clock times: "at 02:30", "at 01:05, 02:05 and 03:05".
         if mins.count * hours.count <= 4 {
             if secs.count == 1 {
                 return "at " + join(hours.flatMap { h in mins.map { m in clock(h, m, secs[0] == 0 ? nil : secs[0]) } })
             }
-            let minutesText = (mins.count * hours.count == 1 ? "the minute " : "the minutes ")
+            let minutesText =
+                (mins.count * hours.count == 1 ? "the minute " : "the minutes ")
                 + join(hours.flatMap { h in mins.map { m in clock(h, m, nil) } })
             return secondsPhrase(e) + " in " + minutesText
         }
@@ -78,13 +84,15 @@ public enum CronExplainer {
     // MARK: - Days
 
     static func days(_ e: CronExpression) -> String? {
-        let domAll = e.daysOfMonth == full(.dayOfMonth), dowAll = e.daysOfWeek == full(.dayOfWeek)
+        let domAll = e.daysOfMonth == full(.dayOfMonth)
+        let dowAll = e.daysOfWeek == full(.dayOfWeek)
         let domStep = Int(e.starSteps[CronExpression.Field.dayOfMonth.rawValue])
         let dom: String
         if domStep > 1, e.daysOfMonth == CronExpression.stepBits(from: 1, to: 31, step: domStep) {
             dom = "on every \(ordinal(domStep)) day of the month from the 1st"
         } else {
-            dom = "on " + (values(e.daysOfMonth, .dayOfMonth).count == 1 ? "day " : "days ")
+            dom =
+                "on " + (values(e.daysOfMonth, .dayOfMonth).count == 1 ? "day " : "days ")
                 + list(values(e.daysOfMonth, .dayOfMonth), name: { String($0) }) + " of the month"
         }
         let dow = "on " + list(values(e.daysOfWeek, .dayOfWeek), name: { weekdayNames[$0] }, weekdays: true)

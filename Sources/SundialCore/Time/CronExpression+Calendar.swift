@@ -18,53 +18,103 @@ extension CronExpression {
         var days = floorDiv(secs, 86_400)
         var sod = Int(secs - days * 86_400)
         let (y0, m0, d0) = CivilTime.civilFromDays(Int(days))
-        var year = y0, month = m0, day = d0
-        var hour = sod / 3600, minute = sod / 60 % 60, second = sod % 60
+        var year = y0
+        var month = m0
+        var day = d0
+        var hour = sod / 3600
+        var minute = sod / 60 % 60
+        var second = sod % 60
         let lastYear = min(year + Self.searchHorizonYears, 9999)
 
         while true {
             // Carries from the steps below.
-            if second > 59 { second = 0; minute += 1 }
-            if minute > 59 { minute = 0; hour += 1 }
-            if hour > 23 { hour = 0; day += 1 }
-            if month > 12 { month = 1; year += 1 }
+            if second > 59 {
+                second = 0
+                minute += 1
+            }
+            if minute > 59 {
+                minute = 0
+                hour += 1
+            }
+            if hour > 23 {
+                hour = 0
+                day += 1
+            }
+            if month > 12 {
+                month = 1
+                year += 1
+            }
             if day > CivilTime.daysInMonth(year: year, month: month) {
-                day = 1; month += 1
-                if month > 12 { month = 1; year += 1 }
+                day = 1
+                month += 1
+                if month > 12 {
+                    month = 1
+                    year += 1
+                }
             }
             if year > lastYear { return nil }
 
             // Month.
             if months >> UInt64(month) & 1 == 0 {
                 guard let m = Self.nextBit(months, from: month + 1, max: 12) else {
-                    year += 1; month = Self.nextBit(months, from: 1, max: 12) ?? 1
-                    day = 1; hour = 0; minute = 0; second = 0
+                    year += 1
+                    month = Self.nextBit(months, from: 1, max: 12) ?? 1
+                    day = 1
+                    hour = 0
+                    minute = 0
+                    second = 0
                     continue
                 }
-                month = m; day = 1; hour = 0; minute = 0; second = 0
+                month = m
+                day = 1
+                hour = 0
+                minute = 0
+                second = 0
             }
             // Day.
             let dim = CivilTime.daysInMonth(year: year, month: month)
             let first = CivilTime.daysFromCivil(year: year, month: month, day: 1)
             let dayBits = matchingDays(firstWeekday: CivilTime.weekday(days: first), daysInMonth: dim)
             guard let d = Self.nextBit(dayBits, from: day, max: 31) else {
-                month += 1; day = 1; hour = 0; minute = 0; second = 0
+                month += 1
+                day = 1
+                hour = 0
+                minute = 0
+                second = 0
                 continue
             }
-            if d != day { day = d; hour = 0; minute = 0; second = 0 }
+            if d != day {
+                day = d
+                hour = 0
+                minute = 0
+                second = 0
+            }
             // Hour, minute, second.
             guard let h = Self.nextBit(hours, from: hour, max: 23) else {
-                day += 1; hour = 0; minute = 0; second = 0
+                day += 1
+                hour = 0
+                minute = 0
+                second = 0
                 continue
             }
-            if h != hour { hour = h; minute = 0; second = 0 }
+            if h != hour {
+                hour = h
+                minute = 0
+                second = 0
+            }
             guard let mi = Self.nextBit(minutes, from: minute, max: 59) else {
-                hour += 1; minute = 0; second = 0
+                hour += 1
+                minute = 0
+                second = 0
                 continue
             }
-            if mi != minute { minute = mi; second = 0 }
+            if mi != minute {
+                minute = mi
+                second = 0
+            }
             guard let s = Self.nextBit(seconds, from: second, max: 59) else {
-                minute += 1; second = 0
+                minute += 1
+                second = 0
                 continue
             }
             second = s

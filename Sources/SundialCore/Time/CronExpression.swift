@@ -81,7 +81,6 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
     /// with `*` (so `@hourly` too); the seconds field never changes the class.
     public var isWildcardClass: Bool { !isReboot && (startsWithStar(.minute) || startsWithStar(.hour)) }
 
-
     /// The set of one field.
     public func bits(_ field: Field) -> UInt64 {
         switch field {
@@ -162,7 +161,10 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
     static func stepBits(from a: Int, to b: Int, step: Int) -> UInt64 {
         var bits: UInt64 = 0
         var v = a
-        while v <= b { bits |= 1 << UInt64(v); v += step }
+        while v <= b {
+            bits |= 1 << UInt64(v)
+            v += step
+        }
         return bits
     }
 

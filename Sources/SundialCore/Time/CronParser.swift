@@ -19,13 +19,17 @@ enum CronParser {
         var spans: [Range<Int>] = []
         var i = 0
         while i < chars.count {
-            if chars[i] == " " || chars[i] == "\t" { i += 1; continue }
+            if chars[i] == " " || chars[i] == "\t" {
+                i += 1
+                continue
+            }
             let start = i
             while i < chars.count, chars[i] != " ", chars[i] != "\t" { i += 1 }
             spans.append(start..<i)
         }
         guard let firstSpan = spans.first else {
-            throw CronError(column: 1, field: nil, message: "empty cron expression; write 5 fields (minute hour day-of-month month day-of-week), e.g. '30 2 * * *'")
+            throw CronError(
+                column: 1, field: nil, message: "empty cron expression; write 5 fields (minute hour day-of-month month day-of-week), e.g. '30 2 * * *'")
         }
         if chars[firstSpan.lowerBound] == "@" {
             let word = String(String.UnicodeScalarView(chars[firstSpan]))
@@ -37,16 +41,18 @@ enum CronParser {
                 return CronExpression(text: text, fields: [0, 0, 0, 0, 0, 0], starSteps: [0, 0, 0, 0, 0, 0], hasSecondsField: false, isReboot: true)
             }
             guard let expansion = macros[lower] else {
-                throw CronError(column: firstSpan.lowerBound + 1, field: nil,
-                                message: "unknown macro '\(word)'; use @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @reboot")
+                throw CronError(
+                    column: firstSpan.lowerBound + 1, field: nil,
+                    message: "unknown macro '\(word)'; use @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly or @reboot")
             }
             let e = try parse(expansion)
             return CronExpression(text: text, fields: Field.allCases.map { e.bits($0) }, starSteps: e.starSteps, hasSecondsField: false, isReboot: false)
         }
         guard spans.count == 5 || spans.count == 6 else {
             let column = spans.count > 6 ? spans[6].lowerBound + 1 : chars.count + 1
-            throw CronError(column: column, field: nil,
-                            message: "expected 5 fields (minute hour day-of-month month day-of-week) or 6 with a leading seconds field, found \(spans.count)")
+            throw CronError(
+                column: column, field: nil,
+                message: "expected 5 fields (minute hour day-of-month month day-of-week) or 6 with a leading seconds field, found \(spans.count)")
         }
         let hasSeconds = spans.count == 6
         let fieldOrder: [Field] = hasSeconds ? Field.allCases : Array(Field.allCases.dropFirst())
@@ -60,14 +66,17 @@ enum CronParser {
             // as the field's size so that it fits and the canonical text stays short.
             stars[field.rawValue] = UInt8(min(star, field.valueRange.count))
         }
-        return CronExpression(text: text, fields: bits, starSteps: stars, hasSecondsField: hasSeconds, isReboot: false,
-                              warnings: warnings)
+        return CronExpression(
+            text: text, fields: bits, starSteps: stars, hasSecondsField: hasSeconds, isReboot: false,
+            warnings: warnings)
     }
 
     /// One field: a comma-separated list of items. Returns the set and the star step of the
     /// first item (0 when the field does not start with `*`).
-    static func parseField(_ c: [Unicode.Scalar], _ span: Range<Int>, _ field: Field,
-                           warnings: inout [CronError]) throws(CronError) -> (UInt64, Int) {
+    static func parseField(
+        _ c: [Unicode.Scalar], _ span: Range<Int>, _ field: Field,
+        warnings: inout [CronError]
+    ) throws(CronError) -> (UInt64, Int) {
         var bits: UInt64 = 0
         var starStep = 0
         var i = span.lowerBound
@@ -98,11 +107,14 @@ enum CronParser {
     /// (`5-0`, `SAT-SUN`), which cronie reads as ending on day 7; a step as large as the
     /// field or larger (`*/90` in minutes) denotes the start value alone, as in cronie's
     /// `for (i = lo; i <= hi; i += step)`, and is accepted with a warning saying so.
-    static func parseItem(_ c: [Unicode.Scalar], _ span: Range<Int>, _ field: Field,
-                          warnings: inout [CronError]) throws(CronError) -> (UInt64, Int) {
+    static func parseItem(
+        _ c: [Unicode.Scalar], _ span: Range<Int>, _ field: Field,
+        warnings: inout [CronError]
+    ) throws(CronError) -> (UInt64, Int) {
         var i = span.lowerBound
         let r = field.valueRange
-        var lo: Int, hi: Int
+        var lo: Int
+        var hi: Int
         var isStar = false
         var isSingle = false
         if c[i] == "*" {
@@ -122,11 +134,13 @@ enum CronParser {
                 if field == .dayOfWeek, hi == 0, lo > 0 { hi = 7 }  // `5-0` ends on Sunday (cronie)
                 if lo > hi {
                     let shown = text(c, span.lowerBound..<i)
-                    let fix = field == .dayOfWeek
+                    let fix =
+                        field == .dayOfWeek
                         ? "for days across Sunday write a list such as \(a)-7,0-\(b) (a range may end below its start only when it ends on Sunday, 0 or 7)"
                         : "write \(b)-\(a), or a list such as \(a)-\(field.writtenRange.upperBound),\(field.writtenRange.lowerBound)-\(b) to wrap around"
-                    throw CronError(column: span.lowerBound + 1, field: field.name,
-                                    message: "\(field.name) range \(shown) is reversed; \(fix)")
+                    throw CronError(
+                        column: span.lowerBound + 1, field: field.name,
+                        message: "\(field.name) range \(shown) is reversed; \(fix)")
                 }
             } else {
                 (lo, hi) = (a, a)
@@ -139,15 +153,19 @@ enum CronParser {
             i += 1
             let stepStart = i
             var v = 0
-            while i < span.upperBound, let d = digit(c[i]) { v = min(v * 10 + d, 100_000); i += 1 }
+            while i < span.upperBound, let d = digit(c[i]) {
+                v = min(v * 10 + d, 100_000)
+                i += 1
+            }
             guard i > stepStart else {
                 throw CronError(column: stepStart + 1, field: field.name, message: "\(field.name) step after '/' must be a number")
             }
             if i < span.upperBound { throw unexpected(c, i, field) }
             let size = r.upperBound - r.lowerBound + 1
             guard v >= 1 else {
-                throw CronError(column: stepStart + 1, field: field.name,
-                                message: "\(field.name) step 0 is out of range: the smallest step is 1")
+                throw CronError(
+                    column: stepStart + 1, field: field.name,
+                    message: "\(field.name) step 0 is out of range: the smallest step is 1")
             }
             step = v
             // `5/15` means `5-59/15` (croniter, robfig/cron, Quartz).
@@ -155,8 +173,12 @@ enum CronParser {
             if v > size {
                 let what = isStar ? "\(field.name) \(r.lowerBound)" : "\(field.name) \(lo)"
                 let fix = isStar ? "write \(r.lowerBound)" : "write \(lo)"
-                warnings.append(CronError(column: stepStart + 1, field: field.name,
-                                          message: "\(field.name) step \(v) is larger than the field (\(size) values): '\(text(c, span))' means \(what) only, as in cronie; \(fix) to say so"))
+                warnings.append(
+                    CronError(
+                        column: stepStart + 1, field: field.name,
+                        message:
+                            "\(field.name) step \(v) is larger than the field (\(size) values): '\(text(c, span))' means \(what) only, as in cronie; \(fix) to say so"
+                    ))
             }
         }
         if i < span.upperBound { throw unexpected(c, i, field) }
@@ -172,13 +194,17 @@ enum CronParser {
         let start = i
         if i < end, digit(c[i]) != nil {
             var v = 0
-            while i < end, let d = digit(c[i]) { v = min(v * 10 + d, 100_000); i += 1 }
+            while i < end, let d = digit(c[i]) {
+                v = min(v * 10 + d, 100_000)
+                i += 1
+            }
             if i < end, isLetter(c[i]) { throw quartzOrUnexpected(c, i, field) }
             guard field.writtenRange.contains(v) else {
                 let r = field.writtenRange
                 let note = field == .dayOfWeek ? " (0 or 7 is Sunday)" : ""
-                throw CronError(column: start + 1, field: field.name,
-                                message: "\(field.name) \(text(c, start..<i)) is out of range \(r.lowerBound)-\(r.upperBound)\(note)")
+                throw CronError(
+                    column: start + 1, field: field.name,
+                    message: "\(field.name) \(text(c, start..<i)) is out of range \(r.lowerBound)-\(r.upperBound)\(note)")
             }
             return v
         }
@@ -194,10 +220,12 @@ enum CronParser {
             throw CronError(column: start + 1, field: field.name, message: "'L' (last day) is a Quartz/croniter extension and is not supported")
         }
         if monthNames.contains(word) {
-            throw CronError(column: start + 1, field: field.name, message: "month name '\(word)' is only allowed in the month field, not in the \(field.name) field")
+            throw CronError(
+                column: start + 1, field: field.name, message: "month name '\(word)' is only allowed in the month field, not in the \(field.name) field")
         }
         if weekdayNames.contains(word) {
-            throw CronError(column: start + 1, field: field.name, message: "day name '\(word)' is only allowed in the day-of-week field, not in the \(field.name) field")
+            throw CronError(
+                column: start + 1, field: field.name, message: "day name '\(word)' is only allowed in the day-of-week field, not in the \(field.name) field")
         }
         let hint: String
         switch field {
@@ -220,7 +248,8 @@ enum CronParser {
         let ch = c[i]
         switch ch {
         case "?": return CronError(column: i + 1, field: field.name, message: "'?' is a Quartz extension and is not supported; use '*'")
-        case "#": return CronError(column: i + 1, field: field.name, message: "'#' (nth weekday of the month) is a Quartz/croniter extension and is not supported")
+        case "#":
+            return CronError(column: i + 1, field: field.name, message: "'#' (nth weekday of the month) is a Quartz/croniter extension and is not supported")
         case "L", "l", "W", "w": return quartzOrUnexpected(c, i, field)
         default:
             let shown = ch.isASCII && ch.value >= 32 ? "'\(Character(ch))'" : "U+\(String(ch.value, radix: 16, uppercase: true))"

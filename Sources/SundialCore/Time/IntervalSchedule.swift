@@ -45,7 +45,8 @@ public struct OneShotSchedule: Hashable, Sendable {
 
     /// The first listed instant strictly after `after`.
     public func next(after: Instant) -> Instant? {
-        var lo = 0, hi = instants.count
+        var lo = 0
+        var hi = instants.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if instants[mid] <= after { lo = mid + 1 } else { hi = mid }

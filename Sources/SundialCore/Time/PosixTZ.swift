@@ -142,7 +142,10 @@ public struct PosixTZ: Hashable, Sendable {
         mutating func number() throws(ParseError) -> Int {
             let start = i
             var v = 0
-            while !atEnd, peek >= 48, peek <= 57, i - start < 4 { v = v * 10 + Int(peek - 48); i += 1 }
+            while !atEnd, peek >= 48, peek <= 57, i - start < 4 {
+                v = v * 10 + Int(peek - 48)
+                i += 1
+            }
             guard i > start else { throw fail("expected a number") }
             return v
         }

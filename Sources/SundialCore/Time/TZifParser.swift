@@ -76,8 +76,9 @@ enum TZifParser {
             guard c >= 0, c < 1_000_000 else { throw Failure(message: "implausible count \(c)") }
             counts.append(Int(c))
         }
-        let h = Header(version: version, isutcnt: counts[0], isstdcnt: counts[1], leapcnt: counts[2],
-                       timecnt: counts[3], typecnt: counts[4], charcnt: counts[5])
+        let h = Header(
+            version: version, isutcnt: counts[0], isstdcnt: counts[1], leapcnt: counts[2],
+            timecnt: counts[3], typecnt: counts[4], charcnt: counts[5])
         guard h.typecnt >= 1 else { throw Failure(message: "no local time types") }
         return h
     }

@@ -177,7 +177,8 @@ public struct TimeZoneRules: Sendable, Equatable, CustomStringConvertible {
             return dynamicSegment(containing: ts, footer)
         }
         // Number of table transitions at or before ts.
-        var lo = 0, hi = times.count
+        var lo = 0
+        var hi = times.count
         while lo < hi {
             let mid = (lo + hi) / 2
             if times[mid] <= ts { lo = mid + 1 } else { hi = mid }
@@ -190,8 +191,9 @@ public struct TimeZoneRules: Sendable, Equatable, CustomStringConvertible {
         guard k >= 0 else {
             return Segment(start: nil, end: end, offset: initialOffset, previousOffset: nil, highWaterBefore: Int64.min)
         }
-        return Segment(start: times[k] * 1000, end: end, offset: offsets[k],
-                       previousOffset: k > 0 ? offsets[k - 1] : initialOffset, highWaterBefore: highWater[k] * 1000)
+        return Segment(
+            start: times[k] * 1000, end: end, offset: offsets[k],
+            previousOffset: k > 0 ? offsets[k - 1] : initialOffset, highWaterBefore: highWater[k] * 1000)
     }
 
     /// Footer transitions `>= dynamicFrom` and `> after`, in order, from the few years around.
@@ -229,8 +231,9 @@ public struct TimeZoneRules: Sendable, Equatable, CustomStringConvertible {
         guard let l = lastTable else {
             return Segment(start: nil, end: end, offset: initialOffset, previousOffset: nil, highWaterBefore: Int64.min)
         }
-        return Segment(start: l.0 * 1000, end: end, offset: l.1, previousOffset: offsets.count > 1 ? offsets[offsets.count - 2] : initialOffset,
-                       highWaterBefore: l.2 * 1000)
+        return Segment(
+            start: l.0 * 1000, end: end, offset: l.1, previousOffset: offsets.count > 1 ? offsets[offsets.count - 2] : initialOffset,
+            highWaterBefore: l.2 * 1000)
     }
 }
 

@@ -1,11 +1,12 @@
+import CSundialShim
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
-import Synchronization
-import SundialCore
 
 /// What the agent needs to supervise runs that outlived a crashed agent (``AdoptedRun``): watch
 /// each to its end, stop one. The real one is ``AdoptionWatcher``; scenario tests use a fake.
@@ -185,15 +186,16 @@ public final class AdoptionWatcher: RunAdopter {
     /// Milliseconds since a process started (its start ticks against `/proc/uptime`).
     static func elapsedMs(since startTicks: UInt64) -> Int64? {
         guard let bytes = try? FileSystem.read("/proc/uptime", limit: 256),
-              let first = String(decoding: bytes, as: UTF8.self).split(separator: " ").first,
-              let uptime = Double(first)
+            let first = String(decoding: bytes, as: UTF8.self).split(separator: " ").first,
+            let uptime = Double(first)
         else { return nil }
         let hz = Double(max(1, sysconf(Int32(_SC_CLK_TCK))))
         return max(0, Int64((uptime - Double(startTicks) / hz) * 1000))
     }
 
     static func completion(_ run: AdoptedRun, outcome: RunOutcome) -> RunCompletion {
-        RunCompletion(runID: run.runID, pid: run.identity.pid, outcome: outcome,
-                      durationMs: elapsedMs(since: run.identity.startTicks) ?? 0)
+        RunCompletion(
+            runID: run.runID, pid: run.identity.pid, outcome: outcome,
+            durationMs: elapsedMs(since: run.identity.startTicks) ?? 0)
     }
 }

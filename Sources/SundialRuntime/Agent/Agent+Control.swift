@@ -1,6 +1,6 @@
+import OrderedCollections
 import SundialConfig
 import SundialCore
-import OrderedCollections
 
 /// The agent answers the control socket (design §4; docs/state.md has the wire format).
 ///
@@ -75,11 +75,13 @@ extension Agent: ControlHandler {
         // status still answers, without last outcomes.
         let latest = (try? store?.latestRuns()) ?? [:]
         let jobs = snap.jobs.map { spec, next, held, paused in
-            StatusReport.Job(id: spec.id, description: spec.description, schedule: Self.scheduleText(spec), enabled: spec.enabled,
-                             next: next, held: held, last: latest[spec.id], paused: paused, zone: spec.timezone)
+            StatusReport.Job(
+                id: spec.id, description: spec.description, schedule: Self.scheduleText(spec), enabled: spec.enabled,
+                next: next, held: held, last: latest[spec.id], paused: paused, zone: spec.timezone)
         }
-        let report = StatusReport(version: settings.version, pid: pid, revision: snap.revision, startedAt: snap.startedAt,
-                                  jobs: jobs, active: snap.active, now: clock.wallNow())
+        let report = StatusReport(
+            version: settings.version, pid: pid, revision: snap.revision, startedAt: snap.startedAt,
+            jobs: jobs, active: snap.active, now: clock.wallNow())
         return .success(report.json)
     }
 
@@ -110,8 +112,11 @@ extension Agent: ControlHandler {
         case .replacing:
             // The wire has no `replacing`: the run waits, like a queued one, for the active run
             // to be stopped.
-            return .success(TriggerReport(job: job, result: .queued,
-                                          reason: "the active run is being stopped (concurrency: replace)").json)
+            return .success(
+                TriggerReport(
+                    job: job, result: .queued,
+                    reason: "the active run is being stopped (concurrency: replace)"
+                ).json)
         case let .skipped(reason):
             return .success(TriggerReport(job: job, result: .skipped, reason: Self.skipText(reason)).json)
         case .unknownJob: return await unknownJob(job)
@@ -190,8 +195,9 @@ extension Agent: ControlHandler {
             for u in plan.upstream {
                 upstream += try store.history(job: u, limit: Self.whyRunsPerJob).filter { ($0.finishedAt ?? since) >= since }
             }
-            explained = NeedsExplanation.explain(runs: runs, ledger: entries, upstream: upstream,
-                                                 direct: Set(needs.map(\.job)), since: since)
+            explained = NeedsExplanation.explain(
+                runs: runs, ledger: entries, upstream: upstream,
+                direct: Set(needs.map(\.job)), since: since)
         } catch {
             return .failure("cannot read the state database: \(error)")
         }
@@ -205,8 +211,9 @@ extension Agent: ControlHandler {
         guard let store else { return .failure("this agent keeps no state") }
         let lookup: LogsReport.Lookup
         do {
-            lookup = try LogsReport.lookup(job: job, run: run, history: { try store.history(job: $0, limit: $1) },
-                                           output: { try store.output(run: $0) })
+            lookup = try LogsReport.lookup(
+                job: job, run: run, history: { try store.history(job: $0, limit: $1) },
+                output: { try store.output(run: $0) })
         } catch {
             return .failure("cannot read the state database: \(error)")
         }
@@ -306,8 +313,11 @@ extension Agent: ControlHandler {
         guard phase == .running else { return .failure("the agent is shutting down") }
         guard jobSet.jobs[job] != nil else { return unknownJob(job) }
         let current = activeRuns.filter { $0.value.job == job }.max { ($0.value.startedAt, $0.key) < ($1.value.startedAt, $1.key) }
-        guard runWatch.subscribe(job: job, runID: current?.key, startedAt: current?.value.startedAt, output: true,
-                                 stream: stream) != nil else {
+        guard
+            runWatch.subscribe(
+                job: job, runID: current?.key, startedAt: current?.value.startedAt, output: true,
+                stream: stream) != nil
+        else {
             return .failure("too many clients are following runs (at most \(RunWatchHub.maxFollowers)); try again")
         }
         return .success(["job": .string(job), "run_id": current.map { .string($0.key.rawValue) } ?? .null, "stream": .bool(true)])

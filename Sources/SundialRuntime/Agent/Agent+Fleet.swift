@@ -1,6 +1,6 @@
-import Synchronization
-import SundialCore
 import OrderedCollections
+import SundialCore
+import Synchronization
 
 /// `lock: fleet` in the agent: the fleet worker's wiring and the warning of a missing fleet.
 extension Agent {
@@ -10,14 +10,17 @@ extension Agent {
     static func makeFleetWorker(_ coordinator: any FleetCoordinator, box: String) -> FleetWorker {
         let (stream, continuation) = AsyncStream<SchedulerEvent>.makeStream()
         let sink = FleetAnswerSink(stream: stream)
-        return FleetWorker(coordinator: coordinator, box: box, deliver: { continuation.yield($0) },
-                           onFinishAbandoned: { lease, outcome in sink.abandoned(lease, outcome) }, sink: sink)
+        return FleetWorker(
+            coordinator: coordinator, box: box, deliver: { continuation.yield($0) },
+            onFinishAbandoned: { lease, outcome in sink.abandoned(lease, outcome) }, sink: sink)
     }
 
     /// Starts feeding the worker's answers to the agent (at ``start(restored:)``).
     func startFleetAnswers() {
         guard let sink = fleetWorker?.sink else { return }
-        sink.start { [weak self] event in await self?.deliver(.fleet(event)) } log: { [weak self] event in
+        sink.start { [weak self] event in
+            await self?.deliver(.fleet(event))
+        } log: { [weak self] event in
             await self?.emitStamped(event)
         }
     }
@@ -35,10 +38,15 @@ extension Agent {
         guard fleetWorker == nil else { return }
         let jobs = jobSet.jobs.values.filter { $0.lock == .fleet && $0.enabled }.map(\.id)
         guard !jobs.isEmpty else { return }
-        emit(.fleet(.init(.notConfigured, at: now, level: .warn, [
-            "jobs": .array(jobs.prefix(50).map { .string($0) }), "count": .int(Int64(jobs.count)),
-            "message": .string("jobs with `lock: fleet` but no fleet (sundial run --fleet URL): each fire follows its fleet_unavailable (default skip)"),
-        ])))
+        emit(
+            .fleet(
+                .init(
+                    .notConfigured, at: now, level: .warn,
+                    [
+                        "jobs": .array(jobs.prefix(50).map { .string($0) }), "count": .int(Int64(jobs.count)),
+                        "message": .string(
+                            "jobs with `lock: fleet` but no fleet (sundial run --fleet URL): each fire follows its fleet_unavailable (default skip)"),
+                    ])))
     }
 }
 
@@ -59,10 +67,12 @@ final class FleetAnswerSink: Sendable {
 
     /// A finish the worker gave up on: the lease will expire and the fleet's `on_lost` decide.
     func abandoned(_ lease: FleetLease, _ outcome: String) {
-        let e = LogRecord.Fleet(.finishAbandoned, at: lease.expiresAt, level: .error, [
-            "job": .string(lease.key.job), "scheduled_for": .string(lease.key.scheduledFor.description),
-            "fleet_token": .int(lease.token), "outcome": .string(outcome),
-        ])
+        let e = LogRecord.Fleet(
+            .finishAbandoned, at: lease.expiresAt, level: .error,
+            [
+                "job": .string(lease.key.job), "scheduled_for": .string(lease.key.scheduledFor.description),
+                "fleet_token": .int(lease.token), "outcome": .string(outcome),
+            ])
         _ = logContinuation.withLock { $0?.yield(e) }
     }
 }

@@ -50,11 +50,15 @@ extension Agent {
             }
             // Stuck: give up on it (its result, should it ever come, is dropped) and load again.
             let abandoned = reloadsStarted
-            emit(.configReloadAbandoned(reason: reason, runningMs: nowMono - reloadStartedMono,
-                                        runningRevision: jobSet.revision, at: clock.wallNow()))
-            resumeReloadWaiters(upTo: abandoned, with: .rejected(
-                errors: ["the load did not finish within \(settings.reloadDeadlineMs / 1000) s and was abandoned"],
-                runningRevision: jobSet.revision))
+            emit(
+                .configReloadAbandoned(
+                    reason: reason, runningMs: nowMono - reloadStartedMono,
+                    runningRevision: jobSet.revision, at: clock.wallNow()))
+            resumeReloadWaiters(
+                upTo: abandoned,
+                with: .rejected(
+                    errors: ["the load did not finish within \(settings.reloadDeadlineMs / 1000) s and was abandoned"],
+                    runningRevision: jobSet.revision))
             reloadPending = false
         }
         reloadInFlight = true
@@ -103,8 +107,9 @@ extension Agent {
         guard result.isValid, let set = result.jobSet else {
             // Design §2: an invalid set changes nothing; the last good set keeps running.
             let errors = result.diagnostics.filter { $0.severity == .error }.prefix(1000).map { d in
-                LogRecord.ConfigRejected.Problem(file: d.location.file, line: d.location.line, column: d.location.column,
-                                                 message: d.fullMessage)
+                LogRecord.ConfigRejected.Problem(
+                    file: d.location.file, line: d.location.line, column: d.location.column,
+                    message: d.fullMessage)
             }
             emit(.configRejected(.init(reason: reason, errors: errors, runningRevision: jobSet.revision, at: now)))
             let lines = result.diagnostics.filter { $0.severity == .error }.prefix(1000).map { d in
@@ -127,7 +132,9 @@ extension Agent {
     /// The jobs of `new` that `old` lacks, those `old` had and `new` lacks, and those in both
     /// that differ.
     static func difference(old: JobSet?, new: JobSet) -> (added: [JobID], removed: [JobID], changed: [JobID]) {
-        var added: [JobID] = [], removed: [JobID] = [], changed: [JobID] = []
+        var added: [JobID] = []
+        var removed: [JobID] = []
+        var changed: [JobID] = []
         for (id, job) in new.jobs {
             if let before = old?.jobs[id] {
                 if before != job { changed.append(id) }
@@ -142,8 +149,10 @@ extension Agent {
     /// `config.loaded` (design §3): the revision and what changed against the running set.
     func configLoadedEvent(old: JobSet?, new: JobSet, at now: Instant, reason: String? = nil) -> LogRecord {
         let d = Self.difference(old: old, new: new)
-        return .configLoaded(.init(revision: new.revision, files: new.files.count, jobs: new.jobs.count, added: d.added,
-                                   removed: d.removed, changed: d.changed, reason: reason, at: now))
+        return .configLoaded(
+            .init(
+                revision: new.revision, files: new.files.count, jobs: new.jobs.count, added: d.added,
+                removed: d.removed, changed: d.changed, reason: reason, at: now))
     }
 }
 

@@ -1,5 +1,5 @@
-import SundialCore
 import OrderedCollections
+import SundialCore
 
 extension Agent {
     /// What the status page needs from the actor, copied in one short call: the specs in file
@@ -22,7 +22,9 @@ extension Agent {
     /// The spec of `job` and its next fire, if it is in the running set.
     func statusPageJob(_ job: JobID) -> (spec: JobSpec, next: Instant?, held: Bool, paused: Bool, running: Bool)? {
         guard let spec = jobSet.jobs[job] else { return nil }
-        return (spec, scheduler.plannedFire(of: job), scheduler.isHeld(job), scheduler.pausedJobs.contains(job),
-                activeRuns.values.contains { $0.job == job })
+        return (
+            spec, scheduler.plannedFire(of: job), scheduler.isHeld(job), scheduler.pausedJobs.contains(job),
+            activeRuns.values.contains { $0.job == job }
+        )
     }
 }

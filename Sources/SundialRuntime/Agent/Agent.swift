@@ -1,7 +1,7 @@
 import OrderedCollections
-import Synchronization
 import SundialConfig
 import SundialCore
+import Synchronization
 
 /// The agent: feeds the pure ``Scheduler`` with what happens and carries out what it decides.
 ///
@@ -41,8 +41,10 @@ public actor Agent {
         /// of each boot. `nil` makes every start a boot (tests, or no /proc).
         public var bootID: String?
 
-        public init(configPaths: [String], stateDirectory: String, jobWorkdir: String? = nil, shutdownGraceMs: Int64 = 30_000,
-                    version: String, clockStepThresholdMs: Int64 = 1000) {
+        public init(
+            configPaths: [String], stateDirectory: String, jobWorkdir: String? = nil, shutdownGraceMs: Int64 = 30_000,
+            version: String, clockStepThresholdMs: Int64 = 1000
+        ) {
             self.configPaths = configPaths
             self.stateDirectory = stateDirectory
             self.jobWorkdir = jobWorkdir ?? stateDirectory
@@ -135,11 +137,13 @@ public actor Agent {
 
     enum Phase { case created, running, stopping, stopped }
 
-    public init(settings: Settings, jobs: JobSet, clock: any SundialClock, random: some RandomSource,
-                calculator: any FireCalculating, launcher: any JobLauncher, log: EventLog,
-                store: (any StateStore)?, alarm: any WakeAlarm, pid: Int32, adopter: (any RunAdopter)? = nil,
-                fleet: (any FleetCoordinator)? = nil, box: String = "local",
-                loadConfiguration: @escaping @Sendable () -> ConfigLoadResult) {
+    public init(
+        settings: Settings, jobs: JobSet, clock: any SundialClock, random: some RandomSource,
+        calculator: any FireCalculating, launcher: any JobLauncher, log: EventLog,
+        store: (any StateStore)?, alarm: any WakeAlarm, pid: Int32, adopter: (any RunAdopter)? = nil,
+        fleet: (any FleetCoordinator)? = nil, box: String = "local",
+        loadConfiguration: @escaping @Sendable () -> ConfigLoadResult
+    ) {
         self.box = box
         self.adopter = adopter
         self.settings = settings
@@ -151,8 +155,9 @@ public actor Agent {
         self.pid = pid
         self.loadConfiguration = loadConfiguration
         self.jobSet = jobs
-        self.scheduler = Scheduler(jobs: jobs, calculator: calculator, random: random,
-                                   options: SchedulerOptions(fleetConfigured: fleet != nil))
+        self.scheduler = Scheduler(
+            jobs: jobs, calculator: calculator, random: random,
+            options: SchedulerOptions(fleetConfigured: fleet != nil))
         if let fleet { self.fleetWorker = Self.makeFleetWorker(fleet, box: box) }
     }
 
@@ -175,8 +180,11 @@ public actor Agent {
         let now = clock.wallNow()
         lastOffsetMs = now.unixMillis - clock.monotonicNow()
         lastMonotonicMs = clock.monotonicNow()
-        emit(.agentStarted(.init(version: settings.version, pid: pid, config: settings.configPaths,
-                                 state: settings.stateDirectory, at: now)))
+        emit(
+            .agentStarted(
+                .init(
+                    version: settings.version, pid: pid, config: settings.configPaths,
+                    state: settings.stateDirectory, at: now)))
         emit(configLoadedEvent(old: nil, new: jobSet, at: now))
         warnIfFleetMissing(at: now)
         startFleetAnswers()
@@ -214,12 +222,18 @@ public actor Agent {
         case let .fleet(answer):
             perform(scheduler.handle(answer, at: now))
         case let .launched(id, attempt, pid):
-            if var run = activeRuns[id] { run.pid = pid; activeRuns[id] = run }
+            if var run = activeRuns[id] {
+                run.pid = pid
+                activeRuns[id] = run
+            }
             perform(scheduler.handle(.attemptLaunched(runID: id, attempt: attempt, pid: pid), at: now))
         case let .finished(id, attempt, completion):
             adoptedRuns.remove(id)
-            perform(scheduler.handle(.attemptFinished(runID: id, attempt: attempt, outcome: completion.outcome,
-                                                      durationMs: completion.durationMs), at: now), completion: completion)
+            perform(
+                scheduler.handle(
+                    .attemptFinished(
+                        runID: id, attempt: attempt, outcome: completion.outcome,
+                        durationMs: completion.durationMs), at: now), completion: completion)
         case let .reload(reason):
             beginReload(reason: reason)
         case let .fatal(reason):
@@ -233,8 +247,11 @@ public actor Agent {
         case let .shutdown(signal):
             guard phase == .running else { return }
             phase = .stopping
-            emit(.agentStopping(.init(version: settings.version, pid: pid, cause: .signal(signal), activeRuns: activeRuns.count,
-                                      at: now)))
+            emit(
+                .agentStopping(
+                    .init(
+                        version: settings.version, pid: pid, cause: .signal(signal), activeRuns: activeRuns.count,
+                        at: now)))
             perform(scheduler.handle(.shutdown(graceMs: settings.shutdownGraceMs), at: now))
         }
     }
@@ -405,7 +422,10 @@ public actor Agent {
     }
 
     private func flush(_ changes: inout [StateChange]) {
-        guard !changes.isEmpty, let store else { changes = []; return }
+        guard !changes.isEmpty, let store else {
+            changes = []
+            return
+        }
         do { try store.apply(changes) } catch {
             emit(.stateError(message: "cannot record state: \(error)", at: clock.wallNow()))
         }
@@ -464,8 +484,10 @@ public actor Agent {
                 // a crash before that commit is covered by the restart's SUNDIAL_RUN_ID search,
                 // which finds the process by its environment and records it then.
                 do { try store?.apply([.processStarted(runID: order.runID, attempt: attempt, identity: identity)]) } catch {
-                    log.log(LogRecord.stateError(message: "cannot record the process of run \(order.runID): \(error)",
-                                                 at: clock.wallNow()))
+                    log.log(
+                        LogRecord.stateError(
+                            message: "cannot record the process of run \(order.runID): \(error)",
+                            at: clock.wallNow()))
                 }
             }
             if attemptHandle.pid != nil {
@@ -482,8 +504,10 @@ public actor Agent {
                 // Batched with the run's end (same background commit); before `.finished`, so
                 // the output is there when `run.finished` is logged.
                 do { try store?.apply([.outputStored(record)]) } catch {
-                    log.log(LogRecord.stateError(message: "cannot store the output of run \(order.runID): \(error)",
-                                                 at: clock.wallNow()))
+                    log.log(
+                        LogRecord.stateError(
+                            message: "cannot store the output of run \(order.runID): \(error)",
+                            at: clock.wallNow()))
                 }
             }
             await self.deliver(.finished(order.runID, attempt: attempt, completion))

@@ -8,8 +8,10 @@ extension AgentHost {
     ///
     /// Returns false, having told `stderr` why, when the socket cannot be set up: an agent
     /// nobody can reach is not left running (the caller exits 1).
-    static func startControl(agent: Agent, stateDirectory: StateDirectory, options: AgentOptions, clock: any SundialClock,
-                             loop: EventLoop, stderr: @Sendable (String) -> Void) async -> Bool {
+    static func startControl(
+        agent: Agent, stateDirectory: StateDirectory, options: AgentOptions, clock: any SundialClock,
+        loop: EventLoop, stderr: @Sendable (String) -> Void
+    ) async -> Bool {
         let path = options.controlPath.flatMap { $0.isEmpty ? nil : $0 } ?? stateDirectory.defaultSocketPath
         let server = ControlServer(path: path, handler: agent)
         do {

@@ -1,11 +1,12 @@
+import CSundialShim
+import OrderedCollections
+import SundialConfig
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
-import Synchronization
-import SundialConfig
-import SundialCore
-import OrderedCollections
 
 /// Everything `sundial run` needs, as values: parsed from the command line, with design §6's
 /// defaults applied by the caller.
@@ -42,9 +43,11 @@ public struct AgentOptions: Sendable {
 
     public enum WatchMode: String, Sendable, CaseIterable { case auto, poll, off }
 
-    public init(configPaths: [String], stateDirectory: String, logPath: String? = nil, logMaxBytes: Int64 = 64 << 20,
-                logKeep: Int = 5, logLevel: LogLevel = .info, shutdownGraceMs: Int64 = 30_000, debounceMs: Int64 = 250,
-                pollIntervalMs: Int64 = 2000, watch: WatchMode = .auto, resetState: Bool = false, version: String) {
+    public init(
+        configPaths: [String], stateDirectory: String, logPath: String? = nil, logMaxBytes: Int64 = 64 << 20,
+        logKeep: Int = 5, logLevel: LogLevel = .info, shutdownGraceMs: Int64 = 30_000, debounceMs: Int64 = 250,
+        pollIntervalMs: Int64 = 2000, watch: WatchMode = .auto, resetState: Bool = false, version: String
+    ) {
         self.configPaths = configPaths
         self.stateDirectory = stateDirectory
         self.logPath = logPath
@@ -71,8 +74,10 @@ public enum AgentHost {
     /// - Parameter loop: the event loop serving the agent's descriptors, run by the caller's
     ///   main thread (`sundial run`); stopped when the agent ends. `nil`: a loop with a thread
     ///   of its own.
-    public static func run(_ options: AgentOptions, loop givenLoop: EventLoop? = nil,
-                           stderr: @Sendable (String) -> Void) async -> Int32 {
+    public static func run(
+        _ options: AgentOptions, loop givenLoop: EventLoop? = nil,
+        stderr: @Sendable (String) -> Void
+    ) async -> Int32 {
         let clock = SystemClock()
         // Every service below is recorded as it starts; on every way out of this function they
         // stop in the reverse order (ServiceStack).
@@ -116,16 +121,18 @@ public enum AgentHost {
         do {
             if options.resetState, let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
                 stderr("sundial: moved the old state database aside to \(moved)\n")
-                log.log(LogRecord.stateReset(
-                    reason: "--reset-state: moved the old state database aside to \(moved); starting with an empty database",
-                    state: stateDir.path, at: clock.wallNow()))
+                log.log(
+                    LogRecord.stateReset(
+                        reason: "--reset-state: moved the old state database aside to \(moved); starting with an empty database",
+                        state: stateDir.path, at: clock.wallNow()))
             }
             var storeOptions = SQLiteStateStore.Options()
             storeOptions.fleetOutbox = options.fleetResults != nil
             store = try SQLiteStateStore(path: stateDir.databasePath, options: storeOptions)
         } catch {
-            stderr("sundial: cannot open the state database \(stateDir.databasePath): \(error)\n"
-                + "sundial: start with --reset-state to keep the bad file aside and start fresh\n")
+            stderr(
+                "sundial: cannot open the state database \(stateDir.databasePath): \(error)\n"
+                    + "sundial: start with --reset-state to keep the bad file aside and start fresh\n")
             return 1
         }
         services.started("state store") { try? store.close() }
@@ -156,9 +163,10 @@ public enum AgentHost {
         restored.alive = survivors.alive
         if !survivors.discovered.isEmpty {
             let attempts = Dictionary(restored.inFlight.map { ($0.id, $0.attempt) }, uniquingKeysWith: { a, _ in a })
-            try? store.apply(survivors.discovered.map { id, identity in
-                .processStarted(runID: id, attempt: attempts[id] ?? 1, identity: identity)
-            })
+            try? store.apply(
+                survivors.discovered.map { id, identity in
+                    .processStarted(runID: id, attempt: attempts[id] ?? 1, identity: identity)
+                })
         }
 
         // Configuration.
@@ -225,15 +233,18 @@ public enum AgentHost {
         }
         services.started("wake timer") { timer.stop() }
 
-        var settings = Agent.Settings(configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
-                                      version: options.version)
+        var settings = Agent.Settings(
+            configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
+            version: options.version)
         settings.bootID = ProcessProbe.bootID
         let agent = Agent(
             settings: settings,
             jobs: jobs, clock: clock, random: SystemRandom(), calculator: calculator,
-            launcher: ProcessRunnerLauncher(runner: runner, masker: masker, onLimitsUnenforced: { job, reason in
-                log.log(LogRecord.limitsUnenforced(job: job, reason: reason, at: clock.wallNow()))
-            }), log: log, store: store, alarm: timer,
+            launcher: ProcessRunnerLauncher(
+                runner: runner, masker: masker,
+                onLimitsUnenforced: { job, reason in
+                    log.log(LogRecord.limitsUnenforced(job: job, reason: reason, at: clock.wallNow()))
+                }), log: log, store: store, alarm: timer,
             pid: getpid(), adopter: AdoptionWatcher(), fleet: options.fleet, box: options.box, loadConfiguration: load)
         ref.set(agent)
 
@@ -262,10 +273,14 @@ public enum AgentHost {
 
         // File changes → the same reload path.
         if options.watch != .off {
-            let w = ConfigWatcher(paths: paths, options: .init(debounce: .milliseconds(options.debounceMs),
-                                                               pollInterval: .milliseconds(options.pollIntervalMs),
-                                                               mode: options.watch == .poll ? .poll : .auto),
-                                  loop: loop) { note in
+            let w = ConfigWatcher(
+                paths: paths,
+                options: .init(
+                    debounce: .milliseconds(options.debounceMs),
+                    pollInterval: .milliseconds(options.pollIntervalMs),
+                    mode: options.watch == .poll ? .poll : .auto),
+                loop: loop
+            ) { note in
                 switch note {
                 case .changed: ref.deliver(.reload(reason: "files changed"))
                 case let .pollingFallback(reason): ref.log(.configWatchPolling(reason: reason, at: clock.wallNow()))
@@ -289,13 +304,17 @@ public enum AgentHost {
                 let output: @Sendable (RunID) -> [String]? = { id in
                     guard let records = try? store.output(run: id), !records.isEmpty else { return nil }
                     return records.flatMap { r in
-                        (records.count > 1 ? ["— attempt \(r.attempt) —"] : []) + r.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+                        (records.count > 1 ? ["— attempt \(r.attempt) —"] : [])
+                            + r.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
                     }
                 }
                 pages = StatusPages(source: StatusSource(agent: agent, zones: zones, events: memory, output: output))
             }
-            let m = MetricsExporter(options: .init(filePath: options.metricsFile, listen: options.metricsListen,
-                                                   registry: .init(version: options.version), pages: pages)) { message in
+            let m = MetricsExporter(
+                options: .init(
+                    filePath: options.metricsFile, listen: options.metricsListen,
+                    registry: .init(version: options.version), pages: pages)
+            ) { message in
                 log.log(LogRecord.metricsError(message: message, at: clock.wallNow()))
             }
             do throws(MetricsExporter.StartError) { try m.start() } catch {
@@ -315,7 +334,9 @@ public enum AgentHost {
                 // STATUS= reads like the log line: its event name and the revision now running.
                 let revision: String
                 switch record {
-                case .agentStopping: try? notifier.stopping(); return
+                case .agentStopping:
+                    try? notifier.stopping()
+                    return
                 case let .configLoaded(r): revision = r.revision
                 case let .configRejected(r): revision = r.runningRevision
                 case let .configUnchanged(_, r, _): revision = r
@@ -361,8 +382,10 @@ public enum AgentHost {
         let abandoned = notifier.waitForDeliveries(upToMs: 5000)
         notifyQueue.flush()
         if abandoned > 0 {
-            log.log(LogRecord.notifyAbandoned(count: abandoned, message: "kept in state.db; delivered after the restart",
-                                              at: clock.wallNow()))
+            log.log(
+                LogRecord.notifyAbandoned(
+                    count: abandoned, message: "kept in state.db; delivered after the restart",
+                    at: clock.wallNow()))
         }
         return status
     }

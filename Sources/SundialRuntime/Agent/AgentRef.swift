@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// Lets threads (timer, signals, watchers) reach the agent once it exists, in order, without
 /// ever losing an input that matters and without an unbounded queue.

@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// Carries out the scheduler's fleet actions (`claim`, `renewLease`, `finishClaim`,
 /// `scanLostLeases`, `resolveLost`) against a ``FleetCoordinator``, off the agent's actor, and
@@ -32,8 +32,10 @@ final class FleetWorker: Sendable {
     /// - Parameters:
     ///   - deliver: how answers reach the agent (in order).
     ///   - onFinishAbandoned: a finish given up after ``finishRetryWindowMs`` (logged by the agent).
-    init(coordinator: any FleetCoordinator, box: String, deliver: @escaping @Sendable (SchedulerEvent) -> Void,
-         onFinishAbandoned: @escaping @Sendable (FleetLease, String) -> Void = { _, _ in }, sink: FleetAnswerSink? = nil) {
+    init(
+        coordinator: any FleetCoordinator, box: String, deliver: @escaping @Sendable (SchedulerEvent) -> Void,
+        onFinishAbandoned: @escaping @Sendable (FleetLease, String) -> Void = { _, _ in }, sink: FleetAnswerSink? = nil
+    ) {
         self.sink = sink
         self.coordinator = coordinator
         self.box = box

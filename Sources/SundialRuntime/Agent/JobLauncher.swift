@@ -39,8 +39,10 @@ public struct ProcessRunnerLauncher: JobLauncher {
     public let onLimitsUnenforced: (@Sendable (_ job: JobID, _ reason: String) -> Void)?
     private let limitsWarnings = LimitsWarnings()
 
-    public init(runner: ProcessRunner, context: LaunchContext = .current, masker: SecretMasker? = nil,
-                onLimitsUnenforced: (@Sendable (_ job: JobID, _ reason: String) -> Void)? = nil) {
+    public init(
+        runner: ProcessRunner, context: LaunchContext = .current, masker: SecretMasker? = nil,
+        onLimitsUnenforced: (@Sendable (_ job: JobID, _ reason: String) -> Void)? = nil
+    ) {
         self.runner = runner
         self.context = context
         self.masker = masker

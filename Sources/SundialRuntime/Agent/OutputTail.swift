@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// The last `limit` bytes of an attempt's output, in whole lines, for `sundial logs`.
 ///

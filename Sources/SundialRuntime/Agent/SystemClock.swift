@@ -1,7 +1,8 @@
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialCore
 
 /// The machine's clocks: `CLOCK_REALTIME` for calendar time and `CLOCK_BOOTTIME` (monotonic,
 /// and counting suspend) for intervals, timeouts and clock-step detection.

@@ -1,9 +1,10 @@
+import CSundialShim
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
-import Synchronization
-import SundialCore
 
 /// Sleeps until a wall-clock instant, and notices when the wall clock is stepped.
 ///
@@ -56,7 +57,12 @@ public final class WakeTimer: Sendable {
 
     /// Stops reporting. Arming afterwards is harmless.
     public func stop() {
-        guard let r = registration.withLock({ r in defer { r = nil }; return r }) else { return }
+        guard
+            let r = registration.withLock({ r in
+                defer { r = nil }
+                return r
+            })
+        else { return }
         loop.remove(r, fd: timerFD)
         _ = sundial_timerfd_arm(timerFD, -1)
     }

@@ -1,7 +1,8 @@
+import CSundialShim
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
 
 /// A minimal detached, named thread: Foundation's `Thread` would pull Foundation into the
 /// runtime's hot path for one call. The name (at most 15 bytes, the kernel's limit) shows in
@@ -21,12 +22,14 @@ final class DetachedThread: Sendable {
     func start() -> Bool {
         let box = Unmanaged.passRetained(self)
         var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            let me = Unmanaged<DetachedThread>.fromOpaque(raw!).takeRetainedValue()
-            _ = sundial_set_thread_name(me.name)
-            me.body()
-            return nil
-        }, box.toOpaque())
+        let rc = pthread_create(
+            &tid, nil,
+            { raw in
+                let me = Unmanaged<DetachedThread>.fromOpaque(raw!).takeRetainedValue()
+                _ = sundial_set_thread_name(me.name)
+                me.body()
+                return nil
+            }, box.toOpaque())
         if rc == 0 { pthread_detach(tid) } else { box.release() }
         return rc == 0
     }

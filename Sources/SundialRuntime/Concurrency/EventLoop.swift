@@ -1,8 +1,9 @@
+import CSundialShim
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
-import Synchronization
 
 /// One thread in `epoll_wait` that calls a handler when one of its descriptors is readable: the
 /// agent's wake-up timerfd, its signalfd and the state directory's inotify share it, where each
@@ -185,11 +186,13 @@ public final class EventLoop: Sendable {
                     continue
                 }
                 // Looked up per event: a handler earlier in this batch may have removed it.
-                guard let handler = state.withLock({ s -> (@Sendable () -> Void)? in
-                    guard let h = s.handlers[id] else { return nil }
-                    s.running = id
-                    return h
-                }) else { continue }
+                guard
+                    let handler = state.withLock({ s -> (@Sendable () -> Void)? in
+                        guard let h = s.handlers[id] else { return nil }
+                        s.running = id
+                        return h
+                    })
+                else { continue }
                 handler()
                 state.withLock { $0.running = nil }
             }

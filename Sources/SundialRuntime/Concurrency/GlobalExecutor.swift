@@ -1,8 +1,9 @@
+import CSundialExecutor
+import CSundialShim
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialExecutor
-import CSundialShim
 
 /// Runs the process's Swift concurrency on Sundial's own thread pool instead of libdispatch's.
 ///

@@ -1,7 +1,8 @@
+import CSundialShim
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
 
 /// A named thread that can be joined: a server's `stop()` returns only once its loop has
 /// ended, so the socket file and descriptors it removes are no longer in use.
@@ -22,12 +23,14 @@ struct JoinableThread: Sendable {
     init?(name: String, _ body: @escaping () -> Void) {
         let box = Unmanaged.passRetained(Body(name: name, run: body))
         var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { raw in
-            let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
-            _ = sundial_set_thread_name(body.name)
-            body.run()
-            return nil
-        }, box.toOpaque())
+        let rc = pthread_create(
+            &tid, nil,
+            { raw in
+                let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
+                _ = sundial_set_thread_name(body.name)
+                body.run()
+                return nil
+            }, box.toOpaque())
         guard rc == 0 else {
             box.release()
             errno = rc

@@ -1,8 +1,9 @@
+import CSundialShim
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
-import Synchronization
 
 /// Runs `body(0) … body(count - 1)` on up to `threads` threads (the caller's included), each
 /// taking the next index from a shared counter, and returns when all are done.

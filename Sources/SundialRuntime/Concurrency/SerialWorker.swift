@@ -1,8 +1,9 @@
+import CSundialShim
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
-import Dispatch
 
 /// A serial queue of closures, some delayed, run on a named thread that exists only while there
 /// is work.

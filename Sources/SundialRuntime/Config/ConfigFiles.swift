@@ -108,8 +108,11 @@ public enum ConfigFiles {
             guard files.count < maxFiles else {
                 if !truncated {
                     truncated = true
-                    problems.append((PathProbe.display(path),
-                                     "more than \(maxFiles) job files: the whole set is rejected (is the path a mistake, such as `/`?)"))
+                    problems.append(
+                        (
+                            PathProbe.display(path),
+                            "more than \(maxFiles) job files: the whole set is rejected (is the path a mistake, such as `/`?)"
+                        ))
                 }
                 return
             }

@@ -7,8 +7,10 @@ import SundialCore
 public enum ConfigurationLoading {
     /// Loads every job file denoted by `paths` (design §1). Missing paths, unreadable files
     /// and files over the size limit are diagnostics like any other.
-    public static func load(paths: [String], environment: ConfigEnvironment = .system,
-                            reader: YAMLReader = YAMLReader()) -> ConfigLoadResult {
+    public static func load(
+        paths: [String], environment: ConfigEnvironment = .system,
+        reader: YAMLReader = YAMLReader()
+    ) -> ConfigLoadResult {
         let listing = ConfigFiles.listFiles(paths: paths)
         var diagnostics: [Diagnostic] = listing.problems.map {
             Diagnostic(at: SourceLocation(file: $0.path, line: 1, column: 1), $0.message)
@@ -28,8 +30,10 @@ public enum ConfigurationLoading {
             }
         }
         if listing.files.isEmpty && listing.problems.isEmpty {
-            diagnostics.append(Diagnostic(at: SourceLocation(file: paths.first ?? ".", line: 1, column: 1),
-                                          "no job files (*.yaml, *.yml) found", hint: "check the path"))
+            diagnostics.append(
+                Diagnostic(
+                    at: SourceLocation(file: paths.first ?? ".", line: 1, column: 1),
+                    "no job files (*.yaml, *.yml) found", hint: "check the path"))
         }
         // Files are independent until the checks across them: several are parsed at once
         // (measured in docs/benchmarks.md: `validate` of 100 files on two CPUs).
@@ -65,4 +69,3 @@ extension ConfigEnvironment {
         ConfigEnvironment(zoneExists: { (try? zones.rules(named: $0)) != nil }, fileReadable: { FileSystem.isReadable($0) })
     }
 }
-

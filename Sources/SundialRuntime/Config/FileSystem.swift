@@ -1,7 +1,8 @@
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialCore
 
 /// Small, bounded file reads for the shell. No Foundation: the agent reads config files on
 /// every reload and must never slurp a 100 MB file into memory to find out it is too large.

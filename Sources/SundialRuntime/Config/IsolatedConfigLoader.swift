@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CSundialShim
 import SundialConfig
 import SundialCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Loads the configuration in a short-lived child process, so that no job file can crash, hang
 /// or bloat the agent.
@@ -113,9 +114,11 @@ public final class IsolatedConfigLoader: Sendable {
     }
 
     func failed(_ failure: Failure, paths: [String]) -> ConfigLoadResult {
-        ConfigLoadResult(jobSet: nil, diagnostics: [
-            Diagnostic(at: SourceLocation(file: paths.first ?? ".", line: 1, column: 1), failure.description, hint: failure.hint),
-        ])
+        ConfigLoadResult(
+            jobSet: nil,
+            diagnostics: [
+                Diagnostic(at: SourceLocation(file: paths.first ?? ".", line: 1, column: 1), failure.description, hint: failure.hint)
+            ])
     }
 
     // MARK: - The child
@@ -134,8 +137,9 @@ public final class IsolatedConfigLoader: Sendable {
             pipes.append(p)
         }
         let (out, err, status) = (pipes[0][0], pipes[1][0], pipes[2][0])
-        var c = sundial_isolate_limits(address_space_bytes: limits.addressSpaceBytes, cpu_seconds: limits.cpuSeconds,
-                                       stack_bytes: limits.stackBytes, open_files: limits.openFiles, file_size_bytes: 1)
+        var c = sundial_isolate_limits(
+            address_space_bytes: limits.addressSpaceBytes, cpu_seconds: limits.cpuSeconds,
+            stack_bytes: limits.stackBytes, open_files: limits.openFiles, file_size_bytes: 1)
         let argv = CStringArray(arguments)
         let watcher = sundial_spawn_isolated(program, argv.pointer, nil, pipes[0][1], pipes[1][1], pipes[2][1], &c)
         for p in pipes { close(p[1]) }
@@ -154,7 +158,10 @@ public final class IsolatedConfigLoader: Sendable {
         func drain(_ fd: Int32, into sink: (ArraySlice<UInt8>) -> Void) -> Bool {
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n > 0 { sink(buffer[0..<n]); continue }
+                if n > 0 {
+                    sink(buffer[0..<n])
+                    continue
+                }
                 if n == 0 { return false }
                 if errno == EINTR { continue }
                 return errno == EAGAIN
@@ -171,7 +178,10 @@ public final class IsolatedConfigLoader: Sendable {
             // watcher reported must not keep us waiting: a moment's grace, then what we have.
             if let grace = outputGraceEnds, now >= grace { break }
             let remaining = min(deadline, outputGraceEnds ?? deadline) - now
-            if now >= deadline { failure = .deadline(ms: limits.deadlineMs); break }
+            if now >= deadline {
+                failure = .deadline(ms: limits.deadlineMs)
+                break
+            }
             var fds = [out, err, status].enumerated().map { i, fd in pollfd(fd: open[i] ? fd : -1, events: Int16(POLLIN), revents: 0) }
             if poll(&fds, 3, Int32(min(remaining, 60_000))) < 0 && errno != EINTR {
                 failure = .cannotStart("poll: \(FileSystem.errnoString())")
@@ -179,7 +189,10 @@ public final class IsolatedConfigLoader: Sendable {
             }
             if open[0], fds[0].revents != 0 {
                 open[0] = drain(out) { answer += $0 }
-                if answer.count > limits.maxAnswerBytes { failure = .answerTooLarge(limit: limits.maxAnswerBytes); break }
+                if answer.count > limits.maxAnswerBytes {
+                    failure = .answerTooLarge(limit: limits.maxAnswerBytes)
+                    break
+                }
             }
             if open[1], fds[1].revents != 0 { open[1] = drain(err) { stderrTail.append($0) } }
             if open[2], fds[2].revents != 0 {

@@ -45,14 +45,15 @@ enum PathProbe {
         case S_IFLNK: kind = .symlink
         default: kind = .other
         }
-        return .success(Status(
-            id: FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)),
-            kind: kind,
-            size: Int64(st.st_size),
-            mode: UInt32(st.st_mode),
-            mtimeSeconds: Int64(st.st_mtim.tv_sec), mtimeNanoseconds: Int64(st.st_mtim.tv_nsec),
-            ctimeSeconds: Int64(st.st_ctim.tv_sec), ctimeNanoseconds: Int64(st.st_ctim.tv_nsec)
-        ))
+        return .success(
+            Status(
+                id: FileID(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)),
+                kind: kind,
+                size: Int64(st.st_size),
+                mode: UInt32(st.st_mode),
+                mtimeSeconds: Int64(st.st_mtim.tv_sec), mtimeNanoseconds: Int64(st.st_mtim.tv_nsec),
+                ctimeSeconds: Int64(st.st_ctim.tv_sec), ctimeNanoseconds: Int64(st.st_ctim.tv_nsec)
+            ))
     }
 
     /// The names in a directory, without `.` and `..`, unsorted; on failure the `errno` value.
@@ -99,12 +100,17 @@ enum PathProbe {
         var out = ""
         var i = 0
         let hex = Array("0123456789abcdef")
-        func escape(_ b: UInt8) { out += "\\x"; out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
+        func escape(_ b: UInt8) {
+            out += "\\x"
+            out.append(hex[Int(b >> 4)])
+            out.append(hex[Int(b & 15)])
+        }
         while i < bytes.count {
             let b = bytes[i]
             let length = b < 0x80 ? 1 : b >= 0xF0 && b < 0xF5 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 0
             if length > 0, i + length <= bytes.count,
-               let scalar = String(validating: bytes[i..<(i + length)], as: UTF8.self), !scalar.unicodeScalars.contains(where: isUnprintable) {
+                let scalar = String(validating: bytes[i..<(i + length)], as: UTF8.self), !scalar.unicodeScalars.contains(where: isUnprintable)
+            {
                 out += scalar == "\\" ? "\\\\" : scalar
                 i += length
             } else {

@@ -1,7 +1,8 @@
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialCore
 
 extension ControlClient {
     /// How long a streaming client waits for the next line before it takes the agent for dead:
@@ -27,9 +28,11 @@ extension ControlClient {
     ///
     /// - Throws: ``ControlClientError`` as ``send(_:)`` does, and `.timeout` when no line arrives
     ///   within `idleTimeout`.
-    public func stream(_ request: ControlRequest, idleTimeout: Duration = ControlClient.streamIdleTimeout,
-                       onReply: (ControlResponse) -> Void,
-                       onMessage: (ControlStreamMessage) -> Void) throws(ControlClientError) -> StreamEnd {
+    public func stream(
+        _ request: ControlRequest, idleTimeout: Duration = ControlClient.streamIdleTimeout,
+        onReply: (ControlResponse) -> Void,
+        onMessage: (ControlStreamMessage) -> Void
+    ) throws(ControlClientError) -> StreamEnd {
         let fd = try connect()
         defer { close(fd) }
         let sent = UnixSocket.writeAll(fd, request.line)
@@ -75,9 +78,11 @@ extension ControlClient {
 
     /// ``stream(_:idleTimeout:onReply:onMessage:)`` on a thread of its own (see
     /// ``response(to:)``), for async callers. The callbacks run on that thread.
-    public func streamed(_ request: ControlRequest, idleTimeout: Duration = ControlClient.streamIdleTimeout,
-                         onReply: @escaping @Sendable (ControlResponse) -> Void,
-                         onMessage: @escaping @Sendable (ControlStreamMessage) -> Void) async throws(ControlClientError) -> StreamEnd {
+    public func streamed(
+        _ request: ControlRequest, idleTimeout: Duration = ControlClient.streamIdleTimeout,
+        onReply: @escaping @Sendable (ControlResponse) -> Void,
+        onMessage: @escaping @Sendable (ControlStreamMessage) -> Void
+    ) async throws(ControlClientError) -> StreamEnd {
         let result = await withCheckedContinuation { (c: CheckedContinuation<Result<StreamEnd, ControlClientError>, Never>) in
             let started = DetachedThread.run("sundial-ctl-stream") {
                 do throws(ControlClientError) {
@@ -96,7 +101,10 @@ extension ControlClient {
 
 /// Reads newline-terminated lines from a blocking socket whose reads time out (SO_RCVTIMEO).
 struct LineReader {
-    enum Next { case line([UInt8]), closed, timeout, tooLong }
+    enum Next {
+        case line([UInt8])
+        case closed, timeout, tooLong
+    }
 
     let fd: Int32
     let maxLineBytes: Int

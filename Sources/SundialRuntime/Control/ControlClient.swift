@@ -1,7 +1,8 @@
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import SundialCore
 
 /// Talks to a running agent over its control socket: one request, one reply, bounded in time.
 public struct ControlClient: Sendable {

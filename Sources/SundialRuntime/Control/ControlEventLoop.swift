@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import CSundialShim
 import SundialCore
 import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The control server's loop: it owns the listening socket and every connection, all
 /// non-blocking, in an epoll set of its own, so no client — slow, stalled or malicious — holds
@@ -54,8 +55,9 @@ final class ControlEventLoop: @unchecked Sendable {
         let ep = sundial_epoll_create()
         let timer = sundial_monotonic_timerfd_create()
         guard ep >= 0, timer >= 0,
-              sundial_epoll_add_readable(ep, inbox.wakeFD, Self.wakeToken) == 0,
-              sundial_epoll_add_readable(ep, timer, Self.timerToken) == 0 else {
+            sundial_epoll_add_readable(ep, inbox.wakeFD, Self.wakeToken) == 0,
+            sundial_epoll_add_readable(ep, timer, Self.timerToken) == 0
+        else {
             let e = errnoText()
             if ep >= 0 { close(ep) }
             if timer >= 0 { close(timer) }
@@ -150,8 +152,10 @@ final class ControlEventLoop: @unchecked Sendable {
             if !want.readable && !want.writable {
                 if had != nil { _ = sundial_epoll_remove(pollFD, entry.fd) }
                 watched[entry.id] = nil
-            } else if sundial_epoll_watch(pollFD, entry.fd, entry.id + Self.connectionBase,
-                                          want.readable ? 1 : 0, want.writable ? 1 : 0) == 0 {
+            } else if sundial_epoll_watch(
+                pollFD, entry.fd, entry.id + Self.connectionBase,
+                want.readable ? 1 : 0, want.writable ? 1 : 0) == 0
+            {
                 watched[entry.id] = (entry.fd, want.readable, want.writable)
             }
         }
@@ -186,8 +190,11 @@ final class ControlEventLoop: @unchecked Sendable {
             case let .admitted(id, evicted):
                 if let evicted {
                     unwatch(id: evicted.id, fd: evicted.fd)
-                    NonBlockingSocket.sayAndClose(evicted.fd, ControlResponse.failure(
-                        "too many clients (at most \(options.maxClients)); this connection waited longest for a request and made room for a new one").line)
+                    NonBlockingSocket.sayAndClose(
+                        evicted.fd,
+                        ControlResponse.failure(
+                            "too many clients (at most \(options.maxClients)); this connection waited longest for a request and made room for a new one"
+                        ).line)
                 }
                 // A well-behaved client has sent its request already: read it now, so it leaves
                 // the evictable phase at once.
@@ -198,7 +205,9 @@ final class ControlEventLoop: @unchecked Sendable {
 
     /// Why a peer may not talk to the agent, or nil.
     private func refusal(of fd: Int32) -> String? {
-        var uid: UInt32 = 0, gid: UInt32 = 0, pid: Int32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+        var pid: Int32 = 0
         guard sundial_peer_credentials(fd, &uid, &gid, &pid) == 0 else { return "cannot identify the peer: \(errnoText())" }
         return allowedUIDs.contains(uid) ? nil : "permission denied: uid \(uid) may not control this agent"
     }
@@ -258,8 +267,10 @@ final class ControlEventLoop: @unchecked Sendable {
                 let drained = stream.drain()
                 var batch = drained.bytes
                 if drained.overflowed {
-                    batch = ControlStreamMessage.dropped(
-                        reason: "the client read too slowly (more than \(stream.maxQueuedBytes) bytes waiting); following stopped").line
+                    batch =
+                        ControlStreamMessage.dropped(
+                            reason: "the client read too slowly (more than \(stream.maxQueuedBytes) bytes waiting); following stopped"
+                        ).line
                     table[i].state.closeAfterWrite = true
                 } else if drained.finished {
                     table[i].state.closeAfterWrite = true
@@ -326,7 +337,8 @@ final class ControlEventLoop: @unchecked Sendable {
         }
         lastSerial &+= 1
         let serial = lastSerial
-        let handler = self.handler, inbox = self.inbox
+        let handler = self.handler
+        let inbox = self.inbox
         var stream: ControlStream?
         if request.streams {
             stream = ControlStream(maxQueuedBytes: options.maxStreamQueueBytes, wake: { inbox.wake() })
@@ -343,7 +355,8 @@ final class ControlEventLoop: @unchecked Sendable {
     /// The agent answered: send the reply if the connection still waits for that request.
     private func deliver(_ r: ControlInbox.Reply, now: Int64) {
         guard let i = table.index(of: r.connection),
-              case let .answering(serial, _, _) = table[i].state.phase, serial == r.serial else { return }
+            case let .answering(serial, _, _) = table[i].state.phase, serial == r.serial
+        else { return }
         if table[i].state.stream != nil {
             if r.response.startsStream {
                 table[i].state.streamAfterWrite = true

@@ -79,5 +79,10 @@ final class ControlInbox: Sendable {
     }
 
     /// Called once the loop has ended, before ``wakeFD`` is closed.
-    func close() { state.withLock { $0.open = false; $0.replies.removeAll() } }
+    func close() {
+        state.withLock {
+            $0.open = false
+            $0.replies.removeAll()
+        }
+    }
 }

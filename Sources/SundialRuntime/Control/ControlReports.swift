@@ -21,8 +21,10 @@ public struct StatusReport: Hashable, Sendable {
         public var paused: Bool
         /// The job's `timezone` as written; nil when it has none (the agent's local zone).
         public var zone: String?
-        public init(id: JobID, description: String? = nil, schedule: String, enabled: Bool = true, next: Instant? = nil,
-                    held: Bool = false, last: RunSummary? = nil, paused: Bool = false, zone: String? = nil) {
+        public init(
+            id: JobID, description: String? = nil, schedule: String, enabled: Bool = true, next: Instant? = nil,
+            held: Bool = false, last: RunSummary? = nil, paused: Bool = false, zone: String? = nil
+        ) {
             self.id = id
             self.description = description
             self.schedule = schedule
@@ -61,8 +63,10 @@ public struct StatusReport: Hashable, Sendable {
     /// agents older than the field.
     public var now: Instant?
 
-    public init(version: String, pid: Int32, revision: String, startedAt: Instant, jobs: [Job], active: [ActiveRun],
-                now: Instant? = nil) {
+    public init(
+        version: String, pid: Int32, revision: String, startedAt: Instant, jobs: [Job], active: [ActiveRun],
+        now: Instant? = nil
+    ) {
         self.version = version
         self.pid = pid
         self.revision = revision
@@ -76,20 +80,22 @@ public struct StatusReport: Hashable, Sendable {
         [
             "version": .string(version), "pid": .int(Int64(pid)), "revision": .string(revision),
             "started": .time(startedAt), "now": .time(now),
-            "jobs": .array(jobs.map { j in
-                [
-                    "id": .string(j.id), "description": j.description.map(JSONValue.string) ?? .null,
-                    "schedule": .string(j.schedule), "enabled": .bool(j.enabled), "next": .time(j.next),
-                    "held": .bool(j.held), "last": j.last.map(\.json) ?? .null,
-                    "paused": .bool(j.paused), "zone": j.zone.map(JSONValue.string) ?? .null,
-                ]
-            }),
-            "active": .array(active.map { a in
-                [
-                    "job": .string(a.job), "run_id": .string(a.runID.rawValue), "attempt": .int(Int64(a.attempt)),
-                    "started": .time(a.startedAt), "pid": a.pid.map { .int(Int64($0)) } ?? .null,
-                ]
-            }),
+            "jobs": .array(
+                jobs.map { j in
+                    [
+                        "id": .string(j.id), "description": j.description.map(JSONValue.string) ?? .null,
+                        "schedule": .string(j.schedule), "enabled": .bool(j.enabled), "next": .time(j.next),
+                        "held": .bool(j.held), "last": j.last.map(\.json) ?? .null,
+                        "paused": .bool(j.paused), "zone": j.zone.map(JSONValue.string) ?? .null,
+                    ]
+                }),
+            "active": .array(
+                active.map { a in
+                    [
+                        "job": .string(a.job), "run_id": .string(a.runID.rawValue), "attempt": .int(Int64(a.attempt)),
+                        "started": .time(a.startedAt), "pid": a.pid.map { .int(Int64($0)) } ?? .null,
+                    ]
+                }),
         ]
     }
 
@@ -145,8 +151,10 @@ public struct TriggerReport: Hashable, Sendable {
     }
 
     public var json: JSONValue {
-        ["job": .string(job), "result": .string(result.rawValue), "run_id": runID.map { .string($0.rawValue) } ?? .null,
-         "reason": reason.map(JSONValue.string) ?? .null]
+        [
+            "job": .string(job), "result": .string(result.rawValue), "run_id": runID.map { .string($0.rawValue) } ?? .null,
+            "reason": reason.map(JSONValue.string) ?? .null,
+        ]
     }
 
     public init(json: JSONValue) throws(ControlProtocolError) {
@@ -189,8 +197,10 @@ public struct WhyReport: Hashable, Sendable {
     /// The needs of a needs-only job (nil for any other job).
     public var after: [Need]?
     public var upstream: [NeedsExplanation]
-    public init(job: JobID, since: Instant, entries: [LedgerEntry], next: Instant?, after: [Need]? = nil,
-                upstream: [NeedsExplanation] = []) {
+    public init(
+        job: JobID, since: Instant, entries: [LedgerEntry], next: Instant?, after: [Need]? = nil,
+        upstream: [NeedsExplanation] = []
+    ) {
         self.job = job
         self.since = since
         self.entries = entries
@@ -263,8 +273,10 @@ public struct ReloadReport: Hashable, Sendable {
         self.changed = changed
     }
     public var json: JSONValue {
-        ["revision": .string(revision), "added": .array(added.map(JSONValue.string)),
-         "removed": .array(removed.map(JSONValue.string)), "changed": .array(changed.map(JSONValue.string))]
+        [
+            "revision": .string(revision), "added": .array(added.map(JSONValue.string)),
+            "removed": .array(removed.map(JSONValue.string)), "changed": .array(changed.map(JSONValue.string)),
+        ]
     }
     public init(json: JSONValue) throws(ControlProtocolError) {
         let r = Reader(json, "reload")

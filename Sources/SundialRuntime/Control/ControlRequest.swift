@@ -1,5 +1,5 @@
-import SundialCore
 import OrderedCollections
+import SundialCore
 
 /// One request on the control socket (design §4). On the wire, one JSON object per line:
 /// `{"v":1,"op":"status"}`, `{"v":1,"op":"trigger","job":"backup"}`,

@@ -1,9 +1,10 @@
+import CSundialShim
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
-import Synchronization
-import SundialCore
 
 /// The agent's control socket (design §4, issue 7): a Unix stream socket, mode 0600, speaking one
 /// JSON object per line each way (``ControlRequest``, ``ControlResponse``).

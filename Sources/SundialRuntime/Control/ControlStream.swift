@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// The agent's side of one streaming control connection (`trigger --wait`, `--follow`,
 /// `logs -f`): a bounded queue of encoded ``ControlStreamMessage`` lines that the agent fills
@@ -85,5 +85,10 @@ public final class ControlStream: Sendable {
     }
 
     /// The connection is gone: refuse further messages.
-    func close() { state.withLock { $0.closed = true; $0.queue = [] } }
+    func close() {
+        state.withLock {
+            $0.closed = true
+            $0.queue = []
+        }
+    }
 }

@@ -91,16 +91,20 @@ public enum ControlStreamMessage: Hashable, Sendable {
             self = .started(runID: RunID(rawValue: try r.string("run_id")), attempt: Int(try r.int("attempt")))
         case "output":
             let truncated = try r.optional("truncated") == .bool(true)
-            self = .output(runID: RunID(rawValue: try r.string("run_id")), attempt: Int(try r.int("attempt")),
-                           stream: try r.string("fd"), line: try r.string("line"), truncated: truncated)
+            self = .output(
+                runID: RunID(rawValue: try r.string("run_id")), attempt: Int(try r.int("attempt")),
+                stream: try r.string("fd"), line: try r.string("line"), truncated: truncated)
         case "ended":
             let name = try r.string("outcome")
-            guard let outcome = StateCodes.outcome(
-                name: name, exitCode: try r.optionalInt("exit_code").map { Int32(truncatingIfNeeded: $0) },
-                signal: try r.optionalInt("signal").map { Int32(truncatingIfNeeded: $0) }, detail: try r.optionalString("detail"))
+            guard
+                let outcome = StateCodes.outcome(
+                    name: name, exitCode: try r.optionalInt("exit_code").map { Int32(truncatingIfNeeded: $0) },
+                    signal: try r.optionalInt("signal").map { Int32(truncatingIfNeeded: $0) }, detail: try r.optionalString("detail"))
             else { throw ControlProtocolError("unknown outcome \(name)") }
-            self = .ended(RunEnd(runID: RunID(rawValue: try r.string("run_id")), job: try r.string("job"), outcome: outcome,
-                                 attempts: Int(try r.int("attempts")), durationMs: try r.optionalInt("duration_ms")))
+            self = .ended(
+                RunEnd(
+                    runID: RunID(rawValue: try r.string("run_id")), job: try r.string("job"), outcome: outcome,
+                    attempts: Int(try r.int("attempts")), durationMs: try r.optionalInt("duration_ms")))
         case "keepalive": self = .keepalive
         case "dropped": self = .dropped(reason: try r.string("reason"))
         default: throw ControlProtocolError("unknown stream message \(kind)")

@@ -32,9 +32,11 @@ public struct LogsReport: Hashable, Sendable {
     /// The report of `run` (default: the job's newest run, finished or running), its output
     /// bounded by `maxBytes`. A job without runs gives a report without a run (the caller tells
     /// an unknown job from a job that never ran).
-    public static func lookup(job: JobID, run: RunID?, maxBytes: Int = maxTextBytes,
-                              history: (JobID, Int) throws -> [RunSummary],
-                              output: (RunID) throws -> [RunOutputRecord]) throws -> Lookup {
+    public static func lookup(
+        job: JobID, run: RunID?, maxBytes: Int = maxTextBytes,
+        history: (JobID, Int) throws -> [RunSummary],
+        output: (RunID) throws -> [RunOutputRecord]
+    ) throws -> Lookup {
         let summary: RunSummary?
         if let run {
             // The run must be the job's: an id of another job's run would print its output under
@@ -74,9 +76,10 @@ public struct LogsReport: Hashable, Sendable {
     public var json: JSONValue {
         [
             "job": .string(job), "run": run.map(\.json) ?? .null,
-            "attempts": .array(attempts.map {
-                ["attempt": .int(Int64($0.attempt)), "text": .string($0.text), "dropped_bytes": .int(Int64($0.droppedBytes))]
-            }),
+            "attempts": .array(
+                attempts.map {
+                    ["attempt": .int(Int64($0.attempt)), "text": .string($0.text), "dropped_bytes": .int(Int64($0.droppedBytes))]
+                }),
         ]
     }
 
@@ -87,8 +90,9 @@ public struct LogsReport: Hashable, Sendable {
         let id = run?.id ?? RunID(rawValue: "")
         attempts = try r.array("attempts").map { (v) throws(ControlProtocolError) in
             let a = Reader(v, "logs attempt")
-            return RunOutputRecord(runID: id, attempt: Int(try a.int("attempt")), text: try a.string("text"),
-                                   droppedBytes: Int(try a.int("dropped_bytes")))
+            return RunOutputRecord(
+                runID: id, attempt: Int(try a.int("attempt")), text: try a.string("text"),
+                droppedBytes: Int(try a.int("dropped_bytes")))
         }
     }
 }

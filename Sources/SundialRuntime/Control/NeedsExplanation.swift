@@ -29,8 +29,10 @@ public struct NeedsExplanation: Hashable, Sendable {
     /// upstream runs (of any job it needs, directly or through other jobs) that ended at the
     /// same instant; oldest first. When two upstream runs ended in the same millisecond, one of
     /// `direct` (the job's own needs) is preferred.
-    public static func explain(runs: [RunSummary], ledger: [LedgerEntry], upstream: [RunSummary], direct: Set<JobID>,
-                               since: Instant) -> [NeedsExplanation] {
+    public static func explain(
+        runs: [RunSummary], ledger: [LedgerEntry], upstream: [RunSummary], direct: Set<JobID>,
+        since: Instant
+    ) -> [NeedsExplanation] {
         var byEnd: [Int64: RunSummary] = [:]
         for u in upstream {
             guard let end = u.finishedAt else { continue }
@@ -75,8 +77,9 @@ public struct NeedsExplanation: Hashable, Sendable {
         } else {
             var outcome: RunOutcome?
             if let name = try r.optionalString("outcome") {
-                outcome = StateCodes.outcome(name: name, exitCode: try r.optionalInt("exit_code").map { Int32(truncatingIfNeeded: $0) },
-                                             signal: try r.optionalInt("signal").map { Int32(truncatingIfNeeded: $0) }, detail: nil)
+                outcome = StateCodes.outcome(
+                    name: name, exitCode: try r.optionalInt("exit_code").map { Int32(truncatingIfNeeded: $0) },
+                    signal: try r.optionalInt("signal").map { Int32(truncatingIfNeeded: $0) }, detail: nil)
             }
             what = .ran(RunID(rawValue: try r.string("run_id")), outcome)
         }

@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// Who follows which run (`trigger --wait`, `trigger --follow`, `logs -f`), and the fan-out of
 /// that run's output and end to their ``ControlStream``s.
@@ -45,8 +45,10 @@ public final class RunWatchHub: Sendable {
     /// Adds a follower of run `runID` of `job`, or of the next run of `job` not in `excluding`
     /// when `runID` is nil. Returns a token for ``bind(_:to:startedAt:)`` and ``cancel(_:)``,
     /// or nil when ``maxFollowers`` are following already.
-    public func subscribe(job: JobID, runID: RunID?, excluding: Set<RunID> = [], startedAt: Instant? = nil, output: Bool,
-                          stream: ControlStream) -> UInt64? {
+    public func subscribe(
+        job: JobID, runID: RunID?, excluding: Set<RunID> = [], startedAt: Instant? = nil, output: Bool,
+        stream: ControlStream
+    ) -> UInt64? {
         state.withLock { s in
             s.followers = s.followers.filter { $0.value.stream.isOpen }
             guard s.followers.count < Self.maxFollowers else {
@@ -54,8 +56,9 @@ public final class RunWatchHub: Sendable {
                 return nil
             }
             s.next &+= 1
-            s.followers[s.next] = Follower(stream: stream, job: job, runID: runID, excluded: excluding, startedAt: startedAt,
-                                           output: output)
+            s.followers[s.next] = Follower(
+                stream: stream, job: job, runID: runID, excluded: excluding, startedAt: startedAt,
+                output: output)
             count.store(s.followers.count, ordering: .releasing)
             return s.next
         }
@@ -93,8 +96,10 @@ public final class RunWatchHub: Sendable {
             }
             if f.output {
                 if masked == nil { masked = mask(line.text) }
-                out.append(.output(runID: line.runID, attempt: attempt, stream: line.stream.rawValue, line: masked!,
-                                   truncated: line.truncated))
+                out.append(
+                    .output(
+                        runID: line.runID, attempt: attempt, stream: line.stream.rawValue, line: masked!,
+                        truncated: line.truncated))
             }
             return out
         }
@@ -126,8 +131,11 @@ public final class RunWatchHub: Sendable {
         }
         for f in ended {
             let duration = f.startedAt.map { max(0, at.unixMillis - $0.unixMillis) }
-            f.stream.finish(with: .ended(.init(runID: runID, job: f.job, outcome: outcome, attempts: max(1, f.attempts),
-                                              durationMs: duration)))
+            f.stream.finish(
+                with: .ended(
+                    .init(
+                        runID: runID, job: f.job, outcome: outcome, attempts: max(1, f.attempts),
+                        durationMs: duration)))
         }
     }
 

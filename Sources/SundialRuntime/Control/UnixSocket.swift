@@ -25,7 +25,9 @@ enum UnixSocket {
     /// Calls `body` with a `sockaddr_un` for `path`.
     static func withAddress<T>(_ path: String, _ body: (UnsafePointer<sockaddr>, socklen_t) -> T) throws(Failure) -> T {
         let bytes = Array(path.utf8)
-        guard !bytes.isEmpty, bytes.count <= maxPathBytes else { throw Failure(call: "socket path too long (at most \(maxPathBytes) bytes)", errnoValue: ENAMETOOLONG) }
+        guard !bytes.isEmpty, bytes.count <= maxPathBytes else {
+            throw Failure(call: "socket path too long (at most \(maxPathBytes) bytes)", errnoValue: ENAMETOOLONG)
+        }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in

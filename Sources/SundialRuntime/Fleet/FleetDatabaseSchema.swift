@@ -149,7 +149,7 @@ public enum FleetDatabaseSchema {
                 FROM sundial_claims c WHERE c.job = p_job AND c.scheduled_for = sundial_ts(p_at);
             END $$
             """,
-        ],
+        ]
     ]
 
     /// The newest version this build knows.
@@ -171,8 +171,9 @@ public enum FleetDatabaseSchema {
         }
         let current = try currentVersion(db)
         if current > latestVersion {
-            throw PostgresError(message: "the fleet database's schema is version \(current), newer than this sundial's \(latestVersion): upgrade sundial on this box",
-                                sqlState: nil, connectionLost: false)
+            throw PostgresError(
+                message: "the fleet database's schema is version \(current), newer than this sundial's \(latestVersion): upgrade sundial on this box",
+                sqlState: nil, connectionLost: false)
         }
     }
 

@@ -1,5 +1,5 @@
-import SundialCore
 import OrderedCollections
+import SundialCore
 
 /// What `sundial fleet status` and `sundial fleet history JOB` read from the fleet's database.
 public enum FleetQueries {
@@ -11,7 +11,8 @@ public enum FleetQueries {
         public var lastOutcomes: [(job: String, outcome: String, finishedAt: Instant)]
         public static func == (a: BoxStatus, b: BoxStatus) -> Bool {
             a.box == b.box && a.lastContact == b.lastContact && a.version == b.version
-                && a.lastOutcomes.map { "\($0.job)|\($0.outcome)|\($0.finishedAt.unixMillis)" } == b.lastOutcomes.map { "\($0.job)|\($0.outcome)|\($0.finishedAt.unixMillis)" }
+                && a.lastOutcomes.map { "\($0.job)|\($0.outcome)|\($0.finishedAt.unixMillis)" }
+                    == b.lastOutcomes.map { "\($0.job)|\($0.outcome)|\($0.finishedAt.unixMillis)" }
         }
     }
 
@@ -33,7 +34,8 @@ public enum FleetQueries {
     /// outcome per job. Bounded: at most `maxBoxes` boxes.
     public static func status(_ db: PostgresConnection, maxBoxes: Int = 10_000) throws(PostgresError) -> [BoxStatus] {
         let boxes = try db.query("SELECT box, sundial_ms(last_contact), version FROM sundial_boxes ORDER BY box LIMIT $1", [String(maxBoxes)])
-        let last = try db.query("""
+        let last = try db.query(
+            """
             SELECT DISTINCT ON (box, job) box, job, outcome, sundial_ms(finished_at) FROM sundial_runs
             WHERE box = ANY($1::text[]) ORDER BY box, job, finished_at DESC
             """, [PostgresFleetCoordinator.textArray(boxes.compactMap { $0[0] })])
@@ -50,19 +52,21 @@ public enum FleetQueries {
 
     /// The newest `limit` published runs of `job` across the fleet, newest first.
     public static func history(_ db: PostgresConnection, job: String, limit: Int) throws(PostgresError) -> [RunRecord] {
-        let rows = try db.query("""
+        let rows = try db.query(
+            """
             SELECT run_id, job, box, attempt, sundial_ms(scheduled_for), sundial_ms(started_at), sundial_ms(finished_at),
                    outcome, exit_code, token, output_tail
             FROM sundial_runs WHERE job = $1 ORDER BY finished_at DESC, run_id DESC LIMIT $2
             """, [job, String(limit)])
         return rows.compactMap { r in
             guard r.count == 11, let id = r[0], let job = r[1], let box = r[2], let st = r[5].flatMap({ Int64($0) }),
-                  let fin = r[6].flatMap({ Int64($0) }), let outcome = r[7]
+                let fin = r[6].flatMap({ Int64($0) }), let outcome = r[7]
             else { return nil }
-            return RunRecord(runID: id, job: job, box: box, attempt: r[3].flatMap { Int($0) } ?? 1,
-                             scheduledFor: r[4].flatMap { Int64($0) }.map(Instant.init(unixMillis:)),
-                             startedAt: Instant(unixMillis: st), finishedAt: Instant(unixMillis: fin), outcome: outcome,
-                             exitCode: r[8].flatMap { Int($0) }, token: r[9].flatMap { Int64($0) }, outputTail: r[10])
+            return RunRecord(
+                runID: id, job: job, box: box, attempt: r[3].flatMap { Int($0) } ?? 1,
+                scheduledFor: r[4].flatMap { Int64($0) }.map(Instant.init(unixMillis:)),
+                startedAt: Instant(unixMillis: st), finishedAt: Instant(unixMillis: fin), outcome: outcome,
+                exitCode: r[8].flatMap { Int($0) }, token: r[9].flatMap { Int64($0) }, outputTail: r[10])
         }
     }
 }

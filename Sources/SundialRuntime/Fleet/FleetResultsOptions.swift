@@ -17,7 +17,8 @@ extension FleetRunPublisher {
     /// in any event, job output included).
     convenience init(host options: FleetResultsOptions, store: SQLiteStateStore, version: String, masker: SecretMasker, log: EventLog) {
         masker.add(options.settings.secrets)
-        self.init(store: store, settings: options.settings, box: options.box, version: version, options: options.publisher,
-                  log: { log.log($0) })
+        self.init(
+            store: store, settings: options.settings, box: options.box, version: version, options: options.publisher,
+            log: { log.log($0) })
     }
 }

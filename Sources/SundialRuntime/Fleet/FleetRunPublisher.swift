@@ -1,11 +1,12 @@
+import OrderedCollections
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
-import SundialCore
-import OrderedCollections
 
 /// Publishes the local outbox (state.db `fleet_outbox`) to the fleet's `sundial_runs`, on a
 /// thread of its own that exists only with `--fleet`.
@@ -57,8 +58,10 @@ public final class FleetRunPublisher: @unchecked Sendable {
         var lastRetentionMs: Int64?
     }
 
-    public init(store: SQLiteStateStore, settings: PostgresSettings, box: String, version: String, options: Options = Options(),
-                log: @escaping @Sendable (LogRecord) -> Void) {
+    public init(
+        store: SQLiteStateStore, settings: PostgresSettings, box: String, version: String, options: Options = Options(),
+        log: @escaping @Sendable (LogRecord) -> Void
+    ) {
         self.store = store
         self.box = box
         self.version = version
@@ -146,7 +149,8 @@ public final class FleetRunPublisher: @unchecked Sendable {
     @discardableResult
     public func cycle() -> Bool {
         do throws(PostgresError) {
-            try connection.query("""
+            try connection.query(
+                """
                 INSERT INTO sundial_boxes (box, last_contact, version) VALUES ($1, now(), $2)
                 ON CONFLICT (box) DO UPDATE SET last_contact = now(), version = excluded.version
                 """, [box, version])
@@ -169,7 +173,10 @@ public final class FleetRunPublisher: @unchecked Sendable {
             return false
         }
         let recovered = state.withLock { s -> Bool in
-            defer { s.failures = 0; s.lastError = nil }
+            defer {
+                s.failures = 0
+                s.lastError = nil
+            }
             return s.failures > 0
         }
         if recovered {
@@ -186,20 +193,26 @@ public final class FleetRunPublisher: @unchecked Sendable {
         }
         // Logged once per outage (the first failure), not once per retry.
         if first {
-            log(.fleet(.init(.publishError, at: Self.wallNow(), level: .warn, [
-                "message": .string(message),
-                "hint": .string("runs stay in the local outbox (state.db) and are published when the database is back"),
-            ])))
+            log(
+                .fleet(
+                    .init(
+                        .publishError, at: Self.wallNow(), level: .warn,
+                        [
+                            "message": .string(message),
+                            "hint": .string("runs stay in the local outbox (state.db) and are published when the database is back"),
+                        ])))
         }
     }
 
     private func publish(_ batch: [FleetOutboxRecord]) throws(PostgresError) {
         func ints(_ v: [Int64?]) -> String { "{" + v.map { $0.map(String.init) ?? "NULL" }.joined(separator: ",") + "}" }
         func texts(_ v: [String?]) -> String {
-            "{" + v.map { $0.map { PostgresFleetCoordinator.textArray([Self.withoutNUL($0)]).dropFirst().dropLast() }.map(String.init) ?? "NULL" }
+            "{"
+                + v.map { $0.map { PostgresFleetCoordinator.textArray([Self.withoutNUL($0)]).dropFirst().dropLast() }.map(String.init) ?? "NULL" }
                 .joined(separator: ",") + "}"
         }
-        try connection.query("""
+        try connection.query(
+            """
             INSERT INTO sundial_runs (run_id, job, box, attempt, scheduled_for, started_at, finished_at, outcome, exit_code, token, output_tail)
             SELECT r.run_id, r.job, $1, r.attempt, sundial_ts(r.sf), sundial_ts(r.st), sundial_ts(r.fin), r.outcome, r.exit_code,
               (SELECT c.token FROM sundial_claims c WHERE c.job = r.job AND c.scheduled_for = sundial_ts(r.sf) AND c.box = $1),
@@ -207,12 +220,13 @@ public final class FleetRunPublisher: @unchecked Sendable {
             FROM unnest($2::text[], $3::text[], $4::int[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::int[], $10::text[])
               AS r(run_id, job, attempt, sf, st, fin, outcome, exit_code, tail)
             ON CONFLICT (run_id) DO NOTHING
-            """, [
-            box,
-            texts(batch.map(\.runID)), texts(batch.map(\.job)), ints(batch.map { Int64($0.attempt) }),
-            ints(batch.map { $0.scheduledFor?.unixMillis }), ints(batch.map { $0.startedAt.unixMillis }), ints(batch.map { $0.finishedAt.unixMillis }),
-            texts(batch.map(\.outcome)), ints(batch.map { $0.exitCode.map(Int64.init) }), texts(batch.map(\.outputTail)),
-        ])
+            """,
+            [
+                box,
+                texts(batch.map(\.runID)), texts(batch.map(\.job)), ints(batch.map { Int64($0.attempt) }),
+                ints(batch.map { $0.scheduledFor?.unixMillis }), ints(batch.map { $0.startedAt.unixMillis }), ints(batch.map { $0.finishedAt.unixMillis }),
+                texts(batch.map(\.outcome)), ints(batch.map { $0.exitCode.map(Int64.init) }), texts(batch.map(\.outputTail)),
+            ])
     }
 
     private func retentionIfDue() throws(PostgresError) {

@@ -1,9 +1,10 @@
+import CSundialPQ
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialPQ
 
 /// An error from PostgreSQL or from reaching it, its text already masked (no password).
 public struct PostgresError: Error, CustomStringConvertible, Sendable {
@@ -100,10 +101,14 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     private func connect() throws(PostgresError) {
-        var keywords = ["dbname", "connect_timeout", "application_name", "tcp_user_timeout", "keepalives", "keepalives_idle",
-                        "keepalives_interval", "keepalives_count"]
-        var values = [settings.url, String(max(2, settings.connectTimeoutSeconds)), settings.applicationName,
-                      String(settings.tcpUserTimeoutMs), "1", "10", "5", "3"]
+        var keywords = [
+            "dbname", "connect_timeout", "application_name", "tcp_user_timeout", "keepalives", "keepalives_idle",
+            "keepalives_interval", "keepalives_count",
+        ]
+        var values = [
+            settings.url, String(max(2, settings.connectTimeoutSeconds)), settings.applicationName,
+            String(settings.tcpUserTimeoutMs), "1", "10", "5", "3",
+        ]
         if let password = settings.password {
             keywords.append("password")
             values.append(password)
@@ -112,7 +117,8 @@ public final class PostgresConnection: @unchecked Sendable {
         guard let conn, sundial_pq_ok(conn) != 0 else {
             let message = conn.map { String(cString: sundial_pq_conn_error($0)) } ?? "out of memory"
             if let conn { sundial_pq_finish(conn) }
-            throw PostgresError(message: "cannot connect to \(settings.maskedURL): \(settings.masked(Self.trimmed(message)))", sqlState: nil, connectionLost: true)
+            throw PostgresError(
+                message: "cannot connect to \(settings.maskedURL): \(settings.masked(Self.trimmed(message)))", sqlState: nil, connectionLost: true)
         }
         handle = conn
         _ = try execute("SELECT set_config('statement_timeout', $1, false)", [String(settings.statementTimeoutMs)])
@@ -134,7 +140,8 @@ public final class PostgresConnection: @unchecked Sendable {
             return []
         case 1:
             guard let result else { return [] }
-            let rows = sundial_pq_ntuples(result), cols = sundial_pq_nfields(result)
+            let rows = sundial_pq_ntuples(result)
+            let cols = sundial_pq_nfields(result)
             var out: [[String?]] = []
             out.reserveCapacity(Int(rows))
             for r in 0..<rows {

@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// The ``FleetCoordinator`` on PostgreSQL: every rule of the contract is one server-side
 /// statement, so each call is one round trip (docs/fleet-database.md).
@@ -49,7 +49,7 @@ public final class PostgresFleetCoordinator: FleetCoordinator, @unchecked Sendab
             let wasConnected = c.isConnected
             do throws(PostgresError) {
                 return .success((try c.query(sql, params), false))
-            } catch where error.connectionLost && wasConnected {
+            } catch  where error.connectionLost && wasConnected {
                 do throws(PostgresError) { return .success((try c.query(sql, params), true)) } catch { return .failure(error) }
             } catch {
                 return .failure(error)
@@ -66,13 +66,17 @@ public final class PostgresFleetCoordinator: FleetCoordinator, @unchecked Sendab
     }
 
     public func claim(_ key: FleetClaimKey, box: String, leaseMs: Int64, forbidOverlap: Bool) -> FleetClaimOutcome {
-        switch run("SELECT * FROM sundial_claim($1, $2, $3, $4, $5)",
-                   [key.job, String(key.scheduledFor.unixMillis), box, String(leaseMs), forbidOverlap ? "t" : "f"]) {
+        switch run(
+            "SELECT * FROM sundial_claim($1, $2, $3, $4, $5)",
+            [key.job, String(key.scheduledFor.unixMillis), box, String(leaseMs), forbidOverlap ? "t" : "f"])
+        {
         case let .failure(e):
             return .unavailable(reason: e.message)
         case let .success((rows, retried)):
             guard let r = rows.first, r.count == 6 else { return .unavailable(reason: "sundial_claim returned no row for \(key)") }
-            let holder = r[1] ?? "", token = r[2].flatMap { Int64($0) } ?? 0, state = r[3] ?? ""
+            let holder = r[1] ?? ""
+            let token = r[2].flatMap { Int64($0) } ?? 0
+            let state = r[3] ?? ""
             if r[0] == "t" || (retried && holder == box && state == "running") {
                 let expires = Instant(unixMillis: r[4].flatMap { Int64($0) } ?? 0)
                 return .won(FleetLease(key: key, box: holder, token: token, expiresAt: expires))
@@ -85,8 +89,10 @@ public final class PostgresFleetCoordinator: FleetCoordinator, @unchecked Sendab
     }
 
     public func renew(_ lease: FleetLease, leaseMs: Int64) -> FleetRenewOutcome {
-        switch run("SELECT * FROM sundial_renew($1, $2, $3, $4)",
-                   [lease.key.job, String(lease.key.scheduledFor.unixMillis), String(lease.token), String(leaseMs)]) {
+        switch run(
+            "SELECT * FROM sundial_renew($1, $2, $3, $4)",
+            [lease.key.job, String(lease.key.scheduledFor.unixMillis), String(lease.token), String(leaseMs)])
+        {
         case let .failure(e):
             return .unavailable(reason: e.message)
         case let .success((rows, _)):
@@ -111,8 +117,10 @@ public final class PostgresFleetCoordinator: FleetCoordinator, @unchecked Sendab
             if !rows.isEmpty { return true }
             guard retried else { return false }
             // The first try may have finished it before the connection dropped.
-            if case let .success((again, _)) = run("SELECT 1 FROM sundial_claims WHERE job = $1 AND scheduled_for = sundial_ts($2) AND token = $3 AND state = 'finished'",
-                                                   Array(params.prefix(3))) {
+            if case let .success((again, _)) = run(
+                "SELECT 1 FROM sundial_claims WHERE job = $1 AND scheduled_for = sundial_ts($2) AND token = $3 AND state = 'finished'",
+                Array(params.prefix(3)))
+            {
                 return !again.isEmpty
             }
             return false
@@ -133,21 +141,26 @@ public final class PostgresFleetCoordinator: FleetCoordinator, @unchecked Sendab
         guard case let .success((rows, _)) = run(sql, [Self.textArray(jobs), String(limit)]) else { return [] }
         return rows.compactMap { r -> FleetLease? in
             guard r.count == 5, let job = r[0], let at = r[1].flatMap({ Int64($0) }), let box = r[2], let token = r[3].flatMap({ Int64($0) }),
-                  let expires = r[4].flatMap({ Int64($0) })
+                let expires = r[4].flatMap({ Int64($0) })
             else { return nil }
-            return FleetLease(key: FleetClaimKey(job: job, scheduledFor: Instant(unixMillis: at)), box: box, token: token,
-                              expiresAt: Instant(unixMillis: expires))
+            return FleetLease(
+                key: FleetClaimKey(job: job, scheduledFor: Instant(unixMillis: at)), box: box, token: token,
+                expiresAt: Instant(unixMillis: expires))
         }
     }
 
     public func resolveLost(_ lease: FleetLease, action: FleetLostAction, box: String, leaseMs: Int64) -> FleetClaimOutcome {
-        switch run("SELECT * FROM sundial_resolve_lost($1, $2, $3, $4, $5, $6)",
-                   [lease.key.job, String(lease.key.scheduledFor.unixMillis), String(lease.token), action == .rerun ? "t" : "f", box, String(leaseMs)]) {
+        switch run(
+            "SELECT * FROM sundial_resolve_lost($1, $2, $3, $4, $5, $6)",
+            [lease.key.job, String(lease.key.scheduledFor.unixMillis), String(lease.token), action == .rerun ? "t" : "f", box, String(leaseMs)])
+        {
         case let .failure(e):
             return .unavailable(reason: e.message)
         case let .success((rows, retried)):
             guard let r = rows.first, r.count == 5 else { return .unavailable(reason: "the claim \(lease.key) is gone (retention?)") }
-            let holder = r[1] ?? "", token = r[2].flatMap { Int64($0) } ?? 0, state = FleetClaimState(rawValue: r[3] ?? "") ?? .running
+            let holder = r[1] ?? ""
+            let token = r[2].flatMap { Int64($0) } ?? 0
+            let state = FleetClaimState(rawValue: r[3] ?? "") ?? .running
             let won = r[0] == "t" || (retried && action == .rerun && holder == box && state == .running && token != lease.token)
             if won, action == .rerun {
                 return .won(FleetLease(key: lease.key, box: holder, token: token, expiresAt: Instant(unixMillis: r[4].flatMap { Int64($0) } ?? 0)))
@@ -165,13 +178,14 @@ public final class PostgresFleetCoordinator: FleetCoordinator, @unchecked Sendab
     /// A PostgreSQL array literal of texts, every element quoted (so commas, braces, quotes and
     /// backslashes in job names stay data).
     static func textArray(_ values: [String]) -> String {
-        "{" + values.map { v in
-            var q = "\""
-            for ch in v {
-                if ch == "\"" || ch == "\\" { q.append("\\") }
-                q.append(ch)
-            }
-            return q + "\""
-        }.joined(separator: ",") + "}"
+        "{"
+            + values.map { v in
+                var q = "\""
+                for ch in v {
+                    if ch == "\"" || ch == "\\" { q.append("\\") }
+                    q.append(ch)
+                }
+                return q + "\""
+            }.joined(separator: ",") + "}"
     }
 }

@@ -99,7 +99,10 @@ public struct PostgresSettings: Sendable {
             while let r = u[i...].firstRange(of: "password") {
                 var j = r.upperBound
                 while j < u.endIndex, u[j] == " " { j = u.index(after: j) }
-                guard j < u.endIndex, u[j] == "=" else { i = r.upperBound; continue }
+                guard j < u.endIndex, u[j] == "=" else {
+                    i = r.upperBound
+                    continue
+                }
                 j = u.index(after: j)
                 while j < u.endIndex, u[j] == " " { j = u.index(after: j) }
                 var value = ""
@@ -107,14 +110,20 @@ public struct PostgresSettings: Sendable {
                     j = u.index(after: j)
                     var raw = ""
                     while j < u.endIndex, u[j] != "'" {
-                        if u[j] == "\\", u.index(after: j) < u.endIndex { raw.append(u[j]); j = u.index(after: j) }
+                        if u[j] == "\\", u.index(after: j) < u.endIndex {
+                            raw.append(u[j])
+                            j = u.index(after: j)
+                        }
                         raw.append(u[j])
                         value.append(u[j])
                         j = u.index(after: j)
                     }
                     found.append(raw)
                 } else {
-                    while j < u.endIndex, u[j] != " " { value.append(u[j]); j = u.index(after: j) }
+                    while j < u.endIndex, u[j] != " " {
+                        value.append(u[j])
+                        j = u.index(after: j)
+                    }
                 }
                 found.append(value)
                 i = j

@@ -1,9 +1,10 @@
+import CSundialShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
 
 /// Writes lines to an open descriptor, standard output by default (`--log -`).
 ///

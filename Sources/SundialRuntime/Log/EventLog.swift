@@ -1,6 +1,6 @@
+import OrderedCollections
 import SundialCore
 import Synchronization
-import OrderedCollections
 
 /// The JSON-lines event log of design §3: masks secrets, encodes each ``Event`` as one line and
 /// hands it to an ``EventSink`` in one write.

@@ -1,9 +1,10 @@
+import CSundialShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
 
 /// Where the ``EventLog`` puts its lines: a file, standard output, or a test's memory.
 ///

@@ -1,10 +1,11 @@
+import CSundialShim
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
-import Synchronization
 
 /// Appends lines to a file (`--log FILE`), rotating it by size (`--log-max-bytes`,
 /// `--log-keep`): `FILE` → `FILE.1` → … → `FILE.keep`, the oldest deleted.

@@ -1,11 +1,12 @@
+import OrderedCollections
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SundialCore
-import Synchronization
-import OrderedCollections
 
 /// Replaces the values of jobs' `secrets` variables with `***` in every string of an event
 /// (fields, nested arrays and objects; not keys or the event name), wherever they appear: a
@@ -91,7 +92,10 @@ public final class SecretMasker: Sendable {
                     guard let p = memchr(h.baseAddress! + i, Int32(first), haystack.count - needle.count + 1 - i) else { break }
                     let at = UnsafeRawPointer(p) - h.baseAddress!
                     if memcmp(h.baseAddress! + at, n.baseAddress!, needle.count) == 0 {
-                        if out == nil { out = []; out!.reserveCapacity(haystack.count) }
+                        if out == nil {
+                            out = []
+                            out!.reserveCapacity(haystack.count)
+                        }
                         out!.append(contentsOf: h[copied..<at])
                         out!.append(contentsOf: mask.utf8)
                         i = at + needle.count

@@ -45,6 +45,9 @@ public enum AtomicFileWriter {
         ok = true
         // Durability of the rename; a failure here does not undo the (already visible) write.
         let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dfd >= 0 { _ = fsync(dfd); close(dfd) }
+        if dfd >= 0 {
+            _ = fsync(dfd)
+            close(dfd)
+        }
     }
 }

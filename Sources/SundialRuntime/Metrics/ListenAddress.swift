@@ -43,7 +43,10 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
             throw ParseError(description: "'\(host)' is not an IPv4 or IPv6 address (host names other than localhost are not resolved)")
         }
         if !allowNonLoopback && !isLoopback {
-            throw ParseError(description: "\(text) is not a loopback address; the metrics endpoint has no authentication. Listen on 127.0.0.1 or ::1, or allow other addresses explicitly (--metrics-listen-any)")
+            throw ParseError(
+                description:
+                    "\(text) is not a loopback address; the metrics endpoint has no authentication. Listen on 127.0.0.1 or ::1, or allow other addresses explicitly (--metrics-listen-any)"
+            )
         }
     }
 

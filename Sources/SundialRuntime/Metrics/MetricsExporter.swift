@@ -38,8 +38,10 @@ public final class MetricsExporter: Sendable {
         /// The status pages to serve next to `/metrics` (`nil`: `/metrics` only).
         public var pages: StatusPages?
 
-        public init(filePath: String? = nil, listen: ListenAddress? = nil, writeInterval: Duration = .seconds(10),
-                    registry: MetricsRegistry.Options, pages: StatusPages? = nil) {
+        public init(
+            filePath: String? = nil, listen: ListenAddress? = nil, writeInterval: Duration = .seconds(10),
+            registry: MetricsRegistry.Options, pages: StatusPages? = nil
+        ) {
             self.pages = pages
             self.filePath = filePath
             self.listen = listen
@@ -73,12 +75,16 @@ public final class MetricsExporter: Sendable {
     /// - Parameters:
     ///   - listen: `HOST:PORT`; a non-loopback host is refused unless `allowNonLoopback`.
     /// - Throws: `ListenAddress.ParseError` for a bad or non-loopback `listen`.
-    public convenience init(filePath: String?, listen: String?, allowNonLoopback: Bool = false, version: String,
-                            writeInterval: Duration = .seconds(10),
-                            onError: @escaping @Sendable (String) -> Void = { _ in }) throws(ListenAddress.ParseError) {
+    public convenience init(
+        filePath: String?, listen: String?, allowNonLoopback: Bool = false, version: String,
+        writeInterval: Duration = .seconds(10),
+        onError: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws(ListenAddress.ParseError) {
         let address = try listen.map { (s: String) throws(ListenAddress.ParseError) in try ListenAddress(parsing: s, allowNonLoopback: allowNonLoopback) }
-        self.init(options: Options(filePath: filePath, listen: address, writeInterval: writeInterval,
-                                   registry: .init(version: version)), onError: onError)
+        self.init(
+            options: Options(
+                filePath: filePath, listen: address, writeInterval: writeInterval,
+                registry: .init(version: version)), onError: onError)
     }
 
     deinit { stop() }
@@ -118,21 +124,25 @@ public final class MetricsExporter: Sendable {
             guard control.thread == nil else { return }
             var server: MetricsHTTPServer?
             if let address = options.listen {
-                do throws(MetricsHTTPServer.StartError) { server = try MetricsHTTPServer(address: address, pages: options.pages) }
-                catch { throw StartError(description: error.description) }
+                do throws(MetricsHTTPServer.StartError) { server = try MetricsHTTPServer(address: address, pages: options.pages) } catch {
+                    throw StartError(description: error.description)
+                }
             }
             let wake = sundial_eventfd()
             guard wake >= 0 else { throw StartError(description: "cannot create eventfd: \(String(cString: strerror(errno)))") }
             try? cell.writeIfChanged()
-            let loop = ExporterLoop(cell: cell, server: server, wakeFD: wake,
-                                    intervalMillis: options.filePath == nil ? nil : max(1, options.writeInterval.milliseconds))
+            let loop = ExporterLoop(
+                cell: cell, server: server, wakeFD: wake,
+                intervalMillis: options.filePath == nil ? nil : max(1, options.writeInterval.milliseconds))
             var thread = pthread_t()
             let context = Unmanaged.passRetained(loop).toOpaque()
-            let rc = pthread_create(&thread, nil, { raw in
-                _ = sundial_set_thread_name("sundial-metrics")
-                Unmanaged<ExporterLoop>.fromOpaque(raw!).takeRetainedValue().run()
-                return nil
-            }, context)
+            let rc = pthread_create(
+                &thread, nil,
+                { raw in
+                    _ = sundial_set_thread_name("sundial-metrics")
+                    Unmanaged<ExporterLoop>.fromOpaque(raw!).takeRetainedValue().run()
+                    return nil
+                }, context)
             guard rc == 0 else {
                 Unmanaged<ExporterLoop>.fromOpaque(context).release()
                 close(wake)
@@ -149,7 +159,11 @@ public final class MetricsExporter: Sendable {
     public func stop() {
         let stopped: (pthread_t, Int32)? = control.withLock { control in
             guard let t = control.thread else { return nil }
-            defer { control.thread = nil; control.wakeFD = -1; control.port = nil }
+            defer {
+                control.thread = nil
+                control.wakeFD = -1
+                control.port = nil
+            }
             return (t, control.wakeFD)
         }
         guard let (thread, wake) = stopped else { return }
@@ -214,7 +228,8 @@ final class RegistryCell: Sendable {
     /// (or its absence) shows.
     func requestStepEndIfStale(_ snapshot: MetricsRegistry) {
         guard let earliest = snapshot.earliestNextFireMillis,
-              earliest < SystemClock().wallNow().unixMillis - 1000 else { return }
+            earliest < SystemClock().wallNow().unixMillis - 1000
+        else { return }
         requestStepEnd()
     }
 

@@ -108,7 +108,9 @@ public final class MetricsHTTPServer {
             sa.sin6_family = sa_family_t(AF_INET6)
             sa.sin6_port = bindAddress.port.bigEndian
             withUnsafeMutableBytes(of: &sa.sin6_addr) { $0.copyBytes(from: bindAddress.bytes) }
-            rc = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            rc = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
+            }
         }
         guard rc == 0 else {
             let e = errno
@@ -238,7 +240,8 @@ public final class MetricsHTTPServer {
         if case .incomplete = head { return }
         table[i].state.input = []
         if let pages, let answers, case let .request(method, target) = head, method == "GET" || method == "HEAD",
-           let route = StatusPages.Route(target: target) {
+            let route = StatusPages.Route(target: target)
+        {
             table[i].state.headOnly = method == "HEAD"
             guard answers.begin() else {
                 answer(i, StatusPages.unavailable(route, message: "too many status pages are being rendered; try again"), now: now)
@@ -275,11 +278,13 @@ public final class MetricsHTTPServer {
         table[i].state.awaiting = false
         table[i].state.route = nil
         if response.body.count > Self.maxResponseBytes {
-            table[i].state.output = Self.response(status: 500, reason: "Internal Server Error",
-                                                  body: "the page is larger than \(Self.maxResponseBytes) bytes\n", head: head)
+            table[i].state.output = Self.response(
+                status: 500, reason: "Internal Server Error",
+                body: "the page is larger than \(Self.maxResponseBytes) bytes\n", head: head)
         } else {
-            table[i].state.output = Self.frame(status: response.status, reason: response.reason, body: response.body, head: head,
-                                               contentType: response.contentType)
+            table[i].state.output = Self.frame(
+                status: response.status, reason: response.reason, body: response.body, head: head,
+                contentType: response.contentType)
         }
         table[i].deadline = now + Self.responseTimeoutMillis
     }
@@ -323,23 +328,28 @@ public final class MetricsHTTPServer {
             }
             let body = render()
             if body.utf8.count > maxResponseBytes {
-                return response(status: 500, reason: "Internal Server Error",
-                                body: "the exposition is larger than \(maxResponseBytes) bytes\n", head: method == "HEAD")
+                return response(
+                    status: 500, reason: "Internal Server Error",
+                    body: "the exposition is larger than \(maxResponseBytes) bytes\n", head: method == "HEAD")
             }
             return response(status: 200, reason: "OK", body: body, head: method == "HEAD", contentType: PrometheusText.contentType)
         }
     }
 
-    static func response(status: Int, reason: String, body: String, head: Bool,
-                         contentType: String = "text/plain; charset=utf-8", extra: String = "") -> [UInt8] {
+    static func response(
+        status: Int, reason: String, body: String, head: Bool,
+        contentType: String = "text/plain; charset=utf-8", extra: String = ""
+    ) -> [UInt8] {
         frame(status: status, reason: reason, body: Array(body.utf8), head: head, contentType: contentType, extra: extra)
     }
 
     /// The status line, headers and (unless `head`) body. Pages forbid framing and sniffing:
     /// they are read-only, but a page shown inside another site's frame is still a page that site
     /// controls the look of.
-    static func frame(status: Int, reason: String, body: [UInt8], head: Bool,
-                      contentType: String, extra: String = "") -> [UInt8] {
+    static func frame(
+        status: Int, reason: String, body: [UInt8], head: Bool,
+        contentType: String, extra: String = ""
+    ) -> [UInt8] {
         var text = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.count)\r\n"
         text += extra + "Connection: close\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
         text += "X-Frame-Options: DENY\r\nContent-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:\r\n\r\n"
@@ -429,10 +439,10 @@ public enum HTTPRequestHead {
         if line.last == 0x0D { line = line.dropLast() }
         let parts = line.split(separator: 0x20, omittingEmptySubsequences: false)
         guard parts.count == 3,
-              let method = String(validating: parts[0], as: UTF8.self), !method.isEmpty,
-              method.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }),
-              let target = String(validating: parts[1], as: UTF8.self), target.hasPrefix("/"),
-              let version = String(validating: parts[2], as: UTF8.self), version == "HTTP/1.1" || version == "HTTP/1.0"
+            let method = String(validating: parts[0], as: UTF8.self), !method.isEmpty,
+            method.utf8.allSatisfy({ $0 >= 0x41 && $0 <= 0x5A }),
+            let target = String(validating: parts[1], as: UTF8.self), target.hasPrefix("/"),
+            let version = String(validating: parts[2], as: UTF8.self), version == "HTTP/1.1" || version == "HTTP/1.0"
         else { return .invalid(status: 400, reason: "Bad Request") }
         return .request(method: method, target: target)
     }

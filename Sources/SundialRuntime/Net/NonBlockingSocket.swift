@@ -1,7 +1,8 @@
+import CSundialShim
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
 
 /// The non-blocking socket calls of the event-loop servers (control socket, metrics endpoint).
 /// Every call returns at once: a server thread serves all its connections, so no call may wait
@@ -73,7 +74,10 @@ enum NonBlockingSocket {
         var offset = offset
         while offset < bytes.count {
             let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-            if n > 0 { offset += n; continue }
+            if n > 0 {
+                offset += n
+                continue
+            }
             if n < 0 && errno == EINTR { continue }
             if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) { return offset }
             return nil

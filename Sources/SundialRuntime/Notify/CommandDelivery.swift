@@ -1,10 +1,11 @@
+import CSundialShim
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
-import SundialCore
 
 /// Runs a `notify: - command:` argv once: the facts as `SUNDIAL_*` variables (plus `PATH`) and
 /// as one JSON document on standard input, its output kept for the failure reason (last line,
@@ -37,7 +38,12 @@ public struct CommandDelivery: Sendable {
         body.append(0x0A)
 
         var fds: [[Int32]] = []
-        defer { for p in fds { close(p[0]); if p[1] >= 0 { close(p[1]) } } }
+        defer {
+            for p in fds {
+                close(p[0])
+                if p[1] >= 0 { close(p[1]) }
+            }
+        }
         for _ in 0..<3 {
             var p: [Int32] = [-1, -1]
             guard sundial_pipe_cloexec(&p) == 0 else { return .failed(reason: "pipe: \(FileSystem.errnoString())") }
@@ -48,14 +54,17 @@ public struct CommandDelivery: Sendable {
         let envC = CStringArray(environment)
         let watcher = sundial_spawn_notify(program, argvC.pointer, envC.pointer, input[0], output[1], status[1])
         // The child's ends are the watcher's now.
-        close(output[1]); fds[1][1] = -1
-        close(status[1]); fds[2][1] = -1
+        close(output[1])
+        fds[1][1] = -1
+        close(status[1])
+        fds[2][1] = -1
         guard watcher > 0 else { return .failed(reason: "\(program): \(FileSystem.errnoString(-watcher))") }
         // The JSON is small (a few hundred bytes, below a pipe's 64 KiB), so one non-blocking
         // write either takes it all or the command is not reading: it gets what fit.
         _ = fcntl(input[1], F_SETFL, O_NONBLOCK)
         _ = body.withUnsafeBytes { write(input[1], $0.baseAddress, $0.count) }
-        close(input[1]); fds[0][1] = -1
+        close(input[1])
+        fds[0][1] = -1
         for fd in [output[0], status[0]] { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
 
         let deadline = sundial_monotonic_ms() + timeoutMs
@@ -67,12 +76,17 @@ public struct CommandDelivery: Sendable {
         var graceEnds: Int64?
         while open.contains(true) {
             let now = sundial_monotonic_ms()
-            if now >= deadline { timedOut = true; break }
+            if now >= deadline {
+                timedOut = true
+                break
+            }
             // A background process of the command keeping the output open must not hold the
             // worker once the command itself has ended.
             if let g = graceEnds, now >= g { break }
-            var p = [pollfd(fd: open[0] ? output[0] : -1, events: Int16(POLLIN), revents: 0),
-                     pollfd(fd: open[1] ? status[0] : -1, events: Int16(POLLIN), revents: 0)]
+            var p = [
+                pollfd(fd: open[0] ? output[0] : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: open[1] ? status[0] : -1, events: Int16(POLLIN), revents: 0),
+            ]
             _ = poll(&p, 2, Int32(min(deadline, graceEnds ?? deadline) - now))
             for (i, fd) in [output[0], status[0]].enumerated() where open[i] && p[i].revents != 0 {
                 while true {
@@ -81,8 +95,12 @@ public struct CommandDelivery: Sendable {
                         if i == 0 { tail.append(buffer[0..<n]) } else if report.count < 64 { report += buffer[0..<n] }
                         continue
                     }
-                    if n == 0 { open[i] = false; if i == 1 { graceEnds = sundial_monotonic_ms() + 500 } }
-                    else if errno == EINTR { continue }
+                    if n == 0 {
+                        open[i] = false
+                        if i == 1 { graceEnds = sundial_monotonic_ms() + 500 }
+                    } else if errno == EINTR {
+                        continue
+                    }
                     break
                 }
             }

@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// A delivery waiting in a ``NotificationQueue``, with the id its queue gave it.
 public struct QueuedNotification: Hashable, Sendable {
@@ -58,7 +58,10 @@ public final class MemoryNotificationQueue: NotificationQueue {
             guard s.head < s.waiting.count else { return nil }
             let item = s.waiting[s.head]
             s.head += 1
-            if s.head == s.waiting.count { s.waiting.removeAll(keepingCapacity: true); s.head = 0 }
+            if s.head == s.waiting.count {
+                s.waiting.removeAll(keepingCapacity: true)
+                s.head = 0
+            }
             s.inFlight.insert(item.id)
             return item
         }

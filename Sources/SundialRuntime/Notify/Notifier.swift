@@ -1,12 +1,13 @@
+import CSundialShim
+import OrderedCollections
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
-import OrderedCollections
-import Synchronization
-import SundialCore
 
 /// Turns each scheduler step's events into notifications and delivers them on its own thread.
 ///
@@ -35,9 +36,11 @@ public final class Notifier: Sendable {
     ///   - lastOutcomes: each job's last final outcome, from the state store, so that the first
     ///     success after a failure before a restart is still `recovered`.
     ///   - delay: the backoff timer; the worker's own by default (tests inject virtual time).
-    public init(queue: any NotificationQueue = MemoryNotificationQueue(), sender: any NotificationSender = SystemNotificationSender(),
-                log: EventLog, clock: any SundialClock, box: String = Notifier.hostName(),
-                lastOutcomes: [JobID: RunOutcome] = [:], delay: Delay? = nil) {
+    public init(
+        queue: any NotificationQueue = MemoryNotificationQueue(), sender: any NotificationSender = SystemNotificationSender(),
+        log: EventLog, clock: any SundialClock, box: String = Notifier.hostName(),
+        lastOutcomes: [JobID: RunOutcome] = [:], delay: Delay? = nil
+    ) {
         self.queue = queue
         self.sender = sender
         self.log = log
@@ -117,8 +120,10 @@ public final class Notifier: Sendable {
             let now = clock.wallNow()
             if let next = attempts.failed(reason: reason, now: now) {
                 let wait = max(0, next.unixMillis - now.unixMillis)
-                log.log(LogRecord.notifyRetrying(delivery(item.request, attempts: attempts.made, at: now), reason: reason,
-                                                 delayMs: wait))
+                log.log(
+                    LogRecord.notifyRetrying(
+                        delivery(item.request, attempts: attempts.made, at: now), reason: reason,
+                        delayMs: wait))
                 let next = attempts
                 if delay(wait, { [self] in attempt(item, next) }) { return }
             }
@@ -152,10 +157,11 @@ public final class Notifier: Sendable {
     /// `job`, `on` (the run end reported), `entry` (`notify[0]`), `target` (`command` with its program, or
     /// `webhook` with host and port only: a URL's path often holds a token).
     private func delivery(_ r: NotificationRequest, attempts: Int, at: Instant) -> LogRecord.NotifyDelivery {
-        let target = switch r.target {
-        case let .command(argv): "command \(argv.first ?? "")"
-        case let .webhook(spec): "webhook " + ((try? WebhookURL.parse(spec.url))?.hostHeader ?? "?")
-        }
+        let target =
+            switch r.target {
+            case let .command(argv): "command \(argv.first ?? "")"
+            case let .webhook(spec): "webhook " + ((try? WebhookURL.parse(spec.url))?.hostHeader ?? "?")
+            }
         return .init(job: r.job, on: r.event, entry: r.entry, target: target, runID: r.facts.runID, attempts: attempts, at: at)
     }
 

@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// The durable ``NotificationQueue``: every delivery is a row of the state store's
 /// `notifications` table from its queueing until it ends, so one pending at a stop (or a crash)
@@ -49,8 +49,10 @@ public final class StateStoreNotificationQueue: NotificationQueue {
 
     /// Reads the deliveries a previous agent left (at most `capacity`); they are the first
     /// ``take()`` returns.
-    public init(store: any StateStore, clock: any SundialClock, capacity: Int = StoredNotification.capacity,
-                onError: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        store: any StateStore, clock: any SundialClock, capacity: Int = StoredNotification.capacity,
+        onError: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.store = store
         self.clock = clock
         self.capacity = max(1, capacity)
@@ -93,7 +95,10 @@ public final class StateStoreNotificationQueue: NotificationQueue {
             guard s.readyHead < s.ready.count else { return nil }
             let item = s.ready[s.readyHead]
             s.readyHead += 1
-            if s.readyHead == s.ready.count { s.ready.removeAll(keepingCapacity: false); s.readyHead = 0 }
+            if s.readyHead == s.ready.count {
+                s.ready.removeAll(keepingCapacity: false)
+                s.readyHead = 0
+            }
             s.inFlight.insert(item.id)
             return item
         }

@@ -1,10 +1,11 @@
+import CSundialShim
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
-import SundialCore
 
 /// One webhook POST (http:// or https://), made by a short-lived child process — this binary
 /// as `sundial internal-webhook` — with libcurl, and cut at the entry's `timeout`.
@@ -61,7 +62,8 @@ public struct WebhookDelivery: Sendable {
                 }
                 return .failed(reason: reason)
             case let .noLibrary(reason):
-                return .failed(reason: "cannot load libcurl (\(reason)); install Debian's \(Self.libraryPackage) package: apt-get install \(Self.libraryPackage)")
+                return .failed(
+                    reason: "cannot load libcurl (\(reason)); install Debian's \(Self.libraryPackage) package: apt-get install \(Self.libraryPackage)")
             }
         }
     }
@@ -75,8 +77,9 @@ public struct WebhookDelivery: Sendable {
 
     /// The child's limits: libcurl with OpenSSL and a resolver thread need some 100 MiB of
     /// address space; a POST needs well under a second of CPU.
-    static let limits = sundial_isolate_limits(address_space_bytes: 1 << 30, cpu_seconds: 30, stack_bytes: 8 << 20,
-                                               open_files: 64, file_size_bytes: 1)
+    static let limits = sundial_isolate_limits(
+        address_space_bytes: 1 << 30, cpu_seconds: 30, stack_bytes: 8 << 20,
+        open_files: 64, file_size_bytes: 1)
 
     private func timeoutReason() -> String {
         "timed out after \(DurationParser.format(milliseconds: spec.timeoutMs)) (the delivery process was killed)"
@@ -87,7 +90,12 @@ public struct WebhookDelivery: Sendable {
     func run(input: [UInt8], deadline: Int64) -> Result<WebhookWire.Answer, DeliveryError> {
         guard let program = command.first else { return .failure(DeliveryError("no delivery command")) }
         var fds: [[Int32]] = []
-        defer { for p in fds { if p[0] >= 0 { close(p[0]) }; if p[1] >= 0 { close(p[1]) } } }
+        defer {
+            for p in fds {
+                if p[0] >= 0 { close(p[0]) }
+                if p[1] >= 0 { close(p[1]) }
+            }
+        }
         for _ in 0..<4 {
             var p: [Int32] = [-1, -1]
             guard sundial_pipe_cloexec(&p) == 0 else { return .failure(DeliveryError("pipe: \(FileSystem.errnoString())")) }
@@ -98,8 +106,12 @@ public struct WebhookDelivery: Sendable {
         let argv = CStringArray(command)
         let watcher = sundial_spawn_isolated_input(program, argv.pointer, nil, fds[0][0], fds[1][1], fds[2][1], fds[3][1], &limits)
         // Those ends are the watcher's now.
-        close(fds[0][0]); fds[0][0] = -1
-        for i in 1...3 { close(fds[i][1]); fds[i][1] = -1 }
+        close(fds[0][0])
+        fds[0][0] = -1
+        for i in 1...3 {
+            close(fds[i][1])
+            fds[i][1] = -1
+        }
         guard watcher > 0 else { return .failure(DeliveryError("\(program): \(FileSystem.errnoString(-watcher))")) }
         for fd in [fds[0][1], fds[1][0], fds[2][0], fds[3][0]] { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
 
@@ -114,7 +126,10 @@ public struct WebhookDelivery: Sendable {
         var graceEnds: Int64?
         while open[1...].contains(true) {
             let now = sundial_monotonic_ms()
-            if now >= deadline { timedOut = true; break }
+            if now >= deadline {
+                timedOut = true
+                break
+            }
             if let g = graceEnds, now >= g { break }
             var p = (0..<4).map { i in
                 pollfd(fd: open[i] ? (i == 0 ? fds[0][1] : fds[i][0]) : -1, events: Int16(i == 0 ? POLLOUT : POLLIN), revents: 0)
@@ -125,7 +140,9 @@ public struct WebhookDelivery: Sendable {
                 if n > 0 { sent += n }
                 // Everything written, or the child closed its input (it ended): no more to send.
                 if sent == input.count || (n < 0 && errno != EAGAIN && errno != EINTR) {
-                    close(fds[0][1]); fds[0][1] = -1; open[0] = false
+                    close(fds[0][1])
+                    fds[0][1] = -1
+                    open[0] = false
                 }
             }
             for i in 1...3 where open[i] && p[i].revents != 0 {
@@ -142,7 +159,9 @@ public struct WebhookDelivery: Sendable {
                     if n == 0 {
                         open[i] = false
                         if i == 3 { graceEnds = sundial_monotonic_ms() + 500 }
-                    } else if errno == EINTR { continue }
+                    } else if errno == EINTR {
+                        continue
+                    }
                     break
                 }
             }

@@ -1,9 +1,10 @@
+import CSundialShim
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
 
 /// The webhook child's one POST (`sundial internal-webhook`): libcurl, loaded here with dlopen,
 /// does the HTTP and the TLS (see docs/decisions.md, "Webhooks over https").
@@ -26,8 +27,9 @@ public enum WebhookTransfer {
         var result = sundial_webhook_result()
         let headers = CStringArray(request.headers)
         let outcome = request.body.withUnsafeBytes { body in
-            sundial_webhook_post(library, request.url, headers.pointer, request.headers.count, body.baseAddress, body.count,
-                                 request.caFile, Int(request.timeoutMs), &result)
+            sundial_webhook_post(
+                library, request.url, headers.pointer, request.headers.count, body.baseAddress, body.count,
+                request.caFile, Int(request.timeoutMs), &result)
         }
         let message = withUnsafeBytes(of: &result.message) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)

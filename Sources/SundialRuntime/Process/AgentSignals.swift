@@ -1,10 +1,11 @@
+import CSundialShim
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
-import Synchronization
 
 /// Process-wide set-up the agent does first thing in `main`, and its signal stream.
 ///
@@ -73,7 +74,12 @@ public final class SignalListener: Sendable {
     /// Stops calling the handler (waiting for a call in progress); signals stay blocked
     /// (pending ones are dropped with the process).
     public func stop() {
-        guard let r = registration.withLock({ r in defer { r = nil }; return r }) else { return }
+        guard
+            let r = registration.withLock({ r in
+                defer { r = nil }
+                return r
+            })
+        else { return }
         loop.remove(r, fd: fd)
     }
 }

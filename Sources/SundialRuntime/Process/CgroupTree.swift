@@ -1,9 +1,10 @@
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SundialCore
 
 /// The agent's cgroup v2 sub-tree, set up once by the runner, and the runs' cgroups in it.
 ///
@@ -87,13 +88,15 @@ public final class CgroupTree: Sendable {
         var problems: [String: String] = [:]
         for c in wantedControllers {
             guard available.contains(c) else {
-                problems[c] = "the \(c) controller is not available in \(own) (on a hybrid system it belongs to a cgroup v1 hierarchy; under systemd, check Delegate=yes)"
+                problems[c] =
+                    "the \(c) controller is not available in \(own) (on a hybrid system it belongs to a cgroup v1 hierarchy; under systemd, check Delegate=yes)"
                 continue
             }
             // One controller at a time: a write naming several is all or nothing.
             var e = Cgroup.writeFile(own + "/cgroup.subtree_control", "+" + c)
             if e != 0 {
-                problems[c] = "cannot enable the \(c) controller in \(own)/cgroup.subtree_control: \(errnoText(e))"
+                problems[c] =
+                    "cannot enable the \(c) controller in \(own)/cgroup.subtree_control: \(errnoText(e))"
                     + (e == EBUSY ? " (other processes are in \(own))" : "")
                 continue
             }

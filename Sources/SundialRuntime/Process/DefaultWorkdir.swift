@@ -19,9 +19,11 @@ public enum DefaultWorkdir {
     ///   - home: the user's home from the password database (`getpwnam_r`/`getpwuid_r`);
     ///     injected by tests.
     ///   - isDirectory: whether a path names an existing directory; injected by tests.
-    public static func resolve(user: String?, agentDefault: String,
-                               home: (String) -> String? = DefaultWorkdir.passwdHome,
-                               isDirectory: (String) -> Bool = DefaultWorkdir.isDirectory) -> String {
+    public static func resolve(
+        user: String?, agentDefault: String,
+        home: (String) -> String? = DefaultWorkdir.passwdHome,
+        isDirectory: (String) -> Bool = DefaultWorkdir.isDirectory
+    ) -> String {
         guard let user else { return agentDefault }
         guard let dir = home(user), dir.hasPrefix("/"), isDirectory(dir) else { return "/" }
         return dir

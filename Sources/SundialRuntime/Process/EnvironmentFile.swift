@@ -43,14 +43,20 @@ public enum EnvironmentFile {
                 var closed = false
                 while i < rawValue.endIndex {
                     let c = rawValue[i]
-                    if c == quote { closed = true; i = rawValue.index(after: i); break }
+                    if c == quote {
+                        closed = true
+                        i = rawValue.index(after: i)
+                        break
+                    }
                     if quote == "\"", c == "\\", rawValue.index(after: i) < rawValue.endIndex {
                         i = rawValue.index(after: i)
                         switch rawValue[i] {
                         case "n": value.append("\n")
                         case "t": value.append("\t")
                         case "\"", "\\", "$": value.append(rawValue[i])
-                        default: value.append("\\"); value.append(rawValue[i])
+                        default:
+                            value.append("\\")
+                            value.append(rawValue[i])
                         }
                     } else {
                         value.append(c)
@@ -80,7 +86,8 @@ public enum EnvironmentFile {
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw LaunchError(.envFile, "env_file \(path): not a regular file") }
         if requirePrivate, st.st_mode & 0o044 != 0 {
             let mode = String(st.st_mode & 0o777, radix: 8)
-            throw LaunchError(.insecureEnvFile,
+            throw LaunchError(
+                .insecureEnvFile,
                 "env_file \(path) is readable by group or others (mode 0\(mode)) but the job has secrets; run: chmod 600 \(path)")
         }
         guard st.st_size <= maximumBytes else { throw LaunchError(.envFile, "env_file \(path): larger than \(maximumBytes) bytes") }

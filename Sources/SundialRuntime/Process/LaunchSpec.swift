@@ -1,10 +1,11 @@
+import OrderedCollections
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SundialCore
-import OrderedCollections
 
 /// Everything needed to start one attempt of a run, resolved and checked: the executable's
 /// path, argv, the complete environment, credentials and limits.
@@ -41,9 +42,11 @@ public struct LaunchSpec: Hashable, Sendable {
     public var useCgroup: Bool
 
     /// A spec with no checks, for tests and benchmarks: `executable` is used as given.
-    public init(job: JobID, runID: RunID, attempt: Int = 1, executable: String, arguments: [String],
-                environment: [String: String] = [:], workdir: String? = nil, timeoutMs: Int64? = nil,
-                killGraceMs: Int64 = 10_000, successExitCodes: [Int32] = [0], output: OutputLimits = OutputLimits()) {
+    public init(
+        job: JobID, runID: RunID, attempt: Int = 1, executable: String, arguments: [String],
+        environment: [String: String] = [:], workdir: String? = nil, timeoutMs: Int64? = nil,
+        killGraceMs: Int64 = 10_000, successExitCodes: [Int32] = [0], output: OutputLimits = OutputLimits()
+    ) {
         self.job = job
         self.runID = runID
         self.attempt = attempt

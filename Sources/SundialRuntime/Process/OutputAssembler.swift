@@ -82,7 +82,10 @@ struct OutputAssembler {
     /// whatever arrives for it later.
     mutating func cutPending(_ emit: (UnsafeRawBufferPointer, Bool) -> Void) {
         flushMasker(emit)
-        guard !partial.isEmpty else { discarding = true; return }
+        guard !partial.isEmpty else {
+            discarding = true
+            return
+        }
         truncatedLines += 1
         partial.withUnsafeBytes { emit($0, true) }
         partial.removeAll(keepingCapacity: true)
@@ -103,7 +106,10 @@ struct OutputAssembler {
         // move the cut back to the start of its character.
         if cut < partial.count {
             var back = 0
-            while cut > 0, back < 3, partial[cut] & 0xC0 == 0x80 { cut -= 1; back += 1 }
+            while cut > 0, back < 3, partial[cut] & 0xC0 == 0x80 {
+                cut -= 1
+                back += 1
+            }
             if back == 3 && partial[cut] & 0xC0 == 0x80 { cut = min(maxLineBytes, partial.count) }
         }
         truncatedLines += 1

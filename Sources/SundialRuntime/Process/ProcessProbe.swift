@@ -1,9 +1,10 @@
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SundialCore
 
 /// Reads what identifies a process from `/proc`, and finds the processes of runs that outlived
 /// a crashed agent (``ProcessIdentity``).
@@ -43,7 +44,7 @@ public enum ProcessProbe {
         let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
         // fields[0] is field 3 (state); field N is fields[N - 3].
         guard fields.count >= 20, let state = fields[0].first, let parent = Int32(fields[1]),
-              let group = Int32(fields[2]), let ticks = UInt64(fields[19].filter { !$0.isWhitespace })
+            let group = Int32(fields[2]), let ticks = UInt64(fields[19].filter { !$0.isWhitespace })
         else { return nil }
         return Stat(state: state, parent: parent, processGroup: group, startTicks: ticks)
     }
@@ -76,8 +77,8 @@ public enum ProcessProbe {
         var found: [RunID: ProcessIdentity] = [:]
         for pid in allPIDs() {
             guard let s = stat(pid), s.processGroup == pid, !s.isZombie,
-                  let env = try? FileSystem.read("/proc/\(pid)/environ", limit: 1 << 20),
-                  let value = variable(env, prefix)
+                let env = try? FileSystem.read("/proc/\(pid)/environ", limit: 1 << 20),
+                let value = variable(env, prefix)
             else { continue }
             let id = RunID(rawValue: value)
             guard runIDs.contains(id), found[id] == nil else { continue }

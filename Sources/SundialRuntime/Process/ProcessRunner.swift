@@ -60,8 +60,10 @@ public final class ProcessRunner: Sendable {
 
     /// Builds the ``LaunchSpec`` of `job` (see ``LaunchSpec/init(job:runID:attempt:context:)``)
     /// and starts it; a spec that cannot be built gives a failed handle with its message.
-    public func start(job: JobSpec, runID: RunID, attempt: Int, context: LaunchContext = .current,
-                      onOutput: @escaping OutputHandler) async -> RunHandle {
+    public func start(
+        job: JobSpec, runID: RunID, attempt: Int, context: LaunchContext = .current,
+        onOutput: @escaping OutputHandler
+    ) async -> RunHandle {
         let spec: LaunchSpec
         do throws(LaunchError) {
             spec = try LaunchSpec(job: job, runID: runID, attempt: attempt, context: context)

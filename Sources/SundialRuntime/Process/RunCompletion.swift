@@ -23,9 +23,11 @@ public struct RunCompletion: Hashable, Sendable {
     /// ``RunnerEngine/cleanupWaitMs`` and the runner keeps trying).
     public var cgroupPath: String?
 
-    public init(runID: RunID, pid: Int32?, outcome: RunOutcome, exitCode: Int32? = nil, signal: Int32? = nil,
-                durationMs: Int64 = 0, outputBytes: Int = 0, droppedBytes: Int = 0, truncatedLines: Int = 0,
-                cgroupPath: String? = nil) {
+    public init(
+        runID: RunID, pid: Int32?, outcome: RunOutcome, exitCode: Int32? = nil, signal: Int32? = nil,
+        durationMs: Int64 = 0, outputBytes: Int = 0, droppedBytes: Int = 0, truncatedLines: Int = 0,
+        cgroupPath: String? = nil
+    ) {
         self.runID = runID
         self.pid = pid
         self.outcome = outcome

@@ -1,11 +1,12 @@
+import CSundialShim
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CSundialShim
-import SundialCore
-import Synchronization
 
 /// The loop behind ``ProcessRunner``: an epoll set that owns every run, served either by a
 /// thread of its own or, embedded, by the agent's ``EventLoop`` (the runner's epoll descriptor is
@@ -144,8 +145,9 @@ final class RunnerEngine: @unchecked Sendable {
             throw fail("cannot create the runner's descriptors: \(errnoText(creationErrno))")
         }
         guard sundial_epoll_add_readable(epfd, wakefd, UInt64(wakefd)) == 0,
-              sigfd < 0 || sundial_epoll_add_readable(epfd, sigfd, UInt64(sigfd)) == 0,
-              timerfd < 0 || sundial_epoll_add_readable(epfd, timerfd, UInt64(timerfd)) == 0 else {
+            sigfd < 0 || sundial_epoll_add_readable(epfd, sigfd, UInt64(sigfd)) == 0,
+            timerfd < 0 || sundial_epoll_add_readable(epfd, timerfd, UInt64(timerfd)) == 0
+        else {
             throw fail("cannot watch the runner's descriptors: \(errnoText(errno))")
         }
         if reapsOrphans {
@@ -181,11 +183,13 @@ final class RunnerEngine: @unchecked Sendable {
     private func startThread() throws(RunnerError) {
         var tid = pthread_t()
         let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&tid, nil, { arg in
-            let engine = Unmanaged<RunnerEngine>.fromOpaque(arg!).takeRetainedValue()
-            engine.loop()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &tid, nil,
+            { arg in
+                let engine = Unmanaged<RunnerEngine>.fromOpaque(arg!).takeRetainedValue()
+                engine.loop()
+                return nil
+            }, context)
         if rc != 0 {
             Unmanaged<RunnerEngine>.fromOpaque(context).release()
             throw RunnerError("cannot start the runner thread: \(errnoText(rc))")
@@ -416,10 +420,12 @@ final class RunnerEngine: @unchecked Sendable {
         }
         // The helpers see only the slots, never this engine: the spawn phase touches per-start
         // state and nothing else.
-        sundial_work_pool_run(pool, Int32(n), { context, index in
-            let slot = context!.assumingMemoryBound(to: SpawnSlot.self) + Int(index)
-            if slot.pointee.result == nil { slot.pointee.result = RunnerEngine.spawn(slot.pointee.spec, tree: slot.pointee.tree) }
-        }, UnsafeMutableRawPointer(slots))
+        sundial_work_pool_run(
+            pool, Int32(n),
+            { context, index in
+                let slot = context!.assumingMemoryBound(to: SpawnSlot.self) + Int(index)
+                if slot.pointee.result == nil { slot.pointee.result = RunnerEngine.spawn(slot.pointee.spec, tree: slot.pointee.tree) }
+            }, UnsafeMutableRawPointer(slots))
         for (i, start) in burst.enumerated() {
             let result = slots[i].result ?? .failed("internal error: start not spawned")
             start.continuation.resume(returning: register(start.spec, start.handler, result))
@@ -494,7 +500,10 @@ final class RunnerEngine: @unchecked Sendable {
         var rc = sundial_output_pipe(&out)
         if rc == 0 {
             rc = sundial_output_pipe(&err)
-            if rc != 0 { close(out[0]); close(out[1]) }
+            if rc != 0 {
+                close(out[0])
+                close(out[1])
+            }
         }
         if rc != 0 { return .failed("cannot create output pipes: \(errnoText(rc))", stage: 0) }
 
@@ -696,8 +705,10 @@ final class RunnerEngine: @unchecked Sendable {
         // Delivered once the cgroup is gone (at once, usually), so that when the agent sees the
         // run end, none of its processes is left.
         let now = sundial_monotonic_ms()
-        cleanups.append(Cleanup(path: cg, promise: run.promise, completion: completion,
-                                deadlineMs: now + Self.cleanupWaitMs, nextTryMs: now, delayMs: 5))
+        cleanups.append(
+            Cleanup(
+                path: cg, promise: run.promise, completion: completion,
+                deadlineMs: now + Self.cleanupWaitMs, nextTryMs: now, delayMs: 5))
         if cleanups.count > Self.maxPendingCleanups {
             let dropped = cleanups.removeFirst()
             if let c = dropped.completion { dropped.promise.fulfill(c) }
@@ -714,7 +725,10 @@ final class RunnerEngine: @unchecked Sendable {
         let now = sundial_monotonic_ms()
         var kept: [Cleanup] = []
         for var c in cleanups {
-            guard now >= c.nextTryMs else { kept.append(c); continue }
+            guard now >= c.nextTryMs else {
+                kept.append(c)
+                continue
+            }
             var done = false
             if Cgroup.isPopulated(c.path) == true {
                 Cgroup.kill(c.path)
@@ -837,8 +851,10 @@ final class ActiveRun {
         // A line is held in memory until its newline: bound it whatever the spec says.
         let lineLimit = min(max(1, spec.output.maxLineBytes), ActiveRun.maxLineBytesCap)
         // Secrets are masked on each stream before it is cut into lines (SecretStreamMasker).
-        assemblers = [OutputAssembler(maxLineBytes: lineLimit, secrets: spec.secretValues),
-                      OutputAssembler(maxLineBytes: lineLimit, secrets: spec.secretValues)]
+        assemblers = [
+            OutputAssembler(maxLineBytes: lineLimit, secrets: spec.secretValues),
+            OutputAssembler(maxLineBytes: lineLimit, secrets: spec.secretValues),
+        ]
         budget = max(0, spec.output.maxBytes)
     }
 

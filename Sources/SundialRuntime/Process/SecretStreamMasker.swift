@@ -109,13 +109,19 @@ struct SecretStreamMasker {
 
     // MARK: - Scanning
 
-    private enum Match { case none, length(Int), undecided }
+    private enum Match {
+        case none
+        case length(Int)
+        case undecided
+    }
 
     /// Decides the starts `0..<limit` of `w` (whose byte 0 is at stream offset `base`) and
     /// releases those bytes, hidden or not. Returns the first start that might begin a secret
     /// longer than what `w` holds (nothing from it on is released), else `limit`.
-    private mutating func scan(_ w: UnsafeRawBufferPointer, base: Int, limit: Int,
-                               _ out: (UnsafeRawBufferPointer) -> Void) -> Int {
+    private mutating func scan(
+        _ w: UnsafeRawBufferPointer, base: Int, limit: Int,
+        _ out: (UnsafeRawBufferPointer) -> Void
+    ) -> Int {
         var plainFrom = -1  // start of a run of visible bytes not yet passed to `out`
         var s = 0
         while s < limit {

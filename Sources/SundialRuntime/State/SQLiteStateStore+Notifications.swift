@@ -27,8 +27,9 @@ extension SQLiteStateStore {
         guard limit > 0 else { return [] }
         return try read { db in
             try db.rows("SELECT id, payload, enqueued_at, attempts FROM notifications WHERE id > ? ORDER BY id LIMIT ?", after, limit).map {
-                StoredNotification(id: try $0.int64(0), payload: try $0.text(1), enqueuedAt: Instant(unixMillis: try $0.int64(2)),
-                                   attempts: Int(try $0.int64(3)))
+                StoredNotification(
+                    id: try $0.int64(0), payload: try $0.text(1), enqueuedAt: Instant(unixMillis: try $0.int64(2)),
+                    attempts: Int(try $0.int64(3)))
             }
         }
     }

@@ -38,41 +38,49 @@ extension SQLiteStateStore {
         let keys = try read { try $0.rows("SELECT id FROM jobs").map { try $0.int64(0) } }
         for key in keys {
             try guarded {
-                try writer.withConnection { db in try db.transaction {
-                    // Finished runs that are too old, or beyond the newest `maxRunsPerJob`.
-                    let victims = try db.rows("""
-                        SELECT id FROM runs WHERE job = ?1 AND started_at < ?2 AND finished_at IS NOT NULL
-                        UNION
-                        SELECT id FROM (SELECT id, finished_at FROM runs WHERE job = ?1
-                                        ORDER BY started_at DESC, run_id DESC LIMIT -1 OFFSET ?3)
-                        WHERE finished_at IS NOT NULL
-                        """, key, cutoff, retention.maxRunsPerJob).map { try $0.int64(0) }
-                    for id in victims {
-                        try db.execute("DELETE FROM attempts WHERE run = ?", id)
-                        try db.execute("DELETE FROM outputs WHERE run = ?", id)
-                        try db.execute("DELETE FROM runs WHERE id = ?", id)
+                try writer.withConnection { db in
+                    try db.transaction {
+                        // Finished runs that are too old, or beyond the newest `maxRunsPerJob`.
+                        let victims = try db.rows(
+                            """
+                            SELECT id FROM runs WHERE job = ?1 AND started_at < ?2 AND finished_at IS NOT NULL
+                            UNION
+                            SELECT id FROM (SELECT id, finished_at FROM runs WHERE job = ?1
+                                            ORDER BY started_at DESC, run_id DESC LIMIT -1 OFFSET ?3)
+                            WHERE finished_at IS NOT NULL
+                            """, key, cutoff, retention.maxRunsPerJob
+                        ).map { try $0.int64(0) }
+                        for id in victims {
+                            try db.execute("DELETE FROM attempts WHERE run = ?", id)
+                            try db.execute("DELETE FROM outputs WHERE run = ?", id)
+                            try db.execute("DELETE FROM runs WHERE id = ?", id)
+                        }
+                        try db.execute(
+                            """
+                            DELETE FROM ledger WHERE job = ?1 AND (scheduled_for < ?2 OR scheduled_for IN
+                              (SELECT scheduled_for FROM ledger WHERE job = ?1 ORDER BY scheduled_for DESC LIMIT -1 OFFSET ?3))
+                            """, key, cutoff, retention.maxLedgerEntriesPerJob)
                     }
-                    try db.execute("""
-                        DELETE FROM ledger WHERE job = ?1 AND (scheduled_for < ?2 OR scheduled_for IN
-                          (SELECT scheduled_for FROM ledger WHERE job = ?1 ORDER BY scheduled_for DESC LIMIT -1 OFFSET ?3))
-                        """, key, cutoff, retention.maxLedgerEntriesPerJob)
-                } }
+                }
             }
         }
         // All stored output within its byte budget: the oldest runs' output goes first.
         try guarded {
-            try writer.withConnection { db in try db.transaction {
-                var total = try db.rows("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM outputs").first?.int64(0) ?? 0
-                guard total > Int64(retention.maxOutputBytes) else { return }
-                let oldest = try db.rows("""
-                    SELECT o.run, sum(length(CAST(o.text AS BLOB))) FROM outputs o JOIN runs r ON r.id = o.run
-                    GROUP BY o.run ORDER BY min(r.started_at), min(r.run_id)
-                    """)
-                for row in oldest where total > Int64(retention.maxOutputBytes) {
-                    try db.execute("DELETE FROM outputs WHERE run = ?", try row.int64(0))
-                    total -= try row.int64(1)
+            try writer.withConnection { db in
+                try db.transaction {
+                    var total = try db.rows("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM outputs").first?.int64(0) ?? 0
+                    guard total > Int64(retention.maxOutputBytes) else { return }
+                    let oldest = try db.rows(
+                        """
+                        SELECT o.run, sum(length(CAST(o.text AS BLOB))) FROM outputs o JOIN runs r ON r.id = o.run
+                        GROUP BY o.run ORDER BY min(r.started_at), min(r.run_id)
+                        """)
+                    for row in oldest where total > Int64(retention.maxOutputBytes) {
+                        try db.execute("DELETE FROM outputs WHERE run = ?", try row.int64(0))
+                        total -= try row.int64(1)
+                    }
                 }
-            } }
+            }
         }
     }
 
@@ -80,7 +88,6 @@ extension SQLiteStateStore {
     func read<T: Sendable>(_ body: (SQLiteConnection) throws -> T) throws -> T {
         try guarded { try aux.withConnection { db in try db.transaction(readOnly: true) { try body(db) } } }
     }
-
 
     func guarded<T>(_ body: () throws -> T) throws -> T {
         if pending.withLock({ $0.closed }) { throw StateError(.closed, path: path, message: "the state store is closed") }

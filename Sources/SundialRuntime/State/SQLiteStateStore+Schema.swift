@@ -8,60 +8,61 @@ extension SQLiteStateStore {
         m.register("v1") { db in
             // One row per job ever seen; `last_fired` is the latest scheduled instant consumed
             // (fired, skipped or missed), the guard against firing an instant twice. Never pruned.
-            try db.execute(script: """
-                CREATE TABLE jobs (
-                  id INTEGER PRIMARY KEY,
-                  name TEXT NOT NULL UNIQUE,
-                  last_fired INTEGER
-                );
-                CREATE TABLE agent (
-                  id INTEGER PRIMARY KEY CHECK (id = 1),
-                  last_seen INTEGER NOT NULL
-                );
-                CREATE TABLE runs (
-                  id INTEGER PRIMARY KEY,
-                  run_id TEXT NOT NULL UNIQUE,
-                  job INTEGER NOT NULL,
-                  trigger TEXT NOT NULL,
-                  scheduled_for INTEGER,
-                  started_at INTEGER NOT NULL,
-                  finished_at INTEGER,
-                  outcome TEXT,
-                  exit_code INTEGER,
-                  signal INTEGER,
-                  detail TEXT,
-                  attempts INTEGER NOT NULL DEFAULT 0
-                );
-                -- `history JOB` and per-job pruning.
-                CREATE INDEX runs_by_job ON runs(job, started_at);
-                -- The runs in flight: a partial index rather than a table of its own, so it can
-                -- never disagree with `runs` (it holds only rows whose finished_at is NULL).
-                CREATE INDEX runs_in_flight ON runs(started_at) WHERE finished_at IS NULL;
-                CREATE TABLE attempts (
-                  run INTEGER NOT NULL,
-                  attempt INTEGER NOT NULL,
-                  pid INTEGER,
-                  started_at INTEGER,
-                  finished_at INTEGER,
-                  outcome TEXT,
-                  exit_code INTEGER,
-                  signal INTEGER,
-                  detail TEXT,
-                  duration_ms INTEGER,
-                  PRIMARY KEY (run, attempt)
-                ) WITHOUT ROWID;
-                -- The planned-fire ledger (`why JOB`): one row per planned fire, keyed for the
-                -- per-job time-range query and pruning.
-                CREATE TABLE ledger (
-                  job INTEGER NOT NULL,
-                  scheduled_for INTEGER NOT NULL,
-                  disposition TEXT NOT NULL,
-                  reason TEXT,
-                  run_id TEXT,
-                  at INTEGER NOT NULL,
-                  PRIMARY KEY (job, scheduled_for)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                script: """
+                    CREATE TABLE jobs (
+                      id INTEGER PRIMARY KEY,
+                      name TEXT NOT NULL UNIQUE,
+                      last_fired INTEGER
+                    );
+                    CREATE TABLE agent (
+                      id INTEGER PRIMARY KEY CHECK (id = 1),
+                      last_seen INTEGER NOT NULL
+                    );
+                    CREATE TABLE runs (
+                      id INTEGER PRIMARY KEY,
+                      run_id TEXT NOT NULL UNIQUE,
+                      job INTEGER NOT NULL,
+                      trigger TEXT NOT NULL,
+                      scheduled_for INTEGER,
+                      started_at INTEGER NOT NULL,
+                      finished_at INTEGER,
+                      outcome TEXT,
+                      exit_code INTEGER,
+                      signal INTEGER,
+                      detail TEXT,
+                      attempts INTEGER NOT NULL DEFAULT 0
+                    );
+                    -- `history JOB` and per-job pruning.
+                    CREATE INDEX runs_by_job ON runs(job, started_at);
+                    -- The runs in flight: a partial index rather than a table of its own, so it can
+                    -- never disagree with `runs` (it holds only rows whose finished_at is NULL).
+                    CREATE INDEX runs_in_flight ON runs(started_at) WHERE finished_at IS NULL;
+                    CREATE TABLE attempts (
+                      run INTEGER NOT NULL,
+                      attempt INTEGER NOT NULL,
+                      pid INTEGER,
+                      started_at INTEGER,
+                      finished_at INTEGER,
+                      outcome TEXT,
+                      exit_code INTEGER,
+                      signal INTEGER,
+                      detail TEXT,
+                      duration_ms INTEGER,
+                      PRIMARY KEY (run, attempt)
+                    ) WITHOUT ROWID;
+                    -- The planned-fire ledger (`why JOB`): one row per planned fire, keyed for the
+                    -- per-job time-range query and pruning.
+                    CREATE TABLE ledger (
+                      job INTEGER NOT NULL,
+                      scheduled_for INTEGER NOT NULL,
+                      disposition TEXT NOT NULL,
+                      reason TEXT,
+                      run_id TEXT,
+                      at INTEGER NOT NULL,
+                      PRIMARY KEY (job, scheduled_for)
+                    ) WITHOUT ROWID;
+                    """)
         }
         m.register("v2") { db in
             // A one-row table the background checkpoint writes to right after it completes, so
@@ -75,17 +76,18 @@ extension SQLiteStateStore {
             // stranger that got the same pid. Rows live only while the attempt does (deleted
             // when it or its run finishes), so the table stays as small as the runs in flight.
             // `cgroup` is filled when the runner gives runs a cgroup of their own.
-            try db.execute(script: """
-                CREATE TABLE processes (
-                  run INTEGER PRIMARY KEY,
-                  attempt INTEGER NOT NULL,
-                  pid INTEGER NOT NULL,
-                  start_ticks INTEGER NOT NULL,
-                  pgid INTEGER NOT NULL,
-                  boot_id TEXT NOT NULL,
-                  cgroup TEXT
-                )
-                """)
+            try db.execute(
+                script: """
+                    CREATE TABLE processes (
+                      run INTEGER PRIMARY KEY,
+                      attempt INTEGER NOT NULL,
+                      pid INTEGER NOT NULL,
+                      start_ticks INTEGER NOT NULL,
+                      pgid INTEGER NOT NULL,
+                      boot_id TEXT NOT NULL,
+                      cgroup TEXT
+                    )
+                    """)
         }
         m.register("v4") { db in
             // The boot in which an agent last started, so that `@reboot` jobs run once per boot
@@ -95,15 +97,16 @@ extension SQLiteStateStore {
         m.register("v5") { db in
             // The tail of each attempt's output (`sundial logs`), bounded per job at write time
             // and in total by `prune` (StateRetention).
-            try db.execute(script: """
-                CREATE TABLE outputs (
-                  run INTEGER NOT NULL,
-                  attempt INTEGER NOT NULL,
-                  text TEXT NOT NULL,
-                  dropped INTEGER NOT NULL,
-                  PRIMARY KEY (run, attempt)
-                ) WITHOUT ROWID
-                """)
+            try db.execute(
+                script: """
+                    CREATE TABLE outputs (
+                      run INTEGER NOT NULL,
+                      attempt INTEGER NOT NULL,
+                      text TEXT NOT NULL,
+                      dropped INTEGER NOT NULL,
+                      PRIMARY KEY (run, attempt)
+                    ) WITHOUT ROWID
+                    """)
         }
         m.register("v6") { db in
             // Jobs paused by `sundial pause`: a pause outlives a restart (and a crash).
@@ -113,14 +116,15 @@ extension SQLiteStateStore {
             // Notification deliveries not yet ended (issue 17), so that they survive a restart:
             // a row from the queueing of a delivery until it is sent or fails for good. Bounded
             // by the enqueue (StoredNotification.capacity rows); `payload` is the request's JSON.
-            try db.execute(script: """
-                CREATE TABLE notifications (
-                  id INTEGER PRIMARY KEY,
-                  payload TEXT NOT NULL,
-                  enqueued_at INTEGER NOT NULL,
-                  attempts INTEGER NOT NULL DEFAULT 0
-                )
-                """)
+            try db.execute(
+                script: """
+                    CREATE TABLE notifications (
+                      id INTEGER PRIMARY KEY,
+                      payload TEXT NOT NULL,
+                      enqueued_at INTEGER NOT NULL,
+                      attempts INTEGER NOT NULL DEFAULT 0
+                    )
+                    """)
         }
         m.register("v8") { db in
             // The fleet outbox (issue 19): each ended run's record, written in the run's own
@@ -128,21 +132,22 @@ extension SQLiteStateStore {
             // fleet's PostgreSQL (SQLiteStateStore+Outbox.swift). Self-contained (no reference to
             // `runs`), so that retention pruning a run cannot lose its record during an outage.
             // Bounded by Options.fleetOutboxCapacity; rows dropped beyond it are counted.
-            try db.execute(script: """
-                CREATE TABLE fleet_outbox (
-                  id INTEGER PRIMARY KEY,
-                  run_id TEXT NOT NULL,
-                  job TEXT NOT NULL,
-                  attempt INTEGER NOT NULL,
-                  scheduled_for INTEGER,
-                  started_at INTEGER NOT NULL,
-                  finished_at INTEGER NOT NULL,
-                  outcome TEXT NOT NULL,
-                  exit_code INTEGER,
-                  output_tail TEXT
-                );
-                CREATE TABLE fleet_outbox_dropped (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
-                """)
+            try db.execute(
+                script: """
+                    CREATE TABLE fleet_outbox (
+                      id INTEGER PRIMARY KEY,
+                      run_id TEXT NOT NULL,
+                      job TEXT NOT NULL,
+                      attempt INTEGER NOT NULL,
+                      scheduled_for INTEGER,
+                      started_at INTEGER NOT NULL,
+                      finished_at INTEGER NOT NULL,
+                      outcome TEXT NOT NULL,
+                      exit_code INTEGER,
+                      output_tail TEXT
+                    );
+                    CREATE TABLE fleet_outbox_dropped (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
+                    """)
         }
         return m
     }

@@ -110,42 +110,42 @@ extension SQLiteStateStore {
 /// compile them all before the first fire (the connection caches a statement by its SQL text).
 enum WriteSQL {
     static let alive = """
-                INSERT INTO agent(id, last_seen) VALUES (1, ?)
-                ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen
-                """
+        INSERT INTO agent(id, last_seen) VALUES (1, ?)
+        ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen
+        """
     static let fired = "UPDATE jobs SET last_fired = max(coalesce(last_fired, ?1), ?1) WHERE id = ?2"
     static let runStarted = """
-                INSERT INTO runs(run_id, job, trigger, scheduled_for, started_at) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(run_id) DO NOTHING
-                """
+        INSERT INTO runs(run_id, job, trigger, scheduled_for, started_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT(run_id) DO NOTHING
+        """
     static let attemptStarted = """
-                INSERT INTO attempts(run, attempt, pid, started_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT(run, attempt) DO UPDATE SET pid = excluded.pid, started_at = excluded.started_at
-                """
+        INSERT INTO attempts(run, attempt, pid, started_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT(run, attempt) DO UPDATE SET pid = excluded.pid, started_at = excluded.started_at
+        """
     static let attemptFinished = """
-                INSERT INTO attempts(run, attempt, started_at, finished_at, outcome, exit_code, signal, detail, duration_ms)
-                VALUES (?1, ?2, ?3 - ?8, ?3, ?4, ?5, ?6, ?7, ?8)
-                ON CONFLICT(run, attempt) DO UPDATE SET finished_at = excluded.finished_at, outcome = excluded.outcome,
-                  exit_code = excluded.exit_code, signal = excluded.signal, detail = excluded.detail,
-                  duration_ms = excluded.duration_ms
-                """
+        INSERT INTO attempts(run, attempt, started_at, finished_at, outcome, exit_code, signal, detail, duration_ms)
+        VALUES (?1, ?2, ?3 - ?8, ?3, ?4, ?5, ?6, ?7, ?8)
+        ON CONFLICT(run, attempt) DO UPDATE SET finished_at = excluded.finished_at, outcome = excluded.outcome,
+          exit_code = excluded.exit_code, signal = excluded.signal, detail = excluded.detail,
+          duration_ms = excluded.duration_ms
+        """
     static let runFinished = """
-                UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, signal = ?, detail = ? WHERE run_id = ?
-                """
+        UPDATE runs SET finished_at = ?, outcome = ?, exit_code = ?, signal = ?, detail = ? WHERE run_id = ?
+        """
     static let planned = """
-                INSERT OR REPLACE INTO ledger(job, scheduled_for, disposition, reason, run_id, at) VALUES (?, ?, ?, ?, ?, ?)
-                """
+        INSERT OR REPLACE INTO ledger(job, scheduled_for, disposition, reason, run_id, at) VALUES (?, ?, ?, ?, ?, ?)
+        """
     static let processStarted = """
-                INSERT OR REPLACE INTO processes(run, attempt, pid, start_ticks, pgid, boot_id, cgroup) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """
+        INSERT OR REPLACE INTO processes(run, attempt, pid, start_ticks, pgid, boot_id, cgroup) VALUES (?, ?, ?, ?, ?, ?, ?)
+        """
     static let processGone = "DELETE FROM processes WHERE run = ?"
     static let output = "INSERT OR REPLACE INTO outputs(run, attempt, text, dropped) VALUES (?, ?, ?, ?)"
     static let outputTrim = """
-                DELETE FROM outputs WHERE run IN (
-                  SELECT o.run FROM (SELECT DISTINCT run FROM outputs) o JOIN runs r ON r.id = o.run
-                  WHERE r.job = (SELECT job FROM runs WHERE id = ?1)
-                  ORDER BY r.started_at DESC, r.run_id DESC LIMIT -1 OFFSET ?2)
-                """
+        DELETE FROM outputs WHERE run IN (
+          SELECT o.run FROM (SELECT DISTINCT run FROM outputs) o JOIN runs r ON r.id = o.run
+          WHERE r.job = (SELECT job FROM runs WHERE id = ?1)
+          ORDER BY r.started_at DESC, r.run_id DESC LIMIT -1 OFFSET ?2)
+        """
     static let pause = "INSERT INTO paused(name) VALUES (?) ON CONFLICT(name) DO NOTHING"
     static let resume = "DELETE FROM paused WHERE name = ?"
     static let boot = "INSERT INTO boot(id, boot_id) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET boot_id = excluded.boot_id"
@@ -154,6 +154,8 @@ enum WriteSQL {
     static let jobID = "SELECT id FROM jobs WHERE name = ?"
     static let runID = "SELECT id FROM runs WHERE run_id = ?"
 
-    static let all = [alive, fired, runStarted, attemptStarted, attemptFinished, runFinished, planned, processStarted, processGone, output, outputTrim,
-                      countAttempt, insertJob, jobID, runID]
+    static let all = [
+        alive, fired, runStarted, attemptStarted, attemptFinished, runFinished, planned, processStarted, processGone, output, outputTrim,
+        countAttempt, insertJob, jobID, runID,
+    ]
 }

@@ -1,10 +1,11 @@
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
-import SundialCore
 
 /// The agent's ``StateStore``: an SQLite database (`STATE/state.db`), through SQLite's C API
 /// (``SQLiteConnection``; why not GRDB is said there).
@@ -123,7 +124,10 @@ public final class SQLiteStateStore: StateStore {
                 // a fire touches a handful of B-tree leaves; at 4 KiB that was most of the
                 // disk writes per fire (issue 15, flash wear). Ignored once the file has pages.
                 try db.execute(script: "PRAGMA page_size = 1024")
-                try db.execute(script: "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = \(options.walLimitBytes)")
+                try db.execute(
+                    script:
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = \(options.walLimitBytes)"
+                )
                 if options.checkOnOpen {
                     let result = try db.rows("PRAGMA quick_check").map { try $0.text(0) }
                     if result != ["ok"] {

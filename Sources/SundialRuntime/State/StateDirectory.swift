@@ -1,9 +1,10 @@
+import CSundialShim
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
-import Synchronization
-import SundialCore
 
 /// The agent's state directory (design §6: `/var/lib/sundial` as root, else `./.sundial`), held
 /// exclusively: one agent per directory (issue 7, "Single instance").
@@ -128,7 +129,6 @@ public final class StateDirectory: Sendable {
 
 func errnoText() -> String { String(cString: strerror(errno)) }
 
-
 extension StateDirectory {
     /// The state directory when `--state` is not given (design §6): `$SUNDIAL_STATE`, else
     /// `/var/lib/sundial` for root, else `./.sundial`.
@@ -145,7 +145,6 @@ extension StateDirectory {
         return (dir.hasSuffix("/") ? String(dir.dropLast()) : dir) + "/sundial.sock"
     }
 }
-
 
 // MARK: - The instance name (a lock files cannot undo)
 
@@ -187,7 +186,9 @@ extension StateDirectory {
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         guard withAbstractAddress(name, { connect(fd, $0, $1) == 0 }) else { return nil }
-        var uid: UInt32 = 0, gid: UInt32 = 0, pid: Int32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+        var pid: Int32 = 0
         guard sundial_peer_credentials(fd, &uid, &gid, &pid) == 0, pid > 0 else { return nil }
         return pid
     }

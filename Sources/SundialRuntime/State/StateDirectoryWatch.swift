@@ -1,8 +1,9 @@
+import CSundialShim
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import CSundialShim
-import Synchronization
 
 /// Notices the agent's state directory, its lock file or its database being removed, moved or
 /// replaced while the agent runs, and says so once (the agent then stops with `agent.fatal`).
@@ -37,7 +38,8 @@ public final class StateDirectoryWatch: Sendable {
     public init(directory: StateDirectory, loop: EventLoop, onLost: @escaping @Sendable (String) -> Void) throws(StartError) {
         let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         guard fd >= 0 else { throw StartError(description: "inotify: \(String(cString: strerror(errno)))") }
-        let mask = UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF) | UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM)
+        let mask =
+            UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF) | UInt32(IN_DELETE) | UInt32(IN_MOVED_FROM)
             | UInt32(IN_MOVED_TO) | UInt32(IN_CREATE) | UInt32(IN_ONLYDIR)
         let watching = inotify_add_watch(fd, directory.path, mask) >= 0
         let watchErrno = errno
@@ -77,7 +79,12 @@ public final class StateDirectoryWatch: Sendable {
 
     /// Removes the registration; false when it was already gone (stopped, or reported).
     private func stopWatching() -> Bool {
-        guard let r = registration.withLock({ r in defer { r = nil }; return r }) else { return false }
+        guard
+            let r = registration.withLock({ r in
+                defer { r = nil }
+                return r
+            })
+        else { return false }
         loop.remove(r, fd: inotifyFD)
         return true
     }

@@ -11,18 +11,22 @@ struct StateQueries {
         for row in try db.rows("SELECT name, last_fired FROM jobs WHERE last_fired IS NOT NULL") {
             state.lastFired[try row.text(0)] = Instant(unixMillis: try row.int64(1))
         }
-        state.inFlight = try db.rows("""
+        state.inFlight = try db.rows(
+            """
             SELECT r.run_id, j.name, r.trigger, r.scheduled_for, r.started_at,
                    max(r.attempts, coalesce((SELECT max(attempt) FROM attempts WHERE run = r.id), 0), coalesce(p.attempt, 0)),
                    p.pid, p.start_ticks, p.pgid, p.boot_id, p.cgroup
             FROM runs r JOIN jobs j ON j.id = r.job LEFT JOIN processes p ON p.run = r.id
             WHERE r.finished_at IS NULL ORDER BY r.started_at, r.run_id
-            """).map { row in
+            """
+        ).map { row in
             var process: ProcessIdentity?
             if let pid = try row.optionalInt64(6), let ticks = try row.optionalInt64(7), let pgid = try row.optionalInt64(8),
-               let boot = try row.optionalText(9) {
-                process = ProcessIdentity(pid: Int32(truncatingIfNeeded: pid), startTicks: UInt64(max(0, ticks)),
-                                          processGroup: Int32(truncatingIfNeeded: pgid), bootID: boot, cgroup: try row.optionalText(10))
+                let boot = try row.optionalText(9)
+            {
+                process = ProcessIdentity(
+                    pid: Int32(truncatingIfNeeded: pid), startTicks: UInt64(max(0, ticks)),
+                    processGroup: Int32(truncatingIfNeeded: pgid), bootID: boot, cgroup: try row.optionalText(10))
             }
             return RunRecord(
                 id: RunID(rawValue: try row.text(0)), job: try row.text(1), trigger: try trigger(try row.text(2)),
@@ -43,20 +47,24 @@ struct StateQueries {
 
     func history(job: JobID, limit: Int) throws -> [RunSummary] {
         guard let key = try jobKey(reading: job) else { return [] }
-        return try db.rows("""
+        return try db.rows(
+            """
             SELECT run_id, trigger, scheduled_for, started_at, finished_at, outcome, exit_code, signal, detail, attempts
             FROM runs WHERE job = ? ORDER BY started_at DESC, run_id DESC LIMIT ?
-            """, key, limit).map { try summary(job: job, $0, from: 0) }
+            """, key, limit
+        ).map { try summary(job: job, $0, from: 0) }
     }
 
     func latestRuns() throws -> [JobID: RunSummary] {
         var out: [JobID: RunSummary] = [:]
-        for row in try db.rows("""
+        for row in try db.rows(
+            """
             SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
                    r.exit_code, r.signal, r.detail, r.attempts
             FROM jobs j JOIN runs r
               ON r.id = (SELECT id FROM runs WHERE job = j.id ORDER BY started_at DESC, run_id DESC LIMIT 1)
-            """) {
+            """)
+        {
             let job = try row.text(0)
             out[job] = try summary(job: job, row, from: 1)
         }
@@ -65,10 +73,12 @@ struct StateQueries {
 
     func ledger(job: JobID, since: Instant) throws -> [LedgerEntry] {
         guard let key = try jobKey(reading: job) else { return [] }
-        return try db.rows("""
+        return try db.rows(
+            """
             SELECT scheduled_for, disposition, reason, run_id, at FROM ledger
             WHERE job = ? AND scheduled_for >= ? ORDER BY scheduled_for
-            """, key, since.unixMillis).map { row in
+            """, key, since.unixMillis
+        ).map { row in
             let name = try row.text(1)
             guard let d = StateCodes.disposition(name: name, reason: try row.optionalText(2), runID: try row.optionalText(3)) else {
                 throw StateError(.corrupt, path: path, message: "unknown ledger disposition \(name)")
@@ -78,10 +88,12 @@ struct StateQueries {
     }
 
     func output(run id: RunID) throws -> [RunOutputRecord] {
-        try db.rows("""
+        try db.rows(
+            """
             SELECT o.attempt, o.text, o.dropped FROM outputs o JOIN runs r ON r.id = o.run
             WHERE r.run_id = ? ORDER BY o.attempt
-            """, id.rawValue).map {
+            """, id.rawValue
+        ).map {
             RunOutputRecord(runID: id, attempt: Int(try $0.int64(0)), text: try $0.text(1), droppedBytes: Int(try $0.int64(2)))
         }
     }
@@ -91,9 +103,10 @@ struct StateQueries {
     func summary(job: JobID, _ row: SQLiteRow, from i: Int) throws -> RunSummary {
         var outcome: RunOutcome?
         if let name = try row.optionalText(i + 5) {
-            outcome = StateCodes.outcome(name: name, exitCode: try row.optionalInt64(i + 6).map { Int32(truncatingIfNeeded: $0) },
-                                         signal: try row.optionalInt64(i + 7).map { Int32(truncatingIfNeeded: $0) },
-                                         detail: try row.optionalText(i + 8))
+            outcome = StateCodes.outcome(
+                name: name, exitCode: try row.optionalInt64(i + 6).map { Int32(truncatingIfNeeded: $0) },
+                signal: try row.optionalInt64(i + 7).map { Int32(truncatingIfNeeded: $0) },
+                detail: try row.optionalText(i + 8))
             if outcome == nil { throw StateError(.corrupt, path: path, message: "unknown outcome \(name)") }
         }
         return RunSummary(
@@ -120,7 +133,8 @@ extension StateQueries {
     /// after it), newest first per job: one windowed query instead of one per job.
     func recentRuns(limit: Int, since: Instant? = nil) throws -> [JobID: [RunSummary]] {
         var out: [JobID: [RunSummary]] = [:]
-        for row in try db.rows("""
+        for row in try db.rows(
+            """
             SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
                    r.exit_code, r.signal, r.detail, r.attempts
             FROM (SELECT *, row_number() OVER (PARTITION BY job ORDER BY started_at DESC, run_id DESC) AS n
@@ -128,7 +142,8 @@ extension StateQueries {
             JOIN jobs j ON j.id = r.job
             WHERE r.n <= ?1
             ORDER BY j.name, r.started_at DESC, r.run_id DESC
-            """, limit, since?.unixMillis) {
+            """, limit, since?.unixMillis)
+        {
             let job = try row.text(0)
             out[job, default: []].append(try summary(job: job, row, from: 1))
         }

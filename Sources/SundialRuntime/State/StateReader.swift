@@ -1,9 +1,10 @@
+import SundialCore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import SundialCore
 
 /// The state database opened read-only, for the client commands (`history`, `why`, `logs`,
 /// `status`) when no agent answers: `state.db` holds everything they show, and an operator

@@ -70,7 +70,7 @@ public enum HTMLEscape {
         for byte in segment.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "~"):
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "~"):
                 out.unicodeScalars.append(Unicode.Scalar(byte))
             default:
                 let hex = Array("0123456789ABCDEF".unicodeScalars)
@@ -88,7 +88,10 @@ public enum HTMLEscape {
         var bytes: [UInt8] = []
         var it = Array(segment.utf8)[...]
         while let b = it.popFirst() {
-            guard b == UInt8(ascii: "%") else { bytes.append(b); continue }
+            guard b == UInt8(ascii: "%") else {
+                bytes.append(b)
+                continue
+            }
             guard it.count >= 2, let hi = hexValue(it[it.startIndex]), let lo = hexValue(it[it.startIndex + 1]) else { return nil }
             bytes.append(hi << 4 | lo)
             it = it.dropFirst(2)

@@ -1,5 +1,5 @@
-import Synchronization
 import SundialCore
+import Synchronization
 
 /// Remembers, from the agent's own events, what the status page shows about reloads: when the
 /// running revision was loaded (`config.loaded`) and the last rejected reload with its

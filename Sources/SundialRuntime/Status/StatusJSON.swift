@@ -14,14 +14,16 @@ extension StatusAgentInfo {
             "clock_synchronised": clockSynchronised.map(JSONValue.bool) ?? .null, "calendar_held": .bool(calendarHeld),
             "now": .time(now),
         ]
-        o["last_rejected"] = lastRejected.map { r in
-            [
-                "at": .time(r.at), "reason": .string(r.reason),
-                "errors": .array(r.errors.map { e in
-                    ["file": .string(e.file), "line": .int(Int64(e.line)), "column": .int(Int64(e.column)), "message": .string(e.message)]
-                }),
-            ]
-        } ?? .null
+        o["last_rejected"] =
+            lastRejected.map { r in
+                [
+                    "at": .time(r.at), "reason": .string(r.reason),
+                    "errors": .array(
+                        r.errors.map { e in
+                            ["file": .string(e.file), "line": .int(Int64(e.line)), "column": .int(Int64(e.column)), "message": .string(e.message)]
+                        }),
+                ]
+            } ?? .null
         return .object(o)
     }
 }
@@ -53,7 +55,8 @@ extension StatusJobDetail {
     public var json: JSONValue {
         [
             "job": row.json,
-            "definition": definition.map { d in .object(OrderedDictionary(d.map { ($0.key, JSONValue.string($0.value)) }, uniquingKeysWith: { a, _ in a })) } ?? .null,
+            "definition": definition.map { d in .object(OrderedDictionary(d.map { ($0.key, JSONValue.string($0.value)) }, uniquingKeysWith: { a, _ in a })) }
+                ?? .null,
             "source": location.map { l in ["file": .string(l.file), "line": .int(Int64(l.line)), "column": .int(Int64(l.column))] } ?? .null,
             "ledger": .array(ledger.map(\.json)),
         ]

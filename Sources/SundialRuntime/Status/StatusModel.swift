@@ -23,8 +23,10 @@ public struct StatusAgentInfo: Hashable, Sendable {
     /// When the snapshot was taken (relative times are counted from it).
     public var now: Instant
 
-    public init(version: String, pid: Int32, revision: String, startedAt: Instant, configLoadedAt: Instant? = nil,
-                lastRejected: RejectedReload? = nil, clockSynchronised: Bool? = nil, calendarHeld: Bool = false, now: Instant) {
+    public init(
+        version: String, pid: Int32, revision: String, startedAt: Instant, configLoadedAt: Instant? = nil,
+        lastRejected: RejectedReload? = nil, clockSynchronised: Bool? = nil, calendarHeld: Bool = false, now: Instant
+    ) {
         self.version = version
         self.pid = pid
         self.revision = revision
@@ -85,9 +87,11 @@ public struct StatusJobRow: Hashable, Sendable {
     /// the last outcome.
     public var recent: [RunSummary]
 
-    public init(id: JobID, description: String? = nil, schedule: String, explanation: String? = nil, timezone: String? = nil,
-                enabled: Bool = true, next: Instant? = nil, nextLocal: String? = nil, held: Bool = false, paused: Bool? = nil,
-                running: Bool = false, recent: [RunSummary] = []) {
+    public init(
+        id: JobID, description: String? = nil, schedule: String, explanation: String? = nil, timezone: String? = nil,
+        enabled: Bool = true, next: Instant? = nil, nextLocal: String? = nil, held: Bool = false, paused: Bool? = nil,
+        running: Bool = false, recent: [RunSummary] = []
+    ) {
         self.id = id
         self.description = description
         self.schedule = schedule
@@ -129,8 +133,10 @@ public struct StatusJobDetail: Hashable, Sendable {
     /// Newest first.
     public var runs: [StatusRun]
 
-    public init(row: StatusJobRow, definition: [(key: String, value: String)]?, location: SourceLocation?,
-                ledger: [LedgerEntry], runs: [StatusRun]) {
+    public init(
+        row: StatusJobRow, definition: [(key: String, value: String)]?, location: SourceLocation?,
+        ledger: [LedgerEntry], runs: [StatusRun]
+    ) {
         self.row = row
         self.definition = definition
         self.location = location

@@ -11,21 +11,21 @@ public enum StatusPageRenderer {
     /// The one stylesheet, inline. Colours chosen to be told apart by the colour-blind too
     /// (blue/orange rather than green/red) and to print.
     static let stylesheet = """
-    body{font:14px/1.4 system-ui,sans-serif;margin:0 1.5em 2em;color:#1b1b1b;background:#fff}
-    nav{padding:.6em 0;border-bottom:1px solid #ccc;margin-bottom:1em}nav a{margin-right:1.2em}
-    h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.5em}
-    table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #eee;vertical-align:top}
-    th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.92em}
-    pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap;word-break:break-all;max-height:30em}
-    .muted{color:#666}.badge{display:inline-block;padding:0 .4em;border-radius:3px;font-size:.85em;margin-right:.3em;background:#ddd}
-    .outcome{padding:0 .4em;border-radius:3px;color:#fff}
-    .o-success{background:#1f77b4}.o-failure{background:#d62728}.o-timeout{background:#ff7f0e}.o-signal{background:#9467bd}
-    .o-launch_failed{background:#8c564b}.o-interrupted{background:#7f7f7f}.o-unknown{background:#bcbd22}.o-running{background:#17becf}
-    .spark i{display:inline-block;width:6px;height:14px;margin-right:1px;vertical-align:middle}
-    .b-paused{background:#ffd54f}.b-held{background:#ffcc80}.b-disabled{background:#e0e0e0}.b-running{background:#b2ebf2}
-    .errors li{font-family:ui-monospace,monospace}
-    svg text{font:11px system-ui,sans-serif}
-    """
+        body{font:14px/1.4 system-ui,sans-serif;margin:0 1.5em 2em;color:#1b1b1b;background:#fff}
+        nav{padding:.6em 0;border-bottom:1px solid #ccc;margin-bottom:1em}nav a{margin-right:1.2em}
+        h1{font-size:1.3em}h2{font-size:1.1em;margin-top:1.5em}
+        table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.25em .6em;border-bottom:1px solid #eee;vertical-align:top}
+        th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.92em}
+        pre{background:#f7f7f7;padding:.5em;overflow-x:auto;white-space:pre-wrap;word-break:break-all;max-height:30em}
+        .muted{color:#666}.badge{display:inline-block;padding:0 .4em;border-radius:3px;font-size:.85em;margin-right:.3em;background:#ddd}
+        .outcome{padding:0 .4em;border-radius:3px;color:#fff}
+        .o-success{background:#1f77b4}.o-failure{background:#d62728}.o-timeout{background:#ff7f0e}.o-signal{background:#9467bd}
+        .o-launch_failed{background:#8c564b}.o-interrupted{background:#7f7f7f}.o-unknown{background:#bcbd22}.o-running{background:#17becf}
+        .spark i{display:inline-block;width:6px;height:14px;margin-right:1px;vertical-align:middle}
+        .b-paused{background:#ffd54f}.b-held{background:#ffcc80}.b-disabled{background:#e0e0e0}.b-running{background:#b2ebf2}
+        .errors li{font-family:ui-monospace,monospace}
+        svg text{font:11px system-ui,sans-serif}
+        """
 
     // MARK: - Pages
 
@@ -35,7 +35,9 @@ public enum StatusPageRenderer {
         h.open(title: "Sundial — jobs")
         agentSection(agent, into: &h)
         h.raw("<h2>Jobs (\(rows.count))</h2>\n")
-        h.raw("<table id=\"jobs\"><thead><tr><th>Job</th><th>Schedule</th><th>Zone</th><th>Next fire</th><th>Last outcome</th><th>State</th><th>Last 20</th></tr></thead><tbody>\n")
+        h.raw(
+            "<table id=\"jobs\"><thead><tr><th>Job</th><th>Schedule</th><th>Zone</th><th>Next fire</th><th>Last outcome</th><th>State</th><th>Last 20</th></tr></thead><tbody>\n"
+        )
         for row in rows { jobRow(row, now: agent.now, into: &h) }
         h.raw("</tbody></table>\n")
         h.close()
@@ -47,22 +49,40 @@ public enum StatusPageRenderer {
         var h = HTMLBuffer()
         let row = detail.row
         h.open(title: "Sundial — " + row.id)
-        h.raw("<h1>Job <code class=\"job-id\">"); h.text(row.id); h.raw("</code></h1>\n")
-        if let d = row.description { h.raw("<p>"); h.text(d); h.raw("</p>\n") }
+        h.raw("<h1>Job <code class=\"job-id\">")
+        h.text(row.id)
+        h.raw("</code></h1>\n")
+        if let d = row.description {
+            h.raw("<p>")
+            h.text(d)
+            h.raw("</p>\n")
+        }
         h.raw("<table id=\"summary\"><tbody>\n")
-        h.raw("<tr><th>Schedule</th><td>"); scheduleCell(row, into: &h); h.raw("</td></tr>\n")
-        h.raw("<tr><th>Next fire</th><td>"); nextCell(row, now: agent.now, into: &h); h.raw("</td></tr>\n")
-        h.raw("<tr><th>State</th><td>"); markers(row, into: &h); h.raw("</td></tr>\n")
+        h.raw("<tr><th>Schedule</th><td>")
+        scheduleCell(row, into: &h)
+        h.raw("</td></tr>\n")
+        h.raw("<tr><th>Next fire</th><td>")
+        nextCell(row, now: agent.now, into: &h)
+        h.raw("</td></tr>\n")
+        h.raw("<tr><th>State</th><td>")
+        markers(row, into: &h)
+        h.raw("</td></tr>\n")
         h.raw("</tbody></table>\n")
 
         h.raw("<h2>Definition</h2>\n")
         if let l = detail.location {
-            h.raw("<p class=\"source\">From <code>"); h.text(l.description); h.raw("</code></p>\n")
+            h.raw("<p class=\"source\">From <code>")
+            h.text(l.description)
+            h.raw("</code></p>\n")
         }
         if let def = detail.definition {
             h.raw("<table id=\"definition\"><tbody>\n")
             for (k, v) in def {
-                h.raw("<tr><th>"); h.text(k); h.raw("</th><td><code>"); h.text(v); h.raw("</code></td></tr>\n")
+                h.raw("<tr><th>")
+                h.text(k)
+                h.raw("</th><td><code>")
+                h.text(v)
+                h.raw("</code></td></tr>\n")
             }
             h.raw("</tbody></table>\n")
         } else {
@@ -76,25 +96,44 @@ public enum StatusPageRenderer {
             h.raw("<table id=\"ledger\"><thead><tr><th>Scheduled for</th><th>Disposition</th><th>Reason</th><th>Run</th></tr></thead><tbody>\n")
             for e in detail.ledger.suffix(500) {
                 let c = StateCodes.columns(e.disposition)
-                h.raw("<tr><td>"); h.text(e.scheduledFor.description); h.raw("</td><td>"); h.text(c.name)
-                h.raw("</td><td>"); h.text(c.reason ?? ""); h.raw("</td><td><code>"); h.text(c.runID ?? ""); h.raw("</code></td></tr>\n")
+                h.raw("<tr><td>")
+                h.text(e.scheduledFor.description)
+                h.raw("</td><td>")
+                h.text(c.name)
+                h.raw("</td><td>")
+                h.text(c.reason ?? "")
+                h.raw("</td><td><code>")
+                h.text(c.runID ?? "")
+                h.raw("</code></td></tr>\n")
             }
             h.raw("</tbody></table>\n")
         }
 
         h.raw("<h2>Recent runs (\(detail.runs.count))</h2>\n")
-        h.raw("<table id=\"runs\"><thead><tr><th>Started</th><th>Trigger</th><th>Outcome</th><th>Exit</th><th>Attempts</th><th>Duration</th><th>Run id</th></tr></thead><tbody>\n")
+        h.raw(
+            "<table id=\"runs\"><thead><tr><th>Started</th><th>Trigger</th><th>Outcome</th><th>Exit</th><th>Attempts</th><th>Duration</th><th>Run id</th></tr></thead><tbody>\n"
+        )
         for run in detail.runs {
             let s = run.summary
-            h.raw("<tr class=\"run o-row-\(s.statusClass)\"><td>"); h.text(s.startedAt.description)
-            h.raw("</td><td>"); h.text(s.trigger.rawValue)
-            h.raw("</td><td>"); outcomeBadge(s, into: &h)
-            h.raw("</td><td>"); h.text(s.exitCode.map(String.init) ?? s.outcome?.signalNumber.map { "signal \($0)" } ?? "")
-            h.raw("</td><td>\(s.attempts)</td><td>"); h.text(durationText(s.durationMillis(now: agent.now)))
-            h.raw("</td><td><code>"); h.text(s.id.rawValue); h.raw("</code></td></tr>\n")
+            h.raw("<tr class=\"run o-row-\(s.statusClass)\"><td>")
+            h.text(s.startedAt.description)
+            h.raw("</td><td>")
+            h.text(s.trigger.rawValue)
+            h.raw("</td><td>")
+            outcomeBadge(s, into: &h)
+            h.raw("</td><td>")
+            h.text(s.exitCode.map(String.init) ?? s.outcome?.signalNumber.map { "signal \($0)" } ?? "")
+            h.raw("</td><td>\(s.attempts)</td><td>")
+            h.text(durationText(s.durationMillis(now: agent.now)))
+            h.raw("</td><td><code>")
+            h.text(s.id.rawValue)
+            h.raw("</code></td></tr>\n")
             if let output = run.output {
                 h.raw("<tr class=\"output\"><td colspan=\"7\"><pre>")
-                for line in output.prefix(2000) { h.text(line); h.raw("\n") }
+                for line in output.prefix(2000) {
+                    h.text(line)
+                    h.raw("\n")
+                }
                 if output.count > 2000 { h.raw("… (\(output.count - 2000) more lines)\n") }
                 h.raw("</pre></td></tr>\n")
             }
@@ -114,7 +153,8 @@ public enum StatusPageRenderer {
         var h = HTMLBuffer()
         h.open(title: "Sundial — timeline")
         h.raw("<h1>Timeline: the last 24 hours</h1>\n<p class=\"muted\">One row per job, one bar per run, coloured by outcome. Times in UTC, up to ")
-        h.text(timeline.end.description); h.raw(".</p>\n")
+        h.text(timeline.end.description)
+        h.raw(".</p>\n")
         legend(into: &h)
         let per = timelineJobsPerPage
         let pages = max(1, (timeline.rows.count + per - 1) / per)
@@ -122,7 +162,9 @@ public enum StatusPageRenderer {
         var shown = timeline
         shown.rows = Array(timeline.rows.dropFirst((current - 1) * per).prefix(per))
         if pages > 1 {
-            h.raw("<p class=\"pager\">jobs \((current - 1) * per + 1)–\((current - 1) * per + shown.rows.count) of \(timeline.rows.count) · page \(current) of \(pages)")
+            h.raw(
+                "<p class=\"pager\">jobs \((current - 1) * per + 1)–\((current - 1) * per + shown.rows.count) of \(timeline.rows.count) · page \(current) of \(pages)"
+            )
             if current > 1 { h.raw(" · <a href=\"/timeline?page=\(current - 1)\">← previous</a>") }
             if current < pages { h.raw(" · <a href=\"/timeline?page=\(current + 1)\">next →</a>") }
             h.raw("</p>\n")
@@ -136,7 +178,11 @@ public enum StatusPageRenderer {
     public static func messagePage(title: String, message: String) -> [UInt8] {
         var h = HTMLBuffer()
         h.open(title: "Sundial — " + title)
-        h.raw("<h1>"); h.text(title); h.raw("</h1>\n<p>"); h.text(message); h.raw("</p>\n")
+        h.raw("<h1>")
+        h.text(title)
+        h.raw("</h1>\n<p>")
+        h.text(message)
+        h.raw("</p>\n")
         h.close()
         return h.bytes
     }
@@ -144,10 +190,18 @@ public enum StatusPageRenderer {
     // MARK: - Pieces
 
     static func agentSection(_ a: StatusAgentInfo, into h: inout HTMLBuffer) {
-        h.raw("<section id=\"agent\"><h1>Sundial "); h.text(a.version); h.raw("</h1>\n<p>")
-        h.raw("pid \(a.pid) · configuration <code class=\"revision\">"); h.text(String(a.revision.prefix(12))); h.raw("</code>")
-        if let loaded = a.configLoadedAt { h.raw(" loaded "); h.text(relative(loaded, now: a.now)) }
-        h.raw(" · started "); h.text(relative(a.startedAt, now: a.now))
+        h.raw("<section id=\"agent\"><h1>Sundial ")
+        h.text(a.version)
+        h.raw("</h1>\n<p>")
+        h.raw("pid \(a.pid) · configuration <code class=\"revision\">")
+        h.text(String(a.revision.prefix(12)))
+        h.raw("</code>")
+        if let loaded = a.configLoadedAt {
+            h.raw(" loaded ")
+            h.text(relative(loaded, now: a.now))
+        }
+        h.raw(" · started ")
+        h.text(relative(a.startedAt, now: a.now))
         h.raw(" · clock ")
         switch a.clockSynchronised {
         case true?: h.raw("<span class=\"badge clock-synced\">synchronised</span>")
@@ -158,9 +212,14 @@ public enum StatusPageRenderer {
         h.raw("</p>\n")
         if let r = a.lastRejected {
             h.raw("<div id=\"rejected\"><p><strong>Last rejected reload</strong> ")
-            h.text(relative(r.at, now: a.now)); h.raw(" ("); h.text(r.reason); h.raw("): still running the configuration above.</p><ul class=\"errors\">\n")
+            h.text(relative(r.at, now: a.now))
+            h.raw(" (")
+            h.text(r.reason)
+            h.raw("): still running the configuration above.</p><ul class=\"errors\">\n")
             for e in r.errors.prefix(50) {
-                h.raw("<li>"); h.text("\(e.file):\(e.line):\(e.column): \(e.message)"); h.raw("</li>\n")
+                h.raw("<li>")
+                h.text("\(e.file):\(e.line):\(e.column): \(e.message)")
+                h.raw("</li>\n")
             }
             if r.errors.count > 50 { h.raw("<li>… and \(r.errors.count - 50) more</li>\n") }
             h.raw("</ul></div>\n")
@@ -169,20 +228,38 @@ public enum StatusPageRenderer {
     }
 
     static func jobRow(_ row: StatusJobRow, now: Instant, into h: inout HTMLBuffer) {
-        h.raw("<tr class=\"job\" data-job=\""); h.text(row.id); h.raw("\" data-outcome=\""); h.text(row.last?.statusClass ?? "none"); h.raw("\">")
-        h.raw("<td><a href=\"/jobs/"); h.raw(HTMLEscape.percentEncode(row.id)); h.raw("\">"); h.text(row.id); h.raw("</a>")
-        if let d = row.description { h.raw("<br><span class=\"muted\">"); h.text(d, limit: 200); h.raw("</span>") }
-        h.raw("</td><td>"); scheduleCell(row, into: &h)
-        h.raw("</td><td>"); h.text(row.timezone ?? "system")
-        h.raw("</td><td>"); nextCell(row, now: now, into: &h)
+        h.raw("<tr class=\"job\" data-job=\"")
+        h.text(row.id)
+        h.raw("\" data-outcome=\"")
+        h.text(row.last?.statusClass ?? "none")
+        h.raw("\">")
+        h.raw("<td><a href=\"/jobs/")
+        h.raw(HTMLEscape.percentEncode(row.id))
+        h.raw("\">")
+        h.text(row.id)
+        h.raw("</a>")
+        if let d = row.description {
+            h.raw("<br><span class=\"muted\">")
+            h.text(d, limit: 200)
+            h.raw("</span>")
+        }
+        h.raw("</td><td>")
+        scheduleCell(row, into: &h)
+        h.raw("</td><td>")
+        h.text(row.timezone ?? "system")
+        h.raw("</td><td>")
+        nextCell(row, now: now, into: &h)
         h.raw("</td><td>")
         if let last = row.last {
             outcomeBadge(last, into: &h)
-            h.raw(" <span class=\"muted\">"); h.text(durationText(last.durationMillis(now: now))); h.raw("</span>")
+            h.raw(" <span class=\"muted\">")
+            h.text(durationText(last.durationMillis(now: now)))
+            h.raw("</span>")
         } else {
             h.raw("<span class=\"muted\">never ran</span>")
         }
-        h.raw("</td><td>"); markers(row, into: &h)
+        h.raw("</td><td>")
+        markers(row, into: &h)
         // Oldest to newest, left to right; one tooltip for the cell rather than one per mark
         // keeps a 1,000-job page under 1 MB.
         let shown = row.recent.prefix(20)
@@ -193,8 +270,14 @@ public enum StatusPageRenderer {
     }
 
     static func scheduleCell(_ row: StatusJobRow, into h: inout HTMLBuffer) {
-        h.raw("<code>"); h.text(row.schedule, limit: 300); h.raw("</code>")
-        if let e = row.explanation { h.raw("<br><span class=\"explain\">"); h.text(e, limit: 300); h.raw("</span>") }
+        h.raw("<code>")
+        h.text(row.schedule, limit: 300)
+        h.raw("</code>")
+        if let e = row.explanation {
+            h.raw("<br><span class=\"explain\">")
+            h.text(e, limit: 300)
+            h.raw("</span>")
+        }
     }
 
     static func nextCell(_ row: StatusJobRow, now: Instant, into h: inout HTMLBuffer) {
@@ -202,8 +285,10 @@ public enum StatusPageRenderer {
             h.raw("<span class=\"muted\">—</span>")
             return
         }
-        h.text(relative(next, now: now)); h.raw("<br><span class=\"muted\">")
-        h.text(row.nextLocal ?? next.description); h.raw("</span>")
+        h.text(relative(next, now: now))
+        h.raw("<br><span class=\"muted\">")
+        h.text(row.nextLocal ?? next.description)
+        h.raw("</span>")
     }
 
     static func markers(_ row: StatusJobRow, into h: inout HTMLBuffer) {
@@ -264,9 +349,13 @@ struct HTMLBuffer {
 
     mutating func open(title: String) {
         raw("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">")
-        raw("<title>"); text(title); raw("</title><style>\n")
+        raw("<title>")
+        text(title)
+        raw("</title><style>\n")
         raw(StatusPageRenderer.stylesheet)
-        raw("</style></head><body>\n<nav><a href=\"/\">Jobs</a><a href=\"/timeline\">Timeline</a><a href=\"/api/v1/agent\">JSON API</a><a href=\"/metrics\">Metrics</a></nav>\n")
+        raw(
+            "</style></head><body>\n<nav><a href=\"/\">Jobs</a><a href=\"/timeline\">Timeline</a><a href=\"/api/v1/agent\">JSON API</a><a href=\"/metrics\">Metrics</a></nav>\n"
+        )
     }
 
     mutating func close() { raw("</body></html>\n") }

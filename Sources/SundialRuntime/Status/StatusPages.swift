@@ -9,11 +9,15 @@ import SundialCore
 public struct StatusPages: Sendable {
     /// A parsed request path.
     public enum Route: Hashable, Sendable {
-        case jobs, job(JobID), timeline
+        case jobs
+        case job(JobID)
+        case timeline
         /// `/timeline?page=N` for N ≥ 2 (page 1 is ``timeline``): the timeline shows at most
         /// ``StatusPageRenderer/timelineJobsPerPage`` jobs a page, readable and under 1 MB.
         case timelinePage(Int)
-        case apiAgent, apiJobs, apiJob(JobID), apiRuns(JobID)
+        case apiAgent, apiJobs
+        case apiJob(JobID)
+        case apiRuns(JobID)
 
         /// The route of a request target (path and query): only the timeline reads its query
         /// (`page`, 1 to 10,000; anything else is page 1).
@@ -41,7 +45,8 @@ public struct StatusPages: Sendable {
                 } else if parts.count == 5, parts[1] == "api", parts[2] == "v1", parts[3] == "jobs", let id = Self.jobID(parts[4]) {
                     self = .apiJob(id)
                 } else if parts.count == 6, parts[1] == "api", parts[2] == "v1", parts[3] == "jobs", parts[5] == "runs",
-                          let id = Self.jobID(parts[4]) {
+                    let id = Self.jobID(parts[4])
+                {
                     self = .apiRuns(id)
                 } else {
                     return nil
@@ -53,7 +58,8 @@ public struct StatusPages: Sendable {
         /// at most 63; longer ones are answered 404 without a lookup).
         static func jobID(_ segment: Substring) -> JobID? {
             guard !segment.isEmpty, segment.utf8.count <= 3 * 256, let id = HTMLEscape.percentDecode(segment),
-                  !id.isEmpty, id.utf8.count <= 256 else { return nil }
+                !id.isEmpty, id.utf8.count <= 256
+            else { return nil }
             return id
         }
 
@@ -127,8 +133,9 @@ public struct StatusPages: Sendable {
     static func notFound(_ route: Route, job: JobID) -> Response {
         let message = "unknown job \(job)"
         if route.isAPI { return Response(status: 404, reason: "Not Found", contentType: json, body: encode(StatusJSON.error(message))) }
-        return Response(status: 404, reason: "Not Found", contentType: html,
-                        body: StatusPageRenderer.messagePage(title: "Not found", message: message))
+        return Response(
+            status: 404, reason: "Not Found", contentType: html,
+            body: StatusPageRenderer.messagePage(title: "Not found", message: message))
     }
 
     /// The agent did not answer in time (it is stopping, or stuck): 503, in the route's format.
@@ -136,7 +143,8 @@ public struct StatusPages: Sendable {
         if route.isAPI {
             return Response(status: 503, reason: "Service Unavailable", contentType: json, body: encode(StatusJSON.error(message)))
         }
-        return Response(status: 503, reason: "Service Unavailable", contentType: html,
-                        body: StatusPageRenderer.messagePage(title: "Unavailable", message: message))
+        return Response(
+            status: 503, reason: "Service Unavailable", contentType: html,
+            body: StatusPageRenderer.messagePage(title: "Unavailable", message: message))
     }
 }

@@ -1,5 +1,5 @@
-import SundialCore
 import OrderedCollections
+import SundialCore
 
 /// Where the status pages get their data (one snapshot per request, nothing kept between).
 public protocol StatusDataSource: Sendable {
@@ -33,15 +33,19 @@ public struct StatusSource: StatusDataSource {
     /// none). Another change adds output storage; this is where it plugs in.
     let output: (@Sendable (RunID) -> [String]?)?
 
-    public init(agent: Agent, zones: (any TimeZoneProvider)?, events: StatusEventMemory?,
-                clockProbe: @escaping @Sendable () -> Bool? = ClockSync.kernelSaysSynchronised,
-                output: (@Sendable (RunID) -> [String]?)? = nil) {
+    public init(
+        agent: Agent, zones: (any TimeZoneProvider)?, events: StatusEventMemory?,
+        clockProbe: @escaping @Sendable () -> Bool? = ClockSync.kernelSaysSynchronised,
+        output: (@Sendable (RunID) -> [String]?)? = nil
+    ) {
         self.init(agent: agent, store: agent.store, zones: zones, events: events, clockProbe: clockProbe, output: output)
     }
 
     /// Reads history and the ledger from `store` rather than the agent's (tests, benchmarks).
-    init(agent: Agent, store: (any StateStore)?, zones: (any TimeZoneProvider)?, events: StatusEventMemory? = nil,
-         clockProbe: @escaping @Sendable () -> Bool? = { true }, output: (@Sendable (RunID) -> [String]?)? = nil) {
+    init(
+        agent: Agent, store: (any StateStore)?, zones: (any TimeZoneProvider)?, events: StatusEventMemory? = nil,
+        clockProbe: @escaping @Sendable () -> Bool? = { true }, output: (@Sendable (RunID) -> [String]?)? = nil
+    ) {
         self.agent = agent
         self.store = store
         self.zones = zones
@@ -55,10 +59,11 @@ public struct StatusSource: StatusDataSource {
     }
 
     func info(_ snap: Agent.StatusPageSnapshot) -> StatusAgentInfo {
-        StatusAgentInfo(version: agent.settings.version, pid: agent.pid, revision: snap.status.revision,
-                        startedAt: snap.status.startedAt, configLoadedAt: events?.configLoadedAt,
-                        lastRejected: events?.lastRejected, clockSynchronised: clockProbe(),
-                        calendarHeld: snap.calendarHeld, now: agent.clock.wallNow())
+        StatusAgentInfo(
+            version: agent.settings.version, pid: agent.pid, revision: snap.status.revision,
+            startedAt: snap.status.startedAt, configLoadedAt: events?.configLoadedAt,
+            lastRejected: events?.lastRejected, clockSynchronised: clockProbe(),
+            calendarHeld: snap.calendarHeld, now: agent.clock.wallNow())
     }
 
     public func jobRows() async -> (agent: StatusAgentInfo, rows: [StatusJobRow]) {
@@ -83,13 +88,15 @@ public struct StatusSource: StatusDataSource {
         let ledger = (try? store?.ledger(job: id, since: info.now - Agent.whyWindow)) ?? []
         let r: StatusJobRow
         if let current {
-            r = row(current.spec, next: current.next, held: current.held, paused: current.paused, running: current.running,
-                    recent: Array(runs.prefix(Self.sparklineRuns)))
+            r = row(
+                current.spec, next: current.next, held: current.held, paused: current.paused, running: current.running,
+                recent: Array(runs.prefix(Self.sparklineRuns)))
         } else {
             r = StatusJobRow(id: id, schedule: "(removed)", enabled: false, recent: Array(runs.prefix(Self.sparklineRuns)))
         }
-        let detail = StatusJobDetail(row: r, definition: current.map { Self.definition($0.spec) }, location: current?.spec.location,
-                                     ledger: ledger, runs: runs.map { StatusRun(summary: $0, output: output?($0.id)) })
+        let detail = StatusJobDetail(
+            row: r, definition: current.map { Self.definition($0.spec) }, location: current?.spec.location,
+            ledger: ledger, runs: runs.map { StatusRun(summary: $0, output: output?($0.id)) })
         return (info, detail)
     }
 
@@ -116,9 +123,10 @@ public struct StatusSource: StatusDataSource {
         if let next, let rules = try? zones?.rules(named: spec.timezone) {
             nextLocal = Self.wallText(rules.localTime(at: next))
         }
-        return StatusJobRow(id: spec.id, description: spec.description, schedule: Agent.scheduleText(spec),
-                            explanation: explanation, timezone: spec.timezone, enabled: spec.enabled, next: next,
-                            nextLocal: nextLocal, held: held, paused: paused, running: running, recent: recent)
+        return StatusJobRow(
+            id: spec.id, description: spec.description, schedule: Agent.scheduleText(spec),
+            explanation: explanation, timezone: spec.timezone, enabled: spec.enabled, next: next,
+            nextLocal: nextLocal, held: held, paused: paused, running: running, recent: recent)
     }
 
     /// `2026-12-02 14:30:00`.

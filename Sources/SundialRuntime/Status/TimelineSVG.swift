@@ -32,7 +32,9 @@ public enum TimelineSVG {
         }
         func put(_ s: String) { out.append(contentsOf: s.utf8) }
 
-        put("<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"Runs of the last 24 hours\">\n")
+        put(
+            "<svg id=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" role=\"img\" aria-label=\"Runs of the last 24 hours\">\n"
+        )
         // Hour grid: a line every hour, a label every three (UTC).
         let hour: Int64 = 3_600_000
         var tick = (t.start.unixMillis / hour + 1) * hour
@@ -61,7 +63,9 @@ public enum TimelineSVG {
                 let x1 = x((run.finishedAt ?? t.end).unixMillis)
                 let w = max(2, x1 - x0)
                 let cls = run.statusClass
-                put("<rect class=\"bar o-\(cls)\" x=\"\(x0)\" y=\"\(y + 2)\" width=\"\(w)\" height=\"\(rowHeight - 4)\" fill=\"\(colours[cls] ?? "#000")\"><title>")
+                put(
+                    "<rect class=\"bar o-\(cls)\" x=\"\(x0)\" y=\"\(y + 2)\" width=\"\(w)\" height=\"\(rowHeight - 4)\" fill=\"\(colours[cls] ?? "#000")\"><title>"
+                )
                 HTMLEscape.append("\(cls) \(run.startedAt)", to: &out, limit: 200)
                 put("</title></rect>")
             }

@@ -24,7 +24,8 @@ public struct SystemdNotifier: Sendable, Hashable {
     /// form (systemd's `vsock:` addresses are not supported) or a path too long for `sun_path`.
     public init?(socketPath path: String) {
         guard path.hasPrefix("/") || path.hasPrefix("@"), path.utf8.count >= 2,
-              path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else { return nil }
+            path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+        else { return nil }
         socketPath = path
     }
 
@@ -68,7 +69,7 @@ public struct SystemdNotifier: Sendable, Hashable {
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         var name = Array(socketPath.utf8)
-        if name.first == UInt8(ascii: "@") { name[0] = 0 } // abstract namespace: leading NUL
+        if name.first == UInt8(ascii: "@") { name[0] = 0 }  // abstract namespace: leading NUL
         withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: name) }
         // Abstract names are exactly their bytes; paths may carry the terminating NUL.
         let length = MemoryLayout<sa_family_t>.size + name.count + (name[0] == 0 ? 0 : 1)

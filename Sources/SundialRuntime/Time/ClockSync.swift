@@ -1,7 +1,7 @@
 import CSundialShim
-import Synchronization
-import SundialCore
 import OrderedCollections
+import SundialCore
+import Synchronization
 
 /// Whether the kernel says the system clock is synchronised (`adjtimex`, STA_UNSYNC), for
 /// `--hold-until-synced` (design §2): a box without a real-time clock boots with a stale time,
@@ -68,5 +68,10 @@ public final class ClockSyncMonitor: Sendable {
     }
 
     /// Stops polling (the agent stops).
-    public func stop() { task.withLock { $0?.cancel(); $0 = nil } }
+    public func stop() {
+        task.withLock {
+            $0?.cancel()
+            $0 = nil
+        }
+    }
 }

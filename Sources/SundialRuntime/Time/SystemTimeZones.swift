@@ -1,10 +1,11 @@
+import SundialCore
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Synchronization
-import SundialCore
 
 /// Time zone rules from the system's tz database: the TZif files under `/usr/share/zoneinfo`
 /// (or `$TZDIR`), read the way glibc and Go read them.
@@ -90,7 +91,8 @@ public final class SystemTimeZones: TimeZoneProvider {
             return TimeZoneRules(name: "UTC", fixedOffset: 0)
         }
         if let target = Self.readLink(localtimePath), let name = Self.zoneName(fromPath: target),
-           let rules = try? load(named: name) {
+            let rules = try? load(named: name)
+        {
             return rules
         }
         if let bytes = Self.readFile(localtimePath), let rules = try? TimeZoneRules(name: "localtime", tzif: bytes) {
@@ -101,9 +103,10 @@ public final class SystemTimeZones: TimeZoneProvider {
 
     /// `Europe/Berlin` from `/usr/share/zoneinfo/Europe/Berlin` or `../usr/share/zoneinfo/...`.
     static func zoneName(fromPath path: String) -> String? {
-        let bytes = Array(path.utf8), marker = Array("zoneinfo/".utf8)
+        let bytes = Array(path.utf8)
+        let marker = Array("zoneinfo/".utf8)
         guard bytes.count > marker.count,
-              let at = (0...(bytes.count - marker.count)).last(where: { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
+            let at = (0...(bytes.count - marker.count)).last(where: { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
         else { return nil }
         var name = String(decoding: bytes[(at + marker.count)...], as: UTF8.self)
         for prefix in ["posix/", "right/"] where name.hasPrefix(prefix) { name.removeFirst(prefix.count) }

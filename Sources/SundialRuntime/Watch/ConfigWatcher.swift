@@ -150,7 +150,11 @@ public final class ConfigWatcher: Sendable {
     public func stop() {
         let stopped: (work: WatchLoop, own: EventLoop?)? = control.withLock { control in
             guard let work = control.work else { return nil }
-            defer { control.work = nil; control.ownLoop = nil; control.status = nil }
+            defer {
+                control.work = nil
+                control.ownLoop = nil
+                control.status = nil
+            }
             return (work, control.ownLoop)
         }
         guard let stopped else { return }

@@ -99,7 +99,7 @@ struct WatchPlan: Sendable {
                 let target = PathProbe.status(child, followLinks: true)
                 if case .success(let t) = target, t.kind != .directory, !ConfigFiles.isConfigFileName(name) { continue }
                 guard let resolved = follow(child),
-                      case .success(let status) = PathProbe.status(resolved, followLinks: false)
+                    case .success(let status) = PathProbe.status(resolved, followLinks: false)
                 else { continue }
                 if status.kind == .directory { addTree(resolved, id: status.id, depth: depth + 1) }
             default:

@@ -1,7 +1,7 @@
-import SundialCore
-import Testing
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
 
 @Suite("Notification decisions", .offPool)
 struct NotificationPolicyTests {
@@ -26,8 +26,9 @@ struct NotificationPolicyTests {
             guard let order = launch else { break }
             _ = s.handle(.attemptLaunched(runID: order.runID, attempt: order.attempt, pid: 42), at: Instant(unixMillis: now))
             now += 1500
-            let ended = s.handle(.attemptFinished(runID: order.runID, attempt: order.attempt, outcome: outcome, durationMs: 1500),
-                                 at: Instant(unixMillis: now))
+            let ended = s.handle(
+                .attemptFinished(runID: order.runID, attempt: order.attempt, outcome: outcome, durationMs: 1500),
+                at: Instant(unixMillis: now))
             result.append(ended.records)
             launch = nil
             if let wake = ended.wake, ended.records.contains(where: { if case .runRetryScheduled = $0 { true } else { false } }) {
@@ -50,8 +51,9 @@ struct NotificationPolicyTests {
         #expect(events == [[.retry], [.retry], [.failure]])
         let onlyFailure = self.spec([.failure], attempts: 3)
         var q = NotificationPolicy()
-        #expect(decide(&q, onlyFailure, steps(onlyFailure, [.failure(exitCode: 2), .failure(exitCode: 2), .failure(exitCode: 3)]))
-            == [[], [], [.failure]])
+        #expect(
+            decide(&q, onlyFailure, steps(onlyFailure, [.failure(exitCode: 2), .failure(exitCode: 2), .failure(exitCode: 3)]))
+                == [[], [], [.failure]])
     }
 
     @Test("a retry that succeeds is a success and no failure")

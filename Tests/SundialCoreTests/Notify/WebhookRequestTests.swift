@@ -1,7 +1,7 @@
-import SundialCore
-import Testing
 import OrderedCollections
+import SundialCore
 import SundialTesting
+import Testing
 
 @Suite("Webhook requests", .offPool)
 struct WebhookRequestTests {
@@ -23,9 +23,12 @@ struct WebhookRequestTests {
     func headerFields() throws {
         let body = Array(#"{"event":"failure"}"#.utf8)
         let lines = WebhookRequest.headerFields(headers: ["Authorization": "Bearer t", "X-B": ""], body: body, signatureKey: Array("k".utf8))
-        #expect(lines == ["User-Agent: sundial", "Content-Type: application/json",
-                          "X-Sundial-Signature: \(HMACSHA256.signature(key: Array("k".utf8), body: body))",
-                          "Authorization: Bearer t", "X-B: "])
+        #expect(
+            lines == [
+                "User-Agent: sundial", "Content-Type: application/json",
+                "X-Sundial-Signature: \(HMACSHA256.signature(key: Array("k".utf8), body: body))",
+                "Authorization: Bearer t", "X-B: ",
+            ])
         let unsigned = WebhookRequest.headerFields(headers: [:], body: [], signatureKey: nil)
         #expect(unsigned == ["User-Agent: sundial", "Content-Type: application/json"])
     }
@@ -50,13 +53,15 @@ struct NotificationRequestJSONTests {
     @Test("every field round-trips; damaged documents are nil, never a trap")
     func roundTrip() throws {
         let t = Instant(unixMillis: 1_767_571_200_000)
-        let run = RunFact(kind: .attemptEnded(willRetry: false), job: "backup", runID: RunID(rawValue: "01ABC"), attempt: 3,
-                          outcome: .launchFailed(reason: "ENOENT"), durationMs: 12, at: t)
+        let run = RunFact(
+            kind: .attemptEnded(willRetry: false), job: "backup", runID: RunID(rawValue: "01ABC"), attempt: 3,
+            outcome: .launchFailed(reason: "ENOENT"), durationMs: 12, at: t)
         let missed = RunFact(kind: .missed(count: 4, scheduledFor: Instant(unixMillis: t.unixMillis - 3_600_000)), job: "backup", at: t)
         let hook = NotifyTarget.webhook(WebhookSpec(url: "http://h:8/x", headers: ["A": "b", "C": ""], secretEnv: "K", timeoutMs: 1500, retries: 2))
         for (fact, target) in [(run, hook), (missed, NotifyTarget.command(["mail", "-s", "x y"]))] {
-            let r = NotificationRequest(event: .failure, target: target, job: "backup", entry: 1, envFile: "/etc/x.env",
-                                        facts: NotificationFacts(event: .failure, fact: fact, box: "db1"))
+            let r = NotificationRequest(
+                event: .failure, target: target, job: "backup", entry: 1, envFile: "/etc/x.env",
+                facts: NotificationFacts(event: .failure, fact: fact, box: "db1"))
             let text = r.json.jsonText
             #expect(NotificationRequest(json: try JSONParser.parse(text)) == r, "\(text)")
             // Byte corruptions: each is a request or nil.

@@ -1,6 +1,7 @@
-import Testing
-@testable import SundialCore
 import SundialTesting
+import Testing
+
+@testable import SundialCore
 
 /// The efficient search against a literal, minute-by-minute reading of design §2's definition,
 /// around every DST transition of 2026–2028 in many zones, for many expressions and each policy.
@@ -33,7 +34,10 @@ struct CronScheduleReferenceTests {
             // Start early enough that HW is the zone's real high-water mark, and look ahead
             // far enough to see whether a wall time comes back.
             var t = from - 12 * 3_600_000
-            while t < to + 12 * 3_600_000 { ticks.append(t); t += Self.tick }
+            while t < to + 12 * 3_600_000 {
+                ticks.append(t)
+                t += Self.tick
+            }
             walls = ticks.map { $0 + Int64(zone.utcOffset(at: Instant(unixMillis: $0))) * 1000 }
             laterMin = [Int64](repeating: Int64.max, count: walls.count)
             for i in stride(from: walls.count - 2, through: 0, by: -1) { laterMin[i] = min(laterMin[i + 1], walls[i + 1]) }
@@ -116,7 +120,10 @@ struct CronScheduleReferenceTests {
                             t = n
                         }
                         compared += 1
-                        #expect(got == expected, "\(zoneName) '\(text)' \(dst) window from \(Instant(unixMillis: from)): got \(got.map { Instant(unixMillis: $0) }) expected \(expected.map { Instant(unixMillis: $0) })")
+                        #expect(
+                            got == expected,
+                            "\(zoneName) '\(text)' \(dst) window from \(Instant(unixMillis: from)): got \(got.map { Instant(unixMillis: $0) }) expected \(expected.map { Instant(unixMillis: $0) })"
+                        )
                     }
                 }
             }

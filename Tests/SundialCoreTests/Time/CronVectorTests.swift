@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import SundialCore
 import SundialTesting
+import Testing
 
 /// Every case of the shared vectors (`Fixtures/cron-vectors.json`, copied from
 /// /work/shared/testdata/cron/vectors.json) run through the engine.
@@ -25,8 +25,8 @@ struct CronVectorTests {
 
     static let cases: [Case] = {
         guard let url = Bundle.module.url(forResource: "cron-vectors", withExtension: "json", subdirectory: "Fixtures"),
-              let data = try? Data(contentsOf: url),
-              let file = try? JSONDecoder().decode(File.self, from: data)
+            let data = try? Data(contentsOf: url),
+            let file = try? JSONDecoder().decode(File.self, from: data)
         else { return [] }
         return file.cases
     }()

@@ -1,6 +1,6 @@
-import Testing
 import SundialCore
 import SundialTesting
+import Testing
 
 @Suite(.offPool)
 struct IntervalScheduleTests {
@@ -39,7 +39,8 @@ struct IntervalScheduleTests {
     }
 
     @Test func oneShots() throws {
-        let a = try instant("2026-05-01T10:00:00+02:00"), b = try instant("2026-06-01T10:00:00Z")
+        let a = try instant("2026-05-01T10:00:00+02:00")
+        let b = try instant("2026-06-01T10:00:00Z")
         let s = OneShotSchedule([b, a])
         #expect(s.next(after: a - .seconds(1)) == a)
         #expect(s.next(after: a) == b)
@@ -104,34 +105,35 @@ struct CalendarFireCalculatorTests {
 
 @Suite(.offPool)
 struct CronExplainerTests {
-    @Test(arguments: [
-        ("30 2 * * 1-5", "at 02:30 on Monday through Friday"),
-        ("30 2 * * MON-FRI", "at 02:30 on Monday through Friday"),
-        ("*/15 * * * *", "every 15 minutes"),
-        ("5 * JAN * *", nil),
-        ("5 * * JAN *", "at minute 5 past every hour in January"),
-        ("* * * * *", "every minute"),
-        ("@daily", "at 00:00"),
-        ("@hourly", "at minute 0 past every hour"),
-        ("@weekly", "at 00:00 on Sunday"),
-        ("@yearly", "at 00:00 on January 1"),
-        ("@reboot", "once each time the agent starts (not on reload)"),
-        ("0 9 * * SAT-SUN", "at 09:00 on Saturday and Sunday"),
-        ("0 0 13 * 5", "at 00:00 on day 13 of the month or on Friday"),
-        ("0 0 1 * */2", "at 00:00 on day 1 of the month if it is Tuesday, Thursday, Saturday or Sunday"),
-        ("0 0 */2 * 1", "at 00:00 on every 2nd day of the month from the 1st if it is Monday"),
-        ("0 0 29 2 *", "at 00:00 on February 29"),
-        ("0 0 1,15 * *", "at 00:00 on days 1 and 15 of the month"),
-        ("5 1,2,3 * * *", "at 01:05, 02:05 and 03:05"),
-        ("0-59/20 1-3 * * *", "at minutes 0, 20 and 40 past hours 1 through 3"),
-        ("*/15 9-17 * * 1-5", "every 15 minutes during hours 9 through 17 on Monday through Friday"),
-        ("0 9 * FEB-APR SAT-SUN", "at 09:00 on Saturday and Sunday in February through April"),
-        ("* * * * * *", "every second"),
-        ("*/30 * * * * *", "every 30 seconds"),
-        ("30 0 0 * * *", "at 00:00:30"),
-        ("*/20 30 2 * * *", "every 20 seconds in the minute 02:30"),
-        ("0 0 30 2 *", "at 00:00 on February 30 (never fires: no date matches)"),
-    ] as [(String, String?)])
+    @Test(
+        arguments: [
+            ("30 2 * * 1-5", "at 02:30 on Monday through Friday"),
+            ("30 2 * * MON-FRI", "at 02:30 on Monday through Friday"),
+            ("*/15 * * * *", "every 15 minutes"),
+            ("5 * JAN * *", nil),
+            ("5 * * JAN *", "at minute 5 past every hour in January"),
+            ("* * * * *", "every minute"),
+            ("@daily", "at 00:00"),
+            ("@hourly", "at minute 0 past every hour"),
+            ("@weekly", "at 00:00 on Sunday"),
+            ("@yearly", "at 00:00 on January 1"),
+            ("@reboot", "once each time the agent starts (not on reload)"),
+            ("0 9 * * SAT-SUN", "at 09:00 on Saturday and Sunday"),
+            ("0 0 13 * 5", "at 00:00 on day 13 of the month or on Friday"),
+            ("0 0 1 * */2", "at 00:00 on day 1 of the month if it is Tuesday, Thursday, Saturday or Sunday"),
+            ("0 0 */2 * 1", "at 00:00 on every 2nd day of the month from the 1st if it is Monday"),
+            ("0 0 29 2 *", "at 00:00 on February 29"),
+            ("0 0 1,15 * *", "at 00:00 on days 1 and 15 of the month"),
+            ("5 1,2,3 * * *", "at 01:05, 02:05 and 03:05"),
+            ("0-59/20 1-3 * * *", "at minutes 0, 20 and 40 past hours 1 through 3"),
+            ("*/15 9-17 * * 1-5", "every 15 minutes during hours 9 through 17 on Monday through Friday"),
+            ("0 9 * FEB-APR SAT-SUN", "at 09:00 on Saturday and Sunday in February through April"),
+            ("* * * * * *", "every second"),
+            ("*/30 * * * * *", "every 30 seconds"),
+            ("30 0 0 * * *", "at 00:00:30"),
+            ("*/20 30 2 * * *", "every 20 seconds in the minute 02:30"),
+            ("0 0 30 2 *", "at 00:00 on February 30 (never fires: no date matches)"),
+        ] as [(String, String?)])
     func explain(_ text: String, _ expected: String?) {
         guard let expected else {
             #expect(throws: CronError.self) { try CronExplainer.explain(text) }

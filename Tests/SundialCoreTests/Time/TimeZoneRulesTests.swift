@@ -1,24 +1,26 @@
 import Foundation
-import Testing
-@testable import SundialCore
 import SundialTesting
+import Testing
+
+@testable import SundialCore
 
 @Suite(.offPool)
 struct TimeZoneRulesTests {
     // MARK: - POSIX TZ footer rules
 
-    @Test(arguments: [
-        ("EST5EDT,M3.2.0,M11.1.0", -18_000, -14_400),
-        ("<+1030>-10:30<+11>-11,M10.1.0,M4.1.0", 37_800, 39_600),
-        ("IST-1GMT0,M10.5.0,M3.5.0/1", 3600, 0),
-        ("<+1245>-12:45<+1345>,M9.5.0/2:45,M4.1.0/3:45", 45_900, 49_500),
-        ("<-03>3<-02>,M3.5.0/-2,M10.5.0/-1", -10_800, -7200),
-        ("<-04>4<-03>,M9.1.6/24,M4.1.6/24", -14_400, -10_800),
-        ("CET-1CEST,M3.5.0,M10.5.0/3", 3600, 7200),
-        ("AAA3BBB,J60/0,J300", -10_800, -7200),
-        ("AAA3BBB,59,300/26", -10_800, -7200),
-        ("PST8PDT", -28_800, -25_200),
-    ] as [(String, Int, Int)])
+    @Test(
+        arguments: [
+            ("EST5EDT,M3.2.0,M11.1.0", -18_000, -14_400),
+            ("<+1030>-10:30<+11>-11,M10.1.0,M4.1.0", 37_800, 39_600),
+            ("IST-1GMT0,M10.5.0,M3.5.0/1", 3600, 0),
+            ("<+1245>-12:45<+1345>,M9.5.0/2:45,M4.1.0/3:45", 45_900, 49_500),
+            ("<-03>3<-02>,M3.5.0/-2,M10.5.0/-1", -10_800, -7200),
+            ("<-04>4<-03>,M9.1.6/24,M4.1.6/24", -14_400, -10_800),
+            ("CET-1CEST,M3.5.0,M10.5.0/3", 3600, 7200),
+            ("AAA3BBB,J60/0,J300", -10_800, -7200),
+            ("AAA3BBB,59,300/26", -10_800, -7200),
+            ("PST8PDT", -28_800, -25_200),
+        ] as [(String, Int, Int)])
     func posixOffsets(_ text: String, _ std: Int, _ dst: Int) throws {
         let p = try PosixTZ(text)
         #expect(p.standardOffset == std)
@@ -32,8 +34,10 @@ struct TimeZoneRulesTests {
         #expect(p.transitions(year: 2026).isEmpty)
     }
 
-    @Test(arguments: ["", "E5", "EST", "EST5EDT,M3.2.0", "EST5EDT,M13.2.0,M11.1.0", "EST5EDT,M3.6.0,M11.1.0",
-                      "EST5EDT,J0,J300", "EST5EDT,M3.2.0/200,M11.1.0", "<EST5", "EST99", "EST5EDT,M3.2.0,M11.1.0x"])
+    @Test(arguments: [
+        "", "E5", "EST", "EST5EDT,M3.2.0", "EST5EDT,M13.2.0,M11.1.0", "EST5EDT,M3.6.0,M11.1.0",
+        "EST5EDT,J0,J300", "EST5EDT,M3.2.0/200,M11.1.0", "<EST5", "EST99", "EST5EDT,M3.2.0,M11.1.0x",
+    ])
     func posixErrors(_ text: String) {
         #expect(throws: PosixTZ.ParseError.self) { try PosixTZ(text) }
     }

@@ -1,8 +1,9 @@
-import Synchronization
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
+import Synchronization
 import Testing
+
+@testable import SundialRuntime
 
 /// The agent's hook on virtual time: each scheduler step reaches the notifier whole, so a
 /// failed attempt followed by its retry is `retry`, the last one `failure`, the next success
@@ -19,16 +20,17 @@ struct AgentNotifyTests {
 
     @Test func retryThenFailureThenRecovered() async throws {
         let start = try RFC3339.parse("2026-06-01T00:00:30Z").instant
-        let h = try AgentHarness(yaml: """
-        version: 1
-        jobs:
-          backup:
-            schedule: "0 * * * *"
-            timezone: UTC
-            command: [x]
-            retry: { attempts: 2, backoff: fixed, delay: 1m }
-            notify: [{ on: [failure, retry, recovered], command: [notify-me] }]
-        """, start: start, script: ["backup": [.init(.failure(exitCode: 2), durationMs: 1000), .init(.timeout, durationMs: 5000)]],
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  backup:
+                    schedule: "0 * * * *"
+                    timezone: UTC
+                    command: [x]
+                    retry: { attempts: 2, backoff: fixed, delay: 1m }
+                    notify: [{ on: [failure, retry, recovered], command: [notify-me] }]
+                """, start: start, script: ["backup": [.init(.failure(exitCode: 2), durationMs: 1000), .init(.timeout, durationMs: 5000)]],
             zones: SystemTimeZones())
         let recorder = Recorder()
         let notifier = Notifier(sender: recorder, log: EventLog(sink: MemoryEventSink(), clock: h.clock), clock: h.clock, box: "b")

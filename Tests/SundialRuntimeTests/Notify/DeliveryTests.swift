@@ -1,18 +1,22 @@
 import Foundation
+import OrderedCollections
 import SundialConfig
 import SundialCore
-@testable import SundialRuntime
-import Testing
-import OrderedCollections
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// The real senders against real processes and a closed port (the loopback receiver case is
 /// in the CLI tests, through the agent).
 @Suite("Notification delivery: commands and webhooks", .offPool)
 struct DeliveryTests {
-    static let facts = NotificationFacts(event: .failure, fact: RunFact(kind: .attemptEnded(willRetry: false), job: "backup",
-        runID: RunID(rawValue: "01ABC"), attempt: 2, outcome: .failure(exitCode: 4), durationMs: 250,
-        at: Instant(unixMillis: 1_767_571_200_000)), box: "db1")
+    static let facts = NotificationFacts(
+        event: .failure,
+        fact: RunFact(
+            kind: .attemptEnded(willRetry: false), job: "backup",
+            runID: RunID(rawValue: "01ABC"), attempt: 2, outcome: .failure(exitCode: 4), durationMs: 250,
+            at: Instant(unixMillis: 1_767_571_200_000)), box: "db1")
 
     @Test("a command gets the facts on stdin and in SUNDIAL_* variables, and its exit status decides")
     func command() throws {
@@ -26,12 +30,15 @@ struct DeliveryTests {
         let env = try String(contentsOfFile: dir + "/env", encoding: .utf8)
         #expect(env.contains("SUNDIAL_RUN_ID=01ABC\n") && env.contains("SUNDIAL_ATTEMPT=2\n") && env.contains("SUNDIAL_EXIT_CODE=4\n"))
         #expect(env.contains("SUNDIAL_STARTED_AT=2026-01-04T23:59:59.750Z\n") && env.contains("PATH="))
-        #expect(CommandDelivery().run(argv: ["sh", "-c", "echo first; echo 'no route' >&2; exit 5"], facts: Self.facts)
-            == .failed(reason: "sh exited 5: no route"))
-        #expect(CommandDelivery().run(argv: ["no-such-notifier-xyz"], facts: Self.facts)
-            == .failed(reason: "no-such-notifier-xyz: command not found in PATH (\(String(cString: getenv("PATH"))))"))
-        #expect(CommandDelivery().run(argv: ["/nonexistent/notifier"], facts: Self.facts)
-            == .failed(reason: "/nonexistent/notifier: No such file or directory"))
+        #expect(
+            CommandDelivery().run(argv: ["sh", "-c", "echo first; echo 'no route' >&2; exit 5"], facts: Self.facts)
+                == .failed(reason: "sh exited 5: no route"))
+        #expect(
+            CommandDelivery().run(argv: ["no-such-notifier-xyz"], facts: Self.facts)
+                == .failed(reason: "no-such-notifier-xyz: command not found in PATH (\(String(cString: getenv("PATH"))))"))
+        #expect(
+            CommandDelivery().run(argv: ["/nonexistent/notifier"], facts: Self.facts)
+                == .failed(reason: "/nonexistent/notifier: No such file or directory"))
     }
 
     @Test("import-crontab's MAILTO command mails the facts through sendmail, or fails saying there is none")
@@ -51,7 +58,10 @@ struct DeliveryTests {
         // No sendmail anywhere on PATH (nor at /usr/sbin in this container, checked first).
         if !FileManager.default.isExecutableFile(atPath: "/usr/sbin/sendmail") {
             let r = CommandDelivery(path: "/usr/bin:/bin").run(argv: argv, facts: Self.facts)
-            guard case let .failed(reason) = r else { Issue.record("\(r)"); return }
+            guard case let .failed(reason) = r else {
+                Issue.record("\(r)")
+                return
+            }
             #expect(reason.contains("no sendmail on this box"), "\(reason)")
         }
     }
@@ -88,22 +98,31 @@ struct DeliveryTests {
         // The child may write no file (RLIMIT_FSIZE), so this one echoes its stdin as its
         // answer, NULs made `|`.
         let signature = HMACSHA256.signature(key: Array("k".utf8), body: Array("{}".utf8))
-        #expect(post("printf 'failed '; tr '\\000' '|'; echo") == .failed(reason: "sundial-webhook 1|https://h.example/x|/etc/ca.pem|3750|4|"
-            + "User-Agent: sundial|Content-Type: application/json|X-Sundial-Signature: \(signature)|Authorization: Bearer t|{}"))
+        #expect(
+            post("printf 'failed '; tr '\\000' '|'; echo")
+                == .failed(
+                    reason: "sundial-webhook 1|https://h.example/x|/etc/ca.pem|3750|4|"
+                        + "User-Agent: sundial|Content-Type: application/json|X-Sundial-Signature: \(signature)|Authorization: Bearer t|{}"))
         #expect(answering("status 204\\n") == .sent(detail: "HTTP 204"))
         #expect(answering("status 503\\n") == .failed(reason: "HTTP 503"))
-        #expect(answering("failed SSL certificate problem: self-signed certificate\\n")
-            == .failed(reason: "SSL certificate problem: self-signed certificate"))
-        guard case let .failed(noLibrary) = answering("nolib libcurl.so.4: cannot open shared object file\\n") else { Issue.record("sent"); return }
+        #expect(
+            answering("failed SSL certificate problem: self-signed certificate\\n")
+                == .failed(reason: "SSL certificate problem: self-signed certificate"))
+        guard case let .failed(noLibrary) = answering("nolib libcurl.so.4: cannot open shared object file\\n") else {
+            Issue.record("sent")
+            return
+        }
         #expect(noLibrary.contains("libcurl.so.4: cannot open shared object file") && noLibrary.contains("apt-get install libcurl4"), "\(noLibrary)")
         #expect(answering("garbage") == .failed(reason: "the webhook delivery process exited 0 without an answer"))
     }
 
     @Test("without a ca_file, a verification failure's reason points at ca_file")
     func verificationHint() {
-        let r = WebhookDelivery(spec: WebhookSpec(url: "https://h.example/x"),
-                                command: ["/bin/sh", "-c", "cat > /dev/null; echo 'failed SSL certificate problem: unable to get local issuer certificate'"])
-            .post(body: [], signatureKey: nil)
+        let r = WebhookDelivery(
+            spec: WebhookSpec(url: "https://h.example/x"),
+            command: ["/bin/sh", "-c", "cat > /dev/null; echo 'failed SSL certificate problem: unable to get local issuer certificate'"]
+        )
+        .post(body: [], signatureKey: nil)
         #expect(r == .failed(reason: "SSL certificate problem: unable to get local issuer certificate (a receiver with a private CA needs `ca_file:`)"))
     }
 
@@ -111,12 +130,16 @@ struct DeliveryTests {
     func missingLibrary() {
         let request = WebhookWire.Request(url: "https://h.example/x", caFile: nil, timeoutMs: 1000, headers: [], body: [])
         guard case let .noLibrary(why) = WebhookTransfer.perform(request, library: "libcurl-sundial-missing.so.9") else {
-            Issue.record("loaded"); return
+            Issue.record("loaded")
+            return
         }
         #expect(why.contains("libcurl-sundial-missing.so.9"), "\(why)")
-        #expect(WebhookTransfer.perform(WebhookWire.Request(url: "https://h.example/x", caFile: "/nonexistent/ca.pem", timeoutMs: 1000,
-                                                            headers: [], body: []))
-            == .failed("ca_file /nonexistent/ca.pem: No such file or directory"))
+        #expect(
+            WebhookTransfer.perform(
+                WebhookWire.Request(
+                    url: "https://h.example/x", caFile: "/nonexistent/ca.pem", timeoutMs: 1000,
+                    headers: [], body: []))
+                == .failed("ca_file /nonexistent/ca.pem: No such file or directory"))
     }
 
     @Test("the webhook wire: requests and answers round-trip; damaged ones are errors")
@@ -142,10 +165,16 @@ struct DeliveryTests {
         try "KEY=abc\n".write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
         chmod(path, 0o644)
-        guard case let .failure(e) = SystemNotificationSender.secret("KEY", in: path) else { Issue.record("accepted"); return }
+        guard case let .failure(e) = SystemNotificationSender.secret("KEY", in: path) else {
+            Issue.record("accepted")
+            return
+        }
         #expect(e.description.contains("chmod 600"), "\(e)")
         chmod(path, 0o600)
         #expect((try? SystemNotificationSender.secret("KEY", in: path).get()) == "abc")
-        guard case .failure = SystemNotificationSender.secret("OTHER", in: path) else { Issue.record("found OTHER"); return }
+        guard case .failure = SystemNotificationSender.secret("OTHER", in: path) else {
+            Issue.record("found OTHER")
+            return
+        }
     }
 }

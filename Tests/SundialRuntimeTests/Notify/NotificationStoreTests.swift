@@ -1,9 +1,10 @@
 import Foundation
-import Synchronization
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
+import Synchronization
 import Testing
+
+@testable import SundialRuntime
 
 /// Durable notification deliveries (issue 17): the store's `notifications` contract for both
 /// stores, and ``StateStoreNotificationQueue`` over it (what a restart finds, the bound).
@@ -12,11 +13,15 @@ struct NotificationStoreTests {
     static let t0 = Instant(unixMillis: 1_767_571_200_000)
 
     static func request(_ run: String, job: JobID = "backup") -> NotificationRequest {
-        var facts = NotificationFacts(event: .failure, fact: RunFact(kind: .attemptEnded(willRetry: false), job: job,
-                                                                     outcome: .failure(exitCode: 2), at: t0), box: "b")
+        var facts = NotificationFacts(
+            event: .failure,
+            fact: RunFact(
+                kind: .attemptEnded(willRetry: false), job: job,
+                outcome: .failure(exitCode: 2), at: t0), box: "b")
         facts.runID = RunID(rawValue: run)
-        return NotificationRequest(event: .failure, target: .webhook(WebhookSpec(url: "http://127.0.0.1:9/h", retries: 1)),
-                                   job: job, entry: 0, envFile: nil, facts: facts)
+        return NotificationRequest(
+            event: .failure, target: .webhook(WebhookSpec(url: "http://127.0.0.1:9/h", retries: 1)),
+            job: job, entry: 0, envFile: nil, facts: facts)
     }
 
     @Test("enqueue, pending oldest first (paged by id), delete", arguments: StoreKind.allCases)
@@ -115,8 +120,9 @@ struct NotificationStoreTests {
         _ = try store.enqueueNotification(payload: Self.request("LEFT").json.jsonText, at: Self.t0)
         let sink = MemoryEventSink()
         let sender = NotifierTests.ScriptedSender([.sent(detail: "HTTP 204")])
-        let notifier = Notifier(queue: StateStoreNotificationQueue(store: store, clock: clock), sender: sender,
-                                log: EventLog(sink: sink, clock: clock), clock: clock, box: "b")
+        let notifier = Notifier(
+            queue: StateStoreNotificationQueue(store: store, clock: clock), sender: sender,
+            log: EventLog(sink: sink, clock: clock), clock: clock, box: "b")
         #expect(notifier.resumePending() == 1)
         #expect(notifier.waitForDeliveries(upToMs: 10_000) == 0)
         #expect(sender.seen.withLock { $0.map(\.facts.runID?.rawValue) } == ["LEFT"])

@@ -1,10 +1,11 @@
 import Foundation
-import Synchronization
-import SundialCore
-@testable import SundialRuntime
-import SundialTesting
-import Testing
 import OrderedCollections
+import SundialCore
+import SundialTesting
+import Synchronization
+import Testing
+
+@testable import SundialRuntime
 
 /// The notifier without processes or sockets: a scripted sender, virtual time for the backoff,
 /// the bounded queue, and the log lines.
@@ -29,8 +30,12 @@ struct NotifierTests {
     }
 
     func failedStep(_ run: String = "R1") -> [LogRecord] {
-        [.runFinished(.init(job: "backup", runID: RunID(rawValue: run), attempt: 1, outcome: .failure(exitCode: 2), exitCode: 2, signal: nil,
-                            durationMs: 10, at: Self.t0))]
+        [
+            .runFinished(
+                .init(
+                    job: "backup", runID: RunID(rawValue: run), attempt: 1, outcome: .failure(exitCode: 2), exitCode: 2, signal: nil,
+                    durationMs: 10, at: Self.t0))
+        ]
     }
 
     func lines(_ sink: MemoryEventSink, _ name: String) -> [JSONValue] {
@@ -51,12 +56,14 @@ struct NotifierTests {
         let sender = ScriptedSender([.failed(reason: "HTTP 500"), .failed(reason: "HTTP 502"), .failed(reason: "connect: refused")])
         let delays = Mutex<[Int64]>([])
         // Virtual time: the wait is recorded and the clock advanced by it, then the attempt runs.
-        let notifier = Notifier(sender: sender, log: log, clock: clock, box: "b", delay: { ms, work in
-            delays.withLock { $0.append(ms) }
-            clock.advance(by: .milliseconds(ms))
-            work()
-            return true
-        })
+        let notifier = Notifier(
+            sender: sender, log: log, clock: clock, box: "b",
+            delay: { ms, work in
+                delays.withLock { $0.append(ms) }
+                clock.advance(by: .milliseconds(ms))
+                work()
+                return true
+            })
         notifier.observe(step: failedStep(), jobs: jobs(retries: 2))
         let failed = try await waitFor(sink, "notify.failed")
         #expect(delays.withLock { $0 } == [1000, 2000])
@@ -72,8 +79,13 @@ struct NotifierTests {
         let sink = MemoryEventSink()
         let clock = VirtualClock(wall: Self.t0)
         let sender = ScriptedSender([.failed(reason: "HTTP 503"), .sent(detail: "HTTP 204")])
-        let notifier = Notifier(sender: sender, log: EventLog(sink: sink, clock: clock), clock: clock, box: "b",
-                                delay: { ms, work in clock.advance(by: .milliseconds(ms)); work(); return true })
+        let notifier = Notifier(
+            sender: sender, log: EventLog(sink: sink, clock: clock), clock: clock, box: "b",
+            delay: { ms, work in
+                clock.advance(by: .milliseconds(ms))
+                work()
+                return true
+            })
         notifier.observe(step: failedStep(), jobs: jobs(retries: 3))
         let sent = try await waitFor(sink, "notify.sent")
         #expect(sent.first?["attempts"] == 2 && sent.first?["detail"] == "HTTP 204")
@@ -88,7 +100,10 @@ struct NotifierTests {
         final class SlowSender: NotificationSender {
             let gate: DispatchSemaphore
             init(_ g: DispatchSemaphore) { gate = g }
-            func send(_ request: NotificationRequest) -> DeliveryResult { gate.wait(); return .sent(detail: "ok") }
+            func send(_ request: NotificationRequest) -> DeliveryResult {
+                gate.wait()
+                return .sent(detail: "ok")
+            }
         }
         let queue = MemoryNotificationQueue(capacity: 2)
         let notifier = Notifier(queue: queue, sender: SlowSender(gate), log: EventLog(sink: sink, clock: clock), clock: clock, box: "b")
@@ -107,8 +122,11 @@ struct NotifierTests {
     @Test("the queue: bounded, oldest first, each id taken once, room again after done")
     func memoryQueue() {
         let q = MemoryNotificationQueue(capacity: 2)
-        let facts = NotificationFacts(event: .failure, fact: RunFact(kind: .attemptEnded(willRetry: false), job: "a",
-                                                                     outcome: .failure(exitCode: 1), at: Self.t0), box: "b")
+        let facts = NotificationFacts(
+            event: .failure,
+            fact: RunFact(
+                kind: .attemptEnded(willRetry: false), job: "a",
+                outcome: .failure(exitCode: 1), at: Self.t0), box: "b")
         let r = NotificationRequest(event: .failure, target: .command(["x"]), job: "a", entry: 0, envFile: nil, facts: facts)
         #expect(q.push(r) && q.push(r))
         #expect(!q.push(r))

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import SundialCore
-@testable import SundialRuntime
 import SundialTesting
+import Testing
+
+@testable import SundialRuntime
 
 /// The zoneinfo reader against glibc, and the provider's file handling.
 @Suite(.serialized, .offPool)
@@ -33,7 +34,8 @@ struct SystemTimeZonesTests {
             tzset()
         }
         var rng = SeededRandom(seed: UInt64(truncatingIfNeeded: name.hashValue & 0x7fff_ffff) | 1)
-        let from: Int64 = 0, to: Int64 = 2_208_988_800  // 1970 ... 2040
+        let from: Int64 = 0
+        let to: Int64 = 2_208_988_800  // 1970 ... 2040
         var mismatches: [String] = []
         var instants = (0..<2000).map { _ in from + Int64(rng.nextUInt64() % UInt64(to - from)) }
         // Every transition in 2024–2030, and a second either side, where mistakes would show.
@@ -45,7 +47,8 @@ struct SystemTimeZonesTests {
         // Far-future instants exercise the footer rule beyond the tabulated years.
         instants += (0..<200).map { _ in 4_102_444_800 + Int64(rng.nextUInt64() % 12_000_000_000) }
         for s in instants {
-            let ours = rules.utcOffset(at: Instant(unixSeconds: s)), theirs = Self.glibcOffset(name, s)
+            let ours = rules.utcOffset(at: Instant(unixSeconds: s))
+            let theirs = Self.glibcOffset(name, s)
             if ours != theirs { mismatches.append("\(Instant(unixSeconds: s)): ours \(ours), glibc \(theirs)") }
         }
         #expect(mismatches.isEmpty, "\(name): \(mismatches.prefix(5))")
@@ -53,7 +56,8 @@ struct SystemTimeZonesTests {
 
     /// The next offset change after `t`, found by the schedule engine's own view of the zone.
     static func nextChange(_ rules: TimeZoneRules, after t: Instant) -> Instant? {
-        var lo = t.unixSeconds, hi = t.unixSeconds + 400 * 86_400
+        var lo = t.unixSeconds
+        var hi = t.unixSeconds + 400 * 86_400
         let o = rules.utcOffset(at: t)
         guard rules.utcOffset(at: Instant(unixSeconds: hi)) != o || hi - lo > 0 else { return nil }
         // Step a day at a time to find a change, then bisect.
