@@ -14,7 +14,7 @@
 /// Not `Sendable`: it belongs to the one task that runs the agent.
 final class ServiceStack {
     private var services: [(name: String, stop: () -> Void)] = []
-    /// The services stopped so far, in the order they were (for tests and the `stopped` log).
+    /// The services stopped so far, in the order they were (for tests).
     private(set) var stopped: [String] = []
 
     /// Records a service that has just started; `stop` is called once, by ``stopAll()``.

@@ -70,6 +70,8 @@ final class RunnerEngine: @unchecked Sendable {
     /// Whether the next turn first looks for exited orphans.
     private var lookForOrphans: Bool
     private var ended = false
+    /// Embedded only: `epoll_wait`'s output, kept between turns (a turn is on the launch path).
+    private var turnTokens = [UInt64](repeating: 0, count: 64)
     let reapsOrphans: Bool
     /// The posted commands, and whether the loop has ended (then nothing more is accepted).
     private let inbox = Mutex<(commands: [Command], closed: Bool)>(([], false))
@@ -249,20 +251,19 @@ final class RunnerEngine: @unchecked Sendable {
     /// and empty.
     private func turn() {
         guard !ended else { return }
-        var tokens = [UInt64](repeating: 0, count: 64)
-        repeat {
-            if lookForOrphans { reapOrphans() }
-            lookForOrphans = false
-            if stopping, runs.isEmpty, cleanups.isEmpty {
-                ended = true
-                closeLoop()
-                return
-            }
-            let n = sundial_epoll_wait(epfd, &tokens, Int32(tokens.count), 0)
-            handle(tokens, count: n)
-            // Orphans still to look at (more than a turn's worth, or a retry due now): go on.
-        } while lookForOrphans || (stopping && runs.isEmpty && cleanups.isEmpty)
-        _ = sundial_timerfd_arm_after(timerfd, Int64(nextTimeoutMs()))
+        if lookForOrphans { reapOrphans() }
+        lookForOrphans = false
+        let n = sundial_epoll_wait(epfd, &turnTokens, Int32(turnTokens.count), 0)
+        handle(turnTokens, count: n)
+        if stopping, runs.isEmpty, cleanups.isEmpty {
+            ended = true
+            closeLoop()
+            return
+        }
+        // Orphans still to look at (more than a turn's worth, or a retry due now): the next turn
+        // comes at once, but after the host loop's other handlers (the wake-up timer, signals,
+        // the control socket), which a flood of orphans must not hold up.
+        _ = sundial_timerfd_arm_after(timerfd, lookForOrphans ? 0 : Int64(nextTimeoutMs()))
     }
 
     /// What one `epoll_wait` returned (`n` tokens, 0 on a timeout, negative on an error).
