@@ -128,6 +128,7 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
     func theJobRunsInItsCgroup(fallback: Bool) async throws {
         if fallback { sundial_spawn_disable_clone3(1) }
         defer { if fallback { sundial_spawn_disable_clone3(0) } }
+        let vforksBefore = sundial_spawn_vfork_count()
         for umask in [nil, UInt16(0o022)] {
             var job = shellJob("cat /proc/self/cgroup")
             job.umask = umask
@@ -139,6 +140,10 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
             #expect(cgroup.hasSuffix(String(own.dropFirst(3))), "\(own) vs \(cgroup)")
             #expect(own.hasSuffix("/run-\(handle.runID.rawValue)"))
         }
+        #if arch(x86_64)
+        // The agent's page tables are not copied: the child shares them until it execs.
+        if !fallback { #expect(sundial_spawn_vfork_count() >= vforksBefore + 2) }
+        #endif
     }
 
     @Test(.enabled(if: runnerHasCgroups))

@@ -58,6 +58,10 @@ int sundial_spawn(const sundial_spawn_request *req, pid_t *pid, int *stage);
 /// writes itself into `cgroup.procs`), so that fallback is exercised on a new kernel too.
 void sundial_spawn_disable_clone3(int disabled);
 
+/// Children created so far by the CLONE_VM|CLONE_VFORK path (x86-64 with clone3; 0 elsewhere):
+/// tests check that the cheap path is the one taken.
+long sundial_spawn_vfork_count(void);
+
 /// Decodes a wait status: 1 exited (`*value` = code), 2 killed (`*value` = signal), 0 other.
 int sundial_decode_status(int status, int *value);
 
