@@ -111,6 +111,57 @@ struct EventLoopTests {
         loop.runOnCurrentThread()
     }
 
+    /// An actor whose executor is the loop, as the agent's is.
+    actor OnLoop {
+        nonisolated let loop: EventLoop
+        var order: [Int] = []
+        init(_ loop: EventLoop) { self.loop = loop }
+        nonisolated var unownedExecutor: UnownedSerialExecutor { loop.asUnownedSerialExecutor() }
+        func record(_ i: Int) -> String {
+            order.append(i)
+            return EventLoopTests.currentThreadName()
+        }
+        func recorded() -> [Int] { order }
+    }
+
+    /// The loop is the executor of an actor and of tasks that prefer it: their code runs on the
+    /// loop's thread, interleaved with its handlers, in the order the jobs were enqueued, from
+    /// the loop's thread (no wake-up needed) and from others (through its eventfd).
+    @Test func anActorAndTasksRunOnTheLoopsThread() async throws {
+        let loop = try EventLoop(name: "test-exec")
+        defer { loop.stop() }
+        let actor = OnLoop(loop)
+        #expect(await actor.record(0) == "test-exec")
+        let onLoop = await Task.detached(executorPreference: loop) { () -> (String, Bool) in
+            (Self.currentThreadName(), loop.inLoopThread)
+        }.value
+        #expect(onLoop == ("test-exec", true))
+        #expect(!loop.inLoopThread)
+        // From a handler (the loop's own thread): enqueued without a wake-up, run in order.
+        let p = try Pipe()
+        defer { p.close() }
+        let reg = loop.add(p.read) {
+            _ = p.drain()
+            for i in 1...100 { Task(executorPreference: loop) { _ = await actor.record(i) } }
+        }
+        defer { if let reg { loop.remove(reg, fd: p.read) } }
+        p.send()
+        var order = await actor.recorded()
+        let end = ContinuousClock.now + .seconds(10)
+        while order.count < 101, ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(2))
+            order = await actor.recorded()
+        }
+        #expect(order == Array(0...100), "\(order)")
+        // From other threads at once: every job runs, none is lost while the loop sleeps.
+        await withTaskGroup(of: Void.self) { g in
+            for t in 0..<4 {
+                g.addTask { for i in 0..<250 { _ = await actor.record(1000 + t * 1000 + i) } }
+            }
+        }
+        #expect(await actor.recorded().count == 1101)
+    }
+
     @Test func aRemovedRegistrationIsNotCalledAgain() async throws {
         let loop = try EventLoop(name: "test-loop")
         defer { loop.stop() }

@@ -14,6 +14,11 @@ import Synchronization
 ///
 /// Everything the agent touches is injected (clock, launcher, alarm, log, store, config
 /// loading), so scenario tests drive the same code on virtual time with fakes.
+///
+/// The actor runs on the event loop it is given (`sundial run`'s main thread), through the
+/// loop's ``SerialExecutor``: the wake-up timer's handler, the decision, the state commit and
+/// the launch then share one thread (issue 16). Without a loop (scenario tests) it is an
+/// ordinary actor.
 public actor Agent {
     public struct Settings: Sendable {
         /// Paths shown in `agent.started` (the loader closure does the reading).
@@ -71,6 +76,17 @@ public actor Agent {
         /// Something the agent cannot run without is gone (its state directory or lock file was
         /// removed or replaced): log `agent.fatal`, stop as on SIGTERM, exit 1.
         case fatal(reason: String)
+    }
+
+    /// The loop the actor runs on (and its launches), if any.
+    nonisolated let loop: EventLoop?
+    /// Without a loop: a plain actor whose default executor this one shares (an actor may
+    /// run on another's executor, SE-0392), as an actor without a custom executor would have.
+    private nonisolated let defaultExecutor: DefaultExecutorHolder?
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        if let loop { return loop.asUnownedSerialExecutor() }
+        return defaultExecutor!.unownedExecutor
     }
 
     let settings: Settings
@@ -141,9 +157,11 @@ public actor Agent {
         settings: Settings, jobs: JobSet, clock: any SundialClock, random: some RandomSource,
         calculator: any FireCalculating, launcher: any JobLauncher, log: EventLog,
         store: (any StateStore)?, alarm: any WakeAlarm, pid: Int32, adopter: (any RunAdopter)? = nil,
-        fleet: (any FleetCoordinator)? = nil, box: String = "local",
+        fleet: (any FleetCoordinator)? = nil, box: String = "local", loop: EventLoop? = nil,
         loadConfiguration: @escaping @Sendable () -> ConfigLoadResult
     ) {
+        self.loop = loop
+        self.defaultExecutor = loop == nil ? DefaultExecutorHolder() : nil
         self.box = box
         self.adopter = adopter
         self.settings = settings
@@ -467,8 +485,10 @@ public actor Agent {
         // The attempt's last lines, stored with the run for `sundial logs`.
         let tail = OutputTail(limit: order.job.output.keepBytes)
         // Detached: a task created here would inherit the actor and queue every launch of a
-        // burst behind it; detached, 100 due jobs reach the runner back to back.
-        Task.detached {
+        // burst behind it; detached, 100 due jobs reach the runner back to back. On the agent's
+        // loop when it has one: the launch then starts on this thread, after this step, without
+        // waking another (the runner it posts to is served by the same loop).
+        Task.detached(executorPreference: loop) {
             let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
                 tail.append(line)
                 runWatch.output(line, job: job, attempt: attempt, mask: log.masker.mask)
@@ -551,3 +571,6 @@ public actor Agent {
         perform(scheduler.handle(.clockStepped(fromWall: from, toWall: now), at: now))
     }
 }
+
+/// The executor of an agent without a loop: a default actor's (see ``Agent/unownedExecutor``).
+private actor DefaultExecutorHolder {}

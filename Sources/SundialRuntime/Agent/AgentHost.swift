@@ -245,7 +245,8 @@ public enum AgentHost {
                 onLimitsUnenforced: { job, reason in
                     log.log(LogRecord.limitsUnenforced(job: job, reason: reason, at: clock.wallNow()))
                 }), log: log, store: store, alarm: timer,
-            pid: getpid(), adopter: AdoptionWatcher(), fleet: options.fleet, box: options.box, loadConfiguration: load)
+            pid: getpid(), adopter: AdoptionWatcher(), fleet: options.fleet, box: options.box, loop: loop,
+            loadConfiguration: load)
         ref.set(agent)
 
         // Signals → inputs (blocked in every thread by `AgentSignals.prepareProcess()` in main,

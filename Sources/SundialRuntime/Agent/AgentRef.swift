@@ -67,7 +67,9 @@ final class AgentRef: Sendable {
     /// Starts handing the pending inputs (and every later one) to `a`, in order.
     func set(_ a: Agent) {
         agent.withLock { $0 = a }
-        Task {
+        // On the agent's loop, when it has one: a wake from the loop's timer handler then
+        // reaches the agent on the same thread (issue 16).
+        Task(executorPreference: a.loop) { [self] in
             while let input = await next() { await a.deliver(input.agentInput) }
         }
     }

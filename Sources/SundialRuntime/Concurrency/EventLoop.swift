@@ -13,6 +13,15 @@ import Glibc
 /// is not woken. Handlers run on the loop's thread, one at a time, and must be short (read the
 /// descriptor, hand the news to the agent); a slow one delays the others.
 ///
+/// The loop is also an executor (``SerialExecutor`` and ``TaskExecutor``): the agent's actor
+/// runs on it, and so do the tasks that launch its runs, so a wake-up goes from the timerfd to
+/// the scheduler's decision, the state commit and the spawn on this one thread, without
+/// handing over to another (issue 16: each hand-over cost a wake-up of another thread). Jobs
+/// run between batches of descriptor events, in the order they were enqueued; a job enqueued
+/// from another thread wakes the loop through its eventfd, one enqueued on the loop's own
+/// thread costs no system call. Jobs must not block for long, as handlers must not: what
+/// waits (a configuration load, a fleet query) runs on threads of its own.
+///
 /// Ownership: a descriptor stays its owner's, who closes it in its `deinit`. A registration's
 /// handler holds its owner strongly, so the owner (and the descriptor) outlives any call in
 /// progress; ``remove(_:)`` drops the handler, which breaks that cycle. Handlers are found by a
@@ -40,6 +49,8 @@ public final class EventLoop: Sendable {
         var loopThread: pthread_t?
         /// A loop run by its creator (``runOnCurrentThread()``) is in `run` now.
         var runningOnCaller = false
+        /// Executor jobs waiting for the loop, in order.
+        var jobs: [UnownedJob] = []
     }
 
     private let epollFD: Int32
@@ -173,8 +184,13 @@ public final class EventLoop: Sendable {
         let capacity = 16
         let tokens = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
         defer { tokens.deallocate() }
+        var batch: [UnownedJob] = []
         while true {
-            let n = sundial_epoll_wait(epollFD, tokens, Int32(capacity), -1)
+            // Jobs first, one batch (those enqueued meanwhile wait for the next turn, after the
+            // descriptors have been looked at, so a job that keeps re-enqueueing itself cannot
+            // starve them); with more waiting, the wait below only polls.
+            let more = runJobs(&batch)
+            let n = sundial_epoll_wait(epollFD, tokens, Int32(capacity), more ? 0 : -1)
             if n < 0 {
                 if errno == EINTR { continue }
                 return  // EBADF/EINVAL: nothing sensible left to do
@@ -182,6 +198,7 @@ public final class EventLoop: Sendable {
             for i in 0..<Int(n) {
                 let id = tokens[i]
                 if id == Self.wakeID {
+                    sundial_eventfd_drain(wakeFD)
                     if state.withLock({ $0.stopping }) { return }
                     continue
                 }
@@ -197,5 +214,48 @@ public final class EventLoop: Sendable {
                 state.withLock { $0.running = nil }
             }
         }
+    }
+
+    /// Runs the jobs enqueued so far; returns whether more were enqueued meanwhile.
+    private func runJobs(_ batch: inout [UnownedJob]) -> Bool {
+        state.withLock { swap(&$0.jobs, &batch) }
+        guard !batch.isEmpty else { return false }
+        let serial = asUnownedSerialExecutor()
+        let task = asUnownedTaskExecutor()
+        for job in batch { job.runSynchronously(isolatedTo: serial, taskExecutor: task) }
+        batch.removeAll(keepingCapacity: true)
+        return state.withLock { !$0.jobs.isEmpty }
+    }
+
+    /// Whether the caller runs on the loop's thread.
+    var inLoopThread: Bool {
+        guard let t = state.withLock({ $0.loopThread }) else { return false }
+        return pthread_equal(t, pthread_self()) != 0
+    }
+}
+
+extension EventLoop: SerialExecutor, TaskExecutor {
+    /// Queues `job` for the loop's thread. Jobs enqueued after the loop has stopped never run
+    /// (the agent's services stop the loop last, once nothing is left to run on it).
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        let wake = state.withLock { s -> Bool in
+            let wasEmpty = s.jobs.isEmpty
+            s.jobs.append(unowned)
+            // The loop's own thread looks at the queue before it sleeps; a non-empty queue has
+            // been signalled already.
+            guard wasEmpty else { return false }
+            guard let t = s.loopThread else { return true }
+            return pthread_equal(t, pthread_self()) == 0
+        }
+        if wake { sundial_eventfd_signal(wakeFD) }
+    }
+
+    public func asUnownedSerialExecutor() -> UnownedSerialExecutor { UnownedSerialExecutor(ordinary: self) }
+
+    public func asUnownedTaskExecutor() -> UnownedTaskExecutor { UnownedTaskExecutor(ordinary: self) }
+
+    public func checkIsolated() {
+        precondition(inLoopThread, "not on the event loop's thread")
     }
 }
