@@ -123,7 +123,7 @@ func benchmarkReload(_ args: [String]) async {
         return
     }
     var tail = LogTail(path: logPath)
-    guard tail.waitFor("config.loaded", timeoutMs: 20_000) != nil else {
+    guard tail.waitFor(LogRecord.configLoadedName, timeoutMs: 20_000) != nil else {
         print("reload: the agent did not load its configuration")
         runner.terminate(agent.runID, grace: .seconds(1))
         return
@@ -135,7 +135,7 @@ func benchmarkReload(_ args: [String]) async {
         try? edit(rounds + round).write(toFile: temporary, atomically: false, encoding: .utf8)
         rename(temporary, firstFile)
         let written = Date().timeIntervalSince1970 * 1000
-        guard let loaded = tail.waitFor("config.loaded", timeoutMs: 10_000),
+        guard let loaded = tail.waitFor(LogRecord.configLoadedName, timeoutMs: 10_000),
             let ts = loaded["ts"]?.stringValue, let at = try? RFC3339.parse(ts).instant
         else {
             print("reload: round \(round): no config.loaded within 10 s")

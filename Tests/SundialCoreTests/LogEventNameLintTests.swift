@@ -12,7 +12,6 @@ import Testing
     static let allowed: [String: String] = [
         "Sources/SundialCore/Log/LogRecord+JSON.swift": "the encoder: the one place that names the events",
         "Sources/sundial/ManualPage+Prose.swift": "the man page's jq example filters the log as a user would",
-        "Sources/sundial-bench/ReloadBenchmark.swift": "reads a child agent's log file, as a user's script would",
     ]
 
     static var sourcesDirectory: URL {
