@@ -236,7 +236,8 @@ public final class TestThreads: TaskExecutor, @unchecked Sendable {
 }
 
 /// `@Suite(.offPool)` or `@Test(.offPool)`: the whole test body runs as by ``offPool(_:)``, on
-/// ``TestThreads``, and at most ``TestSlots/width`` tests run at once. Every suite of this
+/// ``TestThreads``, and at most ``TestSlots/width`` tests run at once (a test with a time limit
+/// waits for a slot at most a quarter of it, ``longestSlotWait(for:)``). Every suite of this
 /// package carries it, so that no test holds a cooperative thread (those are left to the code
 /// under test: the servers' handlers, the agent's tasks, which must not queue behind tests),
 /// and so that a parallel run does not start the whole suite at once: with every test
@@ -256,9 +257,18 @@ public struct OffPoolTrait: TestTrait, SuiteTrait, TestScoping {
             try await withTaskExecutorPreference(TestThreads()) { try await function() }
             return
         }
-        await TestSlots.shared.acquire()
-        defer { TestSlots.shared.release() }
+        let slot = await TestSlots.shared.acquire(waitingAtMost: Self.longestSlotWait(for: test))
+        defer { TestSlots.shared.release(slot) }
         try await withTaskExecutorPreference(TestThreads()) { try await function() }
+    }
+
+    /// How long a test case may wait for a slot: a quarter of its `.timeLimit`, none without
+    /// one. swift-testing starts a test's time limit before its scope traits, so the wait here
+    /// counts against it: queued behind the long tests of a loaded parallel run,
+    /// `AgentRefFloodTests` (a 3 s body) waited 26 s for a slot, and over 60 s when CPU hogs ran
+    /// beside it. After that wait it runs beside the others, over the width.
+    public static func longestSlotWait(for test: Test) -> Duration? {
+        test.traits.compactMap { ($0 as? TimeLimitTrait)?.timeLimit }.min().map { $0 / 4 }
     }
 }
 
@@ -277,38 +287,76 @@ public final class TestSlots: Sendable {
         return max(8, 4 * Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     }
 
+    /// What ``acquire(waitingAtMost:)`` got, to give back to ``release(_:)``.
+    public enum Slot: Sendable, Hashable {
+        /// One of the `width` slots.
+        case held
+        /// None: the longest wait passed first, so the test runs over the width.
+        case beyondWidth
+    }
+
+    private struct Waiter {
+        var id: UInt64
+        var continuation: CheckedContinuation<Slot, Never>
+    }
+
     public let width: Int
-    private let state: Mutex<(free: Int, waiters: [CheckedContinuation<Void, Never>])>
+    private let state: Mutex<(free: Int, waiters: [Waiter], nextID: UInt64)>
 
     public init(width: Int) {
         self.width = width
-        state = Mutex((width, []))
+        state = Mutex((width, [], 0))
     }
 
-    /// Waits (holding no thread) for a free slot, in arrival order.
-    public func acquire() async {
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
+    /// Slots free now, and tests waiting for one (tests).
+    public var free: Int { state.withLock { $0.free } }
+    public var waiting: Int { state.withLock { $0.waiters.count } }
+
+    /// Waits (holding no thread) for a free slot, in arrival order; with `longest`, at most
+    /// that long, then returns `.beyondWidth`.
+    public func acquire(waitingAtMost longest: Duration? = nil) async -> Slot {
+        var timer: Task<Void, Never>?
+        let slot = await withCheckedContinuation { (c: CheckedContinuation<Slot, Never>) in
+            let id = state.withLock { s -> UInt64? in
                 if s.free > 0 {
                     s.free -= 1
-                    return true
+                    return nil
                 }
-                s.waiters.append(c)
-                return false
+                s.nextID += 1
+                s.waiters.append(Waiter(id: s.nextID, continuation: c))
+                return s.nextID
             }
-            if now { c.resume() }
+            guard let id else { return c.resume(returning: .held) }
+            if let longest {
+                timer = Task { [self] in
+                    try? await Task.sleep(for: longest)
+                    stopWaiting(id)
+                }
+            }
         }
+        timer?.cancel()
+        return slot
     }
 
-    /// Hands the slot to the longest waiter, or frees it.
-    public func release() {
-        let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+    /// Lets waiter `id` go without a slot, unless it has one already.
+    private func stopWaiting(_ id: UInt64) {
+        let waiter = state.withLock { s -> Waiter? in
+            guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return s.waiters.remove(at: i)
+        }
+        waiter?.continuation.resume(returning: .beyondWidth)
+    }
+
+    /// Hands a held slot to the longest waiter, or frees it.
+    public func release(_ slot: Slot) {
+        guard slot == .held else { return }
+        let next = state.withLock { s -> Waiter? in
             if s.waiters.isEmpty {
                 s.free += 1
                 return nil
             }
             return s.waiters.removeFirst()
         }
-        next?.resume()
+        next?.continuation.resume(returning: .held)
     }
 }

@@ -5,7 +5,8 @@ import Testing
 @testable import SundialRuntime
 
 /// The real watcher on temporary directories. Every wait has a deadline; negative checks
-/// ("no notification") wait several debounce periods.
+/// ("no notification") wait several debounce periods. A test's write returns once its event is
+/// queued (`TempDirectory.write`), so no write made before a check is reported inside it.
 @Suite(.offPool) struct ConfigWatcherTests {
     enum Kind: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case inotify, polling
@@ -96,6 +97,33 @@ import Testing
             // Positive control: the watcher was listening all along.
             try tmp.write("conf/a.yaml", "version: 1\njobs: {}\n")
             #expect(await recorder.waitForChanges(1))
+        }
+    }
+
+    /// inotify dates an in-place write by the close of the file's last descriptor: while a
+    /// copy is open (what a child forked during the write holds until its `close_range` or
+    /// `exec`), nothing is reported, so a reload never reads a file still being written; the
+    /// change is reported when that copy closes. Such a copy, from a test forking beside this
+    /// suite, closed inside a quiet window in parallel runs: `TempDirectory.write` waits for it.
+    @Test func aWriteIsReportedWhenItsLastDescriptorCloses() async throws {
+        try await watched(.inotify) { tmp, recorder, _ in
+            let path = tmp.url("conf/a.yaml")
+            let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
+            try #require(fd >= 0)
+            let copy = dup(fd)  // the copy a child forked now would hold
+            try #require(copy >= 0)
+            let text = Array("version: 1\njobs: {}\n".utf8)
+            #expect(Glibc.write(fd, text, text.count) == text.count)
+            close(fd)
+            #expect(TempDirectory.isOpenForWriting(path) == true)
+            #expect(throws: POSIXError(.ETIMEDOUT)) { try TempDirectory.waitUntilClosedForWriting(path, within: .milliseconds(50)) }
+            #expect(await recorder.staysQuiet(for: .milliseconds(300)))
+            close(copy)
+            // A child that a neighbouring test forked meanwhile may hold a copy of its own.
+            try TempDirectory.waitUntilClosedForWriting(path)
+            #expect(await recorder.waitForChanges(1))
+            #expect(await recorder.staysQuiet(for: .milliseconds(300)))
+            #expect(recorder.changes == 1)
         }
     }
 

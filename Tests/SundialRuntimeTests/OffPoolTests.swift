@@ -68,3 +68,47 @@ struct OffPoolTraitTests {
         #expect(Self.threadName() == TestThreads.threadName)
     }
 }
+
+/// ``TestSlots``: at most `width` tests at once, in arrival order; a time-limited test waits a
+/// bounded time, since swift-testing counts that wait against its limit.
+@Suite("test slots", .offPool)
+struct TestSlotsTests {
+    @Test func aBoundedWaitEndsBeyondTheWidthAndFreesNothing() async {
+        let slots = TestSlots(width: 1)
+        let first = await slots.acquire()
+        #expect(first == .held)
+        let start = ContinuousClock.now
+        let second = await slots.acquire(waitingAtMost: .milliseconds(200))
+        #expect(second == .beyondWidth)
+        #expect(ContinuousClock.now - start >= .milliseconds(200))
+        #expect(slots.waiting == 0)
+        slots.release(second)
+        #expect(slots.free == 0)
+        slots.release(first)
+        #expect(slots.free == 1)
+    }
+
+    @Test func aSlotReleasedWithinTheWaitIsHandedOver() async throws {
+        let slots = TestSlots(width: 1)
+        let first = await slots.acquire()
+        let start = ContinuousClock.now
+        async let second = slots.acquire(waitingAtMost: .seconds(30))
+        let deadline = ContinuousClock.now + .seconds(5)
+        while slots.waiting == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(slots.waiting == 1)
+        slots.release(first)
+        #expect(await second == .held)
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(slots.free == 0)
+        slots.release(.held)
+        #expect(slots.free == 1)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aTimeLimitedTestWaitsAQuarterOfItsLimit() throws {
+        #expect(OffPoolTrait.longestSlotWait(for: try #require(Test.current)) == .seconds(15))
+    }
+
+    @Test func aTestWithoutATimeLimitWaitsForItsTurn() throws {
+        #expect(OffPoolTrait.longestSlotWait(for: try #require(Test.current)) == nil)
+    }
+}

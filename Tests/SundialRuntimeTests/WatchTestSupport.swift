@@ -50,22 +50,94 @@ struct TempDirectory {
 
     func url(_ relative: String) -> String { path + "/" + relative }
 
-    /// Writes in place (truncate and write), as an editor without backup does.
+    /// Writes in place (truncate and write), as an editor without backup does. Returns once
+    /// the write's inotify event is queued (``waitUntilClosedForWriting(_:within:)``).
     func write(_ relative: String, _ text: String) throws {
         let full = url(relative)
         try FileManager.default.createDirectory(
             atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try text.write(toFile: full, atomically: false, encoding: .utf8)
+        try Self.writeFile(full, text)
+        try Self.waitUntilClosedForWriting(full)
     }
 
-    /// Writes a hidden temporary file and renames it into place (Ansible, Salt, `git`).
+    /// Writes a hidden temporary file and renames it into place (Ansible, Salt, `git`). The
+    /// temporary is closed everywhere before the rename: a copy of its descriptor closed later
+    /// would be reported under the new name.
     func writeAtomically(_ relative: String, _ text: String) throws {
         let full = url(relative)
         let directory = (full as NSString).deletingLastPathComponent
         let temporary = directory + "/.tmp-" + UUID().uuidString
-        try text.write(toFile: temporary, atomically: false, encoding: .utf8)
+        try Self.writeFile(temporary, text)
+        try Self.waitUntilClosedForWriting(temporary)
         guard rename(temporary, full) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
+
+    /// Creates or truncates `path` and writes `text`, through an `O_CLOEXEC` descriptor.
+    /// Foundation's `write(toFile:atomically: false)` opens without it, and a child that
+    /// swift-testing spawns for an exit test keeps every such descriptor numbered below its
+    /// own pipes for its whole life: a write then stayed open, unreported, for seconds.
+    static func writeFile(_ path: String, _ text: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+            done += n
+        }
+    }
+
+    /// Waits until no descriptor anywhere has the regular file `path` open for writing, so
+    /// that its `IN_CLOSE_WRITE` has been queued: a test's write must not be reported later,
+    /// inside a quiet window or after a watcher started.
+    ///
+    /// Why: inotify reports a write when the *last* descriptor of the open file closes, not
+    /// when this process's `close` returns. A test beside this one that forks (the process
+    /// runner's fork path, `posix_spawn`) copies every descriptor into its child, which drops
+    /// them only at its `close_range` or `exec` (`O_CLOEXEC` shortens that, it does not close
+    /// the window): on a loaded machine tens or hundreds of milliseconds later. In parallel
+    /// runs such a copy of Foundation's descriptor, closed after the watcher started, was a
+    /// "change" within a quiet window (`editorLeftoversAndHiddenFilesAreIgnored`,
+    /// `singleFileConfigPath`).
+    ///
+    /// How: a read lease (`F_SETLEASE`, `F_RDLCK`) is granted only while the file is open for
+    /// writing nowhere, and the kernel queues the close event before it drops the file's
+    /// write count. On a file system without leases there is nothing to wait on: returns.
+    /// - Throws: `ETIMEDOUT` when a writer still holds the file after `deadline`.
+    static func waitUntilClosedForWriting(_ path: String, within deadline: Duration = .seconds(5)) throws {
+        let clock = ContinuousClock()
+        let end = clock.now + deadline
+        while true {
+            switch isOpenForWriting(path) {
+            case false?, nil: return
+            case true?:
+                guard clock.now < end else { throw POSIXError(.ETIMEDOUT) }
+                var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
+                nanosleep(&pause, nil)
+            }
+        }
+    }
+
+    /// Whether some descriptor (in any process) has `path` open for writing; nil when the
+    /// file system does not say (no leases) or `path` is not a regular file.
+    static func isOpenForWriting(_ path: String) -> Bool? {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+        if fcntl(fd, fSetLease, F_RDLCK) == 0 {
+            _ = fcntl(fd, fSetLease, F_UNLCK)
+            return false
+        }
+        return errno == EAGAIN ? true : nil
+    }
+
+    /// `F_SETLEASE` (`F_LINUX_SPECIFIC_BASE`, 1024), which Glibc exports only with _GNU_SOURCE.
+    private static let fSetLease: Int32 = 1024
 
     func mkdir(_ relative: String) throws {
         try FileManager.default.createDirectory(atPath: url(relative), withIntermediateDirectories: true)
