@@ -184,6 +184,8 @@ public final class LoadGate: Sendable {
         var holdNext = false
         var released = false
         var finished = 0
+        /// A load is being held now.
+        var holding = false
     }
 
     private let state = Locked(State())
@@ -203,12 +205,19 @@ public final class LoadGate: Sendable {
     /// Loads that have returned so far.
     public var finishedLoads: Int { state.withLock { $0.finished } }
 
+    /// Whether a load is being held now. A test waits for it before it starts another load:
+    /// the load threads start in no particular order, and the later load could otherwise be
+    /// the one held.
+    public var isHolding: Bool { state.withLock { $0.holding } }
+
     func pass() {
         let held = state.withLock { s -> Bool in
             defer { s.holdNext = false }
+            s.holding = s.holdNext
             return s.holdNext
         }
         guard held else { return }
+        defer { state.withLock { $0.holding = false } }
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(30)
         while !state.withLock({ $0.released }), clock.now < deadline { usleep(1000) }

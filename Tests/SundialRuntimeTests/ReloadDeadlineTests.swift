@@ -26,6 +26,11 @@ struct ReloadDeadlineTests {
         try await h.start()
         h.loads.holdNext()
         await h.agent.deliver(.reload(reason: "SIGHUP"))
+        // The first load is the one held (under load its thread may start late; the second
+        // load must not take the hold in its place).
+        let held = ContinuousClock.now + .seconds(10)
+        while !h.loads.isHolding, ContinuousClock.now < held { try await Task.sleep(for: .milliseconds(2)) }
+        try #require(h.loads.isHolding)
         // Within the deadline, another request waits for the stuck one (nothing abandoned).
         await h.advance(by: .seconds(60))
         await h.agent.deliver(.reload(reason: "SIGHUP"))
