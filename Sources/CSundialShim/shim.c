@@ -115,7 +115,7 @@ void sundial_spawn_disable_clone3(int disabled) { __atomic_store_n(&clone3_disab
 #define SUNDIAL_CLONE_VM 0x100ULL
 #define SUNDIAL_CLONE_VFORK 0x4000ULL
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__ILP32__)
 /// `long sundial_clone3_vfork(struct sundial_clone_args *args, size_t size, int (*fn)(void *), void *arg)`:
 /// clone3 whose child calls `fn(arg)` on the stack `args` names and exits with its result; the
 /// parent gets the child's pid or -errno. Hand-written because the child of a CLONE_VM clone
@@ -256,7 +256,10 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
         child = (pid_t)syscall(SYS_clone3, &args, sizeof args);
         if (child == 0) spawn_child(&ctx);
 #endif
-        if (child < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL)) {
+        // EPERM: a seccomp filter that refuses clone3 outright (older container runtimes'
+        // default profiles); without a cgroup, fork does the same job. With one, EPERM is the
+        // cgroup refusing the child, reported as such.
+        if (child < 0 && (errno == ENOSYS || errno == E2BIG || errno == EINVAL || (errno == EPERM && req->cgroup_fd < 0))) {
             fallback = 1;
         } else if (child < 0) {
             create_errno = errno;

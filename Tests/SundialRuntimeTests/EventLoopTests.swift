@@ -162,6 +162,25 @@ struct EventLoopTests {
         #expect(await actor.recorded().count == 1101)
     }
 
+    /// A stopped loop's thread no longer counts as the loop's: glibc hands a joined thread's
+    /// handle to the next thread it creates, which must not pass for the loop.
+    @Test func aThreadAfterTheLoopsIsNotTheLoop() throws {
+        let loop = try EventLoop(name: "test-gone")
+        let old = try #require(loop.thread)
+        loop.stop()
+        let sameHandle = Atomic<Bool>(false)
+        let onLoop = Atomic<Bool>(true)
+        let next = try #require(
+            JoinableThread(name: "test-next") {
+                sameHandle.store(pthread_equal(old, pthread_self()) != 0, ordering: .relaxed)
+                onLoop.store(loop.inLoopThread, ordering: .relaxed)
+            })
+        next.join()
+        let passed = onLoop.load(ordering: .relaxed)
+        let reused = sameHandle.load(ordering: .relaxed)
+        #expect(!passed, "a new thread (same handle as the loop's: \(reused)) passed for the loop")
+    }
+
     @Test func aRemovedRegistrationIsNotCalledAgain() async throws {
         let loop = try EventLoop(name: "test-loop")
         defer { loop.stop() }

@@ -487,8 +487,14 @@ public actor Agent {
         // Detached: a task created here would inherit the actor and queue every launch of a
         // burst behind it; detached, 100 due jobs reach the runner back to back. On the agent's
         // loop when it has one: the launch then starts on this thread, after this step, without
-        // waking another (the runner it posts to is served by the same loop).
-        Task.detached(executorPreference: loop) {
+        // waking another (the runner it posts to is served by the same loop). Except a launch
+        // whose preparation may wait on something outside the box: a `user:` or `group:` job
+        // asks the password and group databases (NSS: LDAP, sssd, which can block for their
+        // timeouts) and may stat a home on NFS, an `env_file` is read from disk; those prepare
+        // on the executor's threads, so that the loop goes on reaping, reading output, enforcing
+        // timeouts and answering signals meanwhile.
+        let mayBlock = order.job.user != nil || order.job.group != nil || order.job.envFile != nil
+        Task.detached(executorPreference: mayBlock ? nil : loop) {
             let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
                 tail.append(line)
                 runWatch.output(line, job: job, attempt: attempt, mask: log.masker.mask)

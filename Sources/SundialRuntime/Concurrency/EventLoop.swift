@@ -44,8 +44,9 @@ public final class EventLoop: Sendable {
         var stopping = false
         /// The registration whose handler the loop is calling now.
         var running: UInt64?
-        /// The loop's thread, kept after ``stop()`` (which clears `thread`): a handler still
-        /// running then must be recognised as being on the loop.
+        /// The loop's thread while it is in `run`, kept after ``stop()`` (which clears `thread`)
+        /// until `run` returns: a handler still running then must be recognised as being on the
+        /// loop.
         var loopThread: pthread_t?
         /// A loop run by its creator (``runOnCurrentThread()``) is in `run` now.
         var runningOnCaller = false
@@ -176,6 +177,15 @@ public final class EventLoop: Sendable {
         state.withLock { $0.runningOnCaller = false }
     }
 
+    /// The loop's thread has left `run` for good: it no longer counts as the loop's (glibc
+    /// reuses a joined thread's handle for the next thread it creates, which must not pass
+    /// ``checkIsolated()`` or skip the waits meant for other threads).
+    private func forgetLoopThread() {
+        state.withLock { s in
+            if let t = s.loopThread, pthread_equal(t, pthread_self()) != 0 { s.loopThread = nil }
+        }
+    }
+
     private func run() {
         // Signals are read from the signalfd, never delivered to this thread.
         var all = sigset_t()
@@ -183,7 +193,10 @@ public final class EventLoop: Sendable {
         pthread_sigmask(SIG_BLOCK, &all, nil)
         let capacity = 16
         let tokens = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
-        defer { tokens.deallocate() }
+        defer {
+            tokens.deallocate()
+            forgetLoopThread()
+        }
         var batch: [UnownedJob] = []
         while true {
             // Jobs first, one batch (those enqueued meanwhile wait for the next turn, after the
