@@ -1,3 +1,4 @@
+import CSundialShim
 import OrderedCollections
 import SundialCore
 import SundialRuntime

@@ -1,3 +1,5 @@
+import CSundialShim
+
 #if canImport(Glibc)
 import Glibc
 #endif
