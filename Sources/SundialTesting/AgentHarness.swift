@@ -28,10 +28,11 @@ public final class AgentHarness: Sendable {
     ///   - yaml: the job file; the loader checks it exactly as `sundial run` would.
     ///   - zones: the zone database (tests may read the system's).
     ///   - bootID: the kernel's boot id the agent sees (`nil`: every start is a boot).
+    ///   - loop: the event loop the agent runs on, as `sundial run`'s does (`nil`: a plain actor).
     public init(
         yaml: String, start: Instant, script: [JobID: [ScriptedLauncher.Step]] = [:],
         zones: any TimeZoneProvider, store: MemoryStateStore = MemoryStateStore(), seed: UInt64 = 1,
-        bootID: String? = nil, fleet: (any FleetCoordinator)? = nil, box: String = "local"
+        bootID: String? = nil, fleet: (any FleetCoordinator)? = nil, box: String = "local", loop: EventLoop? = nil
     ) throws {
         clock = VirtualClock(wall: start, monotonic: 1_000_000)
         launcher = ScriptedLauncher(clock: clock, script: script)
@@ -50,7 +51,7 @@ public final class AgentHarness: Sendable {
             settings: settings,
             jobs: jobs, clock: clock, random: SeededRandom(seed: seed),
             calculator: CalendarFireCalculator(zones: zones), launcher: launcher, log: log, store: store,
-            alarm: alarm, pid: 1, fleet: fleet, box: box,
+            alarm: alarm, pid: 1, fleet: fleet, box: box, loop: loop,
             loadConfiguration: {
                 gate.pass()
                 defer { gate.finished() }

@@ -2,6 +2,10 @@ import SundialCore
 import SundialRuntime
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A launcher for scenario tests: no processes; each attempt "runs" for a scripted duration
 /// of virtual time and ends with a scripted outcome.
 ///
@@ -41,6 +45,8 @@ public final class ScriptedLauncher: JobLauncher {
         var launches: [Launch] = []
         var resolved: [RunID] = []
         var nextPid: Int32 = 1000
+        /// The thread each attempt's launch ran on.
+        var threads: [RunID: pthread_t] = [:]
     }
 
     private let clock: VirtualClock
@@ -59,6 +65,7 @@ public final class ScriptedLauncher: JobLauncher {
             let step = steps.isEmpty ? Step(.success(exitCode: 0)) : steps.removeFirst()
             s.script[order.job.id] = steps
             s.nextPid += 1
+            s.threads[order.runID] = pthread_self()
             s.pending[order.runID] = Pending(
                 endAt: now + .milliseconds(step.durationMs), outcome: step.outcome,
                 startedAt: now, promise: promise, pid: s.nextPid)
@@ -71,6 +78,9 @@ public final class ScriptedLauncher: JobLauncher {
         onOutput(OutputLine(runID: order.runID, stream: .stdout, text: "\(order.job.id) attempt \(order.attempt)"))
         return LaunchedAttempt(pid: pid, completion: { await promise.value() })
     }
+
+    /// The thread the launch of run `id` ran on (tests check where the agent prepares launches).
+    public func launchThread(of id: RunID) -> pthread_t? { state.withLock { $0.threads[id] } }
 
     /// Stops an attempt now, as the real runner does: the outcome becomes `interrupted`.
     public func terminate(_ runID: RunID, grace: Duration) {

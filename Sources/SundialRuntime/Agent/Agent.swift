@@ -17,8 +17,8 @@ import Synchronization
 ///
 /// The actor runs on the event loop it is given (`sundial run`'s main thread), through the
 /// loop's ``SerialExecutor``: the wake-up timer's handler, the decision, the state commit and
-/// the launch then share one thread (issue 16). Without a loop (scenario tests) it is an
-/// ordinary actor.
+/// the launch then share one thread (issue 16; `AgentOnLoopTests`). Without a loop (scenario
+/// tests) it is an ordinary actor.
 public actor Agent {
     public struct Settings: Sendable {
         /// Paths shown in `agent.started` (the loader closure does the reading).

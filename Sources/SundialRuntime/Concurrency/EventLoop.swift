@@ -14,7 +14,8 @@ import Glibc
 /// descriptor, hand the news to the agent); a slow one delays the others.
 ///
 /// The loop is also an executor (``SerialExecutor`` and ``TaskExecutor``): the agent's actor
-/// runs on it, and so do the tasks that launch its runs, so a wake-up goes from the timerfd to
+/// runs on it, and so do the tasks that launch its runs (but those of `user:`, `group:` and
+/// `env_file` jobs, whose preparation may block: ``Agent``), so a wake-up goes from the timerfd to
 /// the scheduler's decision, the state commit and the spawn on this one thread, without
 /// handing over to another (issue 16: each hand-over cost a wake-up of another thread). Jobs
 /// run between batches of descriptor events, in the order they were enqueued; a job enqueued
