@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "sundial_timer.h"
 #include <sys/timerfd.h>
+#include <errno.h>
 #include <time.h>
 
 #ifndef TFD_TIMER_CANCEL_ON_SET
@@ -40,4 +41,26 @@ int sundial_timerfd_arm_after(int fd, int64_t ms) {
         }
     }
     return timerfd_settime(fd, 0, &spec, NULL);
+}
+
+static int64_t now_ns(clockid_t clock) {
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+int64_t sundial_hold_until_ms(int64_t unix_ms, int64_t cap_ms) {
+    const int64_t target = unix_ms * 1000000LL, cap = cap_ms * 1000000LL;
+    const int64_t start = now_ns(CLOCK_MONOTONIC);
+    // Twice at most: the second pass covers a wall clock slewed (not stepped) behind the
+    // monotonic one during the first, so the caller never goes on before `unix_ms`.
+    for (int pass = 0; pass < 2; pass++) {
+        const int64_t remaining = target - now_ns(CLOCK_REALTIME);
+        const int64_t mono = now_ns(CLOCK_MONOTONIC);
+        if (remaining <= 0 || mono - start + remaining > cap) break;
+        const int64_t until = mono + remaining;
+        struct timespec t = {.tv_sec = until / 1000000000LL, .tv_nsec = until % 1000000000LL};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR) {}
+    }
+    return now_ns(CLOCK_MONOTONIC) - start;
 }

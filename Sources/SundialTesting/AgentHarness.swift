@@ -29,10 +29,12 @@ public final class AgentHarness: Sendable {
     ///   - zones: the zone database (tests may read the system's).
     ///   - bootID: the kernel's boot id the agent sees (`nil`: every start is a boot).
     ///   - loop: the event loop the agent runs on, as `sundial run`'s does (`nil`: a plain actor).
+    ///   - fireLeadMs: ``Agent/Settings/fireLeadMs`` (0: fires are decided at their instant).
     public init(
         yaml: String, start: Instant, script: [JobID: [ScriptedLauncher.Step]] = [:],
         zones: any TimeZoneProvider, store: MemoryStateStore = MemoryStateStore(), seed: UInt64 = 1,
-        bootID: String? = nil, fleet: (any FleetCoordinator)? = nil, box: String = "local", loop: EventLoop? = nil
+        bootID: String? = nil, fleet: (any FleetCoordinator)? = nil, box: String = "local", loop: EventLoop? = nil,
+        fireLeadMs: Int64 = 0
     ) throws {
         clock = VirtualClock(wall: start, monotonic: 1_000_000)
         launcher = ScriptedLauncher(clock: clock, script: script)
@@ -47,6 +49,7 @@ public final class AgentHarness: Sendable {
         let gate = loads
         var settings = Agent.Settings(configPaths: ["jobs.yaml"], stateDirectory: "/nonexistent", version: "test")
         settings.bootID = bootID
+        settings.fireLeadMs = fireLeadMs
         agent = Agent(
             settings: settings,
             jobs: jobs, clock: clock, random: SeededRandom(seed: seed),

@@ -29,6 +29,8 @@ public final class ScriptedLauncher: JobLauncher {
         public var trigger: RunTrigger
         public var scheduledFor: Instant
         public var at: Instant
+        /// The instant the agent asked the process not to start before (a fire decided ahead).
+        public var notBefore: Instant?
     }
 
     struct Pending {
@@ -57,7 +59,7 @@ public final class ScriptedLauncher: JobLauncher {
         state = Mutex(State(script: script))
     }
 
-    public func launch(_ order: LaunchOrder, workdir: String, onOutput: @escaping OutputHandler) async -> LaunchedAttempt {
+    public func launch(_ order: LaunchOrder, workdir: String, notBefore: Instant?, onOutput: @escaping OutputHandler) async -> LaunchedAttempt {
         let now = clock.wallNow()
         let promise = Promise<RunCompletion>()
         let pid: Int32 = state.withLock { s in
@@ -72,7 +74,7 @@ public final class ScriptedLauncher: JobLauncher {
             s.launches.append(
                 Launch(
                     job: order.job.id, runID: order.runID, attempt: order.attempt, trigger: order.trigger,
-                    scheduledFor: order.scheduledFor, at: now))
+                    scheduledFor: order.scheduledFor, at: now, notBefore: notBefore))
             return s.nextPid
         }
         onOutput(OutputLine(runID: order.runID, stream: .stdout, text: "\(order.job.id) attempt \(order.attempt)"))

@@ -17,7 +17,7 @@ final class HeldLauncher: JobLauncher {
     }
     private let state = Mutex(State())
 
-    func launch(_ order: LaunchOrder, workdir: String, onOutput: @escaping OutputHandler) async -> LaunchedAttempt {
+    func launch(_ order: LaunchOrder, workdir: String, notBefore: Instant?, onOutput: @escaping OutputHandler) async -> LaunchedAttempt {
         state.withLock { $0.launched.append(order) }
         let id = order.runID
         return LaunchedAttempt(pid: 4000 + Int32(state.withLock { $0.launched.count })) { [self] in

@@ -160,7 +160,7 @@ func escapingScript(_ m1: String, _ m2: String, tail: String) -> String {
         job.limits = ResourceLimits(memoryBytes: 256 << 20)
         for _ in 0..<2 {
             let order = LaunchOrder(runID: nextRunID(), job: job, attempt: 1, trigger: .manual, scheduledFor: Instant(unixMillis: 0))
-            let attempt = await launcher.launch(order, workdir: "/", onOutput: { _ in })
+            let attempt = await launcher.launch(order, workdir: "/", notBefore: nil, onOutput: { _ in })
             #expect(try await withDeadline(10) { await attempt.completion() }.outcome.isSuccess)
         }
         let r = reported.withLock { $0 }

@@ -60,7 +60,7 @@ import Testing
         let lines = Lines()
         let order = LaunchOrder(runID: nextRunID(), job: job, attempt: 1, trigger: .manual, scheduledFor: Instant(unixMillis: 0))
         let c = try await withDeadline {
-            let attempt = await launcher.launch(order, workdir: state, onOutput: lines.handler)
+            let attempt = await launcher.launch(order, workdir: state, notBefore: nil, onOutput: lines.handler)
             return await attempt.completion()
         }
         #expect(c.outcome == .success(exitCode: 0), "\(c.outcome)")
@@ -72,7 +72,7 @@ import Testing
         let ownOrder = LaunchOrder(runID: nextRunID(), job: own, attempt: 1, trigger: .manual, scheduledFor: Instant(unixMillis: 0))
         let ownLines = Lines()
         let c2 = try await withDeadline {
-            await launcher.launch(ownOrder, workdir: state, onOutput: ownLines.handler).completion()
+            await launcher.launch(ownOrder, workdir: state, notBefore: nil, onOutput: ownLines.handler).completion()
         }
         #expect(c2.outcome == .success(exitCode: 0))
         #expect(ownLines.stdout == [state])

@@ -14,4 +14,9 @@ int sundial_monotonic_timerfd_create(void);
 /// Arms `fd` to expire once, `ms` milliseconds from now (0: at once); `ms < 0` disarms.
 /// Returns 0, or -1 with errno.
 int sundial_timerfd_arm_after(int fd, int64_t ms);
+/// Blocks the calling thread until the wall clock reads `unix_ms`, if that is in the future by
+/// at most `cap_ms`; otherwise (already past, or further than the cap: the clock was stepped
+/// since the caller decided) returns at once. Sleeps on CLOCK_MONOTONIC, so a wall-clock step
+/// during the wait cannot stretch it past `cap_ms`. Returns the nanoseconds slept.
+int64_t sundial_hold_until_ms(int64_t unix_ms, int64_t cap_ms);
 #endif

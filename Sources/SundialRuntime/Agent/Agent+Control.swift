@@ -246,7 +246,7 @@ extension Agent: ControlHandler {
         }
         var changed: [JobID] = []
         var unchanged: [JobID] = []
-        let now = clock.wallNow()
+        let now = schedulerNow
         for id in ids {
             guard scheduler.isPaused(id) != pause else {
                 unchanged.append(id)
@@ -279,7 +279,7 @@ extension Agent: ControlHandler {
         guard let token = runWatch.subscribe(job: job, runID: nil, excluding: busy, output: output, stream: stream) else {
             return .failure("too many clients are following runs (at most \(RunWatchHub.maxFollowers)); try again")
         }
-        let now = clock.wallNow()
+        let now = schedulerNow
         let actions = scheduler.handle(.trigger(job), at: now)
         var result = TriggerResult.unknownJob
         for case let .triggerResult(j, r) in actions where j == job { result = r }

@@ -103,7 +103,7 @@ extension Agent {
         }
         let load = reloadsStarted
         guard phase == .running else { return resumeReloadWaiters(upTo: load, with: .notRunning) }
-        let now = clock.wallNow()
+        let now = schedulerNow
         guard result.isValid, let set = result.jobSet else {
             // Design §2: an invalid set changes nothing; the last good set keeps running.
             let errors = result.diagnostics.filter { $0.severity == .error }.prefix(1000).map { d in

@@ -3,6 +3,10 @@ import SundialConfig
 import SundialCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The agent: feeds the pure ``Scheduler`` with what happens and carries out what it decides.
 ///
 /// One actor owns the scheduler, so every decision is serial. Its methods never `await` while
@@ -45,6 +49,24 @@ public actor Agent {
         /// This boot's id (the kernel's `boot_id`): `@reboot` jobs fire only at the first start
         /// of each boot. `nil` makes every start a boot (tests, or no /proc).
         public var bootID: String?
+        /// How long before a due instant the agent wakes to prepare its fires: it decides them,
+        /// commits their marks and builds each launch (spec, cgroup, pipes) ahead, and the
+        /// runner then holds the spawn until the instant itself (``LaunchSpec/notBefore``), so
+        /// that only the clone and the exec are left between the instant and the job's first
+        /// instruction. 0 (the default, and scenario tests on virtual time): decide at the
+        /// instant. `sundial run` uses ``productionFireLeadMs``. A process never starts before
+        /// its instant; the cost is that the loop's thread is held (at most
+        /// ``LaunchSpec/maximumHoldMs``) between the preparation and the instant.
+        public var fireLeadMs: Int64 = 0
+        /// The lead `sundial run` uses: the preparation of one fire takes about 0.6 ms on a
+        /// small machine (docs/benchmarks.md), so 2 ms covers it with room for a few jobs more.
+        public static let productionFireLeadMs: Int64 = 2
+        /// ``productionFireLeadMs``, or the environment variable `SUNDIAL_FIRE_LEAD_MS` (0 to
+        /// ``LaunchSpec/maximumHoldMs``; 0 decides at the instant): for benchmarks and diagnostics.
+        public static var fireLeadFromEnvironment: Int64 {
+            guard let raw = getenv("SUNDIAL_FIRE_LEAD_MS"), let v = Int64(String(cString: raw)) else { return productionFireLeadMs }
+            return min(max(0, v), LaunchSpec.maximumHoldMs)
+        }
 
         public init(
             configPaths: [String], stateDirectory: String, jobWorkdir: String? = nil, shutdownGraceMs: Int64 = 30_000,
@@ -112,6 +134,10 @@ public actor Agent {
     public internal(set) var jobSet: JobSet
     var phase: Phase = .created
     var lastOffsetMs: Int64 = 0
+    /// The latest instant the scheduler has been told about: a fire decided ahead of its
+    /// instant (``Settings/fireLeadMs``) moves the scheduler's time past the wall clock's for
+    /// up to the lead, and the inputs handled meanwhile must not take it back.
+    var decidedUpTo = Instant(unixMillis: .min)
     var lastMonotonicMs: Int64 = 0
     var exitWaiters: [CheckedContinuation<Int32, Never>] = []
     var exitCode: Int32?
@@ -230,12 +256,25 @@ public actor Agent {
         // Lines lost to a full disk are retried (and counted in `log.dropped`) on every wake,
         // so a quiet agent still reports its losses once the disk has room again.
         if log.pendingDroppedLines > 0 { log.retryPending() }
-        let now = clock.wallNow()
-        detectClockStep(now: now, forced: { if case .clockChanged = input { return true } else { return false } }())
+        let wallNow = clock.wallNow()
+        let clockChanged = { if case .clockChanged = input { return true } else { return false } }()
+        detectClockStep(now: wallNow, forced: clockChanged)
         // Before handling, so that the alarm armed below already counts from this mark.
-        if phase == .running { markAlive(now: now, force: false) }
+        if phase == .running { markAlive(now: wallNow, force: false) }
+        // After a clock step the wall clock is the truth again, even if it went back.
+        if clockChanged { decidedUpTo = wallNow }
+        let now = max(wallNow, decidedUpTo)
         switch input {
-        case .wake, .clockChanged:
+        case .wake:
+            // Within the lead of the next due instant: decide it now, as of that instant; the
+            // launches wait for it in the runner (see ``Settings/fireLeadMs``).
+            if let due = scheduler.nextWake, due > now, (due - now).milliseconds <= settings.fireLeadMs {
+                decidedUpTo = due
+                perform(scheduler.handle(.tick, at: due), notBefore: due)
+            } else {
+                perform(scheduler.handle(.tick, at: now))
+            }
+        case .clockChanged:
             perform(scheduler.handle(.tick, at: now))
         case let .fleet(answer):
             perform(scheduler.handle(answer, at: now))
@@ -277,7 +316,7 @@ public actor Agent {
     /// A manual run (`sundial trigger`), honouring the job's `concurrency`.
     public func trigger(_ job: JobID) -> TriggerResult {
         guard phase == .running else { return .shuttingDown }
-        let actions = scheduler.handle(.trigger(job), at: clock.wallNow())
+        let actions = scheduler.handle(.trigger(job), at: schedulerNow)
         perform(actions)
         for case let .triggerResult(j, result) in actions where j == job { return result }
         return .unknownJob
@@ -287,7 +326,7 @@ public actor Agent {
     /// logging `clock.unsynced` or `clock.synced`. May be called before ``start(restored:)``.
     public func holdCalendar(_ held: Bool, detail: [String: JSONValue] = [:]) {
         guard phase != .stopped, held != calendarHeld else { return }
-        let now = clock.wallNow()
+        let now = schedulerNow
         calendarHeld = held
         var fields = OrderedDictionary<String, JSONValue>()
         for (k, v) in detail.sorted(by: { $0.key < $1.key }) { fields[k] = v }
@@ -308,6 +347,10 @@ public actor Agent {
         if let exitCode { return exitCode }
         return await withCheckedContinuation { exitWaiters.append($0) }
     }
+
+    /// The time the scheduler is told for an input now: the wall clock's, or the instant of a
+    /// fire decided ahead of it if that is later (see ``decidedUpTo``).
+    var schedulerNow: Instant { max(clock.wallNow(), decidedUpTo) }
 
     /// The scheduler's next wake-up (for `status` and tests).
     public var nextWake: Instant? { scheduler.nextWake }
@@ -344,7 +387,9 @@ public actor Agent {
 
     /// - Parameter completion: the attempt end this step handles (``Input/finished(_:attempt:_:)``),
     ///   whose runner-only facts complete the scheduler's `run.finished` record.
-    func perform(_ actions: [SchedulerAction], completion: RunCompletion? = nil) {
+    /// - Parameter notBefore: the instant the step was decided for, when that is ahead of the
+    ///   wall clock: its launches do not start before it.
+    func perform(_ actions: [SchedulerAction], completion: RunCompletion? = nil, notBefore: Instant? = nil) {
         // First every state change of this decision, in order, in one `apply`, before any launch.
         // A `.fired` instant must be durable before the run it allows starts, so that a crash or
         // power cut can never make the same instant fire twice (design §2); one commit for all
@@ -379,7 +424,7 @@ public actor Agent {
         for (id, outcome, at) in ended { runWatch.runEnded(id, outcome: outcome, at: at) }
         for action in actions {
             switch action {
-            case let .launch(order): launch(order)
+            case let .launch(order): launch(order, notBefore: notBefore)
             case let .terminate(runID, graceMs, _):
                 if adoptedRuns.contains(runID) {
                     adopter?.terminate(runID, grace: .milliseconds(graceMs))
@@ -408,7 +453,7 @@ public actor Agent {
     /// and no more).
     func armAlarm() {
         guard phase != .stopped else { return alarm.arm(at: nil) }
-        var at = scheduler.nextWake
+        var at = scheduler.nextWake.map { Instant(unixMillis: $0.unixMillis &- settings.fireLeadMs) }
         if phase == .running, store != nil, !calendarHeld, let last = lastAliveMono {
             let remaining = max(0, settings.aliveIntervalMs - (clock.monotonicNow() - last))
             let alive = Instant(unixMillis: clock.wallNow().unixMillis &+ remaining)
@@ -468,7 +513,7 @@ public actor Agent {
         adopter.watch(run, ended: ended)
     }
 
-    private func launch(_ order: LaunchOrder) {
+    private func launch(_ order: LaunchOrder, notBefore: Instant?) {
         launchOrders += 1
         activeRuns[order.runID] = ActiveRun(job: order.job.id, attempt: order.attempt, pid: nil, startedAt: clock.wallNow())
         let launcher = self.launcher
@@ -495,7 +540,7 @@ public actor Agent {
         // timeouts and answering signals meanwhile.
         let mayBlock = order.job.user != nil || order.job.group != nil || order.job.envFile != nil
         Task.detached(executorPreference: mayBlock ? nil : loop) {
-            let attemptHandle = await launcher.launch(order, workdir: workdir) { line in
+            let attemptHandle = await launcher.launch(order, workdir: workdir, notBefore: notBefore) { line in
                 tail.append(line)
                 runWatch.output(line, job: job, attempt: attempt, mask: log.masker.mask)
                 let held = early.withLock { s -> Bool in
@@ -573,6 +618,8 @@ public actor Agent {
         lastOffsetMs = offset
         guard abs(delta) >= 1 else { return }
         let from = Instant(unixMillis: now.unixMillis - delta)
+        // A fire decided ahead belonged to the old timeline: the new wall clock rules.
+        decidedUpTo = now
         emit(.clockStepped(from: from, to: now, deltaMs: delta, at: now))
         perform(scheduler.handle(.clockStepped(fromWall: from, toWall: now), at: now))
     }

@@ -237,6 +237,7 @@ public enum AgentHost {
             configPaths: paths, stateDirectory: stateDir.path, shutdownGraceMs: options.shutdownGraceMs,
             version: options.version)
         settings.bootID = ProcessProbe.bootID
+        settings.fireLeadMs = Agent.Settings.fireLeadFromEnvironment
         let agent = Agent(
             settings: settings,
             jobs: jobs, clock: clock, random: SystemRandom(), calculator: calculator,

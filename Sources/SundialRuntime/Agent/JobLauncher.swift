@@ -7,7 +7,10 @@ import SundialCore
 public protocol JobLauncher: Sendable {
     /// Starts one attempt. Returns at once with the pid (or `nil` if the launch failed); the
     /// returned closure waits for the end of the attempt.
-    func launch(_ order: LaunchOrder, workdir: String, onOutput: @escaping OutputHandler) async -> LaunchedAttempt
+    ///
+    /// - Parameter notBefore: the process must not start before this wall-clock instant: the
+    ///   agent decided the fire ahead of it (``Agent/Settings/fireLeadMs``). `nil`: at once.
+    func launch(_ order: LaunchOrder, workdir: String, notBefore: Instant?, onOutput: @escaping OutputHandler) async -> LaunchedAttempt
     /// Stops an attempt: SIGTERM to its process group, SIGKILL after `grace`.
     func terminate(_ runID: RunID, grace: Duration)
 }
@@ -49,7 +52,7 @@ public struct ProcessRunnerLauncher: JobLauncher {
         self.onLimitsUnenforced = onLimitsUnenforced
     }
 
-    public func launch(_ order: LaunchOrder, workdir: String, onOutput: @escaping OutputHandler) async -> LaunchedAttempt {
+    public func launch(_ order: LaunchOrder, workdir: String, notBefore: Instant?, onOutput: @escaping OutputHandler) async -> LaunchedAttempt {
         var job = order.job
         // Design §1 leaves the default working directory open; Sundial uses the state
         // directory, which always exists and is the agent's own (docs/decisions.md), except
@@ -57,7 +60,8 @@ public struct ProcessRunnerLauncher: JobLauncher {
         if job.workdir == nil { job.workdir = DefaultWorkdir.resolve(user: job.user, agentDefault: workdir) }
         let handle: RunHandle
         do throws(LaunchError) {
-            let spec = try LaunchSpec(job: job, runID: order.runID, attempt: order.attempt, context: context)
+            var spec = try LaunchSpec(job: job, runID: order.runID, attempt: order.attempt, context: context)
+            spec.notBefore = notBefore
             masker?.add(spec.secretValues)
             handle = await runner.start(spec, onOutput: onOutput)
         } catch {

@@ -40,6 +40,14 @@ public struct LaunchSpec: Hashable, Sendable {
     /// `false` keeps only the process group, as on a machine without cgroup v2: how tests
     /// check that behaviour on a machine that has one.
     public var useCgroup: Bool
+    /// The wall-clock instant the process must not start before: the scheduled instant of a
+    /// fire the agent prepared ahead of time (``Agent/Settings/fireLeadMs``). The runner builds
+    /// the cgroup and the pipes first, then waits for it on the spawning thread, so at the
+    /// instant only the `clone` and `exec` remain. An instant further than
+    /// ``maximumHoldMs`` away (the wall clock was stepped since the decision) is not waited for.
+    public var notBefore: Instant?
+    /// The longest a spawn waits for ``notBefore``: a bound on how long the loop can be held.
+    public static let maximumHoldMs: Int64 = 20
 
     /// A spec with no checks, for tests and benchmarks: `executable` is used as given.
     public init(
@@ -63,6 +71,7 @@ public struct LaunchSpec: Hashable, Sendable {
         self.secretValues = []
         self.limits = ResourceLimits()
         self.useCgroup = true
+        self.notBefore = nil
     }
 }
 
@@ -176,6 +185,7 @@ extension LaunchSpec {
         self.secretValues = job.secrets.compactMap { env[$0] }.filter { !$0.isEmpty }
         self.limits = job.limits
         self.useCgroup = true
+        self.notBefore = nil
     }
 
     static func checkWorkdir(_ workdir: String) throws(LaunchError) {

@@ -508,12 +508,15 @@ final class RunnerEngine: @unchecked Sendable {
         }
         if rc != 0 { return .failed("cannot create output pipes: \(errnoText(rc))", stage: 0) }
 
-        let started = sundial_monotonic_ms()
         var pid: pid_t = 0
         var stage: Int32 = 0
         let argv = CStringArray(spec.arguments)
         let envp = CStringArray(spec.environmentStrings)
         let groups: [gid_t] = spec.credentials?.groups ?? []
+        // Everything above was prepared ahead of a fire's instant; only the clone and the exec
+        // are left for after it (``LaunchSpec/notBefore``).
+        if let instant = spec.notBefore { _ = sundial_hold_until_ms(instant.unixMillis, LaunchSpec.maximumHoldMs) }
+        let started = sundial_monotonic_ms()
         ChildRegistry.shared.beginSpawn()
         rc = spec.executable.withCString { path in
             withOptionalCString(spec.workdir) { workdir in
