@@ -4,10 +4,12 @@
  *                                     random targets 2-12 ms ahead; prints each lateness in ns
  *   limits startup N STAMP FILE       N times: read CLOCK_REALTIME, fork, exec STAMP i FILE, wait;
  *                                     prints "i t0" (the stamp's own line minus t0 is its start-up cost)
- *   limits burst T N STAMP FILE       sleeps until T (CLOCK_REALTIME, seconds since the epoch,
+ *   limits burst T N STAMP FILE [COUNT]
+ *                                     sleeps until T (CLOCK_REALTIME, seconds since the epoch,
  *                                     fractional), then fork+execs STAMP i FILE N times without
  *                                     waiting, then reaps them: the best a scheduler can do for
- *                                     N jobs due at the same instant on this machine */
+ *                                     N jobs due at the same instant on this machine; with COUNT,
+ *                                     the same at T+1, T+2, ... (COUNT bursts, a second apart) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -81,14 +83,17 @@ int main(int argc, char **argv) {
     } else if (strcmp(mode, "burst") == 0 && argc >= 6) {
         long long target = (long long)(atof(argv[2]) * 1e9 + 0.5);
         int n = atoi(argv[3]);
-        sleep_until(target);
-        for (int i = 0; i < n; i++) {
-            char id[32];
-            snprintf(id, sizeof id, "%d", i);
-            char *args[] = { argv[4], id, argv[5], NULL };
-            if (spawn(args) < 0) { perror("fork"); return 1; }
+        int count = argc >= 7 ? atoi(argv[6]) : 1;
+        for (int k = 0; k < count; k++, target += 1000000000LL) {
+            sleep_until(target);
+            for (int i = 0; i < n; i++) {
+                char id[32];
+                snprintf(id, sizeof id, "%d", i);
+                char *args[] = { argv[4], id, argv[5], NULL };
+                if (spawn(args) < 0) { perror("fork"); return 1; }
+            }
+            while (wait(NULL) > 0 || errno == EINTR) {}
         }
-        while (wait(NULL) > 0 || errno == EINTR) {}
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
