@@ -30,11 +30,12 @@ public final class AgentHarness: Sendable {
     ///   - bootID: the kernel's boot id the agent sees (`nil`: every start is a boot).
     ///   - loop: the event loop the agent runs on, as `sundial run`'s does (`nil`: a plain actor).
     ///   - fireLeadMs: ``Agent/Settings/fireLeadMs`` (0: fires are decided at their instant).
+    ///   - fleetDrainMs: ``Agent/Settings/fleetDrainMs`` (`nil`: the default).
     public init(
         yaml: String, start: Instant, script: [JobID: [ScriptedLauncher.Step]] = [:],
         zones: any TimeZoneProvider, store: MemoryStateStore = MemoryStateStore(), seed: UInt64 = 1,
         bootID: String? = nil, fleet: (any FleetCoordinator)? = nil, box: String = "local", loop: EventLoop? = nil,
-        fireLeadMs: Int64 = 0
+        fireLeadMs: Int64 = 0, fleetDrainMs: Int64? = nil
     ) throws {
         clock = VirtualClock(wall: start, monotonic: 1_000_000)
         launcher = ScriptedLauncher(clock: clock, script: script)
@@ -50,6 +51,7 @@ public final class AgentHarness: Sendable {
         var settings = Agent.Settings(configPaths: ["jobs.yaml"], stateDirectory: "/nonexistent", version: "test")
         settings.bootID = bootID
         settings.fireLeadMs = fireLeadMs
+        if let fleetDrainMs { settings.fleetDrainMs = fleetDrainMs }
         agent = Agent(
             settings: settings,
             jobs: jobs, clock: clock, random: SeededRandom(seed: seed),

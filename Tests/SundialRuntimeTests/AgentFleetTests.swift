@@ -1,6 +1,8 @@
+import Dispatch
 import SundialCore
 import SundialRuntime
 import SundialTesting
+import Synchronization
 import Testing
 
 /// The agent's fleet wiring: scheduler actions go to a ``FleetCoordinator`` off the actor (the
@@ -100,5 +102,60 @@ struct AgentFleetTests {
         #expect(ledger.allClaims.values.map(\.state) == [.running])
         _ = await h.shutdown()
         #expect(ledger.allClaims.values.map(\.state) == [.finished])
+    }
+
+    /// A fleet database that does not take the stop's last calls holds the stop for at most
+    /// `fleetDrainMs`, and the agent's actor (the loop's thread, in `sundial run`) stays free
+    /// meanwhile: the wait is not on its thread.
+    @Test func aDatabaseThatDoesNotAnswerHoldsTheStopForTheDrainLimitOnly() async throws {
+        let ledger = FleetLedger(now: Self.start)
+        let stuck = StuckFinishes(ledger)
+        defer { stuck.release() }
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  long: { schedule: "* * * * *", timezone: UTC, lock: fleet, command: [x] }
+                """, start: Self.start, script: ["long": [.init(.success(exitCode: 0), durationMs: 600_000)]],
+            zones: Self.zones, fleet: stuck, box: "b", fleetDrainMs: 300)
+        try await h.start()
+        let t = Instant(unixMillis: Self.start.unixMillis + 30_000)
+        ledger.setNow(t)
+        await h.advance(to: t)
+        #expect(await eventually { !h.events("run.started").isEmpty })
+        let stopping = Task { await h.shutdown() }
+        #expect(await eventually { stuck.finishCalls > 0 })
+        let asked = ContinuousClock.now
+        _ = await h.agent.nextWake
+        #expect(ContinuousClock.now - asked < .seconds(2), "the actor waited for the fleet's database")
+        let code = try await withDeadline(10) { await stopping.value }
+        #expect(code == 0)
+        #expect(h.events("fleet.finish_abandoned").count == 1)
+        #expect(h.events("agent.stopped").count == 1)
+    }
+}
+
+/// A coordinator whose `finish` blocks until ``release()`` (for at most 20 s): a fleet database
+/// that stopped answering.
+final class StuckFinishes: FleetCoordinator {
+    let ledger: FleetLedger
+    private let calls = Mutex(0)
+    private let gate = DispatchSemaphore(value: 0)
+    init(_ ledger: FleetLedger) { self.ledger = ledger }
+    var finishCalls: Int { calls.withLock { $0 } }
+    func release() { gate.signal() }
+
+    func claim(_ key: FleetClaimKey, box: String, leaseMs: Int64, forbidOverlap: Bool) -> FleetClaimOutcome {
+        ledger.claim(key, box: box, leaseMs: leaseMs, forbidOverlap: forbidOverlap)
+    }
+    func renew(_ lease: FleetLease, leaseMs: Int64) -> FleetRenewOutcome { ledger.renew(lease, leaseMs: leaseMs) }
+    func finish(_ lease: FleetLease, outcome: String) -> Bool {
+        calls.withLock { $0 += 1 }
+        _ = gate.wait(timeout: .now() + 20)
+        return ledger.finish(lease, outcome: outcome)
+    }
+    func expiredLeases(jobs: [JobID], limit: Int) -> [FleetLease] { ledger.expiredLeases(jobs: jobs, limit: limit) }
+    func resolveLost(_ lease: FleetLease, action: FleetLostAction, box: String, leaseMs: Int64) -> FleetClaimOutcome {
+        ledger.resolveLost(lease, action: action, box: box, leaseMs: leaseMs)
     }
 }

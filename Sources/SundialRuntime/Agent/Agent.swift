@@ -58,6 +58,9 @@ public actor Agent {
         /// its instant; the cost is that the loop's thread is held (at most
         /// ``LaunchSpec/maximumHoldMs``) between the preparation and the instant.
         public var fireLeadMs: Int64 = 0
+        /// The longest a stopping agent waits for the fleet's database to take its last calls
+        /// (the claims of the runs the stop ended), whatever each call's own timeout.
+        public var fleetDrainMs: Int64 = 10_000
         /// The lead `sundial run` uses: the preparation of one fire takes about 0.6 ms on a
         /// small machine (docs/benchmarks.md), so 2 ms covers it with room for a few jobs more.
         public static let productionFireLeadMs: Int64 = 2
@@ -371,9 +374,30 @@ public actor Agent {
         stopHooks = []
         resumeReloadWaiters(upTo: .max, with: .notRunning)
         // The claims of the runs the shutdown stopped are finished before the process exits:
-        // an unfinished claim would expire and `on_lost` could run the instant again. Bounded by
-        // the coordinator's own timeouts; retries still waiting are not waited for.
-        fleetWorker?.drain()
+        // an unfinished claim would expire and `on_lost` could run the instant again. Waited
+        // for off the actor (so the loop goes on serving signals and descriptors meanwhile) and
+        // for at most ``Settings/fleetDrainMs`` in all; retries still waiting are not waited for.
+        guard let fleetWorker else { return completeStop(code) }
+        let limit = settings.fleetDrainMs
+        Task {
+            let drained = await fleetWorker.drained(withinMilliseconds: limit)
+            self.completeStop(code, fleetDrained: drained)
+        }
+    }
+
+    /// The end of ``finish(_:)``: the last commit, `agent.stopped`, the waiters.
+    private func completeStop(_ code: Int32, fleetDrained: Bool = true) {
+        if !fleetDrained {
+            emit(
+                .fleet(
+                    .init(
+                        .finishAbandoned, at: clock.wallNow(), level: .error,
+                        [
+                            "message": .string(
+                                "the fleet's database did not answer the stop's last calls within \(settings.fleetDrainMs) ms: unfinished claims expire and on_lost decides"
+                            )
+                        ])))
+        }
         do { try store?.flush() } catch {
             emit(.stateError(message: "\(error)", at: clock.wallNow()))
         }

@@ -80,8 +80,20 @@ final class FleetWorker: Sendable {
         }
     }
 
-    /// Waits until every call queued before it has been made and answered (tests).
-    func drain() { worker.sync() }
+    /// Waits, without holding a thread, until every call queued before it has been made and
+    /// answered, or until `milliseconds` have passed: a coordinator that is away answers each
+    /// queued call only at its own timeout, and a stopping agent must not wait for the sum of
+    /// them. Returns whether the queue drained in time.
+    func drained(withinMilliseconds milliseconds: Int64) async -> Bool {
+        await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            let once = ResumeOnce(c)
+            worker.async { once.resume(true) }
+            if !deadlines.asyncAfter(milliseconds: milliseconds, { once.resume(false) }) { once.resume(false) }
+        }
+    }
+
+    /// The deadline of ``drained(withinMilliseconds:)``: a thread only while one is pending.
+    private let deadlines = SerialWorker(name: "sundial-fleet-stop")
 
     private func enqueue(refused: @Sendable () -> Void, _ work: @escaping @Sendable () -> Void) {
         let n = queued.add(1, ordering: .relaxed).newValue
@@ -112,4 +124,11 @@ final class FleetWorker: Sendable {
             onFinishAbandoned(lease, outcome)
         }
     }
+}
+
+/// A continuation that two racing closures may resume: the first wins, the second is ignored.
+private final class ResumeOnce: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Bool, Never>?>
+    init(_ c: CheckedContinuation<Bool, Never>) { continuation = Mutex(c) }
+    func resume(_ value: Bool) { continuation.withLock { $0.take() }?.resume(returning: value) }
 }
