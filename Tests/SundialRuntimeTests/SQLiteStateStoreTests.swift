@@ -35,6 +35,30 @@ struct SQLiteStateStoreTests {
         #expect(try Self.committedLedgerRows(path) == 1)
     }
 
+    /// Power-loss safety does not wait for the checkpoint (issue 15: checkpoints are spaced out
+    /// to save flash): a commit's WAL is synced within ``SQLiteStateStore/Options/walSyncInterval``
+    /// on its own, once for all the commits of the interval, and not at all without a commit.
+    @Test func theWALIsSyncedSoonAfterACommitWithoutWaitingForTheCheckpoint() async throws {
+        let dir = TempDir("walsync")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        var options = Self.manual
+        options.walSyncInterval = .seconds(1)
+        let store = try SQLiteStateStore(path: path, options: options)
+        defer { try? store.close() }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(store.walSyncCount == 0)
+        try store.apply([.fired(job: "a", scheduledFor: at(1))])
+        try store.apply([.fired(job: "b", scheduledFor: at(1))])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while store.walSyncCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(store.walSyncCount == 1)
+        // The checkpoint (an hour away here) has not copied anything into the database file:
+        // the WAL still holds the commits.
+        var st = stat()
+        #expect(stat(path + "-wal", &st) == 0 && st.st_size > 0)
+    }
+
     @Test func warmUpGivesEveryJobItsRowAndChangesNothingElse() throws {
         let dir = TempDir("warm")
         defer { dir.remove() }

@@ -15,9 +15,14 @@ import Musl
 ///   tens of microseconds, so the scheduler never waits on the disk (an SD card's `fsync` can take
 ///   100 ms). A committed transaction survives a crash of the process (`kill -9`, OOM killer) —
 ///   the data is in the kernel's page cache. It can be lost only on power loss or a kernel crash,
-///   and only since the last checkpoint: a background checkpoint (which does `fsync`) runs at most
-///   ``Options/checkpointInterval`` (1 s) after any write, on a second connection, so it never
-///   blocks a commit. Automatic checkpoints on the writer are off for the same reason.
+///   and only for ``Options/walSyncInterval`` (1 s): that long after a commit, the background
+///   worker `fdatasync`s the WAL file, which is all a power cut needs (SQLite replays the WAL's
+///   checksummed frames on open). The WAL's pages are copied into the database file less often,
+///   by a passive checkpoint on a second connection every ``Options/checkpointInterval`` (10 s),
+///   so it never blocks a commit: each checkpoint rewrites every database page changed since the
+///   last, and on flash a page changed every second is then written once per interval rather
+///   than once a second (issue 15; docs/benchmarks.md, "Flash wear"). Automatic checkpoints on
+///   the writer are off for the same reason.
 /// - **Ordering.** Changes that decide whether a scheduled instant runs again
 ///   (``StateChange/isDurableOnApply``: `.fired`, `.runStarted`) are committed before `apply`
 ///   returns, in one small transaction together with everything still pending before them. The
@@ -50,8 +55,13 @@ public final class SQLiteStateStore: StateStore {
         public var batchInterval: Duration = .milliseconds(100)
         /// Pending changes that trigger a commit at once.
         public var maxBatch: Int = 512
-        /// Longest delay between a write and the checkpoint that makes it power-loss safe.
-        public var checkpointInterval: Duration = .seconds(1)
+        /// Longest delay between a commit and the `fdatasync` of the WAL that makes it safe from
+        /// a power cut.
+        public var walSyncInterval: Duration = .seconds(1)
+        /// Longest delay between a write and the checkpoint that copies it into the database
+        /// file. Longer saves flash (a page changed often is written once per interval), costs a
+        /// longer WAL (bounded by ``walLimitBytes``), and changes nothing to durability.
+        public var checkpointInterval: Duration = .seconds(10)
         /// A WAL larger than this after a checkpoint gets a `TRUNCATE` checkpoint, which waits for
         /// the writer briefly: under a steady stream of commits a passive checkpoint never catches
         /// up, and the WAL would grow without bound.
@@ -99,6 +109,9 @@ public final class SQLiteStateStore: StateStore {
         var ops: [Op] = []
         var commitScheduled = false
         var checkpointScheduled = false
+        var walSyncScheduled = false
+        /// WAL syncs done (tests).
+        var walSyncs = 0
         var lastError: StateError?
         var dropped = 0
         var closed = false
@@ -265,8 +278,34 @@ public final class SQLiteStateStore: StateStore {
         } catch {
             throw Self.stateError(error, path: path)
         }
+        scheduleWalSync()
         scheduleCheckpoint()
     }
+
+    /// Syncs the WAL ``Options/walSyncInterval`` after a commit (one sync for all the commits of
+    /// the interval). The file is opened afresh each time: SQLite may truncate or recreate it.
+    /// A checkpoint due first syncs it too; this one is then almost free.
+    private func scheduleWalSync() {
+        let schedule = pending.withLock { p in
+            if p.walSyncScheduled || p.closed { return false }
+            p.walSyncScheduled = true
+            return true
+        }
+        guard schedule else { return }
+        let wal = path + "-wal"
+        let scheduled = background.asyncAfter(milliseconds: options.walSyncInterval.milliseconds) { [self] in
+            pending.withLock { $0.walSyncScheduled = false }
+            let fd = open(wal, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { return }
+            _ = fdatasync(fd)
+            Glibc.close(fd)
+            pending.withLock { $0.walSyncs += 1 }
+        }
+        if !scheduled { pending.withLock { $0.walSyncScheduled = false } }
+    }
+
+    /// WAL syncs done so far (``Options/walSyncInterval``; tests and diagnostics).
+    public var walSyncCount: Int { pending.withLock { $0.walSyncs } }
 
     private func scheduleCheckpoint() {
         let schedule = pending.withLock { p in
