@@ -324,8 +324,9 @@ enum JobWire {
     static func decodeSet(_ v: JSONValue) throws(DecodeError) -> JobSet {
         let o = try object(v, "job set")
         var jobs: OrderedDictionary<JobID, JobSpec> = [:]
+        let shared = SharedValues()
         for item in try array(o["jobs"], "jobs") {
-            let job = try decodeJob(item)
+            let job = try decodeJob(item, shared: shared)
             guard jobs.updateValue(job, forKey: job.id) == nil else { throw DecodeError("job `\(job.id)` appears twice") }
         }
         return JobSet(
@@ -333,7 +334,7 @@ enum JobWire {
             revision: try string(o["revision"], "revision"))
     }
 
-    static func decodeJob(_ v: JSONValue) throws(DecodeError) -> JobSpec {
+    static func decodeJob(_ v: JSONValue, shared: SharedValues = SharedValues()) throws(DecodeError) -> JobSpec {
         let o = try object(v, "job")
         let id = try string(o["id"], "id")
         let command: CommandSpec
@@ -349,10 +350,15 @@ enum JobWire {
         j.dst = DSTPolicy(gap: try enumValue(dst["gap"], "dst.gap"), overlap: try enumValue(dst["overlap"], "dst.overlap"))
         j.jitterMs = try int(o["jitter_ms"], "jitter_ms")
         j.workdir = try optionalString(o["workdir"], "workdir")
-        for pair in try array(o["env"], "env") {
-            let kv = try array(pair, "env entry")
-            guard kv.count == 2 else { throw DecodeError("env entry: expected [name, value]") }
-            j.env[try string(kv[0], "env name")] = try string(kv[1], "env value")
+        if let env = o["env"], let known = shared.envs[env] {
+            j.env = known
+        } else {
+            for pair in try array(o["env"], "env") {
+                let kv = try array(pair, "env entry")
+                guard kv.count == 2 else { throw DecodeError("env entry: expected [name, value]") }
+                j.env[try string(kv[0], "env name")] = try string(kv[1], "env value")
+            }
+            if let env = o["env"], !j.env.isEmpty { shared.envs[env] = j.env }
         }
         j.envFile = try optionalString(o["env_file"], "env_file")
         j.user = try optionalString(o["user"], "user")
@@ -370,18 +376,28 @@ enum JobWire {
         j.retry.maxDelayMs = try optionalInt(r["max_delay_ms"], "retry.max_delay_ms")
         guard let bits = UInt64(try string(r["jitter_bits"], "retry.jitter_bits")) else { throw DecodeError("retry.jitter_bits: not a number") }
         j.retry.jitter = Double(bitPattern: bits)
-        j.retry.on = Set(try array(r["on"], "retry.on").map { v throws(DecodeError) -> RetryPolicy.Condition in try enumValue(v, "retry.on") })
+        if let on = r["on"], let known = shared.conditions[on] {
+            j.retry.on = known
+        } else {
+            j.retry.on = Set(try array(r["on"], "retry.on").map { v throws(DecodeError) -> RetryPolicy.Condition in try enumValue(v, "retry.on") })
+            if let on = r["on"] { shared.conditions[on] = j.retry.on }
+        }
         if let codes = r["exit_codes"], codes != .null {
             j.retry.exitCodes = try array(codes, "retry.exit_codes").map { v throws(DecodeError) in try int32(v, "retry.exit_codes") }
         } else {
             j.retry.exitCodes = nil
         }
-        j.successExitCodes = try array(o["success_exit_codes"], "success_exit_codes").map { v throws(DecodeError) in try int32(v, "success_exit_codes") }
+        if let codes = o["success_exit_codes"], let known = shared.codes[codes] {
+            j.successExitCodes = known
+        } else {
+            j.successExitCodes = try array(o["success_exit_codes"], "success_exit_codes").map { v throws(DecodeError) in try int32(v, "success_exit_codes") }
+            if let codes = o["success_exit_codes"] { shared.codes[codes] = j.successExitCodes }
+        }
         j.needs = try array(o["needs"], "needs").map { v throws(DecodeError) -> Need in
             let n = try object(v, "need")
             return Need(
                 job: try string(n["job"], "needs.job"), on: try enumValue(n["on"], "needs.on"),
-                location: try decodeLocation(n["location"]))
+                location: try decodeLocation(n["location"], shared: shared))
         }
         j.concurrency = try enumValue(o["concurrency"], "concurrency")
         // Optional on the wire (absent: the default), so an answer without it stays readable.
@@ -404,8 +420,8 @@ enum JobWire {
         j.secrets = try array(o["secrets"], "secrets").map { v throws(DecodeError) in try string(v, "secrets") }
         j.limits = try decodeLimits(o["limits"])
         // Optional on the wire (absent: none), as `on_agent_restart`.
-        if let v = o["notify"] { j.notify = try array(v, "notify").map { v throws(DecodeError) in try decodeNotify(v) } }
-        j.location = try decodeLocation(o["location"])
+        if let v = o["notify"] { j.notify = try array(v, "notify").map { v throws(DecodeError) in try decodeNotify(v, shared: shared) } }
+        j.location = try decodeLocation(o["location"], shared: shared)
         return j
     }
 
@@ -429,7 +445,7 @@ enum JobWire {
     }
 
     /// The URL and header values are checked again: they go onto a socket as they are.
-    static func decodeNotify(_ v: JSONValue) throws(DecodeError) -> NotifySpec {
+    static func decodeNotify(_ v: JSONValue, shared: SharedValues = SharedValues()) throws(DecodeError) -> NotifySpec {
         let o = try object(v, "notify entry")
         let on = Set(try array(o["on"], "notify.on").map { v throws(DecodeError) -> NotifyEvent in try enumValue(v, "notify.on") })
         let target: NotifyTarget
@@ -461,7 +477,7 @@ enum JobWire {
             guard spec.retries <= WebhookSpec.maxRetries else { throw DecodeError("notify.webhook.retries: out of range") }
             target = .webhook(spec)
         }
-        return NotifySpec(on: on, target: target, location: try decodeLocation(o["location"]))
+        return NotifySpec(on: on, target: target, location: try decodeLocation(o["location"], shared: shared))
     }
 
     /// The ranges are checked again: the values go to cgroup files as they are.
@@ -483,11 +499,19 @@ enum JobWire {
         return l
     }
 
-    static func decodeLocation(_ v: JSONValue?) throws(DecodeError) -> SourceLocation? {
+    static func decodeLocation(_ v: JSONValue?, shared: SharedValues = SharedValues()) throws(DecodeError) -> SourceLocation? {
         guard let v, v != .null else { return nil }
         let a = try array(v, "location")
         guard a.count == 3 else { throw DecodeError("location: expected [file, line, column]") }
-        return SourceLocation(file: try string(a[0], "location"), line: try smallInt(a[1], "location"), column: try smallInt(a[2], "location"))
+        guard case let .string(file) = a[0] else { throw DecodeError("location: expected a string") }
+        let name: String
+        if let known = shared.strings[file] {
+            name = known
+        } else {
+            name = detached(file)
+            shared.strings[file] = name
+        }
+        return SourceLocation(file: name, line: try smallInt(a[1], "location"), column: try smallInt(a[2], "location"))
     }
 
     // MARK: - Typed access
@@ -557,4 +581,17 @@ enum JobWire {
         guard let e = E(rawValue: s) else { throw DecodeError("\(what): unknown value `\(s)`") }
         return e
     }
+}
+
+/// Values that many jobs of one set have in common, decoded once and then shared by every job
+/// that has them: the file name of each job's location, the `env` that `defaults:` gives a whole
+/// file, `success_exit_codes`, `retry.on`. A decoded set lives as long as it runs, and each copy
+/// is an allocation of its own (``JobWire/detached(_:)``): 1,000 jobs of ten files held 1,000
+/// copies of ten file names. Keyed by the wire value, so only identical values are shared.
+/// Used by one decode at a time (not Sendable).
+final class SharedValues {
+    var strings: [String: String] = [:]
+    var envs: [JSONValue: OrderedDictionary<String, String>] = [:]
+    var conditions: [JSONValue: Set<RetryPolicy.Condition>] = [:]
+    var codes: [JSONValue: [Int32]] = [:]
 }

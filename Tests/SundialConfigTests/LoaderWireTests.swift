@@ -170,6 +170,42 @@ struct LoaderWireTests {
         }
     }
 
+    /// Values that jobs have in common are decoded once and shared (``SharedValues``): each
+    /// file name once, not once per job; an `env` given by `defaults:` once per distinct value;
+    /// different values stay different.
+    @Test func valuesJobsHaveInCommonShareOneCopy() throws {
+        let file = "/etc/sundial/jobs.d/a-file-name-longer-than-fifteen-bytes.yaml"
+        func job(_ id: String, env: OrderedDictionary<String, String>, codes: [Int32]) -> JobSpec {
+            var j = JobSpec(id: id, schedule: .cron("*/5 * * * *"), command: .argv(["/bin/true"]))
+            j.location = SourceLocation(file: file, line: 3, column: 3)
+            j.env = env
+            j.successExitCodes = codes
+            j.retry.on = [.failure, .timeout]
+            return j
+        }
+        let shared: OrderedDictionary<String, String> = ["APP_ENV": "production-environment-value", "REGION": "eu-0"]
+        let jobs = [job("a", env: shared, codes: [0, 3]), job("b", env: shared, codes: [0, 3]), job("c", env: ["APP_ENV": "staging"], codes: [0])]
+        var set: OrderedDictionary<JobID, JobSpec> = [:]
+        for j in jobs { set[j.id] = j }
+        let decoded = try JobWire.decodeSet(JobWire.encode(JobSet(jobs: set, files: [file], revision: "0123456789abcdef0"))).jobs
+        #expect(Array(decoded.values) == jobs)
+        let a = try #require(decoded["a"])
+        let b = try #require(decoded["b"])
+        let c = try #require(decoded["c"])
+
+        func storage(_ s: String) -> UnsafeRawPointer? {
+            var copy = s
+            return copy.withUTF8 { UnsafeRawPointer($0.baseAddress) }
+        }
+        func storage<T>(_ a: [T]) -> UnsafeRawPointer? { a.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
+        #expect(storage(try #require(a.location?.file)) == storage(try #require(b.location?.file)))
+        #expect(storage(try #require(a.location?.file)) == storage(try #require(c.location?.file)))
+        #expect(storage(a.env.values.elements) == storage(b.env.values.elements))
+        #expect(storage(a.env.values.elements) != storage(c.env.values.elements))
+        #expect(storage(a.successExitCodes) == storage(b.successExitCodes))
+        #expect(storage(a.successExitCodes) != storage(c.successExitCodes))
+    }
+
     @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
         let original = load("version: 1\njobs:\n  a:\n    every: 5m\n    command: [x]\n    timout: 5m\n")
         #expect(!original.diagnostics.isEmpty)
