@@ -793,7 +793,9 @@ class Bench:
     def measure_writes(self, agents, period, ticks):
         """Waits until the agents are loaded, then measures `write_bytes` over `ticks` periods of
         `period` seconds, from the middle of one gap between fires to the middle of another, so
-        that each window holds whole ticks (their commits, and the checkpoint a second after)."""
+        that each window holds whole ticks: their commits, the WAL sync a second after them and
+        the checkpoint within the store's 10 s (the typical box's ticks are 15 s apart, so each
+        pays its own; see docs/state.md)."""
         for p, pipe, _ in agents:
             deadline = time.monotonic() + 60
             while not pipe.loaded.is_set():

@@ -350,7 +350,7 @@ enum JobWire {
         j.dst = DSTPolicy(gap: try enumValue(dst["gap"], "dst.gap"), overlap: try enumValue(dst["overlap"], "dst.overlap"))
         j.jitterMs = try int(o["jitter_ms"], "jitter_ms")
         j.workdir = try optionalString(o["workdir"], "workdir")
-        if let env = o["env"], let known = shared.envs[env] {
+        if let env = o["env"], let known = shared.envs[.init(env)] {
             j.env = known
         } else {
             for pair in try array(o["env"], "env") {
@@ -358,7 +358,7 @@ enum JobWire {
                 guard kv.count == 2 else { throw DecodeError("env entry: expected [name, value]") }
                 j.env[try string(kv[0], "env name")] = try string(kv[1], "env value")
             }
-            if let env = o["env"], !j.env.isEmpty { shared.envs[env] = j.env }
+            if let env = o["env"], !j.env.isEmpty { shared.envs[.init(env)] = j.env }
         }
         j.envFile = try optionalString(o["env_file"], "env_file")
         j.user = try optionalString(o["user"], "user")
@@ -376,22 +376,22 @@ enum JobWire {
         j.retry.maxDelayMs = try optionalInt(r["max_delay_ms"], "retry.max_delay_ms")
         guard let bits = UInt64(try string(r["jitter_bits"], "retry.jitter_bits")) else { throw DecodeError("retry.jitter_bits: not a number") }
         j.retry.jitter = Double(bitPattern: bits)
-        if let on = r["on"], let known = shared.conditions[on] {
+        if let on = r["on"], let known = shared.conditions[.init(on)] {
             j.retry.on = known
         } else {
             j.retry.on = Set(try array(r["on"], "retry.on").map { v throws(DecodeError) -> RetryPolicy.Condition in try enumValue(v, "retry.on") })
-            if let on = r["on"] { shared.conditions[on] = j.retry.on }
+            if let on = r["on"] { shared.conditions[.init(on)] = j.retry.on }
         }
         if let codes = r["exit_codes"], codes != .null {
             j.retry.exitCodes = try array(codes, "retry.exit_codes").map { v throws(DecodeError) in try int32(v, "retry.exit_codes") }
         } else {
             j.retry.exitCodes = nil
         }
-        if let codes = o["success_exit_codes"], let known = shared.codes[codes] {
+        if let codes = o["success_exit_codes"], let known = shared.codes[.init(codes)] {
             j.successExitCodes = known
         } else {
             j.successExitCodes = try array(o["success_exit_codes"], "success_exit_codes").map { v throws(DecodeError) in try int32(v, "success_exit_codes") }
-            if let codes = o["success_exit_codes"] { shared.codes[codes] = j.successExitCodes }
+            if let codes = o["success_exit_codes"] { shared.codes[.init(codes)] = j.successExitCodes }
         }
         j.needs = try array(o["needs"], "needs").map { v throws(DecodeError) -> Need in
             let n = try object(v, "need")
@@ -505,11 +505,11 @@ enum JobWire {
         guard a.count == 3 else { throw DecodeError("location: expected [file, line, column]") }
         guard case let .string(file) = a[0] else { throw DecodeError("location: expected a string") }
         let name: String
-        if let known = shared.strings[file] {
+        if let known = shared.strings[.init(file)] {
             name = known
         } else {
             name = detached(file)
-            shared.strings[file] = name
+            shared.strings[.init(file)] = name
         }
         return SourceLocation(file: name, line: try smallInt(a[1], "location"), column: try smallInt(a[2], "location"))
     }
@@ -587,11 +587,43 @@ enum JobWire {
 /// that has them: the file name of each job's location, the `env` that `defaults:` gives a whole
 /// file, `success_exit_codes`, `retry.on`. A decoded set lives as long as it runs, and each copy
 /// is an allocation of its own (``JobWire/detached(_:)``): 1,000 jobs of ten files held 1,000
-/// copies of ten file names. Keyed by the wire value, so only identical values are shared.
-/// Used by one decode at a time (not Sendable).
+/// copies of ten file names. Keyed by the wire value compared byte for byte (``Exact``), so
+/// only identical values are shared. Used by one decode at a time (not Sendable).
 final class SharedValues {
-    var strings: [String: String] = [:]
-    var envs: [JSONValue: OrderedDictionary<String, String>] = [:]
-    var conditions: [JSONValue: Set<RetryPolicy.Condition>] = [:]
-    var codes: [JSONValue: [Int32]] = [:]
+    var strings: [Exact: String] = [:]
+    var envs: [Exact: OrderedDictionary<String, String>] = [:]
+    var conditions: [Exact: Set<RetryPolicy.Condition>] = [:]
+    var codes: [Exact: [Int32]] = [:]
+
+    /// A wire value as a key that is equal only to the same code points. Swift's `==` on
+    /// strings (and so `JSONValue`'s) is canonical equivalence: a precomposed "é" equals "e"
+    /// followed by U+0301, and keyed by it a job would get another job's bytes (another file's
+    /// name, another env value). ``JSONValue/isJSONEqual(to:)`` compares code points; the hash
+    /// agrees with it (strings by their UTF-8, numbers by value, objects by their size only).
+    struct Exact: Hashable {
+        let value: JSONValue
+        init(_ value: JSONValue) { self.value = value }
+        init(_ string: String) { value = .string(string) }
+
+        static func == (a: Exact, b: Exact) -> Bool { a.value.isJSONEqual(to: b.value) }
+
+        func hash(into h: inout Hasher) { Self.hash(value, into: &h) }
+
+        private static func hash(_ v: JSONValue, into h: inout Hasher) {
+            switch v {
+            case .null: h.combine(0 as UInt8)
+            case let .bool(b): h.combine(b)
+            case let .int(i): h.combine(i)
+            case let .double(d):
+                if let i = Int64(exactly: d) { h.combine(i) } else { h.combine(d.bitPattern) }
+            case let .string(s):
+                h.combine(s.utf8.count)
+                for byte in s.utf8 { h.combine(byte) }
+            case let .array(items):
+                h.combine(items.count)
+                for item in items { hash(item, into: &h) }
+            case let .object(o): h.combine(o.count)
+            }
+        }
+    }
 }

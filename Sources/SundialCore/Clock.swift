@@ -7,6 +7,14 @@ public protocol SundialClock: Sendable {
     func wallNow() -> Instant
     /// Monotonic milliseconds since an arbitrary origin (`CLOCK_MONOTONIC`/`BOOTTIME`).
     func monotonicNow() -> Int64
+    /// Waits until the wall clock reads `instant`, but never longer than `maximumMs`: how the
+    /// agent keeps an action it decided ahead of its instant (a fire prepared early) from taking
+    /// effect before it. A clock that cannot wait returns at once (the default).
+    func hold(until instant: Instant, atMostMilliseconds maximumMs: Int64)
+}
+
+extension SundialClock {
+    public func hold(until instant: Instant, atMostMilliseconds maximumMs: Int64) {}
 }
 
 /// A source of randomness for jitter, injected so tests and `simulate` are deterministic.

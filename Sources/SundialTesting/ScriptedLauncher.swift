@@ -46,6 +46,8 @@ public final class ScriptedLauncher: JobLauncher {
         var pending: [RunID: Pending] = [:]
         var launches: [Launch] = []
         var resolved: [RunID] = []
+        /// When the agent asked each terminated attempt to stop.
+        var terminated: [RunID: Instant] = [:]
         var nextPid: Int32 = 1000
         /// The thread each attempt's launch ran on.
         var threads: [RunID: pthread_t] = [:]
@@ -88,12 +90,16 @@ public final class ScriptedLauncher: JobLauncher {
     public func terminate(_ runID: RunID, grace: Duration) {
         let now = clock.wallNow()
         state.withLock { s in
+            if s.terminated[runID] == nil { s.terminated[runID] = now }
             guard var p = s.pending[runID] else { return }
             p.outcome = .interrupted
             p.endAt = now
             s.pending[runID] = p
         }
     }
+
+    /// When the agent first asked run `id`'s attempt to stop (a timeout, a shutdown).
+    public func terminatedAt(_ id: RunID) -> Instant? { state.withLock { $0.terminated[id] } }
 
     /// The earliest scripted end of a running attempt.
     public var nextEnd: Instant? { state.withLock { $0.pending.values.map(\.endAt).min() } }

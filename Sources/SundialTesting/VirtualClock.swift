@@ -18,6 +18,15 @@ public final class VirtualClock: SundialClock {
         }
     }
 
+    /// Moves both clocks to `instant` (at most `maximumMs` ahead), as a real wait would.
+    public func hold(until instant: Instant, atMostMilliseconds maximumMs: Int64) {
+        state.withLock {
+            let d = min(max(0, instant.unixMillis - $0.wall), max(0, maximumMs))
+            $0.wall += d
+            $0.mono += d
+        }
+    }
+
     /// Steps only the wall clock (as NTP does), by `d` which may be negative.
     public func stepWall(by d: Duration) { state.withLock { $0.wall += d.milliseconds } }
 }

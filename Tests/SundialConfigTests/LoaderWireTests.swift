@@ -206,6 +206,29 @@ struct LoaderWireTests {
         #expect(storage(a.successExitCodes) != storage(c.successExitCodes))
     }
 
+    /// Shared only when the bytes are the same: a precomposed "é" and "e" + U+0301 are equal
+    /// to Swift's `==` but are different file names on Linux and different env values to a job.
+    @Test func canonicallyEquivalentValuesAreNotMerged() throws {
+        let composed = "caf\u{E9}"
+        let decomposed = "cafe\u{301}"
+        try #require(composed == decomposed)  // what makes the keying matter
+        func job(_ id: String, _ word: String) -> JobSpec {
+            var j = JobSpec(id: id, schedule: .cron("*/5 * * * *"), command: .argv(["/bin/true"]))
+            j.location = SourceLocation(file: "/etc/sundial/jobs.d/\(word).yaml", line: 3, column: 3)
+            j.env = ["WORD": word]
+            return j
+        }
+        var set: OrderedDictionary<JobID, JobSpec> = [:]
+        for j in [job("a", composed), job("b", decomposed)] { set[j.id] = j }
+        let files = ["/etc/sundial/jobs.d/\(composed).yaml", "/etc/sundial/jobs.d/\(decomposed).yaml"]
+        let decoded = try JobWire.decodeSet(JobWire.encode(JobSet(jobs: set, files: files, revision: "0123456789abcdef0"))).jobs
+        for (id, word) in [("a", composed), ("b", decomposed)] {
+            let j = try #require(decoded[JobID(id)])
+            #expect(Array(try #require(j.env["WORD"]).utf8) == Array(word.utf8), "job \(id)")
+            #expect(Array(try #require(j.location?.file).utf8) == Array("/etc/sundial/jobs.d/\(word).yaml".utf8), "job \(id)")
+        }
+    }
+
     @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
         let original = load("version: 1\njobs:\n  a:\n    every: 5m\n    command: [x]\n    timout: 5m\n")
         #expect(!original.diagnostics.isEmpty)

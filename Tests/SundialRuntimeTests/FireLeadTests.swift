@@ -72,7 +72,52 @@ struct FireLeadTests {
         await h.settle()
         let manual = try #require(h.launcher.launches.first { $0.job == "other" })
         #expect(manual.scheduledFor == Self.due)
-        #expect(manual.notBefore == nil)
+        // Decided as of the instant, so it does not start before it either.
+        #expect(manual.notBefore == Self.due)
+    }
+
+    /// A fire decided ahead that replaces a running attempt (`concurrency: replace`) does not
+    /// stop it before the instant: the agent waits out the rest of the lead, then terminates.
+    @Test func aReplacementDecidedAheadDoesNotStopTheRunningAttemptEarly() async throws {
+        let yaml = """
+            version: 1
+            jobs:
+              slow: { schedule: "*/10 * * * * *", timezone: UTC, command: [x], concurrency: replace }
+
+            """
+        let h = try AgentHarness(
+            yaml: yaml, start: Self.start, script: ["slow": [.init(.success(exitCode: 0), durationMs: 60_000)]], zones: SystemTimeZones(),
+            fireLeadMs: 2)
+        try await h.start()
+        await h.advance(to: Self.due)
+        let run = try #require(h.launcher.launches.first).runID
+        let next = Self.due + .seconds(10)
+        #expect(h.alarm.armedAt == next - .milliseconds(2))
+        await h.advance(to: next - .milliseconds(2))
+        #expect(h.launcher.terminatedAt(run) == next)
+    }
+
+    /// Decisions ahead are measured from the wall clock, so they never chain: a due instant
+    /// within the lead of an earlier decision, but not of the wall clock, waits for its wake.
+    @Test func anEarlyDecisionDoesNotPullTheNextInstantAhead() async throws {
+        let yaml = """
+            version: 1
+            jobs:
+              first: { schedule: "10 * * * * *", timezone: UTC, command: [x] }
+              second: { schedule: "11 * * * * *", timezone: UTC, command: [x] }
+
+            """
+        // A lead of 1.5 s: `second` (1 s after `first`) is within the lead of `first`'s
+        // instant, but not of the wall clock when `first` is decided (2 s before `second`).
+        let h = try AgentHarness(yaml: yaml, start: Self.start, zones: SystemTimeZones(), fireLeadMs: 1500)
+        try await h.start()
+        h.clock.advance(by: (Self.due - .milliseconds(1000)) - h.clock.wallNow())
+        await h.agent.deliver(.wake)
+        await h.settle()
+        #expect(h.launcher.launches.map(\.job) == ["first"])
+        await h.agent.deliver(.wake)
+        await h.settle()
+        #expect(h.launcher.launches.map(\.job) == ["first"])
     }
 
     /// A clock step puts the wall clock back in charge, even behind an early decision.

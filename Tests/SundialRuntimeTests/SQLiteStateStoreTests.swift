@@ -59,6 +59,33 @@ struct SQLiteStateStoreTests {
         #expect(stat(path + "-wal", &st) == 0 && st.st_size > 0)
     }
 
+    /// A state directory reached through a symbolic link (config management links
+    /// `/var/lib/sundial` to a data partition): SQLite writes its WAL beside the real file, and
+    /// that is the file synced. Also: writes outside the batched commits (a notification queued)
+    /// are synced as well.
+    @Test func theWALBesideTheRealFileIsSyncedWhenTheDatabaseIsASymbolicLink() async throws {
+        let dir = TempDir("walsymlink")
+        defer { dir.remove() }
+        try #require(mkdir(dir.path + "/data", 0o700) == 0)
+        let real = dir.path + "/data/state.db"
+        let link = dir.path + "/state.db"
+        try #require(symlink(real, link) == 0)
+        var options = Self.manual
+        options.walSyncInterval = .milliseconds(100)
+        // Created through the link: SQLite follows it and puts the WAL beside the real file.
+        let store = try SQLiteStateStore(path: link, options: options)
+        defer { try? store.close() }
+        var st = stat()
+        #expect(stat(real + "-wal", &st) == 0)
+        #expect(lstat(link + "-wal", &st) != 0)
+        let before = store.walSyncCount
+        _ = try store.enqueueNotification(payload: "{}", at: at(1), capacity: 10)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while store.walSyncCount == before, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(store.walSyncCount == before + 1)
+        #expect(store.walSyncFailures == 0)
+    }
+
     @Test func warmUpGivesEveryJobItsRowAndChangesNothingElse() throws {
         let dir = TempDir("warm")
         defer { dir.remove() }

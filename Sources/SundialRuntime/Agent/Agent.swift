@@ -64,11 +64,12 @@ public actor Agent {
         /// The lead `sundial run` uses: the preparation of one fire takes about 0.6 ms on a
         /// small machine (docs/benchmarks.md), so 2 ms covers it with room for a few jobs more.
         public static let productionFireLeadMs: Int64 = 2
-        /// ``productionFireLeadMs``, or the environment variable `SUNDIAL_FIRE_LEAD_MS` (0 to
-        /// ``LaunchSpec/maximumHoldMs``; 0 decides at the instant): for benchmarks and diagnostics.
+        /// ``productionFireLeadMs``, or the environment variable `SUNDIAL_FIRE_LEAD_MS` (0 to half
+        /// of ``LaunchSpec/maximumHoldMs``, so that a hold always covers the lead with room to
+        /// spare; 0 decides at the instant): for benchmarks and diagnostics.
         public static var fireLeadFromEnvironment: Int64 {
             guard let raw = getenv("SUNDIAL_FIRE_LEAD_MS"), let v = Int64(String(cString: raw)) else { return productionFireLeadMs }
-            return min(max(0, v), LaunchSpec.maximumHoldMs)
+            return min(max(0, v), LaunchSpec.maximumHoldMs / 2)
         }
 
         public init(
@@ -264,14 +265,14 @@ public actor Agent {
         detectClockStep(now: wallNow, forced: clockChanged)
         // Before handling, so that the alarm armed below already counts from this mark.
         if phase == .running { markAlive(now: wallNow, force: false) }
-        // After a clock step the wall clock is the truth again, even if it went back.
-        if clockChanged { decidedUpTo = wallNow }
         let now = max(wallNow, decidedUpTo)
         switch input {
         case .wake:
             // Within the lead of the next due instant: decide it now, as of that instant; the
-            // launches wait for it in the runner (see ``Settings/fireLeadMs``).
-            if let due = scheduler.nextWake, due > now, (due - now).milliseconds <= settings.fireLeadMs {
+            // launches wait for it in the runner (see ``Settings/fireLeadMs``). Measured from the
+            // wall clock, not from an earlier early decision, so that decisions never chain
+            // further ahead than the lead.
+            if let due = scheduler.nextWake, due > now, (due - wallNow).milliseconds <= settings.fireLeadMs {
                 decidedUpTo = due
                 perform(scheduler.handle(.tick, at: due), notBefore: due)
             } else {
@@ -450,6 +451,11 @@ public actor Agent {
             switch action {
             case let .launch(order): launch(order, notBefore: notBefore)
             case let .terminate(runID, graceMs, _):
+                // A timeout decided ahead of its instant is not enforced before it: wait out the
+                // rest of the lead here (bounded), as a launch does in the runner.
+                if let notBefore, notBefore > clock.wallNow() {
+                    clock.hold(until: notBefore, atMostMilliseconds: LaunchSpec.maximumHoldMs)
+                }
                 if adoptedRuns.contains(runID) {
                     adopter?.terminate(runID, grace: .milliseconds(graceMs))
                 } else {
@@ -537,8 +543,12 @@ public actor Agent {
         adopter.watch(run, ended: ended)
     }
 
-    private func launch(_ order: LaunchOrder, notBefore: Instant?) {
+    private func launch(_ order: LaunchOrder, notBefore decided: Instant?) {
         launchOrders += 1
+        // A launch from another input handled while an early decision is still ahead of the wall
+        // clock (a manual trigger, a fleet claim answered, a dependency met, all decided as of
+        // ``decidedUpTo``) does not start before that instant either.
+        let notBefore = decided ?? (decidedUpTo > clock.wallNow() ? decidedUpTo : nil)
         activeRuns[order.runID] = ActiveRun(job: order.job.id, attempt: order.attempt, pid: nil, startedAt: clock.wallNow())
         let launcher = self.launcher
         let log = self.log
@@ -642,8 +652,9 @@ public actor Agent {
         lastOffsetMs = offset
         guard abs(delta) >= 1 else { return }
         let from = Instant(unixMillis: now.unixMillis - delta)
-        // A fire decided ahead belonged to the old timeline: the new wall clock rules.
-        decidedUpTo = now
+        // A fire decided ahead belonged to the old timeline: when the clock went back, the new
+        // wall clock rules; forward, it is past that decision anyway.
+        if delta < 0 { decidedUpTo = now }
         emit(.clockStepped(from: from, to: now, deltaMs: delta, at: now))
         perform(scheduler.handle(.clockStepped(fromWall: from, toWall: now), at: now))
     }

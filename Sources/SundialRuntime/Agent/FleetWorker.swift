@@ -87,8 +87,10 @@ final class FleetWorker: Sendable {
     func drained(withinMilliseconds milliseconds: Int64) async -> Bool {
         await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
             let once = ResumeOnce(c)
-            worker.async { once.resume(true) }
+            // The deadline first: whatever becomes of the worker's closure (a thread the kernel
+            // refuses, a call that never returns), the stop goes on when it expires.
             if !deadlines.asyncAfter(milliseconds: milliseconds, { once.resume(false) }) { once.resume(false) }
+            worker.async { once.resume(true) }
         }
     }
 

@@ -1,3 +1,4 @@
+import CSundialShim
 import SundialCore
 
 #if canImport(Glibc)
@@ -19,6 +20,10 @@ public struct SystemClock: SundialClock {
         var ts = timespec()
         clock_gettime(CLOCK_BOOTTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    public func hold(until instant: Instant, atMostMilliseconds maximumMs: Int64) {
+        _ = sundial_hold_until_ms(instant.unixMillis, maximumMs)
     }
 }
 

@@ -34,6 +34,14 @@ package final class SQLiteConnection {
 
     deinit { close() }
 
+    /// The write-ahead log's path as SQLite names it: next to the database file SQLite really
+    /// opened, which is not `path + "-wal"` when `path` is a symbolic link (SQLite resolves it).
+    package var walPath: String? {
+        guard let name = sqlite3_db_filename(handle, "main"), let wal = sqlite3_filename_wal(name) else { return nil }
+        let s = String(cString: wal)
+        return s.isEmpty ? nil : s
+    }
+
     /// Finalises the cached statements and closes the connection (idempotent).
     package func close() {
         guard !closed else { return }

@@ -8,7 +8,7 @@ extension SQLiteStateStore {
     /// before it says so, and it is never on the firing path — a fire waiting for the writer
     /// waits at most this transaction's tens of microseconds, as it would for a batch commit.
     public func enqueueNotification(payload: String, at: Instant, capacity: Int) throws -> Int64? {
-        try guarded {
+        let id = try guarded {
             try writer.withConnection { db in
                 try db.transaction { () throws -> Int64? in
                     let count = try db.value("SELECT count(*) FROM notifications")
@@ -21,6 +21,8 @@ extension SQLiteStateStore {
                 }
             }
         }
+        wrote()
+        return id
     }
 
     public func pendingNotifications(after: Int64, limit: Int) throws -> [StoredNotification] {
@@ -36,5 +38,6 @@ extension SQLiteStateStore {
 
     public func deleteNotification(id: Int64) throws {
         try guarded { try writer.withConnection { try $0.execute("DELETE FROM notifications WHERE id = ?", id) } }
+        wrote()
     }
 }

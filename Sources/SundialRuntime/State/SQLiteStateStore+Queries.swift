@@ -82,6 +82,7 @@ extension SQLiteStateStore {
                 }
             }
         }
+        wrote()
     }
 
     /// Reads on the auxiliary connection (never blocking the writer), mapping errors.

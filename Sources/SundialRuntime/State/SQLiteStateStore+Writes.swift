@@ -19,6 +19,7 @@ extension SQLiteStateStore {
         } catch {
             throw Self.stateError(error, path: path)
         }
+        wrote()
     }
 
     func write(_ op: Op, in db: SQLiteConnection) throws {

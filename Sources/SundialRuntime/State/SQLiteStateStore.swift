@@ -87,6 +87,8 @@ public final class SQLiteStateStore: StateStore {
 
     /// The one connection that writes (serialised by its lock).
     let writer: SQLiteDatabase
+    /// The write-ahead log's file (``SQLiteConnection/walPath``), synced by ``scheduleWalSync()``.
+    let walPath: String
     /// A second connection for queries and checkpoints, so neither blocks a commit (WAL lets
     /// readers and a passive checkpoint run beside the writer).
     let aux: SQLiteDatabase
@@ -112,6 +114,10 @@ public final class SQLiteStateStore: StateStore {
         var walSyncScheduled = false
         /// WAL syncs done (tests).
         var walSyncs = 0
+        /// WAL syncs the kernel refused (`fdatasync` or `open` failed other than for a WAL that
+        /// is not there), and the last `errno`.
+        var walSyncFailures = 0
+        var lastWalSyncErrno: Int32 = 0
         var lastError: StateError?
         var dropped = 0
         var closed = false
@@ -153,6 +159,7 @@ public final class SQLiteStateStore: StateStore {
                 }
                 try migrator.migrate(db)
             }
+            walPath = try writer.withConnection { $0.walPath } ?? path + "-wal"
             aux = try SQLiteDatabase(path: path)
             try aux.withConnection { try $0.execute(script: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0") }
         } catch {
@@ -278,13 +285,22 @@ public final class SQLiteStateStore: StateStore {
         } catch {
             throw Self.stateError(error, path: path)
         }
+        wrote()
+    }
+
+    /// Every committed write calls this (batched commits, notifications, pruning, the warm-up):
+    /// its WAL frames are then synced within ``Options/walSyncInterval`` and copied into the
+    /// database within ``Options/checkpointInterval``, whichever path made them.
+    func wrote() {
         scheduleWalSync()
         scheduleCheckpoint()
     }
 
     /// Syncs the WAL ``Options/walSyncInterval`` after a commit (one sync for all the commits of
     /// the interval). The file is opened afresh each time: SQLite may truncate or recreate it.
-    /// A checkpoint due first syncs it too; this one is then almost free.
+    /// A checkpoint due first syncs it too; this one is then almost free. A WAL that is not
+    /// there (a `TRUNCATE` checkpoint or the close removed it) has nothing to sync; a sync the
+    /// kernel refuses is counted (``walSyncFailures``) and tried again after the next commit.
     private func scheduleWalSync() {
         let schedule = pending.withLock { p in
             if p.walSyncScheduled || p.closed { return false }
@@ -292,20 +308,34 @@ public final class SQLiteStateStore: StateStore {
             return true
         }
         guard schedule else { return }
-        let wal = path + "-wal"
+        let wal = walPath
         let scheduled = background.asyncAfter(milliseconds: options.walSyncInterval.milliseconds) { [self] in
             pending.withLock { $0.walSyncScheduled = false }
             let fd = open(wal, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { return }
-            _ = fdatasync(fd)
-            Glibc.close(fd)
-            pending.withLock { $0.walSyncs += 1 }
+            var failure: Int32 = 0
+            if fd < 0 {
+                if errno == ENOENT { return }
+                failure = errno
+            } else {
+                if fdatasync(fd) != 0 { failure = errno }
+                Glibc.close(fd)
+            }
+            pending.withLock { p in
+                if failure == 0 {
+                    p.walSyncs += 1
+                } else {
+                    p.walSyncFailures += 1
+                    p.lastWalSyncErrno = failure
+                }
+            }
         }
         if !scheduled { pending.withLock { $0.walSyncScheduled = false } }
     }
 
     /// WAL syncs done so far (``Options/walSyncInterval``; tests and diagnostics).
     public var walSyncCount: Int { pending.withLock { $0.walSyncs } }
+    /// WAL syncs that failed (an I/O error of the disk, say), for diagnostics.
+    public var walSyncFailures: Int { pending.withLock { $0.walSyncFailures } }
 
     private func scheduleCheckpoint() {
         let schedule = pending.withLock { p in
@@ -322,7 +352,7 @@ public final class SQLiteStateStore: StateStore {
             guard !closed else { return }
             _ = try? aux.withConnection { try $0.checkpoint(.passive) }
             var st = stat()
-            let wal = stat(path + "-wal", &st) == 0 ? Int64(st.st_size) : 0
+            let wal = stat(walPath, &st) == 0 ? Int64(st.st_size) : 0
             if wal > options.walLimitBytes { _ = try? aux.withConnection { try $0.checkpoint(.truncate) } }
             // The first write after a completed checkpoint restarts the WAL, and with
             // synchronous=NORMAL SQLite syncs the WAL header then (an fdatasync, 1-3 ms here).
