@@ -1,4 +1,3 @@
-import CSundialShim
 import SundialCore
 
 #if canImport(Glibc)
@@ -23,7 +22,7 @@ public struct SystemClock: SundialClock {
     }
 
     public func hold(until instant: Instant, atMostMilliseconds maximumMs: Int64) {
-        _ = sundial_hold_until_ms(instant.unixMillis, maximumMs)
+        holdUntil(unixMillis: instant.unixMillis, atMostMilliseconds: maximumMs)
     }
 }
 

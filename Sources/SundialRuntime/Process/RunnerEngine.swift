@@ -515,7 +515,7 @@ final class RunnerEngine: @unchecked Sendable {
         let groups: [gid_t] = spec.credentials?.groups ?? []
         // Everything above was prepared ahead of a fire's instant; only the clone and the exec
         // are left for after it (``LaunchSpec/notBefore``).
-        if let instant = spec.notBefore { _ = sundial_hold_until_ms(instant.unixMillis, LaunchSpec.maximumHoldMs) }
+        if let instant = spec.notBefore { holdUntil(unixMillis: instant.unixMillis, atMostMilliseconds: LaunchSpec.maximumHoldMs) }
         let started = sundial_monotonic_ms()
         ChildRegistry.shared.beginSpawn()
         rc = spec.executable.withCString { path in
@@ -917,4 +917,12 @@ final class CStringArray {
 func withOptionalCString<R>(_ s: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
     guard let s else { return body(nil) }
     return s.withCString { body($0) }
+}
+
+/// Sleeps until the wall clock reads `unixMillis`, for at most `maximumMs` (measured on the
+/// monotonic clock, so a clock step cannot stretch it): `sundial_hold_until_ms` in timer.c.
+/// Here rather than in ``SystemClock`` so that one file of the module imports the shim's time
+/// functions (a second import makes the release build attribute `timespec` to the shim).
+func holdUntil(unixMillis: Int64, atMostMilliseconds maximumMs: Int64) {
+    _ = sundial_hold_until_ms(unixMillis, maximumMs)
 }
