@@ -595,34 +595,63 @@ final class SharedValues {
     var conditions: [Exact: Set<RetryPolicy.Condition>] = [:]
     var codes: [Exact: [Int32]] = [:]
 
-    /// A wire value as a key that is equal only to the same code points. Swift's `==` on
-    /// strings (and so `JSONValue`'s) is canonical equivalence: a precomposed "é" equals "e"
-    /// followed by U+0301, and keyed by it a job would get another job's bytes (another file's
-    /// name, another env value). ``JSONValue/isJSONEqual(to:)`` compares code points; the hash
-    /// agrees with it (strings by their UTF-8, numbers by value, objects by their size only).
+    /// A wire value as a key equal only to the very same value: the same case, strings by
+    /// their UTF-8 bytes, numbers by their bits, arrays and objects element by element in order.
+    /// Swift's `==` on strings (and so `JSONValue`'s) is canonical equivalence: a precomposed "é"
+    /// equals "e" followed by U+0301, and keyed by it a job would get another job's bytes
+    /// (another file's name, another env value).
     struct Exact: Hashable {
         let value: JSONValue
         init(_ value: JSONValue) { self.value = value }
         init(_ string: String) { value = .string(string) }
 
-        static func == (a: Exact, b: Exact) -> Bool { a.value.isJSONEqual(to: b.value) }
+        static func == (a: Exact, b: Exact) -> Bool { same(a.value, b.value) }
 
         func hash(into h: inout Hasher) { Self.hash(value, into: &h) }
+
+        private static func same(_ a: JSONValue, _ b: JSONValue) -> Bool {
+            switch (a, b) {
+            case (.null, .null): return true
+            case let (.bool(x), .bool(y)): return x == y
+            case let (.int(x), .int(y)): return x == y
+            case let (.double(x), .double(y)): return x.bitPattern == y.bitPattern
+            case let (.string(x), .string(y)): return x.utf8.elementsEqual(y.utf8)
+            case let (.array(x), .array(y)): return x.count == y.count && zip(x, y).allSatisfy { same($0, $1) }
+            case let (.object(x), .object(y)):
+                return x.count == y.count
+                    && zip(x, y).allSatisfy { $0.key.utf8.elementsEqual($1.key.utf8) && same($0.value, $1.value) }
+            default: return false
+            }
+        }
 
         private static func hash(_ v: JSONValue, into h: inout Hasher) {
             switch v {
             case .null: h.combine(0 as UInt8)
-            case let .bool(b): h.combine(b)
-            case let .int(i): h.combine(i)
+            case let .bool(b):
+                h.combine(1 as UInt8)
+                h.combine(b)
+            case let .int(i):
+                h.combine(2 as UInt8)
+                h.combine(i)
             case let .double(d):
-                if let i = Int64(exactly: d) { h.combine(i) } else { h.combine(d.bitPattern) }
+                h.combine(3 as UInt8)
+                h.combine(d.bitPattern)
             case let .string(s):
+                h.combine(4 as UInt8)
                 h.combine(s.utf8.count)
                 for byte in s.utf8 { h.combine(byte) }
             case let .array(items):
+                h.combine(5 as UInt8)
                 h.combine(items.count)
                 for item in items { hash(item, into: &h) }
-            case let .object(o): h.combine(o.count)
+            case let .object(o):
+                h.combine(6 as UInt8)
+                h.combine(o.count)
+                for (key, value) in o {
+                    h.combine(key.utf8.count)
+                    for byte in key.utf8 { h.combine(byte) }
+                    hash(value, into: &h)
+                }
             }
         }
     }

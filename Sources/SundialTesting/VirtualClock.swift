@@ -18,10 +18,12 @@ public final class VirtualClock: SundialClock {
         }
     }
 
-    /// Moves both clocks to `instant` (at most `maximumMs` ahead), as a real wait would.
+    /// Moves both clocks to `instant`, as the real hold would: not at all when it is more than
+    /// `maximumMs` away (the real one does not wait then either).
     public func hold(until instant: Instant, atMostMilliseconds maximumMs: Int64) {
         state.withLock {
-            let d = min(max(0, instant.unixMillis - $0.wall), max(0, maximumMs))
+            let d = instant.unixMillis - $0.wall
+            guard d > 0, d <= maximumMs else { return }
             $0.wall += d
             $0.mono += d
         }

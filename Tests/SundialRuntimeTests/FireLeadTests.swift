@@ -97,6 +97,29 @@ struct FireLeadTests {
         #expect(h.launcher.terminatedAt(run) == next)
     }
 
+    /// A manual trigger of a `concurrency: replace` job handled while an early decision is
+    /// ahead of the wall clock stops the running attempt no sooner than that instant either.
+    @Test func aStopFromAnotherInputInsideTheLeadWaitsForTheInstant() async throws {
+        let yaml = """
+            version: 1
+            jobs:
+              slow: { schedule: "*/10 * * * * *", timezone: UTC, command: [x], concurrency: replace }
+
+            """
+        let h = try AgentHarness(
+            yaml: yaml, start: Self.start, script: ["slow": [.init(.success(exitCode: 0), durationMs: 60_000)]], zones: SystemTimeZones(),
+            fireLeadMs: 2)
+        try await h.start()
+        // The early wake decides the fire; 1 ms later, still before its instant, a manual
+        // trigger replaces the fire's run.
+        await h.advance(to: Self.due - .milliseconds(2))
+        let fired = try #require(h.launcher.launches.first)
+        #expect(fired.trigger == .schedule)
+        h.clock.advance(by: .milliseconds(1))
+        #expect(await h.agent.trigger("slow") == .replacing)
+        #expect(h.launcher.terminatedAt(fired.runID) == Self.due)
+    }
+
     /// Decisions ahead are measured from the wall clock, so they never chain: a due instant
     /// within the lead of an earlier decision, but not of the wall clock, waits for its wake.
     @Test func anEarlyDecisionDoesNotPullTheNextInstantAhead() async throws {

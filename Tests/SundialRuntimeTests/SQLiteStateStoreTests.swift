@@ -59,10 +59,10 @@ struct SQLiteStateStoreTests {
         #expect(stat(path + "-wal", &st) == 0 && st.st_size > 0)
     }
 
-    /// A state directory reached through a symbolic link (config management links
-    /// `/var/lib/sundial` to a data partition): SQLite writes its WAL beside the real file, and
-    /// that is the file synced. Also: writes outside the batched commits (a notification queued)
-    /// are synced as well.
+    /// A `state.db` that is a symbolic link to a file elsewhere (config management placing the
+    /// database on a data partition): SQLite writes its WAL beside the real file, and that is the
+    /// file synced. Also: writes outside the batched commits (a notification queued) are synced
+    /// as well.
     @Test func theWALBesideTheRealFileIsSyncedWhenTheDatabaseIsASymbolicLink() async throws {
         let dir = TempDir("walsymlink")
         defer { dir.remove() }
@@ -84,6 +84,30 @@ struct SQLiteStateStoreTests {
         while store.walSyncCount == before, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
         #expect(store.walSyncCount == before + 1)
         #expect(store.walSyncFailures == 0)
+    }
+
+    /// A sync that fails (here the WAL's name is made a symbolic-link loop, so opening it fails
+    /// with ELOOP) is reported once by the next ``SQLiteStateStore/markAlive(now:)``, which the
+    /// agent logs as `state.error`; the call after that is quiet again.
+    @Test func aWALSyncThatFailsIsReportedOnce() async throws {
+        let dir = TempDir("walfail")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        var options = Self.manual
+        options.walSyncInterval = .milliseconds(100)
+        let store = try SQLiteStateStore(path: path, options: options)
+        defer { try? store.close() }
+        try store.markAlive(now: at(1))
+        // SQLite keeps its own descriptor of the WAL; only the name is replaced.
+        try #require(unlink(path + "-wal") == 0)
+        try #require(symlink(path + "-wal", path + "-wal") == 0)
+        try store.apply([.fired(job: "a", scheduledFor: at(1))])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while store.walSyncFailures == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(store.walSyncFailures == 1)
+        #expect(throws: StateError.self) { try store.markAlive(now: at(2)) }
+        try store.markAlive(now: at(3))
+        _ = unlink(path + "-wal")
     }
 
     @Test func warmUpGivesEveryJobItsRowAndChangesNothingElse() throws {

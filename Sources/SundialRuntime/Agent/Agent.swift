@@ -447,14 +447,18 @@ public actor Agent {
         }
         // Followers (`trigger --wait`, `logs -f`) hear of a run's end once its record is applied.
         for (id, outcome, at) in ended { runWatch.runEnded(id, outcome: outcome, at: at) }
+        // Whatever this step decided as of an instant still ahead of the wall clock (its own
+        // early wake, or any input handled since one) takes effect no sooner than that instant.
+        let heldUntil = notBefore ?? (decidedUpTo > clock.wallNow() ? decidedUpTo : nil)
         for action in actions {
             switch action {
-            case let .launch(order): launch(order, notBefore: notBefore)
+            case let .launch(order): launch(order, notBefore: heldUntil)
             case let .terminate(runID, graceMs, _):
-                // A timeout decided ahead of its instant is not enforced before it: wait out the
-                // rest of the lead here (bounded), as a launch does in the runner.
-                if let notBefore, notBefore > clock.wallNow() {
-                    clock.hold(until: notBefore, atMostMilliseconds: LaunchSpec.maximumHoldMs)
+                // A stop decided ahead of its instant (`concurrency: replace`, a lost fleet lease)
+                // does not reach the run before it: wait out the rest of the lead here (bounded),
+                // as a launch does in the runner.
+                if let heldUntil, heldUntil > clock.wallNow() {
+                    clock.hold(until: heldUntil, atMostMilliseconds: LaunchSpec.maximumHoldMs)
                 }
                 if adoptedRuns.contains(runID) {
                     adopter?.terminate(runID, grace: .milliseconds(graceMs))
@@ -505,7 +509,7 @@ public actor Agent {
             aliveMarkFailed = false
         } catch {
             // Once per failure streak: a full disk must not flood the log.
-            if !aliveMarkFailed { stateError("cannot record that the agent is alive: \(error)", at: now) }
+            if !aliveMarkFailed { stateError("cannot record state: \(error)", at: now) }
             aliveMarkFailed = true
         }
     }
@@ -543,12 +547,11 @@ public actor Agent {
         adopter.watch(run, ended: ended)
     }
 
-    private func launch(_ order: LaunchOrder, notBefore decided: Instant?) {
+    /// - Parameter notBefore: set by ``perform(_:completion:notBefore:)`` for every launch decided
+    ///   as of an instant ahead of the wall clock: the fire's own, or another input's handled
+    ///   meanwhile (a manual trigger, a fleet claim answered, a dependency met).
+    private func launch(_ order: LaunchOrder, notBefore: Instant?) {
         launchOrders += 1
-        // A launch from another input handled while an early decision is still ahead of the wall
-        // clock (a manual trigger, a fleet claim answered, a dependency met, all decided as of
-        // ``decidedUpTo``) does not start before that instant either.
-        let notBefore = decided ?? (decidedUpTo > clock.wallNow() ? decidedUpTo : nil)
         activeRuns[order.runID] = ActiveRun(job: order.job.id, attempt: order.attempt, pid: nil, startedAt: clock.wallNow())
         let launcher = self.launcher
         let log = self.log
@@ -653,10 +656,11 @@ public actor Agent {
         guard abs(delta) >= 1 else { return }
         let from = Instant(unixMillis: now.unixMillis - delta)
         // A fire decided ahead belonged to the old timeline: when the clock went back, the new
-        // wall clock rules; forward, it is past that decision anyway.
+        // wall clock rules. Forward, a step smaller than the rest of the lead leaves the decision
+        // ahead, and the scheduler's time must not go back before it.
         if delta < 0 { decidedUpTo = now }
         emit(.clockStepped(from: from, to: now, deltaMs: delta, at: now))
-        perform(scheduler.handle(.clockStepped(fromWall: from, toWall: now), at: now))
+        perform(scheduler.handle(.clockStepped(fromWall: from, toWall: now), at: max(now, decidedUpTo)))
     }
 }
 

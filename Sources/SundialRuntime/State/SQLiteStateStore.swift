@@ -118,6 +118,8 @@ public final class SQLiteStateStore: StateStore {
         /// is not there), and the last `errno`.
         var walSyncFailures = 0
         var lastWalSyncErrno: Int32 = 0
+        /// Failures already reported by ``markAlive(now:)``.
+        var walSyncFailuresReported = 0
         var lastError: StateError?
         var dropped = 0
         var closed = false
@@ -198,8 +200,16 @@ public final class SQLiteStateStore: StateStore {
     /// worker when ``Options/pruneInterval`` has passed since the last time (and at the first
     /// mark after opening): the agent marks itself alive every few minutes while it runs, so
     /// history stays bounded without a timer of its own.
+    /// Also where a WAL sync the kernel refused since the last call is reported (as a thrown
+    /// ``StateError``, which the agent logs as `state.error`): the sync runs on the background
+    /// worker, which has no one to tell, and this is called on every wake-up of the agent.
     public func markAlive(now: Instant) throws {
         try enqueue([.alive(now)])
+        let failed = pending.withLock { p -> (Int, Int32)? in
+            guard p.walSyncFailures > p.walSyncFailuresReported else { return nil }
+            defer { p.walSyncFailuresReported = p.walSyncFailures }
+            return (p.walSyncFailures - p.walSyncFailuresReported, p.lastWalSyncErrno)
+        }
         let due = lastPrune.withLock { last -> Bool in
             if let last, now - last < options.pruneInterval { return false }
             last = now
@@ -207,6 +217,13 @@ public final class SQLiteStateStore: StateStore {
         }
         // A failed prune is retried at the next interval; a failing disk shows in commits first.
         if due { background.async { [self] in try? prune(now: now) } }
+        if let (count, code) = failed {
+            throw StateError(
+                .io, path: walPath,
+                message:
+                    "cannot sync the write-ahead log (\(String(cString: strerror(code))), \(count) time\(count == 1 ? "" : "s")): what was committed since the last good sync may not survive a power cut"
+            )
+        }
     }
 
     public func flush() throws { try commit(adding: []) }
