@@ -110,6 +110,49 @@ struct SQLiteStateStoreTests {
         _ = unlink(path + "-wal")
     }
 
+    /// Checkpoints are far apart (``SQLiteStateStore/Options/checkpointInterval``, 5 minutes, to
+    /// save flash), but a WAL that has grown to ``SQLiteStateStore/Options/checkpointWALFrames``
+    /// is copied into the database at once, so a busy agent's log stays small.
+    @Test func aWALThatReachesTheFrameLimitIsCheckpointedAtOnce() async throws {
+        let dir = TempDir("walframes")
+        defer { dir.remove() }
+        var options = Self.manual  // the interval is an hour
+        options.checkpointWALFrames = 40
+        let store = try SQLiteStateStore(path: dir.path + "/state.db", options: options)
+        defer { try? store.close() }
+        try store.apply([.fired(job: "a", scheduledFor: at(0))])
+        #expect(store.checkpointCount == 0)
+        // Durable changes commit one by one: a few frames each, over 40 in all.
+        for i in 1...40 { try store.apply([.fired(job: "j\(i % 8)", scheduledFor: at(Int64(i)))]) }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while store.checkpointCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(store.checkpointCount >= 1)
+    }
+
+    /// Below the frame limit, the first write after the interval has passed makes a checkpoint;
+    /// writes before it do not (the checkpoint is made by writes, never by a timer that would
+    /// keep the worker's thread alive in an idle agent).
+    @Test func theFirstWriteAfterTheIntervalMakesACheckpoint() async throws {
+        let dir = TempDir("walinterval")
+        defer { dir.remove() }
+        var options = Self.manual
+        options.checkpointInterval = .seconds(2)
+        let start = ContinuousClock.now
+        let store = try SQLiteStateStore(path: dir.path + "/state.db", options: options)
+        defer { try? store.close() }
+        try store.apply([.fired(job: "a", scheduledFor: at(1))])
+        try store.flush()
+        #expect(store.checkpointCount == 0)  // written within the interval of the open
+        var n: Int64 = 2
+        while store.checkpointCount == 0, ContinuousClock.now < start + .seconds(15) {
+            try await Task.sleep(for: .milliseconds(100))
+            try store.apply([.fired(job: "a", scheduledFor: at(n))])
+            n += 1
+        }
+        #expect(store.checkpointCount == 1)
+        #expect(ContinuousClock.now - start >= .seconds(2))
+    }
+
     @Test func warmUpGivesEveryJobItsRowAndChangesNothingElse() throws {
         let dir = TempDir("warm")
         defer { dir.remove() }

@@ -126,7 +126,7 @@ public enum AgentHost {
                         reason: "--reset-state: moved the old state database aside to \(moved); starting with an empty database",
                         state: stateDir.path, at: clock.wallNow()))
             }
-            var storeOptions = SQLiteStateStore.Options()
+            var storeOptions = SQLiteStateStore.Options.fromEnvironment()
             storeOptions.fleetOutbox = options.fleetResults != nil
             store = try SQLiteStateStore(path: stateDir.databasePath, options: storeOptions)
         } catch {

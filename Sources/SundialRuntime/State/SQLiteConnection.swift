@@ -130,7 +130,33 @@ package final class SQLiteConnection {
         if rc != SQLITE_OK { throw SQLiteError(code: rc, message: lastMessage) }
     }
 
+    /// The number of frames in the write-ahead log after the last commit on this connection
+    /// (0 before ``countWALFrames()`` and the first commit). A checkpoint that copies the whole
+    /// log lets the next commit restart it, and the count starts again from that commit's frames.
+    package var walFrames: Int32 { walFrameCounter?.frames.load(ordering: .relaxed) ?? 0 }
+    private var walFrameCounter: WALFrameCounter?
+
+    /// Counts the WAL's frames after each commit (`sqlite3_wal_hook`, which replaces SQLite's
+    /// automatic checkpoint hook: the store checkpoints on its own). The hook runs inside the
+    /// commit, so it only stores a number.
+    package func countWALFrames() {
+        let counter = WALFrameCounter()
+        walFrameCounter = counter
+        sqlite3_wal_hook(
+            handle,
+            { context, _, _, frames in
+                if let context { Unmanaged<WALFrameCounter>.fromOpaque(context).takeUnretainedValue().frames.store(frames, ordering: .relaxed) }
+                return SQLITE_OK
+            }, Unmanaged.passUnretained(counter).toOpaque())
+    }
+
     var lastMessage: String { String(cString: sqlite3_errmsg(handle)) }
+}
+
+/// What the WAL hook of ``SQLiteConnection/countWALFrames()`` writes to; owned by the connection,
+/// which outlives its hook.
+private final class WALFrameCounter: Sendable {
+    let frames = Atomic<Int32>(0)
 }
 
 /// A compiled statement, owned by its connection's cache.

@@ -58,10 +58,32 @@ public final class SQLiteStateStore: StateStore {
         /// Longest delay between a commit and the `fdatasync` of the WAL that makes it safe from
         /// a power cut.
         public var walSyncInterval: Duration = .seconds(1)
-        /// Longest delay between a write and the checkpoint that copies it into the database
-        /// file. Longer saves flash (a page changed often is written once per interval), costs a
-        /// longer WAL (bounded by ``walLimitBytes``), and changes nothing to durability.
-        public var checkpointInterval: Duration = .seconds(10)
+        /// Least time between two checkpoints, which copy the WAL into the database file (the
+        /// first write after it has passed makes the next one). Longer saves flash: each
+        /// checkpoint writes every database page changed since the
+        /// last, and the pages a box's fires change (the jobs' rows, the newest leaves of the
+        /// ledger and of the runs) are mostly the same from one minute to the next, so five
+        /// minutes of minutely fires cost one copy of them rather than five. It changes nothing
+        /// to durability (the WAL is synced on its own, ``walSyncInterval``); the cost is a
+        /// longer WAL, bounded by ``checkpointWALFrames``.
+        public var checkpointInterval: Duration = .seconds(300)
+        /// A commit that leaves at least this many frames in the WAL (4 MiB with the 1 KiB pages
+        /// of a new database) has it checkpointed at once rather than at the interval: a busy
+        /// agent (100 per-second jobs) reaches it in about half a minute, and the log stays small
+        /// enough to replay quickly after a crash and for readers to search.
+        public var checkpointWALFrames: Int32 = 4096
+
+        /// The defaults, with ``checkpointInterval`` from the environment variable
+        /// `SUNDIAL_CHECKPOINT_INTERVAL_MS` (1,000 to 3,600,000) when set: for benchmarks that
+        /// compress time (bench/run's typical box stands 15 s for a minute, and so a quarter of
+        /// the interval for the interval) and for diagnostics.
+        public static func fromEnvironment() -> Options {
+            var o = Options()
+            if let raw = getenv("SUNDIAL_CHECKPOINT_INTERVAL_MS"), let ms = Int64(String(cString: raw)) {
+                o.checkpointInterval = .milliseconds(min(max(1000, ms), 3_600_000))
+            }
+            return o
+        }
         /// A WAL larger than this after a checkpoint gets a `TRUNCATE` checkpoint, which waits for
         /// the writer briefly: under a steady stream of commits a passive checkpoint never catches
         /// up, and the WAL would grow without bound.
@@ -110,10 +132,14 @@ public final class SQLiteStateStore: StateStore {
     struct Pending {
         var ops: [Op] = []
         var commitScheduled = false
-        var checkpointScheduled = false
+        /// A checkpoint is queued on the background worker.
+        var checkpointQueued = false
+        /// When the last checkpoint was made (or the store opened): monotonic milliseconds.
+        var lastCheckpointMs = SQLiteStateStore.monotonicMs()
         var walSyncScheduled = false
-        /// WAL syncs done (tests).
+        /// WAL syncs and checkpoints done (tests).
         var walSyncs = 0
+        var checkpoints = 0
         /// WAL syncs the kernel refused (`fdatasync` or `open` failed other than for a WAL that
         /// is not there), and the last `errno`.
         var walSyncFailures = 0
@@ -162,6 +188,7 @@ public final class SQLiteStateStore: StateStore {
                 try migrator.migrate(db)
             }
             walPath = try writer.withConnection { $0.walPath } ?? path + "-wal"
+            try writer.withConnection { $0.countWALFrames() }
             aux = try SQLiteDatabase(path: path)
             try aux.withConnection { try $0.execute(script: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0") }
         } catch {
@@ -307,10 +334,12 @@ public final class SQLiteStateStore: StateStore {
 
     /// Every committed write calls this (batched commits, notifications, pruning, the warm-up):
     /// its WAL frames are then synced within ``Options/walSyncInterval`` and copied into the
-    /// database within ``Options/checkpointInterval``, whichever path made them.
+    /// database within ``Options/checkpointInterval``, or at once when the WAL has grown to
+    /// ``Options/checkpointWALFrames``, whichever path made them.
     func wrote() {
         scheduleWalSync()
-        scheduleCheckpoint()
+        let frames = (try? writer.withConnection { $0.walFrames }) ?? 0
+        scheduleCheckpoint(now: frames >= options.checkpointWALFrames)
     }
 
     /// Syncs the WAL ``Options/walSyncInterval`` after a commit (one sync for all the commits of
@@ -354,34 +383,58 @@ public final class SQLiteStateStore: StateStore {
     /// WAL syncs that failed (an I/O error of the disk, say), for diagnostics.
     public var walSyncFailures: Int { pending.withLock { $0.walSyncFailures } }
 
-    private func scheduleCheckpoint() {
-        let schedule = pending.withLock { p in
-            if p.checkpointScheduled || p.closed { return false }
-            p.checkpointScheduled = true
+    /// WAL checkpoints done so far (tests and diagnostics).
+    public var checkpointCount: Int { pending.withLock { $0.checkpoints } }
+
+    /// Queues a checkpoint on the background worker when `now` (the WAL reached
+    /// ``Options/checkpointWALFrames``) or when ``Options/checkpointInterval`` has passed since
+    /// the last one. Made by a write, never by a timer: a timer five minutes out would keep the
+    /// worker's thread alive for as long, and an idle agent would never be without it. What an
+    /// agent wrote before falling quiet stays in the synced WAL until its next write or its stop.
+    private func scheduleCheckpoint(now: Bool) {
+        let mono = Self.monotonicMs()
+        let queue = pending.withLock { p in
+            if p.checkpointQueued || p.closed { return false }
+            guard now || mono - p.lastCheckpointMs >= options.checkpointInterval.milliseconds else { return false }
+            p.checkpointQueued = true
             return true
         }
-        guard schedule else { return }
-        let scheduled = background.asyncAfter(milliseconds: options.checkpointInterval.milliseconds) { [self] in
+        guard queue else { return }
+        background.async { [self] in
             let closed = pending.withLock { p in
-                p.checkpointScheduled = false
+                p.checkpointQueued = false
                 return p.closed
             }
-            guard !closed else { return }
-            _ = try? aux.withConnection { try $0.checkpoint(.passive) }
-            var st = stat()
-            let wal = stat(walPath, &st) == 0 ? Int64(st.st_size) : 0
-            if wal > options.walLimitBytes { _ = try? aux.withConnection { try $0.checkpoint(.truncate) } }
-            // The first write after a completed checkpoint restarts the WAL, and with
-            // synchronous=NORMAL SQLite syncs the WAL header then (an fdatasync, 1-3 ms here).
-            // Make that write here, off the scheduler's path, rather than in the commit that
-            // precedes the next launch (profiled in docs/benchmarks.md: it was most of a lone
-            // job's lateness).
-            _ = try? writer.withConnection {
-                try $0.execute("INSERT INTO wal_touch(id, n) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1")
-            }
+            if !closed { checkpoint() }
         }
-        // No thread for the timer (resources exhausted): the next commit schedules it again.
-        if !scheduled { pending.withLock { $0.checkpointScheduled = false } }
+    }
+
+    static func monotonicMs() -> Int64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Int64(t.tv_sec) * 1000 + Int64(t.tv_nsec) / 1_000_000
+    }
+
+    /// Copies the WAL into the database file (passive: never waits for the writer), on the
+    /// background worker.
+    private func checkpoint() {
+        _ = try? aux.withConnection { try $0.checkpoint(.passive) }
+        let mono = Self.monotonicMs()
+        pending.withLock { p in
+            p.checkpoints += 1
+            p.lastCheckpointMs = mono
+        }
+        var st = stat()
+        let wal = stat(walPath, &st) == 0 ? Int64(st.st_size) : 0
+        if wal > options.walLimitBytes { _ = try? aux.withConnection { try $0.checkpoint(.truncate) } }
+        // The first write after a completed checkpoint restarts the WAL, and with
+        // synchronous=NORMAL SQLite syncs the WAL header then (an fdatasync, 1-3 ms here).
+        // Make that write here, off the scheduler's path, rather than in the commit that
+        // precedes the next launch (profiled in docs/benchmarks.md: it was most of a lone
+        // job's lateness).
+        _ = try? writer.withConnection {
+            try $0.execute("INSERT INTO wal_touch(id, n) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1")
+        }
     }
 
     /// How many batched changes were dropped because commits kept failing (see ``Options/maxPending``).
