@@ -138,7 +138,8 @@ package final class SQLiteConnection {
 
     /// Counts the WAL's frames after each commit (`sqlite3_wal_hook`, which replaces SQLite's
     /// automatic checkpoint hook: the store checkpoints on its own). The hook runs inside the
-    /// commit, so it only stores a number.
+    /// commit, so it only stores a number. A later `PRAGMA wal_autocheckpoint` on this
+    /// connection would replace the hook and freeze the count: set that pragma before.
     package func countWALFrames() {
         let counter = WALFrameCounter()
         walFrameCounter = counter

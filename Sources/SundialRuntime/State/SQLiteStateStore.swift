@@ -18,10 +18,11 @@ import Musl
 ///   and only for ``Options/walSyncInterval`` (1 s): that long after a commit, the background
 ///   worker `fdatasync`s the WAL file, which is all a power cut needs (SQLite replays the WAL's
 ///   checksummed frames on open). The WAL's pages are copied into the database file less often,
-///   by a passive checkpoint on a second connection every ``Options/checkpointInterval`` (10 s),
-///   so it never blocks a commit: each checkpoint rewrites every database page changed since the
-///   last, and on flash a page changed every second is then written once per interval rather
-///   than once a second (issue 15; docs/benchmarks.md, "Flash wear"). Automatic checkpoints on
+///   by a passive checkpoint on a second connection, so it never blocks a commit: at most every
+///   ``Options/checkpointInterval`` (5 minutes), or when the WAL reaches
+///   ``Options/checkpointWALFrames``. Each checkpoint rewrites every database page changed since
+///   the last, and on flash a page changed every minute is then written once per interval rather
+///   than every minute (issue 15; docs/benchmarks.md, "Flash wear"). Automatic checkpoints on
 ///   the writer are off for the same reason.
 /// - **Ordering.** Changes that decide whether a scheduled instant runs again
 ///   (``StateChange/isDurableOnApply``: `.fired`, `.runStarted`) are committed before `apply`
@@ -136,6 +137,8 @@ public final class SQLiteStateStore: StateStore {
         var checkpointQueued = false
         /// When the last checkpoint was made (or the store opened): monotonic milliseconds.
         var lastCheckpointMs = SQLiteStateStore.monotonicMs()
+        /// The WAL's frames right after the last checkpoint (a few when it restarted).
+        var framesAfterCheckpoint: Int32 = 0
         var walSyncScheduled = false
         /// WAL syncs and checkpoints done (tests).
         var walSyncs = 0
@@ -298,8 +301,10 @@ public final class SQLiteStateStore: StateStore {
             }
             if nothing { return }
         }
+        var frames: Int32 = 0
         do {
             try writer.withConnection { db in
+                defer { frames = db.walFrames }
                 let (ops, earlier) = try pending.withLock { p -> ([Op], StateError?) in
                     guard !p.closed else { throw StateError(.closed, path: path, message: "the state store is closed") }
                     let ops = p.ops + extra
@@ -329,17 +334,21 @@ public final class SQLiteStateStore: StateStore {
         } catch {
             throw Self.stateError(error, path: path)
         }
-        wrote()
+        wrote(walFrames: frames)
     }
 
     /// Every committed write calls this (batched commits, notifications, pruning, the warm-up):
     /// its WAL frames are then synced within ``Options/walSyncInterval`` and copied into the
     /// database within ``Options/checkpointInterval``, or at once when the WAL has grown to
     /// ``Options/checkpointWALFrames``, whichever path made them.
-    func wrote() {
+    ///
+    /// - Parameter walFrames: the WAL's frames after the write, when the caller read them under
+    ///   the writer's lock already (the batched and durable commits: the firing path takes that
+    ///   lock once); `nil` reads them here.
+    func wrote(walFrames: Int32? = nil) {
         scheduleWalSync()
-        let frames = (try? writer.withConnection { $0.walFrames }) ?? 0
-        scheduleCheckpoint(now: frames >= options.checkpointWALFrames)
+        let frames = walFrames ?? (try? writer.withConnection { $0.walFrames }) ?? 0
+        scheduleCheckpoint(walFrames: frames)
     }
 
     /// Syncs the WAL ``Options/walSyncInterval`` after a commit (one sync for all the commits of
@@ -386,27 +395,34 @@ public final class SQLiteStateStore: StateStore {
     /// WAL checkpoints done so far (tests and diagnostics).
     public var checkpointCount: Int { pending.withLock { $0.checkpoints } }
 
-    /// Queues a checkpoint on the background worker when `now` (the WAL reached
-    /// ``Options/checkpointWALFrames``) or when ``Options/checkpointInterval`` has passed since
-    /// the last one. Made by a write, never by a timer: a timer five minutes out would keep the
-    /// worker's thread alive for as long, and an idle agent would never be without it. What an
-    /// agent wrote before falling quiet stays in the synced WAL until its next write or its stop.
-    private func scheduleCheckpoint(now: Bool) {
+    /// Queues a checkpoint when the WAL has grown by ``Options/checkpointWALFrames`` since the
+    /// last one (counted from what that one left: a WAL a reader kept from restarting does not
+    /// make every later commit a checkpoint), or when ``Options/checkpointInterval`` has passed
+    /// since the last one. Made by a write, never by a long timer: one five minutes out would
+    /// keep the worker's thread alive for as long, and an idle agent would never be without it.
+    /// What an agent wrote before falling quiet stays in the synced WAL until its next write or
+    /// its stop. The checkpoint runs ``Options/walSyncInterval`` after the write that makes it,
+    /// with the WAL's sync, not at once: that write is often a tick's fire, and the checkpoint's
+    /// syncs and the WAL's restart (under the writer's lock) would meet the tick's other commits.
+    private func scheduleCheckpoint(walFrames frames: Int32) {
         let mono = Self.monotonicMs()
         let queue = pending.withLock { p in
             if p.checkpointQueued || p.closed { return false }
-            guard now || mono - p.lastCheckpointMs >= options.checkpointInterval.milliseconds else { return false }
+            let grown = Int64(frames) - Int64(p.framesAfterCheckpoint) >= Int64(options.checkpointWALFrames)
+            guard grown || mono - p.lastCheckpointMs >= options.checkpointInterval.milliseconds else { return false }
             p.checkpointQueued = true
             return true
         }
         guard queue else { return }
-        background.async { [self] in
+        let scheduled = background.asyncAfter(milliseconds: options.walSyncInterval.milliseconds) { [self] in
             let closed = pending.withLock { p in
                 p.checkpointQueued = false
                 return p.closed
             }
             if !closed { checkpoint() }
         }
+        // No thread for the timer (resources exhausted): the next write asks again.
+        if !scheduled { pending.withLock { $0.checkpointQueued = false } }
     }
 
     static func monotonicMs() -> Int64 {
@@ -432,9 +448,11 @@ public final class SQLiteStateStore: StateStore {
         // Make that write here, off the scheduler's path, rather than in the commit that
         // precedes the next launch (profiled in docs/benchmarks.md: it was most of a lone
         // job's lateness).
-        _ = try? writer.withConnection {
-            try $0.execute("INSERT INTO wal_touch(id, n) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1")
+        let frames = try? writer.withConnection { db -> Int32 in
+            try db.execute("INSERT INTO wal_touch(id, n) VALUES (1, 1) ON CONFLICT(id) DO UPDATE SET n = n + 1")
+            return db.walFrames
         }
+        pending.withLock { $0.framesAfterCheckpoint = frames ?? 0 }
     }
 
     /// How many batched changes were dropped because commits kept failing (see ``Options/maxPending``).
