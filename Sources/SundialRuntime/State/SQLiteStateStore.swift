@@ -338,9 +338,8 @@ public final class SQLiteStateStore: StateStore {
     }
 
     /// Every committed write calls this (batched commits, notifications, pruning, the warm-up):
-    /// its WAL frames are then synced within ``Options/walSyncInterval`` and copied into the
-    /// database within ``Options/checkpointInterval``, or at once when the WAL has grown to
-    /// ``Options/checkpointWALFrames``, whichever path made them.
+    /// its WAL frames are then synced within ``Options/walSyncInterval``, and it asks for a
+    /// checkpoint when one is due (``scheduleCheckpoint(walFrames:)``), whichever path made it.
     ///
     /// - Parameter walFrames: the WAL's frames after the write, when the caller read them under
     ///   the writer's lock already (the batched and durable commits: the firing path takes that
@@ -355,7 +354,8 @@ public final class SQLiteStateStore: StateStore {
     /// the interval). The file is opened afresh each time: SQLite may truncate or recreate it.
     /// A checkpoint due first syncs it too; this one is then almost free. A WAL that is not
     /// there (a `TRUNCATE` checkpoint or the close removed it) has nothing to sync; a sync the
-    /// kernel refuses is counted (``walSyncFailures``) and tried again after the next commit.
+    /// kernel refuses is counted (``walSyncFailures``) and reported by the next
+    /// ``markAlive(now:)``.
     private func scheduleWalSync() {
         let schedule = pending.withLock { p in
             if p.walSyncScheduled || p.closed { return false }
@@ -408,7 +408,9 @@ public final class SQLiteStateStore: StateStore {
         let mono = Self.monotonicMs()
         let queue = pending.withLock { p in
             if p.checkpointQueued || p.closed { return false }
-            let grown = Int64(frames) - Int64(p.framesAfterCheckpoint) >= Int64(options.checkpointWALFrames)
+            // Fewer frames than the last checkpoint left: the WAL has restarted since.
+            let base = frames < p.framesAfterCheckpoint ? 0 : p.framesAfterCheckpoint
+            let grown = Int64(frames) - Int64(base) >= Int64(options.checkpointWALFrames)
             guard grown || mono - p.lastCheckpointMs >= options.checkpointInterval.milliseconds else { return false }
             p.checkpointQueued = true
             return true
