@@ -79,16 +79,7 @@ struct FireLeadTests {
     /// A fire decided ahead that replaces a running attempt (`concurrency: replace`) does not
     /// stop it before the instant: the agent waits out the rest of the lead, then terminates.
     @Test func aReplacementDecidedAheadDoesNotStopTheRunningAttemptEarly() async throws {
-        let yaml = """
-            version: 1
-            jobs:
-              slow: { schedule: "*/10 * * * * *", timezone: UTC, command: [x], concurrency: replace }
-
-            """
-        let h = try AgentHarness(
-            yaml: yaml, start: Self.start, script: ["slow": [.init(.success(exitCode: 0), durationMs: 60_000)]], zones: SystemTimeZones(),
-            fireLeadMs: 2)
-        try await h.start()
+        let h = try await Self.startedReplacingAgent()
         await h.advance(to: Self.due)
         let run = try #require(h.launcher.launches.first).runID
         let next = Self.due + .seconds(10)
@@ -100,16 +91,7 @@ struct FireLeadTests {
     /// A manual trigger of a `concurrency: replace` job handled while an early decision is
     /// ahead of the wall clock stops the running attempt no sooner than that instant either.
     @Test func aStopFromAnotherInputInsideTheLeadWaitsForTheInstant() async throws {
-        let yaml = """
-            version: 1
-            jobs:
-              slow: { schedule: "*/10 * * * * *", timezone: UTC, command: [x], concurrency: replace }
-
-            """
-        let h = try AgentHarness(
-            yaml: yaml, start: Self.start, script: ["slow": [.init(.success(exitCode: 0), durationMs: 60_000)]], zones: SystemTimeZones(),
-            fireLeadMs: 2)
-        try await h.start()
+        let h = try await Self.startedReplacingAgent()
         // The early wake decides the fire; 1 ms later, still before its instant, a manual
         // trigger replaces the fire's run.
         await h.advance(to: Self.due - .milliseconds(2))
@@ -118,6 +100,22 @@ struct FireLeadTests {
         h.clock.advance(by: .milliseconds(1))
         #expect(await h.agent.trigger("slow") == .replacing)
         #expect(h.launcher.terminatedAt(fired.runID) == Self.due)
+    }
+
+    /// An agent with a lead of 2 ms and one `concurrency: replace` job every 10 s whose attempts
+    /// run for a minute, started.
+    static func startedReplacingAgent() async throws -> AgentHarness {
+        let yaml = """
+            version: 1
+            jobs:
+              slow: { schedule: "*/10 * * * * *", timezone: UTC, command: [x], concurrency: replace }
+
+            """
+        let h = try AgentHarness(
+            yaml: yaml, start: start, script: ["slow": [.init(.success(exitCode: 0), durationMs: 60_000)]], zones: SystemTimeZones(),
+            fireLeadMs: 2)
+        try await h.start()
+        return h
     }
 
     /// Decisions ahead are measured from the wall clock, so they never chain: a due instant
