@@ -50,8 +50,7 @@ struct SQLiteStateStoreTests {
         #expect(store.walSyncCount == 0)
         try store.apply([.fired(job: "a", scheduledFor: at(1))])
         try store.apply([.fired(job: "b", scheduledFor: at(1))])
-        let deadline = ContinuousClock.now + .seconds(10)
-        while store.walSyncCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        _ = try await waitUntil(timeout: .seconds(10)) { store.walSyncCount != 0 }
         #expect(store.walSyncCount == 1)
         // The checkpoint (an hour away here) has not copied anything into the database file:
         // the WAL still holds the commits.
@@ -80,8 +79,7 @@ struct SQLiteStateStoreTests {
         #expect(lstat(link + "-wal", &st) != 0)
         let before = store.walSyncCount
         _ = try store.enqueueNotification(payload: "{}", at: at(1), capacity: 10)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while store.walSyncCount == before, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        _ = try await waitUntil(timeout: .seconds(10)) { store.walSyncCount != before }
         #expect(store.walSyncCount == before + 1)
         #expect(store.walSyncFailures == 0)
     }
@@ -102,8 +100,7 @@ struct SQLiteStateStoreTests {
         try #require(unlink(path + "-wal") == 0)
         try #require(symlink(path + "-wal", path + "-wal") == 0)
         try store.apply([.fired(job: "a", scheduledFor: at(1))])
-        let deadline = ContinuousClock.now + .seconds(10)
-        while store.walSyncFailures == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        _ = try await waitUntil(timeout: .seconds(10)) { store.walSyncFailures != 0 }
         #expect(store.walSyncFailures == 1)
         #expect(throws: StateError.self) { try store.markAlive(now: at(2)) }
         try store.markAlive(now: at(3))
@@ -127,8 +124,7 @@ struct SQLiteStateStoreTests {
         #expect(store.checkpointCount == 0)
         // Durable changes commit one by one: a few frames each, over 40 in all.
         for i in 1...40 { try store.apply([.fired(job: "j\(i % 8)", scheduledFor: at(Int64(i)))]) }
-        let deadline = ContinuousClock.now + .seconds(10)
-        while store.checkpointCount == 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        _ = try await waitUntil(timeout: .seconds(10)) { store.checkpointCount != 0 }
         #expect(store.checkpointCount >= 1)
     }
 

@@ -135,8 +135,9 @@ public final class SQLiteStateStore: StateStore {
         var commitScheduled = false
         /// A checkpoint is queued on the background worker.
         var checkpointQueued = false
-        /// When the last checkpoint was made (or the store opened): monotonic milliseconds.
-        var lastCheckpointMs = SQLiteStateStore.monotonicMs()
+        /// When the last checkpoint was made (or the store opened): ``SystemClock``'s monotonic
+        /// milliseconds (which count a suspend, as the interval should).
+        var lastCheckpointMs = SystemClock().monotonicNow()
         /// The WAL's frames right after the last checkpoint (a few when it restarted).
         var framesAfterCheckpoint: Int32 = 0
         var walSyncScheduled = false
@@ -405,7 +406,7 @@ public final class SQLiteStateStore: StateStore {
     /// with the WAL's sync, not at once: that write is often a tick's fire, and the checkpoint's
     /// syncs and the WAL's restart (under the writer's lock) would meet the tick's other commits.
     private func scheduleCheckpoint(walFrames frames: Int32) {
-        let mono = Self.monotonicMs()
+        let mono = SystemClock().monotonicNow()
         let queue = pending.withLock { p in
             if p.checkpointQueued || p.closed { return false }
             // Fewer frames than the last checkpoint left: the WAL has restarted since.
@@ -427,17 +428,11 @@ public final class SQLiteStateStore: StateStore {
         if !scheduled { pending.withLock { $0.checkpointQueued = false } }
     }
 
-    static func monotonicMs() -> Int64 {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Int64(t.tv_sec) * 1000 + Int64(t.tv_nsec) / 1_000_000
-    }
-
     /// Copies the WAL into the database file (passive: never waits for the writer), on the
     /// background worker.
     private func checkpoint() {
         _ = try? aux.withConnection { try $0.checkpoint(.passive) }
-        let mono = Self.monotonicMs()
+        let mono = SystemClock().monotonicNow()
         pending.withLock { p in
             p.checkpoints += 1
             p.lastCheckpointMs = mono
