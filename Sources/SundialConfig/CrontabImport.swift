@@ -143,6 +143,11 @@ public enum CrontabImport {
                         fail(n, "RANDOM_DELAY must be a number of minutes, not '\(value)'")
                         continue
                     }
+                    // The jitter it becomes is a duration, and durations end at 100 years.
+                    guard minutes <= DurationParser.maximumMilliseconds / 60_000 else {
+                        fail(n, "RANDOM_DELAY of \(minutes) minutes is longer than the 100 years a jitter may be")
+                        continue
+                    }
                     randomDelay = minutes
                 case "HOME":
                     home = value

@@ -87,4 +87,14 @@ extension FuzzRegressionTests {
         let set = try #require(loaded.jobSet, "\(loaded.diagnostics.map(\.description))")
         #expect(set.jobs.values.first?.command == .shell("echo hi"))
     }
+
+    /// `RANDOM_DELAY` took any number of minutes that fits an `Int`, and the importer wrote it as
+    /// a `jitter` the loader refuses (longer than the 100 years a duration may be).
+    @Test func aRandomDelayLongerThanADurationIsAProblem() throws {
+        let result = CrontabImport.convert("RANDOM_DELAY=448358362902662712\n0 1 * * * a\nRANDOM_DELAY=52560000\n0 2 * * * b\n")
+        #expect(result.problems.map(\.line) == [1])
+        let loaded = load(result.yaml)
+        let set = try #require(loaded.jobSet, "\(loaded.diagnostics.map(\.description))")
+        #expect(set.jobs.values.map(\.jitterMs) == [0, 52_560_000 * 60_000])
+    }
 }
