@@ -8,116 +8,376 @@ public typealias JobID = String
 /// A plain value: the scheduler compares old and new specs on reload (`==`), `diff` prints
 /// field-by-field changes, and tests build them with `JobSpec(id:command:)` plus mutation.
 public struct JobSpec: Hashable, Sendable {
-    public var id: JobID
-    public var description: String?
-    public var schedule: ScheduleSpec
-    /// IANA zone name for `schedule`; `nil` means the system zone.
-    public var timezone: String?
-    public var dst: DSTPolicy
-    /// Random delay in `[0, jitter)` added to each fire, in milliseconds.
-    public var jitterMs: Int64
-    public var command: CommandSpec
-    public var workdir: String?
-    public var env: OrderedDictionary<String, String>
-    public var envFile: String?
-    public var user: String?
-    public var group: String?
-    public var umask: UInt16?
-    /// Wall-time limit of one attempt, in milliseconds; `nil` means none.
-    public var timeoutMs: Int64?
-    public var killGraceMs: Int64
-    public var retry: RetryPolicy
-    public var successExitCodes: [Int32]
-    public var needs: [Need]
-    public var concurrency: ConcurrencyPolicy
-    /// What a new agent does with a run of this job still alive after the previous agent
-    /// crashed (`on_agent_restart`, default `adopt`).
-    public var onAgentRestart: AgentRestartPolicy
-    /// When a `@reboot` job runs (`reboot`, default once per boot).
-    public var reboot: RebootPolicy
-    public var catchup: CatchupPolicy
-    public var catchupWindowMs: Int64
-    public var enabled: Bool
-    public var output: OutputLimits
-    public var secrets: [String]
-    /// `limits:` of each run (memory, CPU, tasks), enforced through the run's cgroup.
-    public var limits: ResourceLimits
-    /// `notify:` entries, in the order written (the job's own list replaces `defaults`' list).
-    public var notify: [NotifySpec]
-    /// `lock:` — `local` (default: every box runs every instant) or `fleet` (each scheduled
-    /// instant runs on exactly one box of the fleet; docs/fleet.md).
-    public var lock: JobLock
-    /// `on_lost:` — what the fleet does with an instant whose box went silent mid-run.
-    public var onLost: FleetLostAction
-    /// `fleet_unavailable:` — what this box does when the fleet's database cannot be asked.
-    public var fleetUnavailable: FleetUnavailablePolicy
-    /// `lease:` — how long a fleet claim holds without renewal (renewed every third of it).
-    public var leaseMs: Int64
-    /// Where the job's id appears in its file. Excluded from `==`: moving a job to another line
-    /// or file is not a change of the job.
-    public var location: SourceLocation?
+    /// The fields, in one instance shared by every copy until a copy is changed (copy on write).
+    ///
+    /// Why a reference: a job's fields are about 470 bytes, and a loaded job lives in several
+    /// places at once (the job set, the scheduler's job table, each of its runs and launch
+    /// orders). As a plain struct each of those held a copy of its own: with 10,000 jobs that
+    /// was 4.7 MB of an idle agent's private memory spent on duplicates. Now every place holds
+    /// one pointer to the same fields, and the value semantics stay: a change to one copy
+    /// (`spec.timeoutMs = …`) copies the fields first when they are shared.
+    private var storage: Storage
 
-    public init(id: JobID, schedule: ScheduleSpec = .manual, command: CommandSpec) {
-        self.id = id
-        self.description = nil
-        self.schedule = schedule
-        self.timezone = nil
-        self.dst = DSTPolicy()
-        self.jitterMs = 0
-        self.command = command
-        self.workdir = nil
-        self.env = [:]
-        self.envFile = nil
-        self.user = nil
-        self.group = nil
-        self.umask = nil
-        self.timeoutMs = nil
-        self.killGraceMs = 10_000
-        self.retry = RetryPolicy()
-        self.successExitCodes = [0]
-        self.needs = []
-        self.concurrency = .forbid
-        self.onAgentRestart = .adopt
-        self.reboot = .oncePerBoot
-        self.catchup = .none
-        self.catchupWindowMs = 86_400_000
-        self.enabled = true
-        self.output = OutputLimits()
-        self.secrets = []
-        self.limits = ResourceLimits()
-        self.notify = []
-        self.lock = .local
-        self.onLost = .skip
-        self.fleetUnavailable = .skip
-        self.leaseMs = 30_000
-        self.location = nil
+    private final class Storage: @unchecked Sendable {
+        // @unchecked: `fields` changes only through `unique()`, that is while this instance has
+        // exactly one owner, so no two threads ever see it change.
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
     }
 
+    private struct Fields: Sendable {
+        var id: JobID
+        var description: String?
+        var schedule: ScheduleSpec
+        var timezone: String?
+        var dst: DSTPolicy
+        var jitterMs: Int64
+        var command: CommandSpec
+        var workdir: String?
+        var env: OrderedDictionary<String, String>
+        var envFile: String?
+        var user: String?
+        var group: String?
+        var umask: UInt16?
+        var timeoutMs: Int64?
+        var killGraceMs: Int64
+        var retry: RetryPolicy
+        var successExitCodes: [Int32]
+        var needs: [Need]
+        var concurrency: ConcurrencyPolicy
+        var onAgentRestart: AgentRestartPolicy
+        var reboot: RebootPolicy
+        var catchup: CatchupPolicy
+        var catchupWindowMs: Int64
+        var enabled: Bool
+        var output: OutputLimits
+        var secrets: [String]
+        var limits: ResourceLimits
+        var notify: [NotifySpec]
+        var lock: JobLock
+        var onLost: FleetLostAction
+        var fleetUnavailable: FleetUnavailablePolicy
+        var leaseMs: Int64
+        var location: SourceLocation?
+
+        /// `==` of ``JobSpec``: every field but `location`.
+        func equalsIgnoringLocation(_ o: Fields) -> Bool {
+            id == o.id && description == o.description && schedule == o.schedule && timezone == o.timezone
+                && dst == o.dst && jitterMs == o.jitterMs && command == o.command && workdir == o.workdir
+                && env == o.env && envFile == o.envFile && user == o.user && group == o.group && umask == o.umask
+                && timeoutMs == o.timeoutMs && killGraceMs == o.killGraceMs && retry == o.retry
+                && successExitCodes == o.successExitCodes && needs == o.needs && concurrency == o.concurrency
+                && onAgentRestart == o.onAgentRestart && reboot == o.reboot
+                && catchup == o.catchup && catchupWindowMs == o.catchupWindowMs && enabled == o.enabled
+                && output == o.output && secrets == o.secrets && limits == o.limits && notify == o.notify
+                && lock == o.lock && onLost == o.onLost && fleetUnavailable == o.fleetUnavailable && leaseMs == o.leaseMs
+        }
+    }
+
+    /// Whether both values read the same fields (not just equal ones): what the sharing
+    /// described at `storage` promises, for tests.
+    func sharesFields(with other: JobSpec) -> Bool { storage === other.storage }
+
+    /// Makes `storage` this value's own before a change.
+    private mutating func unique() {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+    }
+
+    public var id: JobID {
+        get { storage.fields.id }
+        _modify {
+            unique()
+            yield &storage.fields.id
+        }
+    }
+    public var description: String? {
+        get { storage.fields.description }
+        _modify {
+            unique()
+            yield &storage.fields.description
+        }
+    }
+    public var schedule: ScheduleSpec {
+        get { storage.fields.schedule }
+        _modify {
+            unique()
+            yield &storage.fields.schedule
+        }
+    }
+    /// IANA zone name for `schedule`; `nil` means the system zone.
+    public var timezone: String? {
+        get { storage.fields.timezone }
+        _modify {
+            unique()
+            yield &storage.fields.timezone
+        }
+    }
+    public var dst: DSTPolicy {
+        get { storage.fields.dst }
+        _modify {
+            unique()
+            yield &storage.fields.dst
+        }
+    }
+    /// Random delay in `[0, jitter)` added to each fire, in milliseconds.
+    public var jitterMs: Int64 {
+        get { storage.fields.jitterMs }
+        _modify {
+            unique()
+            yield &storage.fields.jitterMs
+        }
+    }
+    public var command: CommandSpec {
+        get { storage.fields.command }
+        _modify {
+            unique()
+            yield &storage.fields.command
+        }
+    }
+    public var workdir: String? {
+        get { storage.fields.workdir }
+        _modify {
+            unique()
+            yield &storage.fields.workdir
+        }
+    }
+    public var env: OrderedDictionary<String, String> {
+        get { storage.fields.env }
+        _modify {
+            unique()
+            yield &storage.fields.env
+        }
+    }
+    public var envFile: String? {
+        get { storage.fields.envFile }
+        _modify {
+            unique()
+            yield &storage.fields.envFile
+        }
+    }
+    public var user: String? {
+        get { storage.fields.user }
+        _modify {
+            unique()
+            yield &storage.fields.user
+        }
+    }
+    public var group: String? {
+        get { storage.fields.group }
+        _modify {
+            unique()
+            yield &storage.fields.group
+        }
+    }
+    public var umask: UInt16? {
+        get { storage.fields.umask }
+        _modify {
+            unique()
+            yield &storage.fields.umask
+        }
+    }
+    /// Wall-time limit of one attempt, in milliseconds; `nil` means none.
+    public var timeoutMs: Int64? {
+        get { storage.fields.timeoutMs }
+        _modify {
+            unique()
+            yield &storage.fields.timeoutMs
+        }
+    }
+    public var killGraceMs: Int64 {
+        get { storage.fields.killGraceMs }
+        _modify {
+            unique()
+            yield &storage.fields.killGraceMs
+        }
+    }
+    public var retry: RetryPolicy {
+        get { storage.fields.retry }
+        _modify {
+            unique()
+            yield &storage.fields.retry
+        }
+    }
+    public var successExitCodes: [Int32] {
+        get { storage.fields.successExitCodes }
+        _modify {
+            unique()
+            yield &storage.fields.successExitCodes
+        }
+    }
+    public var needs: [Need] {
+        get { storage.fields.needs }
+        _modify {
+            unique()
+            yield &storage.fields.needs
+        }
+    }
+    public var concurrency: ConcurrencyPolicy {
+        get { storage.fields.concurrency }
+        _modify {
+            unique()
+            yield &storage.fields.concurrency
+        }
+    }
+    /// What a new agent does with a run of this job still alive after the previous agent
+    /// crashed (`on_agent_restart`, default `adopt`).
+    public var onAgentRestart: AgentRestartPolicy {
+        get { storage.fields.onAgentRestart }
+        _modify {
+            unique()
+            yield &storage.fields.onAgentRestart
+        }
+    }
+    /// When a `@reboot` job runs (`reboot`, default once per boot).
+    public var reboot: RebootPolicy {
+        get { storage.fields.reboot }
+        _modify {
+            unique()
+            yield &storage.fields.reboot
+        }
+    }
+    public var catchup: CatchupPolicy {
+        get { storage.fields.catchup }
+        _modify {
+            unique()
+            yield &storage.fields.catchup
+        }
+    }
+    public var catchupWindowMs: Int64 {
+        get { storage.fields.catchupWindowMs }
+        _modify {
+            unique()
+            yield &storage.fields.catchupWindowMs
+        }
+    }
+    public var enabled: Bool {
+        get { storage.fields.enabled }
+        _modify {
+            unique()
+            yield &storage.fields.enabled
+        }
+    }
+    public var output: OutputLimits {
+        get { storage.fields.output }
+        _modify {
+            unique()
+            yield &storage.fields.output
+        }
+    }
+    public var secrets: [String] {
+        get { storage.fields.secrets }
+        _modify {
+            unique()
+            yield &storage.fields.secrets
+        }
+    }
+    /// `limits:` of each run (memory, CPU, tasks), enforced through the run's cgroup.
+    public var limits: ResourceLimits {
+        get { storage.fields.limits }
+        _modify {
+            unique()
+            yield &storage.fields.limits
+        }
+    }
+    /// `notify:` entries, in the order written (the job's own list replaces `defaults`' list).
+    public var notify: [NotifySpec] {
+        get { storage.fields.notify }
+        _modify {
+            unique()
+            yield &storage.fields.notify
+        }
+    }
+    /// `lock:` — `local` (default: every box runs every instant) or `fleet` (each scheduled
+    /// instant runs on exactly one box of the fleet; docs/fleet.md).
+    public var lock: JobLock {
+        get { storage.fields.lock }
+        _modify {
+            unique()
+            yield &storage.fields.lock
+        }
+    }
+    /// `on_lost:` — what the fleet does with an instant whose box went silent mid-run.
+    public var onLost: FleetLostAction {
+        get { storage.fields.onLost }
+        _modify {
+            unique()
+            yield &storage.fields.onLost
+        }
+    }
+    /// `fleet_unavailable:` — what this box does when the fleet's database cannot be asked.
+    public var fleetUnavailable: FleetUnavailablePolicy {
+        get { storage.fields.fleetUnavailable }
+        _modify {
+            unique()
+            yield &storage.fields.fleetUnavailable
+        }
+    }
+    /// `lease:` — how long a fleet claim holds without renewal (renewed every third of it).
+    public var leaseMs: Int64 {
+        get { storage.fields.leaseMs }
+        _modify {
+            unique()
+            yield &storage.fields.leaseMs
+        }
+    }
+    /// Where the job's id appears in its file. Excluded from `==`: moving a job to another line
+    /// or file is not a change of the job.
+    public var location: SourceLocation? {
+        get { storage.fields.location }
+        _modify {
+            unique()
+            yield &storage.fields.location
+        }
+    }
+
+    public init(id: JobID, schedule: ScheduleSpec = .manual, command: CommandSpec) {
+        storage = Storage(
+            Fields(
+                id: id,
+                description: nil,
+                schedule: schedule,
+                timezone: nil,
+                dst: DSTPolicy(),
+                jitterMs: 0,
+                command: command,
+                workdir: nil,
+                env: [:],
+                envFile: nil,
+                user: nil,
+                group: nil,
+                umask: nil,
+                timeoutMs: nil,
+                killGraceMs: 10_000,
+                retry: RetryPolicy(),
+                successExitCodes: [0],
+                needs: [],
+                concurrency: .forbid,
+                onAgentRestart: .adopt,
+                reboot: .oncePerBoot,
+                catchup: .none,
+                catchupWindowMs: 86_400_000,
+                enabled: true,
+                output: OutputLimits(),
+                secrets: [],
+                limits: ResourceLimits(),
+                notify: [],
+                lock: .local,
+                onLost: .skip,
+                fleetUnavailable: .skip,
+                leaseMs: 30_000,
+                location: nil
+            ))
+    }
+
+    /// Every field but `location`: moving a job to another line or file is not a change of it.
     public static func == (a: JobSpec, b: JobSpec) -> Bool {
-        var a = a
-        var b = b
-        a.location = nil
-        b.location = nil
-        return a.isEqualIncludingLocation(b)
+        a.storage === b.storage || a.storage.fields.equalsIgnoringLocation(b.storage.fields)
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(id)
         hasher.combine(schedule)
         hasher.combine(command)
-    }
-
-    private func isEqualIncludingLocation(_ o: JobSpec) -> Bool {
-        id == o.id && description == o.description && schedule == o.schedule && timezone == o.timezone
-            && dst == o.dst && jitterMs == o.jitterMs && command == o.command && workdir == o.workdir
-            && env == o.env && envFile == o.envFile && user == o.user && group == o.group && umask == o.umask
-            && timeoutMs == o.timeoutMs && killGraceMs == o.killGraceMs && retry == o.retry
-            && successExitCodes == o.successExitCodes && needs == o.needs && concurrency == o.concurrency
-            && onAgentRestart == o.onAgentRestart && reboot == o.reboot
-            && catchup == o.catchup && catchupWindowMs == o.catchupWindowMs && enabled == o.enabled
-            && output == o.output && secrets == o.secrets && limits == o.limits && notify == o.notify
-            && lock == o.lock && onLost == o.onLost && fleetUnavailable == o.fleetUnavailable && leaseMs == o.leaseMs
-            && location == o.location
     }
 }
 

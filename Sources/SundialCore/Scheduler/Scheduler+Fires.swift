@@ -8,10 +8,10 @@ extension Scheduler {
     /// handled at once.
     mutating func arm(slot: Int, after: Instant, now: Instant) {
         guard slots[slot].occupied else { return }
-        let box = slots[slot].box
+        let spec = slots[slot].spec
         let timing = slots[slot].timing
         let armable = (timing == .wall && !calendarHeld) || timing == .monotonic
-        arm(slot: slot, fire: armable ? calculator.nextFire(of: box.spec, after: after, anchor: anchor) : nil, now: now)
+        arm(slot: slot, fire: armable ? calculator.nextFire(of: spec, after: after, anchor: anchor) : nil, now: now)
     }
 
     /// Arms a job's timer at `fire`, already computed (so a fire is computed once, not twice).
@@ -21,14 +21,14 @@ extension Scheduler {
         slots[slot].next = nil
         slots[slot].dueAt = nil
         slots[slot].timerSeq = nil
-        let box = slots[slot].box
+        let spec = slots[slot].spec
         let timing = slots[slot].timing
-        guard lifecycle == .running, box.spec.enabled, !slots[slot].removed,
+        guard lifecycle == .running, spec.enabled, !slots[slot].removed,
             (timing == .wall && !calendarHeld) || timing == .monotonic, let fire
         else { return }
         var due = fire
-        if box.spec.jitterMs > 0, fire > now {
-            due = Instant(unixMillis: fire.unixMillis &+ Int64(random.nextUnit() * Double(box.spec.jitterMs)))
+        if spec.jitterMs > 0, fire > now {
+            due = Instant(unixMillis: fire.unixMillis &+ Int64(random.nextUnit() * Double(spec.jitterMs)))
         }
         seq &+= 1
         slots[slot].next = fire
@@ -117,39 +117,39 @@ extension Scheduler {
     /// A job's armed fire is due: run it, or (late, or several due at once) apply `catchup`.
     mutating func fireJob(slot: Int, now: Instant) {
         guard slots[slot].occupied, let f0 = slots[slot].next, let d0 = slots[slot].dueAt else { return }
-        let box = slots[slot].box
+        let spec = slots[slot].spec
         let tolerance = options.lateToleranceMs
-        let f1 = calculator.nextFire(of: box.spec, after: f0, anchor: anchor)
+        let f1 = calculator.nextFire(of: spec, after: f0, anchor: anchor)
         if (f1 == nil || f1! > now) && now.unixMillis &- d0.unixMillis <= tolerance {
-            consume(job: box.spec.id, f0)
+            consume(job: spec.id, f0)
             decideFire(slot: slot, scheduledFor: f0, trigger: .schedule, now: now)
             arm(slot: slot, fire: f1, now: now)
             return
         }
         // Late beyond the tolerance, or more than one fire due: coalesce, never burst.
-        let keep = box.spec.catchup == .all ? options.maxCatchupRuns + 1 : 1
-        let scan = scanFires(box.spec, after: f0, through: now, keepNewest: keep)
+        let keep = spec.catchup == .all ? options.maxCatchupRuns + 1 : 1
+        let scan = scanFires(spec, after: f0, through: now, keepNewest: keep)
         let newest = scan.newest.last ?? f0
         let lateness = newest == f0 ? now.unixMillis &- d0.unixMillis : now.unixMillis &- newest.unixMillis
         let onTime: Instant? = lateness <= tolerance ? newest : nil
         let missedCount = 1 + scan.count - (onTime == nil ? 0 : 1)
-        consume(job: box.spec.id, newest)
+        consume(job: spec.id, newest)
 
         var catchups: [Instant] = []
-        switch box.spec.catchup {
+        switch spec.catchup {
         case .none: break
         case .latest: if onTime == nil { catchups = [newest] }
         case .all:
             let all = scan.complete && scan.count < keep ? [f0] + scan.newest : scan.newest
-            let windowStart = now.unixMillis &- max(0, box.spec.catchupWindowMs)
+            let windowStart = now.unixMillis &- max(0, spec.catchupWindowMs)
             let inWindow = all.filter { $0 != onTime && $0.unixMillis > windowStart }
             catchups = Array(inWindow.suffix(options.maxCatchupRuns))
         }
         let skipped = missedCount - catchups.count
         if skipped > 0 {
-            skip(job: box.spec.id, scheduledFor: f0, reason: .missed, now: now, count: min(skipped, options.missedCountCap))
+            skip(job: spec.id, scheduledFor: f0, reason: .missed, now: now, count: min(skipped, options.missedCountCap))
         }
-        if box.spec.catchup == .all, !catchups.isEmpty {
+        if spec.catchup == .all, !catchups.isEmpty {
             enqueueBacklog(slot: slot, catchups: catchups, onTime: onTime, now: now)
         } else {
             for f in catchups { decideFire(slot: slot, scheduledFor: f, trigger: .catchup, now: now) }

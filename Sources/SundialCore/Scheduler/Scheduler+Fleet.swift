@@ -326,7 +326,7 @@ extension Scheduler {
                 if js.active.count >= options.maxActiveRunsPerJob { continue }
                 let id = newRunID(now: now)
                 var run = RunState(
-                    id: id, job: js.spec.id, slot: slot, box: js.box, trigger: .schedule,
+                    id: id, job: js.spec.id, slot: slot, spec: js.spec, trigger: .schedule,
                     scheduledFor: lease.key.scheduledFor, attempt: 1, phase: .claiming)
                 var fleet = FleetRun(key: lease.key, sentAt: now)
                 fleet.inFlight = true

@@ -21,12 +21,12 @@ extension Scheduler {
                 js.needMet = spec.needs.map { need in
                     js.spec.needs.firstIndex(of: need).map { js.needMet[$0] } ?? false
                 }
-                js.box = JobSpecBox(spec)
+                js.spec = spec
                 js.timing = Timing(spec.schedule)
                 js.removed = false
                 if !spec.enabled { js.pending.removeAll { $0.trigger != .manual } }
                 slots[slot] = js
-                for run in js.active { runs[run]?.box = js.box }
+                for run in js.active { runs[run]?.spec = js.spec }
                 if retime, planning { plan(slot: slot, now: now) }
             } else {
                 let slot: Int

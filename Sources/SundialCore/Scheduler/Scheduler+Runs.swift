@@ -7,17 +7,17 @@ extension Scheduler {
     /// `enabled` and `needs`, then `concurrency`.
     mutating func decideFire(slot: Int, scheduledFor: Instant, trigger: RunTrigger, now: Instant) {
         guard slots[slot].occupied else { return }
-        let box = slots[slot].box
-        guard box.spec.enabled else {
-            skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .disabled, now: now)
+        let spec = slots[slot].spec
+        guard spec.enabled else {
+            skip(job: spec.id, scheduledFor: scheduledFor, reason: .disabled, now: now)
             return
         }
-        if !pausedJobs.isEmpty, pausedJobs.contains(box.spec.id) {
-            skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .paused, now: now)
+        if !pausedJobs.isEmpty, pausedJobs.contains(spec.id) {
+            skip(job: spec.id, scheduledFor: scheduledFor, reason: .paused, now: now)
             return
         }
-        if trigger != .needs, !box.spec.needs.isEmpty, !slots[slot].allNeedsMet {
-            skip(job: box.spec.id, scheduledFor: scheduledFor, reason: .needs, now: now)
+        if trigger != .needs, !spec.needs.isEmpty, !slots[slot].allNeedsMet {
+            skip(job: spec.id, scheduledFor: scheduledFor, reason: .needs, now: now)
             return
         }
         _ = admit(slot: slot, PendingRun(scheduledFor: scheduledFor, trigger: trigger), now: now)
@@ -121,11 +121,11 @@ extension Scheduler {
     /// is won (``commitStart(_:now:)``).
     mutating func startRun(slot: Int, _ fire: PendingRun, now: Instant) -> RunID {
         let id = newRunID(now: now)
-        let box = slots[slot].box
-        let job = box.spec.id
-        let claims = claimsFleet(box.spec, trigger: fire.trigger)
+        let spec = slots[slot].spec
+        let job = spec.id
+        let claims = claimsFleet(spec, trigger: fire.trigger)
         runs[id] = RunState(
-            id: id, job: job, slot: slot, box: box, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
+            id: id, job: job, slot: slot, spec: spec, trigger: fire.trigger, scheduledFor: fire.scheduledFor,
             attempt: 1, phase: claims ? .claiming : .launching)
         slots[slot].active.append(id)
         if claims {
@@ -142,7 +142,7 @@ extension Scheduler {
         let slot = run.slot
         let job = run.job
         let fire = PendingRun(scheduledFor: run.scheduledFor, trigger: run.trigger)
-        let box = run.box
+        let spec = run.spec
         runs[id]!.phase = .launching
         // "Since this job last started": its needs must be met afresh.
         if !slots[slot].needMet.isEmpty {
@@ -163,7 +163,7 @@ extension Scheduler {
         out.append(
             .launch(
                 LaunchOrder(
-                    runID: id, box: box, attempt: 1, trigger: fire.trigger,
+                    runID: id, job: spec, attempt: 1, trigger: fire.trigger,
                     scheduledFor: fire.scheduledFor)))
     }
 
@@ -227,7 +227,7 @@ extension Scheduler {
         out.append(
             .launch(
                 LaunchOrder(
-                    runID: id, box: run.box, attempt: run.attempt, trigger: .retry,
+                    runID: id, job: run.spec, attempt: run.attempt, trigger: .retry,
                     scheduledFor: run.scheduledFor)))
     }
 

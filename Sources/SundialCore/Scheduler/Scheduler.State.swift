@@ -33,8 +33,7 @@ extension Scheduler {
     /// Everything the scheduler knows about one configured job (or a removed one whose runs
     /// are still active).
     struct JobState: Sendable {
-        var box: JobSpecBox
-        var spec: JobSpec { box.spec }
+        var spec: JobSpec
         var timing: Timing
         /// Removed by a reload; kept only until its active runs have ended.
         var removed = false
@@ -54,7 +53,7 @@ extension Scheduler {
         var needMet: [Bool]
 
         init(spec: JobSpec) {
-            self.box = JobSpecBox(spec)
+            self.spec = spec
             self.timing = Timing(spec.schedule)
             self.needMet = Array(repeating: false, count: spec.needs.count)
         }
@@ -73,8 +72,7 @@ extension Scheduler {
         /// only when its last run ends; a re-added job takes its slot back).
         let slot: Int
         /// The job's definition; updated by a reload that changes the job, so retries use it.
-        var box: JobSpecBox
-        var spec: JobSpec { box.spec }
+        var spec: JobSpec
         let trigger: RunTrigger
         let scheduledFor: Instant
         var attempt: Int

@@ -240,7 +240,7 @@ public struct Scheduler: Sendable {
             return
         }
         runs[record.id] = RunState(
-            id: record.id, job: record.job, slot: slot, box: js.box, trigger: record.trigger,
+            id: record.id, job: record.job, slot: slot, spec: js.spec, trigger: record.trigger,
             scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt,
             phase: .waitingRetry)
         slots[slot].active.append(record.id)
@@ -275,7 +275,7 @@ public struct Scheduler: Sendable {
         let kill = !js.removed && js.spec.onAgentRestart == .kill
         let attempt = max(1, record.attempt)
         var run = RunState(
-            id: record.id, job: record.job, slot: slot, box: js.box, trigger: record.trigger,
+            id: record.id, job: record.job, slot: slot, spec: js.spec, trigger: record.trigger,
             scheduledFor: record.scheduledFor ?? record.startedAt, attempt: attempt, phase: .running)
         run.pid = identity.pid
         run.adopted = true

@@ -68,31 +68,23 @@ public struct AdoptedRun: Sendable, Hashable {
 
 /// Everything the runner needs to start one attempt.
 ///
-/// The job is held by reference: a `JobSpec` has a couple of dozen reference-counted fields,
-/// and orders are copied several times on their way to the runner (a simulated year makes a
-/// million of them).
+/// Orders are copied several times on their way to the runner (a simulated year makes a
+/// million of them); the job in one is a single reference (``JobSpec`` keeps its fields behind
+/// one), shared with the scheduler's job table.
 public struct LaunchOrder: Sendable, Hashable {
     public var runID: RunID
     /// The job as currently configured (a retry after a reload uses the new definition).
-    public var job: JobSpec {
-        get { box.spec }
-        set { box = JobSpecBox(newValue) }
-    }
+    public var job: JobSpec
     /// 1 for the first attempt of a run.
     public var attempt: Int
     /// The `trigger` of this attempt's `run.started`: the run's trigger for attempt 1, `retry` after.
     public var trigger: RunTrigger
     /// The scheduled instant this run serves (`now` of the decision for manual and needs runs).
     public var scheduledFor: Instant
-    var box: JobSpecBox
 
     public init(runID: RunID, job: JobSpec, attempt: Int, trigger: RunTrigger, scheduledFor: Instant) {
-        self.init(runID: runID, box: JobSpecBox(job), attempt: attempt, trigger: trigger, scheduledFor: scheduledFor)
-    }
-
-    init(runID: RunID, box: JobSpecBox, attempt: Int, trigger: RunTrigger, scheduledFor: Instant) {
         self.runID = runID
-        self.box = box
+        self.job = job
         self.attempt = attempt
         self.trigger = trigger
         self.scheduledFor = scheduledFor
@@ -100,20 +92,13 @@ public struct LaunchOrder: Sendable, Hashable {
 
     public static func == (a: LaunchOrder, b: LaunchOrder) -> Bool {
         a.runID == b.runID && a.attempt == b.attempt && a.trigger == b.trigger && a.scheduledFor == b.scheduledFor
-            && (a.box === b.box || a.box.spec == b.box.spec)
+            && a.job == b.job
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(runID)
         hasher.combine(attempt)
     }
-}
-
-/// An immutable job definition shared by reference between the scheduler's job table, its
-/// runs and its launch orders.
-final class JobSpecBox: Sendable {
-    let spec: JobSpec
-    init(_ spec: JobSpec) { self.spec = spec }
 }
 
 /// Why the scheduler stops a running attempt.
