@@ -95,6 +95,11 @@ public final class SQLiteStateStore: StateStore {
         public var pruneInterval: Duration = .seconds(3600)
         /// Run `PRAGMA quick_check` on open (reads the whole file once: ~1 s per few hundred MB).
         public var checkOnOpen: Bool = true
+        /// The page cache of each of the two connections, in KiB (`PRAGMA cache_size`). SQLite's
+        /// default, 2,000 KiB each, filled up at start with the pages that restoring 10,000 jobs
+        /// reads and then stayed as private memory of an idle agent; a commit of a fire touches
+        /// a few dozen 1 KiB pages, and the kernel's page cache keeps the file besides.
+        public var cacheKiB: Int = 256
         /// Write each ended run to the fleet outbox (`--fleet` only; SQLiteStateStore+Outbox.swift).
         public var fleetOutbox: Bool = false
         /// Outbox rows kept while the fleet's database is away; beyond it the oldest are dropped
@@ -174,7 +179,7 @@ public final class SQLiteStateStore: StateStore {
                 // needs a VACUUM): a commit writes each page it touches, whole, to the WAL, and
                 // a fire touches a handful of B-tree leaves; at 4 KiB that was most of the
                 // disk writes per fire (issue 15, flash wear). Ignored once the file has pages.
-                try db.execute(script: "PRAGMA page_size = 1024")
+                try db.execute(script: "PRAGMA page_size = 1024; PRAGMA cache_size = -\(max(16, options.cacheKiB))")
                 try db.execute(
                     script:
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = \(options.walLimitBytes)"
@@ -194,7 +199,9 @@ public final class SQLiteStateStore: StateStore {
             walPath = try writer.withConnection { $0.walPath } ?? path + "-wal"
             try writer.withConnection { $0.countWALFrames() }
             aux = try SQLiteDatabase(path: path)
-            try aux.withConnection { try $0.execute(script: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0") }
+            try aux.withConnection {
+                try $0.execute(script: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -\(max(16, options.cacheKiB))")
+            }
         } catch {
             throw Self.stateError(error, path: path)
         }
