@@ -10,7 +10,7 @@ public typealias JobID = String
 public struct JobSpec: Hashable, Sendable {
     /// The fields, in one instance shared by every copy until a copy is changed (copy on write).
     ///
-    /// Why a reference: a job's fields are about 470 bytes, and a loaded job lives in several
+    /// Why a reference: a job's fields were about 470 bytes, and a loaded job lives in several
     /// places at once (the job set, the scheduler's job table, each of its runs and launch
     /// orders). As a plain struct each of those held a copy of its own: with 10,000 jobs that
     /// was 4.7 MB of an idle agent's private memory spent on duplicates. Now every place holds
@@ -33,50 +33,75 @@ public struct JobSpec: Hashable, Sendable {
         var dst: DSTPolicy
         var jitterMs: Int64
         var command: CommandSpec
-        var workdir: String?
         var env: OrderedDictionary<String, String>
-        var envFile: String?
-        var user: String?
-        var group: String?
-        var umask: UInt16?
         var timeoutMs: Int64?
-        var killGraceMs: Int64
         var retry: RetryPolicy
-        var successExitCodes: [Int32]
         var needs: [Need]
         var concurrency: ConcurrencyPolicy
-        var onAgentRestart: AgentRestartPolicy
-        var reboot: RebootPolicy
         var catchup: CatchupPolicy
-        var catchupWindowMs: Int64
         var enabled: Bool
-        var output: OutputLimits
-        var secrets: [String]
-        var limits: ResourceLimits
-        var notify: [NotifySpec]
-        var lock: JobLock
-        var onLost: FleetLostAction
-        var fleetUnavailable: FleetUnavailablePolicy
-        var leaseMs: Int64
         var location: SourceLocation?
+        /// The fields most jobs leave at their defaults (see ``Rare``).
+        var rare: RareBox
 
         /// `==` of ``JobSpec``: every field but `location`.
         func equalsIgnoringLocation(_ o: Fields) -> Bool {
             id == o.id && description == o.description && schedule == o.schedule && timezone == o.timezone
-                && dst == o.dst && jitterMs == o.jitterMs && command == o.command && workdir == o.workdir
-                && env == o.env && envFile == o.envFile && user == o.user && group == o.group && umask == o.umask
-                && timeoutMs == o.timeoutMs && killGraceMs == o.killGraceMs && retry == o.retry
-                && successExitCodes == o.successExitCodes && needs == o.needs && concurrency == o.concurrency
-                && onAgentRestart == o.onAgentRestart && reboot == o.reboot
-                && catchup == o.catchup && catchupWindowMs == o.catchupWindowMs && enabled == o.enabled
-                && output == o.output && secrets == o.secrets && limits == o.limits && notify == o.notify
-                && lock == o.lock && onLost == o.onLost && fleetUnavailable == o.fleetUnavailable && leaseMs == o.leaseMs
+                && dst == o.dst && jitterMs == o.jitterMs && command == o.command && env == o.env
+                && timeoutMs == o.timeoutMs && retry == o.retry && needs == o.needs && concurrency == o.concurrency
+                && catchup == o.catchup && enabled == o.enabled && (rare === o.rare || rare.value == o.rare.value)
         }
+    }
+
+    /// The fields that most jobs leave at their defaults (a working directory, a user, limits,
+    /// notifications, the fleet's settings, …), kept apart: every job with all of them at their
+    /// defaults points at one shared ``RareBox/standard`` instead of carrying about 190 bytes of
+    /// defaults of its own. Changing one replaces the job's box (see ``setRare(_:_:)``).
+    private struct Rare: Equatable, Sendable {
+        var workdir: String? = nil
+        var envFile: String? = nil
+        var user: String? = nil
+        var group: String? = nil
+        var umask: UInt16? = nil
+        var killGraceMs: Int64 = 10_000
+        var successExitCodes: [Int32] = [0]
+        var onAgentRestart: AgentRestartPolicy = .adopt
+        var reboot: RebootPolicy = .oncePerBoot
+        var catchupWindowMs: Int64 = 86_400_000
+        var output: OutputLimits = OutputLimits()
+        var secrets: [String] = []
+        var limits: ResourceLimits = ResourceLimits()
+        var notify: [NotifySpec] = []
+        var lock: JobLock = .local
+        var onLost: FleetLostAction = .skip
+        var fleetUnavailable: FleetUnavailablePolicy = .skip
+        var leaseMs: Int64 = 30_000
+    }
+
+    /// Immutable: a change makes a new box, so sharing needs no further care.
+    private final class RareBox: Sendable {
+        let value: Rare
+        init(_ value: Rare) { self.value = value }
+        static let standard = RareBox(Rare())
     }
 
     /// Whether both values read the same fields (not just equal ones): what the sharing
     /// described at `storage` promises, for tests.
     func sharesFields(with other: JobSpec) -> Bool { storage === other.storage }
+
+    /// Whether both values point at the same box of rarely changed fields, for tests.
+    func sharesRareFields(with other: JobSpec) -> Bool { storage.fields.rare === other.storage.fields.rare }
+
+    /// Sets one of the rarely changed fields: a new box for this job, or the shared standard one
+    /// when every rare field is back at its default. Setting the value it already has changes
+    /// nothing, so a decoder that sets every field keeps the shared box.
+    private mutating func setRare<T: Equatable>(_ key: WritableKeyPath<Rare, T>, _ value: T) {
+        guard storage.fields.rare.value[keyPath: key] != value else { return }
+        var rare = storage.fields.rare.value
+        rare[keyPath: key] = value
+        unique()
+        storage.fields.rare = rare == Rare() ? RareBox.standard : RareBox(rare)
+    }
 
     /// Makes `storage` this value's own before a change.
     private mutating func unique() {
@@ -135,11 +160,8 @@ public struct JobSpec: Hashable, Sendable {
         }
     }
     public var workdir: String? {
-        get { storage.fields.workdir }
-        _modify {
-            unique()
-            yield &storage.fields.workdir
-        }
+        get { storage.fields.rare.value.workdir }
+        set { setRare(\.workdir, newValue) }
     }
     public var env: OrderedDictionary<String, String> {
         get { storage.fields.env }
@@ -149,32 +171,20 @@ public struct JobSpec: Hashable, Sendable {
         }
     }
     public var envFile: String? {
-        get { storage.fields.envFile }
-        _modify {
-            unique()
-            yield &storage.fields.envFile
-        }
+        get { storage.fields.rare.value.envFile }
+        set { setRare(\.envFile, newValue) }
     }
     public var user: String? {
-        get { storage.fields.user }
-        _modify {
-            unique()
-            yield &storage.fields.user
-        }
+        get { storage.fields.rare.value.user }
+        set { setRare(\.user, newValue) }
     }
     public var group: String? {
-        get { storage.fields.group }
-        _modify {
-            unique()
-            yield &storage.fields.group
-        }
+        get { storage.fields.rare.value.group }
+        set { setRare(\.group, newValue) }
     }
     public var umask: UInt16? {
-        get { storage.fields.umask }
-        _modify {
-            unique()
-            yield &storage.fields.umask
-        }
+        get { storage.fields.rare.value.umask }
+        set { setRare(\.umask, newValue) }
     }
     /// Wall-time limit of one attempt, in milliseconds; `nil` means none.
     public var timeoutMs: Int64? {
@@ -185,11 +195,8 @@ public struct JobSpec: Hashable, Sendable {
         }
     }
     public var killGraceMs: Int64 {
-        get { storage.fields.killGraceMs }
-        _modify {
-            unique()
-            yield &storage.fields.killGraceMs
-        }
+        get { storage.fields.rare.value.killGraceMs }
+        set { setRare(\.killGraceMs, newValue) }
     }
     public var retry: RetryPolicy {
         get { storage.fields.retry }
@@ -199,11 +206,8 @@ public struct JobSpec: Hashable, Sendable {
         }
     }
     public var successExitCodes: [Int32] {
-        get { storage.fields.successExitCodes }
-        _modify {
-            unique()
-            yield &storage.fields.successExitCodes
-        }
+        get { storage.fields.rare.value.successExitCodes }
+        set { setRare(\.successExitCodes, newValue) }
     }
     public var needs: [Need] {
         get { storage.fields.needs }
@@ -222,19 +226,13 @@ public struct JobSpec: Hashable, Sendable {
     /// What a new agent does with a run of this job still alive after the previous agent
     /// crashed (`on_agent_restart`, default `adopt`).
     public var onAgentRestart: AgentRestartPolicy {
-        get { storage.fields.onAgentRestart }
-        _modify {
-            unique()
-            yield &storage.fields.onAgentRestart
-        }
+        get { storage.fields.rare.value.onAgentRestart }
+        set { setRare(\.onAgentRestart, newValue) }
     }
     /// When a `@reboot` job runs (`reboot`, default once per boot).
     public var reboot: RebootPolicy {
-        get { storage.fields.reboot }
-        _modify {
-            unique()
-            yield &storage.fields.reboot
-        }
+        get { storage.fields.rare.value.reboot }
+        set { setRare(\.reboot, newValue) }
     }
     public var catchup: CatchupPolicy {
         get { storage.fields.catchup }
@@ -244,11 +242,8 @@ public struct JobSpec: Hashable, Sendable {
         }
     }
     public var catchupWindowMs: Int64 {
-        get { storage.fields.catchupWindowMs }
-        _modify {
-            unique()
-            yield &storage.fields.catchupWindowMs
-        }
+        get { storage.fields.rare.value.catchupWindowMs }
+        set { setRare(\.catchupWindowMs, newValue) }
     }
     public var enabled: Bool {
         get { storage.fields.enabled }
@@ -258,67 +253,43 @@ public struct JobSpec: Hashable, Sendable {
         }
     }
     public var output: OutputLimits {
-        get { storage.fields.output }
-        _modify {
-            unique()
-            yield &storage.fields.output
-        }
+        get { storage.fields.rare.value.output }
+        set { setRare(\.output, newValue) }
     }
     public var secrets: [String] {
-        get { storage.fields.secrets }
-        _modify {
-            unique()
-            yield &storage.fields.secrets
-        }
+        get { storage.fields.rare.value.secrets }
+        set { setRare(\.secrets, newValue) }
     }
     /// `limits:` of each run (memory, CPU, tasks), enforced through the run's cgroup.
     public var limits: ResourceLimits {
-        get { storage.fields.limits }
-        _modify {
-            unique()
-            yield &storage.fields.limits
-        }
+        get { storage.fields.rare.value.limits }
+        set { setRare(\.limits, newValue) }
     }
     /// `notify:` entries, in the order written (the job's own list replaces `defaults`' list).
     public var notify: [NotifySpec] {
-        get { storage.fields.notify }
-        _modify {
-            unique()
-            yield &storage.fields.notify
-        }
+        get { storage.fields.rare.value.notify }
+        set { setRare(\.notify, newValue) }
     }
     /// `lock:` — `local` (default: every box runs every instant) or `fleet` (each scheduled
     /// instant runs on exactly one box of the fleet; docs/fleet.md).
     public var lock: JobLock {
-        get { storage.fields.lock }
-        _modify {
-            unique()
-            yield &storage.fields.lock
-        }
+        get { storage.fields.rare.value.lock }
+        set { setRare(\.lock, newValue) }
     }
     /// `on_lost:` — what the fleet does with an instant whose box went silent mid-run.
     public var onLost: FleetLostAction {
-        get { storage.fields.onLost }
-        _modify {
-            unique()
-            yield &storage.fields.onLost
-        }
+        get { storage.fields.rare.value.onLost }
+        set { setRare(\.onLost, newValue) }
     }
     /// `fleet_unavailable:` — what this box does when the fleet's database cannot be asked.
     public var fleetUnavailable: FleetUnavailablePolicy {
-        get { storage.fields.fleetUnavailable }
-        _modify {
-            unique()
-            yield &storage.fields.fleetUnavailable
-        }
+        get { storage.fields.rare.value.fleetUnavailable }
+        set { setRare(\.fleetUnavailable, newValue) }
     }
     /// `lease:` — how long a fleet claim holds without renewal (renewed every third of it).
     public var leaseMs: Int64 {
-        get { storage.fields.leaseMs }
-        _modify {
-            unique()
-            yield &storage.fields.leaseMs
-        }
+        get { storage.fields.rare.value.leaseMs }
+        set { setRare(\.leaseMs, newValue) }
     }
     /// Where the job's id appears in its file. Excluded from `==`: moving a job to another line
     /// or file is not a change of the job.
@@ -340,32 +311,15 @@ public struct JobSpec: Hashable, Sendable {
                 dst: DSTPolicy(),
                 jitterMs: 0,
                 command: command,
-                workdir: nil,
                 env: [:],
-                envFile: nil,
-                user: nil,
-                group: nil,
-                umask: nil,
                 timeoutMs: nil,
-                killGraceMs: 10_000,
                 retry: RetryPolicy(),
-                successExitCodes: [0],
                 needs: [],
                 concurrency: .forbid,
-                onAgentRestart: .adopt,
-                reboot: .oncePerBoot,
                 catchup: .none,
-                catchupWindowMs: 86_400_000,
                 enabled: true,
-                output: OutputLimits(),
-                secrets: [],
-                limits: ResourceLimits(),
-                notify: [],
-                lock: .local,
-                onLost: .skip,
-                fleetUnavailable: .skip,
-                leaseMs: 30_000,
-                location: nil
+                location: nil,
+                rare: RareBox.standard
             ))
     }
 

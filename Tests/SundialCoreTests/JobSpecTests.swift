@@ -30,6 +30,29 @@ import Testing
         #expect(copy.timeoutMs == 1_000)
     }
 
+    /// Jobs that leave the rarely changed fields (workdir, user, limits, notify, fleet settings…)
+    /// at their defaults share one box of them; a job that sets one gets its own.
+    @Test func rarelyChangedFieldsAreSharedWhileAtTheirDefaults() {
+        var a = JobSpec(id: "a", command: .shell("true"))
+        var b = JobSpec(id: "b", command: .shell("true"))
+        b.killGraceMs = 10_000  // the default: as a decoder that sets every field does
+        b.successExitCodes = [0]
+        #expect(a.sharesRareFields(with: b))
+        a.workdir = "/srv"
+        a.notify = [NotifySpec(on: [.failure], target: .command(["/bin/true"]))]
+        #expect(!a.sharesRareFields(with: b))
+        #expect(a.workdir == "/srv" && b.workdir == nil)
+        #expect(b.notify.isEmpty && a.notify.count == 1)
+        let before = a
+        a.leaseMs = 5_000
+        #expect(before.leaseMs == 30_000 && a.leaseMs == 5_000)
+        a.workdir = nil
+        a.notify = []
+        a.leaseMs = 30_000
+        #expect(a.sharesRareFields(with: b))
+        #expect(a.killGraceMs == 10_000 && a.successExitCodes == [0])
+    }
+
     @Test func equalityIgnoresTheLocationOnly() {
         let a = sample()
         var moved = a
@@ -38,6 +61,9 @@ import Testing
         var changed = a
         changed.killGraceMs = 1
         #expect(a != changed)
+        var rareChanged = a
+        rareChanged.user = "backup"
+        #expect(a != rareChanged)
     }
 
     /// The point of the layout: a job set, the scheduler's job table and every launch order
