@@ -24,6 +24,8 @@ case "schema":
     SchemaBench.run(rest)
 case "wire":
     benchmarkWire(rest)
+case "memory":
+    memoryBreakdown(rest)
 case "patterns":
     benchmarkPatterns(rest)
 case "runner-launch": await benchRunnerLaunch(rest)
