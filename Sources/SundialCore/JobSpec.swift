@@ -5,23 +5,27 @@ public typealias JobID = String
 
 /// One job, fully resolved: `defaults` applied, durations parsed, positions kept.
 ///
-/// A plain value: the scheduler compares old and new specs on reload (`==`), `diff` prints
-/// field-by-field changes, and tests build them with `JobSpec(id:command:)` plus mutation.
+/// A value (copy on write, see `storage`): the scheduler compares old and new specs on reload
+/// (`==`), `diff` prints field-by-field changes, and tests build them with
+/// `JobSpec(id:command:)` plus mutation.
 public struct JobSpec: Hashable, Sendable {
     /// The fields, in one instance shared by every copy until a copy is changed (copy on write).
     ///
     /// Why a reference: a job's fields were about 470 bytes, and a loaded job lives in several
     /// places at once (the job set, the scheduler's job table, each of its runs and launch
-    /// orders). As a plain struct each of those held a copy of its own: with 10,000 jobs that
-    /// was 4.7 MB of an idle agent's private memory spent on duplicates. Now every place holds
-    /// one pointer to the same fields, and the value semantics stay: a change to one copy
-    /// (`spec.timeoutMs = …`) copies the fields first when they are shared.
+    /// orders). As a plain struct, the job set held one copy and the scheduler a second one
+    /// (boxed, shared by its table, runs and orders): with 10,000 jobs 4.7 MB of an idle
+    /// agent's private memory went to the duplicates. Now every place holds one pointer to the
+    /// same fields, and the value semantics stay: a change to one copy (`spec.timeoutMs = …`)
+    /// copies the fields first when they are shared.
     private var storage: Storage
 
     private final class Storage: @unchecked Sendable {
         // @unchecked: `fields` changes only through `unique()`, that is while this instance has
-        // exactly one owner, so no two threads ever see it change.
-        var fields: Fields
+        // exactly one owner, so no two threads ever see it change. For the same reason no two
+        // accesses can overlap, so the runtime's exclusivity check on each read (a class's
+        // `var`) is left out: the scheduler reads a spec's fields on every fire.
+        @exclusivity(unchecked) var fields: Fields
         init(_ fields: Fields) { self.fields = fields }
     }
 
@@ -93,14 +97,17 @@ public struct JobSpec: Hashable, Sendable {
     func sharesRareFields(with other: JobSpec) -> Bool { storage.fields.rare === other.storage.fields.rare }
 
     /// Sets one of the rarely changed fields: a new box for this job, or the shared standard one
-    /// when every rare field is back at its default. Setting the value it already has changes
-    /// nothing, so a decoder that sets every field keeps the shared box.
+    /// when every rare field is back at its default. Setting a default on a job that has all of
+    /// them changes nothing, so a decoder that sets every field keeps the shared box.
     private mutating func setRare<T: Equatable>(_ key: WritableKeyPath<Rare, T>, _ value: T) {
-        guard storage.fields.rare.value[keyPath: key] != value else { return }
+        // Only a default set on a job still at the defaults is skipped: elsewhere `==` may
+        // ignore what the new value changes (a notify entry's `location`), so it is stored.
+        let standard = RareBox.standard
+        if storage.fields.rare === standard, value == standard.value[keyPath: key] { return }
         var rare = storage.fields.rare.value
         rare[keyPath: key] = value
         unique()
-        storage.fields.rare = rare == Rare() ? RareBox.standard : RareBox(rare)
+        storage.fields.rare = rare == standard.value ? standard : RareBox(rare)
     }
 
     /// Makes `storage` this value's own before a change.
@@ -332,6 +339,50 @@ public struct JobSpec: Hashable, Sendable {
         hasher.combine(id)
         hasher.combine(schedule)
         hasher.combine(command)
+    }
+}
+
+/// Prints (and `dump`s, and shows in test failures) a job by its fields, not by its storage.
+extension JobSpec: CustomReflectable {
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "id": id,
+                "description": description,
+                "schedule": schedule,
+                "timezone": timezone,
+                "dst": dst,
+                "jitterMs": jitterMs,
+                "command": command,
+                "workdir": workdir,
+                "env": env,
+                "envFile": envFile,
+                "user": user,
+                "group": group,
+                "umask": umask,
+                "timeoutMs": timeoutMs,
+                "killGraceMs": killGraceMs,
+                "retry": retry,
+                "successExitCodes": successExitCodes,
+                "needs": needs,
+                "concurrency": concurrency,
+                "onAgentRestart": onAgentRestart,
+                "reboot": reboot,
+                "catchup": catchup,
+                "catchupWindowMs": catchupWindowMs,
+                "enabled": enabled,
+                "output": output,
+                "secrets": secrets,
+                "limits": limits,
+                "notify": notify,
+                "lock": lock,
+                "onLost": onLost,
+                "fleetUnavailable": fleetUnavailable,
+                "leaseMs": leaseMs,
+                "location": location,
+            ],
+            displayStyle: .struct)
     }
 }
 
