@@ -49,8 +49,12 @@ struct CrashLoopTests {
         var killedWhileStarting = 0
         for round in 0..<Self.kills {
             let agent = try await StdoutAgent.start([jobs, "--state", state], limit: 30)
-            // Some kills land during start-up (opening, restoring), most while jobs run.
-            let delay = 0.02 + random.nextUnit() * (round % 5 == 0 ? 0.15 : 1.2)
+            // Some kills land during start-up (opening, restoring), most while jobs run: those
+            // count their delay from `agent.started`, so that a loaded machine's slower start
+            // does not leave too few runs started to say anything.
+            let duringStartUp = round % 5 == 0
+            if !duringStartUp { _ = await agent.waitFor { !$0.events("agent.started").isEmpty } }
+            let delay = 0.02 + random.nextUnit() * (duringStartUp ? 0.15 : 1.2)
             try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
             let end = await agent.stop(SIGKILL)
             #expect(end.signal == SIGKILL, "round \(round): the agent ended by itself: \(agent.stderrText)")
