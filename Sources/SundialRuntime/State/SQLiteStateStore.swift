@@ -169,6 +169,7 @@ public final class SQLiteStateStore: StateStore {
         self.retention = retention
         self.options = options
         do {
+            let cachePragma = "PRAGMA cache_size = -\(max(16, options.cacheKiB))"
             writer = try SQLiteDatabase(path: path)
             try writer.withConnection { db in
                 // WAL and synchronous=NORMAL: see "Durability" above. No automatic checkpoints on
@@ -179,7 +180,7 @@ public final class SQLiteStateStore: StateStore {
                 // needs a VACUUM): a commit writes each page it touches, whole, to the WAL, and
                 // a fire touches a handful of B-tree leaves; at 4 KiB that was most of the
                 // disk writes per fire (issue 15, flash wear). Ignored once the file has pages.
-                try db.execute(script: "PRAGMA page_size = 1024; PRAGMA cache_size = -\(max(16, options.cacheKiB))")
+                try db.execute(script: "PRAGMA page_size = 1024; \(cachePragma)")
                 try db.execute(
                     script:
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = \(options.walLimitBytes)"
@@ -199,9 +200,7 @@ public final class SQLiteStateStore: StateStore {
             walPath = try writer.withConnection { $0.walPath } ?? path + "-wal"
             try writer.withConnection { $0.countWALFrames() }
             aux = try SQLiteDatabase(path: path)
-            try aux.withConnection {
-                try $0.execute(script: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; PRAGMA cache_size = -\(max(16, options.cacheKiB))")
-            }
+            try aux.withConnection { try $0.execute(script: "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \(cachePragma)") }
         } catch {
             throw Self.stateError(error, path: path)
         }
