@@ -34,53 +34,73 @@ public struct DiagnosticFormatter: Sendable {
                 return "::\(kind) file=\(escapeProperty(d.location.file)),line=\(d.location.line),col=\(d.location.column)::\(escapeData(d.fullMessage))\n"
             }.joined()
         case .text:
-            return diagnostics.map { d in
-                var s = d.description + "\n"
-                if let line = sourceLine(d.location) {
-                    s += line.text + "\n" + String(repeating: " ", count: line.caretOffset) + "^\n"
+            var lineStarts: [String: [Int]] = [:]
+            var report = ""
+            for d in diagnostics {
+                report += d.description
+                report += "\n"
+                if let line = sourceLine(d.location, lineStarts: &lineStarts) {
+                    report += line.text
+                    report += "\n"
+                    report += String(repeating: " ", count: line.caretOffset)
+                    report += "^\n"
                 }
-                return s
-            }.joined()
+            }
+            return report
         }
     }
 
     /// The source line of a location (tabs kept so the caret lines up) and the caret's offset.
-    func sourceLine(_ loc: SourceLocation) -> (text: String, caretOffset: Int)? {
+    ///
+    /// Each file's line starts are found once per report and kept in `lineStarts`: rescanning
+    /// the file from its start for every diagnostic made a report of many problems on a big
+    /// file quadratic (it was 20 % of the loader fuzzer's time).
+    func sourceLine(_ loc: SourceLocation, lineStarts: inout [String: [Int]]) -> (text: String, caretOffset: Int)? {
         guard let bytes = sources[loc.file], loc.line >= 1 else { return nil }
-        var line = 1
-        var start = 0
-        var i = 0
-        while i < bytes.count, line < loc.line {
-            if bytes[i] == 0x0A {
-                line += 1
-                start = i + 1
-            }
-            i += 1
-        }
-        guard line == loc.line else { return nil }
+        let starts = lineStarts[loc.file] ?? Self.lineStarts(of: bytes)
+        lineStarts[loc.file] = starts
+        guard loc.line <= starts.count else { return nil }
+        let start = starts[loc.line - 1]
         var end = start
         while end < bytes.count, bytes[end] != 0x0A, end - start < 400 { end += 1 }
         var text = String(decoding: bytes[start..<end], as: UTF8.self)
         if text.hasSuffix("\r") { text.removeLast() }
         // Columns count Unicode scalars (as libyaml does); the caret line copies tabs.
-        let prefix = text.unicodeScalars.prefix(max(0, loc.column - 1))
-        let caret = prefix.reduce(into: 0) { n, _ in n += 1 }
+        let caret = text.unicodeScalars.prefix(max(0, loc.column - 1)).count
         return (text, caret)
     }
 
-    // GitHub workflow-command escaping.
-    private func escapeData(_ s: String) -> String {
-        s.replacingAll("%", "%25").replacingAll("\r", "%0D").replacingAll("\n", "%0A")
+    /// Byte offsets where each line starts: 0, then one past every newline.
+    static func lineStarts(of bytes: [UInt8]) -> [Int] {
+        var starts = [0]
+        for (i, byte) in bytes.enumerated() where byte == 0x0A { starts.append(i + 1) }
+        return starts
     }
 
-    private func escapeProperty(_ s: String) -> String {
-        escapeData(s).replacingAll(":", "%3A").replacingAll(",", "%2C")
-    }
-}
+    // GitHub workflow-command escaping, scalar by scalar: a CR LF pair is one `Character` in
+    // Swift, so a `Character`-based replace of "\r" and "\n" left it unescaped, and a message
+    // quoting a key like "a\r\n::error ..." could forge an annotation.
+    private func escapeData(_ s: String) -> String { escape(s, property: false) }
 
-extension String {
-    func replacingAll(_ target: String, _ replacement: String) -> String {
-        guard contains(target) else { return self }
-        return split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    private func escapeProperty(_ s: String) -> String { escape(s, property: true) }
+
+    private func escape(_ s: String, property: Bool) -> String {
+        let special: (UInt8) -> Bool = { b in
+            b == UInt8(ascii: "%") || b == 0x0D || b == 0x0A || (property && (b == UInt8(ascii: ":") || b == UInt8(ascii: ",")))
+        }
+        guard s.utf8.contains(where: special) else { return s }
+        var out = ""
+        out.reserveCapacity(s.utf8.count + 16)
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "%": out += "%25"
+            case "\r": out += "%0D"
+            case "\n": out += "%0A"
+            case ":" where property: out += "%3A"
+            case "," where property: out += "%2C"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }

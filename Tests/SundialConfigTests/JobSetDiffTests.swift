@@ -51,7 +51,7 @@ struct JobSetDiffTests {
                           old:
                             every: 5m
                             command: [/bin/true]
-                        """, "")
+                        """, with: "")
             ),
             (
                 "b.yaml",
@@ -149,8 +149,8 @@ struct JobSetDiffTests {
         let b = try set([
             (
                 "new/a.yaml",
-                base.replacingAll("30 2 * * *", "45 2 * * *").replacingAll("every: 5m", "every: 10m")
-                    .replacingAll("rclone copy", "rclone sync")
+                base.replacingAll("30 2 * * *", with: "45 2 * * *").replacingAll("every: 5m", with: "every: 10m")
+                    .replacingAll("rclone copy", with: "rclone sync")
             )
         ])
         let d = JobSetDiff(old: a, new: b)
