@@ -343,9 +343,11 @@ enum JobWire {
         } else {
             command = .shell(try string(o["shell"], "shell"))
         }
-        var j = JobSpec(id: id, schedule: try decodeSchedule(o["schedule"]), command: command)
+        var j = JobSpec(id: id, schedule: try decodeSchedule(o["schedule"], shared: shared), command: command)
         j.description = try optionalString(o["description"], "description")
-        j.timezone = try optionalString(o["timezone"], "timezone")
+        // Zone names longer than 15 bytes ("America/Los_Angeles") are heap strings: one copy
+        // per name in the set rather than one per job.
+        j.timezone = try optionalString(o["timezone"], "timezone").map { shared.intern($0) }
         let dst = try object(o["dst"], "dst")
         j.dst = DSTPolicy(gap: try enumValue(dst["gap"], "dst.gap"), overlap: try enumValue(dst["overlap"], "dst.overlap"))
         j.jitterMs = try int(o["jitter_ms"], "jitter_ms")
@@ -370,22 +372,23 @@ enum JobWire {
         j.timeoutMs = try optionalInt(o["timeout_ms"], "timeout_ms")
         j.killGraceMs = try int(o["kill_grace_ms"], "kill_grace_ms")
         let r = try object(o["retry"], "retry")
-        j.retry.attempts = try smallInt(r["attempts"], "retry.attempts")
-        j.retry.backoff = try enumValue(r["backoff"], "retry.backoff")
-        j.retry.delayMs = try int(r["delay_ms"], "retry.delay_ms")
-        j.retry.maxDelayMs = try optionalInt(r["max_delay_ms"], "retry.max_delay_ms")
+        var retry = RetryPolicy()
+        retry.attempts = try smallInt(r["attempts"], "retry.attempts")
+        retry.backoff = try enumValue(r["backoff"], "retry.backoff")
+        retry.delayMs = try int(r["delay_ms"], "retry.delay_ms")
+        retry.maxDelayMs = try optionalInt(r["max_delay_ms"], "retry.max_delay_ms")
         guard let bits = UInt64(try string(r["jitter_bits"], "retry.jitter_bits")) else { throw DecodeError("retry.jitter_bits: not a number") }
-        j.retry.jitter = Double(bitPattern: bits)
-        if let on = r["on"], let known = shared.conditions[.init(on)] {
-            j.retry.on = known
-        } else {
-            j.retry.on = Set(try array(r["on"], "retry.on").map { v throws(DecodeError) -> RetryPolicy.Condition in try enumValue(v, "retry.on") })
-            if let on = r["on"] { shared.conditions[.init(on)] = j.retry.on }
-        }
+        retry.jitter = Double(bitPattern: bits)
+        retry.on = Set(try array(r["on"], "retry.on").map { v throws(DecodeError) -> RetryPolicy.Condition in try enumValue(v, "retry.on") })
         if let codes = r["exit_codes"], codes != .null {
-            j.retry.exitCodes = try array(codes, "retry.exit_codes").map { v throws(DecodeError) in try int32(v, "retry.exit_codes") }
+            retry.exitCodes = try array(codes, "retry.exit_codes").map { v throws(DecodeError) in try int32(v, "retry.exit_codes") }
+        }
+        j.retry = retry
+        // One box per distinct policy in the set (see `JobSpec.shareRetry(with:)`).
+        if let known = shared.retries[retry] {
+            j.shareRetry(with: known)
         } else {
-            j.retry.exitCodes = nil
+            shared.retries[retry] = j
         }
         if let codes = o["success_exit_codes"], let known = shared.codes[.init(codes)] {
             j.successExitCodes = known
@@ -425,12 +428,12 @@ enum JobWire {
         return j
     }
 
-    static func decodeSchedule(_ v: JSONValue?) throws(DecodeError) -> ScheduleSpec {
+    static func decodeSchedule(_ v: JSONValue?, shared: SharedValues = SharedValues()) throws(DecodeError) -> ScheduleSpec {
         let o = try object(v, "schedule")
         switch try string(o["kind"], "schedule.kind") {
         case "manual": return .manual
         case "reboot": return .reboot
-        case "cron": return .cron(try string(o["expression"], "schedule.expression"))
+        case "cron": return .cron(shared.intern(try string(o["expression"], "schedule.expression")))
         case "every":
             return .every(
                 intervalMs: try int(o["interval_ms"], "schedule.interval_ms"),
@@ -504,14 +507,7 @@ enum JobWire {
         let a = try array(v, "location")
         guard a.count == 3 else { throw DecodeError("location: expected [file, line, column]") }
         guard case let .string(file) = a[0] else { throw DecodeError("location: expected a string") }
-        let name: String
-        if let known = shared.strings[.init(file)] {
-            name = known
-        } else {
-            name = detached(file)
-            shared.strings[.init(file)] = name
-        }
-        return SourceLocation(file: name, line: try smallInt(a[1], "location"), column: try smallInt(a[2], "location"))
+        return SourceLocation(file: shared.intern(file), line: try smallInt(a[1], "location"), column: try smallInt(a[2], "location"))
     }
 
     // MARK: - Typed access
@@ -592,8 +588,18 @@ enum JobWire {
 final class SharedValues {
     var strings: [Exact: String] = [:]
     var envs: [Exact: OrderedDictionary<String, String>] = [:]
-    var conditions: [Exact: Set<RetryPolicy.Condition>] = [:]
     var codes: [Exact: [Int32]] = [:]
+    /// A job holding each distinct retry policy decoded so far (its box is the one to share).
+    /// Keyed by value: a policy has no strings, so equal policies behave the same.
+    var retries: [RetryPolicy: JobSpec] = [:]
+
+    /// One copy of each distinct string (by its exact bytes), detached from the wire's buffer.
+    func intern(_ s: String) -> String {
+        if let known = strings[.init(s)] { return known }
+        let copy = JobWire.detached(s)
+        strings[.init(s)] = copy
+        return copy
+    }
 
     /// A wire value as a key equal only to the very same value: the same case, strings by
     /// their UTF-8 bytes, numbers by their bits, arrays and objects element by element in order.

@@ -29,21 +29,27 @@ public struct JobSpec: Hashable, Sendable {
         init(_ fields: Fields) { self.fields = fields }
     }
 
+    /// The order is the layout: Swift lays fields out as written, so the one-byte fields sit in
+    /// the seven spare bytes after `schedule`'s tag rather than each in a padded word of its own.
+    /// With `timeoutMs` stored without an optional's tag byte (see ``noTimeout``) and
+    /// `location`'s line and column in 32 bits, the fields are 184 bytes, a 208-byte heap block
+    /// with the object's header (they were 272 bytes, a 304-byte block).
     private struct Fields: Sendable {
         var id: JobID
         var description: String?
-        var schedule: ScheduleSpec
         var timezone: String?
+        var schedule: ScheduleSpec
         var dst: DSTPolicy
-        var jitterMs: Int64
-        var command: CommandSpec
-        var env: OrderedDictionary<String, String>
-        var timeoutMs: Int64?
-        var retry: RetryPolicy
-        var needs: [Need]
         var concurrency: ConcurrencyPolicy
         var catchup: CatchupPolicy
         var enabled: Bool
+        var command: CommandSpec
+        var env: OrderedDictionary<String, String>
+        var jitterMs: Int64
+        /// `timeoutMs`, with ``noTimeout`` for none.
+        var timeoutOrNone: Int64
+        var retry: RetryBox
+        var needs: [Need]
         var location: SourceLocation?
         /// The fields most jobs leave at their defaults (see ``Rare``).
         var rare: RareBox
@@ -52,7 +58,8 @@ public struct JobSpec: Hashable, Sendable {
         func equalsIgnoringLocation(_ o: Fields) -> Bool {
             id == o.id && description == o.description && schedule == o.schedule && timezone == o.timezone
                 && dst == o.dst && jitterMs == o.jitterMs && command == o.command && env == o.env
-                && timeoutMs == o.timeoutMs && retry == o.retry && needs == o.needs && concurrency == o.concurrency
+                && timeoutOrNone == o.timeoutOrNone && (retry === o.retry || retry.value == o.retry.value) && needs == o.needs
+                && concurrency == o.concurrency
                 && catchup == o.catchup && enabled == o.enabled && (rare === o.rare || rare.value == o.rare.value)
         }
     }
@@ -88,6 +95,32 @@ public struct JobSpec: Hashable, Sendable {
         init(_ value: Rare) { self.value = value }
         static let standard = RareBox(Rare())
     }
+
+    /// The retry policy, in an immutable box that jobs with the same policy share: most jobs
+    /// take it from their file's `defaults`, so a set of thousands has a handful of policies,
+    /// and inline each job carried 64 bytes of its own. The default policy has one shared box;
+    /// the loader's answer is decoded with one box per distinct policy (``shareRetry(with:)``).
+    private final class RetryBox: Sendable {
+        let value: RetryPolicy
+        init(_ value: RetryPolicy) { self.value = value }
+        static let standard = RetryBox(RetryPolicy())
+    }
+
+    /// `timeoutOrNone`'s value for "no timeout". A timeout is at least a millisecond (the
+    /// schema and the decoders refuse less), so no real one is taken for it.
+    private static let noTimeout = Int64.min
+
+    /// Points this job's retry policy at `other`'s box when the two are equal, so a decoder
+    /// can keep one box per distinct policy. Changes nothing otherwise.
+    public mutating func shareRetry(with other: JobSpec) {
+        let box = other.storage.fields.retry
+        guard storage.fields.retry !== box, storage.fields.retry.value == box.value else { return }
+        unique()
+        storage.fields.retry = box
+    }
+
+    /// Whether both values point at the same retry box, for tests.
+    func sharesRetry(with other: JobSpec) -> Bool { storage.fields.retry === other.storage.fields.retry }
 
     /// Whether both values read the same fields (not just equal ones): what the sharing
     /// described at `storage` promises, for tests.
@@ -195,10 +228,15 @@ public struct JobSpec: Hashable, Sendable {
     }
     /// Wall-time limit of one attempt, in milliseconds; `nil` means none.
     public var timeoutMs: Int64? {
-        get { storage.fields.timeoutMs }
-        _modify {
+        get {
+            let t = storage.fields.timeoutOrNone
+            return t == Self.noTimeout ? nil : t
+        }
+        set {
             unique()
-            yield &storage.fields.timeoutMs
+            // A negative or zero timeout is refused before a spec is built; should one come,
+            // Int64.min is still not taken for "none".
+            storage.fields.timeoutOrNone = newValue.map { $0 == Self.noTimeout ? $0 + 1 : $0 } ?? Self.noTimeout
         }
     }
     public var killGraceMs: Int64 {
@@ -206,10 +244,12 @@ public struct JobSpec: Hashable, Sendable {
         set { setRare(\.killGraceMs, newValue) }
     }
     public var retry: RetryPolicy {
-        get { storage.fields.retry }
-        _modify {
+        get { storage.fields.retry.value }
+        set {
+            let standard = RetryBox.standard
+            if storage.fields.retry === standard, newValue == standard.value { return }
             unique()
-            yield &storage.fields.retry
+            storage.fields.retry = newValue == standard.value ? standard : RetryBox(newValue)
         }
     }
     public var successExitCodes: [Int32] {
@@ -313,18 +353,18 @@ public struct JobSpec: Hashable, Sendable {
             Fields(
                 id: id,
                 description: nil,
-                schedule: schedule,
                 timezone: nil,
+                schedule: schedule,
                 dst: DSTPolicy(),
-                jitterMs: 0,
-                command: command,
-                env: [:],
-                timeoutMs: nil,
-                retry: RetryPolicy(),
-                needs: [],
                 concurrency: .forbid,
                 catchup: .none,
                 enabled: true,
+                command: command,
+                env: [:],
+                jitterMs: 0,
+                timeoutOrNone: Self.noTimeout,
+                retry: RetryBox.standard,
+                needs: [],
                 location: nil,
                 rare: RareBox.standard
             ))

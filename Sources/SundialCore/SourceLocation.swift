@@ -1,17 +1,31 @@
 /// Where something came from in a job file: 1-based line and column.
+///
+/// Line and column are stored in 32 bits: every job and every `needs` entry of a loaded set
+/// keeps one, and files are bounded far below 2³¹ lines (the loader's size limit), so the
+/// 64-bit words only cost an idle agent memory. Values beyond the range are clamped.
 public struct SourceLocation: Hashable, Sendable, Comparable, CustomStringConvertible {
     public var file: String
-    public var line: Int
-    public var column: Int
+    private var line32: Int32
+    private var column32: Int32
+
+    public var line: Int {
+        get { Int(line32) }
+        set { line32 = Int32(clamping: newValue) }
+    }
+
+    public var column: Int {
+        get { Int(column32) }
+        set { column32 = Int32(clamping: newValue) }
+    }
 
     public init(file: String, line: Int, column: Int) {
         self.file = file
-        self.line = line
-        self.column = column
+        self.line32 = Int32(clamping: line)
+        self.column32 = Int32(clamping: column)
     }
 
     public static func < (a: SourceLocation, b: SourceLocation) -> Bool {
-        (a.file, a.line, a.column) < (b.file, b.line, b.column)
+        (a.file, a.line32, a.column32) < (b.file, b.line32, b.column32)
     }
 
     /// `file:line:column`, the form editors and CI annotate.

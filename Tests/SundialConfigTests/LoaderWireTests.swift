@@ -1,9 +1,9 @@
 import OrderedCollections
-import SundialCore
 import SundialTesting
 import Testing
 
 @testable import SundialConfig
+@testable import SundialCore
 
 /// The loader child's answer (``LoaderWire``): every job field survives the trip exactly, and
 /// an answer that is not exactly right is an error, never a trap or a partial set.
@@ -171,20 +171,25 @@ struct LoaderWireTests {
     }
 
     /// Values that jobs have in common are decoded once and shared (``SharedValues``): each
-    /// file name once, not once per job; an `env` given by `defaults:` once per distinct value;
-    /// different values stay different.
+    /// file name, zone name and cron expression once, not once per job; an `env` given by
+    /// `defaults:` and a retry policy once per distinct value; different values stay different.
     @Test func valuesJobsHaveInCommonShareOneCopy() throws {
         let file = "/etc/sundial/jobs.d/a-file-name-longer-than-fifteen-bytes.yaml"
-        func job(_ id: String, env: OrderedDictionary<String, String>, codes: [Int32]) -> JobSpec {
-            var j = JobSpec(id: id, schedule: .cron("*/5 * * * *"), command: .argv(["/bin/true"]))
+        func job(_ id: String, env: OrderedDictionary<String, String>, codes: [Int32], attempts: Int) -> JobSpec {
+            var j = JobSpec(id: id, schedule: .cron("30 2 * * MON-FRI,SAT"), command: .argv(["/bin/true"]))
             j.location = SourceLocation(file: file, line: 3, column: 3)
+            j.timezone = "America/Los_Angeles"
             j.env = env
             j.successExitCodes = codes
             j.retry.on = [.failure, .timeout]
+            j.retry.attempts = attempts
             return j
         }
         let shared: OrderedDictionary<String, String> = ["APP_ENV": "production-environment-value", "REGION": "eu-0"]
-        let jobs = [job("a", env: shared, codes: [0, 3]), job("b", env: shared, codes: [0, 3]), job("c", env: ["APP_ENV": "staging"], codes: [0])]
+        let jobs = [
+            job("a", env: shared, codes: [0, 3], attempts: 3), job("b", env: shared, codes: [0, 3], attempts: 3),
+            job("c", env: ["APP_ENV": "staging"], codes: [0], attempts: 5),
+        ]
         var set: OrderedDictionary<JobID, JobSpec> = [:]
         for j in jobs { set[j.id] = j }
         let decoded = try JobWire.decodeSet(JobWire.encode(JobSet(jobs: set, files: [file], revision: "0123456789abcdef0"))).jobs
@@ -204,6 +209,15 @@ struct LoaderWireTests {
         #expect(storage(a.env.values.elements) != storage(c.env.values.elements))
         #expect(storage(a.successExitCodes) == storage(b.successExitCodes))
         #expect(storage(a.successExitCodes) != storage(c.successExitCodes))
+        #expect(storage(try #require(a.timezone)) == storage(try #require(c.timezone)))
+        guard case let .cron(ea) = a.schedule, case let .cron(ec) = c.schedule else {
+            Issue.record("not cron schedules")
+            return
+        }
+        #expect(storage(ea) == storage(ec))
+        #expect(a.sharesRetry(with: b))
+        #expect(!a.sharesRetry(with: c))
+        #expect(a.retry.attempts == 3 && c.retry.attempts == 5)
     }
 
     /// Shared only when the bytes are the same: a precomposed "é" and "e" + U+0301 are equal

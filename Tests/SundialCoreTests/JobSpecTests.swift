@@ -53,6 +53,52 @@ import Testing
         #expect(a.killGraceMs == 10_000 && a.successExitCodes == [0])
     }
 
+    /// A retry policy lives in a box that equal policies can share (the loader's answer is
+    /// decoded with one per distinct policy); a change gives the job a box of its own.
+    @Test func retryPoliciesAreSharedOnlyWhileEqual() {
+        var a = JobSpec(id: "a", command: .shell("true"))
+        var b = JobSpec(id: "b", command: .shell("true"))
+        #expect(a.sharesRetry(with: b))  // both at the default
+        a.retry.attempts = 3
+        #expect(!a.sharesRetry(with: b) && b.retry.attempts == 1)
+        b.shareRetry(with: a)  // not equal: nothing changes
+        #expect(!a.sharesRetry(with: b) && b.retry.attempts == 1)
+        b.retry.attempts = 3
+        #expect(!a.sharesRetry(with: b))
+        b.shareRetry(with: a)
+        #expect(a.sharesRetry(with: b) && a == b.withID("a"))
+        let before = b
+        b.retry.delayMs = 1
+        #expect(!b.sharesRetry(with: before) && before.retry.delayMs == 10_000 && a.retry.delayMs == 10_000)
+        b.retry = RetryPolicy()
+        #expect(b.sharesRetry(with: JobSpec(id: "c", command: .shell("true"))))
+    }
+
+    /// `timeoutMs` is stored without an optional (see `noTimeout`); every value round-trips.
+    @Test func timeoutsRoundTrip() {
+        var j = JobSpec(id: "a", command: .shell("true"))
+        #expect(j.timeoutMs == nil)
+        for t: Int64? in [1, 0, -5, .max, .min, nil, 60_000] {
+            j.timeoutMs = t
+            if t == .min {
+                #expect(j.timeoutMs == .min + 1)  // never taken for "none"
+            } else {
+                #expect(j.timeoutMs == t)
+            }
+        }
+    }
+
+    /// Line and column are stored in 32 bits, clamped, and still order a file's positions.
+    @Test func sourceLocationsClampAndOrder() {
+        let far = SourceLocation(file: "a.yaml", line: Int.max, column: Int.min)
+        #expect(far.line == Int(Int32.max) && far.column == Int(Int32.min))
+        var l = SourceLocation(file: "a.yaml", line: 2, column: 9)
+        #expect(l < SourceLocation(file: "a.yaml", line: 3, column: 1))
+        #expect(SourceLocation(file: "a.yaml", line: 9, column: 9) < SourceLocation(file: "b.yaml", line: 1, column: 1))
+        l.column = 10
+        #expect(l.description == "a.yaml:2:10")
+    }
+
     @Test func equalityIgnoresTheLocationOnly() {
         let a = sample()
         var moved = a
@@ -80,5 +126,13 @@ import Testing
         let order = try #require(actions.compactMap { if case let .launch(o) = $0 { o } else { nil } }.first)
         #expect(order.job.sharesFields(with: spec))
         #expect(try #require(set.jobs["backup"]).sharesFields(with: spec))
+    }
+}
+
+extension JobSpec {
+    fileprivate func withID(_ id: JobID) -> JobSpec {
+        var j = self
+        j.id = id
+        return j
     }
 }

@@ -32,18 +32,14 @@ extension Scheduler {
 
     /// Everything the scheduler knows about one configured job (or a removed one whose runs
     /// are still active).
+    ///
+    /// The armed fire is stored without optionals' tag bytes (``unset``): with the flags last,
+    /// a job's state is 64 bytes instead of 88, in a table of one per job.
     struct JobState: Sendable {
         var spec: JobSpec
-        var timing: Timing
-        /// Removed by a reload; kept only until its active runs have ended.
-        var removed = false
-        /// False once the slot is freed (the job is gone and has no active run).
-        var occupied = true
-        /// The armed fire: its scheduled instant (unconsumed), its due time (with jitter) and
-        /// the sequence number of its heap entry (`nil`: not armed).
-        var next: Instant?
-        var dueAt: Instant?
-        var timerSeq: UInt64?
+        private var nextRaw = Instant.unset
+        private var dueAtRaw = Instant.unset
+        private var timerSeqRaw = UInt64.max
         /// Runs not yet finished, waiting retries included (`concurrency` applies to runs).
         var active: [RunID] = []
         /// Bounded: at most `maxCatchupRuns` catch-ups plus one queued/replacing fire.
@@ -51,6 +47,27 @@ extension Scheduler {
         /// Parallel to `spec.needs`: whether that need's latest run since this job last started
         /// ended with the required outcome.
         var needMet: [Bool]
+        var timing: Timing
+        /// Removed by a reload; kept only until its active runs have ended.
+        var removed = false
+        /// False once the slot is freed (the job is gone and has no active run).
+        var occupied = true
+
+        /// The armed fire: its scheduled instant (unconsumed), its due time (with jitter) and
+        /// the sequence number of its heap entry (`nil`: not armed).
+        var next: Instant? {
+            get { nextRaw == .unset ? nil : nextRaw }
+            set { nextRaw = newValue ?? .unset }
+        }
+        var dueAt: Instant? {
+            get { dueAtRaw == .unset ? nil : dueAtRaw }
+            set { dueAtRaw = newValue ?? .unset }
+        }
+        /// Sequence numbers count up from 0 and never reach `UInt64.max`.
+        var timerSeq: UInt64? {
+            get { timerSeqRaw == .max ? nil : timerSeqRaw }
+            set { timerSeqRaw = newValue ?? .max }
+        }
 
         init(spec: JobSpec) {
             self.spec = spec
@@ -136,4 +153,10 @@ extension Scheduler {
     }
 
     enum Lifecycle: Hashable, Sendable { case idle, running, stopping, stopped }
+}
+
+extension Instant {
+    /// "Not armed" in ``Scheduler/JobState``: no fire is computed this far back (the calculators
+    /// search forward from the present, and one-shot instants are years 0001 to 9999).
+    fileprivate static let unset = Instant(unixMillis: .min)
 }
