@@ -306,7 +306,14 @@ public final class SQLiteStateStore: StateStore {
                 p.commitScheduled = false
                 return p.ops.isEmpty && p.lastError == nil
             }
-            if nothing { return }
+            if nothing {
+                // An empty queue is not "all committed": the worker may have taken a batch and be
+                // inside its transaction, holding the writer's lock. Taking that lock waits for
+                // it, so a flush (and the read after it) sees every change applied before; when
+                // that commit failed, it put its batch back, and this commit retries it.
+                try writer.withConnection { _ in }
+                if pending.withLock({ $0.ops.isEmpty && $0.lastError == nil }) { return }
+            }
         }
         var frames: Int32 = 0
         do {
