@@ -62,7 +62,7 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
     /// Per field (indexed by `Field.rawValue`): 0 when the field does not start with `*`, else
     /// the step of its first item (`*` is 1, `*/15` is 15). Drives the class, Vixie's day rule
     /// and the canonical text.
-    let starSteps: [UInt8]
+    let starSteps: StarSteps
     /// Vixie's rule: when both day fields are restricted (neither starts with `*`), a day
     /// matches if either matches; otherwise both must match. Stored: it is read per month
     /// in the hot path of `next(after:)`.
@@ -98,7 +98,7 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
         self = try CronParser.parse(text)
     }
 
-    init(text: String, fields: [UInt64], starSteps: [UInt8], hasSecondsField: Bool, isReboot: Bool, warnings: [CronError] = []) {
+    init(text: String, fields: [UInt64], starSteps: StarSteps, hasSecondsField: Bool, isReboot: Bool, warnings: [CronError] = []) {
         self.text = text
         self.warnings = warnings
         (seconds, minutes, hours, daysOfMonth, months, daysOfWeek) = (fields[0], fields[1], fields[2], fields[3], fields[4], fields[5])
@@ -197,5 +197,22 @@ public struct CronExpression: Hashable, Sendable, CustomStringConvertible {
             for w in 0..<7 where matchingDays(firstWeekday: w, daysInMonth: longest) != 0 { return false }
         }
         return true
+    }
+}
+
+extension CronExpression {
+    /// The six fields' star steps (see `starSteps`) packed in one word: as an array they were a
+    /// heap block of their own in every parsed expression, and the scheduler keeps one parsed
+    /// schedule per distinct expression and zone for as long as it runs.
+    struct StarSteps: Hashable, Sendable, ExpressibleByArrayLiteral {
+        private var packed: UInt64 = 0
+
+        init(_ steps: [UInt8]) {
+            for (i, step) in steps.prefix(8).enumerated() { packed |= UInt64(step) << (8 * UInt64(i)) }
+        }
+
+        init(arrayLiteral steps: UInt8...) { self.init(steps) }
+
+        subscript(field: Int) -> UInt8 { UInt8(truncatingIfNeeded: packed >> (8 * UInt64(field & 7))) }
     }
 }

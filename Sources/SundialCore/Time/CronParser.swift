@@ -67,7 +67,7 @@ enum CronParser {
             stars[field.rawValue] = UInt8(min(star, field.valueRange.count))
         }
         return CronExpression(
-            text: text, fields: bits, starSteps: stars, hasSecondsField: hasSeconds, isReboot: false,
+            text: text, fields: bits, starSteps: .init(stars), hasSecondsField: hasSeconds, isReboot: false,
             warnings: warnings)
     }
 

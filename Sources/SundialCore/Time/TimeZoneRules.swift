@@ -9,20 +9,45 @@
 /// only the abbreviation or the DST flag, not the offset, are dropped: they do not move the wall
 /// clock, and the schedule engine cares only about wall-clock jumps.
 public struct TimeZoneRules: Sendable, Equatable, CustomStringConvertible {
+    /// The rules, immutable, behind one reference: every parsed cron schedule keeps its zone,
+    /// and inline the rules were 152 bytes per schedule (a name, three array references and
+    /// the footer rule), in a cache of one schedule per distinct expression and zone.
+    private final class Storage: Sendable {
+        let name: String
+        let times: [Int64]
+        let offsets: [Int32]
+        let highWater: [Int64]
+        let initialOffset: Int32
+        let footer: PosixTZ?
+        let dynamicFrom: Int64
+
+        init(name: String, times: [Int64], offsets: [Int32], highWater: [Int64], initialOffset: Int32, footer: PosixTZ?, dynamicFrom: Int64) {
+            self.name = name
+            self.times = times
+            self.offsets = offsets
+            self.highWater = highWater
+            self.initialOffset = initialOffset
+            self.footer = footer
+            self.dynamicFrom = dynamicFrom
+        }
+    }
+
+    private let storage: Storage
+
     /// The zone's name (`Europe/Berlin`), as asked for.
-    public let name: String
+    public var name: String { storage.name }
     /// Offset changes, sorted: instant (unix seconds) and the offset (seconds east) from then on.
-    let times: [Int64]
-    let offsets: [Int32]
+    var times: [Int64] { storage.times }
+    var offsets: [Int32] { storage.offsets }
     /// Per entry: the highest wall reading (unix seconds of the wall clock) shown before the
     /// transition, exclusive: `max(times[j] + offsetBefore(j))` over `j <= i`.
-    let highWater: [Int64]
+    var highWater: [Int64] { storage.highWater }
     /// The offset before the first transition.
-    let initialOffset: Int32
+    var initialOffset: Int32 { storage.initialOffset }
     /// Rules for instants at or after `dynamicFrom` (and after the last explicit transition).
-    let footer: PosixTZ?
+    var footer: PosixTZ? { storage.footer }
     /// Unix seconds from which transitions are computed from `footer` on the fly.
-    let dynamicFrom: Int64
+    var dynamicFrom: Int64 { storage.dynamicFrom }
 
     /// The footer rule is tabulated up to this year; later years are computed when asked.
     static let tableEndYear = 2100
@@ -32,8 +57,9 @@ public struct TimeZoneRules: Sendable, Equatable, CustomStringConvertible {
     /// Same name and same offsets at every instant (so a reload can tell whether a tzdata
     /// update changed a zone in use).
     public static func == (a: TimeZoneRules, b: TimeZoneRules) -> Bool {
-        a.name == b.name && a.initialOffset == b.initialOffset && a.times == b.times && a.offsets == b.offsets
-            && a.footer == b.footer && a.dynamicFrom == b.dynamicFrom
+        a.storage === b.storage
+            || a.name == b.name && a.initialOffset == b.initialOffset && a.times == b.times && a.offsets == b.offsets
+                && a.footer == b.footer && a.dynamicFrom == b.dynamicFrom
     }
 
     /// Coordinated Universal Time.
@@ -75,7 +101,6 @@ public struct TimeZoneRules: Sendable, Equatable, CustomStringConvertible {
     }
 
     init(name: String, transitions: [(Int64, Int32)], initialOffset: Int32, footer: PosixTZ?) {
-        self.name = name
         var times: [Int64] = []
         var offsets: [Int32] = []
         var current = initialOffset
@@ -112,12 +137,9 @@ public struct TimeZoneRules: Sendable, Equatable, CustomStringConvertible {
             h = max(h, times[i] + Int64(before))
             high.append(h)
         }
-        self.times = times
-        self.offsets = offsets
-        self.highWater = high
-        self.initialOffset = initial
-        self.footer = footer?.daylight == nil ? nil : footer
-        self.dynamicFrom = max(tableEnd, (transitions.last?.0 ?? Int64.min) + 1)
+        self.storage = Storage(
+            name: name, times: times, offsets: offsets, highWater: high, initialOffset: initial,
+            footer: footer?.daylight == nil ? nil : footer, dynamicFrom: max(tableEnd, (transitions.last?.0 ?? Int64.min) + 1))
     }
 
     static func year(ofUnixSeconds s: Int64) -> Int {
