@@ -111,7 +111,12 @@ struct JobDecoder {
             job.timeoutMs = duration(n, min: 1, what: "timeout")
         }
         if let n = fields["kill_grace"]?.first { job.killGraceMs = duration(n, min: 0, what: "kill_grace") }
-        for r in fields["retry"] ?? [] { decodeRetry(r, into: &job.retry) }
+        if let retries = fields["retry"] {
+            // Into a local first: `JobSpec.retry` is a shared box, and each change makes a new one.
+            var retry = job.retry
+            for r in retries { decodeRetry(r, into: &retry) }
+            job.retry = retry
+        }
         if let n = fields["success_exit_codes"]?.first { job.successExitCodes = ints(n).map { Int32($0) } }
         if let n = fields["needs"]?.first, case let .sequence(items) = n.kind {
             for item in items {
