@@ -384,12 +384,6 @@ enum JobWire {
             retry.exitCodes = try array(codes, "retry.exit_codes").map { v throws(DecodeError) in try int32(v, "retry.exit_codes") }
         }
         j.retry = retry
-        // One box per distinct policy in the set (see `JobSpec.shareRetry(with:)`).
-        if let known = shared.retries[retry] {
-            j.shareRetry(with: known)
-        } else {
-            shared.retries[retry] = j
-        }
         if let codes = o["success_exit_codes"], let known = shared.codes[.init(codes)] {
             j.successExitCodes = known
         } else {
@@ -425,6 +419,14 @@ enum JobWire {
         // Optional on the wire (absent: none), as `on_agent_restart`.
         if let v = o["notify"] { j.notify = try array(v, "notify").map { v throws(DecodeError) in try decodeNotify(v, shared: shared) } }
         j.location = try decodeLocation(o["location"], shared: shared)
+        // One box per distinct policy in the set (see `JobSpec.shareRetry(with:)`); kept from a
+        // finished job, so that no later change copies the job's fields.
+        let key = SharedValues.RetryKey(j.retry)
+        if let known = shared.retries[key] {
+            j.shareRetry(with: known)
+        } else {
+            shared.retries[key] = j
+        }
         return j
     }
 
@@ -590,8 +592,19 @@ final class SharedValues {
     var envs: [Exact: OrderedDictionary<String, String>] = [:]
     var codes: [Exact: [Int32]] = [:]
     /// A job holding each distinct retry policy decoded so far (its box is the one to share).
-    /// Keyed by value: a policy has no strings, so equal policies behave the same.
-    var retries: [RetryPolicy: JobSpec] = [:]
+    var retries: [RetryKey: JobSpec] = [:]
+
+    /// A retry policy as a key equal only to an identical one (`jitter` to the bit: `==` takes
+    /// -0.0 for 0.0, and the answer promises every field exactly).
+    struct RetryKey: Hashable {
+        let policy: RetryPolicy
+        init(_ policy: RetryPolicy) { self.policy = policy }
+        static func == (a: RetryKey, b: RetryKey) -> Bool { a.policy.isIdentical(to: b.policy) }
+        func hash(into h: inout Hasher) {
+            h.combine(policy)
+            h.combine(policy.jitter.bitPattern)
+        }
+    }
 
     /// One copy of each distinct string (by its exact bytes), detached from the wire's buffer.
     func intern(_ s: String) -> String {

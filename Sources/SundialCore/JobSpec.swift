@@ -114,7 +114,7 @@ public struct JobSpec: Hashable, Sendable {
     /// can keep one box per distinct policy. Changes nothing otherwise.
     public mutating func shareRetry(with other: JobSpec) {
         let box = other.storage.fields.retry
-        guard storage.fields.retry !== box, storage.fields.retry.value == box.value else { return }
+        guard storage.fields.retry !== box, storage.fields.retry.value.isIdentical(to: box.value) else { return }
         unique()
         storage.fields.retry = box
     }
@@ -247,9 +247,9 @@ public struct JobSpec: Hashable, Sendable {
         get { storage.fields.retry.value }
         set {
             let standard = RetryBox.standard
-            if storage.fields.retry === standard, newValue == standard.value { return }
+            if storage.fields.retry === standard, newValue.isIdentical(to: standard.value) { return }
             unique()
-            storage.fields.retry = newValue == standard.value ? standard : RetryBox(newValue)
+            storage.fields.retry = newValue.isIdentical(to: standard.value) ? standard : RetryBox(newValue)
         }
     }
     public var successExitCodes: [Int32] {
@@ -461,6 +461,10 @@ public enum CommandSpec: Hashable, Sendable {
 
 /// `retry:` of design §1. `attempts` counts all attempts, so 1 means no retry.
 public struct RetryPolicy: Hashable, Sendable {
+    /// Equal, and the same `jitter` to the bit: `==` takes -0.0 for 0.0, so sharing one box by
+    /// `==` alone would change what a job was given (a diff would print the other one).
+    public func isIdentical(to other: RetryPolicy) -> Bool { self == other && jitter.bitPattern == other.jitter.bitPattern }
+
     public enum Backoff: String, Hashable, Sendable, CaseIterable { case fixed, linear, exponential }
     public enum Condition: String, Hashable, Sendable, CaseIterable { case failure, timeout, signal }
 

@@ -220,6 +220,25 @@ struct LoaderWireTests {
         #expect(a.retry.attempts == 3 && c.retry.attempts == 5)
     }
 
+    /// Retry policies are shared only when identical: -0.0 and 0.0 are `==`, but the answer
+    /// promises every field exactly (`jitter_bits`).
+    @Test func retryPoliciesAreSharedOnlyWhenIdentical() throws {
+        func job(_ id: String, jitter: Double) -> JobSpec {
+            var j = JobSpec(id: id, schedule: .cron("*/5 * * * *"), command: .argv(["/bin/true"]))
+            j.retry.attempts = 3
+            j.retry.jitter = jitter
+            return j
+        }
+        var set: OrderedDictionary<JobID, JobSpec> = [:]
+        for j in [job("a", jitter: 0.0), job("b", jitter: -0.0), job("c", jitter: 0.0)] { set[j.id] = j }
+        let decoded = try JobWire.decodeSet(JobWire.encode(JobSet(jobs: set, files: [], revision: "0123456789abcdef0"))).jobs
+        let a = try #require(decoded["a"])
+        let b = try #require(decoded["b"])
+        let c = try #require(decoded["c"])
+        #expect(b.retry.jitter.sign == .minus && a.retry.jitter.sign == .plus)
+        #expect(!a.sharesRetry(with: b) && a.sharesRetry(with: c))
+    }
+
     /// Shared only when the bytes are the same: a precomposed "é" and "e" + U+0301 are equal
     /// to Swift's `==` but are different file names on Linux and different env values to a job.
     @Test func canonicallyEquivalentValuesAreNotMerged() throws {

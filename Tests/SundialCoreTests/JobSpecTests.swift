@@ -74,6 +74,17 @@ import Testing
         #expect(b.sharesRetry(with: JobSpec(id: "c", command: .shell("true"))))
     }
 
+    /// `==` takes -0.0 for 0.0; a shared box must not: the job keeps the jitter it was given.
+    @Test func aNegativeZeroJitterIsKeptAndNotShared() {
+        var a = JobSpec(id: "a", command: .shell("true"))
+        a.retry.jitter = -0.0
+        #expect(a.retry.jitter.sign == .minus)
+        #expect(!a.sharesRetry(with: JobSpec(id: "b", command: .shell("true"))))
+        var b = JobSpec(id: "b", command: .shell("true"))
+        b.shareRetry(with: a)
+        #expect(b.retry.jitter.sign == .plus && !b.sharesRetry(with: a))
+    }
+
     /// `timeoutMs` is stored without an optional (see `noTimeout`); every value round-trips.
     @Test func timeoutsRoundTrip() {
         var j = JobSpec(id: "a", command: .shell("true"))

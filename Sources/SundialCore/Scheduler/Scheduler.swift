@@ -374,9 +374,10 @@ public struct Scheduler: Sendable {
             case let .fire(slot):
                 guard slot < slots.count, case var js = slots[slot], js.occupied, js.timerSeq == t.seq else { continue }
                 if js.timing == .monotonic, let n = js.next, let d = js.dueAt {
+                    let due = Instant(unixMillis: d.unixMillis &+ delta)
                     js.next = Instant(unixMillis: n.unixMillis &+ delta)
-                    js.dueAt = Instant(unixMillis: d.unixMillis &+ delta)
-                    t.at = js.dueAt!
+                    js.dueAt = due
+                    t.at = due
                     slots[slot] = js
                 }
             case let .retry(id):
