@@ -106,12 +106,14 @@ public struct JobSpec: Hashable, Sendable {
         static let standard = RetryBox(RetryPolicy())
     }
 
-    /// `timeoutOrNone`'s value for "no timeout". A timeout is at least a millisecond (the
-    /// schema and the decoders refuse less), so no real one is taken for it.
+    /// `timeoutOrNone`'s value for "no timeout". A configured timeout is at least a millisecond
+    /// (the schema and the job decoder refuse less), and the setter moves this one value off it
+    /// should it ever come, so "none" and a timeout never read the same.
     private static let noTimeout = Int64.min
 
-    /// Points this job's retry policy at `other`'s box when the two are equal, so a decoder
-    /// can keep one box per distinct policy. Changes nothing otherwise.
+    /// Points this job's retry policy at `other`'s box when the two are identical
+    /// (``RetryPolicy/isIdentical(to:)``), so a decoder can keep one box per distinct policy.
+    /// Changes nothing otherwise.
     public mutating func shareRetry(with other: JobSpec) {
         let box = other.storage.fields.retry
         guard storage.fields.retry !== box, storage.fields.retry.value.isIdentical(to: box.value) else { return }
