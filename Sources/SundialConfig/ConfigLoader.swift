@@ -13,6 +13,8 @@ import Synchronization
 public struct ConfigLoader: Sendable {
     public var environment: ConfigEnvironment
     public var reader: YAMLReader
+    /// The most jobs one file may define: the schema's, lowered only by tests.
+    var maxJobsPerFile = JobSchema.shared.maxJobsPerFile
 
     public init(environment: ConfigEnvironment = ConfigEnvironment(), reader: YAMLReader = YAMLReader()) {
         self.environment = environment
@@ -96,6 +98,20 @@ public struct ConfigLoader: Sendable {
         let (root, readDiagnostics) = reader.read(bytes: file.bytes, file: file.path)
         guard let root else {
             result.diagnostics = readDiagnostics
+            return result
+        }
+        // A file with more jobs than a file may hold is rejected on the count alone, before
+        // any job is looked at: one 4 MiB file of one-line jobs holds about 80,000 of them, and
+        // checking each would cost the loader seconds of CPU on every reload of a file that
+        // cannot be accepted anyway (a hostile input made cheap, issue 13).
+        if let jobsNode = root["jobs"], case let .mapping(pairs) = jobsNode.kind, pairs.count > maxJobsPerFile {
+            result.diagnostics =
+                readDiagnostics + [
+                    Diagnostic(
+                        at: jobsNode.location,
+                        "`jobs`: a file may have at most \(maxJobsPerFile) jobs and this one has \(pairs.count) (none of them was checked)",
+                        hint: "split the jobs across several files")
+                ]
             return result
         }
         let violations = JobSchema.shared.schema.validate(root.jsonValue())

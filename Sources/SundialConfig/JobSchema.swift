@@ -8,15 +8,26 @@ public struct JobSchema: Sendable {
     /// keeps the two identical, so a failure here is a build defect, not bad input.
     public static let shared: JobSchema = {
         do {
-            return JobSchema(schema: try JSONSchema(try JSONParser.parse(text)))
+            let document = try JSONParser.parse(text)
+            guard case let .int(maxJobs)? = document["properties"]?["jobs"]?["maxProperties"] else {
+                fatalError("the embedded job schema has no `jobs.maxProperties`")
+            }
+            return JobSchema(schema: try JSONSchema(document), maxJobsPerFile: Int(maxJobs))
         } catch {
             fatalError("the embedded job schema does not compile: \(error)")
         }
     }()
 
     public let schema: JSONSchema
+    /// The most jobs one file may define (the schema's `jobs.maxProperties`). The loader checks
+    /// it before anything else in a file, so a file far over it costs a count, not a check of
+    /// every job.
+    public let maxJobsPerFile: Int
 
-    init(schema: JSONSchema) { self.schema = schema }
+    init(schema: JSONSchema, maxJobsPerFile: Int) {
+        self.schema = schema
+        self.maxJobsPerFile = maxJobsPerFile
+    }
 
     /// Schema violations of a document, as positioned diagnostics (all of them).
     public func diagnostics(for root: YAMLNode) -> [Diagnostic] {

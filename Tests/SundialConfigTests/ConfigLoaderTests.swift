@@ -169,6 +169,33 @@ struct ConfigLoaderTests {
         ])
         #expect(r.diagnostics.count == 3)
     }
+
+    /// A file over the per-file job limit is rejected on the count alone: none of its jobs is
+    /// checked (each one here is broken, and none is reported), so a 4 MiB file of 80,000
+    /// one-line jobs costs a count instead of seconds of checks on every reload.
+    @Test func aFileOverTheJobLimitIsOneErrorAndNoJobIsChecked() {
+        func file(_ count: Int) -> String {
+            "version: 1\njobs:\n" + (0..<count).map { "  j\($0): {every: nope, command: [x]}\n" }.joined()
+        }
+        // The limit is the schema's.
+        #expect(loader.maxJobsPerFile == 10_000)
+        let over = load([("a.yaml", file(10_001))])
+        #expect(over.jobSet == nil)
+        #expect(over.diagnostics.count == 1)
+        #expect(
+            over.diagnostics.first?.description
+                == "a.yaml:3:3: error: `jobs`: a file may have at most 10000 jobs and this one has 10001 (none of them was checked); split the jobs across several files"
+        )
+        // At the limit (lowered, to keep the test quick), every job is checked and each bad
+        // one reported; one more, and none is.
+        var small = loader
+        small.maxJobsPerFile = 3
+        let at = small.load([.init(path: "a.yaml", bytes: Array(file(3).utf8))])
+        #expect(at.diagnostics.count == 3)
+        #expect(at.diagnostics.allSatisfy { $0.message.contains("nope") }, "\(at.diagnostics)")
+        let oneMore = small.load([.init(path: "a.yaml", bytes: Array(file(4).utf8))])
+        #expect(oneMore.diagnostics.map(\.message) == ["`jobs`: a file may have at most 3 jobs and this one has 4 (none of them was checked)"])
+    }
 }
 
 /// A NUL in what reaches `execve` (found by the `loader` fuzz target): refused with a position.

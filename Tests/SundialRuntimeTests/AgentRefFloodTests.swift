@@ -18,8 +18,11 @@ import Testing
           work: { command: [x], concurrency: allow }
         """
 
-    /// Runs `body(thread)` on `threads` real threads at once; returns when all are done (bounded).
-    static func onThreads(_ threads: Int, _ body: @escaping @Sendable (Int) -> Void) async throws {
+    /// Runs `body(thread)` on `threads` real threads at once; returns when all are done (bounded
+    /// by `timeout`).
+    static func onThreads(
+        _ threads: Int, timeout: Duration = .seconds(20), _ body: @escaping @Sendable (Int) -> Void
+    ) async throws {
         let done = Atomic<Int>(0)
         for t in 0..<threads {
             Thread.detachNewThread {
@@ -27,7 +30,7 @@ import Testing
                 done.add(1, ordering: .releasing)
             }
         }
-        try await poll("\(threads) threads done") { done.load(ordering: .acquiring) == threads }
+        try await poll("\(threads) threads done", timeout: timeout) { done.load(ordering: .acquiring) == threads }
     }
 
     static func poll(_ what: String, timeout: Duration = .seconds(20), _ condition: () async -> Bool) async throws {
@@ -71,8 +74,10 @@ import Testing
         defer { ref.close() }
         ref.set(h.agent)
         let stopFlood = Atomic<Bool>(false)
+        // The flood lasts until the agent has stopped (below, up to a minute on a loaded
+        // machine), so its own wait is bounded by the test's time limit, not by 20 s.
         let flood = Task.detached {
-            try await Self.onThreads(4) { t in
+            try await Self.onThreads(4, timeout: .seconds(58)) { t in
                 var i = 0
                 while !stopFlood.load(ordering: .relaxed), i < 200_000 {
                     switch (t + i) % 3 {
