@@ -30,16 +30,13 @@ struct JobDecoder {
         }
     }
 
-    /// Keys of `defaults` whose maps merge with the job's own instead of being replaced.
-    static let mergedMaps: Set<String> = ["env", "retry", "output", "dst", "limits"]
-
     mutating func decode(id: JobID, idLocation: SourceLocation, node: YAMLNode, defaults: YAMLNode?) -> JobSpec? {
-        let fields = Self.merge(job: node, defaults: defaults)
+        let fields = JobFields(job: node, defaults: defaults)
 
         var command: CommandSpec = .argv([])
-        if let argv = fields["command"]?.first {
+        if let argv = fields[.command]?.first {
             command = .argv(strings(argv))
-        } else if let shell = fields["shell"]?.first?.scalarText {
+        } else if let shell = fields[.shell]?.first?.scalarText {
             command = .shell(shell)
         }
         var job = JobSpec(id: id, command: command)
@@ -47,25 +44,25 @@ struct JobDecoder {
         // What reaches execve must be C strings: a NUL (written `"\0"` in YAML) would cut an
         // argument or a variable short without a word, so it is refused here, where it has a
         // position.
-        for key in ["command", "shell", "workdir", "env_file", "user", "group", "env", "notify"] {
-            for n in fields[key] ?? [] { rejectNUL(in: n, key: key) }
+        for key in [JobFields.Key.command, .shell, .workdir, .envFile, .user, .group, .env, .notify] {
+            for n in fields[key] ?? [] { rejectNUL(in: n, key: key.name) }
         }
-        job.description = fields["description"]?.first?.scalarText
+        job.description = fields[.description]?.first?.scalarText
 
-        if let n = fields["timezone"]?.first, let zone = n.scalarText {
+        if let n = fields[.timezone]?.first, let zone = n.scalarText {
             if environment.zoneExists(zone) {
                 job.timezone = zone
             } else {
                 error(n, "unknown time zone `\(zone)`", hint: "use an IANA name such as `Europe/Berlin` or `UTC` (see /usr/share/zoneinfo)")
             }
         }
-        if let n = fields["schedule"]?.first, let text = n.scalarText {
+        if let n = fields[.schedule]?.first, let text = n.scalarText {
             job.schedule = decodeCron(text, node: n)
-        } else if let n = fields["every"]?.first {
+        } else if let n = fields[.every]?.first {
             let interval = duration(n, min: 1, what: "every")
-            let offset = fields["offset"]?.first.map { duration($0, min: 0, what: "offset") }
+            let offset = fields[.offset]?.first.map { duration($0, min: 0, what: "offset") }
             job.schedule = .every(intervalMs: interval, offsetMs: offset)
-        } else if let n = fields["at"]?.first {
+        } else if let n = fields[.at]?.first {
             let items: [YAMLNode]
             if case let .sequence(seq) = n.kind { items = seq } else { items = [n] }
             var instants: [Instant] = []
@@ -81,18 +78,18 @@ struct JobDecoder {
             }
             job.schedule = .at(instants.sorted())
         }
-        if let n = fields["dst"] {
+        if let n = fields[.dst] {
             for entry in n {
                 if let g = entry["gap"]?.scalarText, let v = DSTPolicy.Gap(rawValue: g) { job.dst.gap = v }
                 if let o = entry["overlap"]?.scalarText, let v = DSTPolicy.Overlap(rawValue: o) { job.dst.overlap = v }
             }
         }
-        if let n = fields["jitter"]?.first { job.jitterMs = duration(n, min: 0, what: "jitter") }
-        if let n = fields["workdir"]?.first { job.workdir = n.scalarText }
-        for envNode in fields["env"] ?? [] {
+        if let n = fields[.jitter]?.first { job.jitterMs = duration(n, min: 0, what: "jitter") }
+        if let n = fields[.workdir]?.first { job.workdir = n.scalarText }
+        for envNode in fields[.env] ?? [] {
             for (k, _, v) in envNode.entries { job.env[k] = v.scalarText ?? "" }
         }
-        if let n = fields["env_file"]?.first, let path = n.scalarText {
+        if let n = fields[.envFile]?.first, let path = n.scalarText {
             job.envFile = path
             // A warning, not an error: CI checks files for boxes whose env files (often secrets)
             // are deployed separately. On the box, a run whose env_file is unreadable fails with
@@ -104,21 +101,21 @@ struct JobDecoder {
                         hint: "runs of this job will fail until it exists and the agent may read it"))
             }
         }
-        job.user = fields["user"]?.first?.scalarText
-        job.group = fields["group"]?.first?.scalarText
-        if let n = fields["umask"]?.first, let text = n.scalarText { job.umask = UInt16(text, radix: 8) }
-        if let n = fields["timeout"]?.first {
+        job.user = fields[.user]?.first?.scalarText
+        job.group = fields[.group]?.first?.scalarText
+        if let n = fields[.umask]?.first, let text = n.scalarText { job.umask = UInt16(text, radix: 8) }
+        if let n = fields[.timeout]?.first {
             job.timeoutMs = duration(n, min: 1, what: "timeout")
         }
-        if let n = fields["kill_grace"]?.first { job.killGraceMs = duration(n, min: 0, what: "kill_grace") }
-        if let retries = fields["retry"] {
+        if let n = fields[.killGrace]?.first { job.killGraceMs = duration(n, min: 0, what: "kill_grace") }
+        if let retries = fields[.retry] {
             // Into a local first: `JobSpec.retry` is a shared box, and each change makes a new one.
             var retry = job.retry
             for r in retries { decodeRetry(r, into: &retry) }
             job.retry = retry
         }
-        if let n = fields["success_exit_codes"]?.first { job.successExitCodes = ints(n).map { Int32($0) } }
-        if let n = fields["needs"]?.first, case let .sequence(items) = n.kind {
+        if let n = fields[.successExitCodes]?.first { job.successExitCodes = ints(n).map { Int32($0) } }
+        if let n = fields[.needs]?.first, case let .sequence(items) = n.kind {
             for item in items {
                 if let name = item.scalarText {
                     job.needs.append(Need(job: name, on: .success, location: item.location))
@@ -128,54 +125,26 @@ struct JobDecoder {
                 }
             }
         }
-        if let v = fields["concurrency"]?.first?.scalarText, let c = ConcurrencyPolicy(rawValue: v) { job.concurrency = c }
-        if let v = fields["catchup"]?.first?.scalarText, let c = CatchupPolicy(rawValue: v) { job.catchup = c }
-        if let v = fields["on_agent_restart"]?.first?.scalarText, let p = AgentRestartPolicy(rawValue: v) { job.onAgentRestart = p }
-        if let v = fields["reboot"]?.first?.scalarText, let p = RebootPolicy(rawValue: v) { job.reboot = p }
+        if let v = fields[.concurrency]?.first?.scalarText, let c = ConcurrencyPolicy(rawValue: v) { job.concurrency = c }
+        if let v = fields[.catchup]?.first?.scalarText, let c = CatchupPolicy(rawValue: v) { job.catchup = c }
+        if let v = fields[.onAgentRestart]?.first?.scalarText, let p = AgentRestartPolicy(rawValue: v) { job.onAgentRestart = p }
+        if let v = fields[.reboot]?.first?.scalarText, let p = RebootPolicy(rawValue: v) { job.reboot = p }
         decodeFleet(fields, own: node, into: &job)
-        if let n = fields["catchup_window"]?.first { job.catchupWindowMs = duration(n, min: 1, what: "catchup_window") }
-        if let v = fields["enabled"]?.first?.scalarText { job.enabled = v.lowercased() != "false" }
-        for o in fields["output"] ?? [] {
+        if let n = fields[.catchupWindow]?.first { job.catchupWindowMs = duration(n, min: 1, what: "catchup_window") }
+        if let v = fields[.enabled]?.first?.scalarText { job.enabled = v.lowercased() != "false" }
+        for o in fields[.output] ?? [] {
             if let v = o["max_line_bytes"].flatMap(int) { job.output.maxLineBytes = v }
             if let v = o["max_bytes"].flatMap(int) { job.output.maxBytes = v }
             if let v = o["keep_bytes"].flatMap(int) { job.output.keepBytes = v }
         }
-        if let n = fields["secrets"]?.first { job.secrets = strings(n) }
-        for l in fields["limits"] ?? [] { decodeLimits(l, into: &job.limits) }
-        if let n = fields["notify"]?.first, case let .sequence(items) = n.kind {
+        if let n = fields[.secrets]?.first { job.secrets = strings(n) }
+        for l in fields[.limits] ?? [] { decodeLimits(l, into: &job.limits) }
+        if let n = fields[.notify]?.first, case let .sequence(items) = n.kind {
             job.notify = items.enumerated().compactMap { i, item in decodeNotify(item, index: i, envFile: job.envFile) }
         }
         // Returned even when a value was wrong (the set is invalid anyway), so that the checks
         // across jobs (unknown `needs`, cycles) still run and every problem is reported at once.
         return job
-    }
-
-    /// Field name → the nodes that set it, defaults first. Plain keys use the last node only
-    /// (`first` of the reversed list); merged maps use all of them in order.
-    ///
-    /// Every non-merged key ends with exactly one node (the job's own replaces the default's),
-    /// so `.first` reads the winning value. Walks the mappings' pairs in place: this runs once
-    /// per job, and building `entries` arrays and re-copying the dictionary here was a third of
-    /// the decoder's cost on a 10,000-job set.
-    static func merge(job: YAMLNode, defaults: YAMLNode?) -> [String: [YAMLNode]] {
-        var fields: [String: [YAMLNode]] = [:]
-        let jobPairs: [(key: YAMLNode, value: YAMLNode)]
-        if case let .mapping(pairs) = job.kind { jobPairs = pairs } else { jobPairs = [] }
-        if let defaults, case let .mapping(pairs) = defaults.kind {
-            fields.reserveCapacity(pairs.count + jobPairs.count)
-            for (k, v) in pairs { fields[k.scalarText ?? "", default: []] = [v] }
-        } else {
-            fields.reserveCapacity(jobPairs.count)
-        }
-        for (keyNode, v) in jobPairs {
-            let k = keyNode.scalarText ?? ""
-            if mergedMaps.contains(k) {
-                fields[k, default: []].append(v)
-            } else {
-                fields[k] = [v]
-            }
-        }
-        return fields
     }
 
     // MARK: - Values
@@ -326,14 +295,14 @@ struct JobDecoder {
     /// A `lock: fleet` inherited from `defaults` by a job that cannot have it (manual, `@reboot`,
     /// `every` without `offset`) leaves that job local, with a warning: `defaults` speak for
     /// the scheduled jobs of the file.
-    private mutating func decodeFleet(_ fields: [String: [YAMLNode]], own node: YAMLNode, into job: inout JobSpec) {
-        if let v = fields["lock"]?.first?.scalarText, let l = JobLock(rawValue: v) { job.lock = l }
-        if let v = fields["on_lost"]?.first?.scalarText, let a = FleetLostAction(rawValue: v) { job.onLost = a }
-        if let v = fields["fleet_unavailable"]?.first?.scalarText, let p = FleetUnavailablePolicy(rawValue: v) {
+    private mutating func decodeFleet(_ fields: JobFields, own node: YAMLNode, into job: inout JobSpec) {
+        if let v = fields[.lock]?.first?.scalarText, let l = JobLock(rawValue: v) { job.lock = l }
+        if let v = fields[.onLost]?.first?.scalarText, let a = FleetLostAction(rawValue: v) { job.onLost = a }
+        if let v = fields[.fleetUnavailable]?.first?.scalarText, let p = FleetUnavailablePolicy(rawValue: v) {
             job.fleetUnavailable = p
         }
-        if let n = fields["lease"]?.first { job.leaseMs = duration(n, min: 3_000, what: "lease") }
-        guard job.lock == .fleet, let n = fields["lock"]?.first else { return }
+        if let n = fields[.lease]?.first { job.leaseMs = duration(n, min: 3_000, what: "lease") }
+        guard job.lock == .fleet, let n = fields[.lock]?.first else { return }
         let wallClock: Bool
         switch job.schedule {
         case .cron, .at, .every(_, .some): wallClock = true

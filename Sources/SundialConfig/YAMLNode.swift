@@ -92,9 +92,16 @@ extension YAMLNode {
     public static func resolvePlain(_ s: String) -> JSONValue {
         // Most plain scalars in job files are ids, paths and words: a first byte that no null,
         // bool or number starts with settles them without the string comparisons below.
-        if let f = s.utf8.first, !Self.mayStartNonString[Int(f)] { return .string(s) }
+        guard let f = s.utf8.first else { return .null }
+        if !Self.mayStartNonString[Int(f)] { return .string(s) }
+        // The literals below are at most five bytes and none starts with a digit: durations
+        // (`30s`), numbers and longer words skip the comparisons, one per literal.
+        if (f >= UInt8(ascii: "0") && f <= UInt8(ascii: "9")) || s.utf8.count > 5 {
+            var text = s
+            return text.withUTF8 { u in resolveNumber(s, u) }
+        }
         switch s {
-        case "", "~", "null", "Null", "NULL": return .null
+        case "~", "null", "Null", "NULL": return .null
         case "true", "True", "TRUE": return .bool(true)
         case "false", "False", "FALSE": return .bool(false)
         case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .double(.infinity)

@@ -45,6 +45,31 @@ struct YAMLReaderTests {
         #expect(YAMLNode.resolvePlain("99999999999999999999") == .double(1e20))
     }
 
+    /// Every literal of the core schema, and words that only look like one: the resolver skips
+    /// its literal comparisons for scalars that start with a digit or are over five bytes, so
+    /// each literal and each near miss is pinned here.
+    @Test func everyCoreSchemaLiteralAndItsNearMisses() {
+        for s in ["", "~", "null", "Null", "NULL"] { #expect(YAMLNode.resolvePlain(s) == .null, "\(s)") }
+        for s in ["true", "True", "TRUE"] { #expect(YAMLNode.resolvePlain(s) == .bool(true), "\(s)") }
+        for s in ["false", "False", "FALSE"] { #expect(YAMLNode.resolvePlain(s) == .bool(false), "\(s)") }
+        for s in [".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"] { #expect(YAMLNode.resolvePlain(s) == .double(.infinity), "\(s)") }
+        for s in ["-.inf", "-.Inf", "-.INF"] { #expect(YAMLNode.resolvePlain(s) == .double(-.infinity), "\(s)") }
+        for s in [".nan", ".NaN", ".NAN"] {
+            guard case let .double(d) = YAMLNode.resolvePlain(s) else {
+                Issue.record("\(s) is not a number")
+                continue
+            }
+            #expect(d.isNaN, "\(s)")
+        }
+        for s in ["nulls", "NuLL", "truex", "TrUe", "falsey", "+.infinity", "-.nan", ".NAn", "~~", "0true", "nothing", "trueish"] {
+            #expect(YAMLNode.resolvePlain(s) == .string(s), "\(s)")
+        }
+        #expect(YAMLNode.resolvePlain("123456") == .int(123_456))
+        #expect(YAMLNode.resolvePlain("-123456") == .int(-123_456))
+        #expect(YAMLNode.resolvePlain("+1.5e10") == .double(1.5e10))
+        #expect(YAMLNode.resolvePlain("30s") == .string("30s"))
+    }
+
     @Test func quotedScalarsStayStrings() throws {
         let (node, _) = read("a: \"42\"\nb: '1.5'\nc: 42\n")
         let n = try #require(node)
