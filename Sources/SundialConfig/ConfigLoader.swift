@@ -100,28 +100,28 @@ public struct ConfigLoader: Sendable {
             result.diagnostics = readDiagnostics
             return result
         }
+        // Every id is registered, even of jobs that fail to decode or are never checked, so
+        // that one typo (or one file over the limit below) does not cascade into "unknown job"
+        // errors in every file that needs it.
+        for (id, keyNode, _) in root["jobs"]?.entries ?? [] {
+            result.ids.append((id, keyNode.location))
+        }
         // A file with more jobs than a file may hold is rejected on the count alone, before
-        // any job is looked at: one 4 MiB file of one-line jobs holds about 80,000 of them, and
+        // any job is checked: one 4 MiB file of one-line jobs holds about 80,000 of them, and
         // checking each would cost the loader seconds of CPU on every reload of a file that
         // cannot be accepted anyway (a hostile input made cheap, issue 13).
         if let jobsNode = root["jobs"], case let .mapping(pairs) = jobsNode.kind, pairs.count > maxJobsPerFile {
-            result.diagnostics =
-                readDiagnostics + [
-                    Diagnostic(
-                        at: jobsNode.location,
-                        "`jobs`: a file may have at most \(maxJobsPerFile) jobs and this one has \(pairs.count) (none of them was checked)",
-                        hint: "split the jobs across several files")
-                ]
+            result.diagnostics = [
+                Diagnostic(
+                    at: jobsNode.location,
+                    "`jobs`: a file may have at most \(maxJobsPerFile) jobs and this one has \(pairs.count) (none of them was checked)",
+                    hint: "split the jobs across several files")
+            ]
             return result
         }
         let violations = JobSchema.shared.schema.validate(root.jsonValue())
         result.diagnostics += violations.map { JobSchema.shared.diagnostic(for: $0, root: root) }
 
-        // Every id is registered, even of jobs that fail to decode, so that one typo does not
-        // cascade into "unknown job" errors in every file that needs it.
-        for (id, keyNode, _) in root["jobs"]?.entries ?? [] {
-            result.ids.append((id, keyNode.location))
-        }
         // The semantic checks run on what the schema accepted: each rejected value is left out
         // (so it is not reported twice in different words), everything else is still checked,
         // so one run shows every problem of the file (``SchemaPruning``).

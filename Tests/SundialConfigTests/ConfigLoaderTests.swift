@@ -195,6 +195,17 @@ struct ConfigLoaderTests {
         #expect(at.diagnostics.allSatisfy { $0.message.contains("nope") }, "\(at.diagnostics)")
         let oneMore = small.load([.init(path: "a.yaml", bytes: Array(file(4).utf8))])
         #expect(oneMore.diagnostics.map(\.message) == ["`jobs`: a file may have at most 3 jobs and this one has 4 (none of them was checked)"])
+        // Its ids still count: another file that needs one of them is not told it is unknown,
+        // and one that redefines one is told where the first is.
+        let beside = small.load([
+            .init(path: "a.yaml", bytes: Array(file(4).utf8)),
+            .init(path: "b.yaml", bytes: Array("version: 1\njobs:\n  b: {every: 1h, command: [x], needs: [j2]}\n  j3: {every: 1h, command: [x]}\n".utf8)),
+        ])
+        #expect(
+            beside.diagnostics.map(\.description) == [
+                "a.yaml:3:3: error: `jobs`: a file may have at most 3 jobs and this one has 4 (none of them was checked); split the jobs across several files",
+                "b.yaml:4:3: error: job `j3` is already defined at a.yaml:6:3; job ids are global across all files; rename one of them",
+            ])
     }
 }
 
