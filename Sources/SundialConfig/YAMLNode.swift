@@ -96,18 +96,17 @@ extension YAMLNode {
         if !Self.mayStartNonString[Int(f)] { return .string(s) }
         // The literals below are at most five bytes and none starts with a digit: durations
         // (`30s`), numbers and longer words skip the comparisons, one per literal.
-        if (f >= UInt8(ascii: "0") && f <= UInt8(ascii: "9")) || s.utf8.count > 5 {
-            var text = s
-            return text.withUTF8 { u in resolveNumber(s, u) }
-        }
-        switch s {
-        case "~", "null", "Null", "NULL": return .null
-        case "true", "True", "TRUE": return .bool(true)
-        case "false", "False", "FALSE": return .bool(false)
-        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .double(.infinity)
-        case "-.inf", "-.Inf", "-.INF": return .double(-.infinity)
-        case ".nan", ".NaN", ".NAN": return .double(.nan)
-        default: break
+        let mayBeLiteral = (f < UInt8(ascii: "0") || f > UInt8(ascii: "9")) && s.utf8.count <= 5
+        if mayBeLiteral {
+            switch s {
+            case "~", "null", "Null", "NULL": return .null
+            case "true", "True", "TRUE": return .bool(true)
+            case "false", "False", "FALSE": return .bool(false)
+            case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .double(.infinity)
+            case "-.inf", "-.Inf", "-.INF": return .double(-.infinity)
+            case ".nan", ".NaN", ".NAN": return .double(.nan)
+            default: break
+            }
         }
         // The bytes in place (no copy into an array: this runs for every duration and number).
         var text = s
