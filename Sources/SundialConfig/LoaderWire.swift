@@ -7,14 +7,16 @@ import SundialCore
 /// pattern: untrusted input is parsed where a crash or a runaway allocation cannot hurt the
 /// process that supervises jobs). This is the format of what comes back over the pipe:
 ///
-///     SUNDIAL-LOADER 1 <length>\n<length bytes of JSON>
+///     SUNDIAL-LOADER 2 <length>\n<length bytes of binary body>
 ///
 /// A versioned header, so an agent and a child from different builds (an upgrade in progress)
 /// refuse each other instead of misreading; an exact length, so a truncated answer (a child
 /// killed mid-write) is told from a complete one; and a bound the reader checks before it
-/// allocates. Decoding treats the bytes as untrusted: anything malformed is a ``DecodeError``.
+/// allocates. The body is ``WireWriter``'s binary form (version 1 was JSON; why it changed is
+/// there): a flag and the job set, the diagnostics, the number of diagnostics left out.
+/// Decoding treats the bytes as untrusted: anything malformed is a ``DecodeError``.
 public enum LoaderWire {
-    public static let version = 1
+    public static let version = 2
     static let magic = "SUNDIAL-LOADER"
     /// The most diagnostics an answer carries; the agent logs at most 1,000 errors anyway.
     public static let maxDiagnostics = 1000
@@ -27,19 +29,14 @@ public enum LoaderWire {
     /// Encodes a load's outcome. Sources are not sent: whoever prints excerpts reads the files.
     public static func encode(_ result: ConfigLoadResult) -> [UInt8] {
         let kept = result.diagnostics.prefix(maxDiagnostics)
-        // Written straight to bytes (``JSONWriter``): the same JSON as encoding the tree
-        // `{"job_set", "diagnostics", "omitted"}`, at a fraction of the cost for a large set.
-        var w = JSONWriter(capacity: 1024 + (result.jobSet?.jobs.count ?? 0) * 1024)
-        w.beginObject()
-        w.key("job_set")
-        if result.isValid, let set = result.jobSet { JobWire.write(set, into: &w) } else { w.null() }
-        w.key("diagnostics")
-        w.value(.array(kept.map(encode)))
-        w.key("omitted")
-        w.int(Int64(result.diagnostics.count - kept.count))
-        w.endObject()
-        let json = w.bytes
-        return Array("\(magic) \(version) \(json.count)\n".utf8) + json
+        var w = WireWriter(capacity: 1024 + (result.jobSet?.jobs.count ?? 0) * 256)
+        let set = result.isValid ? result.jobSet : nil
+        w.bool(set != nil)
+        if let set { JobWire.write(set, into: &w) }
+        w.count(kept.count)
+        for d in kept { write(d, into: &w) }
+        w.int(result.diagnostics.count - kept.count)
+        return Array("\(magic) \(version) \(w.bytes.count)\n".utf8) + w.bytes
     }
 
     /// Decodes an answer of at most `maxBytes` bytes (header included).
@@ -52,29 +49,25 @@ public enum LoaderWire {
             throw DecodeError("answer version \(header[1]), expected \(version) (an upgrade in progress? restart the agent)")
         }
         guard let length = Int(header[2]), length >= 0 else { throw DecodeError("bad length in the header") }
-        let body = bytes[(newline + 1)...]
-        guard body.count == length else {
+        let body = bytes.count - (newline + 1)
+        guard body == length else {
             throw DecodeError(
-                body.count < length
-                    ? "the answer is truncated (\(body.count) of \(length) bytes)"
-                    : "\(body.count - length) bytes after the answer")
+                body < length ? "the answer is truncated (\(body) of \(length) bytes)" : "\(body - length) bytes after the answer")
         }
-        let json: JSONValue
-        do { json = try JSONParser.parse(Array(body)) } catch { throw DecodeError("invalid JSON: \(error)") }
         do throws(JobWire.DecodeError) {
-            let o = try JobWire.object(json, "answer")
-            var diagnostics = try JobWire.array(o["diagnostics"], "diagnostics").map { v throws(JobWire.DecodeError) in try decodeDiagnostic(v) }
-            guard diagnostics.count <= maxDiagnostics else { throw JobWire.DecodeError("more than \(maxDiagnostics) diagnostics") }
-            let omitted = try JobWire.smallInt(o["omitted"], "omitted")
+            var r = WireReader(bytes, from: newline + 1)
+            let set = try r.bool("job set") ? try JobWire.decodeSet(&r) : nil
+            let count = try r.count("diagnostics")
+            guard count <= maxDiagnostics else { throw JobWire.DecodeError("more than \(maxDiagnostics) diagnostics") }
+            var diagnostics: [Diagnostic] = []
+            for _ in 0..<count { diagnostics.append(try decodeDiagnostic(&r)) }
+            let omitted = try r.smallInt("omitted")
+            guard r.isAtEnd else { throw JobWire.DecodeError("\(r.remaining) bytes after the diagnostics") }
             if omitted > 0, let first = diagnostics.first {
                 diagnostics.append(Diagnostic(.note, at: first.location, "\(omitted) more problems not shown"))
             }
-            var set: JobSet?
-            if let s = o["job_set"], s != .null {
-                set = try JobWire.decodeSet(s)
-                guard !diagnostics.contains(where: { $0.severity == .error }) else {
-                    throw JobWire.DecodeError("a job set together with errors")
-                }
+            if set != nil, diagnostics.contains(where: { $0.severity == .error }) {
+                throw JobWire.DecodeError("a job set together with errors")
             }
             return ConfigLoadResult(jobSet: set, diagnostics: diagnostics)
         } catch {
@@ -82,21 +75,19 @@ public enum LoaderWire {
         }
     }
 
-    static func encode(_ d: Diagnostic) -> JSONValue {
-        [
-            "severity": .string(d.severity.rawValue), "file": .string(d.location.file),
-            "line": .int(Int64(d.location.line)), "column": .int(Int64(d.location.column)),
-            "message": .string(d.message), "hint": d.hint.map(JSONValue.string) ?? .null,
-        ]
+    static func write(_ d: Diagnostic, into w: inout WireWriter) {
+        w.string(d.severity.rawValue)
+        w.string(d.location.file)
+        w.int(d.location.line)
+        w.int(d.location.column)
+        w.string(d.message)
+        w.string(d.hint)
     }
 
-    static func decodeDiagnostic(_ v: JSONValue) throws(JobWire.DecodeError) -> Diagnostic {
-        let o = try JobWire.object(v, "diagnostic")
-        return Diagnostic(
-            try JobWire.enumValue(o["severity"], "severity"),
-            at: SourceLocation(
-                file: try JobWire.string(o["file"], "file"), line: try JobWire.smallInt(o["line"], "line"),
-                column: try JobWire.smallInt(o["column"], "column")),
-            try JobWire.string(o["message"], "message"), hint: try JobWire.optionalString(o["hint"], "hint"))
+    static func decodeDiagnostic(_ r: inout WireReader) throws(JobWire.DecodeError) -> Diagnostic {
+        Diagnostic(
+            try r.enumValue("severity"),
+            at: SourceLocation(file: try r.string("file"), line: try r.smallInt("line"), column: try r.smallInt("column")),
+            try r.string("message"), hint: try r.optionalString("hint"))
     }
 }

@@ -194,8 +194,8 @@ public struct JSONParser {
         i += 1
         // Fast path: no escapes, so the bytes between the quotes are the string. All-ASCII
         // bytes are valid UTF-8 as they are: they skip `String(validating:)`, whose generic
-        // validation was a quarter of the agent's start-up with 10,000 jobs (the loader
-        // child's answer is JSON; docs/benchmarks.md, "Configuration path speed").
+        // validation was a quarter of the agent's start-up with 10,000 jobs when the loader
+        // child's answer was JSON (docs/benchmarks.md, "Configuration path speed").
         var j = i
         var high: UInt8 = 0
         while j < bytes.count {

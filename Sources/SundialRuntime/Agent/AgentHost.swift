@@ -373,7 +373,7 @@ public enum AgentHost {
         } catch {
             log.log(LogRecord.stateWatchFailed(reason: error.description, at: clock.wallNow()))
         }
-        // Start-up's garbage (the loader's answer, its JSON tree, the decode) goes back to the
+        // Start-up's garbage (the loader's answer, the decode's tables) goes back to the
         // kernel, as after each reload (Agent+Reload): measured with 1,000 jobs, RssAnon 7.6 →
         // 7.4 MiB (docs/benchmarks.md, "Issue 15"). Only free pages go: no later cost.
         _ = sundial_trim_heap()
