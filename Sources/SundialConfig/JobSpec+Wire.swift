@@ -31,8 +31,8 @@ enum JobWire {
         w.string(j.description)
         write(j.schedule, into: &w)
         w.string(j.timezone)
-        w.string(j.dst.gap.rawValue)
-        w.string(j.dst.overlap.rawValue)
+        w.choice(j.dst.gap)
+        w.choice(j.dst.overlap)
         w.int(j.jitterMs)
         switch j.command {
         case let .argv(a):
@@ -56,14 +56,14 @@ enum JobWire {
         w.int(j.timeoutMs)
         w.int(j.killGraceMs)
         w.int(j.retry.attempts)
-        w.string(j.retry.backoff.rawValue)
+        w.choice(j.retry.backoff)
         w.int(j.retry.delayMs)
         w.int(j.retry.maxDelayMs)
         // The exact bits: `-0.0` stays `-0.0`.
         w.uint(j.retry.jitter.bitPattern)
         let on = RetryPolicy.Condition.allCases.filter { j.retry.on.contains($0) }
         w.count(on.count)
-        for c in on { w.string(c.rawValue) }
+        for c in on { w.choice(c) }
         w.bool(j.retry.exitCodes != nil)
         if let codes = j.retry.exitCodes {
             w.count(codes.count)
@@ -74,17 +74,17 @@ enum JobWire {
         w.count(j.needs.count)
         for n in j.needs {
             w.string(n.job)
-            w.string(n.on.rawValue)
+            w.choice(n.on)
             write(n.location, into: &w)
         }
-        w.string(j.concurrency.rawValue)
-        w.string(j.onAgentRestart.rawValue)
-        w.string(j.reboot.rawValue)
-        w.string(j.lock.rawValue)
-        w.string(j.onLost.rawValue)
-        w.string(j.fleetUnavailable.rawValue)
+        w.choice(j.concurrency)
+        w.choice(j.onAgentRestart)
+        w.choice(j.reboot)
+        w.choice(j.lock)
+        w.choice(j.onLost)
+        w.choice(j.fleetUnavailable)
         w.int(j.leaseMs)
-        w.string(j.catchup.rawValue)
+        w.choice(j.catchup)
         w.int(j.catchupWindowMs)
         w.bool(j.enabled)
         w.int(j.output.maxLineBytes)
@@ -103,7 +103,7 @@ enum JobWire {
     static func write(_ n: NotifySpec, into w: inout WireWriter) {
         let on = NotifyEvent.allCases.filter { n.on.contains($0) }
         w.count(on.count)
-        for e in on { w.string(e.rawValue) }
+        for e in on { w.choice(e) }
         switch n.target {
         case let .command(argv):
             w.bool(false)
@@ -127,17 +127,17 @@ enum JobWire {
 
     static func write(_ s: ScheduleSpec, into w: inout WireWriter) {
         switch s {
-        case .manual: w.string("manual")
+        case .manual: w.uint(0)
         case let .cron(e):
-            w.string("cron")
+            w.uint(1)
             w.string(e)
-        case .reboot: w.string("reboot")
+        case .reboot: w.uint(2)
         case let .every(interval, offset):
-            w.string("every")
+            w.uint(3)
             w.int(interval)
             w.int(offset)
         case let .at(instants):
-            w.string("at")
+            w.uint(4)
             w.count(instants.count)
             for i in instants { w.int(i.unixMillis) }
         }
@@ -173,7 +173,7 @@ enum JobWire {
         let description = try r.optionalString("description")
         let schedule = try decodeSchedule(&r)
         let timezone = try r.optionalString("timezone")
-        let dst = DSTPolicy(gap: try r.enumValue("dst.gap"), overlap: try r.enumValue("dst.overlap"))
+        let dst = DSTPolicy(gap: try r.choice("dst.gap"), overlap: try r.choice("dst.overlap"))
         let jitterMs = try r.int("jitter_ms")
         let command: CommandSpec
         if try r.bool("command") {
@@ -220,12 +220,12 @@ enum JobWire {
         j.killGraceMs = try r.int("kill_grace_ms")
         var retry = RetryPolicy()
         retry.attempts = try r.smallInt("retry.attempts")
-        retry.backoff = try r.enumValue("retry.backoff")
+        retry.backoff = try r.choice("retry.backoff")
         retry.delayMs = try r.int("retry.delay_ms")
         retry.maxDelayMs = try r.optionalInt("retry.max_delay_ms")
         retry.jitter = Double(bitPattern: try r.uint("retry.jitter"))
         var on: Set<RetryPolicy.Condition> = []
-        for _ in 0..<(try r.count("retry.on")) { on.insert(try r.enumValue("retry.on")) }
+        for _ in 0..<(try r.count("retry.on")) { on.insert(try r.choice("retry.on")) }
         retry.on = on
         if try r.bool("retry.exit_codes") {
             var codes: [Int32] = []
@@ -245,18 +245,18 @@ enum JobWire {
         if needs > 0 {
             var list: [Need] = []
             for _ in 0..<needs {
-                list.append(Need(job: try r.string("needs.job"), on: try r.enumValue("needs.on"), location: try decodeLocation(&r)))
+                list.append(Need(job: try r.string("needs.job"), on: try r.choice("needs.on"), location: try decodeLocation(&r)))
             }
             j.needs = list
         }
-        j.concurrency = try r.enumValue("concurrency")
-        j.onAgentRestart = try r.enumValue("on_agent_restart")
-        j.reboot = try r.enumValue("reboot")
-        j.lock = try r.enumValue("lock")
-        j.onLost = try r.enumValue("on_lost")
-        j.fleetUnavailable = try r.enumValue("fleet_unavailable")
+        j.concurrency = try r.choice("concurrency")
+        j.onAgentRestart = try r.choice("on_agent_restart")
+        j.reboot = try r.choice("reboot")
+        j.lock = try r.choice("lock")
+        j.onLost = try r.choice("on_lost")
+        j.fleetUnavailable = try r.choice("fleet_unavailable")
         j.leaseMs = try r.int("lease_ms")
-        j.catchup = try r.enumValue("catchup")
+        j.catchup = try r.choice("catchup")
         j.catchupWindowMs = try r.int("catchup_window_ms")
         j.enabled = try r.bool("enabled")
         j.output = OutputLimits(
@@ -288,23 +288,23 @@ enum JobWire {
     }
 
     static func decodeSchedule(_ r: inout WireReader) throws(DecodeError) -> ScheduleSpec {
-        switch try r.string("schedule.kind") {
-        case "manual": return .manual
-        case "reboot": return .reboot
-        case "cron": return .cron(try r.string("schedule.expression"))
-        case "every": return .every(intervalMs: try r.int("schedule.interval_ms"), offsetMs: try r.optionalInt("schedule.offset_ms"))
-        case "at":
+        switch try r.uint("schedule.kind") {
+        case 0: return .manual
+        case 2: return .reboot
+        case 1: return .cron(try r.string("schedule.expression"))
+        case 3: return .every(intervalMs: try r.int("schedule.interval_ms"), offsetMs: try r.optionalInt("schedule.offset_ms"))
+        case 4:
             var instants: [Instant] = []
             for _ in 0..<(try r.count("schedule.instants_ms")) { instants.append(Instant(unixMillis: try r.int("schedule.instants_ms"))) }
             return .at(instants)
-        case let other: throw DecodeError("schedule.kind: unknown kind `\(other)`")
+        case let other: throw DecodeError("schedule.kind: unknown kind \(other)")
         }
     }
 
     /// The URL and header values are checked again: they go onto a socket as they are.
     static func decodeNotify(_ r: inout WireReader) throws(DecodeError) -> NotifySpec {
         var on: Set<NotifyEvent> = []
-        for _ in 0..<(try r.count("notify.on")) { on.insert(try r.enumValue("notify.on")) }
+        for _ in 0..<(try r.count("notify.on")) { on.insert(try r.choice("notify.on")) }
         let target: NotifyTarget
         if try r.bool("notify.target") {
             var spec = WebhookSpec(url: try r.string("notify.webhook.url"))

@@ -110,4 +110,12 @@ struct WireReader {
         guard let e = E(rawValue: s) else { throw DecodeError("\(what): unknown value `\(s)`") }
         return e
     }
+
+    /// What ``WireWriter/choice(_:)`` wrote.
+    mutating func choice<E: CaseIterable>(_ what: String) throws(DecodeError) -> E {
+        let i = try uint(what)
+        let all = E.allCases
+        guard i < UInt64(all.count) else { throw DecodeError("\(what): unknown value \(i)") }
+        return all[all.index(all.startIndex, offsetBy: Int(i))]
+    }
 }

@@ -21,16 +21,23 @@ struct InternalLoadCommand: ParsableCommand {
     @Argument(help: "Job files or directories.")
     var paths: [String]
 
-    func run() throws {
+    /// Parsed only when someone runs it by hand with options (`--help`): the agent's child
+    /// takes ``answer(paths:)`` straight from `main`.
+    func run() throws { Self.answer(paths: paths) }
+
+    /// Loads `paths`, writes the answer to standard output and exits (3 if it cannot be
+    /// written: the agent then reports a failed loader).
+    static func answer(paths: [String]) -> Never {
         let answer = LoaderWire.encode(ConfigurationLoading.load(paths: paths))
         var offset = 0
         while offset < answer.count {
             let n = answer[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ExitCode(3)
+                Glibc.exit(3)
             }
             offset += n
         }
+        Glibc.exit(0)
     }
 }

@@ -53,6 +53,13 @@ enum SundialVersion {
 @main
 enum Main {
     static func main() {
+        // The loader child, started by the agent at every reload, skips the parser: building
+        // the command tree (its reflection over every command's properties) cost more than
+        // loading a file of 100 jobs. The agent passes paths only, so no option can follow.
+        let arguments = CommandLine.arguments
+        if arguments.count >= 2, arguments[1] == InternalLoadCommand.configuration.commandName {
+            InternalLoadCommand.answer(paths: Array(arguments.dropFirst(2)))
+        }
         let command: any ParsableCommand
         do {
             command = try Sundial.parseAsRoot()

@@ -346,16 +346,49 @@ struct LoaderWireTests {
 
     @Test func unknownNamesAreErrors() throws {
         var w = WireWriter()
-        w.string("lunar")
-        w.string("sometimes")
+        w.uint(5)
+        w.uint(UInt64(ConcurrencyPolicy.allCases.count))
+        w.choice(ConcurrencyPolicy.queue)
+        w.string("maybe")
         var r = WireReader(w.bytes)
         #expect(throws: JobWire.DecodeError.self) { try JobWire.decodeSchedule(&r) }
         do {
-            let _: ConcurrencyPolicy = try r.enumValue("concurrency")
+            let _: ConcurrencyPolicy = try r.choice("concurrency")
             Issue.record("accepted")
         } catch {
-            #expect(error.description == "concurrency: unknown value `sometimes`")
+            #expect(error.description == "concurrency: unknown value 4")
         }
+        #expect(try r.choice("concurrency") as ConcurrencyPolicy == .queue)
+        do {
+            let _: Diagnostic.Severity = try r.enumValue("severity")
+            Issue.record("accepted")
+        } catch {
+            #expect(error.description == "severity: unknown value `maybe`")
+        }
+    }
+
+    /// Every case of every enumeration the answer carries survives the trip as its index.
+    @Test func everyCaseOfEveryChoiceRoundTrips() throws {
+        func check<E: CaseIterable & Equatable>(_: E.Type) throws {
+            var w = WireWriter()
+            for c in E.allCases { w.choice(c) }
+            var r = WireReader(w.bytes)
+            for c in E.allCases { #expect(try r.choice("x") as E == c) }
+            #expect(r.isAtEnd)
+        }
+        try check(DSTPolicy.Gap.self)
+        try check(DSTPolicy.Overlap.self)
+        try check(RetryPolicy.Backoff.self)
+        try check(RetryPolicy.Condition.self)
+        try check(Need.Condition.self)
+        try check(ConcurrencyPolicy.self)
+        try check(AgentRestartPolicy.self)
+        try check(RebootPolicy.self)
+        try check(JobLock.self)
+        try check(FleetLostAction.self)
+        try check(FleetUnavailablePolicy.self)
+        try check(CatchupPolicy.self)
+        try check(NotifyEvent.self)
     }
 
     /// Integers of every size and sign survive the trip, at the edges of each encoded length.

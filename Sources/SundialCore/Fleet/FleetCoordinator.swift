@@ -72,7 +72,7 @@ public enum FleetRenewOutcome: Hashable, Sendable {
 }
 
 /// What `on_lost` does with a lease whose box went silent.
-public enum FleetLostAction: String, Hashable, Sendable {
+public enum FleetLostAction: String, Hashable, Sendable, CaseIterable {
     case rerun, skip
 }
 
