@@ -21,8 +21,9 @@ struct InternalLoadCommand: ParsableCommand {
     @Argument(help: "Job files or directories.")
     var paths: [String]
 
-    /// Parsed only when someone runs it by hand with options (`--help`): the agent's child
-    /// takes ``answer(paths:)`` straight from `main`.
+    /// Not reached from the command line: `main` hands `internal-load` to ``answer(paths:)``
+    /// before any parsing. The command is declared so that `sundial help internal-load` says
+    /// what it is.
     func run() throws { Self.answer(paths: paths) }
 
     /// Loads `paths`, writes the answer to standard output and exits (3 if it cannot be
