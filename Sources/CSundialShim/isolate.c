@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -123,3 +124,26 @@ pid_t sundial_spawn_isolated_input(const char *path, char *const argv[], char *c
 }
 
 int sundial_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int sundial_memfd_with(const void *bytes, size_t count) {
+    int fd = memfd_create("sundial-request", MFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    const char *p = bytes;
+    size_t done = 0;
+    while (done < count) {
+        ssize_t n = write(fd, p + done, count - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(fd);
+            return -e;
+        }
+        done += (size_t)n;
+    }
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}

@@ -45,12 +45,41 @@ public struct ConfigLoader: Sendable {
     /// `eachFile` (files are independent until the checks across files, which follow, in file
     /// order); the result does not depend on how `eachFile` schedules them.
     public func load(_ files: [SourceFile], eachFile: EachFile = oneByOne) -> ConfigLoadResult {
-        let perFile = Mutex<[FileResult?]>(Array(repeating: nil, count: files.count))
+        load(files, reusing: [:], eachFile: eachFile).result
+    }
+
+    /// Loads a whole set, taking each file of `reuse` whose bytes and environment answers are
+    /// unchanged as it was instead of parsing it again (the agent's reload after one edit:
+    /// see ``LoaderMemo``). The checks across files run on every file, reused or not, so the
+    /// diagnostics are those of a fresh load. A reused file's jobs in the result are its
+    /// outline (id, position, `needs`): the caller that offered it holds the jobs themselves.
+    public func load(
+        _ files: [SourceFile], reusing reuse: [String: ReusableFile], eachFile: EachFile = oneByOne
+    ) -> (result: ConfigLoadResult, files: [FileOutcome]) {
+        let perFile = Mutex<[(FileResult, FileOutcome)?]>(Array(repeating: nil, count: files.count))
         eachFile(files.count) { [self] i in
-            let result = loadFile(files[i])
-            perFile.withLock { $0[i] = result }
+            let file = files[i]
+            let digest = FileDigest(of: file.bytes)
+            let loaded: (FileResult, FileOutcome)
+            if let known = reuse[file.path], known.digest == digest, environment.answersAgain(known.queries) {
+                var result = FileResult()
+                result.jobs = known.outline
+                result.ids = known.outline.map { ($0.id, $0.location ?? SourceLocation(file: file.path, line: 1, column: 1)) }
+                loaded = (result, FileOutcome(path: file.path, digest: digest, reused: true, clean: true, queries: known.queries, jobs: []))
+            } else {
+                let log = QueryLog()
+                let result = loadFile(file, environment: environment.recording(into: log))
+                loaded = (
+                    result,
+                    FileOutcome(
+                        path: file.path, digest: digest, reused: false, clean: result.diagnostics.isEmpty, queries: log.all,
+                        jobs: result.jobs)
+                )
+            }
+            perFile.withLock { $0[i] = loaded }
         }
-        let results = perFile.withLock { $0 }
+        let loaded = perFile.withLock { $0 }
+        let results = loaded.map { $0?.0 }
         var diagnostics: [Diagnostic] = []
         var jobs: OrderedDictionary<JobID, JobSpec> = [:]
         var firstDefinition: [JobID: SourceLocation] = [:]
@@ -82,9 +111,10 @@ public struct ConfigLoader: Sendable {
         diagnostics += DependencyChecks.check(jobs: jobs, knownIDs: knownIDs)
         diagnostics = Array(Set(diagnostics)).sorted()
         let valid = !diagnostics.contains { $0.severity == .error }
-        return ConfigLoadResult(
+        let result = ConfigLoadResult(
             jobSet: valid ? JobSet(jobs: jobs, files: files.map(\.path), revision: hash.hex) : nil,
             diagnostics: diagnostics, sources: sources)
+        return (result, loaded.compactMap { $0?.1 })
     }
 
     struct FileResult: Sendable {
@@ -93,7 +123,9 @@ public struct ConfigLoader: Sendable {
         var diagnostics: [Diagnostic] = []
     }
 
-    func loadFile(_ file: SourceFile) -> FileResult {
+    func loadFile(_ file: SourceFile) -> FileResult { loadFile(file, environment: environment) }
+
+    func loadFile(_ file: SourceFile, environment: ConfigEnvironment) -> FileResult {
         var result = FileResult()
         let (root, readDiagnostics) = reader.read(bytes: file.bytes, file: file.path)
         guard let root else {
@@ -138,4 +170,61 @@ public struct ConfigLoader: Sendable {
         result.diagnostics += decoder.diagnostics
         return result
     }
+}
+
+/// A file's identity for reuse: its size and the FNV-1a hash of its bytes. Not a security
+/// boundary (anyone who can write a job file can make it say anything); an accidental match
+/// of a changed file of the same size is one in 2⁶⁴.
+public struct FileDigest: Hashable, Sendable {
+    public var size: Int
+    public var hash: UInt64
+
+    public init(size: Int, hash: UInt64) {
+        self.size = size
+        self.hash = hash
+    }
+
+    public init(of bytes: [UInt8]) {
+        var h = ContentHash()
+        h.combine(bytes)
+        self.init(size: bytes.count, hash: h.value)
+    }
+}
+
+/// A file the caller loaded before without a single diagnostic, offered for reuse: taken as it
+/// was when its bytes have the same digest and every question its load asked of the machine
+/// gets the same answer.
+public struct ReusableFile: Hashable, Sendable {
+    public var digest: FileDigest
+    public var queries: [EnvironmentQuery]
+    /// Its jobs as the checks across files need them: id, position and `needs` (the rest of
+    /// each job stays with the caller).
+    public var outline: [JobSpec]
+
+    public init(digest: FileDigest, queries: [EnvironmentQuery], outline: [JobSpec]) {
+        self.digest = digest
+        self.queries = queries
+        self.outline = outline
+    }
+
+    /// The outline of `job`: what the checks across files read of it.
+    public static func outline(of job: JobSpec) -> JobSpec {
+        var o = JobSpec(id: job.id, command: .argv([]))
+        o.needs = job.needs
+        o.location = job.location
+        return o
+    }
+}
+
+/// What a load made of one file.
+public struct FileOutcome: Sendable {
+    public var path: String
+    public var digest: FileDigest
+    /// Taken from the caller's ``ReusableFile``, not parsed.
+    public var reused: Bool
+    /// Loaded without any diagnostic: one the caller may offer for reuse next time.
+    public var clean: Bool
+    public var queries: [EnvironmentQuery]
+    /// The file's jobs (none when reused: the caller has them).
+    public var jobs: [JobSpec]
 }

@@ -33,6 +33,9 @@ public struct ContentHash: Sendable {
         combine(CollectionOfOne(0))
     }
 
+    /// The hash itself.
+    public var value: UInt64 { state }
+
     /// 16 lowercase hex digits.
     public var hex: String {
         let s = String(state, radix: 16)

@@ -26,10 +26,25 @@ struct InternalLoadCommand: ParsableCommand {
     /// what it is.
     func run() throws { Self.answer(paths: paths) }
 
-    /// Loads `paths`, writes the answer to standard output and exits (3 if it cannot be
-    /// written: the agent then reports a failed loader).
-    static func answer(paths: [String]) -> Never {
-        let answer = LoaderWire.encode(ConfigurationLoading.load(paths: paths))
+    /// Loads `arguments` (the paths, after ``LoaderMemo/requestFlag`` when the agent sends a
+    /// request: the files it may reuse),
+    /// writes the answer to standard output and exits (3 if it cannot be written: the agent
+    /// then reports a failed loader).
+    static func answer(paths arguments: [String]) -> Never {
+        var paths = arguments
+        var reuse: [String: ReusableFile] = [:]
+        if paths.first == LoaderMemo.requestFlag {
+            paths.removeFirst()
+            do throws(LoaderWire.DecodeError) {
+                reuse = try LoaderMemo.reusableFiles(from: readStandardInput(limit: LoaderMemo.maxRequestBytes))
+            } catch {
+                // The agent's own bytes, so a bug: say so, and parse everything.
+                let line = "sundial internal-load: ignoring the agent's request: \(error)\n"
+                _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
+            }
+        }
+        let (result, files) = ConfigurationLoading.load(paths: paths, reusing: reuse)
+        let answer = LoaderWire.encode(result, files: files)
         var offset = 0
         while offset < answer.count {
             let n = answer[offset...].withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
@@ -40,5 +55,21 @@ struct InternalLoadCommand: ParsableCommand {
             offset += n
         }
         Glibc.exit(0)
+    }
+
+    /// Standard input to its end, or its first `limit + 1` bytes (which the request's decoder
+    /// then refuses as too large).
+    static func readStandardInput(limit: Int) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while bytes.count <= limit {
+            let n = buffer.withUnsafeMutableBytes { read(0, $0.baseAddress, $0.count) }
+            if n > 0 {
+                bytes += buffer[0..<n]
+            } else if n == 0 || errno != EINTR {
+                break
+            }
+        }
+        return bytes
     }
 }

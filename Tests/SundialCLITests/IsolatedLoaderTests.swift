@@ -2,9 +2,10 @@ import Foundation
 import OrderedCollections
 import SundialConfig
 import SundialCore
-import SundialRuntime
 import SundialTesting
 import Testing
+
+@testable import SundialRuntime
 
 /// The agent's configuration loader child (``IsolatedConfigLoader``) with the real binary, and
 /// with stand-ins that crash, hang, burn CPU or garble their answer. Each failure must come
@@ -47,6 +48,53 @@ struct IsolatedLoaderTests {
             #expect(a.jobs.values.map(\.location) == b.jobs.values.map(\.location))
             #expect(isolated.diagnostics == inProcess.diagnostics)
         }
+    }
+
+    /// The agent's request reaches the real child on its standard input: the file that did not
+    /// change comes back marked as reused, the edited one parsed, and the set the agent puts
+    /// together is the one loading in process gives. Then the same through the agent's loader,
+    /// which remembers between loads.
+    @Test func theRealChildReusesWhatDidNotChange() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = dir.appendingPathComponent("a.yaml").path
+        let b = dir.appendingPathComponent("b.yaml").path
+        try "version: 1\njobs:\n  a:\n    every: 5m\n    needs: [b]\n    command: [/bin/true]\n".write(toFile: a, atomically: true, encoding: .utf8)
+        try "version: 1\njobs:\n  b:\n    every: 1h\n    command: [/bin/true]\n".write(toFile: b, atomically: true, encoding: .utf8)
+        let loader = IsolatedConfigLoader(command: [CLI.binary.path, "internal-load"])
+
+        var memo = LoaderMemo()
+        guard case let .success(first) = loader.run(arguments: loader.command + [dir.path]) else {
+            Issue.record("the first load failed")
+            return
+        }
+        let firstResult = try memo.result(of: LoaderWire.decodeAnswer(first, maxBytes: 1 << 20))
+        #expect(firstResult.isValid && memo.count == 2, "\(firstResult.diagnostics)")
+
+        try "version: 1\njobs:\n  b:\n    every: 2h\n    command: [/bin/true]\n".write(toFile: b, atomically: true, encoding: .utf8)
+        guard case let .success(second) = loader.run(arguments: loader.command + [LoaderMemo.requestFlag, dir.path], input: memo.request()) else {
+            Issue.record("the second load failed")
+            return
+        }
+        let answer = try LoaderWire.decodeAnswer(second, maxBytes: 1 << 20)
+        #expect(answer.files.map(\.path) == [a, b])
+        #expect(answer.files.map(\.reused) == [true, false])
+        let result = try memo.result(of: answer)
+        let inProcess = ConfigurationLoading.load(paths: [dir.path])
+        #expect(result.jobSet == inProcess.jobSet && result.jobSet?.revision == inProcess.jobSet?.revision)
+        #expect(result.jobSet?.jobs["b"]?.schedule == .every(intervalMs: 7_200_000, offsetMs: nil))
+
+        // The agent's loader: a first load remembers both files, a reload after an edit gives
+        // what loading in process gives.
+        #expect(loader.load(paths: [dir.path]).isValid && loader.reusableFiles == 2)
+        try "version: 1\njobs:\n  b:\n    every: 3h\n    command: [/bin/true]\n".write(toFile: b, atomically: true, encoding: .utf8)
+        let reloaded = loader.load(paths: [dir.path])
+        #expect(reloaded.jobSet == ConfigurationLoading.load(paths: [dir.path]).jobSet)
+        #expect(reloaded.jobSet?.jobs["b"]?.schedule == .every(intervalMs: 10_800_000, offsetMs: nil))
+        // A file removed is forgotten, and a job that needed one of its jobs is an error.
+        try FileManager.default.removeItem(atPath: b)
+        let broken = loader.load(paths: [dir.path])
+        #expect(broken.jobSet == nil && broken.diagnostics.contains { $0.message.contains("unknown job `b`") })
     }
 
     @Test func theRealChildGivesTheSameDiagnosticsAsValidate() throws {
@@ -113,7 +161,7 @@ struct IsolatedLoaderTests {
 
     @Test func garbageTruncatedAndOversizedAnswersAreRejected() throws {
         let garbage = try script("echo hello")
-        let truncated = try script("printf 'SUNDIAL-LOADER 2 100\\n\\001'")
+        let truncated = try script("printf 'SUNDIAL-LOADER 3 100\\n\\001'")
         let huge = try script("head -c 3000000 /dev/zero")
         let failing = try script("echo 'cannot read' >&2; exit 4")
         defer { for s in [garbage, truncated, huge, failing] { try? FileManager.default.removeItem(at: s.dir) } }

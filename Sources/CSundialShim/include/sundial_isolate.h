@@ -1,5 +1,6 @@
 #ifndef SUNDIAL_ISOLATE_H
 #define SUNDIAL_ISOLATE_H
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -43,6 +44,11 @@ pid_t sundial_spawn_isolated(const char *path, char *const argv[], char *const e
 pid_t sundial_spawn_isolated_input(const char *path, char *const argv[], char *const envp[], int stdin_fd,
                                    int stdout_fd, int stderr_fd, int status_fd,
                                    const struct sundial_isolate_limits *limits);
+
+/// A close-on-exec memory file holding `count` bytes, positioned at its start: a request for a
+/// child's standard input that needs no writer while the child runs (a pipe would block once
+/// its 64 KiB are full). Returns the descriptor, or -errno.
+int sundial_memfd_with(const void *bytes, size_t count);
 
 /// pipe2(fds, O_CLOEXEC): close-on-exec from birth, so a job launched by another thread at that
 /// moment cannot inherit either end. Returns 0 or -1 (errno).

@@ -11,6 +11,15 @@ public enum ConfigurationLoading {
         paths: [String], environment: ConfigEnvironment = .system,
         reader: YAMLReader = YAMLReader()
     ) -> ConfigLoadResult {
+        load(paths: paths, reusing: [:], environment: environment, reader: reader).result
+    }
+
+    /// ``load(paths:environment:reader:)``, taking the files of `reuse` that are unchanged as
+    /// they were (the loader child of an agent that remembers its last load: ``LoaderMemo``).
+    public static func load(
+        paths: [String], reusing reuse: [String: ReusableFile], environment: ConfigEnvironment = .system,
+        reader: YAMLReader = YAMLReader()
+    ) -> (result: ConfigLoadResult, files: [FileOutcome]) {
         let listing = ConfigFiles.listFiles(paths: paths)
         var diagnostics: [Diagnostic] = listing.problems.map {
             Diagnostic(at: SourceLocation(file: $0.path, line: 1, column: 1), $0.message)
@@ -37,14 +46,14 @@ public enum ConfigurationLoading {
         }
         // Files are independent until the checks across them: several are parsed at once
         // (measured in docs/benchmarks.md: `validate` of 100 files on two CPUs).
-        var result = ConfigLoader(environment: environment, reader: reader).load(files) { count, body in
+        var (result, outcomes) = ConfigLoader(environment: environment, reader: reader).load(files, reusing: reuse) { count, body in
             ParallelFor.run(count, body)
         }
         if !diagnostics.isEmpty {
             result.diagnostics = (diagnostics + result.diagnostics).sorted()
             result.jobSet = nil
         }
-        return result
+        return (result, outcomes)
     }
 
     /// The contents of the files that `diagnostics` name, to print excerpts under them when the

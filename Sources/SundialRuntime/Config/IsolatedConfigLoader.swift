@@ -1,6 +1,7 @@
 import CSundialShim
 import SundialConfig
 import SundialCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -79,6 +80,9 @@ public final class IsolatedConfigLoader: Sendable {
     /// The loader's command line before the config paths: the agent's own binary by default.
     public let command: [String]
     public let limits: Limits
+    /// The last valid load's clean files, offered to the next child (``LoaderMemo``: a reload
+    /// parses only what changed). This loader's own; two agents in one process share nothing.
+    private let memo = Mutex(LoaderMemo())
 
     /// `command`: the program and its leading arguments; the config paths are appended. The
     /// default runs this very binary (`/proc/self/exe`, which still names the running build
@@ -100,11 +104,21 @@ public final class IsolatedConfigLoader: Sendable {
     }
 
     /// Loads `paths` in a child. Never throws: a failure is a result with one diagnostic.
+    ///
+    /// The child is offered the files of the last valid load (``LoaderMemo``) and parses only
+    /// those that changed; the result is the one a fresh load would give.
     public func load(paths: [String]) -> ConfigLoadResult {
-        switch run(arguments: command + paths) {
+        // A copy: a load that runs beside another (none does in the agent) assembles against
+        // the very memo its request came from.
+        var known = memo.withLock { $0 }
+        let request = known.request()
+        let arguments = command + (request.isEmpty ? [] : [LoaderMemo.requestFlag]) + paths
+        switch run(arguments: arguments, input: request) {
         case let .success(bytes):
             do throws(LoaderWire.DecodeError) {
-                return try LoaderWire.decode(bytes, maxBytes: limits.maxAnswerBytes)
+                let result = try known.result(of: LoaderWire.decodeAnswer(bytes, maxBytes: limits.maxAnswerBytes))
+                memo.withLock { $0 = known }
+                return result
             } catch {
                 return failed(.badAnswer(error.description), paths: paths)
             }
@@ -112,6 +126,9 @@ public final class IsolatedConfigLoader: Sendable {
             return failed(f, paths: paths)
         }
     }
+
+    /// How many files the next load may take as they are (for tests and `sundial-bench`).
+    public var reusableFiles: Int { memo.withLock { $0.count } }
 
     func failed(_ failure: Failure, paths: [String]) -> ConfigLoadResult {
         ConfigLoadResult(
@@ -124,8 +141,15 @@ public final class IsolatedConfigLoader: Sendable {
     // MARK: - The child
 
     /// Runs the child to completion: its standard output (the answer) or why there is none.
-    func run(arguments: [String]) -> Result<[UInt8], Failure> {
+    func run(arguments: [String], input: [UInt8] = []) -> Result<[UInt8], Failure> {
         guard let program = arguments.first else { return .failure(.cannotStart("no command")) }
+        // The request in a memory file, so that nothing has to feed the child while it runs.
+        var stdin: Int32 = -1
+        if !input.isEmpty {
+            stdin = input.withUnsafeBytes { sundial_memfd_with($0.baseAddress, $0.count) }
+            guard stdin >= 0 else { return .failure(.cannotStart("memfd: \(FileSystem.errnoString(-stdin))")) }
+        }
+        defer { if stdin >= 0 { close(stdin) } }
         var pipes: [[Int32]] = []
         defer { for p in pipes { close(p[0]) } }
         for _ in 0..<3 {
@@ -141,7 +165,7 @@ public final class IsolatedConfigLoader: Sendable {
             address_space_bytes: limits.addressSpaceBytes, cpu_seconds: limits.cpuSeconds,
             stack_bytes: limits.stackBytes, open_files: limits.openFiles, file_size_bytes: 1)
         let argv = CStringArray(arguments)
-        let watcher = sundial_spawn_isolated(program, argv.pointer, nil, pipes[0][1], pipes[1][1], pipes[2][1], &c)
+        let watcher = sundial_spawn_isolated_input(program, argv.pointer, nil, stdin, pipes[0][1], pipes[1][1], pipes[2][1], &c)
         for p in pipes { close(p[1]) }
         guard watcher > 0 else { return .failure(.cannotStart("\(program): \(FileSystem.errnoString(-watcher))")) }
         for fd in [out, err, status] { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
