@@ -56,6 +56,8 @@ public struct LoaderMemo: Sendable {
 
     /// How many files a reload may take as they are.
     public var count: Int { entries.count }
+    /// How many files the last valid answer took from this memo (for tests and benchmarks).
+    public private(set) var reusedInLastLoad = 0
 
     /// The request for the child (its standard input): every remembered file, with its jobs'
     /// outlines. Empty when nothing is remembered.
@@ -140,6 +142,7 @@ public struct LoaderMemo: Sendable {
             if file.reused || file.clean { next[file.path] = entry }
         }
         entries = next
+        reusedInLastLoad = answer.files.count { $0.reused }
         return ConfigLoadResult(
             jobSet: JobSet(jobs: jobs, files: answer.files.map(\.path), revision: revision), diagnostics: answer.diagnostics)
     }

@@ -127,7 +127,7 @@ public enum LoaderWire {
             throw DecodeError(
                 body < length ? "the answer is truncated (\(body) of \(length) bytes)" : "\(body - length) bytes after the answer")
         }
-        return WireReader(bytes, from: newline + 1)
+        return WireReader(bytes, from: newline + 1, stringBudget: maxBytes)
     }
 
     static func write(_ digest: FileDigest, into w: inout WireWriter) {

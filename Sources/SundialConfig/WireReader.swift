@@ -4,7 +4,14 @@
 /// each failure is a ``JobWire/DecodeError`` naming the field, never a trap: an integer longer
 /// than ten bytes or past 64 bits, a count larger than the bytes left (so no hostile count can
 /// make the agent reserve memory), a string reference to an entry not yet written, bytes that
-/// are not UTF-8.
+/// are not UTF-8, and more string bytes in all than ``stringBudget``.
+///
+/// The budget, because of the string table: a reference of one or two bytes stands for a
+/// string of any length, and the decoder does work in proportion to the string each time (a
+/// webhook URL parsed, an `env` name hashed). Without it, a 1 MB answer referring 2,000 times
+/// to one 1 MiB URL kept a debug build decoding for two minutes. With it, the work is bounded
+/// by what the JSON answer could make the agent do: every string byte was then in the answer,
+/// so a budget of the answer limit refuses nothing that format carried.
 struct WireReader {
     typealias DecodeError = JobWire.DecodeError
 
@@ -12,10 +19,13 @@ struct WireReader {
     private(set) var offset: Int
     /// Every string read so far, in order: the targets of later references.
     private var table: [String] = []
+    /// UTF-8 bytes of strings still to be returned, references included.
+    private(set) var stringBudget: Int
 
-    init(_ bytes: [UInt8], from offset: Int = 0) {
+    init(_ bytes: [UInt8], from offset: Int = 0, stringBudget: Int = Int.max) {
         self.bytes = bytes
         self.offset = offset
+        self.stringBudget = stringBudget
     }
 
     var isAtEnd: Bool { offset == bytes.count }
@@ -89,9 +99,11 @@ struct WireReader {
         if tag > 0 {
             guard tag <= UInt64(table.count) else { throw DecodeError("\(what): a reference to string \(tag) of \(table.count)") }
             let i = Int(tag - 1)
+            try spend(table[i].utf8.count, what)
             return (table[i], i)
         }
         let n = try count(what)
+        try spend(n, what)
         let range = offset..<(offset + n)
         offset += n
         let s = try bytes.withUnsafeBufferPointer { all throws(DecodeError) -> String in
@@ -103,6 +115,11 @@ struct WireReader {
         }
         table.append(s)
         return (s, table.count - 1)
+    }
+
+    private mutating func spend(_ n: Int, _ what: String) throws(DecodeError) {
+        guard n <= stringBudget else { throw DecodeError("\(what): more string bytes than the answer may carry") }
+        stringBudget -= n
     }
 
     mutating func enumValue<E: RawRepresentable>(_ what: String) throws(DecodeError) -> E where E.RawValue == String {

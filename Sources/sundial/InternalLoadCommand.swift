@@ -21,20 +21,22 @@ struct InternalLoadCommand: ParsableCommand {
     @Argument(help: "Job files or directories.")
     var paths: [String]
 
-    /// Not reached from the command line: `main` hands `internal-load` to ``answer(paths:)``
-    /// before any parsing. The command is declared so that `sundial help internal-load` says
-    /// what it is.
-    func run() throws { Self.answer(paths: paths) }
+    /// Reached when the first argument looks like an option other than the agent's (`main`
+    /// hands the agent's child to ``answer(arguments:)`` before any parsing): the parser has
+    /// then answered `--help` or refused the option, and this runs for `-- PATHS` only.
+    func run() throws { Self.answer(arguments: ["--"] + paths) }
 
-    /// Loads `arguments` (the paths, after ``LoaderMemo/requestFlag`` when the agent sends a
-    /// request: the files it may reuse),
+    /// Loads the paths of `arguments` — after ``LoaderMemo/requestFlag`` when the agent sends a
+    /// request (the files it may reuse) on standard input, then after an optional `--` —
     /// writes the answer to standard output and exits (3 if it cannot be written: the agent
     /// then reports a failed loader).
-    static func answer(paths arguments: [String]) -> Never {
-        var paths = arguments
+    static func answer(arguments: [String]) -> Never {
+        var paths = arguments[...]
         var reuse: [String: ReusableFile] = [:]
-        if paths.first == LoaderMemo.requestFlag {
-            paths.removeFirst()
+        let request = paths.first == LoaderMemo.requestFlag
+        if request { paths.removeFirst() }
+        if paths.first == "--" { paths.removeFirst() }
+        if request {
             do throws(LoaderWire.DecodeError) {
                 reuse = try LoaderMemo.reusableFiles(from: readStandardInput(limit: LoaderMemo.maxRequestBytes))
             } catch {
@@ -43,7 +45,7 @@ struct InternalLoadCommand: ParsableCommand {
                 _ = line.utf8CString.withUnsafeBufferPointer { write(2, $0.baseAddress, $0.count - 1) }
             }
         }
-        let (result, files) = ConfigurationLoading.load(paths: paths, reusing: reuse)
+        let (result, files) = ConfigurationLoading.load(paths: Array(paths), reusing: reuse)
         let answer = LoaderWire.encode(result, files: files)
         var offset = 0
         while offset < answer.count {

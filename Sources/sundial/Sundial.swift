@@ -1,5 +1,6 @@
 import ArgumentParser
 import Dispatch
+import SundialConfig
 import SundialRuntime
 
 #if canImport(Glibc)
@@ -55,10 +56,14 @@ enum Main {
     static func main() {
         // The loader child, started by the agent at every reload, skips the parser: building
         // the command tree (its reflection over every command's properties) cost more than
-        // loading a file of 100 jobs. The agent passes paths only, so no option can follow.
+        // loading a file of 100 jobs. The agent passes `--` (after the request flag, if any)
+        // before its paths; anything else that looks like an option (`--help`) is the
+        // parser's, as for every command.
         let arguments = CommandLine.arguments
-        if arguments.count >= 2, arguments[1] == InternalLoadCommand.configuration.commandName {
-            InternalLoadCommand.answer(paths: Array(arguments.dropFirst(2)))
+        if arguments.count >= 3, arguments[1] == InternalLoadCommand.configuration.commandName,
+            [LoaderMemo.requestFlag, "--"].contains(arguments[2]) || !arguments[2].hasPrefix("-")
+        {
+            InternalLoadCommand.answer(arguments: Array(arguments.dropFirst(2)))
         }
         let command: any ParsableCommand
         do {

@@ -1,3 +1,4 @@
+import CSundialShim
 import Foundation
 import OrderedCollections
 import SundialConfig
@@ -72,7 +73,11 @@ struct IsolatedLoaderTests {
         #expect(firstResult.isValid && memo.count == 2, "\(firstResult.diagnostics)")
 
         try "version: 1\njobs:\n  b:\n    every: 2h\n    command: [/bin/true]\n".write(toFile: b, atomically: true, encoding: .utf8)
-        guard case let .success(second) = loader.run(arguments: loader.command + [LoaderMemo.requestFlag, dir.path], input: memo.request()) else {
+        let request = memo.request()
+        let input = request.withUnsafeBytes { sundial_memfd_with($0.baseAddress, $0.count) }
+        try #require(input >= 0)
+        defer { close(input) }
+        guard case let .success(second) = loader.run(arguments: loader.command + [LoaderMemo.requestFlag, "--", dir.path], input: input) else {
             Issue.record("the second load failed")
             return
         }
@@ -84,17 +89,38 @@ struct IsolatedLoaderTests {
         #expect(result.jobSet == inProcess.jobSet && result.jobSet?.revision == inProcess.jobSet?.revision)
         #expect(result.jobSet?.jobs["b"]?.schedule == .every(intervalMs: 7_200_000, offsetMs: nil))
 
-        // The agent's loader: a first load remembers both files, a reload after an edit gives
-        // what loading in process gives.
-        #expect(loader.load(paths: [dir.path]).isValid && loader.reusableFiles == 2)
+        // The agent's loader: a first load remembers both files, a reload after an edit takes
+        // the other one as it was and gives what loading in process gives.
+        #expect(loader.load(paths: [dir.path]).isValid && loader.reusableFiles == 2 && loader.reusedInLastLoad == 0)
         try "version: 1\njobs:\n  b:\n    every: 3h\n    command: [/bin/true]\n".write(toFile: b, atomically: true, encoding: .utf8)
         let reloaded = loader.load(paths: [dir.path])
+        #expect(loader.reusedInLastLoad == 1)
         #expect(reloaded.jobSet == ConfigurationLoading.load(paths: [dir.path]).jobSet)
         #expect(reloaded.jobSet?.jobs["b"]?.schedule == .every(intervalMs: 10_800_000, offsetMs: nil))
-        // A file removed is forgotten, and a job that needed one of its jobs is an error.
+        // A file removed: the job that needed one of its jobs is an error, though its own file
+        // is reused; the memo stays that of the last valid load until the next valid one.
         try FileManager.default.removeItem(atPath: b)
         let broken = loader.load(paths: [dir.path])
         #expect(broken.jobSet == nil && broken.diagnostics.contains { $0.message.contains("unknown job `b`") })
+        #expect(loader.reusableFiles == 2)
+        try "version: 1\njobs:\n  a:\n    every: 5m\n    command: [/bin/true]\n".write(toFile: a, atomically: true, encoding: .utf8)
+        let alone = loader.load(paths: [dir.path])
+        #expect(alone.jobSet == ConfigurationLoading.load(paths: [dir.path]).jobSet && alone.jobSet?.jobs.count == 1)
+        #expect(loader.reusableFiles == 1)
+    }
+
+    /// The child's fast path (no argument parser) is the agent's only: run by hand with an
+    /// option, it is parsed like any command; after `--`, a path that looks like an option is
+    /// a path.
+    @Test func theLoaderRunByHandIsParsedLikeAnyCommand() async throws {
+        let help = try await CLI.run(["internal-load", "--help"])
+        #expect(help.status == 0 && help.stdout.contains("USAGE: sundial internal-load"), "\(help.stdout)\(help.stderr)")
+        let none = try await CLI.run(["internal-load"])
+        #expect(none.status == 2, "\(none.stderr)")
+        let loader = IsolatedConfigLoader(command: [CLI.binary.path, "internal-load"])
+        let odd = loader.load(paths: ["--reuse-stdin"])
+        #expect(odd.jobSet == nil)
+        #expect(odd.diagnostics.map(\.location.file) == ["--reuse-stdin"], "\(odd.diagnostics)")
     }
 
     @Test func theRealChildGivesTheSameDiagnosticsAsValidate() throws {

@@ -40,6 +40,7 @@ struct LoaderReuseTests {
             schedule: "0 6 * * *"
             needs: [fetch]
             command: [/usr/bin/report]
+            notify: [{ on: failure, command: [/usr/bin/logger, report failed] }]
         """
     static let b = """
         version: 1
@@ -79,9 +80,11 @@ struct LoaderReuseTests {
         #expect(result.jobSet?.revision == fresh.jobSet?.revision, sourceLocation: sourceLocation)
         #expect(result.jobSet?.files == fresh.jobSet?.files, sourceLocation: sourceLocation)
         #expect(Array(result.jobSet?.jobs.keys ?? []) == Array(fresh.jobSet?.jobs.keys ?? []), sourceLocation: sourceLocation)
-        #expect(
-            result.jobSet?.jobs.values.map { [$0.location] + $0.needs.map(\.location) }
-                == fresh.jobSet?.jobs.values.map { [$0.location] + $0.needs.map(\.location) }, sourceLocation: sourceLocation)
+        // `==` on jobs ignores positions; the agent's events, `why` and notifications use them.
+        func positions(_ r: ConfigLoadResult) -> [[SundialCore.SourceLocation?]]? {
+            r.jobSet?.jobs.values.map { [$0.location] + $0.needs.map(\.location) + $0.notify.map(\.location) }
+        }
+        #expect(positions(result) == positions(fresh), sourceLocation: sourceLocation)
     }
 
     @Test func aReloadParsesOnlyWhatChangedAndMatchesAFreshLoad() throws {
@@ -91,12 +94,13 @@ struct LoaderReuseTests {
 
         var (result, parsed) = try reload(files, &memo)
         #expect(parsed == ["jobs/a.yaml", "jobs/b.yaml", "jobs/c.yaml"])
-        #expect(result.isValid && memo.count == 3)
+        #expect(result.isValid && memo.count == 3 && memo.reusedInLastLoad == 0)
+        #expect(result.jobSet?.jobs["report"]?.notify.first?.location != nil)
         expectFresh(result, files)
 
         // Nothing changed: nothing parsed, the same set.
         (result, parsed) = try reload(files, &memo)
-        #expect(parsed.isEmpty)
+        #expect(parsed.isEmpty && memo.reusedInLastLoad == 3)
         expectFresh(result, files)
 
         // One edit: that file alone.
@@ -231,9 +235,55 @@ struct LoaderReuseTests {
         #expect(b.outline[1].needs == [Need(job: "fetch", on: .completion)])
         #expect(b.outline[1].needs.first?.location != nil && b.outline[0].location?.line == 3)
         #expect(try LoaderMemo.reusableFiles(from: []).isEmpty)
-        for n in 1..<request.count {
-            #expect(throws: LoaderWire.DecodeError.self) { try LoaderMemo.reusableFiles(from: Array(request[..<n])) }
+        // Every prefix of the body, under a header that matches it, is refused (the decoder
+        // itself, not the header's length check); so are bytes after it. Every byte changed
+        // is a request or an error, never a trap.
+        let body = Array(request[(request.firstIndex(of: 0x0A)! + 1)...])
+        func framed(_ body: [UInt8]) -> [UInt8] { Array("SUNDIAL-REUSE 1 \(body.count)\n".utf8) + body }
+        #expect(try LoaderMemo.reusableFiles(from: framed(body)) == offered)
+        for n in 0..<body.count {
+            #expect(throws: LoaderWire.DecodeError.self) { try LoaderMemo.reusableFiles(from: framed(Array(body[..<n]))) }
         }
+        #expect(throws: LoaderWire.DecodeError.self) { try LoaderMemo.reusableFiles(from: framed(body + [0])) }
         #expect(throws: LoaderWire.DecodeError.self) { try LoaderMemo.reusableFiles(from: request + [0]) }
+        for i in body.indices {
+            for replacement: UInt8 in [0, 1, 0x7F, 0x80, 0xFF, body[i] ^ 0x01] {
+                var bad = body
+                bad[i] = replacement
+                _ = try? LoaderMemo.reusableFiles(from: framed(bad))
+            }
+        }
+    }
+
+    /// The string table lets a byte stand for a string of any length; the reader charges
+    /// every string it returns, references included, against a budget, so a small answer
+    /// cannot make the agent do unbounded work (a long URL parsed once per reference).
+    @Test func referencesCannotMultiplyTheWorkPastTheBudget() throws {
+        let url = "https://127.0.0.1/" + String(repeating: "a", count: 10_000)
+        var w = WireWriter()
+        for _ in 0..<200 { w.string(url) }
+        var r = WireReader(w.bytes, stringBudget: 1 << 20)
+        var read = 0
+        do {
+            while true {
+                _ = try r.string("notify.webhook.url")
+                read += 1
+            }
+        } catch {
+            #expect(error.description.contains("more string bytes than the answer may carry"))
+        }
+        #expect(read == (1 << 20) / url.utf8.count)
+        #expect(w.bytes.count < 11_000, "the 200 references cost \(w.bytes.count) bytes")
+        // An answer carries the limit it is decoded with as its budget.
+        var set: OrderedDictionary<JobID, JobSpec> = [:]
+        for i in 0..<200 {
+            var j = JobSpec(id: "j\(i)", command: .argv([url]))
+            j.location = SourceLocation(file: "a.yaml", line: i + 1, column: 1)
+            set[j.id] = j
+        }
+        let answer = LoaderWire.encode(ConfigLoadResult(jobSet: JobSet(jobs: set, files: ["a.yaml"], revision: "r"), diagnostics: []))
+        #expect(answer.count < 1 << 20)
+        #expect((try? LoaderWire.decode(answer, maxBytes: 4 << 20))?.jobSet?.jobs.count == 200)
+        #expect(throws: LoaderWire.DecodeError.self) { try LoaderWire.decode(answer, maxBytes: 1 << 20) }
     }
 }

@@ -111,9 +111,15 @@ public final class IsolatedConfigLoader: Sendable {
         // A copy: a load that runs beside another (none does in the agent) assembles against
         // the very memo its request came from.
         var known = memo.withLock { $0 }
+        // The request in a memory file, so that nothing has to feed the child while it runs.
+        // Without one (nothing remembered, or no memory file to be had) the child parses every
+        // file: slower, never wrong.
         let request = known.request()
-        let arguments = command + (request.isEmpty ? [] : [LoaderMemo.requestFlag]) + paths
-        switch run(arguments: arguments, input: request) {
+        let input = request.isEmpty ? -1 : request.withUnsafeBytes { sundial_memfd_with($0.baseAddress, $0.count) }
+        defer { if input >= 0 { close(input) } }
+        // `--` before the paths: a path that looks like an option is still a path.
+        let arguments = command + (input >= 0 ? [LoaderMemo.requestFlag] : []) + ["--"] + paths
+        switch run(arguments: arguments, input: input) {
         case let .success(bytes):
             do throws(LoaderWire.DecodeError) {
                 let result = try known.result(of: LoaderWire.decodeAnswer(bytes, maxBytes: limits.maxAnswerBytes))
@@ -127,8 +133,10 @@ public final class IsolatedConfigLoader: Sendable {
         }
     }
 
-    /// How many files the next load may take as they are (for tests and `sundial-bench`).
+    /// How many files the next load may take as they are (for tests and benchmarks).
     public var reusableFiles: Int { memo.withLock { $0.count } }
+    /// How many files the last valid load took as they were, unparsed.
+    public var reusedInLastLoad: Int { memo.withLock { $0.reusedInLastLoad } }
 
     func failed(_ failure: Failure, paths: [String]) -> ConfigLoadResult {
         ConfigLoadResult(
@@ -141,15 +149,9 @@ public final class IsolatedConfigLoader: Sendable {
     // MARK: - The child
 
     /// Runs the child to completion: its standard output (the answer) or why there is none.
-    func run(arguments: [String], input: [UInt8] = []) -> Result<[UInt8], Failure> {
+    /// `input`: a descriptor for its standard input (-1: /dev/null), left open.
+    func run(arguments: [String], input: Int32 = -1) -> Result<[UInt8], Failure> {
         guard let program = arguments.first else { return .failure(.cannotStart("no command")) }
-        // The request in a memory file, so that nothing has to feed the child while it runs.
-        var stdin: Int32 = -1
-        if !input.isEmpty {
-            stdin = input.withUnsafeBytes { sundial_memfd_with($0.baseAddress, $0.count) }
-            guard stdin >= 0 else { return .failure(.cannotStart("memfd: \(FileSystem.errnoString(-stdin))")) }
-        }
-        defer { if stdin >= 0 { close(stdin) } }
         var pipes: [[Int32]] = []
         defer { for p in pipes { close(p[0]) } }
         for _ in 0..<3 {
@@ -165,7 +167,7 @@ public final class IsolatedConfigLoader: Sendable {
             address_space_bytes: limits.addressSpaceBytes, cpu_seconds: limits.cpuSeconds,
             stack_bytes: limits.stackBytes, open_files: limits.openFiles, file_size_bytes: 1)
         let argv = CStringArray(arguments)
-        let watcher = sundial_spawn_isolated_input(program, argv.pointer, nil, stdin, pipes[0][1], pipes[1][1], pipes[2][1], &c)
+        let watcher = sundial_spawn_isolated_input(program, argv.pointer, nil, input, pipes[0][1], pipes[1][1], pipes[2][1], &c)
         for p in pipes { close(p[1]) }
         guard watcher > 0 else { return .failure(.cannotStart("\(program): \(FileSystem.errnoString(-watcher))")) }
         for fd in [out, err, status] { _ = fcntl(fd, F_SETFL, O_NONBLOCK) }
