@@ -45,6 +45,16 @@ import Testing
         }
     }
 
+    /// A pattern in the fast matcher's subset does not need a `Regex` to compile: ECMA-262's
+    /// `[]` (a class that matches nothing), which Swift's `Regex` does not parse, is accepted.
+    /// (The `Regex` is built only if a match ever needs it.)
+    @Test func aPatternInTheFastSubsetNeedsNoRegex() throws {
+        #expect((try? Regex("^[]$")) == nil, "the premise: Regex refuses `[]`")
+        let p = try #require(SchemaPattern("^[]$"))
+        #expect(p.usesFastMatcher)
+        #expect(!p.matches("a") && !p.matches(""))
+    }
+
     @Test func emptyClasses() throws {
         let none = try #require(PatternProgram("^[]$"))
         #expect(none.matches("a") == false)

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// A compiled `pattern` / `patternProperties` regular expression.
 ///
 /// JSON Schema patterns are ECMA-262 regular expressions; Swift's `Regex` is close enough for
@@ -13,7 +15,10 @@
 /// Patterns are searched, not anchored (`"a+"` matches `"xxaayy"`), as the spec requires.
 ///
 /// Most patterns run on ``PatternProgram`` instead (exact ECMA-262 semantics for its subset);
-/// `Regex` handles the rest, and still vets every pattern's syntax.
+/// `Regex` handles the rest and vets their syntax. For a pattern in that subset the `Regex` is
+/// built only if a match ever needs it (``PatternProgram`` gives up on a pathological input):
+/// building one for each of the schema's patterns was 30 % of the instructions of a loader
+/// child with nothing to parse, which every reload starts (docs/benchmarks.md).
 ///
 /// Why the hand-written matcher stays (issue 15 asked to drop it unless a measurement says it
 /// matters; it does): `sundial validate` of 10,000 jobs makes about 52,500 pattern matches.
@@ -21,21 +26,28 @@
 /// took 0.8–2.9 µs per match on the same values (`sundial-bench patterns`: job id 0.8 µs,
 /// duration 2.9 µs, zone 1.2 µs), about 80–100 ms in all, which alone would be half of the
 /// 0.2 s target for that command (docs/benchmarks.md, "Configuration path speed").
-final class SchemaPattern: @unchecked Sendable, Hashable {
+final class SchemaPattern: Sendable, Hashable {
     // A class so that copying a check that holds it costs one retain.
-    // @unchecked: `Regex` is not marked Sendable, but it is an immutable value whose lazily
-    // built matcher program is initialised atomically by the stdlib; `init` also forces that
-    // initialisation by matching once, so concurrent validations only ever read it.
     let source: String
-    private let regex: Regex<AnyRegexOutput>
     private let program: PatternProgram?
+    /// The `Regex`, configured as above: built in `init` when there is no program, else on
+    /// first need. Behind a lock: `Regex` is not Sendable, and validations run on several
+    /// threads at once (a pattern outside the fast subset is rare: none of Sundial's is).
+    private let regex: Mutex<Regex<AnyRegexOutput>?>
 
     init?(_ source: String) {
-        guard let r = try? Regex(source) else { return nil }
         self.source = source
-        self.regex = r.matchingSemantics(.unicodeScalar).asciiOnlyDigits().asciiOnlyWordCharacters()
-        _ = "".contains(regex)
-        self.program = PatternProgram(source)
+        program = PatternProgram(source)
+        if program == nil {
+            guard let r = Self.regex(source) else { return nil }
+            regex = Mutex(r)
+        } else {
+            regex = Mutex(nil)
+        }
+    }
+
+    private static func regex(_ source: String) -> Regex<AnyRegexOutput>? {
+        (try? Regex(source))?.matchingSemantics(.unicodeScalar).asciiOnlyDigits().asciiOnlyWordCharacters()
     }
 
     /// Whether this pattern runs on the fast matcher (for tests).
@@ -43,7 +55,13 @@ final class SchemaPattern: @unchecked Sendable, Hashable {
 
     func matches(_ s: String) -> Bool {
         if let program, let result = program.matches(s) { return result }
-        return s.contains(regex)
+        return regex.withLock { regex in
+            if regex == nil { regex = Self.regex(source) }
+            // ECMA-262 syntax that `Regex` does not parse (`[]`), on an input the program gave
+            // up on: no match, rather than a guess.
+            guard let regex else { return false }
+            return s.contains(regex)
+        }
     }
 
     static func == (a: SchemaPattern, b: SchemaPattern) -> Bool { a.source == b.source }
