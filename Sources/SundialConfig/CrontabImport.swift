@@ -399,16 +399,25 @@ extension String {
         return s
     }
 
+    /// Replaces by Unicode scalars, not Characters: a quote followed by a combining mark is one
+    /// Character that is not a quote, yet YAML and the shell see the quote, so quoting left it
+    /// undoubled (found by the `crontab` fuzz target).
     func replacingAll(_ target: String, with replacement: String) -> String {
-        guard !target.isEmpty else { return self }
-        var out = ""
-        var rest = Substring(self)
-        while let r = rest.range(of: target) {
-            out += rest[..<r.lowerBound]
-            out += replacement
-            rest = rest[r.upperBound...]
+        let t = Array(target.unicodeScalars)
+        guard !t.isEmpty else { return self }
+        let s = Array(unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var i = 0
+        while i < s.count {
+            if i + t.count <= s.count, s[i..<(i + t.count)].elementsEqual(t) {
+                out.append(contentsOf: replacement.unicodeScalars)
+                i += t.count
+            } else {
+                out.append(s[i])
+                i += 1
+            }
         }
-        return out + rest
+        return String(out)
     }
 }
 

@@ -43,6 +43,20 @@ import Testing
         }
     }
 
+    /// A quote followed by a combining mark is one Character that is not a quote, so quoting by
+    /// Characters left it undoubled: the single-quoted YAML scalar ended early, and the shell
+    /// quoting of an imported `MAILTO` command would have too.
+    @Test func aQuoteFollowedByACombiningMarkIsEscaped() throws {
+        for command in ["echo 'a\u{651}b", "echo '\u{301}'\u{301}", ">x '\u{651}"] {
+            let result = CrontabImport.convert("0 * * * * \(command)\n")
+            let loaded = load(result.yaml)
+            #expect(loaded.isValid, "\(command): \(loaded.diagnostics.map(\.description))\n\(result.yaml)")
+            if case let .shell(text)? = loaded.jobSet?.jobs.values.first?.command {
+                #expect(Array(text.unicodeScalars) == Array(command.unicodeScalars))
+            }
+        }
+    }
+
     /// A NUL or other control character in a crontab line went verbatim into the YAML comment
     /// that quotes the line, and the loader refuses a file with a NUL byte.
     @Test func controlCharactersInCommentsAreReplaced() throws {
