@@ -66,7 +66,14 @@ let package = Package(
             dependencies: [
                 "SundialCore", "SundialConfig", "SundialRuntime",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // The toolchain's static-stdlib link adds `-export-dynamic`, which put all 10,000 of
+            // the binary's own Swift symbols in its dynamic symbol table: 885 KB of the stripped
+            // binary, and work for the dynamic loader and `dladdr` at every start of the agent
+            // and of each loader child. Nothing resolves a symbol in this executable at run
+            // time (libpq and libcurl are opened `RTLD_LOCAL` and need nothing from it), and a
+            // test checks the table holds only what the binary imports (docs/decisions.md).
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--no-export-dynamic"])]
         ),
         .executableTarget(
             name: "sundial-bench",

@@ -49,4 +49,14 @@ if [ "$foundation" -gt 0 ] || [ "$intl" -gt 0 ] || [ "$icu" -gt 0 ]; then
   echo "  grep -rn 'import Foundation' Sources/SundialCore Sources/SundialConfig Sources/SundialRuntime Sources/sundial" >&2
   fail=1
 fi
+# The dynamic symbol table holds what the binary imports and nothing it defines: the toolchain's
+# static-stdlib link exports every Swift symbol (`-export-dynamic`), 885 KB and start-up work
+# that Package.swift takes back with `--no-export-dynamic` (docs/decisions.md). A change of
+# link flags that brings the exports back fails here.
+exported=$(nm -D --defined-only "$bin" 2>/dev/null | grep -c . || true)
+echo "check-binary: symbols the binary exports: $exported (limit 16)"
+if [ "$exported" -gt 16 ]; then
+  echo "check-binary: FAIL: the binary exports $exported dynamic symbols; is \`--no-export-dynamic\` still in Package.swift's linker settings for \`sundial\`?" >&2
+  fail=1
+fi
 exit "$fail"

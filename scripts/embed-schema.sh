@@ -16,3 +16,13 @@ out=Sources/SundialConfig/JobSchema+Embedded.swift
   echo "}"
 } > "$out"
 echo "wrote $out"
+
+# The schema compiled ahead of time (Sources/SundialConfig/JSONSchema/SchemaProgram+Wire.swift
+# says why): built from the text just written, by the package's own compiler. A stale program is
+# never used (the agent compiles the text instead) and fails JobSchemaTests.
+compiled=Sources/SundialConfig/JobSchema+Compiled.swift
+[ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
+swift build -q --product sundial-bench
+"$(swift build --show-bin-path)/sundial-bench" embed-schema > "$compiled.new"
+mv "$compiled.new" "$compiled"
+echo "wrote $compiled"

@@ -1,5 +1,6 @@
 // Benchmarks, run with a release build: `swift run -c release sundial-bench NAME [ARGS...]`.
 // Not tests: each prints its figures; docs/benchmarks.md records the commands and results.
+import SundialConfig
 import SundialCore
 import SundialRuntime
 
@@ -22,6 +23,9 @@ case "reload":
     await benchmarkReload(rest)
 case "schema":
     SchemaBench.run(rest)
+case "embed-schema":
+    // Not a benchmark: prints Sources/SundialConfig/JobSchema+Compiled.swift (scripts/embed-schema.sh).
+    print(try JobSchema.compiledSource(of: JobSchema.text), terminator: "")
 case "wire":
     benchmarkWire(rest)
 case "memory":

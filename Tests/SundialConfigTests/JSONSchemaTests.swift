@@ -338,6 +338,19 @@ import Testing
         #expect(JSONSchema.pointer([]) == "")
     }
 
+    /// RFC 6901: `~1` is `/` and `~0` is `~`, unescaped in that order, so `~01` is `~1`.
+    @Test func referencesUnescapePointerTokens() throws {
+        let s = try JSONSchema([
+            "$defs": ["a/b": ["type": "string"], "c~d": ["type": "integer"], "~1": ["type": "boolean"]],
+            "properties": [
+                "x": ["$ref": "#/$defs/a~1b"], "y": ["$ref": "#/$defs/c~0d"], "z": ["$ref": "#/$defs/~01"],
+            ],
+        ])
+        #expect(s.validate(["x": "s", "y": 1, "z": true]).isEmpty)
+        #expect(s.validate(["x": 1, "y": "s", "z": 1]).map(\.instancePointer).sorted() == ["/x", "/y", "/z"])
+        #expect(throws: JSONSchemaError.self) { try JSONSchema(["properties": ["x": ["$ref": "#/$defs/a~1c"]], "$defs": ["a/b": true]]) }
+    }
+
     @Test func errorDescriptionNamesTheSchemaLocation() {
         let e = JSONSchemaError(.invalidSchema, at: ["properties", "a"], "bad")
         #expect(e.description == "schema /properties/a: bad")

@@ -17,6 +17,81 @@ struct JobSchemaTests {
             "schemas/sundial-jobs.v1.schema.json changed: run scripts/embed-schema.sh")
     }
 
+    // MARK: - The schema compiled ahead of time (SchemaProgram+Wire.swift)
+
+    @Test func theEmbeddedProgramIsCurrent() throws {
+        let file = try String(
+            contentsOf: Self.root.appendingPathComponent("Sources/SundialConfig/JobSchema+Compiled.swift"), encoding: .utf8)
+        #expect(
+            try JobSchema.compiledSource(of: JobSchema.text) == file,
+            "the compiled job schema is stale: run scripts/embed-schema.sh")
+        #expect(JobSchema.embedded() != nil, "the embedded program was not used")
+        #expect(JobSchema.shared.maxJobsPerFile == 10_000)
+    }
+
+    /// Documents that reach most of the schema: every example, and each of them broken in
+    /// several ways (wrong types, unknown keys, bad patterns, out-of-range numbers).
+    static func sampleDocuments() throws -> [JSONValue] {
+        let examples = Self.root.appendingPathComponent("examples")
+        let files = try #require(FileManager.default.enumerator(atPath: examples.path)).compactMap { $0 as? String }
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files.count >= 5)
+        var documents: [JSONValue] = []
+        for name in files {
+            let bytes = try [UInt8](Data(contentsOf: examples.appendingPathComponent(name)))
+            let node = try #require(YAMLReader().read(bytes: bytes, file: name).node)
+            documents.append(node.jsonValue())
+        }
+        let job: JSONValue = [
+            "schedule": ["cron": "61 * * * *", "dst": ["gap": "later"]], "command": [1], "timeout": "5 parsecs",
+            "retry": ["attempts": -1, "backoff": "sometimes", "delay": true], "needs": ["Bad Id!"], "jitter": 3,
+            "concurrency": "lots", "unknown": 1, "env": ["1A": 2], "notify": ["on": ["never"]],
+        ]
+        documents += [
+            [:], ["version": 2, "jobs": []], ["version": 1, "jobs": ["a b": job, "ok": ["every": "5m", "shell": "x"]]],
+            ["version": 1, "defaults": ["schedule": "x", "timezone": 5], "jobs": ["x": ["every": "0s", "offset": "1m"]]],
+            ["version": 1, "jobs": ["x": ["at": ["not a time"], "shell": "", "description": ""]]],
+        ]
+        return documents
+    }
+
+    @Test func theEmbeddedProgramValidatesLikeTheSchemaText() throws {
+        let embedded = try #require(JobSchema.embedded())
+        let compiled = JobSchema.compiled(JobSchema.text)
+        var violations = 0
+        for document in try Self.sampleDocuments() {
+            let a = embedded.schema.validate(document)
+            #expect(a == compiled.schema.validate(document))
+            #expect(embedded.schema.isValid(document) == a.isEmpty)
+            violations += a.count
+        }
+        #expect(violations > 20, "the samples should break many rules")
+        #expect(embedded.schema.document == compiled.schema.document, "the document parsed on demand")
+    }
+
+    /// The embedded bytes are part of the binary, but a damaged program must still be refused
+    /// (and the text compiled instead), never followed out of bounds or into a loop.
+    @Test func aDamagedProgramIsRefusedOrHarmless() throws {
+        let bytes = try #require(JobSchema.hexBytes(JobSchema.compiledProgram))
+        let sample = try #require(Self.sampleDocuments().first)
+        var refused = 0
+        func attempt(_ candidate: [UInt8]) {
+            guard let (program, unknown) = try? SchemaProgram.decode(candidate) else {
+                refused += 1
+                return
+            }
+            _ = JSONSchema(program: program, unknownKeywords: unknown, text: "").validate(sample)
+        }
+        for n in stride(from: 0, to: bytes.count, by: 3) { attempt(Array(bytes.prefix(n))) }
+        for i in bytes.indices {
+            var changed = bytes
+            changed[i] ^= i % 4 == 0 ? 0x80 : 0x01
+            attempt(changed)
+        }
+        #expect(refused > bytes.count / 3, "prefixes must be refused")
+        #expect(JobSchema.hexBytes("0g") == nil && JobSchema.hexBytes("abc") == nil && JobSchema.hexBytes("0a\nff") == [10, 255])
+    }
+
     @Test func everyPropertyHasADescription() throws {
         let doc = try JSONParser.parse(JobSchema.text)
         guard case let .object(defs) = doc["$defs"] else {

@@ -25,6 +25,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 public func initialize(_ argc: UnsafeMutableRawPointer, _ argv: UnsafeMutableRawPointer) -> CInt {
     lsanDisable()
     defer { lsanEnable() }
+    // The job schema ships compiled; its JSON document is parsed on first use (by some
+    // diagnostics), and kept for the process's life like the program.
+    _ = JobSchema.shared.schema.document
     _ = CrontabImport.convert("SHELL=/bin/sh\nCRON_TZ=UTC\n@daily x\n0 1 * * * y%z\n", options: .init(system: false))
     for text in warmUpFiles { _ = ConfigLoader().load([.init(path: "warm.yaml", bytes: Array(text.utf8))]) }
     return 0

@@ -32,6 +32,9 @@ let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true
 public func initialize(_ argc: UnsafeMutableRawPointer, _ argv: UnsafeMutableRawPointer) -> CInt {
     lsanDisable()
     defer { lsanEnable() }
+    // The job schema ships compiled; its JSON document is parsed on first use (by some
+    // diagnostics), and kept for the process's life like the program.
+    _ = JobSchema.shared.schema.document
     for text in warmUpFiles { _ = loader.load([.init(path: "warm.yaml", bytes: Array(text.utf8))]) }
     return 0
 }

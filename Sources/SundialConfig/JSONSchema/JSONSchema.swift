@@ -1,5 +1,6 @@
 import OrderedCollections
 import SundialCore
+import Synchronization
 
 /// A compiled JSON Schema (draft 2020-12), ready to validate any number of instances.
 ///
@@ -25,20 +26,29 @@ import SundialCore
 /// `enum`, `const` and `uniqueItems` compare with ``JSONValue/isJSONEqual(to:)``; patterns are
 /// Swift `Regex`es configured like ECMA-262's `u` mode (see `SchemaPattern` for the differences).
 public struct JSONSchema: Sendable {
-    /// The schema document as given.
-    public let document: JSONValue
+    /// The schema document as given (for a schema that came compiled, parsed from its text on
+    /// first use: only some diagnostics read it).
+    public var document: JSONValue { source.value }
     /// JSON pointers (RFC 6901) of keywords this validator does not know and therefore ignored.
     public let unknownKeywords: [String]
-    private let program: SchemaProgram
+    let program: SchemaProgram
+    private let source: DocumentSource
 
     /// Compiles `schema`.
     /// - Throws: ``JSONSchemaError`` for a malformed keyword, an unresolvable `$ref`, an
     ///   unsupported keyword or dialect, or a `$ref` loop that would never terminate.
     public init(_ schema: JSONValue) throws(JSONSchemaError) {
         let (program, unknown) = try SchemaCompiler.compile(schema)
-        self.document = schema
+        self.source = DocumentSource(value: schema)
         self.program = program
         self.unknownKeywords = unknown.map(JSONSchema.pointer)
+    }
+
+    /// A schema that was compiled ahead of time (``SchemaProgram/decode(_:)``) from `text`.
+    init(program: SchemaProgram, unknownKeywords: [[String]], text: String) {
+        self.source = DocumentSource(text: text)
+        self.program = program
+        self.unknownKeywords = unknownKeywords.map(JSONSchema.pointer)
     }
 
     /// Every violation of the schema by `instance`, in document order of the instance as far as
@@ -94,5 +104,31 @@ public struct JSONSchema: Sendable {
             s += t.contains(where: { $0 == "~" || $0 == "/" }) ? t.replacing("~", with: "~0").replacing("/", with: "~1") : t
         }
         return s
+    }
+}
+
+/// The schema document, held as given or as text parsed on first use.
+private final class DocumentSource: Sendable {
+    private let text: String?
+    private let parsed: Mutex<JSONValue?>
+
+    init(value: JSONValue) {
+        text = nil
+        parsed = Mutex(value)
+    }
+
+    init(text: String) {
+        self.text = text
+        parsed = Mutex(nil)
+    }
+
+    var value: JSONValue {
+        parsed.withLock { parsed in
+            if let parsed { return parsed }
+            // The text is the one the program was compiled from, so it parses.
+            let value = (try? JSONParser.parse(text ?? "null")) ?? .null
+            parsed = value
+            return value
+        }
     }
 }
