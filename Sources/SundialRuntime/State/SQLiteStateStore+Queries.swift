@@ -31,11 +31,14 @@ extension SQLiteStateStore {
     }
 
     /// Applies ``retention`` one job per transaction, so the writer is never held for long and a
-    /// fire waiting to commit gets in between.
+    /// fire waiting to commit gets in between; only to the jobs ``pruneCandidates(cutoff:)``
+    /// finds, so a box whose history is within bounds pays two index scans, not a transaction
+    /// per job (10,000 of them at every start of a 10,000-job agent: a fifth of its start-up
+    /// CPU, docs/benchmarks.md).
     public func prune(now: Instant) throws {
         try flush()
         let cutoff = (now - retention.maxAge).unixMillis
-        let keys = try read { try $0.rows("SELECT id FROM jobs").map { try $0.int64(0) } }
+        let keys = try pruneCandidates(cutoff: cutoff)
         for key in keys {
             try guarded {
                 try writer.withConnection { db in
@@ -83,6 +86,22 @@ extension SQLiteStateStore {
             }
         }
         wrote()
+    }
+
+    /// The jobs (`jobs.id`) that may have runs or ledger entries past ``retention``: more of
+    /// them than kept, or one older than `cutoff`. A superset of what the prune removes (an
+    /// old run still in flight makes its job a candidate, and the prune then keeps it): both
+    /// queries read only the indexes `runs_by_job` and the ledger's primary key.
+    func pruneCandidates(cutoff: Int64) throws -> [Int64] {
+        try read { db in
+            try db.rows(
+                """
+                SELECT job FROM runs GROUP BY job HAVING count(*) > ?1 OR min(started_at) < ?2
+                UNION
+                SELECT job FROM ledger GROUP BY job HAVING count(*) > ?3 OR min(scheduled_for) < ?2
+                """, retention.maxRunsPerJob, cutoff, retention.maxLedgerEntriesPerJob
+            ).map { try $0.int64(0) }
+        }
     }
 
     /// Reads on the auxiliary connection (never blocking the writer), mapping errors.
