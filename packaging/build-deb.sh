@@ -77,7 +77,14 @@ install -d -m 0755 "$pkg/usr/bin" "$pkg/etc/sundial/jobs.d" "$pkg/etc/default" "
 install -d -m 0700 "$pkg/var/lib/sundial"
 
 install -m 0755 "$bin" "$pkg/usr/bin/sundial"
+# The binary exports no symbols (Package.swift: --no-export-dynamic), so once stripped its
+# crash backtraces and `perf` show bare addresses. Its symbols and debug information are kept
+# beside the package (not shipped: 25 MB), tied to it by build id and a debuglink, for
+# `gdb -s`, `eu-addr2line -e` or `perf report --symfs` on a report from a box.
+mkdir -p "$out_dir"
+objcopy --only-keep-debug "$pkg/usr/bin/sundial" "$out_dir/sundial.debug"
 strip --strip-unneeded --remove-section=.comment --remove-section=.note "$pkg/usr/bin/sundial"
+objcopy --add-gnu-debuglink="$out_dir/sundial.debug" "$pkg/usr/bin/sundial"
 install -m 0644 packaging/jobs.d-example.yaml "$pkg/etc/sundial/jobs.d/example.yaml"
 install -m 0644 packaging/default-sundial "$pkg/etc/default/sundial"
 install -m 0644 packaging/sundial.service "$pkg/lib/systemd/system/sundial.service"

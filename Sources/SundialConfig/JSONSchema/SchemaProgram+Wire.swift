@@ -233,7 +233,7 @@ extension SchemaProgram {
     /// bounds by the bytes left).
     private static func number(_ r: inout WireReader, _ what: String) throws(DecodeError) -> Int {
         let n = try r.uint(what)
-        guard n <= UInt64(Int32.max) else { throw DecodeError("\(what): \(n) is out of range") }
+        guard n <= UInt64(Int.max) else { throw DecodeError("\(what): \(n) is out of range") }
         return Int(n)
     }
 
