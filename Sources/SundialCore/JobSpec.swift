@@ -67,7 +67,7 @@ public struct JobSpec: Hashable, Sendable {
     /// The fields that most jobs leave at their defaults (a working directory, a user, limits,
     /// notifications, the fleet's settings, …), kept apart: every job with all of them at their
     /// defaults points at one shared ``RareBox/standard`` instead of carrying about 190 bytes of
-    /// defaults of its own. Changing one replaces the job's box (see ``setRare(_:_:)``).
+    /// defaults of its own. Changing one replaces the job's box (see ``setRare(_:_:_:)``).
     private struct Rare: Equatable, Sendable {
         var workdir: String? = nil
         var envFile: String? = nil
@@ -89,9 +89,12 @@ public struct JobSpec: Hashable, Sendable {
         var leaseMs: Int64 = 30_000
     }
 
-    /// Immutable: a change makes a new box, so sharing needs no further care.
-    private final class RareBox: Sendable {
-        let value: Rare
+    /// Changed in place only while one job alone holds it (see ``setRare(_:_:_:)``); a shared
+    /// box is replaced, never changed, so sharing needs no further care.
+    private final class RareBox: @unchecked Sendable {
+        // @unchecked: as `Storage`, `value` changes only while this box has exactly one owner,
+        // itself held by exactly one `JobSpec`.
+        var value: Rare
         init(_ value: Rare) { self.value = value }
         static let standard = RareBox(Rare())
     }
@@ -131,18 +134,34 @@ public struct JobSpec: Hashable, Sendable {
     /// Whether both values point at the same box of rarely changed fields, for tests.
     func sharesRareFields(with other: JobSpec) -> Bool { storage.fields.rare === other.storage.fields.rare }
 
-    /// Sets one of the rarely changed fields: a new box for this job, or the shared standard one
-    /// when every rare field is back at its default. Setting a default on a job that has all of
-    /// them changes nothing, so a decoder that sets every field keeps the shared box.
-    private mutating func setRare<T: Equatable>(_ key: WritableKeyPath<Rare, T>, _ value: T) {
+    /// Sets one of the rarely changed fields: in this job's own box when it has one, else in a
+    /// new box for it; back to the shared standard one when every rare field is at its default
+    /// again. Setting a default on a job that has all of them changes nothing, so a decoder that
+    /// sets every field keeps the shared box.
+    ///
+    /// In place, because a decoder sets a dozen of these on each job: a new box and a
+    /// comparison of all the rare fields on every set were a third of decoding a job from the
+    /// loader's answer (issue 15's reload and start-up figures).
+    ///
+    /// Closures rather than a key path: inlined, they are a field access, where a key path
+    /// costs a call into the runtime on each read and write (about 800 instructions a set).
+    @inline(__always)
+    private mutating func setRare<T: Equatable>(_ value: T, _ read: (Rare) -> T, _ write: (inout Rare, T) -> Void) {
         // Only a default set on a job still at the defaults is skipped: elsewhere `==` may
         // ignore what the new value changes (a notify entry's `location`), so it is stored.
         let standard = RareBox.standard
-        if storage.fields.rare === standard, value == standard.value[keyPath: key] { return }
-        var rare = storage.fields.rare.value
-        rare[keyPath: key] = value
+        let isDefault = value == read(standard.value)
+        if storage.fields.rare === standard, isDefault { return }
         unique()
-        storage.fields.rare = rare == standard.value ? standard : RareBox(rare)
+        if storage.fields.rare !== standard, isKnownUniquelyReferenced(&storage.fields.rare) {
+            write(&storage.fields.rare.value, value)
+        } else {
+            var rare = storage.fields.rare.value
+            write(&rare, value)
+            storage.fields.rare = RareBox(rare)
+        }
+        // Only a default can bring the whole box back to the defaults.
+        if isDefault, storage.fields.rare.value == standard.value { storage.fields.rare = standard }
     }
 
     /// Makes `storage` this value's own before a change.
@@ -203,7 +222,7 @@ public struct JobSpec: Hashable, Sendable {
     }
     public var workdir: String? {
         get { storage.fields.rare.value.workdir }
-        set { setRare(\.workdir, newValue) }
+        set { setRare(newValue, { $0.workdir }, { $0.workdir = $1 }) }
     }
     public var env: OrderedDictionary<String, String> {
         get { storage.fields.env }
@@ -214,19 +233,19 @@ public struct JobSpec: Hashable, Sendable {
     }
     public var envFile: String? {
         get { storage.fields.rare.value.envFile }
-        set { setRare(\.envFile, newValue) }
+        set { setRare(newValue, { $0.envFile }, { $0.envFile = $1 }) }
     }
     public var user: String? {
         get { storage.fields.rare.value.user }
-        set { setRare(\.user, newValue) }
+        set { setRare(newValue, { $0.user }, { $0.user = $1 }) }
     }
     public var group: String? {
         get { storage.fields.rare.value.group }
-        set { setRare(\.group, newValue) }
+        set { setRare(newValue, { $0.group }, { $0.group = $1 }) }
     }
     public var umask: UInt16? {
         get { storage.fields.rare.value.umask }
-        set { setRare(\.umask, newValue) }
+        set { setRare(newValue, { $0.umask }, { $0.umask = $1 }) }
     }
     /// Wall-time limit of one attempt, in milliseconds; `nil` means none.
     public var timeoutMs: Int64? {
@@ -243,7 +262,7 @@ public struct JobSpec: Hashable, Sendable {
     }
     public var killGraceMs: Int64 {
         get { storage.fields.rare.value.killGraceMs }
-        set { setRare(\.killGraceMs, newValue) }
+        set { setRare(newValue, { $0.killGraceMs }, { $0.killGraceMs = $1 }) }
     }
     public var retry: RetryPolicy {
         get { storage.fields.retry.value }
@@ -256,7 +275,7 @@ public struct JobSpec: Hashable, Sendable {
     }
     public var successExitCodes: [Int32] {
         get { storage.fields.rare.value.successExitCodes }
-        set { setRare(\.successExitCodes, newValue) }
+        set { setRare(newValue, { $0.successExitCodes }, { $0.successExitCodes = $1 }) }
     }
     public var needs: [Need] {
         get { storage.fields.needs }
@@ -276,12 +295,12 @@ public struct JobSpec: Hashable, Sendable {
     /// crashed (`on_agent_restart`, default `adopt`).
     public var onAgentRestart: AgentRestartPolicy {
         get { storage.fields.rare.value.onAgentRestart }
-        set { setRare(\.onAgentRestart, newValue) }
+        set { setRare(newValue, { $0.onAgentRestart }, { $0.onAgentRestart = $1 }) }
     }
     /// When a `@reboot` job runs (`reboot`, default once per boot).
     public var reboot: RebootPolicy {
         get { storage.fields.rare.value.reboot }
-        set { setRare(\.reboot, newValue) }
+        set { setRare(newValue, { $0.reboot }, { $0.reboot = $1 }) }
     }
     public var catchup: CatchupPolicy {
         get { storage.fields.catchup }
@@ -292,7 +311,7 @@ public struct JobSpec: Hashable, Sendable {
     }
     public var catchupWindowMs: Int64 {
         get { storage.fields.rare.value.catchupWindowMs }
-        set { setRare(\.catchupWindowMs, newValue) }
+        set { setRare(newValue, { $0.catchupWindowMs }, { $0.catchupWindowMs = $1 }) }
     }
     public var enabled: Bool {
         get { storage.fields.enabled }
@@ -303,42 +322,42 @@ public struct JobSpec: Hashable, Sendable {
     }
     public var output: OutputLimits {
         get { storage.fields.rare.value.output }
-        set { setRare(\.output, newValue) }
+        set { setRare(newValue, { $0.output }, { $0.output = $1 }) }
     }
     public var secrets: [String] {
         get { storage.fields.rare.value.secrets }
-        set { setRare(\.secrets, newValue) }
+        set { setRare(newValue, { $0.secrets }, { $0.secrets = $1 }) }
     }
     /// `limits:` of each run (memory, CPU, tasks), enforced through the run's cgroup.
     public var limits: ResourceLimits {
         get { storage.fields.rare.value.limits }
-        set { setRare(\.limits, newValue) }
+        set { setRare(newValue, { $0.limits }, { $0.limits = $1 }) }
     }
     /// `notify:` entries, in the order written (the job's own list replaces `defaults`' list).
     public var notify: [NotifySpec] {
         get { storage.fields.rare.value.notify }
-        set { setRare(\.notify, newValue) }
+        set { setRare(newValue, { $0.notify }, { $0.notify = $1 }) }
     }
     /// `lock:` — `local` (default: every box runs every instant) or `fleet` (each scheduled
     /// instant runs on exactly one box of the fleet; docs/fleet.md).
     public var lock: JobLock {
         get { storage.fields.rare.value.lock }
-        set { setRare(\.lock, newValue) }
+        set { setRare(newValue, { $0.lock }, { $0.lock = $1 }) }
     }
     /// `on_lost:` — what the fleet does with an instant whose box went silent mid-run.
     public var onLost: FleetLostAction {
         get { storage.fields.rare.value.onLost }
-        set { setRare(\.onLost, newValue) }
+        set { setRare(newValue, { $0.onLost }, { $0.onLost = $1 }) }
     }
     /// `fleet_unavailable:` — what this box does when the fleet's database cannot be asked.
     public var fleetUnavailable: FleetUnavailablePolicy {
         get { storage.fields.rare.value.fleetUnavailable }
-        set { setRare(\.fleetUnavailable, newValue) }
+        set { setRare(newValue, { $0.fleetUnavailable }, { $0.fleetUnavailable = $1 }) }
     }
     /// `lease:` — how long a fleet claim holds without renewal (renewed every third of it).
     public var leaseMs: Int64 {
         get { storage.fields.rare.value.leaseMs }
-        set { setRare(\.leaseMs, newValue) }
+        set { setRare(newValue, { $0.leaseMs }, { $0.leaseMs = $1 }) }
     }
     /// Where the job's id appears in its file. Excluded from `==`: moving a job to another line
     /// or file is not a change of the job.

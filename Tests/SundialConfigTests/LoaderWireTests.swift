@@ -238,6 +238,23 @@ struct LoaderWireTests {
         }
     }
 
+    /// The writer's string table past its first growth: every string written once as bytes,
+    /// every repeat as a reference to it, and the reader gives back exactly what was written
+    /// (the empty string, a long one, and canonically equivalent spellings included).
+    @Test func theStringTableKeepsEveryStringThroughItsGrowth() throws {
+        var strings = (0..<1_000).map { "job-\($0)" }
+        strings += ["", String(repeating: "x", count: 300), "caf\u{E9}", "cafe\u{301}"]
+        var w = WireWriter()
+        for s in strings { w.string(s) }
+        let once = w.bytes.count
+        for s in strings.reversed() { w.string(s) }
+        // A repeat is a reference of at most two bytes (up to 16,383 entries).
+        #expect(w.bytes.count - once <= 2 * strings.count)
+        var r = WireReader(w.bytes)
+        for s in strings + strings.reversed() { #expect(Array(try r.string("s").utf8) == Array(s.utf8)) }
+        #expect(r.isAtEnd)
+    }
+
     @Test func diagnosticsRoundTripWithSeverityAndHint() throws {
         let original = load("version: 1\njobs:\n  a:\n    every: 5m\n    command: [x]\n    timout: 5m\n")
         #expect(!original.diagnostics.isEmpty)

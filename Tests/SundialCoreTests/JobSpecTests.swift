@@ -53,6 +53,27 @@ import Testing
         #expect(a.killGraceMs == 10_000 && a.successExitCodes == [0])
     }
 
+    /// A job's own box of rare fields is changed in place, never under a copy that shares it.
+    @Test func rareFieldsChangedInPlaceStayApartFromCopies() {
+        var a = JobSpec(id: "a", command: .shell("true"))
+        a.workdir = "/srv"
+        let copy = a
+        #expect(a.sharesRareFields(with: copy))
+        a.user = "nobody"
+        a.killGraceMs = 5_000
+        #expect(!a.sharesRareFields(with: copy))
+        #expect(copy.user == nil && copy.killGraceMs == 10_000 && copy.workdir == "/srv")
+        #expect(a.user == "nobody" && a.killGraceMs == 5_000 && a.workdir == "/srv")
+        var b = JobSpec(id: "a", command: .shell("true"))
+        b.workdir = "/srv"
+        b.user = "nobody"
+        b.killGraceMs = 5_000
+        #expect(a == b)
+        a.user = nil
+        a.killGraceMs = 10_000
+        #expect(a == copy)
+    }
+
     /// A retry policy lives in a box that equal policies can share (the loader's answer is
     /// decoded with one per distinct policy); a change gives the job a box of its own.
     @Test func retryPoliciesAreSharedOnlyWhileEqual() {

@@ -123,33 +123,51 @@ extension Agent {
         }
         let old = jobSet
         jobSet = set
-        emit(configLoadedEvent(old: old, new: set, at: now, reason: reason))
-        perform(scheduler.handle(.configReplaced(set), at: now))
         let d = Self.difference(old: old, new: set)
+        emit(configLoadedEvent(new: set, difference: d, at: now, reason: reason))
+        perform(scheduler.handle(.configReplaced(set), at: now))
         resumeReloadWaiters(upTo: load, with: .loaded(revision: set.revision, added: d.added, removed: d.removed, changed: d.changed))
     }
 
-    /// The jobs of `new` that `old` lacks, those `old` had and `new` lacks, and those in both
-    /// that differ.
-    static func difference(old: JobSet?, new: JobSet) -> (added: [JobID], removed: [JobID], changed: [JobID]) {
+    /// What a reload changed: the jobs of `new` that `old` lacks, those `old` had and `new`
+    /// lacks, and those in both that differ.
+    typealias Difference = (added: [JobID], removed: [JobID], changed: [JobID])
+
+    /// The ``Difference`` of two sets. A reload usually keeps the jobs in their places (the same
+    /// files, read in the same order), so each job is first compared with the one at its own
+    /// index in `old`, and looked up by id only when that is another job: with 1,000 jobs, two
+    /// hashed lookups a job were most of this function's 1.5 M instructions a reload.
+    static func difference(old: JobSet?, new: JobSet) -> Difference {
+        guard let old else { return (Array(new.jobs.keys), [], []) }
         var added: [JobID] = []
         var removed: [JobID] = []
         var changed: [JobID] = []
-        for (id, job) in new.jobs {
-            if let before = old?.jobs[id] {
-                if before != job { changed.append(id) }
+        let (oldKeys, oldJobs) = (old.jobs.keys, old.jobs.values)
+        var matched = 0
+        for (i, (id, job)) in new.jobs.enumerated() {
+            let before: JobSpec
+            if i < oldKeys.count, oldKeys[i] == id {
+                before = oldJobs[i]
+            } else if let j = old.jobs.index(forKey: id) {
+                before = oldJobs[j]
             } else {
                 added.append(id)
+                continue
             }
+            matched += 1
+            if before != job { changed.append(id) }
         }
-        for id in old?.jobs.keys ?? [] where new.jobs[id] == nil { removed.append(id) }
+        // Each job of `new` matched a different one of `old` (ids are unique in both), so when
+        // every job of `old` was matched none was removed.
+        if matched < oldKeys.count {
+            for id in oldKeys where new.jobs.index(forKey: id) == nil { removed.append(id) }
+        }
         return (added, removed, changed)
     }
 
     /// `config.loaded` (design §3): the revision and what changed against the running set.
-    func configLoadedEvent(old: JobSet?, new: JobSet, at now: Instant, reason: String? = nil) -> LogRecord {
-        let d = Self.difference(old: old, new: new)
-        return .configLoaded(
+    func configLoadedEvent(new: JobSet, difference d: Difference, at now: Instant, reason: String? = nil) -> LogRecord {
+        .configLoaded(
             .init(
                 revision: new.revision, files: new.files.count, jobs: new.jobs.count, added: d.added,
                 removed: d.removed, changed: d.changed, reason: reason, at: now))

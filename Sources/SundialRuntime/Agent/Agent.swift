@@ -233,7 +233,7 @@ public actor Agent {
                 .init(
                     version: settings.version, pid: pid, config: settings.configPaths,
                     state: settings.stateDirectory, at: now)))
-        emit(configLoadedEvent(old: nil, new: jobSet, at: now))
+        emit(configLoadedEvent(new: jobSet, difference: Self.difference(old: nil, new: jobSet), at: now))
         warnIfFleetMissing(at: now)
         startFleetAnswers()
         startedAt = now
