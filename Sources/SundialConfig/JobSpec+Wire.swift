@@ -218,21 +218,38 @@ enum JobWire {
         }
         j.timeoutMs = try r.optionalInt("timeout_ms")
         j.killGraceMs = try r.int("kill_grace_ms")
-        var retry = RetryPolicy()
-        retry.attempts = try r.smallInt("retry.attempts")
-        retry.backoff = try r.choice("retry.backoff")
-        retry.delayMs = try r.int("retry.delay_ms")
-        retry.maxDelayMs = try r.optionalInt("retry.max_delay_ms")
-        retry.jitter = Double(bitPattern: try r.uint("retry.jitter"))
-        var on: Set<RetryPolicy.Condition> = []
-        for _ in 0..<(try r.count("retry.on")) { on.insert(try r.choice("retry.on")) }
-        retry.on = on
+        // A policy already decoded from the very same bytes is the same policy: its box is
+        // shared without building a second one (the set of conditions and the hashing of the
+        // policy were a quarter of decoding a job; most jobs take the policy from `defaults`).
+        let retryStart = r.offset
+        let attempts = try r.smallInt("retry.attempts")
+        let backoff: RetryPolicy.Backoff = try r.choice("retry.backoff")
+        let delayMs = try r.int("retry.delay_ms")
+        let maxDelayMs = try r.optionalInt("retry.max_delay_ms")
+        let jitter = Double(bitPattern: try r.uint("retry.jitter"))
+        var conditions: [RetryPolicy.Condition] = []
+        for _ in 0..<(try r.count("retry.on")) { conditions.append(try r.choice("retry.on")) }
+        var exitCodes: [Int32]?
         if try r.bool("retry.exit_codes") {
             var codes: [Int32] = []
             for _ in 0..<(try r.count("retry.exit_codes")) { codes.append(try r.int32("retry.exit_codes")) }
-            retry.exitCodes = codes
+            exitCodes = codes
         }
-        j.retry = retry
+        let retryBytes = r.bytes(from: retryStart)
+        let knownRetry = shared.retriesByBytes[retryBytes]
+        if let knownRetry {
+            j.retry = knownRetry.retry
+        } else {
+            var retry = RetryPolicy()
+            retry.attempts = attempts
+            retry.backoff = backoff
+            retry.delayMs = delayMs
+            retry.maxDelayMs = maxDelayMs
+            retry.jitter = jitter
+            retry.on = Set(conditions)
+            retry.exitCodes = exitCodes
+            j.retry = retry
+        }
         var codes: [Int32] = []
         for _ in 0..<(try r.count("success_exit_codes")) { codes.append(try r.int32("success_exit_codes")) }
         if let known = shared.codes[codes] {
@@ -278,11 +295,16 @@ enum JobWire {
         j.location = try decodeLocation(&r)
         // One box per distinct policy in the set (see `JobSpec.shareRetry(with:)`); kept from a
         // finished job, so that no later change copies the job's fields.
-        let key = SharedValues.RetryKey(j.retry)
-        if let known = shared.retries[key] {
-            j.shareRetry(with: known)
+        if let knownRetry {
+            j.shareRetry(with: knownRetry)
         } else {
-            shared.retries[key] = j
+            let key = SharedValues.RetryKey(j.retry)
+            if let known = shared.retries[key] {
+                j.shareRetry(with: known)
+            } else {
+                shared.retries[key] = j
+            }
+            shared.retriesByBytes[retryBytes] = shared.retries[key]
         }
         return j
     }
@@ -370,6 +392,8 @@ final class SharedValues {
     var codes: [[Int32]: [Int32]] = [:]
     /// A job holding each distinct retry policy decoded so far (its box is the one to share).
     var retries: [RetryKey: JobSpec] = [:]
+    /// The same jobs by the wire bytes of their policy: equal bytes are an identical policy.
+    var retriesByBytes: [ArraySlice<UInt8>: JobSpec] = [:]
 
     /// A retry policy as a key equal only to an identical one (`jitter` to the bit: `==` takes
     /// -0.0 for 0.0, and the answer promises every field exactly).

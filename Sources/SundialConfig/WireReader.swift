@@ -29,6 +29,9 @@ struct WireReader {
     }
 
     var isAtEnd: Bool { offset == bytes.count }
+
+    /// The bytes read since `start` (an earlier `offset`).
+    func bytes(from start: Int) -> ArraySlice<UInt8> { bytes[start..<offset] }
     var remaining: Int { bytes.count - offset }
 
     mutating func uint(_ what: String) throws(DecodeError) -> UInt64 {

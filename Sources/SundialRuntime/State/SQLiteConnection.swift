@@ -42,6 +42,13 @@ package final class SQLiteConnection {
         return s.isEmpty ? nil : s
     }
 
+    /// The rowid of the last row inserted on this connection, and how many rows the last
+    /// statement changed: an `INSERT … ON CONFLICT DO NOTHING` inserted when `changes` is 1.
+    /// (`RETURNING` would say it in one statement, but needs SQLite 3.35, newer than some
+    /// distributions the agent runs on.)
+    package var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+    package var changes: Int32 { sqlite3_changes(handle) }
+
     /// Finalises the cached statements and closes the connection (idempotent).
     package func close() {
         guard !closed else { return }
