@@ -238,7 +238,7 @@ enum JobWire {
         let retryBytes = r.bytes(from: retryStart)
         let knownRetry = shared.retriesByBytes[retryBytes]
         if let knownRetry {
-            j.retry = knownRetry.retry
+            j.useRetry(of: knownRetry)
         } else {
             var retry = RetryPolicy()
             retry.attempts = attempts
@@ -295,9 +295,7 @@ enum JobWire {
         j.location = try decodeLocation(&r)
         // One box per distinct policy in the set (see `JobSpec.shareRetry(with:)`); kept from a
         // finished job, so that no later change copies the job's fields.
-        if let knownRetry {
-            j.shareRetry(with: knownRetry)
-        } else {
+        if knownRetry == nil {
             let key = SharedValues.RetryKey(j.retry)
             if let known = shared.retries[key] {
                 j.shareRetry(with: known)

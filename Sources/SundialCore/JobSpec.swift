@@ -124,6 +124,14 @@ public struct JobSpec: Hashable, Sendable {
         storage.fields.retry = box
     }
 
+    /// Gives this job `other`'s retry policy, in `other`'s very box: for a decoder that knows
+    /// the two policies are identical (the same bytes on the wire), without comparing them.
+    public mutating func useRetry(of other: JobSpec) {
+        guard storage.fields.retry !== other.storage.fields.retry else { return }
+        unique()
+        storage.fields.retry = other.storage.fields.retry
+    }
+
     /// Whether both values point at the same retry box, for tests.
     func sharesRetry(with other: JobSpec) -> Bool { storage.fields.retry === other.storage.fields.retry }
 
