@@ -126,8 +126,11 @@ public struct LoaderMemo: Sendable {
         guard let revision = answer.revision else { return ConfigLoadResult(jobSet: nil, diagnostics: answer.diagnostics) }
         var jobs: OrderedDictionary<JobID, JobSpec> = [:]
         // Sized once: grown a job at a time, its hash table was rebuilt at every doubling
-        // (half of this function's instructions with 1,000 jobs).
-        jobs.reserveCapacity(answer.files.reduce(0) { $0 + ($1.reused ? entries[$1.path]?.jobs.count ?? 0 : $1.jobs.count) })
+        // (half of this function's instructions with 1,000 jobs). The size is bounded by what
+        // this memo holds and the jobs the answer carries, never by the answer's claims: an
+        // untrusted answer marking one remembered file reused a million times must be refused
+        // below (a job twice), not make the agent reserve room for a million copies.
+        jobs.reserveCapacity(entries.values.reduce(0) { $0 + $1.jobs.count } + answer.files.reduce(0) { $0 + $1.jobs.count })
         var next: [String: Entry] = [:]
         for file in answer.files {
             let entry: Entry

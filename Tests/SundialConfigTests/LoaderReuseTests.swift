@@ -218,6 +218,25 @@ struct LoaderReuseTests {
         #expect(throws: LoaderWire.DecodeError.self) { try copy.result(of: twice) }
     }
 
+    /// A hostile answer that marks one remembered file reused a million times is refused like a
+    /// job twice, without the agent first reserving room for every claimed copy (10,000 jobs a
+    /// mark: 10¹⁰ entries, an allocation that traps).
+    @Test func aMillionReuseMarksAreRefusedWithoutReservingForThem() throws {
+        let files = Files()
+        var text = "version: 1\njobs:\n"
+        for i in 0..<10_000 { text += "  j\(i): { every: 1h, command: [/bin/true] }\n" }
+        files.contents = ["jobs/big.yaml": text]
+        var memo = LoaderMemo()
+        _ = try reload(files, &memo)
+        #expect(memo.count == 1)
+        var answer = LoaderAnswer()
+        answer.revision = "r"
+        let mark = LoaderAnswer.File(path: "jobs/big.yaml", digest: FileDigest(of: Array(text.utf8)), reused: true)
+        answer.files = Array(repeating: mark, count: 1_000_000)
+        #expect(throws: LoaderWire.DecodeError.self) { try memo.result(of: answer) }
+        #expect(memo.count == 1)
+    }
+
     /// A request that is not exactly right is refused (the child then parses everything), and a
     /// request round-trips every file, question and outline.
     @Test func theRequestRoundTripsAndBrokenRequestsAreRefused() throws {

@@ -91,7 +91,7 @@ extension SQLiteStateStore {
     /// The jobs (`jobs.id`) that may have runs or ledger entries past ``retention``: more of
     /// them than kept, or one older than `cutoff`. A superset of what the prune removes (an
     /// old run still in flight makes its job a candidate, and the prune then keeps it): both
-    /// queries read only the index `runs_by_job_latest` and the ledger's primary key.
+    /// queries read only the indexes `runs_by_job` and the ledger's primary key.
     func pruneCandidates(cutoff: Int64) throws -> [Int64] {
         try read { db in
             try db.rows(

@@ -149,18 +149,6 @@ extension SQLiteStateStore {
                     CREATE TABLE fleet_outbox_dropped (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);
                     """)
         }
-        m.register("v9") { db in
-            // Every query of a job's runs orders them `started_at DESC, run_id DESC` (the latest
-            // run, history, pruning). On `runs(job, started_at)` SQLite sorted the ties in a
-            // temporary b-tree for each job: the latest run of 10,000 jobs, asked at every start,
-            // cost 64 M instructions, most of them creating and clearing those b-trees. With
-            // `run_id` in the index the order is the index's own; the old index is its prefix.
-            try db.execute(
-                script: """
-                    CREATE INDEX runs_by_job_latest ON runs(job, started_at, run_id);
-                    DROP INDEX runs_by_job;
-                    """)
-        }
         return m
     }
 }

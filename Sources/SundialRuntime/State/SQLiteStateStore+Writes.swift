@@ -29,6 +29,9 @@ extension SQLiteStateStore {
                 for sql in WriteSQL.all { try db.cached(sql) }
             }
         } catch {
+            // Keys cached inside a transaction that did not commit name rows that do not exist:
+            // the next insert would get the same rowid, and two jobs would share it.
+            jobKeys.withLock { $0.removeAll() }
             throw Self.stateError(error, path: path)
         }
         wrote()
