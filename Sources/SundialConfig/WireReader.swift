@@ -29,10 +29,10 @@ struct WireReader {
     }
 
     var isAtEnd: Bool { offset == bytes.count }
+    var remaining: Int { bytes.count - offset }
 
     /// The bytes read since `start` (an earlier `offset`).
     func bytes(from start: Int) -> ArraySlice<UInt8> { bytes[start..<offset] }
-    var remaining: Int { bytes.count - offset }
 
     mutating func uint(_ what: String) throws(DecodeError) -> UInt64 {
         var value: UInt64 = 0

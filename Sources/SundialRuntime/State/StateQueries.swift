@@ -47,30 +47,29 @@ struct StateQueries {
 
     func history(job: JobID, limit: Int) throws -> [RunSummary] {
         guard let key = try jobKey(reading: job) else { return [] }
-        return try db.rows(Self.historySQL, key, limit).map { try summary(job: job, $0, from: 0) }
+        return try db.rows(
+            """
+            SELECT run_id, trigger, scheduled_for, started_at, finished_at, outcome, exit_code, signal, detail, attempts
+            FROM runs WHERE job = ? ORDER BY started_at DESC, run_id DESC LIMIT ?
+            """, key, limit
+        ).map { try summary(job: job, $0, from: 0) }
     }
-
-    /// A job's runs, newest first.
-    static let historySQL = """
-        SELECT run_id, trigger, scheduled_for, started_at, finished_at, outcome, exit_code, signal, detail, attempts
-        FROM runs WHERE job = ? ORDER BY started_at DESC, run_id DESC LIMIT ?
-        """
 
     /// The latest run of every job. On `runs_by_job` (job, started_at) SQLite sorts each job's
     /// ties on `run_id` in a temporary b-tree, even for a job without runs: 64 M instructions at
     /// the start of a 10,000-job agent. An index with `run_id` would remove the sort but add
     /// about 27 bytes to every run's index entry, past the database's size target
     /// (docs/benchmarks.md, fifteenth session).
-    static let latestRunsSQL = """
-        SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
-               r.exit_code, r.signal, r.detail, r.attempts
-        FROM jobs j JOIN runs r
-          ON r.id = (SELECT id FROM runs WHERE job = j.id ORDER BY started_at DESC, run_id DESC LIMIT 1)
-        """
-
     func latestRuns() throws -> [JobID: RunSummary] {
         var out: [JobID: RunSummary] = [:]
-        for row in try db.rows(Self.latestRunsSQL) {
+        for row in try db.rows(
+            """
+            SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
+                   r.exit_code, r.signal, r.detail, r.attempts
+            FROM jobs j JOIN runs r
+              ON r.id = (SELECT id FROM runs WHERE job = j.id ORDER BY started_at DESC, run_id DESC LIMIT 1)
+            """)
+        {
             let job = try row.text(0)
             out[job] = try summary(job: job, row, from: 1)
         }
