@@ -15,7 +15,16 @@ struct AdoptionTests {
         var spec = JobSpec(id: "adopt-probe", command: .argv(["sleep", seconds]))
         spec.workdir = "/tmp"
         let handle = await (try TestRunner.shared()).start(job: spec, runID: id, attempt: 1) { _ in }
-        _ = try #require(handle.pid)
+        let pid = try #require(handle.pid)
+        // The spawn returns before the child has called exec: until then its environment and
+        // process group are still the parent's copy (under load that window is long enough for
+        // a scan of /proc to miss it). An agent restarting after a crash only ever scans
+        // processes that exec'd long before.
+        let execd = await eventuallyAsync {
+            let cmdline = (try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline"))) ?? Data()
+            return cmdline.starts(with: Array("sleep\0".utf8))
+        }
+        try #require(execd, "the sleeper did not exec within 5 s")
         return (id, handle)
     }
 

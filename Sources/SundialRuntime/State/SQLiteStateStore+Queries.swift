@@ -30,6 +30,16 @@ extension SQLiteStateStore {
         return try read { try StateQueries(path: path, db: $0).output(run: id) }
     }
 
+    /// A job's finished runs that are older than the cutoff (`?2`) or beyond its newest `?3`,
+    /// newest in the order of `StateQueries.historySQL`.
+    static let pruneRunsSQL = """
+        SELECT id FROM runs WHERE job = ?1 AND started_at < ?2 AND finished_at IS NOT NULL
+        UNION
+        SELECT id FROM (SELECT id, finished_at FROM runs WHERE job = ?1
+                        ORDER BY started_at DESC, id DESC LIMIT -1 OFFSET ?3)
+        WHERE finished_at IS NOT NULL
+        """
+
     /// Applies ``retention`` one job per transaction, so the writer is never held for long and a
     /// fire waiting to commit gets in between; only to the jobs ``pruneCandidates(cutoff:)``
     /// finds, so a box whose history is within bounds pays two index scans, not a transaction
@@ -44,15 +54,8 @@ extension SQLiteStateStore {
                 try writer.withConnection { db in
                     try db.transaction {
                         // Finished runs that are too old, or beyond the newest `maxRunsPerJob`.
-                        let victims = try db.rows(
-                            """
-                            SELECT id FROM runs WHERE job = ?1 AND started_at < ?2 AND finished_at IS NOT NULL
-                            UNION
-                            SELECT id FROM (SELECT id, finished_at FROM runs WHERE job = ?1
-                                            ORDER BY started_at DESC, run_id DESC LIMIT -1 OFFSET ?3)
-                            WHERE finished_at IS NOT NULL
-                            """, key, cutoff, retention.maxRunsPerJob
-                        ).map { try $0.int64(0) }
+                        let victims = try db.rows(Self.pruneRunsSQL, key, cutoff, retention.maxRunsPerJob)
+                            .map { try $0.int64(0) }
                         for id in victims {
                             try db.execute("DELETE FROM attempts WHERE run = ?", id)
                             try db.execute("DELETE FROM outputs WHERE run = ?", id)
@@ -85,6 +88,15 @@ extension SQLiteStateStore {
                 }
             }
         }
+        try guarded {
+            try writer.withConnection { db in
+                try db.execute(
+                    """
+                    INSERT INTO agent(id, last_seen, last_pruned) VALUES (1, ?1, ?1)
+                    ON CONFLICT(id) DO UPDATE SET last_pruned = excluded.last_pruned
+                    """, now.unixMillis)
+            }
+        }
         wrote()
     }
 
@@ -111,7 +123,11 @@ extension SQLiteStateStore {
 
     func guarded<T>(_ body: () throws -> T) throws -> T {
         if pending.withLock({ $0.closed }) { throw StateError(.closed, path: path, message: "the state store is closed") }
-        do { return try body() } catch { throw Self.stateError(error, path: path) }
+        do { return try body() } catch {
+            let e = Self.stateError(error, path: path)
+            if e.code == .corrupt { pending.withLock { $0.sawCorruption = true } }
+            throw e
+        }
     }
 
 }

@@ -166,7 +166,7 @@ enum WriteSQL {
         DELETE FROM outputs WHERE run IN (
           SELECT o.run FROM (SELECT DISTINCT run FROM outputs) o JOIN runs r ON r.id = o.run
           WHERE r.job = (SELECT job FROM runs WHERE id = ?1)
-          ORDER BY r.started_at DESC, r.run_id DESC LIMIT -1 OFFSET ?2)
+          ORDER BY r.started_at DESC, r.id DESC LIMIT -1 OFFSET ?2)
         """
     static let pause = "INSERT INTO paused(name) VALUES (?) ON CONFLICT(name) DO NOTHING"
     static let resume = "DELETE FROM paused WHERE name = ?"

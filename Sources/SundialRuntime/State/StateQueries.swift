@@ -47,29 +47,30 @@ struct StateQueries {
 
     func history(job: JobID, limit: Int) throws -> [RunSummary] {
         guard let key = try jobKey(reading: job) else { return [] }
-        return try db.rows(
-            """
-            SELECT run_id, trigger, scheduled_for, started_at, finished_at, outcome, exit_code, signal, detail, attempts
-            FROM runs WHERE job = ? ORDER BY started_at DESC, run_id DESC LIMIT ?
-            """, key, limit
-        ).map { try summary(job: job, $0, from: 0) }
+        return try db.rows(Self.historySQL, key, limit).map { try summary(job: job, $0, from: 0) }
     }
 
-    /// The latest run of every job. On `runs_by_job` (job, started_at) SQLite sorts each job's
-    /// ties on `run_id` in a temporary b-tree, even for a job without runs: 64 M instructions at
-    /// the start of a 10,000-job agent. An index with `run_id` would remove the sort but add
-    /// about 27 bytes to every run's index entry, past the database's size target
-    /// (docs/benchmarks.md, fifteenth session).
+    /// A job's runs, newest first. Runs started in the same millisecond are ordered by their
+    /// row key (the order they were recorded), which every entry of `runs_by_job` ends with, so
+    /// the index gives the order and no query sorts; `run_id` as the tie-break made SQLite sort
+    /// each job's rows in a temporary b-tree (64 M instructions at the start of a 10,000-job
+    /// agent, in ``latestRunsSQL``). `SQLiteRunOrderTests` checks the plans.
+    static let historySQL = """
+        SELECT run_id, trigger, scheduled_for, started_at, finished_at, outcome, exit_code, signal, detail, attempts
+        FROM runs WHERE job = ? ORDER BY started_at DESC, id DESC LIMIT ?
+        """
+
+    /// The latest run of every job, in the order of ``historySQL``.
+    static let latestRunsSQL = """
+        SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
+               r.exit_code, r.signal, r.detail, r.attempts
+        FROM jobs j JOIN runs r
+          ON r.id = (SELECT id FROM runs WHERE job = j.id ORDER BY started_at DESC, id DESC LIMIT 1)
+        """
+
     func latestRuns() throws -> [JobID: RunSummary] {
         var out: [JobID: RunSummary] = [:]
-        for row in try db.rows(
-            """
-            SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
-                   r.exit_code, r.signal, r.detail, r.attempts
-            FROM jobs j JOIN runs r
-              ON r.id = (SELECT id FROM runs WHERE job = j.id ORDER BY started_at DESC, run_id DESC LIMIT 1)
-            """)
-        {
+        for row in try db.rows(Self.latestRunsSQL) {
             let job = try row.text(0)
             out[job] = try summary(job: job, row, from: 1)
         }
@@ -142,11 +143,11 @@ extension StateQueries {
             """
             SELECT j.name, r.run_id, r.trigger, r.scheduled_for, r.started_at, r.finished_at, r.outcome,
                    r.exit_code, r.signal, r.detail, r.attempts
-            FROM (SELECT *, row_number() OVER (PARTITION BY job ORDER BY started_at DESC, run_id DESC) AS n
+            FROM (SELECT *, row_number() OVER (PARTITION BY job ORDER BY started_at DESC, id DESC) AS n
                   FROM runs WHERE ?2 IS NULL OR finished_at IS NULL OR finished_at >= ?2) r
             JOIN jobs j ON j.id = r.job
             WHERE r.n <= ?1
-            ORDER BY j.name, r.started_at DESC, r.run_id DESC
+            ORDER BY j.name, r.started_at DESC, r.id DESC
             """, limit, since?.unixMillis)
         {
             let job = try row.text(0)

@@ -7,7 +7,7 @@ import SundialCore
 /// SQLite store (release build, 2-core machine): 450 ms of a 200 ms budget. A store that
 /// conforms is asked once per page; any other ``StateStore`` still works, one `history` call
 /// per job. (The SQLite store should conform, with one windowed query each:
-/// `ROW_NUMBER() OVER (PARTITION BY job ORDER BY started_at DESC, run_id DESC) <= limit`.)
+/// `ROW_NUMBER() OVER (PARTITION BY job ORDER BY started_at DESC, id DESC) <= limit`.)
 public protocol StatusHistoryReading: StateStore {
     /// The newest `limit` runs of every job that has any, newest first per job.
     func recentRuns(limit: Int) throws -> [JobID: [RunSummary]]
