@@ -59,4 +59,33 @@ if [ "$exported" -gt 16 ]; then
   echo "check-binary: FAIL: the binary exports $exported dynamic symbols; is \`--no-export-dynamic\` still in Package.swift's linker settings for \`sundial\`?" >&2
   fail=1
 fi
+# Relative relocations packed (DT_RELR, lld's `-z pack-relative-relocs`): unpacked, they were
+# 1.1 MB that the dynamic loader read at every start of the agent and of each loader child.
+if readelf -dW "$bin" | grep -q '(RELR)'; then
+  echo "check-binary: relative relocations packed (DT_RELR)"
+else
+  echo "check-binary: FAIL: no DT_RELR; is \`-z pack-relative-relocs\` (and lld) still in Package.swift's linker settings for \`sundial\`?" >&2
+  fail=1
+fi
+# The functions named by packaging/sundial.order laid out in its order (lld's
+# --symbol-ordering-file, release builds): the share of consecutive names found in the binary
+# whose addresses do not fall (not all: code of the dependencies, built without a section per
+# function, stays where it is). Laid out by the linker's default, about half.
+ordered="$(printf '%s\n' "$symbols" | python3 -c '
+import sys
+addr = {}
+for line in sys.stdin:
+    p = line.split()
+    if len(p) == 3 and p[1] in "tTwW":
+        addr.setdefault(p[2], int(p[0], 16))
+found = [addr[n] for n in (l.strip() for l in open(sys.argv[1])) if n in addr]
+pairs = list(zip(found, found[1:]))
+print(len(found), round(100 * sum(b >= a for a, b in pairs) / max(1, len(pairs))))
+' packaging/sundial.order)"
+read -r named rising <<<"$ordered"
+echo "check-binary: $named functions of packaging/sundial.order in the binary, $rising % of them in its order (at least 75)"
+if [ "$rising" -lt 75 ]; then
+  echo "check-binary: FAIL: the binary's code is not laid out by packaging/sundial.order (--symbol-ordering-file in Package.swift, release builds only)" >&2
+  fail=1
+fi
 exit "$fail"
