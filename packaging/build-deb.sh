@@ -124,17 +124,6 @@ if command -v dpkg-shlibdeps >/dev/null; then
     depends=$(printf '%s\n' "$out" | sed -n 's/^shlibs:Depends=//p')
   fi
 fi
-# Packed relative relocations (DT_RELR, see Package.swift) need glibc 2.36. The binary names the
-# version GLIBC_ABI_DT_RELR, which has no symbols, so dpkg-shlibdeps does not count it: on an
-# older glibc the package would install and the binary would not start.
-if readelf -V "$pkg/usr/bin/sundial" | grep -q GLIBC_ABI_DT_RELR; then
-  libc=$(printf '%s\n' "$depends" | sed -n 's/.*libc6 (>= \([^)]*\)).*/\1/p')
-  if [ -z "$libc" ]; then
-    depends="libc6 (>= 2.36), $depends"
-  elif dpkg --compare-versions "$libc" lt 2.36; then
-    depends=$(printf '%s\n' "$depends" | sed "s/libc6 (>= $libc)/libc6 (>= 2.36)/")
-  fi
-fi
 # libcurl4 is loaded with dlopen by the webhook child (sundial internal-webhook, issue 17), so
 # dpkg-shlibdeps cannot see it: declared here. 7.68 (Ubuntu 20.04) has every option it sets.
 depends="$depends, libcurl4 (>= 7.68), ca-certificates, init-system-helpers (>= 1.54~)"
