@@ -77,21 +77,18 @@ let package = Package(
             // time (libpq and libcurl are opened `RTLD_LOCAL` and need nothing from it), and a
             // test checks the table holds only what the binary imports (docs/decisions.md).
             //
-            // Linked by lld (the toolchain's), not gold, for two things gold lacks:
-            // - `-z pack-relative-relocs` (DT_RELR, glibc 2.36): the position-independent
-            //   binary's 46,000 relative relocations take 9 KB instead of 1.1 MB, which the
-            //   dynamic loader read, page by page, at every start of the agent and of each
-            //   loader child, and which then stayed mapped in the agent.
-            // - `--symbol-ordering-file` (release): the functions the agent and its loader
-            //   child run (packaging/sundial.order, made by packaging/order-symbols.sh) placed
-            //   together, so the code an idle agent has mapped is those pages and not one in
-            //   three of the binary's 12 MB of code. The objects need one section per function
-            //   for that (`functionSections` below).
-            // Together: an idle agent with 1,000 jobs maps 4.5 MiB of code instead of 8.2 MiB
-            // (PSS 14.2 → 10.7 MiB), and the stripped binary is 1.5 MB smaller
+            // Linked by lld (the toolchain's), not gold, for `--symbol-ordering-file` (release):
+            // the functions the agent and its loader child run (packaging/sundial.order, made
+            // by packaging/order-symbols.sh) placed together, so the code an idle agent has
+            // mapped is those pages and not one in three of the binary's 12 MB of code. The
+            // objects need one section per function for that (the loop at the end of this
+            // file). An idle agent with 1,000 jobs maps 4.5 MiB of code instead of 8.2 MiB
             // (docs/benchmarks.md, sixteenth session).
+            // Not `-z pack-relative-relocs` (DT_RELR), though it would save 1.1 MB of the binary
+            // and 1.4 MiB of an idle agent's PSS: it needs glibc 2.36, and Ubuntu 22.04 (2.35)
+            // is a supported system (README). packaging/check-binary.sh holds that floor.
             linkerSettings: [
-                .unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"]),
+                .unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic"]),
                 .unsafeFlags(
                     ["-Xlinker", "--symbol-ordering-file=\(packageRoot)/packaging/sundial.order", "-Xlinker", "--no-warn-symbol-ordering"],
                     .when(configuration: .release)),

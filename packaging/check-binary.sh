@@ -59,12 +59,13 @@ if [ "$exported" -gt 16 ]; then
   echo "check-binary: FAIL: the binary exports $exported dynamic symbols; is \`--no-export-dynamic\` still in Package.swift's linker settings for \`sundial\`?" >&2
   fail=1
 fi
-# Relative relocations packed (DT_RELR, lld's `-z pack-relative-relocs`): unpacked, they were
-# 1.1 MB that the dynamic loader read at every start of the agent and of each loader child.
-if readelf -dW "$bin" | grep -q '(RELR)'; then
-  echo "check-binary: relative relocations packed (DT_RELR)"
-else
-  echo "check-binary: FAIL: no DT_RELR; is \`-z pack-relative-relocs\` (and lld) still in Package.swift's linker settings for \`sundial\`?" >&2
+# The oldest glibc the binary runs on: 2.35 (Ubuntu 22.04; README). A link flag or a libc
+# function that raises it (e.g. `-z pack-relative-relocs`, which needs GLIBC_ABI_DT_RELR from
+# 2.36) fails here.
+glibc=$(readelf -VW "$bin" | grep -oE 'GLIBC_(ABI_DT_RELR|[0-9]+\.[0-9]+(\.[0-9]+)?)' | sort -u | sed 's/GLIBC_ABI_DT_RELR/GLIBC_2.36/' | sed 's/GLIBC_//' | sort -V | tail -1)
+echo "check-binary: needs glibc $glibc (at most 2.35)"
+if [ "$(printf '%s\n2.35\n' "$glibc" | sort -V | tail -1)" != "2.35" ]; then
+  echo "check-binary: FAIL: the binary needs glibc $glibc; Ubuntu 22.04 has 2.35 (readelf -V shows which version)" >&2
   fail=1
 fi
 # The functions named by packaging/sundial.order laid out in its order (lld's
