@@ -92,7 +92,7 @@ valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.loader" \
 valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.validate" \
   "$work/sundial" validate "$work/conf" >/dev/null 2>"$work/validate.err" || true
 
-python3 - "$work/sundial" "$work/cg.agent" "$work/cg.loader" "$work/cg.validate" >packaging/sundial.order <<'EOF'
+python3 - "$work/sundial" "$work/cg.agent" "$work/cg.loader" "$work/cg.validate" >"$work/order" <<'EOF'
 import re, sys
 
 def executed(profile, binary):
@@ -116,7 +116,7 @@ def executed(profile, binary):
             fn = names.get(key)
             if fn:
                 fn = re.sub(r"'\d+$", "", fn)  # callgrind's mark of a recursion level
-            if kind == "fn" and current == binary and fn and fn not in seen and not fn.startswith("0x"):
+            if kind == "fn" and current == binary and fn and fn not in seen and not fn.startswith(("0x", "(")):
                 seen.add(fn)
                 out.append(fn)
     return out
@@ -129,7 +129,15 @@ for profile in profiles:
             seen.add(name)
             print(name)
 EOF
-echo "order-symbols: $(wc -l <packaging/sundial.order) functions in packaging/sundial.order"
+# A profile that did not name the binary (its path seen through a symbolic link, say) gives an
+# empty list: refuse it rather than ship a layout of nothing.
+count=$(wc -l <"$work/order")
+if [ "$count" -lt 1000 ]; then
+  echo "order-symbols: only $count functions found in the profiles; packaging/sundial.order left as it was" >&2
+  exit 1
+fi
+mv "$work/order" packaging/sundial.order
+echo "order-symbols: $count functions in packaging/sundial.order"
 # The build does not track the list as an input of the link: relink by removing the output.
 rm -f "$bin/sundial"
 swift build -c release --static-swift-stdlib -Xswiftc -Osize --product sundial

@@ -8,6 +8,9 @@ public final class MemoryStateStore: StateStore {
     private struct State {
         var lastFired: [JobID: Instant] = [:]
         var runs: [RunID: RunSummary] = [:]
+        /// The order runs were recorded in: SQLiteStateStore's row keys, which break ties
+        /// between runs started in the same millisecond (the later recorded is newer).
+        var recorded: [RunID: Int] = [:]
         var ledger: [LedgerKey: LedgerEntry] = [:]
         var lastSeen: Instant?
         var bootID: String?
@@ -62,6 +65,7 @@ public final class MemoryStateStore: StateStore {
                 case let .runStarted(r):
                     guard s.runs[r.id] == nil else { continue }
                     s.runs[r.id] = RunSummary(id: r.id, job: r.job, trigger: r.trigger, scheduledFor: r.scheduledFor, startedAt: r.startedAt)
+                    s.recorded[r.id] = s.recorded.count
                 case let .attemptStarted(id, attempt, _, _):
                     guard var run = s.runs[id] else { continue }
                     run.attempts = max(run.attempts, attempt)
@@ -92,7 +96,7 @@ public final class MemoryStateStore: StateStore {
                     guard let run = s.runs[record.runID] else { continue }
                     s.outputs[record.runID, default: [:]][record.attempt] = record
                     // Per job, output is kept for the newest runs only.
-                    let kept = s.runs.values.filter { $0.job == run.job && s.outputs[$0.id] != nil }.sorted(by: Self.newestFirst)
+                    let kept = s.runs.values.filter { $0.job == run.job && s.outputs[$0.id] != nil }.sorted(by: Self.newestFirst(s.recorded))
                     for old in kept.dropFirst(retention.maxOutputRunsPerJob) { s.outputs[old.id] = nil }
                 }
             }
@@ -104,13 +108,13 @@ public final class MemoryStateStore: StateStore {
     public func history(job: JobID, limit: Int) throws -> [RunSummary] {
         guard limit > 0 else { return [] }
         return state.withLock { s in
-            Array(s.runs.values.filter { $0.job == job }.sorted(by: Self.newestFirst).prefix(limit))
+            Array(s.runs.values.filter { $0.job == job }.sorted(by: Self.newestFirst(s.recorded)).prefix(limit))
         }
     }
 
     public func latestRuns() throws -> [JobID: RunSummary] {
         state.withLock { s in
-            Dictionary(grouping: s.runs.values, by: \.job).compactMapValues { $0.sorted(by: Self.newestFirst).first }
+            Dictionary(grouping: s.runs.values, by: \.job).compactMapValues { $0.sorted(by: Self.newestFirst(s.recorded)).first }
         }
     }
 
@@ -125,14 +129,14 @@ public final class MemoryStateStore: StateStore {
         state.withLock { s in
             s.runs = s.runs.filter { $0.value.finishedAt == nil || $0.value.startedAt >= cutoff }
             for (_, runs) in Dictionary(grouping: s.runs.values, by: \.job) {
-                for run in runs.sorted(by: Self.newestFirst).dropFirst(retention.maxRunsPerJob) where run.finishedAt != nil {
+                for run in runs.sorted(by: Self.newestFirst(s.recorded)).dropFirst(retention.maxRunsPerJob) where run.finishedAt != nil {
                     s.runs[run.id] = nil
                 }
             }
             s.outputs = s.outputs.filter { s.runs[$0.key] != nil }
             // All output together within the byte budget: the oldest runs' go first.
             var total = s.outputs.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.text.utf8.count } }
-            for run in s.runs.values.filter({ s.outputs[$0.id] != nil }).sorted(by: Self.newestFirst).reversed()
+            for run in s.runs.values.filter({ s.outputs[$0.id] != nil }).sorted(by: Self.newestFirst(s.recorded)).reversed()
             where total > retention.maxOutputBytes {
                 total -= s.outputs[run.id]?.values.reduce(0) { $0 + $1.text.utf8.count } ?? 0
                 s.outputs[run.id] = nil
@@ -177,5 +181,7 @@ public final class MemoryStateStore: StateStore {
 
     public func deleteNotification(id: Int64) throws { notifications.withLock { _ = $0.rows.removeValue(forKey: id) } }
 
-    private static func newestFirst(_ a: RunSummary, _ b: RunSummary) -> Bool { (a.startedAt, a.id) > (b.startedAt, b.id) }
+    private static func newestFirst(_ recorded: [RunID: Int]) -> (RunSummary, RunSummary) -> Bool {
+        { a, b in (a.startedAt, recorded[a.id] ?? 0) > (b.startedAt, recorded[b.id] ?? 0) }
+    }
 }

@@ -80,7 +80,11 @@ struct CrashLoopTests {
         }
         #expect(started.count > Self.kills, "too few runs started to say anything (\(started.count))")
 
-        // The database opens (quick_check) and agrees.
+        // The database is whole (checked here: after a last life that ended cleanly, the store
+        // would skip its own check at open) and agrees.
+        let probe = try SQLiteConnection(path: state + "/state.db", readOnly: true)
+        #expect(try probe.rows("PRAGMA integrity_check").map { try $0.text(0) } == ["ok"])
+        probe.close()
         let store = try SQLiteStateStore(path: state + "/state.db")
         defer { try? store.close() }
         var runs: [RunID: RunSummary] = [:]

@@ -70,13 +70,20 @@ struct CleanCloseMarkTests {
             try h.write(contentsOf: Data(repeating: 0, count: 1024))
             try h.close()
         case "rewrite":
-            // Same size, one byte of the last page changed in place. File times come from the
-            // kernel's coarse clock (a tick of up to 10 ms): two ticks later, so the time differs.
-            Thread.sleep(forTimeInterval: 0.02)
+            // Same size, one byte of the last page changed in place, and the modification time
+            // set back as `cp -p`, `rsync -a` or `touch -r` would: the status-change time,
+            // which nothing can set back, still tells.
+            var before = stat()
+            _ = stat(path, &before)
             let h = try FileHandle(forUpdating: URL(fileURLWithPath: path))
             try h.seek(toOffset: UInt64(size - 10))
             try h.write(contentsOf: Data([0x5A]))
             try h.close()
+            var times = [before.st_atim, before.st_mtim]
+            #expect(utimensat(AT_FDCWD, path, &times, 0) == 0)
+            var after = stat()
+            _ = stat(path, &after)
+            #expect(after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec && after.st_size == before.st_size)
         case "truncate":
             let h = try FileHandle(forUpdating: URL(fileURLWithPath: path))
             try h.truncate(atOffset: UInt64(size / 2))
@@ -86,7 +93,7 @@ struct CleanCloseMarkTests {
             try FileManager.default.copyItem(atPath: path, toPath: path + ".copy")
             _ = rename(path + ".copy", path)
         case "garbage mark":
-            try Data("sundial-clean-close 1 1 2 3\n".utf8).write(to: URL(fileURLWithPath: path + ".clean"))
+            try Data("sundial-clean-close 2 1 2 3\n".utf8).write(to: URL(fileURLWithPath: path + ".clean"))
         default:
             // Another program writing: its changes sit in the write-ahead log, not in the
             // file, whose size and time stay as marked.
@@ -105,31 +112,74 @@ struct CleanCloseMarkTests {
         try store.close()
     }
 
-    /// Damage that SQLite met while the store was open (a page that went bad at rest, which
-    /// the mark cannot see) makes even a clean close leave no mark.
+    /// Damage that SQLite met while the store was open (a page that went bad at rest: here the
+    /// file overwritten under the open store) makes even a clean close leave no mark, however
+    /// the error was handled.
     @Test func corruptionMetWhileOpenLeavesNoMark() throws {
         let dir = TempDir("corrupt-close")
         defer { dir.remove() }
         let path = try closedStore(dir)
         let store = try SQLiteStateStore(path: path)
         #expect(!store.checkedOnOpen)
-        #expect(throws: StateError.self) {
-            try store.guarded { throw SQLiteError(code: 11, message: "database disk image is malformed") }  // SQLITE_CORRUPT
-        }
+        // Every page but the first (the schema) overwritten: the runs' b-tree is garbage.
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try h.seek(toOffset: 1024)
+        try h.write(contentsOf: Data(repeating: 0xFF, count: size - 1024))
+        try h.close()
+        _ = try? store.history(job: "job-0", limit: 10)  // the error dropped, as `try?` callers do
+        #expect(store.aux.metCorruption)
+        try? store.close()
+        #expect(!FileManager.default.fileExists(atPath: path + ".clean"))
+    }
+
+    /// The agent stops when its database is replaced under it (StateDirectoryWatch); the
+    /// store must not then vouch for the replacement, which it never opened.
+    @Test func aDatabaseReplacedWhileOpenIsNotMarked() throws {
+        let dir = TempDir("replaced-close")
+        defer { dir.remove() }
+        let path = try closedStore(dir)
+        let store = try SQLiteStateStore(path: path)
+        try FileManager.default.copyItem(atPath: path, toPath: path + ".other")
+        #expect(rename(path + ".other", path) == 0)
         try store.close()
         #expect(!FileManager.default.fileExists(atPath: path + ".clean"))
+    }
+
+    /// A file left unchecked by clean closes for 30 days is checked anyway, and a store that
+    /// never checks (`checkOnOpen` off) vouches for nothing.
+    @Test func aMarkOlderThanThirtyDaysAndAnUncheckedStoreDoNotSkipTheCheck() throws {
+        let dir = TempDir("old-mark")
+        defer { dir.remove() }
+        let path = try closedStore(dir)
+        let text = try String(contentsOfFile: path + ".clean", encoding: .utf8)
+        var record = try #require(CleanCloseMark.Record(line: Substring(text.dropLast())))
+        record.checkedAtUnixSeconds -= CleanCloseMark.maximumUncheckedSeconds + 60
+        try Data(record.line.utf8).write(to: URL(fileURLWithPath: path + ".clean"))
+        let store = try SQLiteStateStore(path: path)
+        #expect(store.checkedOnOpen)
+        try store.close()
+        // That check restarted the 30 days: the next open skips it.
         let again = try SQLiteStateStore(path: path)
-        #expect(again.checkedOnOpen)
+        #expect(!again.checkedOnOpen)
         try again.close()
+
+        var options = SQLiteStateStore.Options()
+        options.checkOnOpen = false
+        try SQLiteStateStore(path: path, options: options).close()
+        #expect(!FileManager.default.fileExists(atPath: path + ".clean"))
     }
 
     @Test func theMarkRecordsTheFilesIdentityAndParsesOnlyItsOwnFormat() throws {
-        let id = CleanCloseMark.FileIdentity(device: 2049, inode: 77, size: 40960, modifiedNanoseconds: 1_780_000_000_123_456_789)
-        #expect(CleanCloseMark.FileIdentity(line: Substring(id.line.dropLast())) == id)
+        let id = CleanCloseMark.FileIdentity(
+            device: 2049, inode: 77, size: 40960, modifiedNanoseconds: 1_780_000_000_123_456_789, changedNanoseconds: 1_780_000_000_223_456_789)
+        let record = CleanCloseMark.Record(identity: id, checkedAtUnixSeconds: 1_780_000_000)
+        #expect(CleanCloseMark.Record(line: Substring(record.line.dropLast())) == record)
         for bad in [
-            "", "sundial-clean-close 2 2049 77 40960 1", "sundial-clean-close 1 2049 77 40960", "x 1 2049 77 40960 1", "sundial-clean-close 1 a 77 40960 1",
+            "", "sundial-clean-close 1 2049 77 40960 1 2 3", "sundial-clean-close 2 2049 77 40960 1 2", "x 2 2049 77 40960 1 2 3",
+            "sundial-clean-close 2 a 77 40960 1 2 3",
         ] {
-            #expect(CleanCloseMark.FileIdentity(line: Substring(bad)) == nil, "\(bad)")
+            #expect(CleanCloseMark.Record(line: Substring(bad)) == nil, "\(bad)")
         }
     }
 }

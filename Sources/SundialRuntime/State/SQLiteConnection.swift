@@ -15,6 +15,15 @@ package final class SQLiteConnection {
     /// constant of ``WriteSQL`` or a query; the set is small and fixed, so it is not bounded).
     private var cache: [String: SQLiteStatement] = [:]
     private var closed = false
+    /// An operation on this connection found the file damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`),
+    /// whatever its caller did with the error: a store that met this writes no clean-close mark.
+    package private(set) var metCorruption = false
+
+    /// The error for a failed call, noting damage (``metCorruption``).
+    func failure(_ rc: Int32, _ message: String) -> SQLiteError {
+        if rc & 0xff == SQLITE_CORRUPT || rc & 0xff == SQLITE_NOTADB { metCorruption = true }
+        return SQLiteError(code: rc, message: message)
+    }
 
     /// Opens (creating if `readOnly` is false) the database at `path`. A file that is not a
     /// database opens fine; the first statement then fails with `SQLITE_NOTADB`.
@@ -66,7 +75,7 @@ package final class SQLiteConnection {
         if rc != SQLITE_OK {
             let text = message.map { String(cString: $0) } ?? lastMessage
             sqlite3_free(message)
-            throw SQLiteError(code: rc, message: text)
+            throw failure(rc, text)
         }
     }
 
@@ -103,7 +112,7 @@ package final class SQLiteConnection {
         if let s = cache[sql] { return s }
         var raw: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
-        guard rc == SQLITE_OK, let raw else { throw SQLiteError(code: rc, message: lastMessage) }
+        guard rc == SQLITE_OK, let raw else { throw failure(rc, lastMessage) }
         let s = SQLiteStatement(raw, connection: self)
         cache[sql] = s
         return s
@@ -134,7 +143,7 @@ package final class SQLiteConnection {
 
     package func checkpoint(_ mode: CheckpointMode) throws(SQLiteError) {
         let rc = sqlite3_wal_checkpoint_v2(handle, nil, mode.raw, nil, nil)
-        if rc != SQLITE_OK { throw SQLiteError(code: rc, message: lastMessage) }
+        if rc != SQLITE_OK { throw failure(rc, lastMessage) }
     }
 
     /// The number of frames in the write-ahead log after the last commit on this connection
@@ -192,7 +201,7 @@ package final class SQLiteStatement {
                     sqlite3_bind_text(handle, index, $0.baseAddress, Int32($0.count - 1), sundial_sqlite_transient)
                 }
             }
-            if rc != SQLITE_OK { throw SQLiteError(code: rc, message: connection.lastMessage) }
+            if rc != SQLITE_OK { throw connection.failure(rc, connection.lastMessage) }
         }
     }
 
@@ -204,7 +213,7 @@ package final class SQLiteStatement {
         case let rc:
             let message = connection.lastMessage
             sqlite3_reset(handle)
-            throw SQLiteError(code: rc, message: message)
+            throw connection.failure(rc, message)
         }
     }
 
@@ -250,6 +259,9 @@ package final class SQLiteDatabase: @unchecked Sendable {
     package func close() {
         lock.withLock { _ in connection.close() }
     }
+
+    /// See ``SQLiteConnection/metCorruption``.
+    package var metCorruption: Bool { lock.withLock { _ in connection.metCorruption } }
 }
 
 /// A column value. SQLite's REAL never occurs in Sundial's schema (times are integer

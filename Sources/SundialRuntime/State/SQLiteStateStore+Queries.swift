@@ -79,7 +79,7 @@ extension SQLiteStateStore {
                     let oldest = try db.rows(
                         """
                         SELECT o.run, sum(length(CAST(o.text AS BLOB))) FROM outputs o JOIN runs r ON r.id = o.run
-                        GROUP BY o.run ORDER BY min(r.started_at), min(r.run_id)
+                        GROUP BY o.run ORDER BY min(r.started_at), o.run
                         """)
                     for row in oldest where total > Int64(retention.maxOutputBytes) {
                         try db.execute("DELETE FROM outputs WHERE run = ?", try row.int64(0))
@@ -90,11 +90,8 @@ extension SQLiteStateStore {
         }
         try guarded {
             try writer.withConnection { db in
-                try db.execute(
-                    """
-                    INSERT INTO agent(id, last_seen, last_pruned) VALUES (1, ?1, ?1)
-                    ON CONFLICT(id) DO UPDATE SET last_pruned = excluded.last_pruned
-                    """, now.unixMillis)
+                // The row exists: the prune flushed the alive mark that asked for it.
+                try db.execute("UPDATE agent SET last_pruned = ? WHERE id = 1", now.unixMillis)
             }
         }
         wrote()
@@ -123,11 +120,7 @@ extension SQLiteStateStore {
 
     func guarded<T>(_ body: () throws -> T) throws -> T {
         if pending.withLock({ $0.closed }) { throw StateError(.closed, path: path, message: "the state store is closed") }
-        do { return try body() } catch {
-            let e = Self.stateError(error, path: path)
-            if e.code == .corrupt { pending.withLock { $0.sawCorruption = true } }
-            throw e
-        }
+        do { return try body() } catch { throw Self.stateError(error, path: path) }
     }
 
 }

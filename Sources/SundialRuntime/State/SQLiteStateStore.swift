@@ -115,6 +115,10 @@ public final class SQLiteStateStore: StateStore {
     public let path: String
     /// Whether opening ran `PRAGMA quick_check` (it found the file ok, or the open threw).
     let checkedOnOpen: Bool
+    /// The file the writer opened, and when it was last checked whole (`nil`: never, with
+    /// ``Options/checkOnOpen`` off): what a clean close records (``CleanCloseMark``).
+    private let opened: CleanCloseMark.FileIdentity?
+    private let checkedAtUnixSeconds: Int64?
     public let retention: StateRetention
     public let options: Options
 
@@ -161,9 +165,6 @@ public final class SQLiteStateStore: StateStore {
         /// Failures already reported by ``markAlive(now:)``.
         var walSyncFailuresReported = 0
         var lastError: StateError?
-        /// SQLite reported the file damaged while it was open: a clean close then leaves no
-        /// ``CleanCloseMark``, so the next open checks the whole file.
-        var sawCorruption = false
         var dropped = 0
         var closed = false
     }
@@ -177,9 +178,11 @@ public final class SQLiteStateStore: StateStore {
         self.retention = retention
         self.options = options
         // Before the database is opened: a crash from here on must leave no mark behind.
-        let cleanlyClosed = CleanCloseMark(databasePath: path).consume()
-        let check = options.checkOnOpen && !cleanlyClosed
+        let now = Int64(time(nil))
+        let mark = CleanCloseMark(databasePath: path).consume(nowUnixSeconds: now)
+        let check = options.checkOnOpen && mark == nil
         checkedOnOpen = check
+        checkedAtUnixSeconds = options.checkOnOpen ? (check ? now : mark?.checkedAtUnixSeconds) : nil
         do {
             let cachePragma = "PRAGMA cache_size = -\(max(16, options.cacheKiB))"
             writer = try SQLiteDatabase(path: path)
@@ -209,6 +212,7 @@ public final class SQLiteStateStore: StateStore {
                 }
                 try migrator.migrate(db)
             }
+            opened = CleanCloseMark.FileIdentity(path: path)
             lastPrune = Mutex(
                 try writer.withConnection { db in
                     try db.rows("SELECT last_pruned FROM agent WHERE id = 1").first?.optionalInt64(0).map(Instant.init(unixMillis:))
@@ -235,9 +239,12 @@ public final class SQLiteStateStore: StateStore {
         pending.withLock { $0.closed = true }
         background.sync()
         _ = try? aux.withConnection { try $0.checkpoint(.truncate) }
+        let damaged = writer.metCorruption || aux.metCorruption
         writer.close()
         aux.close()
-        if !pending.withLock({ $0.sawCorruption }) { CleanCloseMark(databasePath: path).write() }
+        if !damaged, let opened, let checkedAtUnixSeconds {
+            CleanCloseMark(databasePath: path).write(opened: opened, walPath: walPath, checkedAtUnixSeconds: checkedAtUnixSeconds)
+        }
     }
 
     // MARK: - Writing
@@ -361,7 +368,6 @@ public final class SQLiteStateStore: StateStore {
                     pending.withLock { p in
                         p.ops.insert(contentsOf: ops, at: 0)
                         p.lastError = e
-                        if e.code == .corrupt { p.sawCorruption = true }
                     }
                     throw e
                 }
