@@ -1,5 +1,7 @@
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// How the database file looked when a store last closed it cleanly, kept beside it
@@ -97,7 +99,7 @@ struct CleanCloseMark {
     /// Records the database as it is now, if it is still `opened` (the file the store opened:
     /// the agent stops when its database is replaced, and must not vouch for the replacement).
     /// Call after the last connection closed. `walPath`: SQLite's name for the write-ahead log.
-    func write(opened: FileIdentity, walPath: String, checkedAtUnixSeconds: Int64) {
+    func record(opened: FileIdentity, walPath: String, checkedAtUnixSeconds: Int64) {
         guard let identity = FileIdentity(path: databasePath), identity.isSameFile(as: opened) else { return }
         // A write-ahead log with frames holds changes the file does not: not a clean close.
         if let wal = FileIdentity(path: walPath), wal.size > 0 { return }
@@ -105,7 +107,7 @@ struct CleanCloseMark {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { return }
         let bytes = Array(Record(identity: identity, checkedAtUnixSeconds: checkedAtUnixSeconds).line.utf8)
-        let written = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         guard written == bytes.count, rename(temporary, path) == 0 else {
             unlink(temporary)

@@ -243,7 +243,7 @@ public final class SQLiteStateStore: StateStore {
         writer.close()
         aux.close()
         if !damaged, let opened, let checkedAtUnixSeconds {
-            CleanCloseMark(databasePath: path).write(opened: opened, walPath: walPath, checkedAtUnixSeconds: checkedAtUnixSeconds)
+            CleanCloseMark(databasePath: path).record(opened: opened, walPath: walPath, checkedAtUnixSeconds: checkedAtUnixSeconds)
         }
     }
 
