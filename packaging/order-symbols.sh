@@ -122,10 +122,27 @@ def executed(profile, binary):
     return out
 
 binary, profiles = sys.argv[1], sys.argv[2:]
+# A name defined more than once in the binary (a local symbol that several objects each have, as
+# the compiler's merged thunks `...Tm` and outlined copies are) is left out. lld places every
+# section that defines a listed name, and the profile cannot say which copy ran: one such name put
+# the toolchain's 487 KB regex parser and the 151 KB JSONDecoder, which the agent never runs, in
+# the middle of the agent's code. (Measured: the idle agent's mapped code did not shrink with them
+# gone, 4.5-5.0 MiB either way: the windows it touches are mostly in the standard library's one
+# 1.6 MB `.text`, which it runs code all over; docs/benchmarks.md, seventeenth session.)
+import collections, subprocess
+defined = collections.Counter()
+for line in subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True, check=True).stdout.splitlines():
+    parts = line.split(maxsplit=2)
+    if len(parts) == 3 and parts[1] in "tTwW":
+        defined[parts[2]] += 1
+# What the launcher's vfork child runs before its exec: callgrind does not follow that child, but
+# it runs at every fire. Listed after the agent's own functions.
+VFORK_CHILD = ["spawn_child", "child_fail"]
 seen = set()
-for profile in profiles:
-    for name in executed(profile, binary):
-        if name not in seen:
+for i, profile in enumerate(profiles):
+    names = executed(profile, binary) + (VFORK_CHILD if i == 0 else [])
+    for name in names:
+        if name not in seen and defined[name] <= 1:
             seen.add(name)
             print(name)
 EOF
