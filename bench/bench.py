@@ -43,6 +43,8 @@ BURST_RATIO_TARGET = 1.5
 # Issue 16: one job due, and one among others due at the same instant, against the C loop.
 SERIES_RATIO_TARGET = 1.2
 SERIES_SIZES = (1, 5)
+SERIES_FIRES = 15  # bursts per series in the full run (one a second)
+SERIES_FIRES_QUICK = 6
 LAUNCH_RATIO_TARGET = 0.5
 # How long every scheduler under test sleeps before a whole-minute (or first) fire: Sundial's agents
 # and cron are started this long before their minute, and the C loop's whole-minute bursts and
@@ -50,6 +52,8 @@ LAUNCH_RATIO_TARGET = 0.5
 # sleep: on the development machine a fresh C process that slept 15 s started its job 2.2 ms late
 # (median of 8), one that slept 1.5 s 1.1 ms late (docs/benchmarks.md, seventeenth session).
 SLOT_LEAD_S = 15
+# The C loop's whole-minute burst fires this long after Sundial's, in the same minute slot.
+C_BURST_OFFSET_S = 30
 
 
 def log(msg):
@@ -553,7 +557,7 @@ class Bench:
     # -- 3. physical limits
 
     def phase_limits(self):
-        log("physical limits: fork+exec loop, clock_nanosleep, stamp start-up, C launch bursts")
+        log("physical limits: fork+exec loop, clock_nanosleep, stamp start-up")
         n_fork = 500 if self.quick else 2000
         n_sleep = 200 if self.quick else 500
         n_start = 100 if self.quick else 300
@@ -587,35 +591,6 @@ class Bench:
             "stamp_startup_p50_us": agg(startup_p50), "stamp_startup_p99_us": agg(startup_p99),
             "n_fork": n_fork, "n_sleep": n_sleep, "n_startup": n_start,
         }
-        bursts = {}
-        for n in self.burst_sizes():
-            runs = []
-            for r in range(self.reps):
-                out = os.path.join(self.work, f"cburst-{n}-{r}.txt")
-                target = int(time.time()) + SLOT_LEAD_S
-                argv = [self.limits, "burst", str(target), str(n), self.stamp, out]
-                self.cmd("burst", argv)
-                self.procs.run(argv, timeout=120)
-                starts = [t for ts in read_stamps(out).values() for t in ts]
-                runs.append(lateness_stats(starts, target, n))
-            bursts[str(n)] = self.summarise_runs(runs)
-        self.results["c_burst"] = bursts
-        # Seconds-field series, the counterpart of Sundial's (extra_single_job): one job, and
-        # five due together, a burst a second; more samples than whole minutes give.
-        series = {}
-        count = 8 if self.quick else 15
-        for n in SERIES_SIZES:
-            out = os.path.join(self.work, f"cseries-{n}.txt")
-            target = int(time.time()) + 2
-            argv = [self.limits, "burst", str(target), str(n), self.stamp, out, str(count)]
-            self.cmd(f"burst series {n}", argv)
-            self.procs.run(argv, timeout=120)
-            starts = [t for ts in read_stamps(out).values() for t in ts]
-            series[str(n)] = series_stats(starts, [target + k for k in range(count)])
-        self.results["c_series"] = series
-
-    def burst_sizes(self):
-        return [1, 100] if self.quick else [1, 100, 1000]
 
     @staticmethod
     def summarise_runs(runs):
@@ -895,20 +870,27 @@ class Bench:
         plan = self.lateness_plan()
         if not self.cron_ok:
             plan = [[x for x in s if x[0] == "sundial"] for s in plan]
+        count = SERIES_FIRES_QUICK if self.quick else SERIES_FIRES
         now = time.time()
         first = (int(now) // 60 + 1) * 60
-        if first - now < 40:
+        # Room before the first slot for the series (each size: the C loop's, then Sundial's) and
+        # the slot's own 15 s of start-up.
+        while first - now < len(SERIES_SIZES) * 2 * (count + 4) + SLOT_LEAD_S + 3:
             first += 60
         log(f"lateness: {len(plan)} minute slot(s) from {time.strftime('%H:%M', time.gmtime(first))} UTC; "
-            f"Sundial-only seconds-field runs (one job, then five) until then")
-        self.extra_single_job(first - 18)
+            f"seconds-field series (one job, then five; the C loop's, then Sundial's) until then")
+        self.series_pairs(count)
         per = {}
         overlaps = []
+        c_bursts = {}
         for k, slot in enumerate(plan):
             target = first + 60 * k
             res = self.run_slot(k, slot, target)
             for (who, n), stats in res.items():
                 per.setdefault(f"{who}-{n}", []).append(stats)
+            for who, n in slot:
+                if who == "sundial":
+                    c_bursts.setdefault(str(n), []).append(self.c_burst(k, n, target + C_BURST_OFFSET_S))
             s_end = [v["last_abs"] for (w, _), v in res.items() if w == "sundial" and v.get("last_abs")]
             c_start = [v["first_abs"] for (w, _), v in res.items() if w == "cron" and v.get("first_abs")]
             if s_end and c_start and s_end[0] > c_start[0]:
@@ -922,6 +904,7 @@ class Bench:
             out[key] = self.summarise_runs(runs)
         out["overlapping_slots"] = overlaps
         self.results["lateness"] = out
+        self.results["c_burst"] = {n: self.summarise_runs(runs) for n, runs in c_bursts.items()}
         self.results["first_fires"] = self.first_fires(1 if self.quick else 16)
 
     def first_fires(self, pairs):
@@ -959,6 +942,19 @@ class Bench:
         return {who: {"samples": len(v), "p50_ms": pct(sorted(v), 50), "mean_ms": sum(v) / len(v) if v else None,
                       "min_ms": min(v, default=None), "max_ms": max(v, default=None),
                       "all_ms": [round(x, 3) for x in v]} for who, v in lat.items()}
+
+    def c_burst(self, k, n, target):
+        """The C loop's burst of `n` in slot `k`'s minute, half a minute after Sundial's (cron's own
+        burst is over by then, and the next slot starts 15 s before its minute): measured beside
+        Sundial's, as the limit of that minute, after the same 15 s asleep."""
+        while time.time() < target - SLOT_LEAD_S:
+            time.sleep(0.2)
+        out = os.path.join(self.work, f"cburst-{n}-{k}.txt")
+        argv = [self.limits, "burst", str(target), str(n), self.stamp, out]
+        self.cmd("burst", argv)
+        self.procs.run(argv, timeout=60)
+        starts = [t for ts in read_stamps(out).values() for t in ts]
+        return lateness_stats(starts, target, n)
 
     def run_slot(self, k, slot, target):
         tm = time.gmtime(target)
@@ -1007,17 +1003,24 @@ class Bench:
             self.procs.stop(p, grace=10.0)
         return res
 
-    def extra_single_job(self, until):
-        """Sundial-only seconds-field runs until `until` (more samples of lateness than whole
-        minutes allow): one job every 2 s, then, with time enough, five jobs due together every
-        2 s, the counterparts of the C loop's series (phase_limits)."""
-        span = until - time.time()
-        if span < 6:
-            return
-        one_until = until - span / 2 if span >= 14 else until
-        self.results["lateness_extra"] = self.seconds_field_run("late-extra", 1, one_until)
-        if until - time.time() >= 6:
-            self.results["lateness_extra5"] = self.seconds_field_run("late-extra5", 5, until)
+    def series_pairs(self, count):
+        """Seconds-field series: for one job, then five due together, `count` bursts a second apart
+        from the C loop (`limits burst T N STAMP FILE COUNT`), then Sundial's agent with the same
+        jobs on `* * * * * *` for as many seconds. Each pair runs back to back: measured minutes
+        apart, the two drifted with the machine (five together read 0.87× in one run and 1.39× in
+        another of the same build)."""
+        series = {}
+        for n in SERIES_SIZES:
+            out = os.path.join(self.work, f"cseries-{n}.txt")
+            target = int(time.time()) + 2
+            argv = [self.limits, "burst", str(target), str(n), self.stamp, out, str(count)]
+            self.cmd(f"burst series {n}", argv)
+            self.procs.run(argv, timeout=120)
+            starts = [t for ts in read_stamps(out).values() for t in ts]
+            series[str(n)] = series_stats(starts, [target + k for k in range(count)])
+            key = "lateness_extra" if n == 1 else f"lateness_extra{n}"
+            self.results[key] = self.seconds_field_run(f"late-extra{n}", n, time.time() + count + 1.5)
+        self.results["c_series"] = series
 
     def seconds_field_run(self, name, n, until):
         d = os.path.join(self.work, "configs", name)
@@ -1026,7 +1029,7 @@ class Bench:
         with open(os.path.join(d, "jobs.yaml"), "w") as f:
             f.write("version: 1\njobs:\n")
             for i in range(n):
-                f.write(f"  stamp{i}:\n    schedule: \"*/2 * * * * *\"\n    timezone: UTC\n"
+                f.write(f"  stamp{i}:\n    schedule: \"* * * * * *\"\n    timezone: UTC\n"
                         f"    command: [{self.stamp}, \"x{i}\", {out}]\n")
         p, logf, _ = self.start_agent(name, d)
         wait_event(logf, "config.loaded", proc=p)
@@ -1036,7 +1039,7 @@ class Bench:
         sched = sorted({parse_ts(e["scheduled_for"]) for e in events(logf) if e.get("event") == "run.started"})
         starts = [t for ts in read_stamps(out).values() for t in ts]
         st = series_stats(starts, sched)
-        return {"schedule": "*/2 * * * * *", "jobs": n, **st}
+        return {"schedule": "* * * * * *", "jobs": n, **st}
 
     # -- everything
 
@@ -1199,8 +1202,9 @@ def markdown(r):
       f"{fmt(lim.get('stamp_startup_p50_us'), 0, ' µs')} median, p99 {fmt(lim.get('stamp_startup_p99_us'), 0, ' µs')}; "
       "it is part of every figure below, the C loop's too. The C loop is the limit: it sleeps with "
       "`clock_nanosleep(TIMER_ABSTIME)` to the instant, then `fork`s and `exec`s the N stamps without waiting. "
-      f"Every scheduler is started {SLOT_LEAD_S} s before its instant and sleeps until then, the C loop too: "
-      "a process wakes later after a long sleep than after a short one, so the figures compare only alike. "
+      f"Every scheduler is started {SLOT_LEAD_S} s before its instant and sleeps until then, the C loop too, "
+      f"whose burst fires in the same minute slot, {C_BURST_OFFSET_S} s after Sundial's: the machine's state drifts "
+      "over minutes, and a process's first fork after a long sleep is slower, so the figures compare only alike. "
       "cron wakes about one second after each minute by design (`sleep` to second 1), which is its lateness.")
     w("")
     w("| N | scheduler | p50 ms | p99 ms | max ms | all N started, ms | not started |")
