@@ -48,9 +48,10 @@ SERIES_FIRES_QUICK = 6
 LAUNCH_RATIO_TARGET = 0.5
 # How long every scheduler under test sleeps before a whole-minute (or first) fire: Sundial's agents
 # and cron are started this long before their minute, and the C loop's whole-minute bursts and
-# first fires sleep as long. The same for all, because the wake-up itself is slower after a long
-# sleep: on the development machine a fresh C process that slept 15 s started its job 2.2 ms late
-# (median of 8), one that slept 1.5 s 1.1 ms late (docs/benchmarks.md, seventeenth session).
+# first fires sleep as long. The same for all, because a job starts later after a long sleep (in
+# its creation, not in the wake-up): on the development machine a fresh C process that slept 15 s
+# started its job 2.2 ms late (median of 8), one that slept 1.5 s 1.1 ms late (docs/benchmarks.md,
+# seventeenth session).
 SLOT_LEAD_S = 15
 # The C loop's whole-minute burst fires this long after Sundial's, in the same minute slot.
 C_BURST_OFFSET_S = 30
@@ -947,6 +948,8 @@ class Bench:
         """The C loop's burst of `n` in slot `k`'s minute, half a minute after Sundial's (cron's own
         burst is over by then, and the next slot starts 15 s before its minute): measured beside
         Sundial's, as the limit of that minute, after the same 15 s asleep."""
+        if time.time() > target - SLOT_LEAD_S + 2:
+            self.note(f"lateness slot {k}: the C loop's burst started only {target - time.time():.1f} s before its instant")
         while time.time() < target - SLOT_LEAD_S:
             time.sleep(0.2)
         out = os.path.join(self.work, f"cburst-{n}-{k}.txt")
