@@ -326,7 +326,9 @@ import Testing
         let script = dir + "/noshebang"
         try "echo hi\n".write(toFile: script, atomically: false, encoding: .utf8)
         chmod(script, 0o755)
-        let (noexec, _) = try await run(JobSpec(id: "j", command: .argv([script])))
+        let (noexec, _) = try await retryingWhileTextFileBusy({ $0.0.outcome == .launchFailed(reason: "cannot start \(script): Text file busy") }) {
+            try await run(JobSpec(id: "j", command: .argv([script])))
+        }
         #expect(noexec.outcome == .launchFailed(reason: "not executable: \(script): exec format error (not a binary; a script needs a #! line)"))
 
         var badDir = JobSpec(id: "j", command: .argv(["true"]))

@@ -151,6 +151,20 @@ func temporaryDirectory() throws -> String {
     return path
 }
 
+/// Runs `attempt` again, a few times over at most a second, while `isBusy` says its result is
+/// ETXTBSY ("Text file busy"). A script a test has just written can be busy for a moment: a
+/// process another test thread forks while the script's write descriptor is open holds a copy
+/// until that child execs, and the kernel refuses to exec a file open for writing. That is the
+/// test process's own race (the suite runs in parallel), not the behaviour under test.
+func retryingWhileTextFileBusy<T>(_ isBusy: (T) -> Bool, _ attempt: () async throws -> T) async rethrows -> T {
+    var result = try await attempt()
+    for _ in 0..<20 where isBusy(result) {
+        try? await Task.sleep(for: .milliseconds(50))
+        result = try await attempt()
+    }
+    return result
+}
+
 /// Parses one JSON line into a dictionary (Foundation is fine in tests).
 func parseJSON(_ line: String) -> [String: Any]? {
     guard let data = line.data(using: .utf8) else { return nil }
