@@ -1,6 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+#if canImport(Glibc)
+import Glibc  // confstr: the build host's glibc (packRelativeRelocations)
+#endif
+
 // Sundial is Linux-only: it is built on epoll, timerfd, signalfd, pidfd, inotify, cgroup v2 and
 // /proc, and its binary is linked against Debian's libyaml and SQLite. SwiftPM's `platforms:`
 // can only name Apple systems (and would imply support for them), so the manifest says it here
@@ -11,6 +15,27 @@ import PackageDescription
 
 /// The directory of this manifest: the linker is given the symbol ordering file by absolute path.
 let packageRoot = String(#filePath.dropLast("/Package.swift".count))
+
+/// Whether the release binary packs its relative relocations (`-z pack-relative-relocs`,
+/// DT_RELR): 1.1 MB of `.rela.dyn` become 9 KB, so the stripped binary is 1.1 MB smaller, and
+/// the dynamic loader no longer reads (and keeps mapped) those pages at each exec of the agent
+/// and of every loader child: 1.4 MiB off an idle agent's PSS (docs/benchmarks.md). The
+/// binary then needs glibc 2.36 (`GLIBC_ABI_DT_RELR`). So the manifest builds for the glibc
+/// it is built on, as a distribution builds for its own release: packed on Debian 12 or
+/// Ubuntu 24.04 and newer, not on Ubuntu 22.04 (glibc 2.35). `SUNDIAL_PORTABLE=1` builds
+/// without it, for a package that must also install on glibc 2.35 systems. The .deb's Depends
+/// names the glibc the binary needs (packaging/build-deb.sh reads it off the binary).
+let packRelativeRelocations: Bool = {
+    if let portable = Context.environment["SUNDIAL_PORTABLE"], !portable.isEmpty, portable != "0" { return false }
+    // "glibc 2.36" (confstr is in unistd.h; gnu_get_libc_version is not in the Glibc module).
+    var buffer = [CChar](repeating: 0, count: 64)
+    guard confstr(Int32(_CS_GNU_LIBC_VERSION), &buffer, buffer.count) > 0 else { return false }
+    let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    let version = text.split(separator: " ").last ?? ""
+    let parts = version.split(separator: ".").compactMap { Int($0) }
+    guard parts.count >= 2 else { return false }
+    return (parts[0], parts[1]) >= (2, 36)
+}()
 
 /// Targets, each depending only on those above it:
 /// SundialCore (pure) → SundialConfig (pure) → SundialRuntime (I/O shell) → sundial (CLI).
@@ -84,13 +109,13 @@ let package = Package(
             // objects need one section per function for that (the loop at the end of this
             // file). An idle agent with 1,000 jobs maps 4.5 MiB of code instead of 8.2 MiB
             // (docs/benchmarks.md, sixteenth session).
-            // Not `-z pack-relative-relocs` (DT_RELR), though it would save 1.1 MB of the binary
-            // and 1.4 MiB of an idle agent's PSS: it needs glibc 2.36, and Ubuntu 22.04 (2.35)
-            // is a supported system (README). packaging/check-binary.sh holds that floor.
+            // Packed relative relocations where the build host's glibc has them
+            // (`packRelativeRelocations` above).
             linkerSettings: [
                 .unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic"]),
                 .unsafeFlags(
-                    ["-Xlinker", "--symbol-ordering-file=\(packageRoot)/packaging/sundial.order", "-Xlinker", "--no-warn-symbol-ordering"],
+                    ["-Xlinker", "--symbol-ordering-file=\(packageRoot)/packaging/sundial.order", "-Xlinker", "--no-warn-symbol-ordering"]
+                        + (packRelativeRelocations ? ["-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"] : []),
                     .when(configuration: .release)),
             ]
         ),

@@ -10,8 +10,12 @@
 # --out DIR     where to put the .deb (default: .build/deb)
 # --lintian     run lintian on the result and fail on errors
 #
-# The binary is built with --static-swift-stdlib: one file that needs only glibc (2.35 or
-# later: Debian 12, Ubuntu 22.04 and newer), libsqlite3 and libyaml (Debian's libyaml-0-2, the
+# SUNDIAL_PORTABLE=1 in the environment builds a binary that also runs on glibc 2.35 (Ubuntu
+# 22.04) from a newer build host, 1.1 MB larger (no packed relocations).
+#
+# The binary is built with --static-swift-stdlib: one file that needs only glibc (2.36 when
+# built on Debian 12, Ubuntu 24.04 or newer, for packed relocations; 2.35 when built on Ubuntu
+# 22.04 or with SUNDIAL_PORTABLE=1 — see Package.swift), libsqlite3 and libyaml (Debian's libyaml-0-2, the
 # YAML parser; dpkg-shlibdeps below adds it to Depends), plus libcurl4 for webhooks, loaded
 # with dlopen only by the webhook child and so declared explicitly below. The package layout:
 #   /usr/bin/sundial                                  the agent and CLI (stripped)
@@ -122,6 +126,21 @@ if command -v dpkg-shlibdeps >/dev/null; then
   printf 'Source: sundial\n\nPackage: sundial\nArchitecture: any\n' > "$stage/shlibs/debian/control"
   if out=$(cd "$stage/shlibs" && dpkg-shlibdeps -O "$pkg/usr/bin/sundial" 2>/dev/null); then
     depends=$(printf '%s\n' "$out" | sed -n 's/^shlibs:Depends=//p')
+  fi
+fi
+# The glibc the binary needs, read off its version references: dpkg-shlibdeps knows the libc
+# functions it calls, but not GLIBC_ABI_DT_RELR, which a binary with packed relative
+# relocations needs (glibc 2.36; Package.swift packs them when the build host has 2.36 or
+# later, unless SUNDIAL_PORTABLE=1). The package's libc6 floor is the higher of the two, so a
+# package built on Debian 12 refuses to install on Ubuntu 22.04 instead of failing at exec.
+glibc=$( (readelf -VW "$pkg/usr/bin/sundial" | grep -oE 'GLIBC_(ABI_DT_RELR|[0-9]+\.[0-9]+(\.[0-9]+)?)' || true) \
+  | sed 's/GLIBC_ABI_DT_RELR/GLIBC_2.36/; s/GLIBC_//' | sort -uV | tail -1)
+if [ -n "$glibc" ]; then
+  floor=$(printf '%s\n' "$depends" | grep -oE 'libc6 \(>= [^)]+\)' | sed 's/.*>= //; s/)//' | head -1)
+  if [ -z "$floor" ]; then
+    depends="libc6 (>= $glibc), $depends"
+  elif [ "$(printf '%s\n%s\n' "$floor" "$glibc" | sort -V | tail -1)" != "$floor" ]; then
+    depends=$(printf '%s\n' "$depends" | sed "s/libc6 (>= [^)]*)/libc6 (>= $glibc)/")
   fi
 fi
 # libcurl4 is loaded with dlopen by the webhook child (sundial internal-webhook, issue 17), so

@@ -66,6 +66,16 @@ deb=$(ls "$out_dir"/sundial_*.deb)
 # declares it, and a box installed from the package must have it.
 depends=$(dpkg-deb -f "$deb" Depends)
 grep -q 'libcurl4' <<<"$depends" || fail "the package does not depend on libcurl4 (webhooks): $depends"
+# The libc6 floor covers what the binary needs: 2.36 when it packs its relative relocations
+# (GLIBC_ABI_DT_RELR, which dpkg-shlibdeps does not see), else the newest libc function it calls.
+tmpbin=$(mktemp -d); dpkg-deb -x "$deb" "$tmpbin"
+needs=$( (readelf -VW "$tmpbin/usr/bin/sundial" | grep -oE 'GLIBC_(ABI_DT_RELR|[0-9]+\.[0-9]+(\.[0-9]+)?)' || true) \
+  | sed 's/GLIBC_ABI_DT_RELR/GLIBC_2.36/; s/GLIBC_//' | sort -uV | tail -1)
+rm -rf "$tmpbin"
+floor=$(grep -oE 'libc6 \(>= [^)]+\)' <<<"$depends" | sed 's/.*>= //; s/)//' | head -1)
+[ -n "$floor" ] || fail "the package does not depend on libc6 with a version: $depends"
+[ "$(printf '%s\n%s\n' "$floor" "$needs" | sort -V | tail -1)" = "$floor" ] \
+  || fail "the package depends on libc6 (>= $floor) but the binary needs glibc $needs: $depends"
 recommends=$(dpkg-deb -f "$deb" Recommends)
 grep -q 'libpq5' <<<"$recommends" || fail "the package does not recommend libpq5 (the fleet's client): $recommends"
 
