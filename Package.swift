@@ -109,12 +109,17 @@ let package = Package(
             // objects need one section per function for that (the loop at the end of this
             // file). An idle agent with 1,000 jobs maps 4.5 MiB of code instead of 8.2 MiB
             // (docs/benchmarks.md, sixteenth session).
+            // packaging/sundial.lds gathers the compiler's unnamed functions, which the list
+            // cannot name, next to the listed ones.
             // Packed relative relocations where the build host's glibc has them
             // (`packRelativeRelocations` above).
             linkerSettings: [
                 .unsafeFlags(["-use-ld=lld", "-Xlinker", "--no-export-dynamic"]),
                 .unsafeFlags(
-                    ["-Xlinker", "--symbol-ordering-file=\(packageRoot)/packaging/sundial.order", "-Xlinker", "--no-warn-symbol-ordering"]
+                    [
+                        "-Xlinker", "--symbol-ordering-file=\(packageRoot)/packaging/sundial.order", "-Xlinker", "--no-warn-symbol-ordering",
+                        "-Xlinker", "-T", "-Xlinker", "\(packageRoot)/packaging/sundial.lds",
+                    ]
                         + (packRelativeRelocations ? ["-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"] : []),
                     .when(configuration: .release)),
             ]

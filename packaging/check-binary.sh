@@ -108,4 +108,11 @@ if [ "$rising" -lt 75 ]; then
   echo "check-binary: FAIL: the binary's code is not laid out by packaging/sundial.order (--symbol-ordering-file in Package.swift, release builds only)" >&2
   fail=1
 fi
+# The compiler's unnamed functions gathered before `.text` (packaging/sundial.lds, release builds).
+if readelf -SW "$bin" | grep -q ' \.text\.unnamed '; then
+  echo "check-binary: the compiler's unnamed functions are gathered in .text.unnamed"
+else
+  echo "check-binary: FAIL: no .text.unnamed section: is packaging/sundial.lds still in Package.swift's release linker settings?" >&2
+  fail=1
+fi
 exit "$fail"

@@ -13,12 +13,13 @@
 # _StringProcessing and FoundationEssentials, swift-argument-parser: built without a section per
 # function) moves that whole section. That is kept: listing only the functions in sections of
 # their own left the code an idle agent maps at 5.1–5.4 MiB instead of 4.4–4.7, since the agent
-# runs some code in each of those objects.
+# runs some code in each of those objects. Names defined more than once, and the compiler's
+# unnamed functions (packaging/sundial.lds), are explained where the list is written below.
 #
 # Run it after changes that move the agent's code paths (a new module, a rewritten runtime
 # piece); the figures it serves are `bench/run`'s idle PSS. A stale list does no harm beyond
 # those figures: functions it does not name are laid out as without it, and names that no
-# longer exist are ignored. Needs valgrind and python3; takes about 5 minutes on 2 cores.
+# longer exist are ignored. Needs valgrind and python3; takes under a minute on 2 cores once built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -d /opt/swift/usr/bin ] && export PATH="/opt/swift/usr/bin:$PATH"
@@ -92,7 +93,7 @@ valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.loader" \
 valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/cg.validate" \
   "$work/sundial" validate "$work/conf" >/dev/null 2>"$work/validate.err" || true
 
-python3 - "$work/sundial" "$work/cg.agent" "$work/cg.loader" "$work/cg.validate" >"$work/order" <<'EOF'
+SUNDIAL_BIN="$bin" python3 - "$work/sundial" "$work/cg.agent" "$work/cg.loader" "$work/cg.validate" >"$work/order" <<'EOF'
 import re, sys
 
 def executed(profile, binary):
@@ -123,28 +124,78 @@ def executed(profile, binary):
 
 binary, profiles = sys.argv[1], sys.argv[2:]
 # A name defined more than once in the binary (a local symbol that several objects each have, as
-# the compiler's merged thunks `...Tm` and outlined copies are) is left out. lld places every
-# section that defines a listed name, and the profile cannot say which copy ran: one such name put
-# the toolchain's 487 KB regex parser and the 151 KB JSONDecoder, which the agent never runs, in
-# the middle of the agent's code. (Measured: the idle agent's mapped code did not shrink with them
-# gone, 4.5-5.0 MiB either way: the windows it touches are mostly in the standard library's one
-# 1.6 MB `.text`, which it runs code all over; docs/benchmarks.md, seventeenth session.)
-import collections, subprocess
+# the compiler's merged thunks `...Tm`, partial-application thunks `...TA` and SwiftShims' static
+# inline functions are) needs care: lld places every section that defines a listed name, and the
+# profile cannot say which copy ran. Sundial's own objects have a section per function, so their
+# copies move alone; a dependency's or the toolchain's object has one `.text` for all its code,
+# so a copy there moves the whole object. Such a name keeps its place in the list when every
+# other object defining it moves anyway (it is the only definition of a listed name of its
+# own: the standard library's `Swift.o`, the argument parser's objects). The others go to the
+# end of the list: their copies in Sundial's objects still join the agent's code, and the whole
+# objects they bring (the toolchain's 487 KB regex parser, FoundationEssentials' JSONDecoder,
+# which the agent never runs) come after it instead of splitting it. Measured on an idle agent
+# with 1,000 jobs (docs/benchmarks.md, eighteenth session), code mapped: names left out
+# altogether (seventeenth session) 4.7-5.0 MiB, kept only when safe 4.3-4.5, at the end 3.7-3.9,
+# in place 3.6-4.1.
+import collections, glob, os, shutil, subprocess
+def definitions(paths):
+    """name -> the objects (files, or archive:member) that define it."""
+    where = collections.defaultdict(set)
+    for chunk in range(0, len(paths), 200):
+        # Not check=True: nm fails on an archive member that is not an object, and goes on.
+        out = subprocess.run(["nm", "-A", "--defined-only"] + paths[chunk:chunk + 200], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            parts = line.split(maxsplit=2)
+            if len(parts) == 3 and parts[1] in "tTwW":
+                where[parts[2]].add(parts[0].rsplit(":", 1)[0])
+    return where
 defined = collections.Counter()
 for line in subprocess.run(["nm", "--defined-only", binary], capture_output=True, text=True, check=True).stdout.splitlines():
     parts = line.split(maxsplit=2)
     if len(parts) == 3 and parts[1] in "tTwW":
         defined[parts[2]] += 1
+# Every other object the link takes code from: the dependencies' objects (SwiftPM's list of the
+# link's inputs) and the toolchain's static libraries.
+OWN = ("SundialCore", "SundialConfig", "SundialRuntime", "sundial", "CSundialShim", "CSundialExecutor")
+bin_dir = os.environ["SUNDIAL_BIN"]
+link_inputs = [l.strip().strip('"') for l in open(os.path.join(bin_dir, "sundial.product", "Objects.LinkFileList")) if l.strip()]
+others = [p for p in link_inputs if os.path.basename(os.path.dirname(p))[: -len(".build")] not in OWN]
+own = [p for p in link_inputs if p not in set(others)]
+swiftc = shutil.which("swiftc") or ""
+static_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(swiftc))), "lib", "swift_static")
+archives = sorted(glob.glob(os.path.join(static_dir, "**", "*.a"), recursive=True))
+if not others or not archives:
+    sys.exit("order-symbols: cannot find the dependencies' objects or the toolchain's static libraries")
+elsewhere = definitions(others + archives)
+everywhere = definitions(own + others + archives)
 # What the launcher's vfork child runs before its exec: callgrind does not follow that child, but
 # it runs at every fire. Listed after the agent's own functions.
 VFORK_CHILD = ["spawn_child", "child_fail"]
-seen = set()
+# The C start-up code, which callgrind shows only as "(below main)", and crtbegin's constructor
+# runner.
+START = ["_start", "frame_dummy", "register_tm_clones"]
+profiled = []
 for i, profile in enumerate(profiles):
-    names = executed(profile, binary) + (VFORK_CHILD if i == 0 else [])
-    for name in names:
-        if name not in seen and defined[name] <= 1:
-            seen.add(name)
-            print(name)
+    profiled += (START if i == 0 else []) + executed(profile, binary) + (VFORK_CHILD if i == 0 else [])
+# The other objects that move anyway: those that are the only definition, among all the link's
+# inputs, of a listed name. (Not merely one definition of a name the binary has once: the
+# linker's --gc-sections drops unused copies, and a copy in the regex parser would pass.)
+moving = set()
+for name in profiled:
+    providers = everywhere.get(name, set())
+    if defined[name] == 1 and len(providers) == 1:
+        moving |= providers & elsewhere.get(name, set())
+seen, last = set(), []
+for name in profiled:
+    if name in seen or defined[name] == 0:
+        continue
+    seen.add(name)
+    if defined[name] == 1 or elsewhere.get(name, set()) <= moving:
+        print(name)
+    else:
+        last.append(name)
+for name in last:
+    print(name)
 EOF
 # A profile that did not name the binary (its path seen through a symbolic link, say) gives an
 # empty list: refuse it rather than ship a layout of nothing.
