@@ -108,6 +108,14 @@ if [ "$rising" -lt 75 ]; then
   echo "check-binary: FAIL: the binary's code is not laid out by packaging/sundial.order (--symbol-ordering-file in Package.swift, release builds only)" >&2
   fail=1
 fi
+# The C++ runtime from GCC's static archive (packaging/static-libstdc++, release builds): the
+# dynamic loader has no libstdc++.so.6 to map and resolve at each exec.
+if readelf -dW "$bin" | grep -q 'NEEDED.*libstdc++'; then
+  echo "check-binary: FAIL: the binary loads libstdc++.so: is packaging/static-libstdc++ still first on the release link's search path (Package.swift)?" >&2
+  fail=1
+else
+  echo "check-binary: libstdc++ linked in (no libstdc++.so.6 to load)"
+fi
 # The compiler's unnamed functions gathered before `.text` (packaging/sundial.lds, release builds).
 if readelf -SW "$bin" | grep -q ' \.text\.unnamed '; then
   echo "check-binary: the compiler's unnamed functions are gathered in .text.unnamed"
