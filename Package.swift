@@ -19,7 +19,7 @@ let packageRoot = String(#filePath.dropLast("/Package.swift".count))
 /// Whether the release binary packs its relative relocations (`-z pack-relative-relocs`,
 /// DT_RELR): 1.1 MB of `.rela.dyn` become 9 KB, so the stripped binary is 1.1 MB smaller, and
 /// the dynamic loader no longer reads (and keeps mapped) those pages at each exec of the agent
-/// and of every loader child: 1.4 MiB off an idle agent's PSS (docs/benchmarks.md). The
+/// and of every loader child: 1.3–1.4 MiB off an idle agent's PSS (docs/benchmarks.md). The
 /// binary then needs glibc 2.36 (`GLIBC_ABI_DT_RELR`). So the manifest builds for the glibc
 /// it is built on, as a distribution builds for its own release: packed on Debian 12 or
 /// Ubuntu 24.04 and newer, not on Ubuntu 22.04 (glibc 2.35). `SUNDIAL_PORTABLE=1` builds
@@ -113,7 +113,7 @@ let package = Package(
             // cannot name, next to the listed ones.
             // packaging/static-libstdc++ (first on the search path) makes the toolchain's
             // `-lstdc++` take GCC's static archive: no libstdc++.so.6 to map and resolve at each
-            // exec, 1.1 MiB less PSS for an idle agent, 75 KB more binary. Only release builds:
+            // exec, 0.7–1.0 MiB less PSS for an idle agent, 75 KB more binary. Only release builds:
             // debug builds link the Swift runtime as a shared library, which needs the shared
             // libstdc++ anyway.
             // Packed relative relocations where the build host's glibc has them

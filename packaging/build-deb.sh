@@ -133,8 +133,7 @@ fi
 # relocations needs (glibc 2.36; Package.swift packs them when the build host has 2.36 or
 # later, unless SUNDIAL_PORTABLE=1). The package's libc6 floor is the higher of the two, so a
 # package built on Debian 12 refuses to install on Ubuntu 22.04 instead of failing at exec.
-glibc=$( (readelf -VW "$pkg/usr/bin/sundial" | grep -oE 'GLIBC_(ABI_DT_RELR|[0-9]+\.[0-9]+(\.[0-9]+)?)' || true) \
-  | sed 's/GLIBC_ABI_DT_RELR/GLIBC_2.36/; s/GLIBC_//' | sort -uV | tail -1)
+glibc=$(packaging/glibc-needed.sh "$pkg/usr/bin/sundial")
 if [ -n "$glibc" ]; then
   floor=$(printf '%s\n' "$depends" | grep -oE 'libc6 \(>= [^)]+\)' | sed 's/.*>= //; s/)//' | head -1)
   if [ -z "$floor" ]; then

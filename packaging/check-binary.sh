@@ -65,8 +65,7 @@ fi
 # the build host's glibc has them and SUNDIAL_PORTABLE is unset; the check expects exactly
 # that, so a lost linker flag (1.4 MiB of idle PSS) fails here too. build-deb.sh turns what the
 # binary needs into the package's libc6 floor.
-versions=$( (readelf -VW "$bin" | grep -oE 'GLIBC_(ABI_DT_RELR|[0-9]+\.[0-9]+(\.[0-9]+)?)' || true) | sort -u)
-functions=$(printf '%s\n' "$versions" | grep -v ABI_DT_RELR | sed 's/GLIBC_//' | sort -V | tail -1)
+functions=$(packaging/glibc-needed.sh "$bin" --functions)
 echo "check-binary: calls glibc functions up to $functions (at most 2.35)"
 if [ "$(printf '%s\n2.35\n' "$functions" | sort -V | tail -1)" != "2.35" ]; then
   echo "check-binary: FAIL: the binary calls glibc $functions functions; Ubuntu 22.04 has 2.35 (readelf -V shows which)" >&2
@@ -80,8 +79,10 @@ elif [ "$(printf '%s\n2.36\n' "$host" | sort -V | head -1)" = "2.36" ]; then
 else
   expect=no
 fi
+# grep -c, not -q: -q can exit before readelf has written everything, and under pipefail the
+# writer's SIGPIPE would read as "not found".
 packed=no
-grep -q ABI_DT_RELR <<<"$versions" && packed=yes
+[ "$(readelf -VW "$bin" | grep -c GLIBC_ABI_DT_RELR || true)" -gt 0 ] && packed=yes
 echo "check-binary: packed relative relocations (DT_RELR): $packed (build host glibc $host, SUNDIAL_PORTABLE=${SUNDIAL_PORTABLE:-unset}: expected $expect)"
 if [ "$packed" != "$expect" ]; then
   echo "check-binary: FAIL: DT_RELR is $packed, expected $expect (see packRelativeRelocations in Package.swift)" >&2
@@ -110,14 +111,14 @@ if [ "$rising" -lt 75 ]; then
 fi
 # The C++ runtime from GCC's static archive (packaging/static-libstdc++, release builds): the
 # dynamic loader has no libstdc++.so.6 to map and resolve at each exec.
-if readelf -dW "$bin" | grep -q 'NEEDED.*libstdc++'; then
+if [ "$(readelf -dW "$bin" | grep -c 'NEEDED.*libstdc++' || true)" -gt 0 ]; then
   echo "check-binary: FAIL: the binary loads libstdc++.so: is packaging/static-libstdc++ still first on the release link's search path (Package.swift)?" >&2
   fail=1
 else
   echo "check-binary: libstdc++ linked in (no libstdc++.so.6 to load)"
 fi
 # The compiler's unnamed functions gathered before `.text` (packaging/sundial.lds, release builds).
-if readelf -SW "$bin" | grep -q ' \.text\.unnamed '; then
+if [ "$(readelf -SW "$bin" | grep -c ' \.text\.unnamed ' || true)" -gt 0 ]; then
   echo "check-binary: the compiler's unnamed functions are gathered in .text.unnamed"
 else
   echo "check-binary: FAIL: no .text.unnamed section: is packaging/sundial.lds still in Package.swift's release linker settings?" >&2

@@ -159,8 +159,8 @@ for line in subprocess.run(["nm", "--defined-only", binary], capture_output=True
 OWN = ("SundialCore", "SundialConfig", "SundialRuntime", "sundial", "CSundialShim", "CSundialExecutor")
 bin_dir = os.environ["SUNDIAL_BIN"]
 link_inputs = [l.strip().strip('"') for l in open(os.path.join(bin_dir, "sundial.product", "Objects.LinkFileList")) if l.strip()]
-others = [p for p in link_inputs if os.path.basename(os.path.dirname(p))[: -len(".build")] not in OWN]
-own = [p for p in link_inputs if p not in set(others)]
+own = [p for p in link_inputs if os.path.basename(os.path.dirname(p))[: -len(".build")] in OWN]
+others = [p for p in link_inputs if p not in own]
 swiftc = shutil.which("swiftc") or ""
 static_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(swiftc))), "lib", "swift_static")
 archives = sorted(glob.glob(os.path.join(static_dir, "**", "*.a"), recursive=True))

@@ -69,8 +69,7 @@ grep -q 'libcurl4' <<<"$depends" || fail "the package does not depend on libcurl
 # The libc6 floor covers what the binary needs: 2.36 when it packs its relative relocations
 # (GLIBC_ABI_DT_RELR, which dpkg-shlibdeps does not see), else the newest libc function it calls.
 tmpbin=$(mktemp -d); dpkg-deb -x "$deb" "$tmpbin"
-needs=$( (readelf -VW "$tmpbin/usr/bin/sundial" | grep -oE 'GLIBC_(ABI_DT_RELR|[0-9]+\.[0-9]+(\.[0-9]+)?)' || true) \
-  | sed 's/GLIBC_ABI_DT_RELR/GLIBC_2.36/; s/GLIBC_//' | sort -uV | tail -1)
+needs=$(packaging/glibc-needed.sh "$tmpbin/usr/bin/sundial")
 rm -rf "$tmpbin"
 floor=$(grep -oE 'libc6 \(>= [^)]+\)' <<<"$depends" | sed 's/.*>= //; s/)//' | head -1)
 [ -n "$floor" ] || fail "the package does not depend on libc6 with a version: $depends"
