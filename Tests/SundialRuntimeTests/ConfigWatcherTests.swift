@@ -211,6 +211,30 @@ import Testing
         #expect(await recorder.waitForChanges(2))
     }
 
+    /// `mkdir -p later/jobs.d` racing the rescan that `later` caused: `jobs.d` appears after
+    /// the watcher read the file system but before its watch on `later` was in place, so no
+    /// event says so. The watcher must still end up watching `jobs.d` (it once did not, and a
+    /// loaded CI machine lost the next write in `missingConfigPathThatAppears`).
+    @Test func directoryCreatedWhileTheWatchesAreAddedIsWatched() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        let recorder = NotificationRecorder()
+        var options = ConfigWatcher.Options.fast
+        let later = tmp.url("later")
+        options.planHookForTesting = .init {
+            // Only in the rescan `later` causes: create `jobs.d` between reading and watching.
+            var st = stat()
+            if stat(later, &st) == 0, stat(later + "/jobs.d", &st) != 0 { _ = Glibc.mkdir(later + "/jobs.d", 0o755) }
+        }
+        let watcher = try startWatcher([tmp.url("later/jobs.d")], recorder: recorder, options: options)
+        defer { watcher.stop() }
+        try tmp.mkdir("later")
+        #expect(await recorder.waitForChanges(1))
+        #expect(FileManager.default.fileExists(atPath: later + "/jobs.d"))
+        try tmp.write("later/jobs.d/a.yaml", "version: 1\n")
+        #expect(await recorder.waitForChanges(2))
+    }
+
     // MARK: - Debounce and bursts
 
     /// 1,000 rewrites (a tool rewriting files in a loop) are one reload, or a few under load.

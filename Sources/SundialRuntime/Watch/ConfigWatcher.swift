@@ -50,6 +50,9 @@ public final class ConfigWatcher: Sendable {
         /// Tests only: behave as if `inotify_add_watch` failed with ENOSPC once more than this
         /// many directories are watched.
         var watchLimitForTesting: Int?
+        /// Tests only: runs each time the watcher has read the file system for a new set of
+        /// watches, before it adds them (where a directory created by someone else races it).
+        var planHookForTesting: TestHook?
 
         public init(
             debounce: Duration = .milliseconds(250), maxWait: Duration = .seconds(5),
@@ -60,6 +63,13 @@ public final class ConfigWatcher: Sendable {
             self.pollInterval = pollInterval
             self.mode = mode
         }
+    }
+
+    /// A test's callback inside `Options`, which stays `Hashable`: every hook compares equal.
+    struct TestHook: Sendable, Hashable {
+        let run: @Sendable () -> Void
+        static func == (_: TestHook, _: TestHook) -> Bool { true }
+        func hash(into hasher: inout Hasher) {}
     }
 
     /// Why `start()` failed: the process is out of descriptors or threads.

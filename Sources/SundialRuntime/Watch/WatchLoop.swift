@@ -150,8 +150,8 @@ final class WatchLoop: @unchecked Sendable {
     private func onInotify() {
         guard inotifyFD >= 0 else { return }
         let (sawChange, needsRescan) = drainEvents()
-        if needsRescan { rescan() }
-        step(changed: sawChange)
+        let grew = needsRescan && rescan()
+        step(changed: sawChange || grew)
     }
 
     private func onTimer() {
@@ -276,18 +276,48 @@ final class WatchLoop: @unchecked Sendable {
         return (true, !contentOnly)
     }
 
+    /// How many times `rescan()` reads the file system before it stops chasing a tree that
+    /// keeps growing under it (each extra pass needs a directory created within microseconds
+    /// of the previous one; `mkdir -p` of a deep path takes one pass per level).
+    private static let maxRescanPasses = ConfigFiles.maxDepth + 2
+
     /// Recomputes the watches from the file system: adds new directories, drops gone ones.
     /// Falls back to polling when the watch limit is reached.
-    private func rescan() {
-        guard inotifyFD >= 0 else { return }
-        let plan = WatchPlan(paths: paths)
+    ///
+    /// A directory created after the plan read the file system but before the watch on its
+    /// parent was added sends no event to anyone (`mkdir -p later/jobs.d` racing the rescan
+    /// that `later` caused), and every file written into it would go unseen. So the plan is
+    /// read again once its watches are in place, until two readings agree: a directory that
+    /// appears after that is reported by a watch.
+    /// - Returns: whether a later reading found more than the first one did. Files may have
+    ///   been written there before their watch: the caller counts a change, so the reload
+    ///   that follows (after the debounce, i.e. after the watch was added) reads them.
+    @discardableResult
+    private func rescan() -> Bool {
+        var plan = WatchPlan(paths: paths)
+        options.planHookForTesting?.run()
+        for pass in 0..<WatchLoop.maxRescanPasses {
+            guard apply(plan) else { return false }
+            let again = WatchPlan(paths: paths)
+            if again.directories == plan.directories && again.exceeded == plan.exceeded { return pass > 0 }
+            plan = again
+        }
+        // Still growing: watch what is there now, and let the change be counted.
+        apply(plan)
+        return true
+    }
+
+    /// Makes the watches those of `plan`. Returns false when it fell back to polling.
+    @discardableResult
+    private func apply(_ plan: WatchPlan) -> Bool {
+        guard inotifyFD >= 0 else { return false }
         if plan.exceeded {
             enterPolling(reason: "more than \(WatchPlan.maxDirectories) directories to watch")
-            return
+            return false
         }
         if let limit = options.watchLimitForTesting, plan.directories.count > limit {
             enterPolling(reason: WatchLoop.watchLimitReason)
-            return
+            return false
         }
         var updated: [Int32: Watched] = [:]
         for (directory, interest) in plan.directories.sorted(by: { $0.key < $1.key }) {
@@ -296,7 +326,7 @@ final class WatchLoop: @unchecked Sendable {
                 let error = errno
                 if error == ENOSPC || error == ENOMEM {
                     enterPolling(reason: WatchLoop.watchLimitReason)
-                    return
+                    return false
                 }
                 // ENOENT/ENOTDIR: removed meanwhile, its parent's watch reports that;
                 // EACCES: unreadable, which the listing reports as a problem.
@@ -314,6 +344,7 @@ final class WatchLoop: @unchecked Sendable {
             inotify_rm_watch(inotifyFD, wd)
         }
         watches = updated
+        return true
     }
 
     private static let watchLimitReason = "inotify watch limit reached (fs.inotify.max_user_watches)"
