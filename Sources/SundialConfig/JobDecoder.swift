@@ -10,28 +10,49 @@ import SundialCore
 struct JobDecoder {
     let environment: ConfigEnvironment
     private(set) var diagnostics: [Diagnostic] = []
+    /// The file's `defaults`, read once for all its jobs rather than once per job (issue 15:
+    /// with 100 jobs a file, the defaults' keys and retry policy were decoded 100 times).
+    /// Keyed by the node's position, which names one node of one file.
+    private var defaultsMemo: (location: SourceLocation, slots: [[YAMLNode]])?
+    /// The retry policy the `defaults`' `retry` node makes of the default policy.
+    private var defaultRetryMemo: (location: SourceLocation, policy: RetryPolicy)?
 
     init(environment: ConfigEnvironment) { self.environment = environment }
 
     /// Reports every string under `node` (keys included) that contains a NUL character.
+    ///
+    /// Recursive (the node is already depth-bounded by the composer) and allocation-free:
+    /// with a work-list array and `UTF8View.contains`, it ran 3,000 instructions a call, 3.5 %
+    /// of a loader child's (docs/benchmarks.md, nineteenth session).
     mutating func rejectNUL(in node: YAMLNode, key: String) {
-        var stack = [node]
-        while let n = stack.popLast() {
-            switch n.kind {
-            case .scalar:
-                if let text = n.scalarText, text.utf8.contains(0) {
-                    error(
-                        n, "`\(key)` contains a NUL character, which no process can receive",
-                        hint: "remove the \\0 (a NUL ends a C string: the value would be cut short)")
-                }
-            case let .sequence(items): stack += items
-            case let .mapping(pairs): for (k, v) in pairs { stack += [k, v] }
+        switch node.kind {
+        case let .scalar(text, _):
+            if YAMLNode.containsNUL(text) {
+                error(
+                    node, "`\(key)` contains a NUL character, which no process can receive",
+                    hint: "remove the \\0 (a NUL ends a C string: the value would be cut short)")
+            }
+        case let .sequence(items):
+            for item in items { rejectNUL(in: item, key: key) }
+        case let .mapping(pairs):
+            for (k, v) in pairs {
+                rejectNUL(in: k, key: key)
+                rejectNUL(in: v, key: key)
             }
         }
     }
 
+    private mutating func slots(ofDefaults defaults: YAMLNode?) -> [[YAMLNode]] {
+        guard let defaults else { return JobFields.slots(ofDefaults: nil) }
+        if let memo = defaultsMemo, memo.location == defaults.location { return memo.slots }
+        let slots = JobFields.slots(ofDefaults: defaults)
+        defaultsMemo = (defaults.location, slots)
+        return slots
+    }
+
     mutating func decode(id: JobID, idLocation: SourceLocation, node: YAMLNode, defaults: YAMLNode?) -> JobSpec? {
-        let fields = JobFields(job: node, defaults: defaults)
+        let defaultSlots = slots(ofDefaults: defaults)
+        let fields = JobFields(job: node, defaultSlots: defaultSlots)
 
         var command: CommandSpec = .argv([])
         if let argv = fields[.command]?.first {
@@ -111,7 +132,19 @@ struct JobDecoder {
         if let retries = fields[.retry] {
             // Into a local first: `JobSpec.retry` is a shared box, and each change makes a new one.
             var retry = job.retry
-            for r in retries { decodeRetry(r, into: &retry) }
+            var nodes = retries[...]
+            // The defaults' node comes first; what it makes of the default policy is the same
+            // for every job (and its problems are reported once, at its place, either way).
+            if let fromDefaults = defaultSlots[JobFields.Key.retry.rawValue].first, fromDefaults.location == retries[0].location {
+                if let memo = defaultRetryMemo, memo.location == fromDefaults.location {
+                    retry = memo.policy
+                } else {
+                    decodeRetry(fromDefaults, into: &retry)
+                    defaultRetryMemo = (fromDefaults.location, retry)
+                }
+                nodes = nodes.dropFirst()
+            }
+            for r in nodes { decodeRetry(r, into: &retry) }
             job.retry = retry
         }
         if let n = fields[.successExitCodes]?.first { job.successExitCodes = ints(n).map { Int32($0) } }

@@ -65,7 +65,7 @@ struct JobFields {
     }
 
     /// One entry per ``Key``: the job's node, or for a merged map the default's then the job's.
-    private var slots: [[YAMLNode]] = Array(repeating: [], count: Key.allCases.count)
+    private var slots: [[YAMLNode]]
 
     /// The nodes of `key`, `nil` when neither the job nor `defaults` has it.
     subscript(key: Key) -> [YAMLNode]? {
@@ -77,12 +77,13 @@ struct JobFields {
     /// both nodes, default first; any other key keeps the job's. So `.first` reads the winning
     /// value of a plain key. Walks the mappings' pairs in place.
     init(job: YAMLNode, defaults: YAMLNode?) {
-        if let defaults, case let .mapping(pairs) = defaults.kind {
-            for (k, v) in pairs {
-                guard let key = k.scalarText.flatMap({ Key.byName[$0] }) else { continue }
-                slots[key.rawValue] = [v]
-            }
-        }
+        self.init(job: job, defaultSlots: JobFields.slots(ofDefaults: defaults))
+    }
+
+    /// As ``init(job:defaults:)``, with `defaults` already sorted into slots by
+    /// ``slots(ofDefaults:)``: once per file rather than once per job.
+    init(job: YAMLNode, defaultSlots: [[YAMLNode]]) {
+        slots = defaultSlots
         guard case let .mapping(pairs) = job.kind else { return }
         for (k, v) in pairs {
             guard let key = k.scalarText.flatMap({ Key.byName[$0] }) else { continue }
@@ -92,5 +93,17 @@ struct JobFields {
                 slots[key.rawValue] = [v]
             }
         }
+    }
+
+    /// The keys of a file's `defaults` by slot (all empty without one).
+    static func slots(ofDefaults defaults: YAMLNode?) -> [[YAMLNode]] {
+        var slots: [[YAMLNode]] = Array(repeating: [], count: Key.allCases.count)
+        if let defaults, case let .mapping(pairs) = defaults.kind {
+            for (k, v) in pairs {
+                guard let key = k.scalarText.flatMap({ Key.byName[$0] }) else { continue }
+                slots[key.rawValue] = [v]
+            }
+        }
+        return slots
     }
 }

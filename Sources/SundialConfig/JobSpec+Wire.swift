@@ -55,17 +55,19 @@ enum JobWire {
         w.int(j.umask.map { Int64($0) })
         w.int(j.timeoutMs)
         w.int(j.killGraceMs)
-        w.int(j.retry.attempts)
-        w.choice(j.retry.backoff)
-        w.int(j.retry.delayMs)
-        w.int(j.retry.maxDelayMs)
+        // One copy of the policy (each `j.retry` is a copy out of its box).
+        let retry = j.retry
+        w.int(retry.attempts)
+        w.choice(retry.backoff)
+        w.int(retry.delayMs)
+        w.int(retry.maxDelayMs)
         // The exact bits: `-0.0` stays `-0.0`.
-        w.uint(j.retry.jitter.bitPattern)
-        let on = RetryPolicy.Condition.allCases.filter { j.retry.on.contains($0) }
+        w.uint(retry.jitter.bitPattern)
+        let on = RetryPolicy.Condition.allCases.filter { retry.on.contains($0) }
         w.count(on.count)
         for c in on { w.choice(c) }
-        w.bool(j.retry.exitCodes != nil)
-        if let codes = j.retry.exitCodes {
+        w.bool(retry.exitCodes != nil)
+        if let codes = retry.exitCodes {
             w.count(codes.count)
             for c in codes { w.int(Int64(c)) }
         }
@@ -193,18 +195,23 @@ enum JobWire {
         // of them, recognised by the table indexes of its names and values.
         let pairs = try r.count("env")
         if pairs > 0 {
+            // The dictionary is built only for the first job with these bytes (building it
+            // for every job was a tenth of decoding one).
             var key: [Int] = []
-            var env: OrderedDictionary<String, String> = [:]
+            var strings: [String] = []
             for _ in 0..<pairs {
                 let (name, i) = try r.indexedString("env name")
                 let (value, k) = try r.indexedString("env value")
                 key.append(i)
                 key.append(k)
-                env[name] = value
+                strings.append(name)
+                strings.append(value)
             }
             if let known = shared.envs[key] {
                 j.env = known
             } else {
+                var env: OrderedDictionary<String, String> = [:]
+                for p in stride(from: 0, to: strings.count, by: 2) { env[strings[p]] = strings[p + 1] }
                 shared.envs[key] = env
                 j.env = env
             }

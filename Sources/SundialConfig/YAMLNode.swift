@@ -21,6 +21,12 @@ public struct YAMLNode: Sendable {
         self.location = location
     }
 
+    /// Whether `text` holds a NUL byte, read from the string's bytes in place.
+    static func containsNUL(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { $0.contains(0) }
+    }
+
     /// The scalar's text, if this is a scalar.
     public var scalarText: String? {
         if case let .scalar(s, _) = kind { return s }

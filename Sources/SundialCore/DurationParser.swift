@@ -16,11 +16,40 @@ public enum DurationParser {
         .milliseconds(try parseMilliseconds(text))
     }
 
+    /// The units, largest first: their place is the order a duration must follow.
+    private static let unitFactors: [Int64] = [604_800_000, 86_400_000, 3_600_000, 60_000, 1000, 1]
+
+    /// The place of the unit `b[start..<end]` in ``unitFactors`` (`w d h m s ms`), nil for any
+    /// other letters. On the bytes: every job's timeout, jitter and retry delays pass here,
+    /// and a `String` per unit compared against a table of `String`s ran about 1,600
+    /// instructions a duration (docs/benchmarks.md, nineteenth session).
+    private static func unitIndex(_ b: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Int? {
+        switch end - start {
+        case 1:
+            switch b[start] {
+            case UInt8(ascii: "w"): return 0
+            case UInt8(ascii: "d"): return 1
+            case UInt8(ascii: "h"): return 2
+            case UInt8(ascii: "m"): return 3
+            case UInt8(ascii: "s"): return 4
+            default: return nil
+            }
+        case 2: return b[start] == UInt8(ascii: "m") && b[start + 1] == UInt8(ascii: "s") ? 5 : nil
+        default: return nil
+        }
+    }
+
     public static func parseMilliseconds(_ text: String) throws(ParseError) -> Int64 {
-        let b = Array(text.utf8)
+        var copy = text
+        let result: Result<Int64, ParseError> = copy.withUTF8 { b in
+            do throws(ParseError) { return .success(try parseMilliseconds(b, text)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    private static func parseMilliseconds(_ b: UnsafeBufferPointer<UInt8>, _ text: String) throws(ParseError) -> Int64 {
         guard !b.isEmpty else { throw ParseError(message: "empty duration; write e.g. 30s, 5m or 1h30m") }
-        if b.first == UInt8(ascii: "-") { throw ParseError(message: "duration '\(text)' is negative; durations must be positive") }
-        let units: [(String, Int64)] = [("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
+        if b[0] == UInt8(ascii: "-") { throw ParseError(message: "duration '\(text)' is negative; durations must be positive") }
         var i = 0
         var total: Int64 = 0
         var lastUnitIndex = -1
@@ -39,8 +68,8 @@ public enum DurationParser {
             }
             var unitEnd = i
             while unitEnd < b.count, b[unitEnd] >= UInt8(ascii: "a"), b[unitEnd] <= UInt8(ascii: "z") { unitEnd += 1 }
-            let unit = String(decoding: b[i..<unitEnd], as: UTF8.self)
-            guard let ui = units.firstIndex(where: { $0.0 == unit }) else {
+            guard let ui = unitIndex(b, i, unitEnd) else {
+                let unit = String(decoding: UnsafeBufferPointer(rebasing: b[i..<unitEnd]), as: UTF8.self)
                 let shown = unit.isEmpty ? "no unit" : "unknown unit '\(unit)'"
                 throw ParseError(message: "invalid duration '\(text)': \(shown); use ms, s, m, h, d or w")
             }
@@ -48,7 +77,7 @@ public enum DurationParser {
                 throw ParseError(message: "invalid duration '\(text)': units must go from largest to smallest, each once (e.g. 1h30m)")
             }
             lastUnitIndex = ui
-            let (part, o) = value.multipliedReportingOverflow(by: units[ui].1)
+            let (part, o) = value.multipliedReportingOverflow(by: unitFactors[ui])
             guard !o else { throw tooLarge(text) }
             let (sum, o2) = total.addingReportingOverflow(part)
             guard !o2, sum <= maximumMilliseconds else { throw tooLarge(text) }
