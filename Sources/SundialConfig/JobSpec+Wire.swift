@@ -179,8 +179,10 @@ enum JobWire {
         let jitterMs = try r.int("jitter_ms")
         let command: CommandSpec
         if try r.bool("command") {
+            let n = try r.count("argv")
             var argv: [String] = []
-            for _ in 0..<(try r.count("argv")) { argv.append(try r.string("argv")) }
+            argv.reserveCapacity(reservation(n))
+            for _ in 0..<n { argv.append(try r.string("argv")) }
             command = .argv(argv)
         } else {
             command = .shell(try r.string("shell"))
@@ -199,6 +201,8 @@ enum JobWire {
             // for every job was a tenth of decoding one).
             var key: [Int] = []
             var strings: [String] = []
+            key.reserveCapacity(reservation(2 * pairs))
+            strings.reserveCapacity(reservation(2 * pairs))
             for _ in 0..<pairs {
                 let (name, i) = try r.indexedString("env name")
                 let (value, k) = try r.indexedString("env value")
@@ -257,8 +261,10 @@ enum JobWire {
             retry.exitCodes = exitCodes
             j.retry = retry
         }
+        let codeCount = try r.count("success_exit_codes")
         var codes: [Int32] = []
-        for _ in 0..<(try r.count("success_exit_codes")) { codes.append(try r.int32("success_exit_codes")) }
+        codes.reserveCapacity(reservation(codeCount))
+        for _ in 0..<codeCount { codes.append(try r.int32("success_exit_codes")) }
         if let known = shared.codes[codes] {
             j.successExitCodes = known
         } else {
@@ -268,6 +274,7 @@ enum JobWire {
         let needs = try r.count("needs")
         if needs > 0 {
             var list: [Need] = []
+            list.reserveCapacity(reservation(needs))
             for _ in 0..<needs {
                 list.append(Need(job: try r.string("needs.job"), on: try r.choice("needs.on"), location: try decodeLocation(&r)))
             }
@@ -289,6 +296,7 @@ enum JobWire {
         let secrets = try r.count("secrets")
         if secrets > 0 {
             var list: [String] = []
+            list.reserveCapacity(reservation(secrets))
             for _ in 0..<secrets { list.append(try r.string("secrets")) }
             j.secrets = list
         }
@@ -313,6 +321,12 @@ enum JobWire {
         }
         return j
     }
+
+    /// Room to reserve for `count` elements before reading them: growing an array from empty
+    /// element by element was a fifth of decoding a job (`[String]` and `[Int]` regrowths).
+    /// Capped: `count` is only known to fit the answer's remaining bytes, and a hostile child
+    /// must not make the agent allocate ahead of what it actually sends.
+    private static func reservation(_ count: Int) -> Int { min(count, 64) }
 
     static func decodeSchedule(_ r: inout WireReader) throws(DecodeError) -> ScheduleSpec {
         switch try r.uint("schedule.kind") {

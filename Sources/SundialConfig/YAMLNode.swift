@@ -171,7 +171,7 @@ extension YAMLNode {
         case let .scalar(s, plain): return plain ? YAMLNode.resolvePlain(s) : .string(s)
         case let .sequence(items): return .array(items.map { $0.jsonValue() })
         case let .mapping(pairs):
-            var o = OrderedDictionaryBuilder()
+            var o = OrderedDictionaryBuilder(capacity: pairs.count)
             for (k, v) in pairs { o.set(k.scalarText ?? k.jsonValue().jsonText, v.jsonValue()) }
             return .object(o.dictionary)
         }

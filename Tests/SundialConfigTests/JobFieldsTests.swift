@@ -21,7 +21,21 @@ struct JobFieldsTests {
             return
         }
         #expect(Set(JobFields.Key.allCases.map(\.name)) == Set(properties.keys))
-        #expect(JobFields.Key.byName.count == JobFields.Key.allCases.count)
+    }
+
+    /// Every name finds its key; nothing else finds one (its own name with a byte changed,
+    /// added or dropped, other names of the schema, the empty string).
+    @Test func keysAreFoundByExactlyTheirNames() {
+        for key in JobFields.Key.allCases {
+            #expect(JobFields.Key(name: key.name) == key)
+            #expect(JobFields.Key(name: key.name + "s") == nil)
+            #expect(JobFields.Key(name: String(key.name.dropLast())) == nil)
+            #expect(JobFields.Key(name: key.name.uppercased()) == nil)
+            #expect(JobFields.Key(name: "x" + key.name.dropFirst()) == nil)
+        }
+        for other in ["", "version", "jobs", "defaults", "webhook", "attempts", "Command", "tim", "é", "user\0"] {
+            #expect(JobFields.Key(name: other) == nil, "\(other)")
+        }
     }
 
     @Test func aJobsOwnValueWinsAndMapsMergeDefaultFirst() throws {

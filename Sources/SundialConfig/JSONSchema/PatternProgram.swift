@@ -59,7 +59,9 @@ struct PatternProgram: Sendable {
             guard !overflow, states <= Self.maximumStates else { return nil }
             return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: (states + 63) / 64) { visited in
                 visited.initialize(repeating: 0)
+                // Room for the usual few pending threads at once, not a regrowth per split.
                 var stack: [Int] = []
+                stack.reserveCapacity(16)
                 let lastStart = anchoredAtStart ? 0 : bytes.count
                 var start = 0
                 while start <= lastStart {
