@@ -19,6 +19,50 @@ struct ConfigLoaderTests {
 
     func messages(_ r: ConfigLoadResult) -> [String] { r.diagnostics.map(\.description) }
 
+    /// A file's `defaults` is decoded once for all its jobs (issue 15): each job still gets the
+    /// defaults' policy with its own keys over it, whatever the job before it changed, and a
+    /// problem in `defaults` is reported once, at its place.
+    @Test func eachJobGetsTheDefaultsRetryPolicyUnderItsOwnKeys() throws {
+        let r = load([
+            (
+                "a.yaml",
+                """
+                version: 1
+                defaults:
+                  retry: { attempts: 3, delay: 5s }
+                jobs:
+                  a: { command: [x], retry: { delay: 1s } }
+                  b: { command: [x] }
+                  c: { command: [x], retry: { attempts: 7, on: [timeout] } }
+                  d: { command: [x] }
+                """
+            )
+        ])
+        #expect(r.diagnostics.isEmpty, "\(messages(r))")
+        let jobs = try #require(r.jobSet?.jobs)
+        #expect(jobs["a"]?.retry.attempts == 3 && jobs["a"]?.retry.delayMs == 1_000)
+        #expect(jobs["b"]?.retry.attempts == 3 && jobs["b"]?.retry.delayMs == 5_000)
+        #expect(jobs["c"]?.retry.attempts == 7 && jobs["c"]?.retry.delayMs == 5_000 && jobs["c"]?.retry.on == [.timeout])
+        #expect(jobs["d"]?.retry.attempts == 3 && jobs["d"]?.retry.delayMs == 5_000 && jobs["d"]?.retry.on == jobs["b"]?.retry.on)
+
+        let bad = load([
+            (
+                "b.yaml",
+                """
+                version: 1
+                defaults:
+                  retry: { attempts: 3, delay: 99999999d }
+                jobs:
+                  a: { command: [x] }
+                  b: { command: [x], retry: { attempts: 2 } }
+                """
+            )
+        ])
+        #expect(messages(bad).count == 1, "\(messages(bad))")
+        #expect(bad.diagnostics.first?.location.line == 3)
+        #expect(messages(bad).first?.contains("too large") == true, "\(messages(bad))")
+    }
+
     @Test func decodesAFullJobWithDefaults() throws {
         let r = load([
             (

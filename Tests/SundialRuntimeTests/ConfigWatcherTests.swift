@@ -235,6 +235,45 @@ import Testing
         #expect(await recorder.waitForChanges(2))
     }
 
+    /// A tree that keeps changing through every reading of a rescan (one more level made
+    /// inside each reading's window, as an unpacking might): the rescan stops chasing after a
+    /// few readings, and the watcher looks again from its timer until a reading holds still,
+    /// so the deepest directory ends up watched all the same.
+    @Test func treeStillChangingAfterTheRescansReadingsIsWatchedFromTheTimer() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        let levels = ["a", "b", "c", "d", "e", "f", "jobs.d"]
+        let root = tmp.path
+        var options = ConfigWatcher.Options.fast
+        options.planHookForTesting = .init {
+            // Each reading: make the next missing level.
+            var path = root
+            var st = stat()
+            for level in levels {
+                path += "/" + level
+                if stat(path, &st) != 0 {
+                    _ = Glibc.mkdir(path, 0o755)
+                    return
+                }
+            }
+        }
+        let recorder = NotificationRecorder()
+        let deepest = tmp.url(levels.joined(separator: "/"))
+        let watcher = try startWatcher([deepest], recorder: recorder, options: options)
+        defer { watcher.stop() }
+        // The first rescan (in `start()`) made only some of the levels; the timer's make the rest.
+        let clock = ContinuousClock()
+        let end = clock.now + .seconds(5)
+        while !FileManager.default.fileExists(atPath: deepest), clock.now < end { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(FileManager.default.fileExists(atPath: deepest))
+        var quiet = false
+        for _ in 0..<10 where !quiet { quiet = await recorder.staysQuiet(for: .milliseconds(300)) }
+        #expect(quiet)
+        let before = recorder.changes
+        try tmp.write(levels.joined(separator: "/") + "/a.yaml", "version: 1\n")
+        #expect(await recorder.waitForChanges(before + 1))
+    }
+
     // MARK: - Debounce and bursts
 
     /// 1,000 rewrites (a tool rewriting files in a loop) are one reload, or a few under load.

@@ -50,8 +50,8 @@ public final class ConfigWatcher: Sendable {
         /// Tests only: behave as if `inotify_add_watch` failed with ENOSPC once more than this
         /// many directories are watched.
         var watchLimitForTesting: Int?
-        /// Tests only: runs each time the watcher has read the file system for a new set of
-        /// watches, before it adds them (where a directory created by someone else races it).
+        /// Tests only: runs each time the watcher has read the file system for its watches,
+        /// before it adds them (where a directory created by someone else races it).
         var planHookForTesting: TestHook?
 
         public init(

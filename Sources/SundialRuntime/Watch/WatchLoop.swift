@@ -37,6 +37,8 @@ final class WatchLoop: @unchecked Sendable {
     private var snapshot: PollSnapshot?
     private var nextPoll: Int64 = 0
     private var pendingFallback: String?
+    /// When a rescan that could not get two agreeing readings looks again (monotonic ms).
+    private var rescanDue: Int64?
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: WatchLoop.bufferSize, alignment: 8)
 
     private static let eventMask: UInt32 =
@@ -168,7 +170,12 @@ final class WatchLoop: @unchecked Sendable {
             handler(.pollingFallback(reason: "\(reason); polling every \(pollIntervalMillis) ms"))
             if isStopped { return }
         }
-        let now = monotonicMillis()
+        var now = monotonicMillis()
+        var changed = changed
+        if let due = rescanDue, now >= due, inotifyFD >= 0 {
+            changed = rescan() || changed
+            now = monotonicMillis()
+        }
         if changed { debouncer.noteChange(at: now) }
         if inotifyFD < 0 {
             // Polling: look at the files when the interval is up, and again when a pending
@@ -194,6 +201,10 @@ final class WatchLoop: @unchecked Sendable {
     /// (inotify with no pending change: the loop sleeps until an event).
     private func nextDeadline(at now: Int64) -> Int64 {
         var timeout = debouncer.timeout(at: now)
+        if let due = rescanDue, inotifyFD >= 0 {
+            let untilRescan = max(0, due - now)
+            timeout = min(timeout ?? untilRescan, untilRescan)
+        }
         if inotifyFD < 0 {
             let untilPoll = max(0, nextPoll - now)
             timeout = min(timeout ?? untilPoll, untilPoll)
@@ -276,10 +287,12 @@ final class WatchLoop: @unchecked Sendable {
         return (true, !contentOnly)
     }
 
-    /// How many times `rescan()` reads the file system before it stops chasing a tree that
-    /// keeps growing under it (each extra pass needs a directory created within microseconds
-    /// of the previous one; `mkdir -p` of a deep path takes one pass per level).
-    private static let maxRescanPasses = ConfigFiles.maxDepth + 2
+    /// How many times `rescan()` reads the file system again before it stops chasing a tree
+    /// that keeps changing under it (an unpacking, a `git checkout`): each reading of a large
+    /// tree takes milliseconds on the loop's thread. Past it, a rescan is scheduled
+    /// ``followUpRescanMillis`` later instead.
+    private static let maxRescanPasses = 3
+    private static let followUpRescanMillis: Int64 = 50
 
     /// Recomputes the watches from the file system: adds new directories, drops gone ones.
     /// Falls back to polling when the watch limit is reached.
@@ -289,22 +302,33 @@ final class WatchLoop: @unchecked Sendable {
     /// that `later` caused), and every file written into it would go unseen. So the plan is
     /// read again once its watches are in place, until two readings agree: a directory that
     /// appears after that is reported by a watch.
-    /// - Returns: whether a later reading found more than the first one did. Files may have
-    ///   been written there before their watch: the caller counts a change, so the reload
-    ///   that follows (after the debounce, i.e. after the watch was added) reads them.
+    /// - Returns: whether a later reading differed from the first. Files may have been
+    ///   written in a directory before its watch: the caller counts a change, so the reload
+    ///   that follows (after the debounce, i.e. after the watch was added) reads them. (A
+    ///   rescan caused by an event has its change counted already; one from the follow-up
+    ///   timer has not.)
     @discardableResult
     private func rescan() -> Bool {
-        var plan = WatchPlan(paths: paths)
-        options.planHookForTesting?.run()
+        rescanDue = nil
+        var plan = readPlan()
         for pass in 0..<WatchLoop.maxRescanPasses {
             guard apply(plan) else { return false }
-            let again = WatchPlan(paths: paths)
+            let again = readPlan()
             if again.directories == plan.directories && again.exceeded == plan.exceeded { return pass > 0 }
             plan = again
         }
-        // Still growing: watch what is there now, and let the change be counted.
-        apply(plan)
+        // Still changing: watch what is there now, and look again shortly (from the timer, so
+        // the loop's other work goes on), until a reading holds still.
+        if apply(plan) { rescanDue = monotonicMillis() + WatchLoop.followUpRescanMillis }
         return true
+    }
+
+    /// The watches the file system calls for now (and, in tests, the moment a directory made
+    /// by someone else can race them: after the reading, before the watches).
+    private func readPlan() -> WatchPlan {
+        let plan = WatchPlan(paths: paths)
+        options.planHookForTesting?.run()
+        return plan
     }
 
     /// Makes the watches those of `plan`. Returns false when it fell back to polling.
