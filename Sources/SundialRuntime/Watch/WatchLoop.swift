@@ -152,8 +152,8 @@ final class WatchLoop: @unchecked Sendable {
     private func onInotify() {
         guard inotifyFD >= 0 else { return }
         let (sawChange, needsRescan) = drainEvents()
-        let grew = needsRescan && rescan()
-        step(changed: sawChange || grew)
+        let differed = needsRescan && rescan()
+        step(changed: sawChange || differed)
     }
 
     private func onTimer() {
@@ -310,6 +310,7 @@ final class WatchLoop: @unchecked Sendable {
     @discardableResult
     private func rescan() -> Bool {
         rescanDue = nil
+        guard inotifyFD >= 0 else { return false }
         var plan = readPlan()
         for pass in 0..<WatchLoop.maxRescanPasses {
             guard apply(plan) else { return false }
