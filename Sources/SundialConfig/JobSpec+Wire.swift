@@ -322,8 +322,9 @@ enum JobWire {
         return j
     }
 
-    /// Room to reserve for `count` elements before reading them: growing an array from empty
-    /// element by element was a fifth of decoding a job (`[String]` and `[Int]` regrowths).
+    /// Room to reserve for `count` elements before reading them: the regrowths of arrays
+    /// filled from empty were about a seventh of decoding a job's instructions (`[String]`
+    /// and `[Int]`; reserving saves the regrowths, not the first allocation).
     /// Capped: `count` is only known to fit the answer's remaining bytes, and a hostile child
     /// must not make the agent allocate ahead of what it actually sends.
     private static func reservation(_ count: Int) -> Int { min(count, 64) }
