@@ -43,7 +43,10 @@ BURST_RATIO_TARGET = 1.5
 # Issue 16: one job due, and one among others due at the same instant, against the C loop.
 SERIES_RATIO_TARGET = 1.2
 SERIES_SIZES = (1, 5)
-SERIES_FIRES = 15  # bursts per series in the full run (one a second)
+# Bursts per series in the full run (one a second). Sixty, because fifteen left the five-jobs ratio
+# to chance: one build read 0.87×, 1.02×, 1.27× and 1.39× in four full runs, where
+# `bench/lateness-ab` with 60 fires read 1.05× and 1.11× (twentieth session). Costs three minutes.
+SERIES_FIRES = 60
 SERIES_FIRES_QUICK = 6
 LAUNCH_RATIO_TARGET = 0.5
 # Issue 15's speed figures, each for 10,000 jobs (1,000 for the reload).
@@ -1175,17 +1178,23 @@ class Bench:
                       "measured": f"{b:,.0f} bytes", "met": b <= DISK_PER_FIRE_TARGET_BYTES})
         late = r.get("lateness", {})
         extra = r.get("lateness_extra")
-        s1 = late.get("sundial-1")
-        p50 = s1["p50_ms"]["median"] if s1 and s1["p50_ms"] else (extra["p50_ms"] if extra and extra["p50_ms"] is not None else None)
-        if p50 is not None:
-            shown = f"{p50:.2f} ms" + (" (whole minutes)" if s1 else " (seconds-field fires)")
-            if s1 and extra and extra["p50_ms"] is not None:
+        # Every single-job fire after SLOT_LEAD_S asleep: the whole-minute slots' and the first
+        # fires', which are the same situation. The median of the three whole-minute fires alone
+        # landed in either of the two modes such fires have (about 1 ms, or about 2 ms more).
+        s_slept, c_slept = slept_fires(r, "sundial"), slept_fires(r, "c")
+        if s_slept:
+            p50 = pct(sorted(s_slept), 50)
+            shown = f"{p50:.2f} ms over {len(s_slept)} fires after {SLOT_LEAD_S} s asleep"
+            if c_slept:
+                shown += f" (the C loop's: {pct(sorted(c_slept), 50):.2f} ms over {len(c_slept)})"
+            if extra and extra["p50_ms"] is not None:
                 shown += f"; {extra['p50_ms']:.2f} ms over {extra['samples']} seconds-field fires"
-            fc0 = r.get("first_fires", {}).get("c", {})
-            if s1 and fc0.get("p50_ms") is not None:
-                shown += f" (the C loop's first fires: {fc0['p50_ms']:.2f} ms)"
             v.append({"target": f"single-job lateness under {SINGLE_JOB_P50_TARGET_MS:g} ms median",
                       "measured": shown, "met": p50 < SINGLE_JOB_P50_TARGET_MS})
+        elif extra and extra["p50_ms"] is not None:
+            p50 = extra["p50_ms"]
+            v.append({"target": f"single-job lateness under {SINGLE_JOB_P50_TARGET_MS:g} ms median",
+                      "measured": f"{p50:.2f} ms (seconds-field fires)", "met": p50 < SINGLE_JOB_P50_TARGET_MS})
         ff = r.get("first_fires", {})
         fs, fc = ff.get("sundial", {}), ff.get("c", {})
         if fs.get("mean_ms") is not None and fc.get("mean_ms"):
@@ -1241,6 +1250,14 @@ class Bench:
             v.append({"target": "launch rate at least half the C fork+exec loop's",
                       "measured": f"{a:,.0f}/s vs {b:,.0f}/s = {a / b:.2f}×", "met": a >= LAUNCH_RATIO_TARGET * b})
         return v
+
+
+def slept_fires(r, who):
+    """Lateness in ms of every single-job fire of `who` ("sundial" or "c") that came after
+    SLOT_LEAD_S asleep: one per whole-minute slot, and every first fire."""
+    runs = (r.get("lateness", {}).get("sundial-1") if who == "sundial" else r.get("c_burst", {}).get("1")) or {}
+    out = [x["first_ms"] for x in runs.get("runs", []) if x.get("first_ms") is not None]
+    return out + list(r.get("first_fires", {}).get(who, {}).get("all_ms", []))
 
 
 # MARK: - Report
@@ -1332,7 +1349,8 @@ def markdown(r):
         w("")
         w(f"First fires: one job, each scheduler a fresh process that slept {SLOT_LEAD_S} s before its instant "
           "(the C loop as `limits burst T 1`, Sundial as an agent whose one job is due at that second), the two "
-          "alternating. The whole-minute rows above have the same sleep, but only three fires each. On the "
+          "alternating. The whole-minute rows above have the same sleep, but only three fires each; the single-job "
+          "verdict takes the median of these fires and the whole-minute ones together. On the "
           "development machine such fires are bimodal for both: about 1 ms, or about 2 ms more in some 60 % of them. "
           "The extra is in the child's `fork` and `exec`, not in the wake-up (a C process timing both woke 0.1–0.25 ms "
           "late every time), so the mean compares the two better than a median of few fires.")
