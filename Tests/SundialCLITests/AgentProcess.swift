@@ -1,6 +1,7 @@
 import Foundation
 import SundialCore
 import SundialRuntime
+import SundialTesting
 import Synchronization
 import Testing
 
@@ -143,13 +144,7 @@ extension JSONValue {
 /// Writing job files the ways tools do, for the reload tests.
 enum JobFiles {
     /// A file rewritten in place (`O_TRUNC` then `write`), as an editor without backup does.
-    static func writeInPlace(_ text: String, to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else { throw CocoaError(.fileWriteUnknown) }
-    }
+    static func writeInPlace(_ text: String, to path: String) throws { try TestFile.write(text, to: path) }
 
     /// A temporary file renamed over the target, as Ansible, Salt and Puppet do.
     static func writeAtomically(_ text: String, to path: String) throws {

@@ -18,7 +18,7 @@ struct DiffCommandTests {
                 for (name, text) in files {
                     let url = dir.appendingPathComponent(name)
                     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try text.write(to: url, atomically: false, encoding: .utf8)
+                    try TestFile.write(text, to: url.path)
                 }
             }
         }

@@ -21,17 +21,7 @@ struct HostileInputTests {
         var expect: String
     }
 
-    static func write(_ path: String, _ bytes: [UInt8]) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
-        defer { close(fd) }
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { throw CocoaError(.fileWriteUnknown) }
-            offset += n
-        }
-    }
+    static func write(_ path: String, _ bytes: [UInt8]) throws { try TestFile.write(bytes, to: path) }
 
     static func file(_ name: String, _ text: String, expect: String) -> Case {
         file(name, Array(text.utf8), expect: expect)
@@ -74,7 +64,7 @@ struct HostileInputTests {
             Case(
                 name: "name not UTF-8",
                 place: { conf in
-                    let fd = open(cPath(Array((conf + "/").utf8) + latin1Name), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+                    let fd = open(cPath(Array((conf + "/").utf8) + latin1Name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
                     _ = Array("version: 1\njobs:\n  x: {every: nope, command: [x]}\n".utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
                     close(fd)
                 }, remove: { conf in _ = unlink(cPath(Array((conf + "/").utf8) + latin1Name)) }, expect: "caf\\xe9.yaml:3:"),

@@ -20,8 +20,7 @@ struct IsolatedLoaderTests {
     func script(_ body: String) throws -> (path: String, dir: URL) {
         let dir = try CLI.tempDir()
         let path = dir.appendingPathComponent("loader.sh").path
-        try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
+        try TestFile.write("#!/bin/sh\n" + body + "\n", to: path, mode: 0o755)
         return (path, dir)
     }
 

@@ -44,7 +44,7 @@ import Testing
         var all = ["cgroup.procs": "", "cgroup.subtree_control": "", "cgroup.type": "domain\n", "cgroup.events": "populated 0\nfrozen 0\n"]
         if let controllers { all["cgroup.controllers"] = controllers + "\n" }
         for (k, v) in files { all[k] = v }
-        for (name, text) in all { try text.write(toFile: dir + "/" + name, atomically: false, encoding: .utf8) }
+        for (name, text) in all { try TestFile.write(text, to: dir + "/" + name) }
     }
 
     func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "<missing>" }

@@ -110,13 +110,20 @@ import Testing
             let path = tmp.url("conf/a.yaml")
             let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
             try #require(fd >= 0)
-            let copy = dup(fd)  // the copy a child forked now would hold
+            // The copy a child forked now would hold. `O_CLOEXEC` as every descriptor in this
+            // process: a plain `dup` lost the flag, and an exit-test child spawned meanwhile kept
+            // the copy (numbered below its pipes, so not in its `closefrom`) for its whole life.
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
             try #require(copy >= 0)
             let text = Array("version: 1\njobs: {}\n".utf8)
             #expect(Glibc.write(fd, text, text.count) == text.count)
             close(fd)
             #expect(TempDirectory.isOpenForWriting(path) == true)
-            #expect(throws: POSIXError(.ETIMEDOUT)) { try TempDirectory.waitUntilClosedForWriting(path, within: .milliseconds(50)) }
+            let held = #expect(throws: TempDirectory.StillOpenForWriting.self) {
+                try TempDirectory.waitUntilClosedForWriting(path, within: .milliseconds(50))
+            }
+            // The timeout names the holder: this process, through the copy.
+            #expect(held?.holders.contains("\(getpid()) (\(Self.ownComm)) fd \(copy)") == true, "\(String(describing: held))")
             #expect(await recorder.staysQuiet(for: .milliseconds(300)))
             close(copy)
             // A child that a neighbouring test forked meanwhile may hold a copy of its own.
@@ -125,6 +132,11 @@ import Testing
             #expect(await recorder.staysQuiet(for: .milliseconds(300)))
             #expect(recorder.changes == 1)
         }
+    }
+
+    /// This process's `comm`, as `/proc` gives it.
+    private static var ownComm: String {
+        ((try? String(contentsOfFile: "/proc/self/comm", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     // MARK: - Symbolic links

@@ -53,8 +53,7 @@ import Testing
     @Test func refusesAGroupReadableFileWithSecrets() throws {
         let dir = try temporaryDirectory()
         let path = dir + "/secrets.env"
-        try "TOKEN=s3cr3t\n".write(toFile: path, atomically: false, encoding: .utf8)
-        chmod(path, 0o644)
+        try TestFile.write("TOKEN=s3cr3t\n", to: path, mode: 0o644)
         #expect(throws: LaunchError.self) { _ = try EnvironmentFile.load(path: path, requirePrivate: true) }
         do {
             _ = try EnvironmentFile.load(path: path, requirePrivate: true)

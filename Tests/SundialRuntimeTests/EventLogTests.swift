@@ -1,3 +1,4 @@
+import CSundialShim
 import Foundation
 import OrderedCollections
 import SundialCore
@@ -120,7 +121,7 @@ import Testing
 
     @Test func stalledPipeReaderNeverBlocksTheCaller() async throws {
         var fds: [Int32] = [0, 0]
-        #expect(pipe(&fds) == 0)
+        #expect(sundial_pipe_cloexec(&fds) == 0)
         defer {
             close(fds[0])
             close(fds[1])

@@ -17,7 +17,7 @@ struct EventLoopTests {
         let write: Int32
         init() throws {
             var fds: [Int32] = [-1, -1]
-            try #require(pipe(&fds) == 0)
+            try #require(sundial_pipe_cloexec(&fds) == 0)
             _ = fcntl(fds[0], F_SETFL, O_NONBLOCK)
             read = fds[0]
             write = fds[1]

@@ -69,7 +69,7 @@ struct HostileFilesTests {
             (Array("bad\nname.yaml".utf8), "version: 1\njobs:\n  c:\n    every: nope\n    command: [x]\n"),
         ] {
             let full = Array(tmp.url("conf/").utf8) + raw
-            let fd = open(PathProbe.cString(full), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            let fd = open(PathProbe.cString(full), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             #expect(fd >= 0)
             _ = Array(text.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
             close(fd)

@@ -32,8 +32,7 @@ import Testing
     @Test func envWinsOverEnvFileAndSecretsAreCollected() throws {
         let dir = try temporaryDirectory()
         let path = dir + "/job.env"
-        try "FROM_FILE=file\nOVER=file\nTOKEN=tok-123\n".write(toFile: path, atomically: false, encoding: .utf8)
-        chmod(path, 0o600)
+        try TestFile.write("FROM_FILE=file\nOVER=file\nTOKEN=tok-123\n", to: path, mode: 0o600)
         var job = JobSpec(id: "j", command: .argv(["true"]))
         job.envFile = path
         job.env = ["OVER": "job", "PASSWORD": "pw-456"]
@@ -69,8 +68,7 @@ import Testing
     @Test func notExecutable() throws {
         let dir = try temporaryDirectory()
         let file = dir + "/script.sh"
-        try "echo hi\n".write(toFile: file, atomically: false, encoding: .utf8)
-        chmod(file, 0o644)
+        try TestFile.write("echo hi\n", to: file, mode: 0o644)
         let e = launchError(JobSpec(id: "j", command: .argv([file])))
         #expect(e?.code == .notExecutable)
         #expect(e?.message.hasPrefix("not executable: \(file)") == true)
@@ -89,8 +87,7 @@ import Testing
 
     @Test func relativeCommandResolvesAgainstWorkdir() throws {
         let dir = try temporaryDirectory()
-        try "#!/bin/sh\necho ok\n".write(toFile: dir + "/run.sh", atomically: false, encoding: .utf8)
-        chmod(dir + "/run.sh", 0o755)
+        try TestFile.write("#!/bin/sh\necho ok\n", to: dir + "/run.sh", mode: 0o755)
         var job = JobSpec(id: "j", command: .argv(["./run.sh"]))
         job.workdir = dir
         #expect(try LaunchSpec(job: job, runID: id, attempt: 1, context: context).executable == "./run.sh")

@@ -324,8 +324,7 @@ import Testing
 
         let dir = try temporaryDirectory()
         let script = dir + "/noshebang"
-        try "echo hi\n".write(toFile: script, atomically: false, encoding: .utf8)
-        chmod(script, 0o755)
+        try TestFile.write("echo hi\n", to: script, mode: 0o755)
         let (noexec, _) = try await retryingWhileTextFileBusy({ $0.0.outcome == .launchFailed(reason: "cannot start \(script): Text file busy") }) {
             try await run(JobSpec(id: "j", command: .argv([script])))
         }
@@ -340,8 +339,7 @@ import Testing
     @Test func secretsFromEnvFileAreMaskedInTheLog() async throws {
         let dir = try temporaryDirectory()
         let path = dir + "/secret.env"
-        try "API_TOKEN=tok-9f8e7d\n".write(toFile: path, atomically: false, encoding: .utf8)
-        chmod(path, 0o600)
+        try TestFile.write("API_TOKEN=tok-9f8e7d\n", to: path, mode: 0o600)
         var job = shellJob("echo \"token is $API_TOKEN\"")
         job.envFile = path
         job.secrets = ["API_TOKEN"]
@@ -369,8 +367,7 @@ import Testing
 @Suite(.offPool) struct RunnerSecretMaskingTests {
     func privateEnvFile(_ text: String) throws -> String {
         let path = try temporaryDirectory() + "/secret.env"
-        try text.write(toFile: path, atomically: false, encoding: .utf8)
-        chmod(path, 0o600)
+        try TestFile.write(text, to: path, mode: 0o600)
         return path
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SundialTesting
 import Synchronization
 
 @testable import SundialRuntime
@@ -72,23 +73,9 @@ struct TempDirectory {
         guard rename(temporary, full) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
     }
 
-    /// Creates or truncates `path` and writes `text`, through an `O_CLOEXEC` descriptor.
-    /// Foundation's `write(toFile:atomically: false)` opens without it, and a child that
-    /// swift-testing spawns for an exit test keeps every such descriptor numbered below its
-    /// own pipes for its whole life: a write then stayed open, unreported, for seconds.
-    static func writeFile(_ path: String, _ text: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-        defer { close(fd) }
-        let bytes = Array(text.utf8)
-        var done = 0
-        while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
-            done += n
-        }
-    }
+    /// Creates or truncates `path` and writes `text`, through an `O_CLOEXEC` descriptor
+    /// (``TestFile`` says why not Foundation's writers).
+    static func writeFile(_ path: String, _ text: String) throws { try TestFile.write(text, to: path) }
 
     /// Waits until no descriptor anywhere has the regular file `path` open for writing, so
     /// that its `IN_CLOSE_WRITE` has been queued: a test's write must not be reported later,
@@ -106,7 +93,8 @@ struct TempDirectory {
     /// How: a read lease (`F_SETLEASE`, `F_RDLCK`) is granted only while the file is open for
     /// writing nowhere, and the kernel queues the close event before it drops the file's
     /// write count. On a file system without leases there is nothing to wait on: returns.
-    /// - Throws: `ETIMEDOUT` when a writer still holds the file after `deadline`.
+    /// - Throws: ``StillOpenForWriting``, naming the processes that hold the file, when a
+    ///   writer still holds it after `deadline`.
     static func waitUntilClosedForWriting(_ path: String, within deadline: Duration = .seconds(5)) throws {
         let clock = ContinuousClock()
         let end = clock.now + deadline
@@ -114,7 +102,7 @@ struct TempDirectory {
             switch isOpenForWriting(path) {
             case false?, nil: return
             case true?:
-                guard clock.now < end else { throw POSIXError(.ETIMEDOUT) }
+                guard clock.now < end else { throw StillOpenForWriting(path: path, holders: writers(of: path)) }
                 var pause = timespec(tv_sec: 0, tv_nsec: 1_000_000)
                 nanosleep(&pause, nil)
             }
@@ -134,6 +122,49 @@ struct TempDirectory {
             return false
         }
         return errno == EAGAIN ? true : nil
+    }
+
+    /// A file still open for writing at a wait's deadline, with who holds it: a test that
+    /// times out here says which process kept the descriptor, not just that one did.
+    struct StillOpenForWriting: Error, CustomStringConvertible {
+        let path: String
+        /// "pid (comm) fd N", one per descriptor open for writing, from `/proc`.
+        let holders: [String]
+        var description: String {
+            "\(path) is still open for writing: "
+                + (holders.isEmpty ? "no holder visible in /proc" : holders.joined(separator: ", "))
+        }
+    }
+
+    /// The descriptors, in every process this one may inspect, that have `path` open for
+    /// writing: `/proc/PID/fd/N` links to it and `/proc/PID/fdinfo/N` has an access mode
+    /// other than `O_RDONLY`. Best effort: processes that end or deny access are skipped.
+    static func writers(of path: String) -> [String] {
+        // The links name the resolved path.
+        var target = path
+        if let resolved = realpath(path, nil) {
+            target = String(cString: resolved)
+            free(resolved)
+        }
+        var found: [String] = []
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int32($0) != nil } ?? []
+        for pid in pids {
+            guard let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd") else { continue }
+            for fd in fds {
+                guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"),
+                    link == target,
+                    let info = try? String(contentsOfFile: "/proc/\(pid)/fdinfo/\(fd)", encoding: .utf8),
+                    let flagsLine = info.split(separator: "\n").first(where: { $0.hasPrefix("flags:") }),
+                    let flags = Int32(flagsLine.dropFirst("flags:".count).trimmingCharacters(in: .whitespaces), radix: 8),
+                    flags & O_ACCMODE != O_RDONLY
+                else { continue }
+                let comm =
+                    (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                found.append("\(pid) (\(comm)) fd \(fd)")
+            }
+        }
+        return found
     }
 
     /// `F_SETLEASE` (`F_LINUX_SPECIFIC_BASE`, 1024), which Glibc exports only with _GNU_SOURCE.

@@ -48,8 +48,7 @@ struct DeliveryTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let argv = ["/bin/sh", "-c", CrontabImport.mailScript, "sundial-mail", "ops@example.org"]
         let fake = dir + "/bin/sendmail"
-        try "#!/bin/sh\necho \"$@\" > \(dir)/args\ncat > \(dir)/mail\n".write(toFile: fake, atomically: true, encoding: .utf8)
-        chmod(fake, 0o755)
+        try TestFile.write("#!/bin/sh\necho \"$@\" > \(dir)/args\ncat > \(dir)/mail\n", to: fake, mode: 0o755)
         // Run again, briefly, while the shell cannot exec the just-written script because another
         // test thread's fork still holds its write descriptor (ETXTBSY, as in ProcessRunnerTests).
         let sent = await retryingWhileTextFileBusy({ (result: DeliveryResult) in
