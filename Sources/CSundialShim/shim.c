@@ -512,6 +512,19 @@ int sundial_ensure_standard_fds(void) {
     return 0;
 }
 
+int sundial_reserve_descriptor_table(int slots) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)slots > rl.rlim_cur) slots = (int)rl.rlim_cur;
+    if (slots < 1) return -1;
+    // The kernel sizes the table to hold the highest descriptor: make one there (the lowest
+    // free number at or above it, so nothing open is touched) and close it; the table stays.
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, slots - 1);
+    if (fd < 0) return -1;
+    close(fd);
+    return slots;
+}
+
 ssize_t sundial_write_line(int fd, const void *buf, size_t len, int prefix_newline) {
     if (!prefix_newline) return write(fd, buf, len);
     struct iovec iov[2] = {{(void *)"\n", 1}, {(void *)buf, len}};

@@ -79,6 +79,12 @@ int sundial_set_nonblocking(int fd, int on);
 /// standard descriptor (call once at start-up). Returns 0 or an errno value.
 int sundial_ensure_standard_fds(void);
 
+/// Grows the process's descriptor table to `slots` entries (at most the soft RLIMIT_NOFILE)
+/// and returns its size, or -1. Call while the process has one thread: growing a table that
+/// several threads share waits for an RCU grace period, with every thread that opens a
+/// descriptor meanwhile asleep (see AgentSignals.prepareProcess).
+int sundial_reserve_descriptor_table(int slots);
+
 /// Writes `len` bytes with one write(2), preceded by a single "\n" when `prefix_newline` is set
 /// (writev, so still one system call). Returns bytes written (including the prefix) or -1/errno.
 ssize_t sundial_write_line(int fd, const void *buf, size_t len, int prefix_newline);

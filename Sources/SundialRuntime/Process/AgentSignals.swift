@@ -21,14 +21,30 @@ public enum AgentSignals {
     public static let handled: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGCHLD]
 
     /// Blocks ``handled`` in the calling thread, ignores SIGPIPE (a closed log pipe is an
-    /// EPIPE, not death) and puts /dev/null on any closed standard descriptor. Call before any
-    /// thread exists, i.e. at the top of `main`, before the first `await`.
+    /// EPIPE, not death), puts /dev/null on any closed standard descriptor and sizes the
+    /// descriptor table for bursts (``descriptorTableSlots``). Call before any thread exists,
+    /// i.e. at the top of `main`, before the first `await`.
     public static func prepareProcess() {
         var sigs = handled
         _ = sundial_block_signals(&sigs, Int32(sigs.count))
         sundial_ignore_sigpipe()
         _ = sundial_ensure_standard_fds()
+        _ = sundial_reserve_descriptor_table(Int32(descriptorTableSlots))
     }
+
+    /// The descriptor table the agent starts with (less if the soft `RLIMIT_NOFILE` is lower).
+    ///
+    /// Why: each run holds three descriptors while it runs (its two output pipes and a pidfd),
+    /// so 100 jobs due together need about 320. The kernel starts a process with 64 slots and
+    /// grows the table as needed, and growing a table that several threads share waits for an
+    /// RCU grace period while every thread that opens a descriptor meanwhile sleeps. Traced on
+    /// a fresh agent's first burst of 100 jobs (2 CPUs): both spawning threads asleep in
+    /// `pipe2` for 7 to 13 ms, the first burst's last job 45–65 ms late against 35–40 ms for
+    /// the next ones (docs/benchmarks.md, "Twenty-first session"). Grown here, while the process
+    /// has one thread, the table costs no wait; it never shrinks. 4,096 slots hold a burst of
+    /// 1,300 runs and cost the kernel 8 bytes each (32 KiB, not in the agent's RssAnon); a
+    /// larger burst grows it further as before.
+    public static let descriptorTableSlots = 4096
 }
 
 /// Hands blocked signals, read from a signalfd on the agent's ``EventLoop``, to a handler on the
