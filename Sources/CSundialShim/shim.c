@@ -151,6 +151,24 @@ long sundial_clone3_vfork(struct sundial_clone_args *args, size_t size, int (*fn
 #define SUNDIAL_CHILD_STACK 32768
 #endif
 
+/// The soft RLIMIT_NOFILE the agent started with, when `sundial_raise_open_files_limit` raised
+/// it: every job gets it back before exec. Written once, before any thread exists.
+static struct rlimit original_open_files;
+static int open_files_raised = 0;
+
+int sundial_raise_open_files_limit(void) {
+#if defined(SUNDIAL_HAS_CLONE3_VFORK)
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return errno;
+    if (rl.rlim_cur >= rl.rlim_max) return 0;
+    struct rlimit raised = {rl.rlim_max, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &raised) != 0) return errno;
+    original_open_files = rl;
+    open_files_raised = 1;
+#endif
+    return 0;
+}
+
 /// What the child needs, prepared by the parent.
 struct spawn_child_context {
     const sundial_spawn_request *req;
@@ -199,6 +217,8 @@ static int spawn_child(void *arg) {
     // After dropping privileges, so the working directory is checked as the job's user.
     if (req->workdir != NULL && chdir(req->workdir) != 0) child_fail(errfd, SUNDIAL_STAGE_CHDIR);
     if (req->umask_value >= 0) umask((mode_t)req->umask_value);
+    // The limit the agent was started with (lowering a soft limit cannot fail).
+    if (open_files_raised) setrlimit(RLIMIT_NOFILE, &original_open_files);
     // Everything from 3 up closes at exec (the error pipe too, which is how the parent
     // learns that exec succeeded).
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
@@ -305,7 +325,9 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
 }
 
 int sundial_spawn(const sundial_spawn_request *req, pid_t *pid, int *stage) {
-    if (req->umask_value >= 0 || req->uid >= 0 || req->gid >= 0 || req->cgroup_fd >= 0) return spawn_fork(req, pid, stage);
+    // posix_spawn cannot give a job the agent's original open-files limit back.
+    if (req->umask_value >= 0 || req->uid >= 0 || req->gid >= 0 || req->cgroup_fd >= 0 || open_files_raised)
+        return spawn_fork(req, pid, stage);
     return spawn_posix(req, pid, stage);
 }
 

@@ -25,9 +25,11 @@ final class AgentProcess: Sendable {
     /// Starts `sundial run CONFIG --state ROOT/state --log ROOT/events.jsonl --debounce 100ms ARGS`
     /// and waits for its first `config.loaded`.
     /// - Parameter lifetime: the runner kills the agent after this many seconds, whatever happens.
+    /// - Parameter softOpenFiles: the soft `RLIMIT_NOFILE` the agent starts with (set by a
+    ///   shell that then execs it); nil: this process's.
     init(
         root: URL, config: [String], extraArgs: [String] = [], debounce: String = "100ms", lifetime: Double = 45,
-        environment: [String: String] = [:], contained: Bool = false
+        environment: [String: String] = [:], contained: Bool = false, softOpenFiles: Int? = nil
     ) async throws {
         self.root = root
         logPath = root.appendingPathComponent("events.jsonl").path
@@ -37,9 +39,11 @@ final class AgentProcess: Sendable {
                 "--state", root.appendingPathComponent("state").path, "--log", logPath,
                 "--debounce", debounce,
             ] + extraArgs
+        // `exec` keeps the pid: the process started is the agent.
+        let launcher = softOpenFiles.map { ["/bin/sh", "-c", "ulimit -Sn \($0) && exec \"$@\"", "sh"] } ?? []
         var spec = LaunchSpec(
-            job: "agent-under-test", runID: RunID(rawValue: UUID().uuidString), executable: binary,
-            arguments: args,
+            job: "agent-under-test", runID: RunID(rawValue: UUID().uuidString), executable: launcher.first ?? binary,
+            arguments: launcher + args,
             environment: ["PATH": "/usr/bin:/bin", "HOME": root.path, "LANG": "C.UTF-8", "TZ": "UTC"].merging(environment) { $1 },
             workdir: root.path, timeoutMs: Int64(lifetime * 1000), killGraceMs: 2000)
         // Not in a run cgroup of its own unless asked: the runner kills whatever is left in a

@@ -79,6 +79,13 @@ int sundial_set_nonblocking(int fd, int on);
 /// standard descriptor (call once at start-up). Returns 0 or an errno value.
 int sundial_ensure_standard_fds(void);
 
+/// Raises the soft RLIMIT_NOFILE to the hard limit, as Go's runtime does, and makes every job
+/// that `sundial_spawn` starts from then on get the original soft limit back before its exec
+/// (a program that uses select() fails past 1,024 descriptors). Only where jobs are spawned by
+/// the vfork-like clone3 (x86-64): elsewhere the raise would cost every job a fork, and the
+/// limit is left as it is. Call while the process has one thread. Returns 0 or an errno value.
+int sundial_raise_open_files_limit(void);
+
 /// Grows the process's descriptor table to `slots` entries (at most the soft RLIMIT_NOFILE)
 /// and returns its size, or -1. Call while the process has one thread: growing a table that
 /// several threads share waits for an RCU grace period, with every thread that opens a
