@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include "sundial_notify_spawn.h"
 #include "sundial_isolate.h"
+#include "sundial_shim.h"
 #include "sundial_watcher.h"
 
 extern pid_t _Fork(void);
@@ -34,6 +35,9 @@ pid_t sundial_spawn_notify(const char *path, char *const argv[], char *const env
         _exit(127);
     }
     syscall(SYS_close_range, 4U, ~0U, 0U);
+    // The open-files limit the agent was started with, as every job gets.
+    struct rlimit open_files;
+    int restore_open_files = sundial_original_open_files(&open_files);
     pid_t self = getpid();
     pid_t child = _Fork();
     if (child == 0) {
@@ -46,6 +50,10 @@ pid_t sundial_spawn_notify(const char *path, char *const argv[], char *const env
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         fcntl(3, F_SETFD, FD_CLOEXEC);
+        if (restore_open_files && setrlimit(RLIMIT_NOFILE, &open_files) != 0) {
+            sundial_watcher_status(3, 3, errno);
+            _exit(127);
+        }
         execve(path, argv, envp);
         sundial_watcher_status(3, 3, errno);
         _exit(127);

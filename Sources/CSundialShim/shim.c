@@ -153,20 +153,34 @@ long sundial_clone3_vfork(struct sundial_clone_args *args, size_t size, int (*fn
 
 /// The soft RLIMIT_NOFILE the agent started with, when `sundial_raise_open_files_limit` raised
 /// it: every job gets it back before exec. Written once, before any thread exists.
-static struct rlimit original_open_files;
+static rlim_t original_open_files = 0;
 static int open_files_raised = 0;
 
 int sundial_raise_open_files_limit(void) {
 #if defined(SUNDIAL_HAS_CLONE3_VFORK)
+    // Only where every job can get the original back cheaply and completely: clone3 for the
+    // vfork-like spawn (a NULL argument is EINVAL where it exists; ENOSYS without it or under
+    // a seccomp filter, where spawns would fork the whole agent instead of posix_spawn), and
+    // close_range with CLOSE_RANGE_CLOEXEC (Linux 5.11; before it the child marks descriptors
+    // close-on-exec one by one, up to the limit this would raise to hundreds of thousands).
+    if (syscall(SYS_clone3, NULL, 0) != -1 || errno != EINVAL) return 0;
+    if (syscall(SYS_close_range, ~0U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) return 0;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return errno;
     if (rl.rlim_cur >= rl.rlim_max) return 0;
     struct rlimit raised = {rl.rlim_max, rl.rlim_max};
     if (setrlimit(RLIMIT_NOFILE, &raised) != 0) return errno;
-    original_open_files = rl;
+    original_open_files = rl.rlim_cur;
     open_files_raised = 1;
 #endif
     return 0;
+}
+
+int sundial_original_open_files(struct rlimit *limit) {
+    if (!open_files_raised || getrlimit(RLIMIT_NOFILE, limit) != 0) return 0;
+    // The hard limit as it is now (an administrator may have lowered it since the start).
+    if (original_open_files < limit->rlim_max) limit->rlim_cur = original_open_files;
+    return 1;
 }
 
 /// What the child needs, prepared by the parent.
@@ -175,6 +189,9 @@ struct spawn_child_context {
     int errfd;
     int procs_fd;
     long maxfd;
+    /// The open-files limit the job gets, when the agent raised its own (`restore_open_files`).
+    struct rlimit open_files;
+    int restore_open_files;
 };
 
 /// The child, from its creation to execve. Never returns (exec, or `child_fail`'s `_exit`).
@@ -217,8 +234,9 @@ static int spawn_child(void *arg) {
     // After dropping privileges, so the working directory is checked as the job's user.
     if (req->workdir != NULL && chdir(req->workdir) != 0) child_fail(errfd, SUNDIAL_STAGE_CHDIR);
     if (req->umask_value >= 0) umask((mode_t)req->umask_value);
-    // The limit the agent was started with (lowering a soft limit cannot fail).
-    if (open_files_raised) setrlimit(RLIMIT_NOFILE, &original_open_files);
+    // The limit the agent was started with. A raw system call, as for the credentials.
+    if (c->restore_open_files && syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &c->open_files, NULL) != 0)
+        child_fail(errfd, SUNDIAL_STAGE_SPAWN);
     // Everything from 3 up closes at exec (the error pipe too, which is how the parent
     // learns that exec succeeded).
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
@@ -242,9 +260,10 @@ static int spawn_fork(const sundial_spawn_request *req, pid_t *pid, int *stage) 
     *stage = SUNDIAL_STAGE_SPAWN;
     if (pipe2(errpipe, O_CLOEXEC) != 0) return errno;
     struct rlimit rl;
-    struct spawn_child_context ctx = {req, errpipe[1], -1, 65536};
+    struct spawn_child_context ctx = {req, errpipe[1], -1, 65536, {0, 0}, 0};
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1048576)
         ctx.maxfd = (long)rl.rlim_cur;
+    ctx.restore_open_files = sundial_original_open_files(&ctx.open_files);
 
     // Block every signal across the clone so the child cannot run an agent handler before it
     // has reset the dispositions (with CLONE_VM such a handler would run on the agent's memory).

@@ -11,6 +11,7 @@
 #define SUNDIAL_SHIM_H
 
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 
@@ -79,12 +80,18 @@ int sundial_set_nonblocking(int fd, int on);
 /// standard descriptor (call once at start-up). Returns 0 or an errno value.
 int sundial_ensure_standard_fds(void);
 
-/// Raises the soft RLIMIT_NOFILE to the hard limit, as Go's runtime does, and makes every job
-/// that `sundial_spawn` starts from then on get the original soft limit back before its exec
-/// (a program that uses select() fails past 1,024 descriptors). Only where jobs are spawned by
-/// the vfork-like clone3 (x86-64): elsewhere the raise would cost every job a fork, and the
-/// limit is left as it is. Call while the process has one thread. Returns 0 or an errno value.
+/// Raises the soft RLIMIT_NOFILE to the hard limit, as Go's runtime does; every job that
+/// `sundial_spawn` starts from then on, and every notification command, gets the original soft
+/// limit back before its exec (a program that uses select() fails past 1,024 descriptors).
+/// Only where that costs a job nothing: x86-64 with clone3 (jobs are then spawned by the
+/// vfork-like clone3; posix_spawn cannot set a limit, and the other path forks the whole agent)
+/// and close_range with CLOSE_RANGE_CLOEXEC (Linux 5.11). Elsewhere the limit is left as it is.
+/// Call while the process has one thread. Returns 0 or an errno value.
 int sundial_raise_open_files_limit(void);
+
+/// When the agent raised its open-files limit: sets `*limit` to what a child gets (the original
+/// soft limit, the current hard one) and returns 1; otherwise returns 0.
+int sundial_original_open_files(struct rlimit *limit);
 
 /// Grows the process's descriptor table to `slots` entries (at most the soft RLIMIT_NOFILE)
 /// and returns its size, or -1. Call while the process has one thread: growing a table that

@@ -22,11 +22,12 @@ public enum AgentSignals {
 
     /// Blocks ``handled`` in the calling thread, ignores SIGPIPE (a closed log pipe is an
     /// EPIPE, not death), puts /dev/null on any closed standard descriptor, raises the soft
-    /// open-files limit to the hard one (jobs get the original back: each run in flight holds
-    /// three descriptors, and started with a soft limit of 512, an agent with 400 jobs due every
-    /// second lost 1,446 of 2,400 starts to EMFILE in 6 s) and sizes the descriptor table for bursts
-    /// (``descriptorTableSlots``). Call before any thread exists, i.e. at the top of `main`,
-    /// before the first `await`.
+    /// open-files limit to the hard one where jobs can get the original back at no cost (x86-64
+    /// with clone3 and Linux 5.11; `sundial_raise_open_files_limit` says why: each run in flight
+    /// holds three descriptors, and started with a soft limit of 512, an agent with 400 jobs due
+    /// every second lost 1,446 of 2,400 starts to EMFILE in 6 s) and sizes the descriptor table
+    /// for bursts (``descriptorTableSlots``). Call before any thread exists, i.e. at the top of
+    /// `main`, before the first `await`.
     public static func prepareProcess() {
         var sigs = handled
         _ = sundial_block_signals(&sigs, Int32(sigs.count))
@@ -43,7 +44,7 @@ public enum AgentSignals {
     /// grows the table as needed, and growing a table that several threads share waits for an
     /// RCU grace period while every thread that opens a descriptor meanwhile sleeps. Traced on
     /// a fresh agent's first burst of 100 jobs (2 CPUs): both spawning threads asleep in
-    /// `pipe2` for 7 to 13 ms, the first burst's last job 45–65 ms late against 35–40 ms for
+    /// `pipe2` for 7 to 13 ms, the first burst's last job 47–73 ms late against 35–42 ms for
     /// the next ones (docs/benchmarks.md, "Twenty-first session"). Grown here, while the process
     /// has one thread, the table costs no wait; it never shrinks. 4,096 slots hold a burst of
     /// 1,300 runs and cost the kernel 8 bytes each (32 KiB, not in the agent's RssAnon); a
