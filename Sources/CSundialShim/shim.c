@@ -156,15 +156,24 @@ long sundial_clone3_vfork(struct sundial_clone_args *args, size_t size, int (*fn
 static rlim_t original_open_files = 0;
 static int open_files_raised = 0;
 
-int sundial_raise_open_files_limit(void) {
+int sundial_open_files_raise_applies(void) {
 #if defined(SUNDIAL_HAS_CLONE3_VFORK)
     // Only where every job can get the original back cheaply and completely: clone3 for the
     // vfork-like spawn (a NULL argument is EINVAL where it exists; ENOSYS without it or under
     // a seccomp filter, where spawns would fork the whole agent instead of posix_spawn), and
     // close_range with CLOSE_RANGE_CLOEXEC (Linux 5.11; before it the child marks descriptors
     // close-on-exec one by one, up to the limit this would raise to hundreds of thousands).
+    // Both probes touch nothing: no process is made, and the range holds no descriptor.
     if (syscall(SYS_clone3, NULL, 0) != -1 || errno != EINVAL) return 0;
     if (syscall(SYS_close_range, ~0U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) return 0;
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int sundial_raise_open_files_limit(void) {
+    if (!sundial_open_files_raise_applies()) return 0;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return errno;
     if (rl.rlim_cur >= rl.rlim_max) return 0;
@@ -172,7 +181,6 @@ int sundial_raise_open_files_limit(void) {
     if (setrlimit(RLIMIT_NOFILE, &raised) != 0) return errno;
     original_open_files = rl.rlim_cur;
     open_files_raised = 1;
-#endif
     return 0;
 }
 

@@ -89,12 +89,16 @@ int sundial_ensure_standard_fds(void);
 /// Call while the process has one thread. Returns 0 or an errno value.
 int sundial_raise_open_files_limit(void);
 
+/// 1 when `sundial_raise_open_files_limit` raises the limit on this machine (the build and the
+/// kernel have what it needs, as above), 0 when it leaves it. Probes only: safe at any time.
+int sundial_open_files_raise_applies(void);
+
 /// When the agent raised its open-files limit: sets `*limit` to what a child gets (the original
 /// soft limit, the current hard one) and returns 1; otherwise returns 0.
 int sundial_original_open_files(struct rlimit *limit);
 
-/// Grows the process's descriptor table to `slots` entries (at most the soft RLIMIT_NOFILE)
-/// and returns its size, or -1. Call while the process has one thread: growing a table that
+/// Grows the process's descriptor table to hold `slots` entries (lowered to the soft
+/// RLIMIT_NOFILE) and returns that number, or -1; the kernel may round the table up. Call while the process has one thread: growing a table that
 /// several threads share waits for an RCU grace period, with every thread that opens a
 /// descriptor meanwhile asleep (see AgentSignals.prepareProcess).
 int sundial_reserve_descriptor_table(int slots);

@@ -37,6 +37,11 @@ public enum AgentSignals {
         _ = sundial_reserve_descriptor_table(Int32(descriptorTableSlots))
     }
 
+    /// Whether ``prepareProcess()`` raises the soft open-files limit on this machine: x86-64 with
+    /// clone3 and Linux 5.11 (`sundial_open_files_raise_applies`). The tests ask it rather than
+    /// assume it from the architecture, since an older kernel or a seccomp filter says no.
+    public static var raisesOpenFilesLimit: Bool { sundial_open_files_raise_applies() == 1 }
+
     /// The descriptor table the agent starts with (less if the soft `RLIMIT_NOFILE` is lower).
     ///
     /// Why: each run holds three descriptors while it runs (its two output pipes and a pidfd),
