@@ -1,5 +1,6 @@
 import SundialCore
 import SundialTesting
+import Synchronization
 import Testing
 
 @testable import SundialRuntime
@@ -40,5 +41,49 @@ struct AgentOnLoopTests {
             onLoop[l.job] = pthread_equal(t, loopThread) != 0
         }
         #expect(onLoop == ["plain": true, "as-user": false, "with-env": false])
+    }
+
+    /// A task without the loop as its task executor (as `sundial run`'s main task) is put back
+    /// in the loop's queue at the hop into `withCheckedContinuation`, after the agent's state
+    /// was checked. A stop queued behind it then ran first, and the waiter was added after the
+    /// stop had resumed the waiters: under valgrind, `sundial run` hung after `agent.stopped` in
+    /// three of 21 stops. The loop is held so that the order is always that one (optimized
+    /// builds only: in debug builds the hop does not requeue, so .ci/run also runs this suite
+    /// built with optimization).
+    @Test(arguments: ["waitUntilStopped", "reloadNow"])
+    func aStopQueuedBehindAWaiterStillEndsItsWait(call: String) async throws {
+        let loop = try EventLoop(name: "test-stop-race")
+        defer { loop.stop() }
+        let start = try RFC3339.parse("2026-06-01T00:00:00Z").instant
+        let h = try AgentHarness(yaml: "version: 1\njobs:\n  a: { every: 1h, command: [x] }\n", start: start, zones: SystemTimeZones(), loop: loop)
+        try await h.start()
+        // Hold the loop's thread (bounded: a failing test must not keep it forever).
+        let held = Mutex((running: false, released: false))
+        Task(executorPreference: loop) {
+            held.withLock { $0.running = true }
+            let end = ContinuousClock.now + .seconds(20)
+            while !held.withLock({ $0.released }), ContinuousClock.now < end { usleep(1000) }
+        }
+        try await Self.waitFor { held.withLock { $0.running } }
+        // The caller's first turn on the loop, then the stop, queued in that order.
+        let agent = h.agent
+        let waiter = Task.detached { () -> String in
+            call == "waitUntilStopped" ? "\(await agent.waitUntilStopped())" : "\(await agent.reloadNow(reason: "test"))"
+        }
+        try await Self.waitFor { loop.queuedJobs == 1 }
+        Task(executorPreference: loop) { await agent.deliver(.shutdown(signal: "SIGTERM")) }
+        try await Self.waitFor { loop.queuedJobs == 2 }
+        held.withLock { $0.released = true }
+        let outcome = try await withDeadline(10) { await waiter.value }
+        #expect(outcome == (call == "waitUntilStopped" ? "0" : "notRunning"))
+    }
+
+    /// Polls `condition` every millisecond for at most 10 s.
+    static func waitFor(_ condition: () -> Bool) async throws {
+        let end = ContinuousClock.now + .seconds(10)
+        while !condition() {
+            try #require(ContinuousClock.now < end, "condition not reached within 10 s")
+            try await Task.sleep(for: .milliseconds(1))
+        }
     }
 }

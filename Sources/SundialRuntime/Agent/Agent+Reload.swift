@@ -20,10 +20,12 @@ extension Agent {
     /// Reloads now and waits for the outcome: the same path as SIGHUP and file changes (one load
     /// at a time; a request during a load waits for the next one, which sees its files).
     public func reloadNow(reason: String) async -> ReloadOutcome {
-        guard phase == .running else { return .notRunning }
-        let target = reloadsStarted + 1
-        return await withCheckedContinuation { c in
-            reloadWaiters.append((target, c))
+        // All in the continuation's body, which runs on the actor with nothing in between: a
+        // phase checked before the `await` could be stale by then (a stop in between would
+        // already have resumed the waiters), as in ``waitUntilStopped()``.
+        await withCheckedContinuation { c in
+            guard phase == .running else { return c.resume(returning: .notRunning) }
+            reloadWaiters.append((reloadsStarted + 1, c))
             beginReload(reason: reason)
         }
     }

@@ -348,8 +348,14 @@ public actor Agent {
 
     /// Waits until the agent has stopped; returns its exit status.
     public func waitUntilStopped() async -> Int32 {
-        if let exitCode { return exitCode }
-        return await withCheckedContinuation { exitWaiters.append($0) }
+        // Checked in the continuation's body, not before the `await`: the body runs on the
+        // actor at once, but the hop into `withCheckedContinuation` can put this task back in
+        // the loop's queue, behind a stop that then resumes the waiters before this one is
+        // among them (a caller without the loop as its task executor is always put back:
+        // docs/decisions.md, "actor state checked inside a continuation's body").
+        await withCheckedContinuation { c in
+            if let exitCode { c.resume(returning: exitCode) } else { exitWaiters.append(c) }
+        }
     }
 
     /// The time the scheduler is told for an input now: the wall clock's, or the instant of a

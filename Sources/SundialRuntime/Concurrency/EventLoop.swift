@@ -241,6 +241,9 @@ public final class EventLoop: Sendable {
         return state.withLock { !$0.jobs.isEmpty }
     }
 
+    /// Executor jobs waiting for the loop now (tests order jobs with it).
+    var queuedJobs: Int { state.withLock { $0.jobs.count } }
+
     /// Whether the caller runs on the loop's thread.
     var inLoopThread: Bool {
         guard let t = state.withLock({ $0.loopThread }) else { return false }
