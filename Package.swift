@@ -110,7 +110,7 @@ let package = Package(
             // file). An idle agent with 1,000 jobs maps 4.5 MiB of code instead of 8.2 MiB
             // (docs/benchmarks.md, sixteenth session).
             // The list then names the data the agent touches in `.rodata`, `.data` and `.bss`
-            // (found by valgrind's lackey), gathered the same way: 0.3–0.4 MiB less PSS
+            // (found by valgrind's lackey), gathered the same way: about 0.2 MiB less PSS
             // (twenty-second session).
             // packaging/sundial.lds gathers the compiler's unnamed functions, which the list
             // cannot name, next to the listed ones.

@@ -116,6 +116,7 @@ agent=$!
 wait_for config.loaded 1
 awk -v name="$work/sundial" '$2 ~ /^r/ && $3 == "00000000" && $6 == name { split($1, r, "-"); print r[1]; exit }' \
   "/proc/$agent/maps" >"$work/data.base"
+[ -s "$work/data.base" ] || { echo "order-symbols: the binary's base under valgrind was not found" >&2; exit 1; }
 wait_for run.finished 3
 kill -TERM "$agent"
 # Bounded: what the stop touches is in the trace once `agent.stopped` is logged.
@@ -123,7 +124,10 @@ for _ in $(seq 1 1200); do
   kill -0 "$agent" 2>/dev/null || break
   sleep 0.1
 done
-kill -KILL "$agent" 2>/dev/null || true
+if kill -0 "$agent" 2>/dev/null; then
+  echo "order-symbols: warning: the agent did not exit within 120 s of SIGTERM under lackey; killed (its trace ends there)" >&2
+  kill -KILL "$agent" 2>/dev/null || true
+fi
 wait "$agent" || true
 agent=""
 # The process substitution's awk ends when its pipe closes, with a last line "end".
@@ -132,7 +136,6 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 [ "$(tail -n 1 "$work/data.trace" 2>/dev/null)" = end ] || { echo "order-symbols: the data trace did not end" >&2; exit 1; }
-[ -s "$work/data.base" ] || { echo "order-symbols: the binary's base under valgrind was not found" >&2; exit 1; }
 
 SUNDIAL_BIN="$bin" python3 - "$work/sundial" "$work/cg.agent" "$work/cg.loader" "$work/cg.validate" >"$work/order" <<'EOF'
 import re, sys
@@ -262,18 +265,20 @@ for line in open(trace):
     address = int(line, 16) * 16 - base
     if not any(lo <= address < hi for lo, hi in sections.values()):
         continue
+    # Every symbol that overlaps the granule (a granule can hold the end of one and the start
+    # of the next, and the trace does not say which was read); merged strings and padding have
+    # none, and stay where the linker puts them. Symbols start at most 64 KiB below.
     i = bisect.bisect_right(starts, address + 15) - 1
-    # The symbol that holds the granule: the nearest below it that reaches it (merged strings
-    # and padding have none; they stay where the linker puts them).
-    while i >= 0 and symbols[i][0] + symbols[i][1] <= address and address - symbols[i][0] < 65536:
+    here = []
+    while i >= 0 and address - symbols[i][0] < 65536:
+        if symbols[i][0] + symbols[i][1] > address:
+            here.append(symbols[i][2])
         i -= 1
-    if i < 0 or symbols[i][0] + symbols[i][1] <= address:
-        continue
-    name = symbols[i][2]
-    # A name defined more than once would move every copy, as for functions above: left out.
-    if name not in seen and defined[name] == 1:
-        seen.add(name)
-        print(name)
+    for name in reversed(here):
+        # A name defined more than once would move every copy, as for functions above: left out.
+        if name not in seen and defined[name] == 1:
+            seen.add(name)
+            print(name)
 EOF
 # A profile that did not name the binary (its path seen through a symbolic link, say) gives an
 # empty list: refuse it rather than ship a layout of nothing.
@@ -283,6 +288,10 @@ if [ "$count" -lt 1000 ]; then
   exit 1
 fi
 data=$(wc -l <"$work/order.data")
+if [ "$data" -lt 1000 ]; then
+  echo "order-symbols: only $data data symbols found in the trace; packaging/sundial.order left as it was" >&2
+  exit 1
+fi
 cat "$work/order" "$work/order.data" >"$work/order.all"
 mv "$work/order.all" packaging/sundial.order
 echo "order-symbols: $count functions and $data data symbols in packaging/sundial.order"

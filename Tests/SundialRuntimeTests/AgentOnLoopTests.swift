@@ -59,6 +59,7 @@ struct AgentOnLoopTests {
         try await h.start()
         // Hold the loop's thread (bounded: a failing test must not keep it forever).
         let held = Mutex((running: false, released: false))
+        defer { held.withLock { $0.released = true } }  // before the loop's stop, which joins it
         Task(executorPreference: loop) {
             held.withLock { $0.running = true }
             let end = ContinuousClock.now + .seconds(20)

@@ -98,9 +98,10 @@ int sundial_open_files_raise_applies(void);
 int sundial_original_open_files(struct rlimit *limit);
 
 /// Grows the process's descriptor table to hold `slots` entries (lowered to the soft
-/// RLIMIT_NOFILE) and returns that number, or -1; the kernel may round the table up. Call while the process has one thread: growing a table that
-/// several threads share waits for an RCU grace period, with every thread that opens a
-/// descriptor meanwhile asleep (see AgentSignals.prepareProcess).
+/// RLIMIT_NOFILE) and returns that number, or -1; the kernel may round the table up. Call
+/// while the process has one thread: growing a table that several threads share waits for an
+/// RCU grace period, with every thread that opens a descriptor meanwhile asleep (see
+/// AgentSignals.prepareProcess).
 int sundial_reserve_descriptor_table(int slots);
 
 /// Writes `len` bytes with one write(2), preceded by a single "\n" when `prefix_newline` is set

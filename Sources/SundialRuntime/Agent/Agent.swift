@@ -351,8 +351,8 @@ public actor Agent {
         // Checked in the continuation's body, not before the `await`: the body runs on the
         // actor at once, but the hop into `withCheckedContinuation` can put this task back in
         // the loop's queue, behind a stop that then resumes the waiters before this one is
-        // among them (a caller without the loop as its task executor is always put back:
-        // docs/decisions.md, "actor state checked inside a continuation's body").
+        // among them (in optimized builds, a caller without the loop as its task executor is
+        // put back: docs/decisions.md, "actor state checked inside a continuation's body").
         await withCheckedContinuation { c in
             if let exitCode { c.resume(returning: exitCode) } else { exitWaiters.append(c) }
         }
