@@ -89,9 +89,20 @@ struct EventLoopTests {
         let p = try Pipe()
         defer { p.close() }
         let seen = Mutex<[String]>([])
+        // The second call is slow (100 ms) and marks its end: `stop`, called while it runs, must
+        // return only after it (and the loop) have ended. Marked inside the loop, so the check
+        // cannot race with the thread's own return from `runOnCurrentThread`.
+        let handlerEnded = Atomic<Bool>(false)
         _ = loop.add(p.read) {
             _ = p.drain()
-            seen.withLock { $0.append(Self.currentThreadName()) }
+            let calls = seen.withLock {
+                $0.append(Self.currentThreadName())
+                return $0.count
+            }
+            if calls == 2 {
+                usleep(100_000)
+                handlerEnded.store(true, ordering: .releasing)
+            }
         }
         let returned = Atomic<Bool>(false)
         let thread = try #require(
@@ -103,10 +114,14 @@ struct EventLoopTests {
         #expect(try await Self.waitUntil { seen.withLock { $0 } == ["test-main"] })
         let runningBefore = returned.load(ordering: .acquiring)
         #expect(!runningBefore)
+        p.send()
+        #expect(try await Self.waitUntil { seen.withLock { $0.count } == 2 })
         loop.stop()
-        let returnedAfter = returned.load(ordering: .acquiring)
-        #expect(returnedAfter, "stop returned before the loop did")
+        let endedFirst = handlerEnded.load(ordering: .acquiring)
+        #expect(endedFirst, "stop returned while a handler was still running")
         thread.join()
+        let returnedAfterJoin = returned.load(ordering: .acquiring)
+        #expect(returnedAfterJoin)
         // Stopped: running it again returns at once.
         loop.runOnCurrentThread()
     }
