@@ -113,6 +113,51 @@ struct SchedulerLifecycleTests {
         #expect(s.isStopped && s.activeRunCount == 0)
     }
 
+    /// The runner ignores a stop for a run it does not know yet, and a launch is prepared off the
+    /// actor (`user:`, `group:`, `env_file`), so a stop decided while an attempt is `launching`
+    /// can reach the runner before its start. The stop is sent again once the attempt reports
+    /// it was launched (and only then, and only once): without it the run went on to its end
+    /// and the agent's stop waited for it.
+    @Test("a stop decided while an attempt is launching is sent again when it is launched")
+    func stopWhileLaunchingIsRepeatedAtLaunch() throws {
+        var s = makeScheduler([
+            job("a", .cron("@hourly")),
+            job("r", .cron("@hourly")) {
+                $0.concurrency = .replace
+                $0.killGraceMs = 2_000
+            },
+        ])
+        _ = s.handle(.start(restored: RestoredState(), reboot: true), at: t0)
+        let launches = s.handle(.tick, at: at(hour)).launches
+        let a = try #require(launches.first { $0.job.id == "a" })
+        let r = try #require(launches.first { $0.job.id == "r" })
+        // `replace`: a manual run stops r while r's start is still being prepared.
+        #expect(s.handle(.trigger("r"), at: at(hour + 1)).terminations == [r.runID])
+        let rLaunched = s.handle(.attemptLaunched(runID: r.runID, attempt: 1, pid: 200), at: at(hour + 2))
+        #expect(rLaunched.terminations == [r.runID])
+        #expect(rLaunched.contains(.terminate(runID: r.runID, graceMs: 2_000, reason: .replaced)))
+
+        // The agent stops while a's start is still being prepared.
+        let stop = s.handle(.shutdown(graceMs: 30_000), at: at(hour + 10))
+        #expect(stop.contains(.terminate(runID: a.runID, graceMs: 30_000, reason: .shutdown)))
+        let launched = s.handle(.attemptLaunched(runID: a.runID, attempt: 1, pid: 100), at: at(hour + 20))
+        #expect(launched.terminations == [a.runID])
+        #expect(launched.contains(.terminate(runID: a.runID, graceMs: 30_000, reason: .shutdown)))
+        #expect(launched.events.named("run.started").count == 1)
+        // Once is enough: a later report of the same attempt changes nothing.
+        #expect(s.handle(.attemptLaunched(runID: a.runID, attempt: 1, pid: 100), at: at(hour + 21)).terminations.isEmpty)
+    }
+
+    @Test("a stop of a running attempt is sent once")
+    func stopOfARunningAttemptIsSentOnce() throws {
+        var s = makeScheduler([job("a", .cron("@hourly"))])
+        _ = s.handle(.start(restored: RestoredState(), reboot: true), at: t0)
+        let a = try #require(s.handle(.tick, at: at(hour)).launches.first)
+        _ = s.handle(.attemptLaunched(runID: a.runID, attempt: 1, pid: 100), at: at(hour))
+        #expect(s.handle(.shutdown(graceMs: 500), at: at(hour + 10)).terminations == [a.runID])
+        #expect(s.handle(.attemptLaunched(runID: a.runID, attempt: 1, pid: 100), at: at(hour + 20)).terminations.isEmpty)
+    }
+
     @Test("shutdown with nothing running completes at once; queued fires are recorded skipped")
     func shutdownIdle() {
         var s = makeScheduler([job("q") { $0.concurrency = .queue }])

@@ -1,4 +1,5 @@
 import Foundation
+import OrderedCollections
 import SundialCore
 import SundialRuntime
 import SundialTesting
@@ -235,6 +236,41 @@ struct AgentScenarioTests {
         await h.advance(to: Self.instant("2026-06-01T05:30:00Z"))
         #expect(scheduled(starts(h, "hourly-latest")).filter { $0 == "2026-06-01T04:00:00.000Z" }.count == 1)
         #expect(scheduled(starts(h, "hourly-latest")).last == "2026-06-01T05:00:00.000Z")
+    }
+
+    /// The signal reader and the config watcher run before the agent starts (AgentHost): a
+    /// SIGTERM sent during a slow start-up reached `deliver` while the agent was not yet started
+    /// and was dropped, and the agent ran on until systemd's SIGKILL. A stop, a fatal error or a
+    /// reload that comes before the start is carried out as soon as the agent starts.
+    @Test func aStopThatComesBeforeTheStartStopsTheAgentOnceStarted() async throws {
+        let h = try AgentHarness(
+            yaml: "version: 1\njobs:\n  boot: { schedule: \"@reboot\", command: [x] }\n",
+            start: Self.instant("2026-06-01T00:00:00Z"), script: ["boot": [.init(.success(exitCode: 0), durationMs: 3_600_000)]],
+            zones: Self.zones)
+        await h.agent.deliver(.shutdown(signal: "SIGTERM"))
+        await h.agent.deliver(.shutdown(signal: "SIGINT"))  // one stop is kept, not a queue of them
+        await h.agent.deliver(.wake)
+        try await h.start()
+        #expect(h.events("agent.stopping").count == 1)
+        #expect(h.events("agent.stopping").first?["signal"] == "SIGTERM")
+        // The @reboot run the start launched is stopped with the agent.
+        h.launcher.completeDue(at: h.clock.wallNow())
+        await h.settle()
+        let code = try await withDeadline(10) { await h.agent.waitUntilStopped() }
+        #expect(code == 0)
+        #expect(h.events("agent.stopped").count == 1)
+    }
+
+    @Test func aReloadThatComesBeforeTheStartIsCarriedOutOnceStarted() async throws {
+        let h = try AgentHarness(yaml: "version: 1\njobs:\n  a: { every: 1h, command: [x] }\n", start: Self.instant("2026-06-01T00:00:00Z"), zones: Self.zones)
+        // The file changed while the agent was starting: the watcher's reload came first.
+        h.setConfiguration(yaml: "version: 1\njobs:\n  a: { every: 1h, command: [x] }\n  b: { every: 1h, command: [x] }\n", zones: Self.zones)
+        await h.agent.deliver(.reload(reason: "file change"))
+        try await h.start()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while h.events("config.loaded").count < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(h.events("config.loaded").count == 2)
+        #expect(await h.agent.jobSet.jobs.keys.sorted() == ["a", "b"])
     }
 
     @Test func shutdownStopsRunsInFlightAndRecordsThem() async throws {

@@ -300,6 +300,23 @@ import Testing
         masker.replaceAll(with: ["new-secret"])
         #expect(masker.mask("old-secret new-secret") == "old-secret ***")
     }
+
+    /// A job's secret comes from its `env_file` at each launch; a credential rotated every few
+    /// minutes was a new value each time, kept forever: the set (and the cost of masking each
+    /// logged line against all of it) grew without bound. A job keeps its latest sets only.
+    @Test func aRotatedSecretDoesNotGrowTheSetWithoutBound() {
+        let masker = SecretMasker(["fleet-password"])
+        for i in 0..<1_000 { masker.add(["token-\(i)", "static-key"], for: "sync") }
+        masker.add(["other-job-key"], for: "backup")
+        // The unowned value, the static key, the latest 8 tokens, the other job's key.
+        #expect(masker.count == 1 + 1 + SecretMasker.launchesKeptPerOwner + 1)
+        #expect(masker.mask("token-999 token-992 static-key") == "*** *** ***")
+        #expect(masker.mask("token-991 fleet-password other-job-key") == "token-991 *** ***")
+        // The same values again change nothing; a value seen before comes back to the front.
+        masker.add(["token-992", "static-key"], for: "sync")
+        masker.add(["token-1000", "static-key"], for: "sync")
+        #expect(masker.mask("token-992 token-993") == "*** token-993")
+    }
 }
 
 /// Counts finished threads; `decrement` is true for the last one.

@@ -243,12 +243,9 @@ extension Scheduler {
                     ])))
         switch run.phase {
         case .launching, .running:
-            let already = run.terminating
-            run.terminating = true
             runs[id] = run
-            if !already {
-                let grace = Self.fenceGraceMs(leaseMs: run.spec.leaseMs, killGraceMs: run.spec.killGraceMs)
-                out.append(.terminate(runID: id, graceMs: grace, reason: .fleetLost))
+            if !run.terminating {
+                terminate(id, graceMs: Self.fenceGraceMs(leaseMs: run.spec.leaseMs, killGraceMs: run.spec.killGraceMs), reason: .fleetLost)
             }
         case .waitingRetry:
             run.timerSeq = nil

@@ -174,6 +174,20 @@ extension Scheduler {
         runs.values[i].pid = pid
         emit(Scheduler.runStartedEvent(runs.values[i], pid: pid, at: now))
         persist(.attemptStarted(runID: id, attempt: attempt, pid: pid, at: now))
+        // Stopped while its start was being prepared: the runner knows the run now.
+        if let stop = runs.values[i].terminateOnLaunch {
+            runs.values[i].terminateOnLaunch = nil
+            out.append(.terminate(runID: id, graceMs: stop.graceMs, reason: stop.reason))
+        }
+    }
+
+    /// Asks the runner to stop a launching or running attempt; no retry follows, whatever its
+    /// outcome. Remembered when the attempt is still launching (``RunState/terminateOnLaunch``).
+    mutating func terminate(_ id: RunID, graceMs: Int64, reason: TerminationReason) {
+        guard let i = runs.index(forKey: id) else { return }
+        runs.values[i].terminating = true
+        if runs.values[i].phase == .launching { runs.values[i].terminateOnLaunch = (graceMs, reason) }
+        out.append(.terminate(runID: id, graceMs: graceMs, reason: reason))
     }
 
     mutating func attemptFinished(_ id: RunID, attempt: Int, outcome reported: RunOutcome, durationMs: Int64, now: Instant) {
@@ -270,9 +284,7 @@ extension Scheduler {
                 notifyDependents(of: run.job, outcome: outcome, now: now)
             case .launching, .running:
                 guard !run.terminating else { continue }
-                run.terminating = true
-                runs[id] = run
-                out.append(.terminate(runID: id, graceMs: max(0, run.spec.killGraceMs), reason: .replaced))
+                terminate(id, graceMs: max(0, run.spec.killGraceMs), reason: .replaced)
             case .claiming:
                 // Not started: `replace` gives up its claim (the fire that replaces it claims its own).
                 runs[id] = nil

@@ -97,6 +97,10 @@ extension Scheduler {
         var pid: Int32?
         /// A `terminate` was sent: no retry, whatever the outcome.
         var terminating = false
+        /// A `terminate` sent while the attempt was still `launching`: the runner may not know
+        /// the run yet (its start is still being prepared off the actor) and ignores a stop for
+        /// an unknown run, so the stop is sent again when the attempt reports it was launched.
+        var terminateOnLaunch: (graceMs: Int64, reason: TerminationReason)?
         /// The heap entry of a waiting retry.
         var timerSeq: UInt64?
         /// The outcome of the latest finished attempt: the run's outcome if no attempt follows.

@@ -328,9 +328,7 @@ public struct Scheduler: Sendable {
                 runs[id] = run
                 finishRun(id, outcome: run.lastOutcome, now: now)
             case .launching, .running:
-                run.terminating = true
-                runs[id] = run
-                out.append(.terminate(runID: id, graceMs: max(0, graceMs), reason: .shutdown))
+                terminate(id, graceMs: max(0, graceMs), reason: .shutdown)
                 // Its lease is still renewed while it stops (the heap was emptied above).
                 if runs[id]?.fleet?.lease != nil {
                     runs[id]?.fleet?.timerSeq = nil

@@ -137,6 +137,11 @@ public actor Agent {
     var scheduler: Scheduler
     public internal(set) var jobSet: JobSet
     var phase: Phase = .created
+    /// A stop, a fatal error or a reload delivered before ``start(restored:)``, carried out as
+    /// soon as the agent starts. The signal reader and the config watcher run before the start
+    /// (a slow load or database check can take seconds), and a SIGTERM read then is gone from
+    /// the kernel: dropped, the agent would run on until systemd's SIGKILL. At most one of each.
+    var heldBeforeStart: [Input] = []
     var lastOffsetMs: Int64 = 0
     /// The latest instant the scheduler has been told about: a fire decided ahead of its
     /// instant (``Settings/fireLeadMs``) moves the scheduler's time past the wall clock's for
@@ -252,10 +257,29 @@ public actor Agent {
         // so a crash right after a start cannot undo them (and retry a run forever).
         do { try store?.flush() } catch { stateError("cannot record state: \(error)", at: now) }
         armAlarm()
+        let held = heldBeforeStart
+        heldBeforeStart = []
+        for input in held { deliver(input) }
+    }
+
+    /// Keeps an input that came before the start, if it is one the start would not make up for
+    /// (the start ticks, arms the alarm and reads the clock itself; no run exists yet).
+    private func holdUntilStarted(_ input: Input) {
+        func kind(_ i: Input) -> Int? {
+            switch i {
+            case .shutdown: 0
+            case .fatal: 1
+            case .reload: 2
+            case .wake, .clockChanged, .launched, .finished, .fleet: nil
+            }
+        }
+        guard let k = kind(input), !heldBeforeStart.contains(where: { kind($0) == k }) else { return }
+        heldBeforeStart.append(input)
     }
 
     /// Feeds one input to the scheduler and carries out its decisions.
     public func deliver(_ input: Input) {
+        if phase == .created { return holdUntilStarted(input) }
         guard phase == .running || phase == .stopping else { return }
         // Lines lost to a full disk are retried (and counted in `log.dropped`) on every wake,
         // so a quiet agent still reports its losses once the disk has room again.

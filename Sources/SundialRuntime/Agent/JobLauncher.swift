@@ -62,7 +62,7 @@ public struct ProcessRunnerLauncher: JobLauncher {
         do throws(LaunchError) {
             var spec = try LaunchSpec(job: job, runID: order.runID, attempt: order.attempt, context: context)
             spec.notBefore = notBefore
-            masker?.add(spec.secretValues)
+            masker?.add(spec.secretValues, for: job.id)
             handle = await runner.start(spec, onOutput: onOutput)
         } catch {
             handle = RunHandle.failed(runID: order.runID, reason: error.message)

@@ -13,32 +13,88 @@ import Musl
 /// command line, an output line, an error message.
 ///
 /// Values are matched as bytes, longest first, so a secret containing another is masked whole.
-/// Empty values are ignored (they would match everywhere). The set only grows until
-/// ``replaceAll(with:)``, so a secret stays masked after its job is removed.
+/// Empty values are ignored (they would match everywhere). Values added without an owner stay
+/// until ``replaceAll(with:)``. A job's values (``add(_:for:)``) are read from its `env_file`
+/// at each launch, and a rotated credential is a new value each time: the masker keeps the
+/// values of the job's last ``launchesKeptPerOwner`` distinct sets (runs started with an older
+/// one may still be printing it), so a credential rotated every few minutes cannot grow the set
+/// and the cost of every masked line without bound. A removed job's values stay masked.
 public final class SecretMasker: Sendable {
     public static let mask = "***"
+    /// Distinct secret sets kept per owner (job).
+    public static let launchesKeptPerOwner = 8
     private let secrets = ReadMostly<[[UInt8]]>([])
     /// Lets the common case (no secrets at all) skip even the read lock.
     private let empty = Atomic<Bool>(true)
+    /// Where ``secrets`` comes from: the values without an owner, and each owner's latest sets.
+    private let sources = Mutex<Sources>(Sources())
+
+    private struct Sources {
+        var unowned: Set<[UInt8]> = []
+        var byOwner: [String: [[[UInt8]]]] = [:]
+
+        /// Every value, longest first (so a secret containing another is masked whole).
+        var flattened: [[UInt8]] {
+            var all = unowned
+            for sets in byOwner.values { for set in sets { all.formUnion(set) } }
+            return all.sorted { $0.count != $1.count ? $0.count > $1.count : $0.lexicographicallyPrecedes($1) }
+        }
+    }
 
     public init(_ values: some Sequence<String> = [String]()) { add(values) }
 
-    /// Adds secret values (e.g. ``LaunchSpec/secretValues`` before a launch).
+    /// Adds secret values that stay masked for the agent's life (e.g. the fleet's password).
     public func add(_ values: some Sequence<String>) {
-        let new = values.filter { !$0.isEmpty }.map { Array($0.utf8) }
+        let new = Self.bytes(values)
         guard !new.isEmpty else { return }
-        secrets.write { list in
-            for v in new where !list.contains(v) { list.append(v) }
-            list.sort { $0.count > $1.count }
+        publish { s in
+            let before = s.unowned.count
+            s.unowned.formUnion(new)
+            return s.unowned.count != before
         }
-        empty.store(false, ordering: .releasing)
     }
 
-    /// Replaces the whole set (after a reload, with every job's current values).
+    /// Sets `owner`'s current values (a job's ``LaunchSpec/secretValues`` before a launch); its
+    /// previous sets stay masked until ``launchesKeptPerOwner`` newer ones replace them.
+    public func add(_ values: some Sequence<String>, for owner: String) {
+        let new = Self.bytes(values)
+        guard !new.isEmpty else { return }
+        publish { s in
+            var sets = s.byOwner[owner] ?? []
+            guard sets.last != new else { return false }
+            sets.removeAll { $0 == new }
+            sets.append(new)
+            if sets.count > Self.launchesKeptPerOwner { sets.removeFirst(sets.count - Self.launchesKeptPerOwner) }
+            s.byOwner[owner] = sets
+            return true
+        }
+    }
+
+    /// Replaces the whole set.
     public func replaceAll(with values: some Sequence<String>) {
-        secrets.write { $0 = [] }
-        empty.store(true, ordering: .releasing)
-        add(values)
+        let new = Self.bytes(values)
+        publish { s in
+            s = Sources(unowned: Set(new))
+            return true
+        }
+    }
+
+    /// How many values are masked (tests; the bound on the cost of each masked string).
+    public var count: Int { secrets.read { $0.count } }
+
+    private static func bytes(_ values: some Sequence<String>) -> [[UInt8]] {
+        var seen = Set<[UInt8]>()
+        return values.filter { !$0.isEmpty }.map { Array($0.utf8) }.filter { seen.insert($0).inserted }.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// Applies `change` to the sources and, when it says they changed, publishes the new list.
+    private func publish(_ change: (inout Sources) -> Bool) {
+        sources.withLock { s in
+            guard change(&s) else { return }
+            let list = s.flattened
+            secrets.write { $0 = list }
+            empty.store(list.isEmpty, ordering: .releasing)
+        }
     }
 
     public var isEmpty: Bool { empty.load(ordering: .acquiring) }
