@@ -98,7 +98,9 @@ public enum CrontabImport {
 
         func fail(_ n: Int, _ m: String) { problems.append(Problem(file: options.fileName, line: n, message: m)) }
 
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Split on the byte: "\r\n" is one `Character` in Swift, so a `Character` split read a
+        // crontab with CRLF line ends as one line (a leading comment swallowed every job).
+        for (index, rawLine) in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated() {
             let n = index + 1
             var line = Substring(rawLine)
             if line.last == "\r" { line = line.dropLast() }

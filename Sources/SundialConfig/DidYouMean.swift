@@ -1,12 +1,24 @@
 /// "did you mean `timeout`?" suggestions by edit distance.
 public enum DidYouMean {
+    /// The longest word a suggestion is looked for: the longest name a job file has (a job id)
+    /// is 63 bytes.
+    static let maxWordBytes = 128
+
     /// The closest candidate within a distance that scales with the word's length, if any.
     public static func suggest(_ word: String, from candidates: some Sequence<String>) -> String? {
+        // Bounded whatever the word: a word of hostile length (a key in a job file, a job id on
+        // the control socket) is no typo, and the table below costs |word| × |candidate| cells
+        // per candidate, for every candidate.
+        guard word.utf8.count <= maxWordBytes else { return nil }
         let w = Array(word.lowercased().unicodeScalars)
+        let limit = max(1, min(3, w.count / 3))
         var best: (String, Int)?
         for c in candidates {
-            let d = distance(w, Array(c.lowercased().unicodeScalars))
-            if d <= max(1, min(3, w.count / 3)), d < (best?.1 ?? .max) { best = (c, d) }
+            let candidate = Array(c.lowercased().unicodeScalars)
+            // The distance is at least the difference in length: skip those out of reach.
+            guard abs(candidate.count - w.count) <= limit else { continue }
+            let d = distance(w, candidate)
+            if d <= limit, d < (best?.1 ?? .max) { best = (c, d) }
         }
         return best?.0
     }

@@ -237,7 +237,10 @@ struct JobDecoder {
         } catch {
             ok = false
             self.error(
-                urlNode, prefix + "invalid webhook url `\(text)`: \(error.description)", hint: "write http://host[:port]/path or https://host[:port]/path")
+                // Not quoted: a URL's user part or path often holds a token, and this message
+                // reaches the event log, the reload reply and the status page. Its location
+                // names it.
+                urlNode, prefix + "invalid webhook url: \(error.description)", hint: "write http://host[:port]/path or https://host[:port]/path")
         }
         var spec = WebhookSpec(url: text)
         for (name, keyNode, value) in w["headers"]?.entries ?? [] {

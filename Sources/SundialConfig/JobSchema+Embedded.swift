@@ -513,6 +513,7 @@ extension JobSchema {
                 "type": "string",
                 "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\s/?#]+([/?#][^\\s]*)?$",
                 "maxLength": 2048,
+                "writeOnly": true,
                 "description": "Where to POST: http://host[:port]/path or https://host[:port]/path. https:// certificates are verified (the system CA store, or `ca_file`) and the host name checked; proxies come from the agent's environment (https_proxy, no_proxy). Delivery uses libcurl (Debian's libcurl4), loaded only in the short-lived delivery process.",
                 "examples": [
                   "http://alerts.internal:9000/sundial",
@@ -536,7 +537,8 @@ extension JobSchema {
                   "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
                 },
                 "additionalProperties": {
-                  "type": "string"
+                  "type": "string",
+                  "writeOnly": true
                 },
                 "description": "Extra request headers, e.g. an Authorization token."
               },

@@ -1,3 +1,4 @@
+import Foundation
 import OrderedCollections
 import SundialConfig
 import SundialCore
@@ -54,6 +55,21 @@ import Testing
         #expect(result.yaml.contains("  # /etc/crontab:13: 25 6\t* * *\troot\ttest -x /usr/sbin/anacron"))
         // Shared values go to defaults.
         #expect(result.yaml.contains("defaults:\n  env:\n    SHELL: /bin/sh\n"))
+    }
+
+    /// A crontab saved with CRLF line ends (edited on Windows, or `crontab -l` through a tool
+    /// that adds them) converts as it would with LF: "\r\n" is one `Character` in Swift, and a
+    /// split on "\n" had read it as one line, so the leading comment swallowed every job and
+    /// the import said nothing.
+    @Test func crlfLineEndsConvertLikeLF() throws {
+        let crlf = Self.debianStyle.replacingOccurrences(of: "\n", with: "\r\n") + "\r\n"
+        let (result, set) = try convertAndLoad(crlf, .init(system: true, fileName: "/etc/crontab"))
+        let (lf, _) = try convertAndLoad(Self.debianStyle, .init(system: true, fileName: "/etc/crontab"))
+        #expect(result.problems.isEmpty)
+        #expect(result.jobIDs == lf.jobIDs && result.jobIDs.count == 4)
+        #expect(set.jobs["run-parts-cron.hourly"]?.command == .shell("cd / && run-parts --report /etc/cron.hourly"))
+        #expect(set.jobs["run-parts-cron.hourly"]?.env["SHELL"] == "/bin/sh")
+        #expect(result.yaml.contains("  # /etc/crontab:13: 25 6\t* * *\troot\ttest -x /usr/sbin/anacron"))
     }
 
     /// The review header must describe what the launcher really does: jobs never inherit the

@@ -120,6 +120,29 @@ struct NotifyConfigTests {
         #expect(e.contains { $0.hasPrefix("a.yaml:13:55: error: notify[3]: header `X-A` contains a line break") })
     }
 
+    /// A webhook URL often carries a token in its user part or path, and these messages reach
+    /// the event log, the `reload` reply and the status page: a bad URL is reported by its
+    /// position, never quoted, whether the schema's pattern or the URL parser refuses it.
+    @Test func aBadWebhookURLIsNeverQuoted() {
+        for (url, message) in [
+            ("https://user:s3cret@hooks.example.org/x", "notify[0]: invalid webhook url: user:password@ is not supported"),
+            ("https://hooks.example.org:443x/services/T0/B0/s3cret", "notify[0]: invalid webhook url: port `443x` is not a number"),
+            ("https://hooks.example.org/services/s3cret token", "the value (not shown: it may hold a secret) does not match the pattern"),
+        ] {
+            let r = load(
+                """
+                version: 1
+                jobs:
+                  a:
+                    command: [/bin/true]
+                    notify: [{ on: failure, webhook: { url: "\(url)" } }]
+                """)
+            let e = errors(r)
+            #expect(e.contains { $0.contains(message) }, "\(e)")
+            #expect(!e.contains { $0.contains("s3cret") }, "\(e)")
+        }
+    }
+
     @Test func schemaShapesAreChecked() {
         for (entry, fragment) in [
             ("{ on: failure }", "missing required key `command`"),

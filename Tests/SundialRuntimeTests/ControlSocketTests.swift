@@ -103,6 +103,7 @@ struct ControlSocketTests {
         ("{\"v\":1,\"op\":\"history\",\"job\":\"a\",\"limit\":0}", "\"limit\" must be an integer from 1 to 1000"),
         ("{\"v\":1,\"op\":\"history\",\"job\":\"a\",\"limit\":\"ten\"}", "\"limit\" must be an integer from 1 to 1000"),
         ("{\"v\":1,\"op\":\"why\",\"job\":\"\"}", "why needs a \"job\""),
+        ("{\"v\":1,\"op\":\"why\",\"job\":\"\(String(repeating: "a", count: 64))\"}", "\"job\" is longer than 63 bytes, so no job has that id"),
         ("\u{FF}\u{FE}", "malformed request: not valid JSON"),
     ])
     func malformedRequestsGetAnErrorReplyAndTheConnectionKeepsServing(line: String, message: String) async throws {
@@ -311,6 +312,24 @@ struct ControlSocketTests {
             #expect(again == body, "\(op)")
         }
         #expect(try ControlRequest(json: ControlRequest.history(job: "a", limit: 7).json) == .history(job: "a", limit: 7))
+    }
+
+    /// A job id no job file can give (longer than the schema's 63 bytes) is refused by every op
+    /// that names a job, before the agent's actor would look for a "did you mean" among all its
+    /// jobs; the longest possible id still passes.
+    @Test func aJobIDLongerThanAnyJobsIsRefusedByEveryOpThatNamesAJob() throws {
+        let long = String(repeating: "a", count: 60_000)
+        let longest = String(repeating: "a", count: ControlRequest.maxJobIDBytes)
+        for op in ["trigger", "follow", "pause", "resume", "why", "logs", "history"] {
+            for id in [long, longest + "b"] {
+                #expect(throws: ControlProtocolError("\"job\" is longer than 63 bytes, so no job has that id"), "\(op)") {
+                    try ControlRequest(json: ["v": 1, "op": .string(op), "job": .string(id)])
+                }
+            }
+            let accepted = try ControlRequest(json: ["v": 1, "op": .string(op), "job": .string(longest)])
+            #expect(accepted.json["job"]?.stringValue == longest, "\(op)")
+        }
+        #expect(try ControlRequest(json: ["v": 1, "op": "pause", "all": true]) == .pause(job: nil))
     }
 
 }

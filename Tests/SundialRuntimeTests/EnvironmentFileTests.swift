@@ -30,6 +30,19 @@ import Testing
         #expect(pairs.count == 8)
     }
 
+    /// A file saved with CRLF line ends reads as with LF. "\r\n" is one `Character` in Swift:
+    /// a split on "\n" had read the file as one line, so the first value carried every later
+    /// line (secrets included) and the other variables were never set.
+    @Test func crlfLineEndsReadLikeLF() throws {
+        let pairs = try EnvironmentFile.parse("# settings\r\nA=1\r\nexport B='two'\r\n\r\nC=\"x y\"  \r\n", path: "f.env")
+        #expect(pairs.map(\.key) == ["A", "B", "C"])
+        #expect(pairs.map(\.value) == ["1", "two", "x y"])
+        #expect(throws: LaunchError.self) { try EnvironmentFile.parse("A=1\r\nnot a pair\r\n", path: "f.env") }
+        do { _ = try EnvironmentFile.parse("A=1\r\nnot a pair\r\n", path: "f.env") } catch {
+            #expect(error.message == "env_file f.env:2: expected KEY=VALUE")
+        }
+    }
+
     @Test func singleQuotesAreLiteral() throws {
         let pairs = try EnvironmentFile.parse("K='$HOME \\n'", path: "f")
         #expect(pairs.first?.value == "$HOME \\n")

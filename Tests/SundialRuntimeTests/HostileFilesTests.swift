@@ -12,10 +12,14 @@ import Testing
 @Suite("Hostile files: FIFOs, devices, names that are not UTF-8", .offPool)
 struct HostileFilesTests {
     /// Runs `body` on a thread with a deadline, so a blocking `open` fails the test instead of
-    /// hanging the suite.
+    /// hanging the suite. `body` runs outside the lock: run inside it, a blocked body held the
+    /// lock the deadline's check needs, and a failing test hung instead of failing.
     func withinDeadline<T: Sendable>(_ seconds: Double, _ body: @escaping @Sendable () -> T) async throws -> T {
         let result = Mutex<T?>(nil)
-        let thread = Thread { result.withLock { $0 = body() } }
+        let thread = Thread {
+            let r = body()
+            result.withLock { $0 = r }
+        }
         thread.start()
         let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
         while ContinuousClock.now < deadline {
@@ -23,6 +27,16 @@ struct HostileFilesTests {
             try await Task.sleep(for: .milliseconds(10))
         }
         throw CancellationError()
+    }
+
+    /// `body`, and when it fails (a reader blocked in `open` past the deadline), a writer's open
+    /// of `fifo` to release that reader, so a failing test ends rather than hanging the suite.
+    func unblocking<T>(_ fifo: String, _ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch {
+            let w = open(fifo, O_WRONLY | O_NONBLOCK)
+            if w >= 0 { close(w) }
+            throw error
+        }
     }
 
     @Test func aFIFONamedLikeAJobFileNeverBlocks() async throws {
@@ -89,6 +103,41 @@ struct HostileFilesTests {
         #expect(PathProbe.display(Array("a\\b".utf8) + [0xFF]) == "a\\\\b\\xff")
         #expect(PathProbe.display(Array("é\t".utf8)) == "é\\x09")
         #expect(PathProbe.display([0xC3]) == "\\xc3")
+    }
+
+    /// An `env_file` is read at each launch, on a thread of the shared pool: a FIFO there (or
+    /// one swapped in later) blocked that thread in `open` for good, and two such fires held
+    /// every thread of a two-core box's pool.
+    @Test func anEnvFileThatIsAFIFOIsRefusedWithoutBlocking() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        let fifo = tmp.url("app.env")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let outcome = try await unblocking(fifo) {
+            try await withinDeadline(5) { () -> String in
+                do {
+                    _ = try EnvironmentFile.load(path: fifo, requirePrivate: true)
+                    return "read"
+                } catch let error as LaunchError { return error.message } catch { return "\(error)" }
+            }
+        }
+        #expect(outcome == "env_file \(fifo): not a regular file")
+    }
+
+    /// The fleet's password file is read at start: a FIFO there hung the agent's start.
+    @Test func aPasswordFileThatIsAFIFOIsRefusedWithoutBlocking() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        let fifo = tmp.url("pgpass")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let outcome = try await unblocking(fifo) {
+            try await withinDeadline(5) { () -> String in
+                do {
+                    return try PostgresSettings.readPasswordFile(fifo)
+                } catch let error as FleetSettingsError { return error.message } catch { return "\(error)" }
+            }
+        }
+        #expect(outcome == "cannot read the password file \(fifo): not a regular file")
     }
 
     @Test func theZoneDatabaseIsNeverReadThroughAFIFO() async throws {

@@ -286,6 +286,35 @@ struct SQLiteStateStoreTests {
         #expect(try fresh.restore() == RestoredState())
     }
 
+    /// A hand-edited database can hold what Sundial never writes: a REAL in an INTEGER column
+    /// (SQLite keeps `1e19` or `9e999` as REAL; converting one beyond Int64 trapped) or an
+    /// instant past the year 9999 (formatting or arithmetic on it could trap). Both are damage:
+    /// the clear error that names --reset-state, not a crash at every start.
+    @Test(arguments: ["1e19", "9e999", "-9e999", "4611686018427387904", "'soon'"])
+    func aTimeNoSundialWritesIsADamagedDatabaseNotATrap(value: String) throws {
+        let dir = TempDir("real")
+        defer { dir.remove() }
+        let path = dir.path + "/state.db"
+        do {
+            let store = try SQLiteStateStore(path: path)
+            try store.apply([.fired(job: "a", scheduledFor: at(0))])
+            try store.close()
+        }
+        try SQLiteConnection(path: path).execute(script: "UPDATE jobs SET last_fired = \(value)")
+        let error = #expect(throws: StateError.self) {
+            let store = try SQLiteStateStore(path: path)
+            defer { try? store.close() }
+            _ = try store.restore()
+        }
+        #expect(error?.code == .corrupt)
+        #expect(error?.description.contains("--reset-state") == true)
+        // A REAL that fits is read as the integer it stands for.
+        try SQLiteConnection(path: path).execute(script: "UPDATE jobs SET last_fired = 60000.0")
+        let store = try SQLiteStateStore(path: path)
+        defer { try? store.close() }
+        #expect(try store.restore().lastFired == ["a": Instant(unixMillis: 60_000)])
+    }
+
     @Test func moveAsideWithoutAFileDoesNothing() throws {
         let dir = TempDir("noaside")
         defer { dir.remove() }

@@ -172,6 +172,52 @@ struct StatusAPITests {
         _ = await h.shutdown()
     }
 
+    /// A job page shows up to 50 runs with their stored output. It read and rendered all of it,
+    /// and only then checked the answer against the listener's 16 MiB: quote-heavy output (JSON,
+    /// HTML, escaped sixfold) turned the page into a 500 for good, and a raised `keep_bytes`
+    /// cost hundreds of MB per request. Each run now shows its newest 64 KiB, the page 1 MiB in
+    /// all, cut in SQLite, with a note of what is not shown; CRLF lines are split like LF ones.
+    @Test func aJobPageShowsABoundedTailOfEachRunsOutput() async throws {
+        let h = try AgentHarness(yaml: "version: 1\njobs:\n  chatty: { every: 1h, command: [x] }\n", start: Self.start, zones: Self.zones)
+        try await h.start()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("status-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let store = try SQLiteStateStore(path: dir.path + "/state.db")
+        // 50 runs, 3 attempts each, 1 MiB of `"<>&` lines per attempt (150 MiB in all).
+        let noisy = String(repeating: String(repeating: "\"<>&", count: 63) + "\r\n", count: 4_096)
+        for n in 0..<50 {
+            let at = Self.start - .seconds(Int64(3600 * (50 - n)))
+            let id = RunID(rawValue: "run-\(n)")
+            var changes: [StateChange] = [.runStarted(RunRecord(id: id, job: "chatty", trigger: .schedule, scheduledFor: at, startedAt: at))]
+            for attempt in 1...3 {
+                let end = "end of run \(n) attempt \(attempt) " + String(repeating: "-", count: 300) + "\n"
+                changes.append(.outputStored(RunOutputRecord(runID: id, attempt: attempt, text: noisy + end)))
+            }
+            changes.append(.runFinished(runID: id, outcome: .failure(exitCode: 1), at: at + .seconds(3)))
+            try store.apply(changes)
+        }
+        try store.flush()
+        let pages = StatusPages(source: StatusSource(agent: h.agent, store: store, zones: Self.zones))
+        let page = await pages.respond(to: .job("chatty"))
+        #expect(page.status == 200)
+        #expect(page.body.count < MetricsHTTPServer.maxResponseBytes)
+        #expect(page.body.count < 8 << 20, "\(page.body.count) bytes")
+        let html = String(decoding: page.body, as: UTF8.self)
+        // The newest run's latest attempt ends the page's first run, its earlier bytes noted.
+        #expect(html.contains("end of run 49 attempt 3"))
+        #expect(html.contains("earlier bytes not shown (sundial logs chatty --run run-49)"))
+        if let i = page.body.firstIndex(of: 13) {
+            Issue.record("a carriage return at \(i): \(String(decoding: page.body[max(0, i - 200)..<min(page.body.count, i + 50)], as: UTF8.self))")
+        }
+        // Within a run the latest attempt comes first: what 64 KiB leave of it (less than a
+        // line) holds none of the earlier attempts' lines.
+        #expect(!html.contains("end of run 49 attempt 1"))
+        // Past 1 MiB in all, older runs show no output.
+        #expect(!html.contains("end of run 0 attempt 3"))
+        _ = await h.shutdown()
+    }
+
     /// Issue 20's budget: server time of `/` for 1,000 jobs with 20 runs each, snapshot from
     /// the agent and history from the runtime's SQLite store included, and the page under 1 MB.
     /// The time bound is generous (debug builds, a shared 2-core CI machine); the report and

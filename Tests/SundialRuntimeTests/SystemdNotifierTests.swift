@@ -44,6 +44,10 @@ final class FakeNotifySocket {
         let notifier = try #require(SystemdNotifier(socketPath: server.name))
         try notifier.ready(status: "3 jobs\nloaded")
         #expect(server.receive() == "READY=1\nSTATUS=3 jobs loaded")
+        // "\r\n" is one `Character` in Swift, equal to neither "\n" nor "\r": each of its
+        // scalars must still become a blank, or the status would start a new KEY=VALUE line.
+        try notifier.status("a\r\nFDSTORE=1\rb")
+        #expect(server.receive() == "STATUS=a  FDSTORE=1 b")
         try notifier.reloading()
         let reloading = try #require(server.receive())
         #expect(reloading.hasPrefix("RELOADING=1\nMONOTONIC_USEC="))

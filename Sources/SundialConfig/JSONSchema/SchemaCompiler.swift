@@ -169,6 +169,7 @@ struct SchemaCompiler {
             }
         }
         if case let .string(t)? = o["title"] { node.title = t }
+        if o["writeOnly"] == .bool(true) { node.writeOnly = true }
 
         let object = ObjectCheck()
         var hasObjectCheck = false

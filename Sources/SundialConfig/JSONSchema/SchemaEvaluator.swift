@@ -174,7 +174,10 @@ struct SchemaEvaluator {
 
         case let .pattern(p):
             guard case let .string(s) = v, !p.matches(s) else { return true }
-            if collect { report(n, "pattern", "\(Self.quoted(v)) does not match the pattern `\(p.source)`", .patternMismatch(pattern: p.source)) }
+            if collect {
+                let shown = nodes[n].writeOnly ? "the value (not shown: it may hold a secret)" : Self.quoted(v)
+                report(n, "pattern", "\(shown) does not match the pattern `\(p.source)`", .patternMismatch(pattern: p.source))
+            }
             return false
 
         case let .minimum(limit):

@@ -58,6 +58,9 @@ struct SchemaNode: Sendable {
     var declaredTypes: SchemaTypes?
     /// `title`, used to name `oneOf` branches in messages.
     var title: String?
+    /// `writeOnly: true`: the value may hold a secret (a webhook URL's token, a header's
+    /// credentials), so messages about it never quote it; its location names it.
+    var writeOnly = false
 
     init(location: [String]) { self.location = location }
 }

@@ -15,12 +15,12 @@ import SundialCore
 /// ``JobSchema`` then compiles the schema text instead (see `JobSchema.shared`).
 ///
 /// Layout, in ``WireWriter``'s encoding (LEB128 integers, a string table): the root index, the
-/// unknown keywords, then each node: its location, title, declared types and checks. A check
+/// unknown keywords, then each node: its location, title, `writeOnly`, declared types and checks. A check
 /// is its case's index in ``SchemaProgram/CheckKind`` and its operands; JSON operands (`enum`,
 /// `const`, the bounds) are tagged values, and patterns their source, compiled again here.
 extension SchemaProgram {
     /// The first bytes of an encoded program; a new layout changes the number.
-    static let wireMagic: [UInt8] = Array("SUNDIAL-SCHEMA 1\n".utf8)
+    static let wireMagic: [UInt8] = Array("SUNDIAL-SCHEMA 2\n".utf8)
 
     /// The checks' cases, in the order their index is written.
     enum CheckKind: UInt8, CaseIterable {
@@ -40,6 +40,7 @@ extension SchemaProgram {
         for node in nodes {
             Self.write(node.location, into: &w)
             w.string(node.title)
+            w.bool(node.writeOnly)
             w.bool(node.declaredTypes != nil)
             if let t = node.declaredTypes { w.uint(UInt64(t.rawValue)) }
             w.count(node.checks.count)
@@ -211,6 +212,7 @@ extension SchemaProgram {
         for _ in 0..<nodeCount {
             var node = SchemaNode(location: try strings(&r))
             node.title = try r.optionalString("title")
+            node.writeOnly = try r.bool("writeOnly")
             if try r.bool("types") { node.declaredTypes = SchemaTypes(rawValue: try types(&r)) }
             let checks = try r.count("checks")
             node.checks.reserveCapacity(checks)

@@ -16,7 +16,8 @@ extension NotificationRequest {
         case let .webhook(w):
             o["webhook"] = [
                 "url": .string(w.url), "headers": .array(w.headers.map { [.string($0.key), .string($0.value)] }),
-                "secret_env": w.secretEnv.map(JSONValue.string) ?? .null, "timeout_ms": .int(w.timeoutMs),
+                "secret_env": w.secretEnv.map(JSONValue.string) ?? .null, "ca_file": w.caFile.map(JSONValue.string) ?? .null,
+                "timeout_ms": .int(w.timeoutMs),
                 "retries": .int(Int64(w.retries)),
             ]
         }
@@ -34,11 +35,15 @@ extension NotificationRequest {
             let argv = items.compactMap(\.stringValue)
             guard !argv.isEmpty, argv.count == items.count else { return nil }
             target = .command(argv)
-        } else if let w = v["webhook"], let url = w["url"]?.stringValue, let timeout = w["timeout_ms"]?.notifyInt, timeout > 0,
+        } else if let w = v["webhook"], let url = w["url"]?.stringValue, let timeout = w["timeout_ms"]?.notifyInt,
+            // A job file's durations are at most 100 years; anything beyond is damage, and
+            // `started + timeout` would overflow at the delivery.
+            (1...DurationParser.maximumMilliseconds).contains(timeout),
             let retries = w["retries"]?.notifyInt, (0...Int64(WebhookSpec.maxRetries)).contains(retries),
             case let .array(pairs)? = w["headers"]
         {
-            var spec = WebhookSpec(url: url, secretEnv: w["secret_env"]?.stringValue, timeoutMs: timeout, retries: Int(retries))
+            var spec = WebhookSpec(
+                url: url, secretEnv: w["secret_env"]?.stringValue, caFile: w["ca_file"]?.stringValue, timeoutMs: timeout, retries: Int(retries))
             for pair in pairs {
                 guard case let .array(kv) = pair, kv.count == 2, let k = kv[0].stringValue, let value = kv[1].stringValue,
                     !(k + value).unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" })

@@ -49,6 +49,19 @@ public struct RunOutputRecord: Hashable, Sendable {
         self.text = text
         self.droppedBytes = droppedBytes
     }
+
+    /// The newest whole lines within `maxBytes`; what is cut off counts as dropped. A line cut
+    /// in its middle is dropped whole, so no line is shown without its start.
+    public func tail(maxBytes: Int) -> RunOutputRecord {
+        let bytes = text.utf8
+        guard bytes.count > maxBytes else { return self }
+        var start = bytes.index(bytes.endIndex, offsetBy: -max(0, maxBytes))
+        if bytes[bytes.index(before: start)] != UInt8(ascii: "\n") {
+            start = bytes[start...].firstIndex(of: UInt8(ascii: "\n")).map { bytes.index(after: $0) } ?? bytes.endIndex
+        }
+        let cut = bytes.distance(from: bytes.startIndex, to: start)
+        return RunOutputRecord(runID: runID, attempt: attempt, text: String(Substring(text.utf8[start...])), droppedBytes: droppedBytes + cut)
+    }
 }
 
 /// A run as the store keeps it.

@@ -37,6 +37,11 @@ public protocol StateStore: Sendable {
     /// The stored output of each attempt of run `id`, in attempt order (empty when none is kept).
     func output(run id: RunID) throws -> [RunOutputRecord]
 
+    /// ``output(run:)`` with each attempt cut to its newest whole lines within `maxBytes`
+    /// (``RunOutputRecord/tail(maxBytes:)``), for pages that show many runs. A store may cut
+    /// the text before it is read whole.
+    func outputTail(run id: RunID, maxBytes: Int) throws -> [RunOutputRecord]
+
     /// Forgets old history per the store's ``StateRetention``. Runs in flight are never pruned,
     /// and neither is a job's last fired instant (the guard against firing an instant twice).
     func prune(now: Instant) throws
@@ -61,6 +66,10 @@ public protocol StateStore: Sendable {
 }
 
 extension StateStore {
+    public func outputTail(run id: RunID, maxBytes: Int) throws -> [RunOutputRecord] {
+        try output(run: id).map { $0.tail(maxBytes: maxBytes) }
+    }
+
     /// ``enqueueNotification(payload:at:capacity:)`` with the usual cap, ``StoredNotification/capacity``.
     public func enqueueNotification(payload: String, at: Instant) throws -> Int64? {
         try enqueueNotification(payload: payload, at: at, capacity: StoredNotification.capacity)

@@ -302,15 +302,7 @@ public enum AgentHost {
             if options.metricsListen != nil {
                 let memory = StatusEventMemory()
                 await agent.addObserver { memory.observe($0) }
-                // Each run's stored output (every attempt's, in order), for the job page.
-                let output: @Sendable (RunID) -> [String]? = { id in
-                    guard let records = try? store.output(run: id), !records.isEmpty else { return nil }
-                    return records.flatMap { r in
-                        (records.count > 1 ? ["— attempt \(r.attempt) —"] : [])
-                            + r.text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
-                    }
-                }
-                pages = StatusPages(source: StatusSource(agent: agent, zones: zones, events: memory, output: output))
+                pages = StatusPages(source: StatusSource(agent: agent, zones: zones, events: memory))
             }
             let m = MetricsExporter(
                 options: .init(

@@ -39,6 +39,8 @@ public enum ControlRequest: Hashable, Sendable {
     public static let defaultHistoryLimit = 20
     /// The largest `history` limit accepted.
     public static let maxHistoryLimit = 1_000
+    /// The longest job id a job file can give (the schema's `jobId`: `[a-z0-9][a-z0-9_.-]{0,62}`).
+    public static let maxJobIDBytes = 63
 
     public var op: String {
         switch self {
@@ -93,6 +95,11 @@ public enum ControlRequest: Hashable, Sendable {
         guard let op = json["op"]?.stringValue else { throw ControlProtocolError("missing \"op\"") }
         func job() throws(ControlProtocolError) -> JobID {
             guard let j = json["job"]?.stringValue, !j.isEmpty else { throw ControlProtocolError("\(op) needs a \"job\"") }
+            // No configured job can have a longer id, and a long one would only cost the agent
+            // an edit-distance search for a "did you mean" on its actor, where fires are decided.
+            guard j.utf8.count <= Self.maxJobIDBytes else {
+                throw ControlProtocolError("\"job\" is longer than \(Self.maxJobIDBytes) bytes, so no job has that id")
+            }
             return j
         }
         switch op {
@@ -108,10 +115,10 @@ public enum ControlRequest: Hashable, Sendable {
         case "follow": self = .follow(job: try job())
         case "pause", "resume":
             let all = json["all"] == .bool(true)
-            let named = json["job"]?.stringValue
-            guard all != (named != nil), named?.isEmpty != true else {
+            guard all != (json["job"]?.stringValue != nil), json["job"]?.stringValue?.isEmpty != true else {
                 throw ControlProtocolError("\(op) needs either a \"job\" or \"all\": true")
             }
+            let named = all ? nil : try job()
             self = op == "pause" ? .pause(job: named) : .resume(job: named)
         case "why": self = .why(job: try job())
         case "logs":

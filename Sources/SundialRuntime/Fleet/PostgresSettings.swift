@@ -34,9 +34,14 @@ public struct PostgresSettings: Sendable {
 
     /// Reads a password file: its first line, without the line end. Read once, at start.
     public static func readPasswordFile(_ path: String) throws(FleetSettingsError) -> String {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK and a regular file only: a FIFO put there must not hang the agent's start.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw FleetSettingsError("cannot read the password file \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            throw FleetSettingsError("cannot read the password file \(path): not a regular file")
+        }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
         while bytes.count <= 64 * 1024 {

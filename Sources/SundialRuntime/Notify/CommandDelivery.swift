@@ -89,10 +89,14 @@ public struct CommandDelivery: Sendable {
             ]
             _ = poll(&p, 2, Int32(min(deadline, graceEnds ?? deadline) - now))
             for (i, fd) in [output[0], status[0]].enumerated() where open[i] && p[i].revents != 0 {
-                while true {
+                // At most 64 KiB per wake-up: a command that writes without pause (`yes`) keeps
+                // the pipe full, and must not keep the loop from its deadline.
+                var reads = 0
+                while reads < 16 {
                     let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                     if n > 0 {
                         if i == 0 { tail.append(buffer[0..<n]) } else if report.count < 64 { report += buffer[0..<n] }
+                        reads += 1
                         continue
                     }
                     if n == 0 {

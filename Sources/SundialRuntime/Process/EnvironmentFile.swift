@@ -25,7 +25,9 @@ public enum EnvironmentFile {
     public static func parse(_ text: String, path: String) throws(LaunchError) -> [(key: String, value: String)] {
         var result: [(key: String, value: String)] = []
         var lineNumber = 0
-        for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // Split on the byte: "\r\n" is one `Character` in Swift, so a `Character` split would
+        // read a file with CRLF line ends as a single line.
+        for rawLine in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             var line = Substring(rawLine)
             if line.last == "\r" { line = line.dropLast() }
@@ -78,7 +80,9 @@ public enum EnvironmentFile {
     /// Reads and parses the file at `path`. With `requirePrivate`, refuses a file that group
     /// or others may read (it would expose the job's secrets to other users).
     public static func load(path: String, requirePrivate: Bool) throws(LaunchError) -> [(key: String, value: String)] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a FIFO (or a device) put where the file was expected must not block the
+        // launching thread in `open` or `read`; it is refused below as not a regular file.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
         guard fd >= 0 else { throw LaunchError(.envFile, "env_file \(path): cannot open: \(errnoText(errno))") }
         defer { close(fd) }
         var st = stat()

@@ -1,4 +1,5 @@
 import CSQLite
+import SundialCore
 import Synchronization
 
 /// One connection to an SQLite database, through SQLite's C API.
@@ -225,7 +226,11 @@ package final class SQLiteStatement {
             switch sqlite3_column_type(handle, i) {
             case SQLITE_NULL: values.append(.null)
             case SQLITE_INTEGER: values.append(.integer(sqlite3_column_int64(handle, i)))
-            case SQLITE_FLOAT: values.append(.integer(Int64(sqlite3_column_double(handle, i))))
+            case SQLITE_FLOAT:
+                // Truncated when it fits; otherwise (beyond ±9.2e18, infinite, NaN) kept as text,
+                // which the typed accessors report as a damaged database instead of trapping.
+                let d = sqlite3_column_double(handle, i)
+                values.append(Int64(exactly: d.rounded(.towardZero)).map(SQLiteValue.integer) ?? .text("\(d)"))
             default:
                 let count = Int(sqlite3_column_bytes(handle, i))
                 if let p = sqlite3_column_text(handle, i) {
@@ -265,7 +270,8 @@ package final class SQLiteDatabase: @unchecked Sendable {
 }
 
 /// A column value. SQLite's REAL never occurs in Sundial's schema (times are integer
-/// milliseconds); one read anyway is truncated to an integer rather than dropped.
+/// milliseconds); one read anyway (a hand-edited database) is truncated to an integer rather
+/// than dropped, or read as text when no integer holds it.
 package enum SQLiteValue: Sendable, Equatable {
     case null
     case integer(Int64)
@@ -301,6 +307,21 @@ package struct SQLiteRow: Sendable {
     package func optionalInt64(_ i: Int) throws(SQLiteError) -> Int64? {
         if case .null = self[i] { return nil }
         return try int64(i)
+    }
+
+    /// The instants Sundial writes lie between the years 1 and 9999 (RFC 3339's range). A value
+    /// outside is damage: refused here, so that no formatting or arithmetic on it can trap.
+    package static let instantRange: ClosedRange<Int64> = -62_135_596_800_000...253_402_300_799_999
+
+    package func instant(_ i: Int) throws(SQLiteError) -> Instant {
+        let ms = try int64(i)
+        guard Self.instantRange.contains(ms) else { throw .mismatch(column: i, expected: "an instant from year 1 to 9999", found: self[i]) }
+        return Instant(unixMillis: ms)
+    }
+
+    package func optionalInstant(_ i: Int) throws(SQLiteError) -> Instant? {
+        if case .null = self[i] { return nil }
+        return try instant(i)
     }
 
     package func text(_ i: Int) throws(SQLiteError) -> String {

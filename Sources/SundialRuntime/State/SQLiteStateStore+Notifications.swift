@@ -30,7 +30,7 @@ extension SQLiteStateStore {
         return try read { db in
             try db.rows("SELECT id, payload, enqueued_at, attempts FROM notifications WHERE id > ? ORDER BY id LIMIT ?", after, limit).map {
                 StoredNotification(
-                    id: try $0.int64(0), payload: try $0.text(1), enqueuedAt: Instant(unixMillis: try $0.int64(2)),
+                    id: try $0.int64(0), payload: try $0.text(1), enqueuedAt: try $0.instant(2),
                     attempts: Int(try $0.int64(3)))
             }
         }

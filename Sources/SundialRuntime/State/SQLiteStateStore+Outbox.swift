@@ -31,8 +31,8 @@ extension SQLiteStateStore {
                 try db.rows(OutboxSQL.batch, Int64(limit)).map { r in
                     FleetOutboxRecord(
                         id: try r.int64(0), runID: try r.text(1), job: try r.text(2), attempt: Int(try r.int64(3)),
-                        scheduledFor: try r.optionalInt64(4).map(Instant.init(unixMillis:)),
-                        startedAt: Instant(unixMillis: try r.int64(5)), finishedAt: Instant(unixMillis: try r.int64(6)),
+                        scheduledFor: try r.optionalInstant(4),
+                        startedAt: try r.instant(5), finishedAt: try r.instant(6),
                         outcome: try r.text(7), exitCode: try r.optionalInt64(8).map { Int($0) }, outputTail: try r.optionalText(9))
                 }
             }

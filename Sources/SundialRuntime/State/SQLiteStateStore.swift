@@ -215,7 +215,7 @@ public final class SQLiteStateStore: StateStore {
             opened = CleanCloseMark.FileIdentity(path: path)
             lastPrune = Mutex(
                 try writer.withConnection { db in
-                    try db.rows("SELECT last_pruned FROM agent WHERE id = 1").first?.optionalInt64(0).map(Instant.init(unixMillis:))
+                    try db.rows("SELECT last_pruned FROM agent WHERE id = 1").first?.optionalInstant(0)
                 })
             walPath = try writer.withConnection { $0.walPath } ?? path + "-wal"
             try writer.withConnection { $0.countWALFrames() }

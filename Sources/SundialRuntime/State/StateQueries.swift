@@ -9,7 +9,7 @@ struct StateQueries {
     func restore() throws -> RestoredState {
         var state = RestoredState()
         for row in try db.rows("SELECT name, last_fired FROM jobs WHERE last_fired IS NOT NULL") {
-            state.lastFired[try row.text(0)] = Instant(unixMillis: try row.int64(1))
+            state.lastFired[try row.text(0)] = try row.instant(1)
         }
         state.inFlight = try db.rows(
             """
@@ -30,12 +30,12 @@ struct StateQueries {
             }
             return RunRecord(
                 id: RunID(rawValue: try row.text(0)), job: try row.text(1), trigger: try trigger(try row.text(2)),
-                scheduledFor: try row.optionalInt64(3).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: try row.int64(4)),
+                scheduledFor: try row.optionalInstant(3), startedAt: try row.instant(4),
                 // The latest attempt launched: a restored run is recorded `interrupted` under
                 // it and retried with the next number (0 attempts: the first never launched).
                 attempt: max(1, Int(try row.int64(5))), process: process)
         }
-        state.lastSeen = try db.rows("SELECT last_seen FROM agent WHERE id = 1").first.map { Instant(unixMillis: try $0.int64(0)) }
+        state.lastSeen = try db.rows("SELECT last_seen FROM agent WHERE id = 1").first.map { try $0.instant(0) }
         if try hasTable("paused") {
             state.paused = Set(try db.rows("SELECT name FROM paused").map { try $0.text(0) })
         }
@@ -90,7 +90,7 @@ struct StateQueries {
             guard let d = StateCodes.disposition(name: name, reason: try row.optionalText(2), runID: try row.optionalText(3)) else {
                 throw StateError(.corrupt, path: path, message: "unknown ledger disposition \(name)")
             }
-            return LedgerEntry(job: job, scheduledFor: Instant(unixMillis: try row.int64(0)), disposition: d, at: Instant(unixMillis: try row.int64(4)))
+            return LedgerEntry(job: job, scheduledFor: try row.instant(0), disposition: d, at: try row.instant(4))
         }
     }
 
@@ -102,6 +102,25 @@ struct StateQueries {
             """, id.rawValue
         ).map {
             RunOutputRecord(runID: id, attempt: Int(try $0.int64(0)), text: try $0.text(1), droppedBytes: Int(try $0.int64(2)))
+        }
+    }
+
+    /// The newest `maxBytes + 1` bytes of each attempt's text from SQLite (one byte more than
+    /// shown, so ``RunOutputRecord/tail(maxBytes:)`` can tell a cut at a line's start from one
+    /// in its middle), the bytes before them counted as dropped.
+    func outputTail(run id: RunID, maxBytes: Int) throws -> [RunOutputRecord] {
+        let window = max(1, maxBytes + 1)
+        return try db.rows(
+            """
+            SELECT o.attempt, CAST(substr(CAST(o.text AS BLOB), -?2) AS TEXT), o.dropped, length(CAST(o.text AS BLOB))
+            FROM outputs o JOIN runs r ON r.id = o.run
+            WHERE r.run_id = ?1 ORDER BY o.attempt
+            """, id.rawValue, window
+        ).map {
+            let text = try $0.text(1)
+            let before = max(0, Int(try $0.int64(3)) - text.utf8.count)
+            return RunOutputRecord(runID: id, attempt: Int(try $0.int64(0)), text: text, droppedBytes: Int(try $0.int64(2)) + before)
+                .tail(maxBytes: maxBytes)
         }
     }
 
@@ -118,8 +137,8 @@ struct StateQueries {
         }
         return RunSummary(
             id: RunID(rawValue: try row.text(i)), job: job, trigger: try trigger(try row.text(i + 1)),
-            scheduledFor: try row.optionalInt64(i + 2).map(Instant.init(unixMillis:)), startedAt: Instant(unixMillis: try row.int64(i + 3)),
-            finishedAt: try row.optionalInt64(i + 4).map(Instant.init(unixMillis:)), outcome: outcome, attempts: Int(try row.int64(i + 9)))
+            scheduledFor: try row.optionalInstant(i + 2), startedAt: try row.instant(i + 3),
+            finishedAt: try row.optionalInstant(i + 4), outcome: outcome, attempts: Int(try row.int64(i + 9)))
     }
 
     /// `jobs.id` of `job` for a query, without inserting it.

@@ -21,6 +21,11 @@ public struct StatusSource: StatusDataSource {
     public static let sparklineRuns = 20
     /// Runs shown on a job's page.
     public static let jobPageRuns = 50
+    /// Stored output shown on a job's page: the newest 64 KiB of each run, 1 MiB in all (newest
+    /// runs first). HTML escaping can grow text sixfold and the listener answers at most
+    /// 16 MiB; `sundial logs JOB --run ID` prints a run's whole output.
+    public static let jobPageOutputBytesPerRun = 64 * 1024
+    public static let jobPageOutputBytes = 1 << 20
     public static let timelineWindow: Duration = .seconds(86_400)
 
     let agent: Agent
@@ -29,29 +34,24 @@ public struct StatusSource: StatusDataSource {
     let zones: (any TimeZoneProvider)?
     let events: StatusEventMemory?
     let clockProbe: @Sendable () -> Bool?
-    /// The stored output of a run, once the agent keeps it (nil: not kept; the pages then show
-    /// none). Another change adds output storage; this is where it plugs in.
-    let output: (@Sendable (RunID) -> [String]?)?
 
     public init(
         agent: Agent, zones: (any TimeZoneProvider)?, events: StatusEventMemory?,
-        clockProbe: @escaping @Sendable () -> Bool? = ClockSync.kernelSaysSynchronised,
-        output: (@Sendable (RunID) -> [String]?)? = nil
+        clockProbe: @escaping @Sendable () -> Bool? = ClockSync.kernelSaysSynchronised
     ) {
-        self.init(agent: agent, store: agent.store, zones: zones, events: events, clockProbe: clockProbe, output: output)
+        self.init(agent: agent, store: agent.store, zones: zones, events: events, clockProbe: clockProbe)
     }
 
     /// Reads history and the ledger from `store` rather than the agent's (tests, benchmarks).
     init(
         agent: Agent, store: (any StateStore)?, zones: (any TimeZoneProvider)?, events: StatusEventMemory? = nil,
-        clockProbe: @escaping @Sendable () -> Bool? = { true }, output: (@Sendable (RunID) -> [String]?)? = nil
+        clockProbe: @escaping @Sendable () -> Bool? = { true }
     ) {
         self.agent = agent
         self.store = store
         self.zones = zones
         self.events = events
         self.clockProbe = clockProbe
-        self.output = output
     }
 
     public func agentInfo() async -> StatusAgentInfo {
@@ -96,8 +96,48 @@ public struct StatusSource: StatusDataSource {
         }
         let detail = StatusJobDetail(
             row: r, definition: current.map { Self.definition($0.spec) }, location: current?.spec.location,
-            ledger: ledger, runs: runs.map { StatusRun(summary: $0, output: output?($0.id)) })
+            ledger: ledger, runs: outputs(of: runs, job: id))
         return (info, detail)
+    }
+
+    /// The runs with their stored output, within ``jobPageOutputBytesPerRun`` each and
+    /// ``jobPageOutputBytes`` in all, newest runs (and within a run, its latest attempts) first.
+    func outputs(of runs: [RunSummary], job: JobID) -> [StatusRun] {
+        var budget = Self.jobPageOutputBytes
+        return runs.map { run in
+            let allowed = min(budget, Self.jobPageOutputBytesPerRun)
+            guard let store, let records = try? store.outputTail(run: run.id, maxBytes: allowed), !records.isEmpty else {
+                return StatusRun(summary: run)
+            }
+            var left = allowed
+            var kept: [RunOutputRecord] = []
+            for r in records.reversed() {
+                let t = r.tail(maxBytes: left)
+                left -= t.text.utf8.count
+                kept.append(t)
+            }
+            budget -= allowed - left
+            return StatusRun(summary: run, output: Self.lines(of: kept.reversed(), job: job))
+        }
+    }
+
+    /// A run's stored output as page lines: a heading per attempt when there are several, and
+    /// a note where bytes are not shown.
+    static func lines(of records: [RunOutputRecord], job: JobID) -> [String] {
+        var out: [String] = []
+        for r in records {
+            if records.count > 1 { out.append("— attempt \(r.attempt) —") }
+            if r.droppedBytes > 0 {
+                out.append("… \(r.droppedBytes) earlier bytes not shown (sundial logs \(job) --run \(r.runID.rawValue))")
+            }
+            // By byte: "\r\n" is one `Character`, so a `Character` split would not split it.
+            for line in r.text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast() {
+                var l = Substring(line)
+                if l.utf8.last == UInt8(ascii: "\r") { l = Substring(l.utf8.dropLast()) }
+                out.append(String(l))
+            }
+        }
+        return out
     }
 
     public func timeline() async -> (agent: StatusAgentInfo, timeline: StatusTimeline) {

@@ -91,7 +91,10 @@ public struct SystemdNotifier: Sendable, Hashable {
     }
 
     static func oneLine(_ s: String) -> String {
-        String(s.map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+        // By scalar: "\r\n" is one `Character`, equal to neither "\n" nor "\r".
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars { out.append(u == "\n" || u == "\r" ? " " : u) }
+        return String(out)
     }
 
     static func monotonicMicros() -> UInt64 {

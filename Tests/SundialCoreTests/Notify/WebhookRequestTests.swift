@@ -58,7 +58,10 @@ struct NotificationRequestJSONTests {
             outcome: .launchFailed(reason: "ENOENT"), durationMs: 12, at: t)
         let missed = RunFact(kind: .missed(count: 4, scheduledFor: Instant(unixMillis: t.unixMillis - 3_600_000)), job: "backup", at: t)
         let hook = NotifyTarget.webhook(WebhookSpec(url: "http://h:8/x", headers: ["A": "b", "C": ""], secretEnv: "K", timeoutMs: 1500, retries: 2))
-        for (fact, target) in [(run, hook), (missed, NotifyTarget.command(["mail", "-s", "x y"]))] {
+        // A private CA survives the restart: without it a pending delivery would be checked
+        // against the system store (failing, or trusting any public CA).
+        let pinned = NotifyTarget.webhook(WebhookSpec(url: "https://h/x", caFile: "/etc/sundial/ca.pem", timeoutMs: DurationParser.maximumMilliseconds))
+        for (fact, target) in [(run, hook), (run, pinned), (missed, NotifyTarget.command(["mail", "-s", "x y"]))] {
             let r = NotificationRequest(
                 event: .failure, target: target, job: "backup", entry: 1, envFile: "/etc/x.env",
                 facts: NotificationFacts(event: .failure, fact: fact, box: "db1"))
@@ -74,6 +77,14 @@ struct NotificationRequestJSONTests {
             }
         }
         #expect(NotificationRequest(json: ["event": "failure"]) == nil)
+        // A timeout no job file can give is damage: refused, so the delivery's deadline
+        // arithmetic never sees it.
+        let facts = NotificationFacts(event: .failure, fact: run, box: "db1")
+        for bad in [DurationParser.maximumMilliseconds + 1, Int64.max, 0] {
+            let r = NotificationRequest(
+                event: .failure, target: .webhook(WebhookSpec(url: "http://h/x", timeoutMs: bad)), job: "backup", entry: 0, envFile: nil, facts: facts)
+            #expect(NotificationRequest(json: try JSONParser.parse(r.json.jsonText)) == nil, "\(bad)")
+        }
         #expect(NotificationRequest(json: .null) == nil)
     }
 }

@@ -79,6 +79,19 @@ struct DeliveryTests {
         #expect(ContinuousClock.now - started < .seconds(5))
     }
 
+    /// A command that writes without pause keeps its output pipe full; the loop that drains it
+    /// must still come back to the deadline (it read until the pipe ran empty, which a fast
+    /// enough writer can put off for good).
+    @Test("a command flooding its output is still killed at its timeout")
+    func floodingCommandTimeout() {
+        let started = ContinuousClock.now
+        let r = CommandDelivery(timeoutMs: 300).run(argv: ["sh", "-c", "yes & yes & yes & exec yes"], facts: Self.facts)
+        #expect(r == .failed(reason: "sh: still running after 300ms, killed"))
+        // Reading until the pipe ran empty, the loop came back to its deadline after 4-5 s here,
+        // or never; bounded, it is killed at 300 ms.
+        #expect(ContinuousClock.now - started < .seconds(3))
+    }
+
     // The webhook child's real work (libcurl against closed ports and TLS receivers) is tested
     // through the built binary in the CLI tests (NotifyAgentTests, HTTPSWebhookTests); here
     // programs stand in for the child, to test the parent's side: the request on stdin, the
