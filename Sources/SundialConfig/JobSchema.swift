@@ -164,7 +164,8 @@ public struct JobSchema: Sendable {
             if expected.contains("string"), ["boolean", "integer", "number"].contains(actual),
                 case let .scalar(s, true) = node.kind, acceptsAnyString(v)
             {
-                hint = "quote it: \"\(s)\""
+                // Not echoed where the value may be a secret (a header's API key).
+                hint = v.writeOnly ? "quote it" : "quote it: \"\(s)\""
             }
             if expected == ["boolean"], case let .scalar(s, _) = node.kind,
                 ["yes", "no", "on", "off", "y", "n"].contains(s.lowercased())

@@ -141,6 +141,19 @@ struct NotifyConfigTests {
             #expect(e.contains { $0.contains(message) }, "\(e)")
             #expect(!e.contains { $0.contains("s3cret") }, "\(e)")
         }
+        // A header value written as a number (an API key of digits): the hint says to quote it
+        // without repeating it.
+        let r = load(
+            """
+            version: 1
+            jobs:
+              a:
+                command: [/bin/true]
+                notify: [{ on: failure, webhook: { url: "https://h/x", headers: { X-Api-Key: 8675309123 } } }]
+            """)
+        let e = r.diagnostics.map { "\($0.description) \($0.hint ?? "")" }
+        #expect(e.contains { $0.contains("quote it") }, "\(e)")
+        #expect(!e.contains { $0.contains("8675309123") }, "\(e)")
     }
 
     @Test func schemaShapesAreChecked() {

@@ -240,25 +240,34 @@ struct AgentScenarioTests {
 
     /// The signal reader and the config watcher run before the agent starts (AgentHost): a
     /// SIGTERM sent during a slow start-up reached `deliver` while the agent was not yet started
-    /// and was dropped, and the agent ran on until systemd's SIGKILL. A stop, a fatal error or a
-    /// reload that comes before the start is carried out as soon as the agent starts.
-    @Test func aStopThatComesBeforeTheStartStopsTheAgentOnceStarted() async throws {
+    /// and was dropped, and the agent ran on until systemd's SIGKILL. A stop that comes before
+    /// the start now stops the agent as it starts, without starting anything: the @reboot run
+    /// and the boot stay for the next start, and nothing is launched only to be stopped.
+    @Test func aStopThatComesBeforeTheStartStopsTheAgentWithoutStartingAnything() async throws {
         let h = try AgentHarness(
             yaml: "version: 1\njobs:\n  boot: { schedule: \"@reboot\", command: [x] }\n",
-            start: Self.instant("2026-06-01T00:00:00Z"), script: ["boot": [.init(.success(exitCode: 0), durationMs: 3_600_000)]],
-            zones: Self.zones)
+            start: Self.instant("2026-06-01T00:00:00Z"), zones: Self.zones, bootID: "boot-1")
         await h.agent.deliver(.shutdown(signal: "SIGTERM"))
         await h.agent.deliver(.shutdown(signal: "SIGINT"))  // one stop is kept, not a queue of them
         await h.agent.deliver(.wake)
         try await h.start()
-        #expect(h.events("agent.stopping").count == 1)
-        #expect(h.events("agent.stopping").first?["signal"] == "SIGTERM")
-        // The @reboot run the start launched is stopped with the agent.
-        h.launcher.completeDue(at: h.clock.wallNow())
-        await h.settle()
         let code = try await withDeadline(10) { await h.agent.waitUntilStopped() }
         #expect(code == 0)
-        #expect(h.events("agent.stopped").count == 1)
+        #expect(h.events.map(\.name) == ["agent.started", "config.loaded", "agent.stopping", "agent.stopped"])
+        #expect(h.events("agent.stopping").first?["signal"] == "SIGTERM")
+        #expect(h.launcher.launchCount == 0)
+        let state = try h.store.restore()
+        #expect(state.bootID == nil && state.lastSeen == nil, "the next start in this boot still runs @reboot and catches up")
+    }
+
+    @Test func aFatalErrorThatComesBeforeTheStartExitsOne() async throws {
+        let h = try AgentHarness(
+            yaml: "version: 1\njobs:\n  a: { every: 1m, command: [x] }\n", start: Self.instant("2026-06-01T00:00:00Z"), zones: Self.zones)
+        await h.agent.deliver(.fatal(reason: "the state directory was removed"))
+        try await h.start()
+        let code = try await withDeadline(10) { await h.agent.waitUntilStopped() }
+        #expect(code == 1)
+        #expect(h.events.map(\.name) == ["agent.started", "config.loaded", "agent.fatal", "agent.stopping", "agent.stopped"])
     }
 
     @Test func aReloadThatComesBeforeTheStartIsCarriedOutOnceStarted() async throws {

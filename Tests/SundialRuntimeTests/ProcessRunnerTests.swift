@@ -106,6 +106,27 @@ import Testing
         #expect(!runner.activeRunIDs.contains(id))
     }
 
+    /// A run asked to stop twice (`replace`, then the agent's stop; or the agent's stop sent
+    /// again once the launch was known) gets one SIGTERM: a second one reads as "exit now, skip
+    /// the clean-up" to many programs. The second request still brings the kill closer.
+    @Test func aSecondTerminateSendsNoSecondSIGTERM() async throws {
+        let runner = try TestRunner.shared()
+        let lines = Lines()
+        let id = nextRunID()
+        let c = try await withDeadline {
+            let handle = await runner.start(
+                job: shellJob("trap 'echo term' TERM; echo up; while :; do sleep 0.05; done"), runID: id, attempt: 1, onOutput: lines.handler)
+            await lines.waitFor("up")
+            runner.terminate(id, grace: .seconds(60))
+            await lines.waitFor("term")
+            runner.terminate(id, grace: .seconds(1))
+            return await handle.completion()
+        }
+        #expect(c.outcome == .interrupted)
+        #expect(c.signal == SIGKILL)
+        #expect(lines.stdout.filter { $0 == "term" }.count == 1, "\(lines.stdout)")
+    }
+
     /// Per run, not `terminateAll` (which shares this code path): the runner is shared by the
     /// tests running in parallel, and `terminateAll` would stop theirs too.
     @Test func terminateWithoutGraceKillsAtOnce() async throws {

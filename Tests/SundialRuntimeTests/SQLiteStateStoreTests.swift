@@ -308,8 +308,9 @@ struct SQLiteStateStoreTests {
         }
         #expect(error?.code == .corrupt)
         #expect(error?.description.contains("--reset-state") == true)
-        // A REAL that fits is read as the integer it stands for.
-        try SQLiteConnection(path: path).execute(script: "UPDATE jobs SET last_fired = 60000.0")
+        // A REAL that fits is read as the integer it stands for (60000.5 stays REAL in an
+        // INTEGER column; 60000.0 would be stored as an integer).
+        try SQLiteConnection(path: path).execute(script: "UPDATE jobs SET last_fired = 60000.5")
         let store = try SQLiteStateStore(path: path)
         defer { try? store.close() }
         #expect(try store.restore().lastFired == ["a": Instant(unixMillis: 60_000)])

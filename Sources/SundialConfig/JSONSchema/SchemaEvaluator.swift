@@ -356,7 +356,7 @@ struct SchemaEvaluator {
             SchemaViolation(
                 instancePath: pathStrings,
                 schemaPath: keyword == "false" ? location : location + [keyword],
-                keyword: keyword, message: message, kind: kind))
+                keyword: keyword, message: message, kind: kind, writeOnly: nodes[n].writeOnly))
     }
 
     private func notAllowedMessage() -> String {

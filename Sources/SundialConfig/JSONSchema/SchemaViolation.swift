@@ -44,13 +44,17 @@ public struct SchemaViolation: Sendable, Hashable, CustomStringConvertible {
     /// A one-line, human message, without the location.
     public var message: String
     public var kind: Kind
+    /// The value's schema says `writeOnly: true` (it may hold a secret): nothing built from the
+    /// violation may quote the value.
+    public var writeOnly: Bool
 
-    public init(instancePath: [String], schemaPath: [String], keyword: String, message: String, kind: Kind) {
+    public init(instancePath: [String], schemaPath: [String], keyword: String, message: String, kind: Kind, writeOnly: Bool = false) {
         self.instancePath = instancePath
         self.schemaPath = schemaPath
         self.keyword = keyword
         self.message = message
         self.kind = kind
+        self.writeOnly = writeOnly
     }
 
     /// The instance location as an RFC 6901 JSON pointer (`""` for the root).

@@ -60,7 +60,8 @@ public struct RunOutputRecord: Hashable, Sendable {
             start = bytes[start...].firstIndex(of: UInt8(ascii: "\n")).map { bytes.index(after: $0) } ?? bytes.endIndex
         }
         let cut = bytes.distance(from: bytes.startIndex, to: start)
-        return RunOutputRecord(runID: runID, attempt: attempt, text: String(Substring(text.utf8[start...])), droppedBytes: droppedBytes + cut)
+        let (dropped, overflow) = max(0, droppedBytes).addingReportingOverflow(cut)
+        return RunOutputRecord(runID: runID, attempt: attempt, text: String(Substring(text.utf8[start...])), droppedBytes: overflow ? .max : dropped)
     }
 }
 

@@ -239,6 +239,13 @@ public actor Agent {
                     version: settings.version, pid: pid, config: settings.configPaths,
                     state: settings.stateDirectory, at: now)))
         emit(configLoadedEvent(new: jobSet, difference: Self.difference(old: nil, new: jobSet), at: now))
+        // A stop read before the start: stop without starting anything. The @reboot runs and
+        // the catch-up instants stay for the next start, the runs a previous agent left stay as
+        // recorded (the next start adopts them), and nothing is launched only to be stopped.
+        if let stop = heldBeforeStart.first(where: { if case .shutdown = $0 { true } else if case .fatal = $0 { true } else { false } }) {
+            heldBeforeStart = []
+            return stopWithoutStarting(stop, at: now)
+        }
         warnIfFleetMissing(at: now)
         startFleetAnswers()
         startedAt = now
@@ -260,6 +267,28 @@ public actor Agent {
         let held = heldBeforeStart
         heldBeforeStart = []
         for input in held { deliver(input) }
+    }
+
+    /// ``start(restored:)``'s end when a stop came before it: `agent.stopping` and
+    /// `agent.stopped`, with nothing recorded in the store (not even that the agent was alive:
+    /// the next start catches up from the previous agent's last sign of life).
+    private func stopWithoutStarting(_ stop: Input, at now: Instant) {
+        let cause: LogRecord.AgentStopping.Cause
+        switch stop {
+        case let .fatal(reason):
+            fatalReason = reason
+            emit(.agentFatal(.init(version: settings.version, pid: pid, reason: reason, state: settings.stateDirectory, at: now)))
+            cause = .fatal
+        case let .shutdown(signal): cause = .signal(signal)
+        default: return
+        }
+        phase = .stopping
+        emit(.agentStopping(.init(version: settings.version, pid: pid, cause: cause, activeRuns: 0, at: now)))
+        phase = .stopped
+        for hook in stopHooks { hook() }
+        stopHooks = []
+        resumeReloadWaiters(upTo: .max, with: .notRunning)
+        completeStop(fatalReason == nil ? 0 : 1)
     }
 
     /// Keeps an input that came before the start, if it is one the start would not make up for

@@ -759,6 +759,11 @@ final class RunnerEngine: @unchecked Sendable {
     /// (so a `setsid` child can clean up too); SIGKILL to all of them after `graceMs`.
     private func terminate(_ run: ActiveRun, graceMs: Int64, reason: ActiveRun.StopReason) {
         let now = sundial_monotonic_ms()
+        // Asked to stop before (a timeout, `replace`, a lost lease, then the agent's stop, or
+        // the agent's stop sent again once the launch was known): the process has its SIGTERM.
+        // A second one reads as "exit now, skip the clean-up" to many programs; only the kill
+        // deadline may come closer.
+        let alreadyAsked = run.reason != nil
         if run.reason == nil { run.reason = reason }
         run.timeoutAt = nil
         if graceMs <= 0 {
@@ -766,8 +771,10 @@ final class RunnerEngine: @unchecked Sendable {
             if let cg = run.cgroup { Cgroup.kill(cg) }
             run.killAt = nil
         } else {
-            kill(-run.pid, SIGTERM)
-            if let cg = run.cgroup { Cgroup.signalAll(cg, SIGTERM) }
+            if !alreadyAsked {
+                kill(-run.pid, SIGTERM)
+                if let cg = run.cgroup { Cgroup.signalAll(cg, SIGTERM) }
+            }
             run.killAt = min(run.killAt ?? Int64.max, now + min(graceMs, Self.maxDelayMs))
         }
     }

@@ -118,8 +118,10 @@ struct StateQueries {
             """, id.rawValue, window
         ).map {
             let text = try $0.text(1)
+            // A damaged `dropped` must not trap the page: saturated, never negative.
             let before = max(0, Int(try $0.int64(3)) - text.utf8.count)
-            return RunOutputRecord(runID: id, attempt: Int(try $0.int64(0)), text: text, droppedBytes: Int(try $0.int64(2)) + before)
+            let (dropped, overflow) = max(0, Int(try $0.int64(2))).addingReportingOverflow(before)
+            return RunOutputRecord(runID: id, attempt: Int(try $0.int64(0)), text: text, droppedBytes: overflow ? .max : dropped)
                 .tail(maxBytes: maxBytes)
         }
     }

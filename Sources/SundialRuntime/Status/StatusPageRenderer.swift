@@ -130,11 +130,12 @@ public enum StatusPageRenderer {
             h.raw("</code></td></tr>\n")
             if let output = run.output {
                 h.raw("<tr class=\"output\"><td colspan=\"7\"><pre>")
-                for line in output.prefix(2000) {
+                // The newest lines: a run's end says how it ended.
+                if output.count > 2000 { h.raw("… (\(output.count - 2000) earlier lines)\n") }
+                for line in output.suffix(2000) {
                     h.text(line)
                     h.raw("\n")
                 }
-                if output.count > 2000 { h.raw("… (\(output.count - 2000) more lines)\n") }
                 h.raw("</pre></td></tr>\n")
             }
         }
