@@ -25,14 +25,16 @@ public enum Cgroup {
         return false
     }
 
-    /// Sends `signal` to every process listed in `cgroup.procs`; returns how many were signalled
-    /// (-1 when the file cannot be read). Between the read and the signal a pid can exit and,
-    /// rarely, be reused — the reason ``kill(_:rounds:)`` prefers `cgroup.kill`.
+    /// Sends `signal` to every process listed in `cgroup.procs`, except those of process group
+    /// `sparing` (already signalled as a group: a second SIGTERM reads as "exit now, skip the
+    /// clean-up" to many programs, and a shell's trap would run twice); returns how many were
+    /// signalled (-1 when the file cannot be read). Between the read and the signal a pid can
+    /// exit and, rarely, be reused — the reason ``kill(_:rounds:)`` prefers `cgroup.kill`.
     @discardableResult
-    public static func signalAll(_ path: String, _ signal: Int32) -> Int {
+    public static func signalAll(_ path: String, _ signal: Int32, sparing group: Int32? = nil) -> Int {
         var count = 0
         let ok = forEachLine(path + "/cgroup.procs") { line in
-            if let pid = Int32(line), pid > 0 {
+            if let pid = Int32(line), pid > 0, group == nil || getpgid(pid) != group {
                 sendSignal(pid, signal)
                 count += 1
             }

@@ -773,7 +773,9 @@ final class RunnerEngine: @unchecked Sendable {
         } else {
             if !alreadyAsked {
                 kill(-run.pid, SIGTERM)
-                if let cg = run.cgroup { Cgroup.signalAll(cg, SIGTERM) }
+                // The group has its SIGTERM; the cgroup's other processes (a daemon that left the
+                // group with setsid) get theirs.
+                if let cg = run.cgroup { Cgroup.signalAll(cg, SIGTERM, sparing: run.pid) }
             }
             run.killAt = min(run.killAt ?? Int64.max, now + min(graceMs, Self.maxDelayMs))
         }
