@@ -137,10 +137,11 @@ public actor Agent {
     var scheduler: Scheduler
     public internal(set) var jobSet: JobSet
     var phase: Phase = .created
-    /// A stop, a fatal error or a reload delivered before ``start(restored:)``, carried out as
-    /// soon as the agent starts. The signal reader and the config watcher run before the start
-    /// (a slow load or database check can take seconds), and a SIGTERM read then is gone from
-    /// the kernel: dropped, the agent would run on until systemd's SIGKILL. At most one of each.
+    /// A stop, a fatal error or a reload delivered before ``start(restored:)``. The signal reader
+    /// and the config watcher run before the start (a slow load or database check can take
+    /// seconds), and a SIGTERM read then is gone from the kernel: dropped, the agent would run on
+    /// until systemd's SIGKILL. A held stop makes the start stop at once without starting
+    /// anything; a held reload is carried out once started. At most one of each.
     var heldBeforeStart: [Input] = []
     var lastOffsetMs: Int64 = 0
     /// The latest instant the scheduler has been told about: a fire decided ahead of its
