@@ -71,3 +71,34 @@ struct AgentOperatorTests {
         #expect(!skipped.ok)
     }
 }
+
+/// A removed job's secret values are dropped by the reload that finds it gone and not running
+/// (they were kept for the agent's life, so renamed jobs grew the masker without bound).
+@Suite("Agent: secrets of removed jobs", .offPool)
+struct AgentRemovedSecretsTests {
+    static let zones = SystemTimeZones()
+    static let both = "version: 1\njobs:\n  a: { every: 1h, command: [x] }\n  b: { every: 1m, command: [y] }\n"
+    static let none = "version: 1\njobs:\n  c: { every: 1h, command: [z] }\n"
+
+    @Test func aRemovedJobsSecretsGoOnceItHasNoRun() async throws {
+        let h = try AgentHarness(
+            yaml: Self.both, start: try RFC3339.parse("2026-06-01T00:00:00Z").instant,
+            script: ["b": [.init(.success(exitCode: 0), durationMs: 600_000)]], zones: Self.zones)
+        try await h.start()
+        let masker = await h.agent.log.masker
+        masker.add(["secret-of-a"], for: "a")
+        masker.add(["secret-of-b"], for: "b")
+        await h.advance(by: .seconds(61))
+        #expect(await h.agent.activeRuns.values.map(\.job) == ["b"])
+
+        await h.reload(yaml: Self.none, zones: Self.zones)
+        // `a` is gone; `b` is gone too but its run may still print its secret.
+        #expect(masker.mask("secret-of-a secret-of-b") == "secret-of-a ***")
+
+        await h.advance(by: .seconds(600))
+        #expect(await h.agent.activeRuns.isEmpty)
+        await h.reload(yaml: Self.none, zones: Self.zones)
+        #expect(masker.mask("secret-of-a secret-of-b") == "secret-of-a secret-of-b")
+        #expect(masker.count == 0)
+    }
+}

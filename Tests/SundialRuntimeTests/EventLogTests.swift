@@ -317,6 +317,18 @@ import Testing
         masker.add(["token-1000", "static-key"], for: "sync")
         #expect(masker.mask("token-992 token-993") == "*** token-993")
     }
+
+    /// Jobs renamed over an agent's life: each removed job's values were kept forever, so the
+    /// set grew with every rename. After a reload only the jobs still there (or still running)
+    /// keep theirs; values without an owner (the fleet's password) stay.
+    @Test func aRemovedJobsValuesAreForgotten() {
+        let masker = SecretMasker(["fleet-password"])
+        for i in 0..<100 { masker.add(["key-of-job-\(i)"], for: "job-\(i)") }
+        #expect(masker.count == 101)
+        masker.keepOwners { $0 == "job-7" || $0 == "job-42" }
+        #expect(masker.count == 3)
+        #expect(masker.mask("key-of-job-7 key-of-job-42 key-of-job-8 fleet-password") == "*** *** key-of-job-8 ***")
+    }
 }
 
 /// Counts finished threads; `decrement` is true for the last one.

@@ -121,6 +121,7 @@ extension Agent {
         }
         guard set.revision != jobSet.revision || set != jobSet else {
             emit(.configUnchanged(reason: reason, revision: set.revision, at: now))
+            forgetSecretsOfRemovedJobs()
             return resumeReloadWaiters(upTo: load, with: .unchanged(revision: set.revision))
         }
         let old = jobSet
@@ -128,7 +129,18 @@ extension Agent {
         let d = Self.difference(old: old, new: set)
         emit(configLoadedEvent(new: set, difference: d, at: now, reason: reason))
         perform(scheduler.handle(.configReplaced(set), at: now))
+        forgetSecretsOfRemovedJobs()
         resumeReloadWaiters(upTo: load, with: .loaded(revision: set.revision, added: d.added, removed: d.removed, changed: d.changed))
+    }
+
+    /// A removed job's secret values stay masked while a run of it may still print them; after
+    /// that they are dropped, so that jobs renamed over an agent's life do not grow the masker
+    /// (and the cost of masking each logged line) without bound. A removed job with a run still
+    /// going keeps them until a later reload (changed or not) finds it without one.
+    func forgetSecretsOfRemovedJobs() {
+        let running = Set(activeRuns.values.map(\.job))
+        let jobs = jobSet.jobs
+        log.masker.keepOwners { jobs[$0] != nil || running.contains($0) }
     }
 
     /// What a reload changed: the jobs of `new` that `old` lacks, those `old` had and `new`

@@ -18,7 +18,9 @@ import Musl
 /// at each launch, and a rotated credential is a new value each time: the masker keeps the
 /// values of the job's last ``launchesKeptPerOwner`` distinct sets (runs started with an older
 /// one may still be printing it), so a credential rotated every few minutes cannot grow the set
-/// and the cost of every masked line without bound. A removed job's values stay masked.
+/// and the cost of every masked line without bound. A removed job's values stay masked until
+/// the agent has no run of it left (``keepOwners(_:)``, after each reload): an agent whose jobs
+/// are renamed over the years keeps only the values of the jobs it still has.
 public final class SecretMasker: Sendable {
     public static let mask = "***"
     /// Distinct secret sets kept per owner (job).
@@ -67,6 +69,16 @@ public final class SecretMasker: Sendable {
             if sets.count > Self.launchesKeptPerOwner { sets.removeFirst(sets.count - Self.launchesKeptPerOwner) }
             s.byOwner[owner] = sets
             return true
+        }
+    }
+
+    /// Forgets the values of every owner that `keep` refuses (after a reload: the jobs neither
+    /// in the running set nor with a run still going); values without an owner stay.
+    public func keepOwners(where keep: (String) -> Bool) {
+        publish { s in
+            let before = s.byOwner.count
+            s.byOwner = s.byOwner.filter { keep($0.key) }
+            return s.byOwner.count != before
         }
     }
 
