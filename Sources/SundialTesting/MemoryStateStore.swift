@@ -54,7 +54,17 @@ public final class MemoryStateStore: StateStore {
         }
     }
 
+    /// While set, ``apply(_:)`` and ``flush()`` record nothing and throw this message, as
+    /// `SQLiteStateStore` does on a full disk or a state file damaged under the agent.
+    public func failWrites(with message: String?) { failing.withLock { $0 = message } }
+    private let failing = Mutex<String?>(nil)
+
+    public struct WriteFailure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
     public func apply(_ changes: [StateChange]) throws {
+        if let message = failing.withLock({ $0 }) { throw WriteFailure(description: message) }
         applied.withLock { $0 += changes.count }
         if changes.contains(where: \.isDurableOnApply) { durableApplies.withLock { $0 += 1 } }
         state.withLock { s in
@@ -103,7 +113,9 @@ public final class MemoryStateStore: StateStore {
         }
     }
 
-    public func flush() throws {}
+    public func flush() throws {
+        if let message = failing.withLock({ $0 }) { throw WriteFailure(description: message) }
+    }
 
     public func history(job: JobID, limit: Int) throws -> [RunSummary] {
         guard limit > 0 else { return [] }

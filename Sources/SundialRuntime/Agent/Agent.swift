@@ -254,10 +254,12 @@ public actor Agent {
         // Restart=on-failure) does not fire them again. The boot is recorded before they launch:
         // a crash in between costs this boot its @reboot runs rather than running them twice.
         // Without a boot id (no /proc) every start counts as a boot, as before.
-        let newBoot = settings.bootID == nil || settings.bootID != restored.bootID
+        // A boot that could not be recorded runs no @reboot job: the next start in this boot
+        // would not know they ran (it runs them then, if it can record the boot).
+        var newBoot = settings.bootID == nil || settings.bootID != restored.bootID
         if newBoot, let boot = settings.bootID, store != nil {
             var changes: [StateChange] = [.bootRecorded(bootID: boot)]
-            flush(&changes)
+            if flush(&changes) != nil { newBoot = false }
         }
         perform(scheduler.handle(.start(restored: restored, reboot: newBoot), at: now))
         markAlive(now: now, force: true)
@@ -501,9 +503,17 @@ public actor Agent {
                 break
             }
         }
-        flush(&changes)
-        if retries {
-            do { try store?.flush() } catch { stateError("cannot record state: \(error)", at: clock.wallNow()) }
+        // A launch goes ahead only once the marks that allow it are recorded. When they are not
+        // (a full disk, a state file damaged or removed under the agent), the attempt is not
+        // started but ends as `launch_failed`: run, it could run again after a restart, which
+        // finds no mark of it (design §2: never twice; a missed run is reported, a doubled one
+        // cannot be undone).
+        var unrecorded = flush(&changes)
+        if retries, unrecorded == nil {
+            do { try store?.flush() } catch {
+                stateError("cannot record state: \(error)", at: clock.wallNow())
+                unrecorded = "\(error)"
+            }
         }
         // Followers (`trigger --wait`, `logs -f`) hear of a run's end once its record is applied.
         for (id, outcome, at) in ended { runWatch.runEnded(id, outcome: outcome, at: at) }
@@ -512,7 +522,8 @@ public actor Agent {
         let heldUntil = notBefore ?? (decidedUpTo > clock.wallNow() ? decidedUpTo : nil)
         for action in actions {
             switch action {
-            case let .launch(order): launch(order, notBefore: heldUntil)
+            case let .launch(order):
+                if let unrecorded { refuse(order, unrecorded: unrecorded) } else { launch(order, notBefore: heldUntil) }
             case let .terminate(runID, graceMs, _):
                 // A stop decided ahead of its instant (`concurrency: replace`, a lost fleet lease)
                 // does not reach the run before it: wait out the rest of the lead here (bounded),
@@ -578,15 +589,28 @@ public actor Agent {
         emit(.stateError(message: message, at: now))
     }
 
-    private func flush(_ changes: inout [StateChange]) {
-        guard !changes.isEmpty, let store else {
-            changes = []
-            return
-        }
+    /// Applies `changes`; returns why they could not be recorded, or `nil`.
+    private func flush(_ changes: inout [StateChange]) -> String? {
+        defer { changes = [] }
+        guard !changes.isEmpty, let store else { return nil }
         do { try store.apply(changes) } catch {
             emit(.stateError(message: "cannot record state: \(error)", at: clock.wallNow()))
+            return "\(error)"
         }
-        changes = []
+        return nil
+    }
+
+    /// Ends an attempt whose launch could not be recorded without starting it: as a launch the
+    /// runner refused would end, so that retries, dependents, notifications and `status` treat it
+    /// the same way.
+    private func refuse(_ order: LaunchOrder, unrecorded: String) {
+        activeRuns[order.runID] = ActiveRun(job: order.job.id, attempt: order.attempt, pid: nil, startedAt: clock.wallNow())
+        let reason =
+            "not started: its start could not be recorded in the state database (\(unrecorded)); "
+            + "Sundial does not start a run it could not record, since a restart would not know it ran"
+        let completion = RunCompletion(runID: order.runID, pid: nil, outcome: .launchFailed(reason: reason))
+        let (id, attempt) = (order.runID, order.attempt)
+        Task { await self.deliver(.finished(id, attempt: attempt, completion)) }
     }
 
     /// Supervises a run that outlived the previous agent: it shows in `status`, and its end
