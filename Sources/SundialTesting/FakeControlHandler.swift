@@ -18,11 +18,22 @@ public final class FakeControlHandler: ControlHandler {
 
     public func handle(_ request: ControlRequest) async -> ControlResponse {
         received.withLock { $0.append(request) }
+        concurrency.withLock { c in
+            c.now += 1
+            c.most[request.op] = max(c.most[request.op] ?? 0, c.now)
+        }
+        defer { concurrency.withLock { $0.now -= 1 } }
         if delay > .zero { try? await Task.sleep(for: delay) }
         return replies.withLock { $0[request.op] } ?? .failure("no reply scripted for \(request.op)")
     }
 
     public func setReply(_ op: String, _ response: ControlResponse) { replies.withLock { $0[op] = response } }
+
+    private let concurrency = Mutex<(now: Int, most: [String: Int])>((0, [:]))
+
+    /// The most requests being handled at once while one of `op` was (tests of the server's
+    /// gates).
+    public func mostAtOnce(_ op: String) -> Int { concurrency.withLock { $0.most[op] ?? 0 } }
 
     /// Every request handled so far, in order.
     public var requests: [ControlRequest] { received.withLock { $0 } }

@@ -27,6 +27,9 @@ final class ControlEventLoop: @unchecked Sendable {
     let options: ControlServer.Options
     let handler: any ControlHandler
     let inbox: ControlInbox
+    /// Lets one request with a large reply (``ControlRequest/mayReplyLarge``) be answered at a
+    /// time.
+    let largeReplyGate = AsyncGate(permits: 1)
     /// The epoll set: the inbox's eventfd, the listening socket (unless accepting is paused),
     /// the deadline timerfd and each connection, watched for what its phase waits for.
     let pollFD: Int32
@@ -344,9 +347,30 @@ final class ControlEventLoop: @unchecked Sendable {
             stream = ControlStream(maxQueuedBytes: options.maxStreamQueueBytes, wake: { inbox.wake() })
             table[i].state.stream = stream
         }
+        let gate = request.mayReplyLarge ? largeReplyGate : nil
+        let maxReplyBytes = options.maxReplyBytes
         let task = Task { [stream] in
-            let response = if let stream { await handler.handle(request, stream: stream) } else { await handler.handle(request) }
-            inbox.post(.init(connection: id, serial: serial, response: response))
+            let response: ControlResponse
+            var line: [UInt8]
+            if let gate {
+                // One at a time: each may read and encode 16 MiB of output, and the task pool it
+                // runs on also runs the agent (its fires). The others wait here, holding
+                // nothing, within the handler's deadline.
+                await gate.enter()
+                if Task.isCancelled {
+                    response = .failure("the connection closed")
+                    line = []
+                } else {
+                    response = await handler.handle(request)
+                    line = response.line
+                }
+                gate.leave()
+            } else {
+                response = if let stream { await handler.handle(request, stream: stream) } else { await handler.handle(request) }
+                line = response.line
+            }
+            if line.count > maxReplyBytes { line = ControlResponse.failure("the reply is larger than \(maxReplyBytes) bytes").line }
+            inbox.post(.init(connection: id, serial: serial, response: response, line: line))
         }
         table[i].state.phase = .answering(serial: serial, op: request.op, task: task)
         table[i].deadline = now + handlerMillis
@@ -365,16 +389,31 @@ final class ControlEventLoop: @unchecked Sendable {
                 table[i].state.stream = nil
             }
         }
-        reply(r.connection, r.response, now: now)
+        reply(r.connection, line: r.line, now: now)
         advance(r.connection, now: now)
     }
 
     /// Starts sending `response` (bounded by ``ControlServer/Options/maxReplyBytes``).
     private func reply(_ id: UInt64, _ response: ControlResponse, now: Int64) {
-        guard let i = table.index(of: id) else { return }
         var line = response.line
         if line.count > options.maxReplyBytes {
             line = ControlResponse.failure("the reply is larger than \(options.maxReplyBytes) bytes").line
+        }
+        reply(id, line: line, now: now)
+    }
+
+    /// Starts sending an encoded reply. All connections together hold at most
+    /// ``ControlServer/Options/maxHeldReplyBytes`` of replies not yet taken: 128 clients that
+    /// ask for 12 MB of `logs` each and never read held 1 GB before their write deadlines.
+    private func reply(_ id: UInt64, line: [UInt8], now: Int64) {
+        guard let i = table.index(of: id) else { return }
+        var line = line
+        let held = table.entries.reduce(0) { $0 + ($1.state.output.count - $1.state.written) }
+        if held + line.count > options.maxHeldReplyBytes {
+            line =
+                ControlResponse.failure(
+                    "the agent is busy sending \(held / (1024 * 1024)) MiB of replies to other clients; try again"
+                ).line
         }
         table[i].state.output = line
         table[i].state.written = 0

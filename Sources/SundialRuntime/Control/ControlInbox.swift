@@ -13,6 +13,9 @@ final class ControlInbox: Sendable {
         var connection: UInt64
         var serial: UInt64
         var response: ControlResponse
+        /// The response encoded, by the handler's task: a `logs` reply is megabytes of JSON, and
+        /// encoding it on the loop thread held up everything else the loop serves.
+        var line: [UInt8]
     }
 
     private struct State {

@@ -65,6 +65,13 @@ public enum ControlRequest: Hashable, Sendable {
         }
     }
 
+    /// Whether the reply may be megabytes (`logs`: up to 16 MiB of a run's output, read from the
+    /// state database and encoded): the control server answers these one at a time. The other
+    /// replies are bounded by the job set or a day of history, and are not held up behind them.
+    public var mayReplyLarge: Bool {
+        if case .logs = self { true } else { false }
+    }
+
     public var json: JSONValue {
         var o: JSONValue = ["v": .int(Self.protocolVersion), "op": .string(op)]
         switch self {

@@ -62,6 +62,9 @@ public final class ControlServer: Sendable {
         public var maxRequestBytes = 64 * 1024
         /// The largest reply sent; larger ones become an error reply (the client takes 16 MiB).
         public var maxReplyBytes = 16 * 1024 * 1024
+        /// Reply bytes all connections together may hold before their clients take them; a reply
+        /// that would pass it becomes a "busy, try again" error.
+        public var maxHeldReplyBytes = 64 * 1024 * 1024
         public var maxClients = ControlServer.defaultMaxClients
         public var requestTimeout = ControlServer.defaultRequestTimeout
         public var handlerTimeout = ControlServer.defaultHandlerTimeout
