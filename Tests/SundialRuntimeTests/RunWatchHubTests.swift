@@ -79,4 +79,37 @@ struct RunWatchHubTests {
         #expect(hub.followerCount == RunWatchHub.maxFollowers)
         #expect(hub.subscribe(job: "b", runID: nil, output: true, stream: ControlStream(wake: {})) == nil)
     }
+
+    /// 64 `logs -f` of a manual job that never runs, kept alive by keepalives, refused every
+    /// `trigger --wait` (found by probing the release binary). The oldest one still waiting for
+    /// a run to start makes room; a follower of a started run never does.
+    @Test func waitingFollowersMakeRoomForANewcomer() throws {
+        let hub = RunWatchHub()
+        var waiting: [ControlStream] = []
+        for i in 0..<RunWatchHub.maxFollowers {
+            let s = ControlStream(wake: {})
+            waiting.append(s)
+            // Every other one follows a started run: those stay.
+            let started = i % 2 == 1
+            #expect(
+                hub.subscribe(
+                    job: "m", runID: started ? RunID(rawValue: "r\(i)") : nil, output: true, stream: s, yields: !started)
+                    != nil)
+        }
+        let trigger = ControlStream(wake: {})
+        #expect(hub.subscribe(job: "other", runID: nil, output: false, stream: trigger) != nil)
+        #expect(hub.followerCount == RunWatchHub.maxFollowers)
+        // The oldest waiter was told why and closed.
+        guard case let .dropped(reason)? = try messages(waiting[0]).last else {
+            Issue.record("the oldest waiting follower was not dropped")
+            return
+        }
+        #expect(reason.contains("made room"))
+        #expect(try messages(waiting[1]).isEmpty && waiting[1].isOpen)
+        // Once the 32 waiters are gone, a newcomer is refused again.
+        for _ in 1..<(RunWatchHub.maxFollowers / 2) {
+            #expect(hub.subscribe(job: "other", runID: nil, output: false, stream: ControlStream(wake: {})) != nil)
+        }
+        #expect(hub.subscribe(job: "other", runID: nil, output: false, stream: ControlStream(wake: {})) == nil)
+    }
 }

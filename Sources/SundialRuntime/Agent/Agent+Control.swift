@@ -316,7 +316,7 @@ extension Agent: ControlHandler {
         guard
             runWatch.subscribe(
                 job: job, runID: current?.key, startedAt: current?.value.startedAt, output: true,
-                stream: stream) != nil
+                stream: stream, yields: current == nil) != nil
         else {
             return .failure("too many clients are following runs (at most \(RunWatchHub.maxFollowers)); try again")
         }

@@ -10,8 +10,11 @@ import Synchronization
 /// when a retry follows). With no follower, each call is one atomic load: following costs
 /// nothing when nobody follows.
 ///
-/// Bounded: at most ``maxFollowers`` followers at once (more are refused); a follower whose
-/// client left or fell behind is forgotten the next time anything is published. A follower may
+/// Bounded: at most ``maxFollowers`` followers at once; a follower whose client left or fell
+/// behind is forgotten the next time anything is published. When all are taken, a newcomer
+/// makes room by dropping the oldest `logs -f` still waiting for a run to start (64 of them,
+/// kept alive by keepalives, locked out every `trigger --wait`); only when none waits is the
+/// newcomer refused. A follower may
 /// wait for a run that is not yet started (``subscribe(job:runID:excluding:startedAt:output:stream:)``
 /// with no run id): it takes the first run of its job that starts, among those not excluded.
 public final class RunWatchHub: Sendable {
@@ -25,6 +28,9 @@ public final class RunWatchHub: Sendable {
         let excluded: Set<RunID>
         var startedAt: Instant?
         let output: Bool
+        /// A `logs -f` that found no run to follow: it may be dropped for a newcomer while it
+        /// still waits.
+        let yields: Bool
         var attempts: Int = 0
         var announced: Int = 0
     }
@@ -45,23 +51,37 @@ public final class RunWatchHub: Sendable {
     /// Adds a follower of run `runID` of `job`, or of the next run of `job` not in `excluding`
     /// when `runID` is nil. Returns a token for ``bind(_:to:startedAt:)`` and ``cancel(_:)``,
     /// or nil when ``maxFollowers`` are following already.
+    ///
+    /// - Parameter yields: whether this follower, while it waits for a run to start, may be
+    ///   dropped to make room for a newcomer (`logs -f` with no run to follow yet).
     public func subscribe(
         job: JobID, runID: RunID?, excluding: Set<RunID> = [], startedAt: Instant? = nil, output: Bool,
-        stream: ControlStream
+        stream: ControlStream, yields: Bool = false
     ) -> UInt64? {
-        state.withLock { s in
+        let (token, dropped) = state.withLock { s -> (UInt64?, ControlStream?) in
             s.followers = s.followers.filter { $0.value.stream.isOpen }
-            guard s.followers.count < Self.maxFollowers else {
-                count.store(s.followers.count, ordering: .releasing)
-                return nil
+            var dropped: ControlStream?
+            if s.followers.count >= Self.maxFollowers {
+                let waiting = s.followers.filter { $0.value.yields && $0.value.runID == nil }.keys.min()
+                guard let waiting else {
+                    count.store(s.followers.count, ordering: .releasing)
+                    return (nil, nil)
+                }
+                dropped = s.followers.removeValue(forKey: waiting)?.stream
             }
             s.next &+= 1
             s.followers[s.next] = Follower(
                 stream: stream, job: job, runID: runID, excluded: excluding, startedAt: startedAt,
-                output: output)
+                output: output, yields: yields)
             count.store(s.followers.count, ordering: .releasing)
-            return s.next
+            return (s.next, dropped)
         }
+        dropped?.finish(
+            with: .dropped(
+                reason:
+                    "too many clients are following runs (at most \(Self.maxFollowers)); this one waited longest for a run to start and made room for another"
+            ))
+        return token
     }
 
     /// Ties a waiting follower to a run (a trigger learned its run's id).
