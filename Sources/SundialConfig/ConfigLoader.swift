@@ -15,6 +15,12 @@ public struct ConfigLoader: Sendable {
     public var reader: YAMLReader
     /// The most jobs one file may define: the schema's, lowered only by tests.
     var maxJobsPerFile = JobSchema.shared.maxJobsPerFile
+    /// Most scalar bytes, after alias expansion, of all the files parsed in one load: each file
+    /// may expand to ``YAMLReader/Limits/maxExpandedBytes``, and the agent's loader child sends
+    /// every decoded string to the agent, which accepts 256 MiB. Below that, so that a set
+    /// `validate` accepts is never one the agent must refuse. (Files an agent's reload reuses
+    /// unchanged are not parsed again and not counted: it sends only what it parsed.)
+    public var maxExpandedBytes = 128 * 1024 * 1024
 
     public init(environment: ConfigEnvironment = ConfigEnvironment(), reader: YAMLReader = YAMLReader()) {
         self.environment = environment
@@ -81,6 +87,15 @@ public struct ConfigLoader: Sendable {
         let loaded = perFile.withLock { $0 }
         let results = loaded.map { $0?.0 }
         var diagnostics: [Diagnostic] = []
+        let expanded = results.reduce(0) { $0 + ($1?.expandedBytes ?? 0) }
+        if expanded > maxExpandedBytes, let (i, largest) = results.enumerated().max(by: { ($0.1?.expandedBytes ?? 0) < ($1.1?.expandedBytes ?? 0) }) {
+            let mib = { (n: Int) in n / (1024 * 1024) }
+            diagnostics.append(
+                Diagnostic(
+                    at: SourceLocation(file: files[i].path, line: 1, column: 1),
+                    "the job files hold more than \(mib(maxExpandedBytes)) MiB of text in all once their aliases are expanded (this one \(mib(largest?.expandedBytes ?? 0)) MiB)",
+                    hint: "remove repeated aliases of long values"))
+        }
         var jobs: OrderedDictionary<JobID, JobSpec> = [:]
         var firstDefinition: [JobID: SourceLocation] = [:]
         var knownIDs: Set<JobID> = []
@@ -121,13 +136,16 @@ public struct ConfigLoader: Sendable {
         var jobs: [JobSpec] = []
         var ids: [(JobID, SourceLocation)] = []
         var diagnostics: [Diagnostic] = []
+        /// The document's scalar bytes after alias expansion.
+        var expandedBytes = 0
     }
 
     func loadFile(_ file: SourceFile) -> FileResult { loadFile(file, environment: environment) }
 
     func loadFile(_ file: SourceFile, environment: ConfigEnvironment) -> FileResult {
         var result = FileResult()
-        let (root, readDiagnostics) = reader.read(bytes: file.bytes, file: file.path)
+        let (root, readDiagnostics, expandedBytes) = reader.readCounting(bytes: file.bytes, file: file.path)
+        result.expandedBytes = expandedBytes
         guard let root else {
             result.diagnostics = readDiagnostics
             return result

@@ -9,7 +9,10 @@ import SundialCore
 ///
 /// Aliases are resolved by copying the anchored node, positions included, as they were with
 /// Yams; copies share storage (Swift arrays are copy-on-write), so a copy costs nothing, but
-/// every copied node counts against `limits.maxNodes` because every later stage walks them all.
+/// every copied node counts against `limits.maxNodes` because every later stage walks them all,
+/// and every copied scalar's bytes against `limits.maxExpandedBytes`: a few thousand aliases of
+/// one megabyte-long scalar are few nodes, but later stages scan each copy (the NUL check took
+/// minutes on a 4 MB file) and the loader's answer carries each one.
 struct YAMLComposer {
     /// Why composing stopped: a libyaml error (formatted by the reader, which has the bytes) or
     /// a finished diagnostic.
@@ -28,6 +31,8 @@ struct YAMLComposer {
         var size: Int
         /// Collection levels in the subtree: 0 for a scalar, 1 for a list of scalars.
         var height: Int
+        /// Scalar bytes in the subtree after alias expansion.
+        var bytes: Int
     }
 
     /// An open sequence or mapping.
@@ -40,6 +45,7 @@ struct YAMLComposer {
         var pendingKey: YAMLNode?
         var size = 1
         var height = 1
+        var bytes = 0
     }
 
     private var stack: [Frame] = []
@@ -48,6 +54,8 @@ struct YAMLComposer {
     private var writtenNodes = 0
     /// Nodes after alias expansion.
     private var expandedNodes = 0
+    /// Scalar bytes after alias expansion.
+    private(set) var expandedBytes = 0
 
     init(file: String, limits: YAMLReader.Limits) {
         self.file = file
@@ -69,8 +77,9 @@ struct YAMLComposer {
             var finished: Composed?
             switch current.event {
             case let .scalar(text, anchor, plain):
-                try count(1, at: mark)
-                let done = Composed(node: YAMLNode(.scalar(text, plain: plain), at: location(mark)), size: 1, height: 0)
+                try count(1, bytes: text.utf8.count, at: mark)
+                let done = Composed(
+                    node: YAMLNode(.scalar(text, plain: plain), at: location(mark)), size: 1, height: 0, bytes: text.utf8.count)
                 if let anchor { anchors[anchor] = done }
                 finished = done
             case let .alias(name):
@@ -82,11 +91,11 @@ struct YAMLComposer {
                             context: nil, contextMark: mark, offset: 0, value: 0))
                 }
                 guard stack.count + target.height <= limits.maxDepth else { throw tooDeep(mark) }
-                try count(target.size, at: mark)
+                try count(target.size, bytes: target.bytes, at: mark)
                 finished = target
             case let .sequenceStart(anchor), let .mappingStart(anchor):
                 guard stack.count < limits.maxDepth else { throw tooDeep(mark) }
-                try count(1, at: mark)
+                try count(1, bytes: 0, at: mark)
                 var isMapping = false
                 if case .mappingStart = current.event { isMapping = true }
                 stack.append(Frame(location: location(mark), anchor: anchor, isMapping: isMapping))
@@ -99,7 +108,7 @@ struct YAMLComposer {
                 } else {
                     node = YAMLNode(.sequence(frame.items), at: frame.location)
                 }
-                let done = Composed(node: node, size: frame.size, height: frame.height)
+                let done = Composed(node: node, size: frame.size, height: frame.height, bytes: frame.bytes)
                 if let anchor = frame.anchor { anchors[anchor] = done }
                 finished = done
             case .streamStart, .streamEnd, .documentStart, .documentEnd:
@@ -134,6 +143,7 @@ struct YAMLComposer {
     private mutating func attach(_ child: Composed) {
         let i = stack.count - 1
         stack[i].size += child.size
+        stack[i].bytes += child.bytes
         stack[i].height = max(stack[i].height, child.height + 1)
         if stack[i].isMapping {
             if let key = stack[i].pendingKey {
@@ -151,9 +161,17 @@ struct YAMLComposer {
     ///
     /// The message names aliases only when they are the reason: a document that is simply
     /// large gets the plain size message.
-    private mutating func count(_ expanded: Int, at mark: YAMLMark) throws(Failure) {
+    private mutating func count(_ expanded: Int, bytes: Int, at mark: YAMLMark) throws(Failure) {
         writtenNodes += 1
         expandedNodes += expanded
+        expandedBytes += bytes
+        if expandedBytes > limits.maxExpandedBytes {
+            throw .diagnostic(
+                Diagnostic(
+                    at: location(mark),
+                    "the document expands to more than \(limits.maxExpandedBytes) bytes of text through its aliases",
+                    hint: "remove the repeated aliases; each one copies the whole anchored value"))
+        }
         guard expandedNodes > limits.maxNodes else { return }
         if writtenNodes > limits.maxNodes {
             throw .diagnostic(

@@ -16,6 +16,9 @@ public struct YAMLReader: Sendable {
         public var maxDepth: Int = 64
         /// Most nodes after alias expansion (defeats "billion laughs").
         public var maxNodes: Int = 1_000_000
+        /// Most scalar bytes after alias expansion: four times the largest file. Aliases of a
+        /// long scalar are few nodes but many bytes, which every later stage reads.
+        public var maxExpandedBytes: Int = 16 * 1024 * 1024
         public init() {}
     }
 
@@ -25,8 +28,15 @@ public struct YAMLReader: Sendable {
 
     /// Parses `bytes` (the file's content) from `file`. Returns `nil` and diagnostics on failure.
     public func read(bytes: [UInt8], file: String) -> (node: YAMLNode?, diagnostics: [Diagnostic]) {
-        func fail(_ line: Int, _ column: Int, _ message: String, hint: String? = nil) -> (YAMLNode?, [Diagnostic]) {
-            (nil, [Diagnostic(at: SourceLocation(file: file, line: line, column: column), message, hint: hint)])
+        let r = readCounting(bytes: bytes, file: file)
+        return (r.node, r.diagnostics)
+    }
+
+    /// ``read(bytes:file:)`` and the document's scalar bytes after alias expansion (what the
+    /// loader sums over all files against ``ConfigLoader/maxExpandedBytes``).
+    public func readCounting(bytes: [UInt8], file: String) -> (node: YAMLNode?, diagnostics: [Diagnostic], expandedBytes: Int) {
+        func fail(_ line: Int, _ column: Int, _ message: String, hint: String? = nil) -> (YAMLNode?, [Diagnostic], Int) {
+            (nil, [Diagnostic(at: SourceLocation(file: file, line: line, column: column), message, hint: hint)], 0)
         }
         guard bytes.count <= limits.maxBytes else {
             return fail(
@@ -52,8 +62,8 @@ public struct YAMLReader: Sendable {
             }
         } catch {
             switch error {
-            case let .syntax(e): return (nil, [Self.diagnostic(for: e, bytes: bytes, file: file)])
-            case let .diagnostic(d): return (nil, [d])
+            case let .syntax(e): return (nil, [Self.diagnostic(for: e, bytes: bytes, file: file)], composer.expandedBytes)
+            case let .diagnostic(d): return (nil, [d], composer.expandedBytes)
             }
         }
         guard let root else {
@@ -61,7 +71,7 @@ public struct YAMLReader: Sendable {
                 1, 1, "file is empty (or holds only comments)",
                 hint: "a job file needs at least `version: 1` and `jobs:`")
         }
-        return (root, [])
+        return (root, [], composer.expandedBytes)
     }
 
     // MARK: - Pre-checks

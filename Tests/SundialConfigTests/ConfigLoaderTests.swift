@@ -280,3 +280,23 @@ struct NULCharacterTests {
         #expect(texts.contains { $0.hasPrefix("a.yaml:6:42: error: `workdir` contains a NUL character") }, "\(texts)")
     }
 }
+
+/// The text of all files parsed in one load, aliases expanded, is bounded below what the
+/// agent accepts from its loader child: `validate` accepted a set whose answer the agent then
+/// refused ("the configuration loader sent an invalid answer … please report this").
+@Suite("Config loader: text of the whole set")
+struct ConfigLoaderExpandedTextTests {
+    @Test func theWholeSetsExpandedTextIsBounded() {
+        var loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
+        loader.maxExpandedBytes = 3_000_000
+        func file(_ i: Int, bytes: Int) -> ConfigLoader.SourceFile {
+            let text = "version: 1\njobs:\n  j\(i):\n    description: \(String(repeating: "d", count: bytes))\n    command: [x]\n"
+            return .init(path: "f\(i).yaml", bytes: Array(text.utf8))
+        }
+        #expect(loader.load([file(0, bytes: 1_000_000), file(1, bytes: 1_000_000)]).isValid)
+        let over = loader.load([file(0, bytes: 1_000_000), file(1, bytes: 1_500_000), file(2, bytes: 1_000_000)])
+        #expect(!over.isValid)
+        let d = over.diagnostics.first { $0.message.contains("MiB of text in all") }
+        #expect(d?.location.file == "f1.yaml", "the largest file is named")
+    }
+}

@@ -108,6 +108,26 @@ struct YAMLReaderLimitsTests {
         #expect(d?.location.line == 7)  // the first `*f` of `g` crosses a million
     }
 
+    /// Few nodes, many bytes: 4,096 aliases of a 1.6 MB scalar in each of 200 jobs (a 4 MB
+    /// file) made `validate` scan terabytes (the NUL check, 19 minutes of CPU per file) and the
+    /// agent's loader send more than the agent accepts. Aliases may copy at most 16 MiB of text.
+    @Test func aliasesOfALongScalarAreBoundedByTheirBytes() {
+        let big = String(repeating: "A", count: 1_600_000)
+        let aliases = "[" + Array(repeating: "*b", count: 4096).joined(separator: ",") + "]"
+        let text =
+            "version: 1\njobs:\n  a:\n    description: &b \(big)\n    command: [x]\n"
+            + (0..<200).map { "  j\($0):\n    command: \(aliases)\n" }.joined()
+        let start = ContinuousClock.now
+        let d = onlyError(text)
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(d?.message == "the document expands to more than 16777216 bytes of text through its aliases")
+        // The eleventh copy crosses 16 MiB (the scalar itself is the first).
+        #expect(d?.location.line == 7)
+        // Ten copies are fine.
+        let ten = "a: &b \(big)\nb: [" + Array(repeating: "*b", count: 9).joined(separator: ", ") + "]\n"
+        #expect(YAMLReader().read(bytes: Array(ten.utf8), file: "t.yaml").diagnostics.isEmpty)
+    }
+
     @Test func aLargeDocumentWithoutAliasesGetsTheSizeMessage() {
         var limits = YAMLReader.Limits()
         limits.maxNodes = 100
