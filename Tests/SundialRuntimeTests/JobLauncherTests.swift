@@ -78,12 +78,98 @@ import Testing
         #expect(ownLines.stdout == [state])
     }
 
+    // MARK: - Secrets in a launch failure
+
+    /// Launches `job` once through a launcher with `masker`; returns the attempt's completion.
+    func launchOnce(_ job: JobSpec, masker: SecretMasker?) async throws -> RunCompletion {
+        let launcher = ProcessRunnerLauncher(runner: try TestRunner.shared(), masker: masker)
+        let order = LaunchOrder(runID: nextRunID(), job: job, attempt: 1, trigger: .manual, scheduledFor: Instant(unixMillis: 0))
+        return try await withDeadline {
+            await launcher.launch(order, workdir: "/tmp", notBefore: nil, onOutput: Lines().handler).completion()
+        }
+    }
+
+    func reason(_ c: RunCompletion) -> String? {
+        if case let .launchFailed(r) = c.outcome { return r }
+        return nil
+    }
+
+    /// The secret values were registered only once the spec was built: a command that quotes
+    /// one and is not found showed it in `run.finished` and everywhere the reason is stored.
+    @Test func aLaunchFailureDoesNotShowTheJobsSecret() async throws {
+        var job = JobSpec(id: "ncf", command: .argv(["/nonexistent/ncf-SEKRIT8"]))
+        job.env = ["PW": "ncf-SEKRIT8"]
+        job.secrets = ["PW"]
+        let masker = SecretMasker()
+        let c = try await launchOnce(job, masker: masker)
+        #expect(reason(c) == "command not found: /nonexistent/*** (No such file or directory)", "\(c.outcome)")
+        #expect(masker.mask("pw ncf-SEKRIT8") == "pw ***")
+        // Without the agent's masker, the job's own values are masked all the same.
+        #expect(reason(try await launchOnce(job, masker: nil)) == reason(c))
+    }
+
+    /// An `env_file` read before the failure: its secret values are registered and masked too.
+    @Test func aLaunchFailureAfterTheEnvFileDoesNotShowItsSecret() async throws {
+        let dir = try temporaryDirectory()
+        try TestFile.write("PW=efv-SEKRIT9\nOTHER=plain\n", to: dir + "/job.env", mode: 0o600)
+        var job = JobSpec(id: "efv", command: .argv(["/bin/true"]))
+        job.envFile = dir + "/job.env"
+        job.secrets = ["PW"]
+        job.workdir = dir + "/efv-SEKRIT9"
+        let masker = SecretMasker()
+        let c = try await launchOnce(job, masker: masker)
+        #expect(reason(c) == "workdir '\(dir)/***': No such file or directory", "\(c.outcome)")
+        #expect(masker.mask("efv-SEKRIT9 plain") == "*** plain")
+    }
+
+    /// The runner's own reasons (a spawn that failed in `exec`) quote the executable too.
+    @Test func aSpawnFailureDoesNotShowTheJobsSecret() async throws {
+        let dir = try temporaryDirectory()
+        let script = dir + "/spf-SEKRIT7"
+        try TestFile.write("echo no interpreter line\n", to: script, mode: 0o755)
+        var job = JobSpec(id: "spf", command: .argv([script]))
+        job.env = ["PW": "spf-SEKRIT7"]
+        job.secrets = ["PW"]
+        for masker in [SecretMasker(), nil] {
+            let c = try await launchOnce(job, masker: masker)
+            #expect(
+                reason(c) == "not executable: \(dir)/***: exec format error (not a binary; a script needs a #! line)",
+                "\(c.outcome)")
+        }
+    }
+
+    /// End to end: the reason `run.finished` logs, the run stored with it (`status`, `history`)
+    /// and the status page's API show the mask, not the value.
+    @Test func aLaunchFailureIsStoredMasked() async throws {
+        var job = JobSpec(id: "ncf", schedule: .manual, command: .argv(["/nonexistent/ncf-SEKRIT8"]))
+        job.env = ["PW": "ncf-SEKRIT8"]
+        job.secrets = ["PW"]
+        let store = MemoryStateStore()
+        let (event, agent) = try await runToEnd(job, store: store)
+        #expect(event["reason"] as? String == "command not found: /nonexistent/*** (No such file or directory)", "\(event)")
+        let runs = try store.history(job: "ncf", limit: 10)
+        #expect(runs.count == 1)
+        #expect(runs.first?.outcome == .launchFailed(reason: "command not found: /nonexistent/*** (No such file or directory)"))
+        let pages = StatusPages(source: StatusSource(agent: agent, store: store, zones: nil))
+        let detail = try JSONParser.parse(await pages.respond(to: .apiJob("ncf")).body)["job"]?["last"]?["detail"]
+        #expect(detail == .string("command not found: /nonexistent/*** (No such file or directory)"))
+        let api = String(decoding: await pages.respond(to: .apiRuns("ncf")).body, as: UTF8.self)
+        #expect(api.contains("/nonexistent/***") && !api.contains("SEKRIT"), "\(api)")
+    }
+
     // MARK: - run.finished of stopped runs
 
     /// An agent on the real clock and runner, with `jobs` manual; returns its log.
     func runToEnd(_ job: JobSpec) async throws -> [String: Any] {
+        try await runToEnd(job, store: nil).event
+    }
+
+    /// ``runToEnd(_:)`` recording into `store`, with the agent's masker shared by its log and
+    /// its launcher (as ``AgentHost`` builds them); returns the stopped agent too.
+    func runToEnd(_ job: JobSpec, store: (any StateStore)?) async throws -> (event: [String: Any], agent: Agent) {
         let clock = SystemClock()
         let sink = MemoryEventSink()
+        let masker = SecretMasker()
         var d = OrderedDictionary<JobID, JobSpec>()
         d[job.id] = job
         let set = JobSet(jobs: d, files: ["jobs.yaml"], revision: "r1")
@@ -91,8 +177,8 @@ import Testing
             settings: .init(configPaths: ["jobs.yaml"], stateDirectory: "/tmp", version: "test"),
             jobs: set, clock: clock, random: SystemRandom(),  // distinct run ids: the runner is shared
             calculator: CalendarFireCalculator(zones: SystemTimeZones()),
-            launcher: ProcessRunnerLauncher(runner: try TestRunner.shared()),
-            log: EventLog(sink: sink, clock: clock), store: nil, alarm: RecordingAlarm(), pid: 1,
+            launcher: ProcessRunnerLauncher(runner: try TestRunner.shared(), masker: masker),
+            log: EventLog(sink: sink, clock: clock, masker: masker), store: store, alarm: RecordingAlarm(), pid: 1,
             loadConfiguration: { ConfigLoadResult(jobSet: set, diagnostics: []) })
         await agent.start(restored: RestoredState())
         let started = await agent.trigger(job.id)
@@ -101,7 +187,7 @@ import Testing
         #expect(await eventuallyAsync(15) { finished() != nil })
         await agent.deliver(.shutdown(signal: "SIGTERM"))
         _ = try await withDeadline { await agent.waitUntilStopped() }
-        return try #require(finished().flatMap(parseJSON))
+        return (try #require(finished().flatMap(parseJSON)), agent)
     }
 
     @Test func aTimeoutRecordsTheSignalThatEndedTheRun() async throws {

@@ -36,7 +36,7 @@ public struct ProcessRunnerLauncher: JobLauncher {
     public let runner: ProcessRunner
     public let context: LaunchContext
     /// Learns each job's secret values (from `env` and `env_file`) before its first line of
-    /// output can reach the log.
+    /// output, or the reason its launch failed, can reach the log.
     public let masker: SecretMasker?
     /// Told, once per job, why its `limits:` are not enforced (the agent logs `limits.unenforced`).
     public let onLimitsUnenforced: (@Sendable (_ job: JobID, _ reason: String) -> Void)?
@@ -59,12 +59,19 @@ public struct ProcessRunnerLauncher: JobLauncher {
         // for a `user:` job, which could not enter it: that user's home, else `/`.
         if job.workdir == nil { job.workdir = DefaultWorkdir.resolve(user: job.user, agentDefault: workdir) }
         let handle: RunHandle
+        // Registered before the attempt can say anything, a launch failure included: its reason
+        // may quote a secret (a command path, a workdir) and is logged, stored with the run, and
+        // shown by `status`, `history` and the status pages.
+        let secrets: [String]
         do throws(LaunchError) {
             var spec = try LaunchSpec(job: job, runID: order.runID, attempt: order.attempt, context: context)
             spec.notBefore = notBefore
-            masker?.add(spec.secretValues, for: job.id)
+            secrets = spec.secretValues
+            masker?.add(secrets, for: job.id)
             handle = await runner.start(spec, onOutput: onOutput)
         } catch {
+            secrets = error.secretValues
+            masker?.add(secrets, for: job.id)
             handle = RunHandle.failed(runID: order.runID, reason: error.message)
         }
         if let reason = handle.limitsUnenforced, let onLimitsUnenforced, limitsWarnings.firstTime(job.id) {
@@ -73,7 +80,21 @@ public struct ProcessRunnerLauncher: JobLauncher {
         // Read at once: the start time pins this process for a restart that finds it alive.
         var identity = handle.pid.flatMap(ProcessProbe.identity(of:))
         identity?.cgroup = handle.cgroupPath
-        return LaunchedAttempt(pid: handle.pid, identity: identity, completion: { await handle.completion() })
+        let masker = self.masker
+        return LaunchedAttempt(
+            pid: handle.pid, identity: identity,
+            completion: { Self.maskingReason(of: await handle.completion(), masker: masker, secrets: secrets) })
+    }
+
+    /// `completion` with the reason of a launch failure masked. The runner's own reasons (a
+    /// spawn that failed in `exec` or `chdir`) quote the executable and the workdir, and the
+    /// outcome is stored with the run as it is: the event log masks only the lines it writes.
+    /// Without the agent's masker, the job's own `secrets` are masked.
+    static func maskingReason(of completion: RunCompletion, masker: SecretMasker?, secrets: [String]) -> RunCompletion {
+        guard case let .launchFailed(reason) = completion.outcome else { return completion }
+        var c = completion
+        c.outcome = .launchFailed(reason: (masker ?? SecretMasker(secrets)).mask(reason))
+        return c
     }
 
     public func terminate(_ runID: RunID, grace: Duration) { runner.terminate(runID, grace: grace) }

@@ -27,6 +27,12 @@ public struct LaunchError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
+    /// The job's secret values known when the launch failed: its `env` values, and its
+    /// `env_file`'s when the file was read before the failure. ``LaunchSpec`` has already masked
+    /// them out of ``message``; the caller registers them with the agent's ``SecretMasker``
+    /// before the reason can be logged or stored, so nothing else about the run shows them
+    /// either. Empty for an error that did not come from a ``LaunchSpec``.
+    public var secretValues: [String] = []
 
     public init(_ code: Code, _ message: String) {
         self.code = code

@@ -118,7 +118,26 @@ extension LaunchSpec {
     /// 4. `SUNDIAL_JOB`, `SUNDIAL_RUN_ID`, `SUNDIAL_ATTEMPT` (cannot be overridden).
     ///
     /// - Throws: ``LaunchError`` with a message naming the culprit; never crashes on bad input.
+    ///   The message never shows the job's secret values (a command path or a workdir may hold
+    ///   one) and the error carries those known so far (``LaunchError/secretValues``).
     public init(job: JobSpec, runID: RunID, attempt: Int, context: LaunchContext = .current) throws(LaunchError) {
+        // The inline values are known before anything is read; the env_file's join them once read.
+        var known = Self.secretValues(of: job) { job.env[$0] }
+        do throws(LaunchError) {
+            try self.init(resolving: job, runID: runID, attempt: attempt, context: context, secretsKnown: &known)
+        } catch {
+            var masked = error
+            masked.message = SecretMasker(known).mask(error.message)
+            masked.secretValues = known
+            throw masked
+        }
+    }
+
+    /// The checks and the resolution of ``init(job:runID:attempt:context:)``; keeps
+    /// `secretsKnown` up to date with the job's secret values as they are read.
+    private init(
+        resolving job: JobSpec, runID: RunID, attempt: Int, context: LaunchContext, secretsKnown: inout [String]
+    ) throws(LaunchError) {
         let creds = try Credentials.resolve(user: job.user, group: job.group, job: job.id, isRoot: context.isRoot)
 
         var env: [String: String] = [:]
@@ -140,6 +159,8 @@ extension LaunchSpec {
         if let tz = agentEnv["TZ"] { env["TZ"] = tz }
         if let envFile = job.envFile {
             for (k, v) in try EnvironmentFile.load(path: envFile, requirePrivate: !job.secrets.isEmpty) { env[k] = v }
+            // The file's values, as the job will see them (`env` wins), for the checks below.
+            secretsKnown = Self.secretValues(of: job) { job.env[$0] ?? env[$0] }
         }
         for (k, v) in job.env {
             guard EnvironmentFile.isValidKey(k) else {
@@ -150,6 +171,7 @@ extension LaunchSpec {
         env["SUNDIAL_JOB"] = job.id
         env["SUNDIAL_RUN_ID"] = runID.rawValue
         env["SUNDIAL_ATTEMPT"] = String(attempt)
+        secretsKnown = Self.secretValues(of: job) { env[$0] }
         for (k, v) in env where v.utf8.contains(0) {
             throw LaunchError(.invalidCommand, "job '\(job.id)': environment variable \(k) contains a NUL byte")
         }
@@ -182,10 +204,15 @@ extension LaunchSpec {
         self.killGraceMs = job.killGraceMs
         self.successExitCodes = job.successExitCodes
         self.output = job.output
-        self.secretValues = job.secrets.compactMap { env[$0] }.filter { !$0.isEmpty }
+        self.secretValues = secretsKnown
         self.limits = job.limits
         self.useCgroup = true
         self.notBefore = nil
+    }
+
+    /// The values `value` gives to the variables `job`'s `secrets` names, empty ones left out.
+    public static func secretValues(of job: JobSpec, value: (String) -> String?) -> [String] {
+        job.secrets.compactMap(value).filter { !$0.isEmpty }
     }
 
     static func checkWorkdir(_ workdir: String) throws(LaunchError) {
