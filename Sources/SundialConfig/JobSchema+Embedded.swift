@@ -416,7 +416,7 @@ extension JobSchema {
       "items": {
         "$ref": "#/$defs/envName"
       },
-      "description": "Names of environment variables whose values are masked (***) wherever they would appear in the log."
+      "description": "Names of environment variables whose values are masked (***) wherever they would appear in the log. The variable a webhook's `secret_env` names is masked too, listed here or not."
     },
     "job.limits": {
       "type": "object",
@@ -544,7 +544,7 @@ extension JobSchema {
               },
               "secret_env": {
                 "$ref": "#/$defs/envName",
-                "description": "A variable of the job's env_file whose value is the HMAC-SHA256 key of an `X-Sundial-Signature: sha256=<hex>` header over the request body."
+                "description": "A variable of the job's env_file whose value is the HMAC-SHA256 key of an `X-Sundial-Signature: sha256=<hex>` header over the request body. Its value is masked (***) like a `secrets` value."
               },
               "timeout": {
                 "$ref": "#/$defs/duration",

@@ -81,12 +81,28 @@ import Testing
     // MARK: - Secrets in a launch failure
 
     /// Launches `job` once through a launcher with `masker`; returns the attempt's completion.
-    func launchOnce(_ job: JobSpec, masker: SecretMasker?) async throws -> RunCompletion {
+    func launchOnce(_ job: JobSpec, masker: SecretMasker?, lines: Lines = Lines()) async throws -> RunCompletion {
         let launcher = ProcessRunnerLauncher(runner: try TestRunner.shared(), masker: masker)
         let order = LaunchOrder(runID: nextRunID(), job: job, attempt: 1, trigger: .manual, scheduledFor: Instant(unixMillis: 0))
         return try await withDeadline {
-            await launcher.launch(order, workdir: "/tmp", notBefore: nil, onOutput: Lines().handler).completion()
+            await launcher.launch(order, workdir: "/tmp", notBefore: nil, onOutput: lines.handler).completion()
         }
+    }
+
+    /// A webhook's `secret_env` is a signing key in the job's environment: it was masked only
+    /// when `secrets` listed it too, so a job running `env` printed it into the log.
+    @Test func aWebhookSigningKeyIsMaskedWithoutBeingListedInSecrets() async throws {
+        let dir = try temporaryDirectory()
+        try TestFile.write("HOOK_KEY=hk-SEKRIT5\nPLAIN=visible\n", to: dir + "/job.env", mode: 0o600)
+        var job = JobSpec(id: "hook", command: .shell("echo \"key=$HOOK_KEY plain=$PLAIN\""))
+        job.envFile = dir + "/job.env"
+        job.notify = [NotifySpec(on: [.failure], target: .webhook(WebhookSpec(url: "http://127.0.0.1:9/hook", secretEnv: "HOOK_KEY")))]
+        let masker = SecretMasker()
+        let lines = Lines()
+        let c = try await launchOnce(job, masker: masker, lines: lines)
+        #expect(c.outcome == .success(exitCode: 0), "\(c.outcome)")
+        #expect(lines.stdout == ["key=*** plain=visible"])
+        #expect(masker.mask("hk-SEKRIT5") == "***")
     }
 
     func reason(_ c: RunCompletion) -> String? {

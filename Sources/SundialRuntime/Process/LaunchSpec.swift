@@ -32,7 +32,8 @@ public struct LaunchSpec: Hashable, Sendable {
     public var killGraceMs: Int64
     public var successExitCodes: [Int32]
     public var output: OutputLimits
-    /// Values of the job's `secrets` variables (for ``SecretMasker``); empty values are left out.
+    /// Values of the job's `secrets` variables and of its webhooks' `secret_env` (for
+    /// ``SecretMasker``); empty values are left out.
     public var secretValues: [String]
     /// The job's `limits:`, written into the run's cgroup.
     public var limits: ResourceLimits
@@ -210,9 +211,16 @@ extension LaunchSpec {
         self.notBefore = nil
     }
 
-    /// The values `value` gives to the variables `job`'s `secrets` names, empty ones left out.
+    /// The values `value` gives to `job`'s secret variables, empty ones left out: those its
+    /// `secrets` names, and each webhook's `secret_env`. That one is the key that signs the
+    /// job's notifications, read from the same `env_file`, so the job's environment carries it
+    /// too: a job that prints its environment must not print it, listed in `secrets` or not.
     public static func secretValues(of job: JobSpec, value: (String) -> String?) -> [String] {
-        job.secrets.compactMap(value).filter { !$0.isEmpty }
+        var names = job.secrets
+        for entry in job.notify {
+            if case let .webhook(hook) = entry.target, let name = hook.secretEnv, !names.contains(name) { names.append(name) }
+        }
+        return names.compactMap(value).filter { !$0.isEmpty }
     }
 
     static func checkWorkdir(_ workdir: String) throws(LaunchError) {
