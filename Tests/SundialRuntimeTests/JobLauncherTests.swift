@@ -171,6 +171,11 @@ import Testing
         #expect(detail == .string("command not found: /nonexistent/*** (No such file or directory)"))
         let api = String(decoding: await pages.respond(to: .apiRuns("ncf")).body, as: UTF8.self)
         #expect(api.contains("/nonexistent/***") && !api.contains("SEKRIT"), "\(api)")
+        // The job's definition (its command) is masked as well.
+        for route in [StatusPages.Route.apiJob("ncf"), .job("ncf")] {
+            let body = String(decoding: await pages.respond(to: route).body, as: UTF8.self)
+            #expect(!body.contains("SEKRIT"), "\(route): \(body)")
+        }
     }
 
     // MARK: - run.finished of stopped runs

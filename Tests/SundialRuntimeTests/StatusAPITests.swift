@@ -172,6 +172,28 @@ struct StatusAPITests {
         _ = await h.shutdown()
     }
 
+    /// The job page and `/api/v1/jobs/NAME` showed a secret value written into the command as
+    /// it is; they mask the job's own `env` values (before it ever ran) and every value the
+    /// agent's masker has learnt (a job's `env_file`, read at launch).
+    @Test func aJobsDefinitionMasksItsSecretValues() async throws {
+        let h = try AgentHarness(
+            yaml: """
+                version: 1
+                jobs:
+                  inl: { command: [/bin/echo, "user:inl-SEKRIT6"], env: { PW: inl-SEKRIT6 }, secrets: [PW], workdir: /srv/efl-SEKRIT4 }
+                """, start: Self.start, zones: Self.zones)
+        try await h.start()
+        await h.agent.log.masker.add(["efl-SEKRIT4"], for: "inl")
+        let pages = StatusPages(source: StatusSource(agent: h.agent, zones: Self.zones, events: nil, clockProbe: { true }))
+        let detail = try Self.json(await pages.respond(to: .apiJob("inl")))
+        #expect(detail["definition"]?["command"] == .string("/bin/echo user:***"))
+        #expect(detail["definition"]?["workdir"] == .string("/srv/***"))
+        let html = String(decoding: await pages.respond(to: .job("inl")).body, as: UTF8.self)
+        #expect(html.contains("<code>/bin/echo user:***</code>"))
+        #expect(!html.contains("SEKRIT"))
+        _ = await h.shutdown()
+    }
+
     /// A job page shows up to 50 runs with their stored output. It read and rendered all of it,
     /// and only then checked the answer against the listener's 16 MiB: quote-heavy output (JSON,
     /// HTML, escaped sixfold) turned the page into a 500 for good, and a raised `keep_bytes`

@@ -95,7 +95,7 @@ public struct StatusSource: StatusDataSource {
             r = StatusJobRow(id: id, schedule: "(removed)", enabled: false, recent: Array(runs.prefix(Self.sparklineRuns)))
         }
         let detail = StatusJobDetail(
-            row: r, definition: current.map { Self.definition($0.spec) }, location: current?.spec.location,
+            row: r, definition: current.map { Self.definition($0.spec, masker: agent.log.masker) }, location: current?.spec.location,
             ledger: ledger, runs: outputs(of: runs, job: id))
         return (info, detail)
     }
@@ -176,8 +176,15 @@ public struct StatusSource: StatusDataSource {
     }
 
     /// The definition as the job page lists it. Environment values are not shown (they may be
-    /// secrets); their names are.
-    static func definition(_ s: JobSpec) -> [(key: String, value: String)] {
+    /// secrets); their names are. A secret value written into the command (or a workdir, a
+    /// path) is masked: the job's own `env` values, which a job that never ran has not yet
+    /// given the agent, and every value the agent's `masker` has learnt (its `env_file`'s).
+    static func definition(_ s: JobSpec, masker: SecretMasker) -> [(key: String, value: String)] {
+        let own = SecretMasker(LaunchSpec.secretValues(of: s) { s.env[$0] })
+        return definition(s).map { ($0.key, masker.mask(own.mask($0.value))) }
+    }
+
+    private static func definition(_ s: JobSpec) -> [(key: String, value: String)] {
         var d: [(key: String, value: String)] = []
         switch s.command {
         case let .argv(argv): d.append(("command", argv.map { $0.contains(" ") ? "'\($0)'" : $0 }.joined(separator: " ")))
