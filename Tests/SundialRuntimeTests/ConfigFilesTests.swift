@@ -134,6 +134,52 @@ import Testing
         #expect(listing.problems.first?.message == "more than 3 job files: the whole set is rejected (is the path a mistake, such as `/`?)")
     }
 
+    @Test func theNumberOfDirectoriesReadIsBounded() throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        // Few job files, many directories: what a link to `/` looks like.
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        for i in 0..<5 { try tmp.mkdir("conf/d\(i)/e") }
+        let root = tmp.url("conf")
+        let listing = ConfigFiles.list(paths: [root], maxFiles: 100, maxDirectories: 4)
+        #expect(listing.files.isEmpty)
+        #expect(listing.problems.map(\.path) == [root])
+        #expect(
+            listing.problems.first?.message
+                == "more than 4 directories below \(root): the whole set is rejected (is the path a mistake, such as a link to `/`?)")
+        // Within the bound, the same tree lists normally.
+        #expect(ConfigFiles.list(paths: [root], maxFiles: 100, maxDirectories: 11).problems.isEmpty)
+    }
+
+    @Test func theNumberOfEntriesExaminedIsBounded() throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        // Ignored names count too: each is read, and most below `/` are not job files.
+        for i in 0..<6 { try tmp.write("conf/sub/.hidden\(i)", "") }
+        try tmp.write("conf/a.yaml", "version: 1\n")
+        let root = tmp.url("conf")
+        let listing = ConfigFiles.list(paths: [root, tmp.url("conf/a.yaml")], maxFiles: 100, maxEntries: 5)
+        #expect(listing.files.isEmpty)
+        #expect(listing.problems.count == 1, "the walk stops at once: \(listing.problems)")
+        #expect(
+            listing.problems.first?.message
+                == "more than 5 directory entries below \(root): the whole set is rejected (is the path a mistake, such as a link to `/`?)")
+        #expect(ConfigFiles.list(paths: [root], maxFiles: 100, maxEntries: 8).problems.isEmpty)
+    }
+
+    @Test func aPollOfALinkToTheRootIsBoundedAndStable() throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/a.yaml", "version: 1\njobs:\n  a:\n    every: 1s\n    command: [/bin/true]\n")
+        try tmp.symlink("conf/root", to: "/")
+        // /proc changes between two looks; the bounded listing reports the same problem both times.
+        let first = PollSnapshot(paths: [tmp.url("conf")])
+        let second = PollSnapshot(paths: [tmp.url("conf")])
+        #expect(first.problems.count == 1)
+        #expect(first.problems.first?.contains("the whole set is rejected") == true, "\(first.problems)")
+        #expect(first == second)
+    }
+
     @Test(.enabled(if: geteuid() != 0, "root reads any directory"))
     func unreadableDirectoryIsAProblem() throws {
         let tmp = try TempDirectory()

@@ -73,6 +73,22 @@ struct HostileFilesTests {
         #expect(device.contains("is a device"), "\(device)")
     }
 
+    @Test func aLinkToTheRootEndsTheListingQuickly() async throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("j/a.yaml", "version: 1\njobs:\n  a:\n    every: 1s\n    command: [/bin/true]\n")
+        try tmp.symlink("j/root", to: "/")
+        let path = tmp.url("j")
+        // Unbounded, this walked /proc and /sys until killed; bounded, it ends within seconds
+        // even on a loaded CI machine.
+        let r = try await withinDeadline(60) { ConfigurationLoading.load(paths: [path]) }
+        #expect(r.jobSet == nil)
+        #expect(r.diagnostics.count == 1, "\(r.diagnostics)")
+        #expect(r.diagnostics.first?.message.hasSuffix("below \(path): the whole set is rejected (is the path a mistake, such as a link to `/`?)") == true)
+        let plan = try await withinDeadline(60) { WatchPlan(paths: [path]) }
+        #expect(plan.exceeded)
+    }
+
     @Test func aFileNameThatIsNotUTF8IsLoadedAndPrintedEscaped() throws {
         let tmp = try TempDirectory()
         defer { tmp.remove() }

@@ -89,4 +89,14 @@ import Testing
         #expect(plan.directories[tmp.url("elsewhere")] == nil)
         #expect(plan.directories[tmp.url("conf")] == .init(tree: true, names: ["README"]))
     }
+
+    @Test func theEntriesExaminedArePlannedWithinABound() throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        for i in 0..<6 { try tmp.write("conf/sub/x\(i).yaml", "version: 1\n") }
+        #expect(!WatchPlan(paths: [tmp.url("conf")], maxDirectories: 100, maxEntries: 7).exceeded)
+        // Past the bound the plan is abandoned (the watcher polls) rather than read whole.
+        #expect(WatchPlan(paths: [tmp.url("conf")], maxDirectories: 100, maxEntries: 6).exceeded)
+        #expect(WatchPlan(paths: [tmp.url("conf")], maxDirectories: 1, maxEntries: 100).exceeded)
+    }
 }

@@ -9,11 +9,22 @@
 ///
 /// Problems (a missing path, an unreadable directory, a dangling link, too many files) are
 /// returned as values next to whatever could be listed; nothing is thrown.
+///
+/// The walk is bounded by what it reads, not only by what it finds: a link to `/` in a jobs
+/// directory leads into /proc and /sys, which hold few job files but endless directories, and
+/// a walk bounded by files alone ran until the loader was killed (and, /proc changing, the
+/// agent's poll saw a change and reloaded again). Past `maxDirectories` directories or
+/// `maxEntries` entries the listing stops at once and lists no files, only the problem.
 public enum ConfigFiles {
     /// The most files one listing returns; more is almost surely a mistaken path (`/`).
     public static let maxFiles = 10_000
     /// The deepest directory nesting read below a config path.
     public static let maxDepth = 64
+    /// The most directories one listing reads (the watcher watches as many at most).
+    public static let maxDirectories = 10_000
+    /// The most directory entries one listing examines, ignored names included: each costs a
+    /// `stat`, and one huge directory must not hold the walk up either.
+    public static let maxEntries = 100_000
 
     /// One job file: how it is named in messages, and its path's real bytes.
     public struct File: Hashable, Sendable {
@@ -35,13 +46,18 @@ public enum ConfigFiles {
         list(paths: paths, maxFiles: maxFiles)
     }
 
-    /// `list(paths:)` with an explicit file bound (tests use a small one).
-    static func list(paths: [String], maxFiles: Int) -> (files: [File], problems: [(path: String, message: String)]) {
-        var walker = Walker(maxFiles: maxFiles)
+    /// `list(paths:)` with explicit bounds (tests use small ones).
+    static func list(
+        paths: [String], maxFiles: Int, maxDirectories: Int = ConfigFiles.maxDirectories, maxEntries: Int = ConfigFiles.maxEntries
+    ) -> (files: [File], problems: [(path: String, message: String)]) {
+        var walker = Walker(maxFiles: maxFiles, maxDirectories: maxDirectories, maxEntries: maxEntries)
         for path in paths {
             walker.add(configPath: Array(PathProbe.trimmed(path).utf8))
+            if walker.overflowed { break }
         }
-        return (walker.files, walker.problems)
+        // The whole set is rejected: the files found on the way (random YAML below `/`) would
+        // only bury the one message that matters under theirs.
+        return walker.overflowed ? ([], walker.problems) : (walker.files, walker.problems)
     }
 
     // MARK: - Name rules
@@ -73,6 +89,15 @@ public enum ConfigFiles {
 
     private struct Walker {
         let maxFiles: Int
+        let maxDirectories: Int
+        let maxEntries: Int
+        /// Directories read and entries examined so far, across all the config paths.
+        var directoriesRead = 0
+        var entriesExamined = 0
+        /// Set when a bound on directories or entries is passed: the walk stops at once.
+        var overflowed = false
+        /// How many problems were known before the current config path's walk began.
+        var problemsBeforeWalk = 0
         var files: [File] = []
         var problems: [(path: String, message: String)] = []
         /// Files already listed, so one reached twice (two links, a path given twice) counts once.
@@ -81,7 +106,22 @@ public enum ConfigFiles {
         var seenDirectories: Set<PathProbe.FileID> = []
         var truncated = false
 
-        init(maxFiles: Int) { self.maxFiles = max(0, maxFiles) }
+        init(maxFiles: Int, maxDirectories: Int, maxEntries: Int) {
+            self.maxFiles = max(0, maxFiles)
+            self.maxDirectories = max(0, maxDirectories)
+            self.maxEntries = max(0, maxEntries)
+        }
+
+        /// Records that a bound was passed below config path `root`, and stops the walk. The
+        /// problems found below it are dropped too: they are about whatever the mistaken path
+        /// led to (loops under /usr/lib, unreadable corners of /proc), not about job files.
+        private mutating func overflow(_ root: [UInt8], _ what: String) {
+            overflowed = true
+            problems.removeSubrange(problemsBeforeWalk...)
+            let shown = PathProbe.display(root)
+            problems.append(
+                (shown, "more than \(what) below \(shown): the whole set is rejected (is the path a mistake, such as a link to `/`?)"))
+        }
 
         mutating func add(configPath path: [UInt8]) {
             let shown = PathProbe.display(path)
@@ -93,8 +133,10 @@ public enum ConfigFiles {
                 case .regular:
                     addFile(path, id: status.id)
                 case .directory:
+                    problemsBeforeWalk = problems.count
                     var found: [(path: [UInt8], id: PathProbe.FileID)] = []
-                    walk(path, id: status.id, ancestors: [], depth: 0, into: &found)
+                    walk(path, id: status.id, ancestors: [], depth: 0, root: path, into: &found)
+                    if overflowed { return }
                     found.sort { $0.path.lexicographicallyPrecedes($1.path) }
                     for file in found { addFile(file.path, id: file.id) }
                 default:
@@ -121,20 +163,25 @@ public enum ConfigFiles {
 
         /// Collects the job files below `directory` (unsorted) into `found`.
         private mutating func walk(
-            _ directory: [UInt8], id: PathProbe.FileID, ancestors: Set<PathProbe.FileID>, depth: Int,
+            _ directory: [UInt8], id: PathProbe.FileID, ancestors: Set<PathProbe.FileID>, depth: Int, root: [UInt8],
             into found: inout [(path: [UInt8], id: PathProbe.FileID)]
         ) {
-            guard seenDirectories.insert(id).inserted else { return }
+            guard !overflowed, seenDirectories.insert(id).inserted else { return }
             guard depth <= ConfigFiles.maxDepth else {
                 problems.append((PathProbe.display(directory), "directories nested deeper than \(ConfigFiles.maxDepth); skipped"))
                 return
             }
+            guard directoriesRead < maxDirectories else { return overflow(root, "\(maxDirectories) directories") }
+            directoriesRead += 1
             let names: [[UInt8]]
-            switch PathProbe.entries(raw: directory) {
+            // One past what is left, so that a huge directory is not read whole to learn it is too big.
+            switch PathProbe.entries(raw: directory, limit: maxEntries - entriesExamined + 1) {
             case .failure(let error):
                 problems.append((PathProbe.display(directory), "cannot read directory: \(error)"))
                 return
             case .success(let list):
+                guard list.count <= maxEntries - entriesExamined else { return overflow(root, "\(maxEntries) directory entries") }
+                entriesExamined += list.count
                 // Sorted here too, so that when the file bound cuts the walk short, the files
                 // kept do not depend on `readdir` order.
                 names = list.sorted { $0.lexicographicallyPrecedes($1) }
@@ -157,7 +204,8 @@ public enum ConfigFiles {
                         if inside.contains(status.id) {
                             problems.append((PathProbe.display(child), "symbolic link loop; skipped"))
                         } else {
-                            walk(child, id: status.id, ancestors: inside, depth: depth + 1, into: &found)
+                            walk(child, id: status.id, ancestors: inside, depth: depth + 1, root: root, into: &found)
+                            if overflowed { return }
                         }
                     case .regular:
                         if ConfigFiles.isConfigFileName(name) { found.append((child, status.id)) }

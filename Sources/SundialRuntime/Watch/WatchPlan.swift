@@ -10,7 +10,8 @@
 ///   ignore it, but it lies on the chain of `jobs.yaml -> ..data/jobs.yaml`;
 /// - a config path that does not exist yet is awaited in its deepest existing directory.
 ///
-/// Recomputed from the file system after every structural change; bounded by `maxDirectories`.
+/// Recomputed from the file system after every structural change; bounded by `maxDirectories`
+/// and `maxEntries` (a link to `/` must not make each recomputation a walk of /proc).
 struct WatchPlan: Sendable {
     /// What matters inside one watched directory.
     struct Interest: Hashable, Sendable {
@@ -36,21 +37,32 @@ struct WatchPlan: Sendable {
     }
 
     /// The most directories watched; a larger tree makes the watcher poll instead.
-    static let maxDirectories = 10_000
+    static let maxDirectories = ConfigFiles.maxDirectories
+    /// The most directory entries examined while planning; more also makes the watcher poll.
+    static let maxEntries = ConfigFiles.maxEntries
 
     /// Watched directory (resolved absolute path) → what matters in it.
     private(set) var directories: [String: Interest] = [:]
-    /// Set when the trees hold more than `maxDirectories` directories.
+    /// Set when the trees hold more than `maxDirectories` directories or `maxEntries` entries.
     private(set) var exceeded = false
+
+    private let maxDirectories: Int
+    private let maxEntries: Int
+    private var entriesExamined = 0
 
     private var seenTrees: Set<PathProbe.FileID> = []
 
-    init(paths: [String]) {
-        for path in paths { addConfigPath(path) }
+    init(paths: [String]) { self.init(paths: paths, maxDirectories: WatchPlan.maxDirectories, maxEntries: WatchPlan.maxEntries) }
+
+    /// A plan with explicit bounds (tests use small ones).
+    init(paths: [String], maxDirectories: Int, maxEntries: Int) {
+        self.maxDirectories = maxDirectories
+        self.maxEntries = maxEntries
+        for path in paths where !exceeded { addConfigPath(path) }
     }
 
     private mutating func add(_ directory: String, _ interest: Interest) {
-        if directories[directory] == nil, directories.count >= WatchPlan.maxDirectories {
+        if directories[directory] == nil, directories.count >= maxDirectories {
             exceeded = true
             return
         }
@@ -83,8 +95,16 @@ struct WatchPlan: Sendable {
     private mutating func addTree(_ directory: String, id: PathProbe.FileID, depth: Int) {
         guard !exceeded, depth <= ConfigFiles.maxDepth, seenTrees.insert(id).inserted else { return }
         add(directory, Interest(tree: true))
-        guard case .success(let names) = PathProbe.entries(of: directory) else { return }
+        // One past what is left, so that a huge directory is not read whole to learn it is too big.
+        guard case .success(let names) = PathProbe.entries(of: directory, limit: maxEntries - entriesExamined + 1) else { return }
+        guard names.count <= maxEntries - entriesExamined else {
+            exceeded = true
+            return
+        }
+        entriesExamined += names.count
         for name in names.sorted() where !ConfigFiles.isIgnoredName(name) {
+            // Past a bound the plan is abandoned (the watcher polls): stat no more entries.
+            if exceeded { return }
             let child = PathProbe.join(directory, name)
             guard case .success(let status) = PathProbe.status(child, followLinks: false) else { continue }
             switch status.kind {
