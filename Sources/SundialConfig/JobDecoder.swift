@@ -90,7 +90,17 @@ struct JobDecoder {
             for item in items {
                 guard let text = item.scalarText else { continue }
                 do throws(RFC3339.ParseError) {
-                    instants.append(try RFC3339.parse(text).instant)
+                    let instant = try RFC3339.parse(text).instant
+                    // The offset can carry a valid local time past the four-digit years in UTC
+                    // (`9999-12-31T23:59:59-23:59` is year 10000), and every reader of a stored
+                    // or reported instant (`status`, `why`) expects RFC 3339's 0001-9999.
+                    guard Self.atRange.contains(instant.unixMillis) else {
+                        self.error(
+                            item, "time `\(text)` is outside the years 0001-9999 in UTC",
+                            hint: "write a time between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+                        continue
+                    }
+                    instants.append(instant)
                 } catch {
                     self.error(
                         item, "invalid time `\(text)`: \(error.message)",
@@ -289,6 +299,14 @@ struct JobDecoder {
 
     /// Headers a webhook entry may not set: the agent writes them (a second `Content-Length`
     /// would make the request ambiguous).
+    /// The instants an `at:` may name, in Unix milliseconds: 0001-01-01T00:00:00Z through
+    /// 9999-12-31T23:59:59.999Z, what RFC 3339 can write with a `Z`.
+    static let atRange: ClosedRange<Int64> = {
+        let first = LocalDateTime(year: 1, month: 1, day: 1)
+        let last = LocalDateTime(year: 9999, month: 12, day: 31, hour: 23, minute: 59, second: 59, millisecond: 999)
+        return first.wallMillis...last.wallMillis
+    }()
+
     static let reservedHeaders: Set<String> = ["host", "content-type", "content-length", "connection", "transfer-encoding", "x-sundial-signature"]
 
     /// `limits:` values. The schema has checked the shapes (a size pattern, `N%`, an integer);

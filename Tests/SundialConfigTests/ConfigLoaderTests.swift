@@ -199,6 +199,36 @@ struct ConfigLoaderTests {
         #expect(r.jobSet == nil)
     }
 
+    /// A time whose offset carries it past year 9999 (or before year 1) in UTC was accepted, and
+    /// then `status` and `why` failed for every job on its `next` (`10000-01-01T23:58:59.000Z`).
+    @Test func atTimesOutsideTheFourDigitYearsInUTCArePositionedErrors() {
+        let r = load([
+            (
+                "a.yaml",
+                """
+                version: 1
+                jobs:
+                  a:
+                    at: [2026-12-24T18:00:00Z, 9999-12-31T23:59:59-23:59]
+                    shell: x
+                  b:
+                    at: 0001-01-01T00:30:00+01:00
+                    shell: x
+                  c:
+                    at: [9999-12-31T23:59:59Z, 0001-01-01T00:00:00Z, 9999-12-31T23:59:59+23:59]
+                    shell: x
+                """
+            )
+        ])
+        let hint = "write a time between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+        #expect(
+            messages(r) == [
+                "a.yaml:4:32: error: time `9999-12-31T23:59:59-23:59` is outside the years 0001-9999 in UTC; \(hint)",
+                "a.yaml:7:9: error: time `0001-01-01T00:30:00+01:00` is outside the years 0001-9999 in UTC; \(hint)",
+            ])
+        #expect(r.jobSet == nil)
+    }
+
     @Test func unreadableEnvFileIsOnlyAWarning() throws {
         let r = load([("a.yaml", "version: 1\njobs:\n  a: { every: 5m, env_file: /etc/missing.env, shell: x }\n")])
         #expect(r.diagnostics.map(\.severity) == [.warning])
