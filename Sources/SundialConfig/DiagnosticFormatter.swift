@@ -39,7 +39,8 @@ public struct DiagnosticFormatter: Sendable {
             for d in diagnostics {
                 report += d.description
                 report += "\n"
-                if let line = sourceLine(d.location, lineStarts: &lineStarts) {
+                // The message never quotes a secret; the line it was read from would.
+                if !d.sourceMayHoldSecret, let line = sourceLine(d.location, lineStarts: &lineStarts) {
                     report += line.text
                     report += "\n"
                     report += String(repeating: " ", count: line.caretOffset)

@@ -250,19 +250,21 @@ struct JobDecoder {
                 // Not quoted: a URL's user part or path often holds a token, and this message
                 // reaches the event log, the reload reply and the status page. Its location
                 // names it.
-                urlNode, prefix + "invalid webhook url: \(error.description)", hint: "write http://host[:port]/path or https://host[:port]/path")
+                urlNode, prefix + "invalid webhook url: \(error.description)", hint: "write http://host[:port]/path or https://host[:port]/path",
+                secret: true)
         }
         var spec = WebhookSpec(url: text)
         for (name, keyNode, value) in w["headers"]?.entries ?? [] {
             let v = value.scalarText ?? ""
             if v.unicodeScalars.contains(where: { $0 == "\r" || $0 == "\n" }) {
                 ok = false
-                error(value, prefix + "header `\(name)` contains a line break, which would end the header early")
+                error(value, prefix + "header `\(name)` contains a line break, which would end the header early", secret: true)
             } else if Self.reservedHeaders.contains(name.lowercased()) {
                 ok = false
                 error(
                     keyNode, prefix + "header `\(name)` is set by the agent itself",
-                    hint: "remove it; the agent sends Host, Content-Type, Content-Length, Connection and X-Sundial-Signature")
+                    hint: "remove it; the agent sends Host, Content-Type, Content-Length, Connection and X-Sundial-Signature",
+                    secret: true)
             } else {
                 spec.headers[name] = v
             }
@@ -414,16 +416,22 @@ struct JobDecoder {
         return items.compactMap(\.scalarText)
     }
 
-    private mutating func error(_ n: YAMLNode, _ message: String, hint: String? = nil, column: Int? = nil) {
-        report(.error, n, message, hint: hint, column: column)
+    /// `secret`: the source line at `n` may show a secret (a webhook URL, a header's value), so
+    /// it is not printed under the message.
+    private mutating func error(_ n: YAMLNode, _ message: String, hint: String? = nil, column: Int? = nil, secret: Bool = false) {
+        report(.error, n, message, hint: hint, column: column, secret: secret)
     }
 
-    private mutating func report(_ severity: Diagnostic.Severity, _ n: YAMLNode, _ message: String, hint: String? = nil, column: Int? = nil) {
+    private mutating func report(
+        _ severity: Diagnostic.Severity, _ n: YAMLNode, _ message: String, hint: String? = nil, column: Int? = nil, secret: Bool = false
+    ) {
         var loc = n.location
         // A column inside a scalar (the bad cron field): valid for plain and quoted scalars on
         // one line, where the value starts at the node's column (+1 for the opening quote).
         if let column { loc.column += column - 1 + (n.isQuoted ? 1 : 0) }
-        diagnostics.append(Diagnostic(severity, at: loc, message, hint: hint))
+        var d = Diagnostic(severity, at: loc, message, hint: hint)
+        d.sourceMayHoldSecret = secret
+        diagnostics.append(d)
     }
 }
 

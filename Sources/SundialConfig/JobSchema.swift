@@ -108,6 +108,13 @@ public struct JobSchema: Sendable {
     static let jobOnlyKeys: Set<String> = ["description", "schedule", "every", "offset", "at", "needs", "command", "shell"]
 
     func diagnostic(for v: SchemaViolation, root: YAMLNode) -> Diagnostic {
+        var d = describe(v, root: root)
+        // A violation of a `writeOnly` value is positioned on that value.
+        d.sourceMayHoldSecret = v.writeOnly
+        return d
+    }
+
+    private func describe(_ v: SchemaViolation, root: YAMLNode) -> Diagnostic {
         let path = v.instancePath
         let node = root.node(at: path)
         let key = path.last.flatMap { Int($0) == nil ? $0 : nil }

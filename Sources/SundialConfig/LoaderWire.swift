@@ -7,7 +7,7 @@ import SundialCore
 /// pattern: untrusted input is parsed where a crash or a runaway allocation cannot hurt the
 /// process that supervises jobs). This is the format of what comes back over the pipe:
 ///
-///     SUNDIAL-LOADER 3 <length>\n<length bytes of binary body>
+///     SUNDIAL-LOADER 4 <length>\n<length bytes of binary body>
 ///
 /// A versioned header, so an agent and a child from different builds (an upgrade in progress)
 /// refuse each other instead of misreading; an exact length, so a truncated answer (a child
@@ -19,7 +19,7 @@ import SundialCore
 /// travels the other way on the child's standard input, as ``LoaderMemo/request()``.
 /// Decoding treats the bytes as untrusted: anything malformed is a ``DecodeError``.
 public enum LoaderWire {
-    public static let version = 3
+    public static let version = 4
     static let magic = "SUNDIAL-LOADER"
     /// The most diagnostics an answer carries; the agent logs at most 1,000 errors anyway.
     public static let maxDiagnostics = 1000
@@ -165,12 +165,16 @@ public enum LoaderWire {
         w.int(d.location.column)
         w.string(d.message)
         w.string(d.hint)
+        // Version 4: the agent prints the source line under each diagnostic itself.
+        w.bool(d.sourceMayHoldSecret)
     }
 
     static func decodeDiagnostic(_ r: inout WireReader) throws(JobWire.DecodeError) -> Diagnostic {
-        Diagnostic(
+        var d = Diagnostic(
             try r.enumValue("severity"),
             at: SourceLocation(file: try r.string("file"), line: try r.smallInt("line"), column: try r.smallInt("column")),
             try r.string("message"), hint: try r.optionalString("hint"))
+        d.sourceMayHoldSecret = try r.bool("sourceMayHoldSecret")
+        return d
     }
 }

@@ -41,6 +41,9 @@ public struct Diagnostic: Hashable, Sendable, Comparable, CustomStringConvertibl
     public var message: String
     /// An optional fix, shown after the message ("did you mean `timeout`?").
     public var hint: String?
+    /// The location is on a value that may hold a secret (a `writeOnly` schema value: a webhook
+    /// URL's token, a header's API key), so the source line under the message is not printed.
+    public var sourceMayHoldSecret = false
 
     public init(_ severity: Severity = .error, at location: SourceLocation, _ message: String, hint: String? = nil) {
         self.severity = severity

@@ -186,7 +186,7 @@ struct IsolatedLoaderTests {
 
     @Test func garbageTruncatedAndOversizedAnswersAreRejected() throws {
         let garbage = try script("echo hello")
-        let truncated = try script("printf 'SUNDIAL-LOADER 3 100\\n\\001'")
+        let truncated = try script("printf 'SUNDIAL-LOADER \(LoaderWire.version) 100\\n\\001'")
         let huge = try script("head -c 3000000 /dev/zero")
         let failing = try script("echo 'cannot read' >&2; exit 4")
         defer { for s in [garbage, truncated, huge, failing] { try? FileManager.default.removeItem(at: s.dir) } }

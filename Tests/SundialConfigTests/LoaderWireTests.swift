@@ -288,7 +288,7 @@ struct LoaderWireTests {
         rejects([], "no header")
         rejects(Array("hello world\n".utf8), "not a loader answer")
         rejects(Array("SUNDIAL-LOADER 1 2\n{}".utf8), "version 1")
-        rejects(Array("SUNDIAL-LOADER 3 x\n{}".utf8), "bad length")
+        rejects(Array("SUNDIAL-LOADER \(LoaderWire.version) x\n{}".utf8), "bad length")
         rejects(Array(good.dropLast(10)), "truncated")
         rejects(good + [0x20], "bytes after the answer")
         rejects(good, maxBytes: 100, "larger than 100 bytes")
@@ -320,7 +320,7 @@ struct LoaderWireTests {
     }
 
     /// `body` as a whole answer, with the header that says its length.
-    func answer(_ body: [UInt8]) -> [UInt8] { Array("SUNDIAL-LOADER 3 \(body.count)\n".utf8) + body }
+    func answer(_ body: [UInt8]) -> [UInt8] { Array("SUNDIAL-LOADER \(LoaderWire.version) \(body.count)\n".utf8) + body }
 
     /// An answer carrying `jobs` as they are, without the loader's checks.
     func answer(jobs: [JobSpec]) -> [UInt8] {

@@ -156,6 +156,43 @@ struct NotifyConfigTests {
         #expect(!e.contains { $0.contains("8675309123") }, "\(e)")
     }
 
+    /// `validate` and `run` print the source line under each diagnostic: under one on a
+    /// `writeOnly` value (a webhook URL, a header's value) that line is the secret itself, so
+    /// it is left out, also after the agent's loader child sends the diagnostics over the pipe.
+    @Test func theSourceLineOfASecretIsNotPrinted() throws {
+        let text = """
+            version: 1
+            jobs:
+              a:
+                command: [/bin/true]
+                notify:
+                  - on: failure
+                    webhook:
+                      url: "https://user:s3cret-url@hooks.example.org/x"
+                  - on: failure
+                    webhook:
+                      url: "https://hooks.example.org/s3cret-pattern token"
+                  - on: failure
+                    webhook:
+                      url: "https://h/x"
+                      headers:
+                        X-Api-Key: 86753091234
+                        X-Token: "s3cret-header\\r\\nX: y"
+                        Host: s3cret-host
+                retry: { attempts: 0 }
+            """
+        let r = load(text)
+        let sources = ["a.yaml": Array(text.utf8)]
+        let decoded = try LoaderWire.decode(LoaderWire.encode(r), maxBytes: 1 << 20)
+        for diagnostics in [r.diagnostics, decoded.diagnostics] {
+            #expect(diagnostics.filter(\.sourceMayHoldSecret).count == 5, "\(diagnostics)")
+            let report = DiagnosticFormatter(format: .text, sources: sources).render(diagnostics)
+            #expect(!report.contains("s3cret") && !report.contains("86753091234"), "\(report)")
+            // Other diagnostics keep their line and caret.
+            #expect(report.contains("    retry: { attempts: 0 }\n"), "\(report)")
+        }
+    }
+
     @Test func schemaShapesAreChecked() {
         for (entry, fragment) in [
             ("{ on: failure }", "missing required key `command`"),
