@@ -2,6 +2,9 @@ import SundialCore
 
 /// Prints diagnostics for people (gcc style, with the source line and a caret), for tools
 /// (a JSON array) and for GitHub Actions annotations.
+///
+/// The `text` form goes to a terminal: control characters in a message (which may quote a
+/// value written as `"\e]0;…\a"`) and in a source line are shown escaped (``TerminalText``).
 public enum DiagnosticFormat: String, Sendable, CaseIterable {
     case text, json, github
 }
@@ -37,7 +40,7 @@ public struct DiagnosticFormatter: Sendable {
             var lineStarts: [String: [Int]] = [:]
             var report = ""
             for d in diagnostics {
-                report += d.description
+                report += TerminalText.escaped(d.description)
                 report += "\n"
                 // The message never quotes a secret; the line it was read from would.
                 if !d.sourceMayHoldSecret, let line = sourceLine(d.location, lineStarts: &lineStarts) {
@@ -51,7 +54,8 @@ public struct DiagnosticFormatter: Sendable {
         }
     }
 
-    /// The source line of a location (tabs kept so the caret lines up) and the caret's offset.
+    /// The source line of a location (tabs kept so the caret lines up; control characters
+    /// escaped, ``TerminalText``) and the caret's offset.
     ///
     /// Each file's line starts are found once per report and kept in `lineStarts`: rescanning
     /// the file from its start for every diagnostic made a report of many problems on a big
@@ -67,8 +71,9 @@ public struct DiagnosticFormatter: Sendable {
         var text = String(decoding: bytes[start..<end], as: UTF8.self)
         if text.hasSuffix("\r") { text.removeLast() }
         // Columns count Unicode scalars (as libyaml does); the caret line copies tabs.
-        let caret = text.unicodeScalars.prefix(max(0, loc.column - 1)).count
-        return (text, caret)
+        // Counted on the escaped text, so the caret stays under its character.
+        let before = String(text.unicodeScalars.prefix(max(0, loc.column - 1)))
+        return (TerminalText.escaped(text), TerminalText.escaped(before).unicodeScalars.count)
     }
 
     /// Byte offsets where each line starts: 0, then one past every newline.

@@ -59,4 +59,36 @@ import Testing
         let report = DiagnosticFormatter(format: .github).render([diagnostic("f.yaml", 1, 1, "a\rb\nc")])
         #expect(report == "::error file=f.yaml,line=1,col=1::a%0Db%0Ac\n")
     }
+
+    /// A value written with YAML's escapes (`"\e]0;PWNED\a"` sets a terminal's title) is quoted
+    /// by its message, and a raw C1 control or bidirectional override can sit in a source line:
+    /// the text form shows them as `\xHH`, with the caret still under its character.
+    @Test func textEscapesControlCharactersInMessagesAndSourceLines() {
+        let text = """
+            version: 1
+            jobs:
+              a:
+                every: 5m
+                timezone: "\\e]0;PWNED\\a\\x9b"
+                shell: "x" # \u{202E}\u{2066}\u{85}
+            """
+        let loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { $0 == "UTC" }, fileReadable: { _ in true }))
+        let r = loader.load([ConfigLoader.SourceFile(path: "a.yaml", bytes: Array(text.utf8))])
+        var diagnostics = r.diagnostics
+        diagnostics.append(Diagnostic(at: SourceLocation(file: "a.yaml", line: 6, column: 19), "after the override"))
+        let report = DiagnosticFormatter(format: .text, sources: ["a.yaml": Array(text.utf8)]).render(diagnostics)
+        #expect(
+            !report.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" || (0x7F...0x9F).contains($0.value) || $0 == "\u{202E}" || $0 == "\u{2066}" },
+            "\(report.unicodeScalars.map { $0.escaped(asASCII: true) }.joined())")
+        #expect(report.contains("a.yaml:5:15: error: `timezone`: `\\x1b]0;PWNED\\x07\\xc2\\x9b` does not match the pattern"), "\(report)")
+        #expect(report.contains("    timezone: \"\\e]0;PWNED\\a\\x9b\"\n"), "\(report)")
+        #expect(
+            report.hasSuffix(
+                """
+                a.yaml:6:19: error: after the override
+                    shell: "x" # \\xe2\\x80\\xae\\xe2\\x81\\xa6\\xc2\\x85
+                                             ^
+
+                """), "\(report)")
+    }
 }

@@ -244,6 +244,13 @@ struct AgentControlTests {
         #expect(rejected.error?.contains("jobs.yaml:3:12: `every`: invalid duration `nope`") == true)
         #expect(await rig.agent.jobSet.revision == "rev-2")
 
+        // `sundial reload` prints the reply on a terminal: a quoted value's escapes arrive as text.
+        let hostile = Diagnostic(at: SourceLocation(file: "jobs.yaml", line: 4, column: 1), "unknown time zone `\u{1B}]0;PWNED\u{07}\u{9B}\u{202E}`")
+        rig.setConfig(nil, revision: "", errors: [hostile])
+        let escaped = try #require(await rig.agent.handle(.reload).error)
+        #expect(escaped.contains("jobs.yaml:4:1: unknown time zone `\\x1b]0;PWNED\\x07\\xc2\\x9b\\xe2\\x80\\xae`"), "\(escaped)")
+        #expect(!escaped.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{07}" || $0 == "\u{9B}" || $0 == "\u{202E}" })
+
         // Many at once: each gets an answer (requests during a load share the next one).
         rig.setConfig([spec("z")], revision: "rev-3")
         let answers = await withTaskGroup(of: ControlResponse.self) { group in

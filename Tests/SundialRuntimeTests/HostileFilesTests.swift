@@ -119,6 +119,10 @@ struct HostileFilesTests {
         #expect(PathProbe.display(Array("a\\b".utf8) + [0xFF]) == "a\\\\b\\xff")
         #expect(PathProbe.display(Array("é\t".utf8)) == "é\\x09")
         #expect(PathProbe.display([0xC3]) == "\\xc3")
+        // C1 controls and bidirectional overrides act on a terminal or reorder the line.
+        #expect(PathProbe.display(Array("a\u{9B}31mb".utf8)) == "a\\xc2\\x9b31mb")
+        #expect(PathProbe.display(Array("x\u{202E}lmay.yaml".utf8)) == "x\\xe2\\x80\\xaelmay.yaml")
+        #expect(PathProbe.display(Array("x\u{2067}.yaml".utf8)) == "x\\xe2\\x81\\xa7.yaml")
     }
 
     /// An `env_file` is read at each launch, on a thread of the shared pool: a FIFO there (or

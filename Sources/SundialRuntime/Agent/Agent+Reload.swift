@@ -114,8 +114,9 @@ extension Agent {
                     message: d.fullMessage)
             }
             emit(.configRejected(.init(reason: reason, errors: errors, runningRevision: jobSet.revision, at: now)))
+            // The reply is printed on the terminal of whoever ran `sundial reload`.
             let lines = result.diagnostics.filter { $0.severity == .error }.prefix(1000).map { d in
-                "\(d.location.file):\(d.location.line):\(d.location.column): \(d.fullMessage)"
+                TerminalText.escaped("\(d.location.file):\(d.location.line):\(d.location.column): \(d.fullMessage)")
             }
             return resumeReloadWaiters(upTo: load, with: .rejected(errors: lines, runningRevision: jobSet.revision))
         }

@@ -1,4 +1,5 @@
 import Glibc
+import SundialCore
 
 /// Thin, allocation-light wrappers over `stat`, `readdir` and `readlink` for the config listing
 /// and the watcher.
@@ -91,7 +92,8 @@ enum PathProbe {
 
     /// How a path is printed: as is when it is printable UTF-8; otherwise every byte that is not
     /// (invalid UTF-8, control characters such as a newline that would break a
-    /// `file:line:column` line) as `\xHH`, and a backslash as `\\` so the form is unambiguous.
+    /// `file:line:column` line, C1 controls and bidirectional overrides, ``TerminalText``) as
+    /// `\xHH`, and a backslash as `\\` so the form is unambiguous.
     /// Lossless: the file is still opened by its real bytes, never by this text.
     static func display(_ bytes: [UInt8]) -> String {
         if let text = String(validating: bytes, as: UTF8.self), !text.unicodeScalars.contains(where: isUnprintable) {
@@ -121,7 +123,8 @@ enum PathProbe {
         return out
     }
 
-    private static func isUnprintable(_ s: Unicode.Scalar) -> Bool { s.value < 0x20 || s.value == 0x7F }
+    /// A tab too, unlike ``TerminalText``: a name has no columns to line up.
+    private static func isUnprintable(_ s: Unicode.Scalar) -> Bool { s.value == 0x09 || TerminalText.isUnsafe(s) }
 
     /// The process's working directory, or "/" if it cannot be read.
     static func currentDirectory() -> String {
