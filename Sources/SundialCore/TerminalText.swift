@@ -39,4 +39,11 @@ public enum TerminalText {
         }
         return out
     }
+
+    /// `text` escaped line by line: its newlines kept, every other unsafe character escaped
+    /// (a job's output shown by `sundial logs` on a terminal).
+    public static func escapedLines(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0 != "\n" && isUnsafe($0) }) else { return text }
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { escaped(String($0)) }.joined(separator: "\n")
+    }
 }

@@ -129,20 +129,9 @@ enum TextTable {
 }
 
 extension RunSummary {
-    /// `success (exit 0)`, `signal 9`, `running`...
-    var outcomeText: String {
-        guard let outcome else { return "running" }
-        switch outcome {
-        case let .success(code) where code != 0: return "success (exit \(code))"
-        case .success: return "success"
-        case let .failure(code): return "failure (exit \(code))"
-        case let .signal(s): return "signal \(s)"
-        case .timeout: return "timeout"
-        case let .launchFailed(reason): return "launch failed: \(reason)"
-        case .interrupted: return "interrupted"
-        case .unknown: return "unknown (adopted after an agent restart)"
-        }
-    }
+    /// `success (exit 0)`, `signal 9`, `running`... (a launch failure's reason escaped for the
+    /// terminal: ``StatusText/outcomeText(_:)``).
+    var outcomeText: String { outcome.map(StatusText.outcomeText) ?? "running" }
 
     var durationText: String {
         guard let finishedAt else { return "-" }

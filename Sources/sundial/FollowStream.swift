@@ -2,6 +2,10 @@ import ArgumentParser
 import SundialCore
 import SundialRuntime
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The client side of the streaming requests (`trigger --wait`/`--follow`, `logs -f`): sends
 /// the request, prints the run's output as it arrives (unbuffered, stdout lines to stdout and
 /// stderr lines to stderr, so a pipe sees each line at once), and returns how the run ended.
@@ -40,7 +44,8 @@ enum FollowStream {
                         return
                     }
                     if options.output, case let .output(_, _, stream, line, _) = message {
-                        say(stream == "stderr" ? 2 : 1, line + "\n")
+                        let fd: Int32 = stream == "stderr" ? 2 : 1
+                        say(fd, (isatty(fd) == 1 ? TerminalText.escaped(line) : line) + "\n")
                     }
                 })
         } catch {

@@ -2,11 +2,15 @@ import ArgumentParser
 import SundialCore
 import SundialRuntime
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `sundial logs JOB [--run ID]`: the stored output of the job's last run (finished or running),
 /// or of run ID: every attempt's kept tail (`output.keep_bytes`), with a header per attempt when
 /// there are several and a note where earlier bytes were not kept. The output goes to stdout as
-/// the job printed it (so it can be piped); which run it was goes to stderr, as `-f` reports
-/// the end there. From the agent, else from `state.db` (``StoredState``).
+/// the job printed it when piped, with control characters escaped on a terminal; which run it
+/// was goes to stderr, as `-f` reports the end there. From the agent, else from `state.db` (``StoredState``).
 ///
 /// `-f` follows the job's running output live through the control socket (the active run, or
 /// the next one when none is running), and returns when that run ends.
@@ -42,20 +46,25 @@ struct LogsCommand: AsyncParsableCommand {
         let answer = try await client.ask(.logs(job: job, run: run)) { try StoredState.logs($0, job: job, run: run) }
         guard client.format == .text else { return }
         let report = try client.decode(answer.body, LogsReport.init(json:))
-        let (out, err) = Self.render(report, now: SystemClock().wallNow())
+        let (out, err) = Self.render(report, now: SystemClock().wallNow(), forTerminal: isatty(1) == 1)
         FollowStream.say(1, out)
         FollowStream.say(2, err)
     }
 
     /// The output (stdout) and the account of which run it is (stderr); a pure function.
-    static func render(_ report: LogsReport, now: Instant) -> (stdout: String, stderr: String) {
+    ///
+    /// - Parameter forTerminal: stdout is a terminal: control characters in the output are
+    ///   shown escaped (``TerminalText``), since a job's output could otherwise retitle the
+    ///   operator's terminal, rewrite its screen or set its clipboard (OSC 52), as `ls` shows
+    ///   file names. Piped, the output is printed as stored.
+    static func render(_ report: LogsReport, now: Instant, forTerminal: Bool = false) -> (stdout: String, stderr: String) {
         guard let run = report.run else { return ("", "\(report.job): no runs recorded\n") }
         var out = ""
         let several = report.attempts.count > 1
         for a in report.attempts {
             if several { out += "== attempt \(a.attempt) ==\n" }
             if a.droppedBytes > 0 { out += "== \(a.droppedBytes) earlier bytes of this attempt's output were not kept ==\n" }
-            out += a.text
+            out += forTerminal ? TerminalText.escapedLines(a.text) : a.text
         }
         let when = run.finishedAt.map { "finished \(StatusText.relative($0, now: now))" } ?? "started \(StatusText.relative(run.startedAt, now: now))"
         var err = "\(report.job): run \(run.id.rawValue), \(run.outcomeText), \(when)"

@@ -90,4 +90,11 @@ struct StatusTextTests {
         let decoded = try StatusReport(json: old)
         #expect(decoded.jobs[0].paused == false && decoded.jobs[0].zone == nil && decoded.now == nil)
     }
+
+    /// `status`, `history`, `why` and `trigger --wait` print a launch failure's reason, which may
+    /// quote a job file's text (a command path written with `\e` in YAML).
+    @Test func aLaunchFailuresReasonIsShownEscaped() {
+        let text = StatusText.outcomeText(.launchFailed(reason: "cannot run /opt/\u{1B}]0;PWNED\u{07}x: not found"))
+        #expect(text == "launch failed: cannot run /opt/\\x1b]0;PWNED\\x07x: not found")
+    }
 }

@@ -77,7 +77,9 @@ public enum StatusText {
         case let .failure(code): "failure (exit \(code))"
         case let .signal(s): "signal \(s)"
         case .timeout: "timeout"
-        case let .launchFailed(reason): "launch failed: \(reason)"
+        // The reason may quote a job file's text (a command path written with `\e` in YAML):
+        // shown escaped, as the diagnostics are (`TerminalText`).
+        case let .launchFailed(reason): "launch failed: \(TerminalText.escaped(reason))"
         case .interrupted: "interrupted"
         case .unknown: "unknown (adopted after an agent restart)"
         }
