@@ -38,6 +38,11 @@ public struct YAMLReader: Sendable {
         func fail(_ line: Int, _ column: Int, _ message: String, hint: String? = nil) -> (YAMLNode?, [Diagnostic], Int) {
             (nil, [Diagnostic(at: SourceLocation(file: file, line: line, column: column), message, hint: hint)], 0)
         }
+        // A UTF-8 byte order mark, which YAML allows and some Windows editors write: libyaml
+        // skips one only when it detects the encoding itself, and it is told UTF-8 here (so
+        // that nothing else is ever guessed), so the mark goes first. It has no width: columns
+        // on the first line are the same with it or without.
+        let bytes = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
         guard bytes.count <= limits.maxBytes else {
             return fail(
                 1, 1, "file is \(bytes.count) bytes, larger than the limit of \(limits.maxBytes) bytes",

@@ -330,3 +330,23 @@ struct ConfigLoaderExpandedTextTests {
         #expect(d?.location.file == "f1.yaml", "the largest file is named")
     }
 }
+
+/// YAML numbers JSON lacks: `.nan` passed every bound (it compares with nothing) and an
+/// infinity (`1e400`) was reported as "found null".
+@Suite("Config loader: non-finite numbers")
+struct ConfigLoaderNonFiniteTests {
+    static func errors(_ jitter: String) -> [String] {
+        let yaml = "version: 1\njobs:\n  a:\n    every: 1h\n    command: [x]\n    retry: { attempts: 2, delay: 1s, jitter: \(jitter) }\n"
+        return ConfigLoader().load([.init(path: "a.yaml", bytes: Array(yaml.utf8))]).diagnostics.map(\.message)
+    }
+
+    @Test func nanIsOutsideEveryBound() {
+        #expect(Self.errors(".nan").contains { $0.contains("(found .nan)") })
+        #expect(Self.errors("0.5").isEmpty)
+    }
+
+    @Test func infinityIsShownAsYAMLWritesIt() {
+        #expect(Self.errors("1e400") == ["`jitter`: must be at most 1 (found .inf)"])
+        #expect(Self.errors("-.inf") == ["`jitter`: must be at least 0 (found -.inf)"])
+    }
+}

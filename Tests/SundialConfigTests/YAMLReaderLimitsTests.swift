@@ -128,6 +128,16 @@ struct YAMLReaderLimitsTests {
         #expect(YAMLReader().read(bytes: Array(ten.utf8), file: "t.yaml").diagnostics.isEmpty)
     }
 
+    /// YAML allows a byte order mark; a file saved with one was refused with "did not find
+    /// expected <document start>" at 2:1.
+    @Test func aByteOrderMarkIsSkipped() {
+        let text = "\u{FEFF}version: 1\nbad: [\n"
+        let r = YAMLReader().read(bytes: Array("\u{FEFF}a: 1\nb: [x]\n".utf8), file: "t.yaml")
+        #expect(r.diagnostics.isEmpty && r.node?["b"] != nil)
+        // Positions after it are as an editor shows them.
+        #expect(onlyError(text)?.location.line == 3)
+    }
+
     @Test func aLargeDocumentWithoutAliasesGetsTheSizeMessage() {
         var limits = YAMLReader.Limits()
         limits.maxNodes = 100

@@ -341,9 +341,22 @@ struct SchemaEvaluator {
     private mutating func bound(_ v: JSONValue, _ limit: JSONValue, ok: (Int) -> Bool, node n: Int, _ keyword: String, _ phrase: String, _ collect: Bool)
         -> Bool
     {
+        // YAML has `.nan`, which JSON lacks and no bound admits (it compares with nothing: a
+        // `jitter: .nan` passed `minimum` and `maximum` both).
+        if case let .double(d) = v, d.isNaN {
+            if collect { report(n, keyword, "\(phrase) \(limit.jsonText) (found .nan)", .other) }
+            return false
+        }
         guard let c = JSONNumber.compare(v, limit), !ok(c) else { return true }
-        if collect { report(n, keyword, "\(phrase) \(limit.jsonText) (found \(v.jsonText))", .other) }
+        if collect { report(n, keyword, "\(phrase) \(limit.jsonText) (found \(Self.numberText(v)))", .other) }
         return false
+    }
+
+    /// A number as the file may write it: JSON has no infinity (`1e400` reads as one), so it
+    /// is shown as YAML's `.inf`, not as JSON's `null`.
+    static func numberText(_ v: JSONValue) -> String {
+        if case let .double(d) = v, d.isInfinite { return d > 0 ? ".inf" : "-.inf" }
+        return v.jsonText
     }
 
     // MARK: - Reporting
