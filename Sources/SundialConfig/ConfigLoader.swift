@@ -124,6 +124,13 @@ public struct ConfigLoader: Sendable {
             }
         }
         diagnostics += DependencyChecks.check(jobs: jobs, knownIDs: knownIDs)
+        var secretLines: [String: Set<Int>] = [:]
+        for (file, r) in zip(files, results) where r?.secretLines.isEmpty == false { secretLines[file.path] = r?.secretLines }
+        if !secretLines.isEmpty {
+            for i in diagnostics.indices where secretLines[diagnostics[i].location.file]?.contains(diagnostics[i].location.line) == true {
+                diagnostics[i].sourceMayHoldSecret = true
+            }
+        }
         diagnostics = Array(Set(diagnostics)).sorted()
         let valid = !diagnostics.contains { $0.severity == .error }
         let result = ConfigLoadResult(
@@ -138,6 +145,33 @@ public struct ConfigLoader: Sendable {
         var diagnostics: [Diagnostic] = []
         /// The document's scalar bytes after alias expansion.
         var expandedBytes = 0
+        /// Lines that hold a secret (``secretLines(in:)``).
+        var secretLines: Set<Int> = []
+    }
+
+    /// The lines of a job file that hold a secret: a webhook's `url` and header values, and
+    /// the `env` values named in a `secrets` list. A diagnostic on such a line prints no source
+    /// line, whatever it is about: a webhook written on one line (`webhook: { url: …, timeout:
+    /// 0s }`) showed its URL under the `timeout` error.
+    static func secretLines(in root: YAMLNode) -> Set<Int> {
+        var lines: Set<Int> = []
+        var scopes = (root["jobs"]?.entries ?? []).map(\.value)
+        if let defaults = root["defaults"] { scopes.append(defaults) }
+        let named = Set(
+            scopes.flatMap { scope -> [String] in
+                guard case let .sequence(items)? = scope["secrets"]?.kind else { return [] }
+                return items.compactMap(\.scalarText)
+            })
+        for scope in scopes {
+            for (name, _, value) in scope["env"]?.entries ?? [] where named.contains(name) { lines.insert(value.location.line) }
+            guard case let .sequence(entries)? = scope["notify"]?.kind else { continue }
+            for entry in entries {
+                guard let webhook = entry["webhook"] else { continue }
+                if let url = webhook["url"] { lines.insert(url.location.line) }
+                for (_, _, value) in webhook["headers"]?.entries ?? [] { lines.insert(value.location.line) }
+            }
+        }
+        return lines
     }
 
     func loadFile(_ file: SourceFile) -> FileResult { loadFile(file, environment: environment) }
@@ -156,6 +190,7 @@ public struct ConfigLoader: Sendable {
         for (id, keyNode, _) in root["jobs"]?.entries ?? [] {
             result.ids.append((id, keyNode.location))
         }
+        result.secretLines = Self.secretLines(in: root)
         // A file with more jobs than a file may hold is rejected on the count alone, before
         // any job is checked: one 4 MiB file of one-line jobs holds about 80,000 of them, and
         // checking each would cost the loader seconds of CPU on every reload of a file that

@@ -193,6 +193,27 @@ struct NotifyConfigTests {
         }
     }
 
+    /// A diagnostic about something else on a line that holds a secret: a webhook written on one
+    /// line showed its URL under the `timeout` error, an env value named in `secrets` under
+    /// an error about its neighbour.
+    @Test func noSourceLineThatHoldsASecretIsPrinted() {
+        let text = """
+            version: 1
+            jobs:
+              a:
+                command: [/bin/true]
+                notify: [{ on: failure, webhook: { url: "https://h/s3cret-one-line", timeout: 0s } }]
+                secrets: [TOKEN]
+                env: { TOKEN: s3cret-env, BAD: [1] }
+                retry: { attempts: 0 }
+            """
+        let r = load(text)
+        let report = DiagnosticFormatter(format: .text, sources: ["a.yaml": Array(text.utf8)]).render(r.diagnostics)
+        #expect(r.diagnostics.filter(\.sourceMayHoldSecret).count == 2, "\(r.diagnostics)")
+        #expect(!report.contains("s3cret"), "\(report)")
+        #expect(report.contains("    retry: { attempts: 0 }\n"), "\(report)")
+    }
+
     @Test func schemaShapesAreChecked() {
         for (entry, fragment) in [
             ("{ on: failure }", "missing required key `command`"),
