@@ -94,7 +94,9 @@ public struct DiagnosticFormatter: Sendable {
         let special: (UInt8) -> Bool = { b in
             b == UInt8(ascii: "%") || b == 0x0D || b == 0x0A || (property && (b == UInt8(ascii: ":") || b == UInt8(ascii: ",")))
         }
-        guard s.utf8.contains(where: special) else { return s }
+        // Other control characters (ESC, BEL, C1, bidi overrides) would reach the CI log's
+        // viewer raw: shown escaped, as in the text format (`TerminalText`).
+        guard s.utf8.contains(where: special) || s.unicodeScalars.contains(where: TerminalText.isUnsafe) else { return s }
         var out = ""
         out.reserveCapacity(s.utf8.count + 16)
         for scalar in s.unicodeScalars {
@@ -104,6 +106,7 @@ public struct DiagnosticFormatter: Sendable {
             case "\n": out += "%0A"
             case ":" where property: out += "%3A"
             case "," where property: out += "%2C"
+            case _ where TerminalText.isUnsafe(scalar): out += TerminalText.escaped(String(scalar))
             default: out.unicodeScalars.append(scalar)
             }
         }

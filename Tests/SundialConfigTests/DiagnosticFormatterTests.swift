@@ -55,6 +55,12 @@ import Testing
         #expect(report == "::error file=dir%3Ax%2Cy/100%25.yaml,line=2,col=3::50%25 done%0D%0Aforged::error line\n")
     }
 
+    /// A CI log viewer acts on escape sequences as a terminal does.
+    @Test func githubEscapesControlCharactersToo() {
+        let report = DiagnosticFormatter(format: .github).render([diagnostic("f\u{1B}.yaml", 1, 1, "bad \u{1B}]0;PWNED\u{07} \u{202E}x")])
+        #expect(report == "::error file=f\\x1b.yaml,line=1,col=1::bad \\x1b]0;PWNED\\x07 \\xe2\\x80\\xaex\n")
+    }
+
     @Test func aLoneCarriageReturnOrNewlineIsEscapedToo() {
         let report = DiagnosticFormatter(format: .github).render([diagnostic("f.yaml", 1, 1, "a\rb\nc")])
         #expect(report == "::error file=f.yaml,line=1,col=1::a%0Db%0Ac\n")
