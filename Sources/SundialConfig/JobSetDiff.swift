@@ -59,7 +59,12 @@ public struct JobSetDiff: Hashable, Sendable {
                 continue
             }
             if before != job {
-                changed.append(Change(old: before, new: job, fields: Self.fieldChanges(before, job)))
+                var fields = Self.fieldChanges(before, job)
+                // What differs is not shown (a secret is rendered `***` on both sides, a webhook
+                // without its path or headers' values): say so, rather than list a job as
+                // changed with nothing under it.
+                if fields.isEmpty { fields = [FieldChange(field: "secret values", old: "***", new: "*** (changed, not shown)")] }
+                changed.append(Change(old: before, new: job, fields: fields))
             }
         }
         removed = old.jobs.values.filter { new.jobs[$0.id] == nil }

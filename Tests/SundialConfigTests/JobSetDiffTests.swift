@@ -32,6 +32,18 @@ struct JobSetDiffTests {
             command: [/bin/true]
         """
 
+    /// Only a secret changed: the job was listed as changed with no field under it.
+    @Test func aChangedSecretIsSaidToHaveChangedWithoutShowingIt() throws {
+        let yaml = "version: 1\njobs:\n  dump:\n    every: 1h\n    command: [x]\n    env: { TOKEN: s3cret }\n    secrets: [TOKEN]\n"
+        let a = try set([("a.yaml", yaml)])
+        let b = try set([("a.yaml", yaml.replacingOccurrences(of: "TOKEN: s3cret", with: "TOKEN: rotated"))])
+        let d = JobSetDiff(old: a, new: b)
+        #expect(d.changed.map(\.id) == ["dump"])
+        #expect(d.changed.first?.fields == [.init(field: "secret values", old: "***", new: "*** (changed, not shown)")])
+        let text = d.text { _ in [] }
+        #expect(text.contains("secret values: *** -> *** (changed, not shown)") && !text.contains("rotated") && !text.contains("s3cret"))
+    }
+
     @Test func identicalSetsHaveNoChanges() throws {
         let a = try set([("a.yaml", base)])
         let d = JobSetDiff(old: a, new: a)
