@@ -163,6 +163,21 @@ public struct JobSetDiff: Hashable, Sendable {
                 f["notify[\(i)]"] = text + ", timeout: \(duration(w.timeoutMs)), retries: \(w.retries)}"
             }
         }
+        return masked(f, secrets: job.secrets.compactMap { job.env[$0] })
+    }
+
+    /// `fields` with every secret value masked wherever it appears: a command or a workdir may
+    /// quote one (`command: [curl, -u, "user:s3cret"]` with that value in `env` and `secrets`).
+    /// Longest first, so a secret containing another is masked whole.
+    static func masked(_ fields: OrderedDictionary<String, String>, secrets: [String]) -> OrderedDictionary<String, String> {
+        let values = Set(secrets.filter { !$0.isEmpty }).sorted { $0.utf8.count > $1.utf8.count }
+        guard !values.isEmpty else { return fields }
+        var f = fields
+        for (key, text) in fields {
+            var t = text
+            for v in values where t.contains(v) { t = t.replacing(v, with: "***") }
+            f[key] = t
+        }
         return f
     }
 

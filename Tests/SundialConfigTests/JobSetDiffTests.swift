@@ -1,4 +1,5 @@
 import Foundation
+import OrderedCollections
 import SundialCore
 import SundialTesting
 import Testing
@@ -42,6 +43,16 @@ struct JobSetDiffTests {
         #expect(d.changed.first?.fields == [.init(field: "secret values", old: "***", new: "*** (changed, not shown)")])
         let text = d.text { _ in [] }
         #expect(text.contains("secret values: *** -> *** (changed, not shown)") && !text.contains("rotated") && !text.contains("s3cret"))
+    }
+
+    /// A command may quote a secret's value; the diff (printed in CI logs) showed it.
+    @Test func aSecretQuotedInACommandIsMasked() throws {
+        let yaml = "version: 1\njobs:\n  dump:\n    every: 1h\n    command: [curl, -u, \"user:s3cret\"]\n    env: { TOKEN: s3cret }\n    secrets: [TOKEN]\n"
+        let a = try set([("a.yaml", yaml)])
+        let b = try set([("a.yaml", yaml.replacingOccurrences(of: "every: 1h", with: "every: 2h"))])
+        let text = JobSetDiff(old: a, new: b).text { _ in [] }
+        #expect(!text.contains("s3cret"), "\(text)")
+        #expect(JobSetDiff.fields(of: a.jobs["dump"]!)["command"] == #"["curl", "-u", "user:***"]"#)
     }
 
     @Test func identicalSetsHaveNoChanges() throws {
