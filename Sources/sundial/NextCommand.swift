@@ -130,10 +130,16 @@ struct NextCommand: AsyncParsableCommand {
         }
         let schedule = CronSchedule(expression: expression, zone: zone, dst: DSTPolicy(gap: gap, overlap: overlap))
         var out = ""
-        for fire in schedule.next(after: start, count: count) {
+        let fires = schedule.next(after: start, count: count)
+        for fire in fires {
             out += RFC3339.format(fire, utcOffsetSeconds: zone.utcOffset(at: fire)) + "\n"
         }
         print(out, terminator: "")
+        // Times end at the year 9999 (RFC 3339's four digits): say so rather than print fewer
+        // lines, or none, without a word.
+        if fires.count < count {
+            CronErrorReport.printError("note: \(fires.isEmpty ? "no" : "only \(fires.count)") fire time\(fires.count == 1 ? "" : "s") before the year 10000")
+        }
     }
 
     /// `sundial next JOB PATH...`: the next fires of a configured job, in its own zone.

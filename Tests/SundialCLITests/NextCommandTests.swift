@@ -104,6 +104,16 @@ struct NextCommandTests {
         #expect(macro.stdout == "2026-01-02T00:00:00Z\n", "\(macro.stderr)")
     }
 
+    /// Times end with the year 9999: fewer lines than asked came without a word.
+    @Test func fewerFiresThanAskedAreSaid() async throws {
+        let none = try await CLI.run(["next", "* * * * *", "--tz", "UTC", "--after", "9999-12-31T23:59:59Z", "--count", "3"])
+        #expect(none.status == 0 && none.stdout.isEmpty)
+        #expect(none.stderr == "note: no fire times before the year 10000\n", "\(none.stderr)")
+        let two = try await CLI.run(["next", "* * * * *", "--tz", "UTC", "--after", "9999-12-31T23:57:30Z", "--count", "3"])
+        #expect(two.stdout == "9999-12-31T23:58:00Z\n9999-12-31T23:59:00Z\n")
+        #expect(two.stderr == "note: only 2 fire times before the year 10000\n", "\(two.stderr)")
+    }
+
     /// cronie's `*/90`: minute 0 alone, printed with a warning on standard error.
     @Test func stepBeyondTheFieldWarns() async throws {
         let r = try await CLI.run(["next", "*/90 * * * *", "--tz", "UTC", "--after", "2026-01-01T00:00:00Z", "--count", "2"])
