@@ -1,5 +1,6 @@
 import ArgumentParser
 import SundialConfig
+import SundialCore
 import SundialRuntime
 
 /// `sundial import-crontab FILE`: converts a crontab into a job file on standard output.
@@ -42,7 +43,8 @@ struct ImportCrontabCommand: ParsableCommand {
             String(decoding: bytes, as: UTF8.self),
             options: .init(system: system, user: user, fileName: name))
         print(result.yaml, terminator: "")
-        for p in result.problems { printError(p.description + "\n") }
+        // A problem quotes the crontab's text, which may hold escape sequences: shown escaped.
+        for p in result.problems { printError(TerminalText.escaped(p.description) + "\n") }
         if !result.problems.isEmpty { throw ExitCode(1) }
     }
 }

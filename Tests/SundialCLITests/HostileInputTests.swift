@@ -121,6 +121,19 @@ struct HostileInputTests {
             })
     }
 
+    /// A crontab being migrated is someone else's text: its problems quote it, escape
+    /// sequences and all (`@bogus\e[31m` reached the terminal raw).
+    @Test func importCrontabShowsTheCrontabsControlCharactersEscaped() async throws {
+        let root = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let crontab = root.appendingPathComponent("crontab").path
+        try Self.write(crontab, Array("@bogus\u{1B}[31m cmd\n".utf8))
+        let r = try await CLI.run(["import-crontab", crontab])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("unknown schedule '@bogus\\x1b[31m'"), "\(r.stderr)")
+        #expect(!r.stderr.contains("\u{1B}"))
+    }
+
     @Test func theAgentOutlivesEveryHostileInput() async throws {
         let root = try CLI.tempDir()
         defer { try? FileManager.default.removeItem(at: root) }
