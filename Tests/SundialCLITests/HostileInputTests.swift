@@ -188,6 +188,8 @@ struct HostileInputTests {
         let grown = grewBy.filter { $0.1 > 1024 }
         #expect(grown.isEmpty, "RssAnon grew by more than 1 MiB and stayed for 10 s (KiB): \(grown)")
 
+        // Enough ticks to judge the pauses by, however quickly the inputs were refused.
+        try await agent.waitFor("eleven ticks", timeout: 20) { _ in agent.events().filter { $0.name == "run.started" }.count > 10 }
         let completion = await agent.stop()
         #expect(completion.exitCode == 0)
         // Every line of the log is JSON, and the per-second job never paused for more than 2 s.

@@ -56,8 +56,10 @@ public enum ConfigFiles {
             if walker.overflowed { break }
         }
         // The whole set is rejected: the files found on the way (random YAML below `/`) would
-        // only bury the one message that matters under theirs.
-        return walker.overflowed ? ([], walker.problems) : (walker.files, walker.problems)
+        // only bury the one message that matters under theirs. So with more than `maxFiles`
+        // job files: reading and parsing the first 10,000 (4 MiB each at most) only to reject
+        // them all cost seconds and buried the message under theirs.
+        return walker.overflowed || walker.truncated ? ([], walker.problems) : (walker.files, walker.problems)
     }
 
     // MARK: - Name rules
