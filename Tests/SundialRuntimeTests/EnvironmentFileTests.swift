@@ -50,7 +50,7 @@ import Testing
 
     @Test(arguments: [
         ("NOEQUALS", "f.env:1: expected KEY=VALUE"),
-        ("1BAD=x", "f.env:1: invalid variable name '1BAD'"),
+        ("1BAD=x", "f.env:1: the text before the first `=` (4 characters) is not a variable name"),
         ("\nK=\"open", "f.env:2: unterminated double quote"),
         ("K='a' b", "f.env:1: unexpected text after the closing quote"),
     ])
@@ -60,6 +60,20 @@ import Testing
         } throws: { error in
             guard let e = error as? LaunchError else { return false }
             return e.code == .envFile && e.message.hasPrefix("env_file " + message)
+        }
+    }
+
+    /// A line that is a bare secret (a connection string, a base64 token ending in `=`) was
+    /// quoted up to its `=` in the reason, which is logged, stored and sent to notifications.
+    @Test func aMalformedLineIsNotQuoted() {
+        for line in ["postgres://app:Hunter2Secret@db.internal/app?sslmode=require", "4f9a8bNGY5SHVudGVyMg=="] {
+            do {
+                _ = try EnvironmentFile.parse("OK=1\n\(line)\n", path: "f.env")
+                Issue.record("accepted \(line)")
+            } catch {
+                #expect(!error.message.contains("Hunter2") && !error.message.contains("NGY5"), "\(error.message)")
+                #expect(error.message.hasPrefix("env_file f.env:2: "))
+            }
         }
     }
 

@@ -37,7 +37,15 @@ public enum EnvironmentFile {
             func fail(_ m: String) -> LaunchError { LaunchError(.envFile, "env_file \(path):\(lineNumber): \(m)") }
             guard let eq = line.firstIndex(of: "=") else { throw fail("expected KEY=VALUE") }
             let key = String(line[..<eq]).trimmingBlanks()
-            guard isValidKey(key) else { throw fail("invalid variable name '\(key)' (use letters, digits and _, not starting with a digit)") }
+            // The text is not quoted: a line that is not `KEY=VALUE` is often a bare secret (a
+            // connection string, a base64 token ending in `=`), and this reason is logged, stored
+            // with the run and sent to notifications, before any of the file's values is known
+            // to the masker.
+            guard isValidKey(key) else {
+                throw fail(
+                    "the text before the first `=` (\(key.count) characters) is not a variable name "
+                        + "(use letters, digits and _, not starting with a digit)")
+            }
             let rawValue = Substring(String(line[line.index(after: eq)...]).trimmingBlanks())
             var value = ""
             if let quote = rawValue.first, quote == "\"" || quote == "'" {
