@@ -227,6 +227,27 @@ struct AgentStateTests {
         #expect(await agent.stop().exitCode == 0)
     }
 
+    /// `--reset-state` left in a unit file wiped sound state at every restart: `@reboot` ran
+    /// again in the same boot, a running job was neither adopted nor stopped. A sound database
+    /// is kept.
+    @Test func resetStateKeepsASoundDatabase() async throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        try s.write("version: 1\njobs:\n  a: { every: 1h, command: [/bin/true] }\n")
+        let first = try await StdoutAgent.start([s.jobs, "--state", s.state])
+        #expect(await first.waitFor { !$0.events("agent.started").isEmpty }, "\(first.stderrText)")
+        #expect(try await CLI.run(["trigger", "a", "--wait", "--state", s.state], timeout: 20).status == 0)
+        #expect(await first.stop().exitCode == 0)
+
+        let again = try await StdoutAgent.start([s.jobs, "--state", s.state, "--reset-state"])
+        #expect(await again.waitFor { !$0.events("agent.started").isEmpty }, "\(again.stderrText)")
+        #expect(again.stderrText.contains("the state database is sound; it is kept"), "\(again.stderrText)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.state).allSatisfy { !$0.contains(".corrupt-") })
+        let history = try await CLI.run(["history", "a", "--state", s.state])
+        #expect(history.stdout.contains("manual"), "the run before the restart is still there: \(history.stdout)")
+        #expect(await again.stop().exitCode == 0)
+    }
+
     @Test func aSecondAgentOnTheSameStateExitsOneNamingTheHolder() async throws {
         let s = try Scratch()
         defer { s.remove() }

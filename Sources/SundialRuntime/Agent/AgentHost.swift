@@ -118,17 +118,33 @@ public enum AgentHost {
         // Looked at before SQLite opens (and so creates) the file: a missing or empty database
         // in a directory that had one is lost state, which SQLite would take as a fresh start.
         var lostState = options.resetState ? nil : stateDir.lostDatabase()
+        var storeOptions = SQLiteStateStore.Options.fromEnvironment()
+        storeOptions.fleetOutbox = options.fleetResults != nil
         do {
-            if options.resetState, let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
-                stderr("sundial: moved the old state database aside to \(moved)\n")
-                log.log(
-                    LogRecord.stateReset(
-                        reason: "--reset-state: moved the old state database aside to \(moved); starting with an empty database",
-                        state: stateDir.path, at: clock.wallNow()))
+            // `--reset-state` moves the database aside only when it cannot be opened and read.
+            // A sound one is kept: the flag is easily left in a unit file after the one start it
+            // was meant for, and wiping sound state at every restart forgot the fire marks
+            // (`@reboot` ran again in the same boot) and the runs in flight (a running
+            // `concurrency: forbid` job was neither adopted nor stopped, and a second copy
+            // started beside it).
+            var sound: SQLiteStateStore?
+            if options.resetState, access(stateDir.databasePath, F_OK) == 0 {
+                sound = try? SQLiteStateStore(path: stateDir.databasePath, options: storeOptions)
+                if let opened = sound, (try? opened.restore()) == nil {
+                    try? opened.close()
+                    sound = nil
+                }
+                if sound != nil {
+                    stderr("sundial: --reset-state: the state database is sound; it is kept\n")
+                } else if let moved = try SQLiteStateStore.moveAside(databaseAt: stateDir.databasePath, now: clock.wallNow()) {
+                    stderr("sundial: moved the old state database aside to \(moved)\n")
+                    log.log(
+                        LogRecord.stateReset(
+                            reason: "--reset-state: moved the old state database aside to \(moved); starting with an empty database",
+                            state: stateDir.path, at: clock.wallNow()))
+                }
             }
-            var storeOptions = SQLiteStateStore.Options.fromEnvironment()
-            storeOptions.fleetOutbox = options.fleetResults != nil
-            store = try SQLiteStateStore(path: stateDir.databasePath, options: storeOptions)
+            store = try sound ?? SQLiteStateStore(path: stateDir.databasePath, options: storeOptions)
         } catch {
             stderr(
                 "sundial: cannot open the state database \(stateDir.databasePath): \(error)\n"
