@@ -248,6 +248,24 @@ struct AgentStateTests {
         #expect(await again.stop().exitCode == 0)
     }
 
+    /// Two state directories sharing one database through a link: the directory lock did not
+    /// see it, both agents ran, and planned fires were recorded twice.
+    @Test func aSecondAgentOnTheSameDatabaseThroughALinkIsRefused() async throws {
+        let s = try Scratch()
+        defer { s.remove() }
+        try s.write("version: 1\njobs:\n  a: { every: 1h, command: [/bin/true] }\n")
+        let first = try await StdoutAgent.start([s.jobs, "--state", s.state])
+        #expect(await first.waitFor { !$0.events("agent.started").isEmpty }, "\(first.stderrText)")
+        let other = s.state + "-other"
+        try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: other) }
+        try FileManager.default.createSymbolicLink(atPath: other + "/state.db", withDestinationPath: s.database)
+        let second = try await CLI.run(["run", s.jobs, "--state", other, "--control", other + "/s.sock"], timeout: 20)
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("another agent is using the state database"), "\(second.stderr)")
+        #expect(await first.stop().exitCode == 0)
+    }
+
     @Test func aSecondAgentOnTheSameStateExitsOneNamingTheHolder() async throws {
         let s = try Scratch()
         defer { s.remove() }

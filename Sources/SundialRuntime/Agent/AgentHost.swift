@@ -152,6 +152,13 @@ public enum AgentHost {
             return 1
         }
         services.started("state store") { try? store.close() }
+        do { try stateDir.lockDatabase() } catch let error as StateError where error.code == .locked {
+            stderr("sundial: another agent is using the state database \(stateDir.databasePath) (it is shared with another state directory)\n")
+            return 1
+        } catch {
+            stderr("sundial: cannot lock the state database: \(error)\n")
+            return 1
+        }
         // The fleet's result backend (only with --fleet): its thread publishes the outbox; it
         // stops before the store closes.
         if let results = options.fleetResults {

@@ -23,6 +23,8 @@ import Glibc
 public final class StateDirectory: Sendable {
     public let path: String
     private let lockFD: Mutex<Int32>
+    /// The database file's own lock (``lockDatabase()``), -1 until taken.
+    private let databaseLockFD = Mutex<Int32>(-1)
     /// The abstract socket that holds the instance name (-1 once released).
     private let instanceFD: Mutex<Int32>
 
@@ -88,9 +90,38 @@ public final class StateDirectory: Sendable {
 
     deinit { release() }
 
+    /// Locks the database file itself (an exclusive `flock` on `state.db`, through any link),
+    /// for the agent's life. The directory's lock does not cover a database two directories
+    /// share: `st2/state.db` a link to `st/state.db` let two agents run on one database, and
+    /// planned fires were recorded (and run) twice. SQLite's own locks are `fcntl` locks,
+    /// which `flock` does not touch.
+    ///
+    /// - Throws: ``StateError`` `.locked` when another agent holds it.
+    public func lockDatabase() throws {
+        let fd = open(databasePath, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StateError(.io, path: databasePath, message: "cannot open: \(errnoText())") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let err = errno
+            close(fd)
+            if err == EWOULDBLOCK {
+                throw StateError(.locked, path: databasePath, message: "the database is in use by another agent (through another state directory)")
+            }
+            throw StateError(.io, path: databasePath, message: "cannot lock: \(String(cString: strerror(err)))")
+        }
+        databaseLockFD.withLock { old in
+            if old >= 0 { close(old) }
+            old = fd
+        }
+    }
+
     /// Releases the lock (also done when the process exits). The lock file stays: removing it
     /// would race with a new agent that just opened it.
     public func release() {
+        databaseLockFD.withLock { fd in
+            guard fd >= 0 else { return }
+            close(fd)
+            fd = -1
+        }
         lockFD.withLock { fd in
             guard fd >= 0 else { return }
             close(fd)  // closing the last descriptor drops the flock
