@@ -256,6 +256,9 @@ struct AgentStateTests {
         try s.write("version: 1\njobs:\n  a: { every: 1h, command: [/bin/true] }\n")
         let first = try await StdoutAgent.start([s.jobs, "--state", s.state])
         #expect(await first.waitFor { !$0.events("agent.started").isEmpty }, "\(first.stderrText)")
+        // The database is private whatever the umask (it holds queued webhook URLs and output).
+        let mode = try #require(try FileManager.default.attributesOfItem(atPath: s.database)[.posixPermissions] as? Int)
+        #expect(mode == 0o600, "state.db mode \(String(mode, radix: 8))")
         let other = s.state + "-other"
         try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: other) }

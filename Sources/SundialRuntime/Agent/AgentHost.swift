@@ -152,6 +152,10 @@ public enum AgentHost {
             return 1
         }
         services.started("state store") { try? store.close() }
+        // Private whatever the umask or an existing directory's mode: the database holds the
+        // queued webhook deliveries (URLs and header values) and the runs' output. The -wal and
+        // -shm files SQLite creates later take the database file's mode.
+        for suffix in ["", "-wal", "-shm"] { _ = chmod(stateDir.databasePath + suffix, 0o600) }
         do { try stateDir.lockDatabase() } catch let error as StateError where error.code == .locked {
             stderr("sundial: another agent is using the state database \(stateDir.databasePath) (it is shared with another state directory)\n")
             return 1
