@@ -193,6 +193,9 @@ struct AgentControlTests {
         #expect(second.result == .skipped && second.reason == "a run is active (concurrency: forbid)")
         _ = try await trigger("line")
         #expect(try await trigger("line").result == .queued)
+        // The one waiting place is taken: the reply names the job's own policy (it said forbid).
+        let full = try await trigger("line")
+        #expect(full.result == .skipped && full.reason == "a run is active and another is already waiting (concurrency: queue)")
         _ = try await trigger("swap")
         let replacing = try await trigger("swap")
         #expect(replacing.result == .queued && replacing.reason?.contains("replace") == true)

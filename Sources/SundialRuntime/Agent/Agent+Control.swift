@@ -118,15 +118,19 @@ extension Agent: ControlHandler {
                     reason: "the active run is being stopped (concurrency: replace)"
                 ).json)
         case let .skipped(reason):
-            return .success(TriggerReport(job: job, result: .skipped, reason: Self.skipText(reason)).json)
+            return .success(TriggerReport(job: job, result: .skipped, reason: await skipText(reason, job: job)).json)
         case .unknownJob: return await unknownJob(job)
         case .shuttingDown: return .failure("the agent is shutting down")
         }
     }
 
-    static func skipText(_ reason: SkipReason) -> String {
+    /// Why a trigger was skipped, naming the job's own policy: with `concurrency: queue`, the
+    /// one waiting place taken was reported as `forbid`.
+    func skipText(_ reason: SkipReason, job: JobID) -> String {
         switch reason {
-        case .overlap: "a run is active (concurrency: forbid)"
+        case .overlap:
+            jobSet.jobs[job]?.concurrency == .queue
+                ? "a run is active and another is already waiting (concurrency: queue)" : "a run is active (concurrency: forbid)"
         case .disabled: "the job is disabled"
         case .needs: "its needs have not finished as required"
         default: reason.rawValue
@@ -295,7 +299,7 @@ extension Agent: ControlHandler {
         case .queued: body = TriggerReport(job: job, result: .queued, reason: "a run is active (concurrency: queue)").json
         case .replacing:
             body = TriggerReport(job: job, result: .queued, reason: "the active run is being stopped (concurrency: replace)").json
-        case let .skipped(reason): return .success(TriggerReport(job: job, result: .skipped, reason: Self.skipText(reason)).json)
+        case let .skipped(reason): return .success(TriggerReport(job: job, result: .skipped, reason: skipText(reason, job: job)).json)
         case .unknownJob: return unknownJob(job)
         case .shuttingDown: return .failure("the agent is shutting down")
         }
