@@ -192,7 +192,7 @@ extension JobSchema {
     "job.user": {
       "type": "string",
       "minLength": 1,
-      "description": "Run as this user (name or uid). Only when the agent runs as root."
+      "description": "Run as this user (a name, or a uid the password database knows: its home and groups come from there). Only when the agent runs as root."
     },
     "job.group": {
       "type": "string",
