@@ -32,6 +32,26 @@ struct ControlLargeReplyTests {
         for c in clients { _ = await offPool { c.readLine() } }
     }
 
+    /// Waiters keep their request slots until their turn: a burst of `logs` held all 128 and
+    /// turned `status` away. At most 8 wait; more are refused at once.
+    @Test func fewLogsRequestsMayWait() async throws {
+        let handler = FakeControlHandler(replies: ["logs": .success(["lines": "x"]), "status": .success()], delay: .milliseconds(300))
+        let f = try ControlSocketTests.Fixture(handler: handler)
+        defer { f.stop() }
+        let clients = try (0..<12).map { _ in try RawConnection(f.path) }
+        defer { clients.forEach { $0.close() } }
+        for c in clients { c.send(Self.logs("a")) }
+        var busy = 0
+        var served = 0
+        for c in clients {
+            let line = await offPool { c.readLine() } ?? ""
+            if line.contains("the agent is busy answering 8 other") { busy += 1 } else if line.contains("\"ok\":true") { served += 1 }
+        }
+        // One answered, eight waiting, the others refused (a few more may be served if the
+        // first ones end while the burst is still being read).
+        #expect(busy >= 1 && served >= 9 && busy + served == 12, "busy \(busy), served \(served)")
+    }
+
     @Test func repliesHeldForClientsThatDoNotReadAreBounded() async throws {
         var options = ControlServer.Options()
         options.maxHeldReplyBytes = 2 * 1024 * 1024
@@ -42,9 +62,9 @@ struct ControlLargeReplyTests {
         let idle = try RawConnection(f.path)
         defer { idle.close() }
         idle.send(Self.logs("a"))
-        #expect(try await waitUntil { f.server.activeClients == 1 })
-        // No wait needed: `logs` requests are answered one at a time, in order, so the first
-        // reply is posted (and held) before the second request is handled.
+        // Its request handled: `logs` requests are answered one at a time and each reply is
+        // posted before the next is let in, so the first reply is held before the second's.
+        #expect(try await waitUntil { f.handler.requests.count == 1 })
         let second = try RawConnection(f.path)
         defer { second.close() }
         second.send(Self.logs("a"))

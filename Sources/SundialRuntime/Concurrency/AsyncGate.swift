@@ -42,4 +42,23 @@ final class AsyncGate: Sendable {
 
     /// Tasks waiting (tests).
     var waiting: Int { state.withLock { $0.waiting.count } }
+
+    /// Callers admitted by ``admit(atMost:)`` and not yet ``dismiss()``ed: counted when
+    /// admitted, before their tasks reach ``enter()``.
+    private let admitted = Atomic<Int>(0)
+
+    /// Admits one more caller unless `limit` are admitted already.
+    func admit(atMost limit: Int) -> Bool {
+        var current = admitted.load(ordering: .acquiring)
+        while current < limit {
+            let (exchanged, original) = admitted.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    /// An admitted caller is done.
+    func dismiss() { admitted.subtract(1, ordering: .acquiringAndReleasing) }
 }

@@ -30,6 +30,8 @@ final class ControlEventLoop: @unchecked Sendable {
     /// Lets one request with a large reply (``ControlRequest/mayReplyLarge``) be answered at a
     /// time.
     let largeReplyGate = AsyncGate(permits: 1)
+    /// `logs` requests that may wait for ``largeReplyGate`` at once.
+    static let maxWaitingLargeReplies = 8
     /// The epoll set: the inbox's eventfd, the listening socket (unless accepting is paused),
     /// the deadline timerfd and each connection, watched for what its phase waits for.
     let pollFD: Int32
@@ -334,7 +336,15 @@ final class ControlEventLoop: @unchecked Sendable {
 
     private func startHandler(_ id: UInt64, _ request: ControlRequest, now: Int64) {
         guard let i = table.index(of: id) else { return }
+        // A few `logs` may wait their turn; more are refused at once. A waiter keeps its request
+        // slot until its turn, even when its client has gone (it then skips the work), so a burst
+        // of them could otherwise hold every slot and turn `status` and `trigger` away as busy.
+        if request.mayReplyLarge, !largeReplyGate.admit(atMost: 1 + Self.maxWaitingLargeReplies) {
+            reply(id, .failure("the agent is busy answering \(Self.maxWaitingLargeReplies) other `logs` requests; try again"), now: now)
+            return
+        }
         guard inbox.begin() else {
+            if request.mayReplyLarge { largeReplyGate.dismiss() }
             reply(id, .failure("the agent is busy (\(inbox.maxInFlight) requests still being answered); try again"), now: now)
             return
         }
@@ -364,13 +374,18 @@ final class ControlEventLoop: @unchecked Sendable {
                     response = await handler.handle(request)
                     line = response.line
                 }
+                if line.count > maxReplyBytes { line = ControlResponse.failure("the reply is larger than \(maxReplyBytes) bytes").line }
+                // Posted before the next one is let in: replies are held in the order answered.
+                inbox.post(.init(connection: id, serial: serial, startsStream: response.startsStream, line: line))
                 gate.leave()
+                gate.dismiss()
+                return
             } else {
                 response = if let stream { await handler.handle(request, stream: stream) } else { await handler.handle(request) }
                 line = response.line
             }
             if line.count > maxReplyBytes { line = ControlResponse.failure("the reply is larger than \(maxReplyBytes) bytes").line }
-            inbox.post(.init(connection: id, serial: serial, response: response, line: line))
+            inbox.post(.init(connection: id, serial: serial, startsStream: response.startsStream, line: line))
         }
         table[i].state.phase = .answering(serial: serial, op: request.op, task: task)
         table[i].deadline = now + handlerMillis
@@ -382,7 +397,7 @@ final class ControlEventLoop: @unchecked Sendable {
             case let .answering(serial, _, _) = table[i].state.phase, serial == r.serial
         else { return }
         if table[i].state.stream != nil {
-            if r.response.startsStream {
+            if r.startsStream {
                 table[i].state.streamAfterWrite = true
             } else {
                 table[i].state.stream?.close()

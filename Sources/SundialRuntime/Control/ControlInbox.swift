@@ -12,9 +12,11 @@ final class ControlInbox: Sendable {
     struct Reply: Sendable {
         var connection: UInt64
         var serial: UInt64
-        var response: ControlResponse
+        /// Whether the reply is followed by a stream (``ControlResponse/startsStream``).
+        var startsStream: Bool
         /// The response encoded, by the handler's task: a `logs` reply is megabytes of JSON, and
-        /// encoding it on the loop thread held up everything else the loop serves.
+        /// encoding it on the loop thread held up everything else the loop serves. (The decoded
+        /// response is not kept beside it.)
         var line: [UInt8]
     }
 
