@@ -55,16 +55,39 @@ public final class MemoryStateStore: StateStore {
     }
 
     /// While set, ``apply(_:)`` and ``flush()`` record nothing and throw this message, as
-    /// `SQLiteStateStore` does on a full disk or a state file damaged under the agent.
+    /// `SQLiteStateStore` does on a full disk or a state file damaged under the agent; like it,
+    /// the changes stay queued, in order, and are recorded by the first write that succeeds.
     public func failWrites(with message: String?) { failing.withLock { $0 = message } }
     private let failing = Mutex<String?>(nil)
+    private let queued = Mutex<[StateChange]>([])
+
+    /// The next ``apply(_:)`` of changes that need no durability records them and then throws
+    /// `message`: `SQLiteStateStore` only queues those, and reports an earlier background
+    /// commit's failure, once, to whichever `apply` comes next.
+    public func reportOnNextQueuedApply(_ message: String) { earlierFailure.withLock { $0 = message } }
+    private let earlierFailure = Mutex<String?>(nil)
 
     public struct WriteFailure: Error, CustomStringConvertible {
         public var description: String
     }
 
     public func apply(_ changes: [StateChange]) throws {
-        if let message = failing.withLock({ $0 }) { throw WriteFailure(description: message) }
+        if let message = failing.withLock({ $0 }) {
+            queued.withLock { $0 += changes }
+            throw WriteFailure(description: message)
+        }
+        let reported =
+            changes.contains(where: \.isDurableOnApply)
+            ? nil
+            : earlierFailure.withLock { e in
+                defer { e = nil }
+                return e
+            }
+        let changes =
+            queued.withLock { q in
+                defer { q = [] }
+                return q
+            } + changes
         applied.withLock { $0 += changes.count }
         if changes.contains(where: \.isDurableOnApply) { durableApplies.withLock { $0 += 1 } }
         state.withLock { s in
@@ -111,10 +134,12 @@ public final class MemoryStateStore: StateStore {
                 }
             }
         }
+        if let reported { throw WriteFailure(description: reported) }
     }
 
     public func flush() throws {
         if let message = failing.withLock({ $0 }) { throw WriteFailure(description: message) }
+        if queued.withLock({ !$0.isEmpty }) { try apply([]) }
     }
 
     public func history(job: JobID, limit: Int) throws -> [RunSummary] {

@@ -60,7 +60,9 @@ struct UnrecordedLaunchTests {
     }
 
     /// `@reboot` jobs run once per boot because the boot is recorded before they start; a boot
-    /// that cannot be recorded runs none (the next start in this boot runs them, if it can).
+    /// that cannot be recorded runs none. The record stays queued (as SQLite keeps a failed
+    /// commit's changes) and is committed once the disk has room: a later start in the same
+    /// boot does not run them either. At most once per boot; a new boot runs them.
     @Test func aBootThatCannotBeRecordedRunsNoRebootJob() async throws {
         let yaml = "version: 1\njobs:\n  boot: { schedule: \"@reboot\", command: [x] }\n"
         let store = MemoryStateStore()
@@ -71,9 +73,32 @@ struct UnrecordedLaunchTests {
         #expect(h.launcher.launches.isEmpty)
         _ = await h.shutdown()
         store.failWrites(with: nil)
+        try store.flush()
+        #expect(try store.restore().bootID == "boot-a")
         let again = try AgentHarness(yaml: yaml, start: Self.t0 + .seconds(60), zones: Self.zones, store: store, bootID: "boot-a")
         try await again.start()
         await again.advance(by: .seconds(10))
-        #expect(again.launcher.launches.map(\.job) == ["boot"])
+        #expect(again.launcher.launches.isEmpty, "ran twice in one boot? \(again.launcher.launches)")
+        let next = try AgentHarness(yaml: yaml, start: Self.t0 + .seconds(120), zones: Self.zones, store: store, bootID: "boot-b")
+        try await next.start()
+        await next.advance(by: .seconds(10))
+        #expect(next.launcher.launches.map(\.job) == ["boot"])
+    }
+
+    /// A retry's own step has nothing that must be durable at once: an earlier batch's failure,
+    /// reported by `apply`, must not refuse it when the flush that follows succeeds.
+    @Test func aRetryIsNotRefusedForAnEarlierFailureOnceWritesWork() async throws {
+        let yaml =
+            "version: 1\njobs:\n  flaky: { schedule: \"* * * * *\", retry: { attempts: 2, delay: 10s }, command: [x] }\n"
+        let store = MemoryStateStore()
+        let h = try AgentHarness(
+            yaml: yaml, start: Self.t0, script: ["flaky": [.init(.failure(exitCode: 1), durationMs: 1000)]], zones: Self.zones,
+            store: store)
+        try await h.start()
+        await h.advance(by: .seconds(31))  // 00:01:00 fires, fails at 00:01:01
+        store.reportOnNextQueuedApply("an earlier batch failed: disk I/O error")
+        await h.advance(by: .seconds(15))  // the retry is due
+        await h.settle()
+        #expect(h.launcher.launches.map(\.attempt) == [1, 2])
     }
 }

@@ -255,7 +255,8 @@ public actor Agent {
         // a crash in between costs this boot its @reboot runs rather than running them twice.
         // Without a boot id (no /proc) every start counts as a boot, as before.
         // A boot that could not be recorded runs no @reboot job: the next start in this boot
-        // would not know they ran (it runs them then, if it can record the boot).
+        // would not know they ran. The record stays queued in the store and may be committed
+        // later, and then that start does not run them either: at most once per boot.
         var newBoot = settings.bootID == nil || settings.bootID != restored.bootID
         if newBoot, let boot = settings.bootID, store != nil {
             var changes: [StateChange] = [.bootRecorded(bootID: boot)]
@@ -508,7 +509,12 @@ public actor Agent {
         // started but ends as `launch_failed`: run, it could run again after a restart, which
         // finds no mark of it (design §2: never twice; a missed run is reported, a doubled one
         // cannot be undone).
+        // Only a change that `apply` must make durable at once can fail the step: for the rest
+        // (a retry's attempt) `apply` may report an earlier batch's failure, and the flush below
+        // decides.
+        let durable = changes.contains(where: \.isDurableOnApply)
         var unrecorded = flush(&changes)
+        if !durable { unrecorded = nil }
         if retries, unrecorded == nil {
             do { try store?.flush() } catch {
                 stateError("cannot record state: \(error)", at: clock.wallNow())
