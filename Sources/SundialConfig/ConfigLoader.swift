@@ -150,23 +150,26 @@ public struct ConfigLoader: Sendable {
     }
 
     /// The lines of a job file that hold a secret: a webhook's `url` and header values, and
-    /// the `env` values named in a `secrets` list. A diagnostic on such a line prints no source
+    /// the `env` values of secret variables (named in a `secrets` list or a `secret_env`). A diagnostic on such a line prints no source
     /// line, whatever it is about: a webhook written on one line (`webhook: { url: …, timeout:
     /// 0s }`) showed its URL under the `timeout` error.
     static func secretLines(in root: YAMLNode) -> Set<Int> {
         var lines: Set<Int> = []
         var scopes = (root["jobs"]?.entries ?? []).map(\.value)
         if let defaults = root["defaults"] { scopes.append(defaults) }
-        let named = Set(
-            scopes.flatMap { scope -> [String] in
-                guard case let .sequence(items)? = scope["secrets"]?.kind else { return [] }
-                return items.compactMap(\.scalarText)
-            })
+        func webhooks(_ scope: YAMLNode) -> [YAMLNode] {
+            guard case let .sequence(entries)? = scope["notify"]?.kind else { return [] }
+            return entries.compactMap { $0["webhook"] }
+        }
+        // The secret variables: named in a `secrets` list, or a webhook's `secret_env`.
+        var named: Set<String> = []
+        for scope in scopes {
+            if case let .sequence(items)? = scope["secrets"]?.kind { named.formUnion(items.compactMap(\.scalarText)) }
+            for webhook in webhooks(scope) { if let name = webhook["secret_env"]?.scalarText { named.insert(name) } }
+        }
         for scope in scopes {
             for (name, _, value) in scope["env"]?.entries ?? [] where named.contains(name) { lines.insert(value.location.line) }
-            guard case let .sequence(entries)? = scope["notify"]?.kind else { continue }
-            for entry in entries {
-                guard let webhook = entry["webhook"] else { continue }
+            for webhook in webhooks(scope) {
                 if let url = webhook["url"] { lines.insert(url.location.line) }
                 for (_, _, value) in webhook["headers"]?.entries ?? [] { lines.insert(value.location.line) }
             }

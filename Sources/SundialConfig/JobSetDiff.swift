@@ -63,7 +63,9 @@ public struct JobSetDiff: Hashable, Sendable {
                 // What differs is not shown (a secret is rendered `***` on both sides, a webhook
                 // without its path or headers' values): say so, rather than list a job as
                 // changed with nothing under it.
-                if fields.isEmpty { fields = [FieldChange(field: "secret values", old: "***", new: "*** (changed, not shown)")] }
+                if fields.isEmpty, Self.secretsDiffer(before, job) {
+                    fields = [FieldChange(field: "secret values", old: "***", new: "*** (changed, not shown)")]
+                }
                 changed.append(Change(old: before, new: job, fields: fields))
             }
         }
@@ -112,7 +114,7 @@ public struct JobSetDiff: Hashable, Sendable {
         case let .shell(text): f["shell"] = quote(text)
         }
         if let w = job.workdir { f["workdir"] = quote(w) }
-        let secret = Set(job.secrets)
+        let secret = Set(job.secretVariableNames)
         for (key, value) in job.env { f["env.\(key)"] = secret.contains(key) ? "***" : quote(value) }
         if let e = job.envFile { f["env_file"] = quote(e) }
         if let u = job.user { f["user"] = quote(u) }
@@ -145,6 +147,7 @@ public struct JobSetDiff: Hashable, Sendable {
         f["output.max_line_bytes"] = "\(job.output.maxLineBytes)"
         f["output.max_bytes"] = "\(job.output.maxBytes)"
         if !job.secrets.isEmpty { f["secrets"] = list(job.secrets) }
+        f["output.keep_bytes"] = "\(job.output.keepBytes)"
         if let m = job.limits.memoryBytes { f["limits.memory"] = ResourceLimits.formatSize(m) }
         if let c = job.limits.cpuPercent { f["limits.cpu"] = "\(c)%" }
         if let t = job.limits.tasks { f["limits.tasks"] = "\(t)" }
@@ -163,14 +166,32 @@ public struct JobSetDiff: Hashable, Sendable {
                 f["notify[\(i)]"] = text + ", timeout: \(duration(w.timeoutMs)), retries: \(w.retries)}"
             }
         }
-        return masked(f, secrets: job.secrets.compactMap { job.env[$0] })
+        return masked(f, secrets: job.secretVariableNames.compactMap { job.env[$0] })
+    }
+
+    /// Whether a value the diff never shows differs: a secret variable's, or a webhook's URL
+    /// (beyond its host) or header values.
+    static func secretsDiffer(_ a: JobSpec, _ b: JobSpec) -> Bool {
+        func hidden(_ job: JobSpec) -> [String] {
+            var out = job.secretVariableNames.map { "\($0)=\(job.env[$0] ?? "")" }
+            for n in job.notify {
+                if case let .webhook(w) = n.target {
+                    out.append(w.url + "\u{0}" + w.headers.sorted { $0.key < $1.key }.map { "\($0.key):\($0.value)" }.joined(separator: "\u{0}"))
+                }
+            }
+            return out
+        }
+        return hidden(a) != hidden(b)
     }
 
     /// `fields` with every secret value masked wherever it appears: a command or a workdir may
     /// quote one (`command: [curl, -u, "user:s3cret"]` with that value in `env` and `secrets`).
     /// Longest first, so a secret containing another is masked whole.
     static func masked(_ fields: OrderedDictionary<String, String>, secrets: [String]) -> OrderedDictionary<String, String> {
-        let values = Set(secrets.filter { !$0.isEmpty }).sorted { $0.utf8.count > $1.utf8.count }
+        // Each value as written and as `quote` escapes it (a `"` or a `\` in a password).
+        var forms = Set(secrets.filter { !$0.isEmpty })
+        for v in forms { forms.insert(String(quote(v).dropFirst().dropLast())) }
+        let values = forms.filter { !$0.isEmpty }.sorted { $0.utf8.count > $1.utf8.count }
         guard !values.isEmpty else { return fields }
         var f = fields
         for (key, text) in fields {

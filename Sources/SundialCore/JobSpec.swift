@@ -595,3 +595,17 @@ public struct JobSet: Hashable, Sendable {
         self.revision = revision
     }
 }
+
+extension JobSpec {
+    /// The job's secret variables: those its `secrets` names, and each webhook's `secret_env`
+    /// (the key that signs its notifications, read from the same `env_file` and so in the job's
+    /// environment too). Whatever shows a job (the runner's output, `sundial diff`, the source
+    /// lines under a diagnostic) hides their values.
+    public var secretVariableNames: [String] {
+        var names = secrets
+        for entry in notify {
+            if case let .webhook(hook) = entry.target, let name = hook.secretEnv, !names.contains(name) { names.append(name) }
+        }
+        return names
+    }
+}

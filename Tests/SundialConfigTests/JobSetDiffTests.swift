@@ -55,6 +55,30 @@ struct JobSetDiffTests {
         #expect(JobSetDiff.fields(of: a.jobs["dump"]!)["command"] == #"["curl", "-u", "user:***"]"#)
     }
 
+    /// A webhook's `secret_env` is secret without being listed in `secrets`; a password with a
+    /// `"` is escaped in the rendered fields and was matched only as written; a change of a
+    /// field the diff did not show (`output.keep_bytes`) was called a secret change.
+    @Test func secretEnvQuotedSecretsAndHiddenFields() throws {
+        let yaml = """
+            version: 1
+            jobs:
+              dump:
+                every: 1h
+                command: [curl, -u, "user:pa\\"ss"]
+                env: { HOOK_KEY: k3y-value, PW: "pa\\"ss" }
+                secrets: [PW]
+                env_file: /etc/sundial/dump.env
+                notify: [{ on: failure, webhook: { url: "https://h/x", secret_env: HOOK_KEY } }]
+            """
+        let a = try set([("a.yaml", yaml)])
+        let fields = JobSetDiff.fields(of: a.jobs["dump"]!)
+        #expect(fields["env.HOOK_KEY"] == "***")
+        #expect(!fields.values.contains { $0.contains("k3y-value") || $0.contains("pa\\\"ss") || $0.contains("pa\"ss") }, "\(fields)")
+        let b = try set([("a.yaml", yaml.replacingOccurrences(of: "every: 1h", with: "every: 1h\n    output: { keep_bytes: 1024 }"))])
+        let changed = JobSetDiff(old: a, new: b).changed.first?.fields ?? []
+        #expect(changed.map(\.field) == ["output.keep_bytes"], "\(changed)")
+    }
+
     @Test func identicalSetsHaveNoChanges() throws {
         let a = try set([("a.yaml", base)])
         let d = JobSetDiff(old: a, new: a)

@@ -206,10 +206,15 @@ struct NotifyConfigTests {
                 secrets: [TOKEN]
                 env: { TOKEN: s3cret-env, BAD: [1] }
                 retry: { attempts: 0 }
+              b:
+                command: [/bin/true]
+                notify: [{ on: failure, webhook: { url: "https://h/x", secret_env: KEY } }]
+                env_file: /etc/sundial/b.env
+                env: { KEY: s3cret-key, X: [2] }
             """
         let r = load(text)
         let report = DiagnosticFormatter(format: .text, sources: ["a.yaml": Array(text.utf8)]).render(r.diagnostics)
-        #expect(r.diagnostics.filter(\.sourceMayHoldSecret).count == 2, "\(r.diagnostics)")
+        #expect(r.diagnostics.filter(\.sourceMayHoldSecret).count == 3, "\(r.diagnostics)")
         #expect(!report.contains("s3cret"), "\(report)")
         #expect(report.contains("    retry: { attempts: 0 }\n"), "\(report)")
     }

@@ -216,11 +216,7 @@ extension LaunchSpec {
     /// job's notifications, read from the same `env_file`, so the job's environment carries it
     /// too: a job that prints its environment must not print it, listed in `secrets` or not.
     public static func secretValues(of job: JobSpec, value: (String) -> String?) -> [String] {
-        var names = job.secrets
-        for entry in job.notify {
-            if case let .webhook(hook) = entry.target, let name = hook.secretEnv, !names.contains(name) { names.append(name) }
-        }
-        return names.compactMap(value).filter { !$0.isEmpty }
+        job.secretVariableNames.compactMap(value).filter { !$0.isEmpty }
     }
 
     static func checkWorkdir(_ workdir: String) throws(LaunchError) {
