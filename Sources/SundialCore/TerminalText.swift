@@ -40,10 +40,16 @@ public enum TerminalText {
         return out
     }
 
-    /// `text` escaped line by line: its newlines kept, every other unsafe character escaped
-    /// (a job's output shown by `sundial logs` on a terminal).
+    /// `text` escaped line by line: its newlines kept, and a carriage return that ends a line
+    /// (CRLF output), every other unsafe character escaped (a job's output shown by `sundial
+    /// logs` on a terminal).
     public static func escapedLines(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { $0 != "\n" && isUnsafe($0) }) else { return text }
-        return text.split(separator: "\n", omittingEmptySubsequences: false).map { escaped(String($0)) }.joined(separator: "\n")
+        guard text.unicodeScalars.contains(where: { $0 != "\n" && $0 != "\r" && isUnsafe($0) }) else { return text }
+        // Split by scalar: "\r\n" is one `Character`, which a split on "\n" would not cut.
+        return text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { line in
+            let crlf = line.last == "\r"
+            let body = String(String.UnicodeScalarView(crlf ? line.dropLast() : line[...]))
+            return escaped(body) + (crlf ? "\r" : "")
+        }.joined(separator: "\n")
     }
 }

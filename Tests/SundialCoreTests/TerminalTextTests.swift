@@ -12,6 +12,8 @@ struct TerminalTextTests {
             TerminalText.escapedLines(output)
                 == "plain line\n\\x1b]52;c;cHduZWQ=\\x07clipboard\n\\x1b[2Jcleared\ttab\n")
         #expect(TerminalText.escapedLines("a\nb\n") == "a\nb\n")
+        // CRLF output keeps its line ends; a carriage return inside a line is escaped.
+        #expect(TerminalText.escapedLines("a\r\n\u{1B}b\r\nc\rd") == "a\r\n\\x1bb\r\nc\\x0dd")
         #expect(TerminalText.escapedLines("\u{9B}31m \u{202E}") == "\\xc2\\x9b31m \\xe2\\x80\\xae")
     }
 }
