@@ -42,12 +42,14 @@ public struct YAMLReader: Sendable {
         // skips one only when it detects the encoding itself, and it is told UTF-8 here (so
         // that nothing else is ever guessed), so the mark goes first. It has no width: columns
         // on the first line are the same with it or without.
-        let bytes = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
+        // Sizes and offsets in messages are the file's own, mark included.
         guard bytes.count <= limits.maxBytes else {
             return fail(
                 1, 1, "file is \(bytes.count) bytes, larger than the limit of \(limits.maxBytes) bytes",
                 hint: "split the jobs over several files")
         }
+        let mark = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        let bytes = mark > 0 ? Array(bytes.dropFirst(mark)) : bytes
         if let nul = bytes.firstIndex(of: 0) {
             let (l, c) = Self.lineColumn(of: nul, in: bytes)
             return fail(l, c, "file contains a NUL byte: this looks like a binary file, not YAML")
@@ -56,7 +58,7 @@ public struct YAMLReader: Sendable {
             let bad = Self.firstInvalidUTF8Offset(bytes)
             let (l, c) = Self.lineColumn(of: bad, in: bytes)
             return fail(
-                l, c, "file is not valid UTF-8 (byte 0x\(String(bytes[bad], radix: 16)) at offset \(bad))",
+                l, c, "file is not valid UTF-8 (byte 0x\(String(bytes[bad], radix: 16)) at offset \(bad + mark))",
                 hint: "save the file as UTF-8")
         }
         var composer = YAMLComposer(file: file, limits: limits)

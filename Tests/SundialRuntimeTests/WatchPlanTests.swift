@@ -72,6 +72,16 @@ import Testing
         #expect(Set(plan.directories.keys) == [tmp.path, tmp.url("conf"), tmp.url("conf/team")])
     }
 
+    /// A subdirectory whose name holds a bidi control is watched: names printed escaped
+    /// (`PathProbe.display`) were looked up escaped, and not found.
+    @Test func aSubdirectoryWithAnOddButUTF8NameIsWatched() throws {
+        let tmp = try TempDirectory()
+        defer { tmp.remove() }
+        try tmp.write("conf/te\u{202E}am/a.yaml", "")
+        let plan = WatchPlan(paths: [tmp.url("conf")])
+        #expect(plan.directories[tmp.url("conf/te\u{202E}am")]?.tree == true, "\(plan.directories.keys.sorted())")
+    }
+
     @Test func aMissingConfigPathIsAwaitedInItsDeepestExistingDirectory() throws {
         let tmp = try TempDirectory()
         defer { tmp.remove() }

@@ -61,7 +61,10 @@ enum PathProbe {
     /// Reads at most `limit` names, so a pathological directory cannot exhaust memory. Names
     /// that are not UTF-8 come back escaped (``display(_:)``), fine for the watcher's sets.
     static func entries(of directory: String, limit: Int = 100_000) -> Result<[String], Errno> {
-        entries(raw: Array(directory.utf8), limit: limit).map { $0.map(display) }
+        // Names that are UTF-8 are kept as they are, so that they can be joined and looked at
+        // again (the watcher does); ``display(_:)`` escapes controls and bidi characters for
+        // printing, which made such a subdirectory unwatched. Others can only be shown escaped.
+        entries(raw: Array(directory.utf8), limit: limit).map { $0.map { String(validating: $0, as: UTF8.self) ?? display($0) } }
     }
 
     /// The names in a directory as bytes, exactly as the kernel has them.
