@@ -1,3 +1,4 @@
+import CSundialShim  // `timespec`'s fields (see PathProbe.swift)
 import SundialCore
 
 #if canImport(Glibc)

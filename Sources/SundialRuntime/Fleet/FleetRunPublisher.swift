@@ -1,3 +1,4 @@
+import CSundialShim  // `timespec`'s fields (see PathProbe.swift)
 import OrderedCollections
 import SundialCore
 import Synchronization

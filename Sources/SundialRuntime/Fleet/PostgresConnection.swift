@@ -1,4 +1,5 @@
 import CSundialPQ
+import CSundialShim  // `timespec`'s fields (see PathProbe.swift)
 
 #if canImport(Glibc)
 import Glibc

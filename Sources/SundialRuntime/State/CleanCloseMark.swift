@@ -1,3 +1,5 @@
+import CSundialShim  // `timespec`'s fields (see PathProbe.swift)
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

@@ -1,3 +1,4 @@
+import CSundialShim  // `timespec`'s fields (see PathProbe.swift)
 import Glibc
 
 /// Tells systemd about the agent's state (`sd_notify(3)`), for the unit's `Type=notify`.
