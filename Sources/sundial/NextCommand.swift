@@ -200,10 +200,7 @@ struct NextCommand: AsyncParsableCommand {
         print(out, terminator: "")
     }
 
-    /// The wall clock, read here because `next` needs nothing else of the runtime's clock.
-    static func now() -> Instant {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Instant(unixMillis: Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000)
-    }
+    /// The wall clock (the runtime's: `timespec`'s fields read here fell foul of
+    /// MemberImportVisibility in clean builds, see PathProbe.swift).
+    static func now() -> Instant { SystemClock().wallNow() }
 }

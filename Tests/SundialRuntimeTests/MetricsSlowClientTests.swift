@@ -1,3 +1,4 @@
+import CSundialShim
 import Foundation
 import Glibc
 import SundialCore

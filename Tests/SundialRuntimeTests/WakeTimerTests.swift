@@ -1,3 +1,4 @@
+import CSundialShim
 import SundialCore
 import SundialTesting
 import Testing

@@ -1,3 +1,5 @@
+import CSundialShim  // `timeval`'s initializer (see PathProbe.swift)
+
 #if canImport(Glibc)
 import Glibc
 import SundialCore
