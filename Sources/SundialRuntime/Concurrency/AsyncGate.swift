@@ -40,9 +40,6 @@ final class AsyncGate: Sendable {
         next?.resume()
     }
 
-    /// Tasks waiting (tests).
-    var waiting: Int { state.withLock { $0.waiting.count } }
-
     /// Callers admitted by ``admit(atMost:)`` and not yet ``dismiss()``ed: counted when
     /// admitted, before their tasks reach ``enter()``.
     private let admitted = Atomic<Int>(0)
