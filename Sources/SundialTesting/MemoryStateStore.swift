@@ -19,6 +19,8 @@ public final class MemoryStateStore: StateStore {
         var outputs: [RunID: [Int: RunOutputRecord]] = [:]
         /// The recorded process of each run's current attempt (``StateChange/processStarted(runID:attempt:identity:)``).
         var processes: [RunID: ProcessIdentity] = [:]
+        /// Fires owed to the next start (``StateChange/owed(job:scheduledFor:)``), by job.
+        var owed: [JobID: Set<Instant>] = [:]
     }
 
     private struct LedgerKey: Hashable {
@@ -50,7 +52,9 @@ public final class MemoryStateStore: StateStore {
                         id: $0.id, job: $0.job, trigger: $0.trigger, scheduledFor: $0.scheduledFor, startedAt: $0.startedAt,
                         attempt: max(1, $0.attempts), process: s.processes[$0.id])
                 }
-            return RestoredState(lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen, bootID: s.bootID, paused: s.paused)
+            return RestoredState(
+                lastFired: s.lastFired, inFlight: inFlight, lastSeen: s.lastSeen, bootID: s.bootID, paused: s.paused,
+                owed: s.owed.mapValues { $0.sorted() })
         }
     }
 
@@ -125,6 +129,10 @@ public final class MemoryStateStore: StateStore {
                     s.bootID = bootID
                 case let .pauseChanged(job, paused):
                     if paused { s.paused.insert(job) } else { s.paused.remove(job) }
+                case let .owed(job, t):
+                    s.owed[job, default: []].insert(t)
+                case let .owedSettled(job):
+                    s.owed[job] = nil
                 case let .outputStored(record):
                     guard let run = s.runs[record.runID] else { continue }
                     s.outputs[record.runID, default: [:]][record.attempt] = record

@@ -91,6 +91,40 @@ struct AgentScenarioTests {
         #expect(starts(h, "boot").count == 1)
     }
 
+    /// A package upgrade in the middle of a `catchup: all` backlog: the agent's clean stop owes
+    /// the fires it had not started, and the next agent runs them, each once, before going on.
+    @Test func aRestartKeepsTheRestOfACatchUpBacklog() async throws {
+        let yaml = "version: 1\njobs:\n  report: { schedule: \"0 * * * *\", timezone: UTC, catchup: all, command: [x] }\n"
+        let store = MemoryStateStore()
+        try store.apply([.fired(job: "report", scheduledFor: Self.instant("2026-06-01T00:00:00Z"))])
+        try store.markAlive(now: Self.instant("2026-06-01T00:00:00Z"))
+        // Down for five hours: 01:00 … 05:00 are owed; each catch-up run takes ten minutes.
+        let step = ScriptedLauncher.Step(.success(exitCode: 0), durationMs: 600_000)
+        let first = try AgentHarness(
+            yaml: yaml, start: Self.instant("2026-06-01T05:30:00Z"), script: ["report": Array(repeating: step, count: 10)],
+            zones: Self.zones, store: store)
+        try await first.start()
+        await first.advance(by: .seconds(15 * 60))  // 01:00 and 02:00 have started
+        #expect(scheduled(starts(first, "report")) == ["2026-06-01T01:00:00.000Z", "2026-06-01T02:00:00.000Z"])
+        _ = await first.shutdown()
+        #expect(try store.restore().owed["report"]?.count == 3)
+
+        let second = try AgentHarness(yaml: yaml, start: Self.instant("2026-06-01T05:50:00Z"), zones: Self.zones, store: store)
+        try await second.start()
+        await second.advance(by: .seconds(60))
+        #expect(
+            scheduled(starts(second, "report")) == ["2026-06-01T03:00:00.000Z", "2026-06-01T04:00:00.000Z", "2026-06-01T05:00:00.000Z"])
+        #expect(starts(second, "report").allSatisfy { $0["trigger"]?.stringValue == "catchup" })
+        #expect(try store.restore().owed.isEmpty)
+        _ = await second.shutdown()
+
+        // A third start owes nothing and runs nothing again.
+        let third = try AgentHarness(yaml: yaml, start: Self.instant("2026-06-01T05:55:00Z"), zones: Self.zones, store: store)
+        try await third.start()
+        await third.advance(by: .seconds(60))
+        #expect(starts(third, "report").isEmpty)
+    }
+
     @Test func daylightSavingDaysInTwoZones() async throws {
         let h = try AgentHarness(
             yaml: """

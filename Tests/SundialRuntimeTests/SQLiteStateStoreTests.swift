@@ -237,7 +237,7 @@ struct SQLiteStateStoreTests {
         let store = try SQLiteStateStore(path: dir.path + "/state.db")
         try store.close()
         #expect(try SQLiteProbe.texts(dir.path + "/state.db", "PRAGMA journal_mode") == ["wal"])
-        #expect(try SQLiteProbe.int(dir.path + "/state.db", "SELECT count(*) FROM grdb_migrations") == 9)  // v1 to v9
+        #expect(try SQLiteProbe.int(dir.path + "/state.db", "SELECT count(*) FROM grdb_migrations") == 10)  // v1 to v10
     }
 
     // MARK: - Corruption and --reset-state
@@ -374,7 +374,7 @@ struct SQLiteStateStoreTests {
         #expect(fails.count == 4)
         #expect(fails.allSatisfy { $0.outcome == .failure(exitCode: 1) && $0.attempts == 1 })
         #expect(try store.history(job: "tick", limit: 10).allSatisfy { $0.outcome == .success(exitCode: 0) })
-        #expect(try SQLiteProbe.int(path, "SELECT count(*) FROM grdb_migrations") == 9)  // v4 to v9 added
+        #expect(try SQLiteProbe.int(path, "SELECT count(*) FROM grdb_migrations") == 10)  // v4 to v10 added
         // And it takes new writes on the rows it had.
         try store.apply([.fired(job: "tick", scheduledFor: last + .seconds(1))])
         #expect(try store.restore().lastFired["tick"] == last + .seconds(1))

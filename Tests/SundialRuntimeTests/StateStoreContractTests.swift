@@ -50,6 +50,20 @@ struct StateStoreContractTests {
         #expect(try store.restore().paused == ["b"])
     }
 
+    @Test("fires owed by a clean stop are restored oldest first, per job, until the job's are settled", arguments: StoreKind.allCases)
+    func owedFiresAreRestoredUntilSettled(kind: StoreKind) throws {
+        let (store, done) = try kind.make()
+        defer { done() }
+        try store.apply([
+            .owed(job: "a", scheduledFor: at(120)), .owed(job: "a", scheduledFor: at(60)), .owed(job: "b", scheduledFor: at(60)),
+            .owed(job: "a", scheduledFor: at(60)),
+        ])
+        try store.flush()
+        #expect(try store.restore().owed == ["a": [at(60), at(120)], "b": [at(60)]])
+        try store.apply([.owedSettled(job: "a")])
+        #expect(try store.restore().owed == ["b": [at(60)]])
+    }
+
     @Test(arguments: StoreKind.allCases)
     func theLastBootRecordedIsRestored(kind: StoreKind) throws {
         let (store, done) = try kind.make()

@@ -31,6 +31,16 @@ public enum StateChange: Hashable, Sendable {
     /// `sundial pause` / `resume` changed a job: kept so that a pause survives a restart
     /// (handed back as ``RestoredState/paused``).
     case pauseChanged(job: JobID, paused: Bool)
+    /// A fire that was due but had not started when the agent stopped cleanly (a `catchup: all`
+    /// backlog, a fire waiting under `concurrency: queue`): the next start runs it as the job's
+    /// `catchup` allows (handed back as ``RestoredState/owed``). Its instant is consumed all the
+    /// same (`.fired`); this is what keeps a restart from silently dropping it. Written at the
+    /// stop, whose flush commits it.
+    case owed(job: JobID, scheduledFor: Instant)
+    /// A start took `job`'s owed fires (ran them or let them go). Durable on `apply`, and emitted
+    /// before any of them launches: a crash right after their launch then finds none owed, so
+    /// none runs twice.
+    case owedSettled(job: JobID)
 }
 
 /// The stored tail of one attempt's output: its last lines, at most the job's
@@ -137,10 +147,15 @@ public struct RestoredState: Hashable, Sendable {
     /// they stay paused across a restart. Ids no longer configured are kept (a job removed and
     /// added back is still paused) but have no effect.
     public var paused: Set<JobID>
+    /// Per job, the fires owed by the previous agent's clean stop (``StateChange/owed(job:scheduledFor:)``),
+    /// oldest first.
+    public var owed: [JobID: [Instant]]
     public init(
         lastFired: [JobID: Instant] = [:], inFlight: [RunRecord] = [], lastSeen: Instant? = nil,
-        alive: [RunID: ProcessIdentity] = [:], bootID: String? = nil, paused: Set<JobID> = []
+        alive: [RunID: ProcessIdentity] = [:], bootID: String? = nil, paused: Set<JobID> = [],
+        owed: [JobID: [Instant]] = [:]
     ) {
+        self.owed = owed
         self.lastFired = lastFired
         self.inFlight = inFlight
         self.lastSeen = lastSeen

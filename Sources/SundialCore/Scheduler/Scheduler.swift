@@ -190,7 +190,44 @@ public struct Scheduler: Sendable {
             case .wall: arm(slot: slot, after: catchupLowerBound(job: js.spec.id, lastSeen: restored.lastSeen) ?? now, now: now)
             }
         }
+        restoreOwed(restored.owed, restoredLastSeen: restored.lastSeen, now: now)
         armLostScan(now: now)
+    }
+
+    /// Whether a fire still waiting at a clean stop is owed to the next start: a calendar fire
+    /// (on schedule or caught up) of a job whose `catchup` would run what a downtime missed. A
+    /// manual trigger, a dependency's fire or an interval's (which restarts from the agent's
+    /// start) is not: it is recorded skipped, as before.
+    static func owes(_ js: JobState, _ p: PendingRun) -> Bool {
+        js.timing == .wall && !js.removed && js.spec.catchup != .none && (p.trigger == .schedule || p.trigger == .catchup)
+    }
+
+    /// Runs the fires the previous agent's clean stop owed (``RestoredState/owed``) as the job's
+    /// `catchup` says, as if they had been missed in the downtime: `all` runs each one within
+    /// `catchup_window`, before the downtime's own catch-ups (they are older), with at most
+    /// `maxCatchupRuns` waiting; `latest` runs the newest one, unless the downtime missed a fire
+    /// of its own, whose catch-up run covers it. Each job's owed fires are settled (durably,
+    /// before anything launches) whatever becomes of them, so none can run twice.
+    mutating func restoreOwed(_ owed: [JobID: [Instant]], restoredLastSeen: Instant?, now: Instant) {
+        guard !owed.isEmpty else { return }
+        for job in owed.keys.sorted() {
+            persist(.owedSettled(job: job))
+            guard let slot = slotOf[job], case let js = slots[slot], js.occupied, !js.removed, js.spec.enabled,
+                js.timing == .wall, let fires = owed[job]?.sorted(), let newest = fires.last
+            else { continue }
+            switch js.spec.catchup {
+            case .none: continue
+            case .latest:
+                let from = catchupLowerBound(job: job, lastSeen: restoredLastSeen) ?? now
+                if let missed = calculator.nextFire(of: js.spec, after: from, anchor: anchor), missed <= now { continue }
+                decideFire(slot: slot, scheduledFor: newest, trigger: .catchup, now: now)
+            case .all:
+                let windowStart = now.unixMillis &- max(0, js.spec.catchupWindowMs)
+                let inWindow = fires.filter { $0.unixMillis > windowStart && $0 <= now }
+                guard !inWindow.isEmpty else { continue }
+                enqueueBacklog(slot: slot, catchups: Array(inWindow.suffix(options.maxCatchupRuns)), onTime: nil, now: now)
+            }
+        }
     }
 
     /// Holds or releases the wall-clock jobs (``SchedulerEvent/holdCalendar(_:)``). A release
@@ -313,7 +350,10 @@ public struct Scheduler: Sendable {
             let dropped = js.pending
             js.pending = []
             slots[slot] = js
-            for p in dropped { skip(job: js.spec.id, scheduledFor: p.scheduledFor, reason: .shutdown, now: now) }
+            for p in dropped {
+                skip(job: js.spec.id, scheduledFor: p.scheduledFor, reason: .shutdown, now: now)
+                if Self.owes(js, p) { persist(.owed(job: js.spec.id, scheduledFor: p.scheduledFor)) }
+            }
         }
         for id in runs.keys.sorted() {
             guard var run = runs[id] else { continue }

@@ -86,11 +86,13 @@ extension StateChange {
     /// `interrupted` on restart (and retried only if its retry policy retries interruptions).
     public var isDurableOnApply: Bool {
         switch self {
-        case .fired, .runStarted, .bootRecorded, .pauseChanged: true
+        case .fired, .runStarted, .bootRecorded, .pauseChanged, .owedSettled: true
         // `.processStarted` is batched: a restart after a crash that lost it finds the process by
         // its `SUNDIAL_RUN_ID` (ProcessProbe), so a commit per launch (100 per burst, each
         // rewriting WAL pages on flash) buys nothing.
-        case .processStarted, .attemptStarted, .attemptFinished, .runFinished, .planned, .outputStored: false
+        // `.owed` is written by a clean stop, whose flush commits it; lost to a crash, the fire
+        // is dropped as it was before owed fires were kept (never run twice).
+        case .processStarted, .attemptStarted, .attemptFinished, .runFinished, .planned, .outputStored, .owed: false
         }
     }
 }

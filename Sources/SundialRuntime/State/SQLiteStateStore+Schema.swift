@@ -156,6 +156,16 @@ extension SQLiteStateStore {
             // 10,000-job box), at every start of the agent.
             try db.execute(script: "ALTER TABLE agent ADD COLUMN last_pruned INTEGER")
         }
+        m.register("v10") { db in
+            // Fires that were due but had not started when the agent stopped cleanly (a
+            // `catchup: all` backlog, a fire queued behind a running one): the next start runs
+            // them as the job's `catchup` allows, and deletes the job's rows in the commit before
+            // the first of them launches. Written only at a stop, so no fire pays for it; bounded
+            // by the jobs' backlogs (at most `maxCatchupRuns` + 1 per job).
+            try db.execute(
+                script: "CREATE TABLE owed (job INTEGER NOT NULL, scheduled_for INTEGER NOT NULL, PRIMARY KEY (job, scheduled_for)) WITHOUT ROWID"
+            )
+        }
         return m
     }
 }

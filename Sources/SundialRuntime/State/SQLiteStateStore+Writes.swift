@@ -93,6 +93,12 @@ extension SQLiteStateStore {
         case let .pauseChanged(job, paused):
             try db.execute(paused ? WriteSQL.pause : WriteSQL.resume, job)
 
+        case let .owed(job, t):
+            try db.execute(WriteSQL.owed, try jobKey(job, in: db), t.unixMillis)
+
+        case let .owedSettled(job):
+            try db.execute(WriteSQL.owedSettled, try jobKey(job, in: db))
+
         case let .outputStored(record):
             guard let run = try runKey(record.runID, in: db) else { return }
             try db.execute(WriteSQL.output, run, record.attempt, record.text, record.droppedBytes)
@@ -171,6 +177,8 @@ enum WriteSQL {
     static let pause = "INSERT INTO paused(name) VALUES (?) ON CONFLICT(name) DO NOTHING"
     static let resume = "DELETE FROM paused WHERE name = ?"
     static let boot = "INSERT INTO boot(id, boot_id) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET boot_id = excluded.boot_id"
+    static let owed = "INSERT INTO owed(job, scheduled_for) VALUES (?, ?) ON CONFLICT DO NOTHING"
+    static let owedSettled = "DELETE FROM owed WHERE job = ?"
     static let countAttempt = "UPDATE runs SET attempts = max(attempts, ?) WHERE id = ?"
     static let insertJob = "INSERT INTO jobs(name) VALUES (?) ON CONFLICT(name) DO NOTHING"
     static let jobID = "SELECT id FROM jobs WHERE name = ?"

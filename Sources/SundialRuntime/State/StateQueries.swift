@@ -42,6 +42,11 @@ struct StateQueries {
         if try hasTable("boot") {  // a read-only reader may see a database from before v4
             state.bootID = try db.rows("SELECT boot_id FROM boot WHERE id = 1").first.map { try $0.text(0) }
         }
+        if try hasTable("owed") {
+            for row in try db.rows("SELECT j.name, o.scheduled_for FROM owed o JOIN jobs j ON j.id = o.job ORDER BY o.job, o.scheduled_for") {
+                state.owed[try row.text(0), default: []].append(try row.instant(1))
+            }
+        }
         return state
     }
 
