@@ -21,8 +21,14 @@ struct OutputAssembler {
     private var masker: SecretStreamMasker?
 
     init(maxLineBytes: Int, secrets: [String] = []) {
+        self.init(maxLineBytes: maxLineBytes, secrets: SecretAutomaton(secrets: secrets))
+    }
+
+    /// With the secrets' automaton already built (`nil`: none to mask), so that the streams of
+    /// one run share it rather than building it each.
+    init(maxLineBytes: Int, secrets: SecretAutomaton?) {
         self.maxLineBytes = max(1, maxLineBytes)
-        masker = SecretStreamMasker(secrets: secrets)
+        masker = secrets.map { SecretStreamMasker(automaton: $0) }
     }
 
     /// Bytes held in memory now: the pending line and the masker's undecided tail.

@@ -863,10 +863,12 @@ final class ActiveRun {
         self.fds = fds
         // A line is held in memory until its newline: bound it whatever the spec says.
         let lineLimit = min(max(1, spec.output.maxLineBytes), ActiveRun.maxLineBytesCap)
-        // Secrets are masked on each stream before it is cut into lines (SecretStreamMasker).
+        // Secrets are masked on each stream before it is cut into lines (SecretStreamMasker),
+        // with one automaton for both streams, built once per launch.
+        let secrets = SecretAutomaton(secrets: spec.secretValues)
         assemblers = [
-            OutputAssembler(maxLineBytes: lineLimit, secrets: spec.secretValues),
-            OutputAssembler(maxLineBytes: lineLimit, secrets: spec.secretValues),
+            OutputAssembler(maxLineBytes: lineLimit, secrets: secrets),
+            OutputAssembler(maxLineBytes: lineLimit, secrets: secrets),
         ]
         budget = max(0, spec.output.maxBytes)
     }
