@@ -109,6 +109,19 @@ struct SchedulerOwedFiresTests {
         #expect(m.changes.contains(.owedSettled(job: "h")))
     }
 
+    @Test("while calendar jobs are held (clock not synchronised), owed fires wait, unsettled, for the release")
+    func heldCalendarWaits() {
+        var s = makeScheduler([hourly(.all)])
+        _ = s.handle(.holdCalendar(true), at: at(10 * minute))
+        let restored = RestoredState(lastFired: ["h": at(0)], lastSeen: at(minute), owed: ["h": [at(-hour), at(0)]])
+        let r = s.handle(.start(restored: restored, reboot: false), at: at(10 * minute))
+        #expect(r.launches.isEmpty)
+        #expect(!r.changes.contains(.owedSettled(job: "h")), "a stop during the hold must find them still owed")
+        let released = s.handle(.holdCalendar(false), at: at(12 * minute))
+        #expect(released.changes.contains(.owedSettled(job: "h")))
+        #expect(released.launches.map(\.scheduledFor) == [at(-hour)])
+    }
+
     @Test("owed fires older than catchup_window are not run, and a removed job's are settled")
     func windowAndRemovedJobs() {
         var s = makeScheduler([hourly(.all) { $0.catchupWindowMs = 2 * hour }])

@@ -61,6 +61,10 @@ public struct Scheduler: Sendable {
     public internal(set) var pausedJobs: Set<JobID> = []
     /// The previous agent's last sign of life, kept from `start` for a release of the hold.
     var restoredLastSeen: Instant?
+    /// Fires the previous agent's stop owed (``RestoredState/owed``) while the calendar is held
+    /// at start: decided, and settled, when the hold is released (the clock is trusted then).
+    /// Until then they stay owed in the store, so a stop during the hold loses none.
+    var heldOwed: [JobID: [Instant]] = [:]
     /// `lock: fleet`: the run holding or claiming each instant (Scheduler+Fleet).
     var fleetClaims: [FleetClaimKey: RunID] = [:]
     /// Enabled fleet-locked jobs, sorted (what the lost-lease scan covers).
@@ -190,7 +194,11 @@ public struct Scheduler: Sendable {
             case .wall: arm(slot: slot, after: catchupLowerBound(job: js.spec.id, lastSeen: restored.lastSeen) ?? now, now: now)
             }
         }
-        restoreOwed(restored.owed, restoredLastSeen: restored.lastSeen, now: now)
+        if calendarHeld {
+            heldOwed = restored.owed
+        } else {
+            restoreOwed(restored.owed, restoredLastSeen: restored.lastSeen, now: now)
+        }
         armLostScan(now: now)
     }
 
@@ -244,6 +252,11 @@ public struct Scheduler: Sendable {
             } else if js.timerSeq == nil, lifecycle == .running {
                 arm(slot: slot, after: catchupLowerBound(job: js.spec.id, lastSeen: restoredLastSeen) ?? now, now: now)
             }
+        }
+        if !held, lifecycle == .running, !heldOwed.isEmpty {
+            let owed = heldOwed
+            heldOwed = [:]
+            restoreOwed(owed, restoredLastSeen: restoredLastSeen, now: now)
         }
     }
 
