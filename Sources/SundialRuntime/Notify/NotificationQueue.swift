@@ -11,19 +11,37 @@ public struct QueuedNotification: Hashable, Sendable {
     }
 }
 
-/// Where deliveries wait for the notifier's worker. Bounded: `push` refuses when full rather
-/// than grow (the caller logs `notify.failed` with reason `queue full`).
+/// What ``NotificationQueue/push(_:)`` did with a delivery.
+public enum NotificationPush: Hashable, Sendable {
+    /// Queued.
+    case queued
+    /// Queued, in place of this delivery of the target that held the most (the queue was
+    /// full); the caller logs it as failed.
+    case queuedDropping(NotificationRequest)
+    /// Not queued: the queue is full and this delivery's target holds the most.
+    case refused
+
+    public var accepted: Bool { self != .refused }
+}
+
+/// Where deliveries wait for the notifier's workers. Bounded: when full, the target that holds
+/// the most gives way, its newest waiting delivery dropped, the new one itself if that target is
+/// its own (``TargetQueues`` says why); the caller logs `notify.failed` with reason `queue full`.
+///
+/// `take` hands out the oldest delivery whose target (``DeliveryTarget``) has none in flight,
+/// so the notifier sends several at once, never two for one target, each target's in order.
 ///
 /// Two kinds: ``StateStoreNotificationQueue`` (the agent's: rows in `state.db`, deleted in
 /// `done`, so whatever was not done at a stop is offered again by `take` after the restart —
 /// delivery is then at least once) and ``MemoryNotificationQueue`` (tests). The notifier relies
 /// only on these calls and on `take` returning each id once per process.
 public protocol NotificationQueue: Sendable {
-    /// Adds `request`; `false` when the queue is full. Called on the agent's actor: no I/O.
-    func push(_ request: NotificationRequest) -> Bool
-    /// The oldest request not yet taken, or `nil`.
+    /// Adds `request`, making room if need be. Called on the agent's actor: no I/O.
+    func push(_ request: NotificationRequest) -> NotificationPush
+    /// The oldest request not yet taken whose target has no delivery in flight, or `nil`.
     func take() -> QueuedNotification?
-    /// The delivery of `id` is over (sent, or failed for good): forget it.
+    /// The delivery of `id` is over (sent, or failed for good): forget it; its target may send
+    /// its next one.
     func done(_ id: UInt64)
     /// Deliveries not yet done (waiting or in flight): at start, those a previous agent left.
     var count: Int { get }
@@ -32,9 +50,7 @@ public protocol NotificationQueue: Sendable {
 /// The in-memory queue: deliveries pending at a stop are lost (and not logged as sent).
 public final class MemoryNotificationQueue: NotificationQueue {
     private struct State: ~Copyable {
-        var waiting: [QueuedNotification] = []
-        var head = 0
-        var inFlight: Set<UInt64> = []
+        var queues = TargetQueues()
         var nextID: UInt64 = 1
     }
 
@@ -44,31 +60,21 @@ public final class MemoryNotificationQueue: NotificationQueue {
 
     public init(capacity: Int = 1000) { self.capacity = max(1, capacity) }
 
-    public func push(_ request: NotificationRequest) -> Bool {
+    public func push(_ request: NotificationRequest) -> NotificationPush {
         state.withLock { s in
-            guard s.waiting.count - s.head + s.inFlight.count < capacity else { return false }
-            s.waiting.append(QueuedNotification(id: s.nextID, request: request))
+            let admission = s.queues.admit(request.deliveryTarget, capacity: capacity)
+            if case .refused = admission { return .refused }
+            s.queues.append(request, id: s.nextID)
             s.nextID &+= 1
-            return true
+            if case let .dropped(victim) = admission { return .queuedDropping(victim.request) }
+            return .queued
         }
     }
 
-    public func take() -> QueuedNotification? {
-        state.withLock { s in
-            guard s.head < s.waiting.count else { return nil }
-            let item = s.waiting[s.head]
-            s.head += 1
-            if s.head == s.waiting.count {
-                s.waiting.removeAll(keepingCapacity: true)
-                s.head = 0
-            }
-            s.inFlight.insert(item.id)
-            return item
-        }
-    }
+    public func take() -> QueuedNotification? { state.withLock { $0.queues.take() } }
 
-    public func done(_ id: UInt64) { state.withLock { _ = $0.inFlight.remove(id) } }
+    public func done(_ id: UInt64) { state.withLock { _ = $0.queues.done(id) } }
 
     /// Waiting plus in flight.
-    public var count: Int { state.withLock { $0.waiting.count - $0.head + $0.inFlight.count } }
+    public var count: Int { state.withLock { $0.queues.count } }
 }

@@ -9,17 +9,40 @@ import Glibc
 import Musl
 #endif
 
-/// Turns each scheduler step's events into notifications and delivers them on its own thread.
+/// Turns each scheduler step's events into notifications and delivers them on threads of its
+/// own.
 ///
 /// The agent calls ``observe(step:jobs:)`` on its actor once per step; that does the pure
 /// decision (``NotificationPolicy``) and pushes typed requests on a bounded ``NotificationQueue``,
-/// nothing more, so a slow receiver can never delay scheduling. A ``SerialWorker`` thread (alive
-/// only while there is work) takes them one at a time and sends them; a failed webhook attempt
-/// waits for its backoff as a delayed closure of that worker (other deliveries go on meanwhile).
+/// nothing more, so a slow receiver can never delay scheduling.
+///
+/// ## Workers, one delivery per target at a time
+/// Up to `workers` threads (`sundial-notify`, 4 by default) take deliveries from the queue and
+/// send them; each exists only while there is work. The queue hands out only a delivery whose
+/// target (``DeliveryTarget``: the webhook's URL, the command's argv) has none in flight, so a
+/// target's deliveries go one at a time and in order, while a dead or slow receiver (each
+/// attempt waits its timeout) holds one worker and delays only its own notifications. A failed
+/// webhook attempt waits for its backoff on a timer (`sundial-backoff`, alive only while a
+/// backoff is pending), holding no worker: when due it goes back to the workers ahead of new
+/// deliveries, its target still in flight meanwhile so that the target's order holds.
 /// Every delivery ends in one line: `notify.sent`, or `notify.failed` with the reason.
 public final class Notifier: Sendable {
     /// Runs `work` after `delayMs` milliseconds; `false` when it cannot (no thread).
     public typealias Delay = @Sendable (_ delayMs: Int64, _ work: @escaping @Sendable () -> Void) -> Bool
+
+    /// Deliveries in flight at once, at most, by default: enough that a few dead receivers
+    /// leave the others a worker, few enough to stay a handful of short-lived threads.
+    public static let defaultWorkers = 4
+
+    private struct Workers {
+        /// Worker threads running.
+        var running = 0
+        /// Bumped by every ``kick(_:)``: a worker that found nothing to take ends only if no
+        /// kick came since it started looking (a push or a due retry it may have missed).
+        var kicks: UInt64 = 0
+        /// Deliveries whose backoff has passed, taken before the queue's.
+        var due: [(item: QueuedNotification, attempts: DeliveryAttempts)] = []
+    }
 
     let queue: any NotificationQueue
     let sender: any NotificationSender
@@ -27,7 +50,8 @@ public final class Notifier: Sendable {
     let clock: any SundialClock
     let box: String
     let policy: Mutex<NotificationPolicy>
-    let worker: SerialWorker
+    let maxWorkers: Int
+    private let workers = Mutex(Workers())
     let delay: Delay
     /// Deliveries queued and not yet ended (sent or failed for good), for ``waitForDeliveries(upToMs:)``.
     let pending = Atomic<Int>(0)
@@ -35,11 +59,13 @@ public final class Notifier: Sendable {
     /// - Parameters:
     ///   - lastOutcomes: each job's last final outcome, from the state store, so that the first
     ///     success after a failure before a restart is still `recovered`.
-    ///   - delay: the backoff timer; the worker's own by default (tests inject virtual time).
+    ///   - workers: deliveries in flight at once, at most (never two for one target).
+    ///   - delay: the backoff timer; a ``SerialWorker`` of its own by default (tests inject
+    ///     virtual time).
     public init(
         queue: any NotificationQueue = MemoryNotificationQueue(), sender: any NotificationSender = SystemNotificationSender(),
         log: EventLog, clock: any SundialClock, box: String = Notifier.hostName(),
-        lastOutcomes: [JobID: RunOutcome] = [:], delay: Delay? = nil
+        lastOutcomes: [JobID: RunOutcome] = [:], workers: Int = Notifier.defaultWorkers, delay: Delay? = nil
     ) {
         self.queue = queue
         self.sender = sender
@@ -47,9 +73,9 @@ public final class Notifier: Sendable {
         self.clock = clock
         self.box = box
         self.policy = Mutex(NotificationPolicy(lastOutcomes: lastOutcomes))
-        let worker = SerialWorker(name: "sundial-notify")
-        self.worker = worker
-        self.delay = delay ?? { ms, work in worker.asyncAfter(milliseconds: ms, work) }
+        self.maxWorkers = max(1, workers)
+        let timer = SerialWorker(name: "sundial-backoff")
+        self.delay = delay ?? { ms, work in timer.asyncAfter(milliseconds: ms, work) }
     }
 
     /// The host name (`uname -n`), the `box` of every notification.
@@ -73,14 +99,26 @@ public final class Notifier: Sendable {
             return r
         }
         guard !requests.isEmpty else { return }
+        var queued = false
         for r in requests {
             pending.add(1, ordering: .sequentiallyConsistent)
-            if !queue.push(r) {
-                logEnd(r, attempts: 0, result: .failed(reason: "queue full: too many deliveries waiting; this one is dropped"))
+            switch queue.push(r) {
+            case .queued:
+                queued = true
+            case let .queuedDropping(dropped):
+                queued = true
+                logEnd(dropped, attempts: 0, result: .failed(reason: Self.droppedReason))
+            case .refused:
+                logEnd(r, attempts: 0, result: .failed(reason: "queue full: too many deliveries waiting for this target; this one is dropped"))
             }
         }
-        kick()
+        // A worker per target at most: more would find nothing to take.
+        if queued { kick(Set(requests.map(\.deliveryTarget)).count) }
     }
+
+    /// The reason of a delivery dropped to make room for another target's (``TargetQueues``).
+    static let droppedReason =
+        "queue full: dropped to make room for another target's delivery (this target holds the most waiting: is its receiver down?)"
 
     /// Starts delivering what the queue already holds: with a ``StateStoreNotificationQueue``,
     /// the deliveries a previous agent left pending (at least once: see that type). Call once,
@@ -90,18 +128,51 @@ public final class Notifier: Sendable {
         let n = queue.count
         guard n > 0 else { return 0 }
         pending.add(n, ordering: .sequentiallyConsistent)
-        kick()
+        kick(n)
         return n
     }
 
-    /// One drain per step that queued something: a drain takes until the queue is empty, so
-    /// a drain finding nothing (an earlier one took it) costs only a lock.
-    private func kick() { worker.async { [self] in drain() } }
-
-    private func drain() {
-        while let item = queue.take() {
-            attempt(item, DeliveryAttempts(retries: retries(of: item.request), now: clock.wallNow()))
+    /// Starts up to `workers` more worker threads (within ``maxWorkers``), and makes every
+    /// running worker look again before it ends. A thread the kernel refuses is not retried
+    /// here: the deliveries stay queued for the next kick (the next step that notifies).
+    private func kick(_ workers: Int = 1) {
+        for _ in 0..<max(1, min(workers, maxWorkers)) {
+            let start = self.workers.withLock { w -> Bool in
+                w.kicks &+= 1
+                guard w.running < maxWorkers else { return false }
+                w.running += 1
+                return true
+            }
+            guard start else { return }
+            guard DetachedThread.run("sundial-notify", { [self] in work() }) else {
+                self.workers.withLock { $0.running -= 1 }
+                return
+            }
         }
+    }
+
+    /// A worker thread: sends deliveries until there is none it may take, then ends.
+    private func work() {
+        while true {
+            let seen = workers.withLock { $0.kicks }
+            while let (item, attempts) = next() { attempt(item, attempts) }
+            let end = workers.withLock { w -> Bool in
+                guard w.kicks == seen else { return false }
+                w.running -= 1
+                return true
+            }
+            if end { return }
+        }
+    }
+
+    /// Worker threads running now (tests: they end once there is nothing to take).
+    var runningWorkers: Int { workers.withLock { $0.running } }
+
+    /// A delivery whose backoff has passed, else the queue's next one whose target is free.
+    private func next() -> (QueuedNotification, DeliveryAttempts)? {
+        if let due = workers.withLock({ w in w.due.isEmpty ? nil : w.due.removeFirst() }) { return due }
+        guard let item = queue.take() else { return nil }
+        return (item, DeliveryAttempts(retries: retries(of: item.request), now: clock.wallNow()))
     }
 
     private func retries(of request: NotificationRequest) -> Int {
@@ -125,7 +196,12 @@ public final class Notifier: Sendable {
                         delivery(item.request, attempts: attempts.made, at: now), reason: reason,
                         delayMs: wait))
                 let next = attempts
-                if delay(wait, { [self] in attempt(item, next) }) { return }
+                // The timer only hands it back: the attempt runs on a worker.
+                let due: @Sendable () -> Void = { [self] in
+                    workers.withLock { $0.due.append((item, next)) }
+                    kick()
+                }
+                if delay(wait, due) { return }
             }
         }
         logEnd(item.request, attempts: attempts.made, result: result)
@@ -164,7 +240,4 @@ public final class Notifier: Sendable {
             }
         return .init(job: r.job, on: r.event, entry: r.entry, target: target, runID: r.facts.runID, attempts: attempts, at: at)
     }
-
-    /// Waits until every queued delivery has had its first attempt (tests, shutdown).
-    func waitUntilIdle() { worker.sync() }
 }

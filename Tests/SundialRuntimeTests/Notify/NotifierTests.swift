@@ -119,7 +119,7 @@ struct NotifierTests {
         #expect(queue.count == 0)
     }
 
-    @Test("the queue: bounded, oldest first, each id taken once, room again after done")
+    @Test("the queue: bounded, oldest first, one at a time per target, room again after done")
     func memoryQueue() {
         let q = MemoryNotificationQueue(capacity: 2)
         let facts = NotificationFacts(
@@ -128,12 +128,15 @@ struct NotifierTests {
                 kind: .attemptEnded(willRetry: false), job: "a",
                 outcome: .failure(exitCode: 1), at: Self.t0), box: "b")
         let r = NotificationRequest(event: .failure, target: .command(["x"]), job: "a", entry: 0, envFile: nil, facts: facts)
-        #expect(q.push(r) && q.push(r))
-        #expect(!q.push(r))
+        #expect(q.push(r) == .queued && q.push(r) == .queued)
+        #expect(q.push(r) == .refused)
         let first = q.take()
-        #expect(first?.id == 1 && q.take()?.id == 2 && q.take() == nil)
-        #expect(!q.push(r))  // taken but not done still counts
+        #expect(first?.id == 1 && q.take() == nil)  // one target: the second waits for the first
+        #expect(q.push(r) == .refused)  // taken but not done still counts
         q.done(1)
-        #expect(q.push(r) && q.take()?.id == 3)
+        #expect(q.take()?.id == 2)
+        #expect(q.push(r) == .queued)
+        q.done(2)
+        #expect(q.take()?.id == 3 && q.take() == nil)
     }
 }
