@@ -145,7 +145,7 @@ public struct ConfigLoader: Sendable {
         var diagnostics: [Diagnostic] = []
         /// The document's scalar bytes after alias expansion.
         var expandedBytes = 0
-        /// Lines that hold a secret (``secretLines(in:)``).
+        /// Lines that hold a secret (``secretLines(in:bytes:)``).
         var secretLines: Set<Int> = []
     }
 
@@ -153,8 +153,31 @@ public struct ConfigLoader: Sendable {
     /// the `env` values of secret variables (named in a `secrets` list or a `secret_env`). A diagnostic on such a line prints no source
     /// line, whatever it is about: a webhook written on one line (`webhook: { url: …, timeout:
     /// 0s }`) showed its URL under the `timeout` error.
-    static func secretLines(in root: YAMLNode) -> Set<Int> {
+    ///
+    /// Every line a value spans, not only its first: a block (`|`, `>`), multi-line plain or
+    /// quoted secret showed its second line under an error about a neighbour that shares it
+    /// (`"…\n  rest-of-secret", BAD: [1] }`). `bytes` are the file's, to find a value's last line
+    /// (``YAMLNode/endLine``).
+    static func secretLines(in root: YAMLNode, bytes: [UInt8]) -> Set<Int> {
         var lines: Set<Int> = []
+        var lineStarts: [Int]?
+        func insert(_ value: YAMLNode) {
+            let first = value.location.line
+            var last = value.endLine
+            if last > first {
+                // libyaml ends a block scalar or block collection where the next token starts,
+                // past the next line's indentation: that line is not the value's when nothing
+                // but blanks precedes the end on it.
+                let starts = lineStarts ?? Self.lineStarts(of: bytes)
+                lineStarts = starts
+                if last - 1 < starts.count {
+                    let from = starts[last - 1]
+                    let upTo = min(bytes.count, from + max(0, value.endColumn - 1))
+                    if bytes[from..<upTo].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { last -= 1 }
+                }
+            }
+            lines.formUnion(first...max(first, last))
+        }
         var scopes = (root["jobs"]?.entries ?? []).map(\.value)
         if let defaults = root["defaults"] { scopes.append(defaults) }
         func webhooks(_ scope: YAMLNode) -> [YAMLNode] {
@@ -168,13 +191,20 @@ public struct ConfigLoader: Sendable {
             for webhook in webhooks(scope) { if let name = webhook["secret_env"]?.scalarText { named.insert(name) } }
         }
         for scope in scopes {
-            for (name, _, value) in scope["env"]?.entries ?? [] where named.contains(name) { lines.insert(value.location.line) }
+            for (name, _, value) in scope["env"]?.entries ?? [] where named.contains(name) { insert(value) }
             for webhook in webhooks(scope) {
-                if let url = webhook["url"] { lines.insert(url.location.line) }
-                for (_, _, value) in webhook["headers"]?.entries ?? [] { lines.insert(value.location.line) }
+                if let url = webhook["url"] { insert(url) }
+                for (_, _, value) in webhook["headers"]?.entries ?? [] { insert(value) }
             }
         }
         return lines
+    }
+
+    /// The byte offset at which each line of `bytes` starts (line 1 at index 0).
+    static func lineStarts(of bytes: [UInt8]) -> [Int] {
+        var starts = [0]
+        for (i, b) in bytes.enumerated() where b == 0x0A { starts.append(i + 1) }
+        return starts
     }
 
     func loadFile(_ file: SourceFile) -> FileResult { loadFile(file, environment: environment) }
@@ -193,7 +223,7 @@ public struct ConfigLoader: Sendable {
         for (id, keyNode, _) in root["jobs"]?.entries ?? [] {
             result.ids.append((id, keyNode.location))
         }
-        result.secretLines = Self.secretLines(in: root)
+        result.secretLines = Self.secretLines(in: root, bytes: file.bytes)
         // A file with more jobs than a file may hold is rejected on the count alone, before
         // any job is checked: one 4 MiB file of one-line jobs holds about 80,000 of them, and
         // checking each would cost the loader seconds of CPU on every reload of a file that

@@ -46,14 +46,18 @@ enum SchemaPruning {
         case let .sequence(items):
             // Indices are the original ones, as in the violations' paths.
             let kept = items.enumerated().compactMap { i, item in prune(item, at: path + [String(i)], paths, ancestors) }
-            return YAMLNode(.sequence(kept), at: node.location)
+            var pruned = node
+            pruned.kind = .sequence(kept)
+            return pruned
         case let .mapping(pairs):
             var kept: [(key: YAMLNode, value: YAMLNode)] = []
             for pair in pairs {
                 let name = pair.key.scalarText ?? pair.key.jsonValue().jsonText
                 if let value = prune(pair.value, at: path + [name], paths, ancestors) { kept.append((pair.key, value)) }
             }
-            return YAMLNode(.mapping(kept), at: node.location)
+            var pruned = node
+            pruned.kind = .mapping(kept)
+            return pruned
         }
     }
 }

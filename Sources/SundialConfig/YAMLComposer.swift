@@ -79,7 +79,8 @@ struct YAMLComposer {
             case let .scalar(text, anchor, plain):
                 try count(1, bytes: text.utf8.count, at: mark)
                 let done = Composed(
-                    node: YAMLNode(.scalar(text, plain: plain), at: location(mark)), size: 1, height: 0, bytes: text.utf8.count)
+                    node: YAMLNode(.scalar(text, plain: plain), at: location(mark), end: current.end), size: 1, height: 0,
+                    bytes: text.utf8.count)
                 if let anchor { anchors[anchor] = done }
                 finished = done
             case let .alias(name):
@@ -104,9 +105,9 @@ struct YAMLComposer {
                 let node: YAMLNode
                 if frame.isMapping {
                     try checkDuplicateKeys(frame.pairs)
-                    node = YAMLNode(.mapping(frame.pairs), at: frame.location)
+                    node = YAMLNode(.mapping(frame.pairs), at: frame.location, end: current.end)
                 } else {
-                    node = YAMLNode(.sequence(frame.items), at: frame.location)
+                    node = YAMLNode(.sequence(frame.items), at: frame.location, end: current.end)
                 }
                 let done = Composed(node: node, size: frame.size, height: frame.height, bytes: frame.bytes)
                 if let anchor = frame.anchor { anchors[anchor] = done }
@@ -135,7 +136,7 @@ struct YAMLComposer {
 
     // MARK: - Steps
 
-    private func next(_ parser: YAMLEventParser) throws(Failure) -> (event: YAMLEvent, mark: YAMLMark) {
+    private func next(_ parser: YAMLEventParser) throws(Failure) -> (event: YAMLEvent, mark: YAMLMark, end: YAMLMark) {
         do { return try parser.next() } catch { throw .syntax(error) }
     }
 
@@ -190,7 +191,7 @@ struct YAMLComposer {
         .diagnostic(Diagnostic(at: location(mark), "nesting is deeper than the limit of \(limits.maxDepth) levels"))
     }
 
-    private func unexpected(_ e: (event: YAMLEvent, mark: YAMLMark)) -> Failure {
+    private func unexpected(_ e: (event: YAMLEvent, mark: YAMLMark, end: YAMLMark)) -> Failure {
         .diagnostic(Diagnostic(at: location(e.mark), "cannot parse YAML: unexpected \(e.event) event"))
     }
 

@@ -76,8 +76,13 @@ final class YAMLEventParser {
         return try result.get()
     }
 
-    /// The next event and where it starts, or libyaml's error. Never called after `.streamEnd`.
-    func next() throws(YAMLSyntaxError) -> (event: YAMLEvent, mark: YAMLMark) {
+    /// The next event, where it starts and where it ends, or libyaml's error. Never called
+    /// after `.streamEnd`.
+    ///
+    /// The end is libyaml's: just past a plain or quoted scalar's last character, but for a
+    /// block scalar (`|`, `>`) and a block collection where the next token starts, after the
+    /// next line's indentation (``YAMLNode/endLine`` says what that means for its lines).
+    func next() throws(YAMLSyntaxError) -> (event: YAMLEvent, mark: YAMLMark, end: YAMLMark) {
         guard initialized else {
             let start = YAMLMark(line: 1, column: 1)
             throw YAMLSyntaxError(
@@ -89,6 +94,7 @@ final class YAMLEventParser {
         defer { yaml_event_delete(&e) }
         guard yaml_parser_parse(parser, &e) == 1 else { throw currentError() }
         let mark = YAMLMark(line: Int(e.start_mark.line) + 1, column: Int(e.start_mark.column) + 1)
+        let end = YAMLMark(line: Int(e.end_mark.line) + 1, column: Int(e.end_mark.column) + 1)
         let event: YAMLEvent
         switch e.type {
         case YAML_STREAM_START_EVENT: event = .streamStart
@@ -111,7 +117,7 @@ final class YAMLEventParser {
                 kind: .other, problem: "unexpected event \(e.type.rawValue)", problemMark: mark,
                 context: nil, contextMark: mark, offset: 0, value: 0)
         }
-        return (event, mark)
+        return (event, mark, end)
     }
 
     private func currentError() -> YAMLSyntaxError {

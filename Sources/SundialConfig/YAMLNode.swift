@@ -15,10 +15,28 @@ public struct YAMLNode: Sendable {
 
     public var kind: Kind
     public var location: SourceLocation
+    /// Where the node ends, as libyaml marks it (1-based): just past the last character of a
+    /// plain or quoted scalar and of a flow collection, but where the next token starts (after
+    /// that line's indentation, or at the end of the file) for a block scalar (`|`, `>`) and a
+    /// block collection. So the node's last line is `endLine`, or the line before it when
+    /// nothing but blanks precedes `endColumn` on it (``ConfigLoader`` reads the file's bytes
+    /// for that, only for the nodes that need it). Kept so that every line of a multi-line
+    /// secret is known, not only its first.
+    public var endLine: Int
+    public var endColumn: Int
 
     public init(_ kind: Kind, at location: SourceLocation) {
         self.kind = kind
         self.location = location
+        self.endLine = location.line
+        self.endColumn = location.column
+    }
+
+    init(_ kind: Kind, at location: SourceLocation, end: YAMLMark) {
+        self.kind = kind
+        self.location = location
+        self.endLine = end.line
+        self.endColumn = end.column
     }
 
     /// Whether `text` holds a NUL byte, read from the string's bytes in place.

@@ -219,6 +219,46 @@ struct NotifyConfigTests {
         #expect(report.contains("    retry: { attempts: 0 }\n"), "\(report)")
     }
 
+    /// A secret written over several lines (quoted, plain or a block scalar): every line it
+    /// spans is left out, not only its first. An error about a neighbour on the secret's last
+    /// line showed that line, the secret's second half with it.
+    @Test func noLineOfAMultiLineSecretIsPrinted() {
+        let text = """
+            version: 1
+            jobs:
+              a:
+                command: [/bin/true]
+                secrets: [TOKEN, BLOCK]
+                env: { TOKEN: "s3cret-first
+                  s3cret-quoted", BAD: [1] }
+                notify: [{ on: failure, webhook: { url: "https://h/s3cret-url\\
+                  s3cret-escaped", timeout: 0s } }]
+              b:
+                command: [/bin/true]
+                secrets: [BLOCK]
+                env:
+                  BLOCK: |
+                    s3cret-block-1
+                    s3cret-block-2
+                  AFTER: [2]
+              c:
+                command: [/bin/true]
+                secrets: [PLAIN]
+                env: { PLAIN: s3cret-plain-1
+                  s3cret-plain-2, NEXT: [3] }
+                retry: { attempts: 0 }
+            """
+        let r = load(text)
+        let report = DiagnosticFormatter(format: .text, sources: ["a.yaml": Array(text.utf8)]).render(r.diagnostics)
+        #expect(r.diagnostics.contains { $0.location.line == 7 && $0.message.contains("`BAD`") }, "\(r.diagnostics)")
+        #expect(r.diagnostics.contains { $0.location.line == 9 && $0.message.contains("timeout") }, "\(r.diagnostics)")
+        #expect(r.diagnostics.contains { $0.location.line == 22 && $0.message.contains("`NEXT`") }, "\(r.diagnostics)")
+        #expect(!report.contains("s3cret"), "\(report)")
+        // The line after a block scalar is its neighbour's, not the secret's: still shown.
+        #expect(report.contains("      AFTER: [2]\n"), "\(report)")
+        #expect(report.contains("    retry: { attempts: 0 }\n"), "\(report)")
+    }
+
     @Test func schemaShapesAreChecked() {
         for (entry, fragment) in [
             ("{ on: failure }", "missing required key `command`"),
