@@ -105,6 +105,25 @@ import Testing
         #expect(masker.mask("hk-SEKRIT5") == "***")
     }
 
+    /// A webhook's `secret_env` makes the job's `env_file` hold a secret, as `secrets` does: a
+    /// file group or others may read is refused at launch (the delivery refused it already, but
+    /// the job ran from it and only its failure's notification said so). A 0600 file launches.
+    @Test func aSigningKeyInAnEnvFileOthersMayReadIsRefusedAtLaunch() async throws {
+        let dir = try temporaryDirectory()
+        let path = dir + "/hook.env"
+        try TestFile.write("HOOK_KEY=hk-SEKRIT6\n", to: path, mode: 0o644)
+        var job = JobSpec(id: "hook", command: .argv(["/bin/true"]))
+        job.envFile = path
+        job.notify = [NotifySpec(on: [.failure], target: .webhook(WebhookSpec(url: "http://127.0.0.1:9/hook", secretEnv: "HOOK_KEY")))]
+        let refused = try await launchOnce(job, masker: SecretMasker())
+        let text = reason(refused) ?? "\(refused.outcome)"
+        #expect(text.contains("readable by group or others (mode 0644)") && text.hasSuffix("run: chmod 600 \(path)"), "\(text)")
+        #expect(!text.contains("hk-SEKRIT6"))
+        #expect(chmod(path, 0o600) == 0)
+        let launched = try await launchOnce(job, masker: SecretMasker())
+        #expect(launched.outcome == .success(exitCode: 0), "\(launched.outcome)")
+    }
+
     func reason(_ c: RunCompletion) -> String? {
         if case let .launchFailed(r) = c.outcome { return r }
         return nil

@@ -86,7 +86,9 @@ public enum EnvironmentFile {
     }
 
     /// Reads and parses the file at `path`. With `requirePrivate`, refuses a file that group
-    /// or others may read (it would expose the job's secrets to other users).
+    /// or others may read (it would expose the job's secrets to other users): the launch asks
+    /// for it when the job has secret variables (`secrets`, a webhook's `secret_env`), the
+    /// webhook delivery when it reads its signing key.
     public static func load(path: String, requirePrivate: Bool) throws(LaunchError) -> [(key: String, value: String)] {
         // O_NONBLOCK: a FIFO (or a device) put where the file was expected must not block the
         // launching thread in `open` or `read`; it is refused below as not a regular file.
@@ -100,7 +102,8 @@ public enum EnvironmentFile {
             let mode = String(st.st_mode & 0o777, radix: 8)
             throw LaunchError(
                 .insecureEnvFile,
-                "env_file \(path) is readable by group or others (mode 0\(mode)) but the job has secrets; run: chmod 600 \(path)")
+                "env_file \(path) is readable by group or others (mode 0\(mode)) but holds the job's secrets (`secrets`, a webhook's `secret_env`); run: chmod 600 \(path)"
+            )
         }
         guard st.st_size <= maximumBytes else { throw LaunchError(.envFile, "env_file \(path): larger than \(maximumBytes) bytes") }
         var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)

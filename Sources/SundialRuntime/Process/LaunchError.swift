@@ -13,7 +13,8 @@ public struct LaunchError: Error, Hashable, Sendable, CustomStringConvertible {
         case badWorkdir = "bad_workdir"
         /// `env_file` cannot be read or parsed.
         case envFile = "env_file"
-        /// `env_file` is readable by group or others while the job has `secrets`.
+        /// `env_file` is readable by group or others while the job has secret variables
+        /// (`secrets`, or a webhook's `secret_env`).
         case insecureEnvFile = "insecure_env_file"
         /// `user` or `group` is set but the agent does not run as root.
         case notRoot = "not_root"

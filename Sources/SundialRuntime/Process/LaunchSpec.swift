@@ -159,7 +159,12 @@ extension LaunchSpec {
         env["LANG"] = agentEnv["LANG"] ?? "C.UTF-8"
         if let tz = agentEnv["TZ"] { env["TZ"] = tz }
         if let envFile = job.envFile {
-            for (k, v) in try EnvironmentFile.load(path: envFile, requirePrivate: !job.secrets.isEmpty) { env[k] = v }
+            // Private when the job has any secret variable: those `secrets` names and each
+            // webhook's `secret_env`, a signing key read from this file. The delivery refuses a
+            // file others may read for that key, so a job launched from one ran with its key
+            // exposed, and the refusal surfaced only in the failure's lost notification.
+            let requirePrivate = !job.secretVariableNames.isEmpty
+            for (k, v) in try EnvironmentFile.load(path: envFile, requirePrivate: requirePrivate) { env[k] = v }
             // The file's values, as the job will see them (`env` wins), for the checks below.
             secretsKnown = Self.secretValues(of: job) { job.env[$0] ?? env[$0] }
         }
