@@ -20,7 +20,12 @@ public struct ConfigLoader: Sendable {
     /// every decoded string to the agent, which accepts 256 MiB. Below that, so that a set
     /// `validate` accepts is never one the agent must refuse. (Files an agent's reload reuses
     /// unchanged are not parsed again and not counted: it sends only what it parsed.)
+    ///
+    /// A running budget in file order (``ExpansionBudget``): the load stops at the first file
+    /// whose running total crosses it, at the node that crosses it, and reads no file after it.
     public var maxExpandedBytes = 128 * 1024 * 1024
+    /// Told the path of each file about to be parsed (tests count parses through it).
+    var parseObserver: (@Sendable (String) -> Void)?
 
     public init(environment: ConfigEnvironment = ConfigEnvironment(), reader: YAMLReader = YAMLReader()) {
         self.environment = environment
@@ -62,40 +67,54 @@ public struct ConfigLoader: Sendable {
     public func load(
         _ files: [SourceFile], reusing reuse: [String: ReusableFile], eachFile: EachFile = oneByOne
     ) -> (result: ConfigLoadResult, files: [FileOutcome]) {
+        // The total of expanded text is a running budget in file order (``ExpansionBudget``):
+        // files are parsed at once, each within what the finished files before it leave, and
+        // none after a file known to cross the total is read.
+        let budget = ExpansionBudget(limit: maxExpandedBytes, files: files.count)
         let perFile = Mutex<[(FileResult, FileOutcome)?]>(Array(repeating: nil, count: files.count))
         eachFile(files.count) { [self] i in
-            let file = files[i]
-            let digest = FileDigest(of: file.bytes)
-            let loaded: (FileResult, FileOutcome)
-            if let known = reuse[file.path], known.digest == digest, environment.answersAgain(known.queries) {
-                var result = FileResult()
-                result.jobs = known.outline
-                result.ids = known.outline.map { ($0.id, $0.location ?? SourceLocation(file: file.path, line: 1, column: 1)) }
-                loaded = (result, FileOutcome(path: file.path, digest: digest, reused: true, clean: true, queries: known.queries, jobs: []))
-            } else {
-                let log = QueryLog()
-                let result = loadFile(file, environment: environment.recording(into: log))
-                loaded = (
-                    result,
-                    FileOutcome(
-                        path: file.path, digest: digest, reused: false, clean: result.diagnostics.isEmpty, queries: log.all,
-                        jobs: result.jobs)
-                )
-            }
+            guard budget.wants(i) else { return }
+            let loaded = loadOne(files[i], reusing: reuse) { budget.grant(file: i, used: $0) }
+            if loaded.0.stop == nil { budget.finish(file: i, count: loaded.0.expandedBytes) }
             perFile.withLock { $0[i] = loaded }
         }
-        let loaded = perFile.withLock { $0 }
-        let results = loaded.map { $0?.0 }
+        var loaded = perFile.withLock { $0 }
+        // Settled in file order, so that the answer does not depend on the threads: the first
+        // file whose running total crosses is reported; a file the parallel pass could not
+        // settle (stopped before the files ahead of it were all counted, or not read) is read
+        // again, alone, with exactly what the files before it leave. Files after it are left out.
         var diagnostics: [Diagnostic] = []
-        let expanded = results.reduce(0) { $0 + ($1?.expandedBytes ?? 0) }
-        if expanded > maxExpandedBytes, let (i, largest) = results.enumerated().max(by: { ($0.1?.expandedBytes ?? 0) < ($1.1?.expandedBytes ?? 0) }) {
-            let mib = { (n: Int) in n / (1024 * 1024) }
-            diagnostics.append(
-                Diagnostic(
-                    at: SourceLocation(file: files[i].path, line: 1, column: 1),
-                    "the job files hold more than \(mib(maxExpandedBytes)) MiB of text in all once their aliases are expanded (this one \(mib(largest?.expandedBytes ?? 0)) MiB)",
-                    hint: "remove repeated aliases of long values"))
+        var total = 0
+        var crossing: Int?
+        func fits(_ i: Int) -> Bool {
+            guard let r = loaded[i]?.0, r.stop == nil, total + r.expandedBytes <= maxExpandedBytes else { return false }
+            total += r.expandedBytes
+            return true
         }
+        for i in files.indices {
+            if fits(i) { continue }
+            if case .crossed(_, exact: true)? = loaded[i]?.0.stop {
+                // Stopped where the total is crossed, the files before it all counted.
+            } else {
+                loaded[i] = loadOne(files[i], reusing: reuse, allowance: ExpansionBudget.fixed(maxExpandedBytes - total))
+                if fits(i) { continue }
+            }
+            crossing = i
+            var r = loaded[i]?.0 ?? FileResult()
+            var at = SourceLocation(file: files[i].path, line: 1, column: 1)
+            if case let .crossed(location, _)? = r.stop { at = location }
+            let after = i + 1 < files.count ? "; the files after it were not checked" : ""
+            r.diagnostics.append(
+                Diagnostic(
+                    at: at,
+                    "the job files hold more than \(Self.size(maxExpandedBytes)) of text in all once their aliases are expanded, "
+                        + "and this file crosses that here (the files before it hold \(Self.size(total)))\(after)",
+                    hint: "remove repeated aliases of long values: each copies the whole anchored value, in every file of the set"))
+            loaded[i]?.0 = r
+            for j in (i + 1)..<files.count { loaded[j] = nil }
+            break
+        }
+        let results = loaded.map { $0?.0 }
         var jobs: OrderedDictionary<JobID, JobSpec> = [:]
         var firstDefinition: [JobID: SourceLocation] = [:]
         var knownIDs: Set<JobID> = []
@@ -106,7 +125,8 @@ public struct ConfigLoader: Sendable {
             sources[file.path] = file.bytes
             hash.combine(file.path)
             hash.combine(file.bytes)
-            guard let fileResult else { preconditionFailure("eachFile did not run file \(file.path)") }
+            // Only the files after one that crosses the total are not read (or left out).
+            guard let fileResult else { continue }
             diagnostics += fileResult.diagnostics
             for (id, location) in fileResult.ids {
                 if let first = firstDefinition[id] {
@@ -123,7 +143,9 @@ public struct ConfigLoader: Sendable {
                 jobs[job.id] = job
             }
         }
-        diagnostics += DependencyChecks.check(jobs: jobs, knownIDs: knownIDs)
+        // A set cut short at the total lacks the jobs of the files after the cut: their ids
+        // would be "unknown" to every `needs` that names them.
+        if crossing == nil { diagnostics += DependencyChecks.check(jobs: jobs, knownIDs: knownIDs) }
         var secretLines: [String: Set<Int>] = [:]
         for (file, r) in zip(files, results) where r?.secretLines.isEmpty == false { secretLines[file.path] = r?.secretLines }
         if !secretLines.isEmpty {
@@ -139,12 +161,39 @@ public struct ConfigLoader: Sendable {
         return (result, loaded.compactMap { $0?.1 })
     }
 
+    /// Loads one file, or takes it from `reuse` when it is unchanged (not parsed, and counted
+    /// as no text). `allowance` is what the files before it leave (``ExpansionBudget``).
+    func loadOne(
+        _ file: SourceFile, reusing reuse: [String: ReusableFile], allowance: @escaping (Int) -> ExpansionGrant
+    ) -> (FileResult, FileOutcome) {
+        let digest = FileDigest(of: file.bytes)
+        if let known = reuse[file.path], known.digest == digest, environment.answersAgain(known.queries) {
+            var result = FileResult()
+            result.jobs = known.outline
+            result.ids = known.outline.map { ($0.id, $0.location ?? SourceLocation(file: file.path, line: 1, column: 1)) }
+            return (result, FileOutcome(path: file.path, digest: digest, reused: true, clean: true, queries: known.queries, jobs: []))
+        }
+        let log = QueryLog()
+        let result = loadFile(file, environment: environment.recording(into: log), allowance: allowance)
+        return (
+            result,
+            FileOutcome(
+                path: file.path, digest: digest, reused: false, clean: result.diagnostics.isEmpty && result.stop == nil,
+                queries: log.all, jobs: result.jobs)
+        )
+    }
+
+    /// `n` bytes in words: whole MiB from 1 MiB on.
+    static func size(_ n: Int) -> String { n >= 1 << 20 ? "\(n >> 20) MiB" : "\(n) bytes" }
+
     struct FileResult: Sendable {
         var jobs: [JobSpec] = []
         var ids: [(JobID, SourceLocation)] = []
         var diagnostics: [Diagnostic] = []
         /// The document's scalar bytes after alias expansion.
         var expandedBytes = 0
+        /// Why the file was not read to its end for the load's total (``ExpansionBudget``).
+        var stop: YAMLReader.Reading.Stop?
         /// Lines that hold a secret (``secretLines(in:bytes:)``).
         var secretLines: Set<Int> = []
     }
@@ -207,14 +256,16 @@ public struct ConfigLoader: Sendable {
         return starts
     }
 
-    func loadFile(_ file: SourceFile) -> FileResult { loadFile(file, environment: environment) }
+    func loadFile(_ file: SourceFile) -> FileResult { loadFile(file, environment: environment, allowance: nil) }
 
-    func loadFile(_ file: SourceFile, environment: ConfigEnvironment) -> FileResult {
+    func loadFile(_ file: SourceFile, environment: ConfigEnvironment, allowance: ((Int) -> ExpansionGrant)?) -> FileResult {
         var result = FileResult()
-        let (root, readDiagnostics, expandedBytes) = reader.readCounting(bytes: file.bytes, file: file.path)
-        result.expandedBytes = expandedBytes
-        guard let root else {
-            result.diagnostics = readDiagnostics
+        parseObserver?(file.path)
+        let reading = reader.read(bytes: file.bytes, file: file.path, allowance: allowance)
+        result.expandedBytes = reading.expandedBytes
+        result.stop = reading.stop
+        guard let root = reading.node else {
+            result.diagnostics = reading.diagnostics
             return result
         }
         // Every id is registered, even of jobs that fail to decode or are never checked, so

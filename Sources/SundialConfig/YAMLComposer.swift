@@ -12,17 +12,29 @@ import SundialCore
 /// every copied node counts against `limits.maxNodes` because every later stage walks them all,
 /// and every copied scalar's bytes against `limits.maxExpandedBytes`: a few thousand aliases of
 /// one megabyte-long scalar are few nodes, but later stages scan each copy (the NUL check took
-/// minutes on a 4 MB file) and the loader's answer carries each one.
+/// minutes on a 4 MB file) and the loader's answer carries each one. The same bytes count
+/// against what the load's other files leave (`allowance`, ``ExpansionBudget``), so that a set
+/// of files stops being parsed at the file that crosses the load's total.
 struct YAMLComposer {
     /// Why composing stopped: a libyaml error (formatted by the reader, which has the bytes) or
     /// a finished diagnostic.
     enum Failure: Error {
         case syntax(YAMLSyntaxError)
         case diagnostic(Diagnostic)
+        /// The load's total of expanded text is crossed at this node (``ExpansionGrant/stop(exact:)``):
+        /// the loader words the diagnostic, it knows the total.
+        case overBudget(YAMLMark, exact: Bool)
+        /// An earlier file crossed the load's total (``ExpansionGrant/abandon``).
+        case abandoned
     }
 
     let file: String
     let limits: YAMLReader.Limits
+    /// What the load's other files leave this document (``ExpansionBudget``), asked each time
+    /// it passes `byteLimit`; nil when only `limits.maxExpandedBytes` applies.
+    private let allowance: ((Int) -> ExpansionGrant)?
+    /// The bytes this document may expand to before it asks `allowance` again.
+    private var byteLimit: Int
 
     /// A finished node with what limits need to know about it.
     private struct Composed {
@@ -57,9 +69,11 @@ struct YAMLComposer {
     /// Scalar bytes after alias expansion.
     private(set) var expandedBytes = 0
 
-    init(file: String, limits: YAMLReader.Limits) {
+    init(file: String, limits: YAMLReader.Limits, allowance: ((Int) -> ExpansionGrant)? = nil) {
         self.file = file
         self.limits = limits
+        self.allowance = allowance
+        byteLimit = allowance == nil ? limits.maxExpandedBytes : 0
     }
 
     /// The single document's root, or `nil` for a stream with no document (an empty file).
@@ -166,13 +180,7 @@ struct YAMLComposer {
         writtenNodes += 1
         expandedNodes += expanded
         expandedBytes += bytes
-        if expandedBytes > limits.maxExpandedBytes {
-            throw .diagnostic(
-                Diagnostic(
-                    at: location(mark),
-                    "the document expands to more than \(limits.maxExpandedBytes) bytes of text through its aliases",
-                    hint: "remove the repeated aliases; each one copies the whole anchored value"))
-        }
+        if expandedBytes > byteLimit { try passedByteLimit(at: mark) }
         guard expandedNodes > limits.maxNodes else { return }
         if writtenNodes > limits.maxNodes {
             throw .diagnostic(
@@ -185,6 +193,24 @@ struct YAMLComposer {
                 at: location(mark),
                 "the document expands to more than \(limits.maxNodes) nodes through its aliases",
                 hint: "remove the repeated aliases; each one copies the whole anchored value"))
+    }
+
+    /// The document's bytes passed `byteLimit`: its own limit, or the last grant of the load's
+    /// total (asked again here).
+    private mutating func passedByteLimit(at mark: YAMLMark) throws(Failure) {
+        if expandedBytes > limits.maxExpandedBytes {
+            throw .diagnostic(
+                Diagnostic(
+                    at: location(mark),
+                    "the document expands to more than \(limits.maxExpandedBytes) bytes of text through its aliases",
+                    hint: "remove the repeated aliases; each one copies the whole anchored value"))
+        }
+        guard let allowance else { return }
+        switch allowance(expandedBytes) {
+        case let .upTo(n): byteLimit = min(limits.maxExpandedBytes, max(n, expandedBytes))
+        case let .stop(exact): throw .overBudget(mark, exact: exact)
+        case .abandon: throw .abandoned
+        }
     }
 
     private func tooDeep(_ mark: YAMLMark) -> Failure {

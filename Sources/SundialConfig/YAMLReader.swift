@@ -33,10 +33,34 @@ public struct YAMLReader: Sendable {
     }
 
     /// ``read(bytes:file:)`` and the document's scalar bytes after alias expansion (what the
-    /// loader sums over all files against ``ConfigLoader/maxExpandedBytes``).
+    /// loader counts over all files against ``ConfigLoader/maxExpandedBytes``).
     public func readCounting(bytes: [UInt8], file: String) -> (node: YAMLNode?, diagnostics: [Diagnostic], expandedBytes: Int) {
-        func fail(_ line: Int, _ column: Int, _ message: String, hint: String? = nil) -> (YAMLNode?, [Diagnostic], Int) {
-            (nil, [Diagnostic(at: SourceLocation(file: file, line: line, column: column), message, hint: hint)], 0)
+        let r = read(bytes: bytes, file: file, allowance: nil)
+        return (r.node, r.diagnostics, r.expandedBytes)
+    }
+
+    /// A document read within what the load's other files leave it.
+    struct Reading {
+        var node: YAMLNode?
+        var diagnostics: [Diagnostic] = []
+        /// Scalar bytes after alias expansion, as far as the document was read.
+        var expandedBytes = 0
+        /// Why the document was not read to its end for the load's total, if it was not.
+        var stop: Stop?
+
+        enum Stop: Equatable {
+            /// The load's total is crossed at this node (``ExpansionGrant/stop(exact:)``).
+            case crossed(SourceLocation, exact: Bool)
+            /// An earlier file crossed it.
+            case abandoned
+        }
+    }
+
+    /// ``readCounting(bytes:file:)``, counting the expanded bytes against `allowance` too
+    /// (``ExpansionBudget``).
+    func read(bytes: [UInt8], file: String, allowance: ((Int) -> ExpansionGrant)?) -> Reading {
+        func fail(_ line: Int, _ column: Int, _ message: String, hint: String? = nil) -> Reading {
+            Reading(diagnostics: [Diagnostic(at: SourceLocation(file: file, line: line, column: column), message, hint: hint)])
         }
         // A UTF-8 byte order mark, which YAML allows and some Windows editors write: libyaml
         // skips one only when it detects the encoding itself, and it is told UTF-8 here (so
@@ -61,24 +85,29 @@ public struct YAMLReader: Sendable {
                 l, c, "file is not valid UTF-8 (byte 0x\(String(bytes[bad], radix: 16)) at offset \(bad + mark))",
                 hint: "save the file as UTF-8")
         }
-        var composer = YAMLComposer(file: file, limits: limits)
+        var composer = YAMLComposer(file: file, limits: limits, allowance: allowance)
         let root: YAMLNode?
         do throws(YAMLComposer.Failure) {
             root = try YAMLEventParser.withParser(bytes: bytes) { parser throws(YAMLComposer.Failure) in
                 try composer.compose(parser)
             }
         } catch {
+            var r = Reading(expandedBytes: composer.expandedBytes)
             switch error {
-            case let .syntax(e): return (nil, [Self.diagnostic(for: e, bytes: bytes, file: file)], composer.expandedBytes)
-            case let .diagnostic(d): return (nil, [d], composer.expandedBytes)
+            case let .syntax(e): r.diagnostics = [Self.diagnostic(for: e, bytes: bytes, file: file)]
+            case let .diagnostic(d): r.diagnostics = [d]
+            case let .overBudget(m, exact):
+                r.stop = .crossed(SourceLocation(file: file, line: m.line, column: m.column), exact: exact)
+            case .abandoned: r.stop = .abandoned
             }
+            return r
         }
         guard let root else {
             return fail(
                 1, 1, "file is empty (or holds only comments)",
                 hint: "a job file needs at least `version: 1` and `jobs:`")
         }
-        return (root, [], composer.expandedBytes)
+        return Reading(node: root, expandedBytes: composer.expandedBytes)
     }
 
     // MARK: - Pre-checks

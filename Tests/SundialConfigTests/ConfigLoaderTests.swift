@@ -1,6 +1,8 @@
+import Dispatch
 import OrderedCollections
 import SundialCore
 import SundialTesting
+import Synchronization
 import Testing
 
 @testable import SundialConfig
@@ -327,7 +329,61 @@ struct ConfigLoaderExpandedTextTests {
         let over = loader.load([file(0, bytes: 1_000_000), file(1, bytes: 1_500_000), file(2, bytes: 1_000_000)])
         #expect(!over.isValid)
         let d = over.diagnostics.first { $0.message.contains("MiB of text in all") }
-        #expect(d?.location.file == "f1.yaml", "the largest file is named")
+        #expect(d?.location.file == "f2.yaml", "the file whose running total crosses is named")
+    }
+
+    /// A file that expands (through aliases) to `copies` times a 100,000-byte scalar.
+    static func aliases(_ i: Int, copies: Int) -> ConfigLoader.SourceFile {
+        var text = "version: 1\njobs:\n  j\(i):\n    command: [x]\n    description: &d \(String(repeating: "d", count: 100_000))\n    env:\n"
+        for k in 1..<copies { text += "      V\(k): *d\n" }
+        return .init(path: "f\(i).yaml", bytes: Array(text.utf8))
+    }
+
+    /// The total is a running budget: the load stops at the file that crosses it, at the alias
+    /// that does, and parses no file after it. It was summed once every file had been parsed:
+    /// ten thousand files expanding to just under a document's 16 MiB were all parsed first.
+    @Test func theLoadStopsAtTheFileThatCrossesTheTotal() {
+        var loader = ConfigLoader(environment: ConfigEnvironment(zoneExists: { _ in true }, fileReadable: { _ in true }))
+        loader.maxExpandedBytes = 3_500_000
+        let parsed = Mutex<[String]>([])
+        loader.parseObserver = { path in parsed.withLock { $0.append(path) } }
+        // Each file about 1 MB: f0 1, f1 2, f2 3, f3 4 > 3.5.
+        let files = (0..<20).map { Self.aliases($0, copies: 10) }
+        let r = loader.load(files)
+        #expect(!r.isValid)
+        #expect(parsed.withLock { $0 } == ["f0.yaml", "f1.yaml", "f2.yaml", "f3.yaml"], "no file after the crossing one is parsed")
+        let crossed = r.diagnostics.filter { $0.message.contains("of text in all") }
+        #expect(crossed.count == 1, "\(r.diagnostics)")
+        // Each file holds 1,000,054 bytes, so f3 may hold 499,838: its fourth `*d` (line 10) crosses.
+        #expect(crossed.first?.description.hasPrefix("f3.yaml:10:11: error: the job files hold more than 3 MiB") == true, "\(crossed)")
+        #expect(crossed.first?.message.contains("the files after it were not checked") == true)
+        #expect(r.diagnostics.allSatisfy { $0.location.file == "f3.yaml" }, "\(r.diagnostics)")
+
+        // Files taken out of order (a later file finished, or stopped, before an earlier one was
+        // counted): the same answer, the crossing file read again with what is left.
+        func inOrder(_ order: [Int]) -> ConfigLoader.EachFile { { count, body in for i in order where i < count { body(i) } } }
+        parsed.withLock { $0 = [] }
+        #expect(loader.load(files, eachFile: inOrder([0, 1, 2, 4, 3] + Array(5..<20))).diagnostics == r.diagnostics)
+        #expect(parsed.withLock { $0 } == ["f0.yaml", "f1.yaml", "f2.yaml", "f4.yaml", "f3.yaml"], "f4 stopped, so no later file is read")
+        #expect(loader.load(files, eachFile: inOrder(Array((0..<20).reversed()))).diagnostics == r.diagnostics)
+
+        // Parsed on several threads, the answer is the same, whatever their timing.
+        let threads: ConfigLoader.EachFile = { count, body in
+            let next = Mutex(0)
+            DispatchQueue.concurrentPerform(iterations: 4) { _ in
+                while true {
+                    let i = next.withLock { n in
+                        defer { n += 1 }
+                        return n
+                    }
+                    guard i < count else { return }
+                    body(i)
+                }
+            }
+        }
+        for _ in 0..<5 {
+            #expect(loader.load(files, eachFile: threads).diagnostics == r.diagnostics)
+        }
     }
 }
 
