@@ -187,7 +187,7 @@ extension JobSchema {
     "job.env_file": {
       "type": "string",
       "minLength": 1,
-      "description": "A file of KEY=VALUE lines (comments with #) added to the environment. When the job lists `secrets`, the file must not be readable by group or others."
+      "description": "A file of KEY=VALUE lines (comments with #) added to the environment. When the job lists `secrets`, or a webhook of its `notify` signs with `secret_env`, the file must not be readable by group or others (mode 0600): the run is refused otherwise."
     },
     "job.user": {
       "type": "string",

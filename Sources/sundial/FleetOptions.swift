@@ -71,7 +71,7 @@ enum FleetBoxName {
         }
         var buffer = [CChar](repeating: 0, count: 256)
         guard gethostname(&buffer, buffer.count) == 0 else { throw ValidationError("cannot read the hostname: name this box with --box NAME") }
-        let name = String(cString: buffer)
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         guard !name.isEmpty else { throw ValidationError("the hostname is empty: name this box with --box NAME") }
         return name
     }

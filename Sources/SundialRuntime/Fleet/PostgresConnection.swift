@@ -61,7 +61,8 @@ public final class PostgresConnection: @unchecked Sendable {
     public static func loadLibrary() throws(PostgresError) {
         var buffer = [CChar](repeating: 0, count: 256)
         guard sundial_pq_load(&buffer, buffer.count) == 0 else {
-            throw PostgresError(message: String(cString: buffer), sqlState: nil, connectionLost: true)
+            throw PostgresError(
+                message: String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self), sqlState: nil, connectionLost: true)
         }
     }
 

@@ -88,7 +88,7 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
         var buf = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         let af = family == .ipv4 ? AF_INET : AF_INET6
         _ = bytes.withUnsafeBytes { inet_ntop(af, $0.baseAddress, &buf, socklen_t(buf.count)) }
-        let host = String(cString: buf)
+        let host = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return family == .ipv4 ? "\(host):\(port)" : "[\(host)]:\(port)"
     }
 }
