@@ -131,5 +131,20 @@ struct SchedulerOwedFiresTests {
         let r = s.handle(.start(restored: restored, reboot: false), at: at(10 * minute))
         #expect(r.launches.map(\.scheduledFor) == [at(-hour)])
         #expect(r.changes.contains(.owedSettled(job: "h")) && r.changes.contains(.owedSettled(job: "gone")))
+        // What is not run is recorded: one missed summary for the job, none for a job gone.
+        let missed = r.events.named("run.skipped").filter { $0.reason == "missed" }
+        #expect(missed.map(\.job) == ["h"])
+        #expect(missed.first?.int("count") == 2)
+    }
+
+    @Test("catchup latest keeps to catchup_window too: an owed fire older than it is recorded missed, not run")
+    func latestKeepsToTheWindow() {
+        var late = makeScheduler([hourly(.latest) { $0.catchupWindowMs = 30 * minute }])
+        let l = late.handle(
+            .start(restored: RestoredState(lastFired: ["h": at(0)], lastSeen: at(minute), owed: ["h": [at(0)]]), reboot: false),
+            at: at(40 * minute))
+        #expect(l.launches.isEmpty)
+        #expect(l.events.named("run.skipped").map(\.reason) == ["missed"])
+        #expect(l.changes.contains(.owedSettled(job: "h")))
     }
 }

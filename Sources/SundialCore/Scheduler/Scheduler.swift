@@ -211,29 +211,42 @@ public struct Scheduler: Sendable {
     }
 
     /// Runs the fires the previous agent's clean stop owed (``RestoredState/owed``) as the job's
-    /// `catchup` says, as if they had been missed in the downtime: `all` runs each one within
-    /// `catchup_window`, before the downtime's own catch-ups (they are older), with at most
-    /// `maxCatchupRuns` waiting; `latest` runs the newest one, unless the downtime missed a fire
-    /// of its own, whose catch-up run covers it. Each job's owed fires are settled (durably,
-    /// before anything launches) whatever becomes of them, so none can run twice.
+    /// `catchup` says, as if they had been missed in the downtime, within `catchup_window`:
+    /// `all` runs each one, before the downtime's own catch-ups (they are older; when the
+    /// backlog reaches `maxCatchupRuns`, the downtime's oldest are the ones recorded missed),
+    /// `latest` runs the newest one, unless the downtime missed a fire of its own, whose
+    /// catch-up run covers it. The window applies to `latest` too: an owed fire of a
+    /// `lock: fleet` job older than the fleet keeps its claims could otherwise run on a second
+    /// box. What is not run is recorded missed, in one summary per job. Each job's owed fires
+    /// are settled (durably, before anything launches) whatever becomes of them, so none can
+    /// run twice.
     mutating func restoreOwed(_ owed: [JobID: [Instant]], restoredLastSeen: Instant?, now: Instant) {
         guard !owed.isEmpty else { return }
         for job in owed.keys.sorted() {
             persist(.owedSettled(job: job))
-            guard let slot = slotOf[job], case let js = slots[slot], js.occupied, !js.removed, js.spec.enabled,
-                js.timing == .wall, let fires = owed[job]?.sorted(), let newest = fires.last
+            guard let slot = slotOf[job], case let js = slots[slot], js.occupied, !js.removed, js.timing == .wall,
+                let fires = owed[job]?.sorted(), let oldest = fires.first
             else { continue }
+            let windowStart = now.unixMillis &- max(0, js.spec.catchupWindowMs)
+            let inWindow = js.spec.enabled ? fires.filter { $0.unixMillis > windowStart && $0 <= now } : []
+            var run: [Instant] = []
             switch js.spec.catchup {
-            case .none: continue
+            case .none: break
             case .latest:
                 let from = catchupLowerBound(job: job, lastSeen: restoredLastSeen) ?? now
-                if let missed = calculator.nextFire(of: js.spec, after: from, anchor: anchor), missed <= now { continue }
-                decideFire(slot: slot, scheduledFor: newest, trigger: .catchup, now: now)
+                let downtimeMissed = calculator.nextFire(of: js.spec, after: from, anchor: anchor).map { $0 <= now } ?? false
+                if !downtimeMissed, let newest = inWindow.last { run = [newest] }
             case .all:
-                let windowStart = now.unixMillis &- max(0, js.spec.catchupWindowMs)
-                let inWindow = fires.filter { $0.unixMillis > windowStart && $0 <= now }
-                guard !inWindow.isEmpty else { continue }
-                enqueueBacklog(slot: slot, catchups: Array(inWindow.suffix(options.maxCatchupRuns)), onTime: nil, now: now)
+                run = Array(inWindow.suffix(options.maxCatchupRuns))
+            }
+            if fires.count > run.count {
+                skip(job: job, scheduledFor: oldest, reason: .missed, now: now, count: min(fires.count - run.count, options.missedCountCap))
+            }
+            if run.isEmpty { continue }
+            if js.spec.catchup == .all {
+                enqueueBacklog(slot: slot, catchups: run, onTime: nil, now: now)
+            } else {
+                decideFire(slot: slot, scheduledFor: run[0], trigger: .catchup, now: now)
             }
         }
     }

@@ -204,8 +204,10 @@ public final class Notifier: Sendable {
                 if delay(wait, due) { return }
             }
         }
-        logEnd(item.request, attempts: attempts.made, result: result)
+        // The row goes first: a stop waits only until `pending` is 0, and a row left behind by
+        // a delivery that ended would be sent again after the restart.
         queue.done(item.id)
+        logEnd(item.request, attempts: attempts.made, result: result)
     }
 
     /// Waits (bounded) until every queued delivery has ended: at a stop, so that the failure

@@ -79,6 +79,10 @@ struct TargetQueues {
     private var flying: [UInt64: DeliveryTarget] = [:]
     private var busy: Set<DeliveryTarget> = []
     private var nextSeq: UInt64 = 1
+    /// When each target was last served (``take()``'s turns); forgotten once a target holds
+    /// nothing, so the map is bounded by the targets holding deliveries.
+    private var served: [DeliveryTarget: UInt64] = [:]
+    private var turns: UInt64 = 0
 
     /// Waiting and in flight.
     var count: Int { entries.count + flying.count }
@@ -124,15 +128,24 @@ struct TargetQueues {
         return true
     }
 
-    /// The oldest waiting delivery that has an id and whose target has none in flight; it is
-    /// in flight from now until ``done(_:)``.
+    /// The next delivery of the free target (none in flight) served longest ago, the oldest of
+    /// that target's (one that has an id); it is in flight from now until ``done(_:)``.
+    ///
+    /// Targets take turns rather than the oldest delivery going first: with more dead receivers
+    /// than workers, oldest-first would hand every freed worker the next dead delivery (the
+    /// backlog of an outage is older than a healthy target's new one), and a healthy target would
+    /// wait behind all of them. In turns it waits for at most one attempt per dead target.
     mutating func take() -> QueuedNotification? {
-        var best: (target: DeliveryTarget, seq: UInt64)?
+        var best: (target: DeliveryTarget, turn: UInt64, seq: UInt64)?
         for (t, line) in lines where !busy.contains(t) {
             guard let seq = line.first, entries[seq]?.id != nil else { continue }
-            if seq < (best?.seq ?? .max) { best = (t, seq) }
+            let turn = served[t] ?? 0
+            if let b = best, (b.turn, b.seq) <= (turn, seq) { continue }
+            best = (t, turn, seq)
         }
         guard let best, var line = lines[best.target] else { return nil }
+        turns &+= 1
+        served[best.target] = turns
         _ = line.removeFirst()
         lines[best.target] = line.count == 0 ? nil : line
         guard let entry = entries.removeValue(forKey: best.seq), let id = entry.id else { return nil }
@@ -147,6 +160,7 @@ struct TargetQueues {
     mutating func done(_ id: UInt64) -> Bool {
         guard let target = flying.removeValue(forKey: id) else { return false }
         busy.remove(target)
+        if lines[target] == nil { served[target] = nil }
         return true
     }
 }

@@ -237,6 +237,30 @@ struct NotifierTargetTests {
         #expect(q.count == 2)
     }
 
+    @Test("targets take turns: with more dead targets than workers, a healthy target's new delivery waits for one attempt each, not for their backlog")
+    func targetsTakeTurns() throws {
+        let q = MemoryNotificationQueue(capacity: 100)
+        let dead = (1...5).map { "http://dead\($0).invalid/h" }
+        // An outage's backlog: three deliveries for each dead target, older than the healthy one.
+        for round in 1...3 {
+            for (i, url) in dead.enumerated() { #expect(q.push(Self.request("d\(i)-\(round)", url: url)) == .queued) }
+        }
+        #expect(q.push(Self.request("ok", url: Self.alive)) == .queued)
+        // Four workers take the first four dead targets' first deliveries.
+        var flying = try (0..<4).map { _ in try #require(q.take()) }
+        // Each freed worker takes the next target in turn: dead5 and the healthy one have not
+        // been served yet, so they come before any dead target's second delivery.
+        var next: [String] = []
+        for _ in 0..<2 {
+            let ended = flying.removeFirst()
+            q.done(ended.id)
+            let item = try #require(q.take())
+            next.append(item.request.facts.runID?.rawValue ?? "")
+            flying.append(item)
+        }
+        #expect(next == ["d4-1", "ok"])
+    }
+
     @Test("the durable queue: a dropped delivery's row is deleted; after a restart each target resumes in order, one at a time")
     func durableQueuePerTargetAcrossRestart() throws {
         let store = MemoryStateStore()
