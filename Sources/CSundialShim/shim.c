@@ -580,11 +580,11 @@ ssize_t sundial_write_line(int fd, const void *buf, size_t len, int prefix_newli
     return writev(fd, iov, 2);
 }
 
-int sundial_wait_writable(int fd, int timeout_ms) {
-    struct pollfd p = {fd, POLLOUT, 0};
-    int rc = poll(&p, 1, timeout_ms);
-    if (rc < 0) return -1;
-    return rc > 0 ? 1 : 0;
+int sundial_grow_pipe(int fd, int bytes) {
+    int size = fcntl(fd, F_GETPIPE_SZ);
+    if (size < 0) return -1;
+    if (bytes > size && fcntl(fd, F_SETPIPE_SZ, bytes) >= 0) size = fcntl(fd, F_GETPIPE_SZ);
+    return size;
 }
 
 int sundial_fd_is_stream(int fd) {

@@ -108,8 +108,10 @@ int sundial_reserve_descriptor_table(int slots);
 /// (writev, so still one system call). Returns bytes written (including the prefix) or -1/errno.
 ssize_t sundial_write_line(int fd, const void *buf, size_t len, int prefix_newline);
 
-/// Waits up to `timeout_ms` for `fd` to become writable. Returns 1 writable, 0 timeout, -1 error.
-int sundial_wait_writable(int fd, int timeout_ms);
+/// Grows the pipe or FIFO `fd` to hold at least `bytes` (F_SETPIPE_SZ; never shrinks it, and
+/// gives up quietly at the system's limit). Returns the pipe's capacity now, or -1 if `fd` is not
+/// a pipe. `bytes` 0 only reads the capacity.
+int sundial_grow_pipe(int fd, int bytes);
 
 /// 1 when `fd` is a pipe or a socket (writes may block), 0 otherwise, -1 on error.
 int sundial_fd_is_stream(int fd);

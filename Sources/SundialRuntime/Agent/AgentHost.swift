@@ -103,7 +103,7 @@ public enum AgentHost {
         var fileSink: FileEventSink?
         if let path = options.logPath, path != "-" {
             do throws(SinkError) {
-                fileSink = try FileEventSink(path: path, maxBytes: options.logMaxBytes, keep: options.logKeep)
+                fileSink = try FileEventSink(path: path, maxBytes: options.logMaxBytes, keep: options.logKeep, clock: clock)
                 sink = fileSink!
             } catch {
                 stderr("sundial: cannot open the log \(path): \(error)\n")

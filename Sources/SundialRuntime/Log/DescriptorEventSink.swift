@@ -9,25 +9,31 @@ import Musl
 /// Writes lines to an open descriptor, standard output by default (`--log -`).
 ///
 /// A pipe or socket (journald, `| tee`) can block when its reader stalls; such a descriptor is
-/// switched to non-blocking and a write waits at most `writeTimeoutMs` before the line counts as
-/// dropped, so a stuck reader never stops the scheduler. Terminals and files are left as they are.
+/// switched to non-blocking (a pipe also grown to ``LineWriter/pipeCapacity``) and a line that
+/// does not fit now is dropped at once, counted, and reported by the next `log.dropped` once the
+/// reader drains: a stuck reader never stops the scheduler. No wait at all, not even one per
+/// stall: a reader that drains a little at a time would start a new stall, and a new wait on
+/// the scheduler's loop, each time. Terminals and files are left as they are (the descriptor's
+/// flags are shared with whoever else holds it, a shell's terminal for one).
 public final class DescriptorEventSink: EventSink {
     public let fd: Int32
-    public let writeTimeoutMs: Int32
-    /// Whether the last line was cut. Held (as a writer: it sleeps, never spins) across the
-    /// write, which also keeps lines longer than `PIPE_BUF` whole on a pipe.
+    /// Whether the last line was cut. Held (as a writer) across the write, which keeps lines
+    /// longer than `PIPE_BUF` whole on a pipe; the write never waits, so neither does the lock
+    /// for long.
     private let brokenLine = ReadMostly(false)
 
-    public init(fd: Int32 = 1, writeTimeoutMs: Int32 = 250) {
+    public init(fd: Int32 = 1) {
         self.fd = fd
-        self.writeTimeoutMs = writeTimeoutMs
         sundial_ignore_sigpipe()
-        if sundial_fd_is_stream(fd) == 1 { _ = sundial_set_nonblocking(fd, 1) }
+        if sundial_fd_is_stream(fd) == 1 {
+            _ = sundial_set_nonblocking(fd, 1)
+            _ = sundial_grow_pipe(fd, LineWriter.pipeCapacity)
+        }
     }
 
     public func write(_ line: [UInt8]) throws(SinkError) {
         try brokenLine.write { (broken: inout Bool) throws(SinkError) in
-            try LineWriter.write(fd: fd, line, brokenLine: &broken, timeoutMs: writeTimeoutMs)
+            try LineWriter.write(fd: fd, line, brokenLine: &broken)
         }
     }
 }
