@@ -34,7 +34,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Rotate the log file at this size.")
     var logMaxBytes: Int64 = 64 * 1024 * 1024
 
-    @Option(help: "Rotated log files to keep.")
+    @Option(help: "Rotated log files to keep (0-1000).")
     var logKeep: Int = 5
 
     @Option(help: "Lowest level logged: debug, info, warn, error.")
@@ -83,7 +83,11 @@ struct RunCommand: AsyncParsableCommand {
                 throw ValidationError("--metrics-listen: \(error.description)")
             }
         }
-        guard logKeep >= 0, logMaxBytes >= 4096 else { throw ValidationError("--log-max-bytes must be at least 4096 and --log-keep not negative") }
+        guard logMaxBytes >= 4096 else { throw ValidationError("--log-max-bytes must be at least 4096 (got \(logMaxBytes))") }
+        // Each rotation renames every kept file, on the scheduler's thread.
+        guard (0...FileEventSink.maximumKeep).contains(logKeep) else {
+            throw ValidationError("--log-keep must be between 0 and \(FileEventSink.maximumKeep) (got \(logKeep)); keep more with logrotate")
+        }
     }
 
     func run() async throws { try await run(on: nil) }
