@@ -45,6 +45,15 @@ final class RunnerEngine: @unchecked Sendable {
     /// Read size, and the cap on what is drained from a stream after its process exited.
     static let readBufferBytes = 64 * 1024
     static let maxDrainAfterExit = 1 << 20
+    /// At most this many reads of output (of ``readBufferBytes`` each) per loop turn, from the
+    /// pipes' own epoll set (`outfd`), whose level-triggered ready list hands out the pipes in
+    /// turn. Output that keeps coming (jobs writing at full speed) would otherwise fill every
+    /// turn with one read of every pipe: each line is masked, logged and kept, so 50 such jobs
+    /// made a turn of some 3 MiB, and the wake-up timer, the agent's steps and the spawn of a
+    /// due job each waited for a whole turn (fires seconds late, D6 of the hostile probe). The
+    /// rest stays in the pipes, which keeps the set readable: the next turn comes once the
+    /// loop's other handlers and jobs have run.
+    static let outputReadsPerTurn = 2
     /// Bounds on values from a ``LaunchSpec`` so deadline arithmetic cannot overflow (a
     /// timeout or grace longer than 100 years is treated as 100 years).
     static let maxDelayMs: Int64 = DurationParser.maximumMilliseconds
@@ -62,6 +71,11 @@ final class RunnerEngine: @unchecked Sendable {
     private let wakefd: Int32
     /// SIGCHLD's signalfd when reaping orphans, else -1.
     private let sigfd: Int32
+    /// The output pipes' own epoll set, itself in `epfd`: read at most ``outputReadsPerTurn``
+    /// pipes per turn, after the commands, exits and deadlines of that turn.
+    private let outfd: Int32
+    /// `epoll_wait`'s output for `outfd`, reused.
+    private var outputTokens = [UInt64](repeating: 0, count: RunnerEngine.outputReadsPerTurn)
     /// Embedded only: the monotonic timerfd (in `epfd`) that stands for `epoll_wait`'s timeout.
     private let timerfd: Int32
     /// Embedded only: the loop serving `epfd`, and the registration, until the runner ends.
@@ -133,20 +147,22 @@ final class RunnerEngine: @unchecked Sendable {
             }
         }
         let epfd = sundial_epoll_create()
+        let outfd = sundial_epoll_create()
         let wakefd = sundial_eventfd()
         var chld = SIGCHLD
         let sigfd = reapsOrphans ? sundial_signalfd(&chld, 1) : -1
         let timerfd = host != nil ? sundial_monotonic_timerfd_create() : -1
         let creationErrno = errno
         func fail(_ message: String) -> RunnerError {
-            for fd in [epfd, wakefd, sigfd, timerfd] where fd >= 0 { close(fd) }
+            for fd in [epfd, outfd, wakefd, sigfd, timerfd] where fd >= 0 { close(fd) }
             if reapsOrphans { Self.orphanReaperExists.store(false, ordering: .releasing) }
             return RunnerError(message)
         }
-        guard epfd >= 0, wakefd >= 0, !reapsOrphans || sigfd >= 0, host == nil || timerfd >= 0 else {
+        guard epfd >= 0, outfd >= 0, wakefd >= 0, !reapsOrphans || sigfd >= 0, host == nil || timerfd >= 0 else {
             throw fail("cannot create the runner's descriptors: \(errnoText(creationErrno))")
         }
         guard sundial_epoll_add_readable(epfd, wakefd, UInt64(wakefd)) == 0,
+            sundial_epoll_add_readable(epfd, outfd, UInt64(outfd)) == 0,
             sigfd < 0 || sundial_epoll_add_readable(epfd, sigfd, UInt64(sigfd)) == 0,
             timerfd < 0 || sundial_epoll_add_readable(epfd, timerfd, UInt64(timerfd)) == 0
         else {
@@ -161,6 +177,7 @@ final class RunnerEngine: @unchecked Sendable {
             if hrc != 0 { throw fail("cannot install the SIGCHLD handler: \(errnoText(hrc))") }
         }
         self.epfd = epfd
+        self.outfd = outfd
         self.wakefd = wakefd
         self.sigfd = sigfd
         self.timerfd = timerfd
@@ -274,6 +291,7 @@ final class RunnerEngine: @unchecked Sendable {
         }
         // Only the deadline timer (embedded) counts as the timeout of a thread's own wait.
         var timedOut = n == 0
+        var outputReady = false
         for i in 0..<max(0, Int(n)) {
             let fd = Int32(truncatingIfNeeded: tokens[i])
             if fd == wakefd {
@@ -287,6 +305,8 @@ final class RunnerEngine: @unchecked Sendable {
             } else if fd == timerfd {
                 sundial_eventfd_drain(timerfd)
                 timedOut = n == 1
+            } else if fd == outfd {
+                outputReady = true
             } else if let run = byPidfd[fd] {
                 reap(run)
             } else if let entry = byFd[fd] {
@@ -298,6 +318,7 @@ final class RunnerEngine: @unchecked Sendable {
         // a lost readiness could delay a run's end by ``safetyPollMs`` at most.
         if timedOut, !byPidfd.isEmpty { for run in Array(byPidfd.values) { reap(run) } }
         if let t = orphanRetryAtMs, sundial_monotonic_ms() >= t { lookForOrphans = true }
+        if outputReady { readOutput() }
         fireTimers()
         cleanUp()
     }
@@ -323,7 +344,7 @@ final class RunnerEngine: @unchecked Sendable {
             host.remove(hostRegistration, fd: epfd)
             self.hostRegistration = nil
         }
-        for fd in [epfd, wakefd, sigfd, timerfd] where fd >= 0 { close(fd) }
+        for fd in [epfd, outfd, wakefd, sigfd, timerfd] where fd >= 0 { close(fd) }
         sundial_work_pool_destroy(spawnPool)
         spawnPool = nil
         for waiter in stopWaiters { waiter.resume() }
@@ -562,7 +583,7 @@ final class RunnerEngine: @unchecked Sendable {
         }
         for (i, fd) in run.fds.enumerated() {
             byFd[fd] = (run, i)
-            _ = sundial_epoll_add_readable(epfd, fd, UInt64(fd))
+            _ = sundial_epoll_add_readable(outfd, fd, UInt64(fd))
         }
         active.withLock { _ = $0.insert(spec.runID) }
         return RunHandle(runID: spec.runID, pid: pid, cgroupPath: cgroup, limitsUnenforced: limitsNote, promise: run.promise)
@@ -593,6 +614,16 @@ final class RunnerEngine: @unchecked Sendable {
 
     // MARK: - Output
 
+    /// One read from each of at most ``outputReadsPerTurn`` readable pipes: those the kernel
+    /// hands out first, which it then moves to the back of the set's ready list, so every
+    /// pipe gets its turn however many are readable.
+    private func readOutput() {
+        let n = sundial_epoll_wait(outfd, &outputTokens, Int32(outputTokens.count), 0)
+        for i in 0..<max(0, Int(n)) {
+            if let entry = byFd[Int32(truncatingIfNeeded: outputTokens[i])] { readOnce(entry.run, stream: entry.stream) }
+        }
+    }
+
     private func readOnce(_ run: ActiveRun, stream: Int) {
         let fd = run.fds[stream]
         guard fd >= 0 else { return }
@@ -607,7 +638,7 @@ final class RunnerEngine: @unchecked Sendable {
     private func closeStream(_ run: ActiveRun, stream: Int) {
         let fd = run.fds[stream]
         guard fd >= 0 else { return }
-        _ = sundial_epoll_remove(epfd, fd)
+        _ = sundial_epoll_remove(outfd, fd)
         close(fd)
         byFd[fd] = nil
         run.fds[stream] = -1
