@@ -103,9 +103,10 @@ public final class MemoryStateStore: StateStore {
                     guard s.runs[r.id] == nil else { continue }
                     s.runs[r.id] = RunSummary(id: r.id, job: r.job, trigger: r.trigger, scheduledFor: r.scheduledFor, startedAt: r.startedAt)
                     s.recorded[r.id] = s.recorded.count
-                case let .attemptStarted(id, attempt, _, _):
+                case let .attemptStarted(id, attempt, pid, at):
                     guard var run = s.runs[id] else { continue }
                     run.attempts = max(run.attempts, attempt)
+                    if attempt == 1, pid != nil { run.startedAt = at }
                     s.runs[id] = run
                 case let .attemptFinished(id, attempt, _, _, _):
                     guard var run = s.runs[id] else { continue }

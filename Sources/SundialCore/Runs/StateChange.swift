@@ -7,9 +7,11 @@ public enum StateChange: Hashable, Sendable {
     /// A scheduled instant of a job has been consumed (fired, skipped or missed): it must never
     /// fire again, across restarts and backward clock steps.
     case fired(job: JobID, scheduledFor: Instant)
-    /// A run began (its first attempt is about to launch).
+    /// A run began (its first attempt is about to launch), at the instant it was decided.
     case runStarted(RunRecord)
-    /// An attempt of a run was launched.
+    /// An attempt of a run was launched, its process started `at`. The first attempt's start
+    /// with a process (`pid` set) becomes the run's start: what `history`, the status pages and
+    /// the API show, which the decision can precede by a busy loop's delay (D6).
     case attemptStarted(runID: RunID, attempt: Int, pid: Int32?, at: Instant)
     /// The process of an attempt exists, identified beyond its pid. Durable on `apply` (like
     /// `.fired`): recorded right after the spawn, it lets a restarted agent find the process

@@ -167,13 +167,15 @@ extension Scheduler {
                     scheduledFor: fire.scheduledFor)))
     }
 
-    mutating func attemptLaunched(_ id: RunID, attempt: Int, pid: Int32?, now: Instant) {
+    /// Records the attempt as started at `startedAt` (the process's own start, never after
+    /// `now`), which the history shows as the run's start for its first attempt.
+    mutating func attemptLaunched(_ id: RunID, attempt: Int, pid: Int32?, startedAt: Instant? = nil, now: Instant) {
         guard let i = runs.index(forKey: id), runs.values[i].attempt == attempt, runs.values[i].phase == .launching
         else { return }
         runs.values[i].phase = .running
         runs.values[i].pid = pid
         emit(Scheduler.runStartedEvent(runs.values[i], pid: pid, at: now))
-        persist(.attemptStarted(runID: id, attempt: attempt, pid: pid, at: now))
+        persist(.attemptStarted(runID: id, attempt: attempt, pid: pid, at: min(startedAt ?? now, now)))
         // Stopped while its start was being prepared: the runner knows the run now.
         if let stop = runs.values[i].terminateOnLaunch {
             runs.values[i].terminateOnLaunch = nil

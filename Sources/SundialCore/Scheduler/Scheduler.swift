@@ -108,7 +108,8 @@ public struct Scheduler: Sendable {
         switch event {
         case let .start(restored, reboot): start(restored: restored, reboot: reboot, now: now)
         case .tick: break
-        case let .attemptLaunched(id, attempt, pid): attemptLaunched(id, attempt: attempt, pid: pid, now: now)
+        case let .attemptLaunched(id, attempt, pid, startedAt):
+            attemptLaunched(id, attempt: attempt, pid: pid, startedAt: startedAt, now: now)
         case let .attemptFinished(id, attempt, outcome, durationMs):
             attemptFinished(id, attempt: attempt, outcome: outcome, durationMs: durationMs, now: now)
         case let .configReplaced(set): installJobSet(set, now: now)

@@ -12,8 +12,9 @@ public enum SchedulerEvent: Sendable, Hashable {
     /// Time has passed: fire whatever is due at `now`. Any other event also fires what is due,
     /// so a tick is only needed when the agent wakes for the scheduler's `wake`.
     case tick
-    /// The runner started attempt `attempt` of `runID` as process `pid`.
-    case attemptLaunched(runID: RunID, attempt: Int, pid: Int32?)
+    /// The runner started attempt `attempt` of `runID` as process `pid`, at `startedAt` when
+    /// known (the process may have started before the agent could say so: a busy loop).
+    case attemptLaunched(runID: RunID, attempt: Int, pid: Int32?, startedAt: Instant? = nil)
     /// Attempt `attempt` of `runID` ended. A launch failure is reported as `.launchFailed`
     /// without a preceding `attemptLaunched`; a timeout (the runner enforces `timeout`) as
     /// `.timeout`; a run stopped by a `terminate` action with whatever the runner saw.

@@ -1,3 +1,4 @@
+import CSundialShim
 import OrderedCollections
 import SundialConfig
 import SundialCore
@@ -91,7 +92,8 @@ public actor Agent {
         case wake
         /// The wall clock was set (timerfd cancel-on-set).
         case clockChanged
-        case launched(RunID, attempt: Int, pid: Int32?)
+        /// `startedAtMs`: when the process was spawned (``RunHandle/startedAtMs``), `nil` if unknown.
+        case launched(RunID, attempt: Int, pid: Int32?, startedAtMs: Int64? = nil)
         case finished(RunID, attempt: Int, RunCompletion)
         /// Re-read the configuration (file change, SIGHUP, `sundial reload`).
         case reload(reason: String)
@@ -339,12 +341,16 @@ public actor Agent {
             perform(scheduler.handle(.tick, at: now))
         case let .fleet(answer):
             perform(scheduler.handle(answer, at: now))
-        case let .launched(id, attempt, pid):
+        case let .launched(id, attempt, pid, startedAtMs):
+            // The process may have started a while ago (a loop busy with output): its own start
+            // is the attempt's, for `status`, `history` and the pages.
+            let startedAt = startedAtMs.map { Instant(unixMillis: now.unixMillis - max(0, sundial_monotonic_ms() - $0)) }
             if var run = activeRuns[id] {
                 run.pid = pid
+                if let startedAt { run.startedAt = startedAt }
                 activeRuns[id] = run
             }
-            perform(scheduler.handle(.attemptLaunched(runID: id, attempt: attempt, pid: pid), at: now))
+            perform(scheduler.handle(.attemptLaunched(runID: id, attempt: attempt, pid: pid, startedAt: startedAt), at: now))
         case let .finished(id, attempt, completion):
             adoptedRuns.remove(id)
             perform(
@@ -689,7 +695,7 @@ public actor Agent {
                 }
             }
             if attemptHandle.pid != nil {
-                await self.deliver(.launched(order.runID, attempt: attempt, pid: attemptHandle.pid))
+                await self.deliver(.launched(order.runID, attempt: attempt, pid: attemptHandle.pid, startedAtMs: attemptHandle.startedAtMs))
             }
             let lines = early.withLock { s -> [OutputLine] in
                 s.open = true

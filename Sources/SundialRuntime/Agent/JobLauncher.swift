@@ -22,11 +22,17 @@ public struct LaunchedAttempt: Sendable {
     /// agent records durably so that a restart after a crash can find it. `nil` for fakes, and
     /// when the process was already gone.
     public var identity: ProcessIdentity?
+    /// When the process was spawned (``RunHandle/startedAtMs``); `nil`: when the agent hears of
+    /// it (fakes).
+    public var startedAtMs: Int64?
     public var completion: @Sendable () async -> RunCompletion
 
-    public init(pid: Int32?, identity: ProcessIdentity? = nil, completion: @escaping @Sendable () async -> RunCompletion) {
+    public init(
+        pid: Int32?, identity: ProcessIdentity? = nil, startedAtMs: Int64? = nil, completion: @escaping @Sendable () async -> RunCompletion
+    ) {
         self.pid = pid
         self.identity = identity
+        self.startedAtMs = startedAtMs
         self.completion = completion
     }
 }
@@ -82,7 +88,7 @@ public struct ProcessRunnerLauncher: JobLauncher {
         identity?.cgroup = handle.cgroupPath
         let masker = self.masker
         return LaunchedAttempt(
-            pid: handle.pid, identity: identity,
+            pid: handle.pid, identity: identity, startedAtMs: handle.startedAtMs,
             completion: { Self.maskingReason(of: await handle.completion(), masker: masker, secrets: secrets) })
     }
 

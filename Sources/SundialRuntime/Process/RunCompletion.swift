@@ -54,11 +54,19 @@ public struct RunHandle: Sendable {
     /// Why the job's `limits:` are not (all) enforced for this attempt; `nil` when it has none
     /// or all were applied. The launcher logs it as `limits.unenforced`, once per job.
     public let limitsUnenforced: String?
+    /// When the process was spawned, on the runner's monotonic clock (`sundial_monotonic_ms`);
+    /// `nil` if launch failed. The agent may learn of the spawn later (a loop busy with output):
+    /// this is the attempt's real start.
+    public let startedAtMs: Int64?
     private let promise: OneShot<RunCompletion>
 
-    init(runID: RunID, pid: Int32?, cgroupPath: String? = nil, limitsUnenforced: String? = nil, promise: OneShot<RunCompletion>) {
+    init(
+        runID: RunID, pid: Int32?, cgroupPath: String? = nil, limitsUnenforced: String? = nil, startedAtMs: Int64? = nil,
+        promise: OneShot<RunCompletion>
+    ) {
         self.runID = runID
         self.pid = pid
+        self.startedAtMs = startedAtMs
         self.cgroupPath = cgroupPath
         self.limitsUnenforced = limitsUnenforced
         self.promise = promise

@@ -586,7 +586,8 @@ final class RunnerEngine: @unchecked Sendable {
             _ = sundial_epoll_add_readable(outfd, fd, UInt64(fd))
         }
         active.withLock { _ = $0.insert(spec.runID) }
-        return RunHandle(runID: spec.runID, pid: pid, cgroupPath: cgroup, limitsUnenforced: limitsNote, promise: run.promise)
+        return RunHandle(
+            runID: spec.runID, pid: pid, cgroupPath: cgroup, limitsUnenforced: limitsNote, startedAtMs: started, promise: run.promise)
     }
 
     static func spawnFailureReason(_ spec: LaunchSpec, errno e: Int32, stage: Int32) -> String {

@@ -61,6 +61,7 @@ extension SQLiteStateStore {
         case let .attemptStarted(id, attempt, pid, at):
             guard let run = try runKey(id, in: db) else { return }
             try db.execute(WriteSQL.attemptStarted, run, attempt, pid, at.unixMillis)
+            if attempt == 1, pid != nil { try db.execute(WriteSQL.runStartedAt, at.unixMillis, run) }
             try countAttempt(attempt, run: run, in: db)
 
         case let .attemptFinished(id, attempt, outcome, at, durationMs):
@@ -150,6 +151,8 @@ enum WriteSQL {
         INSERT INTO attempts(run, attempt, pid, started_at) VALUES (?, ?, ?, ?)
         ON CONFLICT(run, attempt) DO UPDATE SET pid = excluded.pid, started_at = excluded.started_at
         """
+    /// The run's start moved to its first process's (see ``StateChange/attemptStarted``).
+    static let runStartedAt = "UPDATE runs SET started_at = ? WHERE id = ?"
     static let attemptFinished = """
         INSERT INTO attempts(run, attempt, started_at, finished_at, outcome, exit_code, signal, detail, duration_ms)
         VALUES (?1, ?2, ?3 - ?8, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -186,7 +189,7 @@ enum WriteSQL {
     static let runID = "SELECT id FROM runs WHERE run_id = ?"
 
     static let all = [
-        alive, fired, runStarted, attemptStarted, attemptFinished, runFinished, planned, processStarted, processGone, output, outputTrim,
+        alive, fired, runStarted, attemptStarted, runStartedAt, attemptFinished, runFinished, planned, processStarted, processGone, output, outputTrim,
         countAttempt, insertJob, jobID, runID,
     ]
 }
