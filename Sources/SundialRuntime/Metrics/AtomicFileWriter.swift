@@ -7,29 +7,65 @@ import Glibc
 /// same directory (so `rename(2)` stays on one file system), `fsync` it, `rename` it over the
 /// target, then `fsync` the directory so the rename itself is durable. The temporary name does
 /// not end in `.prom`, so the collector never reads it.
+///
+/// Nothing found at either path can block the writer (a probe planted a FIFO at the old,
+/// predictable temporary name and hung the metrics thread and shutdown in `open`):
+/// - The temporary file gets an unpredictable name and is created with
+///   `O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK`, so it is always a fresh regular file of ours;
+///   anything already there is an error, never opened.
+/// - Only a regular file is replaced. A device, FIFO, socket or directory at the path is
+///   refused (`--metrics-file /dev/null` must not rename a file over the system's /dev/null).
+/// - A symlink is written through: its target is replaced, the link stays (node_exporter reads
+///   through it). The link must belong to root or to the agent's user, so a link someone else
+///   planted cannot point the agent's writes at a file of its choosing, and its target must
+///   exist and be a regular file.
 public enum AtomicFileWriter {
     public struct WriteError: Error, Hashable, Sendable, CustomStringConvertible {
         public var path: String
         public var step: String
+        /// The failed call's `errno`, or 0 when the step text says it all.
         public var errno: Int32
-        public var description: String { "cannot write \(path): \(step): \(String(cString: strerror(errno)))" }
+        public var description: String {
+            "cannot write \(path): \(step)" + (errno == 0 ? "" : ": \(String(cString: strerror(errno)))")
+        }
     }
+
+    /// Names tried for the temporary file before giving up (each is random: a clash means
+    /// someone is creating files there on purpose).
+    static let tempAttempts = 4
 
     /// Writes `bytes` to `path` (mode `mode`, subject to the umask).
     /// - Throws: `WriteError` naming the failed step; the temporary file is removed then and
     ///   the previous content of `path` is left as it was.
     public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(WriteError) {
-        let slash = path.lastIndex(of: "/")
-        let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        let temp = (dir == "/" ? "" : dir) + "/." + base + ".tmp." + String(getpid())
+        try write(bytes, to: path, mode: mode, tempSuffix: { randomSuffix() })
+    }
 
-        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+    /// `tempSuffix` names each temporary file attempt (tests pass a fixed one).
+    static func write(_ bytes: [UInt8], to path: String, mode: mode_t, tempSuffix: () -> String) throws(WriteError) {
+        let target = try resolve(path)
+        let slash = target.lastIndex(of: "/")
+        let dir = slash.map { $0 == target.startIndex ? "/" : String(target[..<$0]) } ?? "."
+        let base = slash.map { String(target[target.index(after: $0)...]) } ?? target
+
+        var temp = ""
+        var fd: Int32 = -1
+        for _ in 0..<tempAttempts {
+            temp = (dir == "/" ? "" : dir) + "/." + base + ".tmp." + tempSuffix()
+            fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode)
+            if fd >= 0 || errno != EEXIST { break }
+        }
         guard fd >= 0 else { throw WriteError(path: path, step: "create \(temp)", errno: errno) }
         var ok = false
         defer { if !ok { unlink(temp) } }
         do {
             defer { close(fd) }
+            // O_EXCL made it ours and new; checked anyway, as the fsync below assumes a file.
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw WriteError(path: path, step: "stat \(temp)", errno: errno) }
+            guard st.st_mode & S_IFMT == S_IFREG else {
+                throw WriteError(path: path, step: "\(temp) is not a regular file", errno: 0)
+            }
             var offset = 0
             while offset < bytes.count {
                 let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
@@ -41,13 +77,57 @@ public enum AtomicFileWriter {
             }
             guard fsync(fd) == 0 else { throw WriteError(path: path, step: "fsync", errno: errno) }
         }
-        guard rename(temp, path) == 0 else { throw WriteError(path: path, step: "rename", errno: errno) }
+        guard rename(temp, target) == 0 else { throw WriteError(path: path, step: "rename", errno: errno) }
         ok = true
         // Durability of the rename; a failure here does not undo the (already visible) write.
-        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK)
         if dfd >= 0 {
             _ = fsync(dfd)
             close(dfd)
         }
+    }
+
+    /// The path to replace: `path` itself when absent or a regular file, a symlink's target
+    /// (see the type's notes); anything else is refused.
+    static func resolve(_ path: String) throws(WriteError) -> String {
+        var st = stat()
+        guard lstat(path, &st) == 0 else {
+            if errno == ENOENT { return path }
+            throw WriteError(path: path, step: "stat", errno: errno)
+        }
+        var target = path
+        if st.st_mode & S_IFMT == S_IFLNK {
+            guard st.st_uid == 0 || st.st_uid == geteuid() else {
+                throw WriteError(
+                    path: path,
+                    step: "it is a symlink owned by uid \(st.st_uid), neither root nor this agent's user; "
+                        + "point the option at the real file, or have root or this user own the link",
+                    errno: 0)
+            }
+            guard let resolved = realpath(path, nil) else {
+                let e = errno
+                throw WriteError(
+                    path: path, step: "cannot resolve the symlink (its target must exist: create it, or point the option at the real file)",
+                    errno: e)
+            }
+            target = String(cString: resolved)
+            free(resolved)
+            guard stat(target, &st) == 0 else { throw WriteError(path: path, step: "stat \(target)", errno: errno) }
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw WriteError(
+                path: path,
+                step: "\(target == path ? "it" : target) is not a regular file (a device, FIFO, socket or directory is never replaced); "
+                    + "point the option at a regular file",
+                errno: 0)
+        }
+        return target
+    }
+
+    /// 16 random hex digits: the temporary name cannot be guessed and planted in advance.
+    static func randomSuffix() -> String {
+        let n = UInt64.random(in: .min ... .max)
+        let hex = String(n, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

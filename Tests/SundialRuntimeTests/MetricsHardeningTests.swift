@@ -1,0 +1,168 @@
+import CSundialShim
+import Dispatch
+import Foundation
+import Glibc
+import SundialCore
+import SundialTesting
+import Synchronization
+import Testing
+
+@testable import SundialRuntime
+
+/// Defects a hostile probe found in the metrics file writer and listener (FIFOs and devices
+/// at the file's paths, symlinks, responses held for clients that do not read, re-rendering
+/// each scrape, the port chosen for port 0).
+@Suite("Metrics: hostile files and clients", .timeLimit(.minutes(1)), .offPool)
+struct MetricsHardeningTests {
+    static func tempDir() -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sundial-mh-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Runs `body` on another thread and waits at most `seconds`. If it is still running then
+    /// (blocked opening a FIFO for writing), `rescue` unblocks it, and the answer is false.
+    static func finishes(within seconds: Int, rescue: () -> Void, _ body: @escaping @Sendable () -> Void) -> Bool {
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async {
+            body()
+            done.signal()
+        }
+        if done.wait(timeout: .now() + .seconds(seconds)) == .success { return true }
+        rescue()
+        _ = done.wait(timeout: .now() + .seconds(10))
+        return false
+    }
+
+    /// Opens the FIFO for reading (so a writer blocked in `open` goes on), drains it, closes.
+    static func unblock(_ fifo: String) {
+        let fd = open(fifo, O_RDONLY | O_NONBLOCK)
+        guard fd >= 0 else { return }
+        usleep(200_000)
+        var buf = [UInt8](repeating: 0, count: 65536)
+        _ = read(fd, &buf, buf.count)
+        close(fd)
+    }
+
+    // MARK: - The temporary file
+
+    @Test func aFIFOAtTheTemporaryPathBlocksNeitherStartNorStop() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/sundial.prom"
+        // Where the writer used to put its temporary file: `.<name>.tmp.<pid>`.
+        let planted = dir + "/.sundial.prom.tmp.\(getpid())"
+        #expect(mkfifo(planted, 0o600) == 0)
+        let errors = Messages()
+        let exporter = try MetricsExporter(
+            filePath: path, listen: "127.0.0.1:0", version: "1", writeInterval: .milliseconds(20), onError: { errors.append($0) })
+        let started = Self.finishes(within: 5, rescue: { Self.unblock(planted) }) {
+            try? exporter.start()
+            exporter.observe(.logDropped(lines: 3, at: Instant(unixSeconds: 0)))
+            try? exporter.writeFileNow()
+            exporter.stop()
+        }
+        #expect(started, "start, write or stop blocked on the FIFO at \(planted)")
+        let text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        #expect(text.contains("sundial_log_dropped_lines_total 3\n"), "\(text.prefix(200))")
+        #expect(errors.all.isEmpty, "\(errors.all)")
+        // Someone else's file is left alone.
+        var st = stat()
+        #expect(lstat(planted, &st) == 0 && st.st_mode & S_IFMT == S_IFIFO)
+    }
+
+    @Test func whateverIsAtTheTemporaryNameIsRefusedNeverOpened() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/sundial.prom"
+        let planted = dir + "/.sundial.prom.tmp.guessed"
+        #expect(mkfifo(planted, 0o600) == 0)
+        let box = Messages()
+        let finished = Self.finishes(within: 5, rescue: { Self.unblock(planted) }) {
+            do throws(AtomicFileWriter.WriteError) {
+                try AtomicFileWriter.write(Array("x 1\n".utf8), to: path, mode: 0o644, tempSuffix: { "guessed" })
+            } catch {
+                box.append(error.description)
+            }
+        }
+        #expect(finished, "the writer blocked opening the FIFO at \(planted)")
+        #expect(box.all.first?.contains("create \(planted): File exists") == true, "\(box.all)")
+        #expect(access(path, F_OK) != 0)
+    }
+
+    // MARK: - What may be replaced; the bound address
+
+    @Test func aFIFOOrDeviceAtTheFilePathIsRefusedAndLeftInPlace() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/sundial.prom"
+        #expect(mkfifo(path, 0o600) == 0)
+        let errors = Messages()
+        let exporter = try MetricsExporter(filePath: path, listen: nil, version: "1", writeInterval: .seconds(3600), onError: { errors.append($0) })
+        try exporter.start()
+        exporter.stop()
+        #expect(errors.all.count == 1)
+        #expect(errors.all.first?.contains("is not a regular file") == true, "\(errors.all)")
+        var st = stat()
+        #expect(lstat(path, &st) == 0 && st.st_mode & S_IFMT == S_IFIFO)
+        // A character device (/dev/null's twin, made here: never test on the real one) the
+        // same way; only root can make one.
+        guard geteuid() == 0 else { return }
+        let device = dir + "/null"
+        let dev = dev_t(1 << 8 | 3)  // makedev(1, 3): a macro Swift does not import
+        #expect(mknod(device, S_IFCHR | 0o666, dev) == 0)
+        #expect(throws: AtomicFileWriter.WriteError.self) { try AtomicFileWriter.write([], to: device) }
+        #expect(lstat(device, &st) == 0 && st.st_mode & S_IFMT == S_IFCHR)
+    }
+
+    @Test func aSymlinkIsWrittenThroughAndKept() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/real", withIntermediateDirectories: true)
+        let target = dir + "/real/sundial.prom"
+        #expect(FileManager.default.createFile(atPath: target, contents: Data("old\n".utf8)))
+        let link = dir + "/sundial.prom"
+        #expect(symlink("real/sundial.prom", link) == 0)
+        try AtomicFileWriter.write(Array("new 1\n".utf8), to: link)
+        var st = stat()
+        #expect(lstat(link, &st) == 0 && st.st_mode & S_IFMT == S_IFLNK)
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "new 1\n")
+        // Nothing left beside the link or the target.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == ["real", "sundial.prom"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/real") == ["sundial.prom"])
+    }
+
+    @Test func aDanglingOrForeignSymlinkIsRefused() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let link = dir + "/sundial.prom"
+        #expect(symlink(dir + "/missing.prom", link) == 0)
+        #expect {
+            try AtomicFileWriter.write(Array("x 1\n".utf8), to: link)
+        } throws: { error in
+            (error as? AtomicFileWriter.WriteError)?.description.contains("its target must exist") == true
+        }
+        #expect(access(dir + "/missing.prom", F_OK) != 0)
+        // A link that belongs to someone else (only root can make one here).
+        guard geteuid() == 0 else { return }
+        let target = dir + "/victim"
+        #expect(FileManager.default.createFile(atPath: target, contents: Data("keep\n".utf8)))
+        let foreign = dir + "/foreign.prom"
+        #expect(symlink(target, foreign) == 0)
+        #expect(lchown(foreign, 65534, 65534) == 0)
+        #expect {
+            try AtomicFileWriter.write(Array("x 1\n".utf8), to: foreign)
+        } throws: { error in
+            (error as? AtomicFileWriter.WriteError)?.description.contains("owned by uid 65534") == true
+        }
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep\n")
+    }
+
+}
+
+/// Messages collected from another thread.
+final class Messages: Sendable {
+    private let list = Mutex<[String]>([])
+    func append(_ m: String) { list.withLock { $0.append(m) } }
+    var all: [String] { list.withLock { $0 } }
+}
