@@ -158,6 +158,62 @@ struct MetricsHardeningTests {
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep\n")
     }
 
+    // MARK: - Responses held for clients that do not read
+
+    @Test func responsesHeldForClientsThatDoNotReadStayWithinTheBudget() throws {
+        let budget = 16 * 1024 * 1024
+        let server = try MetricsHTTPServer(address: ListenAddress(parsing: "127.0.0.1:0"), pages: nil, maxHeldResponseBytes: budget)
+        // 8 MiB each: the kernel takes up to 4 MiB of a response (tcp_wmem's maximum send
+        // buffer), so each held one keeps at least 4 MiB, and eight cannot all fit in 16 MiB.
+        let body = String(repeating: "x", count: 8 * 1024 * 1024)
+        func turn() {
+            var fds: [pollfd] = []
+            server.appendPollDescriptors(to: &fds, now: monotonicMillis())
+            _ = poll(&fds, nfds_t(fds.count), 10)
+            server.handleEvents(fds[...], now: monotonicMillis(), render: { body })
+        }
+        // Eight clients with a tiny receive buffer ask and never read.
+        var clients: [Int32] = []
+        defer { clients.forEach { _ = close($0) } }
+        for _ in 0..<8 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var small: Int32 = 4096
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            var sa = sockaddr_in()
+            sa.sin_family = sa_family_t(AF_INET)
+            sa.sin_port = server.port.bigEndian
+            sa.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let rc = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(rc == 0)
+            clients.append(fd)
+            _ = Array("GET /metrics HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        }
+        // Serve until each request is answered (held, or refused and closed).
+        var deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline, !(server.busyResponses >= 1 && server.busyResponses + server.connectionCount == 8) {
+            turn()
+        }
+        #expect(server.peakHeldResponseBytes <= budget, "held \(server.peakHeldResponseBytes) bytes, budget \(budget)")
+        #expect(server.heldResponseBytes > 0)
+        #expect(server.busyResponses >= 1)
+        // The refused ones got a prompt 503.
+        var refused = 0
+        for fd in clients {
+            var head = [UInt8](repeating: 0, count: 16)
+            let n = recv(fd, &head, head.count, Int32(MSG_DONTWAIT))
+            if n > 0, String(decoding: head[..<n], as: UTF8.self).hasPrefix("HTTP/1.1 503") { refused += 1 }
+        }
+        #expect(refused == server.busyResponses)
+        // Once the clients are gone, their responses are released (well before the 5 s deadline).
+        clients.forEach { _ = close($0) }
+        clients = []
+        deadline = ContinuousClock.now + .seconds(3)
+        while ContinuousClock.now < deadline, server.connectionCount > 0 || server.heldResponseBytes > 0 { turn() }
+        #expect(server.connectionCount == 0)
+        #expect(server.heldResponseBytes == 0)
+    }
 }
 
 /// Messages collected from another thread.

@@ -20,7 +20,8 @@ import Synchronization
 ///   the response; `Connection: close` on every response.
 /// - At most ``maxConnections`` are held; when full, the oldest one still sending its request
 ///   is closed to make room (see ``ConnectionTable``), and only when none is is the newcomer
-///   refused (503). Memory is bounded by that many request heads and responses.
+///   refused (503). Memory is bounded by that many request heads, and responses by
+///   ``maxHeldResponseBytes`` in all (a response that would pass it is a 503 instead).
 /// It never runs on Swift's cooperative pool, and with no connection open it adds no timeout to
 /// the exporter's `poll` (an idle agent does not wake up).
 ///
@@ -51,6 +52,15 @@ public final class MetricsHTTPServer {
     public static let pageTimeoutMillis: Int64 = 5000
     /// Status pages being rendered at once; more are answered 503 without starting a render.
     public static let maxPagesInFlight = 8
+    /// Response bytes all connections together may hold before their clients take them, as
+    /// on the control socket: four clients asking for a 6 MB page and never reading took the
+    /// agent from 23 to 285 MB, and 128 could have held 2 GiB until their deadlines.
+    public static let maxHeldResponseBytes = 64 * 1024 * 1024
+    /// After this many bytes were held, the heap is trimmed once all are sent or dropped: glibc
+    /// keeps freed memory otherwise, and a burst of large pages would stay in the RSS.
+    static let trimAfterBytes = 4 * 1024 * 1024
+    /// A response this small is never refused for the budget (headers and a line of text).
+    static let smallResponseBytes = 4096
 
     public let address: ListenAddress
     /// The listening socket.
@@ -69,6 +79,15 @@ public final class MetricsHTTPServer {
     /// The status pages, if served, and where their answers come back.
     private let pages: StatusPages?
     private let answers: StatusAnswerBox?
+    /// The budget for unsent response bytes (``maxHeldResponseBytes`` unless a test sets less).
+    let heldBudget: Int
+    /// Response bytes set on connections and not yet taken by the socket, and the most there
+    /// ever were (tests); bytes held since the heap was last trimmed.
+    private(set) var heldResponseBytes = 0
+    private(set) var peakHeldResponseBytes = 0
+    private var heldSinceTrim = 0
+    /// Responses refused because the budget was spent.
+    private(set) var busyResponses = 0
 
     public struct StartError: Error, Hashable, Sendable, CustomStringConvertible {
         public var description: String
@@ -77,9 +96,13 @@ public final class MetricsHTTPServer {
     /// Binds and listens.
     /// - Throws: `StartError` when the socket cannot be created, bound (address in use, not
     ///   local) or listened on.
-    public init(address: ListenAddress, pages: StatusPages? = nil) throws(StartError) {
+    /// - Parameter maxHeldResponseBytes: the budget for unsent responses (tests set less).
+    public init(
+        address: ListenAddress, pages: StatusPages? = nil, maxHeldResponseBytes: Int = MetricsHTTPServer.maxHeldResponseBytes
+    ) throws(StartError) {
         self.address = address
         self.pages = pages
+        self.heldBudget = maxHeldResponseBytes
         if pages != nil {
             guard let box = StatusAnswerBox(capacity: Self.maxPagesInFlight) else {
                 throw StartError(description: "cannot create eventfd: \(String(cString: strerror(errno)))")
@@ -257,7 +280,7 @@ public final class MetricsHTTPServer {
             }
             return
         }
-        table[i].state.output = Self.response(to: head, render: render, servesPages: pages != nil)
+        hold(i, Self.response(to: head, render: render, servesPages: pages != nil))
         table[i].deadline = now + Self.responseTimeoutMillis
         flush(id)
     }
@@ -278,15 +301,55 @@ public final class MetricsHTTPServer {
         table[i].state.awaiting = false
         table[i].state.route = nil
         if response.body.count > Self.maxResponseBytes {
-            table[i].state.output = Self.response(
-                status: 500, reason: "Internal Server Error",
-                body: "the page is larger than \(Self.maxResponseBytes) bytes\n", head: head)
+            hold(
+                i,
+                Self.response(
+                    status: 500, reason: "Internal Server Error",
+                    body: "the page is larger than \(Self.maxResponseBytes) bytes\n", head: head))
+        } else if heldResponseBytes + response.body.count > heldBudget {
+            // Checked before framing: the frame would copy the body once more.
+            hold(i, busy())
         } else {
-            table[i].state.output = Self.frame(
-                status: response.status, reason: response.reason, body: response.body, head: head,
-                contentType: response.contentType)
+            hold(
+                i,
+                Self.frame(
+                    status: response.status, reason: response.reason, body: response.body, head: head,
+                    contentType: response.contentType))
         }
         table[i].deadline = now + Self.responseTimeoutMillis
+    }
+
+    /// Sets the connection at `i` to write `output`, unless that would pass ``heldBudget``:
+    /// then a short 503 instead, at once (the client may try again when others have taken
+    /// theirs, or been dropped at their deadlines). Short answers (errors, 503s: at most
+    /// ``smallResponseBytes`` for each of ``maxConnections``) always go.
+    private func hold(_ i: Int, _ output: [UInt8]) {
+        release(table[i].state)
+        let output = output.count > Self.smallResponseBytes && heldResponseBytes + output.count > heldBudget ? busy() : output
+        table[i].state.output = output
+        table[i].state.written = 0
+        heldResponseBytes += output.count
+        heldSinceTrim += output.count
+        peakHeldResponseBytes = max(peakHeldResponseBytes, heldResponseBytes)
+    }
+
+    private func busy() -> [UInt8] {
+        busyResponses += 1
+        let mib = heldResponseBytes / (1024 * 1024)
+        return Self.response(
+            status: 503, reason: "Service Unavailable",
+            body: "the agent is busy sending \(mib) MiB of responses to other clients; try again\n", head: false)
+    }
+
+    /// Takes a connection's unsent bytes off the count (it sent them or is gone). Once nothing
+    /// is held after large responses, gives the freed memory back to the kernel.
+    private func release(_ state: HTTPConnection) {
+        guard let output = state.output else { return }
+        heldResponseBytes -= output.count - state.written
+        if heldResponseBytes == 0, heldSinceTrim >= Self.trimAfterBytes {
+            heldSinceTrim = 0
+            _ = sundial_trim_heap()
+        }
     }
 
     /// Writes what the socket takes; once the response is out, ends the connection.
@@ -296,15 +359,18 @@ public final class MetricsHTTPServer {
             drop(id)
             return
         }
+        heldResponseBytes -= written - table[i].state.written
         table[i].state.written = written
         guard written == output.count else { return }
         shutdown(table[i].fd, Int32(SHUT_WR))
         drop(id)
     }
 
+    /// Closes the connection and frees its request and response buffers.
     private func drop(_ id: UInt64) {
         guard let entry = table.remove(id: id) else { return }
         close(entry.fd)
+        release(entry.state)
     }
 
     static func path(of target: String) -> String {
