@@ -158,6 +158,23 @@ struct MetricsHardeningTests {
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep\n")
     }
 
+    // MARK: - One render per change
+
+    @Test func scrapesWithNothingChangedRenderOnce() throws {
+        let exporter = try MetricsExporter(filePath: nil, listen: "127.0.0.1:0", version: "1")
+        try exporter.start()
+        defer { exporter.stop() }
+        let port = try #require(exporter.port)
+        let first = try TCPConnection(port: port).exchange("GET /metrics HTTP/1.1\r\n\r\n")
+        let second = try TCPConnection(port: port).exchange("GET /metrics HTTP/1.1\r\n\r\n")
+        #expect(first.hasPrefix("HTTP/1.1 200 OK\r\n") && first == second)
+        #expect(exporter.renderCount == 1)
+        exporter.observe(.logDropped(lines: 2, at: Instant(unixSeconds: 0)))
+        let third = try TCPConnection(port: port).exchange("GET /metrics HTTP/1.1\r\n\r\n")
+        #expect(third.contains("sundial_log_dropped_lines_total 2\n"))
+        #expect(exporter.renderCount == 2)
+    }
+
     // MARK: - Responses held for clients that do not read
 
     @Test func responsesHeldForClientsThatDoNotReadStayWithinTheBudget() throws {

@@ -110,6 +110,10 @@ public final class MetricsExporter: Sendable {
     /// The port the HTTP server listens on, once started (useful with port 0).
     public var port: UInt16? { control.withLock { $0.port } }
 
+    /// How many times a scrape rendered the exposition (one with nothing changed reuses the
+    /// last text).
+    var renderCount: Int { cell.renderCount }
+
     /// Writes the file now if anything changed since the last write (or it was never written).
     /// - Throws: the write's error (also reported through `onError`).
     public func writeFileNow() throws(AtomicFileWriter.WriteError) { try cell.writeIfChanged() }
@@ -194,13 +198,40 @@ final class RegistryCell: Sendable {
         self.onError = onError
     }
 
+    /// The last exposition a scrape rendered and the registry generation it shows: a scrape
+    /// (or file write) with nothing changed since reuses it. With 1,000 jobs a render is
+    /// 2.6 MB and ~50 ms, so a flood of scrapes re-rendering each time starved a normal
+    /// scrape. Only scrapes fill it: an agent without `--metrics-listen` keeps no copy.
+    private let rendered = Mutex<(generation: UInt64, text: String, count: Int)?>(nil)
+
     /// Renders outside the lock: the registry is a value, so the copy is cheap (copy-on-write).
     /// A scrape that shows a planned fire already passed asks for fresh plans (for the next one).
     func render() -> String {
         let snapshot = registry.withLock { $0 }
         requestStepEndIfStale(snapshot)
-        return snapshot.render()
+        return text(of: snapshot, keep: true)
     }
+
+    /// `snapshot`'s exposition, rendered only if its generation is not the cached one's, and
+    /// then cached if `keep`.
+    func text(of snapshot: MetricsRegistry, keep: Bool) -> String {
+        if let cached = rendered.withLock({ $0 }), cached.generation == snapshot.generation { return cached.text }
+        let text = snapshot.render()
+        guard keep else { return text }
+        rendered.withLock { r in
+            // Two renders may race (a scrape and a file write); keep the newer generation.
+            let count = (r?.count ?? 0) + 1
+            if let old = r, old.generation > snapshot.generation {
+                r = (old.generation, old.text, count)
+            } else {
+                r = (snapshot.generation, text, count)
+            }
+        }
+        return text
+    }
+
+    /// Renders for scrapes so far (tests: a scrape with nothing changed does not render).
+    var renderCount: Int { rendered.withLock { $0?.count ?? 0 } }
 
     func setStepEndRequest(_ request: @escaping @Sendable () -> Void) { stepEnd.withLock { $0.request = request } }
 
@@ -239,7 +270,7 @@ final class RegistryCell: Sendable {
             let snapshot = registry.withLock { $0 }
             guard state.written != snapshot.generation else { return }
             do throws(AtomicFileWriter.WriteError) {
-                try AtomicFileWriter.write(Array(snapshot.render().utf8), to: filePath)
+                try AtomicFileWriter.write(Array(text(of: snapshot, keep: false).utf8), to: filePath)
                 state = (snapshot.generation, false)
             } catch {
                 if !state.failing { onError(error.description) }
