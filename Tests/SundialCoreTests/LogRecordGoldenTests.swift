@@ -88,6 +88,7 @@ import Testing
             .logDropped(lines: 17, at: t),
             .logReopenFailed(message: "permission denied", at: t),
             .metricsError(message: "cannot write /run/sundial.prom", at: t),
+            .metricsListening(address: "127.0.0.1:9464", at: t),
             .notifySent(delivery, detail: "HTTP 204"),
             .notifyRetrying(delivery, reason: "HTTP 503", delayMs: 2000),
             .notifyFailed(
@@ -169,8 +170,9 @@ import Testing
             case .notifyAbandoned: 31
             case .notifyQueueError: 32
             case .fleet: 33
+            case .metricsListening: 34
             }
         }
-        #expect(Set(Self.samples.map(tag)) == Set(0...33))
+        #expect(Set(Self.samples.map(tag)) == Set(0...34))
     }
 }

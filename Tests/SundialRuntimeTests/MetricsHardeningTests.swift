@@ -158,6 +158,15 @@ struct MetricsHardeningTests {
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep\n")
     }
 
+    @Test func theBoundAddressHasThePortTheKernelChose() throws {
+        let exporter = try MetricsExporter(filePath: nil, listen: "127.0.0.1:0", version: "1")
+        #expect(exporter.boundAddress == nil)
+        try exporter.start()
+        defer { exporter.stop() }
+        let port = try #require(exporter.port)
+        #expect(exporter.boundAddress?.description == "127.0.0.1:\(port)")
+    }
+
     // MARK: - One render per change
 
     @Test func scrapesWithNothingChangedRenderOnce() throws {

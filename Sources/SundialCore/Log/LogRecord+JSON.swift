@@ -203,6 +203,8 @@ extension LogRecord {
             return ("log.reopen_failed", Self.fields(["message"], [.string(message)]))
         case let .metricsError(message, _):
             return ("metrics.error", Self.fields(["message"], [.string(message)]))
+        case let .metricsListening(address, _):
+            return ("metrics.listening", Self.fields(["address"], [.string(address)]))
         case let .notifySent(d, detail):
             return ("notify.sent", Self.delivery(d, ["detail"], [.string(detail)]))
         case let .notifyRetrying(d, reason, delayMs):

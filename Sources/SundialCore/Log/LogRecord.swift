@@ -48,6 +48,9 @@ public indirect enum LogRecord: Sendable, Hashable {
     case logDropped(lines: Int, at: Instant)
     case logReopenFailed(message: String, at: Instant)
     case metricsError(message: String, at: Instant)
+    /// The metrics listener is bound: `address` has the actual port (the kernel's choice when
+    /// `--metrics-listen` asked for port 0).
+    case metricsListening(address: String, at: Instant)
     case notifySent(NotifyDelivery, detail: String)
     case notifyRetrying(NotifyDelivery, reason: String, delayMs: Int64)
     case notifyFailed(NotifyDelivery, reason: String)
@@ -275,6 +278,7 @@ extension LogRecord {
         case let .limitsUnenforced(_, _, at): at
         case let .logDropped(_, at): at
         case let .logReopenFailed(_, at), let .metricsError(_, at), let .notifyQueueError(_, at): at
+        case let .metricsListening(_, at): at
         case let .notifySent(d, _), let .notifyFailed(d, _): d.at
         case let .notifyRetrying(d, _, _): d.at
         case let .notifyAbandoned(_, _, at): at

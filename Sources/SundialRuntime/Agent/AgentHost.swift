@@ -342,6 +342,10 @@ public enum AgentHost {
                 stderr("sundial: cannot start metrics: \(error)\n")
                 return 1
             }
+            // The actual address: with port 0 the kernel chose it, and nothing else tells.
+            if let address = m.boundAddress {
+                log.log(LogRecord.metricsListening(address: address.description, at: clock.wallNow()))
+            }
             // Next fires and final outcomes come at the end of the agent's step (no extra wake-up).
             m.onStepEndRequest { Task { await endMetricsStep(m, on: agent) } }
             await agent.addObserver { m.observe($0) }

@@ -110,6 +110,14 @@ public final class MetricsExporter: Sendable {
     /// The port the HTTP server listens on, once started (useful with port 0).
     public var port: UInt16? { control.withLock { $0.port } }
 
+    /// The address the HTTP server listens on, once started: `--metrics-listen` with the port
+    /// the kernel chose when 0 was asked (the agent logs it as `metrics.listening`).
+    public var boundAddress: ListenAddress? {
+        guard var address = options.listen, let port else { return nil }
+        address.port = port
+        return address
+    }
+
     /// How many times a scrape rendered the exposition (one with nothing changed reuses the
     /// last text).
     var renderCount: Int { cell.renderCount }
