@@ -56,8 +56,9 @@ public final class MetricsHTTPServer {
     /// on the control socket: four clients asking for a 6 MB page and never reading took the
     /// agent from 23 to 285 MB, and 128 could have held 2 GiB until their deadlines.
     public static let maxHeldResponseBytes = 64 * 1024 * 1024
-    /// After this many bytes were held, the heap is trimmed once all are sent or dropped: glibc
-    /// keeps freed memory otherwise, and a burst of large pages would stay in the RSS.
+    /// When this many bytes were held at once, the heap is trimmed once all are sent or dropped:
+    /// glibc keeps freed memory otherwise, and a burst of large pages would stay in the RSS.
+    /// (Normal scrapes stay below it: no trim for them.)
     static let trimAfterBytes = 4 * 1024 * 1024
     /// A response this small is never refused for the budget (headers and a line of text).
     static let smallResponseBytes = 4096
@@ -82,10 +83,10 @@ public final class MetricsHTTPServer {
     /// The budget for unsent response bytes (``maxHeldResponseBytes`` unless a test sets less).
     let heldBudget: Int
     /// Response bytes set on connections and not yet taken by the socket, and the most there
-    /// ever were (tests); bytes held since the heap was last trimmed.
+    /// ever were (tests) and since the heap was last trimmed.
     private(set) var heldResponseBytes = 0
     private(set) var peakHeldResponseBytes = 0
-    private var heldSinceTrim = 0
+    private var peakSinceTrim = 0
     /// Responses refused because the budget was spent.
     private(set) var busyResponses = 0
 
@@ -329,8 +330,8 @@ public final class MetricsHTTPServer {
         table[i].state.output = output
         table[i].state.written = 0
         heldResponseBytes += output.count
-        heldSinceTrim += output.count
         peakHeldResponseBytes = max(peakHeldResponseBytes, heldResponseBytes)
+        peakSinceTrim = max(peakSinceTrim, heldResponseBytes)
     }
 
     private func busy() -> [UInt8] {
@@ -346,8 +347,8 @@ public final class MetricsHTTPServer {
     private func release(_ state: HTTPConnection) {
         guard let output = state.output else { return }
         heldResponseBytes -= output.count - state.written
-        if heldResponseBytes == 0, heldSinceTrim >= Self.trimAfterBytes {
-            heldSinceTrim = 0
+        if heldResponseBytes == 0, peakSinceTrim >= Self.trimAfterBytes {
+            peakSinceTrim = 0
             _ = sundial_trim_heap()
         }
     }
