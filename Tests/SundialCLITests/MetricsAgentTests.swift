@@ -1,4 +1,5 @@
 import Foundation
+import CSundialShim
 import Glibc
 import SundialCore
 import SundialTesting
