@@ -1,5 +1,5 @@
-import Foundation
 import CSundialShim
+import Foundation
 import Glibc
 import SundialCore
 import SundialTesting
