@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -582,9 +583,26 @@ ssize_t sundial_write_line(int fd, const void *buf, size_t len, int prefix_newli
 
 int sundial_grow_pipe(int fd, int bytes) {
     int size = fcntl(fd, F_GETPIPE_SZ);
-    if (size < 0) return -1;
-    if (bytes > size && fcntl(fd, F_SETPIPE_SZ, bytes) >= 0) size = fcntl(fd, F_GETPIPE_SZ);
-    return size;
+    if (size >= 0) {
+        if (bytes > size && fcntl(fd, F_SETPIPE_SZ, bytes) >= 0) size = fcntl(fd, F_GETPIPE_SZ);
+        return size;
+    }
+    // A socket: systemd's StandardOutput=journal is a stream socket to journald, whose default
+    // send buffer (net.core.wmem_default, ~208 KiB, of which about half is payload) holds some
+    // 170 lines. SO_SNDBUFFORCE (root, CAP_NET_ADMIN) may pass net.core.wmem_max; SO_SNDBUF is
+    // capped by it. The kernel doubles the value asked for its bookkeeping.
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return -1;
+    int have = 0;
+    len = sizeof have;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) != 0) return -1;
+    if (have < bytes * 2 && setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+    }
+    len = sizeof have;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &have, &len) != 0) return -1;
+    return have / 2;
 }
 
 int sundial_fd_is_stream(int fd) {

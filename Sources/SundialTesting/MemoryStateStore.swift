@@ -106,7 +106,8 @@ public final class MemoryStateStore: StateStore {
                 case let .attemptStarted(id, attempt, pid, at):
                     guard var run = s.runs[id] else { continue }
                     run.attempts = max(run.attempts, attempt)
-                    if attempt == 1, pid != nil { run.startedAt = at }
+                    // As SQLite does (WriteSQL.runStartedAt): only a start 100 ms or more late.
+                    if attempt == 1, pid != nil, abs(at.unixMillis - run.startedAt.unixMillis) >= 100 { run.startedAt = at }
                     s.runs[id] = run
                 case let .attemptFinished(id, attempt, _, _, _):
                     guard var run = s.runs[id] else { continue }

@@ -48,6 +48,24 @@ import Testing
         #expect(lines.suffix(2).first??["lines"] as? Int == dropped)
     }
 
+    /// Under systemd, standard output is a stream socket to journald: its default send buffer
+    /// held some 170 lines of 200 bytes, so any short stall of journald dropped a burst once
+    /// lines no longer waited. As root the buffer is grown past net.core.wmem_max (each small
+    /// write costs the socket about 1 KiB of its buffer, so 1 MiB asked holds ~1,700 lines).
+    @Test(.enabled(if: geteuid() == 0)) func aSocketOnStandardOutputGetsTheSameSlackAsAPipe() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0)
+        defer {
+            close(fds[0])
+            close(fds[1])
+        }
+        let sink = DescriptorEventSink(fd: fds[1])
+        let log = EventLog(sink: sink, clock: VirtualClock(wall: t0))
+        let line = String(repeating: "z", count: 150)
+        for i in 0..<1_000 { log.log(Event("line", at: t0, ["i": .int(Int64(i)), "p": .string(line)])) }
+        #expect(log.pendingDroppedLines == 0, "a reader that stalls for 1,000 lines loses none")
+    }
+
     // MARK: - FIFO as the log file
 
     /// Opening a FIFO for writing waited for a reader: with none, the agent never started.

@@ -21,8 +21,13 @@ import Testing
             // A launch that never made a process keeps the decision.
             .runStarted(RunRecord(id: rid(2), job: "b", trigger: .schedule, scheduledFor: decided, startedAt: decided)),
             .attemptStarted(runID: rid(2), attempt: 1, pid: nil, at: at(7)),
+            // An ordinary start, milliseconds after the decision, leaves the row as it is (no
+            // rewrite of the row and its index entries, on flash, at every fire).
+            .runStarted(RunRecord(id: rid(3), job: "c", trigger: .schedule, scheduledFor: decided, startedAt: decided)),
+            .attemptStarted(runID: rid(3), attempt: 1, pid: 44, at: Instant(unixMillis: decided.unixMillis + 5)),
         ])
         try store.flush()
+        #expect(try store.history(job: "c", limit: 5).map(\.startedAt) == [decided])
         #expect(try store.history(job: "a", limit: 5).map(\.startedAt) == [at(6)])
         #expect(try store.history(job: "b", limit: 5).map(\.startedAt) == [decided])
         #expect(try store.recentRuns(limit: 5)["a"]?.map(\.startedAt) == [at(6)])

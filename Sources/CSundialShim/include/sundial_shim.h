@@ -109,8 +109,9 @@ int sundial_reserve_descriptor_table(int slots);
 ssize_t sundial_write_line(int fd, const void *buf, size_t len, int prefix_newline);
 
 /// Grows the pipe or FIFO `fd` to hold at least `bytes` (F_SETPIPE_SZ; never shrinks it, and
-/// gives up quietly at the system's limit). Returns the pipe's capacity now, or -1 if `fd` is not
-/// a pipe. `bytes` 0 only reads the capacity.
+/// gives up quietly at the system's limit), or a socket's send buffer (SO_SNDBUFFORCE, else
+/// SO_SNDBUF up to net.core.wmem_max: journald's stream under systemd). Returns the capacity
+/// now (a socket's payload part), or -1 if `fd` is neither. `bytes` 0 only reads it.
 int sundial_grow_pipe(int fd, int bytes);
 
 /// 1 when `fd` is a pipe or a socket (writes may block), 0 otherwise, -1 on error.

@@ -9,9 +9,10 @@ public enum StateChange: Hashable, Sendable {
     case fired(job: JobID, scheduledFor: Instant)
     /// A run began (its first attempt is about to launch), at the instant it was decided.
     case runStarted(RunRecord)
-    /// An attempt of a run was launched, its process started `at`. The first attempt's start
-    /// with a process (`pid` set) becomes the run's start: what `history`, the status pages and
-    /// the API show, which the decision can precede by a busy loop's delay (D6).
+    /// An attempt of a run was launched, its process started `at`. The first attempt's process
+    /// start (attempt 1 with `pid` set) becomes the run's start: what `history`, the status
+    /// pages and the API show, which the decision can precede by a busy loop's delay. A run
+    /// whose first attempt made no process keeps the decision's time, retries or not.
     case attemptStarted(runID: RunID, attempt: Int, pid: Int32?, at: Instant)
     /// The process of an attempt exists, identified beyond its pid. Durable on `apply` (like
     /// `.fired`): recorded right after the spawn, it lets a restarted agent find the process

@@ -344,7 +344,10 @@ public actor Agent {
         case let .launched(id, attempt, pid, startedAtMs):
             // The process may have started a while ago (a loop busy with output): its own start
             // is the attempt's, for `status`, `history` and the pages.
-            let startedAt = startedAtMs.map { Instant(unixMillis: now.unixMillis - max(0, sundial_monotonic_ms() - $0)) }
+            // Converted from the wall clock itself, not from `now` (which is ahead by the fire
+            // lead when a later fire was decided early).
+            let wall = clock.wallNow()
+            let startedAt = startedAtMs.map { Instant(unixMillis: wall.unixMillis - max(0, sundial_monotonic_ms() - $0)) }
             if var run = activeRuns[id] {
                 run.pid = pid
                 if let startedAt { run.startedAt = startedAt }

@@ -342,11 +342,13 @@ public final class MetricsHTTPServer {
             body: "the agent is busy sending \(mib) MiB of responses to other clients; try again\n", head: false)
     }
 
-    /// Takes a connection's unsent bytes off the count (it sent them or is gone). Once nothing
-    /// is held after large responses, gives the freed memory back to the kernel.
+    /// Takes a connection's response off the count (it is gone). The whole response counts
+    /// until then, sent or not: the buffer stays allocated until the connection ends, and what
+    /// the socket took sits in the kernel's buffer on top of it. Once nothing is held after
+    /// large responses, gives the freed memory back to the kernel.
     private func release(_ state: HTTPConnection) {
         guard let output = state.output else { return }
-        heldResponseBytes -= output.count - state.written
+        heldResponseBytes -= output.count
         if heldResponseBytes == 0, peakSinceTrim >= Self.trimAfterBytes {
             peakSinceTrim = 0
             _ = sundial_trim_heap()
@@ -360,7 +362,6 @@ public final class MetricsHTTPServer {
             drop(id)
             return
         }
-        heldResponseBytes -= written - table[i].state.written
         table[i].state.written = written
         guard written == output.count else { return }
         shutdown(table[i].fd, Int32(SHUT_WR))

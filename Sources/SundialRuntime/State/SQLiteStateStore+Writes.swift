@@ -152,7 +152,9 @@ enum WriteSQL {
         ON CONFLICT(run, attempt) DO UPDATE SET pid = excluded.pid, started_at = excluded.started_at
         """
     /// The run's start moved to its first process's (see ``StateChange/attemptStarted``).
-    static let runStartedAt = "UPDATE runs SET started_at = ? WHERE id = ?"
+    /// Only a start 100 ms or more after the decision moves the run's: the ordinary one (a few
+    /// milliseconds) would rewrite the row and two index entries, on flash, at every fire.
+    static let runStartedAt = "UPDATE runs SET started_at = ?1 WHERE id = ?2 AND abs(started_at - ?1) >= 100"
     static let attemptFinished = """
         INSERT INTO attempts(run, attempt, started_at, finished_at, outcome, exit_code, signal, detail, duration_ms)
         VALUES (?1, ?2, ?3 - ?8, ?3, ?4, ?5, ?6, ?7, ?8)
