@@ -1,4 +1,3 @@
-import CSundialShim
 import Foundation
 import Glibc
 import SundialCore
@@ -59,29 +58,9 @@ import Testing
         _ = await agent.stop()
     }
 
-    /// One blocking `GET` over loopback with a 5 s timeout; the response, or "" on failure.
+    /// One blocking `GET` over loopback with a 5 s timeout (IdleFootprintTests' scrape); the
+    /// response, or "" on failure.
     static func get(port: UInt16, _ path: String) -> String {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var sa = sockaddr_in()
-        sa.sin_family = sa_family_t(AF_INET)
-        sa.sin_port = port.bigEndian
-        sa.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { return "" }
-        _ = Array("GET \(path) HTTP/1.1\r\n\r\n".utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if n <= 0 { break }
-            out += buf[0..<n]
-        }
-        return String(decoding: out, as: UTF8.self)
+        (try? IdleFootprintTests.scrape(port: port, request: "GET \(path) HTTP/1.1\r\n\r\n")) ?? ""
     }
 }
