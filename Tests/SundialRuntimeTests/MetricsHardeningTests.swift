@@ -132,6 +132,32 @@ struct MetricsHardeningTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/real") == ["sundial.prom"])
     }
 
+    /// The owner check covers the configured link only: a second link on the way (or a linked
+    /// directory), which someone else may own or swap, is refused and nothing is written.
+    @Test func aLinkThroughAnotherLinkIsRefused() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir + "/real", withIntermediateDirectories: true)
+        let victim = dir + "/real/victim"
+        #expect(FileManager.default.createFile(atPath: victim, contents: Data("precious\n".utf8)))
+        #expect(symlink(victim, dir + "/hop") == 0)
+        #expect(symlink(dir + "/hop", dir + "/chain.prom") == 0)
+        #expect(symlink(dir + "/real", dir + "/linkdir") == 0)
+        #expect(symlink("linkdir/victim", dir + "/through-dir.prom") == 0)
+        for link in ["chain.prom", "through-dir.prom"] {
+            #expect {
+                try AtomicFileWriter.write(Array("x 1\n".utf8), to: dir + "/" + link)
+            } throws: { error in
+                (error as? AtomicFileWriter.WriteError)?.description.contains("goes through another symlink") == true
+            }
+        }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "precious\n")
+        // Straight at the file, relative or absolute, is fine.
+        #expect(symlink("real/victim", dir + "/direct.prom") == 0)
+        try AtomicFileWriter.write(Array("x 2\n".utf8), to: dir + "/direct.prom")
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "x 2\n")
+    }
+
     @Test func aDanglingOrForeignSymlinkIsRefused() throws {
         let dir = Self.tempDir()
         defer { try? FileManager.default.removeItem(atPath: dir) }

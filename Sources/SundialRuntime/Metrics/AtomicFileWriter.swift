@@ -112,6 +112,16 @@ public enum AtomicFileWriter {
             }
             target = String(cString: resolved)
             free(resolved)
+            // One hop only, to a path with no other link in it: the owner check above covers
+            // this link alone, and a second link (or a linked directory) on the way could be
+            // someone else's, turning root's write into a rename over any file.
+            guard let direct = directTarget(ofLink: path), direct == target else {
+                throw WriteError(
+                    path: path,
+                    step: "the symlink's target goes through another symlink (it resolves to \(target)); "
+                        + "point the link, or the option, straight at the real file",
+                    errno: 0)
+            }
             guard stat(target, &st) == 0 else { throw WriteError(path: path, step: "stat \(target)", errno: errno) }
         }
         guard st.st_mode & S_IFMT == S_IFREG else {
@@ -122,6 +132,33 @@ public enum AtomicFileWriter {
                 errno: 0)
         }
         return target
+    }
+
+    /// The absolute path the link at `link` names, read lexically (`.` and `..` folded, no
+    /// further link followed), from the link's own directory as resolved; `nil` if unreadable.
+    static func directTarget(ofLink link: String) -> String? {
+        var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = buf.withUnsafeMutableBufferPointer { b in
+            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: b.count) { readlink(link, $0, b.count - 1) }
+        }
+        guard n > 0 else { return nil }
+        let raw = String(decoding: buf[..<n], as: UTF8.self)
+        var base: [Substring] = []
+        if !raw.hasPrefix("/") {
+            let slash = link.lastIndex(of: "/")
+            let dir = slash.map { link[..<$0].isEmpty ? "/" : String(link[..<$0]) } ?? "."
+            guard let real = realpath(dir, nil) else { return nil }
+            base = String(cString: real).split(separator: "/")
+            free(real)
+        }
+        for part in raw.split(separator: "/") {
+            switch part {
+            case ".": continue
+            case "..": _ = base.popLast()
+            default: base.append(part)
+            }
+        }
+        return "/" + base.joined(separator: "/")
     }
 
     /// 16 random hex digits: the temporary name cannot be guessed and planted in advance.
