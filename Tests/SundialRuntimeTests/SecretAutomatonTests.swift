@@ -152,3 +152,39 @@ import Testing
         #expect(out == Bytes(Array(repeating: visible + Array("***".utf8), count: blocks).joined()))
     }
 }
+
+/// Runs with the same secrets share one automaton while any of them lives (about 21 bytes a
+/// secret byte each: a job under `concurrency: allow` with a large `env_file` would otherwise
+/// hold one per run).
+@Suite(.offPool) struct SharedSecretAutomatonTests {
+    @Test func runsWithTheSameSecretsShareOneAutomatonWhileAlive() async throws {
+        let runner = try ProcessRunner()
+        let secret = "hunter2-" + String(repeating: "s", count: 64)
+        @Sendable func spec() -> LaunchSpec {
+            var s = LaunchSpec(
+                job: "j", runID: nextRunID(), executable: "/bin/sh",
+                arguments: ["sh", "-c", "echo \"$TOKEN\"; exec sleep 5"],
+                environment: ["TOKEN": secret, "PATH": "/usr/bin:/bin"], timeoutMs: 20_000)
+            s.secretValues = [secret]
+            return s
+        }
+        let lines = Lines()
+        let (a, b, shared) = try await withDeadline(15) {
+            let a = await runner.start(spec(), onOutput: lines.handler)
+            let b = await runner.start(spec(), onOutput: lines.handler)
+            return (a, b, runner.engine.sharedAutomataCount)
+        }
+        #expect(a.pid != nil && b.pid != nil)
+        #expect(shared == 1)
+        #expect(await eventuallyAsync(10) { lines.stdout.count == 2 })
+        runner.engine.post(.terminate(nil, graceMs: 0))
+        _ = try await withDeadline(15) {
+            _ = await a.completion()
+            return await b.completion()
+        }
+        #expect(lines.stdout.count == 2 && lines.stdout.allSatisfy { !$0.contains("hunter2") })
+        // Weak: once the runs are gone, so is their automaton.
+        #expect(runner.engine.sharedAutomataCount == 0)
+        await runner.shutdown()
+    }
+}
