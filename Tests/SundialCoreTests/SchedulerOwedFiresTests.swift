@@ -122,7 +122,7 @@ struct SchedulerOwedFiresTests {
         #expect(released.launches.map(\.scheduledFor) == [at(-hour)])
     }
 
-    @Test("owed fires older than catchup_window are not run, and a removed job's are settled")
+    @Test("owed fires older than catchup_window are not run, and a removed job's are settled and recorded")
     func windowAndRemovedJobs() {
         var s = makeScheduler([hourly(.all) { $0.catchupWindowMs = 2 * hour }])
         let restored = RestoredState(
@@ -131,10 +131,36 @@ struct SchedulerOwedFiresTests {
         let r = s.handle(.start(restored: restored, reboot: false), at: at(10 * minute))
         #expect(r.launches.map(\.scheduledFor) == [at(-hour)])
         #expect(r.changes.contains(.owedSettled(job: "h")) && r.changes.contains(.owedSettled(job: "gone")))
-        // What is not run is recorded: one missed summary for the job, none for a job gone.
+        // What is not run is recorded: one missed summary per job, the job gone included.
         let missed = r.events.named("run.skipped").filter { $0.reason == "missed" }
-        #expect(missed.map(\.job) == ["h"])
-        #expect(missed.first?.int("count") == 2)
+        #expect(missed.map(\.job) == ["gone", "h"])
+        #expect(missed.first { $0.job == "h" }?.int("count") == 2)
+    }
+
+    @Test("owed fires of a job removed, or no longer on the calendar, are recorded missed, not dropped silently")
+    func removedOrChangedJobsRecordTheirOwedFires() {
+        var s = makeScheduler([job("beat", .every(intervalMs: hour, offsetMs: nil)) { $0.catchup = .all }])
+        let restored = RestoredState(lastSeen: at(minute), owed: ["gone": [at(-hour), at(0)], "beat": [at(0)]])
+        let r = s.handle(.start(restored: restored, reboot: false), at: at(10 * minute))
+        #expect(r.launches.isEmpty)
+        let missed = r.events.named("run.skipped").filter { $0.reason == "missed" }
+        #expect(Set(missed.compactMap(\.job)) == ["gone", "beat"])
+        #expect(missed.first { $0.job == "gone" }?.int("count") == 2)
+    }
+
+    @Test("a job the previous agent never fired catches up only the downtime, not the minute before it")
+    func aNewJobCatchesUpOnlyTheDowntime() {
+        // Every 10 s; the previous agent was last seen at 0 (it never had this job); restart at +35 s.
+        var s = makeScheduler([job("new", .cron("grid:10000")) { $0.catchup = .all }])
+        var ran = s.handle(.start(restored: RestoredState(lastSeen: at(0)), reboot: false), at: at(35_000)).launches
+        for _ in 0..<10 {
+            guard let run = ran.last else { break }
+            let r = s.handle(.attemptFinished(runID: run.runID, attempt: 1, outcome: .success(exitCode: 0), durationMs: 1), at: at(35_001))
+            if r.launches.isEmpty { break }
+            ran += r.launches
+        }
+        #expect(ran.map(\.scheduledFor).allSatisfy { $0 > at(0) })
+        #expect(ran.map(\.scheduledFor) == [at(10_000), at(20_000), at(30_000)])
     }
 
     @Test("catchup latest keeps to catchup_window too: an owed fire older than it is recorded missed, not run")

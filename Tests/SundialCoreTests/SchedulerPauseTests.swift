@@ -42,6 +42,18 @@ struct SchedulerPauseTests {
         #expect(s.handle(.tick, at: at(2 * hour)).launches.map(\.job.id) == ["hourly"])
     }
 
+    @Test("pausing skips what was already waiting to start (a catch-up backlog), as paused")
+    func pauseSkipsTheWaitingBacklog() {
+        var s = makeScheduler([job("h", .cron("@hourly")) { $0.catchup = .all }])
+        let first = s.handle(.start(restored: RestoredState(lastFired: ["h": at(-4 * hour)], lastSeen: at(-4 * hour)), reboot: false), at: at(minute))
+        let running = try? #require(first.launches.first)
+        let paused = s.handle(.pause("h"), at: at(2 * minute))
+        #expect(paused.events.named("run.skipped").map(\.reason) == ["paused", "paused", "paused"])
+        let after = s.handle(
+            .attemptFinished(runID: running!.runID, attempt: 1, outcome: .success(exitCode: 0), durationMs: 5), at: at(3 * minute))
+        #expect(after.launches.isEmpty)
+    }
+
     @Test("a manual trigger still runs a paused job (an explicit request)")
     func triggerRunsAPausedJob() {
         var s = makeScheduler([hourly])

@@ -24,5 +24,13 @@ extension Scheduler {
         }
         persist(.pauseChanged(job: job, paused: paused))
         emit(paused ? .jobPaused(job: job, at: now) : .jobResumed(job: job, at: now))
+        // What was waiting to start (a catch-up backlog, a fire queued behind a running one)
+        // is paused too: recorded as such, as the fires that come during the pause are. A
+        // manual trigger waiting its turn stays (an explicit request runs a paused job).
+        if paused, let s = slotOf[job], slots[s].pending.contains(where: { $0.trigger != .manual }) {
+            let waiting = slots[s].pending
+            slots[s].pending = waiting.filter { $0.trigger == .manual }
+            for p in waiting where p.trigger != .manual { skip(job: job, scheduledFor: p.scheduledFor, reason: .paused, now: now) }
+        }
     }
 }

@@ -225,9 +225,12 @@ public struct Scheduler: Sendable {
         guard !owed.isEmpty else { return }
         for job in owed.keys.sorted() {
             persist(.owedSettled(job: job))
-            guard let slot = slotOf[job], case let js = slots[slot], js.occupied, !js.removed, js.timing == .wall,
-                let fires = owed[job]?.sorted(), let oldest = fires.first
-            else { continue }
+            guard let fires = owed[job]?.sorted(), let oldest = fires.first else { continue }
+            guard let slot = slotOf[job], case let js = slots[slot], js.occupied, !js.removed, js.timing == .wall else {
+                // Removed, or no longer on the calendar: recorded as missed all the same.
+                skip(job: job, scheduledFor: oldest, reason: .missed, now: now, count: min(fires.count, options.missedCountCap))
+                continue
+            }
             let windowStart = now.unixMillis &- max(0, js.spec.catchupWindowMs)
             let inWindow = js.spec.enabled ? fires.filter { $0.unixMillis > windowStart && $0 <= now } : []
             var run: [Instant] = []
@@ -283,7 +286,11 @@ public struct Scheduler: Sendable {
         switch (lastFired[job], seen) {
         case let (f?, s?): return max(f, s)
         case let (f?, nil): return f
-        case let (nil, s?): return s
+        // No fire consumed yet (a job new to this box, or renamed): from the last sign of life
+        // itself. The tolerance above is for a fire the previous agent may have died handling,
+        // which would have left a consumed instant; without it, a job added while the agent
+        // was down would catch up fires from before it existed.
+        case let (nil, s?): return lastSeen.map { max(s, $0) } ?? s
         case (nil, nil): return nil
         }
     }
