@@ -662,7 +662,9 @@ public actor Agent {
         let runWatch = self.runWatch
         // Output can arrive before the agent has handled `.launched` (and so before the
         // scheduler's `run.started`); hold those first lines back so the log reads in order.
-        let early = Locked<(open: Bool, lines: [OutputLine])>((false, []))
+        // At most 1,000 are held; past that they are counted (`log.dropped`), never logged ahead
+        // of the held ones or of `run.started` (`sundial logs` still has them all).
+        let early = Locked<(open: Bool, lines: [OutputLine], over: Int)>((false, [], 0))
         // The attempt's last lines, stored with the run for `sundial logs`.
         let tail = OutputTail(limit: order.job.output.keepBytes)
         // Detached: a task created here would inherit the actor and queue every launch of a
@@ -680,8 +682,8 @@ public actor Agent {
                 tail.append(line)
                 runWatch.output(line, job: job, attempt: attempt, mask: log.masker.mask)
                 let held = early.withLock { s -> Bool in
-                    guard !s.open, s.lines.count < 1000 else { return false }
-                    s.lines.append(line)
+                    guard !s.open else { return false }
+                    if s.lines.count < 1000 { s.lines.append(line) } else { s.over += 1 }
                     return true
                 }
                 if !held { log.log(LogRecord.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
@@ -700,12 +702,13 @@ public actor Agent {
             if attemptHandle.pid != nil {
                 await self.deliver(.launched(order.runID, attempt: attempt, pid: attemptHandle.pid, startedAtMs: attemptHandle.startedAtMs))
             }
-            let lines = early.withLock { s -> [OutputLine] in
+            // Under the lock, so that a line arriving meanwhile waits and follows the held ones.
+            early.withLock { s in
                 s.open = true
-                defer { s.lines = [] }
-                return s.lines
+                for line in s.lines { log.log(LogRecord.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
+                log.countDropped(lines: s.over)
+                s.lines = []
             }
-            for line in lines { log.log(LogRecord.runOutput(line, job: job, attempt: attempt, at: clock.wallNow())) }
             let completion = await attemptHandle.completion()
             if let record = tail.record(runID: order.runID, attempt: attempt) {
                 // Batched with the run's end (same background commit); before `.finished`, so

@@ -69,6 +69,15 @@ public final class EventLog: Sendable {
     /// Lines written, `log.dropped` notices included.
     public var writtenLines: Int { written.load(ordering: .acquiring) }
 
+    /// Counts `count` lines as lost without writing them, for a caller that cannot write them
+    /// in order (a run's output past what the agent holds before `run.started`): the next
+    /// `log.dropped` reports them with the rest.
+    public func countDropped(lines count: Int) {
+        guard count > 0 else { return }
+        pending.add(count, ordering: .acquiringAndReleasing)
+        total.add(count, ordering: .relaxed)
+    }
+
     private func countDropped() {
         pending.add(1, ordering: .acquiringAndReleasing)
         total.add(1, ordering: .relaxed)
