@@ -287,9 +287,10 @@ public struct Scheduler: Sendable {
         case let (f?, s?): return max(f, s)
         case let (f?, nil): return f
         // No fire consumed yet (a job new to this box, or renamed): from the last sign of life
-        // itself. The tolerance above is for a fire the previous agent may have died handling,
-        // which would have left a consumed instant; without it, a job added while the agent
-        // was down would catch up fires from before it existed.
+        // itself. With the tolerance, a job added while the agent was down caught up the minute
+        // before the previous agent stopped, when it did not exist (a renamed one ran again
+        // what its old name had run). The cost: a crash between an alive mark and such a job's
+        // very first fire loses that fire (never run twice, but not run).
         case let (nil, s?): return lastSeen.map { max(s, $0) } ?? s
         case (nil, nil): return nil
         }
